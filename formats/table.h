@@ -1,0 +1,89 @@
+/* The tensor table every format parser fills, and the model that owns it. */
+#ifndef HOIST_TABLE_H
+#define HOIST_TABLE_H
+
+#include "hoist.h"
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+/* Bounds on untrusted counts, checked before anything is allocated from them. */
+#define HOIST_MAX_TENSORS (1u << 22)  /* 4M tensors in one model */
+#define HOIST_MAX_FILES 65536u
+#define HOIST_MAX_NAME 4096u
+
+typedef struct hoist__tensor {
+    char *name;
+    hoist_dtype dtype;
+    uint32_t ndim;
+    int64_t shape[HOIST_MAX_DIMS];
+    uint32_t file;     /* index into the table's files */
+    uint64_t offset;   /* absolute byte offset in that file */
+    uint64_t nbytes;
+} hoist__tensor;
+
+typedef struct hoist__file {
+    char *path;
+    uint64_t size;       /* at open time */
+    int64_t mtime_ns;    /* at open time; rechecked before a load is published */
+    uint64_t data_start; /* absolute offset of the data section */
+} hoist__file;
+
+typedef struct hoist__meta {
+    char *key;
+    char *value;
+} hoist__meta;
+
+typedef struct hoist__table {
+    hoist__file *files;
+    uint32_t nfiles, files_cap;
+    hoist__tensor *tensors;
+    size_t ntensors, tensors_cap;
+    hoist__meta *meta;
+    size_t nmeta, meta_cap;
+    /* name -> tensor index, open addressing; built by hoist__table_finish */
+    uint32_t *hash;
+    size_t hash_cap;
+    uint64_t total_bytes;
+} hoist__table;
+
+struct hoist_model {
+    _Atomic int refs;
+    hoist__table table;
+};
+
+/* All builder functions return HOIST_OK or a negative status with the error message set; the
+ * table stays valid for hoist__table_free either way. */
+void hoist__table_init(hoist__table *t);
+void hoist__table_free(hoist__table *t);
+/* Copies path. *index receives the new file's index. */
+int hoist__table_add_file(hoist__table *t, const char *path, uint64_t size, int64_t mtime_ns,
+                          uint64_t data_start, uint32_t *index);
+/* Copies tensor->name; takes the other fields by value. Does not check for duplicates. */
+int hoist__table_add_tensor(hoist__table *t, const hoist__tensor *tensor);
+/* Copies key and value. Does not check for duplicates. */
+int hoist__table_add_meta(hoist__table *t, const char *key, const char *value);
+/* Sorts tensors by (file, offset), builds the name index, sums the bytes.
+ * HOIST_E_DUPLICATE_KEY (naming both files) when two tensors share a name. */
+int hoist__table_finish(hoist__table *t);
+/* Index of name, or -1. Only after hoist__table_finish. */
+long hoist__table_find(const hoist__table *t, const char *name);
+
+/* Byte size of a tensor from its dtype and shape: HOIST_E_OVERFLOW when the product overflows 64
+ * bits, HOIST_E_SIZE_MISMATCH when a sub-byte dtype's size is not whole bytes, HOIST_E_BAD_TENSOR
+ * for a negative dimension. Leaves a message naming `name`. */
+int hoist__tensor_bytes(const char *name, hoist_dtype dtype, uint32_t ndim, const int64_t *shape,
+                        uint64_t *nbytes);
+/* Looks up a safetensors dtype name ("BF16"); -1 when unknown. */
+int hoist__dtype_from_name(const char *name, size_t len);
+
+/* --- format parsers ---------------------------------------------------------------------- */
+
+/* Parses one safetensors file and adds it and its tensors (and its __metadata__) to t.
+ * Validates RELIABILITY.md cases 1-14. strict: trailing bytes are an error (else a warning). */
+int hoist__safetensors_parse(hoist__table *t, const char *path, int strict);
+/* Opens a sharded checkpoint from its index file (cases 15): every shard parsed, every tensor
+ * checked against the weight_map. */
+int hoist__safetensors_index_parse(hoist__table *t, const char *index_path, int strict);
+
+#endif

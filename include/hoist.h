@@ -1,0 +1,300 @@
+/*
+ * hoist — load LLM weights from storage into GPU (or host) memory, fast, inside a host-RAM budget.
+ *
+ * One public header. Conventions:
+ *  - Opaque handles with create/free pairs; every *_free(NULL) is a no-op.
+ *  - Options are small by-value structs with a HOIST_*_DEFAULT initializer.
+ *  - Every function that can fail returns a hoist_status (0 = HOIST_OK, failures negative).
+ *    A failure also leaves a message naming the file, tensor and byte offset involved; read it
+ *    with hoist_last_error() on the same thread before the next hoist call.
+ *  - The library never prints, exits or aborts. Log lines go to the callback set with
+ *    hoist_set_log_callback(); with none set they are dropped.
+ */
+#ifndef HOIST_H
+#define HOIST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define HOIST_API __attribute__((visibility("default")))
+#else
+#define HOIST_API
+#endif
+
+/* ---- version ------------------------------------------------------------------------------ */
+
+#define HOIST_VERSION_MAJOR 0
+#define HOIST_VERSION_MINOR 1
+#define HOIST_VERSION_PATCH 0
+#define HOIST_VERSION_NUMBER \
+    (HOIST_VERSION_MAJOR * 10000 + HOIST_VERSION_MINOR * 100 + HOIST_VERSION_PATCH)
+
+/* "MAJOR.MINOR.PATCH" of the library actually linked; static storage. */
+HOIST_API const char *hoist_version(void);
+/* HOIST_VERSION_NUMBER of the library actually linked (compare with the header's). */
+HOIST_API unsigned hoist_version_number(void);
+
+/* ---- status ------------------------------------------------------------------------------- */
+
+/* X(name, value, description). Values are stable: append, never renumber. */
+#define HOIST_STATUS_LIST(X)                                                                      \
+    X(HOIST_OK, 0, "success")                                                                     \
+    X(HOIST_E_INVALID_ARG, -1, "invalid argument")                                                \
+    X(HOIST_E_NOMEM, -2, "out of host memory")                                                    \
+    X(HOIST_E_IO, -3, "I/O error")                                                                \
+    X(HOIST_E_OPEN, -4, "cannot open file")                                                       \
+    X(HOIST_E_NOT_REGULAR, -5, "not a regular file")                                              \
+    X(HOIST_E_TRUNCATED_HEADER, -6, "file too short for a header")                                \
+    X(HOIST_E_HEADER_TOO_LARGE, -7, "header length above the limit")                              \
+    X(HOIST_E_BAD_HEADER_LEN, -8, "header length past the end of the file")                       \
+    X(HOIST_E_BAD_JSON, -9, "malformed JSON header")                                              \
+    X(HOIST_E_DUPLICATE_KEY, -10, "duplicate key")                                                \
+    X(HOIST_E_BAD_METADATA, -11, "malformed metadata")                                            \
+    X(HOIST_E_BAD_DTYPE, -12, "unknown or unsupported dtype")                                     \
+    X(HOIST_E_BAD_TENSOR, -13, "malformed tensor entry")                                          \
+    X(HOIST_E_BAD_OFFSETS, -14, "invalid data offsets")                                           \
+    X(HOIST_E_LAYOUT, -15, "tensor data not contiguous (gap, overlap or not at 0)")               \
+    X(HOIST_E_TRUNCATED, -16, "data section shorter than declared")                               \
+    X(HOIST_E_TRAILING_BYTES, -17, "trailing bytes after the data section")                       \
+    X(HOIST_E_OVERFLOW, -18, "size arithmetic overflows")                                         \
+    X(HOIST_E_SIZE_MISMATCH, -19, "byte length does not match shape and dtype")                   \
+    X(HOIST_E_BAD_INDEX, -20, "malformed sharded index")                                          \
+    X(HOIST_E_MISSING_SHARD, -21, "shard file missing")                                           \
+    X(HOIST_E_PATH_ESCAPE, -22, "path escapes the model directory")                               \
+    X(HOIST_E_NOT_FOUND, -23, "not found")                                                        \
+    X(HOIST_E_BUDGET, -24, "host RAM budget too small")                                           \
+    X(HOIST_E_DEVICE, -25, "device error")                                                        \
+    X(HOIST_E_DEVICE_NOMEM, -26, "out of device memory")                                          \
+    X(HOIST_E_NO_DEVICE, -27, "no such device")                                                   \
+    X(HOIST_E_UNSUPPORTED, -28, "unsupported on this system")                                     \
+    X(HOIST_E_FILE_CHANGED, -29, "file changed during the load")                                  \
+    X(HOIST_E_INTEGRITY, -30, "loaded bytes differ from the file")                                \
+    X(HOIST_E_TOO_MANY, -31, "count above the limit")                                             \
+    X(HOIST_E_PINNED_NOMEM, -32, "pinned host memory refused")                                    \
+    X(HOIST_E_INTERNAL, -33, "internal error")
+
+typedef enum hoist_status {
+#define HOIST_X_ENUM(name, value, desc) name = value,
+    HOIST_STATUS_LIST(HOIST_X_ENUM)
+#undef HOIST_X_ENUM
+} hoist_status;
+
+/* Fixed description of a status ("header length above the limit"); static storage, never NULL. */
+HOIST_API const char *hoist_strerror(int status);
+/* The status's enumerator name ("HOIST_E_HEADER_TOO_LARGE"); static storage, never NULL. */
+HOIST_API const char *hoist_status_name(int status);
+/* The message of the last failure on this thread, naming file, tensor and offset where they
+ * exist; "" when the last call succeeded. Thread-local storage, valid until the next hoist call
+ * on this thread. */
+HOIST_API const char *hoist_last_error(void);
+
+/* ---- logging ------------------------------------------------------------------------------ */
+
+typedef enum hoist_log_level {
+    HOIST_LOG_ERROR = 0,
+    HOIST_LOG_WARN = 1,
+    HOIST_LOG_INFO = 2,
+    HOIST_LOG_DEBUG = 3
+} hoist_log_level;
+
+typedef void (*hoist_log_fn)(hoist_log_level level, const char *message, void *user);
+
+/* Process-wide. Lines above max_level are not formatted. fn may be called from loader worker
+ * threads, concurrently; NULL turns logging off. */
+HOIST_API void hoist_set_log_callback(hoist_log_fn fn, void *user, hoist_log_level max_level);
+
+/* ---- dtypes ------------------------------------------------------------------------------- */
+
+/* X(name, value, "SAFETENSORS_NAME", bits per element). Sub-byte types are packed. */
+#define HOIST_DTYPE_LIST(X)                                                                       \
+    X(HOIST_DTYPE_BOOL, 0, "BOOL", 8)                                                             \
+    X(HOIST_DTYPE_F4, 1, "F4", 4)                                                                 \
+    X(HOIST_DTYPE_F6_E2M3, 2, "F6_E2M3", 6)                                                       \
+    X(HOIST_DTYPE_F6_E3M2, 3, "F6_E3M2", 6)                                                       \
+    X(HOIST_DTYPE_U8, 4, "U8", 8)                                                                 \
+    X(HOIST_DTYPE_I8, 5, "I8", 8)                                                                 \
+    X(HOIST_DTYPE_F8_E5M2, 6, "F8_E5M2", 8)                                                       \
+    X(HOIST_DTYPE_F8_E4M3, 7, "F8_E4M3", 8)                                                       \
+    X(HOIST_DTYPE_F8_E8M0, 8, "F8_E8M0", 8)                                                       \
+    X(HOIST_DTYPE_F8_E4M3FNUZ, 9, "F8_E4M3FNUZ", 8)                                               \
+    X(HOIST_DTYPE_F8_E5M2FNUZ, 10, "F8_E5M2FNUZ", 8)                                              \
+    X(HOIST_DTYPE_I16, 11, "I16", 16)                                                             \
+    X(HOIST_DTYPE_U16, 12, "U16", 16)                                                             \
+    X(HOIST_DTYPE_F16, 13, "F16", 16)                                                             \
+    X(HOIST_DTYPE_BF16, 14, "BF16", 16)                                                           \
+    X(HOIST_DTYPE_I32, 15, "I32", 32)                                                             \
+    X(HOIST_DTYPE_U32, 16, "U32", 32)                                                             \
+    X(HOIST_DTYPE_F32, 17, "F32", 32)                                                             \
+    X(HOIST_DTYPE_C64, 18, "C64", 64)                                                             \
+    X(HOIST_DTYPE_F64, 19, "F64", 64)                                                             \
+    X(HOIST_DTYPE_I64, 20, "I64", 64)                                                             \
+    X(HOIST_DTYPE_U64, 21, "U64", 64)
+
+typedef enum hoist_dtype {
+#define HOIST_X_ENUM(name, value, str, bits) name = value,
+    HOIST_DTYPE_LIST(HOIST_X_ENUM)
+#undef HOIST_X_ENUM
+    HOIST_DTYPE_COUNT
+} hoist_dtype;
+
+/* "BF16"; "?" for an unknown value. Static storage. */
+HOIST_API const char *hoist_dtype_name(hoist_dtype dtype);
+/* Bits per element; 0 for an unknown value. */
+HOIST_API unsigned hoist_dtype_bits(hoist_dtype dtype);
+
+/* ---- models (the tensor table; no weights are read) --------------------------------------- */
+
+#define HOIST_MAX_DIMS 8
+
+typedef struct hoist_model hoist_model;
+
+typedef struct hoist_open_options {
+    /* Reject bytes after the last tensor's data (1, the default), or accept them with a logged
+     * warning (0): such files exist in the wild. */
+    int strict;
+} hoist_open_options;
+
+#define HOIST_OPEN_OPTIONS_DEFAULT {.strict = 1}
+
+/* Opens a model: a .safetensors file, a directory holding model.safetensors or
+ * model.safetensors.index.json, or an index file. Parses and validates every header; reads no
+ * tensor data. opts may be NULL for the defaults. On success *out owns the model: release it with
+ * hoist_model_free(). On failure *out is NULL and nothing is held. */
+HOIST_API int hoist_model_open(const char *path, const hoist_open_options *opts, hoist_model **out);
+/* Releases the caller's reference; weights loaded from the model keep it alive until they are
+ * freed too. NULL is a no-op. */
+HOIST_API void hoist_model_free(hoist_model *model);
+
+typedef struct hoist_tensor_info {
+    const char *name;          /* owned by the model */
+    hoist_dtype dtype;
+    uint32_t ndim;
+    int64_t shape[HOIST_MAX_DIMS];
+    uint64_t nbytes;
+    uint32_t file;             /* index for hoist_model_file_path() */
+    uint64_t offset;           /* absolute byte offset of the data in that file */
+} hoist_tensor_info;
+
+HOIST_API size_t hoist_model_tensor_count(const hoist_model *model);
+/* Tensors are ordered by file, then offset. HOIST_E_INVALID_ARG when index is out of range. */
+HOIST_API int hoist_model_tensor(const hoist_model *model, size_t index, hoist_tensor_info *out);
+/* Index of the tensor called name, or HOIST_E_NOT_FOUND. */
+HOIST_API int hoist_model_find(const hoist_model *model, const char *name, size_t *index);
+HOIST_API size_t hoist_model_file_count(const hoist_model *model);
+/* Path of file i as opened (owned by the model); NULL when out of range. */
+HOIST_API const char *hoist_model_file_path(const hoist_model *model, size_t i);
+HOIST_API uint64_t hoist_model_file_size(const hoist_model *model, size_t i);
+/* Sum of every tensor's nbytes. */
+HOIST_API uint64_t hoist_model_total_bytes(const hoist_model *model);
+/* The __metadata__ entries (safetensors), in file order; key and value owned by the model.
+ * HOIST_E_INVALID_ARG when index is out of range. */
+HOIST_API size_t hoist_model_metadata_count(const hoist_model *model);
+HOIST_API int hoist_model_metadata(const hoist_model *model, size_t index, const char **key,
+                                   const char **value);
+/* Value of a metadata key, or NULL. */
+HOIST_API const char *hoist_model_metadata_get(const hoist_model *model, const char *key);
+
+/* ---- devices ------------------------------------------------------------------------------ */
+
+#define HOIST_DEVICE_HOST (-1)
+
+typedef struct hoist_device_info {
+    int id;                    /* HOIST_DEVICE_HOST or a CUDA ordinal */
+    char name[128];
+    uint64_t total_bytes;
+    uint64_t free_bytes;
+    int compute_major, compute_minor;
+} hoist_device_info;
+
+/* Number of CUDA devices (0 without CUDA, or when the driver finds none: not an error). */
+HOIST_API int hoist_device_count(void);
+/* Device id (HOIST_DEVICE_HOST or 0..count-1). HOIST_E_NO_DEVICE when absent. */
+HOIST_API int hoist_device_info_get(int device, hoist_device_info *out);
+/* Parses "host", "cpu", "cuda" (= cuda:0) or "cuda:N" into a device id. */
+HOIST_API int hoist_device_parse(const char *text, int *device);
+
+/* ---- loading ------------------------------------------------------------------------------ */
+
+#define HOIST_PATH_LIST(X)                                                                        \
+    X(HOIST_PATH_AUTO, 0, "auto")                                                                 \
+    X(HOIST_PATH_MMAP, 1, "mmap")                                                                 \
+    X(HOIST_PATH_URING, 2, "uring")                                                               \
+    X(HOIST_PATH_STREAM, 3, "stream")
+
+typedef enum hoist_path {
+#define HOIST_X_ENUM(name, value, str) name = value,
+    HOIST_PATH_LIST(HOIST_X_ENUM)
+#undef HOIST_X_ENUM
+} hoist_path;
+
+/* "mmap"; "?" for an unknown value. */
+HOIST_API const char *hoist_path_name(hoist_path path);
+/* Parses a path name; HOIST_E_INVALID_ARG for an unknown one, or one this build lacks. */
+HOIST_API int hoist_path_parse(const char *text, hoist_path *path);
+
+typedef struct hoist_load_options {
+    hoist_path path;           /* I/O path */
+    int device;                /* HOIST_DEVICE_HOST or a CUDA ordinal */
+    uint64_t ram_budget;       /* host bytes the loader may take for staging; 0 = path default */
+    unsigned threads;          /* worker threads; 0 = chosen by the path */
+    uint64_t chunk_bytes;      /* staging chunk; 0 = chosen by the path */
+    int verify;                /* read every byte back from the destination and compare */
+    int mmap_register;         /* mmap to GPU: register the mapping and DMA from it (1), or
+                                  copy through pinned staging slots (0); -1 = the faster default */
+} hoist_load_options;
+
+#define HOIST_LOAD_OPTIONS_DEFAULT                                                                \
+    {.path = HOIST_PATH_AUTO, .device = HOIST_DEVICE_HOST, .ram_budget = 0, .threads = 0,       \
+     .chunk_bytes = 0, .verify = 0, .mmap_register = -1}
+
+typedef struct hoist_load_stats {
+    const char *path;          /* name of the path that ran (after auto/fallbacks) */
+    double seconds;            /* wall time of the whole load */
+    double read_seconds;       /* summed over workers: bytes from storage into host memory */
+    double copy_seconds;       /* summed over workers: host to destination */
+    double verify_seconds;
+    uint64_t bytes;            /* tensor bytes placed */
+    uint64_t arena_bytes;      /* destination memory taken (alignment included) */
+    uint64_t peak_host_bytes;  /* high-water mark of loader-owned host memory (staging, tables) */
+    unsigned threads;
+} hoist_load_stats;
+
+typedef struct hoist_weights hoist_weights;
+
+/* Loads every tensor of model into one arena on opts->device. opts may be NULL (defaults).
+ * The weights keep the model alive. On success *out owns the weights: release with
+ * hoist_weights_free(), which frees the arena. On failure *out is NULL and every host, pinned
+ * and device buffer taken by the load has been released. */
+HOIST_API int hoist_load(hoist_model *model, const hoist_load_options *opts, hoist_weights **out);
+/* NULL is a no-op. */
+HOIST_API void hoist_weights_free(hoist_weights *weights);
+
+typedef struct hoist_view {
+    const char *name;          /* owned by the model */
+    hoist_dtype dtype;
+    uint32_t ndim;
+    int64_t shape[HOIST_MAX_DIMS];
+    uint64_t nbytes;
+    int device;                /* HOIST_DEVICE_HOST or a CUDA ordinal */
+    void *data;                /* host or device pointer into the arena; valid until freed */
+} hoist_view;
+
+HOIST_API size_t hoist_weights_count(const hoist_weights *weights);
+/* Same order as hoist_model_tensor(). */
+HOIST_API int hoist_weights_view(const hoist_weights *weights, size_t index, hoist_view *out);
+HOIST_API int hoist_weights_find(const hoist_weights *weights, const char *name, hoist_view *out);
+HOIST_API void hoist_weights_stats(const hoist_weights *weights, hoist_load_stats *out);
+/* Copies nbytes of tensor index from byte offset into dst (host memory), from wherever the
+ * tensor lives. For tests and tools. */
+HOIST_API int hoist_weights_read(const hoist_weights *weights, size_t index, uint64_t offset,
+                                 void *dst, uint64_t nbytes);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HOIST_H */

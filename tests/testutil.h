@@ -1,0 +1,36 @@
+/* Helpers for the unit tests: temporary directories, files, and the CLI. */
+#ifndef HOIST_TESTUTIL_H
+#define HOIST_TESTUTIL_H
+
+#include <check.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hoist.h"
+
+/* Exit code ctest shows as "skipped". */
+#define TU_SKIP 77
+
+/* Creates a fresh directory under $TMPDIR (or /tmp); returns a malloc'd path. Aborts the test on
+ * failure. */
+char *tu_mkdtemp(void);
+/* Removes a directory tree (rm -rf); NULL is a no-op. Frees path. */
+void tu_rmtree(char *path);
+/* Joins dir and name into a static-free malloc'd path. */
+char *tu_path(const char *dir, const char *name);
+/* Writes len bytes to path (created or truncated). Fails the test on error. */
+void tu_write(const char *path, const void *data, size_t len);
+/* Writes a safetensors file: 8-byte little-endian header length, the header text as given
+ * (no padding added), then data_len bytes of data. */
+void tu_write_safetensors(const char *path, const char *header, const void *data, size_t data_len);
+/* Reads a whole file into a malloc'd buffer; *len receives its size. NULL on failure. */
+void *tu_read(const char *path, size_t *len);
+/* Runs the hoist CLI with the given argument string (passed through /bin/sh); returns its exit
+ * status, or -1 if it did not exit normally. */
+int tu_run_cli(const char *args);
+/* Path of a file in tests/data (malloc'd). */
+char *tu_data(const char *relpath);
+/* Runs a Check suite; returns the process exit code (0 when every test passed). */
+int tu_run_suite(Suite *s);
+
+#endif
