@@ -52,7 +52,14 @@ int hoist__err_prefix(int status, const char *fmt, ...)
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, last_error, sizeof old);
-    snprintf(last_error, sizeof last_error, "%s: %s", prefix, old);
+    /* prefix, ": ", old message; each part cut to what still fits */
+    size_t n = strnlen(prefix, sizeof last_error - 1);
+    memcpy(last_error, prefix, n);
+    size_t room = sizeof last_error - 1 - n;
+    size_t sep = room < 2 ? room : 2, m = strnlen(old, room - sep);
+    memcpy(last_error + n, ": ", sep);
+    memcpy(last_error + n + sep, old, m);
+    last_error[n + sep + m] = '\0';
     return status;
 }
 

@@ -3,7 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 char *tu_mkdtemp(void)
 {
@@ -88,4 +90,81 @@ int tu_run_suite(Suite *s)
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
     return failed == 0 ? 0 : 1;
+}
+
+uint64_t tu_write_odd_model(const char *path, int count, uint32_t seed)
+{
+    /* sizes cycle through awkward element counts; dtypes cycle through the whole list */
+    static const uint64_t elems[] = {1, 3, 7, 4097, 65537, 2, 255, 1u << 20, 131071, 9};
+    size_t hcap = 256 + (size_t)count * 160, hlen = 0;
+    char *header = malloc(hcap);
+    ck_assert_ptr_nonnull(header);
+    uint64_t off = 0;
+    hlen += (size_t)snprintf(header + hlen, hcap - hlen, "{\"__metadata__\":{\"format\":\"pt\"}");
+    for (int i = 0; i < count; i++) {
+        hoist_dtype dt = (hoist_dtype)(i % HOIST_DTYPE_COUNT);
+        uint64_t n = elems[i % 10] * 2; /* even, so 4- and 6-bit dtypes fill whole bytes */
+        if (hoist_dtype_bits(dt) == 6) n = elems[i % 10] * 4;
+        uint64_t bytes = n * hoist_dtype_bits(dt) / 8;
+        hlen += (size_t)snprintf(header + hlen, hcap - hlen,
+                                 ",\"t%03d\":{\"dtype\":\"%s\",\"shape\":[%llu],\"data_offsets\":[%llu,%llu]}",
+                                 i, hoist_dtype_name(dt), (unsigned long long)n,
+                                 (unsigned long long)off, (unsigned long long)(off + bytes));
+        off += bytes;
+    }
+    hlen += (size_t)snprintf(header + hlen, hcap - hlen, "}");
+    ck_assert_uint_lt(hlen, hcap);
+    unsigned char *data = malloc(off ? off : 1);
+    ck_assert_ptr_nonnull(data);
+    uint32_t x = seed ? seed : 1;
+    for (uint64_t i = 0; i < off; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        data[i] = (unsigned char)x;
+    }
+    tu_write_safetensors(path, header, data, off);
+    free(header);
+    free(data);
+    return off;
+}
+
+void tu_assert_weights_match_files(const hoist_model *m, const hoist_weights *w)
+{
+    size_t n = hoist_model_tensor_count(m);
+    ck_assert_uint_eq(hoist_weights_count(w), n);
+    int *fds = calloc(hoist_model_file_count(m) + 1, sizeof *fds);
+    for (size_t f = 0; f < hoist_model_file_count(m); f++) {
+        fds[f] = open(hoist_model_file_path(m, f), O_RDONLY);
+        ck_assert_int_ge(fds[f], 0);
+    }
+    for (size_t i = 0; i < n; i++) {
+        hoist_tensor_info t;
+        hoist_view v;
+        ck_assert_int_eq(hoist_model_tensor(m, i, &t), HOIST_OK);
+        ck_assert_int_eq(hoist_weights_view(w, i, &v), HOIST_OK);
+        ck_assert_str_eq(v.name, t.name);
+        ck_assert_uint_eq(v.nbytes, t.nbytes);
+        ck_assert_uint_eq((uintptr_t)v.data % 64, 0);
+        unsigned char *want = malloc(t.nbytes + 1), *got = malloc(t.nbytes + 1);
+        ck_assert(want && got);
+        ck_assert_int_eq(pread(fds[t.file], want, t.nbytes, (off_t)t.offset), (ssize_t)t.nbytes);
+        ck_assert_int_eq(hoist_weights_read(w, i, 0, got, t.nbytes), HOIST_OK);
+        ck_assert_msg(memcmp(want, got, t.nbytes) == 0, "tensor %s differs from its file", t.name);
+        free(want);
+        free(got);
+    }
+    for (size_t f = 0; f < hoist_model_file_count(m); f++) close(fds[f]);
+    free(fds);
+}
+
+uint64_t tu_rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    uint64_t kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %llu", (unsigned long long *)&kb) == 1) break;
+    if (f) fclose(f);
+    return kb * 1024;
 }

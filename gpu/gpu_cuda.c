@@ -1,0 +1,224 @@
+/* The CUDA backend: device discovery, device and pinned memory, streams, events and copies
+ * through the CUDA runtime. The only file of the library that includes a CUDA header. */
+#include "gpu/gpu.h"
+#include "loader/internal.h"
+
+#include <cuda_runtime_api.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct hoist__stream {
+    cudaStream_t stream;
+    int device;
+};
+
+struct hoist__event {
+    cudaEvent_t event;
+    int device;
+};
+
+/* Turns a CUDA error into a status and message naming the call and device. */
+static int cuda_fail(cudaError_t e, const char *call, int device)
+{
+    int status = (e == cudaErrorMemoryAllocation) ? HOIST_E_DEVICE_NOMEM : HOIST_E_DEVICE;
+    cudaGetLastError(); /* clear the sticky-free error state so later calls are not poisoned */
+    return hoist__err(status, "cuda:%d: %s failed: %s (%s)", device, call, cudaGetErrorString(e),
+                      cudaGetErrorName(e));
+}
+
+#define CUDA_TRY(call, device)                                                                    \
+    do {                                                                                          \
+        cudaError_t cuda_e = (call);                                                              \
+        if (cuda_e != cudaSuccess) return cuda_fail(cuda_e, #call, (device));                     \
+    } while (0)
+
+static int cuda_device_count(int *count)
+{
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e == cudaErrorNoDevice || e == cudaErrorInsufficientDriver ||
+        e == cudaErrorInitializationError || e == cudaErrorNotSupported) {
+        cudaGetLastError();
+        n = 0;
+    } else if (e != cudaSuccess) {
+        return cuda_fail(e, "cudaGetDeviceCount", -1);
+    }
+    *count = n;
+    return HOIST_OK;
+}
+
+static int cuda_device_info(int device, hoist_device_info *out)
+{
+    struct cudaDeviceProp prop;
+    size_t free_b = 0, total_b = 0;
+    CUDA_TRY(cudaGetDeviceProperties(&prop, device), device);
+    CUDA_TRY(cudaSetDevice(device), device);
+    CUDA_TRY(cudaMemGetInfo(&free_b, &total_b), device);
+    memset(out, 0, sizeof *out);
+    out->id = device;
+    size_t len = strnlen(prop.name, sizeof out->name - 1);
+    memcpy(out->name, prop.name, len);
+    out->name[len] = '\0';
+    out->total_bytes = total_b;
+    out->free_bytes = free_b;
+    out->compute_major = prop.major;
+    out->compute_minor = prop.minor;
+    return HOIST_OK;
+}
+
+static int cuda_mem_alloc(int device, size_t bytes, void **ptr)
+{
+    CUDA_TRY(cudaSetDevice(device), device);
+    cudaError_t e = cudaMalloc(ptr, bytes ? bytes : 1);
+    if (e != cudaSuccess) {
+        size_t free_b = 0, total_b = 0;
+        cudaGetLastError();
+        cudaMemGetInfo(&free_b, &total_b);
+        return hoist__err(e == cudaErrorMemoryAllocation ? HOIST_E_DEVICE_NOMEM : HOIST_E_DEVICE,
+                          "cuda:%d: cudaMalloc of %zu bytes failed: %s (%zu of %zu bytes free)",
+                          device, bytes, cudaGetErrorString(e), free_b, total_b);
+    }
+    return HOIST_OK;
+}
+
+static void cuda_mem_free(int device, void *ptr)
+{
+    if (!ptr) return;
+    cudaSetDevice(device);
+    cudaFree(ptr);
+}
+
+static int cuda_pinned_alloc(size_t bytes, void **ptr)
+{
+    cudaError_t e = cudaHostAlloc(ptr, bytes ? bytes : 1, cudaHostAllocPortable);
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        return hoist__err(HOIST_E_PINNED_NOMEM,
+                          "cudaHostAlloc of %zu pinned bytes failed: %s (check RLIMIT_MEMLOCK "
+                          "and free host memory)",
+                          bytes, cudaGetErrorString(e));
+    }
+    return HOIST_OK;
+}
+
+static void cuda_pinned_free(void *ptr)
+{
+    if (ptr) cudaFreeHost(ptr);
+}
+
+static int cuda_host_register(void *ptr, size_t bytes, int read_only)
+{
+    unsigned flags = cudaHostRegisterPortable | (read_only ? cudaHostRegisterReadOnly : 0);
+    CUDA_TRY(cudaHostRegister(ptr, bytes, flags), -1);
+    return HOIST_OK;
+}
+
+static void cuda_host_unregister(void *ptr)
+{
+    if (ptr) cudaHostUnregister(ptr);
+}
+
+static int cuda_stream_create(int device, hoist__stream **out)
+{
+    hoist__stream *s = calloc(1, sizeof *s);
+    RETURN_IF(!s, HOIST_E_NOMEM, "out of memory for a stream");
+    s->device = device;
+    cudaError_t e = cudaSetDevice(device);
+    if (e == cudaSuccess) e = cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking);
+    if (e != cudaSuccess) {
+        free(s);
+        return cuda_fail(e, "cudaStreamCreateWithFlags", device);
+    }
+    *out = s;
+    return HOIST_OK;
+}
+
+static void cuda_stream_destroy(hoist__stream *s)
+{
+    if (!s) return;
+    cudaSetDevice(s->device);
+    cudaStreamDestroy(s->stream);
+    free(s);
+}
+
+static int cuda_stream_sync(hoist__stream *s)
+{
+    CUDA_TRY(cudaStreamSynchronize(s->stream), s->device);
+    return HOIST_OK;
+}
+
+/* Blocking sync: a waiting worker sleeps instead of spinning, leaving its core to the threads
+ * that are copying. */
+static int cuda_event_create(int device, hoist__event **out)
+{
+    hoist__event *ev = calloc(1, sizeof *ev);
+    RETURN_IF(!ev, HOIST_E_NOMEM, "out of memory for an event");
+    ev->device = device;
+    cudaError_t e = cudaSetDevice(device);
+    if (e == cudaSuccess)
+        e = cudaEventCreateWithFlags(&ev->event, cudaEventDisableTiming | cudaEventBlockingSync);
+    if (e != cudaSuccess) {
+        free(ev);
+        return cuda_fail(e, "cudaEventCreateWithFlags", device);
+    }
+    *out = ev;
+    return HOIST_OK;
+}
+
+static void cuda_event_destroy(hoist__event *ev)
+{
+    if (!ev) return;
+    cudaSetDevice(ev->device);
+    cudaEventDestroy(ev->event);
+    free(ev);
+}
+
+static int cuda_event_record(hoist__event *ev, hoist__stream *s)
+{
+    CUDA_TRY(cudaEventRecord(ev->event, s->stream), s->device);
+    return HOIST_OK;
+}
+
+static int cuda_event_sync(hoist__event *ev)
+{
+    CUDA_TRY(cudaEventSynchronize(ev->event), ev->device);
+    return HOIST_OK;
+}
+
+static int cuda_copy_h2d(void *dst, const void *src, size_t bytes, hoist__stream *s)
+{
+    CUDA_TRY(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, s->stream), s->device);
+    return HOIST_OK;
+}
+
+static int cuda_copy_d2h(void *dst, const void *src, size_t bytes, int device)
+{
+    CUDA_TRY(cudaSetDevice(device), device);
+    CUDA_TRY(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost), device);
+    return HOIST_OK;
+}
+
+static const hoist__gpu_ops cuda_ops = {
+    .version = HOIST_GPU_OPS_VERSION,
+    .name = "cuda",
+    .device_count = cuda_device_count,
+    .device_info = cuda_device_info,
+    .mem_alloc = cuda_mem_alloc,
+    .mem_free = cuda_mem_free,
+    .pinned_alloc = cuda_pinned_alloc,
+    .pinned_free = cuda_pinned_free,
+    .host_register = cuda_host_register,
+    .host_unregister = cuda_host_unregister,
+    .stream_create = cuda_stream_create,
+    .stream_destroy = cuda_stream_destroy,
+    .stream_sync = cuda_stream_sync,
+    .event_create = cuda_event_create,
+    .event_destroy = cuda_event_destroy,
+    .event_record = cuda_event_record,
+    .event_sync = cuda_event_sync,
+    .copy_h2d = cuda_copy_h2d,
+    .copy_d2h = cuda_copy_d2h,
+};
+
+const hoist__gpu_ops *hoist__gpu_cuda(void) { return &cuda_ops; }

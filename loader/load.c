@@ -1,0 +1,220 @@
+/* hoist_load: resolve options, plan, allocate the arena, run the path, verify, publish. */
+#include "loader/source.h"
+#include "loader/weights.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char *const path_names[] = {
+#define X(name, value, str) [value] = str,
+    HOIST_PATH_LIST(X)
+#undef X
+};
+
+const char *hoist_path_name(hoist_path path)
+{
+    return (unsigned)path < sizeof path_names / sizeof *path_names ? path_names[path] : "?";
+}
+
+/* The sources this build has, by hoist_path. */
+static const hoist__source_ops *source_for(hoist_path path)
+{
+    switch (path) {
+    case HOIST_PATH_AUTO:
+    case HOIST_PATH_MMAP: return &hoist__source_mmap;
+    default: return NULL;
+    }
+}
+
+int hoist_path_parse(const char *text, hoist_path *path)
+{
+    RETURN_IF(!text || !path, HOIST_E_INVALID_ARG, "hoist_path_parse: NULL argument");
+    for (unsigned i = 0; i < sizeof path_names / sizeof *path_names; i++) {
+        if (strcmp(text, path_names[i]) != 0) continue;
+        RETURN_IF(!source_for((hoist_path)i), HOIST_E_UNSUPPORTED,
+                  "path '%s' is not part of this build", text);
+        *path = (hoist_path)i;
+        return HOIST_OK;
+    }
+    return hoist__err(HOIST_E_INVALID_ARG, "unknown path '%s' (expected auto or mmap)", text);
+}
+
+/* A load is published only if every file is still the one that was parsed. */
+static int check_unchanged(const hoist__table *t)
+{
+    for (uint32_t i = 0; i < t->nfiles; i++) {
+        const hoist__file *f = &t->files[i];
+        struct stat st;
+        RETURN_IF(stat(f->path, &st) != 0, HOIST_E_FILE_CHANGED, "%s: gone during the load: %s",
+                  f->path, strerror(errno));
+        int64_t mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+        RETURN_IF((uint64_t)st.st_size != f->size || mtime != f->mtime_ns, HOIST_E_FILE_CHANGED,
+                  "%s: changed during the load (size %llu -> %llu bytes, or mtime changed)",
+                  f->path, (unsigned long long)f->size, (unsigned long long)st.st_size);
+    }
+    return HOIST_OK;
+}
+
+static int validate_options(const hoist_load_options *o)
+{
+    RETURN_IF(o->chunk_bytes && (o->chunk_bytes < 4096 || o->chunk_bytes % 4096 ||
+                                 o->chunk_bytes > (1ull << 30)),
+              HOIST_E_INVALID_ARG,
+              "chunk size %llu must be a multiple of 4096 between 4 KiB and 1 GiB",
+              (unsigned long long)o->chunk_bytes);
+    RETURN_IF(o->threads > 256, HOIST_E_INVALID_ARG, "%u threads (at most 256)", o->threads);
+    RETURN_IF(o->mmap_register < -1 || o->mmap_register > 1, HOIST_E_INVALID_ARG,
+              "mmap_register must be -1, 0 or 1");
+    return HOIST_OK;
+}
+
+/* Everything after the arena is allocated; on failure the caller frees the arena. */
+static int run_load(hoist__load *ld)
+{
+    RETURN_IF_ERR(hoist__budget_take(&ld->budget, ld->plan.host_bytes, "the load plan"));
+    int rc = ld->source->run ? ld->source->run(ld->source_state, ld)
+                             : hoist__pipeline_run(ld);
+    RETURN_IF_ERR(rc);
+    if (ld->opts.verify) {
+        double t0 = hoist__now();
+        RETURN_IF_ERR(hoist__verify(ld));
+        ld->verify_seconds = hoist__now() - t0;
+    }
+    return check_unchanged(ld->table);
+}
+
+static void load_cleanup(hoist__load *ld)
+{
+    if (ld->source && ld->source_state) ld->source->close(ld->source_state);
+    hoist__plan_free(&ld->plan);
+    pthread_mutex_destroy(&ld->err_lock);
+}
+
+int hoist_load(hoist_model *model, const hoist_load_options *opts, hoist_weights **out)
+{
+    RETURN_IF(!out, HOIST_E_INVALID_ARG, "hoist_load: out is NULL");
+    *out = NULL;
+    RETURN_IF(!model, HOIST_E_INVALID_ARG, "hoist_load: model is NULL");
+    double t0 = hoist__now();
+    hoist__load *ld = calloc(1, sizeof *ld);
+    RETURN_IF(!ld, HOIST_E_NOMEM, "out of memory");
+    hoist_load_options def = HOIST_LOAD_OPTIONS_DEFAULT;
+    ld->opts = opts ? *opts : def;
+    ld->table = &model->table;
+    pthread_mutex_init(&ld->err_lock, NULL);
+    hoist__budget_init(&ld->budget, ld->opts.ram_budget);
+
+    hoist_weights *w = NULL;
+    int rc = validate_options(&ld->opts);
+    if (rc == HOIST_OK) rc = hoist__gpu_for_device(ld->opts.device, &ld->gpu);
+    if (rc == HOIST_OK) {
+        ld->host_sink = ld->opts.device == HOIST_DEVICE_HOST;
+        ld->source = source_for(ld->opts.path);
+        if (!ld->source)
+            rc = hoist__err(HOIST_E_UNSUPPORTED, "path '%s' is not part of this build",
+                            hoist_path_name(ld->opts.path));
+    }
+    if (rc == HOIST_OK) rc = ld->source->open(ld, &ld->source_state);
+    if (rc == HOIST_OK) {
+        if (ld->opts.threads == 0) ld->opts.threads = 1;
+        rc = hoist__plan_build(ld->table, ld->opts.device, ld->opts.chunk_bytes, &ld->plan);
+    }
+    if (rc == HOIST_OK)
+        rc = ld->gpu->mem_alloc(ld->opts.device, ld->plan.arena_bytes, (void **)&ld->arena);
+    if (rc == HOIST_OK) {
+        rc = run_load(ld);
+        if (rc < 0) ld->gpu->mem_free(ld->opts.device, ld->arena);
+    }
+    if (rc == HOIST_OK) {
+        w = calloc(1, sizeof *w);
+        if (!w) {
+            ld->gpu->mem_free(ld->opts.device, ld->arena);
+            rc = hoist__err(HOIST_E_NOMEM, "out of memory");
+        }
+    }
+    if (rc == HOIST_OK) {
+        hoist__model_retain(model);
+        *w = (hoist_weights){.model = model,
+                             .gpu = ld->gpu,
+                             .device = ld->opts.device,
+                             .arena = ld->arena,
+                             .arena_bytes = ld->plan.arena_bytes,
+                             .tensor_dst = ld->plan.tensor_dst};
+        ld->plan.tensor_dst = NULL; /* moved into the weights */
+        w->stats = (hoist_load_stats){
+            .path = ld->source->name,
+            .seconds = hoist__now() - t0,
+            .read_seconds = (double)atomic_load(&ld->read_ns) * 1e-9,
+            .copy_seconds = (double)atomic_load(&ld->copy_ns) * 1e-9,
+            .verify_seconds = ld->verify_seconds,
+            .bytes = ld->table->total_bytes,
+            .arena_bytes = ld->plan.arena_bytes,
+            .peak_host_bytes = atomic_load(&ld->budget.peak),
+            .threads = ld->opts.threads,
+        };
+    }
+    load_cleanup(ld);
+    free(ld);
+    if (rc < 0) return rc;
+    *out = w;
+    hoist__err_clear();
+    return HOIST_OK;
+}
+
+void hoist_weights_free(hoist_weights *w)
+{
+    if (!w) return;
+    w->gpu->mem_free(w->device, w->arena);
+    free(w->tensor_dst);
+    hoist_model_free(w->model);
+    free(w);
+}
+
+size_t hoist_weights_count(const hoist_weights *w) { return w ? w->model->table.ntensors : 0; }
+
+int hoist_weights_view(const hoist_weights *w, size_t index, hoist_view *out)
+{
+    RETURN_IF(!w || !out, HOIST_E_INVALID_ARG, "hoist_weights_view: NULL argument");
+    const hoist__table *t = &w->model->table;
+    RETURN_IF(index >= t->ntensors, HOIST_E_INVALID_ARG,
+              "tensor index %zu out of range (%zu tensors)", index, t->ntensors);
+    const hoist__tensor *ti = &t->tensors[index];
+    out->name = ti->name;
+    out->dtype = ti->dtype;
+    out->ndim = ti->ndim;
+    memcpy(out->shape, ti->shape, sizeof out->shape);
+    out->nbytes = ti->nbytes;
+    out->device = w->device;
+    out->data = w->arena + w->tensor_dst[index];
+    return HOIST_OK;
+}
+
+int hoist_weights_find(const hoist_weights *w, const char *name, hoist_view *out)
+{
+    RETURN_IF(!w || !name, HOIST_E_INVALID_ARG, "hoist_weights_find: NULL argument");
+    long i = hoist__table_find(&w->model->table, name);
+    RETURN_IF(i < 0, HOIST_E_NOT_FOUND, "no tensor named '%s'", name);
+    return hoist_weights_view(w, (size_t)i, out);
+}
+
+void hoist_weights_stats(const hoist_weights *w, hoist_load_stats *out)
+{
+    if (w && out) *out = w->stats;
+}
+
+int hoist_weights_read(const hoist_weights *w, size_t index, uint64_t offset, void *dst,
+                       uint64_t nbytes)
+{
+    RETURN_IF(!w || (!dst && nbytes), HOIST_E_INVALID_ARG, "hoist_weights_read: NULL argument");
+    const hoist__table *t = &w->model->table;
+    RETURN_IF(index >= t->ntensors, HOIST_E_INVALID_ARG, "tensor index %zu out of range", index);
+    uint64_t end;
+    RETURN_IF(!hoist__add_u64(offset, nbytes, &end) || end > t->tensors[index].nbytes,
+              HOIST_E_INVALID_ARG, "tensor '%s': bytes %llu..+%llu are outside its %llu bytes",
+              t->tensors[index].name, (unsigned long long)offset, (unsigned long long)nbytes,
+              (unsigned long long)t->tensors[index].nbytes);
+    if (!nbytes) return HOIST_OK;
+    return w->gpu->copy_d2h(dst, w->arena + w->tensor_dst[index] + offset, nbytes, w->device);
+}

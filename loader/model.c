@@ -1,0 +1,145 @@
+/* hoist_model: opening a checkpoint (single file, directory or index) and querying its table. */
+#include "formats/table.h"
+#include "loader/internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+static bool is_file(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* A directory holds either a sharded checkpoint (its index) or one model.safetensors. */
+static int parse_dir(hoist__table *t, const char *dir, int strict)
+{
+    size_t n = strlen(dir) + 64;
+    char *p = malloc(n);
+    RETURN_IF(!p, HOIST_E_NOMEM, "%s: out of memory", dir);
+    int rc;
+    snprintf(p, n, "%s/model.safetensors.index.json", dir);
+    if (is_file(p)) {
+        rc = hoist__safetensors_index_parse(t, p, strict);
+    } else {
+        snprintf(p, n, "%s/model.safetensors", dir);
+        if (is_file(p))
+            rc = hoist__safetensors_parse(t, p, strict);
+        else
+            rc = hoist__err(HOIST_E_NOT_FOUND,
+                            "%s: directory holds neither model.safetensors nor "
+                            "model.safetensors.index.json",
+                            dir);
+    }
+    free(p);
+    return rc;
+}
+
+int hoist_model_open(const char *path, const hoist_open_options *opts, hoist_model **out)
+{
+    RETURN_IF(!out, HOIST_E_INVALID_ARG, "hoist_model_open: out is NULL");
+    *out = NULL;
+    RETURN_IF(!path || !*path, HOIST_E_INVALID_ARG, "hoist_model_open: empty path");
+    hoist_open_options o = HOIST_OPEN_OPTIONS_DEFAULT;
+    if (opts) o = *opts;
+
+    hoist_model *m = calloc(1, sizeof *m);
+    RETURN_IF(!m, HOIST_E_NOMEM, "%s: out of memory", path);
+    atomic_init(&m->refs, 1);
+    hoist__table_init(&m->table);
+
+    struct stat st;
+    int rc;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        rc = parse_dir(&m->table, path, o.strict);
+    else if (ends_with(path, ".json"))
+        rc = hoist__safetensors_index_parse(&m->table, path, o.strict);
+    else
+        rc = hoist__safetensors_parse(&m->table, path, o.strict);
+    if (rc == HOIST_OK) rc = hoist__table_finish(&m->table);
+    if (rc < 0) {
+        hoist__table_free(&m->table);
+        free(m);
+        return rc;
+    }
+    *out = m;
+    hoist__err_clear();
+    return HOIST_OK;
+}
+
+void hoist__model_retain(hoist_model *m) { atomic_fetch_add(&m->refs, 1); }
+
+void hoist_model_free(hoist_model *m)
+{
+    if (!m || atomic_fetch_sub(&m->refs, 1) != 1) return;
+    hoist__table_free(&m->table);
+    free(m);
+}
+
+size_t hoist_model_tensor_count(const hoist_model *m) { return m ? m->table.ntensors : 0; }
+
+int hoist_model_tensor(const hoist_model *m, size_t index, hoist_tensor_info *out)
+{
+    RETURN_IF(!m || !out, HOIST_E_INVALID_ARG, "hoist_model_tensor: NULL argument");
+    RETURN_IF(index >= m->table.ntensors, HOIST_E_INVALID_ARG,
+              "tensor index %zu out of range (%zu tensors)", index, m->table.ntensors);
+    const hoist__tensor *t = &m->table.tensors[index];
+    out->name = t->name;
+    out->dtype = t->dtype;
+    out->ndim = t->ndim;
+    memcpy(out->shape, t->shape, sizeof out->shape);
+    out->nbytes = t->nbytes;
+    out->file = t->file;
+    out->offset = t->offset;
+    return HOIST_OK;
+}
+
+int hoist_model_find(const hoist_model *m, const char *name, size_t *index)
+{
+    RETURN_IF(!m || !name || !index, HOIST_E_INVALID_ARG, "hoist_model_find: NULL argument");
+    long i = hoist__table_find(&m->table, name);
+    RETURN_IF(i < 0, HOIST_E_NOT_FOUND, "no tensor named '%s'", name);
+    *index = (size_t)i;
+    return HOIST_OK;
+}
+
+size_t hoist_model_file_count(const hoist_model *m) { return m ? m->table.nfiles : 0; }
+
+const char *hoist_model_file_path(const hoist_model *m, size_t i)
+{
+    return m && i < m->table.nfiles ? m->table.files[i].path : NULL;
+}
+
+uint64_t hoist_model_file_size(const hoist_model *m, size_t i)
+{
+    return m && i < m->table.nfiles ? m->table.files[i].size : 0;
+}
+
+uint64_t hoist_model_total_bytes(const hoist_model *m) { return m ? m->table.total_bytes : 0; }
+
+size_t hoist_model_metadata_count(const hoist_model *m) { return m ? m->table.nmeta : 0; }
+
+int hoist_model_metadata(const hoist_model *m, size_t index, const char **key, const char **value)
+{
+    RETURN_IF(!m || index >= m->table.nmeta, HOIST_E_INVALID_ARG,
+              "metadata index %zu out of range", index);
+    if (key) *key = m->table.meta[index].key;
+    if (value) *value = m->table.meta[index].value;
+    return HOIST_OK;
+}
+
+const char *hoist_model_metadata_get(const hoist_model *m, const char *key)
+{
+    if (!m || !key) return NULL;
+    for (size_t i = 0; i < m->table.nmeta; i++)
+        if (strcmp(m->table.meta[i].key, key) == 0) return m->table.meta[i].value;
+    return NULL;
+}

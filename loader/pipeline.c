@@ -1,0 +1,218 @@
+/* The window pipeline: worker threads take windows from a shared counter, have the source produce
+ * each window's bytes, and hand every piece to the destination.
+ *
+ * On a device, each worker owns a stream and a small ring of slots (a pinned buffer and an
+ * event). A slot is reused only after the event recorded behind its last copy has completed, so
+ * the read of window k+1 overlaps the device copy of window k without any per-tensor
+ * synchronisation. On the host, pieces are plain memcpys, and a source that reads (rather than
+ * maps) reads straight into the arena when the window is a single piece. */
+#include "loader/source.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SLOTS_PER_WORKER 3
+
+typedef struct slot {
+    void *buf;                 /* pinned staging (NULL when the source's bytes are DMA-able) */
+    hoist__event *ev;
+    const hoist__window *busy; /* window whose copy may still be in flight */
+    int release;               /* call source->release on busy once its copy is done */
+} slot;
+
+typedef struct worker {
+    hoist__load *ld;
+    int id;
+    pthread_t thread;
+    int started;
+    hoist__stream *stream;
+    slot slots[SLOTS_PER_WORKER];
+    unsigned nslots, next;
+    uint64_t host_buf_bytes; /* budgeted bytes of this worker's buffers */
+} worker;
+
+int hoist__load_fail(hoist__load *ld, int status)
+{
+    pthread_mutex_lock(&ld->err_lock);
+    if (!ld->err_status) {
+        ld->err_status = status;
+        snprintf(ld->err_msg, sizeof ld->err_msg, "%s", hoist_last_error());
+    }
+    pthread_mutex_unlock(&ld->err_lock);
+    atomic_store(&ld->failed, 1);
+    return status;
+}
+
+static uint64_t ns_since(double t0) { return (uint64_t)((hoist__now() - t0) * 1e9); }
+
+/* Waits for a slot's previous copy and lets the source release that window. */
+static int slot_retire(worker *wk, slot *s)
+{
+    if (!s->busy) return HOIST_OK;
+    const hoist__source_ops *src = wk->ld->source;
+    int rc = wk->ld->gpu->event_sync(s->ev);
+    if (s->release && src->release) src->release(wk->ld->source_state, s->busy);
+    s->busy = NULL;
+    s->release = 0;
+    return rc;
+}
+
+typedef struct piece_ctx {
+    worker *wk;
+    slot *s;
+    const uint8_t *src;
+    int staged; /* src already sits in pinned memory or DMA-able memory */
+} piece_ctx;
+
+static int copy_piece(void *vctx, const hoist__extent *e, uint64_t src_off, uint64_t dst_off,
+                      uint64_t len)
+{
+    piece_ctx *c = vctx;
+    hoist__load *ld = c->wk->ld;
+    uint8_t *dst = ld->arena + dst_off;
+    const uint8_t *p = c->src + src_off;
+    if (ld->host_sink) {
+        if (p != dst) memcpy(dst, p, len);
+        return HOIST_OK;
+    }
+    if (!c->staged) { /* bounce through the slot's pinned buffer */
+        memcpy((uint8_t *)c->s->buf + src_off, p, len);
+        p = (const uint8_t *)c->s->buf + src_off;
+    }
+    int rc = ld->gpu->copy_h2d(dst, p, len, c->wk->stream);
+    if (rc < 0) {
+        long ti = hoist__table_tensor_at(ld->table, e->file, e->file_off + (dst_off - e->dst_off));
+        return hoist__err_prefix(rc, "%s: copying %llu bytes at byte %llu (tensor '%s')",
+                                 ld->table->files[e->file].path, (unsigned long long)len,
+                                 (unsigned long long)(e->file_off + (dst_off - e->dst_off)),
+                                 ti >= 0 ? ld->table->tensors[ti].name : "?");
+    }
+    return HOIST_OK;
+}
+
+/* The one piece of a window that covers it entirely, or NULL. */
+static const hoist__extent *single_piece(const hoist__plan *p, const hoist__window *w)
+{
+    const hoist__extent *x = &p->extents[w->first_ext];
+    if (x->file_off <= w->lo && x->file_off + x->len >= w->hi) return x;
+    return NULL;
+}
+
+static int process_window(worker *wk, const hoist__window *w)
+{
+    hoist__load *ld = wk->ld;
+    slot *s = NULL;
+    void *buf = NULL;
+    if (wk->nslots) {
+        s = &wk->slots[wk->next++ % wk->nslots];
+        RETURN_IF_ERR(slot_retire(wk, s));
+        buf = s->buf;
+    }
+    const hoist__extent *one = ld->host_sink ? single_piece(&ld->plan, w) : NULL;
+    if (one) buf = ld->arena + one->dst_off + (w->lo - one->file_off);
+
+    const void *src = NULL;
+    int dma = 0;
+    double t0 = hoist__now();
+    RETURN_IF_ERR(ld->source->read(ld->source_state, wk->id, w, buf, &src, &dma));
+    double t1 = hoist__now();
+    atomic_fetch_add(&ld->read_ns, (uint64_t)((t1 - t0) * 1e9));
+
+    piece_ctx ctx = {wk, s, src, (s && src == s->buf) || dma};
+    RETURN_IF_ERR(hoist__window_pieces(&ld->plan, w, copy_piece, &ctx));
+    if (!ld->host_sink) {
+        RETURN_IF_ERR(ld->gpu->event_record(s->ev, wk->stream));
+        s->busy = w;
+        s->release = dma && src != s->buf;
+    }
+    atomic_fetch_add(&ld->copy_ns, ns_since(t1));
+    return HOIST_OK;
+}
+
+static void *worker_main(void *arg)
+{
+    worker *wk = arg;
+    hoist__load *ld = wk->ld;
+    while (!atomic_load(&ld->failed)) {
+        size_t i = atomic_fetch_add(&ld->next_window, 1);
+        if (i >= ld->plan.nwindows) break;
+        int rc = process_window(wk, &ld->plan.windows[i]);
+        if (rc < 0) {
+            hoist__load_fail(ld, rc);
+            break;
+        }
+    }
+    /* drain: every copy this worker issued must be complete before the load returns */
+    for (unsigned i = 0; i < wk->nslots; i++) {
+        int rc = slot_retire(wk, &wk->slots[i]);
+        if (rc < 0) hoist__load_fail(ld, rc);
+    }
+    return NULL;
+}
+
+static void worker_teardown(worker *wk)
+{
+    hoist__load *ld = wk->ld;
+    for (unsigned i = 0; i < SLOTS_PER_WORKER; i++) {
+        slot *s = &wk->slots[i];
+        if (s->ev) ld->gpu->event_destroy(s->ev);
+        if (s->buf) ld->gpu->pinned_free(s->buf);
+    }
+    if (wk->stream) ld->gpu->stream_destroy(wk->stream);
+    hoist__budget_give(&ld->budget, wk->host_buf_bytes);
+}
+
+/* Streams, events and staging for one worker; its buffers are counted against the budget before
+ * they are allocated. */
+static int worker_setup(worker *wk, int buffers)
+{
+    hoist__load *ld = wk->ld;
+    const hoist__gpu_ops *g = ld->gpu;
+    int dev = ld->opts.device;
+    if (ld->host_sink) {
+        wk->nslots = buffers ? 1 : 0;
+    } else {
+        wk->nslots = SLOTS_PER_WORKER;
+        RETURN_IF_ERR(g->stream_create(dev, &wk->stream));
+    }
+    for (unsigned i = 0; i < wk->nslots; i++) {
+        slot *s = &wk->slots[i];
+        if (!ld->host_sink) RETURN_IF_ERR(g->event_create(dev, &s->ev));
+        if (!buffers) continue;
+        uint64_t n = ld->plan.window_bytes;
+        RETURN_IF_ERR(hoist__budget_take(&ld->budget, n, "a staging slot"));
+        wk->host_buf_bytes += n;
+        RETURN_IF_ERR(g->pinned_alloc(n, &s->buf));
+    }
+    return HOIST_OK;
+}
+
+int hoist__pipeline_run(hoist__load *ld)
+{
+    unsigned n = ld->opts.threads;
+    worker *wks = calloc(n, sizeof *wks);
+    RETURN_IF(!wks, HOIST_E_NOMEM, "out of memory for %u workers", n);
+    int buffers = ld->source->needs_staging ? ld->source->needs_staging(ld->source_state) : 1;
+    int rc = HOIST_OK;
+    for (unsigned i = 0; i < n && rc == HOIST_OK; i++) {
+        wks[i].ld = ld;
+        wks[i].id = (int)i;
+        rc = worker_setup(&wks[i], buffers);
+    }
+    for (unsigned i = 0; i < n && rc == HOIST_OK; i++) {
+        if (pthread_create(&wks[i].thread, NULL, worker_main, &wks[i]) != 0) {
+            rc = hoist__load_fail(ld, hoist__err(HOIST_E_NOMEM, "cannot start worker %u", i));
+            break;
+        }
+        wks[i].started = 1;
+    }
+    if (rc < 0) atomic_store(&ld->failed, 1);
+    for (unsigned i = 0; i < n; i++)
+        if (wks[i].started) pthread_join(wks[i].thread, NULL);
+    for (unsigned i = 0; i < n; i++)
+        if (wks[i].ld) worker_teardown(&wks[i]);
+    free(wks);
+    if (ld->err_status) return hoist__err(ld->err_status, "%s", ld->err_msg);
+    return rc;
+}

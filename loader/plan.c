@@ -1,0 +1,139 @@
+/* Builds the arena layout, the coalesced extents and the windows of a load. */
+#include "loader/plan.h"
+#include "loader/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void hoist__plan_free(hoist__plan *p)
+{
+    if (!p) return;
+    free(p->tensor_dst);
+    free(p->extents);
+    free(p->windows);
+    memset(p, 0, sizeof *p);
+}
+
+/* Lays tensors out in file order. A tensor joins the current extent when it starts exactly where
+ * the extent ends in the same file and its view would stay aligned; otherwise it opens a new
+ * extent at the next HOIST_ARENA_ALIGN boundary. */
+static int build_extents(const hoist__table *t, hoist__plan *p)
+{
+    p->tensor_dst = malloc((t->ntensors ? t->ntensors : 1) * sizeof *p->tensor_dst);
+    p->extents = malloc((t->ntensors ? t->ntensors : 1) * sizeof *p->extents);
+    RETURN_IF(!p->tensor_dst || !p->extents, HOIST_E_NOMEM,
+              "out of memory planning %zu tensors", t->ntensors);
+    uint64_t cursor = 0;
+    hoist__extent *cur = NULL;
+    for (size_t i = 0; i < t->ntensors; i++) {
+        const hoist__tensor *ti = &t->tensors[i];
+        if (ti->nbytes == 0) {
+            p->tensor_dst[i] = hoist__align_up(cursor, HOIST_VIEW_ALIGN);
+            continue;
+        }
+        bool joins = cur && cur->file == ti->file && cur->file_off + cur->len == ti->offset &&
+                     (cur->dst_off + cur->len) % HOIST_VIEW_ALIGN == 0;
+        if (!joins) {
+            cur = &p->extents[p->nextents++];
+            *cur = (hoist__extent){.file = ti->file,
+                                   .first_tensor = (uint32_t)i,
+                                   .file_off = ti->offset,
+                                   .len = 0,
+                                   .dst_off = hoist__align_up(cursor, HOIST_ARENA_ALIGN)};
+        }
+        p->tensor_dst[i] = cur->dst_off + cur->len;
+        cur->len += ti->nbytes;
+        cursor = cur->dst_off + cur->len;
+    }
+    p->arena_bytes = hoist__align_up(cursor, HOIST_ARENA_ALIGN);
+    return HOIST_OK;
+}
+
+/* Cuts each file's run of extents into windows at multiples of window_bytes. Extents of one file
+ * are contiguous in the table order, so one pass suffices. */
+static int build_windows(hoist__plan *p)
+{
+    const uint64_t wb = p->window_bytes;
+    size_t cap = 16, n = 0;
+    hoist__window *w = malloc(cap * sizeof *w);
+    RETURN_IF(!w, HOIST_E_NOMEM, "out of memory planning windows");
+    for (size_t e = 0; e < p->nextents; e++) {
+        const hoist__extent *x = &p->extents[e];
+        uint64_t pos = x->file_off, end = x->file_off + x->len;
+        while (pos < end) {
+            uint64_t cut = hoist__align_down(pos, wb) + wb;
+            uint64_t hi = cut < end ? cut : end;
+            hoist__window *last = n ? &w[n - 1] : NULL;
+            /* extend the previous window when this piece falls in the same aligned block */
+            if (last && last->file == x->file && hoist__align_down(last->lo, wb) ==
+                                                     hoist__align_down(pos, wb) && last->hi <= pos) {
+                last->hi = hi;
+            } else {
+                if (n == cap) {
+                    hoist__window *nw = realloc(w, cap * 2 * sizeof *w);
+                    if (!nw) {
+                        free(w);
+                        return hoist__err(HOIST_E_NOMEM, "out of memory planning windows");
+                    }
+                    w = nw;
+                    cap *= 2;
+                }
+                w[n++] = (hoist__window){x->file, (uint32_t)e, pos, hi};
+            }
+            pos = hi;
+        }
+    }
+    p->windows = w;
+    p->nwindows = n;
+    return HOIST_OK;
+}
+
+int hoist__plan_build(const hoist__table *t, int device, uint64_t window_bytes, hoist__plan *out)
+{
+    memset(out, 0, sizeof *out);
+    out->device = device;
+    RETURN_IF(window_bytes < 4096 || window_bytes % 4096, HOIST_E_INVALID_ARG,
+              "window size %llu is not a positive multiple of 4096",
+              (unsigned long long)window_bytes);
+    out->window_bytes = window_bytes;
+    int rc = build_extents(t, out);
+    if (rc == HOIST_OK) rc = build_windows(out);
+    if (rc < 0) {
+        hoist__plan_free(out);
+        return rc;
+    }
+    out->host_bytes = t->ntensors * (sizeof *out->tensor_dst + sizeof *out->extents) +
+                      out->nwindows * sizeof *out->windows;
+    return HOIST_OK;
+}
+
+int hoist__window_pieces(const hoist__plan *p, const hoist__window *w, hoist__piece_fn fn,
+                         void *ctx)
+{
+    for (size_t e = w->first_ext; e < p->nextents; e++) {
+        const hoist__extent *x = &p->extents[e];
+        if (x->file != w->file || x->file_off >= w->hi) break;
+        uint64_t lo = x->file_off > w->lo ? x->file_off : w->lo;
+        uint64_t hi = x->file_off + x->len < w->hi ? x->file_off + x->len : w->hi;
+        if (lo >= hi) continue;
+        int rc = fn(ctx, x, lo - w->lo, x->dst_off + (lo - x->file_off), hi - lo);
+        if (rc < 0) return rc;
+    }
+    return HOIST_OK;
+}
+
+long hoist__table_tensor_at(const hoist__table *t, uint32_t file, uint64_t offset)
+{
+    size_t lo = 0, hi = t->ntensors;
+    while (lo < hi) { /* first tensor with (file, offset + nbytes) > (file, offset) */
+        size_t mid = lo + (hi - lo) / 2;
+        const hoist__tensor *m = &t->tensors[mid];
+        if (m->file < file || (m->file == file && m->offset + m->nbytes <= offset))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < t->ntensors && t->tensors[lo].file == file && t->tensors[lo].offset <= offset)
+        return (long)lo;
+    return -1;
+}

@@ -1,0 +1,60 @@
+/* The load plan: where every tensor lands in the device arena, the file extents that feed it,
+ * and the windows (work items) the sources read. */
+#ifndef HOIST_PLAN_H
+#define HOIST_PLAN_H
+
+#include "formats/table.h"
+
+#include <stdint.h>
+
+/* New extents start at this alignment in the arena (cudaMalloc's own alignment). */
+#define HOIST_ARENA_ALIGN 256u
+/* A tensor that follows its predecessor in the file stays in the same extent only if its view is
+ * at least this aligned. */
+#define HOIST_VIEW_ALIGN 64u
+
+/* Bytes [file_off, file_off + len) of one file land at arena + dst_off. */
+typedef struct hoist__extent {
+    uint32_t file;
+    uint32_t first_tensor; /* table index of the first tensor in the extent */
+    uint64_t file_off;
+    uint64_t len;
+    uint64_t dst_off;
+} hoist__extent;
+
+/* A work item: bytes [lo, hi) of one file, which may span several extents (first_ext onward).
+ * Windows are cut at multiples of the window size, so that they never share a page. */
+typedef struct hoist__window {
+    uint32_t file;
+    uint32_t first_ext;
+    uint64_t lo, hi;
+} hoist__window;
+
+typedef struct hoist__plan {
+    int device;
+    uint64_t arena_bytes;
+    uint64_t *tensor_dst; /* per table index: byte offset in the arena */
+    hoist__extent *extents;
+    size_t nextents;
+    hoist__window *windows;
+    size_t nwindows;
+    uint64_t window_bytes;
+    uint64_t host_bytes; /* bytes of host memory the plan itself takes */
+} hoist__plan;
+
+/* Builds the plan for table t, cutting windows of window_bytes (a multiple of 4096). On failure
+ * the plan holds nothing. */
+int hoist__plan_build(const hoist__table *t, int device, uint64_t window_bytes, hoist__plan *out);
+void hoist__plan_free(hoist__plan *p);
+
+/* Calls fn for every piece of window w: the part of one extent inside [w->lo, w->hi). src_off is
+ * the piece's offset from w->lo. Stops at and returns the first negative return of fn. */
+typedef int (*hoist__piece_fn)(void *ctx, const hoist__extent *e, uint64_t src_off,
+                               uint64_t dst_off, uint64_t len);
+int hoist__window_pieces(const hoist__plan *p, const hoist__window *w, hoist__piece_fn fn,
+                         void *ctx);
+
+/* Index of the tensor holding byte `offset` of `file` (for error messages), or -1. */
+long hoist__table_tensor_at(const hoist__table *t, uint32_t file, uint64_t offset);
+
+#endif

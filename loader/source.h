@@ -1,0 +1,38 @@
+/* The I/O paths behind one versioned vtable, as sqlite's VFS: `version` first, optional members
+ * may be NULL and are defaulted by the caller (loader/load.c). */
+#ifndef HOIST_SOURCE_H
+#define HOIST_SOURCE_H
+
+#include "loader/load.h"
+
+#define HOIST_SOURCE_OPS_VERSION 1
+
+struct hoist__source_ops {
+    int version; /* HOIST_SOURCE_OPS_VERSION */
+    const char *name;
+
+    /* Required. Opens the files of ld->table, checks them, and may adjust ld->opts (threads,
+     * chunk size) to the path's defaults before the plan is built. */
+    int (*open)(hoist__load *ld, void **state);
+    /* Required. Releases everything open took. NULL state is a no-op. */
+    void (*close)(void *state);
+
+    /* Produces the bytes [w->lo, w->hi) of w's file: either reads them into buf (capacity
+     * ld->plan.window_bytes, or the destination itself on a host load when the window is one
+     * piece) and sets *src = buf, or points *src at bytes it already holds. *dma sets whether the
+     * device may copy from *src directly (pinned or registered memory). Called from worker
+     * threads, concurrently. Required unless run is given. */
+    int (*read)(void *state, int worker, const hoist__window *w, void *buf, const void **src,
+                int *dma);
+    /* Optional: called once the device has finished copying a window read with *dma set and
+     * *src != buf (e.g. to unregister a mapping). */
+    void (*release)(void *state, const hoist__window *w);
+    /* Optional: 1 when the path needs pinned staging slots for a device load (default 1). */
+    int (*needs_staging)(void *state);
+    /* Optional: runs the whole load itself instead of the window pipeline (async sources). */
+    int (*run)(void *state, hoist__load *ld);
+};
+
+extern const hoist__source_ops hoist__source_mmap;
+
+#endif

@@ -1,0 +1,154 @@
+/* The mmap path: map each file read-only and let the workers copy from the mapping.
+ *
+ * To a device it has two modes. Staging (default): workers memcpy a window from the mapping into
+ * a pinned slot and copy the slot to the device asynchronously. Register: each window of the
+ * mapping is page-locked with cudaHostRegister(read-only) and DMAed directly, then unregistered
+ * once its copy completes; several workers register ahead while earlier windows are in flight.
+ * To the host, workers memcpy straight from the mapping into the arena. */
+#include "loader/source.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MMAP_STAGING_WINDOW (16u << 20)
+#define MMAP_REGISTER_WINDOW (64u << 20)
+#define MMAP_DEVICE_THREADS 8u
+#define MMAP_HOST_THREADS 8u
+
+typedef struct mmap_state {
+    hoist__load *ld;
+    uint32_t nfiles;
+    uint8_t **maps;
+    uint64_t *sizes;
+    int registering;
+    long page;
+} mmap_state;
+
+static void mmap_close(void *vs)
+{
+    mmap_state *s = vs;
+    if (!s) return;
+    for (uint32_t i = 0; i < s->nfiles; i++)
+        if (s->maps[i]) munmap(s->maps[i], s->sizes[i]);
+    free(s->maps);
+    free(s->sizes);
+    free(s);
+}
+
+/* Maps one file after checking it is still the file the table describes. */
+static int map_file(mmap_state *s, uint32_t i)
+{
+    const hoist__file *f = &s->ld->table->files[i];
+    int fd = open(f->path, O_RDONLY | O_CLOEXEC);
+    RETURN_IF(fd < 0, HOIST_E_OPEN, "%s: cannot open: %s", f->path, strerror(errno));
+    struct stat st;
+    int rc = HOIST_OK;
+    if (fstat(fd, &st) != 0)
+        rc = hoist__err(HOIST_E_IO, "%s: fstat: %s", f->path, strerror(errno));
+    else if ((uint64_t)st.st_size != f->size)
+        rc = hoist__err(HOIST_E_FILE_CHANGED, "%s: size changed from %llu to %llu bytes since open",
+                        f->path, (unsigned long long)f->size, (unsigned long long)st.st_size);
+    if (rc == HOIST_OK && f->size > 0) {
+        void *p = mmap(NULL, f->size, PROT_READ, MAP_SHARED, fd, 0);
+        if (p == MAP_FAILED)
+            rc = hoist__err(HOIST_E_IO, "%s: mmap of %llu bytes: %s", f->path,
+                            (unsigned long long)f->size, strerror(errno));
+        else {
+            s->maps[i] = p;
+            s->sizes[i] = f->size;
+            madvise(p, f->size, MADV_SEQUENTIAL);
+        }
+    }
+    close(fd); /* the mapping keeps the file */
+    return rc;
+}
+
+static int mmap_open(hoist__load *ld, void **out)
+{
+    mmap_state *s = calloc(1, sizeof *s);
+    RETURN_IF(!s, HOIST_E_NOMEM, "out of memory");
+    s->ld = ld;
+    s->page = sysconf(_SC_PAGESIZE);
+    s->nfiles = ld->table->nfiles;
+    s->maps = calloc(s->nfiles ? s->nfiles : 1, sizeof *s->maps);
+    s->sizes = calloc(s->nfiles ? s->nfiles : 1, sizeof *s->sizes);
+    if (!s->maps || !s->sizes) {
+        mmap_close(s);
+        return hoist__err(HOIST_E_NOMEM, "out of memory");
+    }
+    for (uint32_t i = 0; i < s->nfiles; i++) {
+        int rc = map_file(s, i);
+        if (rc < 0) {
+            mmap_close(s);
+            return rc;
+        }
+    }
+    hoist_load_options *o = &ld->opts;
+    if (!ld->host_sink) {
+        int can_register = ld->gpu->host_register != NULL;
+        if (o->mmap_register == 1 && !can_register) {
+            mmap_close(s);
+            return hoist__err(HOIST_E_UNSUPPORTED, "the %s backend cannot register host memory",
+                              ld->gpu->name);
+        }
+        s->registering = o->mmap_register == 1;
+    }
+    if (!o->threads) o->threads = ld->host_sink ? MMAP_HOST_THREADS : MMAP_DEVICE_THREADS;
+    if (!o->chunk_bytes) o->chunk_bytes = s->registering ? MMAP_REGISTER_WINDOW : MMAP_STAGING_WINDOW;
+    *out = s;
+    return HOIST_OK;
+}
+
+static int mmap_read(void *vs, int worker, const hoist__window *w, void *buf, const void **src,
+                     int *dma)
+{
+    mmap_state *s = vs;
+    uint8_t *p = s->maps[w->file] + w->lo;
+    *src = p;
+    *dma = 0;
+    if (s->registering) {
+        uint8_t *lo = (uint8_t *)hoist__align_down((uintptr_t)p, (uint64_t)s->page);
+        uint64_t len = hoist__align_up((uintptr_t)(s->maps[w->file] + w->hi), (uint64_t)s->page) -
+                       (uintptr_t)lo;
+        int rc = s->ld->gpu->host_register(lo, len, 1);
+        if (rc < 0)
+            return hoist__err_prefix(rc, "%s: registering bytes %llu..%llu of the mapping",
+                                     s->ld->table->files[w->file].path,
+                                     (unsigned long long)w->lo, (unsigned long long)w->hi);
+        *dma = 1;
+    } else {
+        /* start readahead of the whole window before the copy faults it in page by page */
+        uint8_t *lo = (uint8_t *)hoist__align_down((uintptr_t)p, (uint64_t)s->page);
+        madvise(lo, (size_t)((s->maps[w->file] + w->hi) - lo), MADV_WILLNEED);
+    }
+    return HOIST_OK;
+}
+
+static void mmap_release(void *vs, const hoist__window *w)
+{
+    mmap_state *s = vs;
+    uint8_t *p = s->maps[w->file] + w->lo;
+    s->ld->gpu->host_unregister((uint8_t *)hoist__align_down((uintptr_t)p, (uint64_t)s->page));
+}
+
+static int mmap_needs_staging(void *vs)
+{
+    mmap_state *s = vs;
+    return !s->ld->host_sink && !s->registering;
+}
+
+const hoist__source_ops hoist__source_mmap = {
+    .version = HOIST_SOURCE_OPS_VERSION,
+    .name = "mmap",
+    .open = mmap_open,
+    .close = mmap_close,
+    .read = mmap_read,
+    .release = mmap_release,
+    .needs_staging = mmap_needs_staging,
+    .run = NULL,
+};

@@ -1,0 +1,16 @@
+#!/bin/sh
+# Installs the Debian packages hoist builds with, when any is missing. Needs root (or sudo) only
+# when something is missing.
+set -e
+pkgs="build-essential cmake pkg-config liburing-dev libzstd-dev libxxhash-dev libjansson-dev check"
+missing=""
+for p in $pkgs; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "hoist: installing$missing"
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq $missing >/dev/null
