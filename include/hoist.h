@@ -218,6 +218,13 @@ HOIST_API int hoist_device_info_get(int device, hoist_device_info *out);
 /* Parses "host", "cpu", "cuda" (= cuda:0) or "cuda:N" into a device id. */
 HOIST_API int hoist_device_parse(const char *text, int *device);
 
+/* Measures host-to-device copy bandwidth into `device` from `bytes` of pinned (or, with pinned = 0,
+ * pageable) host memory, as the median of `repeat` timed copies after one warm-up; *gbps receives
+ * 1e9-byte units per second. The ceiling the load paths are compared with. Takes and releases
+ * 2 x bytes of memory. */
+HOIST_API int hoist_device_copy_bandwidth(int device, uint64_t bytes, int pinned, int repeat,
+                                          double *gbps);
+
 /* ---- loading ------------------------------------------------------------------------------ */
 
 #define HOIST_PATH_LIST(X)                                                                        \

@@ -70,6 +70,58 @@ static int validate_options(const hoist_load_options *o)
     return HOIST_OK;
 }
 
+#define FIT_MIN_WINDOW (256u << 10)
+#define FIT_PREFERRED_WINDOW (4u << 20)
+
+/* Upper bound of the plan's own host bytes for a window size, before it is built. */
+static uint64_t plan_estimate(const hoist__load *ld, uint64_t window)
+{
+    const hoist__table *t = ld->table;
+    uint64_t windows = t->total_bytes / window + t->ntensors + t->nfiles + 1;
+    return t->ntensors * (sizeof(uint64_t) + sizeof(hoist__extent)) +
+           windows * sizeof(hoist__window);
+}
+
+static uint64_t load_need(const hoist__load *ld, unsigned threads, uint64_t window)
+{
+    uint64_t verify = ld->opts.verify ? (uint64_t)threads * window * 2 : 0;
+    return hoist__pipeline_staging_bytes(ld, threads, window) + plan_estimate(ld, window) + verify;
+}
+
+/* Shrinks the staging to the RAM budget before anything is read: windows down to 4 MiB first,
+ * then fewer workers, then windows down to 256 KiB. Fails naming the smallest budget that
+ * works. */
+static int fit_budget(hoist__load *ld)
+{
+    hoist_load_options *o = &ld->opts;
+    if (!o->ram_budget || ld->source->run) return HOIST_OK;
+    unsigned threads = o->threads;
+    uint64_t window = o->chunk_bytes;
+    while (load_need(ld, threads, window) > o->ram_budget) {
+        if (window > FIT_PREFERRED_WINDOW)
+            window /= 2;
+        else if (threads > 1)
+            threads--;
+        else if (window > FIT_MIN_WINDOW)
+            window /= 2;
+        else
+            return hoist__err(HOIST_E_BUDGET,
+                              "path %s needs at least %llu bytes of host RAM for this model "
+                              "(staging, plan%s); the budget is %llu bytes",
+                              ld->source->name, (unsigned long long)load_need(ld, 1, window),
+                              o->verify ? ", verification" : "",
+                              (unsigned long long)o->ram_budget);
+    }
+    if (threads != o->threads || window != o->chunk_bytes)
+        hoist__log(HOIST_LOG_INFO,
+                   "fitting a %llu-byte RAM budget: %u workers, %llu-byte windows (was %u, %llu)",
+                   (unsigned long long)o->ram_budget, threads, (unsigned long long)window,
+                   o->threads, (unsigned long long)o->chunk_bytes);
+    o->threads = threads;
+    o->chunk_bytes = window;
+    return HOIST_OK;
+}
+
 /* Everything after the arena is allocated; on failure the caller frees the arena. */
 static int run_load(hoist__load *ld)
 {
@@ -119,6 +171,9 @@ int hoist_load(hoist_model *model, const hoist_load_options *opts, hoist_weights
     if (rc == HOIST_OK) rc = ld->source->open(ld, &ld->source_state);
     if (rc == HOIST_OK) {
         if (ld->opts.threads == 0) ld->opts.threads = 1;
+        rc = fit_budget(ld);
+    }
+    if (rc == HOIST_OK) {
         rc = hoist__plan_build(ld->table, ld->opts.device, ld->opts.chunk_bytes, &ld->plan);
     }
     if (rc == HOIST_OK)

@@ -39,6 +39,9 @@ typedef struct hoist__load {
  * status. Worker threads call this: their thread-local message is not the caller's. */
 int hoist__load_fail(hoist__load *ld, int status);
 
+/* Host bytes of staging the pipeline takes with this many workers and this window size. */
+uint64_t hoist__pipeline_staging_bytes(const hoist__load *ld, unsigned threads, uint64_t window);
+
 /* Runs the window pipeline over the plan with ld->opts.threads workers (the default driver of
  * sources that provide `read`). */
 int hoist__pipeline_run(hoist__load *ld);

@@ -109,7 +109,9 @@ static int process_window(worker *wk, const hoist__window *w)
         RETURN_IF_ERR(slot_retire(wk, s));
         buf = s->buf;
     }
-    const hoist__extent *one = ld->host_sink ? single_piece(&ld->plan, w) : NULL;
+    const hoist__extent *one = ld->host_sink && !(ld->source->flags & HOIST_SOURCE_SLOT_BUFFERS)
+                                   ? single_piece(&ld->plan, w)
+                                   : NULL;
     if (one) buf = ld->arena + one->dst_off + (w->lo - one->file_off);
 
     const void *src = NULL;
@@ -185,7 +187,20 @@ static int worker_setup(worker *wk, int buffers)
         wk->host_buf_bytes += n;
         RETURN_IF_ERR(g->pinned_alloc(n, &s->buf));
     }
+    if (buffers && wk->nslots && ld->source->attach) {
+        void *bufs[SLOTS_PER_WORKER];
+        for (unsigned i = 0; i < wk->nslots; i++) bufs[i] = wk->slots[i].buf;
+        RETURN_IF_ERR(ld->source->attach(ld->source_state, wk->id, bufs, wk->nslots,
+                                         ld->plan.window_bytes));
+    }
     return HOIST_OK;
+}
+
+uint64_t hoist__pipeline_staging_bytes(const hoist__load *ld, unsigned threads, uint64_t window)
+{
+    int buffers = ld->source->needs_staging ? ld->source->needs_staging(ld->source_state) : 1;
+    if (!buffers) return 0;
+    return (uint64_t)threads * (ld->host_sink ? 1 : SLOTS_PER_WORKER) * window;
 }
 
 int hoist__pipeline_run(hoist__load *ld)

@@ -7,9 +7,15 @@
 
 #define HOIST_SOURCE_OPS_VERSION 1
 
+/* flags */
+/* read() needs its buf to be a staging slot (page-aligned, window-sized): never the
+ * destination arena itself. O_DIRECT reads widen windows to block boundaries. */
+#define HOIST_SOURCE_SLOT_BUFFERS 1u
+
 struct hoist__source_ops {
     int version; /* HOIST_SOURCE_OPS_VERSION */
     const char *name;
+    unsigned flags;
 
     /* Required. Opens the files of ld->table, checks them, and may adjust ld->opts (threads,
      * chunk size) to the path's defaults before the plan is built. */
@@ -29,6 +35,10 @@ struct hoist__source_ops {
     void (*release)(void *state, const hoist__window *w);
     /* Optional: 1 when the path needs pinned staging slots for a device load (default 1). */
     int (*needs_staging)(void *state);
+    /* Optional: hands worker `worker` its staging buffers before the workers start (for
+     * io_uring fixed buffers, say); they stay valid until close. Called on the loading thread,
+     * once per worker, only when the pipeline allocated buffers. */
+    int (*attach)(void *state, int worker, void *const *bufs, unsigned nbufs, uint64_t bytes);
     /* Optional: runs the whole load itself instead of the window pipeline (async sources). */
     int (*run)(void *state, hoist__load *ld);
 };

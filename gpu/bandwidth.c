@@ -1,0 +1,49 @@
+/* The host-to-device copy ceiling, measured through the same backend the loads use. */
+#include "gpu/gpu.h"
+#include "loader/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+int hoist_device_copy_bandwidth(int device, uint64_t bytes, int pinned, int repeat, double *gbps)
+{
+    RETURN_IF(!gbps || bytes == 0 || repeat < 1 || repeat > 1000, HOIST_E_INVALID_ARG,
+              "hoist_device_copy_bandwidth: bad argument");
+    const hoist__gpu_ops *g;
+    RETURN_IF_ERR(hoist__gpu_for_device(device, &g));
+    void *src = NULL, *dst = NULL;
+    hoist__stream *s = NULL;
+    double *t = calloc((size_t)repeat, sizeof *t);
+    int rc = t ? HOIST_OK : hoist__err(HOIST_E_NOMEM, "out of memory");
+    if (rc == HOIST_OK) {
+        if (pinned)
+            rc = g->pinned_alloc(bytes, &src);
+        else if (!(src = malloc(bytes)))
+            rc = hoist__err(HOIST_E_NOMEM, "cannot allocate %llu bytes", (unsigned long long)bytes);
+    }
+    if (rc == HOIST_OK) memset(src, 0x5a, bytes); /* fault the pages in before timing */
+    if (rc == HOIST_OK) rc = g->mem_alloc(device, bytes, &dst);
+    if (rc == HOIST_OK) rc = g->stream_create(device, &s);
+    for (int i = -1; rc == HOIST_OK && i < repeat; i++) { /* i = -1 is the warm-up */
+        double t0 = hoist__now();
+        rc = g->copy_h2d(dst, src, bytes, s);
+        if (rc == HOIST_OK) rc = g->stream_sync(s);
+        if (i >= 0) t[i] = hoist__now() - t0;
+    }
+    if (rc == HOIST_OK) {
+        qsort(t, (size_t)repeat, sizeof *t, cmp_double);
+        *gbps = (double)bytes / t[repeat / 2] / 1e9;
+    }
+    if (s) g->stream_destroy(s);
+    if (dst) g->mem_free(device, dst);
+    if (src) pinned ? g->pinned_free(src) : free(src);
+    free(t);
+    if (rc == HOIST_OK) hoist__err_clear();
+    return rc;
+}
