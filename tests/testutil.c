@@ -71,17 +71,26 @@ void *tu_read(const char *path, size_t *len)
     return buf;
 }
 
+/* The build tree's paths are compiled in; HOIST_CLI and HOIST_TEST_DATA in the environment
+ * override them where the tree travelled (the device machine). */
+static const char *env_or(const char *name, const char *fallback)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : fallback;
+}
+
 int tu_run_cli(const char *args)
 {
-    char *cmd = malloc(strlen(HOIST_CLI) + strlen(args) + 8);
-    sprintf(cmd, "'%s' %s", HOIST_CLI, args);
+    const char *cli = env_or("HOIST_CLI", HOIST_CLI);
+    char *cmd = malloc(strlen(cli) + strlen(args) + 8);
+    sprintf(cmd, "'%s' %s", cli, args);
     int rc = system(cmd);
     free(cmd);
     if (rc == -1 || !WIFEXITED(rc)) return -1;
     return WEXITSTATUS(rc);
 }
 
-char *tu_data(const char *relpath) { return tu_path(HOIST_TEST_DATA, relpath); }
+char *tu_data(const char *relpath) { return tu_path(env_or("HOIST_TEST_DATA", HOIST_TEST_DATA), relpath); }
 
 int tu_run_suite(Suite *s)
 {

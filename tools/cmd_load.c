@@ -20,7 +20,17 @@ static void usage(FILE *f)
             "  --no-register     mmap to GPU: copy through pinned staging slots\n"
             "  --verify          read every byte back from the device and compare with the file\n"
             "  --repeat N        load N times (freeing in between) and report each\n"
-            "  --lenient         accept trailing bytes after a data section\n");
+            "  --lenient         accept trailing bytes after a data section\n"
+            "  --csv             one line per run: path,device,threads,seconds,gb_per_s,bytes,\n"
+            "                    loader_peak_bytes,process_peak_rss_bytes\n");
+}
+
+static void report_csv(const hoist_load_stats *s, const char *dev)
+{
+    double gbs = s->seconds > 0 ? (double)s->bytes / s->seconds / 1e9 : 0;
+    printf("%s,%s,%u,%.4f,%.3f,%llu,%llu,%llu\n", s->path, dev, s->threads, s->seconds, gbs,
+           (unsigned long long)s->bytes, (unsigned long long)s->peak_host_bytes,
+           (unsigned long long)cli_peak_rss());
 }
 
 static void report(const hoist_load_stats *s, int run, int repeat)
@@ -42,7 +52,7 @@ int cmd_load(int argc, char **argv)
     const char *path = NULL;
     hoist_load_options o = HOIST_LOAD_OPTIONS_DEFAULT;
     hoist_open_options oo = HOIST_OPEN_OPTIONS_DEFAULT;
-    int device_set = 0;
+    int device_set = 0, csv = 0;
     uint64_t v, repeat = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -75,6 +85,8 @@ int cmd_load(int argc, char **argv)
             o.mmap_register = 0;
         } else if (strcmp(a, "--verify") == 0) {
             o.verify = 1;
+        } else if (strcmp(a, "--csv") == 0) {
+            csv = 1;
         } else if (strcmp(a, "--lenient") == 0) {
             oo.strict = 0;
         } else if (a[0] != '-' && !path) {
@@ -100,15 +112,19 @@ int cmd_load(int argc, char **argv)
     if (rc < 0) return cli_fail("load", rc);
     char dev[16];
     snprintf(dev, sizeof dev, o.device < 0 ? "host" : "cuda:%d", o.device);
-    printf("loading %s (%zu tensors, %zu files) into %s\n", path, hoist_model_tensor_count(m),
-           hoist_model_file_count(m), dev);
+    if (!csv)
+        printf("loading %s (%zu tensors, %zu files) into %s\n", path,
+               hoist_model_tensor_count(m), hoist_model_file_count(m), dev);
     for (uint64_t r = 0; r < repeat; r++) {
         hoist_weights *w;
         rc = hoist_load(m, &o, &w);
         if (rc < 0) break;
         hoist_load_stats s;
         hoist_weights_stats(w, &s);
-        report(&s, (int)r, (int)repeat);
+        if (csv)
+            report_csv(&s, dev);
+        else
+            report(&s, (int)r, (int)repeat);
         hoist_weights_free(w);
     }
     hoist_model_free(m);

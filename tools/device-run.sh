@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Runs on the device machine (see ../shared/DEVICE.md): the GPU tests, then the mmap->GPU
+# benchmarks of docs/BENCHMARKS.md. Expects a build made here with
+#   cmake -S . -B build-dev -DHOIST_STATIC_DEPS=ON -DCMAKE_BUILD_TYPE=Release && cmake --build build-dev
+# carried along, and writes its logs under $OUT (or ./out).
+#   tools/device-run.sh [tests] [bench] [SIZE]
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+out=${OUT:-$root/out}
+mkdir -p "$out"
+stages=${STAGES:-"tests bench"}
+size=${SIZE:-8G}
+hoist=$root/build-dev/hoist
+export HOIST_CLI=$hoist HOIST_TEST_DATA=$root/tests/data
+
+# ctest files hold the absolute paths of the tree they were configured in
+built_in=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$root/build-dev/CMakeCache.txt")
+if [ -n "$built_in" ] && [ "$built_in" != "$root" ] && [ ! -e "$built_in" ]; then
+    mkdir -p "$(dirname "$built_in")" && ln -s "$root" "$built_in"
+fi
+
+log() { echo "== $*" | tee -a "$out/log"; }
+run() { echo "\$ $*" | tee -a "$out/log"; "$@" 2>&1 | tee -a "$out/log"; }
+
+log "machine: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader), $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB RAM, $(date -u +%F)"
+run "$hoist" devices --bandwidth
+
+if [[ " $stages " == *" tests "* ]]; then
+    log "GPU tests"
+    (cd "$built_in" 2>/dev/null || cd "$root"; cd build-dev && ctest -L gpu --output-on-failure 2>&1) | tee -a "$out/log"
+fi
+
+if [[ " $stages " == *" bench "* ]]; then
+    model=/root/hoist-bench/m$size
+    if [ ! -d "$model" ]; then
+        log "generating a $size model"
+        run "$hoist" gen "$model" --size "$size" --threads "$(nproc)"
+    fi
+    bytes=$(du -sb "$model" | cut -f1)
+    log "model $model: $bytes bytes"
+    cat "$model"/*.safetensors > /dev/null   # warm: the whole model in page cache
+    log "warm page cache, mmap -> cuda:0, staging through pinned slots"
+    for t in 4 8 12; do
+        for c in 8M 16M 32M; do
+            run "$hoist" load "$model" --device cuda:0 --path mmap --no-register --threads $t --chunk $c --repeat 3
+        done
+    done
+    log "warm page cache, mmap -> cuda:0, registered mapping"
+    for t in 2 4 8; do
+        for c in 32M 64M 128M; do
+            run "$hoist" load "$model" --device cuda:0 --path mmap --register --threads $t --chunk $c --repeat 3
+        done
+    done
+    log "warm, default options, with --verify"
+    run "$hoist" load "$model" --device cuda:0 --verify
+    log "from /dev/shm"
+    shm=/dev/shm/hoist-m$size
+    rm -rf "$shm"; cp -r "$model" "$shm"
+    for mode in --no-register --register; do
+        run "$hoist" load "$shm" --device cuda:0 --path mmap $mode --repeat 3
+    done
+    rm -rf "$shm"
+    log "Hugging Face safetensors load_file (warm), for comparison"
+    run python3 - "$model" <<'PY'
+import glob, sys, time, resource
+import torch
+from safetensors.torch import load_file
+files = sorted(glob.glob(sys.argv[1] + "/*.safetensors"))
+torch.cuda.init(); torch.zeros(1, device="cuda:0")
+t0 = time.time(); n = 0
+for f in files:
+    d = load_file(f, device="cuda:0")
+    n += sum(t.numel() * t.element_size() for t in d.values())
+    del d
+torch.cuda.synchronize()
+dt = time.time() - t0
+print(f"safetensors.torch.load_file -> cuda:0: {dt:.3f} s, {n/dt/1e9:.2f} GB/s, peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024/1024:.2f} GiB")
+PY
+fi
+log "done"
