@@ -1,0 +1,314 @@
+/* Sharded safetensors: model.safetensors.index.json maps every tensor name to the shard file that
+ * holds it ({"metadata": {...}, "weight_map": {"name": "shard.safetensors", ...}}). Every shard
+ * is parsed once, in sorted order of name, and the shards' tensors must match the weight_map
+ * exactly, both ways. Shard names are relative to the index's directory and may not leave it. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "formats/table.h"
+#include "loader/internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Index files of real models are a few hundred KB; this bounds the read. */
+#define IDX_MAX_BYTES 100000000ull
+#define NM "%.200s"
+
+static const char *json_kind(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "object";
+    case JSON_ARRAY: return "array";
+    case JSON_STRING: return "string";
+    case JSON_INTEGER: return "integer";
+    case JSON_REAL: return "real number";
+    case JSON_TRUE: return "true";
+    case JSON_FALSE: return "false";
+    case JSON_NULL: return "null";
+    }
+    return "?";
+}
+
+/* Reads the whole index file (bounded) into a malloc'd buffer. */
+static int read_index(const char *path, char **out, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    RETURN_IF(fd < 0, HOIST_E_OPEN, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    int rc = HOIST_OK;
+    char *buf = NULL;
+    if (fstat(fd, &st) != 0) {
+        rc = hoist__err(HOIST_E_IO, "%s: fstat failed: %s", path, strerror(errno));
+    } else if (!S_ISREG(st.st_mode)) {
+        rc = hoist__err(HOIST_E_NOT_REGULAR, "%s: not a regular file", path);
+    } else if ((uint64_t)st.st_size > IDX_MAX_BYTES) {
+        rc = hoist__err(HOIST_E_BAD_INDEX, "%s: index file is %llu bytes (at most %llu)", path,
+                        (unsigned long long)st.st_size, IDX_MAX_BYTES);
+    } else {
+        size_t n = (size_t)st.st_size;
+        buf = malloc(n ? n : 1);
+        if (!buf) {
+            rc = hoist__err(HOIST_E_NOMEM, "%s: out of memory for a %zu-byte index", path, n);
+        } else {
+            int64_t r = hoist__pread_full(fd, buf, n, 0);
+            if (r < 0)
+                rc = hoist__err(HOIST_E_IO, "%s: read failed: %s", path, strerror((int)-r));
+            else if ((uint64_t)r != n)
+                rc = hoist__err(HOIST_E_IO, "%s: file shrank while reading (%lld of %zu bytes)",
+                                path, (long long)r, n);
+            *len = n;
+        }
+    }
+    close(fd);
+    if (rc < 0) {
+        free(buf);
+        return rc;
+    }
+    *out = buf;
+    return HOIST_OK;
+}
+
+/* Absolute paths and ".." components are refused before the file system is asked anything. */
+static int check_shard_name(const char *index_path, const char *tensor, const char *shard)
+{
+    size_t n = strlen(shard);
+    RETURN_IF(n == 0, HOIST_E_BAD_INDEX, "%s: tensor '" NM "' has an empty shard name",
+              index_path, tensor);
+    RETURN_IF(n >= PATH_MAX, HOIST_E_BAD_INDEX, "%s: tensor '" NM "': shard name is %zu bytes",
+              index_path, tensor, n);
+    RETURN_IF(shard[0] == '/', HOIST_E_PATH_ESCAPE,
+              "%s: tensor '" NM "': shard '" NM "' is an absolute path, not one inside the model "
+              "directory",
+              index_path, tensor, shard);
+    for (const char *p = shard; *p;) {
+        const char *slash = strchr(p, '/');
+        size_t len = slash ? (size_t)(slash - p) : strlen(p);
+        RETURN_IF(len == 2 && p[0] == '.' && p[1] == '.', HOIST_E_PATH_ESCAPE,
+                  "%s: tensor '" NM "': shard '" NM "' has a '..' component", index_path, tensor,
+                  shard);
+        if (!slash) break;
+        p = slash + 1;
+    }
+    return HOIST_OK;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+typedef struct idx_ctx {
+    const char *index_path;
+    hoist__table *t;
+    json_t *root;      /* the index document */
+    json_t *shard_set; /* shard name -> null, to collect distinct names */
+    const char **shards; /* sorted distinct names (owned by shard_set) */
+    size_t nshards;
+    char *dir;     /* directory of the index, as given ("" for the current one) */
+    char *realdir; /* its canonical path */
+    char *path;    /* scratch: dir + shard */
+    json_t *seen;      /* tensor name -> shard position, over every shard parsed */
+    json_t *meta_seen; /* __metadata__ keys already taken */
+} idx_ctx;
+
+static void ctx_free(idx_ctx *c)
+{
+    json_decref(c->root);
+    json_decref(c->shard_set);
+    json_decref(c->seen);
+    json_decref(c->meta_seen);
+    free(c->shards);
+    free(c->dir);
+    free(c->realdir);
+    free(c->path);
+}
+
+/* Keeps the first of each __metadata__ key across shards; drops later repeats. */
+static int dedupe_meta(idx_ctx *c, size_t from)
+{
+    hoist__table *t = c->t;
+    size_t w = from;
+    for (size_t i = from; i < t->nmeta; i++) {
+        if (json_object_get(c->meta_seen, t->meta[i].key)) {
+            free(t->meta[i].key);
+            free(t->meta[i].value);
+            continue;
+        }
+        RETURN_IF(json_object_set_new(c->meta_seen, t->meta[i].key, json_null()) != 0,
+                  HOIST_E_NOMEM, "%s: out of memory", c->index_path);
+        t->meta[w++] = t->meta[i];
+    }
+    t->nmeta = w;
+    return HOIST_OK;
+}
+
+/* Resolves shard i and parses it into the table. */
+static int parse_shard(idx_ctx *c, size_t i, int strict)
+{
+    const char *name = c->shards[i];
+    size_t dl = strlen(c->dir), nl = strlen(name);
+    free(c->path);
+    c->path = malloc(dl + nl + 1);
+    RETURN_IF(!c->path, HOIST_E_NOMEM, "%s: out of memory", c->index_path);
+    memcpy(c->path, c->dir, dl);
+    memcpy(c->path + dl, name, nl + 1);
+
+    char *real = realpath(c->path, NULL);
+    if (!real) {
+        int e = errno;
+        RETURN_IF(e == ENOENT || e == ENOTDIR, HOIST_E_MISSING_SHARD,
+                  "%s: shard '" NM "' listed in the index is missing (%s: %s)", c->index_path,
+                  name, c->path, strerror(e));
+        return hoist__err(HOIST_E_OPEN, "%s: shard '" NM "': cannot resolve %s: %s",
+                          c->index_path, name, c->path, strerror(e));
+    }
+    size_t rl = strlen(c->realdir);
+    int inside = strncmp(real, c->realdir, rl) == 0 &&
+                 (real[rl] == '/' || (rl == 1 && c->realdir[0] == '/' && real[1] != '\0'));
+    if (!inside) {
+        int rc = hoist__err(HOIST_E_PATH_ESCAPE,
+                            "%s: shard '" NM "' resolves to %s, outside the model directory %s",
+                            c->index_path, name, real, c->realdir);
+        free(real);
+        return rc;
+    }
+    free(real);
+
+    hoist__table *t = c->t;
+    size_t meta0 = t->nmeta, tensor0 = t->ntensors;
+    RETURN_IF_ERR(hoist__safetensors_parse(t, c->path, strict));
+    RETURN_IF_ERR(dedupe_meta(c, meta0));
+    for (size_t k = tensor0; k < t->ntensors; k++) {
+        const char *tn = t->tensors[k].name;
+        json_t *prev = json_object_get(c->seen, tn);
+        RETURN_IF(prev, HOIST_E_DUPLICATE_KEY,
+                  "%s: tensor '" NM "' is in two shards: '" NM "' and '" NM "' (at byte %llu)",
+                  c->index_path, tn, c->shards[json_integer_value(prev)], name,
+                  (unsigned long long)t->tensors[k].offset);
+        RETURN_IF(json_object_set_new(c->seen, tn, json_integer((json_int_t)i)) != 0,
+                  HOIST_E_NOMEM, "%s: out of memory", c->index_path);
+    }
+    return HOIST_OK;
+}
+
+static int run(idx_ctx *c, int strict)
+{
+    const char *ip = c->index_path;
+    hoist__table *t = c->t;
+
+    char *text = NULL;
+    size_t len = 0;
+    RETURN_IF_ERR(read_index(ip, &text, &len));
+    json_error_t jerr;
+    c->root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    free(text);
+    if (!c->root) {
+        int dup = json_error_code(&jerr) == json_error_duplicate_key ||
+                  strstr(jerr.text, "duplicate") != NULL;
+        return hoist__err(dup ? HOIST_E_DUPLICATE_KEY : HOIST_E_BAD_JSON,
+                          "%s: %s at byte %d (line %d, column %d): %s", ip,
+                          dup ? "duplicate key" : "malformed JSON", jerr.position, jerr.line,
+                          jerr.column, jerr.text);
+    }
+    RETURN_IF(!json_is_object(c->root), HOIST_E_BAD_INDEX, "%s: index is a JSON %s, not an object",
+              ip, json_kind(c->root));
+    const json_t *meta = json_object_get(c->root, "metadata");
+    RETURN_IF(meta && !json_is_object(meta) && !json_is_null(meta), HOIST_E_BAD_INDEX,
+              "%s: \"metadata\" is a JSON %s, not an object", ip, json_kind(meta));
+    json_t *wm = json_object_get(c->root, "weight_map");
+    RETURN_IF(!wm, HOIST_E_BAD_INDEX, "%s: no \"weight_map\"", ip);
+    RETURN_IF(!json_is_object(wm), HOIST_E_BAD_INDEX,
+              "%s: \"weight_map\" is a JSON %s, not an object", ip, json_kind(wm));
+    RETURN_IF(json_object_size(wm) > HOIST_MAX_TENSORS, HOIST_E_TOO_MANY,
+              "%s: weight_map lists %zu tensors (at most %u)", ip, json_object_size(wm),
+              HOIST_MAX_TENSORS);
+
+    /* names, then the distinct shards */
+    c->shard_set = json_object();
+    c->seen = json_object();
+    c->meta_seen = json_object();
+    RETURN_IF(!c->shard_set || !c->seen || !c->meta_seen, HOIST_E_NOMEM, "%s: out of memory", ip);
+    const char *tn;
+    json_t *sv;
+    json_object_foreach(wm, tn, sv)
+    {
+        size_t tl = strlen(tn);
+        RETURN_IF(tl == 0, HOIST_E_BAD_INDEX, "%s: weight_map has an empty tensor name", ip);
+        RETURN_IF(tl > HOIST_MAX_NAME, HOIST_E_BAD_INDEX,
+                  "%s: weight_map: tensor '%.64s...' has a %zu-byte name (at most %u)", ip, tn, tl,
+                  HOIST_MAX_NAME);
+        RETURN_IF(!json_is_string(sv), HOIST_E_BAD_INDEX,
+                  "%s: weight_map: tensor '" NM "' maps to a JSON %s, not a shard file name", ip,
+                  tn, json_kind(sv));
+        const char *shard = json_string_value(sv);
+        RETURN_IF_ERR(check_shard_name(ip, tn, shard));
+        if (!json_object_get(c->shard_set, shard)) {
+            RETURN_IF(json_object_size(c->shard_set) >= HOIST_MAX_FILES, HOIST_E_TOO_MANY,
+                      "%s: more than %u shard files", ip, HOIST_MAX_FILES);
+            RETURN_IF(json_object_set_new(c->shard_set, shard, json_null()) != 0, HOIST_E_NOMEM,
+                      "%s: out of memory", ip);
+        }
+    }
+    c->nshards = json_object_size(c->shard_set);
+    c->shards = calloc(c->nshards ? c->nshards : 1, sizeof *c->shards);
+    RETURN_IF(!c->shards, HOIST_E_NOMEM, "%s: out of memory", ip);
+    size_t k = 0;
+    const char *sn;
+    json_object_foreach(c->shard_set, sn, sv) { c->shards[k++] = sn; }
+    if (c->nshards > 1) qsort(c->shards, c->nshards, sizeof *c->shards, cmp_str);
+
+    /* the index's directory */
+    const char *slash = strrchr(ip, '/');
+    size_t dl = slash ? (size_t)(slash - ip) + 1 : 0;
+    c->dir = malloc(dl + 1);
+    RETURN_IF(!c->dir, HOIST_E_NOMEM, "%s: out of memory", ip);
+    memcpy(c->dir, ip, dl);
+    c->dir[dl] = '\0';
+    c->realdir = realpath(dl ? c->dir : ".", NULL);
+    RETURN_IF(!c->realdir, HOIST_E_OPEN, "%s: cannot resolve the index's directory: %s", ip,
+              strerror(errno));
+
+    /* every shard, each once; duplicates across shards found as they are added */
+    uint32_t file0 = t->nfiles;
+    size_t tensor0 = t->ntensors;
+    for (size_t i = 0; i < c->nshards; i++) RETURN_IF_ERR(parse_shard(c, i, strict));
+
+    /* every tensor of the shards is listed, under its shard */
+    for (size_t i = tensor0; i < t->ntensors; i++) {
+        const hoist__tensor *ti = &t->tensors[i];
+        const char *have = c->shards[ti->file - file0];
+        const json_t *want = json_object_get(wm, ti->name);
+        RETURN_IF(!want, HOIST_E_BAD_INDEX,
+                  "%s: tensor '" NM "' in shard '" NM "' (at byte %llu) is not listed in the "
+                  "weight_map",
+                  ip, ti->name, have, (unsigned long long)ti->offset);
+        RETURN_IF(strcmp(json_string_value(want), have) != 0, HOIST_E_BAD_INDEX,
+                  "%s: tensor '" NM "' is listed under shard '" NM "' but found in shard '" NM
+                  "' (at byte %llu)",
+                  ip, ti->name, json_string_value(want), have, (unsigned long long)ti->offset);
+    }
+    /* and every listed tensor is in its shard */
+    json_object_foreach(wm, tn, sv)
+    {
+        RETURN_IF(!json_object_get(c->seen, tn), HOIST_E_BAD_INDEX,
+                  "%s: tensor '" NM "' is listed under shard '" NM "' but absent from it", ip, tn,
+                  json_string_value(sv));
+    }
+    return HOIST_OK;
+}
+
+int hoist__safetensors_index_parse(hoist__table *t, const char *index_path, int strict)
+{
+    RETURN_IF(!t || !index_path, HOIST_E_INVALID_ARG, "safetensors index: NULL table or path");
+    idx_ctx c = {.index_path = index_path, .t = t};
+    int rc = run(&c, strict);
+    ctx_free(&c);
+    return rc;
+}
