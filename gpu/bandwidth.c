@@ -15,7 +15,7 @@ int hoist_device_copy_bandwidth(int device, uint64_t bytes, int pinned, int repe
 {
     RETURN_IF(!gbps || bytes == 0 || repeat < 1 || repeat > 1000, HOIST_E_INVALID_ARG,
               "hoist_device_copy_bandwidth: bad argument");
-    const hoist__gpu_ops *g;
+    const hoist__gpu_ops *g = NULL;
     RETURN_IF_ERR(hoist__gpu_for_device(device, &g));
     void *src = NULL, *dst = NULL;
     hoist__stream *s = NULL;

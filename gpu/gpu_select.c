@@ -34,7 +34,7 @@ int hoist_device_count(void)
 int hoist_device_info_get(int device, hoist_device_info *out)
 {
     RETURN_IF(!out, HOIST_E_INVALID_ARG, "hoist_device_info_get: out is NULL");
-    const hoist__gpu_ops *ops;
+    const hoist__gpu_ops *ops = NULL;
     RETURN_IF_ERR(hoist__gpu_for_device(device, &ops));
     RETURN_IF_ERR(ops->device_info(device, out));
     hoist__err_clear();

@@ -60,6 +60,14 @@ if [[ " $stages " == *" bench "* ]]; then
         run "$hoist" load "$shm" --device cuda:0 --path mmap $mode --repeat 3
     done
     rm -rf "$shm"
+    log "cold (page cache dropped before each run): raw O_DIRECT read with dd, then each path"
+    drop() { sync; echo 3 > /proc/sys/vm/drop_caches; }
+    drop; t0=$(date +%s.%N)
+    for f in "$model"/*.safetensors; do dd if="$f" of=/dev/null bs=64M iflag=direct status=none & done; wait
+    t1=$(date +%s.%N); echo "dd O_DIRECT, one reader per file: $(echo "$bytes / ($t1 - $t0) / 1e9" | bc -l | cut -c1-5) GB/s" | tee -a "$out/log"
+    for p in uring stream mmap; do
+        drop; run "$hoist" load "$model" --device cuda:0 --path $p
+    done
     log "Hugging Face safetensors load_file (warm), for comparison"
     run python3 - "$model" <<'PY'
 import glob, sys, time, resource
