@@ -18,12 +18,15 @@ const char *hoist_path_name(hoist_path path)
     return (unsigned)path < sizeof path_names / sizeof *path_names ? path_names[path] : "?";
 }
 
-/* The sources this build has, by hoist_path. */
-static const hoist__source_ops *source_for(hoist_path path)
+/* The sources this build has, by hoist_path. Auto picks among them per load (probing the files);
+ * `table` NULL only asks whether a path exists. */
+static const hoist__source_ops *source_for(hoist_path path, const hoist__table *table)
 {
     switch (path) {
-    case HOIST_PATH_AUTO:
+    case HOIST_PATH_AUTO: return table ? hoist__source_auto(table) : &hoist__source_mmap;
     case HOIST_PATH_MMAP: return &hoist__source_mmap;
+    case HOIST_PATH_URING: return &hoist__source_uring;
+    case HOIST_PATH_STREAM: return &hoist__source_stream;
     default: return NULL;
     }
 }
@@ -33,12 +36,13 @@ int hoist_path_parse(const char *text, hoist_path *path)
     RETURN_IF(!text || !path, HOIST_E_INVALID_ARG, "hoist_path_parse: NULL argument");
     for (unsigned i = 0; i < sizeof path_names / sizeof *path_names; i++) {
         if (strcmp(text, path_names[i]) != 0) continue;
-        RETURN_IF(!source_for((hoist_path)i), HOIST_E_UNSUPPORTED,
+        RETURN_IF(!source_for((hoist_path)i, NULL), HOIST_E_UNSUPPORTED,
                   "path '%s' is not part of this build", text);
         *path = (hoist_path)i;
         return HOIST_OK;
     }
-    return hoist__err(HOIST_E_INVALID_ARG, "unknown path '%s' (expected auto or mmap)", text);
+    return hoist__err(HOIST_E_INVALID_ARG,
+                      "unknown path '%s' (expected auto, mmap, uring or stream)", text);
 }
 
 /* A load is published only if every file is still the one that was parsed. */
@@ -163,7 +167,7 @@ int hoist_load(hoist_model *model, const hoist_load_options *opts, hoist_weights
     if (rc == HOIST_OK) rc = hoist__gpu_for_device(ld->opts.device, &ld->gpu);
     if (rc == HOIST_OK) {
         ld->host_sink = ld->opts.device == HOIST_DEVICE_HOST;
-        ld->source = source_for(ld->opts.path);
+        ld->source = source_for(ld->opts.path, ld->table);
         if (!ld->source)
             rc = hoist__err(HOIST_E_UNSUPPORTED, "path '%s' is not part of this build",
                             hoist_path_name(ld->opts.path));

@@ -44,5 +44,8 @@ struct hoist__source_ops {
 };
 
 extern const hoist__source_ops hoist__source_mmap;
+extern const hoist__source_ops hoist__source_stream, hoist__source_uring;
+/* The source HOIST_PATH_AUTO resolves to for this table (loader/source_auto.c); logs why. */
+const hoist__source_ops *hoist__source_auto(const hoist__table *t);
 
 #endif

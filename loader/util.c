@@ -1,5 +1,6 @@
 /* Small shared helpers: version, clocks, strings, the host-RAM budget. */
 #include "loader/internal.h"
+#include "loader/io.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -65,7 +66,7 @@ int64_t hoist__pread_full(int fd, void *buf, uint64_t n, uint64_t off)
 {
     uint64_t done = 0;
     while (done < n) {
-        ssize_t r = pread(fd, (char *)buf + done, n - done, (off_t)(off + done));
+        ssize_t r = hoist__io_pread(fd, (char *)buf + done, n - done, (off_t)(off + done));
         if (r < 0) {
             if (errno == EINTR) continue;
             return -errno;

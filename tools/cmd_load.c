@@ -11,7 +11,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: hoist load PATH [options]\n\n"
-            "  --path P          I/O path: auto, mmap (default auto)\n"
+            "  --path P          I/O path: auto, mmap, uring, stream (default auto)\n"
             "  --device D        host, cuda or cuda:N (default: cuda:0 if present, else host)\n"
             "  --threads N       worker threads (default: chosen by the path)\n"
             "  --chunk SIZE      staging window, e.g. 16M (default: chosen by the path)\n"

@@ -1,0 +1,94 @@
+/* The stream path: plain buffered pread of each window into the pipeline's buffer, then
+ * posix_fadvise(DONTNEED) on what was read.
+ *
+ * It needs neither O_DIRECT nor io_uring, so it works on any filesystem, and dropping every window
+ * behind the read keeps the page cache from growing with the model: host memory is the staging
+ * the pipeline sized to the budget, whatever the model size. On a host load the pipeline hands
+ * the destination itself as buf when a window is one piece, so those bytes are read in place. */
+#include "loader/io.h"
+#include "loader/source.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+/* Defaults, used only where the options leave them 0; change them here. Measured on an H100 host
+ * (4.3 GB model to cuda:0): from a cold virtio ext4 disk 2-8 threads and 1-16 MiB windows all
+ * read at the disk's 1.4-1.7 GB/s; from /dev/shm 8 threads x 1 MiB gave 27 GB/s against 18 at
+ * 4 x 4 MiB and 9 at 4 x 16 MiB. Small windows also keep the staging (and a budget) small. */
+#define STREAM_THREADS 8u
+#define STREAM_WINDOW (1u << 20)
+
+typedef struct stream_state {
+    const hoist__table *table;
+    uint32_t nfiles;
+    int *fds;
+} stream_state;
+
+static void stream_close(void *vs)
+{
+    stream_state *s = vs;
+    if (!s) return;
+    for (uint32_t i = 0; i < s->nfiles; i++)
+        if (s->fds[i] >= 0) close(s->fds[i]);
+    free(s->fds);
+    free(s);
+}
+
+static int stream_open_files(stream_state *s)
+{
+    for (uint32_t i = 0; i < s->nfiles; i++) {
+        const hoist__file *f = &s->table->files[i];
+        int os_errno;
+        RETURN_IF_ERR(
+            hoist__io_open_checked(f->path, f->size, O_RDONLY | O_CLOEXEC, &s->fds[i], &os_errno));
+        /* a larger readahead window: each file is read front to back */
+        (void)posix_fadvise(s->fds[i], 0, 0, POSIX_FADV_SEQUENTIAL);
+    }
+    return HOIST_OK;
+}
+
+static int stream_open(hoist__load *ld, void **out)
+{
+    stream_state *s = calloc(1, sizeof *s);
+    RETURN_IF(!s, HOIST_E_NOMEM, "out of memory");
+    s->table = ld->table;
+    s->fds = malloc((ld->table->nfiles ? ld->table->nfiles : 1) * sizeof *s->fds);
+    if (!s->fds) {
+        free(s);
+        return hoist__err(HOIST_E_NOMEM, "out of memory for %u file descriptors",
+                          ld->table->nfiles);
+    }
+    s->nfiles = ld->table->nfiles;
+    for (uint32_t i = 0; i < s->nfiles; i++) s->fds[i] = -1;
+    int rc = stream_open_files(s);
+    if (rc < 0) {
+        stream_close(s);
+        return rc;
+    }
+    hoist__io_apply_defaults(&ld->opts, ld->table, STREAM_THREADS, STREAM_WINDOW);
+    *out = s;
+    return HOIST_OK;
+}
+
+static int stream_read(void *vs, int worker, const hoist__window *w, void *buf, const void **src,
+                       int *dma)
+{
+    stream_state *s = vs;
+    RETURN_IF(!buf, HOIST_E_INTERNAL, "stream: no buffer for bytes %llu..%llu",
+              (unsigned long long)w->lo, (unsigned long long)w->hi);
+    RETURN_IF_ERR(hoist__io_read_dropping(s->fds[w->file], s->table->files[w->file].path, buf,
+                                          w->lo, w->hi));
+    *src = buf;
+    *dma = 0;
+    return HOIST_OK;
+}
+
+const hoist__source_ops hoist__source_stream = {
+    .version = HOIST_SOURCE_OPS_VERSION,
+    .name = "stream",
+    .flags = 0,
+    .open = stream_open,
+    .close = stream_close,
+    .read = stream_read,
+};

@@ -1,0 +1,243 @@
+/* loader/source_stream.c and the I/O seam: buffered pread in windows, page cache dropped behind,
+ * faults of RELIABILITY.md cases 27 and 37, the RAM budget. Host destination. */
+#include "source_test_common.h"
+
+static char *dir;
+
+static void setup(void)
+{
+    dir = tu_mkdtemp();
+    st_log_start();
+}
+static void teardown(void)
+{
+    hoist__io_set_hooks(NULL);
+    hoist_set_log_callback(NULL, NULL, HOIST_LOG_ERROR);
+    tu_rmtree(dir);
+    dir = NULL;
+}
+
+static hoist_model *open_odd(int count, uint32_t seed)
+{
+    char *path = tu_path(dir, "odd.safetensors");
+    tu_write_odd_model(path, count, seed);
+    hoist_model *m = st_open(path);
+    free(path);
+    return m;
+}
+
+/* Odd sizes and offsets, windows much smaller than tensors, several threads. */
+START_TEST(test_odd_sizes_small_windows)
+{
+    hoist_model *m = open_odd(60, 7);
+    unsigned threads[] = {1, 3, 8, 0};
+    uint64_t chunks[] = {4096, 65536, 1u << 20, 0};
+    for (int i = 0; i < 4; i++) st_load_check(m, HOIST_PATH_STREAM, threads[i], chunks[i]);
+    ck_assert_int_eq(st_warns(), 0);
+    hoist_model_free(m);
+}
+END_TEST
+
+static hoist_load_stats load_stats(hoist_model *m)
+{
+    hoist_load_options o = HOIST_LOAD_OPTIONS_DEFAULT;
+    o.path = HOIST_PATH_STREAM;
+    hoist_weights *w = NULL;
+    ck_assert_int_eq(hoist_load(m, &o, &w), HOIST_OK);
+    hoist_load_stats s;
+    hoist_weights_stats(w, &s);
+    tu_assert_weights_match_files(m, w);
+    hoist_weights_free(w);
+    ck_assert_str_eq(s.path, "stream");
+    return s;
+}
+
+/* 8 workers with a 1 MiB buffer each; a small model takes no more than it has windows. */
+START_TEST(test_defaults)
+{
+    char *path = tu_path(dir, "mid.safetensors");
+    st_write_random_model(path, 5, 4u << 20);
+    hoist_model *m = st_open(path);
+    hoist_load_stats s = load_stats(m);
+    ck_assert_uint_eq(s.threads, 8);
+    ck_assert_uint_ge(s.peak_host_bytes, 8u * (1u << 20));
+    hoist_model_free(m);
+    free(path);
+
+    m = open_odd(5, 2);
+    s = load_stats(m);
+    ck_assert_uint_eq(s.threads, 1);
+    ck_assert_uint_lt(s.peak_host_bytes, 1u << 20);
+    hoist_model_free(m);
+}
+END_TEST
+
+START_TEST(test_sharded)
+{
+    char *index = st_write_sharded(dir);
+    hoist_model *m = st_open(index);
+    ck_assert_uint_eq(hoist_model_file_count(m), 2);
+    st_load_check(m, HOIST_PATH_STREAM, 3, 4096);
+    st_load_check(m, HOIST_PATH_STREAM, 2, 65536);
+    hoist_model_free(m);
+    free(index);
+}
+END_TEST
+
+/* Case 27: every pread answers one byte, a random short count, or EINTR every other call. */
+START_TEST(test_short_reads_and_eintr)
+{
+    hoist_model *m = open_odd(7, 13);
+    hoist__io_hooks one = {.pread = st_pread_one_byte};
+    hoist__io_hooks rnd = {.pread = st_pread_random_short};
+    hoist__io_hooks intr = {.pread = st_pread_eintr_every_other};
+    const hoist__io_hooks *all[] = {&one, &rnd, &intr};
+    for (int i = 0; i < 3; i++) {
+        st_hooks(all[i]);
+        st_load_check(m, HOIST_PATH_STREAM, 3, 8192);
+        st_load_check(m, HOIST_PATH_STREAM, 1, 65536);
+    }
+    hoist_model_free(m);
+}
+END_TEST
+
+START_TEST(test_read_error_names_file_and_offset)
+{
+    hoist_model *m = open_odd(20, 4);
+    st_fail_off = 100000;
+    st_hooks(&(hoist__io_hooks){.pread = st_pread_eio_above});
+    hoist_load_options o = HOIST_LOAD_OPTIONS_DEFAULT;
+    o.path = HOIST_PATH_STREAM;
+    o.chunk_bytes = 65536;
+    hoist_weights *w = (hoist_weights *)1;
+    int fds = st_fd_count();
+    ck_assert_int_eq(hoist_load(m, &o, &w), HOIST_E_IO);
+    ck_assert_int_eq(st_fd_count(), fds);
+    ck_assert_ptr_null(w);
+    const char *e = hoist_last_error();
+    ck_assert_msg(strstr(e, "odd.safetensors") && strstr(e, "at byte") &&
+                      strstr(e, strerror(EIO)),
+                  "message: %s", e);
+    hoist_model_free(m);
+}
+END_TEST
+
+/* The file shrinking between hoist_model_open and hoist_load: the size is rechecked at open. */
+START_TEST(test_truncated_file)
+{
+    char *path = tu_path(dir, "odd.safetensors");
+    tu_write_odd_model(path, 20, 4);
+    hoist_model *m = st_open(path);
+    ck_assert_int_eq(truncate(path, 200000), 0);
+    hoist_load_options o = HOIST_LOAD_OPTIONS_DEFAULT;
+    o.path = HOIST_PATH_STREAM;
+    hoist_weights *w = (hoist_weights *)1;
+    ck_assert_int_eq(hoist_load(m, &o, &w), HOIST_E_FILE_CHANGED);
+    ck_assert_ptr_null(w);
+    ck_assert_ptr_nonnull(strstr(hoist_last_error(), "odd.safetensors"));
+    hoist_model_free(m);
+    free(path);
+}
+END_TEST
+
+static char *trunc_path;
+static _Atomic int trunc_done;
+static ssize_t pread_truncating(int fd, void *buf, size_t n, off_t off)
+{
+    if (!atomic_exchange(&trunc_done, 1)) ck_assert_int_eq(truncate(trunc_path, 150000), 0);
+    return pread(fd, buf, n, off);
+}
+
+START_TEST(test_truncated_during_load)
+{
+    trunc_path = tu_path(dir, "odd.safetensors");
+    tu_write_odd_model(trunc_path, 20, 4);
+    hoist_model *m = st_open(trunc_path);
+    atomic_store(&trunc_done, 0);
+    st_hooks(&(hoist__io_hooks){.pread = pread_truncating});
+    hoist_load_options o = HOIST_LOAD_OPTIONS_DEFAULT;
+    o.path = HOIST_PATH_STREAM;
+    o.chunk_bytes = 65536;
+    o.threads = 1;
+    hoist_weights *w = (hoist_weights *)1;
+    ck_assert_int_eq(hoist_load(m, &o, &w), HOIST_E_FILE_CHANGED);
+    ck_assert_ptr_null(w);
+    const char *e = hoist_last_error();
+    ck_assert_msg(strstr(e, "odd.safetensors") && strstr(e, "ends at byte"), "message: %s", e);
+    hoist_model_free(m);
+    free(trunc_path);
+}
+END_TEST
+
+/* DONTNEED behind the reads: a 256 MiB model leaves (almost) nothing in the page cache. */
+START_TEST(test_page_cache_stays_flat)
+{
+    char *path = tu_path(dir, "big.safetensors");
+    st_write_random_model(path, 16, 16u << 20);
+    hoist_model *m = st_open(path);
+    ck_assert(st_cached_fraction(path) > 0.5); /* just written: cached */
+    hoist_load_options o = HOIST_LOAD_OPTIONS_DEFAULT;
+    o.path = HOIST_PATH_STREAM;
+    hoist_weights *w = NULL;
+    ck_assert_int_eq(hoist_load(m, &o, &w), HOIST_OK);
+    double after = st_cached_fraction(path);
+    ck_assert_msg(after < 0.10, "%.1f%% of the file is still cached after a stream load",
+                  after * 100);
+    tu_assert_weights_match_files(m, w);
+    hoist_weights_free(w);
+    hoist_model_free(m);
+    free(path);
+}
+END_TEST
+
+START_TEST(test_ram_budget)
+{
+    char *path = tu_path(dir, "mid.safetensors");
+    st_write_random_model(path, 4, 16u << 20);
+    hoist_model *m = st_open(path);
+    hoist_load_options o = HOIST_LOAD_OPTIONS_DEFAULT;
+    o.path = HOIST_PATH_STREAM;
+    o.ram_budget = 1u << 20;
+    hoist_weights *w = NULL;
+    ck_assert_msg(hoist_load(m, &o, &w) == HOIST_OK, "%s", hoist_last_error());
+    hoist_load_stats s;
+    hoist_weights_stats(w, &s);
+    ck_assert_uint_le(s.peak_host_bytes, 1u << 20);
+    ck_assert_uint_gt(s.peak_host_bytes, 0);
+    tu_assert_weights_match_files(m, w);
+    hoist_weights_free(w);
+
+    o.ram_budget = 4096;
+    w = (hoist_weights *)1;
+    ck_assert_int_eq(hoist_load(m, &o, &w), HOIST_E_BUDGET);
+    ck_assert_ptr_null(w);
+    const char *e = hoist_last_error();
+    ck_assert_msg(strstr(e, "at least") && strstr(e, "4096"), "message: %s", e);
+    hoist_model_free(m);
+    free(path);
+}
+END_TEST
+
+/* Case 37. */
+START_TEST(test_above_4g) { st_check_sparse_above_4g(dir, HOIST_PATH_STREAM); }
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("source_stream");
+    TCase *tc = tcase_create("host");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_odd_sizes_small_windows);
+    tcase_add_test(tc, test_defaults);
+    tcase_add_test(tc, test_sharded);
+    tcase_add_test(tc, test_short_reads_and_eintr);
+    tcase_add_test(tc, test_read_error_names_file_and_offset);
+    tcase_add_test(tc, test_truncated_file);
+    tcase_add_test(tc, test_truncated_during_load);
+    tcase_add_test(tc, test_page_cache_stays_flat);
+    tcase_add_test(tc, test_ram_budget);
+    tcase_add_test(tc, test_above_4g);
+    suite_add_tcase(s, tc);
+    return tu_run_suite(s);
+}
