@@ -55,6 +55,12 @@ typedef struct hoist__gpu_ops {
     int (*copy_d2h)(void *dst, const void *src, size_t bytes, int device);
 } hoist__gpu_ops;
 
+/* Pinned buffers through the process-wide cache (gpu/pinned_cache.c): acquire reuses a released
+ * buffer of the same backend and size, or pins a new one; release keeps it for the next load while
+ * the cache is under its cap (1 GiB), else frees it. Thread-safe. */
+int hoist__pinned_acquire(const hoist__gpu_ops *g, size_t bytes, void **ptr);
+void hoist__pinned_release(const hoist__gpu_ops *g, void *ptr, size_t bytes);
+
 /* The host implementation (always present). */
 extern const hoist__gpu_ops hoist__gpu_host;
 /* The CUDA implementation, or NULL in a build without CUDA. */

@@ -225,6 +225,10 @@ HOIST_API int hoist_device_parse(const char *text, int *device);
 HOIST_API int hoist_device_copy_bandwidth(int device, uint64_t bytes, int pinned, int repeat,
                                           double *gbps);
 
+/* Frees the pinned staging buffers hoist keeps between loads (at most 1 GiB; pinning is slow, so
+ * a later load reuses them). Call it once loading is over. Thread-safe. */
+HOIST_API void hoist_trim(void);
+
 /* ---- loading ------------------------------------------------------------------------------ */
 
 #define HOIST_PATH_LIST(X)                                                                        \

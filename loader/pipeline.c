@@ -159,7 +159,7 @@ static void worker_teardown(worker *wk)
     for (unsigned i = 0; i < SLOTS_PER_WORKER; i++) {
         slot *s = &wk->slots[i];
         if (s->ev) ld->gpu->event_destroy(s->ev);
-        if (s->buf) ld->gpu->pinned_free(s->buf);
+        if (s->buf) hoist__pinned_release(ld->gpu, s->buf, ld->plan.window_bytes);
     }
     if (wk->stream) ld->gpu->stream_destroy(wk->stream);
     hoist__budget_give(&ld->budget, wk->host_buf_bytes);
@@ -185,7 +185,7 @@ static int worker_setup(worker *wk, int buffers)
         uint64_t n = ld->plan.window_bytes;
         RETURN_IF_ERR(hoist__budget_take(&ld->budget, n, "a staging slot"));
         wk->host_buf_bytes += n;
-        RETURN_IF_ERR(g->pinned_alloc(n, &s->buf));
+        RETURN_IF_ERR(hoist__pinned_acquire(g, n, &s->buf));
     }
     if (buffers && wk->nslots && ld->source->attach) {
         void *bufs[SLOTS_PER_WORKER];

@@ -15,6 +15,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22 /* Linux 5.14 */
+#endif
+
 #define MMAP_STAGING_WINDOW (16u << 20)
 #define MMAP_REGISTER_WINDOW (64u << 20)
 #define MMAP_DEVICE_THREADS 8u
@@ -122,9 +126,20 @@ static int mmap_read(void *vs, int worker, const hoist__window *w, void *buf, co
                                      (unsigned long long)w->lo, (unsigned long long)w->hi);
         *dma = 1;
     } else {
-        /* start readahead of the whole window before the copy faults it in page by page */
+        /* Fill the window's page tables in one call rather than one fault per page (the copy
+         * then runs at memcpy speed); kernels before 5.14 lack it and get readahead instead. */
         uint8_t *lo = (uint8_t *)hoist__align_down((uintptr_t)p, (uint64_t)s->page);
-        madvise(lo, (size_t)((s->maps[w->file] + w->hi) - lo), MADV_WILLNEED);
+        size_t len = (size_t)((s->maps[w->file] + w->hi) - lo);
+        if (madvise(lo, len, MADV_POPULATE_READ) != 0) {
+            /* EFAULT is the kernel saying the copy would take SIGBUS: the file shrank */
+            if (errno == EFAULT)
+                return hoist__err(HOIST_E_FILE_CHANGED,
+                                  "%s: bytes %llu..%llu are no longer in the file (truncated "
+                                  "during the load?)",
+                                  s->ld->table->files[w->file].path, (unsigned long long)w->lo,
+                                  (unsigned long long)w->hi);
+            madvise(lo, len, MADV_WILLNEED);
+        }
     }
     return HOIST_OK;
 }

@@ -152,5 +152,5 @@ int main(void)
     tcase_add_test(tc, test_cycles_flat);
     tcase_add_test(tc, test_copy_ceiling);
     suite_add_tcase(s, tc);
-    return tu_run_suite(s);
+    return tu_run_suite_nofork(s);
 }

@@ -92,9 +92,10 @@ int tu_run_cli(const char *args)
 
 char *tu_data(const char *relpath) { return tu_path(env_or("HOIST_TEST_DATA", HOIST_TEST_DATA), relpath); }
 
-int tu_run_suite(Suite *s)
+static int run_suite(Suite *s, int fork)
 {
     SRunner *sr = srunner_create(s);
+    if (!fork) srunner_set_fork_status(sr, CK_NOFORK);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
@@ -177,3 +178,7 @@ uint64_t tu_rss_bytes(void)
     if (f) fclose(f);
     return kb * 1024;
 }
+
+int tu_run_suite(Suite *s) { return run_suite(s, 1); }
+
+int tu_run_suite_nofork(Suite *s) { return run_suite(s, 0); }

@@ -41,5 +41,7 @@ uint64_t tu_rss_bytes(void);
 
 /* Runs a Check suite; returns the process exit code (0 when every test passed). */
 int tu_run_suite(Suite *s);
+/* The same without forking a process per test: CUDA does not survive fork() once initialised. */
+int tu_run_suite_nofork(Suite *s);
 
 #endif

@@ -110,6 +110,13 @@ int cmd_load(int argc, char **argv)
     hoist_model *m;
     int rc = hoist_model_open(path, &oo, &m);
     if (rc < 0) return cli_fail("load", rc);
+    /* bring the device up first: context creation is not part of a load's time */
+    hoist_device_info info;
+    rc = hoist_device_info_get(o.device, &info);
+    if (rc < 0) {
+        hoist_model_free(m);
+        return cli_fail("load", rc);
+    }
     char dev[16];
     snprintf(dev, sizeof dev, o.device < 0 ? "host" : "cuda:%d", o.device);
     if (!csv)

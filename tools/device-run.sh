@@ -40,14 +40,14 @@ if [[ " $stages " == *" bench "* ]]; then
     log "model $model: $bytes bytes"
     cat "$model"/*.safetensors > /dev/null   # warm: the whole model in page cache
     log "warm page cache, mmap -> cuda:0, staging through pinned slots"
-    for t in 4 8 12; do
-        for c in 8M 16M 32M; do
+    for t in ${THREADS:-4 8 12}; do
+        for c in ${CHUNKS:-2M 4M 8M}; do
             run "$hoist" load "$model" --device cuda:0 --path mmap --no-register --threads $t --chunk $c --repeat 3
         done
     done
     log "warm page cache, mmap -> cuda:0, registered mapping"
-    for t in 2 4 8; do
-        for c in 32M 64M 128M; do
+    for t in 4 8; do
+        for c in 64M 128M; do
             run "$hoist" load "$model" --device cuda:0 --path mmap --register --threads $t --chunk $c --repeat 3
         done
     done
@@ -64,7 +64,8 @@ if [[ " $stages " == *" bench "* ]]; then
     drop() { sync; echo 3 > /proc/sys/vm/drop_caches; }
     drop; t0=$(date +%s.%N)
     for f in "$model"/*.safetensors; do dd if="$f" of=/dev/null bs=64M iflag=direct status=none & done; wait
-    t1=$(date +%s.%N); echo "dd O_DIRECT, one reader per file: $(echo "$bytes / ($t1 - $t0) / 1e9" | bc -l | cut -c1-5) GB/s" | tee -a "$out/log"
+    t1=$(date +%s.%N)
+    awk -v b="$bytes" -v a="$t0" -v z="$t1" 'BEGIN { printf "dd O_DIRECT, one reader per file: %.2f GB/s\n", b / (z - a) / 1e9 }' | tee -a "$out/log"
     for p in uring stream mmap; do
         drop; run "$hoist" load "$model" --device cuda:0 --path $p
     done
