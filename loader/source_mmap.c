@@ -19,9 +19,12 @@
 #define MADV_POPULATE_READ 22 /* Linux 5.14 */
 #endif
 
-#define MMAP_STAGING_WINDOW (16u << 20)
-#define MMAP_REGISTER_WINDOW (64u << 20)
-#define MMAP_DEVICE_THREADS 8u
+/* Defaults from measurement (docs/BENCHMARKS.md, H100 host, warm 8.6 GB model): 12 workers with
+ * 2-4 MiB windows reached 43-44 GB/s; larger windows were slower (8 MiB: 40, 32 MiB: 12 with 8
+ * workers), and registering 64-128 MiB windows topped out near 20 GB/s. */
+#define MMAP_STAGING_WINDOW (2u << 20)
+#define MMAP_REGISTER_WINDOW (128u << 20)
+#define MMAP_DEVICE_THREADS 12u
 #define MMAP_HOST_THREADS 8u
 
 typedef struct mmap_state {
@@ -102,7 +105,11 @@ static int mmap_open(hoist__load *ld, void **out)
         }
         s->registering = o->mmap_register == 1;
     }
-    if (!o->threads) o->threads = ld->host_sink ? MMAP_HOST_THREADS : MMAP_DEVICE_THREADS;
+    if (!o->threads) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        unsigned want = ld->host_sink ? MMAP_HOST_THREADS : MMAP_DEVICE_THREADS;
+        o->threads = cpus > 0 && (unsigned)cpus < want ? (unsigned)cpus : want;
+    }
     if (!o->chunk_bytes) o->chunk_bytes = s->registering ? MMAP_REGISTER_WINDOW : MMAP_STAGING_WINDOW;
     *out = s;
     return HOIST_OK;
