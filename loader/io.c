@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -73,14 +74,18 @@ int hoist__io_open_checked(const char *path, uint64_t size, int flags, int *fd, 
 
 void hoist__io_drop_cache(int fd, uint64_t lo, uint64_t hi)
 {
-    /* The kernel keeps partial pages at either end; windows are cut at multiples of 4 KiB, so
-     * widening drops only pages of this window's block. Advisory: a failure costs memory, not
-     * correctness, hence no error. */
-    uint64_t a = hoist__align_down(lo, 4096), b = hoist__align_up(hi, 4096);
+    /* The kernel drops only folios wholly inside the range, and the page cache uses folios of up
+     * to 2 MiB (naturally aligned): dropping just a 1 MiB window would never drop the 2 MiB
+     * folio it shares with the next window (1 GiB loads left 98% cached). Widened, the last
+     * worker to finish a window inside a folio drops it; earlier drops skip it while it is
+     * still being read. Pages of neighbouring windows dropped early cost nothing: they are read
+     * into buffers, not from the cache. Advisory, so a failure costs memory, not correctness. */
+    uint64_t a = hoist__align_down(lo, HOIST_IO_DROP_ALIGN);
+    uint64_t b = hoist__align_up(hi, HOIST_IO_DROP_ALIGN);
     (void)posix_fadvise(fd, (off_t)a, (off_t)(b - a), POSIX_FADV_DONTNEED);
 }
 
-int hoist__io_read_dropping(int fd, const char *path, void *buf, uint64_t lo, uint64_t hi)
+int hoist__io_read_full(int fd, const char *path, void *buf, uint64_t lo, uint64_t hi)
 {
     uint64_t n = hi - lo;
     int64_t got = hoist__pread_full(fd, buf, n, lo);
@@ -91,8 +96,69 @@ int hoist__io_read_dropping(int fd, const char *path, void *buf, uint64_t lo, ui
               "during the load?)",
               path, (unsigned long long)(lo + (uint64_t)got), (unsigned long long)lo,
               (unsigned long long)hi);
-    hoist__io_drop_cache(fd, lo, hi);
     return HOIST_OK;
+}
+
+/* ---- dropping behind the cursor ----------------------------------------------------------- */
+
+int hoist__io_dropper_init(hoist__io_dropper *d, hoist__load *ld, const int *fds)
+{
+    memset(d, 0, sizeof *d);
+    size_t words = (ld->plan.nwindows + 63) / 64;
+    uint64_t bytes = (words ? words : 1) * sizeof *d->done;
+    RETURN_IF_ERR(hoist__budget_take(&ld->budget, bytes, "the page-cache drop map"));
+    d->done = calloc(words ? words : 1, sizeof *d->done);
+    if (!d->done) {
+        hoist__budget_give(&ld->budget, bytes);
+        return hoist__err(HOIST_E_NOMEM, "out of memory for %zu windows", ld->plan.nwindows);
+    }
+    pthread_mutex_init(&d->lock, NULL);
+    d->bytes = bytes;
+    d->plan = &ld->plan;
+    d->fds = fds;
+    d->file = ld->plan.nwindows ? ld->plan.windows[0].file : 0;
+    d->ready = 1;
+    return HOIST_OK;
+}
+
+void hoist__io_dropper_free(hoist__io_dropper *d, hoist__budget *b)
+{
+    if (!d->ready) return;
+    pthread_mutex_destroy(&d->lock);
+    free(d->done);
+    hoist__budget_give(b, d->bytes);
+    d->ready = 0;
+}
+
+/* Moves the cursor past window w: drops the rest of the file it leaves, and the whole folios of
+ * w's file below w's end (to the end of the file after the last window). */
+static void dropper_pass(hoist__io_dropper *d, const hoist__window *w)
+{
+    if (w->file != d->file) {
+        (void)posix_fadvise(d->fds[d->file], (off_t)d->from, 0, POSIX_FADV_DONTNEED);
+        d->file = w->file;
+        d->from = 0;
+    }
+    int fd = d->fds[w->file];
+    if (w == &d->plan->windows[d->plan->nwindows - 1]) {
+        (void)posix_fadvise(fd, (off_t)d->from, 0, POSIX_FADV_DONTNEED); /* 0: to the end */
+        return;
+    }
+    uint64_t end = hoist__align_down(w->hi, HOIST_IO_DROP_ALIGN);
+    if (end <= d->from) return;
+    (void)posix_fadvise(fd, (off_t)d->from, (off_t)(end - d->from), POSIX_FADV_DONTNEED);
+    d->from = end;
+}
+
+void hoist__io_dropper_done(hoist__io_dropper *d, const hoist__window *w)
+{
+    if (!d->ready) return;
+    size_t i = (size_t)(w - d->plan->windows), n = d->plan->nwindows;
+    pthread_mutex_lock(&d->lock);
+    d->done[i / 64] |= 1ull << (i % 64);
+    while (d->cursor < n && (d->done[d->cursor / 64] >> (d->cursor % 64)) & 1)
+        dropper_pass(d, &d->plan->windows[d->cursor++]);
+    pthread_mutex_unlock(&d->lock);
 }
 
 void hoist__io_apply_defaults(hoist_load_options *o, const hoist__table *t, unsigned threads,

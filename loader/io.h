@@ -5,7 +5,7 @@
 #ifndef HOIST_IO_H
 #define HOIST_IO_H
 
-#include "formats/table.h"
+#include "loader/load.h"
 
 #include <liburing.h>
 #include <stdint.h>
@@ -47,16 +47,41 @@ int hoist__io_uring_result(int direct, uint64_t off, unsigned len, int res);
  * open (0 otherwise), and the status is HOIST_E_OPEN, HOIST_E_IO or HOIST_E_FILE_CHANGED with a
  * message naming the file. */
 int hoist__io_open_checked(const char *path, uint64_t size, int flags, int *fd, int *os_errno);
-/* Reads bytes [lo, hi) of fd into buf through the seam (short reads and EINTR retried), then
- * drops them from the page cache. HOIST_E_IO (strerror, file, offset) on an error,
- * HOIST_E_FILE_CHANGED when the file ends before hi. */
-int hoist__io_read_dropping(int fd, const char *path, void *buf, uint64_t lo, uint64_t hi);
+/* Reads bytes [lo, hi) of fd into buf through the seam (short reads and EINTR retried).
+ * HOIST_E_IO (strerror, file, offset) on an error, HOIST_E_FILE_CHANGED when the file ends
+ * before hi. */
+int hoist__io_read_full(int fd, const char *path, void *buf, uint64_t lo, uint64_t hi);
 /* Fills the options a path leaves to its defaults (0): `threads` workers and `window`-byte
  * windows, scaled down for small models so that they take no more staging than they have
  * windows to read. Options the caller set are kept. */
 void hoist__io_apply_defaults(hoist_load_options *o, const hoist__table *t, unsigned threads,
                               uint64_t window);
-/* Asks the kernel to drop the page-cache pages of [lo, hi), widened to whole 4 KiB pages. */
+/* Asks the kernel to drop the page-cache pages of [lo, hi), widened to HOIST_IO_DROP_ALIGN (the
+ * largest page-cache folio) so that no folio straddling a window edge is left behind. */
+#define HOIST_IO_DROP_ALIGN (2u << 20)
 void hoist__io_drop_cache(int fd, uint64_t lo, uint64_t hi);
+
+/* Drops the page cache behind a buffered load: a cursor trails the lowest window not yet read,
+ * and everything below it (in whole HOIST_IO_DROP_ALIGN folios) is dropped as it advances.
+ * Dropping each window on its own is not enough: a folio shared with a window still being read
+ * cannot go, and kernel readahead issued from a slower window re-reads pages a faster worker
+ * has already dropped; behind the cursor no reader is left. Thread-safe. */
+typedef struct hoist__io_dropper {
+    pthread_mutex_t lock;
+    int ready;
+    const hoist__plan *plan;
+    const int *fds; /* per file of the table */
+    uint64_t *done; /* one bit per window */
+    size_t cursor;  /* every window below has been read */
+    uint32_t file;  /* the file the cursor is in */
+    uint64_t from;  /* bytes of that file below this are dropped */
+    uint64_t bytes; /* counted against the budget */
+} hoist__io_dropper;
+
+/* For the windows of ld's plan; fds must outlive the dropper. HOIST_E_NOMEM, HOIST_E_BUDGET. */
+int hoist__io_dropper_init(hoist__io_dropper *d, hoist__load *ld, const int *fds);
+/* Records window w (of the plan) as read. No-op on a dropper that was never initialised. */
+void hoist__io_dropper_done(hoist__io_dropper *d, const hoist__window *w);
+void hoist__io_dropper_free(hoist__io_dropper *d, hoist__budget *b);
 
 #endif

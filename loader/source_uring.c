@@ -53,6 +53,7 @@ typedef struct ufile {
     int buffered_fd;
     int direct_fd;      /* -1 when O_DIRECT was refused at open */
     _Atomic int direct; /* reads still go through direct_fd */
+    _Atomic int cached; /* some read went through the page cache */
     uint32_t align;     /* O_DIRECT unit for offsets, lengths and memory */
 } ufile;
 
@@ -116,6 +117,9 @@ static void uring_close(void *vs)
     for (unsigned i = 0; i < s->nworkers; i++)
         if (s->workers[i].has_ring) io_uring_queue_exit(&s->workers[i].ring);
     for (uint32_t i = 0; i < s->nfiles; i++) {
+        /* per-window drops miss pages that readahead brought back after them */
+        if (atomic_load(&s->files[i].cached))
+            (void)posix_fadvise(s->files[i].buffered_fd, 0, 0, POSIX_FADV_DONTNEED);
         if (s->files[i].buffered_fd >= 0) close(s->files[i].buffered_fd);
         if (s->files[i].direct_fd >= 0) close(s->files[i].direct_fd);
     }
@@ -446,7 +450,10 @@ static int read_window(uring_state *s, uworker *uw, const hoist__window *w, uint
     int rc = uw->has_ring ? ring_read(uw, f, w->file, pc, n) : pread_read(f, pc, n);
     int buffered = !direct;
     for (unsigned i = 0; i < n; i++) buffered |= !pc[i].direct;
-    if (buffered && rc >= 0) hoist__io_drop_cache(f->buffered_fd, w->lo, w->hi);
+    if (buffered) {
+        atomic_store(&f->cached, 1);
+        hoist__io_drop_cache(f->buffered_fd, w->lo, w->hi);
+    }
     *alo = lo;
     return rc;
 }
