@@ -1,0 +1,106 @@
+/* Deterministic Llama-shaped Hugging Face checkpoint generator behind `hoist gen`.
+ *
+ * Writes config.json plus model.safetensors (or model-0000K-of-0000N.safetensors shards with
+ * model.safetensors.index.json) into a directory. Every weight is N(0, 0.02) and every RMSNorm
+ * weight is exactly 1.0. The bytes depend only on the config and the seed: each 1 Mi-element block
+ * of each tensor is seeded from (seed, tensor index, block index), so the thread count, the shard
+ * size and the CPU's vector unit never change a value.
+ *
+ * Uses only libc, pthread and libm; does not use libhoist. May print (progress, when asked). */
+#ifndef HOIST_GEN_MODEL_H
+#define HOIST_GEN_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum gen_dtype { GEN_DTYPE_BF16 = 0, GEN_DTYPE_F16 = 1, GEN_DTYPE_F32 = 2 } gen_dtype;
+
+#define GEN_DEFAULT_SHARD_SIZE (5ull << 30)   /* like Hugging Face's max_shard_size="5GB" */
+#define GEN_MAX_TOTAL_BYTES (1ull << 40)      /* 1 TiB: refuse anything larger */
+#define GEN_MAX_LAYERS 10000u
+#define GEN_MAX_DIM (1u << 24)                /* any single dimension, and heads * head_dim */
+#define GEN_MAX_THREADS 1024u
+#define GEN_STD 0.02f                         /* standard deviation of every non-norm weight */
+#define GEN_BLOCK_ELEMS (1u << 20)            /* elements per independently seeded block */
+
+typedef struct gen_config {
+    uint32_t layers;         /* num_hidden_layers */
+    uint32_t hidden;         /* hidden_size */
+    uint32_t intermediate;   /* intermediate_size */
+    uint32_t heads;          /* num_attention_heads */
+    uint32_t kv_heads;       /* num_key_value_heads; divides heads */
+    uint32_t head_dim;       /* q/k/v projections are heads*head_dim (kv_heads*head_dim) wide */
+    uint32_t vocab;          /* vocab_size */
+    uint32_t max_position;   /* max_position_embeddings (config.json only) */
+    gen_dtype dtype;
+    bool tie_embeddings;     /* no lm_head.weight; tie_word_embeddings true */
+    uint64_t shard_size;     /* data bytes per shard at most (a larger tensor gets its own shard) */
+    uint64_t seed;
+    unsigned threads;        /* 0 = online CPUs */
+    bool force;              /* replace an existing model*.safetensors checkpoint in out_dir */
+    bool progress;           /* print a progress line to stderr while writing */
+    bool sync;               /* fsync every shard before returning */
+} gen_config;
+
+/* The "tiny" geometry, bf16, 5 GiB shards, seed 0, all CPUs. */
+#define GEN_CONFIG_DEFAULT                                                                        \
+    {                                                                                             \
+        .layers = 2, .hidden = 64, .intermediate = 172, .heads = 4, .kv_heads = 2,                \
+        .head_dim = 16, .vocab = 256, .max_position = 4096, .dtype = GEN_DTYPE_BF16,              \
+        .tie_embeddings = false, .shard_size = GEN_DEFAULT_SHARD_SIZE, .seed = 0, .threads = 0,   \
+        .force = false, .progress = false, .sync = false                                          \
+    }
+
+/* "bf16" / "f16" / "f32"; the safetensors name "BF16" / "F16" / "F32"; the torch_dtype
+ * "bfloat16" / "float16" / "float32"; bytes per element. */
+const char *gen_dtype_name(gen_dtype dtype);
+const char *gen_dtype_st_name(gen_dtype dtype);
+const char *gen_dtype_torch_name(gen_dtype dtype);
+size_t gen_dtype_size(gen_dtype dtype);
+/* Accepts bf16/bfloat16, f16/fp16/float16, f32/fp32/float32. 0, or -1 if unknown. */
+int gen_parse_dtype(const char *text, gen_dtype *out);
+
+/* Presets: "tiny", "small", "llama-1b", "llama-3b", "llama-8b", "llama-70b". gen_preset sets the
+ * geometry, tie_embeddings and shard_size of *out (other fields are kept). 0, or -1 if unknown. */
+int gen_preset(const char *name, gen_config *out);
+size_t gen_preset_count(void);
+/* The i-th preset's name and a one-line description (static storage); NULL past the end. */
+const char *gen_preset_name(size_t i, const char **description);
+
+/* Sum of tensor data bytes (saturates at UINT64_MAX); what index.json calls total_size. */
+uint64_t gen_total_bytes(const gen_config *cfg);
+uint64_t gen_param_count(const gen_config *cfg);
+/* Number of .safetensors files gen_model_write produces (1 = model.safetensors); 0 if invalid. */
+uint32_t gen_file_count(const gen_config *cfg);
+/* Name of file i of n: "model.safetensors" when n == 1, else "model-%05u-of-%05u.safetensors". */
+void gen_file_name(uint32_t i, uint32_t n, char *buf, size_t len);
+
+/* 0 if the config can be written (dimensions in range, heads divisible by kv_heads, total at most
+ * GEN_MAX_TOTAL_BYTES, ...); else -1 with a message in err. Does not require
+ * hidden == heads * head_dim. */
+int gen_validate(const gen_config *cfg, char *err, size_t errlen);
+
+/* Chooses the number of layers (at least 1) of cfg's geometry so that gen_total_bytes is as close
+ * as possible to target_bytes. If even one layer is larger than the target, shrinks hidden
+ * (a multiple of lcm(head_dim, 64), keeping head_dim), intermediate and vocab (multiples of 64)
+ * proportionally with one layer, then grows vocab and intermediate back toward the target.
+ * 0, or -1 if target_bytes is 0 or cfg is invalid (cfg unchanged). */
+int gen_fit_size(uint64_t target_bytes, gen_config *cfg);
+
+/* Writes the checkpoint into out_dir (created with its parents if missing). Refuses a directory
+ * that already holds model*.safetensors unless cfg->force, in which case those files and
+ * model.safetensors.index.json are removed first. On failure the files it created are removed.
+ * 0, or -1 with a message (naming the file and offset where there is one) in err. */
+int gen_model_write(const char *out_dir, const gen_config *cfg, char *err, size_t errlen);
+
+/* Fills dst with n (<= GEN_BLOCK_ELEMS) elements of the N(0, GEN_STD) stream that a block seeded
+ * with key starts with, as dtype. Exposed for tests. The environment variable HOIST_GEN_SIMD
+ * (generic | avx2 | avx512) forces a code path; every path yields the same bytes. */
+void gen_fill_normal(uint64_t key, uint32_t n, gen_dtype dtype, void *dst);
+/* The code path gen_fill_normal uses: "generic", "avx2" or "avx512". */
+const char *gen_simd_name(void);
+/* The key of block `block` of tensor `tensor` (its index in file order) for a seed. */
+uint64_t gen_block_key(uint64_t seed, uint64_t tensor, uint64_t block);
+
+#endif
