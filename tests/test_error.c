@@ -2,6 +2,7 @@
 #include "testutil.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,11 +71,12 @@ START_TEST(test_message_is_per_thread)
 {
     hoist_model *m;
     hoist_model_open("/nonexistent/mine.safetensors", NULL, &m);
+    static int marker;
     pthread_t t;
     void *res;
-    ck_assert_int_eq(pthread_create(&t, NULL, fail_in_thread, &t), 0);
+    ck_assert_int_eq(pthread_create(&t, NULL, fail_in_thread, &marker), 0);
     pthread_join(t, &res);
-    ck_assert_ptr_eq(res, &t);
+    ck_assert_ptr_eq(res, &marker);
     ck_assert_ptr_nonnull(strstr(hoist_last_error(), "mine.safetensors"));
 }
 END_TEST
