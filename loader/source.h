@@ -36,8 +36,10 @@ struct hoist__source_ops {
     /* Optional: 1 when the path needs pinned staging slots for a device load (default 1). */
     int (*needs_staging)(void *state);
     /* Optional: hands worker `worker` its staging buffers before the workers start (for
-     * io_uring fixed buffers, say); they stay valid until close. Called on the loading thread,
-     * once per worker, only when the pipeline allocated buffers. */
+     * io_uring fixed buffers, say). They are valid until the workers have finished: the pipeline
+     * frees them (back to the pinned cache) before close, so a source may keep them registered
+     * but must not touch them after its last read. Called on the loading thread, once per
+     * worker, only when the pipeline allocated buffers. */
     int (*attach)(void *state, int worker, void *const *bufs, unsigned nbufs, uint64_t bytes);
     /* Optional: runs the whole load itself instead of the window pipeline (async sources). */
     int (*run)(void *state, hoist__load *ld);
