@@ -86,4 +86,39 @@ dt = time.time() - t0
 print(f"safetensors.torch.load_file -> cuda:0: {dt:.3f} s, {n/dt/1e9:.2f} GB/s, peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024/1024:.2f} GiB")
 PY
 fi
+if [[ " $stages " == *" final "* ]]; then
+    # Every path at its defaults: the figures of docs/BENCHMARKS.md's summary.
+    model=/root/hoist-bench/m$size
+    [ -d "$model" ] || run "$hoist" gen "$model" --size "$size" --threads "$(nproc)" --quiet
+    bytes=$(du -sb "$model" | cut -f1)
+    drop() { sync; echo 3 > /proc/sys/vm/drop_caches; }
+    log "cold: raw O_DIRECT ceiling (dd, one reader per shard), then each path at its defaults, twice"
+    for rep in 1 2; do
+        drop; t0=$(date +%s.%N)
+        for f in "$model"/*.safetensors; do dd if="$f" of=/dev/null bs=64M iflag=direct status=none & done; wait
+        t1=$(date +%s.%N)
+        awk -v b="$bytes" -v a="$t0" -v z="$t1" 'BEGIN { printf "dd O_DIRECT: %.2f GB/s\n", b / (z - a) / 1e9 }' | tee -a "$out/log"
+        for p in uring stream mmap; do drop; run "$hoist" load "$model" --device cuda:0 --path $p; done
+    done
+    drop; run python3 - "$model" <<'PY'
+import glob, sys, time, resource
+import torch
+from safetensors.torch import load_file
+torch.zeros(1, device="cuda:0")
+t0 = time.time(); n = 0
+for f in sorted(glob.glob(sys.argv[1] + "/*.safetensors")):
+    d = load_file(f, device="cuda:0"); n += sum(t.numel() * t.element_size() for t in d.values()); del d
+torch.cuda.synchronize(); dt = time.time() - t0
+print(f"cold safetensors.torch.load_file -> cuda:0: {dt:.3f} s, {n/dt/1e9:.2f} GB/s, peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/2**20:.2f} GiB")
+PY
+    log "warm page cache, defaults"
+    cat "$model"/*.safetensors > /dev/null
+    for p in mmap uring stream; do run "$hoist" load "$model" --device cuda:0 --path $p --repeat 3; done
+    run "$hoist" load "$model" --device cuda:0 --path mmap --register --repeat 3
+    log "from /dev/shm, defaults"
+    shm=/dev/shm/hoist-m$size
+    rm -rf "$shm"; cp -r "$model" "$shm"
+    for p in mmap uring stream; do run "$hoist" load "$shm" --device cuda:0 --path $p --repeat 3; done
+    rm -rf "$shm"
+fi
 log "done"
