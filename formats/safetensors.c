@@ -5,6 +5,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include "formats/json_kind.h"
 #include "formats/table.h"
 #include "loader/internal.h"
 
@@ -30,20 +31,6 @@ typedef struct st_entry {
     uint64_t begin, end, nbytes;
 } st_entry;
 
-static const char *json_kind(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "object";
-    case JSON_ARRAY: return "array";
-    case JSON_STRING: return "string";
-    case JSON_INTEGER: return "integer";
-    case JSON_REAL: return "real number";
-    case JSON_TRUE: return "true";
-    case JSON_FALSE: return "false";
-    case JSON_NULL: return "null";
-    }
-    return "?";
-}
 
 /* ---- JSON errors ------------------------------------------------------------------------ */
 
@@ -136,7 +123,7 @@ static int parse_entry(const char *path, const char *name, const json_t *v, uint
               "%s: tensor '%.64s...': name is %zu bytes (at most %u)", path, name, name_len,
               HOIST_MAX_NAME);
     RETURN_IF(!json_is_object(v), HOIST_E_BAD_TENSOR,
-              "%s: tensor '" NM "': entry is a JSON %s, not an object", path, name, json_kind(v));
+              "%s: tensor '" NM "': entry is a JSON %s, not an object", path, name, hoist__json_kind(v));
 
     const char *key;
     json_t *field;
@@ -156,7 +143,7 @@ static int parse_entry(const char *path, const char *name, const json_t *v, uint
     RETURN_IF(!dt, HOIST_E_BAD_TENSOR, "%s: tensor '" NM "': missing \"dtype\"", path, name);
     RETURN_IF(!json_is_string(dt), HOIST_E_BAD_TENSOR,
               "%s: tensor '" NM "': \"dtype\" is a JSON %s, not a string", path, name,
-              json_kind(dt));
+              hoist__json_kind(dt));
     int d = hoist__dtype_from_name(json_string_value(dt), json_string_length(dt));
     RETURN_IF(d < 0, HOIST_E_BAD_DTYPE, "%s: tensor '" NM "': unknown dtype \"%.64s\"", path,
               name, json_string_value(dt));
@@ -167,7 +154,7 @@ static int parse_entry(const char *path, const char *name, const json_t *v, uint
     RETURN_IF(!sh, HOIST_E_BAD_TENSOR, "%s: tensor '" NM "': missing \"shape\"", path, name);
     RETURN_IF(!json_is_array(sh), HOIST_E_BAD_TENSOR,
               "%s: tensor '" NM "': \"shape\" is a JSON %s, not an array", path, name,
-              json_kind(sh));
+              hoist__json_kind(sh));
     size_t ndim = json_array_size(sh);
     RETURN_IF(ndim > HOIST_MAX_DIMS, HOIST_E_BAD_TENSOR,
               "%s: tensor '" NM "': shape has %zu dimensions (at most %d)", path, name, ndim,
@@ -176,7 +163,7 @@ static int parse_entry(const char *path, const char *name, const json_t *v, uint
         const json_t *x = json_array_get(sh, i);
         RETURN_IF(!json_is_integer(x), HOIST_E_BAD_TENSOR,
                   "%s: tensor '" NM "': shape[%zu] is a JSON %s, not an integer", path, name, i,
-                  json_kind(x));
+                  hoist__json_kind(x));
         json_int_t dim = json_integer_value(x);
         RETURN_IF(dim < 0, HOIST_E_BAD_TENSOR, "%s: tensor '" NM "': shape[%zu] is negative (%lld)",
                   path, name, i, (long long)dim);
@@ -191,13 +178,13 @@ static int parse_entry(const char *path, const char *name, const json_t *v, uint
     RETURN_IF(!json_is_array(off) || json_array_size(off) != 2, HOIST_E_BAD_TENSOR,
               "%s: tensor '" NM "': \"data_offsets\" must be an array of 2 integers, not a JSON "
               "%s%s",
-              path, name, json_kind(off), json_is_array(off) ? " of another length" : "");
+              path, name, hoist__json_kind(off), json_is_array(off) ? " of another length" : "");
     uint64_t be[2];
     for (size_t i = 0; i < 2; i++) {
         const json_t *x = json_array_get(off, i);
         RETURN_IF(!json_is_number(x), HOIST_E_BAD_TENSOR,
                   "%s: tensor '" NM "': data_offsets[%zu] is a JSON %s, not an integer", path, name,
-                  i, json_kind(x));
+                  i, hoist__json_kind(x));
         RETURN_IF(json_is_real(x), HOIST_E_BAD_OFFSETS,
                   "%s: tensor '" NM "': data_offsets[%zu] is not an integer (%g)", path, name, i,
                   json_real_value(x));
@@ -257,14 +244,14 @@ static int check_metadata(const char *path, const json_t *meta)
 {
     if (json_is_null(meta)) return HOIST_OK; /* the reference reader takes null as "none" */
     RETURN_IF(!json_is_object(meta), HOIST_E_BAD_METADATA,
-              "%s: \"__metadata__\" is a JSON %s, not an object of strings", path, json_kind(meta));
+              "%s: \"__metadata__\" is a JSON %s, not an object of strings", path, hoist__json_kind(meta));
     const char *key;
     json_t *val;
     json_object_foreach((json_t *)meta, key, val)
     {
         RETURN_IF(!json_is_string(val), HOIST_E_BAD_METADATA,
                   "%s: __metadata__ '" NM "' is a JSON %s, not a string", path, key,
-                  json_kind(val));
+                  hoist__json_kind(val));
     }
     return HOIST_OK;
 }
@@ -330,7 +317,7 @@ static int parse_header(hoist__table *t, const char *path, const char *buf, size
     st_entry *entries = NULL;
     if (!json_is_object(root)) {
         rc = hoist__err(HOIST_E_BAD_JSON, "%s: header is a JSON %s, not an object", path,
-                        json_kind(root));
+                        hoist__json_kind(root));
         goto out;
     }
 

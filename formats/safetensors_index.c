@@ -5,6 +5,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include "formats/json_kind.h"
 #include "formats/table.h"
 #include "loader/internal.h"
 
@@ -21,20 +22,6 @@
 #define IDX_MAX_BYTES 100000000ull
 #define NM "%.200s"
 
-static const char *json_kind(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "object";
-    case JSON_ARRAY: return "array";
-    case JSON_STRING: return "string";
-    case JSON_INTEGER: return "integer";
-    case JSON_REAL: return "real number";
-    case JSON_TRUE: return "true";
-    case JSON_FALSE: return "false";
-    case JSON_NULL: return "null";
-    }
-    return "?";
-}
 
 /* Reads the whole index file (bounded) into a malloc'd buffer. */
 static int read_index(const char *path, char **out, size_t *len)
@@ -218,14 +205,14 @@ static int run(idx_ctx *c, int strict)
                           jerr.column, jerr.text);
     }
     RETURN_IF(!json_is_object(c->root), HOIST_E_BAD_INDEX, "%s: index is a JSON %s, not an object",
-              ip, json_kind(c->root));
+              ip, hoist__json_kind(c->root));
     const json_t *meta = json_object_get(c->root, "metadata");
     RETURN_IF(meta && !json_is_object(meta) && !json_is_null(meta), HOIST_E_BAD_INDEX,
-              "%s: \"metadata\" is a JSON %s, not an object", ip, json_kind(meta));
+              "%s: \"metadata\" is a JSON %s, not an object", ip, hoist__json_kind(meta));
     json_t *wm = json_object_get(c->root, "weight_map");
     RETURN_IF(!wm, HOIST_E_BAD_INDEX, "%s: no \"weight_map\"", ip);
     RETURN_IF(!json_is_object(wm), HOIST_E_BAD_INDEX,
-              "%s: \"weight_map\" is a JSON %s, not an object", ip, json_kind(wm));
+              "%s: \"weight_map\" is a JSON %s, not an object", ip, hoist__json_kind(wm));
     RETURN_IF(json_object_size(wm) > HOIST_MAX_TENSORS, HOIST_E_TOO_MANY,
               "%s: weight_map lists %zu tensors (at most %u)", ip, json_object_size(wm),
               HOIST_MAX_TENSORS);
@@ -246,7 +233,7 @@ static int run(idx_ctx *c, int strict)
                   HOIST_MAX_NAME);
         RETURN_IF(!json_is_string(sv), HOIST_E_BAD_INDEX,
                   "%s: weight_map: tensor '" NM "' maps to a JSON %s, not a shard file name", ip,
-                  tn, json_kind(sv));
+                  tn, hoist__json_kind(sv));
         const char *shard = json_string_value(sv);
         RETURN_IF_ERR(check_shard_name(ip, tn, shard));
         if (!json_object_get(c->shard_set, shard)) {

@@ -22,6 +22,21 @@
 
 /* ---- log recorder ------------------------------------------------------------------------- */
 
+/* Loads m through `path` into host memory, checks every byte, and returns the stats. */
+static ST_UNUSED hoist_load_stats st_load_stats(hoist_model *m, hoist_path path)
+{
+    hoist_load_options o = HOIST_LOAD_OPTIONS_DEFAULT;
+    o.path = path;
+    hoist_weights *w = NULL;
+    ck_assert_int_eq(hoist_load(m, &o, &w), HOIST_OK);
+    hoist_load_stats s;
+    hoist_weights_stats(w, &s);
+    tu_assert_weights_match_files(m, w);
+    hoist_weights_free(w);
+    ck_assert_str_eq(s.path, hoist_path_name(path));
+    return s;
+}
+
 static pthread_mutex_t st_log_lock = PTHREAD_MUTEX_INITIALIZER;
 static int st_counts[4];
 static char st_log[1 << 16];

@@ -38,19 +38,7 @@ START_TEST(test_odd_sizes_small_windows)
 }
 END_TEST
 
-static hoist_load_stats load_stats(hoist_model *m)
-{
-    hoist_load_options o = HOIST_LOAD_OPTIONS_DEFAULT;
-    o.path = HOIST_PATH_STREAM;
-    hoist_weights *w = NULL;
-    ck_assert_int_eq(hoist_load(m, &o, &w), HOIST_OK);
-    hoist_load_stats s;
-    hoist_weights_stats(w, &s);
-    tu_assert_weights_match_files(m, w);
-    hoist_weights_free(w);
-    ck_assert_str_eq(s.path, "stream");
-    return s;
-}
+static hoist_load_stats load_stats(hoist_model *m) { return st_load_stats(m, HOIST_PATH_STREAM); }
 
 /* 8 workers with a 1 MiB buffer each; a small model takes no more than it has windows. */
 START_TEST(test_defaults)
