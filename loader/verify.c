@@ -83,14 +83,13 @@ int hoist__verify(hoist__load *ld)
     int *fds = malloc((t->nfiles ? t->nfiles : 1) * sizeof *fds);
     verifier *vs = calloc(n, sizeof *vs);
     if (!fds || !vs) rc = hoist__err(HOIST_E_NOMEM, "out of memory for verification");
-    uint32_t opened = 0;
-    for (; rc == HOIST_OK && opened < t->nfiles; opened++) {
-        fds[opened] = open(t->files[opened].path, O_RDONLY | O_CLOEXEC);
-        if (fds[opened] < 0)
+    for (uint32_t i = 0; fds && i < t->nfiles; i++) fds[i] = -1;
+    for (uint32_t i = 0; rc == HOIST_OK && i < t->nfiles; i++) {
+        fds[i] = open(t->files[i].path, O_RDONLY | O_CLOEXEC);
+        if (fds[i] < 0)
             rc = hoist__err(HOIST_E_OPEN, "%s: cannot open for verification: %s",
-                            t->files[opened].path, strerror(errno));
+                            t->files[i].path, strerror(errno));
     }
-    if (rc < 0 && opened > 0) opened--; /* the failed one is not open */
     atomic_store(&ld->next_window, 0);
     for (unsigned i = 0; rc == HOIST_OK && i < n; i++) {
         vs[i] = (verifier){.ld = ld, .fds = fds};
@@ -111,7 +110,8 @@ int hoist__verify(hoist__load *ld)
         free(vs[i].file_buf);
         free(vs[i].dev_buf);
     }
-    for (uint32_t i = 0; i < opened; i++) close(fds[i]);
+    for (uint32_t i = 0; fds && i < t->nfiles; i++)
+        if (fds[i] >= 0) close(fds[i]);
     free(fds);
     free(vs);
     hoist__budget_give(&ld->budget, per * n);
