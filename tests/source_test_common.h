@@ -430,4 +430,32 @@ static ST_UNUSED void st_check_sparse_above_4g(const char *dir, hoist_path path)
     free(file);
 }
 
+/* ---- fixture: a fresh directory per test, the log recorder on, the seam reset after ------- */
+
+static char *dir;
+
+static ST_UNUSED void st_setup(void)
+{
+    dir = tu_mkdtemp();
+    st_log_start();
+}
+
+static ST_UNUSED void st_teardown(void)
+{
+    hoist__io_set_hooks(NULL);
+    hoist_set_log_callback(NULL, NULL, HOIST_LOG_ERROR);
+    tu_rmtree(dir);
+    dir = NULL;
+}
+
+/* An odd-sized model (tu_write_odd_model) in the test's directory, opened. */
+static ST_UNUSED hoist_model *open_odd(int count, uint32_t seed)
+{
+    char *path = tu_path(dir, "odd.safetensors");
+    tu_write_odd_model(path, count, seed);
+    hoist_model *m = st_open(path);
+    free(path);
+    return m;
+}
+
 #endif

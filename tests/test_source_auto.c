@@ -2,21 +2,6 @@
  * choice shows in stats.path and in one INFO log line. Host destination. */
 #include "source_test_common.h"
 
-static char *dir;
-
-static void setup(void)
-{
-    dir = tu_mkdtemp();
-    st_log_start();
-}
-static void teardown(void)
-{
-    hoist__io_set_hooks(NULL);
-    hoist_set_log_callback(NULL, NULL, HOIST_LOG_ERROR);
-    tu_rmtree(dir);
-    dir = NULL;
-}
-
 /* Loads by auto and returns the name of the path that ran (static storage). */
 static const char *auto_load(hoist_model *m)
 {
@@ -135,7 +120,7 @@ int main(void)
 {
     Suite *s = suite_create("source_auto");
     TCase *tc = tcase_create("host");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, st_setup, st_teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_cached_picks_mmap);
     tcase_add_test(tc, test_cold_picks_uring);

@@ -2,30 +2,6 @@
  * faults of RELIABILITY.md cases 27 and 37, the RAM budget. Host destination. */
 #include "source_test_common.h"
 
-static char *dir;
-
-static void setup(void)
-{
-    dir = tu_mkdtemp();
-    st_log_start();
-}
-static void teardown(void)
-{
-    hoist__io_set_hooks(NULL);
-    hoist_set_log_callback(NULL, NULL, HOIST_LOG_ERROR);
-    tu_rmtree(dir);
-    dir = NULL;
-}
-
-static hoist_model *open_odd(int count, uint32_t seed)
-{
-    char *path = tu_path(dir, "odd.safetensors");
-    tu_write_odd_model(path, count, seed);
-    hoist_model *m = st_open(path);
-    free(path);
-    return m;
-}
-
 /* Odd sizes and offsets, windows much smaller than tensors, several threads. */
 START_TEST(test_odd_sizes_small_windows)
 {
@@ -38,22 +14,20 @@ START_TEST(test_odd_sizes_small_windows)
 }
 END_TEST
 
-static hoist_load_stats load_stats(hoist_model *m) { return st_load_stats(m, HOIST_PATH_STREAM); }
-
 /* 8 workers with a 1 MiB buffer each; a small model takes no more than it has windows. */
 START_TEST(test_defaults)
 {
     char *path = tu_path(dir, "mid.safetensors");
     st_write_random_model(path, 5, 4u << 20);
     hoist_model *m = st_open(path);
-    hoist_load_stats s = load_stats(m);
+    hoist_load_stats s = st_load_stats(m, HOIST_PATH_STREAM);
     ck_assert_uint_eq(s.threads, 8);
     ck_assert_uint_ge(s.peak_host_bytes, 8u * (1u << 20));
     hoist_model_free(m);
     free(path);
 
     m = open_odd(5, 2);
-    s = load_stats(m);
+    s = st_load_stats(m, HOIST_PATH_STREAM);
     ck_assert_uint_eq(s.threads, 1);
     ck_assert_uint_lt(s.peak_host_bytes, 1u << 20);
     hoist_model_free(m);
@@ -250,7 +224,7 @@ int main(void)
 {
     Suite *s = suite_create("source_stream");
     TCase *tc = tcase_create("host");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, st_setup, st_teardown);
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_odd_sizes_small_windows);
     tcase_add_test(tc, test_defaults);
