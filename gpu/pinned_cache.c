@@ -40,7 +40,7 @@ void hoist__pinned_release(const hoist__gpu_ops *g, void *ptr, size_t bytes)
 {
     if (!ptr) return;
     pthread_mutex_lock(&lock);
-    if (g->host_register && count < CACHE_SLOTS && cached_bytes + bytes <= CACHE_MAX_BYTES) {
+    if (g != &hoist__gpu_host && count < CACHE_SLOTS && cached_bytes + bytes <= CACHE_MAX_BYTES) {
         entries[count++] = (cached){g, ptr, bytes};
         cached_bytes += bytes;
         ptr = NULL;
