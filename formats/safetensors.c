@@ -329,7 +329,7 @@ static int parse_header(hoist__table *t, const char *path, const char *buf, size
                         ntensors, HOIST_MAX_TENSORS);
         goto out;
     }
-    entries = calloc(ntensors ? ntensors : 1, sizeof *entries);
+    entries = hoist__calloc(ntensors ? ntensors : 1, sizeof *entries);
     if (!entries) {
         rc = hoist__err(HOIST_E_NOMEM, "%s: out of memory for %zu tensor entries", path, ntensors);
         goto out;
@@ -378,7 +378,7 @@ static int parse_header(hoist__table *t, const char *path, const char *buf, size
         }
     }
 out:
-    free(entries);
+    hoist__free(entries);
     json_decref(root);
     return rc;
 }
@@ -416,7 +416,7 @@ static int parse_fd(hoist__table *t, const char *path, int fd, int strict)
               "at byte %llu)",
               path, (unsigned long long)n, (unsigned long long)size, (unsigned long long)(8 + n));
 
-    char *buf = malloc(n ? (size_t)n : 1);
+    char *buf = hoist__malloc(n ? (size_t)n : 1);
     RETURN_IF(!buf, HOIST_E_NOMEM, "%s: out of memory for a %llu-byte header", path,
               (unsigned long long)n);
     r = hoist__pread_full(fd, buf, n, 8);
@@ -429,7 +429,7 @@ static int parse_fd(hoist__table *t, const char *path, int fd, int strict)
                         path, (long long)r, (unsigned long long)n);
     else
         rc = parse_header(t, path, buf, (size_t)n, &st, strict);
-    free(buf);
+    hoist__free(buf);
     return rc;
 }
 

@@ -40,7 +40,7 @@ static int read_index(const char *path, char **out, size_t *len)
                         (unsigned long long)st.st_size, IDX_MAX_BYTES);
     } else {
         size_t n = (size_t)st.st_size;
-        buf = malloc(n ? n : 1);
+        buf = hoist__malloc(n ? n : 1);
         if (!buf) {
             rc = hoist__err(HOIST_E_NOMEM, "%s: out of memory for a %zu-byte index", path, n);
         } else {
@@ -55,7 +55,7 @@ static int read_index(const char *path, char **out, size_t *len)
     }
     close(fd);
     if (rc < 0) {
-        free(buf);
+        hoist__free(buf);
         return rc;
     }
     *out = buf;
@@ -111,10 +111,10 @@ static void ctx_free(idx_ctx *c)
     json_decref(c->shard_set);
     json_decref(c->seen);
     json_decref(c->meta_seen);
-    free(c->shards);
-    free(c->dir);
-    free(c->realdir);
-    free(c->path);
+    hoist__free(c->shards);
+    hoist__free(c->dir);
+    free(c->realdir); /* realpath's */
+    hoist__free(c->path);
 }
 
 /* Keeps the first of each __metadata__ key across shards; drops later repeats. */
@@ -124,8 +124,8 @@ static int dedupe_meta(idx_ctx *c, size_t from)
     size_t w = from;
     for (size_t i = from; i < t->nmeta; i++) {
         if (json_object_get(c->meta_seen, t->meta[i].key)) {
-            free(t->meta[i].key);
-            free(t->meta[i].value);
+            hoist__free(t->meta[i].key);
+            hoist__free(t->meta[i].value);
             continue;
         }
         RETURN_IF(json_object_set_new(c->meta_seen, t->meta[i].key, json_null()) != 0,
@@ -141,8 +141,8 @@ static int parse_shard(idx_ctx *c, size_t i, int strict)
 {
     const char *name = c->shards[i];
     size_t dl = strlen(c->dir), nl = strlen(name);
-    free(c->path);
-    c->path = malloc(dl + nl + 1);
+    hoist__free(c->path);
+    c->path = hoist__malloc(dl + nl + 1);
     RETURN_IF(!c->path, HOIST_E_NOMEM, "%s: out of memory", c->index_path);
     memcpy(c->path, c->dir, dl);
     memcpy(c->path + dl, name, nl + 1);
@@ -195,7 +195,7 @@ static int run(idx_ctx *c, int strict)
     RETURN_IF_ERR(read_index(ip, &text, &len));
     json_error_t jerr;
     c->root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
-    free(text);
+    hoist__free(text);
     if (!c->root) {
         int dup = json_error_code(&jerr) == json_error_duplicate_key ||
                   strstr(jerr.text, "duplicate") != NULL;
@@ -244,7 +244,7 @@ static int run(idx_ctx *c, int strict)
         }
     }
     c->nshards = json_object_size(c->shard_set);
-    c->shards = calloc(c->nshards ? c->nshards : 1, sizeof *c->shards);
+    c->shards = hoist__calloc(c->nshards ? c->nshards : 1, sizeof *c->shards);
     RETURN_IF(!c->shards, HOIST_E_NOMEM, "%s: out of memory", ip);
     size_t k = 0;
     const char *sn;
@@ -254,7 +254,7 @@ static int run(idx_ctx *c, int strict)
     /* the index's directory */
     const char *slash = strrchr(ip, '/');
     size_t dl = slash ? (size_t)(slash - ip) + 1 : 0;
-    c->dir = malloc(dl + 1);
+    c->dir = hoist__malloc(dl + 1);
     RETURN_IF(!c->dir, HOIST_E_NOMEM, "%s: out of memory", ip);
     memcpy(c->dir, ip, dl);
     c->dir[dl] = '\0';

@@ -10,16 +10,16 @@ void hoist__table_init(hoist__table *t) { memset(t, 0, sizeof *t); }
 void hoist__table_free(hoist__table *t)
 {
     if (!t) return;
-    for (uint32_t i = 0; i < t->nfiles; i++) free(t->files[i].path);
-    for (size_t i = 0; i < t->ntensors; i++) free(t->tensors[i].name);
+    for (uint32_t i = 0; i < t->nfiles; i++) hoist__free(t->files[i].path);
+    for (size_t i = 0; i < t->ntensors; i++) hoist__free(t->tensors[i].name);
     for (size_t i = 0; i < t->nmeta; i++) {
-        free(t->meta[i].key);
-        free(t->meta[i].value);
+        hoist__free(t->meta[i].key);
+        hoist__free(t->meta[i].value);
     }
-    free(t->files);
-    free(t->tensors);
-    free(t->meta);
-    free(t->hash);
+    hoist__free(t->files);
+    hoist__free(t->tensors);
+    hoist__free(t->meta);
+    hoist__free(t->hash);
     hoist__table_init(t);
 }
 
@@ -30,7 +30,7 @@ static int grow(void **arr, size_t *cap, size_t n, size_t elem, size_t max, cons
     RETURN_IF(n >= max, HOIST_E_TOO_MANY, "more than %zu %s", max, what);
     size_t ncap = *cap ? *cap * 2 : 16;
     if (ncap > max) ncap = max;
-    void *p = realloc(*arr, ncap * elem);
+    void *p = hoist__realloc(*arr, ncap * elem);
     RETURN_IF(!p, HOIST_E_NOMEM, "out of memory growing the table of %s to %zu", what, ncap);
     *arr = p;
     *cap = ncap;
@@ -70,8 +70,8 @@ int hoist__table_add_meta(hoist__table *t, const char *key, const char *value)
                        HOIST_MAX_TENSORS, "metadata entries"));
     char *k = hoist__strdup(key), *v = hoist__strdup(value);
     if (!k || !v) {
-        free(k);
-        free(v);
+        hoist__free(k);
+        hoist__free(v);
         return hoist__err(HOIST_E_NOMEM, "metadata '%s': out of memory", key);
     }
     t->meta[t->nmeta++] = (hoist__meta){k, v};
@@ -98,11 +98,11 @@ static uint64_t hash_name(const char *s)
 int hoist__table_finish(hoist__table *t)
 {
     if (t->ntensors > 1) qsort(t->tensors, t->ntensors, sizeof *t->tensors, cmp_tensor);
-    free(t->hash);
+    hoist__free(t->hash);
     t->hash = NULL;
     size_t cap = 16;
     while (cap < t->ntensors * 2) cap *= 2;
-    t->hash = malloc(cap * sizeof *t->hash);
+    t->hash = hoist__malloc(cap * sizeof *t->hash);
     RETURN_IF(!t->hash, HOIST_E_NOMEM, "out of memory indexing %zu tensors", t->ntensors);
     memset(t->hash, 0xff, cap * sizeof *t->hash);
     t->hash_cap = cap;

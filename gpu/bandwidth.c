@@ -19,12 +19,12 @@ int hoist_device_copy_bandwidth(int device, uint64_t bytes, int pinned, int repe
     RETURN_IF_ERR(hoist__gpu_for_device(device, &g));
     void *src = NULL, *dst = NULL;
     hoist__stream *s = NULL;
-    double *t = calloc((size_t)repeat, sizeof *t);
+    double *t = hoist__calloc((size_t)repeat, sizeof *t);
     int rc = t ? HOIST_OK : hoist__err(HOIST_E_NOMEM, "out of memory");
     if (rc == HOIST_OK) {
         if (pinned)
             rc = g->pinned_alloc(bytes, &src);
-        else if (!(src = malloc(bytes)))
+        else if (!(src = hoist__malloc(bytes)))
             rc = hoist__err(HOIST_E_NOMEM, "cannot allocate %llu bytes", (unsigned long long)bytes);
     }
     if (rc == HOIST_OK) memset(src, 0x5a, bytes); /* fault the pages in before timing */
@@ -42,8 +42,8 @@ int hoist_device_copy_bandwidth(int device, uint64_t bytes, int pinned, int repe
     }
     if (s) g->stream_destroy(s);
     if (dst) g->mem_free(device, dst);
-    if (src) pinned ? g->pinned_free(src) : free(src);
-    free(t);
+    if (src) pinned ? g->pinned_free(src) : hoist__free(src);
+    hoist__free(t);
     if (rc == HOIST_OK) hoist__err_clear();
     return rc;
 }

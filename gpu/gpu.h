@@ -12,7 +12,9 @@
 
 #include "hoist.h"
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct hoist__stream hoist__stream;
 typedef struct hoist__event hoist__event;
@@ -54,6 +56,57 @@ typedef struct hoist__gpu_ops {
     /* Synchronous device-to-host copy (verification, reads for tests). */
     int (*copy_d2h)(void *dst, const void *src, size_t bytes, int device);
 } hoist__gpu_ops;
+
+/* ---- the device-call seam (gpu/gpu_seam.c; tests only, like the I/O hooks of loader/io.h) ---
+ * Every backend passes each call that can fail through hoist__gpu_seam before making it, and
+ * reports every buffer, registration, stream and event it creates or destroys. Tests fail the
+ * k-th allocation, copy or event call and check that a failed load gives all of them back, on the
+ * host backend in CI and on CUDA on the device machine, through the same code. */
+typedef enum hoist__gpu_call {
+    HOIST_GPU_MEM_ALLOC,
+    HOIST_GPU_PINNED_ALLOC,
+    HOIST_GPU_HOST_REGISTER,
+    HOIST_GPU_STREAM_CREATE,
+    HOIST_GPU_STREAM_SYNC,
+    HOIST_GPU_EVENT_CREATE,
+    HOIST_GPU_EVENT_RECORD,
+    HOIST_GPU_EVENT_SYNC,
+    HOIST_GPU_COPY_H2D,
+    HOIST_GPU_COPY_D2H,
+    HOIST_GPU_NCALLS
+} hoist__gpu_call;
+
+typedef enum hoist__gpu_res {
+    HOIST_GPU_RES_DEVICE,     /* mem_alloc blocks */
+    HOIST_GPU_RES_PINNED,     /* pinned_alloc blocks (including those the pinned cache holds) */
+    HOIST_GPU_RES_REGISTERED, /* host_register ranges */
+    HOIST_GPU_RES_STREAM,
+    HOIST_GPU_RES_EVENT,
+    HOIST_GPU_NRES
+} hoist__gpu_res;
+
+typedef struct hoist__gpu_hooks {
+    /* Asked before each call: HOIST_OK lets it run; a negative status makes it fail with that
+     * status, as the backend would report a real failure. Called from any thread. */
+    int (*call)(const char *backend, hoist__gpu_call call, size_t bytes);
+    /* Loads into HOIST_DEVICE_HOST take the device path (pinned staging slots, streams, events,
+     * asynchronous copies) through the host backend instead of copying straight into the arena,
+     * so that the code a GPU load runs is swept where there is no GPU. */
+    bool host_as_device;
+} hoist__gpu_hooks;
+
+/* Installs hooks process-wide (copied; NULL removes them). Only while no load runs. */
+void hoist__gpu_set_hooks(const hoist__gpu_hooks *hooks);
+/* For backends: HOIST_OK, or the hook's status with a message naming the backend, device
+ * (HOIST_DEVICE_HOST or -1 where the call has none) and call. */
+int hoist__gpu_seam(const char *backend, int device, hoist__gpu_call call, size_t bytes);
+/* For backends: a resource was created (+1) or destroyed (-1). */
+void hoist__gpu_track(hoist__gpu_res res, int delta);
+/* Resources of that kind alive right now, over every backend. */
+int64_t hoist__gpu_live(hoist__gpu_res res);
+/* Whether the installed hooks ask for host_as_device. */
+bool hoist__gpu_host_as_device(void);
+const char *hoist__gpu_call_name(hoist__gpu_call call);
 
 /* Pinned buffers through the process-wide cache (gpu/pinned_cache.c): acquire reuses a released
  * buffer of the same backend and size, or pins a new one; release keeps it for the next load while

@@ -69,6 +69,7 @@ static int cuda_device_info(int device, hoist_device_info *out)
 
 static int cuda_mem_alloc(int device, size_t bytes, void **ptr)
 {
+    RETURN_IF_ERR(hoist__gpu_seam("cuda", device, HOIST_GPU_MEM_ALLOC, bytes));
     CUDA_TRY(cudaSetDevice(device), device);
     cudaError_t e = cudaMalloc(ptr, bytes ? bytes : 1);
     if (e != cudaSuccess) {
@@ -79,18 +80,21 @@ static int cuda_mem_alloc(int device, size_t bytes, void **ptr)
                           "cuda:%d: cudaMalloc of %zu bytes failed: %s (%zu of %zu bytes free)",
                           device, bytes, cudaGetErrorString(e), free_b, total_b);
     }
+    hoist__gpu_track(HOIST_GPU_RES_DEVICE, 1);
     return HOIST_OK;
 }
 
 static void cuda_mem_free(int device, void *ptr)
 {
     if (!ptr) return;
+    hoist__gpu_track(HOIST_GPU_RES_DEVICE, -1);
     cudaSetDevice(device);
     cudaFree(ptr);
 }
 
 static int cuda_pinned_alloc(size_t bytes, void **ptr)
 {
+    RETURN_IF_ERR(hoist__gpu_seam("cuda", -1, HOIST_GPU_PINNED_ALLOC, bytes));
     cudaError_t e = cudaHostAlloc(ptr, bytes ? bytes : 1, cudaHostAllocPortable);
     if (e != cudaSuccess) {
         cudaGetLastError();
@@ -99,37 +103,46 @@ static int cuda_pinned_alloc(size_t bytes, void **ptr)
                           "and free host memory)",
                           bytes, cudaGetErrorString(e));
     }
+    hoist__gpu_track(HOIST_GPU_RES_PINNED, 1);
     return HOIST_OK;
 }
 
 static void cuda_pinned_free(void *ptr)
 {
-    if (ptr) cudaFreeHost(ptr);
+    if (!ptr) return;
+    hoist__gpu_track(HOIST_GPU_RES_PINNED, -1);
+    cudaFreeHost(ptr);
 }
 
 static int cuda_host_register(void *ptr, size_t bytes, int read_only)
 {
+    RETURN_IF_ERR(hoist__gpu_seam("cuda", -1, HOIST_GPU_HOST_REGISTER, bytes));
     unsigned flags = cudaHostRegisterPortable | (read_only ? cudaHostRegisterReadOnly : 0);
     CUDA_TRY(cudaHostRegister(ptr, bytes, flags), -1);
+    hoist__gpu_track(HOIST_GPU_RES_REGISTERED, 1);
     return HOIST_OK;
 }
 
 static void cuda_host_unregister(void *ptr)
 {
-    if (ptr) cudaHostUnregister(ptr);
+    if (!ptr) return;
+    hoist__gpu_track(HOIST_GPU_RES_REGISTERED, -1);
+    cudaHostUnregister(ptr);
 }
 
 static int cuda_stream_create(int device, hoist__stream **out)
 {
-    hoist__stream *s = calloc(1, sizeof *s);
+    RETURN_IF_ERR(hoist__gpu_seam("cuda", device, HOIST_GPU_STREAM_CREATE, 0));
+    hoist__stream *s = hoist__calloc(1, sizeof *s);
     RETURN_IF(!s, HOIST_E_NOMEM, "out of memory for a stream");
     s->device = device;
     cudaError_t e = cudaSetDevice(device);
     if (e == cudaSuccess) e = cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking);
     if (e != cudaSuccess) {
-        free(s);
+        hoist__free(s);
         return cuda_fail(e, "cudaStreamCreateWithFlags", device);
     }
+    hoist__gpu_track(HOIST_GPU_RES_STREAM, 1);
     *out = s;
     return HOIST_OK;
 }
@@ -137,13 +150,15 @@ static int cuda_stream_create(int device, hoist__stream **out)
 static void cuda_stream_destroy(hoist__stream *s)
 {
     if (!s) return;
+    hoist__gpu_track(HOIST_GPU_RES_STREAM, -1);
     cudaSetDevice(s->device);
     cudaStreamDestroy(s->stream);
-    free(s);
+    hoist__free(s);
 }
 
 static int cuda_stream_sync(hoist__stream *s)
 {
+    RETURN_IF_ERR(hoist__gpu_seam("cuda", s->device, HOIST_GPU_STREAM_SYNC, 0));
     CUDA_TRY(cudaStreamSynchronize(s->stream), s->device);
     return HOIST_OK;
 }
@@ -152,16 +167,18 @@ static int cuda_stream_sync(hoist__stream *s)
  * that are copying. */
 static int cuda_event_create(int device, hoist__event **out)
 {
-    hoist__event *ev = calloc(1, sizeof *ev);
+    RETURN_IF_ERR(hoist__gpu_seam("cuda", device, HOIST_GPU_EVENT_CREATE, 0));
+    hoist__event *ev = hoist__calloc(1, sizeof *ev);
     RETURN_IF(!ev, HOIST_E_NOMEM, "out of memory for an event");
     ev->device = device;
     cudaError_t e = cudaSetDevice(device);
     if (e == cudaSuccess)
         e = cudaEventCreateWithFlags(&ev->event, cudaEventDisableTiming | cudaEventBlockingSync);
     if (e != cudaSuccess) {
-        free(ev);
+        hoist__free(ev);
         return cuda_fail(e, "cudaEventCreateWithFlags", device);
     }
+    hoist__gpu_track(HOIST_GPU_RES_EVENT, 1);
     *out = ev;
     return HOIST_OK;
 }
@@ -169,31 +186,36 @@ static int cuda_event_create(int device, hoist__event **out)
 static void cuda_event_destroy(hoist__event *ev)
 {
     if (!ev) return;
+    hoist__gpu_track(HOIST_GPU_RES_EVENT, -1);
     cudaSetDevice(ev->device);
     cudaEventDestroy(ev->event);
-    free(ev);
+    hoist__free(ev);
 }
 
 static int cuda_event_record(hoist__event *ev, hoist__stream *s)
 {
+    RETURN_IF_ERR(hoist__gpu_seam("cuda", s->device, HOIST_GPU_EVENT_RECORD, 0));
     CUDA_TRY(cudaEventRecord(ev->event, s->stream), s->device);
     return HOIST_OK;
 }
 
 static int cuda_event_sync(hoist__event *ev)
 {
+    RETURN_IF_ERR(hoist__gpu_seam("cuda", ev->device, HOIST_GPU_EVENT_SYNC, 0));
     CUDA_TRY(cudaEventSynchronize(ev->event), ev->device);
     return HOIST_OK;
 }
 
 static int cuda_copy_h2d(void *dst, const void *src, size_t bytes, hoist__stream *s)
 {
+    RETURN_IF_ERR(hoist__gpu_seam("cuda", s->device, HOIST_GPU_COPY_H2D, bytes));
     CUDA_TRY(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, s->stream), s->device);
     return HOIST_OK;
 }
 
 static int cuda_copy_d2h(void *dst, const void *src, size_t bytes, int device)
 {
+    RETURN_IF_ERR(hoist__gpu_seam("cuda", device, HOIST_GPU_COPY_D2H, bytes));
     CUDA_TRY(cudaSetDevice(device), device);
     CUDA_TRY(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost), device);
     return HOIST_OK;

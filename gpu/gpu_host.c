@@ -43,52 +43,89 @@ static int host_device_info(int device, hoist_device_info *out)
  * as aligned as its offset inside the arena. */
 static int host_mem_alloc(int device, size_t bytes, void **ptr)
 {
+    RETURN_IF_ERR(hoist__gpu_seam("host", device, HOIST_GPU_MEM_ALLOC, bytes));
     void *p = NULL;
     size_t align = bytes >= (2u << 20) ? (2u << 20) : 64;
     int rc = posix_memalign(&p, align, bytes ? bytes : 1);
     RETURN_IF(rc != 0, HOIST_E_NOMEM, "host: cannot allocate %zu bytes", bytes);
+    hoist__gpu_track(HOIST_GPU_RES_DEVICE, 1);
     *ptr = p;
     return HOIST_OK;
 }
 
-static void host_mem_free(int device, void *ptr) { free(ptr); }
+static void host_mem_free(int device, void *ptr)
+{
+    if (!ptr) return;
+    hoist__gpu_track(HOIST_GPU_RES_DEVICE, -1);
+    free(ptr);
+}
 
 static int host_pinned_alloc(size_t bytes, void **ptr)
 {
+    RETURN_IF_ERR(hoist__gpu_seam("host", -1, HOIST_GPU_PINNED_ALLOC, bytes));
     void *p = NULL;
     long page = sysconf(_SC_PAGESIZE);
     int rc = posix_memalign(&p, page > 4096 ? (size_t)page : 4096, bytes ? bytes : 1);
     RETURN_IF(rc != 0, HOIST_E_PINNED_NOMEM, "host: cannot allocate %zu staging bytes", bytes);
+    hoist__gpu_track(HOIST_GPU_RES_PINNED, 1);
     *ptr = p;
     return HOIST_OK;
 }
 
-static void host_pinned_free(void *ptr) { free(ptr); }
+static void host_pinned_free(void *ptr)
+{
+    if (!ptr) return;
+    hoist__gpu_track(HOIST_GPU_RES_PINNED, -1);
+    free(ptr);
+}
 
+/* Streams and events hold nothing here, but they are counted like CUDA's so that a leaked handle
+ * shows in the host fault sweeps. */
 static int host_stream_create(int device, hoist__stream **out)
 {
+    RETURN_IF_ERR(hoist__gpu_seam("host", device, HOIST_GPU_STREAM_CREATE, 0));
+    hoist__gpu_track(HOIST_GPU_RES_STREAM, 1);
     *out = &host_stream;
     return HOIST_OK;
 }
-static void host_stream_destroy(hoist__stream *s) {}
-static int host_stream_sync(hoist__stream *s) { return HOIST_OK; }
+static void host_stream_destroy(hoist__stream *s)
+{
+    if (s) hoist__gpu_track(HOIST_GPU_RES_STREAM, -1);
+}
+static int host_stream_sync(hoist__stream *s)
+{
+    return hoist__gpu_seam("host", -1, HOIST_GPU_STREAM_SYNC, 0);
+}
 static int host_event_create(int device, hoist__event **out)
 {
+    RETURN_IF_ERR(hoist__gpu_seam("host", device, HOIST_GPU_EVENT_CREATE, 0));
+    hoist__gpu_track(HOIST_GPU_RES_EVENT, 1);
     *out = &host_event;
     return HOIST_OK;
 }
-static void host_event_destroy(hoist__event *e) {}
-static int host_event_record(hoist__event *e, hoist__stream *s) { return HOIST_OK; }
-static int host_event_sync(hoist__event *e) { return HOIST_OK; }
+static void host_event_destroy(hoist__event *e)
+{
+    if (e) hoist__gpu_track(HOIST_GPU_RES_EVENT, -1);
+}
+static int host_event_record(hoist__event *e, hoist__stream *s)
+{
+    return hoist__gpu_seam("host", -1, HOIST_GPU_EVENT_RECORD, 0);
+}
+static int host_event_sync(hoist__event *e)
+{
+    return hoist__gpu_seam("host", -1, HOIST_GPU_EVENT_SYNC, 0);
+}
 
 static int host_copy(void *dst, const void *src, size_t bytes, hoist__stream *s)
 {
+    RETURN_IF_ERR(hoist__gpu_seam("host", -1, HOIST_GPU_COPY_H2D, bytes));
     memcpy(dst, src, bytes);
     return HOIST_OK;
 }
 
 static int host_copy_d2h(void *dst, const void *src, size_t bytes, int device)
 {
+    RETURN_IF_ERR(hoist__gpu_seam("host", device, HOIST_GPU_COPY_D2H, bytes));
     memcpy(dst, src, bytes);
     return HOIST_OK;
 }

@@ -51,8 +51,33 @@ static inline uint64_t hoist__align_down(uint64_t v, uint64_t a) { return v / a 
 /* Monotonic seconds. */
 double hoist__now(void);
 
+/* ---- host memory (loader/alloc.c) ------------------------------------------------------------
+ * Every host allocation of the library goes through these wrappers, never malloc itself, so that
+ * tests can fail the k-th allocation and check that each error path gives back what it took (the
+ * allocator seam below). They behave as their libc namesakes. Memory from them is released with
+ * hoist__free, and hoist__free takes nothing else: what libc allocates (realpath's result, say)
+ * goes back to free. */
+void *hoist__malloc(size_t n);
+void *hoist__calloc(size_t count, size_t size);
+/* On failure p is untouched and still owned by the caller. */
+void *hoist__realloc(void *p, size_t n);
+/* align: a power of two, at least sizeof(void *). */
+void *hoist__memalign(size_t align, size_t n);
+void hoist__free(void *p);
 /* Duplicates a string; NULL on allocation failure (caller reports HOIST_E_NOMEM). */
 char *hoist__strdup(const char *s);
+
+/* The allocator seam (tests only, like the I/O hooks of loader/io.h). */
+typedef struct hoist__alloc_hooks {
+    /* Asked before every allocation with its size; true makes it fail the way an exhausted heap
+     * does (NULL, errno ENOMEM). Called from any thread. */
+    bool (*fail)(size_t bytes);
+} hoist__alloc_hooks;
+/* Installs hooks process-wide (copied; NULL restores plain allocation). Only while no load runs. */
+void hoist__alloc_set_hooks(const hoist__alloc_hooks *hooks);
+/* Bytes held through the wrappers right now, process-wide (usable size of each live block):
+ * a load that failed must leave this where it found it. */
+int64_t hoist__alloc_live_bytes(void);
 
 /* Reads exactly n bytes at off, retrying short reads and EINTR. Returns n, or fewer at end of
  * file, or -errno. Every read of file data in the library goes through here or a source, so

@@ -107,7 +107,7 @@ int hoist__io_dropper_init(hoist__io_dropper *d, hoist__load *ld, const int *fds
     size_t words = (ld->plan.nwindows + 63) / 64;
     uint64_t bytes = (words ? words : 1) * sizeof *d->done;
     RETURN_IF_ERR(hoist__budget_take(&ld->budget, bytes, "the page-cache drop map"));
-    d->done = calloc(words ? words : 1, sizeof *d->done);
+    d->done = hoist__calloc(words ? words : 1, sizeof *d->done);
     if (!d->done) {
         hoist__budget_give(&ld->budget, bytes);
         return hoist__err(HOIST_E_NOMEM, "out of memory for %zu windows", ld->plan.nwindows);
@@ -125,7 +125,7 @@ void hoist__io_dropper_free(hoist__io_dropper *d, hoist__budget *b)
 {
     if (!d->ready) return;
     pthread_mutex_destroy(&d->lock);
-    free(d->done);
+    hoist__free(d->done);
     hoist__budget_give(b, d->bytes);
     d->ready = 0;
 }

@@ -154,7 +154,7 @@ int hoist_load(hoist_model *model, const hoist_load_options *opts, hoist_weights
     *out = NULL;
     RETURN_IF(!model, HOIST_E_INVALID_ARG, "hoist_load: model is NULL");
     double t0 = hoist__now();
-    hoist__load *ld = calloc(1, sizeof *ld);
+    hoist__load *ld = hoist__calloc(1, sizeof *ld);
     RETURN_IF(!ld, HOIST_E_NOMEM, "out of memory");
     hoist_load_options def = HOIST_LOAD_OPTIONS_DEFAULT;
     ld->opts = opts ? *opts : def;
@@ -166,7 +166,7 @@ int hoist_load(hoist_model *model, const hoist_load_options *opts, hoist_weights
     int rc = validate_options(&ld->opts);
     if (rc == HOIST_OK) rc = hoist__gpu_for_device(ld->opts.device, &ld->gpu);
     if (rc == HOIST_OK) {
-        ld->host_sink = ld->opts.device == HOIST_DEVICE_HOST;
+        ld->host_sink = ld->opts.device == HOIST_DEVICE_HOST && !hoist__gpu_host_as_device();
         ld->source = source_for(ld->opts.path, ld->table);
         if (!ld->source)
             rc = hoist__err(HOIST_E_UNSUPPORTED, "path '%s' is not part of this build",
@@ -187,7 +187,7 @@ int hoist_load(hoist_model *model, const hoist_load_options *opts, hoist_weights
         if (rc < 0) ld->gpu->mem_free(ld->opts.device, ld->arena);
     }
     if (rc == HOIST_OK) {
-        w = calloc(1, sizeof *w);
+        w = hoist__calloc(1, sizeof *w);
         if (!w) {
             ld->gpu->mem_free(ld->opts.device, ld->arena);
             rc = hoist__err(HOIST_E_NOMEM, "out of memory");
@@ -215,7 +215,7 @@ int hoist_load(hoist_model *model, const hoist_load_options *opts, hoist_weights
         };
     }
     load_cleanup(ld);
-    free(ld);
+    hoist__free(ld);
     if (rc < 0) return rc;
     *out = w;
     hoist__err_clear();
@@ -226,9 +226,9 @@ void hoist_weights_free(hoist_weights *w)
 {
     if (!w) return;
     w->gpu->mem_free(w->device, w->arena);
-    free(w->tensor_dst);
+    hoist__free(w->tensor_dst);
     hoist_model_free(w->model);
-    free(w);
+    hoist__free(w);
 }
 
 size_t hoist_weights_count(const hoist_weights *w) { return w ? w->model->table.ntensors : 0; }

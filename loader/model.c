@@ -23,7 +23,7 @@ static bool is_file(const char *path)
 static int parse_dir(hoist__table *t, const char *dir, int strict)
 {
     size_t n = strlen(dir) + 64;
-    char *p = malloc(n);
+    char *p = hoist__malloc(n);
     RETURN_IF(!p, HOIST_E_NOMEM, "%s: out of memory", dir);
     int rc;
     snprintf(p, n, "%s/model.safetensors.index.json", dir);
@@ -39,7 +39,7 @@ static int parse_dir(hoist__table *t, const char *dir, int strict)
                             "model.safetensors.index.json",
                             dir);
     }
-    free(p);
+    hoist__free(p);
     return rc;
 }
 
@@ -51,7 +51,7 @@ int hoist_model_open(const char *path, const hoist_open_options *opts, hoist_mod
     hoist_open_options o = HOIST_OPEN_OPTIONS_DEFAULT;
     if (opts) o = *opts;
 
-    hoist_model *m = calloc(1, sizeof *m);
+    hoist_model *m = hoist__calloc(1, sizeof *m);
     RETURN_IF(!m, HOIST_E_NOMEM, "%s: out of memory", path);
     atomic_init(&m->refs, 1);
     hoist__table_init(&m->table);
@@ -67,7 +67,7 @@ int hoist_model_open(const char *path, const hoist_open_options *opts, hoist_mod
     if (rc == HOIST_OK) rc = hoist__table_finish(&m->table);
     if (rc < 0) {
         hoist__table_free(&m->table);
-        free(m);
+        hoist__free(m);
         return rc;
     }
     *out = m;
@@ -81,7 +81,7 @@ void hoist_model_free(hoist_model *m)
 {
     if (!m || atomic_fetch_sub(&m->refs, 1) != 1) return;
     hoist__table_free(&m->table);
-    free(m);
+    hoist__free(m);
 }
 
 size_t hoist_model_tensor_count(const hoist_model *m) { return m ? m->table.ntensors : 0; }

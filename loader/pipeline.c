@@ -206,7 +206,7 @@ uint64_t hoist__pipeline_staging_bytes(const hoist__load *ld, unsigned threads, 
 int hoist__pipeline_run(hoist__load *ld)
 {
     unsigned n = ld->opts.threads;
-    worker *wks = calloc(n, sizeof *wks);
+    worker *wks = hoist__calloc(n, sizeof *wks);
     RETURN_IF(!wks, HOIST_E_NOMEM, "out of memory for %u workers", n);
     int buffers = ld->source->needs_staging ? ld->source->needs_staging(ld->source_state) : 1;
     int rc = HOIST_OK;
@@ -227,7 +227,7 @@ int hoist__pipeline_run(hoist__load *ld)
         if (wks[i].started) pthread_join(wks[i].thread, NULL);
     for (unsigned i = 0; i < n; i++)
         if (wks[i].ld) worker_teardown(&wks[i]);
-    free(wks);
+    hoist__free(wks);
     if (ld->err_status) return hoist__err(ld->err_status, "%s", ld->err_msg);
     return rc;
 }

@@ -8,9 +8,9 @@
 void hoist__plan_free(hoist__plan *p)
 {
     if (!p) return;
-    free(p->tensor_dst);
-    free(p->extents);
-    free(p->windows);
+    hoist__free(p->tensor_dst);
+    hoist__free(p->extents);
+    hoist__free(p->windows);
     memset(p, 0, sizeof *p);
 }
 
@@ -19,8 +19,8 @@ void hoist__plan_free(hoist__plan *p)
  * extent at the next HOIST_ARENA_ALIGN boundary. */
 static int build_extents(const hoist__table *t, hoist__plan *p)
 {
-    p->tensor_dst = malloc((t->ntensors ? t->ntensors : 1) * sizeof *p->tensor_dst);
-    p->extents = malloc((t->ntensors ? t->ntensors : 1) * sizeof *p->extents);
+    p->tensor_dst = hoist__malloc((t->ntensors ? t->ntensors : 1) * sizeof *p->tensor_dst);
+    p->extents = hoist__malloc((t->ntensors ? t->ntensors : 1) * sizeof *p->extents);
     RETURN_IF(!p->tensor_dst || !p->extents, HOIST_E_NOMEM,
               "out of memory planning %zu tensors", t->ntensors);
     uint64_t cursor = 0;
@@ -55,7 +55,7 @@ static int build_windows(hoist__plan *p)
 {
     const uint64_t wb = p->window_bytes;
     size_t cap = 16, n = 0;
-    hoist__window *w = malloc(cap * sizeof *w);
+    hoist__window *w = hoist__malloc(cap * sizeof *w);
     RETURN_IF(!w, HOIST_E_NOMEM, "out of memory planning windows");
     for (size_t e = 0; e < p->nextents; e++) {
         const hoist__extent *x = &p->extents[e];
@@ -70,9 +70,9 @@ static int build_windows(hoist__plan *p)
                 last->hi = hi;
             } else {
                 if (n == cap) {
-                    hoist__window *nw = realloc(w, cap * 2 * sizeof *w);
+                    hoist__window *nw = hoist__realloc(w, cap * 2 * sizeof *w);
                     if (!nw) {
-                        free(w);
+                        hoist__free(w);
                         return hoist__err(HOIST_E_NOMEM, "out of memory planning windows");
                     }
                     w = nw;

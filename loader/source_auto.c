@@ -69,15 +69,15 @@ static int direct_works(const char *path, char *why, size_t whylen)
         snprintf(why, whylen, "O_DIRECT open refused on %s: %s", path, strerror(errno));
         return 0;
     }
-    void *buf = NULL;
-    int ok = posix_memalign(&buf, 4096, 4096) == 0;
+    void *buf = hoist__memalign(4096, 4096);
+    int ok = buf != NULL;
     if (ok && hoist__io_pread(fd, buf, 4096, 0) < 0) {
         snprintf(why, whylen, "O_DIRECT read refused on %s: %s", path, strerror(errno));
         ok = 0;
     } else if (!ok) {
         snprintf(why, whylen, "no memory for an O_DIRECT probe");
     }
-    free(buf);
+    hoist__free(buf);
     close(fd);
     return ok;
 }

@@ -42,9 +42,9 @@ static void mmap_close(void *vs)
     if (!s) return;
     for (uint32_t i = 0; i < s->nfiles; i++)
         if (s->maps[i]) munmap(s->maps[i], s->sizes[i]);
-    free(s->maps);
-    free(s->sizes);
-    free(s);
+    hoist__free(s->maps);
+    hoist__free(s->sizes);
+    hoist__free(s);
 }
 
 /* Maps one file after checking it is still the file the table describes. */
@@ -77,13 +77,13 @@ static int map_file(mmap_state *s, uint32_t i)
 
 static int mmap_open(hoist__load *ld, void **out)
 {
-    mmap_state *s = calloc(1, sizeof *s);
+    mmap_state *s = hoist__calloc(1, sizeof *s);
     RETURN_IF(!s, HOIST_E_NOMEM, "out of memory");
     s->ld = ld;
     s->page = sysconf(_SC_PAGESIZE);
     s->nfiles = ld->table->nfiles;
-    s->maps = calloc(s->nfiles ? s->nfiles : 1, sizeof *s->maps);
-    s->sizes = calloc(s->nfiles ? s->nfiles : 1, sizeof *s->sizes);
+    s->maps = hoist__calloc(s->nfiles ? s->nfiles : 1, sizeof *s->maps);
+    s->sizes = hoist__calloc(s->nfiles ? s->nfiles : 1, sizeof *s->sizes);
     if (!s->maps || !s->sizes) {
         mmap_close(s);
         return hoist__err(HOIST_E_NOMEM, "out of memory");

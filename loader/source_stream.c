@@ -41,8 +41,8 @@ static void stream_close(void *vs)
         (void)posix_fadvise(s->fds[i], 0, 0, POSIX_FADV_DONTNEED);
         close(s->fds[i]);
     }
-    free(s->fds);
-    free(s);
+    hoist__free(s->fds);
+    hoist__free(s);
 }
 
 static int stream_open_files(stream_state *s)
@@ -62,13 +62,13 @@ static int stream_open_files(stream_state *s)
 
 static int stream_open(hoist__load *ld, void **out)
 {
-    stream_state *s = calloc(1, sizeof *s);
+    stream_state *s = hoist__calloc(1, sizeof *s);
     RETURN_IF(!s, HOIST_E_NOMEM, "out of memory");
     s->ld = ld;
     s->table = ld->table;
-    s->fds = malloc((ld->table->nfiles ? ld->table->nfiles : 1) * sizeof *s->fds);
+    s->fds = hoist__malloc((ld->table->nfiles ? ld->table->nfiles : 1) * sizeof *s->fds);
     if (!s->fds) {
-        free(s);
+        hoist__free(s);
         return hoist__err(HOIST_E_NOMEM, "out of memory for %u file descriptors",
                           ld->table->nfiles);
     }

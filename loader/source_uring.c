@@ -123,9 +123,9 @@ static void uring_close(void *vs)
         if (s->files[i].buffered_fd >= 0) close(s->files[i].buffered_fd);
         if (s->files[i].direct_fd >= 0) close(s->files[i].direct_fd);
     }
-    free(s->workers);
-    free(s->files);
-    free(s);
+    hoist__free(s->workers);
+    hoist__free(s->files);
+    hoist__free(s);
 }
 
 /* The O_DIRECT unit of fd's file, 0 when the kernel says the file has no O_DIRECT support. */
@@ -190,14 +190,14 @@ static int open_files(uring_state *s)
 
 static int uring_open(hoist__load *ld, void **out)
 {
-    uring_state *s = calloc(1, sizeof *s);
+    uring_state *s = hoist__calloc(1, sizeof *s);
     RETURN_IF(!s, HOIST_E_NOMEM, "out of memory");
     s->ld = ld;
     hoist_load_options *o = &ld->opts;
     hoist__io_apply_defaults(o, ld->table, URING_THREADS, URING_WINDOW);
     uint32_t nf = ld->table->nfiles;
-    s->files = calloc(nf ? nf : 1, sizeof *s->files);
-    s->workers = calloc(o->threads, sizeof *s->workers);
+    s->files = hoist__calloc(nf ? nf : 1, sizeof *s->files);
+    s->workers = hoist__calloc(o->threads, sizeof *s->workers);
     if (!s->files || !s->workers) {
         uring_close(s);
         return hoist__err(HOIST_E_NOMEM, "out of memory for %u files and %u workers", nf,
@@ -222,14 +222,14 @@ static int uring_open(hoist__load *ld, void **out)
 static void register_files(uring_state *s, uworker *uw)
 {
     if (!s->nfiles) return;
-    int *fds = malloc(2 * (size_t)s->nfiles * sizeof *fds);
+    int *fds = hoist__malloc(2 * (size_t)s->nfiles * sizeof *fds);
     if (!fds) return;
     for (uint32_t i = 0; i < s->nfiles; i++) {
         fds[2 * i] = s->files[i].direct_fd;
         fds[2 * i + 1] = s->files[i].buffered_fd;
     }
     uw->fixed_files = io_uring_register_files(&uw->ring, fds, 2 * s->nfiles) == 0;
-    free(fds);
+    hoist__free(fds);
 }
 
 static void register_buffers(uring_state *s, uworker *uw)

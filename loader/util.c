@@ -27,14 +27,6 @@ double hoist__now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-char *hoist__strdup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *p = malloc(n);
-    if (p) memcpy(p, s, n);
-    return p;
-}
-
 void hoist__budget_init(hoist__budget *b, uint64_t limit)
 {
     b->limit = limit;

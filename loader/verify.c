@@ -80,8 +80,8 @@ int hoist__verify(hoist__load *ld)
     uint64_t per = ld->plan.window_bytes * (ld->host_sink ? 1 : 2);
     RETURN_IF_ERR(hoist__budget_take(&ld->budget, per * n, "verification buffers"));
     int rc = HOIST_OK;
-    int *fds = malloc((t->nfiles ? t->nfiles : 1) * sizeof *fds);
-    verifier *vs = calloc(n, sizeof *vs);
+    int *fds = hoist__malloc((t->nfiles ? t->nfiles : 1) * sizeof *fds);
+    verifier *vs = hoist__calloc(n, sizeof *vs);
     if (!fds || !vs) rc = hoist__err(HOIST_E_NOMEM, "out of memory for verification");
     for (uint32_t i = 0; fds && i < t->nfiles; i++) fds[i] = -1;
     for (uint32_t i = 0; rc == HOIST_OK && i < t->nfiles; i++) {
@@ -93,8 +93,8 @@ int hoist__verify(hoist__load *ld)
     atomic_store(&ld->next_window, 0);
     for (unsigned i = 0; rc == HOIST_OK && i < n; i++) {
         vs[i] = (verifier){.ld = ld, .fds = fds};
-        vs[i].file_buf = malloc(ld->plan.window_bytes);
-        vs[i].dev_buf = ld->host_sink ? NULL : malloc(ld->plan.window_bytes);
+        vs[i].file_buf = hoist__malloc(ld->plan.window_bytes);
+        vs[i].dev_buf = ld->host_sink ? NULL : hoist__malloc(ld->plan.window_bytes);
         if (!vs[i].file_buf || (!ld->host_sink && !vs[i].dev_buf))
             rc = hoist__err(HOIST_E_NOMEM, "out of memory for verification buffers");
     }
@@ -107,13 +107,13 @@ int hoist__verify(hoist__load *ld)
     }
     for (unsigned i = 0; vs && i < n; i++) {
         if (vs[i].started) pthread_join(vs[i].thread, NULL);
-        free(vs[i].file_buf);
-        free(vs[i].dev_buf);
+        hoist__free(vs[i].file_buf);
+        hoist__free(vs[i].dev_buf);
     }
     for (uint32_t i = 0; fds && i < t->nfiles; i++)
         if (fds[i] >= 0) close(fds[i]);
-    free(fds);
-    free(vs);
+    hoist__free(fds);
+    hoist__free(vs);
     hoist__budget_give(&ld->budget, per * n);
     if (ld->err_status) return hoist__err(ld->err_status, "%s", ld->err_msg);
     return rc;
