@@ -76,7 +76,10 @@ HOIST_API unsigned hoist_version_number(void);
     X(HOIST_E_INTEGRITY, -30, "loaded bytes differ from the file")                                \
     X(HOIST_E_TOO_MANY, -31, "count above the limit")                                             \
     X(HOIST_E_PINNED_NOMEM, -32, "pinned host memory refused")                                    \
-    X(HOIST_E_INTERNAL, -33, "internal error")
+    X(HOIST_E_INTERNAL, -33, "internal error")                                                    \
+    X(HOIST_E_BAD_CONFIG, -40, "malformed or missing model configuration")                        \
+    X(HOIST_E_NO_FIT, -41, "model does not fit the devices")                                      \
+    X(HOIST_E_BUSY, -42, "resource already in use")
 
 typedef enum hoist_status {
 #define HOIST_X_ENUM(name, value, desc) name = value,
@@ -198,6 +201,38 @@ HOIST_API int hoist_model_metadata(const hoist_model *model, size_t index, const
                                    const char **value);
 /* Value of a metadata key, or NULL. */
 HOIST_API const char *hoist_model_metadata_get(const hoist_model *model, const char *key);
+
+/* ---- model geometry ----------------------------------------------------------------------- */
+
+/* The shape of a decoder-only transformer: what the planner sizes the KV cache and activations
+ * from, and what an inference engine needs besides the tensors. */
+typedef struct hoist_geometry {
+    char architecture[32];      /* "llama" (from model_type / general.architecture) */
+    uint32_t n_layers, hidden, intermediate, n_heads, n_kv_heads, head_dim, vocab;
+    uint64_t max_position;      /* max_position_embeddings */
+    double rms_eps, rope_theta;
+    int tied_embeddings;        /* tie_word_embeddings */
+    hoist_dtype dtype;          /* weight dtype (torch_dtype) */
+} hoist_geometry;
+
+/* Fills *out from the model's config.json (HF keys: num_hidden_layers, hidden_size,
+ * intermediate_size, num_attention_heads, vocab_size required; head_dim defaulting to
+ * hidden_size/num_attention_heads, num_key_value_heads defaulting to num_attention_heads,
+ * max_position_embeddings to 2048, rms_norm_eps to 1e-6, rope_theta to 10000 (also read from
+ * rope_parameters), tie_word_embeddings to false, torch_dtype (or dtype) to the dtype holding most
+ * of the model's bytes; a "text_config" object is read when the top level has no
+ * num_hidden_layers). config.json is looked up beside the model's first file. A model whose
+ * metadata carries general.architecture (GGUF) is described by its "<arch>.*" metadata keys
+ * instead. Every value is type-checked and bounded. On failure (HOIST_E_OPEN, HOIST_E_BAD_JSON,
+ * HOIST_E_DUPLICATE_KEY, HOIST_E_BAD_CONFIG) *out is zeroed and the message names the file and
+ * the key. Nothing is kept: the model is not changed. */
+HOIST_API int hoist_model_geometry(const hoist_model *model, hoist_geometry *out);
+/* The same from a config.json at path, for callers without a model (a missing torch_dtype gives
+ * HOIST_DTYPE_F32, the transformers default). */
+HOIST_API int hoist_geometry_from_config(const char *path, hoist_geometry *out);
+/* Checks a caller-built geometry (the bounds hoist_model_geometry applies); HOIST_E_BAD_CONFIG
+ * naming the first bad field. */
+HOIST_API int hoist_geometry_check(const hoist_geometry *geometry);
 
 /* ---- devices ------------------------------------------------------------------------------ */
 
