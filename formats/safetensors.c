@@ -311,7 +311,9 @@ static int parse_header(hoist__table *t, const char *path, const char *buf, size
                         const struct stat *st, int strict)
 {
     json_error_t jerr;
-    json_t *root = json_loadb(buf, n, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    int oom;
+    json_t *root = hoist__json_loadb(buf, n, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr, &oom);
+    RETURN_IF(oom, HOIST_E_NOMEM, "%s: out of memory parsing the %zu-byte header", path, n);
     if (!root) return json_fail(path, buf, n, &jerr);
     int rc = HOIST_OK;
     st_entry *entries = NULL;

@@ -194,8 +194,10 @@ static int run(idx_ctx *c, int strict)
     size_t len = 0;
     RETURN_IF_ERR(read_index(ip, &text, &len));
     json_error_t jerr;
-    c->root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    int oom;
+    c->root = hoist__json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr, &oom);
     hoist__free(text);
+    RETURN_IF(oom, HOIST_E_NOMEM, "%s: out of memory parsing the %zu-byte index", ip, len);
     if (!c->root) {
         int dup = json_error_code(&jerr) == json_error_duplicate_key ||
                   strstr(jerr.text, "duplicate") != NULL;

@@ -40,7 +40,7 @@ static void mmap_close(void *vs)
 {
     mmap_state *s = vs;
     if (!s) return;
-    for (uint32_t i = 0; i < s->nfiles; i++)
+    for (uint32_t i = 0; s->maps && i < s->nfiles; i++)
         if (s->maps[i]) munmap(s->maps[i], s->sizes[i]);
     hoist__free(s->maps);
     hoist__free(s->sizes);

@@ -1,0 +1,231 @@
+/* Fault sweeps (RELIABILITY.md 27, 33, 34), shared by test_faults.c (host backend, CI) and
+ * test_gpu_faults.c (CUDA, on the device machine): a fault is injected at the k-th call of one
+ * kind, through the seams (loader/io.h reads, the allocator hook of loader/internal.h, the
+ * device-call hook of gpu/gpu.h), for k = 1, 2, ... until a run no longer reaches a k-th call.
+ * Every run must either fail with the status that fault stands for and a message, publishing
+ * nothing, or succeed with every byte right; and either way leave host memory (the allocator's
+ * live bytes), pinned and device buffers, registrations, streams, events and file descriptors
+ * exactly where they were. */
+#ifndef HOIST_FAULT_SWEEP_H
+#define HOIST_FAULT_SWEEP_H
+
+#include "gpu/gpu.h"
+#include "loader/internal.h"
+#include "source_test_common.h"
+
+#include <jansson.h>
+
+typedef enum fs_fault {
+    FS_READ_EIO,   /* the k-th read (pread or io_uring completion) fails with EIO */
+    FS_READ_EINTR, /* ... is interrupted (EINTR): must be retried */
+    FS_READ_SHORT, /* ... returns half of what was asked: must be continued */
+    FS_HOST_ALLOC, /* the k-th host allocation fails */
+    FS_GPU_CALL,   /* the k-th device call of one kind fails */
+} fs_fault;
+
+typedef struct fs_case {
+    const char *model;           /* what hoist_model_open is given */
+    hoist_load_options opts;
+    fs_fault fault;
+    hoist__gpu_call call;        /* for FS_GPU_CALL */
+    bool host_as_device;         /* drive the host backend through the device pipeline */
+    bool during_open;            /* count calls from hoist_model_open on (else from hoist_load) */
+} fs_case;
+
+typedef struct fs_result {
+    unsigned runs;     /* runs of the sweep (the last one reached no k-th call) */
+    unsigned failed;   /* runs that failed with the fault's status */
+} fs_result;
+
+static _Atomic unsigned fs_calls;
+static unsigned fs_k;
+static fs_fault fs_kind;
+static hoist__gpu_call fs_call;
+
+static ST_UNUSED bool fs_hit(void) { return atomic_fetch_add(&fs_calls, 1) + 1 == fs_k; }
+
+static ST_UNUSED ssize_t fs_pread(int fd, void *buf, size_t n, off_t off)
+{
+    if (!fs_hit()) return pread(fd, buf, n, off);
+    switch (fs_kind) {
+    case FS_READ_EIO: errno = EIO; return -1;
+    case FS_READ_EINTR: errno = EINTR; return -1;
+    default: return pread(fd, buf, n > 1 ? n / 2 : n, off);
+    }
+}
+
+static ST_UNUSED int fs_uring_result(int direct, uint64_t off, unsigned len, int res)
+{
+    if (!fs_hit()) return res;
+    switch (fs_kind) {
+    case FS_READ_EIO: return -EIO;
+    case FS_READ_EINTR: return -EINTR;
+    default: return res > 1 ? res / 2 : res;
+    }
+}
+
+static ST_UNUSED bool fs_alloc_fail(size_t bytes) { return fs_hit(); }
+
+/* The status a backend reports for each call that fails. */
+static ST_UNUSED int fs_gpu_status(hoist__gpu_call call)
+{
+    switch (call) {
+    case HOIST_GPU_MEM_ALLOC: return HOIST_E_DEVICE_NOMEM;
+    case HOIST_GPU_PINNED_ALLOC: return HOIST_E_PINNED_NOMEM;
+    default: return HOIST_E_DEVICE;
+    }
+}
+
+static ST_UNUSED int fs_gpu_hook(const char *backend, hoist__gpu_call call, size_t bytes)
+{
+    if (fs_kind != FS_GPU_CALL || call != fs_call || !fs_hit()) return HOIST_OK;
+    return fs_gpu_status(call);
+}
+
+static ST_UNUSED int fs_expected_status(const fs_case *c)
+{
+    switch (c->fault) {
+    case FS_READ_EIO: return HOIST_E_IO;
+    case FS_HOST_ALLOC: return HOIST_E_NOMEM;
+    case FS_GPU_CALL: return fs_gpu_status(c->call);
+    default: return HOIST_OK;
+    }
+}
+
+/* Installs the seams for c with the fault at call k; calls are counted from now on. The device
+ * hook stays installed between runs (for host_as_device), only armed by fs_kind. */
+static ST_UNUSED void fs_arm(const fs_case *c, unsigned k)
+{
+    fs_k = k;
+    fs_kind = c->fault;
+    fs_call = c->call;
+    atomic_store(&fs_calls, 0);
+    switch (c->fault) {
+    case FS_HOST_ALLOC: hoist__alloc_set_hooks(&(hoist__alloc_hooks){.fail = fs_alloc_fail}); break;
+    case FS_GPU_CALL: break;
+    default:
+        hoist__io_set_hooks(&(hoist__io_hooks){.pread = fs_pread, .uring_result = fs_uring_result});
+    }
+}
+
+static ST_UNUSED void fs_disarm(void)
+{
+    hoist__alloc_set_hooks(NULL);
+    hoist__io_set_hooks(NULL);
+    fs_k = 0;
+}
+
+/* What a failed load must give back. */
+typedef struct fs_snapshot {
+    int64_t host;
+    int64_t gpu[HOIST_GPU_NRES];
+    int fds;
+    uint64_t vram_free; /* of fs_vram_device, when set */
+} fs_snapshot;
+
+/* The CUDA device whose free memory snapshots also record (-1: none). */
+static int fs_vram_device = -1;
+/* Free device memory may differ by this much: the arena of the models used is smaller, but
+ * takes a whole 2 MiB page. */
+#define FS_VRAM_SLACK (1u << 20)
+
+static ST_UNUSED fs_snapshot fs_take(void)
+{
+    hoist_trim(); /* the pinned cache keeps buffers on purpose; they must all be freeable */
+    fs_snapshot s = {.host = hoist__alloc_live_bytes(), .fds = st_fd_count()};
+    for (int r = 0; r < HOIST_GPU_NRES; r++) s.gpu[r] = hoist__gpu_live((hoist__gpu_res)r);
+    if (fs_vram_device >= 0) {
+        hoist_device_info info;
+        ck_assert_int_eq(hoist_device_info_get(fs_vram_device, &info), HOIST_OK);
+        s.vram_free = info.free_bytes;
+    }
+    return s;
+}
+
+static ST_UNUSED const char *fs_fault_name(const fs_case *c)
+{
+    static const char *const names[] = {"EIO on read", "EINTR on read", "short read",
+                                        "host allocation failure", "device call failure"};
+    return names[c->fault];
+}
+
+static ST_UNUSED void fs_assert_same(const fs_snapshot *a, const fs_snapshot *b, const fs_case *c,
+                                     unsigned k, int rc)
+{
+    static const char *const res[] = {"device buffers", "pinned buffers", "registrations",
+                                      "streams", "events"};
+    ck_assert_msg(b->host == a->host,
+                  "%s at call %u (%s, status %s): %lld bytes of host memory not given back",
+                  fs_fault_name(c), k, hoist_path_name(c->opts.path), hoist_status_name(rc),
+                  (long long)(b->host - a->host));
+    for (int r = 0; r < HOIST_GPU_NRES; r++)
+        ck_assert_msg(b->gpu[r] == a->gpu[r], "%s at call %u (%s, status %s): %lld %s left",
+                      fs_fault_name(c), k, hoist_path_name(c->opts.path), hoist_status_name(rc),
+                      (long long)(b->gpu[r] - a->gpu[r]), res[r]);
+    ck_assert_msg(b->vram_free + FS_VRAM_SLACK >= a->vram_free,
+                  "%s at call %u (%s, status %s): free device memory fell by %lld bytes",
+                  fs_fault_name(c), k, hoist_path_name(c->opts.path), hoist_status_name(rc),
+                  (long long)(a->vram_free - b->vram_free));
+    ck_assert_msg(b->fds == a->fds, "%s at call %u (%s, status %s): %d file descriptors left",
+                  fs_fault_name(c), k, hoist_path_name(c->opts.path), hoist_status_name(rc),
+                  b->fds - a->fds);
+}
+
+/* Runs the sweep of c; max_k bounds it (a sweep that reaches max_k fails: raise it). */
+static ST_UNUSED fs_result fs_sweep(const fs_case *c, unsigned max_k)
+{
+    fs_result r = {0, 0};
+    int want = fs_expected_status(c);
+    hoist__gpu_set_hooks(&(hoist__gpu_hooks){.call = fs_gpu_hook,
+                                             .host_as_device = c->host_as_device});
+    for (unsigned k = 1;; k++) {
+        ck_assert_msg(k <= max_k, "%s: sweep of %s did not end within %u calls",
+                      hoist_path_name(c->opts.path), fs_fault_name(c), max_k);
+        fs_snapshot before = fs_take();
+        hoist_model *m = NULL;
+        hoist_weights *w = NULL;
+        if (c->during_open) fs_arm(c, k);
+        int rc = hoist_model_open(c->model, NULL, &m);
+        if (rc == HOIST_OK) {
+            if (!c->during_open) fs_arm(c, k);
+            w = (hoist_weights *)1;
+            rc = hoist_load(m, &c->opts, &w);
+        }
+        unsigned seen = atomic_load(&fs_calls);
+        fs_disarm();
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", hoist_last_error());
+        r.runs++;
+        if (rc == HOIST_OK) {
+            ck_assert_ptr_nonnull(m);
+            tu_assert_weights_match_files(m, w);
+        } else {
+            ck_assert_msg(rc == want, "%s at call %u (%s): status %s, expected %s: %s",
+                          fs_fault_name(c), k, hoist_path_name(c->opts.path),
+                          hoist_status_name(rc), hoist_status_name(want), msg);
+            ck_assert_msg(strlen(msg) > 10, "%s at call %u: status %s without a message",
+                          fs_fault_name(c), k, hoist_status_name(rc));
+            if (m) ck_assert_ptr_null(w); /* nothing published */
+            else w = NULL;
+            r.failed++;
+        }
+        hoist_weights_free(w);
+        hoist_model_free(m);
+        fs_snapshot after = fs_take();
+        fs_assert_same(&before, &after, c, k, rc);
+        if (seen < k) break; /* no k-th call: each call of the kind has failed once */
+    }
+    hoist__gpu_set_hooks(NULL);
+    if (getenv("HOIST_SWEEP_LOG"))
+        fprintf(stderr, "sweep %-24s %-7s %-22s as_device=%d verify=%d: %u runs, %u failed\n",
+                fs_fault_name(c), hoist_path_name(c->opts.path),
+                c->fault == FS_GPU_CALL ? hoist__gpu_call_name(c->call) : "-", c->host_as_device,
+                c->opts.verify, r.runs, r.failed);
+    return r;
+}
+
+/* Routes jansson's allocations through the wrappers too, so that the parsers' JSON documents
+ * are counted and their allocations can fail. Before any JSON is parsed. */
+static ST_UNUSED void fs_init(void) { json_set_alloc_funcs(hoist__malloc, hoist__free); }
+
+#endif

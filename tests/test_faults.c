@@ -1,0 +1,153 @@
+/* Fault sweeps on the host backend (RELIABILITY.md 27, 33, 34; see fault_sweep.h) and 1,000
+ * load/unload cycles (35). With host_as_device the host backend is driven through the device
+ * pipeline (pinned slots, streams, events, copies), so the code a GPU load runs is swept here;
+ * test_gpu_faults.c runs the same sweeps on CUDA. */
+#include "fault_sweep.h"
+
+static const hoist_path paths[] = {HOIST_PATH_MMAP, HOIST_PATH_STREAM, HOIST_PATH_URING};
+
+static fs_case base_case(const char *model, hoist_path path, bool as_device)
+{
+    fs_case c = {.model = model, .host_as_device = as_device};
+    c.opts = (hoist_load_options)HOIST_LOAD_OPTIONS_DEFAULT;
+    c.opts.device = HOIST_DEVICE_HOST;
+    c.opts.path = path;
+    c.opts.threads = 2;
+    c.opts.chunk_bytes = 65536;
+    return c;
+}
+
+/* Faults from the first read or allocation of hoist_model_open on, through the load: the index,
+ * both shard headers and the JSON documents. */
+START_TEST(test_open_and_load)
+{
+    char *index = st_write_sharded(dir);
+    fs_fault faults[] = {FS_READ_EIO, FS_READ_EINTR, FS_READ_SHORT, FS_HOST_ALLOC};
+    for (int f = 0; f < 4; f++) {
+        fs_case c = base_case(index, HOIST_PATH_STREAM, false);
+        c.fault = faults[f];
+        c.during_open = true;
+        fs_result r = fs_sweep(&c, 20000);
+        ck_assert_uint_gt(r.runs, 3); /* index, two headers, data */
+        if (faults[f] == FS_READ_EIO || faults[f] == FS_HOST_ALLOC)
+            ck_assert_uint_eq(r.failed, r.runs - 1); /* no fallback from these */
+    }
+    free(index);
+}
+END_TEST
+
+/* Read faults during the load, on every path that reads (mmap maps instead: case 28). */
+START_TEST(test_read_faults)
+{
+    char *index = st_write_sharded(dir);
+    fs_fault faults[] = {FS_READ_EIO, FS_READ_EINTR, FS_READ_SHORT};
+    for (int p = 0; p < 3; p++)
+        for (int dev = 0; dev <= 1; dev++)
+            for (int f = 0; f < 3; f++) {
+                fs_case c = base_case(index, paths[p], dev);
+                c.fault = faults[f];
+                fs_result r = fs_sweep(&c, 5000);
+                if (paths[p] != HOIST_PATH_MMAP) ck_assert_uint_gt(r.runs, 4);
+                if (faults[f] != FS_READ_EIO) ck_assert_uint_eq(r.failed, 0);
+            }
+    free(index);
+}
+END_TEST
+
+/* Every host allocation of a load fails in turn, into host memory and through the device
+ * pipeline, on every path. */
+START_TEST(test_host_alloc_faults)
+{
+    char *index = st_write_sharded(dir);
+    for (int p = 0; p < 3; p++)
+        for (int dev = 0; dev <= 1; dev++) {
+            fs_case c = base_case(index, paths[p], dev);
+            c.fault = FS_HOST_ALLOC;
+            fs_result r = fs_sweep(&c, 5000);
+            ck_assert_uint_gt(r.failed, 3); /* load state, source state, plan, weights */
+        }
+    free(index);
+}
+END_TEST
+
+/* Every device call of every kind fails in turn: allocations of the arena and the pinned slots,
+ * stream and event creation, event record and sync, copies both ways (verify reads back). */
+START_TEST(test_device_call_faults)
+{
+    char *index = st_write_sharded(dir);
+    for (int p = 0; p < 3; p++)
+        for (int verify = 0; verify <= 1; verify++)
+            for (int call = 0; call < HOIST_GPU_NCALLS; call++) {
+                fs_case c = base_case(index, paths[p], true);
+                c.opts.verify = verify;
+                c.fault = FS_GPU_CALL;
+                c.call = (hoist__gpu_call)call;
+                fs_result r = fs_sweep(&c, 5000);
+                switch (call) {
+                case HOIST_GPU_HOST_REGISTER: /* the host backend registers nothing */
+                case HOIST_GPU_STREAM_SYNC:   /* events order the pipeline, not stream syncs */
+                    ck_assert_uint_eq(r.runs, 1);
+                    break;
+                case HOIST_GPU_COPY_D2H:
+                    ck_assert_uint_eq(r.failed, verify ? r.runs - 1 : 0);
+                    break;
+                default: ck_assert_uint_gt(r.failed, 0);
+                }
+            }
+    free(index);
+}
+END_TEST
+
+/* Case 35: 1,000 open/load/free cycles over every path, both ways into host memory: host bytes,
+ * device-side handles and descriptors exactly flat, resident memory within 8 MiB. */
+START_TEST(test_cycles_flat)
+{
+    char *index = st_write_sharded(dir);
+    fs_snapshot first = {0};
+    uint64_t rss0 = 0;
+    for (int i = 0; i < 1000; i++) {
+        bool as_device = (i / 3) % 2;
+        hoist__gpu_set_hooks(&(hoist__gpu_hooks){.host_as_device = as_device});
+        fs_case c = base_case(index, paths[i % 3], as_device);
+        hoist_model *m = st_open(index);
+        hoist_weights *w = NULL;
+        ck_assert_msg(hoist_load(m, &c.opts, &w) == HOIST_OK, "cycle %d: %s", i,
+                      hoist_last_error());
+        if (i % 100 == 0) tu_assert_weights_match_files(m, w);
+        hoist_weights_free(w);
+        hoist_model_free(m);
+        hoist__gpu_set_hooks(NULL);
+        if (i == 5) { /* one cycle of each path and mode first: lazily made state is made */
+            first = fs_take();
+            rss0 = tu_rss_bytes();
+        }
+    }
+    fs_snapshot last = fs_take();
+    fs_case any = base_case(index, HOIST_PATH_AUTO, false);
+    fs_assert_same(&first, &last, &any, 1000, HOIST_OK);
+#ifndef __SANITIZE_ADDRESS__ /* ASan's quarantine holds freed memory on purpose */
+    uint64_t rss1 = tu_rss_bytes();
+    ck_assert_msg(rss1 <= rss0 + (8u << 20), "RSS grew from %llu to %llu",
+                  (unsigned long long)rss0, (unsigned long long)rss1);
+#else
+    (void)rss0;
+#endif
+    free(index);
+}
+END_TEST
+
+int main(void)
+{
+    fs_init();
+    Suite *s = suite_create("faults");
+    TCase *tc = tcase_create("host");
+    tcase_add_checked_fixture(tc, st_setup, st_teardown);
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, test_open_and_load);
+    tcase_add_test(tc, test_read_faults);
+    tcase_add_test(tc, test_host_alloc_faults);
+    tcase_add_test(tc, test_device_call_faults);
+    tcase_add_test(tc, test_cycles_flat);
+    suite_add_tcase(s, tc);
+    return tu_run_suite(s);
+}
