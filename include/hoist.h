@@ -77,6 +77,7 @@ HOIST_API unsigned hoist_version_number(void);
     X(HOIST_E_TOO_MANY, -31, "count above the limit")                                             \
     X(HOIST_E_PINNED_NOMEM, -32, "pinned host memory refused")                                    \
     X(HOIST_E_INTERNAL, -33, "internal error")                                                    \
+    X(HOIST_E_ABORTED, -34, "stopped by the caller's callback")                                   \
     X(HOIST_E_BAD_CONFIG, -40, "malformed or missing model configuration")                        \
     X(HOIST_E_NO_FIT, -41, "model does not fit the devices")                                      \
     X(HOIST_E_BUSY, -42, "resource already in use")
@@ -339,6 +340,37 @@ HOIST_API void hoist_weights_stats(const hoist_weights *weights, hoist_load_stat
  * tensor lives. For tests and tools. */
 HOIST_API int hoist_weights_read(const hoist_weights *weights, size_t index, uint64_t offset,
                                  void *dst, uint64_t nbytes);
+
+/* ---- callback sink ------------------------------------------------------------------------- */
+
+/* Bytes of one tensor, handed to a sink. */
+typedef struct hoist_piece {
+    size_t tensor;             /* index as in hoist_model_tensor() */
+    const char *name;          /* owned by the model */
+    uint64_t offset;           /* of data within the tensor */
+    uint64_t nbytes;           /* 0 only for a tensor without bytes */
+    const void *data;          /* host memory, valid only during the call */
+    int last;                  /* 1 on the piece that completes the tensor */
+} hoist_piece;
+
+/* Returns 0 to go on; anything else stops the load, which then fails with HOIST_E_ABORTED (a
+ * negative hoist_status returned here is reported as such instead). */
+typedef int (*hoist_sink_fn)(const hoist_piece *piece, void *user);
+
+/* Streams every tensor of model to fn instead of placing it, for engines that place the bytes
+ * themselves (or hash, or forward them). Pieces arrive in order: tensors in hoist_model_tensor()
+ * order (file by file, by offset), each tensor's pieces by ascending offset, every tensor at
+ * least once (a tensor without bytes as one empty piece). fn is never called concurrently, but
+ * may be called from any of the load's worker threads. A piece is at most opts->chunk_bytes (the
+ * path's window) long; a tensor larger than the RAM budget simply arrives in more pieces.
+ *
+ * opts may be NULL; opts->device and opts->verify must be left at their defaults (there is no
+ * destination to read back). Host memory taken (staging, plan) stays within opts->ram_budget.
+ * stats, if not NULL, receives the load's figures (arena_bytes 0). Returns HOIST_OK, the first
+ * error of the load (message naming file, tensor and offset), or HOIST_E_ABORTED when fn stopped
+ * it; every resource is released either way. */
+HOIST_API int hoist_load_sink(hoist_model *model, const hoist_load_options *opts, hoist_sink_fn fn,
+                              void *user, hoist_load_stats *stats);
 
 #ifdef __cplusplus
 }

@@ -86,10 +86,16 @@ static uint64_t plan_estimate(const hoist__load *ld, uint64_t window)
            windows * sizeof(hoist__window);
 }
 
+static uint64_t source_bytes(const hoist__load *ld, unsigned threads, uint64_t window)
+{
+    return ld->source->host_bytes ? ld->source->host_bytes(ld->source_state, threads, window) : 0;
+}
+
 static uint64_t load_need(const hoist__load *ld, unsigned threads, uint64_t window)
 {
     uint64_t verify = ld->opts.verify ? (uint64_t)threads * window * 2 : 0;
-    return hoist__pipeline_staging_bytes(ld, threads, window) + plan_estimate(ld, window) + verify;
+    return hoist__pipeline_staging_bytes(ld, threads, window) + plan_estimate(ld, window) + verify +
+           source_bytes(ld, threads, window);
 }
 
 /* Shrinks the staging to the RAM budget before anything is read: windows down to 4 MiB first,
@@ -130,8 +136,11 @@ static int fit_budget(hoist__load *ld)
 static int run_load(hoist__load *ld)
 {
     RETURN_IF_ERR(hoist__budget_take(&ld->budget, ld->plan.host_bytes, "the load plan"));
+    uint64_t held = source_bytes(ld, ld->opts.threads, ld->plan.window_bytes);
+    RETURN_IF_ERR(hoist__budget_take(&ld->budget, held, "the source's resident windows"));
     int rc = ld->source->run ? ld->source->run(ld->source_state, ld)
                              : hoist__pipeline_run(ld);
+    hoist__budget_give(&ld->budget, held);
     RETURN_IF_ERR(rc);
     if (ld->opts.verify) {
         double t0 = hoist__now();
@@ -141,11 +150,58 @@ static int run_load(hoist__load *ld)
     return check_unchanged(ld->table);
 }
 
-static void load_cleanup(hoist__load *ld)
+/* Everything up to the plan: options, destination backend, source, budget. */
+static int load_prepare(hoist__load *ld)
+{
+    RETURN_IF_ERR(validate_options(&ld->opts));
+    RETURN_IF_ERR(hoist__gpu_for_device(ld->opts.device, &ld->gpu));
+    ld->host_sink = ld->sink || (ld->opts.device == HOIST_DEVICE_HOST && !hoist__gpu_host_as_device());
+    ld->source = source_for(ld->opts.path, ld->table);
+    RETURN_IF(!ld->source, HOIST_E_UNSUPPORTED, "path '%s' is not part of this build",
+              hoist_path_name(ld->opts.path));
+    RETURN_IF_ERR(ld->source->open(ld, &ld->source_state));
+    if (ld->opts.threads == 0) ld->opts.threads = 1;
+    RETURN_IF_ERR(fit_budget(ld));
+    return hoist__plan_build(ld->table, ld->opts.device, ld->opts.chunk_bytes, &ld->plan);
+}
+
+static hoist__load *load_new(hoist_model *model, const hoist_load_options *opts)
+{
+    hoist__load *ld = hoist__calloc(1, sizeof *ld);
+    if (!ld) return NULL;
+    hoist_load_options def = HOIST_LOAD_OPTIONS_DEFAULT;
+    ld->opts = opts ? *opts : def;
+    ld->table = &model->table;
+    pthread_mutex_init(&ld->err_lock, NULL);
+    pthread_mutex_init(&ld->deliver_lock, NULL);
+    pthread_cond_init(&ld->deliver_cond, NULL);
+    hoist__budget_init(&ld->budget, ld->opts.ram_budget);
+    return ld;
+}
+
+static hoist_load_stats load_stats(const hoist__load *ld, double t0)
+{
+    return (hoist_load_stats){
+        .path = ld->source->name,
+        .seconds = hoist__now() - t0,
+        .read_seconds = (double)atomic_load(&ld->read_ns) * 1e-9,
+        .copy_seconds = (double)atomic_load(&ld->copy_ns) * 1e-9,
+        .verify_seconds = ld->verify_seconds,
+        .bytes = ld->table->total_bytes,
+        .arena_bytes = ld->arena ? ld->plan.arena_bytes : 0,
+        .peak_host_bytes = atomic_load(&ld->budget.peak),
+        .threads = ld->opts.threads,
+    };
+}
+
+static void load_delete(hoist__load *ld)
 {
     if (ld->source && ld->source_state) ld->source->close(ld->source_state);
     hoist__plan_free(&ld->plan);
     pthread_mutex_destroy(&ld->err_lock);
+    pthread_mutex_destroy(&ld->deliver_lock);
+    pthread_cond_destroy(&ld->deliver_cond);
+    hoist__free(ld);
 }
 
 int hoist_load(hoist_model *model, const hoist_load_options *opts, hoist_weights **out)
@@ -154,32 +210,11 @@ int hoist_load(hoist_model *model, const hoist_load_options *opts, hoist_weights
     *out = NULL;
     RETURN_IF(!model, HOIST_E_INVALID_ARG, "hoist_load: model is NULL");
     double t0 = hoist__now();
-    hoist__load *ld = hoist__calloc(1, sizeof *ld);
+    hoist__load *ld = load_new(model, opts);
     RETURN_IF(!ld, HOIST_E_NOMEM, "out of memory");
-    hoist_load_options def = HOIST_LOAD_OPTIONS_DEFAULT;
-    ld->opts = opts ? *opts : def;
-    ld->table = &model->table;
-    pthread_mutex_init(&ld->err_lock, NULL);
-    hoist__budget_init(&ld->budget, ld->opts.ram_budget);
 
     hoist_weights *w = NULL;
-    int rc = validate_options(&ld->opts);
-    if (rc == HOIST_OK) rc = hoist__gpu_for_device(ld->opts.device, &ld->gpu);
-    if (rc == HOIST_OK) {
-        ld->host_sink = ld->opts.device == HOIST_DEVICE_HOST && !hoist__gpu_host_as_device();
-        ld->source = source_for(ld->opts.path, ld->table);
-        if (!ld->source)
-            rc = hoist__err(HOIST_E_UNSUPPORTED, "path '%s' is not part of this build",
-                            hoist_path_name(ld->opts.path));
-    }
-    if (rc == HOIST_OK) rc = ld->source->open(ld, &ld->source_state);
-    if (rc == HOIST_OK) {
-        if (ld->opts.threads == 0) ld->opts.threads = 1;
-        rc = fit_budget(ld);
-    }
-    if (rc == HOIST_OK) {
-        rc = hoist__plan_build(ld->table, ld->opts.device, ld->opts.chunk_bytes, &ld->plan);
-    }
+    int rc = load_prepare(ld);
     if (rc == HOIST_OK)
         rc = ld->gpu->mem_alloc(ld->opts.device, ld->plan.arena_bytes, (void **)&ld->arena);
     if (rc == HOIST_OK) {
@@ -202,24 +237,36 @@ int hoist_load(hoist_model *model, const hoist_load_options *opts, hoist_weights
                              .arena_bytes = ld->plan.arena_bytes,
                              .tensor_dst = ld->plan.tensor_dst};
         ld->plan.tensor_dst = NULL; /* moved into the weights */
-        w->stats = (hoist_load_stats){
-            .path = ld->source->name,
-            .seconds = hoist__now() - t0,
-            .read_seconds = (double)atomic_load(&ld->read_ns) * 1e-9,
-            .copy_seconds = (double)atomic_load(&ld->copy_ns) * 1e-9,
-            .verify_seconds = ld->verify_seconds,
-            .bytes = ld->table->total_bytes,
-            .arena_bytes = ld->plan.arena_bytes,
-            .peak_host_bytes = atomic_load(&ld->budget.peak),
-            .threads = ld->opts.threads,
-        };
+        w->stats = load_stats(ld, t0);
     }
-    load_cleanup(ld);
-    hoist__free(ld);
+    load_delete(ld);
     if (rc < 0) return rc;
     *out = w;
     hoist__err_clear();
     return HOIST_OK;
+}
+
+int hoist_load_sink(hoist_model *model, const hoist_load_options *opts, hoist_sink_fn fn,
+                    void *user, hoist_load_stats *stats)
+{
+    RETURN_IF(!model || !fn, HOIST_E_INVALID_ARG, "hoist_load_sink: NULL model or callback");
+    RETURN_IF(opts && opts->device != HOIST_DEVICE_HOST, HOIST_E_INVALID_ARG,
+              "hoist_load_sink: the sink is the destination; leave opts->device at "
+              "HOIST_DEVICE_HOST");
+    RETURN_IF(opts && opts->verify, HOIST_E_INVALID_ARG,
+              "hoist_load_sink: nothing to verify against (check the pieces in the sink)");
+    double t0 = hoist__now();
+    hoist__load *ld = load_new(model, opts);
+    RETURN_IF(!ld, HOIST_E_NOMEM, "out of memory");
+    ld->sink = fn;
+    ld->sink_user = user;
+    int rc = load_prepare(ld);
+    if (rc == HOIST_OK) rc = run_load(ld);
+    if (rc == HOIST_OK) rc = hoist__sink_announce_empty(ld, ld->table->ntensors);
+    if (rc == HOIST_OK && stats) *stats = load_stats(ld, t0);
+    load_delete(ld);
+    if (rc == HOIST_OK) hoist__err_clear();
+    return rc;
 }
 
 void hoist_weights_free(hoist_weights *w)

@@ -12,11 +12,24 @@
 
 typedef struct hoist__source_ops hoist__source_ops;
 
+/* Staging slots per worker on a device load: one being filled, two whose copies may be in
+ * flight. */
+#define HOIST_SLOTS_PER_WORKER 3
+
 typedef struct hoist__load {
     const hoist__table *table;
     hoist_load_options opts;   /* resolved: no zeros left for "default" */
     const hoist__gpu_ops *gpu; /* the destination's backend */
     bool host_sink;            /* destination is host memory */
+    /* hoist_load_sink: pieces go to the embedder's callback instead of an arena (host_sink is
+     * set too). Windows are delivered strictly in plan order: a worker that has read window i
+     * waits until window i-1 has been delivered (next_deliver). */
+    hoist_sink_fn sink;
+    void *sink_user;
+    pthread_mutex_t deliver_lock;
+    pthread_cond_t deliver_cond;
+    size_t next_deliver;
+    size_t next_tensor; /* tensors before this index have been announced to the sink */
     hoist__plan plan;
     uint8_t *arena;
     hoist__budget budget;
@@ -38,6 +51,11 @@ typedef struct hoist__load {
 /* Records the calling thread's last error as the load's failure if it is the first; returns
  * status. Worker threads call this: their thread-local message is not the caller's. */
 int hoist__load_fail(hoist__load *ld, int status);
+
+/* Hands the sink every tensor below `end` (table order) that has not been announced yet and has
+ * no bytes: zero-sized tensors are delivered as empty pieces in their place. Call with the
+ * delivery turn held. */
+int hoist__sink_announce_empty(hoist__load *ld, size_t end);
 
 /* Host bytes of staging the pipeline takes with this many workers and this window size. */
 uint64_t hoist__pipeline_staging_bytes(const hoist__load *ld, unsigned threads, uint64_t window);

@@ -5,14 +5,17 @@
  * event). A slot is reused only after the event recorded behind its last copy has completed, so
  * the read of window k+1 overlaps the device copy of window k without any per-tensor
  * synchronisation. On the host, pieces are plain memcpys, and a source that reads (rather than
- * maps) reads straight into the arena when the window is a single piece. */
+ * maps) reads straight into the arena when the window is a single piece.
+ *
+ * With a callback sink, workers still read in parallel, but hand their windows to the sink one at
+ * a time in plan order (a ticket per window), so the embedder sees the model's bytes in order
+ * while the reads of the next windows are already under way. */
 #include "loader/source.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define SLOTS_PER_WORKER 3
 
 typedef struct slot {
     void *buf;                 /* pinned staging (NULL when the source's bytes are DMA-able) */
@@ -27,7 +30,7 @@ typedef struct worker {
     pthread_t thread;
     int started;
     hoist__stream *stream;
-    slot slots[SLOTS_PER_WORKER];
+    slot slots[HOIST_SLOTS_PER_WORKER];
     unsigned nslots, next;
     uint64_t host_buf_bytes; /* budgeted bytes of this worker's buffers */
 } worker;
@@ -41,7 +44,84 @@ int hoist__load_fail(hoist__load *ld, int status)
     }
     pthread_mutex_unlock(&ld->err_lock);
     atomic_store(&ld->failed, 1);
+    if (ld->sink) { /* wake the workers waiting for their delivery turn */
+        pthread_mutex_lock(&ld->deliver_lock);
+        pthread_cond_broadcast(&ld->deliver_cond);
+        pthread_mutex_unlock(&ld->deliver_lock);
+    }
     return status;
+}
+
+/* ---- callback sink ---- */
+
+static int sink_call(hoist__load *ld, size_t tensor, uint64_t offset, const void *data,
+                     uint64_t len)
+{
+    const hoist__tensor *ti = &ld->table->tensors[tensor];
+    hoist_piece piece = {.tensor = tensor,
+                         .name = ti->name,
+                         .offset = offset,
+                         .nbytes = len,
+                         .data = data,
+                         .last = offset + len == ti->nbytes};
+    int rc = ld->sink(&piece, ld->sink_user);
+    if (rc == 0) return HOIST_OK;
+    int known = rc < 0 && strcmp(hoist_status_name(rc), "HOIST_E_UNKNOWN") != 0;
+    return hoist__err(known ? rc : HOIST_E_ABORTED,
+                      "%s: the sink stopped the load at tensor '%s', byte %llu of the tensor "
+                      "(it returned %d)",
+                      ld->table->files[ti->file].path, ti->name, (unsigned long long)offset, rc);
+}
+
+int hoist__sink_announce_empty(hoist__load *ld, size_t end)
+{
+    for (; ld->next_tensor < end; ld->next_tensor++) {
+        if (ld->table->tensors[ld->next_tensor].nbytes) continue;
+        RETURN_IF_ERR(sink_call(ld, ld->next_tensor, 0, NULL, 0));
+    }
+    return HOIST_OK;
+}
+
+/* Splits one extent piece at tensor boundaries and hands each part to the sink. */
+static int sink_piece(hoist__load *ld, const hoist__extent *e, const uint8_t *src, uint64_t dst_off,
+                      uint64_t len)
+{
+    const hoist__table *t = ld->table;
+    uint64_t file_off = e->file_off + (dst_off - e->dst_off);
+    long i = hoist__table_tensor_at(t, e->file, file_off);
+    RETURN_IF(i < 0, HOIST_E_INTERNAL, "%s: no tensor holds byte %llu",
+              t->files[e->file].path, (unsigned long long)file_off);
+    while (len) {
+        const hoist__tensor *ti = &t->tensors[i];
+        uint64_t in = file_off - ti->offset;
+        uint64_t n = ti->nbytes - in < len ? ti->nbytes - in : len;
+        RETURN_IF_ERR(hoist__sink_announce_empty(ld, (size_t)i));
+        RETURN_IF_ERR(sink_call(ld, (size_t)i, in, src, n));
+        ld->next_tensor = (size_t)i + 1;
+        src += n;
+        file_off += n;
+        len -= n;
+        i++;
+    }
+    return HOIST_OK;
+}
+
+/* Blocks until window `index` is next in line (or the load failed). */
+static int deliver_wait(hoist__load *ld, size_t index)
+{
+    pthread_mutex_lock(&ld->deliver_lock);
+    while (ld->next_deliver != index && !atomic_load(&ld->failed))
+        pthread_cond_wait(&ld->deliver_cond, &ld->deliver_lock);
+    pthread_mutex_unlock(&ld->deliver_lock);
+    return atomic_load(&ld->failed) ? HOIST_E_ABORTED : HOIST_OK;
+}
+
+static void deliver_done(hoist__load *ld)
+{
+    pthread_mutex_lock(&ld->deliver_lock);
+    ld->next_deliver++;
+    pthread_cond_broadcast(&ld->deliver_cond);
+    pthread_mutex_unlock(&ld->deliver_lock);
 }
 
 static uint64_t ns_since(double t0) { return (uint64_t)((hoist__now() - t0) * 1e9); }
@@ -70,8 +150,9 @@ static int copy_piece(void *vctx, const hoist__extent *e, uint64_t src_off, uint
 {
     piece_ctx *c = vctx;
     hoist__load *ld = c->wk->ld;
-    uint8_t *dst = ld->arena + dst_off;
     const uint8_t *p = c->src + src_off;
+    if (ld->sink) return sink_piece(ld, e, p, dst_off, len);
+    uint8_t *dst = ld->arena + dst_off;
     if (ld->host_sink) {
         if (p != dst) memcpy(dst, p, len);
         return HOIST_OK;
@@ -99,8 +180,9 @@ static const hoist__extent *single_piece(const hoist__plan *p, const hoist__wind
     return NULL;
 }
 
-static int process_window(worker *wk, const hoist__window *w)
+static int process_window(worker *wk, size_t index)
 {
+    const hoist__window *w = &wk->ld->plan.windows[index];
     hoist__load *ld = wk->ld;
     slot *s = NULL;
     void *buf = NULL;
@@ -109,7 +191,8 @@ static int process_window(worker *wk, const hoist__window *w)
         RETURN_IF_ERR(slot_retire(wk, s));
         buf = s->buf;
     }
-    const hoist__extent *one = ld->host_sink && !(ld->source->flags & HOIST_SOURCE_SLOT_BUFFERS)
+    const hoist__extent *one = ld->host_sink && !ld->sink &&
+                                       !(ld->source->flags & HOIST_SOURCE_SLOT_BUFFERS)
                                    ? single_piece(&ld->plan, w)
                                    : NULL;
     if (one) buf = ld->arena + one->dst_off + (w->lo - one->file_off);
@@ -122,7 +205,16 @@ static int process_window(worker *wk, const hoist__window *w)
     atomic_fetch_add(&ld->read_ns, (uint64_t)((t1 - t0) * 1e9));
 
     piece_ctx ctx = {wk, s, src, (s && src == s->buf) || dma};
-    RETURN_IF_ERR(hoist__window_pieces(&ld->plan, w, copy_piece, &ctx));
+    if (ld->sink) {
+        /* a failure elsewhere wakes this wait; that worker's error is the one reported */
+        if (deliver_wait(ld, index) < 0) return HOIST_OK;
+        int rc = hoist__window_pieces(&ld->plan, w, copy_piece, &ctx);
+        if (rc < 0) hoist__load_fail(ld, rc); /* before the next window's turn comes */
+        deliver_done(ld);
+        RETURN_IF_ERR(rc);
+    } else {
+        RETURN_IF_ERR(hoist__window_pieces(&ld->plan, w, copy_piece, &ctx));
+    }
     if (!ld->host_sink) {
         RETURN_IF_ERR(ld->gpu->event_record(s->ev, wk->stream));
         s->busy = w;
@@ -139,7 +231,7 @@ static void *worker_main(void *arg)
     while (!atomic_load(&ld->failed)) {
         size_t i = atomic_fetch_add(&ld->next_window, 1);
         if (i >= ld->plan.nwindows) break;
-        int rc = process_window(wk, &ld->plan.windows[i]);
+        int rc = process_window(wk, i);
         if (rc < 0) {
             hoist__load_fail(ld, rc);
             break;
@@ -156,7 +248,7 @@ static void *worker_main(void *arg)
 static void worker_teardown(worker *wk)
 {
     hoist__load *ld = wk->ld;
-    for (unsigned i = 0; i < SLOTS_PER_WORKER; i++) {
+    for (unsigned i = 0; i < HOIST_SLOTS_PER_WORKER; i++) {
         slot *s = &wk->slots[i];
         if (s->ev) ld->gpu->event_destroy(s->ev);
         if (s->buf) hoist__pinned_release(ld->gpu, s->buf, ld->plan.window_bytes);
@@ -175,7 +267,7 @@ static int worker_setup(worker *wk, int buffers)
     if (ld->host_sink) {
         wk->nslots = buffers ? 1 : 0;
     } else {
-        wk->nslots = SLOTS_PER_WORKER;
+        wk->nslots = HOIST_SLOTS_PER_WORKER;
         RETURN_IF_ERR(g->stream_create(dev, &wk->stream));
     }
     for (unsigned i = 0; i < wk->nslots; i++) {
@@ -188,7 +280,7 @@ static int worker_setup(worker *wk, int buffers)
         RETURN_IF_ERR(hoist__pinned_acquire(g, n, &s->buf));
     }
     if (buffers && wk->nslots && ld->source->attach) {
-        void *bufs[SLOTS_PER_WORKER];
+        void *bufs[HOIST_SLOTS_PER_WORKER];
         for (unsigned i = 0; i < wk->nslots; i++) bufs[i] = wk->slots[i].buf;
         RETURN_IF_ERR(ld->source->attach(ld->source_state, wk->id, bufs, wk->nslots,
                                          ld->plan.window_bytes));
@@ -200,7 +292,7 @@ uint64_t hoist__pipeline_staging_bytes(const hoist__load *ld, unsigned threads, 
 {
     int buffers = ld->source->needs_staging ? ld->source->needs_staging(ld->source_state) : 1;
     if (!buffers) return 0;
-    return (uint64_t)threads * (ld->host_sink ? 1 : SLOTS_PER_WORKER) * window;
+    return (uint64_t)threads * (ld->host_sink ? 1 : HOIST_SLOTS_PER_WORKER) * window;
 }
 
 int hoist__pipeline_run(hoist__load *ld)

@@ -41,6 +41,10 @@ struct hoist__source_ops {
      * but must not touch them after its last read. Called on the loading thread, once per
      * worker, only when the pipeline allocated buffers. */
     int (*attach)(void *state, int worker, void *const *bufs, unsigned nbufs, uint64_t bytes);
+    /* Optional: host memory the source itself keeps resident while `threads` workers hold
+     * `window`-byte windows, beyond the pipeline's staging (e.g. mapped pages); counted against
+     * the RAM budget. Default 0. */
+    uint64_t (*host_bytes)(void *state, unsigned threads, uint64_t window);
     /* Optional: runs the whole load itself instead of the window pipeline (async sources). */
     int (*run)(void *state, hoist__load *ld);
 };

@@ -4,7 +4,12 @@
  * a pinned slot and copy the slot to the device asynchronously. Register: each window of the
  * mapping is page-locked with cudaHostRegister(read-only) and DMAed directly, then unregistered
  * once its copy completes; several workers register ahead while earlier windows are in flight.
- * To the host, workers memcpy straight from the mapping into the arena. */
+ * To the host, workers memcpy straight from the mapping into the arena.
+ *
+ * Mapped pages count in the process's RSS. Under a RAM budget each worker unmaps its previous
+ * window's pages when it starts the next (MADV_DONTNEED: the page cache keeps them, the process
+ * no longer does), so RSS stays at the windows in hand; the page cache itself still grows with the
+ * model, which is what this path trades for speed (stream and uring do not). */
 #include "loader/source.h"
 
 #include <errno.h>
@@ -34,6 +39,10 @@ typedef struct mmap_state {
     uint64_t *sizes;
     int registering;
     long page;
+    /* under a budget: each worker's window still mapped in (dropped when it starts the next) */
+    unsigned nworkers;
+    uint8_t **held_lo;
+    size_t *held_len;
 } mmap_state;
 
 static void mmap_close(void *vs)
@@ -44,6 +53,8 @@ static void mmap_close(void *vs)
         if (s->maps[i]) munmap(s->maps[i], s->sizes[i]);
     hoist__free(s->maps);
     hoist__free(s->sizes);
+    hoist__free(s->held_lo);
+    hoist__free(s->held_len);
     hoist__free(s);
 }
 
@@ -111,8 +122,27 @@ static int mmap_open(hoist__load *ld, void **out)
         o->threads = cpus > 0 && (unsigned)cpus < want ? (unsigned)cpus : want;
     }
     if (!o->chunk_bytes) o->chunk_bytes = s->registering ? MMAP_REGISTER_WINDOW : MMAP_STAGING_WINDOW;
+    if (o->ram_budget) { /* the budget fit may lower threads, never raise them */
+        s->nworkers = o->threads;
+        s->held_lo = hoist__calloc(s->nworkers, sizeof *s->held_lo);
+        s->held_len = hoist__calloc(s->nworkers, sizeof *s->held_len);
+        if (!s->held_lo || !s->held_len) {
+            mmap_close(s);
+            return hoist__err(HOIST_E_NOMEM, "out of memory");
+        }
+    }
     *out = s;
     return HOIST_OK;
+}
+
+/* Under a budget: gives back the worker's previous window (its bytes have been consumed: copied
+ * to staging or the arena, handed to a sink, or DMAed and unregistered) and remembers this one. */
+static void hold_window(mmap_state *s, int worker, uint8_t *lo, size_t len)
+{
+    if ((unsigned)worker >= s->nworkers) return;
+    if (s->held_lo[worker]) madvise(s->held_lo[worker], s->held_len[worker], MADV_DONTNEED);
+    s->held_lo[worker] = lo;
+    s->held_len[worker] = len;
 }
 
 static int mmap_read(void *vs, int worker, const hoist__window *w, void *buf, const void **src,
@@ -120,6 +150,10 @@ static int mmap_read(void *vs, int worker, const hoist__window *w, void *buf, co
 {
     mmap_state *s = vs;
     uint8_t *p = s->maps[w->file] + w->lo;
+    if (!s->registering) {
+        uint8_t *lo = (uint8_t *)hoist__align_down((uintptr_t)p, (uint64_t)s->page);
+        hold_window(s, worker, lo, (size_t)((s->maps[w->file] + w->hi) - lo));
+    }
     *src = p;
     *dma = 0;
     if (s->registering) {
@@ -155,7 +189,17 @@ static void mmap_release(void *vs, const hoist__window *w)
 {
     mmap_state *s = vs;
     uint8_t *p = s->maps[w->file] + w->lo;
-    s->ld->gpu->host_unregister((uint8_t *)hoist__align_down((uintptr_t)p, (uint64_t)s->page));
+    uint8_t *lo = (uint8_t *)hoist__align_down((uintptr_t)p, (uint64_t)s->page);
+    s->ld->gpu->host_unregister(lo);
+    if (s->nworkers) madvise(lo, (size_t)((s->maps[w->file] + w->hi) - lo), MADV_DONTNEED);
+}
+
+/* The windows in the workers' hands are resident; in register mode, also locked. */
+static uint64_t mmap_host_bytes(void *vs, unsigned threads, uint64_t window)
+{
+    mmap_state *s = vs;
+    /* register mode keeps a window per in-flight copy: up to the pipeline's slots per worker */
+    return (uint64_t)threads * window * (s->registering ? HOIST_SLOTS_PER_WORKER : 1);
 }
 
 static int mmap_needs_staging(void *vs)
@@ -172,5 +216,6 @@ const hoist__source_ops hoist__source_mmap = {
     .read = mmap_read,
     .release = mmap_release,
     .needs_staging = mmap_needs_staging,
+    .host_bytes = mmap_host_bytes,
     .run = NULL,
 };
