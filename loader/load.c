@@ -155,7 +155,8 @@ static int load_prepare(hoist__load *ld)
 {
     RETURN_IF_ERR(validate_options(&ld->opts));
     RETURN_IF_ERR(hoist__gpu_for_device(ld->opts.device, &ld->gpu));
-    ld->host_sink = ld->sink || (ld->opts.device == HOIST_DEVICE_HOST && !hoist__gpu_host_as_device());
+    ld->host_sink =
+        ld->sink || (ld->opts.device == HOIST_DEVICE_HOST && !hoist__gpu_host_as_device());
     ld->source = source_for(ld->opts.path, ld->table);
     RETURN_IF(!ld->source, HOIST_E_UNSUPPORTED, "path '%s' is not part of this build",
               hoist_path_name(ld->opts.path));
