@@ -121,4 +121,29 @@ PY
     for p in mmap uring stream; do run "$hoist" load "$shm" --device cuda:0 --path $p --repeat 3; done
     rm -rf "$shm"
 fi
+if [[ " $stages " == *" sweep "* ]]; then
+    # The uring and stream paths' threads x window from /dev/shm (the I/O path itself is the
+    # limit there) and cold from the disk, to set their defaults.
+    model=/root/hoist-bench/m$size
+    [ -d "$model" ] || run "$hoist" gen "$model" --size "$size" --threads "$(nproc)" --quiet
+    shm=/dev/shm/hoist-m$size
+    rm -rf "$shm"; cp -r "$model" "$shm"
+    log "sweep from /dev/shm"
+    for p in uring stream; do
+        for t in ${SWEEP_THREADS:-8 12 16}; do
+            for c in ${SWEEP_CHUNKS:-1M 2M 4M}; do
+                run "$hoist" load "$shm" --device cuda:0 --path $p --threads $t --chunk $c --repeat 3 --csv
+            done
+        done
+    done
+    rm -rf "$shm"
+fi
+if [[ " $stages " == *" cgroup "* ]]; then
+    # issue 11's proof, alone: the model 4x memory.max, stream in the cgroup, mmap beside it
+    model=/root/hoist-bench/m$size
+    [ -d "$model" ] || run "$hoist" gen "$model" --size "$size" --threads "$(nproc)" --quiet
+    log "cgroup run"
+    (cd "$built_in" 2>/dev/null || cd "$root"; cd build-dev && HOIST_CGROUP_MODEL=$model \
+        ctest -R test_gpu_cgroup --output-on-failure -V 2>&1) | tee -a "$out/log"
+fi
 log "done"
