@@ -358,9 +358,9 @@ static ST_UNUSED unsigned char st_pattern(uint64_t off)
     return (unsigned char)((off * 2654435761u) >> 13);
 }
 
-/* Loads a 4.5 GiB sparse file by `path` and checks known bytes on both sides of 2^32 and a hole.
- * Skips (passing, with a note) when the filesystem or memory refuses. */
-static ST_UNUSED void st_check_sparse_above_4g(const char *dir, hoist_path path)
+/* Loads a 4.5 GiB sparse file by `path` into `device` and checks known bytes on both sides of
+ * 2^32 and a hole. Skips (passing, with a note) when the filesystem or memory refuses. */
+static ST_UNUSED void st_check_sparse_above_4g_on(const char *dir, hoist_path path, int device)
 {
     const uint64_t total = 4608ull << 20, g4 = 1ull << 32;
     char header[256];
@@ -402,6 +402,7 @@ static ST_UNUSED void st_check_sparse_above_4g(const char *dir, hoist_path path)
     hoist_load_options o = HOIST_LOAD_OPTIONS_DEFAULT;
     o.path = path;
     o.threads = 4;
+    o.device = device;
     hoist_weights *w = NULL;
     int rc = hoist_load(m, &o, &w);
     if (rc == HOIST_E_NOMEM) {
@@ -428,6 +429,11 @@ static ST_UNUSED void st_check_sparse_above_4g(const char *dir, hoist_path path)
     free(buf);
     free(got);
     free(file);
+}
+
+static ST_UNUSED void st_check_sparse_above_4g(const char *dir, hoist_path path)
+{
+    st_check_sparse_above_4g_on(dir, path, HOIST_DEVICE_HOST);
 }
 
 /* ---- fixture: a fresh directory per test, the log recorder on, the seam reset after ------- */
