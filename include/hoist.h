@@ -318,8 +318,18 @@ typedef struct hoist_weights hoist_weights;
  * hoist_weights_free(), which frees the arena. On failure *out is NULL and every host, pinned
  * and device buffer taken by the load has been released. */
 HOIST_API int hoist_load(hoist_model *model, const hoist_load_options *opts, hoist_weights **out);
-/* NULL is a no-op. */
+/* Releases one reference; the last one frees the arena (and releases the model). NULL is a
+ * no-op. */
 HOIST_API void hoist_weights_free(hoist_weights *weights);
+/* Takes another reference on the weights and returns them (NULL stays NULL): each reference is
+ * released with its own hoist_weights_free(), and the arena lives until the last one. Lets an
+ * embedder hand views to owners with independent lifetimes (a DLPack deleter per tensor, as the
+ * Python binding does). Thread-safe, as is releasing references from several threads. */
+HOIST_API hoist_weights *hoist_weights_retain(hoist_weights *weights);
+/* Weights alive in this process (loaded and not yet released by their last reference); when
+ * arena_bytes is non-NULL it receives the bytes of their arenas. For leak checks in embedders and
+ * tests: a binding proves that dropping its last view frees the arena. Thread-safe. */
+HOIST_API size_t hoist_weights_live(uint64_t *arena_bytes);
 
 typedef struct hoist_view {
     const char *name;          /* owned by the model */

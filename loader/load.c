@@ -7,6 +7,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
+/* Process-wide count of published weights and their arena bytes (hoist_weights_live). */
+static _Atomic size_t live_weights;
+static _Atomic uint64_t live_arena_bytes;
+
 static const char *const path_names[] = {
 #define X(name, value, str) [value] = str,
     HOIST_PATH_LIST(X)
@@ -231,7 +235,8 @@ int hoist_load(hoist_model *model, const hoist_load_options *opts, hoist_weights
     }
     if (rc == HOIST_OK) {
         hoist__model_retain(model);
-        *w = (hoist_weights){.model = model,
+        *w = (hoist_weights){.refs = 1,
+                             .model = model,
                              .gpu = ld->gpu,
                              .device = ld->opts.device,
                              .arena = ld->arena,
@@ -242,6 +247,8 @@ int hoist_load(hoist_model *model, const hoist_load_options *opts, hoist_weights
     }
     load_delete(ld);
     if (rc < 0) return rc;
+    atomic_fetch_add(&live_weights, 1);
+    atomic_fetch_add(&live_arena_bytes, w->arena_bytes);
     *out = w;
     hoist__err_clear();
     return HOIST_OK;
@@ -270,9 +277,23 @@ int hoist_load_sink(hoist_model *model, const hoist_load_options *opts, hoist_si
     return rc;
 }
 
+hoist_weights *hoist_weights_retain(hoist_weights *w)
+{
+    if (w) atomic_fetch_add(&w->refs, 1);
+    return w;
+}
+
+size_t hoist_weights_live(uint64_t *arena_bytes)
+{
+    if (arena_bytes) *arena_bytes = atomic_load(&live_arena_bytes);
+    return atomic_load(&live_weights);
+}
+
 void hoist_weights_free(hoist_weights *w)
 {
-    if (!w) return;
+    if (!w || atomic_fetch_sub(&w->refs, 1) != 1) return;
+    atomic_fetch_sub(&live_weights, 1);
+    atomic_fetch_sub(&live_arena_bytes, w->arena_bytes);
     w->gpu->mem_free(w->device, w->arena);
     hoist__free(w->tensor_dst);
     hoist_model_free(w->model);

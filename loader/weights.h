@@ -6,6 +6,7 @@
 #include "gpu/gpu.h"
 
 struct hoist_weights {
+    _Atomic unsigned long refs; /* hoist_weights_retain / hoist_weights_free */
     hoist_model *model; /* a reference: the names and shapes live there */
     const hoist__gpu_ops *gpu;
     int device;

@@ -89,6 +89,35 @@ START_TEST(test_weights_outlive_model)
 }
 END_TEST
 
+/* References: the arena lives until the last hoist_weights_free, and hoist_weights_live counts
+ * exactly the weights whose arena is still held. */
+START_TEST(test_weights_references)
+{
+    uint64_t base_bytes = 0;
+    size_t base = hoist_weights_live(&base_bytes);
+    hoist_model *m = open_odd(12, 6, NULL);
+    hoist_weights *w = NULL;
+    ck_assert_int_eq(hoist_load(m, NULL, &w), HOIST_OK);
+    hoist_load_stats s;
+    hoist_weights_stats(w, &s);
+    uint64_t bytes = 0;
+    ck_assert_uint_eq(hoist_weights_live(&bytes), base + 1);
+    ck_assert_uint_eq(bytes, base_bytes + s.arena_bytes);
+
+    ck_assert_ptr_eq(hoist_weights_retain(w), w);
+    ck_assert_ptr_null(hoist_weights_retain(NULL));
+    hoist_weights_free(w); /* the first reference: the second keeps the arena */
+    ck_assert_uint_eq(hoist_weights_live(NULL), base + 1);
+    hoist_view v;
+    ck_assert_int_eq(hoist_weights_find(w, "t011", &v), HOIST_OK);
+    tu_assert_weights_match_files(m, w);
+    hoist_weights_free(w);
+    ck_assert_uint_eq(hoist_weights_live(&bytes), base);
+    ck_assert_uint_eq(bytes, base_bytes);
+    hoist_model_free(m);
+}
+END_TEST
+
 START_TEST(test_budget_too_small)
 {
     hoist_model *m = open_odd(40, 9, NULL);
@@ -226,6 +255,7 @@ int main(void)
     tcase_add_test(tc, test_odd_sizes_small_windows);
     tcase_add_test(tc, test_verify_passes);
     tcase_add_test(tc, test_weights_outlive_model);
+    tcase_add_test(tc, test_weights_references);
     tcase_add_test(tc, test_budget_too_small);
     tcase_add_test(tc, test_file_changed_is_refused);
     tcase_add_test(tc, test_empty_model_loads);

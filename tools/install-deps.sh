@@ -3,6 +3,8 @@
 # when something is missing.
 set -e
 pkgs="build-essential cmake pkg-config liburing-dev libzstd-dev libxxhash-dev libjansson-dev check"
+# the Python binding's tests (python/tests, ctest test `python`)
+pkgs="$pkgs python3 python3-numpy python3-pytest"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -1,0 +1,292 @@
+"""libhoist through ctypes: finding the library, its prototypes, its structs and its errors.
+
+Everything here mirrors include/hoist.h. The structs are checked against the C compiler's layout
+by python/tests/test_abi.py (the ctest `python` test), so a field added to the header without its
+twin here fails CI instead of corrupting memory.
+"""
+
+import ctypes
+import ctypes.util
+import os
+
+# The major version of the C API this binding was written against; a library with another major
+# version has other structs and is refused.
+API_MAJOR = 0
+
+HOIST_MAX_DIMS = 8
+HOIST_DEVICE_HOST = -1
+
+
+class HoistError(Exception):
+    """A failed libhoist call.
+
+    Attributes:
+        status: the hoist_status code (negative int), e.g. -23.
+        name: its enumerator name, e.g. "HOIST_E_NOT_FOUND".
+        description: the fixed description of the status (hoist_strerror).
+        message: hoist's message for this failure, naming the file, tensor and byte offset where
+            they exist (hoist_last_error), or a message of the binding itself.
+    """
+
+    def __init__(self, status, name, description, message):
+        self.status = status
+        self.name = name
+        self.description = description
+        self.message = message
+        super().__init__("%s (%s): %s" % (name, description, message or description))
+
+
+# ---- structs (include/hoist.h) ---------------------------------------------------------------
+
+class TensorInfo(ctypes.Structure):
+    _fields_ = [
+        ("name", ctypes.c_char_p),
+        ("dtype", ctypes.c_int),
+        ("ndim", ctypes.c_uint32),
+        ("shape", ctypes.c_int64 * HOIST_MAX_DIMS),
+        ("nbytes", ctypes.c_uint64),
+        ("file", ctypes.c_uint32),
+        ("offset", ctypes.c_uint64),
+    ]
+
+
+class View(ctypes.Structure):
+    _fields_ = [
+        ("name", ctypes.c_char_p),
+        ("dtype", ctypes.c_int),
+        ("ndim", ctypes.c_uint32),
+        ("shape", ctypes.c_int64 * HOIST_MAX_DIMS),
+        ("nbytes", ctypes.c_uint64),
+        ("device", ctypes.c_int),
+        ("data", ctypes.c_void_p),
+    ]
+
+
+class LoadOptions(ctypes.Structure):
+    _fields_ = [
+        ("path", ctypes.c_int),
+        ("device", ctypes.c_int),
+        ("ram_budget", ctypes.c_uint64),
+        ("threads", ctypes.c_uint),
+        ("chunk_bytes", ctypes.c_uint64),
+        ("verify", ctypes.c_int),
+        ("mmap_register", ctypes.c_int),
+    ]
+
+    @classmethod
+    def default(cls):
+        """HOIST_LOAD_OPTIONS_DEFAULT."""
+        return cls(path=0, device=HOIST_DEVICE_HOST, ram_budget=0, threads=0, chunk_bytes=0,
+                   verify=0, mmap_register=-1)
+
+
+class LoadStats(ctypes.Structure):
+    _fields_ = [
+        ("path", ctypes.c_char_p),
+        ("seconds", ctypes.c_double),
+        ("read_seconds", ctypes.c_double),
+        ("copy_seconds", ctypes.c_double),
+        ("verify_seconds", ctypes.c_double),
+        ("bytes", ctypes.c_uint64),
+        ("arena_bytes", ctypes.c_uint64),
+        ("peak_host_bytes", ctypes.c_uint64),
+        ("threads", ctypes.c_uint),
+    ]
+
+
+class DeviceInfo(ctypes.Structure):
+    _fields_ = [
+        ("id", ctypes.c_int),
+        ("name", ctypes.c_char * 128),
+        ("total_bytes", ctypes.c_uint64),
+        ("free_bytes", ctypes.c_uint64),
+        ("compute_major", ctypes.c_int),
+        ("compute_minor", ctypes.c_int),
+    ]
+
+
+# For the ABI test: every struct above under its C name.
+STRUCTS = {
+    "hoist_tensor_info": TensorInfo,
+    "hoist_view": View,
+    "hoist_load_options": LoadOptions,
+    "hoist_load_stats": LoadStats,
+    "hoist_device_info": DeviceInfo,
+}
+
+# ---- finding the library ---------------------------------------------------------------------
+
+_PKG_DIR = os.path.dirname(os.path.abspath(__file__))
+_SONAME = "libhoist.so.%d" % API_MAJOR
+
+
+def _candidates():
+    """Where the library is looked for, in order; see README.md in this directory."""
+    env = os.environ.get("HOIST_LIBRARY")
+    if env:
+        # An explicit choice is the only candidate: falling back would hide a mistake.
+        return [env]
+    found = []
+    for name in (_SONAME, "libhoist.so"):
+        found.append(os.path.join(_PKG_DIR, name))
+    # A source checkout: python/hoist/ inside the repository, next to its build trees.
+    repo = os.path.dirname(os.path.dirname(_PKG_DIR))
+    if os.path.isfile(os.path.join(repo, "include", "hoist.h")):
+        for build in ("build", "build-dev"):
+            found.append(os.path.join(repo, build, "libhoist.so"))
+    found.append(ctypes.util.find_library("hoist") or _SONAME)
+    return found
+
+
+def _open():
+    tried = []
+    for path in _candidates():
+        if os.sep in path and not os.path.exists(path):
+            tried.append("%s (absent)" % path)
+            continue
+        try:
+            return ctypes.CDLL(path), path
+        except OSError as e:
+            tried.append("%s (%s)" % (path, e))
+    raise ImportError("hoist: cannot load libhoist; set HOIST_LIBRARY to the path of libhoist.so. "
+                      "Tried: " + "; ".join(tried))
+
+
+lib, library_path = _open()
+
+_c = ctypes
+_P = ctypes.POINTER
+_PROTOTYPES = {
+    # name: (restype, argtypes)
+    "hoist_version": (_c.c_char_p, []),
+    "hoist_version_number": (_c.c_uint, []),
+    "hoist_strerror": (_c.c_char_p, [_c.c_int]),
+    "hoist_status_name": (_c.c_char_p, [_c.c_int]),
+    "hoist_last_error": (_c.c_char_p, []),
+    "hoist_set_log_callback": (None, [_c.c_void_p, _c.c_void_p, _c.c_int]),
+    "hoist_dtype_name": (_c.c_char_p, [_c.c_int]),
+    "hoist_dtype_bits": (_c.c_uint, [_c.c_int]),
+    "hoist_model_open": (_c.c_int, [_c.c_char_p, _c.c_void_p, _P(_c.c_void_p)]),
+    "hoist_model_free": (None, [_c.c_void_p]),
+    "hoist_model_tensor_count": (_c.c_size_t, [_c.c_void_p]),
+    "hoist_model_tensor": (_c.c_int, [_c.c_void_p, _c.c_size_t, _P(TensorInfo)]),
+    "hoist_model_find": (_c.c_int, [_c.c_void_p, _c.c_char_p, _P(_c.c_size_t)]),
+    "hoist_model_file_count": (_c.c_size_t, [_c.c_void_p]),
+    "hoist_model_file_path": (_c.c_char_p, [_c.c_void_p, _c.c_size_t]),
+    "hoist_model_total_bytes": (_c.c_uint64, [_c.c_void_p]),
+    "hoist_model_metadata_count": (_c.c_size_t, [_c.c_void_p]),
+    "hoist_model_metadata": (_c.c_int, [_c.c_void_p, _c.c_size_t, _P(_c.c_char_p),
+                                        _P(_c.c_char_p)]),
+    "hoist_device_count": (_c.c_int, []),
+    "hoist_device_info_get": (_c.c_int, [_c.c_int, _P(DeviceInfo)]),
+    "hoist_device_parse": (_c.c_int, [_c.c_char_p, _P(_c.c_int)]),
+    "hoist_path_parse": (_c.c_int, [_c.c_char_p, _P(_c.c_int)]),
+    "hoist_trim": (None, []),
+    "hoist_load": (_c.c_int, [_c.c_void_p, _P(LoadOptions), _P(_c.c_void_p)]),
+    "hoist_weights_free": (None, [_c.c_void_p]),
+    "hoist_weights_retain": (_c.c_void_p, [_c.c_void_p]),
+    "hoist_weights_live": (_c.c_size_t, [_P(_c.c_uint64)]),
+    "hoist_weights_count": (_c.c_size_t, [_c.c_void_p]),
+    "hoist_weights_view": (_c.c_int, [_c.c_void_p, _c.c_size_t, _P(View)]),
+    "hoist_weights_stats": (None, [_c.c_void_p, _P(LoadStats)]),
+    "hoist_weights_read": (_c.c_int, [_c.c_void_p, _c.c_size_t, _c.c_uint64, _c.c_void_p,
+                                      _c.c_uint64]),
+}
+for _name, (_res, _args) in _PROTOTYPES.items():
+    _fn = getattr(lib, _name)
+    _fn.restype = _res
+    _fn.argtypes = _args
+
+_major = lib.hoist_version_number() // 10000
+if _major != API_MAJOR:
+    raise ImportError("hoist: %s is version %s; this binding needs major version %d"
+                      % (library_path, lib.hoist_version().decode(), API_MAJOR))
+
+# ---- errors -------------------------------------------------------------------------------------
+
+
+def _text(b):
+    return b.decode("utf-8", "replace") if b is not None else ""
+
+
+def error(status, message=None):
+    """A HoistError for status; message defaults to hoist_last_error(), which must be read on the
+    thread of the failed call before any other hoist call (it is thread-local)."""
+    if message is None:
+        message = _text(lib.hoist_last_error())
+    return HoistError(status, _text(lib.hoist_status_name(status)),
+                      _text(lib.hoist_strerror(status)), message)
+
+
+def check(status):
+    """Raises the HoistError of a failed call; returns status otherwise."""
+    if status < 0:
+        raise error(status)
+    return status
+
+
+def status_code(name):
+    """The value of a status by its name ("HOIST_E_NOT_FOUND")."""
+    for code in range(0, -1000, -1):
+        if _text(lib.hoist_status_name(code)) == name:
+            return code
+    raise KeyError(name)
+
+
+def live():
+    """(weights alive in this process, bytes of their arenas): hoist_weights_live()."""
+    nbytes = ctypes.c_uint64(0)
+    count = lib.hoist_weights_live(ctypes.byref(nbytes))
+    return count, nbytes.value
+
+
+# ---- dtypes by name -------------------------------------------------------------------------------
+
+def _dtype_table():
+    names = {}
+    for code in range(256):
+        name = _text(lib.hoist_dtype_name(code))
+        if name == "?":
+            break
+        names[code] = (name, lib.hoist_dtype_bits(code))
+    return names
+
+
+# hoist_dtype value -> (safetensors name, bits per element)
+DTYPES = _dtype_table()
+
+# ---- logging --------------------------------------------------------------------------------------
+
+_LOG_FN = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
+
+
+def _install_log_bridge():
+    """Forwards libhoist's log lines (auto's choice of path, fallbacks, budget fitting) to the
+    Python logger "hoist". Lines come from loader threads too; ctypes takes the GIL for them."""
+    import logging
+
+    logger = logging.getLogger("hoist")
+    levels = {0: logging.ERROR, 1: logging.WARNING, 2: logging.INFO, 3: logging.DEBUG}
+
+    def forward(level, message, user):
+        try:
+            logger.log(levels.get(level, logging.DEBUG), "%s", _text(message))
+        except Exception:  # a logging failure must never unwind into C
+            pass
+
+    thunk = _LOG_FN(forward)
+    immortal(thunk)
+    lib.hoist_set_log_callback(ctypes.cast(thunk, ctypes.c_void_p), None, 2)  # up to INFO
+
+
+def immortal(obj):
+    """Keeps obj alive until the process exits, interpreter teardown included: for C callbacks
+    and strings that C code may still use while Python tears its modules down."""
+    ctypes.pythonapi.Py_IncRef(ctypes.py_object(obj))
+    return obj
+
+
+if os.environ.get("HOIST_PYTHON_NO_LOG") is None:
+    _install_log_bridge()
+
+del _name, _res, _args, _fn

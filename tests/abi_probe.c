@@ -1,0 +1,78 @@
+/* Prints the size and field offsets of every public struct, as the C compiler lays them out, one
+ * JSON object per line. The Python binding's ABI test (python/tests/test_abi.py) compares them
+ * with its ctypes mirrors, so a field added to include/hoist.h fails CI until the binding has it. */
+#include "hoist.h"
+
+#include <stddef.h>
+#include <stdio.h>
+
+#define FIELD(type, f)                                                                            \
+    printf("%s\"%s\": [%zu, %zu]", first ? "" : ", ", #f, offsetof(type, f),                     \
+           sizeof(((type *)0)->f)),                                                               \
+        first = 0
+#define BEGIN(type)                                                                               \
+    do {                                                                                          \
+        int first = 1;                                                                            \
+        printf("{\"struct\": \"%s\", \"size\": %zu, \"fields\": {", #type, sizeof(type))
+#define END()                                                                                     \
+    printf("}}\n");                                                                               \
+    }                                                                                             \
+    while (0)
+
+int main(void)
+{
+    BEGIN(hoist_tensor_info);
+    FIELD(hoist_tensor_info, name);
+    FIELD(hoist_tensor_info, dtype);
+    FIELD(hoist_tensor_info, ndim);
+    FIELD(hoist_tensor_info, shape);
+    FIELD(hoist_tensor_info, nbytes);
+    FIELD(hoist_tensor_info, file);
+    FIELD(hoist_tensor_info, offset);
+    END();
+    BEGIN(hoist_view);
+    FIELD(hoist_view, name);
+    FIELD(hoist_view, dtype);
+    FIELD(hoist_view, ndim);
+    FIELD(hoist_view, shape);
+    FIELD(hoist_view, nbytes);
+    FIELD(hoist_view, device);
+    FIELD(hoist_view, data);
+    END();
+    BEGIN(hoist_load_options);
+    FIELD(hoist_load_options, path);
+    FIELD(hoist_load_options, device);
+    FIELD(hoist_load_options, ram_budget);
+    FIELD(hoist_load_options, threads);
+    FIELD(hoist_load_options, chunk_bytes);
+    FIELD(hoist_load_options, verify);
+    FIELD(hoist_load_options, mmap_register);
+    END();
+    BEGIN(hoist_load_stats);
+    FIELD(hoist_load_stats, path);
+    FIELD(hoist_load_stats, seconds);
+    FIELD(hoist_load_stats, read_seconds);
+    FIELD(hoist_load_stats, copy_seconds);
+    FIELD(hoist_load_stats, verify_seconds);
+    FIELD(hoist_load_stats, bytes);
+    FIELD(hoist_load_stats, arena_bytes);
+    FIELD(hoist_load_stats, peak_host_bytes);
+    FIELD(hoist_load_stats, threads);
+    END();
+    BEGIN(hoist_device_info);
+    FIELD(hoist_device_info, id);
+    FIELD(hoist_device_info, name);
+    FIELD(hoist_device_info, total_bytes);
+    FIELD(hoist_device_info, free_bytes);
+    FIELD(hoist_device_info, compute_major);
+    FIELD(hoist_device_info, compute_minor);
+    END();
+    /* The defaults the binding fills in by hand (LoadOptions.default()). */
+    hoist_load_options d = HOIST_LOAD_OPTIONS_DEFAULT;
+    printf("{\"defaults\": \"hoist_load_options\", \"values\": {\"path\": %d, \"device\": %d, "
+           "\"ram_budget\": %llu, \"threads\": %u, \"chunk_bytes\": %llu, \"verify\": %d, "
+           "\"mmap_register\": %d}}\n",
+           (int)d.path, d.device, (unsigned long long)d.ram_budget, d.threads,
+           (unsigned long long)d.chunk_bytes, d.verify, d.mmap_register);
+    return 0;
+}
