@@ -144,6 +144,25 @@ def _parse_framework(framework, device):
     return name
 
 
+class _keep_torch_device:
+    """libhoist selects the load's device on the calling thread (cudaSetDevice), which is also
+    torch's notion of the current device: put torch's back afterwards, so that loading onto
+    cuda:1 does not move a program working on cuda:0."""
+
+    def __init__(self, framework, device):
+        self.torch = _torch() if framework == "pt" and device >= 0 else None
+        self.previous = None
+
+    def __enter__(self):
+        if self.torch is not None and self.torch.cuda.is_available():
+            self.previous = self.torch.cuda.current_device()
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            self.torch.cuda.set_device(self.previous)
+        return False
+
+
 # ---- the handle ---------------------------------------------------------------------------------
 
 def _text(b):
@@ -278,8 +297,9 @@ class safe_open:
             self._require_open()
             if self._weights is None:
                 handle = ctypes.c_void_p()
-                _lib.check(lib.hoist_load(self._model, ctypes.byref(self._opts),
-                                          ctypes.byref(handle)))
+                with _keep_torch_device(self._framework, self._opts.device):
+                    _lib.check(lib.hoist_load(self._model, ctypes.byref(self._opts),
+                                              ctypes.byref(handle)))
                 self._weights = Weights(handle.value)
         return self
 
