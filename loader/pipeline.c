@@ -212,11 +212,20 @@ static int process_window(worker *wk, size_t index)
         if (rc < 0) hoist__load_fail(ld, rc); /* before the next window's turn comes */
         deliver_done(ld);
         RETURN_IF_ERR(rc);
-    } else {
-        RETURN_IF_ERR(hoist__window_pieces(&ld->plan, w, copy_piece, &ctx));
+        atomic_fetch_add(&ld->copy_ns, ns_since(t1));
+        return HOIST_OK;
+    }
+    int rc = hoist__window_pieces(&ld->plan, w, copy_piece, &ctx);
+    if (rc == HOIST_OK && !ld->host_sink) rc = ld->gpu->event_record(s->ev, wk->stream);
+    if (rc < 0) {
+        if (!ld->host_sink && dma && src != buf && ld->source->release) {
+            /* the copies already issued may still read the window: let them finish first */
+            (void)ld->gpu->stream_sync(wk->stream);
+            ld->source->release(ld->source_state, w);
+        }
+        return rc;
     }
     if (!ld->host_sink) {
-        RETURN_IF_ERR(ld->gpu->event_record(s->ev, wk->stream));
         s->busy = w;
         s->release = dma && src != s->buf;
     }

@@ -15,12 +15,12 @@
 #include <unistd.h>
 
 /* Defaults, used only where the options leave them 0; change them here. Measured on an H100 host
- * (4.3 GB model to cuda:0): from a cold virtio ext4 disk 2-8 threads and 1-4 MiB windows all
- * read at about the disk's 1.4-2.2 GB/s (8 x 1 MiB: 1.93, as uring); from /dev/shm 8 threads x
- * 1 MiB gave 30-35 GB/s against 18-23 at 4 x 4 MiB and 9 at 4 x 16 MiB (16 x 1 MiB: 39). Small
- * windows also keep the staging (and a budget) small. */
-#define STREAM_THREADS 8u
-#define STREAM_WINDOW (1u << 20)
+ * (8.6 GB model to cuda:0, docs/BENCHMARKS.md): from a cold virtio ext4 disk 2-16 threads and
+ * 1-4 MiB windows all read at about the disk's 1.4-2.2 GB/s; from /dev/shm 12 threads x 2 MiB
+ * gave 43.6-43.9 GB/s against 33-37 at 8 x 1 MiB (the old default), 32-33 at 12 x 1 MiB and
+ * 35 at 12 x 4 MiB. Small windows also keep the staging (and a budget) small. */
+#define STREAM_THREADS 12u
+#define STREAM_WINDOW (2u << 20)
 
 typedef struct stream_state {
     hoist__load *ld;

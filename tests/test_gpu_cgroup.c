@@ -149,25 +149,28 @@ START_TEST(test_stream_loads_4x_model_in_cgroup)
 }
 END_TEST
 
-static int cgroup_usable(void)
+/* NULL when a child cgroup can get a memory limit, else why not. */
+static const char *cgroup_unusable(void)
 {
-    if (geteuid() != 0) return 0;
+    if (geteuid() != 0) return "not root";
     char *ctl = tu_read(CG_ROOT "/cgroup.controllers", &(size_t){0});
     int ok = ctl && strstr(ctl, "memory");
     free(ctl);
-    if (!ok) return 0;
-    /* children get the memory controller only if the root hands it down */
+    if (!ok) return "no cgroup v2 memory controller at " CG_ROOT;
+    /* children get the memory controller only if the root hands it down; a cgroup that holds
+     * processes cannot (tools/device-run.sh's cgroup stage moves them to a leaf first) */
     (void)write_file(CG_ROOT "/cgroup.subtree_control", "+memory");
     char *sub = tu_read(CG_ROOT "/cgroup.subtree_control", &(size_t){0});
     ok = sub && strstr(sub, "memory");
     free(sub);
-    return ok;
+    return ok ? NULL : "cannot enable +memory in " CG_ROOT "/cgroup.subtree_control";
 }
 
 int main(void)
 {
-    if (hoist_device_count() == 0 || !cgroup_usable()) {
-        fprintf(stderr, "skipped: needs a GPU, root and cgroup v2 with the memory controller\n");
+    const char *why = hoist_device_count() == 0 ? "no CUDA device" : cgroup_unusable();
+    if (why) {
+        fprintf(stderr, "skipped: %s\n", why);
         return TU_SKIP;
     }
     const char *max = getenv("HOIST_CGROUP_MAX");

@@ -142,7 +142,15 @@ if [[ " $stages " == *" cgroup "* ]]; then
     # issue 11's proof, alone: the model 4x memory.max, stream in the cgroup, mmap beside it
     model=/root/hoist-bench/m$size
     [ -d "$model" ] || run "$hoist" gen "$model" --size "$size" --threads "$(nproc)" --quiet
-    log "cgroup run"
+    log "cgroup run: uid $(id -u), $(cat /proc/self/cgroup), controllers: $(cat /sys/fs/cgroup/cgroup.controllers), subtree: $(cat /sys/fs/cgroup/cgroup.subtree_control)"
+    cg=/sys/fs/cgroup
+    if ! grep -qw memory $cg/cgroup.subtree_control && ! echo +memory > $cg/cgroup.subtree_control; then
+        # a cgroup holding processes cannot hand controllers down: move them into a leaf
+        mkdir -p $cg/hoist-init
+        for p in $(cat $cg/cgroup.procs); do echo "$p" > $cg/hoist-init/cgroup.procs 2>/dev/null; done
+        echo +memory > $cg/cgroup.subtree_control
+        log "moved the root's processes to $cg/hoist-init; subtree: $(cat $cg/cgroup.subtree_control)"
+    fi
     (cd "$built_in" 2>/dev/null || cd "$root"; cd build-dev && HOIST_CGROUP_MODEL=$model \
         ctest -R test_gpu_cgroup --output-on-failure -V 2>&1) | tee -a "$out/log"
 fi
