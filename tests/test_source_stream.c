@@ -177,7 +177,7 @@ START_TEST(test_page_cache_stays_flat)
         /* During the load the drop trails the slowest worker, so a worker stalled by a busy
          * machine lets the cached span grow: the bound only catches a drop that does not
          * happen at all (that would reach 100%). After the load the bound is exact. */
-        ck_assert_msg(probe_max < 0.35 && after < 0.01,
+        ck_assert_msg(probe_max < 0.6 && after < 0.01,
                       "%u x %llu: up to %.1f%% of the file cached during the load, %.1f%% after",
                       threads[i], (unsigned long long)chunks[i], probe_max * 100, after * 100);
         if (i == 0) tu_assert_weights_match_files(m, w);
