@@ -33,6 +33,28 @@ static int cuda_fail(cudaError_t e, const char *call, int device)
         if (cuda_e != cudaSuccess) return cuda_fail(cuda_e, #call, (device));                     \
     } while (0)
 
+/* The calling thread's current device belongs to the caller (an engine, torch): a call that needs
+ * another device switches to it and back, so a load never leaves the caller on a different
+ * device. */
+typedef struct device_scope {
+    int saved, device;
+} device_scope;
+
+static cudaError_t scope_enter(device_scope *sc, int device)
+{
+    sc->device = device;
+    if (cudaGetDevice(&sc->saved) != cudaSuccess) {
+        cudaGetLastError();
+        sc->saved = -1;
+    }
+    return sc->saved == device ? cudaSuccess : cudaSetDevice(device);
+}
+
+static void scope_leave(const device_scope *sc)
+{
+    if (sc->saved >= 0 && sc->saved != sc->device) cudaSetDevice(sc->saved);
+}
+
 static int cuda_device_count(int *count)
 {
     int n = 0;
@@ -53,8 +75,11 @@ static int cuda_device_info(int device, hoist_device_info *out)
     struct cudaDeviceProp prop;
     size_t free_b = 0, total_b = 0;
     CUDA_TRY(cudaGetDeviceProperties(&prop, device), device);
-    CUDA_TRY(cudaSetDevice(device), device);
-    CUDA_TRY(cudaMemGetInfo(&free_b, &total_b), device);
+    device_scope sc;
+    cudaError_t e = scope_enter(&sc, device);
+    if (e == cudaSuccess) e = cudaMemGetInfo(&free_b, &total_b);
+    scope_leave(&sc);
+    if (e != cudaSuccess) return cuda_fail(e, "cudaMemGetInfo", device);
     memset(out, 0, sizeof *out);
     out->id = device;
     size_t len = strnlen(prop.name, sizeof out->name - 1);
@@ -70,16 +95,23 @@ static int cuda_device_info(int device, hoist_device_info *out)
 static int cuda_mem_alloc(int device, size_t bytes, void **ptr)
 {
     RETURN_IF_ERR(hoist__gpu_seam("cuda", device, HOIST_GPU_MEM_ALLOC, bytes));
-    CUDA_TRY(cudaSetDevice(device), device);
-    cudaError_t e = cudaMalloc(ptr, bytes ? bytes : 1);
+    device_scope sc;
+    cudaError_t e = scope_enter(&sc, device);
+    if (e != cudaSuccess) {
+        scope_leave(&sc);
+        return cuda_fail(e, "cudaSetDevice", device);
+    }
+    e = cudaMalloc(ptr, bytes ? bytes : 1);
     if (e != cudaSuccess) {
         size_t free_b = 0, total_b = 0;
         cudaGetLastError();
         cudaMemGetInfo(&free_b, &total_b);
+        scope_leave(&sc);
         return hoist__err(e == cudaErrorMemoryAllocation ? HOIST_E_DEVICE_NOMEM : HOIST_E_DEVICE,
                           "cuda:%d: cudaMalloc of %zu bytes failed: %s (%zu of %zu bytes free)",
                           device, bytes, cudaGetErrorString(e), free_b, total_b);
     }
+    scope_leave(&sc);
     hoist__gpu_track(HOIST_GPU_RES_DEVICE, 1);
     return HOIST_OK;
 }
@@ -88,8 +120,10 @@ static void cuda_mem_free(int device, void *ptr)
 {
     if (!ptr) return;
     hoist__gpu_track(HOIST_GPU_RES_DEVICE, -1);
-    cudaSetDevice(device);
+    device_scope sc;
+    scope_enter(&sc, device);
     cudaFree(ptr);
+    scope_leave(&sc);
 }
 
 static int cuda_pinned_alloc(size_t bytes, void **ptr)
@@ -136,8 +170,10 @@ static int cuda_stream_create(int device, hoist__stream **out)
     hoist__stream *s = hoist__calloc(1, sizeof *s);
     RETURN_IF(!s, HOIST_E_NOMEM, "out of memory for a stream");
     s->device = device;
-    cudaError_t e = cudaSetDevice(device);
+    device_scope sc;
+    cudaError_t e = scope_enter(&sc, device);
     if (e == cudaSuccess) e = cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking);
+    scope_leave(&sc);
     if (e != cudaSuccess) {
         hoist__free(s);
         return cuda_fail(e, "cudaStreamCreateWithFlags", device);
@@ -151,8 +187,10 @@ static void cuda_stream_destroy(hoist__stream *s)
 {
     if (!s) return;
     hoist__gpu_track(HOIST_GPU_RES_STREAM, -1);
-    cudaSetDevice(s->device);
+    device_scope sc;
+    scope_enter(&sc, s->device);
     cudaStreamDestroy(s->stream);
+    scope_leave(&sc);
     hoist__free(s);
 }
 
@@ -171,9 +209,11 @@ static int cuda_event_create(int device, hoist__event **out)
     hoist__event *ev = hoist__calloc(1, sizeof *ev);
     RETURN_IF(!ev, HOIST_E_NOMEM, "out of memory for an event");
     ev->device = device;
-    cudaError_t e = cudaSetDevice(device);
+    device_scope sc;
+    cudaError_t e = scope_enter(&sc, device);
     if (e == cudaSuccess)
         e = cudaEventCreateWithFlags(&ev->event, cudaEventDisableTiming | cudaEventBlockingSync);
+    scope_leave(&sc);
     if (e != cudaSuccess) {
         hoist__free(ev);
         return cuda_fail(e, "cudaEventCreateWithFlags", device);
@@ -187,8 +227,10 @@ static void cuda_event_destroy(hoist__event *ev)
 {
     if (!ev) return;
     hoist__gpu_track(HOIST_GPU_RES_EVENT, -1);
-    cudaSetDevice(ev->device);
+    device_scope sc;
+    scope_enter(&sc, ev->device);
     cudaEventDestroy(ev->event);
+    scope_leave(&sc);
     hoist__free(ev);
 }
 
@@ -216,8 +258,11 @@ static int cuda_copy_h2d(void *dst, const void *src, size_t bytes, hoist__stream
 static int cuda_copy_d2h(void *dst, const void *src, size_t bytes, int device)
 {
     RETURN_IF_ERR(hoist__gpu_seam("cuda", device, HOIST_GPU_COPY_D2H, bytes));
-    CUDA_TRY(cudaSetDevice(device), device);
-    CUDA_TRY(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost), device);
+    device_scope sc;
+    cudaError_t e = scope_enter(&sc, device);
+    if (e == cudaSuccess) e = cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost);
+    scope_leave(&sc);
+    if (e != cudaSuccess) return cuda_fail(e, "cudaMemcpy (device to host)", device);
     return HOIST_OK;
 }
 
