@@ -282,8 +282,10 @@ static int geometry_from_config(const char *path, hoist_dtype def_dtype, hoist_g
     size_t len = 0;
     RETURN_IF_ERR(read_config(path, &text, &len));
     json_error_t jerr;
-    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    int oom;
+    json_t *root = hoist__json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr, &oom);
     hoist__free(text);
+    RETURN_IF(oom, HOIST_E_NOMEM, "%s: out of memory parsing the %zu-byte config", path, len);
     if (!root) {
         int dup = json_error_code(&jerr) == json_error_duplicate_key;
         return hoist__err(dup ? HOIST_E_DUPLICATE_KEY : HOIST_E_BAD_JSON,

@@ -358,6 +358,8 @@ static int parse_header(hoist__table *t, const char *path, const char *buf, size
     int64_t mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
     rc = hoist__table_add_file(t, path, size, mtime_ns, data_start, &file);
     if (rc < 0) goto out;
+    t->files[file].dev = (uint64_t)st->st_dev;
+    t->files[file].ino = (uint64_t)st->st_ino;
     if (json_is_object(meta)) {
         json_object_foreach((json_t *)meta, key, val)
         {

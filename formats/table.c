@@ -46,7 +46,8 @@ int hoist__table_add_file(hoist__table *t, const char *path, uint64_t size, int6
     t->files_cap = (uint32_t)cap;
     char *p = hoist__strdup(path);
     RETURN_IF(!p, HOIST_E_NOMEM, "%s: out of memory", path);
-    t->files[t->nfiles] = (hoist__file){p, size, mtime_ns, data_start};
+    t->files[t->nfiles] =
+        (hoist__file){.path = p, .size = size, .mtime_ns = mtime_ns, .data_start = data_start};
     if (index) *index = t->nfiles;
     t->nfiles++;
     return HOIST_OK;

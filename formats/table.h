@@ -27,6 +27,10 @@ typedef struct hoist__file {
     uint64_t size;       /* at open time */
     int64_t mtime_ns;    /* at open time; rechecked before a load is published */
     uint64_t data_start; /* absolute offset of the data section */
+    /* st_dev and st_ino at open time, when the parser recorded them (ino 0: not recorded):
+     * rechecked before a load is published, so that a file replaced by another of the same size
+     * and mtime is caught. */
+    uint64_t dev, ino;
 } hoist__file;
 
 typedef struct hoist__meta {

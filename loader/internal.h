@@ -84,6 +84,13 @@ int64_t hoist__alloc_live_bytes(void);
  * that fault injection has one seam. */
 int64_t hoist__pread_full(int fd, void *buf, uint64_t n, uint64_t off);
 
+/* memcpy out of a file mapping (loader/guard.c): false, with nothing else done, when part of src
+ * is no longer backed by the file (truncated under the mapping), where memcpy would take SIGBUS
+ * (dst is then partly written).
+ * Installs a process-wide SIGBUS handler on first use that passes every other SIGBUS on to the
+ * handler it replaced. Thread-safe. */
+bool hoist__copy_guarded(void *dst, const void *src, size_t n);
+
 /* Host memory counted against a load's RAM budget. Thread-safe. limit 0 = unlimited. */
 typedef struct hoist__budget {
     uint64_t limit;

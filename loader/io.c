@@ -21,6 +21,9 @@ void hoist__io_set_hooks(const hoist__io_hooks *h)
 
 int hoist__io_open(const char *path, int flags)
 {
+    /* A path that became a FIFO must not block the load waiting for a writer (it is refused
+     * after fstat); reads of regular files ignore O_NONBLOCK. */
+    flags |= O_NONBLOCK | O_NOCTTY;
     return hooks.open ? hooks.open(path, flags) : open(path, flags);
 }
 
@@ -47,6 +50,11 @@ int hoist__io_uring_result(int direct, uint64_t off, unsigned len, int res)
     return hooks.uring_result ? hooks.uring_result(direct, off, len, res) : res;
 }
 
+void hoist__io_mapped_window(const char *path, uint64_t lo, uint64_t hi)
+{
+    if (hooks.mapped_window) hooks.mapped_window(path, lo, hi);
+}
+
 /* ---- helpers ---------------------------------------------------------------------------- */
 
 int hoist__io_open_checked(const char *path, uint64_t size, int flags, int *fd, int *os_errno)
@@ -62,6 +70,8 @@ int hoist__io_open_checked(const char *path, uint64_t size, int flags, int *fd, 
     int rc = HOIST_OK;
     if (fstat(*fd, &st) != 0)
         rc = hoist__err(HOIST_E_IO, "%s: fstat: %s", path, strerror(errno));
+    else if (!S_ISREG(st.st_mode))
+        rc = hoist__err(HOIST_E_FILE_CHANGED, "%s: no longer a regular file", path);
     else if ((uint64_t)st.st_size != size)
         rc = hoist__err(HOIST_E_FILE_CHANGED, "%s: size changed from %llu to %llu bytes since open",
                         path, (unsigned long long)size, (unsigned long long)st.st_size);

@@ -26,26 +26,32 @@ typedef struct hoist__io_hooks {
      * O_DIRECT read a filesystem refuses, -EINTR, -EAGAIN), never claim bytes that were not
      * read. `direct` tells whether the read went through an O_DIRECT descriptor. */
     int (*uring_result)(int direct, uint64_t off, unsigned len, int res);
+    /* Told when the mmap source has made bytes [lo, hi) of path's mapping ready (populated or
+     * registered) and before they are copied: where a test truncates or replaces the file, at
+     * the moment another process could. */
+    void (*mapped_window)(const char *path, uint64_t lo, uint64_t hi);
 } hoist__io_hooks;
 
 /* Installs hooks process-wide (copied; NULL restores every real call). Only while no load runs:
  * loads read the table without a lock. */
 void hoist__io_set_hooks(const hoist__io_hooks *hooks);
 
-/* open(2) with flags (no O_CREAT: no mode). */
+/* open(2) with flags (no O_CREAT: no mode), never blocking on a FIFO: O_NONBLOCK and O_NOCTTY
+ * are added. */
 int hoist__io_open(const char *path, int flags);
 ssize_t hoist__io_pread(int fd, void *buf, size_t n, off_t off);
 int hoist__io_uring_init(unsigned entries, struct io_uring *ring, unsigned flags);
 int hoist__io_uring_register_buffers(struct io_uring *ring, const struct iovec *iovecs,
                                      unsigned nr);
 int hoist__io_uring_result(int direct, uint64_t off, unsigned len, int res);
+void hoist__io_mapped_window(const char *path, uint64_t lo, uint64_t hi);
 
-/* ---- helpers of the stream and uring sources, built on the wrappers above ---------------- */
+/* ---- helpers of the sources, built on the wrappers above ------------------------------------ */
 
-/* Opens path with flags through the seam and checks that it still has the size the table
- * recorded. On success *fd is open. On failure *fd is -1, *os_errno holds the errno of a failed
- * open (0 otherwise), and the status is HOIST_E_OPEN, HOIST_E_IO or HOIST_E_FILE_CHANGED with a
- * message naming the file. */
+/* Opens path with flags through the seam and checks that it is still a regular file of the
+ * size the table recorded. On success *fd is open. On failure *fd is -1, *os_errno holds the
+ * errno of a failed open (0 otherwise), and the status is HOIST_E_OPEN, HOIST_E_IO or
+ * HOIST_E_FILE_CHANGED with a message naming the file. */
 int hoist__io_open_checked(const char *path, uint64_t size, int flags, int *fd, int *os_errno);
 /* Reads bytes [lo, hi) of fd into buf through the seam (short reads and EINTR retried).
  * HOIST_E_IO (strerror, file, offset) on an error, HOIST_E_FILE_CHANGED when the file ends

@@ -61,6 +61,8 @@ static int check_unchanged(const hoist__table *t)
         RETURN_IF((uint64_t)st.st_size != f->size || mtime != f->mtime_ns, HOIST_E_FILE_CHANGED,
                   "%s: changed during the load (size %llu -> %llu bytes, or mtime changed)",
                   f->path, (unsigned long long)f->size, (unsigned long long)st.st_size);
+        RETURN_IF(f->ino && ((uint64_t)st.st_ino != f->ino || (uint64_t)st.st_dev != f->dev),
+                  HOIST_E_FILE_CHANGED, "%s: replaced by another file during the load", f->path);
     }
     return HOIST_OK;
 }

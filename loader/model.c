@@ -13,10 +13,12 @@ static bool ends_with(const char *s, const char *suffix)
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-static bool is_file(const char *path)
+/* Present at all: a FIFO or directory under a model file's name is then refused by the parser
+ * with a status that says so, instead of "no model here". */
+static bool exists(const char *path)
 {
     struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+    return stat(path, &st) == 0;
 }
 
 /* A directory holds either a sharded checkpoint (its index) or one model.safetensors. */
@@ -27,11 +29,11 @@ static int parse_dir(hoist__table *t, const char *dir, int strict)
     RETURN_IF(!p, HOIST_E_NOMEM, "%s: out of memory", dir);
     int rc;
     snprintf(p, n, "%s/model.safetensors.index.json", dir);
-    if (is_file(p)) {
+    if (exists(p)) {
         rc = hoist__safetensors_index_parse(t, p, strict);
     } else {
         snprintf(p, n, "%s/model.safetensors", dir);
-        if (is_file(p))
+        if (exists(p))
             rc = hoist__safetensors_parse(t, p, strict);
         else
             rc = hoist__err(HOIST_E_NOT_FOUND,

@@ -141,9 +141,19 @@ static int slot_retire(worker *wk, slot *s)
 typedef struct piece_ctx {
     worker *wk;
     slot *s;
+    const hoist__window *w;
     const uint8_t *src;
     int staged; /* src already sits in pinned memory or DMA-able memory */
 } piece_ctx;
+
+/* Copies source bytes out, the source's way when it has one. */
+static int copy_in(const piece_ctx *c, void *dst, const void *src, uint64_t n)
+{
+    const hoist__load *ld = c->wk->ld;
+    if (ld->source->copy) return ld->source->copy(ld->source_state, c->w, dst, src, n);
+    memcpy(dst, src, n);
+    return HOIST_OK;
+}
 
 static int copy_piece(void *vctx, const hoist__extent *e, uint64_t src_off, uint64_t dst_off,
                       uint64_t len)
@@ -153,12 +163,9 @@ static int copy_piece(void *vctx, const hoist__extent *e, uint64_t src_off, uint
     const uint8_t *p = c->src + src_off;
     if (ld->sink) return sink_piece(ld, e, p, dst_off, len);
     uint8_t *dst = ld->arena + dst_off;
-    if (ld->host_sink) {
-        if (p != dst) memcpy(dst, p, len);
-        return HOIST_OK;
-    }
+    if (ld->host_sink) return p != dst ? copy_in(c, dst, p, len) : HOIST_OK;
     if (!c->staged) { /* bounce through the slot's pinned buffer */
-        memcpy((uint8_t *)c->s->buf + src_off, p, len);
+        RETURN_IF_ERR(copy_in(c, (uint8_t *)c->s->buf + src_off, p, len));
         p = (const uint8_t *)c->s->buf + src_off;
     }
     int rc = ld->gpu->copy_h2d(dst, p, len, c->wk->stream);
@@ -204,7 +211,7 @@ static int process_window(worker *wk, size_t index)
     double t1 = hoist__now();
     atomic_fetch_add(&ld->read_ns, (uint64_t)((t1 - t0) * 1e9));
 
-    piece_ctx ctx = {wk, s, src, (s && src == s->buf) || dma};
+    piece_ctx ctx = {wk, s, w, src, (s && src == s->buf) || dma};
     if (ld->sink) {
         /* a failure elsewhere wakes this wait; that worker's error is the one reported */
         if (deliver_wait(ld, index) < 0) return HOIST_OK;

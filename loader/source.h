@@ -47,6 +47,9 @@ struct hoist__source_ops {
     uint64_t (*host_bytes)(void *state, unsigned threads, uint64_t window);
     /* Optional: runs the whole load itself instead of the window pipeline (async sources). */
     int (*run)(void *state, hoist__load *ld);
+    /* Optional: copies n bytes out of what read() pointed *src at (default: memcpy). The mmap
+     * source guards it, so that a file truncated under its mapping is an error, not SIGBUS. */
+    int (*copy)(void *state, const hoist__window *w, void *dst, const void *src, uint64_t n);
 };
 
 extern const hoist__source_ops hoist__source_mmap;

@@ -10,6 +10,7 @@
  * window's pages when it starts the next (MADV_DONTNEED: the page cache keeps them, the process
  * no longer does), so RSS stays at the windows in hand; the page cache itself still grows with the
  * model, which is what this path trades for speed (stream and uring do not). */
+#include "loader/io.h"
 #include "loader/source.h"
 
 #include <errno.h>
@@ -62,16 +63,10 @@ static void mmap_close(void *vs)
 static int map_file(mmap_state *s, uint32_t i)
 {
     const hoist__file *f = &s->ld->table->files[i];
-    int fd = open(f->path, O_RDONLY | O_CLOEXEC);
-    RETURN_IF(fd < 0, HOIST_E_OPEN, "%s: cannot open: %s", f->path, strerror(errno));
-    struct stat st;
+    int fd, os_errno;
+    RETURN_IF_ERR(hoist__io_open_checked(f->path, f->size, O_RDONLY | O_CLOEXEC, &fd, &os_errno));
     int rc = HOIST_OK;
-    if (fstat(fd, &st) != 0)
-        rc = hoist__err(HOIST_E_IO, "%s: fstat: %s", f->path, strerror(errno));
-    else if ((uint64_t)st.st_size != f->size)
-        rc = hoist__err(HOIST_E_FILE_CHANGED, "%s: size changed from %llu to %llu bytes since open",
-                        f->path, (unsigned long long)f->size, (unsigned long long)st.st_size);
-    if (rc == HOIST_OK && f->size > 0) {
+    if (f->size > 0) {
         void *p = mmap(NULL, f->size, PROT_READ, MAP_SHARED, fd, 0);
         if (p == MAP_FAILED)
             rc = hoist__err(HOIST_E_IO, "%s: mmap of %llu bytes: %s", f->path,
@@ -145,6 +140,14 @@ static void hold_window(mmap_state *s, int worker, uint8_t *lo, size_t len)
     s->held_len[worker] = len;
 }
 
+/* Whether w's file now ends before w does: pinning pages past the end fails rather than
+ * faulting, and the failure should say why. */
+static bool file_shrank(const mmap_state *s, const hoist__window *w)
+{
+    struct stat st;
+    return stat(s->ld->table->files[w->file].path, &st) == 0 && (uint64_t)st.st_size < w->hi;
+}
+
 static int mmap_read(void *vs, int worker, const hoist__window *w, void *buf, const void **src,
                      int *dma)
 {
@@ -161,6 +164,12 @@ static int mmap_read(void *vs, int worker, const hoist__window *w, void *buf, co
         uint64_t len = hoist__align_up((uintptr_t)(s->maps[w->file] + w->hi), (uint64_t)s->page) -
                        (uintptr_t)lo;
         int rc = s->ld->gpu->host_register(lo, len, 1);
+        if (rc < 0 && file_shrank(s, w))
+            return hoist__err(HOIST_E_FILE_CHANGED,
+                              "%s: bytes %llu..%llu are no longer in the file (truncated during "
+                              "the load?)",
+                              s->ld->table->files[w->file].path, (unsigned long long)w->lo,
+                              (unsigned long long)w->hi);
         if (rc < 0)
             return hoist__err_prefix(rc, "%s: registering bytes %llu..%llu of the mapping",
                                      s->ld->table->files[w->file].path,
@@ -182,7 +191,22 @@ static int mmap_read(void *vs, int worker, const hoist__window *w, void *buf, co
             madvise(lo, len, MADV_WILLNEED);
         }
     }
+    hoist__io_mapped_window(s->ld->table->files[w->file].path, w->lo, w->hi);
     return HOIST_OK;
+}
+
+/* The copy out of the mapping, guarded: the file may shrink between the populate above and the
+ * copy, or populate may be missing (kernels before 5.14). */
+static int mmap_copy(void *vs, const hoist__window *w, void *dst, const void *src, uint64_t n)
+{
+    mmap_state *s = vs;
+    if (hoist__copy_guarded(dst, src, n)) return HOIST_OK;
+    uint64_t at = (uint64_t)((const uint8_t *)src - s->maps[w->file]);
+    return hoist__err(HOIST_E_FILE_CHANGED,
+                      "%s: bytes %llu..%llu vanished from the mapping while being copied "
+                      "(truncated during the load?)",
+                      s->ld->table->files[w->file].path, (unsigned long long)at,
+                      (unsigned long long)(at + n));
 }
 
 static void mmap_release(void *vs, const hoist__window *w)
@@ -218,4 +242,5 @@ const hoist__source_ops hoist__source_mmap = {
     .needs_staging = mmap_needs_staging,
     .host_bytes = mmap_host_bytes,
     .run = NULL,
+    .copy = mmap_copy,
 };

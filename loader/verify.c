@@ -1,5 +1,6 @@
 /* Read-back verification: every byte in the destination is compared with the file, on worker
  * threads, window by window. */
+#include "loader/io.h"
 #include "loader/source.h"
 #include "loader/weights.h"
 
@@ -85,7 +86,7 @@ int hoist__verify(hoist__load *ld)
     if (!fds || !vs) rc = hoist__err(HOIST_E_NOMEM, "out of memory for verification");
     for (uint32_t i = 0; fds && i < t->nfiles; i++) fds[i] = -1;
     for (uint32_t i = 0; rc == HOIST_OK && i < t->nfiles; i++) {
-        fds[i] = open(t->files[i].path, O_RDONLY | O_CLOEXEC);
+        fds[i] = hoist__io_open(t->files[i].path, O_RDONLY | O_CLOEXEC);
         if (fds[i] < 0)
             rc = hoist__err(HOIST_E_OPEN, "%s: cannot open for verification: %s",
                             t->files[i].path, strerror(errno));

@@ -21,6 +21,7 @@ typedef enum fs_fault {
     FS_READ_SHORT, /* ... returns half of what was asked: must be continued */
     FS_HOST_ALLOC, /* the k-th host allocation fails */
     FS_GPU_CALL,   /* the k-th device call of one kind fails */
+    FS_NONE,       /* no injected fault (the file changes, or nothing happens) */
 } fs_fault;
 
 typedef struct fs_case {
@@ -145,7 +146,8 @@ static ST_UNUSED fs_snapshot fs_take(void)
 static ST_UNUSED const char *fs_fault_name(const fs_case *c)
 {
     static const char *const names[] = {"EIO on read", "EINTR on read", "short read",
-                                        "host allocation failure", "device call failure"};
+                                        "host allocation failure", "device call failure",
+                                        "no injected fault"};
     return names[c->fault];
 }
 
@@ -222,6 +224,89 @@ static ST_UNUSED fs_result fs_sweep(const fs_case *c, unsigned max_k)
                 c->fault == FS_GPU_CALL ? hoist__gpu_call_name(c->call) : "-", c->host_as_device,
                 c->opts.verify, r.runs, r.failed);
     return r;
+}
+
+/* ---- case 28: the file cut or replaced under the mmap path ---------------------------- */
+
+enum { FS_TRUNCATE, FS_REPLACE };
+
+static char *fs_victim;
+static unsigned fs_at_window;
+static _Atomic unsigned fs_windows_seen;
+static int fs_action;
+static uint64_t fs_cut_to;
+
+/* A copy of path with the same bytes and mtime renamed over it: only the inode differs. */
+static ST_UNUSED void fs_replace_file(const char *path)
+{
+    size_t n = 0;
+    void *bytes = tu_read(path, &n);
+    ck_assert_ptr_nonnull(bytes);
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    char *tmp = tu_path(dir, "replacement");
+    tu_write(tmp, bytes, n);
+    struct timespec times[2] = {st.st_atim, st.st_mtim};
+    ck_assert_int_eq(utimensat(AT_FDCWD, tmp, times, 0), 0);
+    ck_assert_int_eq(rename(tmp, path), 0);
+    free(tmp);
+    free(bytes);
+}
+
+static ST_UNUSED void fs_on_window(const char *path, uint64_t lo, uint64_t hi)
+{
+    if (atomic_fetch_add(&fs_windows_seen, 1) + 1 != fs_at_window) return;
+    if (fs_action == FS_TRUNCATE)
+        ck_assert_int_eq(truncate(fs_victim, (off_t)fs_cut_to), 0);
+    else
+        fs_replace_file(fs_victim);
+}
+
+/* Loads a fresh copy of a small model by the mmap path with options o, the file cut (or
+ * replaced) when the k-th window is ready, for every k: HOIST_E_FILE_CHANGED naming the file each
+ * time, nothing published, everything given back. Returns how many runs took the guarded-copy
+ * error (the copy itself faulted). */
+static ST_UNUSED unsigned fs_cut_sweep(int what, hoist_load_options o, bool as_device)
+{
+    fs_victim = tu_path(dir, "victim.safetensors");
+    unsigned guarded = 0;
+    for (unsigned k = 1;; k++) {
+        fs_snapshot before = fs_take();
+        tu_write_odd_model(fs_victim, 7, 3); /* about 145 KB: 18 windows */
+        hoist_model *m = st_open(fs_victim);
+        hoist_tensor_info t0;
+        ck_assert_int_eq(hoist_model_tensor(m, 0, &t0), HOIST_OK);
+        fs_cut_to = t0.offset + 100; /* inside the first window: every later byte vanishes */
+        hoist__gpu_set_hooks(&(hoist__gpu_hooks){.host_as_device = as_device});
+        fs_at_window = k;
+        fs_action = what;
+        atomic_store(&fs_windows_seen, 0);
+        hoist__io_set_hooks(&(hoist__io_hooks){.mapped_window = fs_on_window});
+        hoist_weights *w = (hoist_weights *)1;
+        int rc = hoist_load(m, &o, &w);
+        unsigned seen = atomic_load(&fs_windows_seen);
+        hoist__io_set_hooks(NULL);
+        hoist__gpu_set_hooks(NULL);
+        const char *e = hoist_last_error();
+        if (seen < k) { /* past the last window: nothing was cut */
+            ck_assert_msg(rc == HOIST_OK, "%s", e);
+            tu_assert_weights_match_files(m, w);
+            hoist_weights_free(w);
+            hoist_model_free(m);
+            break;
+        }
+        ck_assert_msg(rc == HOIST_E_FILE_CHANGED, "window %u: %s: %s", k, hoist_status_name(rc), e);
+        ck_assert_ptr_null(w);
+        ck_assert_msg(strstr(e, "victim.safetensors"), "message: %s", e);
+        if (what == FS_REPLACE) ck_assert_msg(strstr(e, "replaced"), "message: %s", e);
+        guarded += strstr(e, "vanished from the mapping") != NULL;
+        hoist_model_free(m);
+        fs_case any = {.opts = o, .fault = FS_NONE};
+        fs_snapshot after = fs_take();
+        fs_assert_same(&before, &after, &any, k, rc);
+    }
+    free(fs_victim);
+    return guarded;
 }
 
 /* Routes jansson's allocations through the wrappers too, so that the parsers' JSON documents

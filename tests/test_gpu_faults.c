@@ -81,6 +81,25 @@ START_TEST(test_host_alloc_and_read_faults)
 }
 END_TEST
 
+/* Case 28 on the device: the file cut or replaced at every window, staging through pinned slots
+ * and registering the mapping. */
+START_TEST(test_file_cut_during_load)
+{
+    for (int reg = 0; reg <= 1; reg++)
+        for (unsigned threads = 1; threads <= 3; threads += 2) {
+            hoist_load_options o = HOIST_LOAD_OPTIONS_DEFAULT;
+            o.device = 0;
+            o.path = HOIST_PATH_MMAP;
+            o.mmap_register = reg;
+            o.threads = threads;
+            o.chunk_bytes = 8192;
+            unsigned guarded = fs_cut_sweep(FS_TRUNCATE, o, false);
+            if (!reg && threads == 1) ck_assert_uint_gt(guarded, 10);
+            fs_cut_sweep(FS_REPLACE, o, false);
+        }
+}
+END_TEST
+
 /* Case 35 on the device: 1,000 open/load/free cycles over every path and mode. Free VRAM within
  * 2 MiB, host bytes, device handles and descriptors exactly flat; resident memory within 8 MiB. */
 START_TEST(test_cycles_flat)
@@ -105,6 +124,7 @@ START_TEST(test_cycles_flat)
     }
     fs_snapshot last = fs_take();
     fs_case any = gpu_case(index, gpaths[0]);
+    any.fault = FS_NONE;
     fs_assert_same(&first, &last, &any, 1000, HOIST_OK);
     ck_assert_int_eq(hoist_device_info_get(0, &info), HOIST_OK);
     ck_assert_msg(info.free_bytes + (2u << 20) >= vram0, "free VRAM fell from %llu to %llu",
@@ -133,6 +153,7 @@ int main(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_device_call_faults);
     tcase_add_test(tc, test_host_alloc_and_read_faults);
+    tcase_add_test(tc, test_file_cut_during_load);
     tcase_add_test(tc, test_cycles_flat);
     suite_add_tcase(s, tc);
     return tu_run_suite_nofork(s);

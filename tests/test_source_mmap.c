@@ -1,0 +1,111 @@
+/* loader/source_mmap.c and loader/guard.c, RELIABILITY.md case 28: the file truncated or replaced
+ * while the mmap path copies out of its mapping. At every window, into host memory and through
+ * the device pipeline: an error naming the file, never SIGBUS, nothing published, everything
+ * given back. A SIGBUS that is not the loader's still reaches the handler installed before. */
+#include "fault_sweep.h"
+
+#include <setjmp.h>
+#include <signal.h>
+
+static hoist_load_options host_opts(unsigned threads)
+{
+    hoist_load_options o = HOIST_LOAD_OPTIONS_DEFAULT;
+    o.path = HOIST_PATH_MMAP;
+    o.threads = threads;
+    o.chunk_bytes = 8192;
+    return o;
+}
+
+/* One worker: the window being copied is the one cut, so the copy itself faults and the guard
+ * must turn SIGBUS into the error (without it this test dies of SIGBUS). */
+START_TEST(test_truncated_while_copying)
+{
+    for (int dev = 0; dev <= 1; dev++) {
+        unsigned guarded = fs_cut_sweep(FS_TRUNCATE, host_opts(1), dev);
+        if (getenv("HOIST_SWEEP_LOG")) fprintf(stderr, "guarded copies: %u\n", guarded);
+        ck_assert_uint_gt(guarded, 10);
+    }
+}
+END_TEST
+
+/* Several workers: some copies fault, others find the bytes gone when they populate; either way
+ * one error, every worker joined. */
+START_TEST(test_truncated_with_workers)
+{
+    for (int dev = 0; dev <= 1; dev++) fs_cut_sweep(FS_TRUNCATE, host_opts(3), dev);
+}
+END_TEST
+
+/* Replaced by a file of the same size and mtime: the mapping still reads the old one, so the
+ * copy succeeds; the identity check before publishing refuses it. */
+START_TEST(test_replaced)
+{
+    for (int dev = 0; dev <= 1; dev++) fs_cut_sweep(FS_REPLACE, host_opts(2), dev);
+}
+END_TEST
+
+static sigjmp_buf foreign_jmp;
+static volatile sig_atomic_t foreign_seen;
+
+static void foreign_handler(int sig, siginfo_t *si, void *uc)
+{
+    foreign_seen = 1;
+    siglongjmp(foreign_jmp, 1);
+}
+
+/* The loader's handler, installed by the first guarded copy, passes a SIGBUS that is not its own
+ * to the handler it replaced. Needs a fresh process (Check's default fork mode). */
+START_TEST(test_foreign_sigbus_is_passed_on)
+{
+    const char *fork_mode = getenv("CK_FORK");
+    if (fork_mode && strcmp(fork_mode, "no") == 0) return;
+    struct sigaction sa, now;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = foreign_handler;
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+    ck_assert_int_eq(sigaction(SIGBUS, &sa, NULL), 0);
+
+    hoist_model *m = open_odd(6, 9);
+    hoist_load_options o = HOIST_LOAD_OPTIONS_DEFAULT;
+    o.path = HOIST_PATH_MMAP;
+    hoist_weights *w = NULL;
+    ck_assert_int_eq(hoist_load(m, &o, &w), HOIST_OK);
+    hoist_weights_free(w);
+    hoist_model_free(m);
+    ck_assert_int_eq(sigaction(SIGBUS, NULL, &now), 0);
+    ck_assert_msg(now.sa_sigaction != foreign_handler, "the loader installed no handler");
+
+    /* a SIGBUS of the test's own: a mapped page past the end of a truncated file */
+    char *path = tu_path(dir, "foreign");
+    char page[8192] = {1};
+    tu_write(path, page, sizeof page);
+    int fd = open(path, O_RDWR);
+    ck_assert_int_ge(fd, 0);
+    volatile char *map = mmap(NULL, sizeof page, PROT_READ, MAP_SHARED, fd, 0);
+    ck_assert(map != MAP_FAILED);
+    ck_assert_int_eq(ftruncate(fd, 0), 0);
+    if (sigsetjmp(foreign_jmp, 0) == 0) {
+        (void)map[4096];
+        ck_abort_msg("no SIGBUS past the end of the file");
+    }
+    ck_assert_int_eq(foreign_seen, 1);
+    munmap((void *)map, sizeof page);
+    close(fd);
+    free(path);
+}
+END_TEST
+
+int main(void)
+{
+    fs_init();
+    Suite *s = suite_create("source_mmap");
+    TCase *tc = tcase_create("host");
+    tcase_add_checked_fixture(tc, st_setup, st_teardown);
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_truncated_while_copying);
+    tcase_add_test(tc, test_truncated_with_workers);
+    tcase_add_test(tc, test_replaced);
+    tcase_add_test(tc, test_foreign_sigbus_is_passed_on);
+    suite_add_tcase(s, tc);
+    return tu_run_suite(s);
+}
