@@ -265,6 +265,140 @@ HOIST_API int hoist_device_copy_bandwidth(int device, uint64_t bytes, int pinned
  * a later load reuses them). Call it once loading is over. Thread-safe. */
 HOIST_API void hoist_trim(void);
 
+/* ---- placement planning -------------------------------------------------------------------- */
+
+/* What fits where, computed before anything is allocated or read: the weights of every layer
+ * with that layer's KV cache on one device, the inference layer's activations and workspace, a
+ * reserve left untouched on each device, and what would fit instead when the model does not. */
+
+typedef struct hoist_coordinator hoist_coordinator;
+
+/* X(name, value, "name", bytes per block of 32 elements). q8 and q4 store 32 elements in a block
+ * with one f16 scale (34 and 18 bytes); a head's row is rounded up to whole blocks. */
+#define HOIST_KV_DTYPE_LIST(X)                                                                    \
+    X(HOIST_KV_F16, 0, "f16", 64)                                                                 \
+    X(HOIST_KV_BF16, 1, "bf16", 64)                                                               \
+    X(HOIST_KV_F32, 2, "f32", 128)                                                                \
+    X(HOIST_KV_F8, 3, "f8", 32)                                                                   \
+    X(HOIST_KV_Q8, 4, "q8", 34)                                                                   \
+    X(HOIST_KV_Q4, 5, "q4", 18)
+
+typedef enum hoist_kv_dtype {
+#define HOIST_X_ENUM(name, value, str, block) name = value,
+    HOIST_KV_DTYPE_LIST(HOIST_X_ENUM)
+#undef HOIST_X_ENUM
+    HOIST_KV_DTYPE_COUNT
+} hoist_kv_dtype;
+
+/* "q4"; "?" for an unknown value. */
+HOIST_API const char *hoist_kv_dtype_name(hoist_kv_dtype kv);
+/* Parses "f16", "bf16", "f32", "f8", "q8" or "q4"; HOIST_E_INVALID_ARG otherwise. */
+HOIST_API int hoist_kv_dtype_parse(const char *text, hoist_kv_dtype *out);
+/* KV-cache bytes: 2 (K and V) x n_layers x n_kv_heads x (head_dim in kv's encoding) x
+ * max_seq_len x batch. HOIST_E_OVERFLOW when that passes 2^64; HOIST_E_BAD_CONFIG for a geometry
+ * hoist_geometry_check() refuses. */
+HOIST_API int hoist_kv_cache_bytes(const hoist_geometry *geometry, hoist_kv_dtype kv,
+                                   uint64_t max_seq_len, uint32_t batch, uint64_t *out);
+
+#define HOIST_PLAN_MAX_DEVICES 16
+
+typedef struct hoist_plan_device {
+    int device;                /* a CUDA ordinal or HOIST_DEVICE_HOST */
+    uint64_t free_bytes;       /* memory to plan into before any of the coordinator's
+                                  reservations; 0 = ask the device now */
+    uint64_t reserve_bytes;    /* left unused (other processes, fragmentation) */
+} hoist_plan_device;
+
+typedef struct hoist_plan_options {
+    /* Devices in split order: layers fill devices[0] first, then the next. NULL/0 = every CUDA
+     * device (the host when there is none). At most HOIST_PLAN_MAX_DEVICES, no repeats. */
+    const hoist_plan_device *devices;
+    size_t ndevices;
+    uint64_t max_seq_len;      /* KV-cache positions per sequence; 0 = the model's max_position */
+    uint32_t batch;            /* sequences sharing the devices, each with its cache; 0 = 1 */
+    uint32_t forward_tokens;   /* tokens per forward pass (prefill chunk); 0 = 256 */
+    hoist_kv_dtype kv_dtype;
+    /* The model's shape; NULL = hoist_model_geometry(model) (config.json or GGUF metadata). */
+    const hoist_geometry *geometry;
+    /* Budget shared with other plans and weights; NULL = the process-wide one. */
+    hoist_coordinator *coordinator;
+} hoist_plan_options;
+
+#define HOIST_PLAN_OPTIONS_DEFAULT                                                                \
+    {.devices = NULL, .ndevices = 0, .max_seq_len = 0, .batch = 1, .forward_tokens = 0,          \
+     .kv_dtype = HOIST_KV_F16, .geometry = NULL, .coordinator = NULL}
+
+typedef struct hoist_plan hoist_plan;
+
+/* Plans model onto opts->devices and reserves what it places in the coordinator, atomically with
+ * respect to other plans of that coordinator: a second model is planned into what the first
+ * left. The reservation lasts while the plan, or weights loaded with it, are alive. opts may be
+ * NULL (defaults). Reads no tensor data and allocates no device memory. On success *out owns the
+ * plan (hoist_plan_free). HOIST_E_NO_FIT when the model does not fit: the message names the
+ * device that lacks memory, how much (weights + cache + workspace against what it has), and what
+ * would fit (max_seq_len <= K, another kv dtype, another device); nothing is reserved then, and
+ * *out is NULL. The plan keeps the model alive. */
+HOIST_API int hoist_plan_create(hoist_model *model, const hoist_plan_options *opts,
+                                hoist_plan **out);
+/* Releases the plan's share of the reservation. NULL is a no-op. */
+HOIST_API void hoist_plan_free(hoist_plan *plan);
+
+typedef struct hoist_plan_info {
+    hoist_geometry geometry;
+    uint64_t max_seq_len;
+    uint32_t batch, forward_tokens;
+    hoist_kv_dtype kv_dtype;
+    uint64_t kv_bytes_per_token;   /* every layer, one sequence */
+    uint64_t weights_bytes;        /* arena bytes over every device (alignment included) */
+    uint64_t kv_bytes;
+    uint64_t workspace_bytes;
+    size_t ndevices;               /* as in the options (unused ones included) */
+} hoist_plan_info;
+
+typedef struct hoist_plan_usage {
+    int device;
+    uint64_t free_bytes;       /* what the device had for this plan: given or queried, less the
+                                  coordinator's other reservations */
+    uint64_t reserve_bytes;
+    uint64_t weights_bytes;    /* its arena, exactly as the load allocates it */
+    uint64_t kv_bytes;
+    uint64_t workspace_bytes;  /* activations, cuBLAS workspace, rotary tables, logits */
+    uint64_t headroom_bytes;   /* free - reserve - weights - kv - workspace */
+    uint32_t first_layer, layers; /* layers [first_layer, first_layer + layers) */
+    int embeddings, head;      /* holds the embeddings / the final norm and output head */
+} hoist_plan_usage;
+
+HOIST_API void hoist_plan_info_get(const hoist_plan *plan, hoist_plan_info *out);
+/* index < info.ndevices; HOIST_E_INVALID_ARG otherwise. */
+HOIST_API int hoist_plan_usage_get(const hoist_plan *plan, size_t index, hoist_plan_usage *out);
+/* The device a tensor (index as in hoist_model_tensor) or a layer is placed on. */
+HOIST_API int hoist_plan_tensor_device(const hoist_plan *plan, size_t tensor, int *device);
+HOIST_API int hoist_plan_layer_device(const hoist_plan *plan, uint32_t layer, int *device);
+
+typedef struct hoist_fit {
+    int fits;                  /* the options as given fit */
+    uint64_t shortfall_bytes;  /* memory missing on the last device for them; 0 when they fit */
+    /* Largest max_seq_len that fits with each kv dtype (the other options as given), searched up
+     * to max(the model's max_position, opts->max_seq_len); 0 when not even one token fits. */
+    uint64_t max_seq_len[HOIST_KV_DTYPE_COUNT];
+} hoist_fit;
+
+/* What fits on opts->devices, computed as hoist_plan_create() would but reserving nothing.
+ * Returns HOIST_OK whether or not the options fit; a failure means the question could not be
+ * asked (bad geometry, absent device). */
+HOIST_API int hoist_plan_fit(hoist_model *model, const hoist_plan_options *opts, hoist_fit *out);
+
+/* A coordinator keeps the reservations of plans (and of the weights loaded with them) so that
+ * several models in one process are planned into one budget. Thread-safe. The process-wide one
+ * serves every plan whose options name none; create others to plan in isolation. */
+HOIST_API int hoist_coordinator_create(hoist_coordinator **out);
+/* Drops the caller's reference; plans and weights that reserved through it keep it alive.
+ * NULL and the process-wide coordinator are no-ops. */
+HOIST_API void hoist_coordinator_free(hoist_coordinator *coordinator);
+HOIST_API hoist_coordinator *hoist_coordinator_default(void);
+/* Bytes reserved on device through the coordinator (NULL = the process-wide one) right now. */
+HOIST_API uint64_t hoist_coordinator_reserved(const hoist_coordinator *coordinator, int device);
+
 /* ---- loading ------------------------------------------------------------------------------ */
 
 #define HOIST_PATH_LIST(X)                                                                        \
@@ -293,11 +427,15 @@ typedef struct hoist_load_options {
     int verify;                /* read every byte back from the destination and compare */
     int mmap_register;         /* mmap to GPU: register the mapping and DMA from it (1), or
                                   copy through pinned staging slots (0); -1 = the faster default */
+    /* Places every tensor as planned (one arena per device the plan uses), device ignored;
+     * NULL = every tensor on device. The plan must be of this model, and its previous weights
+     * freed; it may be freed once the load returns (the weights keep its reservation). */
+    const hoist_plan *plan;
 } hoist_load_options;
 
 #define HOIST_LOAD_OPTIONS_DEFAULT                                                                \
     {.path = HOIST_PATH_AUTO, .device = HOIST_DEVICE_HOST, .ram_budget = 0, .threads = 0,       \
-     .chunk_bytes = 0, .verify = 0, .mmap_register = -1}
+     .chunk_bytes = 0, .verify = 0, .mmap_register = -1, .plan = NULL}
 
 typedef struct hoist_load_stats {
     const char *path;          /* name of the path that ran (after auto/fallbacks) */
@@ -306,14 +444,16 @@ typedef struct hoist_load_stats {
     double copy_seconds;       /* summed over workers: host to destination */
     double verify_seconds;
     uint64_t bytes;            /* tensor bytes placed */
-    uint64_t arena_bytes;      /* destination memory taken (alignment included) */
+    uint64_t arena_bytes;      /* destination memory taken (alignment included), all devices */
     uint64_t peak_host_bytes;  /* high-water mark of loader-owned host memory (staging, tables) */
     unsigned threads;
 } hoist_load_stats;
 
 typedef struct hoist_weights hoist_weights;
 
-/* Loads every tensor of model into one arena on opts->device. opts may be NULL (defaults).
+/* Loads every tensor of model into one arena on opts->device, or with opts->plan one arena on
+ * each device of the plan (checking first, before allocating, that each still has the free memory
+ * its arena needs: HOIST_E_NO_FIT otherwise). opts may be NULL (defaults).
  * The weights keep the model alive. On success *out owns the weights: release with
  * hoist_weights_free(), which frees the arena. On failure *out is NULL and every host, pinned
  * and device buffer taken by the load has been released. */

@@ -1,4 +1,4 @@
-/* hoist_load: resolve options, plan, allocate the arena, run the path, verify, publish. */
+/* hoist_load: resolve options, plan, allocate the arenas, run the path, verify, publish. */
 #include "loader/source.h"
 #include "loader/weights.h"
 
@@ -88,7 +88,7 @@ static uint64_t plan_estimate(const hoist__load *ld, uint64_t window)
 {
     const hoist__table *t = ld->table;
     uint64_t windows = t->total_bytes / window + t->ntensors + t->nfiles + 1;
-    return t->ntensors * (sizeof(uint64_t) + sizeof(hoist__extent)) +
+    return t->ntensors * (sizeof(uint64_t) + sizeof(hoist__extent) + 1) +
            windows * sizeof(hoist__window);
 }
 
@@ -141,7 +141,9 @@ static int fit_budget(hoist__load *ld)
 /* Everything after the arena is allocated; on failure the caller frees the arena. */
 static int run_load(hoist__load *ld)
 {
-    RETURN_IF_ERR(hoist__budget_take(&ld->budget, ld->plan.host_bytes, "the load plan"));
+    uint64_t placements = ld->tensor_arena ? ld->table->ntensors : 0;
+    RETURN_IF_ERR(
+        hoist__budget_take(&ld->budget, ld->plan.host_bytes + placements, "the load plan"));
     uint64_t held = source_bytes(ld, ld->opts.threads, ld->plan.window_bytes);
     RETURN_IF_ERR(hoist__budget_take(&ld->budget, held, "the source's resident windows"));
     int rc = ld->source->run ? ld->source->run(ld->source_state, ld)
@@ -160,16 +162,16 @@ static int run_load(hoist__load *ld)
 static int load_prepare(hoist__load *ld)
 {
     RETURN_IF_ERR(validate_options(&ld->opts));
-    RETURN_IF_ERR(hoist__gpu_for_device(ld->opts.device, &ld->gpu));
-    ld->host_sink =
-        ld->sink || (ld->opts.device == HOIST_DEVICE_HOST && !hoist__gpu_host_as_device());
+    RETURN_IF_ERR(hoist__arenas_resolve(ld, ld->model));
+    ld->host_sink |= ld->sink != NULL;
     ld->source = source_for(ld->opts.path, ld->table);
     RETURN_IF(!ld->source, HOIST_E_UNSUPPORTED, "path '%s' is not part of this build",
               hoist_path_name(ld->opts.path));
     RETURN_IF_ERR(ld->source->open(ld, &ld->source_state));
     if (ld->opts.threads == 0) ld->opts.threads = 1;
     RETURN_IF_ERR(fit_budget(ld));
-    return hoist__plan_build(ld->table, ld->opts.device, ld->opts.chunk_bytes, &ld->plan);
+    return hoist__plan_build(ld->table, ld->tensor_arena, ld->narenas, ld->opts.chunk_bytes,
+                             &ld->plan);
 }
 
 static hoist__load *load_new(hoist_model *model, const hoist_load_options *opts)
@@ -179,6 +181,7 @@ static hoist__load *load_new(hoist_model *model, const hoist_load_options *opts)
     hoist_load_options def = HOIST_LOAD_OPTIONS_DEFAULT;
     ld->opts = opts ? *opts : def;
     ld->table = &model->table;
+    ld->model = model;
     pthread_mutex_init(&ld->err_lock, NULL);
     pthread_mutex_init(&ld->deliver_lock, NULL);
     pthread_cond_init(&ld->deliver_cond, NULL);
@@ -188,6 +191,9 @@ static hoist__load *load_new(hoist_model *model, const hoist_load_options *opts)
 
 static hoist_load_stats load_stats(const hoist__load *ld, double t0)
 {
+    uint64_t arena_bytes = 0;
+    for (size_t a = 0; a < ld->narenas; a++)
+        arena_bytes += ld->arenas[a].base ? ld->arenas[a].bytes : 0;
     return (hoist_load_stats){
         .path = ld->source->name,
         .seconds = hoist__now() - t0,
@@ -195,7 +201,7 @@ static hoist_load_stats load_stats(const hoist__load *ld, double t0)
         .copy_seconds = (double)atomic_load(&ld->copy_ns) * 1e-9,
         .verify_seconds = ld->verify_seconds,
         .bytes = ld->table->total_bytes,
-        .arena_bytes = ld->arena ? ld->plan.arena_bytes : 0,
+        .arena_bytes = arena_bytes,
         .peak_host_bytes = atomic_load(&ld->budget.peak),
         .threads = ld->opts.threads,
     };
@@ -205,6 +211,7 @@ static void load_delete(hoist__load *ld)
 {
     if (ld->source && ld->source_state) ld->source->close(ld->source_state);
     hoist__plan_free(&ld->plan);
+    hoist__free(ld->tensor_arena);
     pthread_mutex_destroy(&ld->err_lock);
     pthread_mutex_destroy(&ld->deliver_lock);
     pthread_cond_destroy(&ld->deliver_cond);
@@ -222,35 +229,40 @@ int hoist_load(hoist_model *model, const hoist_load_options *opts, hoist_weights
 
     hoist_weights *w = NULL;
     int rc = load_prepare(ld);
-    if (rc == HOIST_OK)
-        rc = ld->gpu->mem_alloc(ld->opts.device, ld->plan.arena_bytes, (void **)&ld->arena);
+    if (rc == HOIST_OK && ld->opts.plan) {
+        rc = hoist__reservation_bind(ld->opts.plan->reservation);
+        if (rc == HOIST_OK) ld->reservation = ld->opts.plan->reservation;
+    }
+    if (rc == HOIST_OK) rc = hoist__arenas_alloc(ld);
     if (rc == HOIST_OK) {
         rc = run_load(ld);
-        if (rc < 0) ld->gpu->mem_free(ld->opts.device, ld->arena);
+        if (rc < 0) hoist__arenas_free(ld->arenas, ld->narenas);
     }
     if (rc == HOIST_OK) {
         w = hoist__calloc(1, sizeof *w);
         if (!w) {
-            ld->gpu->mem_free(ld->opts.device, ld->arena);
+            hoist__arenas_free(ld->arenas, ld->narenas);
             rc = hoist__err(HOIST_E_NOMEM, "out of memory");
         }
     }
+    if (rc < 0) hoist__reservation_unbind(ld->reservation);
     if (rc == HOIST_OK) {
         hoist__model_retain(model);
         *w = (hoist_weights){.refs = 1,
                              .model = model,
-                             .gpu = ld->gpu,
-                             .device = ld->opts.device,
-                             .arena = ld->arena,
-                             .arena_bytes = ld->plan.arena_bytes,
-                             .tensor_dst = ld->plan.tensor_dst};
-        ld->plan.tensor_dst = NULL; /* moved into the weights */
+                             .narenas = ld->narenas,
+                             .tensor_arena = ld->tensor_arena,
+                             .tensor_dst = ld->plan.tensor_dst,
+                             .reservation = ld->reservation};
+        memcpy(w->arenas, ld->arenas, sizeof w->arenas);
         w->stats = load_stats(ld, t0);
+        ld->plan.tensor_dst = NULL; /* moved into the weights */
+        ld->tensor_arena = NULL;
     }
     load_delete(ld);
     if (rc < 0) return rc;
     atomic_fetch_add(&live_weights, 1);
-    atomic_fetch_add(&live_arena_bytes, w->arena_bytes);
+    atomic_fetch_add(&live_arena_bytes, w->stats.arena_bytes);
     *out = w;
     hoist__err_clear();
     return HOIST_OK;
@@ -263,6 +275,8 @@ int hoist_load_sink(hoist_model *model, const hoist_load_options *opts, hoist_si
     RETURN_IF(opts && opts->device != HOIST_DEVICE_HOST, HOIST_E_INVALID_ARG,
               "hoist_load_sink: the sink is the destination; leave opts->device at "
               "HOIST_DEVICE_HOST");
+    RETURN_IF(opts && opts->plan, HOIST_E_INVALID_ARG,
+              "hoist_load_sink: the sink is the destination; a plan places into devices");
     RETURN_IF(opts && opts->verify, HOIST_E_INVALID_ARG,
               "hoist_load_sink: nothing to verify against (check the pieces in the sink)");
     double t0 = hoist__now();
@@ -295,8 +309,10 @@ void hoist_weights_free(hoist_weights *w)
 {
     if (!w || atomic_fetch_sub(&w->refs, 1) != 1) return;
     atomic_fetch_sub(&live_weights, 1);
-    atomic_fetch_sub(&live_arena_bytes, w->arena_bytes);
-    w->gpu->mem_free(w->device, w->arena);
+    atomic_fetch_sub(&live_arena_bytes, w->stats.arena_bytes);
+    hoist__arenas_free(w->arenas, w->narenas);
+    hoist__reservation_unbind(w->reservation);
+    hoist__free(w->tensor_arena);
     hoist__free(w->tensor_dst);
     hoist_model_free(w->model);
     hoist__free(w);
@@ -316,8 +332,9 @@ int hoist_weights_view(const hoist_weights *w, size_t index, hoist_view *out)
     out->ndim = ti->ndim;
     memcpy(out->shape, ti->shape, sizeof out->shape);
     out->nbytes = ti->nbytes;
-    out->device = w->device;
-    out->data = w->arena + w->tensor_dst[index];
+    const hoist__arena *ar = &w->arenas[w->tensor_arena ? w->tensor_arena[index] : 0];
+    out->device = ar->device;
+    out->data = ar->base + w->tensor_dst[index];
     return HOIST_OK;
 }
 
@@ -346,5 +363,6 @@ int hoist_weights_read(const hoist_weights *w, size_t index, uint64_t offset, vo
               t->tensors[index].name, (unsigned long long)offset, (unsigned long long)nbytes,
               (unsigned long long)t->tensors[index].nbytes);
     if (!nbytes) return HOIST_OK;
-    return w->gpu->copy_d2h(dst, w->arena + w->tensor_dst[index] + offset, nbytes, w->device);
+    const hoist__arena *ar = &w->arenas[w->tensor_arena ? w->tensor_arena[index] : 0];
+    return ar->gpu->copy_d2h(dst, ar->base + w->tensor_dst[index] + offset, nbytes, ar->device);
 }

@@ -6,11 +6,20 @@
 #include "gpu/gpu.h"
 #include "loader/internal.h"
 #include "loader/plan.h"
+#include "loader/planner.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 
 typedef struct hoist__source_ops hoist__source_ops;
+
+/* One destination allocation: a device's arena. A load without a plan has one. */
+typedef struct hoist__arena {
+    int device;
+    const hoist__gpu_ops *gpu;
+    uint8_t *base;
+    uint64_t bytes;
+} hoist__arena;
 
 /* Staging slots per worker on a device load: one being filled, two whose copies may be in
  * flight. */
@@ -19,8 +28,9 @@ typedef struct hoist__source_ops hoist__source_ops;
 typedef struct hoist__load {
     const hoist__table *table;
     hoist_load_options opts;   /* resolved: no zeros left for "default" */
-    const hoist__gpu_ops *gpu; /* the destination's backend */
-    bool host_sink;            /* destination is host memory */
+    hoist_model *model;
+    const hoist__gpu_ops *gpu; /* staging's backend: CUDA when any arena is on a GPU */
+    bool host_sink;            /* every destination is host memory */
     /* hoist_load_sink: pieces go to the embedder's callback instead of an arena (host_sink is
      * set too). Windows are delivered strictly in plan order: a worker that has read window i
      * waits until window i-1 has been delivered (next_deliver). */
@@ -31,7 +41,10 @@ typedef struct hoist__load {
     size_t next_deliver;
     size_t next_tensor; /* tensors before this index have been announced to the sink */
     hoist__plan plan;
-    uint8_t *arena;
+    hoist__arena arenas[HOIST_PLAN_MAX_DEVICES];
+    size_t narenas;
+    uint8_t *tensor_arena;     /* per tensor: index into arenas (owned); NULL = all in arena 0 */
+    hoist__reservation *reservation; /* the plan's, bound to the weights being loaded */
     hoist__budget budget;
     const hoist__source_ops *source;
     void *source_state;
@@ -56,6 +69,14 @@ int hoist__load_fail(hoist__load *ld, int status);
  * no bytes: zero-sized tensors are delivered as empty pieces in their place. Call with the
  * delivery turn held. */
 int hoist__sink_announce_empty(hoist__load *ld, size_t end);
+
+/* Destinations (loader/arenas.c). resolve: the arenas of opts->plan (one per device it put
+ * tensors on) or the one of opts->device, their backends, ld->gpu and ld->host_sink; nothing
+ * allocated on devices. alloc: checks that each device still has the free memory its arena needs
+ * (HOIST_E_NO_FIT before anything is allocated), then allocates them all or none. */
+int hoist__arenas_resolve(hoist__load *ld, const hoist_model *model);
+int hoist__arenas_alloc(hoist__load *ld);
+void hoist__arenas_free(hoist__arena *arenas, size_t n);
 
 /* Host bytes of staging the pipeline takes with this many workers and this window size. */
 uint64_t hoist__pipeline_staging_bytes(const hoist__load *ld, unsigned threads, uint64_t window);

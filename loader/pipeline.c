@@ -1,10 +1,10 @@
 /* The window pipeline: worker threads take windows from a shared counter, have the source produce
  * each window's bytes, and hand every piece to the destination.
  *
- * On a device, each worker owns a stream and a small ring of slots (a pinned buffer and an
- * event). A slot is reused only after the event recorded behind its last copy has completed, so
- * the read of window k+1 overlaps the device copy of window k without any per-tensor
- * synchronisation. On the host, pieces are plain memcpys, and a source that reads (rather than
+ * On devices, each worker owns a stream per arena and a small ring of slots (a pinned buffer and
+ * an event per arena). A slot is reused only after the events recorded behind its last copies
+ * have completed, so the read of window k+1 overlaps the device copy of window k without any
+ * per-tensor synchronisation. On the host, pieces are plain memcpys, and a source that reads (rather than
  * maps) reads straight into the arena when the window is a single piece.
  *
  * With a callback sink, workers still read in parallel, but hand their windows to the sink one at
@@ -19,7 +19,8 @@
 
 typedef struct slot {
     void *buf;                 /* pinned staging (NULL when the source's bytes are DMA-able) */
-    hoist__event *ev;
+    hoist__event *ev[HOIST_PLAN_MAX_DEVICES]; /* one per arena: events live on one device */
+    uint32_t recorded;         /* arenas whose event was recorded behind the last window */
     const hoist__window *busy; /* window whose copy may still be in flight */
     int release;               /* call source->release on busy once its copy is done */
 } slot;
@@ -29,7 +30,7 @@ typedef struct worker {
     int id;
     pthread_t thread;
     int started;
-    hoist__stream *stream;
+    hoist__stream *stream[HOIST_PLAN_MAX_DEVICES]; /* one per arena */
     slot slots[HOIST_SLOTS_PER_WORKER];
     unsigned nslots, next;
     uint64_t host_buf_bytes; /* budgeted bytes of this worker's buffers */
@@ -130,8 +131,15 @@ static uint64_t ns_since(double t0) { return (uint64_t)((hoist__now() - t0) * 1e
 static int slot_retire(worker *wk, slot *s)
 {
     if (!s->busy) return HOIST_OK;
-    const hoist__source_ops *src = wk->ld->source;
-    int rc = wk->ld->gpu->event_sync(s->ev);
+    hoist__load *ld = wk->ld;
+    const hoist__source_ops *src = ld->source;
+    int rc = HOIST_OK;
+    for (size_t a = 0; a < ld->narenas; a++) {
+        if (!(s->recorded & (1u << a))) continue;
+        int r = ld->arenas[a].gpu->event_sync(s->ev[a]);
+        if (rc == HOIST_OK) rc = r;
+    }
+    s->recorded = 0;
     if (s->release && src->release) src->release(wk->ld->source_state, s->busy);
     s->busy = NULL;
     s->release = 0;
@@ -144,6 +152,7 @@ typedef struct piece_ctx {
     const hoist__window *w;
     const uint8_t *src;
     int staged; /* src already sits in pinned memory or DMA-able memory */
+    uint32_t arenas; /* arenas this window copied into */
 } piece_ctx;
 
 /* Copies source bytes out, the source's way when it has one. */
@@ -162,13 +171,15 @@ static int copy_piece(void *vctx, const hoist__extent *e, uint64_t src_off, uint
     hoist__load *ld = c->wk->ld;
     const uint8_t *p = c->src + src_off;
     if (ld->sink) return sink_piece(ld, e, p, dst_off, len);
-    uint8_t *dst = ld->arena + dst_off;
+    const hoist__arena *ar = &ld->arenas[e->arena];
+    uint8_t *dst = ar->base + dst_off;
     if (ld->host_sink) return p != dst ? copy_in(c, dst, p, len) : HOIST_OK;
     if (!c->staged) { /* bounce through the slot's pinned buffer */
         RETURN_IF_ERR(copy_in(c, (uint8_t *)c->s->buf + src_off, p, len));
         p = (const uint8_t *)c->s->buf + src_off;
     }
-    int rc = ld->gpu->copy_h2d(dst, p, len, c->wk->stream);
+    int rc = ar->gpu->copy_h2d(dst, p, len, c->wk->stream[e->arena]);
+    c->arenas |= 1u << e->arena;
     if (rc < 0) {
         long ti = hoist__table_tensor_at(ld->table, e->file, e->file_off + (dst_off - e->dst_off));
         return hoist__err_prefix(rc, "%s: copying %llu bytes at byte %llu (tensor '%s')",
@@ -202,7 +213,7 @@ static int process_window(worker *wk, size_t index)
                                        !(ld->source->flags & HOIST_SOURCE_SLOT_BUFFERS)
                                    ? single_piece(&ld->plan, w)
                                    : NULL;
-    if (one) buf = ld->arena + one->dst_off + (w->lo - one->file_off);
+    if (one) buf = ld->arenas[one->arena].base + one->dst_off + (w->lo - one->file_off);
 
     const void *src = NULL;
     int dma = 0;
@@ -211,7 +222,7 @@ static int process_window(worker *wk, size_t index)
     double t1 = hoist__now();
     atomic_fetch_add(&ld->read_ns, (uint64_t)((t1 - t0) * 1e9));
 
-    piece_ctx ctx = {wk, s, w, src, (s && src == s->buf) || dma};
+    piece_ctx ctx = {wk, s, w, src, (s && src == s->buf) || dma, 0};
     if (ld->sink) {
         /* a failure elsewhere wakes this wait; that worker's error is the one reported */
         if (deliver_wait(ld, index) < 0) return HOIST_OK;
@@ -223,11 +234,16 @@ static int process_window(worker *wk, size_t index)
         return HOIST_OK;
     }
     int rc = hoist__window_pieces(&ld->plan, w, copy_piece, &ctx);
-    if (rc == HOIST_OK && !ld->host_sink) rc = ld->gpu->event_record(s->ev, wk->stream);
+    for (size_t a = 0; rc == HOIST_OK && !ld->host_sink && a < ld->narenas; a++) {
+        if (!(ctx.arenas & (1u << a))) continue;
+        rc = ld->arenas[a].gpu->event_record(s->ev[a], wk->stream[a]);
+        if (rc == HOIST_OK) s->recorded |= 1u << a;
+    }
     if (rc < 0) {
         if (!ld->host_sink && dma && src != buf && ld->source->release) {
             /* the copies already issued may still read the window: let them finish first */
-            (void)ld->gpu->stream_sync(wk->stream);
+            for (size_t a = 0; a < ld->narenas; a++)
+                if (ctx.arenas & (1u << a)) (void)ld->arenas[a].gpu->stream_sync(wk->stream[a]);
             ld->source->release(ld->source_state, w);
         }
         return rc;
@@ -266,10 +282,12 @@ static void worker_teardown(worker *wk)
     hoist__load *ld = wk->ld;
     for (unsigned i = 0; i < HOIST_SLOTS_PER_WORKER; i++) {
         slot *s = &wk->slots[i];
-        if (s->ev) ld->gpu->event_destroy(s->ev);
+        for (size_t a = 0; a < ld->narenas; a++)
+            if (s->ev[a]) ld->arenas[a].gpu->event_destroy(s->ev[a]);
         if (s->buf) hoist__pinned_release(ld->gpu, s->buf, ld->plan.window_bytes);
     }
-    if (wk->stream) ld->gpu->stream_destroy(wk->stream);
+    for (size_t a = 0; a < ld->narenas; a++)
+        if (wk->stream[a]) ld->arenas[a].gpu->stream_destroy(wk->stream[a]);
     hoist__budget_give(&ld->budget, wk->host_buf_bytes);
 }
 
@@ -279,16 +297,17 @@ static int worker_setup(worker *wk, int buffers)
 {
     hoist__load *ld = wk->ld;
     const hoist__gpu_ops *g = ld->gpu;
-    int dev = ld->opts.device;
     if (ld->host_sink) {
         wk->nslots = buffers ? 1 : 0;
     } else {
         wk->nslots = HOIST_SLOTS_PER_WORKER;
-        RETURN_IF_ERR(g->stream_create(dev, &wk->stream));
+        for (size_t a = 0; a < ld->narenas; a++)
+            RETURN_IF_ERR(ld->arenas[a].gpu->stream_create(ld->arenas[a].device, &wk->stream[a]));
     }
     for (unsigned i = 0; i < wk->nslots; i++) {
         slot *s = &wk->slots[i];
-        if (!ld->host_sink) RETURN_IF_ERR(g->event_create(dev, &s->ev));
+        for (size_t a = 0; a < ld->narenas && !ld->host_sink; a++)
+            RETURN_IF_ERR(ld->arenas[a].gpu->event_create(ld->arenas[a].device, &s->ev[a]));
         if (!buffers) continue;
         uint64_t n = ld->plan.window_bytes;
         RETURN_IF_ERR(hoist__budget_take(&ld->budget, n, "a staging slot"));

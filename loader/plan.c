@@ -14,38 +14,60 @@ void hoist__plan_free(hoist__plan *p)
     memset(p, 0, sizeof *p);
 }
 
-/* Lays tensors out in file order. A tensor joins the current extent when it starts exactly where
- * the extent ends in the same file and its view would stay aligned; otherwise it opens a new
- * extent at the next HOIST_ARENA_ALIGN boundary. */
-static int build_extents(const hoist__table *t, hoist__plan *p)
+/* Lays tensors out in file order, each arena with its own cursor. A tensor joins the previous
+ * extent when it is bound for the same arena, starts exactly where the extent ends in the same
+ * file and its view would stay aligned; otherwise it opens a new extent at the next
+ * HOIST_ARENA_ALIGN boundary of its arena. With extents NULL only the sizes are computed. */
+static void layout(const hoist__table *t, const uint8_t *tensor_arena, size_t narenas,
+                   uint64_t *tensor_dst, hoist__extent *extents, size_t *nextents,
+                   uint64_t *arena_bytes)
+{
+    uint64_t cursor[HOIST_PLAN_MAX_DEVICES] = {0};
+    hoist__extent last = {0}; /* the previous extent, also when only sizes are computed */
+    size_t n = 0;
+    for (size_t i = 0; i < t->ntensors; i++) {
+        const hoist__tensor *ti = &t->tensors[i];
+        uint32_t a = tensor_arena ? tensor_arena[i] : 0;
+        if (ti->nbytes == 0) {
+            if (tensor_dst) tensor_dst[i] = hoist__align_up(cursor[a], HOIST_VIEW_ALIGN);
+            continue;
+        }
+        bool joins = n && last.arena == a && last.file == ti->file &&
+                     last.file_off + last.len == ti->offset &&
+                     (last.dst_off + last.len) % HOIST_VIEW_ALIGN == 0;
+        if (!joins) {
+            if (n && extents) extents[n - 1] = last;
+            last = (hoist__extent){.file = ti->file,
+                                   .first_tensor = (uint32_t)i,
+                                   .arena = a,
+                                   .file_off = ti->offset,
+                                   .len = 0,
+                                   .dst_off = hoist__align_up(cursor[a], HOIST_ARENA_ALIGN)};
+            n++;
+        }
+        if (tensor_dst) tensor_dst[i] = last.dst_off + last.len;
+        last.len += ti->nbytes;
+        cursor[a] = last.dst_off + last.len;
+    }
+    if (n && extents) extents[n - 1] = last;
+    if (nextents) *nextents = n;
+    for (size_t a = 0; a < narenas; a++)
+        arena_bytes[a] = hoist__align_up(cursor[a], HOIST_ARENA_ALIGN);
+}
+
+void hoist__plan_arena_sizes(const hoist__table *t, const uint8_t *tensor_arena, size_t narenas,
+                             uint64_t *arena_bytes)
+{
+    layout(t, tensor_arena, narenas, NULL, NULL, NULL, arena_bytes);
+}
+
+static int build_extents(const hoist__table *t, const uint8_t *tensor_arena, hoist__plan *p)
 {
     p->tensor_dst = hoist__malloc((t->ntensors ? t->ntensors : 1) * sizeof *p->tensor_dst);
     p->extents = hoist__malloc((t->ntensors ? t->ntensors : 1) * sizeof *p->extents);
     RETURN_IF(!p->tensor_dst || !p->extents, HOIST_E_NOMEM,
               "out of memory planning %zu tensors", t->ntensors);
-    uint64_t cursor = 0;
-    hoist__extent *cur = NULL;
-    for (size_t i = 0; i < t->ntensors; i++) {
-        const hoist__tensor *ti = &t->tensors[i];
-        if (ti->nbytes == 0) {
-            p->tensor_dst[i] = hoist__align_up(cursor, HOIST_VIEW_ALIGN);
-            continue;
-        }
-        bool joins = cur && cur->file == ti->file && cur->file_off + cur->len == ti->offset &&
-                     (cur->dst_off + cur->len) % HOIST_VIEW_ALIGN == 0;
-        if (!joins) {
-            cur = &p->extents[p->nextents++];
-            *cur = (hoist__extent){.file = ti->file,
-                                   .first_tensor = (uint32_t)i,
-                                   .file_off = ti->offset,
-                                   .len = 0,
-                                   .dst_off = hoist__align_up(cursor, HOIST_ARENA_ALIGN)};
-        }
-        p->tensor_dst[i] = cur->dst_off + cur->len;
-        cur->len += ti->nbytes;
-        cursor = cur->dst_off + cur->len;
-    }
-    p->arena_bytes = hoist__align_up(cursor, HOIST_ARENA_ALIGN);
+    layout(t, tensor_arena, p->narenas, p->tensor_dst, p->extents, &p->nextents, p->arena_bytes);
     return HOIST_OK;
 }
 
@@ -88,15 +110,22 @@ static int build_windows(hoist__plan *p)
     return HOIST_OK;
 }
 
-int hoist__plan_build(const hoist__table *t, int device, uint64_t window_bytes, hoist__plan *out)
+int hoist__plan_build(const hoist__table *t, const uint8_t *tensor_arena, size_t narenas,
+                      uint64_t window_bytes, hoist__plan *out)
 {
     memset(out, 0, sizeof *out);
-    out->device = device;
+    RETURN_IF(narenas < 1 || narenas > HOIST_PLAN_MAX_DEVICES, HOIST_E_INVALID_ARG,
+              "%zu arenas (1..%d)", narenas, HOIST_PLAN_MAX_DEVICES);
+    for (size_t i = 0; tensor_arena && i < t->ntensors; i++)
+        RETURN_IF(tensor_arena[i] >= narenas, HOIST_E_INTERNAL,
+                  "tensor '%s' bound for arena %u of %zu", t->tensors[i].name, tensor_arena[i],
+                  narenas);
+    out->narenas = narenas;
     RETURN_IF(window_bytes < 4096 || window_bytes % 4096, HOIST_E_INVALID_ARG,
               "window size %llu is not a positive multiple of 4096",
               (unsigned long long)window_bytes);
     out->window_bytes = window_bytes;
-    int rc = build_extents(t, out);
+    int rc = build_extents(t, tensor_arena, out);
     if (rc == HOIST_OK) rc = build_windows(out);
     if (rc < 0) {
         hoist__plan_free(out);

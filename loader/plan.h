@@ -1,5 +1,5 @@
-/* The load plan: where every tensor lands in the device arena, the file extents that feed it,
- * and the windows (work items) the sources read. */
+/* The load plan: where every tensor lands in its device's arena, the file extents that feed
+ * them, and the windows (work items) the sources read. */
 #ifndef HOIST_PLAN_H
 #define HOIST_PLAN_H
 
@@ -13,10 +13,11 @@
  * at least this aligned. */
 #define HOIST_VIEW_ALIGN 64u
 
-/* Bytes [file_off, file_off + len) of one file land at arena + dst_off. */
+/* Bytes [file_off, file_off + len) of one file land at arenas[arena] + dst_off. */
 typedef struct hoist__extent {
     uint32_t file;
     uint32_t first_tensor; /* table index of the first tensor in the extent */
+    uint32_t arena;
     uint64_t file_off;
     uint64_t len;
     uint64_t dst_off;
@@ -31,9 +32,9 @@ typedef struct hoist__window {
 } hoist__window;
 
 typedef struct hoist__plan {
-    int device;
-    uint64_t arena_bytes;
-    uint64_t *tensor_dst; /* per table index: byte offset in the arena */
+    size_t narenas;
+    uint64_t arena_bytes[HOIST_PLAN_MAX_DEVICES];
+    uint64_t *tensor_dst; /* per table index: byte offset in its arena */
     hoist__extent *extents;
     size_t nextents;
     hoist__window *windows;
@@ -42,9 +43,15 @@ typedef struct hoist__plan {
     uint64_t host_bytes; /* bytes of host memory the plan itself takes */
 } hoist__plan;
 
-/* Builds the plan for table t, cutting windows of window_bytes (a multiple of 4096). On failure
- * the plan holds nothing. */
-int hoist__plan_build(const hoist__table *t, int device, uint64_t window_bytes, hoist__plan *out);
+/* Builds the plan for table t, tensor i going to arena tensor_arena[i] (< narenas; NULL: all to
+ * arena 0), cutting windows of window_bytes (a multiple of 4096). Extents never span arenas. On
+ * failure the plan holds nothing. */
+int hoist__plan_build(const hoist__table *t, const uint8_t *tensor_arena, size_t narenas,
+                      uint64_t window_bytes, hoist__plan *out);
+/* The arena sizes hoist__plan_build would give, without building anything (the planner's exact
+ * per-device weight bytes). */
+void hoist__plan_arena_sizes(const hoist__table *t, const uint8_t *tensor_arena, size_t narenas,
+                             uint64_t *arena_bytes);
 void hoist__plan_free(hoist__plan *p);
 
 /* Calls fn for every piece of window w: the part of one extent inside [w->lo, w->hi). src_off is

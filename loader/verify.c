@@ -26,9 +26,10 @@ static int compare_piece(void *vctx, const hoist__extent *e, uint64_t src_off, u
 {
     verifier *v = vctx;
     hoist__load *ld = v->ld;
-    const uint8_t *got = ld->arena + dst_off;
+    const hoist__arena *ar = &ld->arenas[e->arena];
+    const uint8_t *got = ar->base + dst_off;
     if (!ld->host_sink) {
-        RETURN_IF_ERR(ld->gpu->copy_d2h(v->dev_buf, got, len, ld->opts.device));
+        RETURN_IF_ERR(ar->gpu->copy_d2h(v->dev_buf, got, len, ar->device));
         got = v->dev_buf;
     }
     const uint8_t *want = v->file_buf + src_off;

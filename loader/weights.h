@@ -1,18 +1,20 @@
-/* Loaded weights: the arena on its device and each tensor's place in it. */
+/* Loaded weights: an arena on each device and each tensor's place in one of them. */
 #ifndef HOIST_WEIGHTS_H
 #define HOIST_WEIGHTS_H
 
 #include "formats/table.h"
 #include "gpu/gpu.h"
+#include "loader/load.h"
+#include "loader/planner.h"
 
 struct hoist_weights {
     _Atomic unsigned long refs; /* hoist_weights_retain / hoist_weights_free */
     hoist_model *model; /* a reference: the names and shapes live there */
-    const hoist__gpu_ops *gpu;
-    int device;
-    uint8_t *arena;
-    uint64_t arena_bytes;
+    hoist__arena arenas[HOIST_PLAN_MAX_DEVICES];
+    size_t narenas;
+    uint8_t *tensor_arena; /* owned copy of the plan's; NULL = every tensor in arenas[0] */
     uint64_t *tensor_dst;
+    hoist__reservation *reservation; /* the plan's, held until the weights are freed */
     hoist_load_stats stats;
 };
 

@@ -47,6 +47,7 @@ int main(void)
     FIELD(hoist_load_options, chunk_bytes);
     FIELD(hoist_load_options, verify);
     FIELD(hoist_load_options, mmap_register);
+    FIELD(hoist_load_options, plan);
     END();
     BEGIN(hoist_load_stats);
     FIELD(hoist_load_stats, path);

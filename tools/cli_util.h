@@ -27,6 +27,7 @@ double cli_now(void);
 int cmd_gen(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_load(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
 int cmd_devices(int argc, char **argv);
 
 #endif

@@ -1,5 +1,6 @@
 /* hoist load: load a model into a device and report seconds, GB/s and peak host RAM. */
 #include "cli_util.h"
+#include "plan_args.h"
 
 #include "hoist.h"
 
@@ -22,7 +23,9 @@ static void usage(FILE *f)
             "  --repeat N        load N times (freeing in between) and report each\n"
             "  --lenient         accept trailing bytes after a data section\n"
             "  --csv             one line per run: path,device,threads,seconds,gb_per_s,bytes,\n"
-            "                    loader_peak_bytes,process_peak_rss_bytes\n");
+            "                    loader_peak_bytes,process_peak_rss_bytes\n\n"
+            "Placing with a plan (instead of --device; see hoist plan): the load fails before\n"
+            "allocating anything when the plan does not fit.\n" CLI_PLAN_USAGE);
 }
 
 static void report_csv(const hoist_load_stats *s, const char *dev)
@@ -47,6 +50,49 @@ static void report(const hoist_load_stats *s, int run, int repeat)
     printf("\n");
 }
 
+/* The devices a plan put weights on, "cuda:0+cuda:1" (CSV-safe). */
+static void plan_devices(const hoist_plan *p, char *buf, size_t n)
+{
+    hoist_plan_info in;
+    hoist_plan_info_get(p, &in);
+    size_t len = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < in.ndevices && len < n; i++) {
+        hoist_plan_usage u;
+        char dn[32];
+        if (hoist_plan_usage_get(p, i, &u) < 0 || !u.weights_bytes) continue;
+        len += (size_t)snprintf(buf + len, n - len, "%s%s", len ? "+" : "",
+                                cli_device_name(u.device, dn, sizeof dn));
+    }
+}
+
+/* Where the views say each tensor is: tensors and bytes per device. */
+static void report_placement(const hoist_weights *w)
+{
+    int devs[HOIST_PLAN_MAX_DEVICES];
+    size_t count[HOIST_PLAN_MAX_DEVICES] = {0}, nd = 0;
+    uint64_t bytes[HOIST_PLAN_MAX_DEVICES] = {0};
+    for (size_t i = 0; i < hoist_weights_count(w); i++) {
+        hoist_view v;
+        if (hoist_weights_view(w, i, &v) < 0) continue;
+        size_t d = 0;
+        while (d < nd && devs[d] != v.device) d++;
+        if (d == nd) {
+            if (nd == HOIST_PLAN_MAX_DEVICES) continue;
+            devs[nd++] = v.device;
+        }
+        count[d]++;
+        bytes[d] += v.nbytes;
+    }
+    printf("views:");
+    for (size_t d = 0; d < nd; d++) {
+        char dn[32], b[32];
+        printf("%s %s %zu tensors, %s", d ? ";" : "", cli_device_name(devs[d], dn, sizeof dn),
+               count[d], cli_fmt_bytes(bytes[d], b, sizeof b));
+    }
+    printf("\n");
+}
+
 int cmd_load(int argc, char **argv)
 {
     const char *path = NULL;
@@ -54,10 +100,15 @@ int cmd_load(int argc, char **argv)
     hoist_open_options oo = HOIST_OPEN_OPTIONS_DEFAULT;
     int device_set = 0, csv = 0;
     uint64_t v, repeat = 1;
+    cli_plan_args pa;
+    cli_plan_args_init(&pa);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-        int rc = 0;
-        if (strcmp(a, "--help") == 0) {
+        int rc = 0, planning = cli_plan_arg("load", argc, argv, &i, &pa);
+        if (planning < 0) return 2;
+        if (planning > 0) {
+            continue;
+        } else if (strcmp(a, "--help") == 0) {
             usage(stdout);
             return 0;
         } else if (strcmp(a, "--path") == 0 && val) {
@@ -105,20 +156,36 @@ int cmd_load(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (pa.any && device_set) {
+        cli_error("load", "--device places everything on one device; with a plan use --devices");
+        return 2;
+    }
     if (!device_set) o.device = hoist_device_count() > 0 ? 0 : HOIST_DEVICE_HOST;
 
     hoist_model *m;
     int rc = hoist_model_open(path, &oo, &m);
     if (rc < 0) return cli_fail("load", rc);
-    /* bring the device up first: context creation is not part of a load's time */
-    hoist_device_info info;
-    rc = hoist_device_info_get(o.device, &info);
-    if (rc < 0) {
-        hoist_model_free(m);
-        return cli_fail("load", rc);
+    char dev[160];
+    hoist_plan *plan = NULL;
+    if (pa.any) {
+        /* planning asks the devices, which brings them up before the timed load */
+        if (cli_plan_make("load", m, &pa, &plan) < 0) {
+            hoist_model_free(m);
+            return 1;
+        }
+        if (!csv) cli_plan_print(stdout, plan);
+        o.plan = plan;
+        plan_devices(plan, dev, sizeof dev);
+    } else {
+        /* bring the device up first: context creation is not part of a load's time */
+        hoist_device_info info;
+        rc = hoist_device_info_get(o.device, &info);
+        if (rc < 0) {
+            hoist_model_free(m);
+            return cli_fail("load", rc);
+        }
+        cli_device_name(o.device, dev, sizeof dev);
     }
-    char dev[16];
-    snprintf(dev, sizeof dev, o.device < 0 ? "host" : "cuda:%d", o.device);
     if (!csv)
         printf("loading %s (%zu tensors, %zu files) into %s\n", path,
                hoist_model_tensor_count(m), hoist_model_file_count(m), dev);
@@ -132,8 +199,10 @@ int cmd_load(int argc, char **argv)
             report_csv(&s, dev);
         else
             report(&s, (int)r, (int)repeat);
+        if (!csv && plan && r == 0) report_placement(w);
         hoist_weights_free(w);
     }
+    hoist_plan_free(plan);
     hoist_model_free(m);
     return rc < 0 ? cli_fail("load", rc) : 0;
 }

@@ -14,6 +14,7 @@ static const struct {
 } commands[] = {
     {"inspect", cmd_inspect, "list a model's tensors, shards, dtypes and totals"},
     {"load", cmd_load, "load a model into a device and report time, GB/s and peak host RAM"},
+    {"plan", cmd_plan, "what fits where: weights, KV cache and workspace over the devices"},
     {"gen", cmd_gen, "generate a deterministic Llama-shaped checkpoint"},
     {"devices", cmd_devices, "list the devices hoist can load into"},
 };

@@ -71,6 +71,7 @@ class LoadOptions(ctypes.Structure):
         ("chunk_bytes", ctypes.c_uint64),
         ("verify", ctypes.c_int),
         ("mmap_register", ctypes.c_int),
+        ("plan", ctypes.c_void_p),  # const hoist_plan *: NULL, every tensor on device
     ]
 
     @classmethod

@@ -1,0 +1,318 @@
+/* The planning flags shared by `hoist plan` and `hoist load`. */
+#include "plan_args.h"
+
+#include "cli_util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+    G_LAYERS = 1u << 0,
+    G_HIDDEN = 1u << 1,
+    G_INTER = 1u << 2,
+    G_HEADS = 1u << 3,
+    G_KV = 1u << 4,
+    G_HEAD_DIM = 1u << 5,
+    G_VOCAB = 1u << 6,
+    G_MAX_POS = 1u << 7,
+    G_TIE = 1u << 8,
+};
+
+static const struct {
+    const char *flag;
+    unsigned bit;
+    uint64_t max;
+} geo_flags[] = {
+    {"--layers", G_LAYERS, 1u << 20},     {"--hidden", G_HIDDEN, 1u << 30},
+    {"--intermediate", G_INTER, 1u << 30}, {"--heads", G_HEADS, 1u << 20},
+    {"--kv-heads", G_KV, 1u << 20},        {"--head-dim", G_HEAD_DIM, 1u << 20},
+    {"--vocab", G_VOCAB, 1u << 30},        {"--max-position", G_MAX_POS, 1ull << 40},
+};
+
+const char *cli_device_name(int device, char *buf, size_t n)
+{
+    if (device == HOIST_DEVICE_HOST)
+        snprintf(buf, n, "host");
+    else
+        snprintf(buf, n, "cuda:%d", device);
+    return buf;
+}
+
+void cli_plan_args_init(cli_plan_args *pa)
+{
+    memset(pa, 0, sizeof *pa);
+    hoist_plan_options def = HOIST_PLAN_OPTIONS_DEFAULT;
+    pa->opts = def;
+}
+
+static int set_geo(cli_plan_args *pa, unsigned bit, uint64_t v)
+{
+    hoist_geometry *g = &pa->geo;
+    switch (bit) {
+    case G_LAYERS: g->n_layers = (uint32_t)v; break;
+    case G_HIDDEN: g->hidden = (uint32_t)v; break;
+    case G_INTER: g->intermediate = (uint32_t)v; break;
+    case G_HEADS: g->n_heads = (uint32_t)v; break;
+    case G_KV: g->n_kv_heads = (uint32_t)v; break;
+    case G_HEAD_DIM: g->head_dim = (uint32_t)v; break;
+    case G_VOCAB: g->vocab = (uint32_t)v; break;
+    case G_MAX_POS: g->max_position = v; break;
+    default: return -1;
+    }
+    pa->geo_given |= bit;
+    return 0;
+}
+
+/* "cuda:0=24G,cuda:1,host=64G" */
+static int parse_devices(const char *cmd, const char *text, cli_plan_args *pa)
+{
+    char *copy = strdup(text), *save = NULL;
+    if (!copy) return -1;
+    int rc = 0;
+    pa->ndevices = 0;
+    for (char *tok = strtok_r(copy, ",", &save); tok && rc == 0; tok = strtok_r(NULL, ",", &save)) {
+        if (pa->ndevices == HOIST_PLAN_MAX_DEVICES) {
+            cli_error(cmd, "--devices: at most %d devices", HOIST_PLAN_MAX_DEVICES);
+            rc = -1;
+            break;
+        }
+        hoist_plan_device *d = &pa->devices[pa->ndevices];
+        char *eq = strchr(tok, '=');
+        if (eq) *eq = '\0';
+        if (hoist_device_parse(tok, &d->device) < 0) {
+            cli_error(cmd, "--devices: %s", hoist_last_error());
+            rc = -1;
+        } else if (eq && (!cli_parse_size(eq + 1, &d->free_bytes) || d->free_bytes == 0)) {
+            cli_error(cmd, "--devices: bad size '%s' for %s", eq + 1, tok);
+            rc = -1;
+        }
+        pa->ndevices++;
+    }
+    if (rc == 0 && pa->ndevices == 0) {
+        cli_error(cmd, "--devices: empty list");
+        rc = -1;
+    }
+    free(copy);
+    return rc;
+}
+
+static int parse_reserve(const char *cmd, const char *text, cli_plan_args *pa)
+{
+    char *copy = strdup(text), *save = NULL;
+    if (!copy) return -1;
+    int rc = 0;
+    pa->nreserve = 0;
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (pa->nreserve == HOIST_PLAN_MAX_DEVICES || !cli_parse_size(tok, &pa->reserve[pa->nreserve])) {
+            cli_error(cmd, "--reserve: bad size '%s'", tok);
+            rc = -1;
+            break;
+        }
+        pa->nreserve++;
+    }
+    free(copy);
+    return rc;
+}
+
+int cli_plan_arg(const char *cmd, int argc, char **argv, int *i, cli_plan_args *pa)
+{
+    const char *a = argv[*i], *val = *i + 1 < argc ? argv[*i + 1] : NULL;
+    uint64_t v;
+    if (strcmp(a, "--tie-embeddings") == 0) {
+        pa->geo.tied_embeddings = 1;
+        pa->geo_given |= G_TIE;
+        pa->any = 1;
+        return 1;
+    }
+    int known = strcmp(a, "--devices") == 0 || strcmp(a, "--reserve") == 0 ||
+                strcmp(a, "--max-seq-len") == 0 || strcmp(a, "--kv-dtype") == 0 ||
+                strcmp(a, "--batch") == 0 || strcmp(a, "--forward-tokens") == 0;
+    size_t g = 0;
+    for (; g < sizeof geo_flags / sizeof *geo_flags && !known; g++)
+        if (strcmp(a, geo_flags[g].flag) == 0) break;
+    if (!known && g == sizeof geo_flags / sizeof *geo_flags) return 0;
+    if (!val) {
+        cli_error(cmd, "%s needs a value", a);
+        return -1;
+    }
+    (*i)++;
+    pa->any = 1;
+    if (strcmp(a, "--devices") == 0) return parse_devices(cmd, val, pa) < 0 ? -1 : 1;
+    if (strcmp(a, "--reserve") == 0) return parse_reserve(cmd, val, pa) < 0 ? -1 : 1;
+    if (strcmp(a, "--kv-dtype") == 0) {
+        if (hoist_kv_dtype_parse(val, &pa->opts.kv_dtype) == 0) return 1;
+        cli_error(cmd, "%s", hoist_last_error());
+        return -1;
+    }
+    if (!cli_parse_u64(val, &v)) {
+        cli_error(cmd, "%s: '%s' is not a number", a, val);
+        return -1;
+    }
+    if (strcmp(a, "--max-seq-len") == 0 && v >= 1 && v <= (1ull << 32)) {
+        pa->opts.max_seq_len = v;
+    } else if (strcmp(a, "--batch") == 0 && v >= 1 && v <= 65536) {
+        pa->opts.batch = (uint32_t)v;
+    } else if (strcmp(a, "--forward-tokens") == 0 && v >= 1 && v <= (1u << 20)) {
+        pa->opts.forward_tokens = (uint32_t)v;
+    } else if (g < sizeof geo_flags / sizeof *geo_flags && v >= 1 && v <= geo_flags[g].max) {
+        set_geo(pa, geo_flags[g].bit, v);
+    } else {
+        cli_error(cmd, "%s: %s is out of range", a, val);
+        return -1;
+    }
+    return 1;
+}
+
+/* The dtype holding most of the model's bytes, for a geometry built from flags alone. */
+static hoist_dtype majority_dtype(const hoist_model *m)
+{
+    uint64_t bytes[HOIST_DTYPE_COUNT] = {0};
+    for (size_t i = 0; i < hoist_model_tensor_count(m); i++) {
+        hoist_tensor_info t;
+        if (hoist_model_tensor(m, i, &t) == 0) bytes[t.dtype] += t.nbytes;
+    }
+    int best = HOIST_DTYPE_F32;
+    for (int d = 0; d < HOIST_DTYPE_COUNT; d++)
+        if (bytes[d] > bytes[best]) best = d;
+    return (hoist_dtype)best;
+}
+
+/* config.json's geometry with the flags over it; the flags alone when there is none. */
+static int build_geometry(const char *cmd, hoist_model *m, cli_plan_args *pa, hoist_geometry *g)
+{
+    if (hoist_model_geometry(m, g) < 0) {
+        const unsigned need = G_LAYERS | G_HIDDEN | G_INTER | G_HEADS | G_VOCAB;
+        if ((pa->geo_given & need) != need) {
+            cli_fail(cmd, HOIST_E_BAD_CONFIG);
+            cli_error(cmd, "without a readable configuration, give at least --layers --hidden "
+                           "--intermediate --heads --vocab");
+            return HOIST_E_BAD_CONFIG;
+        }
+        memset(g, 0, sizeof *g);
+        strcpy(g->architecture, "llama");
+        g->rms_eps = 1e-5;
+        g->rope_theta = 10000.0;
+        g->dtype = majority_dtype(m);
+        g->max_position = pa->opts.max_seq_len > 2048 ? pa->opts.max_seq_len : 2048;
+    }
+    const hoist_geometry *f = &pa->geo;
+    if (pa->geo_given & G_LAYERS) g->n_layers = f->n_layers;
+    if (pa->geo_given & G_HIDDEN) g->hidden = f->hidden;
+    if (pa->geo_given & G_INTER) g->intermediate = f->intermediate;
+    if (pa->geo_given & G_HEADS) g->n_heads = f->n_heads;
+    if (pa->geo_given & G_VOCAB) g->vocab = f->vocab;
+    if (pa->geo_given & G_MAX_POS) g->max_position = f->max_position;
+    if (pa->geo_given & G_TIE) g->tied_embeddings = 1;
+    if (pa->geo_given & G_KV)
+        g->n_kv_heads = f->n_kv_heads;
+    else if (pa->geo_given & G_HEADS)
+        g->n_kv_heads = f->n_heads;
+    if (pa->geo_given & G_HEAD_DIM)
+        g->head_dim = f->head_dim;
+    else if (pa->geo_given & (G_HIDDEN | G_HEADS))
+        g->head_dim = g->n_heads ? g->hidden / g->n_heads : 0;
+    int rc = hoist_geometry_check(g);
+    if (rc < 0) cli_fail(cmd, rc);
+    return rc;
+}
+
+/* Options from the flags; the geometry lives in *g. */
+static int resolve(const char *cmd, hoist_model *m, cli_plan_args *pa, hoist_geometry *g)
+{
+    if (pa->nreserve > 1 && pa->nreserve != pa->ndevices) {
+        cli_error(cmd, "--reserve lists %zu sizes for %zu devices (give one, or one each)",
+                  pa->nreserve, pa->ndevices);
+        return HOIST_E_INVALID_ARG;
+    }
+    if (pa->nreserve && !pa->ndevices) {
+        /* reserves for the default device list: every CUDA device, or the host */
+        int n = hoist_device_count();
+        pa->ndevices = n > 0 ? (size_t)(n < HOIST_PLAN_MAX_DEVICES ? n : HOIST_PLAN_MAX_DEVICES) : 1;
+        for (size_t d = 0; d < pa->ndevices; d++)
+            pa->devices[d] = (hoist_plan_device){n > 0 ? (int)d : HOIST_DEVICE_HOST, 0, 0};
+        if (pa->nreserve > 1 && pa->nreserve != pa->ndevices) {
+            cli_error(cmd, "--reserve lists %zu sizes for %zu devices", pa->nreserve,
+                      pa->ndevices);
+            return HOIST_E_INVALID_ARG;
+        }
+    }
+    for (size_t d = 0; d < pa->ndevices; d++)
+        pa->devices[d].reserve_bytes = pa->nreserve ? pa->reserve[pa->nreserve > 1 ? d : 0] : 0;
+    pa->opts.devices = pa->ndevices ? pa->devices : NULL;
+    pa->opts.ndevices = pa->ndevices;
+    pa->opts.geometry = NULL;
+    if (pa->geo_given) {
+        int rc = build_geometry(cmd, m, pa, g);
+        if (rc < 0) return rc;
+        pa->opts.geometry = g;
+    }
+    return 0;
+}
+
+void cli_fit_print(FILE *f, hoist_model *model, cli_plan_args *pa)
+{
+    hoist_geometry g;
+    hoist_fit fit;
+    if (resolve("plan", model, pa, &g) < 0 || hoist_plan_fit(model, &pa->opts, &fit) < 0) return;
+    fprintf(f, "largest max_seq_len that fits (batch %u, searched up to the model's context or "
+               "--max-seq-len):",
+            pa->opts.batch ? pa->opts.batch : 1);
+    for (int kv = 0; kv < HOIST_KV_DTYPE_COUNT; kv++)
+        fprintf(f, "%s %s %llu", kv ? "," : "", hoist_kv_dtype_name((hoist_kv_dtype)kv),
+                (unsigned long long)fit.max_seq_len[kv]);
+    fprintf(f, "\n");
+}
+
+int cli_plan_make(const char *cmd, hoist_model *model, cli_plan_args *pa, hoist_plan **out)
+{
+    hoist_geometry g;
+    int rc = resolve(cmd, model, pa, &g);
+    if (rc < 0) return rc;
+    rc = hoist_plan_create(model, &pa->opts, out);
+    if (rc < 0) {
+        cli_fail(cmd, rc);
+        if (rc == HOIST_E_NO_FIT) cli_fit_print(stderr, model, pa);
+    }
+    return rc;
+}
+
+void cli_plan_print(FILE *f, const hoist_plan *p)
+{
+    hoist_plan_info in;
+    hoist_plan_info_get(p, &in);
+    const hoist_geometry *g = &in.geometry;
+    char a[32], b[32], c[32], d[32], e[32], h[32], dn[32];
+    fprintf(f, "geometry: %s, %u layers, hidden %u, intermediate %u, %u heads / %u kv heads of "
+               "%u, vocab %u, context %llu, %s%s\n",
+            g->architecture, g->n_layers, g->hidden, g->intermediate, g->n_heads, g->n_kv_heads,
+            g->head_dim, g->vocab, (unsigned long long)g->max_position, hoist_dtype_name(g->dtype),
+            g->tied_embeddings ? ", tied embeddings" : "");
+    fprintf(f, "cache: %s, max_seq_len %llu, batch %u: %s per token, %s; forward pass of %u "
+               "tokens\n",
+            hoist_kv_dtype_name(in.kv_dtype), (unsigned long long)in.max_seq_len, in.batch,
+            cli_fmt_bytes(in.kv_bytes_per_token, a, sizeof a),
+            cli_fmt_bytes(in.kv_bytes, b, sizeof b), in.forward_tokens);
+    fprintf(f, "%-8s %12s %12s %12s %12s %12s %12s  %s\n", "device", "free", "reserve",
+            "weights", "kv cache", "workspace", "headroom", "holds");
+    for (size_t i = 0; i < in.ndevices; i++) {
+        hoist_plan_usage u;
+        if (hoist_plan_usage_get(p, i, &u) < 0) continue;
+        char holds[96] = "-";
+        size_t n = 0;
+        if (u.layers)
+            n += (size_t)snprintf(holds + n, sizeof holds - n, "layers %u-%u", u.first_layer,
+                                  u.first_layer + u.layers - 1);
+        if (u.embeddings)
+            n += (size_t)snprintf(holds + n, sizeof holds - n, "%sembeddings", n ? ", " : "");
+        if (u.head) n += (size_t)snprintf(holds + n, sizeof holds - n, "%shead", n ? ", " : "");
+        fprintf(f, "%-8s %12s %12s %12s %12s %12s %12s  %s\n",
+                cli_device_name(u.device, dn, sizeof dn), cli_fmt_bytes(u.free_bytes, a, sizeof a),
+                cli_fmt_bytes(u.reserve_bytes, b, sizeof b),
+                cli_fmt_bytes(u.weights_bytes, c, sizeof c), cli_fmt_bytes(u.kv_bytes, d, sizeof d),
+                cli_fmt_bytes(u.workspace_bytes, e, sizeof e),
+                cli_fmt_bytes(u.headroom_bytes, h, sizeof h), holds);
+    }
+    fprintf(f, "%-8s %12s %12s %12s %12s %12s\n", "total", "", "",
+            cli_fmt_bytes(in.weights_bytes, a, sizeof a), cli_fmt_bytes(in.kv_bytes, b, sizeof b),
+            cli_fmt_bytes(in.workspace_bytes, c, sizeof c));
+}
