@@ -386,9 +386,10 @@ static int geometry_from_meta(const hoist__table *t, const char *arch, hoist_geo
 #undef U32
     RETURN_IF_ERR(meta_uint(t, arch, "context_length", 0, DEFAULT_MAX_POSITION, 1, MAX_POSITION,
                             &g->max_position));
-    RETURN_IF_ERR(meta_real(t, arch, "attention.layer_norm_rms_epsilon", DEFAULT_RMS_EPS, MAX_RMS_EPS,
-                            &g->rms_eps));
-    RETURN_IF_ERR(meta_real(t, arch, "rope.freq_base", DEFAULT_ROPE_THETA, MAX_ROPE_THETA, &g->rope_theta));
+    RETURN_IF_ERR(meta_real(t, arch, "attention.layer_norm_rms_epsilon", DEFAULT_RMS_EPS,
+                            MAX_RMS_EPS, &g->rms_eps));
+    RETURN_IF_ERR(
+        meta_real(t, arch, "rope.freq_base", DEFAULT_ROPE_THETA, MAX_ROPE_THETA, &g->rope_theta));
     return HOIST_OK;
 }
 

@@ -47,7 +47,10 @@ static hoist_coordinator default_coordinator = {
 
 hoist_coordinator *hoist_coordinator_default(void) { return &default_coordinator; }
 
-hoist_coordinator *hoist__coord_resolve(hoist_coordinator *c) { return c ? c : &default_coordinator; }
+hoist_coordinator *hoist__coord_resolve(hoist_coordinator *c)
+{
+    return c ? c : &default_coordinator;
+}
 
 int hoist_coordinator_create(hoist_coordinator **out)
 {

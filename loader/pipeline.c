@@ -4,8 +4,8 @@
  * On devices, each worker owns a stream per arena and a small ring of slots (a pinned buffer and
  * an event per arena). A slot is reused only after the events recorded behind its last copies
  * have completed, so the read of window k+1 overlaps the device copy of window k without any
- * per-tensor synchronisation. On the host, pieces are plain memcpys, and a source that reads (rather than
- * maps) reads straight into the arena when the window is a single piece.
+ * per-tensor synchronisation. On the host, pieces are plain memcpys, and a source that reads
+ * (rather than maps) reads straight into the arena when the window is a single piece.
  *
  * With a callback sink, workers still read in parallel, but hand their windows to the sink one at
  * a time in plan order (a ticket per window), so the embedder sees the model's bytes in order

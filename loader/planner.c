@@ -105,8 +105,8 @@ int hoist_kv_cache_bytes(const hoist_geometry *g, hoist_kv_dtype kv, uint64_t ma
 /* ---- workspace ---------------------------------------------------------------------------- */
 
 /* The inference layer's buffers on a device (infer/cuda.c's dev_create and cuda_create), for T
- * tokens per forward pass, besides GPU_FIXED: the residual stream in fp32 and the normalized activations in the
- * weights' dtype on every device; on a device with layers the q/k/v and gate/up outputs (fp32),
+ * tokens per forward pass, besides GPU_FIXED: the residual stream in fp32 and the normalized
+ * activations in the weights' dtype on every device; on a device with layers the q/k/v and gate/up outputs (fp32),
  * attention and MLP activations (weights' dtype) and the rotary tables (fp32, head_dim / 2 per
  * position, cos and sin); the token ids where the embeddings are; the logits (fp32, vocab per
  * sequence) and generated-token history where the head is. All factors are bounded by
@@ -119,7 +119,8 @@ static workspace workspace_of(const hoist_geometry *g, uint64_t seq, uint32_t ba
 {
     uint64_t es = hoist_dtype_bits(g->dtype) / 8;
     if (es == 0 || es > 4) es = 4;
-    uint64_t q_dim = (uint64_t)g->n_heads * g->head_dim, kv_dim = (uint64_t)g->n_kv_heads * g->head_dim;
+    uint64_t q_dim = (uint64_t)g->n_heads * g->head_dim;
+    uint64_t kv_dim = (uint64_t)g->n_kv_heads * g->head_dim;
     workspace w;
     w.base = 4 + (uint64_t)T * g->hidden * (4 + es);
     w.layers = (uint64_t)T * (q_dim + 2 * kv_dim) * 4 + (uint64_t)T * q_dim * es +
@@ -317,7 +318,8 @@ static void place(const planner *pl, uint64_t seq, hoist_kv_dtype kv, placement 
 }
 
 /* Largest seq in [1, cap] that places with kv (0 when even 1 does not). */
-static uint64_t max_fitting_seq(const planner *pl, hoist_kv_dtype kv, uint64_t cap, placement *scratch)
+static uint64_t max_fitting_seq(const planner *pl, hoist_kv_dtype kv, uint64_t cap,
+                                placement *scratch)
 {
     place(pl, 1, kv, scratch);
     if (!scratch->ok) return 0;

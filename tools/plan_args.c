@@ -103,7 +103,8 @@ static int parse_reserve(const char *cmd, const char *text, cli_plan_args *pa)
     int rc = 0;
     pa->nreserve = 0;
     for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        if (pa->nreserve == HOIST_PLAN_MAX_DEVICES || !cli_parse_size(tok, &pa->reserve[pa->nreserve])) {
+        if (pa->nreserve == HOIST_PLAN_MAX_DEVICES ||
+            !cli_parse_size(tok, &pa->reserve[pa->nreserve])) {
             cli_error(cmd, "--reserve: bad size '%s'", tok);
             rc = -1;
             break;
@@ -227,7 +228,8 @@ static int resolve(const char *cmd, hoist_model *m, cli_plan_args *pa, hoist_geo
     if (pa->nreserve && !pa->ndevices) {
         /* reserves for the default device list: every CUDA device, or the host */
         int n = hoist_device_count();
-        pa->ndevices = n > 0 ? (size_t)(n < HOIST_PLAN_MAX_DEVICES ? n : HOIST_PLAN_MAX_DEVICES) : 1;
+        if (n > HOIST_PLAN_MAX_DEVICES) n = HOIST_PLAN_MAX_DEVICES;
+        pa->ndevices = n > 0 ? (size_t)n : 1;
         for (size_t d = 0; d < pa->ndevices; d++)
             pa->devices[d] = (hoist_plan_device){n > 0 ? (int)d : HOIST_DEVICE_HOST, 0, 0};
         if (pa->nreserve > 1 && pa->nreserve != pa->ndevices) {
