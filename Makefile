@@ -4,7 +4,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: all deps build test test-fast test-asan demo install clean
+.PHONY: all deps build test test-fast test-asan demo install clean fuzz
 
 all: build
 
@@ -26,6 +26,12 @@ test-asan: deps
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:protect_shadow_gap=0 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j 2
+
+# libFuzzer campaigns over every parser (clang): FUZZ_SECONDS each, see tools/fuzz.sh.
+FUZZ_SECONDS ?= 600
+fuzz:
+	@tools/install-deps.sh fuzz
+	tools/fuzz.sh $(FUZZ_SECONDS)
 
 demo: build
 	@tools/demo.sh $(BUILD)/hoist

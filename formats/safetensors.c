@@ -307,8 +307,15 @@ static int check_layout(const char *path, st_entry *e, size_t n, uint64_t data_s
     return HOIST_OK;
 }
 
+/* What the table records of the file the header came from. */
+typedef struct file_id {
+    uint64_t size;
+    int64_t mtime_ns;
+    uint64_t dev, ino; /* ino 0: none (parsed from memory) */
+} file_id;
+
 static int parse_header(hoist__table *t, const char *path, const char *buf, size_t n,
-                        const struct stat *st, int strict)
+                        const file_id *id, int strict)
 {
     json_error_t jerr;
     int oom;
@@ -350,16 +357,15 @@ static int parse_header(hoist__table *t, const char *path, const char *buf, size
         if (rc < 0) goto out;
     }
 
-    uint64_t size = (uint64_t)st->st_size;
+    uint64_t size = id->size;
     rc = check_layout(path, entries, k, data_start, size - data_start, strict);
     if (rc < 0) goto out;
 
     uint32_t file;
-    int64_t mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
-    rc = hoist__table_add_file(t, path, size, mtime_ns, data_start, &file);
+    rc = hoist__table_add_file(t, path, size, id->mtime_ns, data_start, &file);
     if (rc < 0) goto out;
-    t->files[file].dev = (uint64_t)st->st_dev;
-    t->files[file].ino = (uint64_t)st->st_ino;
+    t->files[file].dev = id->dev;
+    t->files[file].ino = id->ino;
     if (json_is_object(meta)) {
         json_object_foreach((json_t *)meta, key, val)
         {
@@ -389,6 +395,23 @@ out:
 
 /* ---- the file ------------------------------------------------------------------------------ */
 
+/* The header length from the first 8 bytes, bounded by the limit and by the file's size. */
+static int header_len(const char *path, const unsigned char lenbuf[8], uint64_t size,
+                      uint64_t *out)
+{
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; i--) n = n << 8 | lenbuf[i];
+    RETURN_IF(n > ST_MAX_HEADER, HOIST_E_HEADER_TOO_LARGE,
+              "%s: header length %llu is above the limit of %llu bytes", path,
+              (unsigned long long)n, ST_MAX_HEADER);
+    RETURN_IF(n > size - 8, HOIST_E_BAD_HEADER_LEN,
+              "%s: header length %llu runs past the end of the file (%llu bytes, header would end "
+              "at byte %llu)",
+              path, (unsigned long long)n, (unsigned long long)size, (unsigned long long)(8 + n));
+    *out = n;
+    return HOIST_OK;
+}
+
 static int parse_fd(hoist__table *t, const char *path, int fd, int strict)
 {
     struct stat st;
@@ -410,15 +433,8 @@ static int parse_fd(hoist__table *t, const char *path, int fd, int strict)
     RETURN_IF(r < 0, HOIST_E_IO, "%s: read failed at byte 0: %s", path, strerror((int)-r));
     RETURN_IF(r < 8, HOIST_E_TRUNCATED_HEADER,
               "%s: file shrank to %lld bytes while reading the header length", path, (long long)r);
-    uint64_t n = 0;
-    for (int i = 7; i >= 0; i--) n = n << 8 | lenbuf[i];
-    RETURN_IF(n > ST_MAX_HEADER, HOIST_E_HEADER_TOO_LARGE,
-              "%s: header length %llu is above the limit of %llu bytes", path,
-              (unsigned long long)n, ST_MAX_HEADER);
-    RETURN_IF(n > size - 8, HOIST_E_BAD_HEADER_LEN,
-              "%s: header length %llu runs past the end of the file (%llu bytes, header would end "
-              "at byte %llu)",
-              path, (unsigned long long)n, (unsigned long long)size, (unsigned long long)(8 + n));
+    uint64_t n;
+    RETURN_IF_ERR(header_len(path, lenbuf, size, &n));
 
     char *buf = hoist__malloc(n ? (size_t)n : 1);
     RETURN_IF(!buf, HOIST_E_NOMEM, "%s: out of memory for a %llu-byte header", path,
@@ -431,8 +447,13 @@ static int parse_fd(hoist__table *t, const char *path, int fd, int strict)
         rc = hoist__err(HOIST_E_BAD_HEADER_LEN,
                         "%s: file shrank while reading the header: %lld of %llu bytes at byte 8",
                         path, (long long)r, (unsigned long long)n);
-    else
-        rc = parse_header(t, path, buf, (size_t)n, &st, strict);
+    else {
+        file_id id = {.size = size,
+                      .mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec,
+                      .dev = (uint64_t)st.st_dev,
+                      .ino = (uint64_t)st.st_ino};
+        rc = parse_header(t, path, buf, (size_t)n, &id, strict);
+    }
     hoist__free(buf);
     return rc;
 }
@@ -446,4 +467,17 @@ int hoist__safetensors_parse(hoist__table *t, const char *path, int strict)
     int rc = parse_fd(t, path, fd, strict);
     close(fd);
     return rc;
+}
+
+int hoist__safetensors_parse_buffer(hoist__table *t, const char *path, const void *data,
+                                    size_t len, int strict)
+{
+    RETURN_IF(!t || !path || (!data && len), HOIST_E_INVALID_ARG,
+              "safetensors: NULL table, path or data");
+    RETURN_IF(len < 8, HOIST_E_TRUNCATED_HEADER,
+              "%s: %zu bytes, too short for the 8-byte header length", path, len);
+    uint64_t n;
+    RETURN_IF_ERR(header_len(path, data, len, &n));
+    file_id id = {.size = len};
+    return parse_header(t, path, (const char *)data + 8, (size_t)n, &id, strict);
 }

@@ -185,18 +185,15 @@ static int parse_shard(idx_ctx *c, size_t i, int strict)
     return HOIST_OK;
 }
 
-static int run(idx_ctx *c, int strict)
+/* Parses the index text (len bytes) and every shard it names. */
+static int run(idx_ctx *c, const char *text, size_t len, int strict)
 {
     const char *ip = c->index_path;
     hoist__table *t = c->t;
 
-    char *text = NULL;
-    size_t len = 0;
-    RETURN_IF_ERR(read_index(ip, &text, &len));
     json_error_t jerr;
     int oom;
     c->root = hoist__json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr, &oom);
-    hoist__free(text);
     RETURN_IF(oom, HOIST_E_NOMEM, "%s: out of memory parsing the %zu-byte index", ip, len);
     if (!c->root) {
         int dup = json_error_code(&jerr) == json_error_duplicate_key ||
@@ -296,8 +293,23 @@ static int run(idx_ctx *c, int strict)
 int hoist__safetensors_index_parse(hoist__table *t, const char *index_path, int strict)
 {
     RETURN_IF(!t || !index_path, HOIST_E_INVALID_ARG, "safetensors index: NULL table or path");
+    char *text = NULL;
+    size_t len = 0;
+    RETURN_IF_ERR(read_index(index_path, &text, &len));
     idx_ctx c = {.index_path = index_path, .t = t};
-    int rc = run(&c, strict);
+    int rc = run(&c, text, len, strict);
+    hoist__free(text);
+    ctx_free(&c);
+    return rc;
+}
+
+int hoist__safetensors_index_parse_buffer(hoist__table *t, const char *index_path,
+                                          const char *text, size_t len, int strict)
+{
+    RETURN_IF(!t || !index_path || (!text && len), HOIST_E_INVALID_ARG,
+              "safetensors index: NULL table, path or text");
+    idx_ctx c = {.index_path = index_path, .t = t};
+    int rc = run(&c, text ? text : "", len, strict);
     ctx_free(&c);
     return rc;
 }

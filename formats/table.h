@@ -86,8 +86,17 @@ int hoist__dtype_from_name(const char *name, size_t len);
 /* Parses one safetensors file and adds it and its tensors (and its __metadata__) to t.
  * Validates RELIABILITY.md cases 1-14. strict: trailing bytes are an error (else a warning). */
 int hoist__safetensors_parse(hoist__table *t, const char *path, int strict);
+/* The same for a file whose bytes (all len of them) are already in memory, as path: nothing is
+ * read. The file is recorded with mtime 0 and no identity. For fuzzing, and for callers that hold
+ * the bytes. */
+int hoist__safetensors_parse_buffer(hoist__table *t, const char *path, const void *data,
+                                    size_t len, int strict);
 /* Opens a sharded checkpoint from its index file (cases 15): every shard parsed, every tensor
  * checked against the weight_map. */
 int hoist__safetensors_index_parse(hoist__table *t, const char *index_path, int strict);
+/* The same for index text already in memory (len bytes, not NUL-terminated): index_path names
+ * it in messages and locates the shards, which are read from the file system. For fuzzing. */
+int hoist__safetensors_index_parse_buffer(hoist__table *t, const char *index_path,
+                                          const char *text, size_t len, int strict);
 
 #endif

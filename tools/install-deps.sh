@@ -3,6 +3,8 @@
 # when something is missing.
 set -e
 pkgs="build-essential cmake pkg-config liburing-dev libzstd-dev libxxhash-dev libjansson-dev check"
+# `tools/install-deps.sh fuzz`: also clang and its runtime (libFuzzer), for `make fuzz` only
+[ "${1:-}" = fuzz ] && pkgs="$pkgs clang libclang-rt-dev"
 # the Python binding's tests (python/tests, ctest test `python`)
 pkgs="$pkgs python3 python3-numpy python3-pytest"
 missing=""
