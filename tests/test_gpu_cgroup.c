@@ -34,6 +34,17 @@ static int write_file(const char *path, const char *text)
     return n == (ssize_t)strlen(text) ? 0 : -1;
 }
 
+/* The text of a small kernel file (sysfs reports a size its reads do not match). */
+static int read_text(const char *path, char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    size_t n = fread(buf, 1, cap - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    return 0;
+}
+
 static uint64_t read_key(const char *path, const char *key)
 {
     FILE *f = fopen(path, "r");
@@ -143,17 +154,6 @@ START_TEST(test_stream_loads_4x_model_in_cgroup)
     report("mmap", &r);
 }
 END_TEST
-
-/* The text of a small kernel file (sysfs reports a size its reads do not match). */
-static int read_text(const char *path, char *buf, size_t cap)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    size_t n = fread(buf, 1, cap - 1, f);
-    buf[n] = 0;
-    fclose(f);
-    return 0;
-}
 
 /* NULL when a child cgroup can get a memory limit, else why not. */
 static const char *cgroup_unusable(void)
