@@ -433,7 +433,7 @@ static int parse_fd(hoist__table *t, const char *path, int fd, int strict)
     RETURN_IF(r < 0, HOIST_E_IO, "%s: read failed at byte 0: %s", path, strerror((int)-r));
     RETURN_IF(r < 8, HOIST_E_TRUNCATED_HEADER,
               "%s: file shrank to %lld bytes while reading the header length", path, (long long)r);
-    uint64_t n;
+    uint64_t n = 0;
     RETURN_IF_ERR(header_len(path, lenbuf, size, &n));
 
     char *buf = hoist__malloc(n ? (size_t)n : 1);
@@ -476,7 +476,7 @@ int hoist__safetensors_parse_buffer(hoist__table *t, const char *path, const voi
               "safetensors: NULL table, path or data");
     RETURN_IF(len < 8, HOIST_E_TRUNCATED_HEADER,
               "%s: %zu bytes, too short for the 8-byte header length", path, len);
-    uint64_t n;
+    uint64_t n = 0;
     RETURN_IF_ERR(header_len(path, data, len, &n));
     file_id id = {.size = len};
     return parse_header(t, path, (const char *)data + 8, (size_t)n, &id, strict);
