@@ -129,6 +129,29 @@ static void report(const char *what, const cg_run *r)
             (unsigned long long)r->oom_kills, r->output);
 }
 
+/* The model: HOIST_CGROUP_MODEL, or one generated 4.5x memory.max. (Check's asserts only work
+ * inside a test, hence here rather than in main.) */
+static void model_setup(void)
+{
+    tmp = tu_mkdtemp();
+    const char *given = getenv("HOIST_CGROUP_MODEL");
+    if (given) {
+        model_path = strdup(given);
+        return;
+    }
+    model_path = tu_path(tmp, "model");
+    char args[1024];
+    snprintf(args, sizeof args, "gen '%s' --size %lluM --quiet", model_path,
+             (unsigned long long)((cg_max * 9 / 2) >> 20));
+    ck_assert_msg(tu_run_cli(args) == 0, "hoist %s failed", args);
+}
+
+static void model_teardown(void)
+{
+    free(model_path);
+    tu_rmtree(tmp);
+}
+
 START_TEST(test_stream_loads_4x_model_in_cgroup)
 {
     hoist_model *m;
@@ -179,27 +202,11 @@ int main(void)
     }
     const char *max = getenv("HOIST_CGROUP_MAX");
     if (max) cg_max = strtoull(max, NULL, 10);
-    tmp = tu_mkdtemp();
-    const char *given = getenv("HOIST_CGROUP_MODEL");
-    if (given) {
-        model_path = strdup(given);
-    } else {
-        model_path = tu_path(tmp, "model");
-        char args[1024];
-        snprintf(args, sizeof args, "gen '%s' --size %lluM --quiet", model_path,
-                 (unsigned long long)((cg_max * 9 / 2) >> 20));
-        if (tu_run_cli(args) != 0) {
-            fprintf(stderr, "hoist %s failed\n", args);
-            return 1;
-        }
-    }
     Suite *s = suite_create("gpu_cgroup");
     TCase *tc = tcase_create("cgroup");
     tcase_set_timeout(tc, 1200);
+    tcase_add_checked_fixture(tc, model_setup, model_teardown);
     tcase_add_test(tc, test_stream_loads_4x_model_in_cgroup);
     suite_add_tcase(s, tc);
-    int rc = tu_run_suite_nofork(s);
-    free(model_path);
-    tu_rmtree(tmp);
-    return rc;
+    return tu_run_suite_nofork(s);
 }
