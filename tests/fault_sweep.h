@@ -31,6 +31,8 @@ typedef struct fs_case {
     hoist__gpu_call call;        /* for FS_GPU_CALL */
     bool host_as_device;         /* drive the host backend through the device pipeline */
     bool during_open;            /* count calls from hoist_model_open on (else from hoist_load) */
+    bool sink;                   /* hoist_load_sink into a callback instead of hoist_load */
+    bool plan;                   /* load by a plan placing everything on opts.device */
 } fs_case;
 
 typedef struct fs_result {
@@ -116,9 +118,62 @@ static ST_UNUSED void fs_disarm(void)
     fs_k = 0;
 }
 
+/* ---- the callback sink: every piece lands in a copy of each tensor, compared afterwards ---- */
+
+typedef struct fs_sink {
+    hoist_model *m;
+    uint8_t **bytes; /* per tensor */
+} fs_sink;
+
+static ST_UNUSED int fs_sink_fn(const hoist_piece *p, void *user)
+{
+    fs_sink *k = user;
+    hoist_tensor_info t;
+    ck_assert_int_eq(hoist_model_tensor(k->m, p->tensor, &t), HOIST_OK);
+    ck_assert_uint_le(p->offset + p->nbytes, t.nbytes);
+    if (p->nbytes) memcpy(k->bytes[p->tensor] + p->offset, p->data, p->nbytes);
+    return 0;
+}
+
+static ST_UNUSED void fs_sink_init(fs_sink *k, hoist_model *m)
+{
+    size_t n = hoist_model_tensor_count(m);
+    k->m = m;
+    k->bytes = calloc(n + 1, sizeof *k->bytes);
+    for (size_t i = 0; i < n; i++) {
+        hoist_tensor_info t;
+        ck_assert_int_eq(hoist_model_tensor(m, i, &t), HOIST_OK);
+        k->bytes[i] = calloc(t.nbytes + 1, 1);
+    }
+}
+
+/* Frees the copies; with check, asserts they hold the files' bytes. */
+static ST_UNUSED void fs_sink_done(fs_sink *k, bool check)
+{
+    if (!k->m) return;
+    size_t n = hoist_model_tensor_count(k->m);
+    for (size_t i = 0; i < n; i++) {
+        if (check) {
+            hoist_tensor_info t;
+            ck_assert_int_eq(hoist_model_tensor(k->m, i, &t), HOIST_OK);
+            int fd = open(hoist_model_file_path(k->m, t.file), O_RDONLY);
+            ck_assert_int_ge(fd, 0);
+            uint8_t *want = malloc(t.nbytes + 1);
+            ck_assert_int_eq(pread(fd, want, t.nbytes, (off_t)t.offset), (ssize_t)t.nbytes);
+            close(fd);
+            ck_assert_msg(memcmp(want, k->bytes[i], t.nbytes) == 0, "tensor %s differs", t.name);
+            free(want);
+        }
+        free(k->bytes[i]);
+    }
+    free(k->bytes);
+    k->m = NULL;
+}
+
 /* What a failed load must give back. */
 typedef struct fs_snapshot {
     int64_t host;
+    uint64_t reserved; /* by the process-wide coordinator, on the host */
     int64_t gpu[HOIST_GPU_NRES];
     int fds;
     uint64_t vram_free; /* of fs_vram_device, when set */
@@ -133,7 +188,9 @@ static int fs_vram_device = -1;
 static ST_UNUSED fs_snapshot fs_take(void)
 {
     hoist_trim(); /* the pinned cache keeps buffers on purpose; they must all be freeable */
-    fs_snapshot s = {.host = hoist__alloc_live_bytes(), .fds = st_fd_count()};
+    fs_snapshot s = {.host = hoist__alloc_live_bytes(),
+                     .reserved = hoist_coordinator_reserved(NULL, HOIST_DEVICE_HOST),
+                     .fds = st_fd_count()};
     for (int r = 0; r < HOIST_GPU_NRES; r++) s.gpu[r] = hoist__gpu_live((hoist__gpu_res)r);
     if (fs_vram_device >= 0) {
         hoist_device_info info;
@@ -160,6 +217,10 @@ static ST_UNUSED void fs_assert_same(const fs_snapshot *a, const fs_snapshot *b,
                   "%s at call %u (%s, status %s): %lld bytes of host memory not given back",
                   fs_fault_name(c), k, hoist_path_name(c->opts.path), hoist_status_name(rc),
                   (long long)(b->host - a->host));
+    ck_assert_msg(b->reserved == a->reserved,
+                  "%s at call %u (%s, status %s): %lld bytes of plan reservation left",
+                  fs_fault_name(c), k, hoist_path_name(c->opts.path), hoist_status_name(rc),
+                  (long long)(b->reserved - a->reserved));
     for (int r = 0; r < HOIST_GPU_NRES; r++)
         ck_assert_msg(b->gpu[r] == a->gpu[r], "%s at call %u (%s, status %s): %lld %s left",
                       fs_fault_name(c), k, hoist_path_name(c->opts.path), hoist_status_name(rc),
@@ -186,21 +247,43 @@ static ST_UNUSED fs_result fs_sweep(const fs_case *c, unsigned max_k)
         fs_snapshot before = fs_take();
         hoist_model *m = NULL;
         hoist_weights *w = NULL;
+        hoist_plan *plan = NULL;
+        fs_sink sink = {0};
+        hoist_load_options o = c->opts;
         if (c->during_open) fs_arm(c, k);
         int rc = hoist_model_open(c->model, NULL, &m);
+        if (rc == HOIST_OK && c->plan) {
+            hoist_plan_device d = {c->opts.device, 64ull << 30, 0};
+            hoist_plan_options po = HOIST_PLAN_OPTIONS_DEFAULT;
+            po.devices = &d;
+            po.ndevices = 1;
+            po.max_seq_len = 256;
+            rc = hoist_plan_create(m, &po, &plan);
+            o.plan = plan;
+        }
+        if (rc == HOIST_OK && c->sink) fs_sink_init(&sink, m);
         if (rc == HOIST_OK) {
             if (!c->during_open) fs_arm(c, k);
             w = (hoist_weights *)1;
-            rc = hoist_load(m, &c->opts, &w);
+            if (c->sink) {
+                rc = hoist_load_sink(m, &o, fs_sink_fn, &sink, NULL);
+                w = NULL;
+            } else {
+                rc = hoist_load(m, &o, &w);
+            }
         }
         unsigned seen = atomic_load(&fs_calls);
         fs_disarm();
+        hoist_plan_free(plan);
         char msg[1024];
         snprintf(msg, sizeof msg, "%s", hoist_last_error());
         r.runs++;
         if (rc == HOIST_OK) {
             ck_assert_ptr_nonnull(m);
-            tu_assert_weights_match_files(m, w);
+            if (c->sink)
+                fs_sink_done(&sink, true);
+            else
+                tu_assert_weights_match_files(m, w);
         } else {
             ck_assert_msg(rc == want, "%s at call %u (%s): status %s, expected %s: %s",
                           fs_fault_name(c), k, hoist_path_name(c->opts.path),
@@ -211,6 +294,7 @@ static ST_UNUSED fs_result fs_sweep(const fs_case *c, unsigned max_k)
             else w = NULL;
             r.failed++;
         }
+        fs_sink_done(&sink, false);
         hoist_weights_free(w);
         hoist_model_free(m);
         fs_snapshot after = fs_take();
@@ -219,10 +303,13 @@ static ST_UNUSED fs_result fs_sweep(const fs_case *c, unsigned max_k)
     }
     hoist__gpu_set_hooks(NULL);
     if (getenv("HOIST_SWEEP_LOG"))
-        fprintf(stderr, "sweep %-24s %-7s %-22s as_device=%d verify=%d: %u runs, %u failed\n",
+        fprintf(stderr,
+                "sweep %-24s %-7s %-22s as_device=%d verify=%d sink=%d plan=%d: %u runs, "
+                "%u failed\n",
                 fs_fault_name(c), hoist_path_name(c->opts.path),
                 c->fault == FS_GPU_CALL ? hoist__gpu_call_name(c->call) : "-", c->host_as_device,
-                c->opts.verify, r.runs, r.failed);
+                c->opts.verify, c->sink, c->plan, r.runs, r.failed);
+
     return r;
 }
 

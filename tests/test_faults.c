@@ -98,6 +98,34 @@ START_TEST(test_device_call_faults)
 }
 END_TEST
 
+/* The same faults under the other two ways to load: into the embedder's callback (sink), and by
+ * a placement plan (its reservation must come back too). The plan needs the model's geometry:
+ * a generated checkpoint with its config.json. */
+START_TEST(test_sink_and_plan_loads)
+{
+    char args[512];
+    snprintf(args, sizeof args, "gen '%s/m' --preset tiny --shard-size 64K --quiet", dir);
+    ck_assert_int_eq(tu_run_cli(args), 0);
+    char *model = tu_path(dir, "m");
+    fs_fault faults[] = {FS_READ_EIO, FS_READ_SHORT, FS_HOST_ALLOC, FS_GPU_CALL};
+    for (int p = 0; p < 3; p++)
+        for (int how = 0; how < 2; how++)
+            for (int f = 0; f < 4; f++) {
+                if (faults[f] == FS_GPU_CALL && how == 0) continue; /* a sink has no device */
+                fs_case c = base_case(model, paths[p], how == 1);
+                c.sink = how == 0;
+                c.plan = how == 1;
+                c.fault = faults[f];
+                c.call = HOIST_GPU_COPY_H2D;
+                fs_result r = fs_sweep(&c, 5000);
+                if (faults[f] == FS_HOST_ALLOC || faults[f] == FS_GPU_CALL)
+                    ck_assert_uint_gt(r.failed, 2);
+                if (faults[f] == FS_READ_SHORT) ck_assert_uint_eq(r.failed, 0);
+            }
+    free(model);
+}
+END_TEST
+
 /* Case 35: 1,000 open/load/free cycles over every path, both ways into host memory: host bytes,
  * device-side handles and descriptors exactly flat, resident memory within 8 MiB. */
 START_TEST(test_cycles_flat)
@@ -148,6 +176,7 @@ int main(void)
     tcase_add_test(tc, test_read_faults);
     tcase_add_test(tc, test_host_alloc_faults);
     tcase_add_test(tc, test_device_call_faults);
+    tcase_add_test(tc, test_sink_and_plan_loads);
     tcase_add_test(tc, test_cycles_flat);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);

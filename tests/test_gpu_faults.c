@@ -81,6 +81,36 @@ START_TEST(test_host_alloc_and_read_faults)
 }
 END_TEST
 
+/* Loads by a placement plan onto cuda:0 (one arena, the plan's reservation) and into a callback
+ * sink: faults of each kind, everything given back, the reservation included. */
+START_TEST(test_plan_and_sink_loads)
+{
+    char args[512];
+    snprintf(args, sizeof args, "gen '%s/m' --preset tiny --shard-size 64K --quiet", dir);
+    ck_assert_int_eq(tu_run_cli(args), 0);
+    char *model = tu_path(dir, "m");
+    warm_up(model);
+    fs_fault faults[] = {FS_HOST_ALLOC, FS_READ_EIO, FS_GPU_CALL, FS_GPU_CALL, FS_GPU_CALL};
+    hoist__gpu_call calls[] = {0, 0, HOIST_GPU_MEM_ALLOC, HOIST_GPU_COPY_H2D, HOIST_GPU_EVENT_SYNC};
+    for (size_t p = 0; p < NGPATHS; p++)
+        for (int f = 0; f < 5; f++) {
+            fs_case c = gpu_case(model, gpaths[p]);
+            c.plan = true;
+            c.fault = faults[f];
+            c.call = calls[f];
+            fs_result r = fs_sweep(&c, 5000);
+            if (faults[f] != FS_READ_EIO) ck_assert_uint_gt(r.failed, 0);
+            if (faults[f] == FS_GPU_CALL) continue;
+            c.plan = false;
+            c.sink = true;
+            c.opts.device = HOIST_DEVICE_HOST; /* a sink has no destination device */
+            c.opts.mmap_register = -1;
+            fs_sweep(&c, 5000);
+        }
+    free(model);
+}
+END_TEST
+
 /* Case 28 on the device: the file cut or replaced at every window, staging through pinned slots
  * and registering the mapping. */
 START_TEST(test_file_cut_during_load)
@@ -153,6 +183,7 @@ int main(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_device_call_faults);
     tcase_add_test(tc, test_host_alloc_and_read_faults);
+    tcase_add_test(tc, test_plan_and_sink_loads);
     tcase_add_test(tc, test_file_cut_during_load);
     tcase_add_test(tc, test_cycles_flat);
     suite_add_tcase(s, tc);
