@@ -276,15 +276,12 @@ static int geometry_from_json(const char *path, const json_t *root, hoist_dtype 
     return cfg_dtype(&dc, def_dtype, &g->dtype);
 }
 
-static int geometry_from_config(const char *path, hoist_dtype def_dtype, hoist_geometry *g)
+int hoist__geometry_from_config_text(const char *path, const char *text, size_t len,
+                                     hoist_dtype def_dtype, hoist_geometry *g)
 {
-    char *text = NULL;
-    size_t len = 0;
-    RETURN_IF_ERR(read_config(path, &text, &len));
     json_error_t jerr;
     int oom;
     json_t *root = hoist__json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr, &oom);
-    hoist__free(text);
     RETURN_IF(oom, HOIST_E_NOMEM, "%s: out of memory parsing the %zu-byte config", path, len);
     if (!root) {
         int dup = json_error_code(&jerr) == json_error_duplicate_key;
@@ -295,6 +292,16 @@ static int geometry_from_config(const char *path, hoist_dtype def_dtype, hoist_g
     }
     int rc = geometry_from_json(path, root, def_dtype, g);
     json_decref(root);
+    return rc;
+}
+
+static int geometry_from_config(const char *path, hoist_dtype def_dtype, hoist_geometry *g)
+{
+    char *text = NULL;
+    size_t len = 0;
+    RETURN_IF_ERR(read_config(path, &text, &len));
+    int rc = hoist__geometry_from_config_text(path, text, len, def_dtype, g);
+    hoist__free(text);
     return rc;
 }
 

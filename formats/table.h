@@ -91,6 +91,11 @@ int hoist__safetensors_parse(hoist__table *t, const char *path, int strict);
  * the bytes. */
 int hoist__safetensors_parse_buffer(hoist__table *t, const char *path, const void *data,
                                     size_t len, int strict);
+/* The geometry of config.json text in memory (len bytes, not NUL-terminated), unchecked (as
+ * hoist_model_geometry reads it before hoist_geometry_check); path names it in messages. For
+ * fuzzing. */
+int hoist__geometry_from_config_text(const char *path, const char *text, size_t len,
+                                     hoist_dtype def_dtype, hoist_geometry *g);
 /* Opens a sharded checkpoint from its index file (cases 15): every shard parsed, every tensor
  * checked against the weight_map. */
 int hoist__safetensors_index_parse(hoist__table *t, const char *index_path, int strict);
