@@ -108,10 +108,11 @@ static int blocks_init(blocks *b, const uint64_t *sizes, uint32_t nfiles, uint64
     b->block = block;
     b->nfiles = nfiles;
     b->sizes = sizes;
-    b->first = malloc(((size_t)nfiles + 1) * sizeof *b->first);
+    b->first = hoist__malloc(((size_t)nfiles + 1) * sizeof *b->first);
     RETURN_IF(!b->first, HOIST_E_NOMEM, "out of memory for %u files", nfiles);
     b->first[0] = 0;
-    for (uint32_t i = 0; i < nfiles; i++) b->first[i + 1] = b->first[i] + (sizes[i] + block - 1) / block;
+    for (uint32_t i = 0; i < nfiles; i++)
+        b->first[i + 1] = b->first[i] + (sizes[i] + block - 1) / block;
     atomic_store(&b->next, 0);
     return HOIST_OK;
 }
@@ -196,17 +197,17 @@ static void rstate_close(rstate *s)
     for (unsigned i = 0; s->threads && i < s->nthreads; i++) {
         rthread *th = &s->threads[i];
         if (th->has_ring) io_uring_queue_exit(&th->ring);
-        free(th->mem);
-        free(th->reads);
+        hoist__free(th->mem);
+        hoist__free(th->reads);
     }
     for (uint32_t i = 0; s->files && i < s->t->nfiles; i++) {
         if (s->files[i].buffered_fd >= 0) close(s->files[i].buffered_fd);
         if (s->files[i].direct_fd >= 0) close(s->files[i].direct_fd);
     }
-    free(s->threads);
-    free(s->files);
-    free(s->sizes);
-    free(s->blk.first);
+    hoist__free(s->threads);
+    hoist__free(s->files);
+    hoist__free(s->sizes);
+    hoist__free(s->blk.first);
     pthread_mutex_destroy(&s->err.lock);
     pthread_mutex_destroy(&s->note_lock);
 }
@@ -254,25 +255,25 @@ static void setup_ring(rstate *s, rthread *th, int *no_uring)
         return;
     }
     th->has_ring = 1;
-    struct iovec *iov = calloc(s->depth, sizeof *iov);
+    struct iovec *iov = hoist__calloc(s->depth, sizeof *iov);
     if (iov) {
         for (unsigned i = 0; i < s->depth; i++)
             iov[i] = (struct iovec){th->mem + (uint64_t)i * s->blk.block, s->blk.block};
         rc = hoist__io_uring_register_buffers(&th->ring, iov, s->depth);
         th->fixed_bufs = rc == 0;
-        free(iov);
+        hoist__free(iov);
         if (rc < 0 && th == s->threads)
             note_add(s->out, "io_uring refused to register buffers (%s)", strerror(-rc));
     }
     uint32_t nf = s->t->nfiles;
-    int *fds = nf ? malloc(2 * (size_t)nf * sizeof *fds) : NULL;
+    int *fds = nf ? hoist__malloc(2 * (size_t)nf * sizeof *fds) : NULL;
     if (fds) {
         for (uint32_t i = 0; i < nf; i++) {
             fds[2 * i] = s->files[i].direct_fd;
             fds[2 * i + 1] = s->files[i].buffered_fd;
         }
         th->fixed_files = io_uring_register_files(&th->ring, fds, 2 * nf) == 0;
-        free(fds);
+        hoist__free(fds);
     }
 }
 
@@ -291,10 +292,12 @@ static int rstate_open(rstate *s, const hoist_ceiling_options *o)
               "read ceiling: %u threads x %u reads x %llu bytes is more than %llu bytes in flight",
               s->nthreads, s->depth, (unsigned long long)block,
               (unsigned long long)MAX_INFLIGHT_BYTES);
-    s->files = calloc(nf ? nf : 1, sizeof *s->files);
-    s->sizes = calloc(nf ? nf : 1, sizeof *s->sizes);
+    s->files = hoist__calloc(nf ? nf : 1, sizeof *s->files);
+    /* before anything can fail: rstate_close closes what is not -1 */
+    for (uint32_t i = 0; s->files && i < nf; i++)
+        s->files[i].buffered_fd = s->files[i].direct_fd = -1;
+    s->sizes = hoist__calloc(nf ? nf : 1, sizeof *s->sizes);
     RETURN_IF(!s->files || !s->sizes, HOIST_E_NOMEM, "out of memory for %u files", nf);
-    for (uint32_t i = 0; i < nf; i++) s->files[i].buffered_fd = s->files[i].direct_fd = -1;
     s->blk.block = block;
     for (uint32_t i = 0; i < nf; i++) RETURN_IF_ERR(open_rfile(s, i));
     RETURN_IF_ERR(blocks_init(&s->blk, s->sizes, nf, block));
@@ -305,19 +308,18 @@ static int rstate_open(rstate *s, const hoist_ceiling_options *o)
 static int rstate_setup_threads(rstate *s)
 {
     int no_uring = 0;
-    s->threads = calloc(s->nthreads, sizeof *s->threads);
+    s->threads = hoist__calloc(s->nthreads, sizeof *s->threads);
     RETURN_IF(!s->threads, HOIST_E_NOMEM, "out of memory for %u threads", s->nthreads);
     for (unsigned i = 0; i < s->nthreads; i++) {
         rthread *th = &s->threads[i];
         th->s = s;
         uint64_t bytes = (uint64_t)s->depth * s->blk.block;
-        void *mem = NULL;
-        RETURN_IF(posix_memalign(&mem, 4096, bytes) != 0, HOIST_E_NOMEM,
+        th->mem = hoist__memalign(4096, bytes);
+        RETURN_IF(!th->mem, HOIST_E_NOMEM,
                   "read ceiling: cannot allocate %llu bytes of read buffers",
                   (unsigned long long)bytes);
-        th->mem = mem;
         memset(th->mem, 0, bytes);
-        th->reads = calloc(s->depth, sizeof *th->reads);
+        th->reads = hoist__calloc(s->depth, sizeof *th->reads);
         RETURN_IF(!th->reads, HOIST_E_NOMEM, "out of memory");
         for (unsigned k = 0; k < s->depth; k++) {
             th->reads[k].buf = th->mem + (uint64_t)k * s->blk.block;
@@ -477,7 +479,7 @@ static int widen_for_pread(rstate *s)
     unsigned want = s->nthreads * s->depth;
     if (want > PREAD_MAX_THREADS) want = PREAD_MAX_THREADS;
     if (want <= s->nthreads) return HOIST_OK;
-    rthread *more = realloc(s->threads, want * sizeof *more);
+    rthread *more = hoist__realloc(s->threads, want * sizeof *more);
     RETURN_IF(!more, HOIST_E_NOMEM, "out of memory for %u threads", want);
     s->threads = more;
     /* thread i > nthreads borrows slot (i / nthreads) of thread (i % nthreads) */
@@ -485,7 +487,7 @@ static int widen_for_pread(rstate *s)
         rthread *th = &s->threads[i];
         memset(th, 0, sizeof *th);
         th->s = s;
-        th->reads = calloc(1, sizeof *th->reads);
+        th->reads = hoist__calloc(1, sizeof *th->reads);
         RETURN_IF(!th->reads, HOIST_E_NOMEM, "out of memory");
         const rthread *owner = &s->threads[i % s->nthreads];
         th->reads[0].buf = owner->mem + (uint64_t)((i / s->nthreads) % s->depth) * s->blk.block;
@@ -499,7 +501,7 @@ static int widen_for_pread(rstate *s)
 static int run_threads(unsigned n, void *(*fn)(void *), void *base, size_t stride,
                        hoist__progress *p, failure *err)
 {
-    pthread_t *tids = calloc(n, sizeof *tids);
+    pthread_t *tids = hoist__calloc(n, sizeof *tids);
     RETURN_IF(!tids, HOIST_E_NOMEM, "out of memory for %u threads", n);
     int rc = HOIST_OK;
     unsigned started = 0;
@@ -511,7 +513,7 @@ static int run_threads(unsigned n, void *(*fn)(void *), void *base, size_t strid
         }
     }
     for (unsigned i = 0; i < started; i++) hoist__progress_join(p, tids[i]);
-    free(tids);
+    hoist__free(tids);
     if (err->status) return hoist__err(err->status, "%s", err->msg);
     return rc;
 }
@@ -647,13 +649,13 @@ static void sstate_close(sstate *s)
         }
         if (th->stream) s->g->stream_destroy(th->stream);
     }
-    free(s->threads);
+    hoist__free(s->threads);
     if (s->dst) s->g->mem_free(s->device, s->dst);
     for (uint32_t i = 0; s->maps && i < s->t->nfiles; i++)
         if (s->maps[i]) munmap(s->maps[i], s->sizes[i]);
-    free(s->maps);
-    free(s->sizes);
-    free(s->blk.first);
+    hoist__free(s->maps);
+    hoist__free(s->sizes);
+    hoist__free(s->blk.first);
     pthread_mutex_destroy(&s->err.lock);
 }
 
@@ -690,13 +692,13 @@ static int sstate_open(sstate *s, const hoist_ceiling_options *o)
     uint32_t nf = s->t->nfiles;
     pthread_mutex_init(&s->err.lock, NULL);
     s->device = o->device;
-    s->host = o->device == HOIST_DEVICE_HOST;
+    s->host = o->device == HOIST_DEVICE_HOST && !hoist__gpu_host_as_device();
     RETURN_IF_ERR(hoist__gpu_for_device(o->device, &s->g));
     uint64_t block = o->block_bytes ? o->block_bytes : STAGING_BLOCK;
     s->maxthreads = o->threads ? o->threads
                                : (cores() < STAGING_MAX_THREADS ? cores() : STAGING_MAX_THREADS);
-    s->maps = calloc(nf ? nf : 1, sizeof *s->maps);
-    s->sizes = calloc(nf ? nf : 1, sizeof *s->sizes);
+    s->maps = hoist__calloc(nf ? nf : 1, sizeof *s->maps);
+    s->sizes = hoist__calloc(nf ? nf : 1, sizeof *s->sizes);
     RETURN_IF(!s->maps || !s->sizes, HOIST_E_NOMEM, "out of memory for %u files", nf);
     for (uint32_t i = 0; i < nf; i++) RETURN_IF_ERR(map_cached(s, i));
     RETURN_IF_ERR(blocks_init(&s->blk, s->sizes, nf, block));
@@ -707,7 +709,7 @@ static int sstate_open(sstate *s, const hoist_ceiling_options *o)
     uint64_t dst_bytes = s->dst_blocks * block;
     RETURN_IF_ERR(s->g->mem_alloc(s->device, dst_bytes, (void **)&s->dst));
     if (s->host) memset(s->dst, 0, dst_bytes); /* fault it in before the clock starts */
-    s->threads = calloc(s->maxthreads, sizeof *s->threads);
+    s->threads = hoist__calloc(s->maxthreads, sizeof *s->threads);
     RETURN_IF(!s->threads, HOIST_E_NOMEM, "out of memory for %u threads", s->maxthreads);
     for (unsigned i = 0; i < s->maxthreads; i++) {
         sthread *th = &s->threads[i];
@@ -744,7 +746,12 @@ int hoist_staging_ceiling(const hoist_model *model, const hoist_ceiling_options 
     s.t = &model->table;
     int rc = sstate_open(&s, o);
     unsigned counts[16], npass = 0;
-    if (rc == HOIST_OK) npass = o->threads ? (counts[0] = o->threads, 1) : sweep(s.maxthreads, counts);
+    if (rc == HOIST_OK && o->threads) {
+        counts[0] = o->threads;
+        npass = 1;
+    } else if (rc == HOIST_OK) {
+        npass = sweep(s.maxthreads, counts);
+    }
     uint64_t total = 0;
     for (uint32_t i = 0; rc == HOIST_OK && i < s.t->nfiles; i++) total += s.sizes[i];
     if (rc == HOIST_OK)
@@ -758,7 +765,8 @@ int hoist_staging_ceiling(const hoist_model *model, const hoist_ceiling_options 
         double dt = hoist__now() - t0;
         uint64_t bytes = atomic_load(&s.progress.done) - before;
         double gbps = dt > 0 ? (double)bytes / dt / 1e9 : 0;
-        if (rc == HOIST_OK) note_add(out, "%u thread%s %.2f GB/s", counts[p], counts[p] > 1 ? "s" : "", gbps);
+        if (rc == HOIST_OK)
+            note_add(out, "%u thread%s %.2f GB/s", counts[p], counts[p] > 1 ? "s" : "", gbps);
         if (rc == HOIST_OK && (p == 0 || gbps > out->gbps)) {
             out->bytes = bytes;
             out->seconds = dt;

@@ -94,7 +94,8 @@ static int find_row(const csv *c, const char *kind, const char *mode, const char
 {
     for (int r = 0; r < c->nrows; r++)
         if (!strcmp(get(c, r, "kind"), kind) && !strcmp(get(c, r, "mode"), mode) &&
-            !strcmp(get(c, r, "path"), path) && (!budget || !strcmp(get(c, r, "budget_bytes"), budget)))
+            !strcmp(get(c, r, "path"), path) &&
+            (!budget || !strcmp(get(c, r, "budget_bytes"), budget)))
             return r;
     return -1;
 }

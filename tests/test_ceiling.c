@@ -1,8 +1,11 @@
 /* loader/ceiling.c: the raw read ceiling (O_DIRECT through io_uring, each fallback forced through
  * the I/O seam) and the host staging ceiling, on real files. */
+#include "gpu/gpu.h"
+#include "loader/internal.h"
 #include "loader/io.h"
 #include "testutil.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -18,6 +21,8 @@ static void setup(void) { dir = tu_mkdtemp(); }
 static void teardown(void)
 {
     hoist__io_set_hooks(NULL);
+    hoist__alloc_set_hooks(NULL);
+    hoist__gpu_set_hooks(NULL);
     hoist_set_log_callback(NULL, NULL, HOIST_LOG_ERROR);
     tu_rmtree(dir);
     dir = NULL;
@@ -375,6 +380,131 @@ START_TEST(test_empty_model)
 }
 END_TEST
 
+/* ---- every error path gives back what it took ------------------------------------------- */
+
+static int open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));) n += e->d_name[0] != '.';
+    if (d) closedir(d);
+    return n;
+}
+
+static int fail_at, alloc_calls;
+
+static bool fail_kth_alloc(size_t bytes)
+{
+    (void)bytes;
+    return ++alloc_calls == fail_at;
+}
+
+static void assert_all_back(int64_t live, int fds)
+{
+    ck_assert_int_eq(hoist__alloc_live_bytes(), live);
+    ck_assert_int_eq(open_fds(), fds);
+    for (int r = 0; r < HOIST_GPU_NRES; r++) ck_assert_int_eq(hoist__gpu_live(r), 0);
+}
+
+typedef int (*ceiling_fn)(const hoist_model *, const hoist_ceiling_options *, hoist_ceiling *);
+
+/* Fails the 1st, 2nd ... allocation until a run needs no more: each failure is HOIST_E_NOMEM
+ * with memory and descriptors back where they were. */
+static void sweep_allocations(ceiling_fn fn)
+{
+    hoist_model *m = gen_model();
+    hoist_ceiling_options o = HOIST_CEILING_OPTIONS_DEFAULT;
+    o.threads = 2;
+    o.queue_depth = 2;
+    int64_t live = hoist__alloc_live_bytes();
+    int fds = open_fds(), failed = 0;
+    hoist__alloc_hooks h = {.fail = fail_kth_alloc};
+    for (fail_at = 1;; fail_at++) {
+        alloc_calls = 0;
+        hoist__alloc_set_hooks(&h);
+        hoist_ceiling c;
+        int rc = fn(m, &o, &c);
+        hoist__alloc_set_hooks(NULL);
+        assert_all_back(live, fds);
+        if (rc == HOIST_OK) break;
+        ck_assert_msg(rc == HOIST_E_NOMEM, "allocation %d: %s", fail_at, hoist_last_error());
+        ck_assert_uint_eq(c.bytes, 0);
+        failed++;
+    }
+    ck_assert_int_ge(failed, 3);
+    hoist_model_free(m);
+}
+
+START_TEST(test_read_allocation_failures) { sweep_allocations(hoist_read_ceiling); }
+END_TEST
+
+START_TEST(test_staging_allocation_failures) { sweep_allocations(hoist_staging_ceiling); }
+END_TEST
+
+static hoist__gpu_call fail_call;
+static int gpu_calls[HOIST_GPU_NCALLS], fail_nth, nth;
+
+static int gpu_hook(const char *backend, hoist__gpu_call call, size_t bytes)
+{
+    gpu_calls[call]++;
+    return call == fail_call && ++nth == fail_nth ? HOIST_E_DEVICE : HOIST_OK;
+}
+
+/* With host_as_device the staging ceiling takes its device path (pinned slots, a stream and
+ * events per thread, asynchronous copies) through the host backend: it runs, and a failure of
+ * any device call, first or later, gives every buffer, stream and event back. */
+START_TEST(test_staging_device_path)
+{
+    hoist_model *m = gen_model();
+    hoist_ceiling_options o = HOIST_CEILING_OPTIONS_DEFAULT;
+    o.threads = 2;
+    o.block_bytes = 256 << 10;
+    int64_t live = hoist__alloc_live_bytes();
+    int fds = open_fds();
+    memset(gpu_calls, 0, sizeof gpu_calls);
+    fail_call = HOIST_GPU_NCALLS;
+    hoist__gpu_hooks h = {.call = gpu_hook, .host_as_device = true};
+    hoist__gpu_set_hooks(&h);
+    hoist_ceiling c;
+    ck_assert_int_eq(hoist_staging_ceiling(m, &o, &c), HOIST_OK);
+    assert_sane(&c, file_bytes(m));
+    ck_assert_uint_eq(c.queue_depth, 3);
+    ck_assert_int_eq(gpu_calls[HOIST_GPU_STREAM_CREATE], 2);
+    ck_assert_int_eq(gpu_calls[HOIST_GPU_PINNED_ALLOC], 6);
+    int windows = 0; /* every file in 256 KiB windows, the last one short */
+    for (size_t i = 0; i < hoist_model_file_count(m); i++)
+        windows += (int)((hoist_model_file_size(m, i) + (256 << 10) - 1) >> 18);
+    ck_assert_int_eq(gpu_calls[HOIST_GPU_COPY_H2D], windows);
+    ck_assert_int_eq(gpu_calls[HOIST_GPU_EVENT_RECORD], gpu_calls[HOIST_GPU_COPY_H2D]);
+    assert_all_back(live, fds);
+
+    hoist__gpu_call which[] = {HOIST_GPU_MEM_ALLOC,    HOIST_GPU_PINNED_ALLOC,
+                               HOIST_GPU_STREAM_CREATE, HOIST_GPU_EVENT_CREATE,
+                               HOIST_GPU_EVENT_RECORD,  HOIST_GPU_EVENT_SYNC,
+                               HOIST_GPU_COPY_H2D};
+    for (size_t i = 0; i < sizeof which / sizeof *which; i++) {
+        for (int k = 1; k <= 5; k++) { /* the first of its kind, and some later ones */
+            fail_call = which[i];
+            fail_nth = k;
+            nth = 0;
+            memset(&c, 0, sizeof c);
+            int rc = hoist_staging_ceiling(m, &o, &c);
+            if (nth < k) { /* fewer such calls than k: it ran */
+                ck_assert_int_eq(rc, HOIST_OK);
+                break;
+            }
+            ck_assert_msg(rc == HOIST_E_DEVICE, "%s #%d: %s", hoist__gpu_call_name(which[i]), k,
+                          hoist_status_name(rc));
+            ck_assert_ptr_nonnull(strstr(hoist_last_error(), hoist__gpu_call_name(which[i])));
+            ck_assert_uint_eq(c.bytes, 0);
+            assert_all_back(live, fds);
+        }
+    }
+    hoist__gpu_set_hooks(NULL);
+    hoist_model_free(m);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("ceiling");
@@ -391,11 +521,14 @@ static Suite *suite(void)
     tcase_add_test(tc, test_read_error_names_file_and_offset);
     tcase_add_test(tc, test_changed_file_refused);
     tcase_add_test(tc, test_bad_arguments);
+    tcase_add_test(tc, test_read_allocation_failures);
     suite_add_tcase(s, tc);
     TCase *st = tcase_create("staging");
     tcase_add_checked_fixture(st, setup, teardown);
     tcase_add_test(st, test_staging_host);
     tcase_add_test(st, test_empty_model);
+    tcase_add_test(st, test_staging_allocation_failures);
+    tcase_add_test(st, test_staging_device_path);
     suite_add_tcase(s, st);
     return s;
 }

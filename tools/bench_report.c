@@ -124,12 +124,13 @@ void bench_print_table(FILE *f, const bench_report *r)
         const bench_row *w = &r->rows[i];
         if (strcmp(w->kind, "load") != 0) continue;
         char b[24], path[40];
-        snprintf(path, sizeof path, "%s%s%s%s", w->path, strcmp(w->ran, w->path) && *w->ran ? "(" : "",
-                 strcmp(w->ran, w->path) && *w->ran ? w->ran : "",
-                 strcmp(w->ran, w->path) && *w->ran ? ")" : "");
+        if (*w->ran && strcmp(w->ran, w->path)) /* auto: the path it chose */
+            snprintf(path, sizeof path, "%s(%s)", w->path, w->ran);
+        else
+            snprintf(path, sizeof path, "%s", w->path);
         if (!w->runs) {
-            fprintf(f, "%-4s %-6s %-6s failed: %s\n", w->mode, path, fmt_budget(w->budget, b, sizeof b),
-                    w->note);
+            fprintf(f, "%-4s %-6s %-6s failed: %s\n", w->mode, path,
+                    fmt_budget(w->budget, b, sizeof b), w->note);
             continue;
         }
         char secs[48], pct[32], pk[24], cg[24], rs[24];
@@ -345,7 +346,8 @@ int bench_read_csv(const char *path, bench_report *r, char *err, size_t errlen)
         if (line[0] == '\n' || line[0] == '\0') continue;
         int n = csv_split(line, fv, NCOLS + 8);
         for (int c = 0; c < NCOLS; c++)
-            if (col[c] >= n) rc = csv_fail(err, errlen, "%s:%d: %d fields, expected more", path, lineno, n);
+            if (col[c] >= n)
+                rc = csv_fail(err, errlen, "%s:%d: %d fields, expected more", path, lineno, n);
         if (rc) break;
         bench_row *w = bench_add_row(r);
         if (!w) rc = csv_fail(err, errlen, "out of memory");
@@ -405,13 +407,16 @@ static int write_script(FILE *g, const char *out, const bench_report *r)
     double unit = xhi >= (1ull << 30) ? (double)(1ull << 30) : (double)(1u << 20);
     const char *uname = unit > (double)(1u << 20) ? "GiB" : "MiB";
     if (png)
-        fprintf(g, "set terminal pngcairo size 1280,860 enhanced font 'sans,12' background rgb 'white'\n");
+        fprintf(g, "set terminal pngcairo size 1280,860 enhanced font 'sans,12' "
+                   "background rgb 'white'\n");
     else
-        fprintf(g, "set terminal svg size 1100,720 dynamic enhanced font 'sans,12' background rgb 'white'\n");
+        fprintf(g, "set terminal svg size 1100,720 dynamic enhanced font 'sans,12' "
+                   "background rgb 'white'\n");
     fprintf(g, "set output '%s'\n", out);
     const char *base = strrchr(r->model, '/');
     base = base && base[1] ? base + 1 : r->model;
-    fprintf(g, "set title \"hoist bench: %s (%.2f GB) -> %s, median of %d run%s (bars: min to max)\" noenhanced\n",
+    fprintf(g, "set title \"hoist bench: %s (%.2f GB) -> %s, median of %d run%s (bars: min to "
+               "max)\" noenhanced\n",
             base, (double)r->model_bytes / 1e9, r->device, r->repeat, r->repeat == 1 ? "" : "s");
     fprintf(g, "set xlabel \"resident host RAM: peak RSS + page-cache growth (%s)\"\n", uname);
     fprintf(g, "set ylabel \"load time (s)\"\n");

@@ -509,9 +509,9 @@ static void describe_ceiling(const bench *b, int which, const hoist_ceiling *c, 
     char blk[32], dev[16];
     snprintf(dev, sizeof dev, b->o.device < 0 ? "host" : "cuda:%d", b->o.device);
     if (which == 0)
-        snprintf(buf, len, "%s, %s, %u %s x %u x %s reads%s%s%s", c->direct ? "O_DIRECT" : "buffered",
-                 c->uring ? "io_uring" : "pread", c->threads, c->uring ? "rings" : "threads",
-                 c->queue_depth, cli_fmt_bytes(c->block_bytes, blk, sizeof blk),
+        snprintf(buf, len, "%s, %s, %u %s x %u x %s reads%s%s%s",
+                 c->direct ? "O_DIRECT" : "buffered", c->uring ? "io_uring" : "pread", c->threads,
+                 c->uring ? "rings" : "threads", c->queue_depth, cli_fmt_bytes(c->block_bytes, blk, sizeof blk),
                  c->fixed_buffers ? ", fixed buffers" : "", *c->note ? "; " : "", c->note);
     else if (which == 1)
         snprintf(buf, len, "best of threads copying %s windows of the cached files %s %s: %s",
@@ -681,7 +681,8 @@ static void usage(FILE *f)
             "  --drop M            cold: auto (drop_caches when root, else fadvise), global\n"
             "                      (/proc/sys/vm/drop_caches) or files (posix_fadvise DONTNEED)\n"
             "  --csv FILE          write the rows as CSV\n"
-            "  --plot FILE         draw load time against resident host RAM (.svg or .png; gnuplot)\n"
+            "  --plot FILE         draw load time against resident host RAM (.svg or .png;\n"
+            "                      with gnuplot)\n"
             "  --from-csv FILE     no measuring: print and plot a CSV written by --csv\n"
             "  --threads N, --chunk SIZE, --verify   passed to every load\n"
             "  --read-threads N, --read-depth N, --read-block SIZE   raw read ceiling's rings,\n"
