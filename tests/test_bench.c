@@ -165,7 +165,7 @@ START_TEST(test_bench_host)
 
     /* the ceilings: every byte of every file, both runs */
     const char *ceilings[] = {"read", "staging", "pinned_copy"};
-    double ceil_med[3], ceil_max[3];
+    double ceil_med[3], ceil_min[3], ceil_max[3];
     for (int i = 0; i < 3; i++) {
         int r = find_row(c, "ceiling", i ? "warm" : "cold", ceilings[i], NULL);
         ck_assert_int_ge(r, 0);
@@ -173,8 +173,9 @@ START_TEST(test_bench_host)
         if (i < 2) ck_assert_uint_eq((uint64_t)num(c, r, "bytes"), files);
         ceil_med[i] = num(c, r, "gbps_median");
         ceil_max[i] = num(c, r, "gbps_max");
+        ceil_min[i] = num(c, r, "gbps_min");
         ck_assert(ceil_med[i] > 0 && ceil_max[i] >= ceil_med[i]);
-        ck_assert(num(c, r, "gbps_min") <= ceil_med[i]);
+        ck_assert(ceil_min[i] > 0 && ceil_min[i] <= ceil_med[i]);
     }
 
     const char *modes[] = {"cold", "warm"}, *paths[] = {"mmap", "uring", "stream"};
@@ -204,12 +205,20 @@ START_TEST(test_bench_host)
                 else
                     ck_assert(!strcmp(ceil, "staging") || !strcmp(ceil, "pinned_copy"));
                 int ci = !strcmp(ceil, "read") ? 0 : !strcmp(ceil, "staging") ? 1 : 2;
+                /* the binding ceiling is the lowest of those on the row's way */
+                for (int k = storage ? 0 : 1; k < 3; k++) ck_assert(ceil_med[ci] <= ceil_med[k]);
                 ck_assert_double_eq_tol(num(c, r, "ceiling_gbps"), ceil_med[ci], 1e-3);
                 double pct = num(c, r, "pct_of_ceiling");
-                /* above 100% only by the ceiling's own run-to-run spread, and some slack */
-                double noise = 100.0 * (ceil_max[ci] / ceil_med[ci] - 1) + 20;
-                ck_assert_msg(pct > 0 && pct <= 100 + noise, "%s %s: %.1f%% of %s (noise %.0f)",
-                              modes[mo], paths[pa], pct, ceil, noise);
+                ck_assert_double_eq_tol(pct, 100 * num(c, r, "gbps_median") / ceil_med[ci],
+                                        0.01 + 1e-3 * pct);
+                /* Above 100% only by noise. ctest runs tests side by side on shared cores, so a
+                 * ceiling measured while another test runs can come out slow: the bound is the
+                 * ceiling's and the row's own spread and a factor of 2, enough to catch a
+                 * wrong unit or byte count, not a slow ceiling. */
+                double spread = (ceil_max[ci] / ceil_min[ci]) *
+                                (num(c, r, "gbps_max") / num(c, r, "gbps_min"));
+                ck_assert_msg(pct > 0 && pct <= 200 * spread, "%s %s: %.1f%% of %s",
+                              modes[mo], paths[pa], pct, ceil);
                 /* a host load holds the model in its arena: the peak RSS cannot be less */
                 double rss = num(c, r, "peak_rss_bytes"), grow = num(c, r, "cache_growth_bytes"),
                        res = num(c, r, "resident_bytes");
