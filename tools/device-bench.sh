@@ -5,19 +5,22 @@
 # gnuplot script bench-run<N>.svg.gp where gnuplot is missing), bench-run<N>.log, and log.
 # Expects the static build build-dev/ carried along, as tools/device-run.sh does:
 #   cmake -S . -B build-dev -DHOIST_STATIC_DEPS=ON -DCMAKE_BUILD_TYPE=Release && cmake --build build-dev
+# Then, unless SHM=0, the same model copied to /dev/shm, warm only (tmpfs cannot be dropped): the
+# uring and stream paths against the staging ceiling with storage out of the way
+# (bench-shm.csv/.svg/.log).
 # Settings (environment): SIZE (8G), RUNS ("1 2"), REPEAT (3), PATHS (mmap,uring,stream),
-# BUDGETS (default: each path's own), DEVICE (cuda:0), MODEL_DIR (/root/hoist-bench).
+# BUDGETS (default: each path's own), DEVICE (cuda:0), MODEL_DIR (/root/hoist-bench), SHM (1).
 # Each run takes about 2-3 minutes for 8 GB with one budget; three budgets triple the loads.
 #
 # Back on a machine with gnuplot, draw plots the device could not:
-#   tools/device-bench.sh plot DIR     (every DIR/bench-run*.csv -> .svg, with hoist bench --from-csv)
+#   tools/device-bench.sh plot DIR     (every DIR/bench-*.csv -> .svg, with hoist bench --from-csv)
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
 if [ "${1:-}" = plot ]; then
     dir=${2:?usage: tools/device-bench.sh plot DIR}
     hoist=${HOIST:-$root/build/hoist}
-    for csv in "$dir"/bench-run*.csv; do
+    for csv in "$dir"/bench-*.csv; do
         "$hoist" bench --from-csv "$csv" --plot "${csv%.csv}.svg" > /dev/null || exit 1
     done
     exit 0
@@ -41,16 +44,26 @@ fi
 log "model $model: $(du -sb "$model" | cut -f1) bytes"
 
 status=0
+bench() { # NAME MODEL [bench options]
+    local name=$1 m=$2
+    shift 2
+    log "bench $name: $m $*"
+    "$hoist" bench "$m" --device "${DEVICE:-cuda:0}" --paths "${PATHS:-mmap,uring,stream}" \
+        --budgets "${BUDGETS:-default}" --repeat "${REPEAT:-3}" "$@" \
+        --csv "$out/bench-$name.csv" --plot "$out/bench-$name.svg" \
+        > "$out/bench-$name.log" 2> "$out/bench-$name.err"
+    local rc=$?
+    tee -a "$out/log" < "$out/bench-$name.log"
+    tail -n 3 "$out/bench-$name.err" | tee -a "$out/log"
+    [ $rc -eq 0 ] || { log "bench $name exited with $rc"; status=1; }
+}
 for run in ${RUNS:-1 2}; do
-    log "bench run $run"
-    "$hoist" bench "$model" --device "${DEVICE:-cuda:0}" --paths "${PATHS:-mmap,uring,stream}" \
-        --budgets "${BUDGETS:-default}" --repeat "${REPEAT:-3}" --both \
-        --csv "$out/bench-run$run.csv" --plot "$out/bench-run$run.svg" \
-        > "$out/bench-run$run.log" 2> "$out/bench-run$run.err"
-    rc=$?
-    cat "$out/bench-run$run.log" | tee -a "$out/log"
-    tail -n 3 "$out/bench-run$run.err" | tee -a "$out/log"
-    [ $rc -eq 0 ] || { log "bench run $run exited with $rc"; status=1; }
+    bench "run$run" "$model" --both
 done
+if [ "${SHM:-1}" = 1 ]; then
+    shm=/dev/shm/hoist-m$size
+    rm -rf "$shm" && cp -r "$model" "$shm" && bench shm "$shm" --warm
+    rm -rf "$shm"
+fi
 log "done"
 exit $status
