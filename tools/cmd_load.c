@@ -200,7 +200,7 @@ int cmd_load(int argc, char **argv)
     o.progress_user = &bar;
     for (uint64_t r = 0; r < repeat; r++) {
         hoist_weights *w;
-        char label[64];
+        char label[sizeof dev + 8];
         snprintf(label, sizeof label, "load %s", dev);
         cli_progress_begin(&bar, cli_progress_wanted(progress), label);
         rc = hoist_load(m, &o, &w);
