@@ -399,6 +399,17 @@ HOIST_API hoist_coordinator *hoist_coordinator_default(void);
 /* Bytes reserved on device through the coordinator (NULL = the process-wide one) right now. */
 HOIST_API uint64_t hoist_coordinator_reserved(const hoist_coordinator *coordinator, int device);
 
+/* ---- progress ----------------------------------------------------------------------------- */
+
+/* Reports how far a long operation (a load, a ceiling measurement) has come: `done` of `total`
+ * bytes. Each operation documents the thread it calls from; calls never overlap, `done` never
+ * decreases and never exceeds `total`. Calls are at least HOIST_PROGRESS_INTERVAL_MS apart,
+ * except the first (done = 0) and the last (done == total, made once every byte is through; an
+ * operation that fails before that makes no such call, and a load may still fail after it, in
+ * verification). The callback must not call into hoist for the operation it watches. */
+typedef void (*hoist_progress_fn)(uint64_t done, uint64_t total, void *user);
+#define HOIST_PROGRESS_INTERVAL_MS 100
+
 /* ---- loading ------------------------------------------------------------------------------ */
 
 #define HOIST_PATH_LIST(X)                                                                        \
@@ -431,6 +442,12 @@ typedef struct hoist_load_options {
      * NULL = every tensor on device. The plan must be of this model, and its previous weights
      * freed; it may be freed once the load returns (the weights keep its reservation). */
     const hoist_plan *plan;
+    /* Optional (NULL = none): progress of the bytes placed into the destination (or handed to
+     * hoist_load_sink's callback), total = hoist_model_total_bytes(). Called on the thread that
+     * called hoist_load (hoist_load_sink), while it waits for the workers; the last call
+     * (done == total) comes before verification. */
+    hoist_progress_fn progress;
+    void *progress_user;
 } hoist_load_options;
 
 #define HOIST_LOAD_OPTIONS_DEFAULT                                                                \
@@ -521,6 +538,62 @@ typedef int (*hoist_sink_fn)(const hoist_piece *piece, void *user);
  * it; every resource is released either way. */
 HOIST_API int hoist_load_sink(hoist_model *model, const hoist_load_options *opts, hoist_sink_fn fn,
                               void *user, hoist_load_stats *stats);
+
+/* ---- ceilings ----------------------------------------------------------------------------- */
+
+/* What the load paths compete with, measured on a model's own files, so that a load's speed can
+ * be judged as a fraction of what the machine allows (hoist bench reports both in one run). The
+ * third ceiling, the pinned host-to-device copy, is hoist_device_copy_bandwidth(). */
+
+typedef struct hoist_ceiling_options {
+    int device;                /* staging ceiling: HOIST_DEVICE_HOST or a CUDA ordinal */
+    unsigned threads;          /* read: rings (one thread each), 0 = min(cores, 8); staging:
+                                  copying threads, 0 = the best of 1, 2, 4 ... min(cores, 16) */
+    unsigned queue_depth;      /* read: reads in flight per ring, 0 = 16; staging: 3 slots */
+    uint64_t block_bytes;      /* read size, or staging slot: a multiple of 4096 up to 1 GiB;
+                                  0 = 1 MiB for reads, 2 MiB for staging */
+    hoist_progress_fn progress; /* optional; called on the calling thread */
+    void *progress_user;
+} hoist_ceiling_options;
+
+#define HOIST_CEILING_OPTIONS_DEFAULT                                                             \
+    {.device = HOIST_DEVICE_HOST, .threads = 0, .queue_depth = 0, .block_bytes = 0,             \
+     .progress = NULL, .progress_user = NULL}
+
+typedef struct hoist_ceiling {
+    uint64_t bytes;            /* every byte of every file of the model */
+    double seconds;            /* wall time of the timed pass (setup excluded) */
+    double gbps;               /* bytes / seconds / 1e9 */
+    unsigned threads;          /* of the pass reported (the best one of a sweep) */
+    unsigned queue_depth;      /* reads in flight per ring, or staging slots per thread */
+    uint64_t block_bytes;
+    int direct;                /* read: every byte came through O_DIRECT */
+    int uring;                 /* read: every ring came up (else threaded pread) */
+    int fixed_buffers;         /* read: every ring registered its buffers */
+    char note[256];            /* the fallbacks taken and why; "" when none */
+} hoist_ceiling;
+
+/* The raw read ceiling: reads every byte of the model's files with O_DIRECT through io_uring,
+ * `threads` rings each keeping `queue_depth` reads of `block_bytes` in flight into registered
+ * (fixed) buffers, and discards them: no copy, no GPU. Where O_DIRECT is refused (the filesystem
+ * has no support, EINVAL at open or on a read) the file is read buffered after its page cache is
+ * dropped (posix_fadvise), and where io_uring is unavailable the threads use pread; both are
+ * recorded in out->direct / out->uring and out->note, and logged once. Takes threads x
+ * queue_depth x block_bytes of host memory. Failures (a file that cannot be opened or read, or
+ * that changed since the model was opened) leave a message naming the file and offset; out is
+ * then zeroed. */
+HOIST_API int hoist_read_ceiling(const hoist_model *model, const hoist_ceiling_options *opts,
+                                 hoist_ceiling *out);
+
+/* The host staging ceiling: maps the model's files, brings them into the page cache (untimed),
+ * then `threads` threads copy them in `block_bytes` windows into pinned slots (3 per thread)
+ * with asynchronous copies to opts->device overlapping the next window's copy, as the mmap path
+ * does; into host memory directly for HOIST_DEVICE_HOST. The destination is a buffer of at most
+ * 1 GiB that the windows cycle through. With threads = 0 it runs one timed pass per thread count
+ * of the sweep and reports the fastest. Takes threads x 3 x block_bytes of pinned memory, the
+ * destination buffer, and page cache for the files. Errors as hoist_read_ceiling. */
+HOIST_API int hoist_staging_ceiling(const hoist_model *model, const hoist_ceiling_options *opts,
+                                    hoist_ceiling *out);
 
 #ifdef __cplusplus
 }

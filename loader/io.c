@@ -57,6 +57,17 @@ void hoist__io_mapped_window(const char *path, uint64_t lo, uint64_t hi)
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
+uint32_t hoist__io_dio_align(int fd)
+{
+    struct statx stx;
+    if (statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) != 0 ||
+        !(stx.stx_mask & STATX_DIOALIGN))
+        return HOIST_IO_DEFAULT_DIO_ALIGN;
+    if (!stx.stx_dio_offset_align) return 0;
+    return stx.stx_dio_offset_align > stx.stx_dio_mem_align ? stx.stx_dio_offset_align
+                                                            : stx.stx_dio_mem_align;
+}
+
 int hoist__io_open_checked(const char *path, uint64_t size, int flags, int *fd, int *os_errno)
 {
     *os_errno = 0;

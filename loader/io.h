@@ -57,6 +57,10 @@ int hoist__io_open_checked(const char *path, uint64_t size, int flags, int *fd, 
  * HOIST_E_IO (strerror, file, offset) on an error, HOIST_E_FILE_CHANGED when the file ends
  * before hi. */
 int hoist__io_read_full(int fd, const char *path, void *buf, uint64_t lo, uint64_t hi);
+/* The O_DIRECT unit (offsets, lengths and memory) of fd's file: what statx(STATX_DIOALIGN)
+ * reports, 4096 where the kernel does not say, 0 when it says the file has no O_DIRECT support. */
+#define HOIST_IO_DEFAULT_DIO_ALIGN 4096u
+uint32_t hoist__io_dio_align(int fd);
 /* Fills the options a path leaves to its defaults (0): `threads` workers and `window`-byte
  * windows, scaled down for small models so that they take no more staging than they have
  * windows to read. Options the caller set are kept. */

@@ -146,10 +146,13 @@ static int run_load(hoist__load *ld)
         hoist__budget_take(&ld->budget, ld->plan.host_bytes + placements, "the load plan"));
     uint64_t held = source_bytes(ld, ld->opts.threads, ld->plan.window_bytes);
     RETURN_IF_ERR(hoist__budget_take(&ld->budget, held, "the source's resident windows"));
+    hoist__progress_start(&ld->progress, ld->opts.progress, ld->opts.progress_user,
+                          ld->table->total_bytes);
     int rc = ld->source->run ? ld->source->run(ld->source_state, ld)
                              : hoist__pipeline_run(ld);
     hoist__budget_give(&ld->budget, held);
     RETURN_IF_ERR(rc);
+    hoist__progress_finish(&ld->progress);
     if (ld->opts.verify) {
         double t0 = hoist__now();
         RETURN_IF_ERR(hoist__verify(ld));

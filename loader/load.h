@@ -7,6 +7,7 @@
 #include "loader/internal.h"
 #include "loader/plan.h"
 #include "loader/planner.h"
+#include "loader/progress.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -59,6 +60,7 @@ typedef struct hoist__load {
     /* per-stage seconds, summed over workers (nanoseconds, for atomic adds) */
     _Atomic uint64_t read_ns, copy_ns;
     double verify_seconds;
+    hoist__progress progress; /* bytes handed to the destination */
 } hoist__load;
 
 /* Records the calling thread's last error as the load's failure if it is the first; returns

@@ -170,6 +170,7 @@ static int copy_piece(void *vctx, const hoist__extent *e, uint64_t src_off, uint
     piece_ctx *c = vctx;
     hoist__load *ld = c->wk->ld;
     const uint8_t *p = c->src + src_off;
+    hoist__progress_add(&ld->progress, len);
     if (ld->sink) return sink_piece(ld, e, p, dst_off, len);
     const hoist__arena *ar = &ld->arenas[e->arena];
     uint8_t *dst = ar->base + dst_off;
@@ -351,7 +352,7 @@ int hoist__pipeline_run(hoist__load *ld)
     }
     if (rc < 0) atomic_store(&ld->failed, 1);
     for (unsigned i = 0; i < n; i++)
-        if (wks[i].started) pthread_join(wks[i].thread, NULL);
+        if (wks[i].started) hoist__progress_join(&ld->progress, wks[i].thread);
     for (unsigned i = 0; i < n; i++)
         if (wks[i].ld) worker_teardown(&wks[i]);
     hoist__free(wks);

@@ -129,18 +129,6 @@ static void uring_close(void *vs)
     hoist__free(s);
 }
 
-/* The O_DIRECT unit of fd's file, 0 when the kernel says the file has no O_DIRECT support. */
-static uint32_t dio_align(int fd)
-{
-    struct statx stx;
-    if (statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) != 0 ||
-        !(stx.stx_mask & STATX_DIOALIGN))
-        return URING_DEFAULT_ALIGN;
-    if (!stx.stx_dio_offset_align) return 0;
-    return stx.stx_dio_offset_align > stx.stx_dio_mem_align ? stx.stx_dio_offset_align
-                                                            : stx.stx_dio_mem_align;
-}
-
 static int same_file(int a, int b)
 {
     struct stat sa, sb;
@@ -152,7 +140,7 @@ static int same_file(int a, int b)
 static int open_direct(uring_state *s, ufile *f)
 {
     char why[160];
-    f->align = dio_align(f->buffered_fd);
+    f->align = hoist__io_dio_align(f->buffered_fd);
     if (!f->align) {
         snprintf(why, sizeof why, "the filesystem reports no O_DIRECT support");
     } else if (f->align > URING_DEFAULT_ALIGN || URING_DEFAULT_ALIGN % f->align) {

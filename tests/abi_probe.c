@@ -48,6 +48,8 @@ int main(void)
     FIELD(hoist_load_options, verify);
     FIELD(hoist_load_options, mmap_register);
     FIELD(hoist_load_options, plan);
+    FIELD(hoist_load_options, progress);
+    FIELD(hoist_load_options, progress_user);
     END();
     BEGIN(hoist_load_stats);
     FIELD(hoist_load_stats, path);

@@ -1,6 +1,7 @@
 /* hoist load: load a model into a device and report seconds, GB/s and peak host RAM. */
 #include "cli_util.h"
 #include "plan_args.h"
+#include "progress_bar.h"
 
 #include "hoist.h"
 
@@ -22,6 +23,8 @@ static void usage(FILE *f)
             "  --verify          read every byte back from the device and compare with the file\n"
             "  --repeat N        load N times (freeing in between) and report each\n"
             "  --lenient         accept trailing bytes after a data section\n"
+            "  --progress        draw a progress bar on stderr even when it is not a terminal\n"
+            "  --no-progress     never draw one (default: when stderr is a terminal)\n"
             "  --csv             one line per run: path,device,threads,seconds,gb_per_s,bytes,\n"
             "                    loader_peak_bytes,process_peak_rss_bytes\n\n"
             "Placing with a plan (instead of --device; see hoist plan): the load fails before\n"
@@ -99,6 +102,7 @@ int cmd_load(int argc, char **argv)
     hoist_load_options o = HOIST_LOAD_OPTIONS_DEFAULT;
     hoist_open_options oo = HOIST_OPEN_OPTIONS_DEFAULT;
     int device_set = 0, csv = 0;
+    cli_progress_mode progress = CLI_PROGRESS_AUTO;
     uint64_t v, repeat = 1;
     cli_plan_args pa;
     cli_plan_args_init(&pa);
@@ -140,6 +144,8 @@ int cmd_load(int argc, char **argv)
             csv = 1;
         } else if (strcmp(a, "--lenient") == 0) {
             oo.strict = 0;
+        } else if (strcmp(a, "--progress") == 0 || strcmp(a, "--no-progress") == 0) {
+            progress = a[2] == 'n' ? CLI_PROGRESS_NEVER : CLI_PROGRESS_ALWAYS;
         } else if (a[0] != '-' && !path) {
             path = a;
         } else {
@@ -189,9 +195,16 @@ int cmd_load(int argc, char **argv)
     if (!csv)
         printf("loading %s (%zu tensors, %zu files) into %s\n", path,
                hoist_model_tensor_count(m), hoist_model_file_count(m), dev);
+    cli_progress bar;
+    o.progress = cli_progress_cb;
+    o.progress_user = &bar;
     for (uint64_t r = 0; r < repeat; r++) {
         hoist_weights *w;
+        char label[sizeof dev + 8];
+        snprintf(label, sizeof label, "load %s", dev);
+        cli_progress_begin(&bar, cli_progress_wanted(progress), label);
         rc = hoist_load(m, &o, &w);
+        cli_progress_end(&bar);
         if (rc < 0) break;
         hoist_load_stats s;
         hoist_weights_stats(w, &s);

@@ -7,6 +7,8 @@ pkgs="build-essential cmake pkg-config liburing-dev libzstd-dev libxxhash-dev li
 [ "${1:-}" = fuzz ] && pkgs="$pkgs clang libclang-rt-dev"
 # the Python binding's tests (python/tests, ctest test `python`)
 pkgs="$pkgs python3 python3-numpy python3-pytest"
+# hoist bench --plot, and its test
+pkgs="$pkgs gnuplot-nox"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -62,6 +62,10 @@ class View(ctypes.Structure):
     ]
 
 
+# hoist_progress_fn(done, total, user)
+ProgressFn = ctypes.CFUNCTYPE(None, ctypes.c_uint64, ctypes.c_uint64, ctypes.c_void_p)
+
+
 class LoadOptions(ctypes.Structure):
     _fields_ = [
         ("path", ctypes.c_int),
@@ -72,6 +76,8 @@ class LoadOptions(ctypes.Structure):
         ("verify", ctypes.c_int),
         ("mmap_register", ctypes.c_int),
         ("plan", ctypes.c_void_p),  # const hoist_plan *: NULL, every tensor on device
+        ("progress", ProgressFn),  # NULL unless set
+        ("progress_user", ctypes.c_void_p),
     ]
 
     @classmethod

@@ -1,0 +1,791 @@
+/* Ceilings: the raw O_DIRECT read bandwidth of a model's files and the host staging bandwidth
+ * (cached file -> pinned slots -> device), measured on the model's own files so that a load can be
+ * reported as a fraction of what this machine allows.
+ *
+ * The read ceiling is built to be hard to beat: several rings on their own threads, each keeping
+ * a deep queue of large O_DIRECT reads into registered buffers, taking blocks from one shared
+ * cursor so that no ring idles while another still has work; nothing is copied. One ring cannot
+ * saturate fast storage (from tmpfs one ring measured about 3.6 GB/s against 14.9 with eight), and
+ * a slow disk needs the queue depth, not the threads. Every open, read and ring setup goes through
+ * the I/O seam (loader/io.h), so tests force each fallback as they do for the uring path. */
+#include "formats/table.h"
+#include "gpu/gpu.h"
+#include "loader/io.h"
+#include "loader/progress.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22 /* Linux 5.14 */
+#endif
+
+#define READ_THREADS 8u
+#define READ_DEPTH 16u
+#define READ_BLOCK (1u << 20)
+/* Without io_uring each pread thread has one read in flight: this many threads stand in for the
+ * rings' queues. */
+#define PREAD_MAX_THREADS 64u
+#define STAGING_MAX_THREADS 16u
+#define STAGING_SLOTS 3u
+#define STAGING_BLOCK (2u << 20)
+#define STAGING_DST_MAX (1ull << 30)
+#define MAX_THREADS 256u
+#define MAX_DEPTH 1024u
+#define MAX_INFLIGHT_BYTES (16ull << 30)
+
+static unsigned cores(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
+}
+
+static int check_args(const hoist_model *m, const hoist_ceiling_options *o, hoist_ceiling *out,
+                      const char *fn)
+{
+    RETURN_IF(!m || !out, HOIST_E_INVALID_ARG, "%s: NULL argument", fn);
+    RETURN_IF(o->threads > MAX_THREADS, HOIST_E_INVALID_ARG, "%s: %u threads (at most %u)", fn,
+              o->threads, MAX_THREADS);
+    RETURN_IF(o->queue_depth > MAX_DEPTH, HOIST_E_INVALID_ARG,
+              "%s: queue depth %u (at most %u)", fn, o->queue_depth, MAX_DEPTH);
+    RETURN_IF(o->block_bytes % 4096 || o->block_bytes > (1ull << 30), HOIST_E_INVALID_ARG,
+              "%s: block size %llu must be a multiple of 4096 up to 1 GiB", fn,
+              (unsigned long long)o->block_bytes);
+    return HOIST_OK;
+}
+
+static void note_add(hoist_ceiling *c, const char *fmt, ...) HOIST_PRINTF(2, 3);
+static void note_add(hoist_ceiling *c, const char *fmt, ...)
+{
+    size_t n = strlen(c->note);
+    if (n && n + 2 < sizeof c->note) {
+        memcpy(c->note + n, "; ", 3);
+        n += 2;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->note + n, sizeof c->note - n, fmt, ap);
+    va_end(ap);
+}
+
+/* The first worker failure wins; the others stop at their next block. */
+typedef struct failure {
+    _Atomic int failed;
+    pthread_mutex_t lock;
+    int status;
+    char msg[1024];
+} failure;
+
+static void fail(failure *f, int status)
+{
+    pthread_mutex_lock(&f->lock);
+    if (!f->status) {
+        f->status = status;
+        snprintf(f->msg, sizeof f->msg, "%s", hoist_last_error());
+    }
+    pthread_mutex_unlock(&f->lock);
+    atomic_store(&f->failed, 1);
+}
+
+/* Blocks of `block` bytes over a list of files, handed out by one atomic cursor. */
+typedef struct blocks {
+    uint64_t block;
+    uint32_t nfiles;
+    const uint64_t *sizes;
+    uint64_t *first; /* per file: global index of its first block; [nfiles] = the count */
+    _Atomic uint64_t next;
+} blocks;
+
+static int blocks_init(blocks *b, const uint64_t *sizes, uint32_t nfiles, uint64_t block)
+{
+    b->block = block;
+    b->nfiles = nfiles;
+    b->sizes = sizes;
+    b->first = hoist__malloc(((size_t)nfiles + 1) * sizeof *b->first);
+    RETURN_IF(!b->first, HOIST_E_NOMEM, "out of memory for %u files", nfiles);
+    b->first[0] = 0;
+    for (uint32_t i = 0; i < nfiles; i++)
+        b->first[i + 1] = b->first[i] + (sizes[i] + block - 1) / block;
+    atomic_store(&b->next, 0);
+    return HOIST_OK;
+}
+
+/* Takes the next block: its file and byte range. false when none is left. */
+static bool blocks_take(blocks *b, uint32_t *file, uint64_t *off, uint64_t *end)
+{
+    uint64_t g = atomic_fetch_add(&b->next, 1);
+    if (g >= b->first[b->nfiles]) return false;
+    uint32_t lo = 0, hi = b->nfiles; /* the file f with first[f] <= g < first[f + 1] */
+    while (hi - lo > 1) {
+        uint32_t mid = (lo + hi) / 2;
+        if (b->first[mid] <= g)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    *file = lo;
+    *off = (g - b->first[lo]) * b->block;
+    *end = *off + b->block < b->sizes[lo] ? *off + b->block : b->sizes[lo];
+    return true;
+}
+
+/* ---- the read ceiling --------------------------------------------------------------------- */
+
+typedef struct rfile {
+    const char *path;
+    int buffered_fd, direct_fd;
+    uint32_t align;
+    _Atomic int direct; /* reads still go through direct_fd */
+} rfile;
+
+typedef struct rread { /* one read in flight: bytes [off, end) of file into buf */
+    uint32_t file;
+    uint64_t off, end;
+    uint8_t *buf;
+    unsigned index, len;
+    int direct;
+} rread;
+
+typedef struct rstate rstate;
+
+typedef struct rthread {
+    rstate *s;
+    struct io_uring ring;
+    int has_ring, fixed_bufs, fixed_files;
+    uint8_t *mem;
+    rread *reads;
+} rthread;
+
+struct rstate {
+    const hoist__table *t;
+    rfile *files;
+    uint64_t *sizes;
+    blocks blk;
+    unsigned nthreads, depth;
+    rthread *threads;
+    hoist__progress progress;
+    failure err;
+    _Atomic int any_buffered;
+    pthread_mutex_t note_lock;
+    hoist_ceiling *out;
+};
+
+/* A file that refuses O_DIRECT is read buffered, from storage: its cached pages go first. */
+static void go_buffered(rstate *s, rfile *f, const char *why)
+{
+    if (!atomic_exchange(&f->direct, 0)) return;
+    atomic_store(&s->any_buffered, 1);
+    (void)posix_fadvise(f->buffered_fd, 0, 0, POSIX_FADV_DONTNEED);
+    hoist__log(HOIST_LOG_WARN,
+               "read ceiling: %s: O_DIRECT refused (%s); reading it buffered, its page cache "
+               "dropped first",
+               f->path, why);
+    pthread_mutex_lock(&s->note_lock);
+    note_add(s->out, "%s: O_DIRECT refused (%s), read buffered", f->path, why);
+    pthread_mutex_unlock(&s->note_lock);
+}
+
+static void rstate_close(rstate *s)
+{
+    for (unsigned i = 0; s->threads && i < s->nthreads; i++) {
+        rthread *th = &s->threads[i];
+        if (th->has_ring) io_uring_queue_exit(&th->ring);
+        hoist__free(th->mem);
+        hoist__free(th->reads);
+    }
+    for (uint32_t i = 0; s->files && i < s->t->nfiles; i++) {
+        if (s->files[i].buffered_fd >= 0) close(s->files[i].buffered_fd);
+        if (s->files[i].direct_fd >= 0) close(s->files[i].direct_fd);
+    }
+    hoist__free(s->threads);
+    hoist__free(s->files);
+    hoist__free(s->sizes);
+    hoist__free(s->blk.first);
+    pthread_mutex_destroy(&s->err.lock);
+    pthread_mutex_destroy(&s->note_lock);
+}
+
+static int open_rfile(rstate *s, uint32_t i)
+{
+    const hoist__file *tf = &s->t->files[i];
+    rfile *f = &s->files[i];
+    f->path = tf->path;
+    s->sizes[i] = tf->size;
+    int os_errno;
+    RETURN_IF_ERR(hoist__io_open_checked(tf->path, tf->size, O_RDONLY | O_CLOEXEC,
+                                         &f->buffered_fd, &os_errno));
+    atomic_store(&f->direct, 1);
+    f->align = hoist__io_dio_align(f->buffered_fd);
+    char why[128];
+    if (!f->align) {
+        snprintf(why, sizeof why, "the filesystem reports no O_DIRECT support");
+    } else if (f->align > s->blk.block || s->blk.block % f->align) {
+        snprintf(why, sizeof why, "its %u-byte unit does not divide the %llu-byte block", f->align,
+                 (unsigned long long)s->blk.block);
+    } else {
+        int rc = hoist__io_open_checked(tf->path, tf->size, O_RDONLY | O_CLOEXEC | O_DIRECT,
+                                        &f->direct_fd, &os_errno);
+        if (rc == HOIST_OK) return HOIST_OK;
+        if (!os_errno) return rc; /* opened, but the file is not the one the model has */
+        snprintf(why, sizeof why, "open: %s", strerror(os_errno));
+    }
+    go_buffered(s, f, why);
+    return HOIST_OK;
+}
+
+/* A ring with its thread's buffers and every descriptor registered; a ring that cannot be had
+ * makes this and every later thread use pread, a refused registration only costs the per-read
+ * pinning. */
+static void setup_ring(rstate *s, rthread *th, int *no_uring)
+{
+    if (*no_uring) return;
+    int rc = hoist__io_uring_init(s->depth, &th->ring, 0);
+    if (rc < 0) {
+        *no_uring = 1;
+        hoist__log(HOIST_LOG_WARN, "read ceiling: io_uring unavailable (%s); using pread threads",
+                   strerror(-rc));
+        note_add(s->out, "io_uring unavailable (%s), pread threads", strerror(-rc));
+        return;
+    }
+    th->has_ring = 1;
+    struct iovec *iov = hoist__calloc(s->depth, sizeof *iov);
+    if (iov) {
+        for (unsigned i = 0; i < s->depth; i++)
+            iov[i] = (struct iovec){th->mem + (uint64_t)i * s->blk.block, s->blk.block};
+        rc = hoist__io_uring_register_buffers(&th->ring, iov, s->depth);
+        th->fixed_bufs = rc == 0;
+        hoist__free(iov);
+        if (rc < 0 && th == s->threads)
+            note_add(s->out, "io_uring refused to register buffers (%s)", strerror(-rc));
+    }
+    uint32_t nf = s->t->nfiles;
+    int *fds = nf ? hoist__malloc(2 * (size_t)nf * sizeof *fds) : NULL;
+    if (fds) {
+        for (uint32_t i = 0; i < nf; i++) {
+            fds[2 * i] = s->files[i].direct_fd;
+            fds[2 * i + 1] = s->files[i].buffered_fd;
+        }
+        th->fixed_files = io_uring_register_files(&th->ring, fds, 2 * nf) == 0;
+        hoist__free(fds);
+    }
+}
+
+static int rstate_open(rstate *s, const hoist_ceiling_options *o)
+{
+    uint32_t nf = s->t->nfiles;
+    pthread_mutex_init(&s->err.lock, NULL);
+    pthread_mutex_init(&s->note_lock, NULL);
+    s->depth = o->queue_depth ? o->queue_depth : READ_DEPTH;
+    s->nthreads = o->threads ? o->threads : (cores() < READ_THREADS ? cores() : READ_THREADS);
+    uint64_t block = o->block_bytes ? o->block_bytes : READ_BLOCK;
+    uint64_t inflight;
+    RETURN_IF(!hoist__mul_u64((uint64_t)s->nthreads * s->depth, block, &inflight) ||
+                  inflight > MAX_INFLIGHT_BYTES,
+              HOIST_E_INVALID_ARG,
+              "read ceiling: %u threads x %u reads x %llu bytes is more than %llu bytes in flight",
+              s->nthreads, s->depth, (unsigned long long)block,
+              (unsigned long long)MAX_INFLIGHT_BYTES);
+    s->files = hoist__calloc(nf ? nf : 1, sizeof *s->files);
+    /* before anything can fail: rstate_close closes what is not -1 */
+    for (uint32_t i = 0; s->files && i < nf; i++)
+        s->files[i].buffered_fd = s->files[i].direct_fd = -1;
+    s->sizes = hoist__calloc(nf ? nf : 1, sizeof *s->sizes);
+    RETURN_IF(!s->files || !s->sizes, HOIST_E_NOMEM, "out of memory for %u files", nf);
+    s->blk.block = block;
+    for (uint32_t i = 0; i < nf; i++) RETURN_IF_ERR(open_rfile(s, i));
+    RETURN_IF_ERR(blocks_init(&s->blk, s->sizes, nf, block));
+    return HOIST_OK;
+}
+
+/* Buffers (touched now, so that no page fault is timed) and rings, before the clock starts. */
+static int rstate_setup_threads(rstate *s)
+{
+    int no_uring = 0;
+    s->threads = hoist__calloc(s->nthreads, sizeof *s->threads);
+    RETURN_IF(!s->threads, HOIST_E_NOMEM, "out of memory for %u threads", s->nthreads);
+    for (unsigned i = 0; i < s->nthreads; i++) {
+        rthread *th = &s->threads[i];
+        th->s = s;
+        uint64_t bytes = (uint64_t)s->depth * s->blk.block;
+        th->mem = hoist__memalign(4096, bytes);
+        RETURN_IF(!th->mem, HOIST_E_NOMEM,
+                  "read ceiling: cannot allocate %llu bytes of read buffers",
+                  (unsigned long long)bytes);
+        memset(th->mem, 0, bytes);
+        th->reads = hoist__calloc(s->depth, sizeof *th->reads);
+        RETURN_IF(!th->reads, HOIST_E_NOMEM, "out of memory");
+        for (unsigned k = 0; k < s->depth; k++) {
+            th->reads[k].buf = th->mem + (uint64_t)k * s->blk.block;
+            th->reads[k].index = k;
+        }
+        setup_ring(s, th, &no_uring);
+    }
+    return HOIST_OK;
+}
+
+enum { READ_DONE = 0, READ_AGAIN = 1 };
+
+/* Accounts one completion (bytes or -errno) of r: READ_DONE, READ_AGAIN (the rest of the block,
+ * or a retry), or a failure status with its message. */
+static int read_complete(rstate *s, rread *r, int res)
+{
+    rfile *f = &s->files[r->file];
+    if (res == -EINTR || res == -EAGAIN) return READ_AGAIN;
+    if (res == -EINVAL && r->direct) {
+        char why[96];
+        snprintf(why, sizeof why, "EINVAL reading byte %llu", (unsigned long long)r->off);
+        go_buffered(s, f, why);
+        r->direct = 0;
+        return READ_AGAIN;
+    }
+    RETURN_IF(res < 0, HOIST_E_IO, "%s: read of %u bytes at byte %llu: %s", f->path, r->len,
+              (unsigned long long)r->off, strerror(-res));
+    RETURN_IF(res == 0, HOIST_E_FILE_CHANGED,
+              "%s: file ends at byte %llu, before its %llu bytes (truncated since the model was "
+              "opened?)",
+              f->path, (unsigned long long)r->off, (unsigned long long)s->sizes[r->file]);
+    uint64_t got = (uint64_t)res < r->end - r->off ? (uint64_t)res : r->end - r->off;
+    hoist__progress_add(&s->progress, got);
+    r->off += got;
+    if (r->off >= r->end) return READ_DONE;
+    /* O_DIRECT cannot resume at an unaligned offset (short reads short of EOF do not happen on
+     * real kernels, so the buffered rest costs nothing in practice) */
+    if (r->direct && r->off % f->align) r->direct = 0;
+    return READ_AGAIN;
+}
+
+static bool next_read(rstate *s, rread *r)
+{
+    if (atomic_load(&s->err.failed) || !blocks_take(&s->blk, &r->file, &r->off, &r->end))
+        return false;
+    r->direct = atomic_load(&s->files[r->file].direct);
+    return true;
+}
+
+static void queue_read(rthread *th, rread *r)
+{
+    rstate *s = th->s;
+    rfile *f = &s->files[r->file];
+    if (r->direct && !atomic_load(&f->direct)) r->direct = 0;
+    uint64_t len = r->end - r->off;
+    if (r->direct) len = hoist__align_up(len, f->align); /* EOF ends the read early */
+    r->len = (unsigned)len;
+    uint8_t *dst = r->buf + (r->off % s->blk.block);
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&th->ring); /* entries >= depth: never NULL */
+    int fd = th->fixed_files ? (int)(2 * r->file + !r->direct)
+                             : r->direct ? f->direct_fd : f->buffered_fd;
+    if (th->fixed_bufs)
+        io_uring_prep_read_fixed(sqe, fd, dst, r->len, r->off, (int)r->index);
+    else
+        io_uring_prep_read(sqe, fd, dst, r->len, r->off);
+    if (th->fixed_files) sqe->flags |= IOSQE_FIXED_FILE;
+    io_uring_sqe_set_data(sqe, r);
+}
+
+static int transient(int rc) { return rc == -EINTR || rc == -EAGAIN || rc == -EBUSY; }
+
+/* Submits what is queued; a refusal that persists is a failure. */
+static int submit(rthread *th, unsigned *queued, unsigned *inflight)
+{
+    for (int tries = 0; *queued;) {
+        int r = io_uring_submit(&th->ring);
+        if (r > 0) {
+            unsigned n = (unsigned)r < *queued ? (unsigned)r : *queued;
+            *queued -= n;
+            *inflight += n;
+        } else if (!(r == 0 || transient(r)) || ++tries > 1000) {
+            return hoist__err(HOIST_E_IO, "read ceiling: io_uring_submit: %s",
+                              strerror(r < 0 ? -r : EIO));
+        }
+    }
+    return HOIST_OK;
+}
+
+/* Keeps depth reads in flight until the cursor runs dry; after a failure it only collects what
+ * is in flight, since the kernel may still be writing into those buffers. */
+static int ring_loop(rthread *th)
+{
+    rstate *s = th->s;
+    unsigned queued = 0, inflight = 0;
+    int err = 0;
+    for (unsigned k = 0; k < s->depth && next_read(s, &th->reads[k]); k++, queued++)
+        queue_read(th, &th->reads[k]);
+    while (queued || inflight) {
+        int rc = submit(th, &queued, &inflight);
+        if (rc < 0 && !err) err = rc;
+        if (!inflight) break;
+        struct io_uring_cqe *cqe;
+        do rc = io_uring_wait_cqe(&th->ring, &cqe);
+        while (transient(rc));
+        if (rc < 0) return hoist__err(HOIST_E_IO, "read ceiling: io_uring_wait_cqe: %s",
+                                      strerror(-rc));
+        rread *r = io_uring_cqe_get_data(cqe);
+        int res = hoist__io_uring_result(r->direct, r->off, r->len, cqe->res);
+        io_uring_cqe_seen(&th->ring, cqe);
+        inflight--;
+        if (err) continue;
+        rc = read_complete(s, r, res);
+        if (rc < 0) {
+            err = rc;
+            fail(&s->err, rc);
+        } else if (rc == READ_AGAIN || next_read(s, r)) {
+            queue_read(th, r);
+            queued++;
+        }
+    }
+    return err;
+}
+
+static int pread_loop(rthread *th)
+{
+    rstate *s = th->s;
+    rread *r = &th->reads[0];
+    while (next_read(s, r)) {
+        for (;;) {
+            rfile *f = &s->files[r->file];
+            if (r->direct && !atomic_load(&f->direct)) r->direct = 0;
+            uint64_t len = r->end - r->off;
+            if (r->direct) len = hoist__align_up(len, f->align);
+            r->len = (unsigned)len;
+            ssize_t n = hoist__io_pread(r->direct ? f->direct_fd : f->buffered_fd,
+                                        r->buf + (r->off % s->blk.block), r->len, (off_t)r->off);
+            int rc = read_complete(s, r, n < 0 ? -errno : (int)n);
+            if (rc < 0) return rc;
+            if (rc == READ_DONE) break;
+        }
+    }
+    return HOIST_OK;
+}
+
+static void *read_thread(void *arg)
+{
+    rthread *th = arg;
+    int rc = th->has_ring ? ring_loop(th) : pread_loop(th);
+    if (rc < 0) fail(&th->s->err, rc);
+    return NULL;
+}
+
+/* Without rings the pread threads stand in for the queues: more of them, each on its own slot. */
+static int widen_for_pread(rstate *s)
+{
+    if (s->threads[0].has_ring) return HOIST_OK;
+    unsigned want = s->nthreads * s->depth;
+    if (want > PREAD_MAX_THREADS) want = PREAD_MAX_THREADS;
+    if (want <= s->nthreads) return HOIST_OK;
+    rthread *more = hoist__realloc(s->threads, want * sizeof *more);
+    RETURN_IF(!more, HOIST_E_NOMEM, "out of memory for %u threads", want);
+    s->threads = more;
+    /* thread i > nthreads borrows slot (i / nthreads) of thread (i % nthreads) */
+    for (unsigned i = s->nthreads; i < want; i++) {
+        rthread *th = &s->threads[i];
+        memset(th, 0, sizeof *th);
+        th->s = s;
+        th->reads = hoist__calloc(1, sizeof *th->reads);
+        RETURN_IF(!th->reads, HOIST_E_NOMEM, "out of memory");
+        const rthread *owner = &s->threads[i % s->nthreads];
+        th->reads[0].buf = owner->mem + (uint64_t)((i / s->nthreads) % s->depth) * s->blk.block;
+    }
+    s->nthreads = want;
+    return HOIST_OK;
+}
+
+/* Runs fn on n threads, thread i on the element i of an array (base, stride), and waits for
+ * them all, reporting progress; the first failure of any thread is returned. */
+static int run_threads(unsigned n, void *(*fn)(void *), void *base, size_t stride,
+                       hoist__progress *p, failure *err)
+{
+    pthread_t *tids = hoist__calloc(n, sizeof *tids);
+    RETURN_IF(!tids, HOIST_E_NOMEM, "out of memory for %u threads", n);
+    int rc = HOIST_OK;
+    unsigned started = 0;
+    for (; started < n; started++) {
+        if (pthread_create(&tids[started], NULL, fn, (char *)base + stride * started) != 0) {
+            rc = hoist__err(HOIST_E_NOMEM, "cannot start ceiling thread %u", started);
+            atomic_store(&err->failed, 1);
+            break;
+        }
+    }
+    for (unsigned i = 0; i < started; i++) hoist__progress_join(p, tids[i]);
+    hoist__free(tids);
+    if (err->status) return hoist__err(err->status, "%s", err->msg);
+    return rc;
+}
+
+int hoist_read_ceiling(const hoist_model *model, const hoist_ceiling_options *opts,
+                       hoist_ceiling *out)
+{
+    hoist_ceiling_options def = HOIST_CEILING_OPTIONS_DEFAULT;
+    const hoist_ceiling_options *o = opts ? opts : &def;
+    RETURN_IF_ERR(check_args(model, o, out, "hoist_read_ceiling"));
+    memset(out, 0, sizeof *out);
+    rstate s;
+    memset(&s, 0, sizeof s);
+    s.t = &model->table;
+    s.out = out;
+    int rc = rstate_open(&s, o);
+    if (rc == HOIST_OK) rc = rstate_setup_threads(&s);
+    unsigned rings = s.nthreads;
+    if (rc == HOIST_OK) rc = widen_for_pread(&s);
+    uint64_t total = 0;
+    for (uint32_t i = 0; rc == HOIST_OK && i < s.t->nfiles; i++) total += s.sizes[i];
+    double t0 = 0, t1 = 0;
+    if (rc == HOIST_OK) {
+        hoist__progress_start(&s.progress, o->progress, o->progress_user, total);
+        t0 = hoist__now();
+        rc = run_threads(s.nthreads, read_thread, s.threads, sizeof *s.threads, &s.progress,
+                         &s.err);
+        t1 = hoist__now();
+    }
+    if (rc == HOIST_OK) {
+        hoist__progress_finish(&s.progress);
+        out->bytes = atomic_load(&s.progress.done);
+        out->seconds = t1 - t0;
+        out->gbps = out->seconds > 0 ? (double)out->bytes / out->seconds / 1e9 : 0;
+        out->threads = s.nthreads;
+        out->queue_depth = s.threads[0].has_ring ? s.depth : 1;
+        out->block_bytes = s.blk.block;
+        out->direct = !atomic_load(&s.any_buffered);
+        out->uring = out->fixed_buffers = 1;
+        for (unsigned i = 0; i < rings; i++) {
+            out->uring &= s.threads[i].has_ring;
+            out->fixed_buffers &= s.threads[i].fixed_bufs;
+        }
+        out->fixed_buffers &= out->uring;
+    }
+    rstate_close(&s);
+    if (rc < 0) {
+        memset(out, 0, sizeof *out);
+        return rc;
+    }
+    hoist__err_clear();
+    return HOIST_OK;
+}
+
+/* ---- the staging ceiling ------------------------------------------------------------------ */
+
+typedef struct sstate sstate;
+
+typedef struct sthread {
+    sstate *s;
+    hoist__stream *stream;
+    void *slot[STAGING_SLOTS];
+    hoist__event *ev[STAGING_SLOTS];
+    int busy[STAGING_SLOTS];
+    unsigned next;
+} sthread;
+
+struct sstate {
+    const hoist__table *t;
+    const hoist__gpu_ops *g;
+    int device, host;
+    uint8_t **maps;
+    uint64_t *sizes;
+    blocks blk;
+    uint8_t *dst;
+    uint64_t dst_blocks; /* the destination holds this many blocks; windows cycle through */
+    unsigned maxthreads;
+    sthread *threads;
+    hoist__progress progress;
+    failure err;
+};
+
+static int staging_copy(sthread *th, uint32_t file, uint64_t off, uint64_t end, uint64_t g)
+{
+    sstate *s = th->s;
+    const uint8_t *src = s->maps[file] + off;
+    uint8_t *dst = s->dst + (g % s->dst_blocks) * s->blk.block;
+    uint64_t len = end - off;
+    if (s->host) {
+        memcpy(dst, src, len);
+        return HOIST_OK;
+    }
+    unsigned k = th->next++ % STAGING_SLOTS;
+    if (th->busy[k]) RETURN_IF_ERR(s->g->event_sync(th->ev[k]));
+    th->busy[k] = 0;
+    memcpy(th->slot[k], src, len);
+    RETURN_IF_ERR(s->g->copy_h2d(dst, th->slot[k], len, th->stream));
+    RETURN_IF_ERR(s->g->event_record(th->ev[k], th->stream));
+    th->busy[k] = 1;
+    return HOIST_OK;
+}
+
+static void *staging_thread(void *arg)
+{
+    sthread *th = arg;
+    sstate *s = th->s;
+    uint32_t file;
+    uint64_t off, end;
+    int rc = HOIST_OK;
+    while (rc == HOIST_OK && !atomic_load(&s->err.failed) &&
+           blocks_take(&s->blk, &file, &off, &end)) {
+        uint64_t g = s->blk.first[file] + off / s->blk.block;
+        rc = staging_copy(th, file, off, end, g);
+        if (rc == HOIST_OK) hoist__progress_add(&s->progress, end - off);
+    }
+    for (unsigned k = 0; k < STAGING_SLOTS; k++) { /* the pass ends when its copies have */
+        if (!th->busy[k]) continue;
+        int r = s->g->event_sync(th->ev[k]);
+        th->busy[k] = 0;
+        if (r < 0 && rc == HOIST_OK) rc = r;
+    }
+    if (rc < 0) fail(&s->err, rc);
+    return NULL;
+}
+
+static void sstate_close(sstate *s)
+{
+    for (unsigned i = 0; s->threads && i < s->maxthreads; i++) {
+        sthread *th = &s->threads[i];
+        for (unsigned k = 0; k < STAGING_SLOTS; k++) {
+            if (th->ev[k]) s->g->event_destroy(th->ev[k]);
+            if (th->slot[k]) s->g->pinned_free(th->slot[k]);
+        }
+        if (th->stream) s->g->stream_destroy(th->stream);
+    }
+    hoist__free(s->threads);
+    if (s->dst) s->g->mem_free(s->device, s->dst);
+    for (uint32_t i = 0; s->maps && i < s->t->nfiles; i++)
+        if (s->maps[i]) munmap(s->maps[i], s->sizes[i]);
+    hoist__free(s->maps);
+    hoist__free(s->sizes);
+    hoist__free(s->blk.first);
+    pthread_mutex_destroy(&s->err.lock);
+}
+
+/* Maps a file and brings all of it into the page cache and the page tables: the ceiling is the
+ * copy from a cached file, so neither storage nor page faults are timed. */
+static int map_cached(sstate *s, uint32_t i)
+{
+    const hoist__file *f = &s->t->files[i];
+    int fd, os_errno;
+    RETURN_IF_ERR(hoist__io_open_checked(f->path, f->size, O_RDONLY | O_CLOEXEC, &fd, &os_errno));
+    s->sizes[i] = f->size;
+    if (!f->size) {
+        close(fd);
+        return HOIST_OK;
+    }
+    void *p = mmap(NULL, f->size, PROT_READ, MAP_SHARED, fd, 0);
+    int e = errno;
+    close(fd);
+    RETURN_IF(p == MAP_FAILED, HOIST_E_IO, "%s: mmap of %llu bytes: %s", f->path,
+              (unsigned long long)f->size, strerror(e));
+    s->maps[i] = p;
+    if (madvise(p, f->size, MADV_POPULATE_READ) == 0) return HOIST_OK;
+    RETURN_IF(errno == EFAULT, HOIST_E_FILE_CHANGED,
+              "%s: shorter than its %llu bytes (truncated since the model was opened?)", f->path,
+              (unsigned long long)f->size);
+    volatile uint8_t sink = 0; /* kernels before 5.14: touch every page */
+    for (uint64_t off = 0; off < f->size; off += 4096) sink ^= ((volatile uint8_t *)p)[off];
+    (void)sink;
+    return HOIST_OK;
+}
+
+static int sstate_open(sstate *s, const hoist_ceiling_options *o)
+{
+    uint32_t nf = s->t->nfiles;
+    pthread_mutex_init(&s->err.lock, NULL);
+    s->device = o->device;
+    s->host = o->device == HOIST_DEVICE_HOST && !hoist__gpu_host_as_device();
+    RETURN_IF_ERR(hoist__gpu_for_device(o->device, &s->g));
+    uint64_t block = o->block_bytes ? o->block_bytes : STAGING_BLOCK;
+    s->maxthreads = o->threads ? o->threads
+                               : (cores() < STAGING_MAX_THREADS ? cores() : STAGING_MAX_THREADS);
+    s->maps = hoist__calloc(nf ? nf : 1, sizeof *s->maps);
+    s->sizes = hoist__calloc(nf ? nf : 1, sizeof *s->sizes);
+    RETURN_IF(!s->maps || !s->sizes, HOIST_E_NOMEM, "out of memory for %u files", nf);
+    for (uint32_t i = 0; i < nf; i++) RETURN_IF_ERR(map_cached(s, i));
+    RETURN_IF_ERR(blocks_init(&s->blk, s->sizes, nf, block));
+    uint64_t nblocks = s->blk.first[nf];
+    s->dst_blocks = STAGING_DST_MAX / block;
+    if (s->dst_blocks > nblocks) s->dst_blocks = nblocks;
+    if (!s->dst_blocks) s->dst_blocks = 1;
+    uint64_t dst_bytes = s->dst_blocks * block;
+    RETURN_IF_ERR(s->g->mem_alloc(s->device, dst_bytes, (void **)&s->dst));
+    if (s->host) memset(s->dst, 0, dst_bytes); /* fault it in before the clock starts */
+    s->threads = hoist__calloc(s->maxthreads, sizeof *s->threads);
+    RETURN_IF(!s->threads, HOIST_E_NOMEM, "out of memory for %u threads", s->maxthreads);
+    for (unsigned i = 0; i < s->maxthreads; i++) {
+        sthread *th = &s->threads[i];
+        th->s = s;
+        if (s->host) continue;
+        RETURN_IF_ERR(s->g->stream_create(s->device, &th->stream));
+        for (unsigned k = 0; k < STAGING_SLOTS; k++) {
+            RETURN_IF_ERR(s->g->event_create(s->device, &th->ev[k]));
+            RETURN_IF_ERR(s->g->pinned_alloc(block, &th->slot[k]));
+            memset(th->slot[k], 0, block);
+        }
+    }
+    return HOIST_OK;
+}
+
+/* Thread counts of the sweep: powers of two below the cap, and the cap. */
+static unsigned sweep(unsigned cap, unsigned *counts)
+{
+    unsigned n = 0;
+    for (unsigned t = 1; t < cap; t *= 2) counts[n++] = t;
+    counts[n++] = cap;
+    return n;
+}
+
+int hoist_staging_ceiling(const hoist_model *model, const hoist_ceiling_options *opts,
+                          hoist_ceiling *out)
+{
+    hoist_ceiling_options def = HOIST_CEILING_OPTIONS_DEFAULT;
+    const hoist_ceiling_options *o = opts ? opts : &def;
+    RETURN_IF_ERR(check_args(model, o, out, "hoist_staging_ceiling"));
+    memset(out, 0, sizeof *out);
+    sstate s;
+    memset(&s, 0, sizeof s);
+    s.t = &model->table;
+    int rc = sstate_open(&s, o);
+    unsigned counts[16], npass = 0;
+    if (rc == HOIST_OK && o->threads) {
+        counts[0] = o->threads;
+        npass = 1;
+    } else if (rc == HOIST_OK) {
+        npass = sweep(s.maxthreads, counts);
+    }
+    uint64_t total = 0;
+    for (uint32_t i = 0; rc == HOIST_OK && i < s.t->nfiles; i++) total += s.sizes[i];
+    if (rc == HOIST_OK)
+        hoist__progress_start(&s.progress, o->progress, o->progress_user, total * npass);
+    for (unsigned p = 0; rc == HOIST_OK && p < npass; p++) {
+        atomic_store(&s.blk.next, 0);
+        uint64_t before = atomic_load(&s.progress.done);
+        double t0 = hoist__now();
+        rc = run_threads(counts[p], staging_thread, s.threads, sizeof *s.threads, &s.progress,
+                         &s.err);
+        double dt = hoist__now() - t0;
+        uint64_t bytes = atomic_load(&s.progress.done) - before;
+        double gbps = dt > 0 ? (double)bytes / dt / 1e9 : 0;
+        if (rc == HOIST_OK)
+            note_add(out, "%u thread%s %.2f GB/s", counts[p], counts[p] > 1 ? "s" : "", gbps);
+        if (rc == HOIST_OK && (p == 0 || gbps > out->gbps)) {
+            out->bytes = bytes;
+            out->seconds = dt;
+            out->gbps = gbps;
+            out->threads = counts[p];
+        }
+    }
+    if (rc == HOIST_OK) {
+        hoist__progress_finish(&s.progress);
+        out->queue_depth = s.host ? 0 : STAGING_SLOTS;
+        out->block_bytes = s.blk.block;
+        out->direct = 0;
+        if (s.host) note_add(out, "copies straight into host memory");
+    }
+    sstate_close(&s);
+    if (rc < 0) {
+        memset(out, 0, sizeof *out);
+        return rc;
+    }
+    hoist__err_clear();
+    return HOIST_OK;
+}
