@@ -29,5 +29,6 @@ int cmd_inspect(int argc, char **argv);
 int cmd_load(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 int cmd_devices(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 
 #endif

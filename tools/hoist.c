@@ -17,6 +17,7 @@ static const struct {
     {"plan", cmd_plan, "what fits where: weights, KV cache and workspace over the devices"},
     {"gen", cmd_gen, "generate a deterministic Llama-shaped checkpoint"},
     {"devices", cmd_devices, "list the devices hoist can load into"},
+    {"run", cmd_run, "load a Llama model, generate greedily, report tokens/s and the roofline"},
 };
 
 static void usage(FILE *f)
