@@ -240,7 +240,7 @@ static void write_model(const char *mdir, const tensor_spec *t, int n, int tied)
     free(data);
     char cfg[1024];
     snprintf(cfg, sizeof cfg,
-             "{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": 2, "
+             "{\"architectures\": [\"LlamaForCausalLM\"], \"model_type\": \"llama\", \"hidden_size\": 2, "
              "\"intermediate_size\": 1, \"num_hidden_layers\": 1, \"num_attention_heads\": 1, "
              "\"num_key_value_heads\": 1, \"head_dim\": 2, \"vocab_size\": 3, "
              "\"max_position_embeddings\": 16, \"rms_norm_eps\": 1e-5, \"rope_theta\": 10000.0, "

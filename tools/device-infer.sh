@@ -73,16 +73,12 @@ if [[ " $stages " == *" bench "* ]]; then
     echo "device,load_s,prompt_tokens,new_tokens,ttft_s,prefill_tok_s,decode_tok_s,weight_bytes_per_token,mem_gb_s,roofline_tok_s,roofline_pct,mode" > "$out/infer.csv"
     log "decode at batch 1, CUDA graph replay (default)"
     run "$hoist" run "$model8b" --device cuda:0 --tokens 128000,791,4062,14198,39935 --n 256
-    for mode in graphs no-graphs; do
-        flag=""; [ $mode = no-graphs ] && flag=--no-graphs
-        for r in 1 2; do
-            line=$("$hoist" run "$model8b" --device cuda:0 --tokens 1,2,3,4,5 --n 256 --csv $flag)
-            echo "$line,$mode" | tee -a "$out/infer.csv" "$out/log"
-        done
-    done
-    log "prefill of a 512-token prompt"
+    log "CSV: two runs each with graphs, without, cold (no warm-up run), and after a 512-token prompt"
+    csv() { line=$("$hoist" run "$model8b" --device cuda:0 --csv "${@:2}") && echo "$line,$1" | tee -a "$out/infer.csv" "$out/log"; }
+    for r in 1 2; do csv graphs --tokens 1,2,3,4,5 --n 256; done
+    for r in 1 2; do csv no-graphs --tokens 1,2,3,4,5 --n 256 --no-graphs; done
+    csv cold --tokens 1,2,3,4,5 --n 256 --warmup 0
     long=$(seq -s, 1 512)
-    line=$("$hoist" run "$model8b" --device cuda:0 --tokens "$long" --n 64 --csv)
-    echo "$line,prefill512" | tee -a "$out/infer.csv" "$out/log"
+    for r in 1 2; do csv prompt512 --tokens "$long" --n 256; done
 fi
 log "done"
