@@ -120,7 +120,7 @@ static int dev_alloc(hoist_session *s, cuda_dev *d, void **p, uint64_t bytes, co
     return HOIST_OK;
 }
 
-static void cuda_destroy(hoist_session *s)
+static void destroy_impl(hoist_session *s)
 {
     cuda_state *c = s->backend;
     if (!c) return;
@@ -225,7 +225,7 @@ static int alloc_caches(hoist_session *s, cuda_state *c)
     return HOIST_OK;
 }
 
-static int cuda_create(hoist_session *s)
+static int create_impl(hoist_session *s)
 {
     const hoist_geometry *g = &s->geo;
     RETURN_IF(g->head_dim > HOIST_INFER_MAX_HEAD_DIM, HOIST_E_UNSUPPORTED,
@@ -396,7 +396,7 @@ static int chain_steps(cuda_state *c)
     return HOIST_OK;
 }
 
-static int cuda_forward(hoist_session *s, const int32_t *tokens, uint32_t n)
+static int forward_impl(hoist_session *s, const int32_t *tokens, uint32_t n)
 {
     cuda_state *c = s->backend;
     cuda_dev *e = &c->dev[c->embed_dev];
@@ -408,7 +408,7 @@ static int cuda_forward(hoist_session *s, const int32_t *tokens, uint32_t n)
     return chain_steps(c);
 }
 
-static int cuda_sync(hoist_session *s)
+static int sync_impl(hoist_session *s)
 {
     cuda_state *c = s->backend;
     for (int i = 0; i < c->ndev; i++) {
@@ -418,7 +418,7 @@ static int cuda_sync(hoist_session *s)
     return HOIST_OK;
 }
 
-static int cuda_logits(hoist_session *s, float *out)
+static int logits_impl(hoist_session *s, float *out)
 {
     cuda_state *c = s->backend;
     cuda_dev *h = &c->dev[c->head_dev];
@@ -429,7 +429,7 @@ static int cuda_logits(hoist_session *s, float *out)
     return HOIST_OK;
 }
 
-static int cuda_argmax(hoist_session *s, int32_t *token)
+static int argmax_impl(hoist_session *s, int32_t *token)
 {
     cuda_state *c = s->backend;
     cuda_dev *h = &c->dev[c->head_dev];
@@ -466,7 +466,7 @@ static void try_graph(hoist_session *s, cuda_state *c)
     hoist__err_clear();
 }
 
-static int cuda_greedy(hoist_session *s, uint32_t steps, int32_t *out)
+static int greedy_impl(hoist_session *s, uint32_t steps, int32_t *out)
 {
     cuda_state *c = s->backend;
     cuda_dev *h = &c->dev[c->head_dev], *e = &c->dev[c->embed_dev];
@@ -491,22 +491,67 @@ static int cuda_greedy(hoist_session *s, uint32_t steps, int32_t *out)
     CUDA_TRY(cudaSetDevice(h->id), h->id);
     CUDA_TRY(cudaMemcpyAsync(out, c->history, (size_t)steps * 4, cudaMemcpyDeviceToHost,
                              h->stream), h->id);
-    RETURN_IF_ERR(cuda_sync(s));
+    RETURN_IF_ERR(sync_impl(s));
     s->pos += steps;
     return HOIST_OK;
 }
 
-static int cuda_reset(hoist_session *s)
+static int reset_impl(hoist_session *s)
 {
     cuda_state *c = s->backend;
-    RETURN_IF_ERR(cuda_sync(s));
+    RETURN_IF_ERR(sync_impl(s));
     for (int i = 0; i < c->ndev; i++) {
         CUDA_TRY(cudaSetDevice(c->dev[i].id), c->dev[i].id);
         CUDA_TRY(cudaMemsetAsync(c->dev[i].pos, 0, sizeof(int32_t), c->dev[i].stream),
                  c->dev[i].id);
     }
-    return cuda_sync(s);
+    return sync_impl(s);
 }
+
+/* Every entry point leaves the caller's current device as it found it (an engine's or torch's);
+ * inside, the backend switches between its devices freely. */
+static int caller_device(void)
+{
+    int d = -1;
+    if (cudaGetDevice(&d) != cudaSuccess) {
+        cudaGetLastError();
+        d = -1;
+    }
+    return d;
+}
+
+static void restore_device(int d)
+{
+    if (d >= 0) cudaSetDevice(d);
+}
+
+#define KEEP_DEVICE(call)                                                                         \
+    do {                                                                                          \
+        int kd = caller_device();                                                                 \
+        int krc = (call);                                                                         \
+        restore_device(kd);                                                                       \
+        return krc;                                                                               \
+    } while (0)
+
+static int cuda_create(hoist_session *s) { KEEP_DEVICE(create_impl(s)); }
+static void cuda_destroy(hoist_session *s)
+{
+    int kd = caller_device();
+    destroy_impl(s);
+    restore_device(kd);
+}
+static int cuda_forward(hoist_session *s, const int32_t *tokens, uint32_t n)
+{
+    KEEP_DEVICE(forward_impl(s, tokens, n));
+}
+static int cuda_sync(hoist_session *s) { KEEP_DEVICE(sync_impl(s)); }
+static int cuda_logits(hoist_session *s, float *out) { KEEP_DEVICE(logits_impl(s, out)); }
+static int cuda_argmax(hoist_session *s, int32_t *token) { KEEP_DEVICE(argmax_impl(s, token)); }
+static int cuda_greedy(hoist_session *s, uint32_t steps, int32_t *out)
+{
+    KEEP_DEVICE(greedy_impl(s, steps, out));
+}
+static int cuda_reset(hoist_session *s) { KEEP_DEVICE(reset_impl(s)); }
 
 static const hoist__infer_ops cuda_ops = {
     .name = "cuda",
