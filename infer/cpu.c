@@ -193,8 +193,8 @@ static int cpu_create(hoist_session *s)
     cpu_state *c = hoist__calloc(1, sizeof *c);
     RETURN_IF(!c, HOIST_E_NOMEM, "out of memory for the CPU session");
     s->backend = c;
-    uint64_t cache = hoist__kv_cache_bytes(g, s->max_tokens, sizeof(float)) / 2;
-    RETURN_IF(cache == 0 || cache > SIZE_MAX, HOIST_E_OVERFLOW, "KV cache size overflows");
+    uint64_t cache = s->kv_bytes / 2; /* f32: at least max_tokens * kv_dim floats per layer */
+    RETURN_IF(cache > SIZE_MAX, HOIST_E_OVERFLOW, "KV cache of %llu bytes", (unsigned long long)cache);
     /* calloc: the kernel hands out zero pages lazily, so a large cache costs only what is used */
     c->k_cache = hoist__calloc(1, (size_t)cache);
     c->v_cache = hoist__calloc(1, (size_t)cache);

@@ -205,8 +205,7 @@ static int dev_create(hoist_session *s, cuda_state *c, cuda_dev *d)
 /* Each device's share of the KV cache in one allocation, split per layer. */
 static int alloc_caches(hoist_session *s, cuda_state *c)
 {
-    uint64_t per_layer = hoist__kv_cache_bytes(&s->geo, s->max_tokens, (unsigned)c->es) /
-                         s->geo.n_layers / 2;
+    uint64_t per_layer = s->kv_bytes / s->geo.n_layers / 2;
     for (int i = 0; i < c->ndev; i++) {
         cuda_dev *d = &c->dev[i];
         uint32_t nl = 0;

@@ -52,7 +52,8 @@ struct hoist_session {
     int have_logits;
     float *rope_cos, *rope_sin; /* [max_tokens][head_dim / 2], host; the backends share it */
     uint64_t weight_bytes_per_token;
-    uint64_t kv_bytes;
+    hoist_kv_dtype kv_dtype;   /* the cache's encoding: f32 on the CPU, the weights' on GPUs */
+    uint64_t kv_bytes;         /* every layer, K and V, max_tokens positions (the planner's sum) */
     hoist_session_stats stats;
     const hoist__infer_ops *ops;
     void *backend;
@@ -79,9 +80,6 @@ extern const hoist__infer_ops hoist__infer_cpu;
 /* NULL in a build without CUDA. */
 const hoist__infer_ops *hoist__infer_cuda(void);
 
-/* KV-cache bytes for `tokens` positions of every layer, elem_bytes per element; 0 on overflow.
- * The one place the cache is sized. */
-uint64_t hoist__kv_cache_bytes(const hoist_geometry *g, uint64_t tokens, unsigned elem_bytes);
 
 /* ---- the fp32 reference blocks (cpu.c) -------------------------------------------------- */
 

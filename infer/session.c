@@ -9,15 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-uint64_t hoist__kv_cache_bytes(const hoist_geometry *g, uint64_t tokens, unsigned elem_bytes)
-{
-    uint64_t b = 2 * (uint64_t)elem_bytes;
-    if (!hoist__mul_u64(b, g->n_layers, &b) || !hoist__mul_u64(b, tokens, &b) ||
-        !hoist__mul_u64(b, g->n_kv_heads, &b) || !hoist__mul_u64(b, g->head_dim, &b))
-        return 0;
-    return b;
-}
-
 /* The planner's bounds, then what the forward pass itself needs. */
 static int check_geometry(const hoist_geometry *g)
 {
@@ -224,9 +215,11 @@ static int session_init(hoist_session *s, const hoist_weights *w)
                   s->embed.device);
     }
     s->stats.backend = s->ops->name;
-    s->kv_bytes = hoist__kv_cache_bytes(
-        g, s->max_tokens, s->ops == &hoist__infer_cpu ? 4 : hoist_dtype_bits(s->wdtype) / 8);
-    RETURN_IF(s->kv_bytes == 0, HOIST_E_OVERFLOW, "KV cache size overflows");
+    /* the cache is sized as the planner sizes it */
+    s->kv_dtype = s->ops == &hoist__infer_cpu || s->wdtype == HOIST_DTYPE_F32 ? HOIST_KV_F32
+                  : s->wdtype == HOIST_DTYPE_BF16                              ? HOIST_KV_BF16
+                                                                               : HOIST_KV_F16;
+    RETURN_IF_ERR(hoist_kv_cache_bytes(g, s->kv_dtype, s->max_tokens, 1, &s->kv_bytes));
     return s->ops->create(s);
 }
 

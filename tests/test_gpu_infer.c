@@ -213,6 +213,92 @@ START_TEST(test_generate_matches_steps)
 }
 END_TEST
 
+/* Layers split over two GPUs by a plan: cuda:0 is told it has only enough memory for part of
+ * the model, so the planner puts the embeddings and the first layers there and the rest, with the
+ * head, on cuda:1; the hidden state crosses over every step. Logits and greedy tokens match the
+ * reference. */
+START_TEST(test_two_gpus)
+{
+    char args[1024];
+    char *mdir = tu_path(dir, "two");
+    snprintf(args, sizeof args,
+             "gen '%s' --layers 6 --hidden 256 --intermediate 512 --vocab 1000 --heads 8 "
+             "--kv-heads 2 --head-dim 32 --dtype f32 --quiet", mdir);
+    ck_assert_int_eq(tu_run_cli(args), 0);
+    hoist_model *m = NULL;
+    ck_assert_int_eq(hoist_model_open(mdir, NULL, &m), HOIST_OK);
+    hoist_geometry geo;
+    ck_assert_int_eq(hoist_model_geometry(m, &geo), HOIST_OK);
+    hoist_coordinator *co = NULL;
+    ck_assert_int_eq(hoist_coordinator_create(&co), HOIST_OK);
+    /* the smallest memory for cuda:0 that still takes the embeddings and a layer, found by
+     * bisection: every layer fits below hi, none above lo */
+    hoist_plan_device devs[2] = {{.device = 0}, {.device = 1}};
+    hoist_plan_options po = HOIST_PLAN_OPTIONS_DEFAULT;
+    po.devices = devs;
+    po.ndevices = 2;
+    po.max_seq_len = 256;
+    po.coordinator = co;
+    uint64_t lo = 1, hi = 1ull << 32;
+    hoist_plan *plan = NULL;
+    while (hi - lo > 4096) {
+        devs[0].free_bytes = lo + (hi - lo) / 2;
+        hoist_plan *p = NULL;
+        hoist_plan_usage u0 = {0};
+        int rc = hoist_plan_create(m, &po, &p);
+        if (rc == HOIST_OK) ck_assert_int_eq(hoist_plan_usage_get(p, 0, &u0), HOIST_OK);
+        if (rc == HOIST_OK && u0.layers > 0 && u0.layers < geo.n_layers) {
+            plan = p;
+            break;
+        }
+        if (rc == HOIST_OK && u0.layers == geo.n_layers)
+            hi = devs[0].free_bytes;
+        else
+            lo = devs[0].free_bytes;
+        hoist_plan_free(p);
+    }
+    ck_assert_msg(plan != NULL, "no memory size for cuda:0 splits the layers");
+    hoist_load_options o = HOIST_LOAD_OPTIONS_DEFAULT;
+    o.plan = plan;
+    hoist_weights *gw = NULL, *hw = NULL;
+    ck_assert_msg(hoist_load(m, &o, &gw) == HOIST_OK, "%s", hoist_last_error());
+    hoist_load_options ho = HOIST_LOAD_OPTIONS_DEFAULT;
+    ck_assert_int_eq(hoist_load(m, &ho, &hw), HOIST_OK);
+    hoist_view first, last, head;
+    ck_assert_int_eq(hoist_weights_find(gw, "model.layers.0.mlp.up_proj.weight", &first), HOIST_OK);
+    ck_assert_int_eq(hoist_weights_find(gw, "model.layers.5.mlp.up_proj.weight", &last), HOIST_OK);
+    ck_assert_int_eq(hoist_weights_find(gw, "lm_head.weight", &head), HOIST_OK);
+    ck_assert_int_eq(first.device, 0);
+    ck_assert_int_eq(last.device, 1);
+    ck_assert_int_eq(head.device, 1);
+
+    hoist_session *g = session(gw, &geo, NULL), *c = session(hw, &geo, NULL);
+    const int32_t prompt[] = {5, 77, 300, 2, 999, 41, 8};
+    ck_assert_int_eq(hoist_session_prefill(g, prompt, 7), HOIST_OK);
+    ck_assert_int_eq(hoist_session_prefill(c, prompt, 7), HOIST_OK);
+    compare(g, c, geo.vocab, 1e-4, "two GPUs", 0);
+    ck_assert_int_eq(hoist_session_decode(g, 17), HOIST_OK);
+    ck_assert_int_eq(hoist_session_decode(c, 17), HOIST_OK);
+    compare(g, c, geo.vocab, 1e-4, "two GPUs", 1);
+    enum { N = 16 };
+    int32_t tg[N], tc[N];
+    ck_assert_int_eq(hoist_session_reset(g), HOIST_OK);
+    ck_assert_int_eq(hoist_session_reset(c), HOIST_OK);
+    ck_assert_int_eq(hoist_session_generate(g, prompt, 7, N, tg), HOIST_OK);
+    ck_assert_int_eq(hoist_session_generate(c, prompt, 7, N, tc), HOIST_OK);
+    ck_assert_mem_eq(tg, tc, sizeof tg);
+    compare(g, c, geo.vocab, 1e-4, "two GPUs after generate", N);
+    hoist_session_free(g);
+    hoist_session_free(c);
+    hoist_weights_free(gw);
+    hoist_weights_free(hw);
+    hoist_plan_free(plan);
+    hoist_coordinator_free(co);
+    hoist_model_free(m);
+    free(mdir);
+}
+END_TEST
+
 START_TEST(test_memory_bandwidth_args)
 {
     double gbs = 0;
@@ -241,6 +327,7 @@ int main(void)
     tcase_add_test(tc, test_tiny_preset);
     tcase_add_test(tc, test_generate_matches_steps);
     tcase_add_test(tc, test_memory_bandwidth_args);
+    if (hoist_device_count() >= 2) tcase_add_test(tc, test_two_gpus);
     suite_add_tcase(s, tc);
     return tu_run_suite_nofork(s);
 }

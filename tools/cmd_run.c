@@ -1,6 +1,7 @@
 /* hoist run: load a model, generate tokens greedily, and report load time, time to first token,
  * prefill and decode speed, and decode's share of the memory-bandwidth roofline. */
 #include "cli_util.h"
+#include "plan_args.h"
 
 #include "hoist.h"
 
@@ -30,7 +31,10 @@ static void usage(FILE *f)
             "                    kernel loading and graph capture are not timed (default 1)\n"
             "  --csv             one line: device,load_s,prompt_tokens,new_tokens,ttft_s,\n"
             "                    prefill_tok_s,decode_tok_s,weight_bytes_per_token,\n"
-            "                    mem_gb_s,roofline_tok_s,roofline_pct\n");
+            "                    mem_gb_s,roofline_tok_s,roofline_pct\n\n"
+            "Spreading layers over several GPUs with a plan (instead of --device; see hoist plan;\n"
+            "the roofline then uses the first device's bandwidth for every device):\n"
+            CLI_PLAN_USAGE);
 }
 
 /* "1,2,3" into a malloc'd array; NULL on a malformed list. */
@@ -68,6 +72,7 @@ typedef struct run_args {
     uint64_t n_new, max_tokens, warmup;
     hoist_load_options load;
     hoist_session_options sess;
+    cli_plan_args plan;
     int device_set, csv;
 } run_args;
 
@@ -76,8 +81,11 @@ static int parse_args(int argc, char **argv, run_args *a)
     const char *tokens = "1";
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-        int rc = 0;
-        if (strcmp(arg, "--help") == 0) {
+        int rc = 0, planning = cli_plan_arg("run", argc, argv, &i, &a->plan);
+        if (planning < 0) return 2;
+        if (planning > 0) {
+            continue;
+        } else if (strcmp(arg, "--help") == 0) {
             usage(stdout);
             exit(0);
         } else if (strcmp(arg, "--tokens") == 0 && val) {
@@ -115,6 +123,10 @@ static int parse_args(int argc, char **argv, run_args *a)
         usage(stderr);
         return 2;
     }
+    if (a->plan.any && a->device_set) {
+        cli_error("run", "--device places everything on one device; with a plan use --devices");
+        return 2;
+    }
     a->tokens = parse_tokens(tokens, &a->n_tokens);
     if (!a->tokens) {
         cli_error("run", "--tokens '%s': expected comma-separated token ids", tokens);
@@ -129,19 +141,51 @@ static void print_tokens(const int32_t *t, size_t n)
     printf("\n");
 }
 
+/* The devices a plan put weights on ("cuda:0+cuda:1"), and the first of them. */
+static int plan_devices(const hoist_plan *p, char *buf, size_t n)
+{
+    hoist_plan_info in;
+    hoist_plan_info_get(p, &in);
+    size_t len = 0;
+    int first = HOIST_DEVICE_HOST, any = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < in.ndevices && len + 1 < n; i++) {
+        hoist_plan_usage u;
+        char name[32];
+        if (hoist_plan_usage_get(p, i, &u) < 0 || !u.weights_bytes) continue;
+        if (!any) first = u.device;
+        len += (size_t)snprintf(buf + len, n - len, "%s%s", any++ ? "+" : "",
+                                cli_device_name(u.device, name, sizeof name));
+    }
+    return first;
+}
+
 /* Loads, generates and reports; everything it takes is released by the caller's cleanup. */
-static int run(run_args *a, hoist_model **m, hoist_weights **w, hoist_session **s, int32_t **out)
+static int run(run_args *a, hoist_model **m, hoist_plan **plan, hoist_weights **w,
+               hoist_session **s, int32_t **out)
 {
     int rc = hoist_model_open(a->model, NULL, m);
     if (rc < 0) return cli_fail("run", rc);
     hoist_geometry g;
-    rc = hoist_model_geometry(*m, &g);
-    if (rc < 0) return cli_fail("run", rc);
+    char dev[160];
+    int bw_device = a->load.device;
+    if (a->plan.any) {
+        /* planning asks the devices, which brings them up before the timed load */
+        if (cli_plan_make("run", *m, &a->plan, plan) < 0) return 1;
+        if (!a->csv) cli_plan_print(stdout, *plan);
+        hoist_plan_info pi;
+        hoist_plan_info_get(*plan, &pi);
+        g = pi.geometry;
+        a->load.plan = *plan;
+        bw_device = plan_devices(*plan, dev, sizeof dev);
+    } else {
+        rc = hoist_model_geometry(*m, &g);
+        if (rc < 0) return cli_fail("run", rc);
+        cli_device_name(a->load.device, dev, sizeof dev);
+    }
     hoist_device_info info;
-    rc = hoist_device_info_get(a->load.device, &info); /* context creation is not load time */
+    rc = hoist_device_info_get(bw_device, &info); /* context creation is not load time */
     if (rc < 0) return cli_fail("run", rc);
-    char dev[16];
-    snprintf(dev, sizeof dev, a->load.device < 0 ? "host" : "cuda:%d", a->load.device);
 
     rc = hoist_load(*m, &a->load, w);
     if (rc < 0) return cli_fail("run", rc);
@@ -154,8 +198,8 @@ static int run(run_args *a, hoist_model **m, hoist_weights **w, hoist_session **
     if (rc < 0) return cli_fail("run", rc);
     /* the ceiling, measured in this run on the same device */
     double mem_gbs = 0;
-    uint64_t probe = a->load.device < 0 ? 256u << 20 : 1u << 30;
-    rc = hoist_device_memory_bandwidth(a->load.device, probe, 5, &mem_gbs);
+    uint64_t probe = bw_device < 0 ? 256u << 20 : 1u << 30;
+    rc = hoist_device_memory_bandwidth(bw_device, probe, 5, &mem_gbs);
     if (rc < 0) return cli_fail("run", rc);
 
     *out = calloc(a->n_new ? a->n_new : 1, sizeof **out);
@@ -221,6 +265,7 @@ int cmd_run(int argc, char **argv)
     hoist_session_options so = HOIST_SESSION_OPTIONS_DEFAULT;
     a.load = lo;
     a.sess = so;
+    cli_plan_args_init(&a.plan);
     int rc = parse_args(argc, argv, &a);
     if (rc != 0) {
         free(a.tokens);
@@ -228,12 +273,14 @@ int cmd_run(int argc, char **argv)
     }
     if (!a.device_set) a.load.device = hoist_device_count() > 0 ? 0 : HOIST_DEVICE_HOST;
     hoist_model *m = NULL;
+    hoist_plan *plan = NULL;
     hoist_weights *w = NULL;
     hoist_session *s = NULL;
     int32_t *out = NULL;
-    rc = run(&a, &m, &w, &s, &out);
+    rc = run(&a, &m, &plan, &w, &s, &out);
     hoist_session_free(s);
     hoist_weights_free(w);
+    hoist_plan_free(plan);
     hoist_model_free(m);
     free(out);
     free(a.tokens);
