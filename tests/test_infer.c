@@ -1,7 +1,7 @@
 /* infer/: the fp32 reference blocks against hand-computed values, a handcrafted one-layer model
  * whose logits are worked out by hand (tied and untied heads, the KV cache), greedy decoding on
- * generated models (deterministic, and the same through every entry point), and the session's
- * argument and shape checks. */
+ * generated models (deterministic, and the same through every entry point, hoist run included),
+ * and the session's argument and shape checks. */
 #include "testutil.h"
 
 #include "infer/infer.h"
@@ -547,6 +547,48 @@ START_TEST(test_missing_head)
 }
 END_TEST
 
+/* hoist run prints the tokens the API generates, and refuses bad arguments with usage errors. */
+START_TEST(test_cli_run)
+{
+    char *mdir = gen("tiny", "--preset tiny");
+    char *outp = tu_path(dir, "run.txt");
+    char args[1024];
+    snprintf(args, sizeof args, "run '%s' --device host --tokens 1,17,200,3,99,5,42 --n 12 > '%s'",
+             mdir, outp);
+    ck_assert_int_eq(tu_run_cli(args), 0);
+    size_t len;
+    char *text = tu_read(outp, &len);
+    ck_assert_ptr_nonnull(text);
+    text = realloc(text, len + 1);
+    text[len] = '\0';
+    loaded l = load_host(mdir);
+    hoist_session *s = session(&l, NULL);
+    int32_t t[NGEN];
+    ck_assert_int_eq(hoist_session_generate(s, prompt, NPROMPT, NGEN, t), HOIST_OK);
+    char want[512] = "generated (12): ";
+    for (int i = 0; i < NGEN; i++)
+        snprintf(want + strlen(want), sizeof want - strlen(want), "%s%d", i ? " " : "", t[i]);
+    strcat(want, "\n");
+    ck_assert_msg(strstr(text, want), "'%s' not in:\n%s", want, text);
+    ck_assert_ptr_nonnull(strstr(text, "roofline:"));
+    ck_assert_ptr_nonnull(strstr(text, "time to first token:"));
+    free(text);
+    hoist_session_free(s);
+    unload(&l);
+    const char *bad[] = {"--tokens 1,x", "--tokens ''", "--tokens 1,,2", "--n -1",
+                         "--device host --devices host", "--frobnicate"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        snprintf(args, sizeof args, "run '%s' %s 2> /dev/null", mdir, bad[i]);
+        ck_assert_msg(tu_run_cli(args) == 2, "hoist run %s", bad[i]);
+    }
+    /* a token outside the vocabulary is a failure of the run, not of the usage */
+    snprintf(args, sizeof args, "run '%s' --device host --tokens 256 2> /dev/null", mdir);
+    ck_assert_int_eq(tu_run_cli(args), 1);
+    free(outp);
+    free(mdir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("infer");
@@ -567,6 +609,7 @@ int main(void)
     tcase_add_test(model, test_prefill_chunks_and_dtypes);
     tcase_add_test(model, test_errors);
     tcase_add_test(model, test_missing_head);
+    tcase_add_test(model, test_cli_run);
     suite_add_tcase(s, model);
     return tu_run_suite(s);
 }
