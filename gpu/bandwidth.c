@@ -47,3 +47,38 @@ int hoist_device_copy_bandwidth(int device, uint64_t bytes, int pinned, int repe
     if (rc == HOIST_OK) hoist__err_clear();
     return rc;
 }
+
+/* The device-memory ceiling: one buffer of the device copied into another. The copy reads and
+ * writes every byte, so both directions count, as they do in the vendor's bandwidth figures. */
+int hoist_device_memory_bandwidth(int device, uint64_t bytes, int repeat, double *gbps)
+{
+    RETURN_IF(!gbps || bytes == 0 || repeat < 1 || repeat > 1000, HOIST_E_INVALID_ARG,
+              "hoist_device_memory_bandwidth: bad argument");
+    const hoist__gpu_ops *g = NULL;
+    RETURN_IF_ERR(hoist__gpu_for_device(device, &g));
+    RETURN_IF(!g->copy_d2d, HOIST_E_UNSUPPORTED, "device %d: backend %s cannot copy within a device",
+              device, g->name);
+    void *src = NULL, *dst = NULL;
+    hoist__stream *s = NULL;
+    double *t = hoist__calloc((size_t)repeat, sizeof *t);
+    int rc = t ? HOIST_OK : hoist__err(HOIST_E_NOMEM, "out of memory");
+    if (rc == HOIST_OK) rc = g->mem_alloc(device, bytes, &src);
+    if (rc == HOIST_OK) rc = g->mem_alloc(device, bytes, &dst);
+    if (rc == HOIST_OK) rc = g->stream_create(device, &s);
+    for (int i = -1; rc == HOIST_OK && i < repeat; i++) { /* i = -1 is the warm-up */
+        double t0 = hoist__now();
+        rc = g->copy_d2d(dst, src, bytes, s);
+        if (rc == HOIST_OK) rc = g->stream_sync(s);
+        if (i >= 0) t[i] = hoist__now() - t0;
+    }
+    if (rc == HOIST_OK) {
+        qsort(t, (size_t)repeat, sizeof *t, cmp_double);
+        *gbps = 2.0 * (double)bytes / t[repeat / 2] / 1e9;
+    }
+    if (s) g->stream_destroy(s);
+    if (dst) g->mem_free(device, dst);
+    if (src) g->mem_free(device, src);
+    hoist__free(t);
+    if (rc == HOIST_OK) hoist__err_clear();
+    return rc;
+}

@@ -55,6 +55,9 @@ typedef struct hoist__gpu_ops {
     int (*copy_h2d)(void *dst, const void *src, size_t bytes, hoist__stream *s);
     /* Synchronous device-to-host copy (verification, reads for tests). */
     int (*copy_d2h)(void *dst, const void *src, size_t bytes, int device);
+    /* Optional (NULL = unsupported): async copy between two buffers of the stream's device (the
+     * memory-bandwidth ceiling of a decode step). */
+    int (*copy_d2d)(void *dst, const void *src, size_t bytes, hoist__stream *s);
 } hoist__gpu_ops;
 
 /* ---- the device-call seam (gpu/gpu_seam.c; tests only, like the I/O hooks of loader/io.h) ---

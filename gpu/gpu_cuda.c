@@ -266,6 +266,12 @@ static int cuda_copy_d2h(void *dst, const void *src, size_t bytes, int device)
     return HOIST_OK;
 }
 
+static int cuda_copy_d2d(void *dst, const void *src, size_t bytes, hoist__stream *s)
+{
+    CUDA_TRY(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, s->stream), s->device);
+    return HOIST_OK;
+}
+
 static const hoist__gpu_ops cuda_ops = {
     .version = HOIST_GPU_OPS_VERSION,
     .name = "cuda",
@@ -286,6 +292,7 @@ static const hoist__gpu_ops cuda_ops = {
     .event_sync = cuda_event_sync,
     .copy_h2d = cuda_copy_h2d,
     .copy_d2h = cuda_copy_d2h,
+    .copy_d2d = cuda_copy_d2d,
 };
 
 const hoist__gpu_ops *hoist__gpu_cuda(void) { return &cuda_ops; }

@@ -150,4 +150,5 @@ const hoist__gpu_ops hoist__gpu_host = {
     .event_sync = host_event_sync,
     .copy_h2d = host_copy,
     .copy_d2h = host_copy_d2h,
+    .copy_d2d = host_copy,
 };

@@ -260,6 +260,12 @@ HOIST_API int hoist_device_parse(const char *text, int *device);
  * 2 x bytes of memory. */
 HOIST_API int hoist_device_copy_bandwidth(int device, uint64_t bytes, int pinned, int repeat,
                                           double *gbps);
+/* Measures the memory bandwidth of `device` itself: `bytes` copied from one buffer of the device
+ * to another (memcpy for HOIST_DEVICE_HOST), the median of `repeat` timed copies after a warm-up.
+ * *gbps counts the bytes read plus the bytes written (2 x bytes per copy), in 1e9-byte units per
+ * second: the ceiling a decode step, which streams every weight once, is compared with. Takes
+ * and releases 2 x bytes of the device's memory. */
+HOIST_API int hoist_device_memory_bandwidth(int device, uint64_t bytes, int repeat, double *gbps);
 
 /* Frees the pinned staging buffers hoist keeps between loads (at most 1 GiB; pinning is slow, so
  * a later load reuses them). Call it once loading is over. Thread-safe. */
@@ -594,6 +600,66 @@ HOIST_API int hoist_read_ceiling(const hoist_model *model, const hoist_ceiling_o
  * destination buffer, and page cache for the files. Errors as hoist_read_ceiling. */
 HOIST_API int hoist_staging_ceiling(const hoist_model *model, const hoist_ceiling_options *opts,
                                     hoist_ceiling *out);
+/* ---- inference ---------------------------------------------------------------------------- */
+
+/* A Llama-family forward pass (RMSNorm, rotary embeddings, grouped-query attention with a KV
+ * cache, SwiGLU MLP, greedy decoding) over loaded weights, without copying them: an fp32 C
+ * reference for weights in host memory, CUDA kernels and cuBLAS for weights on GPUs (each layer
+ * runs on the device its tensors were placed on). Weights in bf16, f16 or f32; accumulation in
+ * fp32. A session is not thread-safe; sessions over the same weights are independent. */
+typedef struct hoist_session hoist_session;
+
+typedef struct hoist_session_options {
+    uint32_t max_tokens;       /* KV-cache positions; 0 = min(max_position, 4096) */
+    uint32_t max_batch;        /* prompt tokens per forward pass; 0 = 256 */
+    int cuda_graphs;           /* replay decode steps as a CUDA graph (single GPU): 1 on, 0 off */
+} hoist_session_options;
+
+#define HOIST_SESSION_OPTIONS_DEFAULT {.max_tokens = 0, .max_batch = 0, .cuda_graphs = 1}
+
+typedef struct hoist_session_stats {
+    const char *backend;             /* "cpu" or "cuda" */
+    uint32_t position;               /* tokens in the KV cache */
+    uint64_t prefill_tokens;         /* through hoist_session_prefill and generate's prompt */
+    double prefill_seconds;
+    uint64_t decode_tokens;          /* one per decode step (hoist_session_decode, generate) */
+    double decode_seconds;
+    double first_token_seconds;      /* last generate: start to the first new token on the host */
+    uint64_t weight_bytes_per_token; /* weight bytes one decode step reads */
+    uint64_t kv_cache_bytes;
+    uint64_t device_bytes;           /* KV cache plus scratch the session allocated */
+} hoist_session_stats;
+
+/* Creates a session over weights (which must stay loaded until the session is freed) with the
+ * geometry g (copied). Every tensor a Llama checkpoint names (model.embed_tokens.weight,
+ * model.layers.N.{input_layernorm,self_attn.{q,k,v,o}_proj,post_attention_layernorm,
+ * mlp.{gate,up,down}_proj}.weight, model.norm.weight, lm_head.weight unless tied) is looked up
+ * and its shape checked against g: HOIST_E_NOT_FOUND or HOIST_E_BAD_TENSOR naming the tensor.
+ * Weights spread over host and GPU memory, or dtypes other than bf16/f16/f32, give
+ * HOIST_E_UNSUPPORTED. opts may be NULL. On success *out owns the session (free it with
+ * hoist_session_free); on failure *out is NULL and nothing is held. */
+HOIST_API int hoist_session_create(const hoist_weights *weights, const hoist_geometry *g,
+                                   const hoist_session_options *opts, hoist_session **out);
+/* NULL is a no-op. */
+HOIST_API void hoist_session_free(hoist_session *s);
+/* Empties the KV cache (position 0); statistics are kept. */
+HOIST_API int hoist_session_reset(hoist_session *s);
+/* Runs n tokens (each below vocab) through the model at the cache's position and appends them
+ * to the cache; their last token's logits become available. HOIST_E_TOO_MANY when the cache
+ * would overflow (nothing is run). Returns when the work is done. */
+HOIST_API int hoist_session_prefill(hoist_session *s, const int32_t *tokens, size_t n);
+/* One decode step: hoist_session_prefill of one token, counted as decoding. */
+HOIST_API int hoist_session_decode(hoist_session *s, int32_t token);
+/* Copies the last token's logits (n >= vocab floats) into out. HOIST_E_INVALID_ARG before any
+ * token has run. */
+HOIST_API int hoist_session_logits(hoist_session *s, float *out, size_t n);
+/* Greedy decoding: prefills the prompt (n_prompt >= 1 tokens), then produces n_new tokens into
+ * out (n_new ints), each the argmax of the previous logits (the first of equal values). Decode
+ * steps run back to back without a host round trip per token. Fills the stats' first-token and
+ * decode figures. */
+HOIST_API int hoist_session_generate(hoist_session *s, const int32_t *prompt, size_t n_prompt,
+                                     size_t n_new, int32_t *out);
+HOIST_API void hoist_session_stats_get(const hoist_session *s, hoist_session_stats *out);
 
 #ifdef __cplusplus
 }

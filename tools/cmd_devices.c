@@ -16,6 +16,11 @@ static int print_bandwidth(int n)
         if (rc < 0) return cli_fail("devices", rc);
         printf("cuda:%d host-to-device copy (1 GiB, median): pinned %.1f GB/s, pageable %.1f GB/s\n",
                d, pinned, pageable);
+        double mem = 0;
+        rc = hoist_device_memory_bandwidth(d, 1u << 30, 5, &mem);
+        if (rc < 0) return cli_fail("devices", rc);
+        printf("cuda:%d memory bandwidth (1 GiB device-to-device copy, read + write, median): "
+               "%.1f GB/s\n", d, mem);
     }
     return 0;
 }

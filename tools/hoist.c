@@ -18,6 +18,7 @@ static const struct {
     {"gen", cmd_gen, "generate a deterministic Llama-shaped checkpoint"},
     {"devices", cmd_devices, "list the devices hoist can load into"},
     {"bench", cmd_bench, "load time against host RAM, every path, with the ceilings"},
+    {"run", cmd_run, "load a Llama model, generate greedily, report tokens/s and the roofline"},
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,629 @@
+// The element-wise parts and attention of the CUDA forward pass (see kernels.h). The matrix
+// products are cuBLAS calls in cuda.c. Everything accumulates in fp32.
+#include "infer/kernels.h"
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <math.h>
+
+namespace {
+
+template <typename T> __device__ __forceinline__ float ld(const T *p, size_t i);
+template <> __device__ __forceinline__ float ld<float>(const float *p, size_t i) { return p[i]; }
+template <> __device__ __forceinline__ float ld<__half>(const __half *p, size_t i)
+{
+    return __half2float(p[i]);
+}
+template <> __device__ __forceinline__ float ld<__nv_bfloat16>(const __nv_bfloat16 *p, size_t i)
+{
+    return __bfloat162float(p[i]);
+}
+
+template <typename T> __device__ __forceinline__ void st(T *p, size_t i, float v);
+template <> __device__ __forceinline__ void st<float>(float *p, size_t i, float v) { p[i] = v; }
+template <> __device__ __forceinline__ void st<__half>(__half *p, size_t i, float v)
+{
+    p[i] = __float2half_rn(v);
+}
+template <> __device__ __forceinline__ void st<__nv_bfloat16>(__nv_bfloat16 *p, size_t i, float v)
+{
+    p[i] = __float2bfloat16_rn(v);
+}
+
+// Runs the statement with T bound to the element type of a hoist dtype (bf16, f16, else f32).
+#define DISPATCH(dtype, T, ...)                                                                   \
+    do {                                                                                          \
+        switch (dtype) {                                                                          \
+        case HOIST_DTYPE_BF16: {                                                                  \
+            typedef __nv_bfloat16 T;                                                              \
+            __VA_ARGS__;                                                                          \
+        } break;                                                                                  \
+        case HOIST_DTYPE_F16: {                                                                   \
+            typedef __half T;                                                                     \
+            __VA_ARGS__;                                                                          \
+        } break;                                                                                  \
+        default: {                                                                                \
+            typedef float T;                                                                      \
+            __VA_ARGS__;                                                                          \
+        } break;                                                                                  \
+        }                                                                                         \
+    } while (0)
+
+__device__ __forceinline__ float warp_sum(float v)
+{
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+// Sum over the block; sh holds 32 floats. Every thread gets the result.
+__device__ float block_sum(float v, float *sh)
+{
+    int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
+    v = warp_sum(v);
+    if (lane == 0) sh[w] = v;
+    __syncthreads();
+    if (w == 0) {
+        v = lane < nw ? sh[lane] : 0.0f;
+        v = warp_sum(v);
+        if (lane == 0) sh[0] = v;
+    }
+    __syncthreads();
+    return sh[0];
+}
+
+template <typename T>
+__global__ void embed_kernel(float *x, const T *table, const int32_t *tokens, uint32_t n_cols)
+{
+    const T *row = table + (size_t)tokens[blockIdx.x] * n_cols;
+    float *o = x + (size_t)blockIdx.x * n_cols;
+    for (uint32_t i = threadIdx.x; i < n_cols; i += blockDim.x) o[i] = ld(row, i);
+}
+
+// VEC elements per thread and step: 4 when the row is a whole number of float4s.
+template <typename Tw, typename To, int VEC>
+__global__ void rmsnorm_kernel(To *out, const float *x, const Tw *w, uint32_t n_cols, float eps)
+{
+    __shared__ float sh[32];
+    const float *xr = x + (size_t)blockIdx.x * n_cols;
+    float ss = 0.0f;
+    if (VEC == 4) {
+        for (uint32_t i = threadIdx.x * 4; i < n_cols; i += blockDim.x * 4) {
+            float4 v = *(const float4 *)(xr + i);
+            ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+        }
+    } else {
+        for (uint32_t i = threadIdx.x; i < n_cols; i += blockDim.x) ss += xr[i] * xr[i];
+    }
+    ss = block_sum(ss, sh);
+    float inv = 1.0f / sqrtf(ss / (float)n_cols + eps);
+    To *o = out + (size_t)blockIdx.x * n_cols;
+    if (VEC == 4) {
+        for (uint32_t i = threadIdx.x * 4; i < n_cols; i += blockDim.x * 4) {
+            float4 v = *(const float4 *)(xr + i);
+            st(o, i, v.x * inv * ld(w, i));
+            st(o, i + 1, v.y * inv * ld(w, i + 1));
+            st(o, i + 2, v.z * inv * ld(w, i + 2));
+            st(o, i + 3, v.w * inv * ld(w, i + 3));
+        }
+    } else {
+        for (uint32_t i = threadIdx.x; i < n_cols; i += blockDim.x) st(o, i, xr[i] * inv * ld(w, i));
+    }
+}
+
+// Block (t, h): heads below n_heads are query heads, rotated in place; the others are kv heads,
+// rotated into the cache with their v.
+template <typename T>
+__global__ void rope_cache_kernel(float *qkv, uint32_t ldq, uint32_t q_col, uint32_t k_col,
+                                  uint32_t v_col, T *kc, T *vc, const float *cos_t,
+                                  const float *sin_t, const int32_t *pos, uint32_t n_heads,
+                                  uint32_t n_kv, uint32_t hd)
+{
+    uint32_t t = blockIdx.x, h = blockIdx.y, half = hd / 2;
+    size_t p = (size_t)(*pos) + t;
+    float *row = qkv + (size_t)t * ldq;
+    const float *c = cos_t + p * half, *s = sin_t + p * half;
+    if (h < n_heads) {
+        float *v = row + q_col + (size_t)h * hd;
+        for (uint32_t i = threadIdx.x; i < half; i += blockDim.x) {
+            float a = v[i], b = v[i + half];
+            v[i] = a * c[i] - b * s[i];
+            v[i + half] = b * c[i] + a * s[i];
+        }
+        return;
+    }
+    uint32_t kh = h - n_heads;
+    const float *k = row + k_col + (size_t)kh * hd, *vv = row + v_col + (size_t)kh * hd;
+    size_t base = p * n_kv * hd + (size_t)kh * hd;
+    for (uint32_t i = threadIdx.x; i < half; i += blockDim.x) {
+        float a = k[i], b = k[i + half];
+        st(kc, base + i, a * c[i] - b * s[i]);
+        st(kc, base + i + half, b * c[i] + a * s[i]);
+        st(vc, base + i, vv[i]);
+        st(vc, base + i + half, vv[i + half]);
+    }
+}
+
+// Block (h, t), ATT_WARPS warps: each warp runs an online softmax over its share of the keys,
+// KU keys at a time so that their loads are in flight together; lanes split the head (NPL
+// elements each); the warps' partial results are merged through shared memory at the end.
+constexpr int ATT_WARPS = 8;
+constexpr int KU = 4;
+
+template <typename T, int NPL>
+__global__ void __launch_bounds__(ATT_WARPS * 32)
+    attention_kernel(T *out, const float *qkv, uint32_t ldq, uint32_t q_col, const T *kc,
+                     const T *vc, const int32_t *pos, uint32_t n_heads, uint32_t n_kv,
+                     uint32_t hd, float scale)
+{
+    __shared__ float sm_m[ATT_WARPS], sm_l[ATT_WARPS];
+    extern __shared__ float sm_acc[]; // [ATT_WARPS][hd]
+    uint32_t h = blockIdx.x, t = blockIdx.y;
+    int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+    int n_keys = *pos + (int)t + 1;
+    size_t stride = (size_t)n_kv * hd;
+    const T *kb = kc + (size_t)(h / (n_heads / n_kv)) * hd;
+    const T *vb = vc + (size_t)(h / (n_heads / n_kv)) * hd;
+    const float *q = qkv + (size_t)t * ldq + q_col + (size_t)h * hd;
+    float qr[NPL], acc[NPL];
+#pragma unroll
+    for (int e = 0; e < NPL; e++) {
+        uint32_t i = lane + 32 * e;
+        qr[e] = i < hd ? q[i] * scale : 0.0f;
+        acc[e] = 0.0f;
+    }
+    float m = -INFINITY, l = 0.0f;
+    for (int j0 = w * KU; j0 < n_keys; j0 += ATT_WARPS * KU) {
+        float sc[KU];
+#pragma unroll
+        for (int u = 0; u < KU; u++) {
+            float d = 0.0f;
+            if (j0 + u < n_keys) {
+                const T *kr = kb + (size_t)(j0 + u) * stride;
+#pragma unroll
+                for (int e = 0; e < NPL; e++) {
+                    uint32_t i = lane + 32 * e;
+                    if (i < hd) d += qr[e] * ld(kr, i);
+                }
+            }
+            sc[u] = d;
+        }
+        float mx = m;
+#pragma unroll
+        for (int u = 0; u < KU; u++) {
+            sc[u] = j0 + u < n_keys ? warp_sum(sc[u]) : -INFINITY;
+            mx = fmaxf(mx, sc[u]);
+        }
+        float corr = __expf(m - mx);
+        l *= corr;
+#pragma unroll
+        for (int e = 0; e < NPL; e++) acc[e] *= corr;
+#pragma unroll
+        for (int u = 0; u < KU; u++) {
+            if (j0 + u >= n_keys) break;
+            float p = __expf(sc[u] - mx);
+            l += p;
+            const T *vr = vb + (size_t)(j0 + u) * stride;
+#pragma unroll
+            for (int e = 0; e < NPL; e++) {
+                uint32_t i = lane + 32 * e;
+                if (i < hd) acc[e] += p * ld(vr, i);
+            }
+        }
+        m = mx;
+    }
+    if (lane == 0) {
+        sm_m[w] = m;
+        sm_l[w] = l;
+    }
+#pragma unroll
+    for (int e = 0; e < NPL; e++) {
+        uint32_t i = lane + 32 * e;
+        if (i < hd) sm_acc[w * hd + i] = acc[e];
+    }
+    __syncthreads();
+    float M = -INFINITY;
+    for (int ww = 0; ww < ATT_WARPS; ww++) M = fmaxf(M, sm_m[ww]);
+    T *o = out + (size_t)t * n_heads * hd + (size_t)h * hd;
+    for (uint32_t i = threadIdx.x; i < hd; i += blockDim.x) {
+        float L = 0.0f, v = 0.0f;
+        for (int ww = 0; ww < ATT_WARPS; ww++) {
+            if (sm_m[ww] == -INFINITY) continue; // a warp that had no keys
+            float f = __expf(sm_m[ww] - M);
+            L += sm_l[ww] * f;
+            v += sm_acc[ww * hd + i] * f;
+        }
+        st(o, i, v / L);
+    }
+}
+
+// Block (h, split) of one decode token: the head's q and its kv head's new k and v are rotated
+// in the block (the new k and v in shared memory, rounded as the cache holds them; one block per
+// kv head also stores them in the cache). The keys are split evenly over as many of the head's
+// gridDim.y blocks as give each at least SPLIT_MIN_KEYS (the rest return at once); the last
+// block to finish merges their partial sums. With one split the block writes the output itself.
+constexpr uint32_t MAX_HD = 256, MAX_SPLIT = 64;
+constexpr int SPLIT_MIN_KEYS = 32;
+
+template <typename T, int NPL>
+__global__ void __launch_bounds__(ATT_WARPS * 32)
+    attention_decode_kernel(T *out, const float *qkv, uint32_t q_col, uint32_t k_col,
+                            uint32_t v_col, T *kc, T *vc, const float *cos_t, const float *sin_t,
+                            const int32_t *pos, uint32_t n_heads, uint32_t n_kv, uint32_t hd,
+                            float scale, float *partial, int32_t *counters)
+{
+    __shared__ float sm_m[ATT_WARPS], sm_l[ATT_WARPS], qs[MAX_HD];
+    __shared__ float pm[MAX_SPLIT], pl[MAX_SPLIT], fs[MAX_SPLIT];
+    __shared__ T cur_k[MAX_HD], cur_v[MAX_HD];
+    __shared__ int last;
+    extern __shared__ float sm_acc[]; // [ATT_WARPS][hd]
+    uint32_t h = blockIdx.x, split = blockIdx.y, half = hd / 2;
+    uint32_t group = n_heads / n_kv, kvh = h / group;
+    int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+    int p = *pos, n_keys = p + 1;
+    uint32_t nsplit = (uint32_t)min((int)gridDim.y, (n_keys + SPLIT_MIN_KEYS - 1) / SPLIT_MIN_KEYS);
+    if (split >= nsplit && split != 0) return;
+    size_t stride = (size_t)n_kv * hd;
+    const float *c = cos_t + (size_t)p * half, *s = sin_t + (size_t)p * half;
+    const float *qraw = qkv + q_col + (size_t)h * hd, *kraw = qkv + k_col + (size_t)kvh * hd;
+    const float *vraw = qkv + v_col + (size_t)kvh * hd;
+    for (uint32_t i = threadIdx.x; i < half; i += blockDim.x) {
+        float a = qraw[i], b = qraw[i + half];
+        qs[i] = (a * c[i] - b * s[i]) * scale;
+        qs[i + half] = (b * c[i] + a * s[i]) * scale;
+        a = kraw[i];
+        b = kraw[i + half];
+        st(cur_k, i, a * c[i] - b * s[i]);
+        st(cur_k, i + half, b * c[i] + a * s[i]);
+        st(cur_v, i, vraw[i]);
+        st(cur_v, i + half, vraw[i + half]);
+    }
+    __syncthreads();
+    T *kb = kc + (size_t)kvh * hd, *vb = vc + (size_t)kvh * hd;
+    if (h % group == 0 && split == 0)
+        for (uint32_t i = threadIdx.x; i < hd; i += blockDim.x) {
+            kb[(size_t)p * stride + i] = cur_k[i];
+            vb[(size_t)p * stride + i] = cur_v[i];
+        }
+    float qr[NPL], acc[NPL];
+#pragma unroll
+    for (int e = 0; e < NPL; e++) {
+        uint32_t i = lane + 32 * e;
+        qr[e] = i < hd ? qs[i] : 0.0f;
+        acc[e] = 0.0f;
+    }
+    int chunk = (n_keys + (int)nsplit - 1) / (int)nsplit;
+    int jb = (int)split * chunk, je = min(n_keys, jb + chunk);
+    float m = -INFINITY, l = 0.0f;
+    for (int j0 = jb + w * KU; j0 < je; j0 += ATT_WARPS * KU) {
+        float sc[KU];
+#pragma unroll
+        for (int u = 0; u < KU; u++) {
+            float d = 0.0f;
+            int j = j0 + u;
+            if (j < je) {
+                const T *kr = j == p ? (const T *)cur_k : kb + (size_t)j * stride;
+#pragma unroll
+                for (int e = 0; e < NPL; e++) {
+                    uint32_t i = lane + 32 * e;
+                    if (i < hd) d += qr[e] * ld(kr, i);
+                }
+            }
+            sc[u] = d;
+        }
+        float mx = m;
+#pragma unroll
+        for (int u = 0; u < KU; u++) {
+            sc[u] = j0 + u < je ? warp_sum(sc[u]) : -INFINITY;
+            mx = fmaxf(mx, sc[u]);
+        }
+        float corr = __expf(m - mx);
+        l *= corr;
+#pragma unroll
+        for (int e = 0; e < NPL; e++) acc[e] *= corr;
+#pragma unroll
+        for (int u = 0; u < KU; u++) {
+            int j = j0 + u;
+            if (j >= je) break;
+            float pr = __expf(sc[u] - mx);
+            l += pr;
+            const T *vr = j == p ? (const T *)cur_v : vb + (size_t)j * stride;
+#pragma unroll
+            for (int e = 0; e < NPL; e++) {
+                uint32_t i = lane + 32 * e;
+                if (i < hd) acc[e] += pr * ld(vr, i);
+            }
+        }
+        m = mx;
+    }
+    if (lane == 0) {
+        sm_m[w] = m;
+        sm_l[w] = l;
+    }
+#pragma unroll
+    for (int e = 0; e < NPL; e++) {
+        uint32_t i = lane + 32 * e;
+        if (i < hd) sm_acc[w * hd + i] = acc[e];
+    }
+    __syncthreads();
+    // this block's share: unnormalized sums relative to its own maximum M
+    float M = -INFINITY, L = 0.0f;
+    for (int ww = 0; ww < ATT_WARPS; ww++) M = fmaxf(M, sm_m[ww]);
+    for (int ww = 0; ww < ATT_WARPS; ww++)
+        if (sm_m[ww] != -INFINITY) L += sm_l[ww] * __expf(sm_m[ww] - M);
+    T *o = out + (size_t)h * hd;
+    float *part = partial + ((size_t)h * nsplit + split) * (hd + 2);
+    for (uint32_t i = threadIdx.x; i < hd; i += blockDim.x) {
+        float v = 0.0f;
+        for (int ww = 0; ww < ATT_WARPS; ww++)
+            if (sm_m[ww] != -INFINITY) v += sm_acc[ww * hd + i] * __expf(sm_m[ww] - M);
+        if (nsplit == 1)
+            st(o, i, v / L);
+        else
+            part[2 + i] = v;
+    }
+    if (nsplit == 1) return;
+    if (threadIdx.x == 0) {
+        part[0] = M;
+        part[1] = L;
+    }
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) last = atomicAdd(&counters[h], 1) == (int)nsplit - 1;
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+    // merge: each split's weight exp(m - M) / L, computed once, then independent loads
+    const float *ph = partial + (size_t)h * nsplit * (hd + 2);
+    if (threadIdx.x < nsplit) {
+        pm[threadIdx.x] = __ldcg(ph + threadIdx.x * (hd + 2));
+        pl[threadIdx.x] = __ldcg(ph + threadIdx.x * (hd + 2) + 1);
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        float M2 = -INFINITY, L2 = 0.0f;
+        for (uint32_t sp = 0; sp < nsplit; sp++) M2 = fmaxf(M2, pm[sp]);
+        for (uint32_t sp = 0; sp < nsplit; sp++) {
+            fs[sp] = pm[sp] == -INFINITY ? 0.0f : __expf(pm[sp] - M2);
+            L2 += pl[sp] * fs[sp];
+        }
+        for (uint32_t sp = 0; sp < nsplit; sp++) fs[sp] /= L2;
+        counters[h] = 0;
+    }
+    __syncthreads();
+    for (uint32_t i = threadIdx.x; i < hd; i += blockDim.x) {
+        float v = 0.0f;
+#pragma unroll 8
+        for (uint32_t sp = 0; sp < nsplit; sp++) v += __ldcg(ph + sp * (hd + 2) + 2 + i) * fs[sp];
+        st(o, i, v);
+    }
+}
+
+template <typename T>
+__global__ void swiglu_kernel(T *out, const float *gu, uint32_t ldg, uint32_t g_col,
+                              uint32_t u_col, size_t total, uint32_t n_cols)
+{
+    for (size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x; idx < total;
+         idx += (size_t)gridDim.x * blockDim.x) {
+        size_t t = idx / n_cols, i = idx % n_cols;
+        float g = gu[t * ldg + g_col + i], u = gu[t * ldg + u_col + i];
+        st(out, idx, g / (1.0f + __expf(-g)) * u);
+    }
+}
+
+__device__ __forceinline__ void better(float &bv, uint32_t &bi, float v, uint32_t i)
+{
+    if (v > bv || (v == bv && i < bi)) {
+        bv = v;
+        bi = i;
+    }
+}
+
+constexpr int ARGMAX_THREADS = 256, ARGMAX_BLOCKS = 64;
+static_assert(ARGMAX_BLOCKS * 8 + 4 <= HOIST_ARGMAX_SCRATCH, "argmax scratch");
+
+// The block's best (value, index) into thread 0's bv, bi.
+__device__ void block_best(float &bv, uint32_t &bi, float *sv, uint32_t *si)
+{
+    for (int o = 16; o > 0; o >>= 1)
+        better(bv, bi, __shfl_xor_sync(0xffffffffu, bv, o), __shfl_xor_sync(0xffffffffu, bi, o));
+    int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = (int)(blockDim.x >> 5);
+    if (lane == 0) {
+        sv[w] = bv;
+        si[w] = bi;
+    }
+    __syncthreads();
+    if (w != 0) return;
+    bv = lane < nw ? sv[lane] : -INFINITY;
+    bi = lane < nw ? si[lane] : 0xffffffffu;
+    for (int o = 16; o > 0; o >>= 1)
+        better(bv, bi, __shfl_xor_sync(0xffffffffu, bv, o), __shfl_xor_sync(0xffffffffu, bi, o));
+}
+
+__global__ void __launch_bounds__(ARGMAX_THREADS)
+    argmax_kernel(const float *x, uint32_t n, int32_t *token, int32_t *history, int32_t *count,
+                  float *pv, uint32_t *pi, int32_t *counter)
+{
+    __shared__ float sv[32];
+    __shared__ uint32_t si[32];
+    __shared__ int last;
+    float bv = -INFINITY;
+    uint32_t bi = 0xffffffffu;
+    for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x)
+        better(bv, bi, x[i], i);
+    block_best(bv, bi, sv, si);
+    if (threadIdx.x == 0) {
+        pv[blockIdx.x] = bv;
+        pi[blockIdx.x] = bi;
+        __threadfence();
+        last = atomicAdd(counter, 1) == (int)gridDim.x - 1;
+    }
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+    bv = -INFINITY;
+    bi = 0xffffffffu;
+    for (uint32_t b = threadIdx.x; b < gridDim.x; b += blockDim.x)
+        better(bv, bi, __ldcg(pv + b), __ldcg(pi + b));
+    __syncthreads(); // sv, si are reused
+    block_best(bv, bi, sv, si);
+    if (threadIdx.x != 0) return;
+    int32_t tok = bi == 0xffffffffu ? 0 : (int32_t)bi; // every logit NaN
+    *token = tok;
+    if (history) history[(*count)++] = tok;
+    *counter = 0;
+}
+
+__global__ void advance_kernel(int32_t *pos, uint32_t n) { *pos += (int32_t)n; }
+
+} // namespace
+
+#define STREAM(s) ((cudaStream_t)(s))
+
+extern "C" int hoist__k_embed(void *stream, float *x, const void *table, hoist_dtype dtype,
+                              const int32_t *tokens, uint32_t n, uint32_t n_cols)
+{
+    DISPATCH(dtype, T,
+             embed_kernel<T><<<n, 256, 0, STREAM(stream)>>>(x, (const T *)table, tokens, n_cols));
+    return (int)cudaGetLastError();
+}
+
+extern "C" int hoist__k_rmsnorm(void *stream, void *out, hoist_dtype out_dtype, const float *x,
+                                const void *w, hoist_dtype w_dtype, uint32_t n, uint32_t n_cols,
+                                float eps)
+{
+    unsigned threads = n_cols >= 2048 ? 256 : 128;
+    if (n_cols % 4 == 0) /* rows start at multiples of 16 bytes: cudaMalloc'd, 4k floats apart */
+        DISPATCH(w_dtype, Tw,
+                 DISPATCH(out_dtype, To,
+                          rmsnorm_kernel<Tw, To, 4><<<n, threads, 0, STREAM(stream)>>>(
+                              (To *)out, x, (const Tw *)w, n_cols, eps)));
+    else
+        DISPATCH(w_dtype, Tw,
+                 DISPATCH(out_dtype, To,
+                          rmsnorm_kernel<Tw, To, 1><<<n, threads, 0, STREAM(stream)>>>(
+                              (To *)out, x, (const Tw *)w, n_cols, eps)));
+    return (int)cudaGetLastError();
+}
+
+extern "C" int hoist__k_rope_cache(void *stream, float *qkv, uint32_t ldq, uint32_t q_col,
+                                   uint32_t k_col, uint32_t v_col, void *k_cache, void *v_cache,
+                                   hoist_dtype dtype, const float *rope_cos,
+                                   const float *rope_sin, const int32_t *pos, uint32_t n,
+                                   uint32_t n_heads, uint32_t n_kv, uint32_t head_dim)
+{
+    dim3 grid(n, n_heads + n_kv);
+    unsigned threads = head_dim / 2 < 32 ? 32 : head_dim / 2;
+    DISPATCH(dtype, T,
+             rope_cache_kernel<T><<<grid, threads, 0, STREAM(stream)>>>(
+                 qkv, ldq, q_col, k_col, v_col, (T *)k_cache, (T *)v_cache, rope_cos, rope_sin,
+                 pos, n_heads, n_kv, head_dim));
+    return (int)cudaGetLastError();
+}
+
+template <typename T>
+static void launch_attention(cudaStream_t st, T *out, const float *qkv, uint32_t ldq,
+                             uint32_t q_col, const T *kc, const T *vc, const int32_t *pos,
+                             uint32_t n, uint32_t n_heads, uint32_t n_kv, uint32_t hd)
+{
+    dim3 grid(n_heads, n);
+    size_t smem = (size_t)ATT_WARPS * hd * sizeof(float);
+    float scale = 1.0f / sqrtf((float)hd);
+#define ATT(NPL)                                                                                  \
+    attention_kernel<T, NPL><<<grid, ATT_WARPS * 32, smem, st>>>(out, qkv, ldq, q_col, kc, vc,  \
+                                                                 pos, n_heads, n_kv, hd, scale)
+    if (hd <= 32)
+        ATT(1);
+    else if (hd <= 64)
+        ATT(2);
+    else if (hd <= 128)
+        ATT(4);
+    else
+        ATT(8);
+#undef ATT
+}
+
+extern "C" int hoist__k_attention(void *stream, void *out, const float *qkv, uint32_t ldq,
+                                  uint32_t q_col, const void *k_cache, const void *v_cache,
+                                  hoist_dtype dtype, const int32_t *pos, uint32_t n,
+                                  uint32_t n_heads, uint32_t n_kv, uint32_t head_dim)
+{
+    if (head_dim > 256) return (int)cudaErrorInvalidValue;
+    DISPATCH(dtype, T,
+             launch_attention<T>(STREAM(stream), (T *)out, qkv, ldq, q_col, (const T *)k_cache,
+                                 (const T *)v_cache, pos, n, n_heads, n_kv, head_dim));
+    return (int)cudaGetLastError();
+}
+
+template <typename T>
+static void launch_attention_decode(cudaStream_t st, T *out, const float *qkv, uint32_t q_col,
+                                    uint32_t k_col, uint32_t v_col, T *kc, T *vc,
+                                    const float *cs, const float *sn, const int32_t *pos,
+                                    uint32_t n_heads, uint32_t n_kv, uint32_t hd, float *partial,
+                                    int32_t *counters, uint32_t nsplit)
+{
+    dim3 grid(n_heads, nsplit);
+    size_t smem = (size_t)ATT_WARPS * hd * sizeof(float);
+    float scale = 1.0f / sqrtf((float)hd);
+#define ATT(NPL)                                                                                  \
+    attention_decode_kernel<T, NPL><<<grid, ATT_WARPS * 32, smem, st>>>(                        \
+        out, qkv, q_col, k_col, v_col, kc, vc, cs, sn, pos, n_heads, n_kv, hd, scale, partial,    \
+        counters)
+    if (hd <= 32)
+        ATT(1);
+    else if (hd <= 64)
+        ATT(2);
+    else if (hd <= 128)
+        ATT(4);
+    else
+        ATT(8);
+#undef ATT
+}
+
+extern "C" int hoist__k_attention_decode(void *stream, void *out, const float *qkv,
+                                         uint32_t q_col, uint32_t k_col, uint32_t v_col,
+                                         void *k_cache, void *v_cache, hoist_dtype dtype,
+                                         const float *rope_cos, const float *rope_sin,
+                                         const int32_t *pos, uint32_t n_heads, uint32_t n_kv,
+                                         uint32_t head_dim, float *partial, int32_t *counters,
+                                         uint32_t nsplit)
+{
+    if (head_dim > MAX_HD || nsplit == 0 || nsplit > MAX_SPLIT) return (int)cudaErrorInvalidValue;
+    DISPATCH(dtype, T,
+             launch_attention_decode<T>(STREAM(stream), (T *)out, qkv, q_col, k_col, v_col,
+                                        (T *)k_cache, (T *)v_cache, rope_cos, rope_sin, pos,
+                                        n_heads, n_kv, head_dim, partial, counters, nsplit));
+    return (int)cudaGetLastError();
+}
+
+extern "C" int hoist__k_swiglu(void *stream, void *out, hoist_dtype out_dtype, const float *gu,
+                               uint32_t ldg, uint32_t g_col, uint32_t u_col, uint32_t n,
+                               uint32_t n_cols)
+{
+    size_t total = (size_t)n * n_cols;
+    size_t blocks = (total + 255) / 256;
+    if (blocks > 4096) blocks = 4096;
+    DISPATCH(out_dtype, T,
+             swiglu_kernel<T><<<(unsigned)blocks, 256, 0, STREAM(stream)>>>(
+                 (T *)out, gu, ldg, g_col, u_col, total, n_cols));
+    return (int)cudaGetLastError();
+}
+
+extern "C" int hoist__k_argmax(void *stream, const float *logits, uint32_t n, int32_t *token,
+                               int32_t *history, int32_t *count, void *scratch)
+{
+    float *pv = (float *)scratch;
+    uint32_t *pi = (uint32_t *)(pv + ARGMAX_BLOCKS);
+    int32_t *counter = (int32_t *)(pi + ARGMAX_BLOCKS);
+    unsigned blocks = (n + ARGMAX_THREADS - 1) / ARGMAX_THREADS;
+    blocks = blocks < 1 ? 1 : blocks > ARGMAX_BLOCKS ? ARGMAX_BLOCKS : blocks;
+    argmax_kernel<<<blocks, ARGMAX_THREADS, 0, STREAM(stream)>>>(logits, n, token, history, count,
+                                                                 pv, pi, counter);
+    return (int)cudaGetLastError();
+}
+
+extern "C" int hoist__k_advance(void *stream, int32_t *pos, uint32_t n)
+{
+    advance_kernel<<<1, 1, 0, STREAM(stream)>>>(pos, n);
+    return (int)cudaGetLastError();
+}

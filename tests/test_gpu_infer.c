@@ -1,0 +1,333 @@
+/* infer/'s CUDA path (cuda.c, kernels.cu) against the fp32 reference: the same generated model
+ * loaded into host memory and into cuda:0, the same tokens, logits compared by relative L2 error
+ * (||gpu - cpu|| / ||cpu||) under 1e-2 for bf16 and f16, 1e-4 for f32, for tied and untied heads
+ * and GQA ratios 1, 4 and 8. Needs a CUDA device: exits 77 (skipped) without one. */
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *dir;
+
+static void setup(void) { dir = tu_mkdtemp(); }
+static void teardown(void)
+{
+    tu_rmtree(dir);
+    dir = NULL;
+}
+
+typedef struct loaded {
+    hoist_model *m;
+    hoist_weights *host, *gpu;
+    hoist_geometry g;
+} loaded;
+
+static loaded load_both(const char *name, const char *flags)
+{
+    char args[1024];
+    char *mdir = tu_path(dir, name);
+    snprintf(args, sizeof args, "gen '%s' %s --quiet", mdir, flags);
+    ck_assert_msg(tu_run_cli(args) == 0, "hoist %s failed", args);
+    loaded l;
+    ck_assert_msg(hoist_model_open(mdir, NULL, &l.m) == HOIST_OK, "%s", hoist_last_error());
+    ck_assert_msg(hoist_model_geometry(l.m, &l.g) == HOIST_OK, "%s", hoist_last_error());
+    hoist_load_options o = HOIST_LOAD_OPTIONS_DEFAULT;
+    ck_assert_msg(hoist_load(l.m, &o, &l.host) == HOIST_OK, "%s", hoist_last_error());
+    o.device = 0;
+    ck_assert_msg(hoist_load(l.m, &o, &l.gpu) == HOIST_OK, "%s", hoist_last_error());
+    free(mdir);
+    return l;
+}
+
+static void unload(loaded *l)
+{
+    hoist_weights_free(l->host);
+    hoist_weights_free(l->gpu);
+    hoist_model_free(l->m);
+}
+
+static hoist_session *session(const hoist_weights *w, const hoist_geometry *g,
+                              const hoist_session_options *o)
+{
+    hoist_session *s = NULL;
+    int rc = hoist_session_create(w, g, o, &s);
+    ck_assert_msg(rc == HOIST_OK, "%s: %s", hoist_status_name(rc), hoist_last_error());
+    return s;
+}
+
+static double rel_err(const float *got, const float *ref, size_t n)
+{
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_msg(isfinite(got[i]), "logit %zu is %g", i, got[i]);
+        double d = (double)got[i] - ref[i];
+        num += d * d;
+        den += (double)ref[i] * ref[i];
+    }
+    ck_assert(den > 0);
+    return sqrt(num / den);
+}
+
+static void compare(hoist_session *gpu, hoist_session *cpu, uint32_t vocab, double tol,
+                    const char *what, int step)
+{
+    float *a = malloc(vocab * sizeof(float)), *b = malloc(vocab * sizeof(float));
+    ck_assert_int_eq(hoist_session_logits(gpu, a, vocab), HOIST_OK);
+    ck_assert_int_eq(hoist_session_logits(cpu, b, vocab), HOIST_OK);
+    double e = rel_err(a, b, vocab);
+    ck_assert_msg(e < tol, "%s, step %d: relative error %.3g (limit %g)", what, step, e, tol);
+    free(a);
+    free(b);
+}
+
+/* Runs a prompt, then decode steps fed with the reference's own greedy choice, comparing the
+ * logits after every step. */
+static void check_model(const char *name, const char *flags, double tol, uint32_t prompt_len)
+{
+    loaded l = load_both(name, flags);
+    hoist_session *g = session(l.gpu, &l.g, NULL), *c = session(l.host, &l.g, NULL);
+    hoist_session_stats st;
+    hoist_session_stats_get(g, &st);
+    ck_assert_str_eq(st.backend, "cuda");
+    int32_t *prompt = malloc(prompt_len * sizeof *prompt);
+    for (uint32_t i = 0; i < prompt_len; i++) prompt[i] = (int32_t)((i * 7919u + 13) % l.g.vocab);
+    ck_assert_int_eq(hoist_session_prefill(g, prompt, prompt_len), HOIST_OK);
+    ck_assert_int_eq(hoist_session_prefill(c, prompt, prompt_len), HOIST_OK);
+    compare(g, c, l.g.vocab, tol, flags, 0);
+    float *logits = malloc(l.g.vocab * sizeof(float));
+    for (int step = 1; step <= 6; step++) {
+        ck_assert_int_eq(hoist_session_logits(c, logits, l.g.vocab), HOIST_OK);
+        uint32_t best = 0;
+        for (uint32_t i = 1; i < l.g.vocab; i++)
+            if (logits[i] > logits[best]) best = i;
+        ck_assert_int_eq(hoist_session_decode(g, (int32_t)best), HOIST_OK);
+        ck_assert_int_eq(hoist_session_decode(c, (int32_t)best), HOIST_OK);
+        compare(g, c, l.g.vocab, tol, flags, step);
+    }
+    free(logits);
+    free(prompt);
+    hoist_session_free(g);
+    hoist_session_free(c);
+    unload(&l);
+}
+
+#define SMALL "--layers 2 --hidden 256 --intermediate 512 --vocab 1000 "
+
+START_TEST(test_gqa1_untied_bf16)
+{
+    check_model("a", SMALL "--heads 4 --kv-heads 4 --head-dim 64", 1e-2, 9);
+}
+END_TEST
+
+START_TEST(test_gqa4_tied_bf16)
+{
+    check_model("b", SMALL "--heads 8 --kv-heads 2 --head-dim 32 --tie-embeddings", 1e-2, 9);
+}
+END_TEST
+
+START_TEST(test_gqa8_untied_bf16_head128)
+{
+    check_model("c", SMALL "--heads 8 --kv-heads 1 --head-dim 128", 1e-2, 9);
+}
+END_TEST
+
+START_TEST(test_f32)
+{
+    check_model("d", SMALL "--heads 4 --kv-heads 4 --head-dim 64 --dtype f32", 1e-4, 9);
+    check_model("e", SMALL "--heads 8 --kv-heads 2 --head-dim 32 --dtype f32 --tie-embeddings",
+                1e-4, 9);
+    check_model("f", SMALL "--heads 8 --kv-heads 1 --head-dim 128 --dtype f32", 1e-4, 9);
+}
+END_TEST
+
+START_TEST(test_f16)
+{
+    check_model("g", SMALL "--heads 8 --kv-heads 2 --head-dim 32 --dtype f16", 1e-2, 9);
+}
+END_TEST
+
+/* A long prompt: many keys per attention warp, several prefill chunks (default 256 tokens). */
+START_TEST(test_long_prompt)
+{
+    check_model("h", SMALL "--heads 8 --kv-heads 2 --head-dim 64 --dtype f32", 1e-4, 600);
+}
+END_TEST
+
+/* The preset with head_dim 16 and a vocab below the argmax kernel's block. */
+START_TEST(test_tiny_preset)
+{
+    check_model("i", "--preset tiny", 1e-2, 5);
+}
+END_TEST
+
+/* generate (argmax fed back on the device, graph replay) gives the same tokens as decode steps
+ * driven from the host on the GPU, and the f32 model's tokens equal the reference's. */
+START_TEST(test_generate_matches_steps)
+{
+    loaded l = load_both("j", SMALL "--heads 8 --kv-heads 2 --head-dim 64 --dtype f32");
+    const int32_t prompt[] = {5, 77, 300, 2, 999};
+    enum { N = 24 };
+    int32_t tg[N], tn[N], tc[N];
+    hoist_session_options nograph = HOIST_SESSION_OPTIONS_DEFAULT;
+    nograph.cuda_graphs = 0;
+    hoist_session *g = session(l.gpu, &l.g, NULL), *n = session(l.gpu, &l.g, &nograph);
+    hoist_session *c = session(l.host, &l.g, NULL);
+    ck_assert_int_eq(hoist_session_generate(g, prompt, 5, N, tg), HOIST_OK);
+    ck_assert_int_eq(hoist_session_generate(n, prompt, 5, N, tn), HOIST_OK);
+    ck_assert_int_eq(hoist_session_generate(c, prompt, 5, N, tc), HOIST_OK);
+    ck_assert_mem_eq(tg, tn, sizeof tg);
+    ck_assert_mem_eq(tg, tc, sizeof tg);
+    /* the same again after a reset (the graph is replayed, not rebuilt) */
+    ck_assert_int_eq(hoist_session_reset(g), HOIST_OK);
+    ck_assert_int_eq(hoist_session_generate(g, prompt, 5, N, tn), HOIST_OK);
+    ck_assert_mem_eq(tg, tn, sizeof tg);
+    /* the host-driven steps */
+    ck_assert_int_eq(hoist_session_reset(n), HOIST_OK);
+    ck_assert_int_eq(hoist_session_prefill(n, prompt, 5), HOIST_OK);
+    float *logits = malloc(l.g.vocab * sizeof(float));
+    for (int i = 0; i < N; i++) {
+        ck_assert_int_eq(hoist_session_logits(n, logits, l.g.vocab), HOIST_OK);
+        uint32_t best = 0;
+        for (uint32_t k = 1; k < l.g.vocab; k++)
+            if (logits[k] > logits[best]) best = k;
+        ck_assert_int_eq((int32_t)best, tg[i]);
+        if (i + 1 < N) ck_assert_int_eq(hoist_session_decode(n, tg[i]), HOIST_OK);
+    }
+    /* after generate, the logits are those of the last step */
+    float *lg = malloc(l.g.vocab * sizeof(float));
+    ck_assert_int_eq(hoist_session_logits(g, lg, l.g.vocab), HOIST_OK);
+    ck_assert_msg(rel_err(lg, logits, l.g.vocab) < 1e-5, "generate's last logits differ");
+    hoist_session_stats st;
+    hoist_session_stats_get(g, &st);
+    ck_assert_uint_eq(st.position, 5 + N - 1);
+    ck_assert_uint_eq(st.decode_tokens, 2 * (N - 1));
+    ck_assert(st.first_token_seconds > 0);
+    free(logits);
+    free(lg);
+    hoist_session_free(g);
+    hoist_session_free(n);
+    hoist_session_free(c);
+    unload(&l);
+}
+END_TEST
+
+/* Layers split over two GPUs by a plan: cuda:0 is told it has only enough memory for part of
+ * the model, so the planner puts the embeddings and the first layers there and the rest, with the
+ * head, on cuda:1; the hidden state crosses over every step. Logits and greedy tokens match the
+ * reference. */
+START_TEST(test_two_gpus)
+{
+    char args[1024];
+    char *mdir = tu_path(dir, "two");
+    snprintf(args, sizeof args,
+             "gen '%s' --layers 6 --hidden 256 --intermediate 512 --vocab 1000 --heads 8 "
+             "--kv-heads 2 --head-dim 32 --dtype f32 --quiet", mdir);
+    ck_assert_int_eq(tu_run_cli(args), 0);
+    hoist_model *m = NULL;
+    ck_assert_int_eq(hoist_model_open(mdir, NULL, &m), HOIST_OK);
+    hoist_geometry geo;
+    ck_assert_int_eq(hoist_model_geometry(m, &geo), HOIST_OK);
+    hoist_coordinator *co = NULL;
+    ck_assert_int_eq(hoist_coordinator_create(&co), HOIST_OK);
+    /* the smallest memory for cuda:0 that still takes the embeddings and a layer, found by
+     * bisection: every layer fits below hi, none above lo */
+    hoist_plan_device devs[2] = {{.device = 0}, {.device = 1}};
+    hoist_plan_options po = HOIST_PLAN_OPTIONS_DEFAULT;
+    po.devices = devs;
+    po.ndevices = 2;
+    po.max_seq_len = 256;
+    po.coordinator = co;
+    uint64_t lo = 1, hi = 1ull << 32;
+    hoist_plan *plan = NULL;
+    while (hi - lo > 4096) {
+        devs[0].free_bytes = lo + (hi - lo) / 2;
+        hoist_plan *p = NULL;
+        hoist_plan_usage u0 = {0};
+        int rc = hoist_plan_create(m, &po, &p);
+        if (rc == HOIST_OK) ck_assert_int_eq(hoist_plan_usage_get(p, 0, &u0), HOIST_OK);
+        if (rc == HOIST_OK && u0.layers > 0 && u0.layers < geo.n_layers) {
+            plan = p;
+            break;
+        }
+        if (rc == HOIST_OK && u0.layers == geo.n_layers)
+            hi = devs[0].free_bytes;
+        else
+            lo = devs[0].free_bytes;
+        hoist_plan_free(p);
+    }
+    ck_assert_msg(plan != NULL, "no memory size for cuda:0 splits the layers");
+    hoist_load_options o = HOIST_LOAD_OPTIONS_DEFAULT;
+    o.plan = plan;
+    hoist_weights *gw = NULL, *hw = NULL;
+    ck_assert_msg(hoist_load(m, &o, &gw) == HOIST_OK, "%s", hoist_last_error());
+    hoist_load_options ho = HOIST_LOAD_OPTIONS_DEFAULT;
+    ck_assert_int_eq(hoist_load(m, &ho, &hw), HOIST_OK);
+    hoist_view first, last, head;
+    ck_assert_int_eq(hoist_weights_find(gw, "model.layers.0.mlp.up_proj.weight", &first), HOIST_OK);
+    ck_assert_int_eq(hoist_weights_find(gw, "model.layers.5.mlp.up_proj.weight", &last), HOIST_OK);
+    ck_assert_int_eq(hoist_weights_find(gw, "lm_head.weight", &head), HOIST_OK);
+    ck_assert_int_eq(first.device, 0);
+    ck_assert_int_eq(last.device, 1);
+    ck_assert_int_eq(head.device, 1);
+
+    hoist_session *g = session(gw, &geo, NULL), *c = session(hw, &geo, NULL);
+    const int32_t prompt[] = {5, 77, 300, 2, 999, 41, 8};
+    ck_assert_int_eq(hoist_session_prefill(g, prompt, 7), HOIST_OK);
+    ck_assert_int_eq(hoist_session_prefill(c, prompt, 7), HOIST_OK);
+    compare(g, c, geo.vocab, 1e-4, "two GPUs", 0);
+    ck_assert_int_eq(hoist_session_decode(g, 17), HOIST_OK);
+    ck_assert_int_eq(hoist_session_decode(c, 17), HOIST_OK);
+    compare(g, c, geo.vocab, 1e-4, "two GPUs", 1);
+    enum { N = 16 };
+    int32_t tg[N], tc[N];
+    ck_assert_int_eq(hoist_session_reset(g), HOIST_OK);
+    ck_assert_int_eq(hoist_session_reset(c), HOIST_OK);
+    ck_assert_int_eq(hoist_session_generate(g, prompt, 7, N, tg), HOIST_OK);
+    ck_assert_int_eq(hoist_session_generate(c, prompt, 7, N, tc), HOIST_OK);
+    ck_assert_mem_eq(tg, tc, sizeof tg);
+    compare(g, c, geo.vocab, 1e-4, "two GPUs after generate", N);
+    hoist_session_free(g);
+    hoist_session_free(c);
+    hoist_weights_free(gw);
+    hoist_weights_free(hw);
+    hoist_plan_free(plan);
+    hoist_coordinator_free(co);
+    hoist_model_free(m);
+    free(mdir);
+}
+END_TEST
+
+START_TEST(test_memory_bandwidth_args)
+{
+    double gbs = 0;
+    ck_assert_int_eq(hoist_device_memory_bandwidth(0, 64u << 20, 3, &gbs), HOIST_OK);
+    ck_assert(gbs > 0);
+    ck_assert_int_eq(hoist_device_memory_bandwidth(0, 0, 3, &gbs), HOIST_E_INVALID_ARG);
+    ck_assert_int_eq(hoist_device_memory_bandwidth(0, 1024, 0, &gbs), HOIST_E_INVALID_ARG);
+    ck_assert_int_eq(hoist_device_memory_bandwidth(hoist_device_count(), 1024, 1, &gbs),
+                     HOIST_E_NO_DEVICE);
+}
+END_TEST
+
+int main(void)
+{
+    if (hoist_device_count() == 0) return TU_SKIP;
+    Suite *s = suite_create("gpu_infer");
+    TCase *tc = tcase_create("gpu_infer");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_gqa1_untied_bf16);
+    tcase_add_test(tc, test_gqa4_tied_bf16);
+    tcase_add_test(tc, test_gqa8_untied_bf16_head128);
+    tcase_add_test(tc, test_f32);
+    tcase_add_test(tc, test_f16);
+    tcase_add_test(tc, test_long_prompt);
+    tcase_add_test(tc, test_tiny_preset);
+    tcase_add_test(tc, test_generate_matches_steps);
+    tcase_add_test(tc, test_memory_bandwidth_args);
+    if (hoist_device_count() >= 2) tcase_add_test(tc, test_two_gpus);
+    suite_add_tcase(s, tc);
+    return tu_run_suite_nofork(s);
+}
