@@ -368,7 +368,7 @@ static int datablock(FILE *g, const bench_report *r, const char *mode, double un
     for (size_t i = 0; i < r->nrows; i++) {
         const bench_row *w = &r->rows[i];
         if (strcmp(w->kind, "load") || strcmp(w->mode, mode) || !w->runs) continue;
-        char b[24] = "", lbl[64];
+        char b[32] = "", lbl[96];
         if (w->budget) {
             char tmp[24];
             snprintf(b, sizeof b, " %s", fmt_budget(w->budget, tmp, sizeof tmp));
