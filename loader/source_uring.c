@@ -32,11 +32,11 @@
 /* Defaults, used only where the options leave them 0; change them here. Measured on an H100 host
  * (8.6 GB model to cuda:0, docs/BENCHMARKS.md): from a cold virtio ext4 disk every setting of
  * 2-16 threads and 1-64 MiB windows reads at the disk's 1.4-2.2 GB/s; from /dev/shm, where the
- * I/O path itself is the limit, 12 threads x 2 MiB gave 42.2-42.6 GB/s against 32 at 8 x 2 MiB,
- * 35 at 12 x 1 MiB and 35-36 at 12 x 4 MiB (16 x 2 MiB: 43.5, for a third more staging).
- * 2 MiB windows split in 4 keep 512 KiB reads, 4 in flight per ring, 48 over 12 rings; the
- * staging is 12 x 3 x 2 MiB = 72 MiB. */
-#define URING_THREADS 12u
+ * I/O path itself is the limit, 16 threads x 2 MiB gave 43.4-43.5 GB/s against 42.2-42.6 at
+ * 12 x 2 MiB, 32 at 8 x 2 MiB and 35-36 at 12 x 4 MiB (against a host staging ceiling of about
+ * 48-49 GB/s measured by hoist bench). 2 MiB windows split in 4 keep 512 KiB reads, 4 in flight
+ * per ring; the staging is 16 x 3 x 2 MiB = 96 MiB. */
+#define URING_THREADS 16u
 #define URING_WINDOW (2u << 20)
 /* Reads one window is split into, all in flight at once on the worker's ring, unless that would
  * make them smaller than URING_MIN_READ (small windows: one read each). */

@@ -15,15 +15,15 @@ START_TEST(test_odd_sizes_small_windows)
 }
 END_TEST
 
-/* 12 workers with a 2 MiB slot each; a small model takes no more than it has windows. */
+/* 16 workers with a 2 MiB slot each; a small model takes no more than it has windows. */
 START_TEST(test_defaults)
 {
     char *path = tu_path(dir, "big.safetensors");
     st_write_random_model(path, 9, 4u << 20);
     hoist_model *m = st_open(path);
     hoist_load_stats s = st_load_stats(m, HOIST_PATH_URING);
-    ck_assert_uint_eq(s.threads, 12);
-    ck_assert_uint_ge(s.peak_host_bytes, 12u * (2u << 20));
+    ck_assert_uint_eq(s.threads, 16);
+    ck_assert_uint_ge(s.peak_host_bytes, 16u * (2u << 20));
     hoist_model_free(m);
     free(path);
 
