@@ -124,8 +124,7 @@ static int dedupe_meta(idx_ctx *c, size_t from)
     size_t w = from;
     for (size_t i = from; i < t->nmeta; i++) {
         if (json_object_get(c->meta_seen, t->meta[i].key)) {
-            hoist__free(t->meta[i].key);
-            hoist__free(t->meta[i].value);
+            hoist__meta_free(&t->meta[i]);
             continue;
         }
         RETURN_IF(json_object_set_new(c->meta_seen, t->meta[i].key, json_null()) != 0,

@@ -12,10 +12,7 @@ void hoist__table_free(hoist__table *t)
     if (!t) return;
     for (uint32_t i = 0; i < t->nfiles; i++) hoist__free(t->files[i].path);
     for (size_t i = 0; i < t->ntensors; i++) hoist__free(t->tensors[i].name);
-    for (size_t i = 0; i < t->nmeta; i++) {
-        hoist__free(t->meta[i].key);
-        hoist__free(t->meta[i].value);
-    }
+    for (size_t i = 0; i < t->nmeta; i++) hoist__meta_free(&t->meta[i]);
     hoist__free(t->files);
     hoist__free(t->tensors);
     hoist__free(t->meta);
@@ -65,18 +62,47 @@ int hoist__table_add_tensor(hoist__table *t, const hoist__tensor *tensor)
     return HOIST_OK;
 }
 
+void hoist__meta_free(hoist__meta *m)
+{
+    if (!m) return;
+    hoist__free(m->key);
+    hoist__free(m->value);
+    hoist__free(m->array);
+    hoist__free(m->str_lens);
+    hoist__free(m->blob);
+    memset(m, 0, sizeof *m);
+}
+
 int hoist__table_add_meta(hoist__table *t, const char *key, const char *value)
 {
-    RETURN_IF_ERR(grow((void **)&t->meta, &t->meta_cap, t->nmeta, sizeof *t->meta,
-                       HOIST_MAX_TENSORS, "metadata entries"));
-    char *k = hoist__strdup(key), *v = hoist__strdup(value);
-    if (!k || !v) {
-        hoist__free(k);
-        hoist__free(v);
+    hoist__meta m = {.type = HOIST_META_STRING, .count = 1, .str_len = strlen(value)};
+    m.key = hoist__strdup(key);
+    m.value = hoist__strdup(value);
+    if (!m.key || !m.value) {
+        hoist__meta_free(&m);
         return hoist__err(HOIST_E_NOMEM, "metadata '%s': out of memory", key);
     }
-    t->meta[t->nmeta++] = (hoist__meta){k, v};
+    return hoist__table_take_meta(t, &m);
+}
+
+int hoist__table_take_meta(hoist__table *t, hoist__meta *m)
+{
+    int rc = grow((void **)&t->meta, &t->meta_cap, t->nmeta, sizeof *t->meta, HOIST_MAX_TENSORS,
+                  "metadata entries");
+    if (rc < 0) {
+        hoist__meta_free(m);
+        return rc;
+    }
+    t->meta[t->nmeta++] = *m;
+    memset(m, 0, sizeof *m);
     return HOIST_OK;
+}
+
+long hoist__table_find_meta(const hoist__table *t, const char *key)
+{
+    for (size_t i = 0; i < t->nmeta; i++)
+        if (strcmp(t->meta[i].key, key) == 0) return (long)i;
+    return -1;
 }
 
 static int cmp_tensor(const void *a, const void *b)

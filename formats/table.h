@@ -5,6 +5,7 @@
 #include "hoist.h"
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Bounds on untrusted counts, checked before anything is allocated from them. */
@@ -33,9 +34,22 @@ typedef struct hoist__file {
     uint64_t dev, ino;
 } hoist__file;
 
+/* One metadata entry. Safetensors values are strings (type STRING, str == value). GGUF values
+ * keep their type; the parts a type does not use are zero / NULL. */
 typedef struct hoist__meta {
     char *key;
-    char *value;
+    char *value;          /* the value as text (hoist_meta_value.text); for STRING the value */
+    hoist_meta_type type, elem_type;
+    uint64_t count;       /* ARRAY: elements; else 1 */
+    uint64_t str_len;     /* STRING: bytes in value, without the NUL */
+    union {
+        uint64_t u;
+        int64_t i;
+        double f;
+    } num;
+    void *array;          /* ARRAY of numbers: packed elements; of strings: char *[count] */
+    uint64_t *str_lens;   /* ARRAY of strings: lengths */
+    char *blob;           /* ARRAY of strings: the bytes the pointers point into */
 } hoist__meta;
 
 typedef struct hoist__table {
@@ -65,8 +79,15 @@ int hoist__table_add_file(hoist__table *t, const char *path, uint64_t size, int6
                           uint64_t data_start, uint32_t *index);
 /* Copies tensor->name; takes the other fields by value. Does not check for duplicates. */
 int hoist__table_add_tensor(hoist__table *t, const hoist__tensor *tensor);
-/* Copies key and value. Does not check for duplicates. */
+/* Copies key and value (a STRING entry). Does not check for duplicates. */
 int hoist__table_add_meta(hoist__table *t, const char *key, const char *value);
+/* Moves *m (every pointer in it) into the table and zeroes *m; on failure frees what *m held.
+ * Does not check for duplicates. */
+int hoist__table_take_meta(hoist__table *t, hoist__meta *m);
+/* Frees what one entry holds (not the entry itself). */
+void hoist__meta_free(hoist__meta *m);
+/* Index of the metadata entry called key, or -1. */
+long hoist__table_find_meta(const hoist__table *t, const char *key);
 /* Sorts tensors by (file, offset), builds the name index, sums the bytes.
  * HOIST_E_DUPLICATE_KEY (naming both files) when two tensors share a name. */
 int hoist__table_finish(hoist__table *t);
@@ -78,8 +99,13 @@ long hoist__table_find(const hoist__table *t, const char *name);
  * for a negative dimension. Leaves a message naming `name`. */
 int hoist__tensor_bytes(const char *name, hoist_dtype dtype, uint32_t ndim, const int64_t *shape,
                         uint64_t *nbytes);
-/* Looks up a safetensors dtype name ("BF16"); -1 when unknown. */
+/* The last safetensors dtype of HOIST_DTYPE_LIST; the ones after it are ggml's block types. */
+#define HOIST_DTYPE_LAST_SAFETENSORS HOIST_DTYPE_U64
+/* Looks up a safetensors dtype name ("BF16"); -1 when unknown (ggml type names included). */
 int hoist__dtype_from_name(const char *name, size_t len);
+/* Bytes of n consecutive elements along the innermost dimension (a row): false when n is not a
+ * whole number of blocks or the size overflows 64 bits. */
+bool hoist__dtype_row_bytes(hoist_dtype dtype, uint64_t n, uint64_t *bytes);
 
 /* --- format parsers ---------------------------------------------------------------------- */
 
@@ -103,5 +129,12 @@ int hoist__safetensors_index_parse(hoist__table *t, const char *index_path, int 
  * it in messages and locates the shards, which are read from the file system. For fuzzing. */
 int hoist__safetensors_index_parse_buffer(hoist__table *t, const char *index_path,
                                           const char *text, size_t len, int strict);
+/* Parses one GGUF file (versions 2 and 3, little-endian) and adds it, its tensors and its
+ * key-value metadata to t; validates RELIABILITY.md cases 16-24. strict: bytes after the last
+ * tensor's padded end are an error (else a warning). A file that fails validation adds nothing
+ * to t. */
+int hoist__gguf_parse(hoist__table *t, const char *path, int strict);
+/* True when the 4 bytes at p are GGUF's magic. */
+bool hoist__gguf_magic(const unsigned char *p);
 
 #endif

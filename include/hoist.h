@@ -80,7 +80,9 @@ HOIST_API unsigned hoist_version_number(void);
     X(HOIST_E_ABORTED, -34, "stopped by the caller's callback")                                   \
     X(HOIST_E_BAD_CONFIG, -40, "malformed or missing model configuration")                        \
     X(HOIST_E_NO_FIT, -41, "model does not fit the devices")                                      \
-    X(HOIST_E_BUSY, -42, "resource already in use")
+    X(HOIST_E_BUSY, -42, "resource already in use")                                               \
+    X(HOIST_E_BAD_MAGIC, -43, "not a file of a known format (bad magic)")                        \
+    X(HOIST_E_BAD_VERSION, -44, "unsupported format version")
 
 typedef enum hoist_status {
 #define HOIST_X_ENUM(name, value, desc) name = value,
@@ -114,42 +116,83 @@ HOIST_API void hoist_set_log_callback(hoist_log_fn fn, void *user, hoist_log_lev
 
 /* ---- dtypes ------------------------------------------------------------------------------- */
 
-/* X(name, value, "SAFETENSORS_NAME", bits per element). Sub-byte types are packed. */
+/* X(name, value, "NAME", elements per block, bytes per block). Values are stable: append, never
+ * renumber. A block is the smallest unit of storage: 1 element for the byte-sized types, 2 F4
+ * elements in a byte, 4 F6 elements in 3 bytes, and 32 or 256 weights with their scales for the
+ * quantized ggml types (Q4_0 to Q2_0), whose blocks run along a tensor's innermost dimension
+ * (shape[ndim - 1], ggml's ne[0]), so that dimension is a multiple of the block's elements.
+ * BOOL to U64 are the safetensors dtypes, named as that format names them; a GGUF tensor of ggml
+ * type F32, F16, BF16, F64, I8, I16, I32 or I64 reports the dtype of the same name; the rest are
+ * ggml's block types, named as ggml names them (upper case). */
 #define HOIST_DTYPE_LIST(X)                                                                       \
-    X(HOIST_DTYPE_BOOL, 0, "BOOL", 8)                                                             \
-    X(HOIST_DTYPE_F4, 1, "F4", 4)                                                                 \
-    X(HOIST_DTYPE_F6_E2M3, 2, "F6_E2M3", 6)                                                       \
-    X(HOIST_DTYPE_F6_E3M2, 3, "F6_E3M2", 6)                                                       \
-    X(HOIST_DTYPE_U8, 4, "U8", 8)                                                                 \
-    X(HOIST_DTYPE_I8, 5, "I8", 8)                                                                 \
-    X(HOIST_DTYPE_F8_E5M2, 6, "F8_E5M2", 8)                                                       \
-    X(HOIST_DTYPE_F8_E4M3, 7, "F8_E4M3", 8)                                                       \
-    X(HOIST_DTYPE_F8_E8M0, 8, "F8_E8M0", 8)                                                       \
-    X(HOIST_DTYPE_F8_E4M3FNUZ, 9, "F8_E4M3FNUZ", 8)                                               \
-    X(HOIST_DTYPE_F8_E5M2FNUZ, 10, "F8_E5M2FNUZ", 8)                                              \
-    X(HOIST_DTYPE_I16, 11, "I16", 16)                                                             \
-    X(HOIST_DTYPE_U16, 12, "U16", 16)                                                             \
-    X(HOIST_DTYPE_F16, 13, "F16", 16)                                                             \
-    X(HOIST_DTYPE_BF16, 14, "BF16", 16)                                                           \
-    X(HOIST_DTYPE_I32, 15, "I32", 32)                                                             \
-    X(HOIST_DTYPE_U32, 16, "U32", 32)                                                             \
-    X(HOIST_DTYPE_F32, 17, "F32", 32)                                                             \
-    X(HOIST_DTYPE_C64, 18, "C64", 64)                                                             \
-    X(HOIST_DTYPE_F64, 19, "F64", 64)                                                             \
-    X(HOIST_DTYPE_I64, 20, "I64", 64)                                                             \
-    X(HOIST_DTYPE_U64, 21, "U64", 64)
+    X(HOIST_DTYPE_BOOL, 0, "BOOL", 1, 1)                                                          \
+    X(HOIST_DTYPE_F4, 1, "F4", 2, 1)                                                              \
+    X(HOIST_DTYPE_F6_E2M3, 2, "F6_E2M3", 4, 3)                                                    \
+    X(HOIST_DTYPE_F6_E3M2, 3, "F6_E3M2", 4, 3)                                                    \
+    X(HOIST_DTYPE_U8, 4, "U8", 1, 1)                                                              \
+    X(HOIST_DTYPE_I8, 5, "I8", 1, 1)                                                              \
+    X(HOIST_DTYPE_F8_E5M2, 6, "F8_E5M2", 1, 1)                                                    \
+    X(HOIST_DTYPE_F8_E4M3, 7, "F8_E4M3", 1, 1)                                                    \
+    X(HOIST_DTYPE_F8_E8M0, 8, "F8_E8M0", 1, 1)                                                    \
+    X(HOIST_DTYPE_F8_E4M3FNUZ, 9, "F8_E4M3FNUZ", 1, 1)                                            \
+    X(HOIST_DTYPE_F8_E5M2FNUZ, 10, "F8_E5M2FNUZ", 1, 1)                                           \
+    X(HOIST_DTYPE_I16, 11, "I16", 1, 2)                                                           \
+    X(HOIST_DTYPE_U16, 12, "U16", 1, 2)                                                           \
+    X(HOIST_DTYPE_F16, 13, "F16", 1, 2)                                                           \
+    X(HOIST_DTYPE_BF16, 14, "BF16", 1, 2)                                                         \
+    X(HOIST_DTYPE_I32, 15, "I32", 1, 4)                                                           \
+    X(HOIST_DTYPE_U32, 16, "U32", 1, 4)                                                           \
+    X(HOIST_DTYPE_F32, 17, "F32", 1, 4)                                                           \
+    X(HOIST_DTYPE_C64, 18, "C64", 1, 8)                                                           \
+    X(HOIST_DTYPE_F64, 19, "F64", 1, 8)                                                           \
+    X(HOIST_DTYPE_I64, 20, "I64", 1, 8)                                                           \
+    X(HOIST_DTYPE_U64, 21, "U64", 1, 8)                                                           \
+    X(HOIST_DTYPE_Q4_0, 22, "Q4_0", 32, 18)                                                       \
+    X(HOIST_DTYPE_Q4_1, 23, "Q4_1", 32, 20)                                                       \
+    X(HOIST_DTYPE_Q5_0, 24, "Q5_0", 32, 22)                                                       \
+    X(HOIST_DTYPE_Q5_1, 25, "Q5_1", 32, 24)                                                       \
+    X(HOIST_DTYPE_Q8_0, 26, "Q8_0", 32, 34)                                                       \
+    X(HOIST_DTYPE_Q8_1, 27, "Q8_1", 32, 36)                                                       \
+    X(HOIST_DTYPE_Q2_K, 28, "Q2_K", 256, 84)                                                      \
+    X(HOIST_DTYPE_Q3_K, 29, "Q3_K", 256, 110)                                                     \
+    X(HOIST_DTYPE_Q4_K, 30, "Q4_K", 256, 144)                                                     \
+    X(HOIST_DTYPE_Q5_K, 31, "Q5_K", 256, 176)                                                     \
+    X(HOIST_DTYPE_Q6_K, 32, "Q6_K", 256, 210)                                                     \
+    X(HOIST_DTYPE_Q8_K, 33, "Q8_K", 256, 292)                                                     \
+    X(HOIST_DTYPE_IQ2_XXS, 34, "IQ2_XXS", 256, 66)                                                \
+    X(HOIST_DTYPE_IQ2_XS, 35, "IQ2_XS", 256, 74)                                                  \
+    X(HOIST_DTYPE_IQ3_XXS, 36, "IQ3_XXS", 256, 98)                                                \
+    X(HOIST_DTYPE_IQ1_S, 37, "IQ1_S", 256, 50)                                                    \
+    X(HOIST_DTYPE_IQ4_NL, 38, "IQ4_NL", 32, 18)                                                   \
+    X(HOIST_DTYPE_IQ3_S, 39, "IQ3_S", 256, 110)                                                   \
+    X(HOIST_DTYPE_IQ2_S, 40, "IQ2_S", 256, 82)                                                    \
+    X(HOIST_DTYPE_IQ4_XS, 41, "IQ4_XS", 256, 136)                                                 \
+    X(HOIST_DTYPE_IQ1_M, 42, "IQ1_M", 256, 56)                                                    \
+    X(HOIST_DTYPE_TQ1_0, 43, "TQ1_0", 256, 54)                                                    \
+    X(HOIST_DTYPE_TQ2_0, 44, "TQ2_0", 256, 66)                                                    \
+    X(HOIST_DTYPE_MXFP4, 45, "MXFP4", 32, 17)                                                     \
+    X(HOIST_DTYPE_NVFP4, 46, "NVFP4", 64, 36)                                                     \
+    X(HOIST_DTYPE_Q1_0, 47, "Q1_0", 128, 18)                                                      \
+    X(HOIST_DTYPE_Q2_0, 48, "Q2_0", 64, 18)
 
 typedef enum hoist_dtype {
-#define HOIST_X_ENUM(name, value, str, bits) name = value,
+#define HOIST_X_ENUM(name, value, str, block_elems, block_bytes) name = value,
     HOIST_DTYPE_LIST(HOIST_X_ENUM)
 #undef HOIST_X_ENUM
     HOIST_DTYPE_COUNT
 } hoist_dtype;
 
-/* "BF16"; "?" for an unknown value. Static storage. */
+/* "BF16", "Q8_0"; "?" for an unknown value. Static storage. */
 HOIST_API const char *hoist_dtype_name(hoist_dtype dtype);
-/* Bits per element; 0 for an unknown value. */
+/* Bits per element where that is a whole number (4 for F4, 16 for BF16); 0 for the ggml block
+ * types, whose elements take a fraction of bits (Q8_0: 34 bytes per 32 elements = 8.5), and for
+ * an unknown value. */
 HOIST_API unsigned hoist_dtype_bits(hoist_dtype dtype);
+/* Elements per block (1 for the byte-sized types, 32 for Q8_0, 256 for Q4_K); 0 when unknown. */
+HOIST_API unsigned hoist_dtype_block_elems(hoist_dtype dtype);
+/* Bytes per block (2 for BF16, 34 for Q8_0); 0 when unknown. A tensor of a ggml block type takes
+ * (elements / block_elems) * block_bytes bytes. */
+HOIST_API unsigned hoist_dtype_block_bytes(hoist_dtype dtype);
 
 /* ---- models (the tensor table; no weights are read) --------------------------------------- */
 
@@ -165,8 +208,9 @@ typedef struct hoist_open_options {
 
 #define HOIST_OPEN_OPTIONS_DEFAULT {.strict = 1}
 
-/* Opens a model: a .safetensors file, a directory holding model.safetensors or
- * model.safetensors.index.json, or an index file. Parses and validates every header; reads no
+/* Opens a model: a .safetensors file, a GGUF file (recognised by its magic, or by a .gguf name),
+ * a directory holding model.safetensors.index.json, model.safetensors, model.gguf or a single
+ * .gguf file (tried in that order), or an index file. Parses and validates every header; reads no
  * tensor data. opts may be NULL for the defaults. On success *out owns the model: release it with
  * hoist_model_free(). On failure *out is NULL and nothing is held. */
 HOIST_API int hoist_model_open(const char *path, const hoist_open_options *opts, hoist_model **out);
@@ -178,7 +222,8 @@ typedef struct hoist_tensor_info {
     const char *name;          /* owned by the model */
     hoist_dtype dtype;
     uint32_t ndim;
-    int64_t shape[HOIST_MAX_DIMS];
+    int64_t shape[HOIST_MAX_DIMS]; /* outermost first (row-major), in every format: a GGUF
+                                      tensor's shape is ggml's ne[] reversed */
     uint64_t nbytes;
     uint32_t file;             /* index for hoist_model_file_path() */
     uint64_t offset;           /* absolute byte offset of the data in that file */
@@ -195,13 +240,73 @@ HOIST_API const char *hoist_model_file_path(const hoist_model *model, size_t i);
 HOIST_API uint64_t hoist_model_file_size(const hoist_model *model, size_t i);
 /* Sum of every tensor's nbytes. */
 HOIST_API uint64_t hoist_model_total_bytes(const hoist_model *model);
-/* The __metadata__ entries (safetensors), in file order; key and value owned by the model.
+/* ---- model metadata ---------------------------------------------------------------------- */
+
+/* X(name, value, "name", bytes per element or 0). The GGUF value types, with GGUF's numbers;
+ * safetensors metadata (__metadata__) is all strings. */
+#define HOIST_META_TYPE_LIST(X)                                                                   \
+    X(HOIST_META_U8, 0, "u8", 1)                                                                  \
+    X(HOIST_META_I8, 1, "i8", 1)                                                                  \
+    X(HOIST_META_U16, 2, "u16", 2)                                                                \
+    X(HOIST_META_I16, 3, "i16", 2)                                                                \
+    X(HOIST_META_U32, 4, "u32", 4)                                                                \
+    X(HOIST_META_I32, 5, "i32", 4)                                                                \
+    X(HOIST_META_F32, 6, "f32", 4)                                                                \
+    X(HOIST_META_BOOL, 7, "bool", 1)                                                              \
+    X(HOIST_META_STRING, 8, "string", 0)                                                          \
+    X(HOIST_META_ARRAY, 9, "array", 0)                                                            \
+    X(HOIST_META_U64, 10, "u64", 8)                                                               \
+    X(HOIST_META_I64, 11, "i64", 8)                                                               \
+    X(HOIST_META_F64, 12, "f64", 8)
+
+typedef enum hoist_meta_type {
+#define HOIST_X_ENUM(name, value, str, size) name = value,
+    HOIST_META_TYPE_LIST(HOIST_X_ENUM)
+#undef HOIST_X_ENUM
+    HOIST_META_TYPE_COUNT
+} hoist_meta_type;
+
+/* "u32"; "?" for an unknown value. Static storage. */
+HOIST_API const char *hoist_meta_type_name(hoist_meta_type type);
+/* Bytes of one element of a number or bool type; 0 for STRING, ARRAY and unknown values. */
+HOIST_API size_t hoist_meta_type_size(hoist_meta_type type);
+
+/* One metadata value. Every pointer is owned by the model and lives as long as it. */
+typedef struct hoist_meta_value {
+    hoist_meta_type type;
+    hoist_meta_type elem_type; /* ARRAY: the elements' type (never ARRAY) */
+    uint64_t count;            /* ARRAY: number of elements; 1 for any other type */
+    union {
+        uint64_t u;            /* U8, U16, U32, U64; BOOL as 0 or 1 */
+        int64_t i;             /* I8, I16, I32, I64 */
+        double f;              /* F32, F64 */
+    } num;
+    const char *str;           /* STRING: the bytes, NUL-terminated (they may hold NULs too) */
+    uint64_t str_len;          /* STRING: length in bytes, without the terminating NUL */
+    /* ARRAY of numbers or bools: count elements of hoist_meta_type_size(elem_type) bytes,
+     * packed, in host byte order. ARRAY of strings: count pointers (const char *const *) to
+     * NUL-terminated strings, whose lengths are in str_lens. */
+    const void *array;
+    const uint64_t *str_lens;  /* ARRAY of strings: count lengths */
+    const char *text;          /* the value as text: numbers in decimal, strings as they are,
+                                  arrays as a summary ("[string x 32000]") */
+} hoist_meta_value;
+
+/* Metadata entries in file order: safetensors' __metadata__ (every value a string), or GGUF's
+ * key-value section (typed). key, value and *out's pointers are owned by the model.
  * HOIST_E_INVALID_ARG when index is out of range. */
 HOIST_API size_t hoist_model_metadata_count(const hoist_model *model);
+/* The entry's key and its value as text (hoist_meta_value.text). */
 HOIST_API int hoist_model_metadata(const hoist_model *model, size_t index, const char **key,
                                    const char **value);
-/* Value of a metadata key, or NULL. */
+/* The entry's key and typed value. */
+HOIST_API int hoist_model_metadata_value(const hoist_model *model, size_t index, const char **key,
+                                         hoist_meta_value *out);
+/* Value of a metadata key as text, or NULL. */
 HOIST_API const char *hoist_model_metadata_get(const hoist_model *model, const char *key);
+/* Typed value of a metadata key; HOIST_E_NOT_FOUND when the model has no such key. */
+HOIST_API int hoist_model_metadata_find(const hoist_model *model, const char *key,
+                                        hoist_meta_value *out);
 
 /* ---- model geometry ----------------------------------------------------------------------- */
 

@@ -2,10 +2,13 @@
 #include "formats/table.h"
 #include "loader/internal.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static bool ends_with(const char *s, const char *suffix)
 {
@@ -21,26 +24,78 @@ static bool exists(const char *path)
     return stat(path, &st) == 0;
 }
 
-/* A directory holds either a sharded checkpoint (its index) or one model.safetensors. */
+/* A GGUF file starts with its magic; a .gguf name without it is a GGUF file with a bad magic,
+ * for the GGUF parser to report. Anything else is parsed as safetensors. */
+static bool is_gguf(const char *path)
+{
+    if (ends_with(path, ".gguf")) return true;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) return false;
+    struct stat st;
+    unsigned char magic[4];
+    bool yes = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+               hoist__pread_full(fd, magic, 4, 0) == 4 && hoist__gguf_magic(magic);
+    close(fd);
+    return yes;
+}
+
+static int parse_file(hoist__table *t, const char *path, int strict)
+{
+    if (is_gguf(path)) return hoist__gguf_parse(t, path, strict);
+    return hoist__safetensors_parse(t, path, strict);
+}
+
+/* The directory's only *.gguf file (release with hoist__free); NULL when it has none or several. */
+static char *single_gguf(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return NULL;
+    char *found = NULL;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (!ends_with(de->d_name, ".gguf") || de->d_name[0] == '.') continue;
+        if (++n > 1) break;
+        size_t len = strlen(dir) + strlen(de->d_name) + 2;
+        found = hoist__malloc(len);
+        if (found) snprintf(found, len, "%s/%s", dir, de->d_name);
+    }
+    closedir(d);
+    if (n == 1 && found) return found;
+    hoist__free(found);
+    return NULL;
+}
+
+/* A directory holds a sharded checkpoint (its index), one model.safetensors, a model.gguf, or a
+ * single .gguf file. */
 static int parse_dir(hoist__table *t, const char *dir, int strict)
 {
     size_t n = strlen(dir) + 64;
     char *p = hoist__malloc(n);
     RETURN_IF(!p, HOIST_E_NOMEM, "%s: out of memory", dir);
     int rc;
+    char *gguf = NULL;
     snprintf(p, n, "%s/model.safetensors.index.json", dir);
     if (exists(p)) {
         rc = hoist__safetensors_index_parse(t, p, strict);
-    } else {
-        snprintf(p, n, "%s/model.safetensors", dir);
-        if (exists(p))
-            rc = hoist__safetensors_parse(t, p, strict);
-        else
-            rc = hoist__err(HOIST_E_NOT_FOUND,
-                            "%s: directory holds neither model.safetensors nor "
-                            "model.safetensors.index.json",
-                            dir);
+        goto out;
     }
+    snprintf(p, n, "%s/model.safetensors", dir);
+    if (exists(p)) {
+        rc = hoist__safetensors_parse(t, p, strict);
+        goto out;
+    }
+    snprintf(p, n, "%s/model.gguf", dir);
+    if (exists(p) || (gguf = single_gguf(dir)) != NULL) {
+        rc = hoist__gguf_parse(t, gguf ? gguf : p, strict);
+        goto out;
+    }
+    rc = hoist__err(HOIST_E_NOT_FOUND,
+                    "%s: directory holds none of model.safetensors.index.json, "
+                    "model.safetensors, model.gguf or a single .gguf file",
+                    dir);
+out:
+    hoist__free(gguf);
     hoist__free(p);
     return rc;
 }
@@ -65,7 +120,7 @@ int hoist_model_open(const char *path, const hoist_open_options *opts, hoist_mod
     else if (ends_with(path, ".json"))
         rc = hoist__safetensors_index_parse(&m->table, path, o.strict);
     else
-        rc = hoist__safetensors_parse(&m->table, path, o.strict);
+        rc = parse_file(&m->table, path, o.strict);
     if (rc == HOIST_OK) rc = hoist__table_finish(&m->table);
     if (rc < 0) {
         hoist__table_free(&m->table);
@@ -129,6 +184,24 @@ uint64_t hoist_model_total_bytes(const hoist_model *m) { return m ? m->table.tot
 
 size_t hoist_model_metadata_count(const hoist_model *m) { return m ? m->table.nmeta : 0; }
 
+static void meta_view(const hoist__meta *e, hoist_meta_value *out)
+{
+    memset(out, 0, sizeof *out);
+    out->type = e->type;
+    out->elem_type = e->elem_type;
+    out->count = e->count;
+    out->text = e->value;
+    if (e->type == HOIST_META_STRING) {
+        out->str = e->value;
+        out->str_len = e->str_len;
+    } else if (e->type == HOIST_META_ARRAY) {
+        out->array = e->array;
+        out->str_lens = e->str_lens;
+    } else {
+        memcpy(&out->num, &e->num, sizeof out->num);
+    }
+}
+
 int hoist_model_metadata(const hoist_model *m, size_t index, const char **key, const char **value)
 {
     RETURN_IF(!m || index >= m->table.nmeta, HOIST_E_INVALID_ARG,
@@ -138,10 +211,28 @@ int hoist_model_metadata(const hoist_model *m, size_t index, const char **key, c
     return HOIST_OK;
 }
 
+int hoist_model_metadata_value(const hoist_model *m, size_t index, const char **key,
+                               hoist_meta_value *out)
+{
+    RETURN_IF(!m || !out || index >= m->table.nmeta, HOIST_E_INVALID_ARG,
+              "metadata index %zu out of range (or NULL argument)", index);
+    if (key) *key = m->table.meta[index].key;
+    meta_view(&m->table.meta[index], out);
+    return HOIST_OK;
+}
+
 const char *hoist_model_metadata_get(const hoist_model *m, const char *key)
 {
     if (!m || !key) return NULL;
-    for (size_t i = 0; i < m->table.nmeta; i++)
-        if (strcmp(m->table.meta[i].key, key) == 0) return m->table.meta[i].value;
-    return NULL;
+    long i = hoist__table_find_meta(&m->table, key);
+    return i < 0 ? NULL : m->table.meta[i].value;
+}
+
+int hoist_model_metadata_find(const hoist_model *m, const char *key, hoist_meta_value *out)
+{
+    RETURN_IF(!m || !key || !out, HOIST_E_INVALID_ARG, "hoist_model_metadata_find: NULL argument");
+    long i = hoist__table_find_meta(&m->table, key);
+    RETURN_IF(i < 0, HOIST_E_NOT_FOUND, "no metadata key '%s'", key);
+    meta_view(&m->table.meta[i], out);
+    return HOIST_OK;
 }

@@ -112,7 +112,7 @@ uint64_t tu_write_odd_model(const char *path, int count, uint32_t seed)
     uint64_t off = 0;
     hlen += (size_t)snprintf(header + hlen, hcap - hlen, "{\"__metadata__\":{\"format\":\"pt\"}");
     for (int i = 0; i < count; i++) {
-        hoist_dtype dt = (hoist_dtype)(i % HOIST_DTYPE_COUNT);
+        hoist_dtype dt = (hoist_dtype)(i % (HOIST_DTYPE_U64 + 1)); /* the safetensors dtypes */
         uint64_t n = elems[i % 10] * 2; /* even, so 4- and 6-bit dtypes fill whole bytes */
         if (hoist_dtype_bits(dt) == 6) n = elems[i % 10] * 4;
         uint64_t bytes = n * hoist_dtype_bits(dt) / 8;

@@ -32,7 +32,7 @@ int tu_run_cli(const char *args);
 char *tu_data(const char *relpath);
 /* Writes a single-file safetensors model with `count` U8/BF16/F32/... tensors of odd sizes
  * (1, 3, 7, 4097, 65537 ... bytes) filled with a deterministic pattern from seed; returns the
- * number of data bytes. Every dtype of the list appears at least once. */
+ * number of data bytes. Every safetensors dtype (BOOL to U64) appears at least once. */
 uint64_t tu_write_odd_model(const char *path, int count, uint32_t seed);
 /* Asserts that every tensor of w holds exactly the bytes of its file range. */
 void tu_assert_weights_match_files(const hoist_model *m, const hoist_weights *w);

@@ -1,24 +1,29 @@
-/* hoist inspect: the tensor table of a model, its shards, totals and dtype histogram. */
+/* hoist inspect: the tensor table of a model, its shards, totals, dtype histogram and metadata
+ * (GGUF's typed: arrays shown by their first elements). */
 #include "cli_util.h"
 
 #include "hoist.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: hoist inspect PATH [--json] [--lenient]\n\n"
-               "PATH is a .safetensors file, a model directory or a model.safetensors.index.json.\n"
+               "PATH is a .safetensors or .gguf file, a model directory or a\n"
+               "model.safetensors.index.json.\n"
                "  --json     machine-readable output\n"
                "  --lenient  accept trailing bytes after the data section (with a warning)\n");
 }
 
 static uint64_t elements(const hoist_tensor_info *t)
 {
-    unsigned bits = hoist_dtype_bits(t->dtype);
-    return bits ? t->nbytes * 8 / bits : 0;
+    uint64_t n = 1;
+    for (uint32_t d = 0; d < t->ndim; d++) n *= (uint64_t)t->shape[d];
+    return n;
 }
 
 static const char *base_name(const char *path)
@@ -52,12 +57,134 @@ static void tally(const hoist_model *m, histogram *h)
     }
 }
 
+/* ---- metadata values ---- */
+
+#define META_HEAD 8     /* array elements shown */
+#define META_STR_MAX 96 /* bytes of a string shown in the table */
+
+/* Element i of a number or bool array, as a JSON value. */
+static json_t *elem_json(hoist_meta_type type, const void *array, uint64_t i)
+{
+    const unsigned char *p = (const unsigned char *)array + i * hoist_meta_type_size(type);
+    union {
+        uint8_t u8;
+        int8_t i8;
+        uint16_t u16;
+        int16_t i16;
+        uint32_t u32;
+        int32_t i32;
+        float f32;
+        uint64_t u64;
+        int64_t i64;
+        double f64;
+    } x;
+    memcpy(&x, p, hoist_meta_type_size(type));
+    switch (type) {
+    case HOIST_META_U8: return json_integer(x.u8);
+    case HOIST_META_I8: return json_integer(x.i8);
+    case HOIST_META_U16: return json_integer(x.u16);
+    case HOIST_META_I16: return json_integer(x.i16);
+    case HOIST_META_U32: return json_integer(x.u32);
+    case HOIST_META_I32: return json_integer(x.i32);
+    case HOIST_META_F32: return json_real(x.f32);
+    case HOIST_META_BOOL: return json_boolean(x.u8);
+    case HOIST_META_U64:
+        return x.u64 > INT64_MAX ? json_real((double)x.u64) : json_integer((json_int_t)x.u64);
+    case HOIST_META_I64: return json_integer(x.i64);
+    case HOIST_META_F64: return json_real(x.f64);
+    default: return json_null();
+    }
+}
+
+/* A JSON string of s; strings that are not UTF-8 are described instead. */
+static json_t *str_json(const char *s, uint64_t len)
+{
+    json_t *j = json_stringn(s, len);
+    if (j) return j;
+    char note[64];
+    snprintf(note, sizeof note, "<%llu bytes, not UTF-8>", (unsigned long long)len);
+    return json_string(note);
+}
+
+/* Scalars as JSON values; an array as {"array": elem type, "count": n, "head": [...]}. */
+static json_t *meta_json(const hoist_meta_value *v)
+{
+    if (v->type == HOIST_META_STRING) return str_json(v->str, v->str_len);
+    if (v->type != HOIST_META_ARRAY) {
+        if (v->type == HOIST_META_F32 || v->type == HOIST_META_F64) return json_real(v->num.f);
+        if (v->type == HOIST_META_BOOL) return json_boolean(v->num.u);
+        bool is_signed = v->type == HOIST_META_I8 || v->type == HOIST_META_I16 ||
+                         v->type == HOIST_META_I32 || v->type == HOIST_META_I64;
+        if (!is_signed && v->num.u > INT64_MAX) return json_real((double)v->num.u);
+        return json_integer(is_signed ? (json_int_t)v->num.i : (json_int_t)v->num.u);
+    }
+    json_t *head = json_array();
+    for (uint64_t i = 0; i < v->count && i < META_HEAD; i++) {
+        if (v->elem_type == HOIST_META_STRING)
+            json_array_append_new(head, str_json(((const char *const *)v->array)[i],
+                                                 v->str_lens[i]));
+        else
+            json_array_append_new(head, elem_json(v->elem_type, v->array, i));
+    }
+    return json_pack("{s:s, s:I, s:o}", "array", hoist_meta_type_name(v->elem_type), "count",
+                     (json_int_t)v->count, "head", head);
+}
+
+/* A string in double quotes, control characters escaped, cut after META_STR_MAX bytes. */
+static void print_str(const char *s, uint64_t len)
+{
+    putchar('"');
+    for (uint64_t i = 0; i < len && i < META_STR_MAX; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c == '\n')
+            printf("\\n");
+        else if (c < 0x20 || c == 0x7f)
+            printf("\\x%02x", c);
+        else
+            putchar(c);
+    }
+    putchar('"');
+    if (len > META_STR_MAX) printf("... (%llu bytes)", (unsigned long long)len);
+}
+
+static void print_meta_value(const hoist_meta_value *v)
+{
+    if (v->type == HOIST_META_STRING) {
+        print_str(v->str, v->str_len);
+        return;
+    }
+    if (v->type != HOIST_META_ARRAY) {
+        printf("%s", v->text);
+        return;
+    }
+    printf("[");
+    for (uint64_t i = 0; i < v->count && i < META_HEAD; i++) {
+        if (i) printf(", ");
+        if (v->elem_type == HOIST_META_STRING) {
+            print_str(((const char *const *)v->array)[i], v->str_lens[i]);
+        } else if (v->elem_type == HOIST_META_U64) {
+            uint64_t x;
+            memcpy(&x, (const uint64_t *)v->array + i, sizeof x);
+            printf("%llu", (unsigned long long)x);
+        } else {
+            json_t *j = elem_json(v->elem_type, v->array, i);
+            char *t = json_dumps(j, JSON_ENCODE_ANY | JSON_REAL_PRECISION(9));
+            printf("%s", t ? t : "?");
+            free(t);
+            json_decref(j);
+        }
+    }
+    printf("%s]", v->count > META_HEAD ? ", ..." : "");
+}
+
 static int print_json(const hoist_model *m)
 {
     histogram h;
     tally(m, &h);
     json_t *root = json_object(), *files = json_array(), *tensors = json_array();
-    json_t *dtypes = json_object(), *meta = json_object();
+    json_t *dtypes = json_object(), *meta = json_object(), *meta_types = json_object();
     for (size_t i = 0; i < hoist_model_file_count(m); i++)
         json_array_append_new(files, json_pack("{s:s, s:I}", "path", hoist_model_file_path(m, i),
                                                "size", (json_int_t)hoist_model_file_size(m, i)));
@@ -80,9 +207,11 @@ static int print_json(const hoist_model *m)
                                 json_pack("{s:I, s:I}", "tensors", (json_int_t)h.tensors[d],
                                           "bytes", (json_int_t)h.bytes[d]));
     for (size_t i = 0; i < hoist_model_metadata_count(m); i++) {
-        const char *k, *v;
-        hoist_model_metadata(m, i, &k, &v);
-        json_object_set_new(meta, k, json_string(v));
+        const char *k;
+        hoist_meta_value v;
+        hoist_model_metadata_value(m, i, &k, &v);
+        json_object_set_new(meta, k, meta_json(&v));
+        json_object_set_new(meta_types, k, json_string(hoist_meta_type_name(v.type)));
     }
     json_object_set_new(root, "files", files);
     json_object_set_new(root, "tensors", tensors);
@@ -90,6 +219,7 @@ static int print_json(const hoist_model *m)
     json_object_set_new(root, "parameters", json_integer((json_int_t)h.params));
     json_object_set_new(root, "dtypes", dtypes);
     json_object_set_new(root, "metadata", meta);
+    json_object_set_new(root, "metadata_types", meta_types);
     int rc = json_dumpf(root, stdout, JSON_INDENT(2)) == 0 ? 0 : 1;
     printf("\n");
     json_decref(root);
@@ -126,9 +256,15 @@ static void print_table(const hoist_model *m)
     if (hoist_model_metadata_count(m)) {
         printf("metadata:\n");
         for (size_t i = 0; i < hoist_model_metadata_count(m); i++) {
-            const char *k, *v;
-            hoist_model_metadata(m, i, &k, &v);
-            printf("  %s = %s\n", k, v);
+            const char *k;
+            hoist_meta_value v;
+            hoist_model_metadata_value(m, i, &k, &v);
+            if (v.type == HOIST_META_ARRAY)
+                printf("  %-40s %-14s = ", k, v.text);
+            else
+                printf("  %-40s %-14s = ", k, hoist_meta_type_name(v.type));
+            print_meta_value(&v);
+            printf("\n");
         }
     }
 }

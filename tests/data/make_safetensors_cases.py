@@ -151,7 +151,8 @@ def main():
 
     # ---- 7: dtype, shape, data_offsets: missing, unknown, wrong JSON types
     for name, dt, what in [("unknown", "F128", "dtype F128"), ("lowercase", "f32", "dtype f32"),
-                           ("empty", "", "dtype \"\""), ("float32", "float32", "torch name")]:
+                           ("empty", "", "dtype \"\""), ("float32", "float32", "torch name"),
+                           ("ggml_name", "Q8_0", "a ggml type, not a safetensors dtype")]:
         case("c07_dtype_%s.safetensors" % name, 7, "BAD_DTYPE", what,
              st({"a": t(dt, [1], 0, 4)}, pattern(4)))
     bad_tensor = [
@@ -372,6 +373,8 @@ def main():
         "(BAD_JSON), 4096/4097-byte names (OK/BAD_TENSOR), /dev/zero, a directory and a FIFO",
         "(NOT_REGULAR), a missing file (OPEN), a shard symlinked out of the model directory",
         "(PATH_ESCAPE).",
+        "",
+        "GGUF's cases (16-24) are in [gguf/README.md](gguf/README.md).",
         "",
         "| file | case | expected status | what |",
         "|---|---|---|---|",
