@@ -1,6 +1,7 @@
 /* GGUF parser (formats/gguf.c): RELIABILITY.md cases 16-24, one handcrafted file per failure mode
  * (tests/data/gguf, see its README.md), every metadata value type, every ggml tensor type's
  * size, and the cases built at test time. */
+#include "loader/internal.h"
 #include "loader/io.h"
 #include "testutil.h"
 
@@ -715,6 +716,48 @@ START_TEST(short_reads_and_errors)
 }
 END_TEST
 
+/* ---- every allocation failing in turn: a clean HOIST_E_NOMEM, nothing leaked ---- */
+
+static int fail_at, alloc_calls;
+
+static bool fail_kth(size_t bytes)
+{
+    (void)bytes;
+    return ++alloc_calls == fail_at;
+}
+
+START_TEST(allocation_failures)
+{
+    const char *files[] = {"gguf/v_value_types.gguf", "gguf/v_tensor_types.gguf"};
+    hoist__alloc_hooks hooks = {.fail = fail_kth};
+    for (int f = 0; f < 2; f++) {
+        char *path = tu_data(files[f]);
+        int rc = HOIST_E_NOMEM, k;
+        for (k = 1; rc == HOIST_E_NOMEM && k < 100000; k++) {
+            int64_t base = hoist__alloc_live_bytes();
+            hoist_model *m = NULL;
+            alloc_calls = 0;
+            fail_at = k;
+            hoist__alloc_set_hooks(&hooks);
+            rc = hoist_model_open(path, NULL, &m);
+            hoist__alloc_set_hooks(NULL);
+            ck_assert_msg(rc == HOIST_OK || rc == HOIST_E_NOMEM, "%s, allocation %d: %s: %s",
+                          files[f], k, hoist_status_name(rc), hoist_last_error());
+            if (rc == HOIST_E_NOMEM) {
+                ck_assert_ptr_null(m);
+                ck_assert_ptr_nonnull(strstr(hoist_last_error(), "out of memory"));
+            }
+            hoist_model_free(m);
+            ck_assert_msg(hoist__alloc_live_bytes() == base, "%s, allocation %d: %lld bytes leaked",
+                          files[f], k, (long long)(hoist__alloc_live_bytes() - base));
+        }
+        ck_assert_int_eq(rc, HOIST_OK);
+        ck_assert_int_gt(k, 20); /* the sweep did go through the parser's allocations */
+        free(path);
+    }
+}
+END_TEST
+
 /* ---- hoist_model_open: GGUF by magic, by name, and in a directory ---- */
 
 static void copy_data(const char *name, const char *to)
@@ -805,6 +848,7 @@ int main(void)
     tcase_add_test(files, names_dims_unpadded_end);
     tcase_add_test(files, trailing_lenient);
     tcase_add_test(files, short_reads_and_errors);
+    tcase_add_test(files, allocation_failures);
     suite_add_tcase(s, files);
     TCase *fs = tcase_create("built");
     tcase_add_checked_fixture(fs, setup, teardown);
