@@ -23,7 +23,7 @@ START_TEST(test_directory)
     char *sub = tu_path(dir, "model.safetensors");
     ck_assert_int_eq(mkdir(sub, 0700), 0);
     expect_open(dir, HOIST_E_NOT_REGULAR, "a directory");
-    expect_open(sub, HOIST_E_NOT_FOUND, "holds neither"); /* a directory is read as one */
+    expect_open(sub, HOIST_E_NOT_FOUND, "holds none of"); /* a directory is read as one */
     free(sub);
 }
 END_TEST
