@@ -307,27 +307,56 @@ static int geometry_from_config(const char *path, hoist_dtype def_dtype, hoist_g
 
 /* ---- GGUF metadata ------------------------------------------------------------------------ */
 
-/* GGUF keeps the geometry in "<arch>.block_count" and friends (llama.cpp's naming). The values
- * are read from the model's metadata table as decimal text. */
+/* GGUF keeps the geometry in "<arch>.block_count" and friends (llama.cpp's naming), typed: any
+ * integer type holding a value in range is taken (llama.cpp itself reads u32 and accepts the
+ * other integer types), a float or an array is refused. Metadata that arrived as text (a
+ * safetensors __metadata__) is read as decimal text. */
+static const hoist__meta *meta_entry(const hoist__table *t, const char *arch, const char *key,
+                                     char *full, size_t len)
+{
+    snprintf(full, len, "%s.%s", arch, key);
+    long i = hoist__table_find_meta(t, full);
+    return i < 0 ? NULL : &t->meta[i];
+}
+
+static bool meta_is_int(hoist_meta_type type, bool *is_signed)
+{
+    *is_signed = type == HOIST_META_I8 || type == HOIST_META_I16 || type == HOIST_META_I32 ||
+                 type == HOIST_META_I64;
+    return *is_signed || type == HOIST_META_U8 || type == HOIST_META_U16 ||
+           type == HOIST_META_U32 || type == HOIST_META_U64;
+}
+
 static int meta_uint(const hoist__table *t, const char *arch, const char *key, int required,
                      uint64_t def, uint64_t lo, uint64_t hi, uint64_t *out)
 {
     char full[96];
-    snprintf(full, sizeof full, "%s.%s", arch, key);
-    const char *v = NULL;
-    for (size_t i = 0; i < t->nmeta && !v; i++)
-        if (strcmp(t->meta[i].key, full) == 0) v = t->meta[i].value;
+    const hoist__meta *e = meta_entry(t, arch, key, full, sizeof full);
     const char *file = t->nfiles ? t->files[0].path : "model";
-    if (!v) {
+    if (!e) {
         RETURN_IF(required, HOIST_E_BAD_CONFIG, "%s: metadata key \"%s\" is missing", file, full);
         *out = def;
         return HOIST_OK;
     }
-    char *end;
-    errno = 0;
-    unsigned long long n = strtoull(v, &end, 10);
-    RETURN_IF(!*v || *v == '-' || *v == '+' || *end || errno, HOIST_E_BAD_CONFIG,
-              "%s: metadata key \"%s\" is \"%.40s\", expected an unsigned integer", file, full, v);
+    const char *v = e->value;
+    unsigned long long n;
+    bool is_signed;
+    if (meta_is_int(e->type, &is_signed)) {
+        RETURN_IF(is_signed && e->num.i < 0, HOIST_E_BAD_CONFIG,
+                  "%s: metadata key \"%s\" is %lld, expected an unsigned integer", file, full,
+                  (long long)e->num.i);
+        n = e->num.u;
+    } else {
+        RETURN_IF(e->type != HOIST_META_STRING, HOIST_E_BAD_CONFIG,
+                  "%s: metadata key \"%s\" has type %s (%.40s), expected an integer", file, full,
+                  hoist_meta_type_name(e->type), v);
+        char *end;
+        errno = 0;
+        n = strtoull(v, &end, 10);
+        RETURN_IF(!*v || *v == '-' || *v == '+' || *end || errno, HOIST_E_BAD_CONFIG,
+                  "%s: metadata key \"%s\" is \"%.40s\", expected an unsigned integer", file,
+                  full, v);
+    }
     RETURN_IF(n < lo || n > hi, HOIST_E_BAD_CONFIG,
               "%s: metadata key \"%s\" is %llu (expected %llu..%llu)", file, full, n,
               (unsigned long long)lo, (unsigned long long)hi);
@@ -339,16 +368,25 @@ static int meta_real(const hoist__table *t, const char *arch, const char *key, d
                      double hi, double *out)
 {
     char full[96];
-    snprintf(full, sizeof full, "%s.%s", arch, key);
-    const char *v = NULL;
-    for (size_t i = 0; i < t->nmeta && !v; i++)
-        if (strcmp(t->meta[i].key, full) == 0) v = t->meta[i].value;
-    if (!v) {
+    const hoist__meta *e = meta_entry(t, arch, key, full, sizeof full);
+    if (!e) {
         *out = def;
         return HOIST_OK;
     }
-    char *end;
-    double d = strtod(v, &end);
+    const char *v = e->value;
+    bool is_signed;
+    char *end = (char *)v + strlen(v);
+    double d;
+    if (e->type == HOIST_META_F32 || e->type == HOIST_META_F64)
+        d = e->num.f;
+    else if (meta_is_int(e->type, &is_signed))
+        d = is_signed ? (double)e->num.i : (double)e->num.u;
+    else if (e->type == HOIST_META_STRING)
+        d = strtod(v, &end);
+    else
+        return hoist__err(HOIST_E_BAD_CONFIG, "%s: metadata key \"%s\" has type %s, expected a "
+                          "number", t->nfiles ? t->files[0].path : "model", full,
+                          hoist_meta_type_name(e->type));
     RETURN_IF(end == v || *end || !(d > 0 && d <= hi), HOIST_E_BAD_CONFIG,
               "%s: metadata key \"%s\" is \"%.40s\" (expected a number in (0, %g])",
               t->nfiles ? t->files[0].path : "model", full, v, hi);

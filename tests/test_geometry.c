@@ -1,5 +1,6 @@
 /* formats/geometry.c: model geometry from config.json (as `hoist gen` writes it, and handcrafted
- * variants), from GGUF-style metadata, and one bad configuration per failure mode. */
+ * variants), from GGUF-style metadata (text in a safetensors __metadata__, and typed in GGUF
+ * files), and one bad configuration per failure mode. */
 #include "testutil.h"
 
 #include <stdio.h>
@@ -290,6 +291,63 @@ START_TEST(test_gguf_metadata_bad)
 }
 END_TEST
 
+/* A real GGUF (tests/data/gguf, see its README): typed metadata, each integer type accepted for
+ * an integer key and each float type for a float key. */
+static hoist_model *gguf_data(const char *name)
+{
+    char rel[128];
+    snprintf(rel, sizeof rel, "gguf/%s", name);
+    char *path = tu_data(rel);
+    hoist_model *m = NULL;
+    ck_assert_int_eq(hoist_model_open(path, NULL, &m), HOIST_OK);
+    free(path);
+    return m;
+}
+
+START_TEST(test_gguf_typed)
+{
+    hoist_model *m = gguf_data("g_typed.gguf");
+    hoist_geometry g;
+    ck_assert_msg(hoist_model_geometry(m, &g) == HOIST_OK, "%s", hoist_last_error());
+    ck_assert_str_eq(g.architecture, "llama");
+    ck_assert_uint_eq(g.n_layers, 2);      /* u64 */
+    ck_assert_uint_eq(g.hidden, 64);       /* i32 */
+    ck_assert_uint_eq(g.intermediate, 128); /* u16 */
+    ck_assert_uint_eq(g.n_heads, 4);       /* u8 */
+    ck_assert_uint_eq(g.n_kv_heads, 2);
+    ck_assert_uint_eq(g.head_dim, 16);
+    ck_assert_uint_eq(g.vocab, 100);
+    ck_assert_uint_eq(g.max_position, 2048);
+    ck_assert(g.rope_theta == 10000.0);   /* f64 */
+    ck_assert(g.rms_eps == (double)1e-6f); /* f32, as stored */
+    ck_assert_int_eq(g.dtype, HOIST_DTYPE_F32);
+    hoist_model_free(m);
+}
+END_TEST
+
+/* A number of the wrong type is refused, not read as text. */
+START_TEST(test_gguf_wrong_types)
+{
+    static const struct {
+        const char *file, *want;
+    } cases[] = {
+        {"g_block_count_f32.gguf", "\"llama.block_count\" has type f32"},
+        {"g_heads_negative.gguf", "\"llama.attention.head_count\" is -4"},
+        {"g_eps_array.gguf", "\"llama.attention.layer_norm_rms_epsilon\" has type array"},
+        {"g_ffn_bool.gguf", "\"llama.feed_forward_length\" has type bool"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        hoist_model *m = gguf_data(cases[i].file);
+        hoist_geometry g;
+        ck_assert_int_eq(hoist_model_geometry(m, &g), HOIST_E_BAD_CONFIG);
+        ck_assert_msg(strstr(hoist_last_error(), cases[i].want) != NULL, "%s: '%s'",
+                      cases[i].file, hoist_last_error());
+        ck_assert_ptr_nonnull(strstr(hoist_last_error(), cases[i].file));
+        hoist_model_free(m);
+    }
+}
+END_TEST
+
 /* Caller-built geometries (hoist plan's options) go through the same bounds. */
 START_TEST(test_check)
 {
@@ -332,6 +390,8 @@ int main(void)
     tcase_add_loop_test(tc, test_bad_config, 0, (int)(sizeof bad / sizeof *bad));
     tcase_add_test(tc, test_gguf_metadata);
     tcase_add_test(tc, test_gguf_metadata_bad);
+    tcase_add_test(tc, test_gguf_typed);
+    tcase_add_test(tc, test_gguf_wrong_types);
     tcase_add_test(tc, test_check);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);

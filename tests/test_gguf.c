@@ -155,6 +155,9 @@ static const char *const VALID[] = {
     "v_value_types.gguf", "v_tensor_types.gguf", "v_version2.gguf",      "v_empty.gguf",
     "v_no_tensors.gguf",  "v_alignment_64.gguf", "v_alignment_1.gguf",   "v_name_63.gguf",
     "v_last_unpadded.gguf", "v_dims.gguf",
+    /* geometries for test_geometry.c */
+    "g_typed.gguf", "g_block_count_f32.gguf", "g_heads_negative.gguf", "g_eps_array.gguf",
+    "g_ffn_bool.gguf",
 };
 
 START_TEST(valid_file)

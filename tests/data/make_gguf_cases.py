@@ -331,13 +331,35 @@ def main():
          gguf([ARCH], [("d1", [5], 0), ("d2", [3, 2], 0), ("d3", [2, 3, 4], 1),
                        ("d4", [64, 1, 2, 3], 8)]))
 
+    # ---- geometry from typed metadata (formats/geometry.c, tests/test_geometry.c)
+    geo = [kv("llama.block_count", U64, 2), kv("llama.embedding_length", I32, 64),
+           kv("llama.feed_forward_length", U16, 128), kv("llama.attention.head_count", U8, 4),
+           kv("llama.attention.head_count_kv", U32, 2), kv("llama.vocab_size", U32, 100),
+           kv("llama.context_length", U64, 2048), kv("llama.rope.freq_base", F64, 10000.0),
+           kv("llama.attention.layer_norm_rms_epsilon", F32, 1e-6)]
+    case("g_typed.gguf", "-", "OK", "geometry keys of several integer and float types",
+         gguf([ARCH] + geo, ONE))
+    for tag, enc, what in [
+        ("block_count_f32", kv("llama.block_count", F32, 2.0), "llama.block_count is an f32"),
+        ("heads_negative", kv("llama.attention.head_count", I32, -4),
+         "llama.attention.head_count is -4"),
+        ("eps_array", kv("llama.attention.layer_norm_rms_epsilon", ARRAY, (F32, [1e-6])),
+         "the epsilon is an array"),
+        ("ffn_bool", kv("llama.feed_forward_length", BOOL, 1), "llama.feed_forward_length is a bool"),
+    ]:
+        def key_of(e):
+            return e[8:8 + struct.unpack("<Q", e[:8])[0]]
+        case("g_%s.gguf" % tag, "-", "OK (BAD_CONFIG geometry)", what,
+             gguf([ARCH] + [g for g in geo if key_of(g) != key_of(enc)] + [enc], ONE))
+
     lines = [
         "# GGUF test data",
         "",
         "Handcrafted files, one per failure mode of RELIABILITY.md cases 16-24, written by",
         "`../make_gguf_cases.py` (run it to regenerate; it rewrites this file too). Each bad",
         "file breaks one rule and is otherwise valid. Statuses are `HOIST_E_*` (or `HOIST_OK`);",
-        "tests/test_gguf.c checks every row. The `v_*` files must load.",
+        "tests/test_gguf.c checks every row. The `v_*` and `g_*` files must load; the `g_*`",
+        "files are model geometries for tests/test_geometry.c, which refuses the bad ones.",
         "Built at test time instead: a header above the 256 MiB limit (a sparse file,",
         "HEADER_TOO_LARGE), a directory and a FIFO named .gguf (NOT_REGULAR), a missing file",
         "(OPEN).",
