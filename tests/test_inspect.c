@@ -51,6 +51,60 @@ START_TEST(test_sharded_json_lists_each_tensor_once)
 }
 END_TEST
 
+/* A GGUF model: ggml dtypes in the histogram, typed metadata, arrays summarised by their head. */
+START_TEST(test_gguf_json_and_table)
+{
+    char *dir = tu_mkdtemp(), args[1024];
+    snprintf(args, sizeof args, "gen '%s/m' --preset tiny --format gguf --dtype q8_0 --quiet",
+             dir);
+    ck_assert_int_eq(tu_run_cli(args), 0);
+    snprintf(args, sizeof args, "inspect '%s/m/model.gguf' --json > '%s/out.json'", dir, dir);
+    ck_assert_int_eq(tu_run_cli(args), 0);
+    char path[512];
+    json_error_t err;
+    snprintf(path, sizeof path, "%s/out.json", dir);
+    json_t *out = json_load_file(path, 0, &err);
+    ck_assert_msg(out != NULL, "inspect --json is not JSON: %s", err.text);
+    ck_assert_uint_eq(json_array_size(json_object_get(out, "tensors")), 21);
+    json_t *dtypes = json_object_get(out, "dtypes");
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(dtypes, "Q8_0"),
+                                                        "tensors")),
+                     14);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(dtypes, "F16"),
+                                                        "tensors")),
+                     2);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(dtypes, "F32"),
+                                                        "tensors")),
+                     5);
+    /* parameters count elements, not bytes: 34-byte blocks hold 32 */
+    ck_assert_int_eq(json_integer_value(json_object_get(out, "parameters")), 123712);
+    json_t *meta = json_object_get(out, "metadata"), *types = json_object_get(out, "metadata_types");
+    ck_assert_int_eq(json_integer_value(json_object_get(meta, "llama.block_count")), 2);
+    ck_assert_str_eq(json_string_value(json_object_get(types, "llama.block_count")), "u32");
+    ck_assert_str_eq(json_string_value(json_object_get(meta, "general.architecture")), "llama");
+    ck_assert(json_is_real(json_object_get(meta, "llama.rope.freq_base")));
+    json_t *tokens = json_object_get(meta, "tokenizer.ggml.tokens");
+    ck_assert_str_eq(json_string_value(json_object_get(tokens, "array")), "string");
+    ck_assert_int_eq(json_integer_value(json_object_get(tokens, "count")), 256);
+    json_t *head = json_object_get(tokens, "head");
+    ck_assert_uint_eq(json_array_size(head), 8);
+    ck_assert_str_eq(json_string_value(json_array_get(head, 0)), "<unk>");
+    json_decref(out);
+
+    snprintf(args, sizeof args, "inspect '%s/m' > '%s/out.txt'", dir, dir);
+    ck_assert_int_eq(tu_run_cli(args), 0);
+    snprintf(path, sizeof path, "%s/out.txt", dir);
+    char *text = tu_read(path, NULL);
+    ck_assert_ptr_nonnull(text);
+    ck_assert_ptr_nonnull(strstr(text, "blk.0.attn_q.weight"));
+    ck_assert_ptr_nonnull(strstr(text, "Q8_0"));
+    ck_assert_ptr_nonnull(strstr(text, "[string x 256] = [\"<unk>\", \"<s>\""));
+    ck_assert_ptr_nonnull(strstr(text, "llama.attention.head_count_kv"));
+    free(text);
+    tu_rmtree(dir);
+}
+END_TEST
+
 START_TEST(test_bad_file_fails_with_message)
 {
     char *bad = tu_data("safetensors/c09_gap.safetensors");
@@ -67,6 +121,7 @@ int main(void)
     TCase *tc = tcase_create("cli");
     tcase_add_test(tc, test_sharded_json_lists_each_tensor_once);
     tcase_add_test(tc, test_bad_file_fails_with_message);
+    tcase_add_test(tc, test_gguf_json_and_table);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

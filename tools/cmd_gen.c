@@ -12,8 +12,10 @@ static const char gen_usage[] =
     "\n"
     "Writes a deterministic Llama-shaped Hugging Face checkpoint (config.json and\n"
     "model.safetensors, or model-0000K-of-0000N.safetensors shards with\n"
-    "model.safetensors.index.json) into OUT_DIR. Weights are N(0, 0.02), RMSNorm\n"
-    "weights 1.0; the bytes depend only on the geometry, dtype and seed.\n"
+    "model.safetensors.index.json) into OUT_DIR, or with --format gguf one\n"
+    "model.gguf with llama.cpp's tensor names and metadata. Weights are N(0, 0.02),\n"
+    "RMSNorm weights 1.0; the values depend only on the geometry and seed, whatever\n"
+    "the format (GGUF's q/k rows are permuted as llama.cpp's converter does).\n"
     "\n"
     "  --preset NAME        tiny (default), small, llama-1b, llama-3b, llama-8b, llama-70b\n"
     "  --size SIZE          total size such as 8G: the layer count of the llama-8b\n"
@@ -27,7 +29,8 @@ static const char gen_usage[] =
     "  --head-dim N         head_dim (default hidden / heads)\n"
     "  --vocab N            vocab_size\n"
     "  --max-position N     max_position_embeddings (default 4096)\n"
-    "  --dtype T            bf16 (default), f16 or f32\n"
+    "  --format F           safetensors (default) or gguf\n"
+    "  --dtype T            bf16 (default), f16 or f32; q8_0 with --format gguf\n"
     "  --tie-embeddings     no lm_head.weight (tie_word_embeddings true)\n"
     "  --no-tie-embeddings  separate lm_head.weight\n"
     "  --shard-size SIZE    largest shard (default 5G; small: 256M)\n"
@@ -83,6 +86,7 @@ int cmd_gen(int argc, char **argv)
     int tie = -1;
     uint64_t size = 0, shard = 0, seed = 0, threads = 0;
     gen_dtype dtype = GEN_DTYPE_BF16;
+    gen_format format = GEN_FORMAT_SAFETENSORS;
 
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
@@ -128,7 +132,7 @@ int cmd_gen(int argc, char **argv)
         static const char *const valued[] = {
             "--preset", "--size", "--layers", "--hidden", "--intermediate", "--heads",
             "--kv-heads", "--head-dim", "--vocab", "--max-position", "--dtype", "--shard-size",
-            "--seed", "--threads",
+            "--seed", "--threads", "--format",
         };
         bool known = false;
         for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++)
@@ -170,8 +174,11 @@ int cmd_gen(int argc, char **argv)
             has_shard = true;
         } else if (strcmp(name, "--dtype") == 0) {
             if (gen_parse_dtype(value, &dtype) != 0)
-                return usage_error("unknown dtype '%s' (bf16, f16 or f32)", value);
+                return usage_error("unknown dtype '%s' (bf16, f16, f32 or q8_0)", value);
             has_dtype = true;
+        } else if (strcmp(name, "--format") == 0) {
+            if (gen_parse_format(value, &format) != 0)
+                return usage_error("unknown format '%s' (safetensors or gguf)", value);
         } else if (strcmp(name, "--seed") == 0) {
             if (!cli_parse_u64(value, &seed)) return usage_error("bad seed '%s'", value);
             has_seed = true;
@@ -190,6 +197,8 @@ int cmd_gen(int argc, char **argv)
         return usage_error("%s", "--size chooses the layer count: give --size or --layers");
     if (has_size && size > GEN_MAX_TOTAL_BYTES)
         return usage_error("%s", "--size is above the 1 TiB limit");
+    if (has_shard && format == GEN_FORMAT_GGUF)
+        return usage_error("%s", "--shard-size: GGUF is written as one file");
 
     gen_config cfg = GEN_CONFIG_DEFAULT;
     const char *base = preset ? preset : has_size ? "llama-8b" : "tiny";
@@ -206,6 +215,7 @@ int cmd_gen(int argc, char **argv)
     if (has_shard) cfg.shard_size = shard;
     if (has_seed) cfg.seed = seed;
     if (has_dtype) cfg.dtype = dtype;
+    cfg.format = format;
     cfg.threads = (unsigned)threads;
     cfg.force = force;
     cfg.sync = do_sync;
@@ -244,8 +254,9 @@ int cmd_gen(int argc, char **argv)
                "head_dim %u, vocab %u, %s embeddings\n",
                cfg.layers, cfg.hidden, cfg.intermediate, cfg.heads, cfg.kv_heads, cfg.head_dim,
                cfg.vocab, cfg.tie_embeddings ? "tied" : "untied");
-        printf("dtype     %s, seed %llu\n", gen_dtype_name(cfg.dtype),
-               (unsigned long long)cfg.seed);
+        printf("dtype     %s, seed %llu%s\n", gen_dtype_name(cfg.dtype),
+               (unsigned long long)cfg.seed,
+               cfg.dtype == GEN_DTYPE_Q8_0 ? " (norms f32; rows not a multiple of 32: f16)" : "");
         double params = (double)gen_param_count(&cfg);
         printf("total     %s (%llu bytes, %.2f %s params)\n", cli_fmt_bytes(total, b1, sizeof b1),
                (unsigned long long)total, params >= 1e9 ? params / 1e9 : params / 1e6,
@@ -253,7 +264,9 @@ int cmd_gen(int argc, char **argv)
         char first[64], last[64];
         gen_file_name(0, nfiles, first, sizeof first);
         gen_file_name(nfiles - 1, nfiles, last, sizeof last);
-        if (nfiles == 1)
+        if (cfg.format == GEN_FORMAT_GGUF)
+            printf("files     %s (GGUF v3, llama.cpp names and keys)\n", GEN_GGUF_FILE);
+        else if (nfiles == 1)
             printf("files     config.json, %s (shard size %s)\n", first,
                    cli_fmt_bytes(cfg.shard_size, b2, sizeof b2));
         else

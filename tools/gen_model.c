@@ -1,5 +1,6 @@
 /* Deterministic Llama-shaped checkpoint generator (see gen_model.h). */
 #include "gen_model.h"
+#include "gen_gguf.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -54,6 +55,7 @@ const char *gen_dtype_name(gen_dtype dtype)
     case GEN_DTYPE_BF16: return "bf16";
     case GEN_DTYPE_F16: return "f16";
     case GEN_DTYPE_F32: return "f32";
+    case GEN_DTYPE_Q8_0: return "q8_0";
     }
     return "?";
 }
@@ -64,6 +66,7 @@ const char *gen_dtype_st_name(gen_dtype dtype)
     case GEN_DTYPE_BF16: return "BF16";
     case GEN_DTYPE_F16: return "F16";
     case GEN_DTYPE_F32: return "F32";
+    case GEN_DTYPE_Q8_0: return "Q8_0";
     }
     return "?";
 }
@@ -73,14 +76,15 @@ const char *gen_dtype_torch_name(gen_dtype dtype)
     switch (dtype) {
     case GEN_DTYPE_BF16: return "bfloat16";
     case GEN_DTYPE_F16: return "float16";
-    case GEN_DTYPE_F32: return "float32";
+    case GEN_DTYPE_F32:
+    case GEN_DTYPE_Q8_0: return "float32";
     }
     return "?";
 }
 
 size_t gen_dtype_size(gen_dtype dtype)
 {
-    return dtype == GEN_DTYPE_F32 ? 4 : 2;
+    return dtype == GEN_DTYPE_Q8_0 ? 0 : dtype == GEN_DTYPE_F32 ? 4 : 2;
 }
 
 int gen_parse_dtype(const char *text, gen_dtype *out)
@@ -92,7 +96,7 @@ int gen_parse_dtype(const char *text, gen_dtype *out)
         {"bf16", GEN_DTYPE_BF16},    {"bfloat16", GEN_DTYPE_BF16}, {"f16", GEN_DTYPE_F16},
         {"fp16", GEN_DTYPE_F16},     {"float16", GEN_DTYPE_F16},   {"half", GEN_DTYPE_F16},
         {"f32", GEN_DTYPE_F32},      {"fp32", GEN_DTYPE_F32},      {"float32", GEN_DTYPE_F32},
-        {"float", GEN_DTYPE_F32},
+        {"float", GEN_DTYPE_F32},    {"q8_0", GEN_DTYPE_Q8_0},     {"Q8_0", GEN_DTYPE_Q8_0},
     };
     if (!text) return -1;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
@@ -102,6 +106,14 @@ int gen_parse_dtype(const char *text, gen_dtype *out)
         }
     }
     return -1;
+}
+
+int gen_parse_format(const char *text, gen_format *out)
+{
+    if (text && strcmp(text, "safetensors") == 0) *out = GEN_FORMAT_SAFETENSORS;
+    else if (text && strcmp(text, "gguf") == 0) *out = GEN_FORMAT_GGUF;
+    else return -1;
+    return 0;
 }
 
 /* ---- presets ---------------------------------------------------------------------------------- */
@@ -194,9 +206,36 @@ uint64_t gen_param_count(const gen_config *c)
     return add_sat(p, mul_sat(layer_params(c), c->layers));
 }
 
+/* The dtype a tensor is written in: the model's, except in a Q8_0 file (see gen_dtype). */
+static gen_dtype tensor_dtype(const gen_config *c, uint64_t cols, bool norm)
+{
+    if (c->dtype != GEN_DTYPE_Q8_0) return c->dtype;
+    if (norm || cols == 0) return GEN_DTYPE_F32;
+    return cols % GEN_Q8_0_BLOCK == 0 ? GEN_DTYPE_Q8_0 : GEN_DTYPE_F16;
+}
+
+/* Bytes of a [rows, cols] tensor (cols 0: a vector of rows), saturating. */
+static uint64_t tensor_bytes(const gen_config *c, uint64_t rows, uint64_t cols, bool norm)
+{
+    gen_dtype d = tensor_dtype(c, cols, norm);
+    uint64_t n = cols ? mul_sat(rows, cols) : rows;
+    if (d == GEN_DTYPE_Q8_0) return mul_sat(n / GEN_Q8_0_BLOCK, GEN_Q8_0_BYTES);
+    return mul_sat(n, gen_dtype_size(d));
+}
+
 uint64_t gen_total_bytes(const gen_config *c)
 {
-    return mul_sat(gen_param_count(c), gen_dtype_size(c->dtype));
+    uint64_t h = c->hidden, q = mul_sat(c->heads, c->head_dim);
+    uint64_t kv = mul_sat(c->kv_heads, c->head_dim), in = c->intermediate;
+    uint64_t layer = mul_sat(2, tensor_bytes(c, h, 0, true));
+    layer = add_sat(layer, tensor_bytes(c, q, h, false));                 /* q_proj */
+    layer = add_sat(layer, mul_sat(2, tensor_bytes(c, kv, h, false)));    /* k_proj, v_proj */
+    layer = add_sat(layer, tensor_bytes(c, h, q, false));                 /* o_proj */
+    layer = add_sat(layer, mul_sat(2, tensor_bytes(c, in, h, false)));    /* gate, up */
+    layer = add_sat(layer, tensor_bytes(c, h, in, false));                /* down */
+    uint64_t emb = tensor_bytes(c, c->vocab, h, false);
+    uint64_t total = add_sat(mul_sat(emb, c->tie_embeddings ? 1 : 2), tensor_bytes(c, h, 0, true));
+    return add_sat(total, mul_sat(layer, c->layers));
 }
 
 int gen_validate(const gen_config *c, char *err, size_t errlen)
@@ -225,8 +264,21 @@ int gen_validate(const gen_config *c, char *err, size_t errlen)
             return -1;
         }
     }
-    if (c->dtype != GEN_DTYPE_BF16 && c->dtype != GEN_DTYPE_F16 && c->dtype != GEN_DTYPE_F32) {
+    if (c->dtype != GEN_DTYPE_BF16 && c->dtype != GEN_DTYPE_F16 && c->dtype != GEN_DTYPE_F32 &&
+        c->dtype != GEN_DTYPE_Q8_0) {
         set_err(err, errlen, "unknown dtype %d", (int)c->dtype);
+        return -1;
+    }
+    if (c->format != GEN_FORMAT_SAFETENSORS && c->format != GEN_FORMAT_GGUF) {
+        set_err(err, errlen, "unknown format %d", (int)c->format);
+        return -1;
+    }
+    if (c->dtype == GEN_DTYPE_Q8_0 && c->format != GEN_FORMAT_GGUF) {
+        set_err(err, errlen, "q8_0 is a GGUF type: give --format gguf");
+        return -1;
+    }
+    if (c->format == GEN_FORMAT_GGUF && c->head_dim % 2 != 0) {
+        set_err(err, errlen, "head-dim (%u) must be even for GGUF's rotary layout", c->head_dim);
         return -1;
     }
     if (c->heads % c->kv_heads != 0) {
@@ -380,12 +432,14 @@ int gen_fit_size(uint64_t target, gen_config *cfg)
 /* ---- plan: tensors, shards, headers ----------------------------------------------------------- */
 
 typedef struct gen_tensor {
-    char name[64];
+    char name[64];   /* the Hugging Face name (GGUF: llama.cpp's) */
     uint64_t shape[2];
     int ndim;
     uint64_t numel;
     uint64_t nbytes;
+    gen_dtype dtype; /* as written (see tensor_dtype) */
     bool ones;       /* RMSNorm weight: all 1.0 */
+    uint32_t rope_heads; /* GGUF q/k projection: rows permuted over this many heads; else 0 */
     uint32_t file;
     uint64_t offset; /* within the file's data section */
 } gen_tensor;
@@ -395,8 +449,8 @@ typedef struct gen_plan {
     size_t nt;
     uint32_t nfiles;
     uint64_t *file_data;   /* data bytes per file */
-    uint64_t *file_start;  /* 8 + header length per file */
-    char **headers;        /* 8-byte length + JSON + padding, per file */
+    uint64_t *file_start;  /* header bytes per file */
+    char **headers;        /* per file: 8-byte length, JSON, padding; or the GGUF header */
 } gen_plan;
 
 static void plan_free(gen_plan *p)
@@ -414,13 +468,22 @@ static void add_tensor(gen_plan *p, const gen_config *c, const char *name, uint6
                        uint64_t cols, bool ones)
 {
     gen_tensor *t = &p->t[p->nt++];
-    snprintf(t->name, sizeof t->name, "%s", name);
+    if (c->format != GEN_FORMAT_GGUF || gen_gguf_name(name, t->name, sizeof t->name) != 0)
+        snprintf(t->name, sizeof t->name, "%s", name);
     t->shape[0] = rows;
     t->shape[1] = cols;
     t->ndim = cols ? 2 : 1;
     t->numel = cols ? rows * cols : rows;
-    t->nbytes = t->numel * gen_dtype_size(c->dtype);
+    t->dtype = tensor_dtype(c, cols, ones);
+    t->nbytes = tensor_bytes(c, rows, cols, ones);
     t->ones = ones;
+    if (c->format == GEN_FORMAT_GGUF) {
+        size_t n = strlen(name);
+        if (n > 19 && strcmp(name + n - 19, "self_attn.q_proj.weight" + 4) == 0)
+            t->rope_heads = c->heads;
+        else if (n > 19 && strcmp(name + n - 19, "self_attn.k_proj.weight" + 4) == 0)
+            t->rope_heads = c->kv_heads;
+    }
 }
 
 /* Tensor list in Hugging Face order plus shard assignment. Config must be valid. */
@@ -458,6 +521,12 @@ static int plan_tensors(gen_plan *p, const gen_config *c)
     uint64_t cur = 0;
     for (size_t i = 0; i < p->nt; i++) {
         gen_tensor *t = &p->t[i];
+        if (c->format == GEN_FORMAT_GGUF) { /* one file, each tensor aligned */
+            t->file = 0;
+            t->offset = (cur + GEN_GGUF_ALIGNMENT - 1) / GEN_GGUF_ALIGNMENT * GEN_GGUF_ALIGNMENT;
+            cur = t->offset + t->nbytes;
+            continue;
+        }
         if (cur > 0 && (cur + t->nbytes > c->shard_size || cur + t->nbytes < cur)) {
             file++;
             cur = 0;
@@ -526,12 +595,46 @@ static void sb_printf(sbuf *b, const char *fmt, ...)
 
 /* Builds every file's header: 8-byte little-endian length N, then the JSON padded with spaces so
  * that 8 + N is a multiple of 8. */
+/* The GGUF header of the one file; its data ends padded to the alignment, as llama.cpp's writer
+ * leaves it. */
+static int plan_gguf_header(gen_plan *p, const gen_config *c)
+{
+    static const uint32_t types[] = {[GEN_DTYPE_BF16] = GEN_GGML_BF16,
+                                     [GEN_DTYPE_F16] = GEN_GGML_F16,
+                                     [GEN_DTYPE_F32] = GEN_GGML_F32,
+                                     [GEN_DTYPE_Q8_0] = GEN_GGML_Q8_0};
+    gen_gguf_tensor *infos = calloc(p->nt ? p->nt : 1, sizeof *infos);
+    if (!infos) return -1;
+    for (size_t i = 0; i < p->nt; i++) {
+        const gen_tensor *t = &p->t[i];
+        /* ne is innermost first: [cols, rows] */
+        infos[i] = (gen_gguf_tensor){.name = t->name,
+                                     .n_dims = (uint32_t)t->ndim,
+                                     .ne = {t->ndim == 2 ? t->shape[1] : t->shape[0],
+                                            t->shape[0]},
+                                     .type = types[t->dtype],
+                                     .offset = t->offset};
+        p->file_data[0] = t->offset + t->nbytes;
+    }
+    p->file_data[0] = (p->file_data[0] + GEN_GGUF_ALIGNMENT - 1) / GEN_GGUF_ALIGNMENT *
+                      GEN_GGUF_ALIGNMENT;
+    unsigned char *head;
+    uint64_t len;
+    int rc = gen_gguf_header(c, infos, p->nt, &head, &len);
+    free(infos);
+    if (rc != 0) return -1;
+    p->headers[0] = (char *)head;
+    p->file_start[0] = len;
+    return 0;
+}
+
 static int plan_headers(gen_plan *p, const gen_config *c)
 {
     p->file_data = calloc(p->nfiles, sizeof *p->file_data);
     p->file_start = calloc(p->nfiles, sizeof *p->file_start);
     p->headers = calloc(p->nfiles, sizeof *p->headers);
     if (!p->file_data || !p->file_start || !p->headers) return -1;
+    if (c->format == GEN_FORMAT_GGUF) return plan_gguf_header(p, c);
     size_t ti = 0;
     for (uint32_t f = 0; f < p->nfiles; f++) {
         sbuf b = {0};
@@ -540,7 +643,7 @@ static int plan_headers(gen_plan *p, const gen_config *c)
         for (; ti < p->nt && p->t[ti].file == f; ti++) {
             const gen_tensor *t = &p->t[ti];
             sb_printf(&b, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[%llu", t->name,
-                      gen_dtype_st_name(c->dtype), (unsigned long long)t->shape[0]);
+                      gen_dtype_st_name(t->dtype), (unsigned long long)t->shape[0]);
             if (t->ndim == 2) sb_printf(&b, ",%llu", (unsigned long long)t->shape[1]);
             sb_printf(&b, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)t->offset,
                       (unsigned long long)(t->offset + t->nbytes));
@@ -735,6 +838,7 @@ GEN_AI void fill_body(uint64_t key, uint32_t n, gen_dtype dtype, void *dst)
         case GEN_DTYPE_BF16: fill_body(key, n, GEN_DTYPE_BF16, dst); break;                       \
         case GEN_DTYPE_F16: fill_body(key, n, GEN_DTYPE_F16, dst); break;                         \
         case GEN_DTYPE_F32: fill_body(key, n, GEN_DTYPE_F32, dst); break;                         \
+        case GEN_DTYPE_Q8_0: break; /* values are made as f32, then quantized */                  \
         }                                                                                         \
     }
 
@@ -852,8 +956,9 @@ static int mkdir_p(const char *dir, char *err, size_t errlen)
     return 0;
 }
 
-static bool is_model_file(const char *name)
+static bool is_model_file(const char *name, gen_format format)
 {
+    if (format == GEN_FORMAT_GGUF) return strcmp(name, GEN_GGUF_FILE) == 0;
     size_t n = strlen(name), sl = strlen(".safetensors");
     return strncmp(name, "model", 5) == 0 && n >= 5 + sl && strcmp(name + n - sl, ".safetensors") == 0;
 }
@@ -871,7 +976,7 @@ static char *join_path(const char *dir, const char *name)
 }
 
 /* Refuses (or with force, clears) an existing checkpoint; removes a stale index either way. */
-static int prepare_dir(const char *dir, bool force, char *err, size_t errlen)
+static int prepare_dir(const char *dir, gen_format format, bool force, char *err, size_t errlen)
 {
     DIR *d = opendir(dir);
     if (!d) {
@@ -881,7 +986,7 @@ static int prepare_dir(const char *dir, bool force, char *err, size_t errlen)
     int rc = 0;
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
-        if (!is_model_file(de->d_name)) continue;
+        if (!is_model_file(de->d_name, format)) continue;
         char *path = join_path(dir, de->d_name);
         if (!path) {
             set_err(err, errlen, "out of memory");
@@ -900,7 +1005,7 @@ static int prepare_dir(const char *dir, bool force, char *err, size_t errlen)
         if (rc) break;
     }
     closedir(d);
-    if (rc) return rc;
+    if (rc || format == GEN_FORMAT_GGUF) return rc;
     char *index = join_path(dir, "model.safetensors.index.json");
     if (!index) {
         set_err(err, errlen, "out of memory");
@@ -918,7 +1023,7 @@ static int prepare_dir(const char *dir, bool force, char *err, size_t errlen)
 
 typedef struct gen_item {
     uint32_t tensor;
-    uint64_t first; /* first element, a multiple of GEN_BLOCK_ELEMS */
+    uint64_t first; /* first element: a multiple of GEN_BLOCK_ELEMS, or of a head's elements */
     uint32_t count;
 } gen_item;
 
@@ -929,7 +1034,8 @@ typedef struct gen_job {
     size_t nitems;
     const int *fds;
     char *const *paths;
-    size_t bufsize;
+    size_t bufsize;          /* bytes of the largest item's values */
+    bool need_permuted, need_quantized;
     atomic_size_t next;
     atomic_bool failed;
     atomic_uint_fast64_t bytes_done;
@@ -952,43 +1058,138 @@ static void job_fail(gen_job *job, const char *fmt, ...)
     pthread_mutex_unlock(&job->mu);
 }
 
+/* Elements [first, first + count) of a tensor in row-major order, as dtype (a float type). A
+ * block only partly inside the range is generated whole into scratch and cut. */
+static void fill_range(uint64_t seed, uint32_t tensor, uint64_t first, uint64_t count,
+                       gen_dtype dtype, unsigned char *dst, unsigned char *scratch)
+{
+    size_t esz = gen_dtype_size(dtype);
+    for (uint64_t pos = first, end = first + count; pos < end;) {
+        uint64_t block = pos / GEN_BLOCK_ELEMS, base = block * GEN_BLOCK_ELEMS;
+        uint64_t lo = pos - base, hi = end - base < GEN_BLOCK_ELEMS ? end - base : GEN_BLOCK_ELEMS;
+        uint64_t key = gen_block_key(seed, tensor, block);
+        if (lo == 0) {
+            gen_fill_normal(key, (uint32_t)hi, dtype, dst + (pos - first) * esz);
+        } else {
+            gen_fill_normal(key, (uint32_t)hi, dtype, scratch);
+            memcpy(dst + (pos - first) * esz, scratch + lo * esz, (hi - lo) * esz);
+        }
+        pos = base + hi;
+    }
+}
+
+static unsigned char *aligned_buf(size_t n)
+{
+    void *p = NULL;
+    return posix_memalign(&p, 4096, n) == 0 ? p : NULL;
+}
+
+typedef struct gen_buffers {
+    unsigned char *values, *permuted, *quantized, *scratch;
+} gen_buffers;
+
+/* Produces the bytes of one work item: the values (f32 when they are to be quantized), rows
+ * permuted for a GGUF q/k projection, Q8_0 blocks. *out and *len receive what to write, *at
+ * its offset from the tensor's start. */
+static void make_item(const gen_job *job, const gen_item *it, gen_buffers *b,
+                      const unsigned char **out, size_t *len, uint64_t *at)
+{
+    const gen_config *c = job->cfg;
+    const gen_tensor *t = &job->plan->t[it->tensor];
+    gen_dtype vd = t->dtype == GEN_DTYPE_Q8_0 ? GEN_DTYPE_F32 : t->dtype;
+    size_t esz = gen_dtype_size(vd);
+    unsigned char *p = b->values;
+    if (t->ones)
+        fill_ones(it->count, vd, p);
+    else
+        fill_range(c->seed, it->tensor, it->first, it->count, vd, p, b->scratch);
+    if (t->rope_heads) {
+        uint64_t head = (uint64_t)c->head_dim * t->shape[1];
+        gen_rope_permute(p, b->permuted, it->count / head, c->head_dim, t->shape[1], esz);
+        p = b->permuted;
+    }
+    if (t->dtype == GEN_DTYPE_Q8_0) {
+        gen_quantize_q8_0((const float *)p, it->count, b->quantized);
+        *out = b->quantized;
+        *len = (size_t)it->count / GEN_Q8_0_BLOCK * GEN_Q8_0_BYTES;
+        *at = it->first / GEN_Q8_0_BLOCK * GEN_Q8_0_BYTES;
+        return;
+    }
+    *out = p;
+    *len = (size_t)it->count * esz;
+    *at = it->first * esz;
+}
+
+/* Work items in file order: up to GEN_ITEM_ELEMS elements of one tensor, or, for a permuted q/k
+ * projection, as many whole heads as fit (at least one). Sets the job's buffer needs. */
+static int plan_items(const gen_plan *p, const gen_config *c, gen_item **out, size_t *n,
+                      gen_job *job)
+{
+    size_t count = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        size_t k = 0;
+        for (size_t i = 0; i < p->nt; i++) {
+            const gen_tensor *t = &p->t[i];
+            uint64_t step = GEN_ITEM_ELEMS;
+            if (t->rope_heads) {
+                uint64_t head = (uint64_t)c->head_dim * t->shape[1];
+                step = head * (head < GEN_ITEM_ELEMS ? GEN_ITEM_ELEMS / head : 1);
+            }
+            size_t vsz = t->dtype == GEN_DTYPE_Q8_0 ? 4 : gen_dtype_size(t->dtype);
+            for (uint64_t e = 0; e < t->numel; e += step, k++) {
+                uint64_t left = t->numel - e, cnt = left < step ? left : step;
+                if (pass == 0) {
+                    if (cnt * vsz > job->bufsize) job->bufsize = (size_t)(cnt * vsz);
+                    continue;
+                }
+                (*out)[k] = (gen_item){(uint32_t)i, e, (uint32_t)cnt};
+            }
+            if (pass == 0) {
+                job->need_permuted |= t->rope_heads != 0;
+                job->need_quantized |= t->dtype == GEN_DTYPE_Q8_0;
+            }
+        }
+        if (pass == 0) {
+            count = k;
+            *out = malloc((count ? count : 1) * sizeof **out);
+            if (!*out) return -1;
+        }
+    }
+    *n = count;
+    return 0;
+}
+
 static void *worker(void *arg)
 {
     gen_job *job = arg;
-    const gen_config *c = job->cfg;
-    size_t esz = gen_dtype_size(c->dtype);
-    void *buf = NULL;
-    if (posix_memalign(&buf, 4096, job->bufsize) != 0) {
-        job_fail(job, "out of memory for a %zu-byte buffer", job->bufsize);
-        atomic_fetch_sub(&job->running, 1);
-        return NULL;
-    }
-    while (!atomic_load_explicit(&job->failed, memory_order_relaxed)) {
+    const size_t n = job->bufsize;
+    gen_buffers b = {0};
+    bool ok = (b.values = aligned_buf(n)) != NULL &&
+              (b.scratch = aligned_buf((size_t)GEN_BLOCK_ELEMS * 4)) != NULL &&
+              (!job->need_permuted || (b.permuted = aligned_buf(n)) != NULL) &&
+              (!job->need_quantized || (b.quantized = aligned_buf(n)) != NULL);
+    if (!ok) job_fail(job, "out of memory for %zu-byte buffers", n);
+    while (ok && !atomic_load_explicit(&job->failed, memory_order_relaxed)) {
         size_t i = atomic_fetch_add(&job->next, 1);
         if (i >= job->nitems) break;
         const gen_item *it = &job->items[i];
         const gen_tensor *t = &job->plan->t[it->tensor];
-        unsigned char *p = buf;
-        if (t->ones) {
-            fill_ones(it->count, c->dtype, p);
-        } else {
-            for (uint32_t done = 0; done < it->count; done += GEN_BLOCK_ELEMS) {
-                uint32_t n = it->count - done < GEN_BLOCK_ELEMS ? it->count - done : GEN_BLOCK_ELEMS;
-                uint64_t block = (it->first + done) / GEN_BLOCK_ELEMS;
-                gen_fill_normal(gen_block_key(c->seed, it->tensor, block), n, c->dtype,
-                                p + (size_t)done * esz);
-            }
-        }
-        size_t len = (size_t)it->count * esz;
-        uint64_t off = job->plan->file_start[t->file] + t->offset + it->first * esz;
-        if (pwrite_all(job->fds[t->file], buf, len, off) != 0) {
+        const unsigned char *out;
+        size_t len;
+        uint64_t at;
+        make_item(job, it, &b, &out, &len, &at);
+        uint64_t off = job->plan->file_start[t->file] + t->offset + at;
+        if (pwrite_all(job->fds[t->file], out, len, off) != 0) {
             job_fail(job, "cannot write %zu bytes to %s at offset %llu (tensor %s): %s", len,
                      job->paths[t->file], (unsigned long long)off, t->name, strerror(errno));
             break;
         }
         atomic_fetch_add_explicit(&job->bytes_done, len, memory_order_relaxed);
     }
-    free(buf);
+    free(b.values);
+    free(b.permuted);
+    free(b.quantized);
+    free(b.scratch);
     atomic_fetch_sub(&job->running, 1);
     return NULL;
 }
@@ -1135,42 +1336,35 @@ int gen_model_write(const char *out_dir, const gen_config *cfg, char *err, size_
     bool mu_init = false;
 
     if (mkdir_p(out_dir, err, errlen) != 0) return -1;
-    if (prepare_dir(out_dir, cfg->force, err, errlen) != 0) return -1;
+    if (prepare_dir(out_dir, cfg->format, cfg->force, err, errlen) != 0) return -1;
 
     if (plan_tensors(&plan, cfg) != 0 || plan_headers(&plan, cfg) != 0) {
         set_err(err, errlen, "out of memory planning the files");
         goto out;
     }
 
-    /* Work items: up to GEN_ITEM_ELEMS elements of one tensor, in file order. */
     size_t nitems = 0;
-    for (size_t i = 0; i < plan.nt; i++)
-        nitems += (size_t)((plan.t[i].numel + GEN_ITEM_ELEMS - 1) / GEN_ITEM_ELEMS);
-    items = malloc(nitems * sizeof *items);
+    if (plan_items(&plan, cfg, &items, &nitems, &job) != 0) {
+        set_err(err, errlen, "out of memory planning the work");
+        goto out;
+    }
     fds = malloc(plan.nfiles * sizeof *fds);
     paths = calloc(plan.nfiles, sizeof *paths);
     config_path = join_path(out_dir, "config.json");
     index_path = join_path(out_dir, "model.safetensors.index.json");
-    if (!items || !fds || !paths || !config_path || !index_path) {
+    if (!fds || !paths || !config_path || !index_path) {
         set_err(err, errlen, "out of memory");
         goto out;
-    }
-    size_t k = 0;
-    for (size_t i = 0; i < plan.nt; i++) {
-        for (uint64_t e = 0; e < plan.t[i].numel; e += GEN_ITEM_ELEMS) {
-            uint64_t left = plan.t[i].numel - e;
-            items[k].tensor = (uint32_t)i;
-            items[k].first = e;
-            items[k].count = (uint32_t)(left < GEN_ITEM_ELEMS ? left : GEN_ITEM_ELEMS);
-            k++;
-        }
     }
     for (uint32_t f = 0; f < plan.nfiles; f++) fds[f] = -1;
 
     /* Create and preallocate every file, write the headers. */
     for (uint32_t f = 0; f < plan.nfiles; f++) {
         char fname[64];
-        gen_file_name(f, plan.nfiles, fname, sizeof fname);
+        if (cfg->format == GEN_FORMAT_GGUF)
+            snprintf(fname, sizeof fname, "%s", GEN_GGUF_FILE);
+        else
+            gen_file_name(f, plan.nfiles, fname, sizeof fname);
         paths[f] = join_path(out_dir, fname);
         if (!paths[f]) {
             set_err(err, errlen, "out of memory");
@@ -1228,7 +1422,6 @@ int gen_model_write(const char *out_dir, const gen_config *cfg, char *err, size_
     job.nitems = nitems;
     job.fds = fds;
     job.paths = paths;
-    job.bufsize = (size_t)GEN_ITEM_ELEMS * gen_dtype_size(cfg->dtype);
     atomic_init(&job.next, 0);
     atomic_init(&job.failed, false);
     atomic_init(&job.bytes_done, 0);
@@ -1286,8 +1479,10 @@ int gen_model_write(const char *out_dir, const gen_config *cfg, char *err, size_
         created_index = true;
         if (write_index(index_path, &plan, err, errlen) != 0) goto out;
     }
-    created_config = true;
-    if (write_config(config_path, cfg, err, errlen) != 0) goto out;
+    if (cfg->format != GEN_FORMAT_GGUF) { /* GGUF carries its config in its metadata */
+        created_config = true;
+        if (write_config(config_path, cfg, err, errlen) != 0) goto out;
+    }
     rc = 0;
 
 out:

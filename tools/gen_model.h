@@ -1,7 +1,10 @@
-/* Deterministic Llama-shaped Hugging Face checkpoint generator behind `hoist gen`.
+/* Deterministic Llama-shaped checkpoint generator behind `hoist gen`.
  *
  * Writes config.json plus model.safetensors (or model-0000K-of-0000N.safetensors shards with
- * model.safetensors.index.json) into a directory. Every weight is N(0, 0.02) and every RMSNorm
+ * model.safetensors.index.json) into a directory, or one model.gguf with llama.cpp's names and
+ * metadata keys (GEN_FORMAT_GGUF). Both formats hold the same values for the same seed: the GGUF
+ * q and k projections have their rows permuted as llama.cpp's converter permutes them (see
+ * gen_gguf.h), and a Q8_0 file holds the Q8_0 quantization of the f32 values. Every weight is N(0, 0.02) and every RMSNorm
  * weight is exactly 1.0. The bytes depend only on the config and the seed: each 1 Mi-element block
  * of each tensor is seeded from (seed, tensor index, block index), so the thread count, the shard
  * size and the CPU's vector unit never change a value.
@@ -14,7 +17,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum gen_dtype { GEN_DTYPE_BF16 = 0, GEN_DTYPE_F16 = 1, GEN_DTYPE_F32 = 2 } gen_dtype;
+/* Q8_0 is GGUF only: 2-D tensors whose rows are whole 32-element blocks are quantized, others
+ * fall back to F16 (as llama.cpp's converter does), and the RMSNorm weights stay F32. */
+typedef enum gen_dtype {
+    GEN_DTYPE_BF16 = 0,
+    GEN_DTYPE_F16 = 1,
+    GEN_DTYPE_F32 = 2,
+    GEN_DTYPE_Q8_0 = 3
+} gen_dtype;
+
+typedef enum gen_format { GEN_FORMAT_SAFETENSORS = 0, GEN_FORMAT_GGUF = 1 } gen_format;
 
 #define GEN_DEFAULT_SHARD_SIZE (5ull << 30)   /* like Hugging Face's max_shard_size="5GB" */
 #define GEN_MAX_TOTAL_BYTES (1ull << 40)      /* 1 TiB: refuse anything larger */
@@ -34,8 +46,10 @@ typedef struct gen_config {
     uint32_t vocab;          /* vocab_size */
     uint32_t max_position;   /* max_position_embeddings (config.json only) */
     gen_dtype dtype;
+    gen_format format;
     bool tie_embeddings;     /* no lm_head.weight; tie_word_embeddings true */
-    uint64_t shard_size;     /* data bytes per shard at most (a larger tensor gets its own shard) */
+    uint64_t shard_size;     /* data bytes per shard at most (a larger tensor gets its own shard);
+                                GGUF is always one file */
     uint64_t seed;
     unsigned threads;        /* 0 = online CPUs */
     bool force;              /* replace an existing model*.safetensors checkpoint in out_dir */
@@ -48,18 +62,21 @@ typedef struct gen_config {
     {                                                                                             \
         .layers = 2, .hidden = 64, .intermediate = 172, .heads = 4, .kv_heads = 2,                \
         .head_dim = 16, .vocab = 256, .max_position = 4096, .dtype = GEN_DTYPE_BF16,              \
-        .tie_embeddings = false, .shard_size = GEN_DEFAULT_SHARD_SIZE, .seed = 0, .threads = 0,   \
+        .format = GEN_FORMAT_SAFETENSORS, .tie_embeddings = false, .shard_size = GEN_DEFAULT_SHARD_SIZE, .seed = 0, .threads = 0,   \
         .force = false, .progress = false, .sync = false                                          \
     }
 
-/* "bf16" / "f16" / "f32"; the safetensors name "BF16" / "F16" / "F32"; the torch_dtype
- * "bfloat16" / "float16" / "float32"; bytes per element. */
+/* "bf16" / "f16" / "f32" / "q8_0"; the safetensors name "BF16" / "F16" / "F32" (Q8_0: "Q8_0");
+ * the torch_dtype "bfloat16" / "float16" / "float32" (Q8_0: "float32", what it quantizes);
+ * bytes per element (Q8_0: 0, it takes 34 bytes per 32). */
 const char *gen_dtype_name(gen_dtype dtype);
 const char *gen_dtype_st_name(gen_dtype dtype);
 const char *gen_dtype_torch_name(gen_dtype dtype);
 size_t gen_dtype_size(gen_dtype dtype);
-/* Accepts bf16/bfloat16, f16/fp16/float16, f32/fp32/float32. 0, or -1 if unknown. */
+/* Accepts bf16/bfloat16, f16/fp16/float16, f32/fp32/float32, q8_0. 0, or -1 if unknown. */
 int gen_parse_dtype(const char *text, gen_dtype *out);
+/* Accepts safetensors, gguf. 0, or -1 if unknown. */
+int gen_parse_format(const char *text, gen_format *out);
 
 /* Presets: "tiny", "small", "llama-1b", "llama-3b", "llama-8b", "llama-70b". gen_preset sets the
  * geometry, tie_embeddings and shard_size of *out (other fields are kept). 0, or -1 if unknown. */
@@ -68,13 +85,16 @@ size_t gen_preset_count(void);
 /* The i-th preset's name and a one-line description (static storage); NULL past the end. */
 const char *gen_preset_name(size_t i, const char **description);
 
-/* Sum of tensor data bytes (saturates at UINT64_MAX); what index.json calls total_size. */
+/* Sum of tensor data bytes (saturates at UINT64_MAX); what index.json calls total_size. For GGUF
+ * without the padding between tensors. */
 uint64_t gen_total_bytes(const gen_config *cfg);
 uint64_t gen_param_count(const gen_config *cfg);
-/* Number of .safetensors files gen_model_write produces (1 = model.safetensors); 0 if invalid. */
+/* Number of weight files gen_model_write produces (1 = model.safetensors or model.gguf); 0 if
+ * invalid. */
 uint32_t gen_file_count(const gen_config *cfg);
 /* Name of file i of n: "model.safetensors" when n == 1, else "model-%05u-of-%05u.safetensors". */
 void gen_file_name(uint32_t i, uint32_t n, char *buf, size_t len);
+#define GEN_GGUF_FILE "model.gguf"
 
 /* 0 if the config can be written (dimensions in range, heads divisible by kv_heads, total at most
  * GEN_MAX_TOTAL_BYTES, ...); else -1 with a message in err. Does not require
@@ -89,8 +109,8 @@ int gen_validate(const gen_config *cfg, char *err, size_t errlen);
 int gen_fit_size(uint64_t target_bytes, gen_config *cfg);
 
 /* Writes the checkpoint into out_dir (created with its parents if missing). Refuses a directory
- * that already holds model*.safetensors unless cfg->force, in which case those files and
- * model.safetensors.index.json are removed first. On failure the files it created are removed.
+ * that already holds model*.safetensors (GGUF: model.gguf) unless cfg->force, in which case
+ * those files and model.safetensors.index.json (GGUF: model.gguf) are removed first. On failure the files it created are removed.
  * 0, or -1 with a message (naming the file and offset where there is one) in err. */
 int gen_model_write(const char *out_dir, const gen_config *cfg, char *err, size_t errlen);
 
