@@ -84,6 +84,7 @@ static const struct {
 typedef struct gg_reader {
     const char *path;
     int fd;
+    const unsigned char *mem; /* the whole file in memory (fuzzing), instead of fd */
     uint64_t size; /* of the file, at fstat */
     uint64_t pos;  /* offset of the next byte; never past size */
     unsigned char *buf;
@@ -105,6 +106,11 @@ static int rd(gg_reader *r, void *dst, uint64_t n, const char *what)
               "%s: %s at byte %llu runs past %llu bytes, the limit of a GGUF header", r->path,
               what, (unsigned long long)r->pos, GG_MAX_HEADER);
     unsigned char *d = dst;
+    if (r->mem) {
+        if (d) memcpy(d, r->mem + r->pos, n);
+        r->pos += n;
+        return HOIST_OK;
+    }
     while (n > 0) {
         if (r->pos < r->buf_off || r->pos >= r->buf_off + r->buf_len) {
             uint64_t want = left(r) < GG_READ_BUF ? left(r) : GG_READ_BUF;
@@ -706,12 +712,17 @@ static int parse_header(gg_parser *p)
     return HOIST_OK;
 }
 
-/* Moves the parsed header into the table. */
+/* Moves the parsed header into the table. st: the file's identity, rechecked before a load is
+ * published (NULL for a file parsed from memory). */
 static int publish(gg_parser *p, hoist__table *t, const struct stat *st)
 {
     uint32_t file;
-    int64_t mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+    int64_t mtime_ns = st ? (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec : 0;
     RETURN_IF_ERR(hoist__table_add_file(t, p->path, p->r.size, mtime_ns, p->r.pos, &file));
+    if (st) {
+        t->files[file].dev = (uint64_t)st->st_dev;
+        t->files[file].ino = (uint64_t)st->st_ino;
+    }
     for (uint64_t k = 0; k < p->n_kv; k++)
         RETURN_IF_ERR(hoist__table_take_meta(t, &p->kv[k]));
     for (uint64_t k = 0; k < p->n_tensors; k++) {
@@ -749,6 +760,22 @@ static int parse_fd(hoist__table *t, const char *path, int fd, int strict)
     int rc = p.r.buf ? parse_header(&p)
                      : hoist__err(HOIST_E_NOMEM, "%s: out of memory for a read buffer", path);
     if (rc == HOIST_OK) rc = publish(&p, t, &st);
+    parser_free(&p);
+    return rc;
+}
+
+int hoist__gguf_parse_buffer(hoist__table *t, const char *path, const void *data, size_t len,
+                             int strict)
+{
+    RETURN_IF(!t || !path || (!data && len), HOIST_E_INVALID_ARG, "gguf: NULL table, path or data");
+    gg_parser p;
+    memset(&p, 0, sizeof p);
+    p.path = path;
+    p.strict = strict;
+    p.alignment = GG_DEFAULT_ALIGNMENT;
+    p.r = (gg_reader){.path = path, .fd = -1, .mem = data, .size = len};
+    int rc = parse_header(&p);
+    if (rc == HOIST_OK) rc = publish(&p, t, NULL);
     parser_free(&p);
     return rc;
 }

@@ -134,6 +134,9 @@ int hoist__safetensors_index_parse_buffer(hoist__table *t, const char *index_pat
  * tensor's padded end are an error (else a warning). A file that fails validation adds nothing
  * to t. */
 int hoist__gguf_parse(hoist__table *t, const char *path, int strict);
+/* The same for a file already in memory (len bytes), named path in messages. For fuzzing. */
+int hoist__gguf_parse_buffer(hoist__table *t, const char *path, const void *data, size_t len,
+                             int strict);
 /* True when the 4 bytes at p are GGUF's magic. */
 bool hoist__gguf_magic(const unsigned char *p);
 

@@ -835,6 +835,38 @@ START_TEST(model_open_detects_gguf)
 }
 END_TEST
 
+/* The parser records the file's identity: a GGUF replaced between open and load by another of the
+ * same size and mtime is refused before anything is published (RELIABILITY 28). */
+START_TEST(replaced_file_is_refused)
+{
+    char *a = tu_path(dir, "a.gguf"), *b = tu_path(dir, "b.gguf");
+    copy_data("v_version2.gguf", a);
+    size_t len;
+    unsigned char *bytes = tu_read(a, &len);
+    ck_assert_ptr_nonnull(bytes);
+    bytes[len - 1] ^= 0xff; /* the last byte of tensor 'b' */
+    tu_write(b, bytes, len);
+    free(bytes);
+    hoist_model *m = NULL;
+    ck_assert_int_eq(hoist_model_open(a, NULL, &m), HOIST_OK);
+    hoist_weights *w = NULL;
+    ck_assert_int_eq(hoist_load(m, NULL, &w), HOIST_OK); /* the file as opened loads */
+    hoist_weights_free(w);
+    struct stat st;
+    ck_assert_int_eq(stat(a, &st), 0);
+    ck_assert_int_eq(rename(b, a), 0);
+    struct timespec times[2] = {st.st_atim, st.st_mtim};
+    ck_assert_int_eq(utimensat(AT_FDCWD, a, times, 0), 0);
+    w = (hoist_weights *)1;
+    ck_assert_int_eq(hoist_load(m, NULL, &w), HOIST_E_FILE_CHANGED);
+    ck_assert_ptr_null(w);
+    ck_assert_ptr_nonnull(strstr(hoist_last_error(), "a.gguf"));
+    hoist_model_free(m);
+    free(a);
+    free(b);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("gguf");
@@ -858,6 +890,7 @@ int main(void)
     tcase_add_test(fs, header_too_large);
     tcase_add_test(fs, not_regular);
     tcase_add_test(fs, model_open_detects_gguf);
+    tcase_add_test(fs, replaced_file_is_refused);
     suite_add_tcase(s, fs);
     return tu_run_suite(s);
 }
