@@ -9,7 +9,8 @@
 # uring and stream paths against the staging ceiling with storage out of the way
 # (bench-shm.csv/.svg/.log).
 # Settings (environment): SIZE (8G), RUNS ("1 2"), REPEAT (3), PATHS (mmap,uring,stream),
-# BUDGETS (default: each path's own), DEVICE (cuda:0), MODEL_DIR (/root/hoist-bench), SHM (1).
+# BUDGETS (default: each path's own), DEVICE (cuda:0), MODEL_DIR (/root/hoist-bench), SHM (1),
+# DROP (auto: drop_caches as root; "files" to leave the rest of a shared machine's cache alone).
 # Each run takes about 2-3 minutes for 8 GB with one budget; three budgets triple the loads.
 #
 # Back on a machine with gnuplot, draw plots the device could not:
@@ -49,7 +50,7 @@ bench() { # NAME MODEL [bench options]
     shift 2
     log "bench $name: $m $*"
     "$hoist" bench "$m" --device "${DEVICE:-cuda:0}" --paths "${PATHS:-mmap,uring,stream}" \
-        --budgets "${BUDGETS:-default}" --repeat "${REPEAT:-3}" "$@" \
+        --budgets "${BUDGETS:-default}" --repeat "${REPEAT:-3}" --drop "${DROP:-auto}" "$@" \
         --csv "$out/bench-$name.csv" --plot "$out/bench-$name.svg" \
         > "$out/bench-$name.log" 2> "$out/bench-$name.err"
     local rc=$?
