@@ -658,11 +658,13 @@ HOIST_API int hoist_load_sink(hoist_model *model, const hoist_load_options *opts
 
 typedef struct hoist_ceiling_options {
     int device;                /* staging ceiling: HOIST_DEVICE_HOST or a CUDA ordinal */
-    unsigned threads;          /* read: rings (one thread each), 0 = min(cores, 8); staging:
-                                  copying threads, 0 = the best of 1, 2, 4 ... min(cores, 16) */
+    unsigned threads;          /* read: rings (one thread each), 0 = 8; staging: copying
+                                  threads, 0 = the best of 1, 2, 4 ... min(cores, 16) */
     unsigned queue_depth;      /* read: reads in flight per ring, 0 = 16; staging: 3 slots */
     uint64_t block_bytes;      /* read size, or staging slot: a multiple of 4096 up to 1 GiB;
-                                  0 = 1 MiB for reads, 2 MiB for staging */
+                                  0 = 1 MiB for reads, 2 MiB for staging. With threads,
+                                  queue_depth and block_bytes all 0 the read ceiling sweeps
+                                  several shapes instead (see hoist_read_ceiling) */
     hoist_progress_fn progress; /* optional; called on the calling thread */
     void *progress_user;
 } hoist_ceiling_options;
@@ -672,7 +674,8 @@ typedef struct hoist_ceiling_options {
      .progress = NULL, .progress_user = NULL}
 
 typedef struct hoist_ceiling {
-    uint64_t bytes;            /* every byte of every file of the model */
+    uint64_t bytes;            /* bytes of the pass reported: every byte of every file, or
+                                  for the read sweep the fastest shape's slice of them */
     double seconds;            /* wall time of the timed pass (setup excluded) */
     double gbps;               /* bytes / seconds / 1e9 */
     unsigned threads;          /* of the pass reported (the best one of a sweep) */
@@ -686,11 +689,15 @@ typedef struct hoist_ceiling {
 
 /* The raw read ceiling: reads every byte of the model's files with O_DIRECT through io_uring,
  * `threads` rings each keeping `queue_depth` reads of `block_bytes` in flight into registered
- * (fixed) buffers, and discards them: no copy, no GPU. Where O_DIRECT is refused (the filesystem
+ * (fixed) buffers, and discards them: no copy, no GPU. With those options all 0 it sweeps four
+ * shapes (8 x 16 x 1 MiB, 16 x 4 x 512 KiB as the uring path reads, 4 x 32 x 1 MiB,
+ * 16 x 8 x 2 MiB), each over its own quarter of every file so that the sweep reads the model
+ * once and no shape reads what another one may have left in a cache, and reports the fastest;
+ * out->note lists each shape's GB/s. Where O_DIRECT is refused (the filesystem
  * has no support, EINVAL at open or on a read) the file is read buffered after its page cache is
  * dropped (posix_fadvise), and where io_uring is unavailable the threads use pread; both are
  * recorded in out->direct / out->uring and out->note, and logged once. Takes threads x
- * queue_depth x block_bytes of host memory. Failures (a file that cannot be opened or read, or
+ * queue_depth x block_bytes of host memory (256 MiB for the sweep's largest shape). Failures (a file that cannot be opened or read, or
  * that changed since the model was opened) leave a message naming the file and offset; out is
  * then zeroed. */
 HOIST_API int hoist_read_ceiling(const hoist_model *model, const hoist_ceiling_options *opts,

@@ -3,11 +3,16 @@
  * reported as a fraction of what this machine allows.
  *
  * The read ceiling is built to be hard to beat: several rings on their own threads, each keeping
- * a deep queue of large O_DIRECT reads into registered buffers, taking blocks from one shared
- * cursor so that no ring idles while another still has work; nothing is copied. One ring cannot
- * saturate fast storage (from tmpfs one ring measured about 3.6 GB/s against 14.9 with eight), and
- * a slow disk needs the queue depth, not the threads. Every open, read and ring setup goes through
- * the I/O seam (loader/io.h), so tests force each fallback as they do for the uring path. */
+ * a queue of O_DIRECT reads into registered buffers, taking blocks from one shared cursor so that
+ * no ring idles while another still has work; nothing is copied. One ring cannot saturate fast
+ * storage (from tmpfs one ring measured about 3.6 GB/s against 14.9 with eight), a slow disk
+ * needs the queue depth, and which shape a device likes best is not known in advance: on the H100
+ * host's virtio disk 16 rings of 4 x 512 KiB (the uring path's pattern) read 22-26% faster than
+ * 8 rings of 16 x 1 MiB. So by default the ceiling sweeps a few shapes, each over its own slice
+ * of every file (no byte is read twice, so no shape profits from a cache another one filled, and
+ * the sweep costs one pass over the model), and reports the fastest. Every open, read and ring
+ * setup goes through the I/O seam (loader/io.h), so tests force each fallback as they do for the
+ * uring path. */
 #include "formats/table.h"
 #include "gpu/gpu.h"
 #include "loader/io.h"
@@ -27,9 +32,24 @@
 #define MADV_POPULATE_READ 22 /* Linux 5.14 */
 #endif
 
+/* One shape, where the options set any of threads, queue depth or block size. */
 #define READ_THREADS 8u
 #define READ_DEPTH 16u
 #define READ_BLOCK (1u << 20)
+/* The shapes the default sweep tries, each on its own slice of every file. */
+static const struct {
+    unsigned threads, depth;
+    uint32_t block;
+} read_shapes[] = {
+    {8, 16, 1u << 20},   /* deep queues of large reads (NVMe) */
+    {16, 4, 512u << 10}, /* the uring path's reads: 16 workers, 2 MiB windows in 4 reads */
+    {4, 32, 1u << 20},   /* few rings, deeper */
+    {16, 8, 2u << 20},   /* many rings, deep, large */
+};
+#define NSHAPES (sizeof read_shapes / sizeof *read_shapes)
+/* Slices start at multiples of this (a multiple of every shape's block, so O_DIRECT offsets stay
+ * aligned). */
+#define SLICE_ALIGN (4u << 20)
 /* Without io_uring each pread thread has one read in flight: this many threads stand in for the
  * rings' queues. */
 #define PREAD_MAX_THREADS 64u
@@ -94,27 +114,39 @@ static void fail(failure *f, int status)
     atomic_store(&f->failed, 1);
 }
 
-/* Blocks of `block` bytes over a list of files, handed out by one atomic cursor. */
+/* Blocks of `block` bytes over a byte range of each file ([lo[i], hi[i]) of file i; lo NULL = 0,
+ * hi = the sizes), handed out by one atomic cursor. */
 typedef struct blocks {
     uint64_t block;
     uint32_t nfiles;
-    const uint64_t *sizes;
+    const uint64_t *lo, *hi;
     uint64_t *first; /* per file: global index of its first block; [nfiles] = the count */
     _Atomic uint64_t next;
 } blocks;
 
-static int blocks_init(blocks *b, const uint64_t *sizes, uint32_t nfiles, uint64_t block)
+static int blocks_init(blocks *b, const uint64_t *lo, const uint64_t *hi, uint32_t nfiles,
+                       uint64_t block)
 {
     b->block = block;
     b->nfiles = nfiles;
-    b->sizes = sizes;
+    b->lo = lo;
+    b->hi = hi;
     b->first = hoist__malloc(((size_t)nfiles + 1) * sizeof *b->first);
     RETURN_IF(!b->first, HOIST_E_NOMEM, "out of memory for %u files", nfiles);
     b->first[0] = 0;
-    for (uint32_t i = 0; i < nfiles; i++)
-        b->first[i + 1] = b->first[i] + (sizes[i] + block - 1) / block;
+    for (uint32_t i = 0; i < nfiles; i++) {
+        uint64_t start = lo ? lo[i] : 0;
+        uint64_t n = hi[i] > start ? (hi[i] - start + block - 1) / block : 0;
+        b->first[i + 1] = b->first[i] + n;
+    }
     atomic_store(&b->next, 0);
     return HOIST_OK;
+}
+
+static void blocks_free(blocks *b)
+{
+    hoist__free(b->first);
+    b->first = NULL;
 }
 
 /* Takes the next block: its file and byte range. false when none is left. */
@@ -122,7 +154,7 @@ static bool blocks_take(blocks *b, uint32_t *file, uint64_t *off, uint64_t *end)
 {
     uint64_t g = atomic_fetch_add(&b->next, 1);
     if (g >= b->first[b->nfiles]) return false;
-    uint32_t lo = 0, hi = b->nfiles; /* the file f with first[f] <= g < first[f + 1] */
+    uint32_t lo = 0, hi = b->nfiles; /* the last file f with first[f] <= g (skips empty ones) */
     while (hi - lo > 1) {
         uint32_t mid = (lo + hi) / 2;
         if (b->first[mid] <= g)
@@ -131,8 +163,8 @@ static bool blocks_take(blocks *b, uint32_t *file, uint64_t *off, uint64_t *end)
             hi = mid;
     }
     *file = lo;
-    *off = (g - b->first[lo]) * b->block;
-    *end = *off + b->block < b->sizes[lo] ? *off + b->block : b->sizes[lo];
+    *off = (b->lo ? b->lo[lo] : 0) + (g - b->first[lo]) * b->block;
+    *end = *off + b->block < b->hi[lo] ? *off + b->block : b->hi[lo];
     return true;
 }
 
@@ -166,15 +198,18 @@ typedef struct rthread {
 struct rstate {
     const hoist__table *t;
     rfile *files;
-    uint64_t *sizes;
-    blocks blk;
-    unsigned nthreads, depth;
-    rthread *threads;
+    uint64_t *sizes, *lo, *hi; /* per file; lo and hi: the slice the pass reads */
     hoist__progress progress;
     failure err;
     _Atomic int any_buffered;
     pthread_mutex_t note_lock;
     hoist_ceiling *out;
+    int no_uring;     /* a ring could not be had: later threads and passes use pread */
+    int noted_bufs;   /* the refused buffer registration is in the note */
+    /* the pass running */
+    blocks blk;
+    unsigned nthreads, depth;
+    rthread *threads;
 };
 
 /* A file that refuses O_DIRECT is read buffered, from storage: its cached pages go first. */
@@ -192,7 +227,8 @@ static void go_buffered(rstate *s, rfile *f, const char *why)
     pthread_mutex_unlock(&s->note_lock);
 }
 
-static void rstate_close(rstate *s)
+/* Releases the rings, buffers and blocks of the last pass. */
+static void pass_free(rstate *s)
 {
     for (unsigned i = 0; s->threads && i < s->nthreads; i++) {
         rthread *th = &s->threads[i];
@@ -200,14 +236,23 @@ static void rstate_close(rstate *s)
         hoist__free(th->mem);
         hoist__free(th->reads);
     }
+    hoist__free(s->threads);
+    s->threads = NULL;
+    s->nthreads = 0;
+    blocks_free(&s->blk);
+}
+
+static void rstate_close(rstate *s)
+{
+    pass_free(s);
     for (uint32_t i = 0; s->files && i < s->t->nfiles; i++) {
         if (s->files[i].buffered_fd >= 0) close(s->files[i].buffered_fd);
         if (s->files[i].direct_fd >= 0) close(s->files[i].direct_fd);
     }
-    hoist__free(s->threads);
     hoist__free(s->files);
     hoist__free(s->sizes);
-    hoist__free(s->blk.first);
+    hoist__free(s->lo);
+    hoist__free(s->hi);
     pthread_mutex_destroy(&s->err.lock);
     pthread_mutex_destroy(&s->note_lock);
 }
@@ -226,9 +271,8 @@ static int open_rfile(rstate *s, uint32_t i)
     char why[128];
     if (!f->align) {
         snprintf(why, sizeof why, "the filesystem reports no O_DIRECT support");
-    } else if (f->align > s->blk.block || s->blk.block % f->align) {
-        snprintf(why, sizeof why, "its %u-byte unit does not divide the %llu-byte block", f->align,
-                 (unsigned long long)s->blk.block);
+    } else if (f->align > HOIST_IO_DEFAULT_DIO_ALIGN || HOIST_IO_DEFAULT_DIO_ALIGN % f->align) {
+        snprintf(why, sizeof why, "its %u-byte unit does not divide 4096", f->align);
     } else {
         int rc = hoist__io_open_checked(tf->path, tf->size, O_RDONLY | O_CLOEXEC | O_DIRECT,
                                         &f->direct_fd, &os_errno);
@@ -243,12 +287,12 @@ static int open_rfile(rstate *s, uint32_t i)
 /* A ring with its thread's buffers and every descriptor registered; a ring that cannot be had
  * makes this and every later thread use pread, a refused registration only costs the per-read
  * pinning. */
-static void setup_ring(rstate *s, rthread *th, int *no_uring)
+static void setup_ring(rstate *s, rthread *th)
 {
-    if (*no_uring) return;
+    if (s->no_uring) return;
     int rc = hoist__io_uring_init(s->depth, &th->ring, 0);
     if (rc < 0) {
-        *no_uring = 1;
+        s->no_uring = 1;
         hoist__log(HOIST_LOG_WARN, "read ceiling: io_uring unavailable (%s); using pread threads",
                    strerror(-rc));
         note_add(s->out, "io_uring unavailable (%s), pread threads", strerror(-rc));
@@ -262,8 +306,10 @@ static void setup_ring(rstate *s, rthread *th, int *no_uring)
         rc = hoist__io_uring_register_buffers(&th->ring, iov, s->depth);
         th->fixed_bufs = rc == 0;
         hoist__free(iov);
-        if (rc < 0 && th == s->threads)
+        if (rc < 0 && !s->noted_bufs) {
+            s->noted_bufs = 1;
             note_add(s->out, "io_uring refused to register buffers (%s)", strerror(-rc));
+        }
     }
     uint32_t nf = s->t->nfiles;
     int *fds = nf ? hoist__malloc(2 * (size_t)nf * sizeof *fds) : NULL;
@@ -277,37 +323,28 @@ static void setup_ring(rstate *s, rthread *th, int *no_uring)
     }
 }
 
-static int rstate_open(rstate *s, const hoist_ceiling_options *o)
+static int rstate_open(rstate *s)
 {
     uint32_t nf = s->t->nfiles;
+    size_t n = nf ? nf : 1;
     pthread_mutex_init(&s->err.lock, NULL);
     pthread_mutex_init(&s->note_lock, NULL);
-    s->depth = o->queue_depth ? o->queue_depth : READ_DEPTH;
-    s->nthreads = o->threads ? o->threads : (cores() < READ_THREADS ? cores() : READ_THREADS);
-    uint64_t block = o->block_bytes ? o->block_bytes : READ_BLOCK;
-    uint64_t inflight;
-    RETURN_IF(!hoist__mul_u64((uint64_t)s->nthreads * s->depth, block, &inflight) ||
-                  inflight > MAX_INFLIGHT_BYTES,
-              HOIST_E_INVALID_ARG,
-              "read ceiling: %u threads x %u reads x %llu bytes is more than %llu bytes in flight",
-              s->nthreads, s->depth, (unsigned long long)block,
-              (unsigned long long)MAX_INFLIGHT_BYTES);
-    s->files = hoist__calloc(nf ? nf : 1, sizeof *s->files);
+    s->files = hoist__calloc(n, sizeof *s->files);
     /* before anything can fail: rstate_close closes what is not -1 */
     for (uint32_t i = 0; s->files && i < nf; i++)
         s->files[i].buffered_fd = s->files[i].direct_fd = -1;
-    s->sizes = hoist__calloc(nf ? nf : 1, sizeof *s->sizes);
-    RETURN_IF(!s->files || !s->sizes, HOIST_E_NOMEM, "out of memory for %u files", nf);
-    s->blk.block = block;
+    s->sizes = hoist__calloc(n, sizeof *s->sizes);
+    s->lo = hoist__calloc(n, sizeof *s->lo);
+    s->hi = hoist__calloc(n, sizeof *s->hi);
+    RETURN_IF(!s->files || !s->sizes || !s->lo || !s->hi, HOIST_E_NOMEM,
+              "out of memory for %u files", nf);
     for (uint32_t i = 0; i < nf; i++) RETURN_IF_ERR(open_rfile(s, i));
-    RETURN_IF_ERR(blocks_init(&s->blk, s->sizes, nf, block));
     return HOIST_OK;
 }
 
 /* Buffers (touched now, so that no page fault is timed) and rings, before the clock starts. */
 static int rstate_setup_threads(rstate *s)
 {
-    int no_uring = 0;
     s->threads = hoist__calloc(s->nthreads, sizeof *s->threads);
     RETURN_IF(!s->threads, HOIST_E_NOMEM, "out of memory for %u threads", s->nthreads);
     for (unsigned i = 0; i < s->nthreads; i++) {
@@ -325,7 +362,7 @@ static int rstate_setup_threads(rstate *s)
             th->reads[k].buf = th->mem + (uint64_t)k * s->blk.block;
             th->reads[k].index = k;
         }
-        setup_ring(s, th, &no_uring);
+        setup_ring(s, th);
     }
     return HOIST_OK;
 }
@@ -518,6 +555,98 @@ static int run_threads(unsigned n, void *(*fn)(void *), void *base, size_t strid
     return rc;
 }
 
+/* One shape over slice j of k of every file (whole files when k = 1). */
+typedef struct pass {
+    unsigned threads, depth;
+    uint64_t block, bytes;
+    double seconds;
+    int uring, fixed_buffers;
+} pass;
+
+static int read_pass(rstate *s, pass *p, unsigned j, unsigned k)
+{
+    uint64_t inflight;
+    RETURN_IF(!hoist__mul_u64((uint64_t)p->threads * p->depth, p->block, &inflight) ||
+                  inflight > MAX_INFLIGHT_BYTES,
+              HOIST_E_INVALID_ARG,
+              "read ceiling: %u threads x %u reads x %llu bytes is more than %llu bytes in flight",
+              p->threads, p->depth, (unsigned long long)p->block,
+              (unsigned long long)MAX_INFLIGHT_BYTES);
+    uint32_t nf = s->t->nfiles;
+    for (uint32_t i = 0; i < nf; i++) {
+        uint64_t size = s->sizes[i];
+        s->lo[i] = j ? hoist__align_down(size / k * j, SLICE_ALIGN) : 0;
+        s->hi[i] = j + 1 < k ? hoist__align_down(size / k * (j + 1), SLICE_ALIGN) : size;
+    }
+    s->depth = p->depth;
+    s->nthreads = p->threads;
+    RETURN_IF_ERR(blocks_init(&s->blk, s->lo, s->hi, nf, p->block));
+    if (!s->blk.first[nf]) return HOIST_OK; /* an empty slice (small files): nothing to time */
+    unsigned rings = s->nthreads;
+    RETURN_IF_ERR(rstate_setup_threads(s));
+    RETURN_IF_ERR(widen_for_pread(s));
+    uint64_t before = atomic_load(&s->progress.done);
+    double t0 = hoist__now();
+    RETURN_IF_ERR(run_threads(s->nthreads, read_thread, s->threads, sizeof *s->threads,
+                              &s->progress, &s->err));
+    p->seconds = hoist__now() - t0;
+    p->bytes = atomic_load(&s->progress.done) - before;
+    p->threads = s->nthreads;
+    p->depth = s->threads[0].has_ring ? s->depth : 1;
+    p->uring = p->fixed_buffers = 1;
+    for (unsigned i = 0; i < rings; i++) {
+        p->uring &= s->threads[i].has_ring;
+        p->fixed_buffers &= s->threads[i].fixed_bufs;
+    }
+    p->fixed_buffers &= p->uring;
+    return HOIST_OK;
+}
+
+static double gbps(uint64_t bytes, double seconds)
+{
+    return seconds > 0 ? (double)bytes / seconds / 1e9 : 0;
+}
+
+/* Every shape of the sweep on its own slice, or the one shape the options ask for on all of
+ * the files; the fastest pass is the result. */
+static int read_passes(rstate *s, const hoist_ceiling_options *o, hoist_ceiling *out)
+{
+    int sweep = !o->threads && !o->queue_depth && !o->block_bytes;
+    unsigned k = sweep ? NSHAPES : 1;
+    int uring = 1, fixed = 1;
+    char shapes[192] = "";
+    size_t used = 0;
+    for (unsigned j = 0; j < k; j++) {
+        pass p = {.threads = o->threads ? o->threads : READ_THREADS,
+                  .depth = o->queue_depth ? o->queue_depth : READ_DEPTH,
+                  .block = o->block_bytes ? o->block_bytes : READ_BLOCK};
+        if (sweep)
+            p = (pass){.threads = read_shapes[j].threads, .depth = read_shapes[j].depth,
+                       .block = read_shapes[j].block};
+        int rc = read_pass(s, &p, j, k);
+        pass_free(s);
+        RETURN_IF_ERR(rc);
+        if (!p.bytes) continue;
+        uring &= p.uring;
+        fixed &= p.fixed_buffers;
+        if (sweep && used < sizeof shapes)
+            used += (size_t)snprintf(shapes + used, sizeof shapes - used, "%s%ux%ux%lluK %.2f",
+                                     used ? ", " : "", p.threads, p.depth,
+                                     (unsigned long long)(p.block >> 10), gbps(p.bytes, p.seconds));
+        if (out->bytes && gbps(p.bytes, p.seconds) <= out->gbps) continue;
+        out->bytes = p.bytes;
+        out->seconds = p.seconds;
+        out->gbps = gbps(p.bytes, p.seconds);
+        out->threads = p.threads;
+        out->queue_depth = p.depth;
+        out->block_bytes = p.block;
+    }
+    out->uring = uring;
+    out->fixed_buffers = fixed && uring;
+    if (*shapes) note_add(out, "sweep (rings x depth x block, GB/s): %s", shapes);
+    return HOIST_OK;
+}
+
 int hoist_read_ceiling(const hoist_model *model, const hoist_ceiling_options *opts,
                        hoist_ceiling *out)
 {
@@ -529,35 +658,16 @@ int hoist_read_ceiling(const hoist_model *model, const hoist_ceiling_options *op
     memset(&s, 0, sizeof s);
     s.t = &model->table;
     s.out = out;
-    int rc = rstate_open(&s, o);
-    if (rc == HOIST_OK) rc = rstate_setup_threads(&s);
-    unsigned rings = s.nthreads;
-    if (rc == HOIST_OK) rc = widen_for_pread(&s);
+    int rc = rstate_open(&s);
     uint64_t total = 0;
     for (uint32_t i = 0; rc == HOIST_OK && i < s.t->nfiles; i++) total += s.sizes[i];
-    double t0 = 0, t1 = 0;
     if (rc == HOIST_OK) {
         hoist__progress_start(&s.progress, o->progress, o->progress_user, total);
-        t0 = hoist__now();
-        rc = run_threads(s.nthreads, read_thread, s.threads, sizeof *s.threads, &s.progress,
-                         &s.err);
-        t1 = hoist__now();
+        rc = read_passes(&s, o, out);
     }
     if (rc == HOIST_OK) {
         hoist__progress_finish(&s.progress);
-        out->bytes = atomic_load(&s.progress.done);
-        out->seconds = t1 - t0;
-        out->gbps = out->seconds > 0 ? (double)out->bytes / out->seconds / 1e9 : 0;
-        out->threads = s.nthreads;
-        out->queue_depth = s.threads[0].has_ring ? s.depth : 1;
-        out->block_bytes = s.blk.block;
         out->direct = !atomic_load(&s.any_buffered);
-        out->uring = out->fixed_buffers = 1;
-        for (unsigned i = 0; i < rings; i++) {
-            out->uring &= s.threads[i].has_ring;
-            out->fixed_buffers &= s.threads[i].fixed_bufs;
-        }
-        out->fixed_buffers &= out->uring;
     }
     rstate_close(&s);
     if (rc < 0) {
@@ -701,7 +811,7 @@ static int sstate_open(sstate *s, const hoist_ceiling_options *o)
     s->sizes = hoist__calloc(nf ? nf : 1, sizeof *s->sizes);
     RETURN_IF(!s->maps || !s->sizes, HOIST_E_NOMEM, "out of memory for %u files", nf);
     for (uint32_t i = 0; i < nf; i++) RETURN_IF_ERR(map_cached(s, i));
-    RETURN_IF_ERR(blocks_init(&s->blk, s->sizes, nf, block));
+    RETURN_IF_ERR(blocks_init(&s->blk, NULL, s->sizes, nf, block));
     uint64_t nblocks = s->blk.first[nf];
     s->dst_blocks = STAGING_DST_MAX / block;
     if (s->dst_blocks > nblocks) s->dst_blocks = nblocks;

@@ -163,14 +163,16 @@ START_TEST(test_bench_host)
     for (int i = 0; i < c->ncols; i++) ck_assert_str_eq(c->head[i], columns[i]);
     ck_assert_int_eq(c->nrows, 3 + 2 * 3 * 2);
 
-    /* the ceilings: every byte of every file, both runs */
+    /* the ceilings, both runs: staging copies every byte of every file, the read sweep reports
+     * its fastest shape's share of them */
     const char *ceilings[] = {"read", "staging", "pinned_copy"};
     double ceil_med[3], ceil_min[3], ceil_max[3];
     for (int i = 0; i < 3; i++) {
         int r = find_row(c, "ceiling", i ? "warm" : "cold", ceilings[i], NULL);
         ck_assert_int_ge(r, 0);
         ck_assert_int_eq((int)num(c, r, "runs"), 2);
-        if (i < 2) ck_assert_uint_eq((uint64_t)num(c, r, "bytes"), files);
+        if (i == 0) ck_assert(num(c, r, "bytes") > 0 && num(c, r, "bytes") <= (double)files);
+        if (i == 1) ck_assert_uint_eq((uint64_t)num(c, r, "bytes"), files);
         ceil_med[i] = num(c, r, "gbps_median");
         ceil_max[i] = num(c, r, "gbps_max");
         ceil_min[i] = num(c, r, "gbps_min");

@@ -42,6 +42,15 @@ static hoist_model *gen_model(void)
     return m;
 }
 
+/* One shape (8 rings x 16 x 1 MiB) over whole files, as any option set asks for: every byte of
+ * the model in one pass. */
+static const hoist_ceiling_options *one_shape(void)
+{
+    static hoist_ceiling_options o = HOIST_CEILING_OPTIONS_DEFAULT;
+    o.block_bytes = 1u << 20;
+    return &o;
+}
+
 static uint64_t file_bytes(const hoist_model *m)
 {
     uint64_t n = 0;
@@ -80,37 +89,20 @@ static void assert_sane(const hoist_ceiling *c, uint64_t bytes)
     ck_assert_double_eq_tol(c->gbps, (double)c->bytes / c->seconds / 1e9, c->gbps * 1e-9);
 }
 
-START_TEST(test_read_defaults)
+/* One option set: the others take their defaults, 8 rings x 16 reads. */
+START_TEST(test_read_one_shape)
 {
     hoist_model *m = gen_model();
     hoist_ceiling c;
-    ck_assert_int_eq(hoist_read_ceiling(m, NULL, &c), HOIST_OK);
+    ck_assert_int_eq(hoist_read_ceiling(m, one_shape(), &c), HOIST_OK);
     assert_sane(&c, file_bytes(m));
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    ck_assert_uint_eq(c.threads, cpus < 8 ? (unsigned)cpus : 8);
+    ck_assert_uint_eq(c.threads, 8);
     ck_assert_uint_eq(c.queue_depth, 16);
     ck_assert_uint_eq(c.block_bytes, 1u << 20);
     ck_assert_int_eq(c.uring, uring_works());
     ck_assert(!c.fixed_buffers || c.uring); /* registration may meet a small memlock limit */
     ck_assert_int_eq(c.direct, direct_works(m));
     if (c.direct) ck_assert_str_eq(c.note, "");
-    hoist_model_free(m);
-}
-END_TEST
-
-START_TEST(test_read_options)
-{
-    hoist_model *m = gen_model();
-    hoist_ceiling_options o = HOIST_CEILING_OPTIONS_DEFAULT;
-    o.threads = 3;
-    o.queue_depth = 2;
-    o.block_bytes = 64 << 10; /* many blocks per file, a short last one */
-    hoist_ceiling c;
-    ck_assert_int_eq(hoist_read_ceiling(m, &o, &c), HOIST_OK);
-    assert_sane(&c, file_bytes(m));
-    ck_assert_uint_eq(c.threads, 3);
-    ck_assert_uint_eq(c.queue_depth, 2);
-    ck_assert_uint_eq(c.block_bytes, 64 << 10);
     hoist_model_free(m);
 }
 END_TEST
@@ -131,6 +123,60 @@ static void record(uint64_t done, uint64_t total, void *user)
     c->last = done;
     c->total = total;
 }
+
+
+/* The default sweeps its shapes, each on its own slice of every file: the progress covers every
+ * byte once, the result is one shape's slice, and the note has each shape's figure. */
+START_TEST(test_read_sweep)
+{
+    char args[1024];
+    snprintf(args, sizeof args, "gen '%s/big' --size 40M --shard-size 20M --quiet", dir);
+    ck_assert_int_eq(tu_run_cli(args), 0);
+    char *p = tu_path(dir, "big");
+    hoist_model *m = NULL;
+    ck_assert_int_eq(hoist_model_open(p, NULL, &m), HOIST_OK);
+    free(p);
+    calls k = {.caller = pthread_self()};
+    hoist_ceiling_options o = HOIST_CEILING_OPTIONS_DEFAULT;
+    o.progress = record;
+    o.progress_user = &k;
+    hoist_ceiling c;
+    ck_assert_int_eq(hoist_read_ceiling(m, &o, &c), HOIST_OK);
+    ck_assert_int_eq(k.bad, 0);
+    ck_assert_uint_eq(k.last, file_bytes(m)); /* the slices cover the files exactly */
+    ck_assert_uint_gt(c.bytes, 0);
+    ck_assert_uint_lt(c.bytes, file_bytes(m) / 2);
+    ck_assert(c.gbps > 0 && c.seconds > 0);
+    const char *shapes[] = {"8x16x1024K", "16x4x512K", "4x32x1024K", "16x8x2048K"};
+    char mine[64];
+    snprintf(mine, sizeof mine, "%ux%ux%lluK", c.threads, c.queue_depth,
+             (unsigned long long)(c.block_bytes >> 10));
+    int found = 0;
+    for (int i = 0; i < 4; i++) {
+        ck_assert_msg(strstr(c.note, shapes[i]) != NULL, "%s not in '%s'", shapes[i], c.note);
+        found += !c.uring || strcmp(mine, shapes[i]) == 0;
+    }
+    ck_assert_int_ge(found, 1); /* the result is one of them */
+    hoist_model_free(m);
+}
+END_TEST
+
+START_TEST(test_read_options)
+{
+    hoist_model *m = gen_model();
+    hoist_ceiling_options o = HOIST_CEILING_OPTIONS_DEFAULT;
+    o.threads = 3;
+    o.queue_depth = 2;
+    o.block_bytes = 64 << 10; /* many blocks per file, a short last one */
+    hoist_ceiling c;
+    ck_assert_int_eq(hoist_read_ceiling(m, &o, &c), HOIST_OK);
+    assert_sane(&c, file_bytes(m));
+    ck_assert_uint_eq(c.threads, 3);
+    ck_assert_uint_eq(c.queue_depth, 2);
+    ck_assert_uint_eq(c.block_bytes, 64 << 10);
+    hoist_model_free(m);
+}
+END_TEST
 
 START_TEST(test_progress)
 {
@@ -197,7 +243,7 @@ START_TEST(test_read_direct_refused_at_open)
     hoist__io_hooks h = {.open = refuse_direct_open};
     hoist__io_set_hooks(&h);
     hoist_ceiling c;
-    ck_assert_int_eq(hoist_read_ceiling(m, NULL, &c), HOIST_OK);
+    ck_assert_int_eq(hoist_read_ceiling(m, one_shape(), &c), HOIST_OK);
     assert_sane(&c, file_bytes(m));
     ck_assert_int_eq(c.direct, 0);
     ck_assert_ptr_nonnull(strstr(c.note, "O_DIRECT refused"));
@@ -222,7 +268,7 @@ START_TEST(test_read_direct_refused_on_read)
     hoist__io_hooks h = {.uring_result = refuse_direct_read};
     hoist__io_set_hooks(&h);
     hoist_ceiling c;
-    ck_assert_int_eq(hoist_read_ceiling(m, NULL, &c), HOIST_OK);
+    ck_assert_int_eq(hoist_read_ceiling(m, one_shape(), &c), HOIST_OK);
     assert_sane(&c, file_bytes(m));
     ck_assert_int_eq(c.direct, 0);
     ck_assert_ptr_nonnull(strstr(c.note, "EINVAL"));
@@ -247,7 +293,7 @@ START_TEST(test_read_short_and_interrupted)
     hoist__io_hooks h = {.uring_result = short_reads};
     hoist__io_set_hooks(&h);
     hoist_ceiling c;
-    ck_assert_int_eq(hoist_read_ceiling(m, NULL, &c), HOIST_OK);
+    ck_assert_int_eq(hoist_read_ceiling(m, one_shape(), &c), HOIST_OK);
     assert_sane(&c, file_bytes(m));
     ck_assert_int_gt(atomic_load(&results), 10);
     hoist_model_free(m);
@@ -265,7 +311,7 @@ START_TEST(test_read_buffers_not_registered)
     hoist__io_hooks h = {.uring_register_buffers = refuse_register};
     hoist__io_set_hooks(&h);
     hoist_ceiling c;
-    ck_assert_int_eq(hoist_read_ceiling(m, NULL, &c), HOIST_OK);
+    ck_assert_int_eq(hoist_read_ceiling(m, one_shape(), &c), HOIST_OK);
     assert_sane(&c, file_bytes(m));
     ck_assert_int_eq(c.uring, uring_works());
     ck_assert_int_eq(c.fixed_buffers, 0);
@@ -291,7 +337,7 @@ START_TEST(test_read_error_names_file_and_offset)
     hoist__io_set_hooks(&h);
     hoist_ceiling c;
     memset(&c, 0xff, sizeof c);
-    ck_assert_int_eq(hoist_read_ceiling(m, NULL, &c), HOIST_E_IO);
+    ck_assert_int_eq(hoist_read_ceiling(m, one_shape(), &c), HOIST_E_IO);
     ck_assert_uint_eq(c.bytes, 0);
     ck_assert_ptr_nonnull(strstr(hoist_last_error(), ".safetensors"));
     ck_assert_ptr_nonnull(strstr(hoist_last_error(), "1048576"));
@@ -510,7 +556,8 @@ static Suite *suite(void)
     Suite *s = suite_create("ceiling");
     TCase *tc = tcase_create("read");
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, test_read_defaults);
+    tcase_add_test(tc, test_read_one_shape);
+    tcase_add_test(tc, test_read_sweep);
     tcase_add_test(tc, test_read_options);
     tcase_add_test(tc, test_progress);
     tcase_add_test(tc, test_read_without_uring);

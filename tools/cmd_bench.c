@@ -685,8 +685,9 @@ static void usage(FILE *f)
             "                      with gnuplot)\n"
             "  --from-csv FILE     no measuring: print and plot a CSV written by --csv\n"
             "  --threads N, --chunk SIZE, --verify   passed to every load\n"
-            "  --read-threads N, --read-depth N, --read-block SIZE   raw read ceiling's rings,\n"
-            "                      reads in flight per ring, read size (default 8, 16, 1M)\n"
+            "  --read-threads N, --read-depth N, --read-block SIZE   one shape for the raw read\n"
+            "                      ceiling: rings, reads in flight per ring, read size (8, 16,\n"
+            "                      1M where one is given; default: the best of a sweep)\n"
             "  --progress, --no-progress   bar on stderr (default: when it is a terminal)\n"
             "  --quiet             no line per measurement on stderr\n"
             "  --lenient           accept trailing bytes after a data section\n");
