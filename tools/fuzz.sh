@@ -37,9 +37,10 @@ for t in $targets; do
     (cd "$build/logs" && nice -n 19 "$root/$build/tests/fuzz/fuzz_$t" -max_total_time="$secs" -jobs=1 -workers=1 \
         -max_len=16384 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -detect_leaks=1 \
         -artifact_prefix="$root/$build/artifacts/$t-" $dict \
-        "$root/$build/corpus/$t" ${seeds:+"$root/$seeds"} "$root/tests/fuzz/corpus/$t")
+        "$root/$build/corpus/$t" ${seeds:+"$root/$seeds"} "$root/tests/fuzz/corpus/$t") \
+        > "$log" 2>&1 # the job's own log is copied into it at the end
     rc=$?
-    mv "$build/logs/fuzz-0.log" "$log" 2>/dev/null
+    rm -f "$build/logs/fuzz-0.log"
     last=$(grep -E "^#[0-9]+" "$log" | tail -1)
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     crashed=$(grep -scE "ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error:|invariant broken|ALARM" "$log")
