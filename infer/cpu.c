@@ -36,11 +36,22 @@ float hoist__f16_to_f32(uint16_t h)
     return f;
 }
 
+/* Element i of Q8_0 data: block i / 32 holds an f16 scale and 32 int8. Blocks run along rows,
+ * whose length is a multiple of 32, so the flat index works across rows too. */
+static float q8_0_at(const void *p, size_t i)
+{
+    const uint8_t *b = (const uint8_t *)p + i / HOIST_Q8_0_BLOCK * HOIST_Q8_0_BYTES;
+    uint16_t d;
+    memcpy(&d, b, 2);
+    return hoist__f16_to_f32(d) * (float)(int8_t)b[2 + i % HOIST_Q8_0_BLOCK];
+}
+
 float hoist__load_f32(const void *p, hoist_dtype dtype, size_t i)
 {
     switch (dtype) {
     case HOIST_DTYPE_BF16: return hoist__bf16_to_f32(((const uint16_t *)p)[i]);
     case HOIST_DTYPE_F16: return hoist__f16_to_f32(((const uint16_t *)p)[i]);
+    case HOIST_DTYPE_Q8_0: return q8_0_at(p, i);
     default: return ((const float *)p)[i];
     }
 }
@@ -73,6 +84,17 @@ void hoist__ref_matvec(float *y, const void *w, hoist_dtype wdtype, uint32_t row
         } else if (wdtype == HOIST_DTYPE_F16) {
             const uint16_t *row = (const uint16_t *)w + base;
             for (uint32_t c = 0; c < cols; c++) acc += hoist__f16_to_f32(row[c]) * x[c];
+        } else if (wdtype == HOIST_DTYPE_Q8_0) {
+            /* the dequantized value times x, in the same order as the other dtypes */
+            const uint8_t *row = (const uint8_t *)w + base / HOIST_Q8_0_BLOCK * HOIST_Q8_0_BYTES;
+            for (uint32_t b = 0; b < cols / HOIST_Q8_0_BLOCK; b++, row += HOIST_Q8_0_BYTES) {
+                uint16_t dh;
+                memcpy(&dh, row, 2);
+                float d = hoist__f16_to_f32(dh);
+                const float *xb = x + (size_t)b * HOIST_Q8_0_BLOCK;
+                for (uint32_t j = 0; j < HOIST_Q8_0_BLOCK; j++)
+                    acc += d * (float)(int8_t)row[2 + j] * xb[j];
+            }
         } else {
             const float *row = (const float *)w + base;
             for (uint32_t c = 0; c < cols; c++) acc += row[c] * x[c];
@@ -95,18 +117,25 @@ void hoist__rope_table(float *cos_t, float *sin_t, uint32_t tokens, uint32_t hea
     }
 }
 
-void hoist__ref_rope(float *x, uint32_t n_heads, uint32_t head_dim, const float *cos_row,
-                     const float *sin_row)
+void hoist__ref_rope_pairs(float *x, uint32_t n_heads, uint32_t head_dim, const float *cos_row,
+                           const float *sin_row, int interleaved)
 {
     uint32_t half = head_dim / 2;
     for (uint32_t h = 0; h < n_heads; h++) {
         float *v = x + (size_t)h * head_dim;
         for (uint32_t i = 0; i < half; i++) {
-            float a = v[i], b = v[i + half];
-            v[i] = a * cos_row[i] - b * sin_row[i];
-            v[i + half] = b * cos_row[i] + a * sin_row[i];
+            uint32_t ia = interleaved ? 2 * i : i, ib = interleaved ? 2 * i + 1 : i + half;
+            float a = v[ia], b = v[ib];
+            v[ia] = a * cos_row[i] - b * sin_row[i];
+            v[ib] = b * cos_row[i] + a * sin_row[i];
         }
     }
+}
+
+void hoist__ref_rope(float *x, uint32_t n_heads, uint32_t head_dim, const float *cos_row,
+                     const float *sin_row)
+{
+    hoist__ref_rope_pairs(x, n_heads, head_dim, cos_row, sin_row, 0);
 }
 
 void hoist__ref_attention(float *out, const float *q, const float *k_cache, const float *v_cache,
@@ -233,8 +262,8 @@ static void cpu_token(hoist_session *s, cpu_state *c, int32_t token, uint32_t po
         hoist__ref_matvec(c->q, L->q.data, L->q.dtype, s->q_dim, H, c->xn, 0);
         hoist__ref_matvec(c->k, L->k.data, L->k.dtype, s->kv_dim, H, c->xn, 0);
         hoist__ref_matvec(c->v, L->v.data, L->v.dtype, s->kv_dim, H, c->xn, 0);
-        hoist__ref_rope(c->q, g->n_heads, hd, cos_row, sin_row);
-        hoist__ref_rope(c->k, g->n_kv_heads, hd, cos_row, sin_row);
+        hoist__ref_rope_pairs(c->q, g->n_heads, hd, cos_row, sin_row, s->rope_interleaved);
+        hoist__ref_rope_pairs(c->k, g->n_kv_heads, hd, cos_row, sin_row, s->rope_interleaved);
         memcpy(kc + (size_t)pos * s->kv_dim, c->k, s->kv_dim * sizeof(float));
         memcpy(vc + (size_t)pos * s->kv_dim, c->v, s->kv_dim * sizeof(float));
         hoist__ref_attention(c->attn, c->q, kc, vc, pos + 1, g->n_heads, g->n_kv_heads, hd,

@@ -16,6 +16,9 @@
 
 #define MAX_DEVICES 64
 #define BLAS_WORKSPACE (32u << 20) /* what cuBLAS asks for on Hopper; fixed so graphs can capture */
+/* A Q8_0 matrix is dequantized into the activation dtype this many bytes of rows at a time (at
+ * least one row), each slice multiplied as it is ready. */
+#define DEQUANT_BYTES (32u << 20)
 
 typedef struct cuda_dev {
     int id;
@@ -34,6 +37,8 @@ typedef struct cuda_dev {
     void *cache;              /* k and v of this device's layers */
     float *partial;           /* decode attention: [n_heads][nsplit][head_dim + 2] */
     int32_t *counters;        /* decode attention: [n_heads], zero between kernels */
+    void *dq;                 /* a slice of a Q8_0 matrix, dequantized (s->has_q8_0 only) */
+    uint64_t dq_bytes;
     uint32_t nsplit;          /* blocks per head in decode attention */
     int has_layers;
 } cuda_dev;
@@ -81,9 +86,10 @@ static cudaDataType cuda_type(hoist_dtype d)
 }
 
 /* y[n][ldy] (+)= x[n][cols] . W[rows][cols]^T: W is row-major as Hugging Face stores it, which
- * cuBLAS's column-major view sees as W^T; one token makes it a matrix-vector product. */
-static int gemm(const hoist_session *s, cuda_dev *d, const void *w, uint32_t rows, uint32_t cols,
-                const void *x, uint32_t n, float *y, uint32_t ldy, float beta)
+ * cuBLAS's column-major view sees as W^T; one token makes it a matrix-vector product. W is in
+ * the activation dtype. */
+static int gemm_float(const hoist_session *s, cuda_dev *d, const void *w, uint32_t rows,
+                      uint32_t cols, const void *x, uint32_t n, float *y, uint32_t ldy, float beta)
 {
     const float alpha = 1.0f;
     cudaDataType t = cuda_type(s->wdtype);
@@ -93,6 +99,27 @@ static int gemm(const hoist_session *s, cuda_dev *d, const void *w, uint32_t row
     RETURN_IF(st != CUBLAS_STATUS_SUCCESS, HOIST_E_DEVICE,
               "cuda:%d: cublasGemmEx of a [%u, %u] matrix by %u tokens failed: %s", d->id, rows,
               cols, n, cublasGetStatusString(st));
+    return HOIST_OK;
+}
+
+/* The same for W of dtype wdt: a Q8_0 matrix is dequantized slice by slice of rows into d->dq,
+ * each slice's product writing its own columns of y. */
+static int gemm(const hoist_session *s, cuda_dev *d, const void *w, hoist_dtype wdt,
+                uint32_t rows, uint32_t cols, const void *x, uint32_t n, float *y, uint32_t ldy,
+                float beta)
+{
+    if (wdt != HOIST_DTYPE_Q8_0) return gemm_float(s, d, w, rows, cols, x, n, y, ldy, beta);
+    cuda_state *c = s->backend;
+    uint64_t row_q = (uint64_t)cols / HOIST_Q8_0_BLOCK * HOIST_Q8_0_BYTES;
+    uint64_t slice = d->dq_bytes / ((uint64_t)cols * c->es);
+    for (uint32_t r0 = 0; r0 < rows;) {
+        uint32_t nr = rows - r0 < slice ? rows - r0 : (uint32_t)slice;
+        KERNEL_TRY(hoist__k_dequant_q8_0(d->stream, d->dq, s->wdtype,
+                                         (const uint8_t *)w + r0 * row_q, (uint64_t)nr * cols),
+                   d->id);
+        RETURN_IF_ERR(gemm_float(s, d, d->dq, nr, cols, x, n, y + r0, ldy, beta));
+        r0 += nr;
+    }
     return HOIST_OK;
 }
 
@@ -131,7 +158,7 @@ static void destroy_impl(hoist_session *s)
         if (d->stream) cudaStreamSynchronize(d->stream);
         if (d->blas) cublasDestroy(d->blas);
         void *bufs[] = {d->workspace, d->pos, d->x, d->xn, d->qkv, d->attn, d->gu, d->act,
-                        d->rope_cos, d->rope_sin, d->cache, d->partial, d->counters};
+                        d->rope_cos, d->rope_sin, d->cache, d->partial, d->counters, d->dq};
         for (size_t b = 0; b < sizeof bufs / sizeof *bufs; b++) cudaFree(bufs[b]);
         if (i == c->embed_dev) cudaFree(c->tokens);
         if (i == c->head_dev) {
@@ -174,6 +201,13 @@ static int dev_create(hoist_session *s, cuda_state *c, cuda_dev *d)
     RETURN_IF_ERR(dev_alloc(s, d, (void **)&d->pos, sizeof(int32_t), "position"));
     RETURN_IF_ERR(dev_alloc(s, d, (void **)&d->x, B * g->hidden * 4, "residual stream"));
     RETURN_IF_ERR(dev_alloc(s, d, &d->xn, B * g->hidden * es, "normalized activations"));
+    if (s->has_q8_0) {
+        /* the widest row of any matrix (the head's or down's) fits at least once */
+        uint64_t widest = g->hidden > g->intermediate ? g->hidden : g->intermediate;
+        if (s->q_dim > widest) widest = s->q_dim;
+        d->dq_bytes = widest * es > DEQUANT_BYTES ? widest * es : DEQUANT_BYTES;
+        RETURN_IF_ERR(dev_alloc(s, d, &d->dq, d->dq_bytes, "Q8_0 dequantization slice"));
+    }
     if (d->has_layers) {
         RETURN_IF_ERR(dev_alloc(s, d, (void **)&d->qkv, B * s->qkv_dim * 4, "q/k/v outputs"));
         RETURN_IF_ERR(dev_alloc(s, d, &d->attn, B * s->q_dim * es, "attention outputs"));
@@ -287,39 +321,46 @@ static int run_layer(hoist_session *s, cuda_state *c, cuda_dev *d, uint32_t l, u
     KERNEL_TRY(hoist__k_rmsnorm(d->stream, d->xn, s->wdtype, d->x, L->attn_norm.data,
                                 L->attn_norm.dtype, n, H, eps), d->id);
     if (L->qkv_fused) {
-        RETURN_IF_ERR(gemm(s, d, L->qkv_base, s->qkv_dim, H, d->xn, n, d->qkv, s->qkv_dim, 0));
+        RETURN_IF_ERR(gemm(s, d, L->qkv_base, L->q.dtype, s->qkv_dim, H, d->xn, n, d->qkv,
+                           s->qkv_dim, 0));
     } else {
-        RETURN_IF_ERR(gemm(s, d, L->q.data, s->q_dim, H, d->xn, n, d->qkv + L->q_col, s->qkv_dim, 0));
-        RETURN_IF_ERR(gemm(s, d, L->k.data, s->kv_dim, H, d->xn, n, d->qkv + L->k_col, s->qkv_dim, 0));
-        RETURN_IF_ERR(gemm(s, d, L->v.data, s->kv_dim, H, d->xn, n, d->qkv + L->v_col, s->qkv_dim, 0));
+        RETURN_IF_ERR(gemm(s, d, L->q.data, L->q.dtype, s->q_dim, H, d->xn, n, d->qkv + L->q_col,
+                           s->qkv_dim, 0));
+        RETURN_IF_ERR(gemm(s, d, L->k.data, L->k.dtype, s->kv_dim, H, d->xn, n, d->qkv + L->k_col,
+                           s->qkv_dim, 0));
+        RETURN_IF_ERR(gemm(s, d, L->v.data, L->v.dtype, s->kv_dim, H, d->xn, n, d->qkv + L->v_col,
+                           s->qkv_dim, 0));
     }
     if (n == 1) { /* decode: rotary, cache append and split attention in one kernel */
         KERNEL_TRY(hoist__k_attention_decode(d->stream, d->attn, d->qkv, L->q_col, L->k_col,
                                              L->v_col, c->k_cache[l], c->v_cache[l], s->wdtype,
                                              d->rope_cos, d->rope_sin, d->pos, g->n_heads,
                                              g->n_kv_heads, g->head_dim, d->partial, d->counters,
-                                             d->nsplit), d->id);
+                                             d->nsplit, s->rope_interleaved), d->id);
     } else {
         KERNEL_TRY(hoist__k_rope_cache(d->stream, d->qkv, s->qkv_dim, L->q_col, L->k_col,
                                        L->v_col, c->k_cache[l], c->v_cache[l], s->wdtype,
                                        d->rope_cos, d->rope_sin, d->pos, n, g->n_heads,
-                                       g->n_kv_heads, g->head_dim), d->id);
+                                       g->n_kv_heads, g->head_dim, s->rope_interleaved), d->id);
         KERNEL_TRY(hoist__k_attention(d->stream, d->attn, d->qkv, s->qkv_dim, L->q_col,
                                       c->k_cache[l], c->v_cache[l], s->wdtype, d->pos, n,
                                       g->n_heads, g->n_kv_heads, g->head_dim), d->id);
     }
-    RETURN_IF_ERR(gemm(s, d, L->o.data, H, s->q_dim, d->attn, n, d->x, H, 1.0f));
+    RETURN_IF_ERR(gemm(s, d, L->o.data, L->o.dtype, H, s->q_dim, d->attn, n, d->x, H, 1.0f));
     KERNEL_TRY(hoist__k_rmsnorm(d->stream, d->xn, s->wdtype, d->x, L->mlp_norm.data,
                                 L->mlp_norm.dtype, n, H, eps), d->id);
     if (L->gu_fused) {
-        RETURN_IF_ERR(gemm(s, d, L->gu_base, 2 * I, H, d->xn, n, d->gu, 2 * I, 0));
+        RETURN_IF_ERR(gemm(s, d, L->gu_base, L->gate.dtype, 2 * I, H, d->xn, n, d->gu, 2 * I,
+                           0));
     } else {
-        RETURN_IF_ERR(gemm(s, d, L->gate.data, I, H, d->xn, n, d->gu + L->g_col, 2 * I, 0));
-        RETURN_IF_ERR(gemm(s, d, L->up.data, I, H, d->xn, n, d->gu + L->u_col, 2 * I, 0));
+        RETURN_IF_ERR(gemm(s, d, L->gate.data, L->gate.dtype, I, H, d->xn, n, d->gu + L->g_col,
+                           2 * I, 0));
+        RETURN_IF_ERR(gemm(s, d, L->up.data, L->up.dtype, I, H, d->xn, n, d->gu + L->u_col,
+                           2 * I, 0));
     }
     KERNEL_TRY(hoist__k_swiglu(d->stream, d->act, s->wdtype, d->gu, 2 * I, L->g_col, L->u_col, n,
                                I), d->id);
-    RETURN_IF_ERR(gemm(s, d, L->down.data, H, I, d->act, n, d->x, H, 1.0f));
+    RETURN_IF_ERR(gemm(s, d, L->down.data, L->down.dtype, H, I, d->act, n, d->x, H, 1.0f));
     return HOIST_OK;
 }
 
@@ -371,7 +412,8 @@ static int step(hoist_session *s, cuda_state *c, uint32_t n, int history)
     KERNEL_TRY(hoist__k_rmsnorm(d->stream, d->xn, s->wdtype, d->x + (size_t)(n - 1) * H,
                                 s->final_norm.data, s->final_norm.dtype, 1, H,
                                 (float)g->rms_eps), d->id);
-    RETURN_IF_ERR(gemm(s, d, s->head.data, g->vocab, H, d->xn, 1, c->logits, g->vocab, 0));
+    RETURN_IF_ERR(gemm(s, d, s->head.data, s->head.dtype, g->vocab, H, d->xn, 1, c->logits,
+                       g->vocab, 0));
     if (!history) return HOIST_OK;
     cuda_dev *e = &c->dev[c->embed_dev];
     int32_t *dst = c->head_dev == c->embed_dev ? c->tokens : c->token;

@@ -41,7 +41,12 @@ typedef struct hoist__infer_ops hoist__infer_ops;
 struct hoist_session {
     hoist_geometry geo;
     hoist_session_options opts;
-    hoist_dtype wdtype;        /* the matrices' dtype (every projection, embedding and head) */
+    hoist_dtype wdtype;        /* the matrices' dtype (every projection, embedding and head), or
+                                  for Q8_0 matrices, which the GPU dequantizes before each product,
+                                  the dtype they are dequantized into (F16): the activations' */
+    int rope_interleaved;      /* GGUF llama tensors: rotary pairs (2i, 2i + 1), see
+                                  hoist__ref_rope_pairs */
+    int has_q8_0;              /* some matrix is Q8_0 */
     hoist_view embed, final_norm, head; /* head is embed when the embeddings are tied */
     hoist__layer *layers;
     uint32_t q_dim, kv_dim;    /* n_heads * head_dim, n_kv_heads * head_dim */
@@ -83,7 +88,11 @@ const hoist__infer_ops *hoist__infer_cuda(void);
 
 /* ---- the fp32 reference blocks (cpu.c) -------------------------------------------------- */
 
-/* Element i of a bf16, f16 or f32 array, as float. */
+/* Q8_0 (ggml): blocks of 32 weights along a row, an f16 scale then 32 int8 each. */
+#define HOIST_Q8_0_BLOCK 32u
+#define HOIST_Q8_0_BYTES 34u
+
+/* Element i of a bf16, f16, f32 or Q8_0 array, as float. */
 float hoist__load_f32(const void *p, hoist_dtype dtype, size_t i);
 float hoist__bf16_to_f32(uint16_t h);
 float hoist__f16_to_f32(uint16_t h);
@@ -92,7 +101,8 @@ void hoist__ref_embed(float *out, const void *table, hoist_dtype dtype, uint32_t
 /* out = x / sqrt(mean(x^2) + eps) * w. out may be x. */
 void hoist__ref_rmsnorm(float *out, const float *x, const void *w, hoist_dtype wdtype, uint32_t n,
                         float eps);
-/* y[r] = sum_c W[r][c] x[c] (+ y[r] when accumulate), W [rows, cols] row-major. */
+/* y[r] = sum_c W[r][c] x[c] (+ y[r] when accumulate), W [rows, cols] row-major (Q8_0: cols a
+ * multiple of 32). */
 void hoist__ref_matvec(float *y, const void *w, hoist_dtype wdtype, uint32_t rows, uint32_t cols,
                        const float *x, int accumulate);
 /* cos/sin of pos * theta^(-2i/head_dim), i < head_dim / 2, for pos < tokens, computed in double:
@@ -103,6 +113,11 @@ void hoist__rope_table(float *cos_t, float *sin_t, uint32_t tokens, uint32_t hea
  * i + head_dim / 2), with one position's cos/sin row. */
 void hoist__ref_rope(float *x, uint32_t n_heads, uint32_t head_dim, const float *cos_row,
                      const float *sin_row);
+/* The same with either pairing: rotate_half (interleaved 0), or GGUF's llama layout, where
+ * llama.cpp's converter permuted the q and k rows so that pair i is elements 2i and 2i + 1
+ * (interleaved 1). Both give the same attention scores for the same model. */
+void hoist__ref_rope_pairs(float *x, uint32_t n_heads, uint32_t head_dim, const float *cos_row,
+                           const float *sin_row, int interleaved);
 /* Grouped-query attention of one query (n_heads * head_dim) over n_keys cached positions, the
  * cache laid out [position][n_kv_heads][head_dim]; query head h reads kv head
  * h / (n_heads / n_kv_heads). scores needs n_keys floats. */

@@ -80,6 +80,42 @@ __global__ void embed_kernel(float *x, const T *table, const int32_t *tokens, ui
     for (uint32_t i = threadIdx.x; i < n_cols; i += blockDim.x) o[i] = ld(row, i);
 }
 
+// Q8_0 (ggml): 32 weights per 34-byte block, an f16 scale then 32 int8; rows are whole blocks.
+constexpr uint32_t Q8_BLOCK = 32, Q8_BYTES = 34;
+
+__device__ __forceinline__ float q8_0_at(const uint8_t *q, size_t i)
+{
+    const uint8_t *b = q + i / Q8_BLOCK * Q8_BYTES;
+    __half d = __ushort_as_half((unsigned short)(b[0] | b[1] << 8));
+    return __half2float(d) * (float)(int8_t)b[2 + i % Q8_BLOCK];
+}
+
+__global__ void embed_q8_0_kernel(float *x, const uint8_t *table, const int32_t *tokens,
+                                  uint32_t n_cols)
+{
+    const uint8_t *row = table + (size_t)tokens[blockIdx.x] * (n_cols / Q8_BLOCK) * Q8_BYTES;
+    float *o = x + (size_t)blockIdx.x * n_cols;
+    for (uint32_t i = threadIdx.x; i < n_cols; i += blockDim.x) o[i] = q8_0_at(row, i);
+}
+
+// One thread per weight: blocks are 34 bytes, so neighbours read neighbouring bytes.
+template <typename T>
+__global__ void dequant_q8_0_kernel(T *out, const uint8_t *q, size_t n)
+{
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x)
+        st(out, i, q8_0_at(q, i));
+}
+
+// Rotary pair i of a head: elements i and i + hd/2 (Hugging Face's rotate_half), or 2i and
+// 2i + 1 (GGUF's llama tensors, whose q/k rows llama.cpp's converter permuted to match).
+__device__ __forceinline__ void rope_pair(uint32_t i, uint32_t half, uint32_t inter, uint32_t *a,
+                                          uint32_t *b)
+{
+    *a = inter ? 2 * i : i;
+    *b = inter ? 2 * i + 1 : i + half;
+}
+
 // VEC elements per thread and step: 4 when the row is a whole number of float4s.
 template <typename Tw, typename To, int VEC>
 __global__ void rmsnorm_kernel(To *out, const float *x, const Tw *w, uint32_t n_cols, float eps)
@@ -117,18 +153,19 @@ template <typename T>
 __global__ void rope_cache_kernel(float *qkv, uint32_t ldq, uint32_t q_col, uint32_t k_col,
                                   uint32_t v_col, T *kc, T *vc, const float *cos_t,
                                   const float *sin_t, const int32_t *pos, uint32_t n_heads,
-                                  uint32_t n_kv, uint32_t hd)
+                                  uint32_t n_kv, uint32_t hd, uint32_t inter)
 {
-    uint32_t t = blockIdx.x, h = blockIdx.y, half = hd / 2;
+    uint32_t t = blockIdx.x, h = blockIdx.y, half = hd / 2, ia, ib;
     size_t p = (size_t)(*pos) + t;
     float *row = qkv + (size_t)t * ldq;
     const float *c = cos_t + p * half, *s = sin_t + p * half;
     if (h < n_heads) {
         float *v = row + q_col + (size_t)h * hd;
         for (uint32_t i = threadIdx.x; i < half; i += blockDim.x) {
-            float a = v[i], b = v[i + half];
-            v[i] = a * c[i] - b * s[i];
-            v[i + half] = b * c[i] + a * s[i];
+            rope_pair(i, half, inter, &ia, &ib);
+            float a = v[ia], b = v[ib];
+            v[ia] = a * c[i] - b * s[i];
+            v[ib] = b * c[i] + a * s[i];
         }
         return;
     }
@@ -136,11 +173,12 @@ __global__ void rope_cache_kernel(float *qkv, uint32_t ldq, uint32_t q_col, uint
     const float *k = row + k_col + (size_t)kh * hd, *vv = row + v_col + (size_t)kh * hd;
     size_t base = p * n_kv * hd + (size_t)kh * hd;
     for (uint32_t i = threadIdx.x; i < half; i += blockDim.x) {
-        float a = k[i], b = k[i + half];
-        st(kc, base + i, a * c[i] - b * s[i]);
-        st(kc, base + i + half, b * c[i] + a * s[i]);
-        st(vc, base + i, vv[i]);
-        st(vc, base + i + half, vv[i + half]);
+        rope_pair(i, half, inter, &ia, &ib);
+        float a = k[ia], b = k[ib];
+        st(kc, base + ia, a * c[i] - b * s[i]);
+        st(kc, base + ib, b * c[i] + a * s[i]);
+        st(vc, base + ia, vv[ia]);
+        st(vc, base + ib, vv[ib]);
     }
 }
 
@@ -250,7 +288,7 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
     attention_decode_kernel(T *out, const float *qkv, uint32_t q_col, uint32_t k_col,
                             uint32_t v_col, T *kc, T *vc, const float *cos_t, const float *sin_t,
                             const int32_t *pos, uint32_t n_heads, uint32_t n_kv, uint32_t hd,
-                            float scale, float *partial, int32_t *counters)
+                            float scale, float *partial, int32_t *counters, uint32_t inter)
 {
     __shared__ float sm_m[ATT_WARPS], sm_l[ATT_WARPS], qs[MAX_HD];
     __shared__ float pm[MAX_SPLIT], pl[MAX_SPLIT], fs[MAX_SPLIT];
@@ -268,15 +306,17 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
     const float *qraw = qkv + q_col + (size_t)h * hd, *kraw = qkv + k_col + (size_t)kvh * hd;
     const float *vraw = qkv + v_col + (size_t)kvh * hd;
     for (uint32_t i = threadIdx.x; i < half; i += blockDim.x) {
-        float a = qraw[i], b = qraw[i + half];
-        qs[i] = (a * c[i] - b * s[i]) * scale;
-        qs[i + half] = (b * c[i] + a * s[i]) * scale;
-        a = kraw[i];
-        b = kraw[i + half];
-        st(cur_k, i, a * c[i] - b * s[i]);
-        st(cur_k, i + half, b * c[i] + a * s[i]);
-        st(cur_v, i, vraw[i]);
-        st(cur_v, i + half, vraw[i + half]);
+        uint32_t ia, ib;
+        rope_pair(i, half, inter, &ia, &ib);
+        float a = qraw[ia], b = qraw[ib];
+        qs[ia] = (a * c[i] - b * s[i]) * scale;
+        qs[ib] = (b * c[i] + a * s[i]) * scale;
+        a = kraw[ia];
+        b = kraw[ib];
+        st(cur_k, ia, a * c[i] - b * s[i]);
+        st(cur_k, ib, b * c[i] + a * s[i]);
+        st(cur_v, ia, vraw[ia]);
+        st(cur_v, ib, vraw[ib]);
     }
     __syncthreads();
     T *kb = kc + (size_t)kvh * hd, *vb = vc + (size_t)kvh * hd;
@@ -483,8 +523,25 @@ __global__ void advance_kernel(int32_t *pos, uint32_t n) { *pos += (int32_t)n; }
 extern "C" int hoist__k_embed(void *stream, float *x, const void *table, hoist_dtype dtype,
                               const int32_t *tokens, uint32_t n, uint32_t n_cols)
 {
+    if (dtype == HOIST_DTYPE_Q8_0) {
+        embed_q8_0_kernel<<<n, 256, 0, STREAM(stream)>>>(x, (const uint8_t *)table, tokens,
+                                                         n_cols);
+        return (int)cudaGetLastError();
+    }
     DISPATCH(dtype, T,
              embed_kernel<T><<<n, 256, 0, STREAM(stream)>>>(x, (const T *)table, tokens, n_cols));
+    return (int)cudaGetLastError();
+}
+
+extern "C" int hoist__k_dequant_q8_0(void *stream, void *out, hoist_dtype out_dtype,
+                                     const void *q, uint64_t n)
+{
+    size_t blocks = (n + 255) / 256;
+    if (blocks > 65536) blocks = 65536;
+    if (blocks == 0) return 0;
+    DISPATCH(out_dtype, T,
+             dequant_q8_0_kernel<T><<<(unsigned)blocks, 256, 0, STREAM(stream)>>>(
+                 (T *)out, (const uint8_t *)q, n));
     return (int)cudaGetLastError();
 }
 
@@ -510,14 +567,15 @@ extern "C" int hoist__k_rope_cache(void *stream, float *qkv, uint32_t ldq, uint3
                                    uint32_t k_col, uint32_t v_col, void *k_cache, void *v_cache,
                                    hoist_dtype dtype, const float *rope_cos,
                                    const float *rope_sin, const int32_t *pos, uint32_t n,
-                                   uint32_t n_heads, uint32_t n_kv, uint32_t head_dim)
+                                   uint32_t n_heads, uint32_t n_kv, uint32_t head_dim,
+                                   int interleaved)
 {
     dim3 grid(n, n_heads + n_kv);
     unsigned threads = head_dim / 2 < 32 ? 32 : head_dim / 2;
     DISPATCH(dtype, T,
              rope_cache_kernel<T><<<grid, threads, 0, STREAM(stream)>>>(
                  qkv, ldq, q_col, k_col, v_col, (T *)k_cache, (T *)v_cache, rope_cos, rope_sin,
-                 pos, n_heads, n_kv, head_dim));
+                 pos, n_heads, n_kv, head_dim, interleaved != 0));
     return (int)cudaGetLastError();
 }
 
@@ -560,7 +618,7 @@ static void launch_attention_decode(cudaStream_t st, T *out, const float *qkv, u
                                     uint32_t k_col, uint32_t v_col, T *kc, T *vc,
                                     const float *cs, const float *sn, const int32_t *pos,
                                     uint32_t n_heads, uint32_t n_kv, uint32_t hd, float *partial,
-                                    int32_t *counters, uint32_t nsplit)
+                                    int32_t *counters, uint32_t nsplit, uint32_t inter)
 {
     dim3 grid(n_heads, nsplit);
     size_t smem = (size_t)ATT_WARPS * hd * sizeof(float);
@@ -568,7 +626,7 @@ static void launch_attention_decode(cudaStream_t st, T *out, const float *qkv, u
 #define ATT(NPL)                                                                                  \
     attention_decode_kernel<T, NPL><<<grid, ATT_WARPS * 32, smem, st>>>(                        \
         out, qkv, q_col, k_col, v_col, kc, vc, cs, sn, pos, n_heads, n_kv, hd, scale, partial,    \
-        counters)
+        counters, inter)
     if (hd <= 32)
         ATT(1);
     else if (hd <= 64)
@@ -586,13 +644,14 @@ extern "C" int hoist__k_attention_decode(void *stream, void *out, const float *q
                                          const float *rope_cos, const float *rope_sin,
                                          const int32_t *pos, uint32_t n_heads, uint32_t n_kv,
                                          uint32_t head_dim, float *partial, int32_t *counters,
-                                         uint32_t nsplit)
+                                         uint32_t nsplit, int interleaved)
 {
     if (head_dim > MAX_HD || nsplit == 0 || nsplit > MAX_SPLIT) return (int)cudaErrorInvalidValue;
     DISPATCH(dtype, T,
              launch_attention_decode<T>(STREAM(stream), (T *)out, qkv, q_col, k_col, v_col,
                                         (T *)k_cache, (T *)v_cache, rope_cos, rope_sin, pos,
-                                        n_heads, n_kv, head_dim, partial, counters, nsplit));
+                                        n_heads, n_kv, head_dim, partial, counters, nsplit,
+                                        interleaved != 0));
     return (int)cudaGetLastError();
 }
 

@@ -16,19 +16,25 @@
 extern "C" {
 #endif
 
-/* x[t] = table[tokens[t]] as fp32, rows of n_cols. */
+/* x[t] = table[tokens[t]] as fp32, rows of n_cols (the table bf16, f16, f32 or Q8_0). */
 int hoist__k_embed(void *stream, float *x, const void *table, hoist_dtype dtype,
                    const int32_t *tokens, uint32_t n, uint32_t n_cols);
+/* out[i] = Q8_0 weight i of q (ggml's blocks: an f16 scale and 32 int8), in out_dtype; n a
+ * multiple of 32. */
+int hoist__k_dequant_q8_0(void *stream, void *out, hoist_dtype out_dtype, const void *q,
+                          uint64_t n);
 /* out[t] = x[t] / sqrt(mean(x[t]^2) + eps) * w, in out_dtype. */
 int hoist__k_rmsnorm(void *stream, void *out, hoist_dtype out_dtype, const float *x,
                      const void *w, hoist_dtype w_dtype, uint32_t n, uint32_t n_cols, float eps);
 /* Rotates the q and k heads of each row of qkv (ld floats per row; q, k, v start at the given
  * columns) in place by the position's cos/sin row ([position][head_dim / 2]), and stores k and v
- * of token t at cache row *pos + t ([row][n_kv * head_dim] in dtype). */
+ * of token t at cache row *pos + t ([row][n_kv * head_dim] in dtype). Rotary pairs are (i,
+ * i + head_dim / 2), or with interleaved (2i, 2i + 1) as GGUF's llama tensors need. */
 int hoist__k_rope_cache(void *stream, float *qkv, uint32_t ld, uint32_t q_col, uint32_t k_col,
                         uint32_t v_col, void *k_cache, void *v_cache, hoist_dtype dtype,
                         const float *rope_cos, const float *rope_sin, const int32_t *pos,
-                        uint32_t n, uint32_t n_heads, uint32_t n_kv, uint32_t head_dim);
+                        uint32_t n, uint32_t n_heads, uint32_t n_kv, uint32_t head_dim,
+                        int interleaved);
 /* Causal grouped-query attention: token t (position *pos + t) of each query head attends to
  * cache rows 0..*pos + t; out[t] is [n_heads * head_dim]. The cache and out are in dtype. */
 int hoist__k_attention(void *stream, void *out, const float *qkv, uint32_t ld, uint32_t q_col,
@@ -36,7 +42,8 @@ int hoist__k_attention(void *stream, void *out, const float *qkv, uint32_t ld, u
                        const int32_t *pos, uint32_t n, uint32_t n_heads, uint32_t n_kv,
                        uint32_t head_dim);
 /* One decode token (position *pos) in one kernel: rotates its q and k heads (read from qkv as
- * the projection wrote them), appends its k and v to the cache, and attends over positions
+ * the projection wrote them; pairs as hoist__k_rope_cache's), appends its k and v to the cache,
+ * and attends over positions
  * 0..*pos. Each query head's keys are split over nsplit blocks whose partial softmax sums meet in
  * `partial` ([n_heads][nsplit][head_dim + 2] floats); the last block of a head to finish merges
  * them, using `counters` ([n_heads] ints, zero on entry and on return). */
@@ -45,7 +52,7 @@ int hoist__k_attention_decode(void *stream, void *out, const float *qkv, uint32_
                               hoist_dtype dtype, const float *rope_cos, const float *rope_sin,
                               const int32_t *pos, uint32_t n_heads, uint32_t n_kv,
                               uint32_t head_dim, float *partial, int32_t *counters,
-                              uint32_t nsplit);
+                              uint32_t nsplit, int interleaved);
 /* out[t][i] = silu(gu[t][g_col + i]) * gu[t][u_col + i], i < n_cols, in out_dtype. */
 int hoist__k_swiglu(void *stream, void *out, hoist_dtype out_dtype, const float *gu, uint32_t ld,
                     uint32_t g_col, uint32_t u_col, uint32_t n, uint32_t n_cols);

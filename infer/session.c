@@ -1,6 +1,7 @@
 /* hoist_session: binds a geometry to the loaded views (checking every shape the file declared),
  * picks the backend from where the views live, and runs prefill, decode and greedy generation
  * with their statistics. */
+#include "formats/table.h"
 #include "infer/infer.h"
 #include "loader/internal.h"
 
@@ -26,15 +27,33 @@ static int is_float_dtype(hoist_dtype d)
     return d == HOIST_DTYPE_BF16 || d == HOIST_DTYPE_F16 || d == HOIST_DTYPE_F32;
 }
 
+/* The tensor names of a checkpoint: Hugging Face's, or llama.cpp's in a GGUF file. */
+typedef struct names {
+    const char *embed, *final_norm, *head;
+    const char *layer;                  /* printf format of a layer tensor: %u, then the part */
+    const char *attn_norm, *q, *k, *v, *o, *mlp_norm, *gate, *up, *down;
+} names;
+
+static const names hf_names = {"model.embed_tokens.weight", "model.norm.weight", "lm_head.weight",
+                               "model.layers.%u.%s.weight", "input_layernorm",
+                               "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
+                               "self_attn.o_proj", "post_attention_layernorm", "mlp.gate_proj",
+                               "mlp.up_proj", "mlp.down_proj"};
+static const names gguf_names = {"token_embd.weight", "output_norm.weight", "output.weight",
+                                 "blk.%u.%s.weight", "attn_norm", "attn_q", "attn_k", "attn_v",
+                                 "attn_output", "ffn_norm", "ffn_gate", "ffn_up", "ffn_down"};
+
 /* Looks a tensor up and checks its dtype and shape ([rows] when cols is 0, else [rows, cols]). */
 static int bind(const hoist_weights *w, const char *name, uint64_t rows, uint64_t cols,
                 hoist_view *out)
 {
     int rc = hoist_weights_find(w, name, out);
     if (rc < 0) return hoist__err(rc, "%s: the model has no such tensor", name);
-    RETURN_IF(!is_float_dtype(out->dtype), HOIST_E_UNSUPPORTED,
-              "%s: dtype %s (inference takes BF16, F16 or F32)", name,
-              hoist_dtype_name(out->dtype));
+    /* Q8_0 for matrices only: its blocks run along rows */
+    RETURN_IF(!is_float_dtype(out->dtype) && !(cols && out->dtype == HOIST_DTYPE_Q8_0),
+              HOIST_E_UNSUPPORTED, "%s: dtype %s (inference takes BF16, F16 or F32, and Q8_0 "
+              "matrices)",
+              name, hoist_dtype_name(out->dtype));
     int ok = cols ? out->ndim == 2 && (uint64_t)out->shape[0] == rows &&
                         (uint64_t)out->shape[1] == cols
                   : out->ndim == 1 && (uint64_t)out->shape[0] == rows;
@@ -53,9 +72,14 @@ static int bind(const hoist_weights *w, const char *name, uint64_t rows, uint64_
     return HOIST_OK;
 }
 
-/* Matrices share one dtype: the GPU feeds one activation type to every product. */
-static int check_matrix(const hoist_session *s, const hoist_view *v)
+/* Matrices share one dtype: the GPU feeds one activation type to every product. Q8_0 matrices
+ * are dequantized into that type before their product, so they go with any. */
+static int check_matrix(hoist_session *s, const hoist_view *v)
 {
+    if (v->dtype == HOIST_DTYPE_Q8_0) {
+        s->has_q8_0 = 1;
+        return HOIST_OK;
+    }
     RETURN_IF(v->dtype != s->wdtype, HOIST_E_UNSUPPORTED,
               "%s: dtype %s differs from the embedding's %s (one dtype for every matrix)",
               v->name, hoist_dtype_name(v->dtype), hoist_dtype_name(s->wdtype));
@@ -70,10 +94,12 @@ static int check_device(const hoist_view *v, int device)
     return HOIST_OK;
 }
 
-/* Parts that lie back to back in memory (in any order) become one product: returns 1 and each
- * part's first output column. */
+/* Parts of one dtype that lie back to back in memory (in any order) become one product: returns
+ * 1 and each part's first output column. */
 static int fuse(hoist_view *const *parts, int n, const void **base, uint32_t *cols)
 {
+    for (int i = 1; i < n; i++)
+        if (parts[i]->dtype != parts[0]->dtype) return 0;
     int order[3] = {0, 1, 2};
     for (int i = 0; i < n; i++)
         for (int j = i + 1; j < n; j++)
@@ -96,26 +122,26 @@ static int fuse(hoist_view *const *parts, int n, const void **base, uint32_t *co
     return 1;
 }
 
-static int bind_layer(hoist_session *s, const hoist_weights *w, uint32_t l)
+static int bind_layer(hoist_session *s, const hoist_weights *w, const names *nm, uint32_t l)
 {
     const hoist_geometry *g = &s->geo;
     hoist__layer *L = &s->layers[l];
     char name[96];
     uint64_t H = g->hidden, I = g->intermediate;
-#define BIND(field, suffix, rows, cols)                                                           \
+#define BIND(field, part, rows, cols)                                                             \
     do {                                                                                          \
-        snprintf(name, sizeof name, "model.layers.%u." suffix ".weight", l);                     \
+        snprintf(name, sizeof name, nm->layer, l, nm->part);                                      \
         RETURN_IF_ERR(bind(w, name, (rows), (cols), &L->field));                                  \
     } while (0)
-    BIND(attn_norm, "input_layernorm", H, 0);
-    BIND(q, "self_attn.q_proj", s->q_dim, H);
-    BIND(k, "self_attn.k_proj", s->kv_dim, H);
-    BIND(v, "self_attn.v_proj", s->kv_dim, H);
-    BIND(o, "self_attn.o_proj", H, s->q_dim);
-    BIND(mlp_norm, "post_attention_layernorm", H, 0);
-    BIND(gate, "mlp.gate_proj", I, H);
-    BIND(up, "mlp.up_proj", I, H);
-    BIND(down, "mlp.down_proj", H, I);
+    BIND(attn_norm, attn_norm, H, 0);
+    BIND(q, q, s->q_dim, H);
+    BIND(k, k, s->kv_dim, H);
+    BIND(v, v, s->kv_dim, H);
+    BIND(o, o, H, s->q_dim);
+    BIND(mlp_norm, mlp_norm, H, 0);
+    BIND(gate, gate, I, H);
+    BIND(up, up, I, H);
+    BIND(down, down, H, I);
 #undef BIND
     hoist_view *all[] = {&L->attn_norm, &L->q, &L->k, &L->v, &L->o,
                          &L->mlp_norm, &L->gate, &L->up, &L->down};
@@ -148,29 +174,35 @@ static int bind_layer(hoist_session *s, const hoist_weights *w, uint32_t l)
 static int bind_model(hoist_session *s, const hoist_weights *w)
 {
     const hoist_geometry *g = &s->geo;
-    RETURN_IF_ERR(bind(w, "model.embed_tokens.weight", g->vocab, g->hidden, &s->embed));
-    s->wdtype = s->embed.dtype;
-    RETURN_IF_ERR(bind(w, "model.norm.weight", g->hidden, 0, &s->final_norm));
+    hoist_view probe;
+    /* GGUF's llama tensors: llama.cpp's names, and q/k rows permuted for interleaved rotary pairs */
+    const names *nm = hoist_weights_find(w, gguf_names.embed, &probe) == HOIST_OK ? &gguf_names
+                                                                                 : &hf_names;
+    s->rope_interleaved = nm == &gguf_names;
+    RETURN_IF_ERR(bind(w, nm->embed, g->vocab, g->hidden, &s->embed));
+    s->wdtype = s->embed.dtype == HOIST_DTYPE_Q8_0 ? HOIST_DTYPE_F16 : s->embed.dtype;
+    RETURN_IF_ERR(check_matrix(s, &s->embed));
+    RETURN_IF_ERR(bind(w, nm->final_norm, g->hidden, 0, &s->final_norm));
     if (g->tied_embeddings)
         s->head = s->embed;
     else
-        RETURN_IF_ERR(bind(w, "lm_head.weight", g->vocab, g->hidden, &s->head));
+        RETURN_IF_ERR(bind(w, nm->head, g->vocab, g->hidden, &s->head));
     RETURN_IF_ERR(check_matrix(s, &s->head));
     RETURN_IF_ERR(check_device(&s->final_norm, s->head.device));
-    for (uint32_t l = 0; l < g->n_layers; l++) RETURN_IF_ERR(bind_layer(s, w, l));
+    for (uint32_t l = 0; l < g->n_layers; l++) RETURN_IF_ERR(bind_layer(s, w, nm, l));
     /* one backend: all in host memory (the reference) or all on GPUs */
     int host = s->embed.device == HOIST_DEVICE_HOST;
     const hoist_view *firsts[] = {&s->head, &s->final_norm};
     for (size_t i = 0; i < 2; i++)
         RETURN_IF((firsts[i]->device == HOIST_DEVICE_HOST) != host, HOIST_E_UNSUPPORTED,
-                  "%s and model.embed_tokens.weight are split between host and GPU memory",
-                  firsts[i]->name);
+                  "%s and %s are split between host and GPU memory", firsts[i]->name,
+                  nm->embed);
     for (uint32_t l = 0; l < g->n_layers; l++)
         RETURN_IF((s->layers[l].device == HOIST_DEVICE_HOST) != host, HOIST_E_UNSUPPORTED,
-                  "layer %u and model.embed_tokens.weight are split between host and GPU memory",
-                  l);
-    s->weight_bytes_per_token += s->final_norm.nbytes + s->head.nbytes +
-                                 (uint64_t)g->hidden * (hoist_dtype_bits(s->wdtype) / 8);
+                  "layer %u and %s are split between host and GPU memory", l, nm->embed);
+    uint64_t embed_row;
+    if (!hoist__dtype_row_bytes(s->embed.dtype, g->hidden, &embed_row)) embed_row = 0;
+    s->weight_bytes_per_token += s->final_norm.nbytes + s->head.nbytes + embed_row;
     return HOIST_OK;
 }
 

@@ -29,6 +29,9 @@
  * 32 MiB, and an allowance of 32 MiB for the cuBLAS handle and the kernels' modules, which the
  * driver takes when they are first used. The host has neither. */
 #define GPU_FIXED ((32ull << 20) + (32ull << 20))
+/* Weights of a ggml block type (Q8_0) are dequantized into a slice of 32 MiB on each GPU before
+ * their products (infer/cuda.c's DEQUANT_BYTES). */
+#define GPU_DEQUANT (32ull << 20)
 
 /* ---- kv dtypes ---------------------------------------------------------------------------- */
 
@@ -113,16 +116,19 @@ int hoist_kv_cache_bytes(const hoist_geometry *g, hoist_kv_dtype kv, uint64_t ma
  * hoist_geometry_check and the plan's option bounds, far below 2^64. */
 typedef struct workspace {
     uint64_t base, layers, embed, head;
+    uint64_t gpu; /* on a GPU only: the dequantization slice of block-quantized weights */
 } workspace;
 
 static workspace workspace_of(const hoist_geometry *g, uint64_t seq, uint32_t batch, uint32_t T)
 {
     uint64_t es = hoist_dtype_bits(g->dtype) / 8;
+    int dequant = es == 0; /* block-quantized weights; activations in at most 4 bytes */
     if (es == 0 || es > 4) es = 4;
     uint64_t q_dim = (uint64_t)g->n_heads * g->head_dim;
     uint64_t kv_dim = (uint64_t)g->n_kv_heads * g->head_dim;
     workspace w;
     w.base = 4 + (uint64_t)T * g->hidden * (4 + es);
+    w.gpu = dequant ? GPU_DEQUANT : 0;
     w.layers = (uint64_t)T * (q_dim + 2 * kv_dim) * 4 + (uint64_t)T * q_dim * es +
                (uint64_t)T * 2 * g->intermediate * 4 + (uint64_t)T * g->intermediate * es +
                2 * seq * (g->head_dim / 2) * 4;
@@ -259,7 +265,8 @@ static void unit_cost(const planner *pl, const placement *p, const workspace *w,
     bool layer = u != UNIT_EMBED && u != UNIT_HEAD(pl);
     *wt = pl->unit_weights[u];
     *kv = layer ? kvl : 0;
-    *ws = p->any[d] ? 0 : w->base + (pl->device[d] != HOIST_DEVICE_HOST ? GPU_FIXED : 0);
+    *ws = p->any[d] ? 0
+                    : w->base + (pl->device[d] != HOIST_DEVICE_HOST ? GPU_FIXED + w->gpu : 0);
     if (layer && !p->layers[d]) *ws += w->layers;
     if (u == UNIT_EMBED) *ws += w->embed + (pl->tied ? w->head : 0);
     if (u == UNIT_HEAD(pl) && !pl->tied) *ws += w->head;

@@ -1,7 +1,9 @@
 /* GGUF models into GPU memory through every path (mmap staging and registered, uring, stream):
  * the device bytes of each tensor are the file's bytes (Q8_0 blocks untouched), and a GGUF model
  * and the safetensors checkpoint of the same seed land as the same bytes (q and k rows permuted
- * as llama.cpp's converter does). Needs a CUDA device: exits 77 (skipped) without one. */
+ * as llama.cpp's converter does). Then the forward pass on cuda:0: a GGUF model generates what
+ * its safetensors twin does, and Q8_0 (dequantized on the GPU) matches the CPU reference. Needs a
+ * CUDA device: exits 77 (skipped) without one. */
 #include "gguf_test_common.h"
 
 static char *dir;
@@ -71,6 +73,86 @@ START_TEST(test_q8_0_blocks_untouched)
 }
 END_TEST
 
+/* ---- hoist run on GGUF: the forward pass on cuda:0 ---- */
+
+static const int32_t prompt[] = {1, 17, 200, 3, 99, 5, 42, 4000};
+#define NPROMPT ((size_t)(sizeof prompt / sizeof *prompt))
+#define NGEN 16
+
+typedef struct run_out {
+    int32_t tokens[NGEN];
+    float *logits; /* after the prompt */
+    uint32_t vocab;
+} run_out;
+
+static run_out run_model(const char *sub, int device)
+{
+    hoist_model *m = gg_open(dir, sub);
+    hoist_geometry g;
+    ck_assert_msg(hoist_model_geometry(m, &g) == HOIST_OK, "%s", hoist_last_error());
+    hoist_weights *w = gg_load(m, HOIST_PATH_AUTO, device);
+    hoist_session *s = NULL;
+    ck_assert_msg(hoist_session_create(w, &g, NULL, &s) == HOIST_OK, "%s: %s", sub,
+                  hoist_last_error());
+    run_out r = {.vocab = g.vocab};
+    r.logits = malloc(g.vocab * sizeof(float));
+    ck_assert_int_eq(hoist_session_prefill(s, prompt, NPROMPT), HOIST_OK);
+    ck_assert_int_eq(hoist_session_logits(s, r.logits, g.vocab), HOIST_OK);
+    ck_assert_int_eq(hoist_session_reset(s), HOIST_OK);
+    ck_assert_int_eq(hoist_session_generate(s, prompt, NPROMPT, NGEN, r.tokens), HOIST_OK);
+    hoist_session_stats st;
+    hoist_session_stats_get(s, &st);
+    ck_assert_str_eq(st.backend, device == HOIST_DEVICE_HOST ? "cpu" : "cuda");
+    hoist_session_free(s);
+    hoist_weights_free(w);
+    hoist_model_free(m);
+    return r;
+}
+
+/* max |a - b| over the largest |b|: the error relative to the logits' range */
+static double rel_err(const run_out *a, const run_out *b)
+{
+    double err = 0, range = 0;
+    for (uint32_t k = 0; k < b->vocab; k++) {
+        err = fmax(err, fabs((double)a->logits[k] - b->logits[k]));
+        range = fmax(range, fabs((double)b->logits[k]));
+    }
+    return range > 0 ? err / range : err;
+}
+
+/* A bf16 GGUF model and its safetensors twin give the same tokens on the GPU (the GGUF rotary
+ * pairs are interleaved, its q/k rows permuted), logits equal but for summation order. */
+START_TEST(test_run_bf16_same_as_safetensors)
+{
+    gg_gen(dir, "st", GEOMETRY " --dtype bf16");
+    gg_gen(dir, "gg", GEOMETRY " --dtype bf16 --format gguf");
+    run_out a = run_model("st", 0), b = run_model("gg", 0);
+    ck_assert_mem_eq(a.tokens, b.tokens, sizeof a.tokens);
+    double e = rel_err(&b, &a);
+    ck_assert_msg(e < 1e-2, "GGUF logits differ from safetensors' by %g of their range", e);
+    free(a.logits);
+    free(b.logits);
+}
+END_TEST
+
+/* Q8_0 matrices dequantized on the GPU: the logits of the CPU reference on the same weights
+ * (fp32 there, f16 activations on the GPU), and close to the f32 model they quantize. */
+START_TEST(test_run_q8_0)
+{
+    gg_gen(dir, "q8", GEOMETRY " --dtype q8_0 --format gguf");
+    gg_gen(dir, "f32", GEOMETRY " --dtype f32 --format gguf");
+    run_out gpu = run_model("q8", 0), cpu = run_model("q8", HOIST_DEVICE_HOST);
+    run_out f32 = run_model("f32", 0);
+    double e = rel_err(&gpu, &cpu);
+    ck_assert_msg(e < 1e-2, "Q8_0 on the GPU differs from the CPU reference by %g", e);
+    double q = rel_err(&gpu, &f32);
+    ck_assert_msg(q < 5e-2 && q > 0, "Q8_0 logits against f32: %g of the range", q);
+    free(gpu.logits);
+    free(cpu.logits);
+    free(f32.logits);
+}
+END_TEST
+
 int main(void)
 {
     if (hoist_device_count() == 0) {
@@ -83,6 +165,8 @@ int main(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_bf16_same_device_bytes_as_safetensors);
     tcase_add_test(tc, test_q8_0_blocks_untouched);
+    tcase_add_test(tc, test_run_bf16_same_as_safetensors);
+    tcase_add_test(tc, test_run_q8_0);
     suite_add_tcase(s, tc);
     return tu_run_suite_nofork(s);
 }

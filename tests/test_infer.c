@@ -117,6 +117,61 @@ START_TEST(test_rope)
 }
 END_TEST
 
+/* GGUF's llama layout: q/k rows permuted within each head (row h*hd/2 + i of half h to 2i + h)
+ * and rotated in interleaved pairs give the permuted rotate_half result, bit for bit. */
+START_TEST(test_rope_interleaved)
+{
+    enum { HD = 8, HEADS = 2, N = HD * HEADS };
+    float cs[5 * HD / 2], sn[5 * HD / 2];
+    hoist__rope_table(cs, sn, 5, HD, 500000.0);
+    float x[N], y[N], z[N];
+    for (int i = 0; i < N; i++) x[i] = (float)(i * 7 % 11) - 4.5f;
+    memcpy(y, x, sizeof y);
+    hoist__ref_rope(y, HEADS, HD, cs + 4 * HD / 2, sn + 4 * HD / 2);
+    for (int h = 0; h < HEADS; h++)
+        for (int half = 0; half < 2; half++)
+            for (int i = 0; i < HD / 2; i++)
+                z[h * HD + 2 * i + half] = x[h * HD + half * HD / 2 + i];
+    hoist__ref_rope_pairs(z, HEADS, HD, cs + 4 * HD / 2, sn + 4 * HD / 2, 1);
+    for (int h = 0; h < HEADS; h++)
+        for (int half = 0; half < 2; half++)
+            for (int i = 0; i < HD / 2; i++)
+                ck_assert_float_eq(z[h * HD + 2 * i + half], y[h * HD + half * HD / 2 + i]);
+    /* and pairing 0 is rotate_half */
+    memcpy(z, x, sizeof z);
+    hoist__ref_rope_pairs(z, HEADS, HD, cs + 4 * HD / 2, sn + 4 * HD / 2, 0);
+    ck_assert_mem_eq(z, y, sizeof y);
+}
+END_TEST
+
+/* Q8_0: each 34-byte block is an f16 scale and 32 int8; element i is d * q. */
+START_TEST(test_q8_0)
+{
+    unsigned char w[2 * 2 * 34]; /* 2 rows of 64: 2 blocks each */
+    const uint16_t d[4] = {0x3400, 0x4000, 0xb800, 0x0001}; /* 0.25, 2, -0.5, 2^-24 */
+    for (int b = 0; b < 4; b++) {
+        memcpy(w + b * 34, &d[b], 2);
+        for (int j = 0; j < 32; j++) w[b * 34 + 2 + j] = (unsigned char)(signed char)(j * 9 - 128);
+    }
+    const double dv[4] = {0.25, 2, -0.5, 5.9604644775390625e-8};
+    float x[64];
+    for (int c = 0; c < 64; c++) x[c] = (float)(c % 5) - 2.0f;
+    double want[2] = {0, 0};
+    for (int i = 0; i < 128; i++) {
+        double v = dv[i / 32] * (double)(signed char)(unsigned char)((i % 32) * 9 - 128);
+        ck_assert_float_eq(hoist__load_f32(w, HOIST_DTYPE_Q8_0, (size_t)i), (float)v);
+        want[i / 64] += v * x[i % 64];
+    }
+    float y[2] = {1, 1};
+    hoist__ref_matvec(y, w, HOIST_DTYPE_Q8_0, 2, 64, x, 0);
+    assert_close(y, want, 2, 1e-6);
+    float e[64];
+    hoist__ref_embed(e, w, HOIST_DTYPE_Q8_0, 1, 64);
+    ck_assert_float_eq(e[0], (float)(-0.5 * -128));
+    ck_assert_float_eq(e[63], (float)(dv[3] * (signed char)(31 * 9 - 128)));
+}
+END_TEST
+
 /* Two query heads share one kv head (head_dim 2, scale 1/sqrt(2)). Keys k0 = 0 and
  * k1 = [sqrt(2) ln 3, 0] give head 0 (q = [1, 0]) scores 0 and ln 3, so weights 1/4 and 3/4;
  * head 1 (q = [0, 1]) scores 0 and 0, so 1/2 each. v0 = [4, 8], v1 = [8, 0]. A third cache row
@@ -447,6 +502,97 @@ START_TEST(test_prefill_chunks_and_dtypes)
 }
 END_TEST
 
+/* ---- GGUF ------------------------------------------------------------------------------- */
+
+/* The GGUF model of a seed and its safetensors twin run alike: the same tokens and, but for the
+ * order of the sums over a head's dimensions (permuted rows), the same logits. Q8_0 stays near
+ * the f32 values it quantizes. Through hoist run too. */
+START_TEST(test_gguf_same_as_safetensors)
+{
+    const char *flags[] = {"--preset tiny --dtype f32 --seed 4",
+                           "--preset tiny --dtype bf16 --seed 4 --tie-embeddings",
+                           "--layers 2 --hidden 256 --heads 4 --kv-heads 1 --intermediate 320 "
+                           "--vocab 300 --dtype f32 --seed 4"};
+    for (int i = 0; i < 3; i++) {
+        char st_flags[256], gg_flags[256], st_name[16], gg_name[16];
+        snprintf(st_flags, sizeof st_flags, "%s", flags[i]);
+        snprintf(gg_flags, sizeof gg_flags, "%s --format gguf", flags[i]);
+        snprintf(st_name, sizeof st_name, "st%d", i);
+        snprintf(gg_name, sizeof gg_name, "gg%d", i);
+        char *sd = gen(st_name, st_flags), *gd = gen(gg_name, gg_flags);
+        loaded a = load_host(sd), b = load_host(gd);
+        uint32_t V = a.g.vocab;
+        hoist_session *sa = session(&a, NULL), *sb = session(&b, NULL);
+        int32_t ta[NGEN], tb[NGEN];
+        ck_assert_int_eq(hoist_session_generate(sa, prompt, NPROMPT, NGEN, ta), HOIST_OK);
+        ck_assert_int_eq(hoist_session_generate(sb, prompt, NPROMPT, NGEN, tb), HOIST_OK);
+        ck_assert_mem_eq(ta, tb, sizeof ta);
+        float *la = malloc(V * sizeof(float)), *lb = malloc(V * sizeof(float));
+        ck_assert_int_eq(hoist_session_logits(sa, la, V), HOIST_OK);
+        ck_assert_int_eq(hoist_session_logits(sb, lb, V), HOIST_OK);
+        for (uint32_t k = 0; k < V; k++)
+            ck_assert_msg(fabsf(la[k] - lb[k]) <= 1e-5f * (1 + fabsf(la[k])),
+                          "model %d logit %u: %.9g vs %.9g", i, k, la[k], lb[k]);
+        hoist_session_stats sta, stb;
+        hoist_session_stats_get(sa, &sta);
+        hoist_session_stats_get(sb, &stb);
+        ck_assert_uint_eq(sta.weight_bytes_per_token, stb.weight_bytes_per_token);
+        if (i == 2) {
+            /* Q8_0 of the same f32 values: logits within a few percent of the range */
+            char q_flags[256];
+            snprintf(q_flags, sizeof q_flags, "%s --format gguf --dtype q8_0", flags[i]);
+            char *qd = gen("q8", q_flags);
+            loaded q = load_host(qd);
+            hoist_session *sq = session(&q, NULL);
+            float *lq = malloc(V * sizeof(float));
+            ck_assert_int_eq(hoist_session_prefill(sq, prompt, NPROMPT), HOIST_OK);
+            ck_assert_int_eq(hoist_session_reset(sa), HOIST_OK);
+            ck_assert_int_eq(hoist_session_prefill(sa, prompt, NPROMPT), HOIST_OK);
+            ck_assert_int_eq(hoist_session_logits(sa, la, V), HOIST_OK);
+            ck_assert_int_eq(hoist_session_logits(sq, lq, V), HOIST_OK);
+            float range = 0, err = 0;
+            for (uint32_t k = 0; k < V; k++) {
+                range = fmaxf(range, fabsf(la[k]));
+                err = fmaxf(err, fabsf(la[k] - lq[k]));
+            }
+            ck_assert_msg(err <= 0.02f * range, "Q8_0 logits off by %g (range %g)", err, range);
+            ck_assert_msg(err > 0, "Q8_0 logits equal to f32: nothing was quantized");
+            free(lq);
+            hoist_session_free(sq);
+            unload(&q);
+            free(qd);
+        }
+        /* hoist run prints the same tokens for both */
+        char args[1024], *outs[2];
+        for (int f = 0; f < 2; f++) {
+            outs[f] = tu_path(dir, f ? "run_gg.txt" : "run_st.txt");
+            snprintf(args, sizeof args,
+                     "run '%s' --device host --tokens 1,17,200,3,99,5,42 --n 12 | grep generated "
+                     "> '%s'",
+                     f ? gd : sd, outs[f]);
+            ck_assert_int_eq(tu_run_cli(args), 0);
+        }
+        size_t n0, n1;
+        char *o0 = tu_read(outs[0], &n0), *o1 = tu_read(outs[1], &n1);
+        ck_assert_uint_gt(n0, 16);
+        ck_assert_uint_eq(n0, n1);
+        ck_assert_mem_eq(o0, o1, n0);
+        free(o0);
+        free(o1);
+        free(outs[0]);
+        free(outs[1]);
+        free(la);
+        free(lb);
+        hoist_session_free(sa);
+        hoist_session_free(sb);
+        unload(&a);
+        unload(&b);
+        free(sd);
+        free(gd);
+    }
+}
+END_TEST
+
 /* ---- errors ----------------------------------------------------------------------------- */
 
 START_TEST(test_errors)
@@ -596,6 +742,8 @@ int main(void)
     tcase_add_test(blocks, test_dtype_conversion);
     tcase_add_test(blocks, test_rmsnorm);
     tcase_add_test(blocks, test_rope);
+    tcase_add_test(blocks, test_rope_interleaved);
+    tcase_add_test(blocks, test_q8_0);
     tcase_add_test(blocks, test_attention_gqa_cache);
     tcase_add_test(blocks, test_attention_head_mapping);
     tcase_add_test(blocks, test_swiglu);
@@ -610,6 +758,7 @@ int main(void)
     tcase_add_test(model, test_errors);
     tcase_add_test(model, test_missing_head);
     tcase_add_test(model, test_cli_run);
+    tcase_add_test(model, test_gguf_same_as_safetensors);
     suite_add_tcase(s, model);
     return tu_run_suite(s);
 }
