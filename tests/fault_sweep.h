@@ -280,6 +280,9 @@ static ST_UNUSED fs_result fs_sweep(const fs_case *c, unsigned max_k)
         r.runs++;
         if (rc == HOIST_OK) {
             ck_assert_ptr_nonnull(m);
+            if (want != HOIST_OK && seen >= k && getenv("HOIST_SWEEP_LOG"))
+                fprintf(stderr, "  %s at call %u (%s) did not fail the load\n", fs_fault_name(c),
+                        k, hoist_path_name(c->opts.path));
             if (c->sink)
                 fs_sink_done(&sink, true);
             else

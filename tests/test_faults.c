@@ -36,6 +36,33 @@ START_TEST(test_open_and_load)
 }
 END_TEST
 
+/* The same from a GGUF file (hoist gen --format gguf): its header, key-values and tensor infos
+ * are read through the same seams. */
+START_TEST(test_open_and_load_gguf)
+{
+    char args[512];
+    snprintf(args, sizeof args, "gen '%s/g' --preset tiny --format gguf --quiet", dir);
+    ck_assert_int_eq(tu_run_cli(args), 0);
+    char *model = tu_path(dir, "g/model.gguf");
+    fs_fault faults[] = {FS_READ_EIO, FS_READ_EINTR, FS_READ_SHORT, FS_HOST_ALLOC};
+    for (int f = 0; f < 4; f++)
+        for (int p = 0; p < 3; p++) {
+            fs_case c = base_case(model, paths[p], p == 1);
+            c.fault = faults[f];
+            c.during_open = true;
+            fs_result r = fs_sweep(&c, 20000);
+            ck_assert_uint_gt(r.runs, 1);
+            if (faults[f] == FS_READ_EIO)
+                ck_assert_uint_eq(r.failed, r.runs - 1);
+            else if (faults[f] == FS_HOST_ALLOC) /* uring registers its files if it can */
+                ck_assert_uint_ge(r.failed, r.runs - 1 - (paths[p] == HOIST_PATH_URING ? 2 : 0));
+            else
+                ck_assert_uint_eq(r.failed, 0);
+        }
+    free(model);
+}
+END_TEST
+
 /* Read faults during the load, on every path that reads (mmap maps instead: case 28). */
 START_TEST(test_read_faults)
 {
@@ -173,6 +200,7 @@ int main(void)
     tcase_add_checked_fixture(tc, st_setup, st_teardown);
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_open_and_load);
+    tcase_add_test(tc, test_open_and_load_gguf);
     tcase_add_test(tc, test_read_faults);
     tcase_add_test(tc, test_host_alloc_faults);
     tcase_add_test(tc, test_device_call_faults);

@@ -14,7 +14,8 @@ cd "$root"
 secs=${1:-600}
 shift || true
 build=${FUZZ_BUILD:-build-fuzz}
-cmake -S . -B "$build" -DCMAKE_C_COMPILER=clang -DHOIST_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+cmake -S . -B "$build" -DCMAKE_C_COMPILER=clang -DHOIST_FUZZ=ON -DHOIST_CUDA=OFF \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     > "$build.configure.log" 2>&1 || { cat "$build.configure.log"; exit 1; }
 rm -f "$build.configure.log"
 targets=${*:-$(sed -n 's/^set(HOIST_FUZZ_TARGETS \(.*\))/\1/p' tests/fuzz/CMakeLists.txt)}
