@@ -1,7 +1,10 @@
 /* The tensor table: growable arrays filled by the parsers, then sorted and indexed by name. */
+#include "formats/manifest.h"
+#include "formats/packed.h"
 #include "formats/table.h"
 #include "loader/internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +20,9 @@ void hoist__table_free(hoist__table *t)
     hoist__free(t->tensors);
     hoist__free(t->meta);
     hoist__free(t->hash);
+    hoist__free(t->origin);
+    hoist__free(t->manifest);
+    hoist__packed_free(t->packed);
     hoist__table_init(t);
 }
 
@@ -59,6 +65,23 @@ int hoist__table_add_tensor(hoist__table *t, const hoist__tensor *tensor)
     t->tensors[t->ntensors] = *tensor;
     t->tensors[t->ntensors].name = name;
     t->ntensors++;
+    return HOIST_OK;
+}
+
+int hoist__table_set_origin(hoist__table *t, const char *path)
+{
+    size_t n = strlen(path) + sizeof HOIST_MANIFEST_SUFFIX;
+    char *p = hoist__strdup(path), *m = hoist__malloc(n);
+    if (!p || !m) {
+        hoist__free(p);
+        hoist__free(m);
+        return hoist__err(HOIST_E_NOMEM, "%s: out of memory", path);
+    }
+    snprintf(m, n, "%s" HOIST_MANIFEST_SUFFIX, path);
+    hoist__free(t->origin);
+    hoist__free(t->manifest);
+    t->origin = p;
+    t->manifest = m;
     return HOIST_OK;
 }
 
@@ -148,7 +171,7 @@ int hoist__table_finish(hoist__table *t)
         t->hash[slot] = (uint32_t)i;
         t->total_bytes += ti->nbytes;
     }
-    return HOIST_OK;
+    return t->packed ? hoist__packed_finish(t) : HOIST_OK;
 }
 
 long hoist__table_find(const hoist__table *t, const char *name)

@@ -63,6 +63,12 @@ typedef struct hoist__table {
     uint32_t *hash;
     size_t hash_cap;
     uint64_t total_bytes;
+    /* the file the model was opened through (the .safetensors file, the index, the container):
+     * manifests are named after it */
+    char *origin;
+    char *manifest; /* origin + HOIST_MANIFEST_SUFFIX (formats/manifest.h) */
+    /* a packed container's chunks (formats/packed.h); NULL for other formats */
+    struct hoist__packed *packed;
 } hoist__table;
 
 struct hoist_model {
@@ -79,6 +85,8 @@ int hoist__table_add_file(hoist__table *t, const char *path, uint64_t size, int6
                           uint64_t data_start, uint32_t *index);
 /* Copies tensor->name; takes the other fields by value. Does not check for duplicates. */
 int hoist__table_add_tensor(hoist__table *t, const hoist__tensor *tensor);
+/* Copies path as the table's origin. */
+int hoist__table_set_origin(hoist__table *t, const char *path);
 /* Copies key and value (a STRING entry). Does not check for duplicates. */
 int hoist__table_add_meta(hoist__table *t, const char *key, const char *value);
 /* Moves *m (every pointer in it) into the table and zeroes *m; on failure frees what *m held.

@@ -78,6 +78,9 @@ HOIST_API unsigned hoist_version_number(void);
     X(HOIST_E_PINNED_NOMEM, -32, "pinned host memory refused")                                    \
     X(HOIST_E_INTERNAL, -33, "internal error")                                                    \
     X(HOIST_E_ABORTED, -34, "stopped by the caller's callback")                                   \
+    X(HOIST_E_BAD_MANIFEST, -35, "malformed manifest, or one written for other files")            \
+    X(HOIST_E_BAD_PACKED, -36, "malformed packed container")                                      \
+    X(HOIST_E_DECODE, -37, "compressed chunk does not decode")                                    \
     X(HOIST_E_BAD_CONFIG, -40, "malformed or missing model configuration")                        \
     X(HOIST_E_NO_FIT, -41, "model does not fit the devices")                                      \
     X(HOIST_E_BUSY, -42, "resource already in use")                                               \
@@ -209,9 +212,11 @@ typedef struct hoist_open_options {
 #define HOIST_OPEN_OPTIONS_DEFAULT {.strict = 1}
 
 /* Opens a model: a .safetensors file, a GGUF file (recognised by its magic, or by a .gguf name),
- * a directory holding model.safetensors.index.json, model.safetensors, model.gguf or a single
- * .gguf file (tried in that order), or an index file. Parses and validates every header; reads no
- * tensor data. opts may be NULL for the defaults. On success *out owns the model: release it with
+ * a packed container (hoist_pack; recognised by its magic), a directory holding
+ * model.safetensors.index.json, model.safetensors, model.hoist, model.gguf or a single .gguf
+ * file (tried in that order), or an index file. Parses and validates every header (a packed
+ * container: its table and checksums); reads no tensor data. opts may be NULL for the defaults.
+ * On success *out owns the model: release it with
  * hoist_model_free(). On failure *out is NULL and nothing is held. */
 HOIST_API int hoist_model_open(const char *path, const hoist_open_options *opts, hoist_model **out);
 /* Releases the caller's reference; weights loaded from the model keep it alive until they are
@@ -226,7 +231,9 @@ typedef struct hoist_tensor_info {
                                       tensor's shape is ggml's ne[] reversed */
     uint64_t nbytes;
     uint32_t file;             /* index for hoist_model_file_path() */
-    uint64_t offset;           /* absolute byte offset of the data in that file */
+    uint64_t offset;           /* absolute byte offset of the data in that file; in a packed
+                                  model, the offset in its decoded byte stream (the tensors
+                                  back to back in file order) */
 } hoist_tensor_info;
 
 HOIST_API size_t hoist_model_tensor_count(const hoist_model *model);
@@ -540,15 +547,33 @@ HOIST_API const char *hoist_path_name(hoist_path path);
 /* Parses a path name; HOIST_E_INVALID_ARG for an unknown one, or one this build lacks. */
 HOIST_API int hoist_path_parse(const char *text, hoist_path *path);
 
+/* What a load checks (hoist_load_options.verify): flags, combinable. A packed model's chunks carry
+ * XXH3 hashes that every load of it checks, whatever the flags; for it HOIST_VERIFY_MANIFEST needs
+ * no manifest file. */
+typedef enum hoist_verify {
+    HOIST_VERIFY_NONE = 0,
+    /* Hash every byte on the worker threads as it passes through staging, before it is copied,
+     * against the manifest hoist_model_sum() wrote. A difference fails the load naming the file,
+     * tensor and chunk; nothing is published. HOIST_E_NOT_FOUND when there is no manifest,
+     * HOIST_E_BAD_MANIFEST when it is malformed or describes other files. Windows become
+     * multiples of the manifest's chunk size. */
+    HOIST_VERIFY_MANIFEST = 1,
+    /* After the load, read every byte back from the destination and compare it with the files
+     * (a packed model: hash it against its chunk hashes). Proves the copy path itself; costs a
+     * second pass over the files. */
+    HOIST_VERIFY_READBACK = 2
+} hoist_verify;
+
 typedef struct hoist_load_options {
     hoist_path path;           /* I/O path */
     int device;                /* HOIST_DEVICE_HOST or a CUDA ordinal */
     uint64_t ram_budget;       /* host bytes the loader may take for staging; 0 = path default */
     unsigned threads;          /* worker threads; 0 = chosen by the path */
     uint64_t chunk_bytes;      /* staging chunk; 0 = chosen by the path */
-    int verify;                /* read every byte back from the destination and compare */
+    unsigned verify;           /* HOIST_VERIFY_* flags; 0 = none */
     int mmap_register;         /* mmap to GPU: register the mapping and DMA from it (1), or
-                                  copy through pinned staging slots (0); -1 = the faster default */
+                                  copy through pinned staging slots (0); -1 = the faster default.
+                                  A packed model always stages (its bytes are decoded first). */
     /* Places every tensor as planned (one arena per device the plan uses), device ignored;
      * NULL = every tensor on device. The plan must be of this model, and its previous weights
      * freed; it may be freed once the load returns (the weights keep its reservation). */
@@ -559,22 +584,30 @@ typedef struct hoist_load_options {
      * (done == total) comes before verification. */
     hoist_progress_fn progress;
     void *progress_user;
+    const char *manifest;      /* HOIST_VERIFY_MANIFEST: the manifest file; NULL = the default,
+                                  hoist_model_manifest_path() */
 } hoist_load_options;
 
 #define HOIST_LOAD_OPTIONS_DEFAULT                                                                \
     {.path = HOIST_PATH_AUTO, .device = HOIST_DEVICE_HOST, .ram_budget = 0, .threads = 0,       \
-     .chunk_bytes = 0, .verify = 0, .mmap_register = -1, .plan = NULL}
+     .chunk_bytes = 0, .verify = 0, .mmap_register = -1, .plan = NULL, .progress = NULL,        \
+     .progress_user = NULL, .manifest = NULL}
 
 typedef struct hoist_load_stats {
     const char *path;          /* name of the path that ran (after auto/fallbacks) */
     double seconds;            /* wall time of the whole load */
     double read_seconds;       /* summed over workers: bytes from storage into host memory */
     double copy_seconds;       /* summed over workers: host to destination */
-    double verify_seconds;
-    uint64_t bytes;            /* tensor bytes placed */
+    double verify_seconds;     /* summed over workers: hashing bytes against the manifest or a
+                                  packed model's chunk hashes */
+    uint64_t bytes;            /* tensor bytes placed (model bytes) */
     uint64_t arena_bytes;      /* destination memory taken (alignment included), all devices */
     uint64_t peak_host_bytes;  /* high-water mark of loader-owned host memory (staging, tables) */
     unsigned threads;
+    double decode_seconds;     /* summed over workers: decompressing a packed model's chunks */
+    double readback_seconds;   /* wall time of HOIST_VERIFY_READBACK */
+    uint64_t file_bytes;       /* bytes of the files the load consumed: a packed model's
+                                  compressed chunks; otherwise equal to bytes */
 } hoist_load_stats;
 
 typedef struct hoist_weights hoist_weights;
@@ -642,13 +675,139 @@ typedef int (*hoist_sink_fn)(const hoist_piece *piece, void *user);
  * may be called from any of the load's worker threads. A piece is at most opts->chunk_bytes (the
  * path's window) long; a tensor larger than the RAM budget simply arrives in more pieces.
  *
- * opts may be NULL; opts->device and opts->verify must be left at their defaults (there is no
- * destination to read back). Host memory taken (staging, plan) stays within opts->ram_budget.
+ * opts may be NULL; opts->device must be left at its default, and opts->verify may hold
+ * HOIST_VERIFY_MANIFEST (every piece is checked before the sink sees it) but not
+ * HOIST_VERIFY_READBACK (there is no destination to read back). A packed model arrives decoded.
+ * Host memory taken (staging, plan) stays within opts->ram_budget.
  * stats, if not NULL, receives the load's figures (arena_bytes 0). Returns HOIST_OK, the first
  * error of the load (message naming file, tensor and offset), or HOIST_E_ABORTED when fn stopped
  * it; every resource is released either way. */
 HOIST_API int hoist_load_sink(hoist_model *model, const hoist_load_options *opts, hoist_sink_fn fn,
                               void *user, hoist_load_stats *stats);
+/* ---- integrity: manifests ---------------------------------------------------------------- */
+
+/* A manifest is a JSON sidecar that records, for every file of a checkpoint, its size and the
+ * XXH3-64 hashes of its header, of every chunk_bytes-sized chunk of its tensor data (chunk k holds
+ * the tensor bytes at file offsets [k * chunk_bytes, (k + 1) * chunk_bytes)), and of every tensor,
+ * with the hoist version that wrote it. */
+typedef struct hoist_sum_options {
+    const char *manifest;      /* the manifest file; NULL = hoist_model_manifest_path() */
+    uint64_t chunk_bytes;      /* hoist_model_sum: bytes per chunk, a power of two from 4 KiB to
+                                  1 GiB; 0 = 1 MiB. Ignored by hoist_model_verify. */
+    unsigned threads;          /* 0 = online CPUs, at most 16 */
+} hoist_sum_options;
+
+#define HOIST_SUM_OPTIONS_DEFAULT {.manifest = NULL, .chunk_bytes = 0, .threads = 0}
+
+/* The model's default manifest: its entry file (the .safetensors file, or the sharded index)
+ * with ".hoist-sum" appended. Owned by the model; NULL for NULL. */
+HOIST_API const char *hoist_model_manifest_path(const hoist_model *model);
+
+/* Reads every file of the model once and writes its manifest (under a temporary name beside it,
+ * then renamed over any old one). opts may be NULL. HOIST_E_UNSUPPORTED for a packed model: its
+ * container holds the same hashes. On failure no manifest file is left behind. */
+HOIST_API int hoist_model_sum(const hoist_model *model, const hoist_sum_options *opts);
+
+/* Reads every byte of the model's files and checks it: against the manifest, or, for a packed
+ * model, by decoding every chunk and checking it and every tensor against the container's
+ * hashes. Every chunk is checked before it returns. HOIST_E_INTEGRITY names the file, tensor and
+ * chunk of the first difference and counts the others; HOIST_E_NOT_FOUND when the manifest does
+ * not exist; HOIST_E_BAD_MANIFEST when it is malformed or describes other files. */
+HOIST_API int hoist_model_verify(const hoist_model *model, const hoist_sum_options *opts);
+
+/* ---- packed models ------------------------------------------------------------------------ */
+
+/* A packed model is one file: independent zstd frames, one per chunk of chunk_bytes model bytes
+ * of a tensor, each with the XXH3-64 of the bytes it decodes to, and a tensor table at the end.
+ * hoist_model_open() recognises it by its magic; hoist_load() decodes it on its worker threads
+ * through every path into the same arenas, byte-identical to the original. */
+
+#define HOIST_FORMAT_LIST(X)                                                                      \
+    X(HOIST_FORMAT_SAFETENSORS, 0, "safetensors")                                                 \
+    X(HOIST_FORMAT_PACKED, 1, "packed")
+
+typedef enum hoist_format {
+#define HOIST_X_ENUM(name, value, str) name = value,
+    HOIST_FORMAT_LIST(HOIST_X_ENUM)
+#undef HOIST_X_ENUM
+} hoist_format;
+
+/* "safetensors"; "?" for an unknown value. */
+HOIST_API const char *hoist_format_name(hoist_format format);
+HOIST_API hoist_format hoist_model_format(const hoist_model *model);
+
+/* How a tensor's bytes are regrouped before compression. Trained weights keep their redundancy
+ * in the exponent; grouping the bytes that carry it lets the entropy coder find it. */
+#define HOIST_FILTER_LIST(X)                                                                      \
+    X(HOIST_FILTER_NONE, 0, "none")          /* bytes as they are */                             \
+    X(HOIST_FILTER_PLANES, 1, "planes")      /* byte k of every element together, k = 0.. */     \
+    X(HOIST_FILTER_EXPONENT, 2, "exponent")  /* each element rotated left one bit (the sign to   \
+                                                bit 0), then planes: bf16's and f32's top      \
+                                                plane is then exactly the exponent */
+
+typedef enum hoist_filter {
+#define HOIST_X_ENUM(name, value, str) name = value,
+    HOIST_FILTER_LIST(HOIST_X_ENUM)
+#undef HOIST_X_ENUM
+} hoist_filter;
+
+/* hoist_pack_options.filter: each tensor gets the filter its dtype compresses best with. */
+#define HOIST_FILTER_AUTO (-1)
+
+/* "planes"; "?" for an unknown value. */
+HOIST_API const char *hoist_filter_name(hoist_filter filter);
+/* Parses a filter name, or "auto" (HOIST_FILTER_AUTO). HOIST_E_INVALID_ARG for anything else. */
+HOIST_API int hoist_filter_parse(const char *text, int *filter);
+
+typedef struct hoist_pack_options {
+    int level;                 /* zstd level 1..19; 0 = 1 (measured: higher levels compress
+                                  weights no better and decode slower) */
+    uint64_t chunk_bytes;      /* model bytes per frame, a power of two from 4 KiB to 64 MiB;
+                                  0 = 256 KiB */
+    int filter;                /* a hoist_filter for every 16-, 32- and 64-bit tensor (others
+                                  are stored unfiltered), or HOIST_FILTER_AUTO: exponent for
+                                  floats, planes for integers */
+    unsigned threads;          /* 0 = online CPUs */
+    int overwrite;             /* replace out_path if it exists (else HOIST_E_INVALID_ARG) */
+} hoist_pack_options;
+
+#define HOIST_PACK_OPTIONS_DEFAULT                                                                \
+    {.level = 0, .chunk_bytes = 0, .filter = HOIST_FILTER_AUTO, .threads = 0, .overwrite = 0}
+
+typedef struct hoist_pack_stats {
+    uint64_t model_bytes;      /* tensor bytes packed */
+    uint64_t file_bytes;       /* size of the container written */
+    uint64_t chunks;
+    uint64_t raw_chunks;       /* chunks stored uncompressed (compression saved under 1/32) */
+    double seconds;
+} hoist_pack_stats;
+
+/* Writes model (any format hoist opens) as a packed container at out_path: written under a
+ * temporary name beside it, then renamed. Refuses to overwrite one of the model's own files.
+ * opts and stats may be NULL. On failure no file is left behind. */
+HOIST_API int hoist_pack(const hoist_model *model, const char *out_path,
+                         const hoist_pack_options *opts, hoist_pack_stats *stats);
+
+typedef struct hoist_packed_info {
+    uint32_t version;          /* container version */
+    uint64_t chunk_bytes;      /* model bytes per chunk */
+    uint64_t chunks;
+    uint64_t stored_bytes;     /* bytes of all frames */
+} hoist_packed_info;
+
+/* HOIST_E_UNSUPPORTED when the model is not packed. */
+HOIST_API int hoist_model_packed_info(const hoist_model *model, hoist_packed_info *out);
+
+typedef struct hoist_tensor_packing {
+    hoist_filter filter;
+    uint64_t chunks;
+    uint64_t stored_bytes;     /* bytes of its frames in the container */
+    uint64_t xxh3;             /* XXH3-64 of the tensor's bytes (as a manifest records it) */
+} hoist_tensor_packing;
+
+/* Same index as hoist_model_tensor(). HOIST_E_UNSUPPORTED when the model is not packed. */
+HOIST_API int hoist_model_tensor_packing(const hoist_model *model, size_t index,
+                                         hoist_tensor_packing *out);
 
 /* ---- ceilings ----------------------------------------------------------------------------- */
 

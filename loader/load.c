@@ -1,5 +1,7 @@
 /* hoist_load: resolve options, plan, allocate the arenas, run the path, verify, publish. */
+#include "formats/packed.h"
 #include "loader/source.h"
+#include "loader/transform.h"
 #include "loader/weights.h"
 
 #include <errno.h>
@@ -77,6 +79,8 @@ static int validate_options(const hoist_load_options *o)
     RETURN_IF(o->threads > 256, HOIST_E_INVALID_ARG, "%u threads (at most 256)", o->threads);
     RETURN_IF(o->mmap_register < -1 || o->mmap_register > 1, HOIST_E_INVALID_ARG,
               "mmap_register must be -1, 0 or 1");
+    RETURN_IF(o->verify & ~(unsigned)(HOIST_VERIFY_MANIFEST | HOIST_VERIFY_READBACK),
+              HOIST_E_INVALID_ARG, "verify flags 0x%x: unknown bits", o->verify);
     return HOIST_OK;
 }
 
@@ -99,9 +103,20 @@ static uint64_t source_bytes(const hoist__load *ld, unsigned threads, uint64_t w
 
 static uint64_t load_need(const hoist__load *ld, unsigned threads, uint64_t window)
 {
-    uint64_t verify = ld->opts.verify ? (uint64_t)threads * window * 2 : 0;
-    return hoist__pipeline_staging_bytes(ld, threads, window) + plan_estimate(ld, window) + verify +
-           source_bytes(ld, threads, window);
+    uint64_t verify =
+        ld->opts.verify & HOIST_VERIFY_READBACK ? (uint64_t)threads * window * 2 : 0;
+    uint64_t transform = (uint64_t)threads * ld->transform_needs.worker_bytes +
+                         ld->transform_needs.fixed_bytes;
+    return hoist__pipeline_staging_bytes(ld, threads, window) + plan_estimate(ld, window) +
+           verify + transform + source_bytes(ld, threads, window);
+}
+
+/* Half the window, kept to the transform's constraints; `window` itself when that breaks them. */
+static uint64_t half_window(const hoist__load *ld, uint64_t window)
+{
+    uint64_t w = window / 2, q = ld->transform_needs.window_quantum;
+    if (q) w = hoist__align_down(w, q);
+    return w && w >= ld->transform_needs.window_min ? w : window;
 }
 
 /* Shrinks the staging to the RAM budget before anything is read: windows down to 4 MiB first,
@@ -114,18 +129,20 @@ static int fit_budget(hoist__load *ld)
     unsigned threads = o->threads;
     uint64_t window = o->chunk_bytes;
     while (load_need(ld, threads, window) > o->ram_budget) {
-        if (window > FIT_PREFERRED_WINDOW)
-            window /= 2;
+        if (window > FIT_PREFERRED_WINDOW && half_window(ld, window) != window)
+            window = half_window(ld, window);
         else if (threads > 1)
             threads--;
-        else if (window > FIT_MIN_WINDOW)
-            window /= 2;
+        else if (window > FIT_MIN_WINDOW && half_window(ld, window) != window)
+            window = half_window(ld, window);
         else
             return hoist__err(HOIST_E_BUDGET,
                               "path %s needs at least %llu bytes of host RAM for this model "
-                              "(staging, plan%s); the budget is %llu bytes",
+                              "(staging, plan%s%s%s); the budget is %llu bytes",
                               ld->source->name, (unsigned long long)load_need(ld, 1, window),
-                              o->verify ? ", verification" : "",
+                              o->verify & HOIST_VERIFY_READBACK ? ", verification" : "",
+                              ld->transform ? ", " : "",
+                              ld->transform ? ld->transform->name : "",
                               (unsigned long long)o->ram_budget);
     }
     if (threads != o->threads || window != o->chunk_bytes)
@@ -146,6 +163,11 @@ static int run_load(hoist__load *ld)
         hoist__budget_take(&ld->budget, ld->plan.host_bytes + placements, "the load plan"));
     uint64_t held = source_bytes(ld, ld->opts.threads, ld->plan.window_bytes);
     RETURN_IF_ERR(hoist__budget_take(&ld->budget, held, "the source's resident windows"));
+    int trc = hoist__transform_start(ld);
+    if (trc < 0) {
+        hoist__budget_give(&ld->budget, held);
+        return trc;
+    }
     hoist__progress_start(&ld->progress, ld->opts.progress, ld->opts.progress_user,
                           ld->table->total_bytes);
     int rc = ld->source->run ? ld->source->run(ld->source_state, ld)
@@ -153,10 +175,10 @@ static int run_load(hoist__load *ld)
     hoist__budget_give(&ld->budget, held);
     RETURN_IF_ERR(rc);
     hoist__progress_finish(&ld->progress);
-    if (ld->opts.verify) {
+    if (ld->opts.verify & HOIST_VERIFY_READBACK) {
         double t0 = hoist__now();
         RETURN_IF_ERR(hoist__verify(ld));
-        ld->verify_seconds = hoist__now() - t0;
+        ld->readback_seconds = hoist__now() - t0;
     }
     return check_unchanged(ld->table);
 }
@@ -171,6 +193,7 @@ static int load_prepare(hoist__load *ld)
     RETURN_IF(!ld->source, HOIST_E_UNSUPPORTED, "path '%s' is not part of this build",
               hoist_path_name(ld->opts.path));
     RETURN_IF_ERR(ld->source->open(ld, &ld->source_state));
+    RETURN_IF_ERR(hoist__transform_prepare(ld));
     if (ld->opts.threads == 0) ld->opts.threads = 1;
     RETURN_IF_ERR(fit_budget(ld));
     return hoist__plan_build(ld->table, ld->tensor_arena, ld->narenas, ld->opts.chunk_bytes,
@@ -202,7 +225,10 @@ static hoist_load_stats load_stats(const hoist__load *ld, double t0)
         .seconds = hoist__now() - t0,
         .read_seconds = (double)atomic_load(&ld->read_ns) * 1e-9,
         .copy_seconds = (double)atomic_load(&ld->copy_ns) * 1e-9,
-        .verify_seconds = ld->verify_seconds,
+        .verify_seconds = (double)atomic_load(&ld->verify_ns) * 1e-9,
+        .decode_seconds = (double)atomic_load(&ld->decode_ns) * 1e-9,
+        .readback_seconds = ld->readback_seconds,
+        .file_bytes = ld->table->packed ? ld->table->packed->stored_bytes : ld->table->total_bytes,
         .bytes = ld->table->total_bytes,
         .arena_bytes = arena_bytes,
         .peak_host_bytes = atomic_load(&ld->budget.peak),
@@ -212,6 +238,7 @@ static hoist_load_stats load_stats(const hoist__load *ld, double t0)
 
 static void load_delete(hoist__load *ld)
 {
+    hoist__transform_close(ld);
     if (ld->source && ld->source_state) ld->source->close(ld->source_state);
     hoist__plan_free(&ld->plan);
     hoist__free(ld->tensor_arena);
@@ -280,8 +307,9 @@ int hoist_load_sink(hoist_model *model, const hoist_load_options *opts, hoist_si
               "HOIST_DEVICE_HOST");
     RETURN_IF(opts && opts->plan, HOIST_E_INVALID_ARG,
               "hoist_load_sink: the sink is the destination; a plan places into devices");
-    RETURN_IF(opts && opts->verify, HOIST_E_INVALID_ARG,
-              "hoist_load_sink: nothing to verify against (check the pieces in the sink)");
+    RETURN_IF(opts && (opts->verify & HOIST_VERIFY_READBACK), HOIST_E_INVALID_ARG,
+              "hoist_load_sink: nothing to read back (HOIST_VERIFY_MANIFEST checks the bytes "
+              "before the sink sees them)");
     double t0 = hoist__now();
     hoist__load *ld = load_new(model, opts);
     RETURN_IF(!ld, HOIST_E_NOMEM, "out of memory");

@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 
 typedef struct hoist__source_ops hoist__source_ops;
+typedef struct hoist__transform_ops hoist__transform_ops;
 
 /* One destination allocation: a device's arena. A load without a plan has one. */
 typedef struct hoist__arena {
@@ -59,8 +60,19 @@ typedef struct hoist__load {
 
     /* per-stage seconds, summed over workers (nanoseconds, for atomic adds) */
     _Atomic uint64_t read_ns, copy_ns;
-    double verify_seconds;
     hoist__progress progress; /* bytes handed to the destination */
+    double readback_seconds;
+
+    /* the transform stage between read and copy (loader/transform.h); NULL when none */
+    const hoist__transform_ops *transform;
+    void *transform_state;
+    struct {
+        uint64_t window_min;     /* windows at least this large (0: no minimum) */
+        uint64_t window_quantum; /* and a multiple of this (0: no constraint) */
+        uint64_t worker_bytes;   /* host bytes each worker's context takes */
+        uint64_t fixed_bytes;    /* host bytes the transform holds for the whole load */
+    } transform_needs;
+    _Atomic uint64_t decode_ns, verify_ns; /* summed over workers, like read_ns */
 } hoist__load;
 
 /* Records the calling thread's last error as the load's failure if it is the first; returns

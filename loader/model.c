@@ -1,4 +1,5 @@
 /* hoist_model: opening a checkpoint (single file, directory or index) and querying its table. */
+#include "formats/packed.h"
 #include "formats/table.h"
 #include "loader/internal.h"
 
@@ -66,8 +67,8 @@ static char *single_gguf(const char *dir)
     return NULL;
 }
 
-/* A directory holds a sharded checkpoint (its index), one model.safetensors, a model.gguf, or a
- * single .gguf file. */
+/* A directory holds a sharded checkpoint (its index), one model.safetensors, a packed
+ * model.hoist, a model.gguf, or a single .gguf file. */
 static int parse_dir(hoist__table *t, const char *dir, int strict)
 {
     size_t n = strlen(dir) + 64;
@@ -85,6 +86,11 @@ static int parse_dir(hoist__table *t, const char *dir, int strict)
         rc = hoist__safetensors_parse(t, p, strict);
         goto out;
     }
+    snprintf(p, n, "%s/" HOIST_PACKED_DIR_NAME, dir);
+    if (exists(p)) {
+        rc = hoist__packed_parse(t, p);
+        goto out;
+    }
     snprintf(p, n, "%s/model.gguf", dir);
     if (exists(p) || (gguf = single_gguf(dir)) != NULL) {
         rc = hoist__gguf_parse(t, gguf ? gguf : p, strict);
@@ -92,9 +98,11 @@ static int parse_dir(hoist__table *t, const char *dir, int strict)
     }
     rc = hoist__err(HOIST_E_NOT_FOUND,
                     "%s: directory holds none of model.safetensors.index.json, "
-                    "model.safetensors, model.gguf or a single .gguf file",
+                    "model.safetensors, " HOIST_PACKED_DIR_NAME ", model.gguf or a single .gguf "
+                    "file",
                     dir);
 out:
+    if (rc == HOIST_OK) rc = hoist__table_set_origin(t, gguf ? gguf : p);
     hoist__free(gguf);
     hoist__free(p);
     return rc;
@@ -119,8 +127,11 @@ int hoist_model_open(const char *path, const hoist_open_options *opts, hoist_mod
         rc = parse_dir(&m->table, path, o.strict);
     else if (ends_with(path, ".json"))
         rc = hoist__safetensors_index_parse(&m->table, path, o.strict);
+    else if (hoist__packed_is(path))
+        rc = hoist__packed_parse(&m->table, path);
     else
         rc = parse_file(&m->table, path, o.strict);
+    if (rc == HOIST_OK && !m->table.origin) rc = hoist__table_set_origin(&m->table, path);
     if (rc == HOIST_OK) rc = hoist__table_finish(&m->table);
     if (rc < 0) {
         hoist__table_free(&m->table);

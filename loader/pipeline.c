@@ -11,6 +11,7 @@
  * a time in plan order (a ticket per window), so the embedder sees the model's bytes in order
  * while the reads of the next windows are already under way. */
 #include "loader/source.h"
+#include "loader/transform.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,7 @@ typedef struct worker {
     hoist__stream *stream[HOIST_PLAN_MAX_DEVICES]; /* one per arena */
     slot slots[HOIST_SLOTS_PER_WORKER];
     unsigned nslots, next;
+    void *in_buf;            /* a transform's read buffer (has_in_buf) */
     uint64_t host_buf_bytes; /* budgeted bytes of this worker's buffers */
 } worker;
 
@@ -199,10 +201,51 @@ static const hoist__extent *single_piece(const hoist__plan *p, const hoist__wind
     return NULL;
 }
 
+static int decoding(const hoist__load *ld) { return ld->transform && ld->transform->decodes; }
+
+/* Whether each worker has a read buffer beside its slots: a decoding load reads (or copies) the
+ * stored bytes there and decodes them into a slot; a checking load on the host with a mapping
+ * source copies the window there before checking it (see transform_window). */
+static int has_in_buf(const hoist__load *ld)
+{
+    return decoding(ld) || (ld->transform && ld->source->copy && ld->host_sink);
+}
+
+/* The transform stage. A source that hands out a mapping (source->copy) has its window copied
+ * out first, the source's guarded way, into a buffer of the worker's (the read buffer, or on a
+ * device the slot the copy goes from): a file truncated under the mapping then fails that copy
+ * instead of raising SIGBUS inside the decoder or the hash. Then the transform checks the bytes
+ * in place, or decodes them into the slot (into the arena itself on a host load when the decoded
+ * window is one piece). On return *mw is the window pieces are cut from, *src its bytes and
+ * *dma whether they sit in memory the device may copy from. */
+static int transform_window(worker *wk, slot *s, size_t wi, const hoist__window **mw,
+                            const void **src, int *dma)
+{
+    hoist__load *ld = wk->ld;
+    const hoist__transform_ops *tf = ld->transform;
+    const hoist__window *w = *mw;
+    if (ld->source->copy) {
+        void *own = has_in_buf(ld) ? wk->in_buf : s->buf;
+        RETURN_IF_ERR(ld->source->copy(ld->source_state, w, own, *src, w->hi - w->lo));
+        *src = own;
+        *dma = 0; /* own is a slot (the pipeline sees src == s->buf) or the read buffer */
+    }
+    if (!tf->decodes) return tf->window(ld->transform_state, wk->id, wi, *src, NULL);
+    *mw = &ld->plan.decode[wi].model;
+    const hoist__extent *x = ld->host_sink && !ld->sink ? single_piece(&ld->plan, *mw) : NULL;
+    uint8_t *out = x ? ld->arenas[x->arena].base + x->dst_off + ((*mw)->lo - x->file_off)
+                     : s->buf;
+    RETURN_IF_ERR(tf->window(ld->transform_state, wk->id, wi, *src, out));
+    *src = out;
+    *dma = 1; /* a pinned slot (or the arena itself) */
+    return HOIST_OK;
+}
+
 static int process_window(worker *wk, size_t index)
 {
     const hoist__window *w = &wk->ld->plan.windows[index];
     hoist__load *ld = wk->ld;
+    int dec = decoding(ld);
     slot *s = NULL;
     void *buf = NULL;
     if (wk->nslots) {
@@ -210,11 +253,12 @@ static int process_window(worker *wk, size_t index)
         RETURN_IF_ERR(slot_retire(wk, s));
         buf = s->buf;
     }
-    const hoist__extent *one = ld->host_sink && !ld->sink &&
+    const hoist__extent *one = ld->host_sink && !ld->sink && !dec &&
                                        !(ld->source->flags & HOIST_SOURCE_SLOT_BUFFERS)
                                    ? single_piece(&ld->plan, w)
                                    : NULL;
     if (one) buf = ld->arenas[one->arena].base + one->dst_off + (w->lo - one->file_off);
+    if (dec) buf = wk->in_buf;
 
     const void *src = NULL;
     int dma = 0;
@@ -223,25 +267,31 @@ static int process_window(worker *wk, size_t index)
     double t1 = hoist__now();
     atomic_fetch_add(&ld->read_ns, (uint64_t)((t1 - t0) * 1e9));
 
+    const hoist__window *mw = w; /* the window pieces are cut from */
+    if (ld->transform) {
+        int rc = transform_window(wk, s, index, &mw, &src, &dma);
+        if (rc < 0) return rc;
+        t1 = hoist__now();
+    }
     piece_ctx ctx = {wk, s, w, src, (s && src == s->buf) || dma, 0};
     if (ld->sink) {
         /* a failure elsewhere wakes this wait; that worker's error is the one reported */
         if (deliver_wait(ld, index) < 0) return HOIST_OK;
-        int rc = hoist__window_pieces(&ld->plan, w, copy_piece, &ctx);
+        int rc = hoist__window_pieces(&ld->plan, mw, copy_piece, &ctx);
         if (rc < 0) hoist__load_fail(ld, rc); /* before the next window's turn comes */
         deliver_done(ld);
         RETURN_IF_ERR(rc);
         atomic_fetch_add(&ld->copy_ns, ns_since(t1));
         return HOIST_OK;
     }
-    int rc = hoist__window_pieces(&ld->plan, w, copy_piece, &ctx);
+    int rc = hoist__window_pieces(&ld->plan, mw, copy_piece, &ctx);
     for (size_t a = 0; rc == HOIST_OK && !ld->host_sink && a < ld->narenas; a++) {
         if (!(ctx.arenas & (1u << a))) continue;
         rc = ld->arenas[a].gpu->event_record(s->ev[a], wk->stream[a]);
         if (rc == HOIST_OK) s->recorded |= 1u << a;
     }
     if (rc < 0) {
-        if (!ld->host_sink && dma && src != buf && ld->source->release) {
+        if (!ld->host_sink && !dec && dma && src != buf && ld->source->release) {
             /* the copies already issued may still read the window: let them finish first */
             for (size_t a = 0; a < ld->narenas; a++)
                 if (ctx.arenas & (1u << a)) (void)ld->arenas[a].gpu->stream_sync(wk->stream[a]);
@@ -251,7 +301,7 @@ static int process_window(worker *wk, size_t index)
     }
     if (!ld->host_sink) {
         s->busy = w;
-        s->release = dma && src != s->buf;
+        s->release = !dec && dma && src != s->buf;
     }
     atomic_fetch_add(&ld->copy_ns, ns_since(t1));
     return HOIST_OK;
@@ -287,6 +337,7 @@ static void worker_teardown(worker *wk)
             if (s->ev[a]) ld->arenas[a].gpu->event_destroy(s->ev[a]);
         if (s->buf) hoist__pinned_release(ld->gpu, s->buf, ld->plan.window_bytes);
     }
+    if (wk->in_buf) hoist__pinned_release(ld->gpu, wk->in_buf, ld->plan.window_bytes);
     for (size_t a = 0; a < ld->narenas; a++)
         if (wk->stream[a]) ld->arenas[a].gpu->stream_destroy(wk->stream[a]);
     hoist__budget_give(&ld->budget, wk->host_buf_bytes);
@@ -298,6 +349,7 @@ static int worker_setup(worker *wk, int buffers)
 {
     hoist__load *ld = wk->ld;
     const hoist__gpu_ops *g = ld->gpu;
+    if (decoding(ld)) buffers = 1; /* the slots hold the decoded bytes */
     if (ld->host_sink) {
         wk->nslots = buffers ? 1 : 0;
     } else {
@@ -315,7 +367,14 @@ static int worker_setup(worker *wk, int buffers)
         wk->host_buf_bytes += n;
         RETURN_IF_ERR(hoist__pinned_acquire(g, n, &s->buf));
     }
-    if (buffers && wk->nslots && ld->source->attach) {
+    if (has_in_buf(ld)) {
+        uint64_t n = ld->plan.window_bytes;
+        RETURN_IF_ERR(hoist__budget_take(&ld->budget, n, "a read buffer"));
+        wk->host_buf_bytes += n;
+        RETURN_IF_ERR(hoist__pinned_acquire(g, n, &wk->in_buf));
+        if (ld->source->attach)
+            RETURN_IF_ERR(ld->source->attach(ld->source_state, wk->id, &wk->in_buf, 1, n));
+    } else if (buffers && wk->nslots && ld->source->attach) {
         void *bufs[HOIST_SLOTS_PER_WORKER];
         for (unsigned i = 0; i < wk->nslots; i++) bufs[i] = wk->slots[i].buf;
         RETURN_IF_ERR(ld->source->attach(ld->source_state, wk->id, bufs, wk->nslots,
@@ -327,8 +386,11 @@ static int worker_setup(worker *wk, int buffers)
 uint64_t hoist__pipeline_staging_bytes(const hoist__load *ld, unsigned threads, uint64_t window)
 {
     int buffers = ld->source->needs_staging ? ld->source->needs_staging(ld->source_state) : 1;
+    uint64_t per = ld->host_sink ? 1 : HOIST_SLOTS_PER_WORKER;
+    if (decoding(ld)) return (uint64_t)threads * (per + 1) * window;
+    if (has_in_buf(ld)) return (uint64_t)threads * (per + 1) * window;
     if (!buffers) return 0;
-    return (uint64_t)threads * (ld->host_sink ? 1 : HOIST_SLOTS_PER_WORKER) * window;
+    return (uint64_t)threads * per * window;
 }
 
 int hoist__pipeline_run(hoist__load *ld)

@@ -11,6 +11,7 @@ void hoist__plan_free(hoist__plan *p)
     hoist__free(p->tensor_dst);
     hoist__free(p->extents);
     hoist__free(p->windows);
+    hoist__free(p->decode);
     memset(p, 0, sizeof *p);
 }
 
@@ -126,13 +127,14 @@ int hoist__plan_build(const hoist__table *t, const uint8_t *tensor_arena, size_t
               (unsigned long long)window_bytes);
     out->window_bytes = window_bytes;
     int rc = build_extents(t, tensor_arena, out);
-    if (rc == HOIST_OK) rc = build_windows(out);
+    if (rc == HOIST_OK) rc = t->packed ? hoist__plan_packed_windows(t, out) : build_windows(out);
     if (rc < 0) {
         hoist__plan_free(out);
         return rc;
     }
     out->host_bytes = t->ntensors * (sizeof *out->tensor_dst + sizeof *out->extents) +
-                      out->nwindows * sizeof *out->windows;
+                      out->nwindows * sizeof *out->windows +
+                      (out->decode ? out->nwindows * sizeof *out->decode : 0);
     return HOIST_OK;
 }
 

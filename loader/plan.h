@@ -31,6 +31,15 @@ typedef struct hoist__window {
     uint64_t lo, hi;
 } hoist__window;
 
+/* A packed model's window (loader/plan_packed.c): the file window beside it holds the stored
+ * bytes of chunks [first_chunk, first_chunk + nchunks); `model` is the window of the decoded
+ * stream they become, in the coordinates of the extents, which pieces are cut from. */
+typedef struct hoist__decode_window {
+    uint64_t first_chunk;
+    uint64_t nchunks;
+    hoist__window model;
+} hoist__decode_window;
+
 typedef struct hoist__plan {
     size_t narenas;
     uint64_t arena_bytes[HOIST_PLAN_MAX_DEVICES];
@@ -41,6 +50,7 @@ typedef struct hoist__plan {
     size_t nwindows;
     uint64_t window_bytes;
     uint64_t host_bytes; /* bytes of host memory the plan itself takes */
+    hoist__decode_window *decode; /* per window, for a packed model; else NULL */
 } hoist__plan;
 
 /* Builds the plan for table t, tensor i going to arena tensor_arena[i] (< narenas; NULL: all to
@@ -53,6 +63,9 @@ int hoist__plan_build(const hoist__table *t, const uint8_t *tensor_arena, size_t
 void hoist__plan_arena_sizes(const hoist__table *t, const uint8_t *tensor_arena, size_t narenas,
                              uint64_t *arena_bytes);
 void hoist__plan_free(hoist__plan *p);
+/* The windows of a packed model: runs of whole chunks whose stored bytes, widened to 4096-byte
+ * boundaries, and whose decoded bytes each fit p->window_bytes (at least chunk size + 4096). */
+int hoist__plan_packed_windows(const hoist__table *t, hoist__plan *p);
 
 /* Calls fn for every piece of window w: the part of one extent inside [w->lo, w->hi). src_off is
  * the piece's offset from w->lo. Stops at and returns the first negative return of fn. */

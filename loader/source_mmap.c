@@ -109,7 +109,14 @@ static int mmap_open(hoist__load *ld, void **out)
             return hoist__err(HOIST_E_UNSUPPORTED, "the %s backend cannot register host memory",
                               ld->gpu->name);
         }
-        s->registering = o->mmap_register == 1;
+        /* a transform (decoding a packed model, checking a manifest) copies each window out of
+         * the mapping before the device sees it: nothing is left to register */
+        int transform = ld->table->packed || (o->verify & HOIST_VERIFY_MANIFEST);
+        s->registering = o->mmap_register == 1 && !transform;
+        if (o->mmap_register == 1 && transform)
+            hoist__log(HOIST_LOG_INFO,
+                       "mmap: %s: %s through staging slots instead of registering the mapping",
+                       ld->table->origin, ld->table->packed ? "decoding" : "verifying");
     }
     if (!o->threads) {
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);

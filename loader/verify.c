@@ -1,5 +1,7 @@
 /* Read-back verification: every byte in the destination is compared with the file, on worker
- * threads, window by window. */
+ * threads, window by window. A packed model's file holds compressed bytes: there each chunk read
+ * back is hashed against the container's hash of its decoded bytes instead. */
+#include "formats/packed.h"
 #include "loader/io.h"
 #include "loader/source.h"
 #include "loader/weights.h"
@@ -9,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #define VERIFY_THREADS_MAX 8u
 
@@ -46,12 +49,47 @@ static int compare_piece(void *vctx, const hoist__extent *e, uint64_t src_off, u
                       (unsigned long long)(t ? at - t->offset : 0), got[i], want[i]);
 }
 
+/* Chunk c of a packed model, read back from the destination, hashes as the container says. */
+static int check_chunk(verifier *v, uint64_t c)
+{
+    hoist__load *ld = v->ld;
+    const hoist__table *t = ld->table;
+    const hoist__chunk *ch = &t->packed->chunks[c];
+    const hoist__tensor *x = &t->tensors[ch->tensor];
+    uint64_t in_tensor = ch->vofs - x->offset;
+    const hoist__arena *ar = &ld->arenas[ld->tensor_arena ? ld->tensor_arena[ch->tensor] : 0];
+    const uint8_t *got = ar->base + ld->plan.tensor_dst[ch->tensor] + in_tensor;
+    if (!ld->host_sink) {
+        RETURN_IF_ERR(ar->gpu->copy_d2h(v->dev_buf, got, ch->len, ar->device));
+        got = v->dev_buf;
+    }
+    uint64_t h = XXH3_64bits(got, ch->len);
+    RETURN_IF(h != ch->xxh3, HOIST_E_INTEGRITY,
+              "%s: tensor '%s' differs from the container in its bytes %llu..%llu (chunk %llu): "
+              "loaded bytes hash to %016llx, the container recorded %016llx",
+              t->files[0].path, x->name, (unsigned long long)in_tensor,
+              (unsigned long long)(in_tensor + ch->len),
+              (unsigned long long)(c - t->packed->tensors[ch->tensor].first_chunk),
+              (unsigned long long)h, (unsigned long long)ch->xxh3);
+    return HOIST_OK;
+}
+
 static void *verify_main(void *arg)
 {
     verifier *v = arg;
     hoist__load *ld = v->ld;
+    const hoist__packed *pk = ld->table->packed;
     while (!atomic_load(&ld->failed)) {
         size_t i = atomic_fetch_add(&ld->next_window, 1);
+        if (pk) {
+            if (i >= pk->nchunks) break;
+            int rc = check_chunk(v, i);
+            if (rc < 0) {
+                hoist__load_fail(ld, rc);
+                break;
+            }
+            continue;
+        }
         if (i >= ld->plan.nwindows) break;
         v->w = &ld->plan.windows[i];
         const hoist__file *f = &ld->table->files[v->w->file];

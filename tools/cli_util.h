@@ -31,5 +31,8 @@ int cmd_plan(int argc, char **argv);
 int cmd_devices(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_pack(int argc, char **argv);
+int cmd_sum(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
 
 #endif

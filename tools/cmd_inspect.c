@@ -13,7 +13,7 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: hoist inspect PATH [--json] [--lenient]\n\n"
-               "PATH is a .safetensors or .gguf file, a model directory or a\n"
+               "PATH is a .safetensors or .gguf file, a packed container, a model directory or a\n"
                "model.safetensors.index.json.\n"
                "  --json     machine-readable output\n"
                "  --lenient  accept trailing bytes after the data section (with a warning)\n");
@@ -194,12 +194,21 @@ static int print_json(const hoist_model *m)
         json_t *shape = json_array();
         for (uint32_t d = 0; d < t.ndim; d++)
             json_array_append_new(shape, json_integer((json_int_t)t.shape[d]));
-        json_array_append_new(
-            tensors, json_pack("{s:s, s:s, s:o, s:I, s:s, s:I}", "name", t.name, "dtype",
-                               hoist_dtype_name(t.dtype), "shape", shape, "bytes",
-                               (json_int_t)t.nbytes, "file",
-                               base_name(hoist_model_file_path(m, t.file)), "offset",
-                               (json_int_t)t.offset));
+        json_t *e = json_pack("{s:s, s:s, s:o, s:I, s:s, s:I}", "name", t.name, "dtype",
+                              hoist_dtype_name(t.dtype), "shape", shape, "bytes",
+                              (json_int_t)t.nbytes, "file",
+                              base_name(hoist_model_file_path(m, t.file)), "offset",
+                              (json_int_t)t.offset);
+        hoist_tensor_packing tp;
+        if (hoist_model_tensor_packing(m, i, &tp) == HOIST_OK) {
+            char hx[17];
+            snprintf(hx, sizeof hx, "%016llx", (unsigned long long)tp.xxh3);
+            json_object_set_new(e, "stored_bytes", json_integer((json_int_t)tp.stored_bytes));
+            json_object_set_new(e, "chunks", json_integer((json_int_t)tp.chunks));
+            json_object_set_new(e, "filter", json_string(hoist_filter_name(tp.filter)));
+            json_object_set_new(e, "xxh3", json_string(hx));
+        }
+        json_array_append_new(tensors, e);
     }
     for (int d = 0; d < HOIST_DTYPE_COUNT; d++)
         if (h.tensors[d])
@@ -213,6 +222,14 @@ static int print_json(const hoist_model *m)
         json_object_set_new(meta, k, meta_json(&v));
         json_object_set_new(meta_types, k, json_string(hoist_meta_type_name(v.type)));
     }
+    json_object_set_new(root, "format", json_string(hoist_format_name(hoist_model_format(m))));
+    hoist_packed_info pi;
+    if (hoist_model_packed_info(m, &pi) == HOIST_OK)
+        json_object_set_new(root, "packed",
+                            json_pack("{s:i, s:I, s:I, s:I}", "version", (int)pi.version,
+                                      "chunk_bytes", (json_int_t)pi.chunk_bytes, "chunks",
+                                      (json_int_t)pi.chunks, "stored_bytes",
+                                      (json_int_t)pi.stored_bytes));
     json_object_set_new(root, "files", files);
     json_object_set_new(root, "tensors", tensors);
     json_object_set_new(root, "total_bytes", json_integer((json_int_t)hoist_model_total_bytes(m)));
@@ -230,13 +247,22 @@ static void print_table(const hoist_model *m)
 {
     char b1[32], shape[160];
     size_t nfiles = hoist_model_file_count(m);
-    printf("%-60s %-8s %-22s %14s  %s\n", "tensor", "dtype", "shape", "bytes", "file");
+    int packed = hoist_model_format(m) == HOIST_FORMAT_PACKED;
+    printf("%-60s %-8s %-22s %14s  %s\n", "tensor", "dtype", "shape", "bytes",
+           packed ? "stored  filter" : "file");
     for (size_t i = 0; i < hoist_model_tensor_count(m); i++) {
         hoist_tensor_info t;
+        hoist_tensor_packing tp;
         hoist_model_tensor(m, i, &t);
         shape_text(&t, shape, sizeof shape);
-        printf("%-60s %-8s %-22s %14llu  %s\n", t.name, hoist_dtype_name(t.dtype), shape,
-               (unsigned long long)t.nbytes, base_name(hoist_model_file_path(m, t.file)));
+        printf("%-60s %-8s %-22s %14llu  ", t.name, hoist_dtype_name(t.dtype), shape,
+               (unsigned long long)t.nbytes);
+        if (packed && hoist_model_tensor_packing(m, i, &tp) == HOIST_OK)
+            printf("%llu (%.1f%%)  %s\n", (unsigned long long)tp.stored_bytes,
+                   t.nbytes ? 100.0 * (double)tp.stored_bytes / (double)t.nbytes : 0.0,
+                   hoist_filter_name(tp.filter));
+        else
+            printf("%s\n", base_name(hoist_model_file_path(m, t.file)));
     }
     histogram h;
     tally(m, &h);
@@ -244,6 +270,15 @@ static void print_table(const hoist_model *m)
     for (size_t i = 0; i < nfiles; i++)
         printf("  %s  %s\n", hoist_model_file_path(m, i),
                cli_fmt_bytes(hoist_model_file_size(m, i), b1, sizeof b1));
+    hoist_packed_info pi;
+    if (hoist_model_packed_info(m, &pi) == HOIST_OK) {
+        char b2[32];
+        uint64_t total = hoist_model_total_bytes(m);
+        printf("packed (version %u): %llu chunks of %s, %s stored, %.1f%% of the tensor bytes\n",
+               pi.version, (unsigned long long)pi.chunks, cli_fmt_bytes(pi.chunk_bytes, b1, sizeof b1),
+               cli_fmt_bytes(pi.stored_bytes, b2, sizeof b2),
+               total ? 100.0 * (double)pi.stored_bytes / (double)total : 0.0);
+    }
     printf("tensors: %zu\nparameters: %llu (%.3f B)\ntensor bytes: %llu (%s)\n",
            hoist_model_tensor_count(m), (unsigned long long)h.params, (double)h.params / 1e9,
            (unsigned long long)hoist_model_total_bytes(m),

@@ -20,13 +20,19 @@ static void usage(FILE *f)
             "  --ram-budget SIZE host bytes the loader may take (default: no limit)\n"
             "  --register        mmap to GPU: register the mapping and DMA from it\n"
             "  --no-register     mmap to GPU: copy through pinned staging slots\n"
-            "  --verify          read every byte back from the device and compare with the file\n"
+            "  --verify          hash every byte in staging against the manifest (hoist sum);\n"
+            "                    a packed model's chunk hashes are checked on every load\n"
+            "  --manifest FILE   the manifest for --verify (default: beside the model)\n"
+            "  --verify-readback read every byte back from the device and compare with the file\n"
             "  --repeat N        load N times (freeing in between) and report each\n"
             "  --lenient         accept trailing bytes after a data section\n"
             "  --progress        draw a progress bar on stderr even when it is not a terminal\n"
             "  --no-progress     never draw one (default: when stderr is a terminal)\n"
             "  --csv             one line per run: path,device,threads,seconds,gb_per_s,bytes,\n"
-            "                    loader_peak_bytes,process_peak_rss_bytes\n\n"
+            "                    loader_peak_bytes,process_peak_rss_bytes,file_bytes,\n"
+            "                    read_seconds,copy_seconds,verify_seconds,decode_seconds\n"
+            "                    (bytes: model bytes placed; file_bytes: bytes read; the\n"
+            "                    stage seconds are summed over workers)\n\n"
             "Placing with a plan (instead of --device; see hoist plan): the load fails before\n"
             "allocating anything when the plan does not fit.\n" CLI_PLAN_USAGE);
 }
@@ -34,9 +40,11 @@ static void usage(FILE *f)
 static void report_csv(const hoist_load_stats *s, const char *dev)
 {
     double gbs = s->seconds > 0 ? (double)s->bytes / s->seconds / 1e9 : 0;
-    printf("%s,%s,%u,%.4f,%.3f,%llu,%llu,%llu\n", s->path, dev, s->threads, s->seconds, gbs,
-           (unsigned long long)s->bytes, (unsigned long long)s->peak_host_bytes,
-           (unsigned long long)cli_peak_rss());
+    printf("%s,%s,%u,%.4f,%.3f,%llu,%llu,%llu,%llu,%.4f,%.4f,%.4f,%.4f\n", s->path, dev,
+           s->threads, s->seconds, gbs, (unsigned long long)s->bytes,
+           (unsigned long long)s->peak_host_bytes, (unsigned long long)cli_peak_rss(),
+           (unsigned long long)s->file_bytes, s->read_seconds, s->copy_seconds,
+           s->verify_seconds, s->decode_seconds);
 }
 
 static void report(const hoist_load_stats *s, int run, int repeat)
@@ -49,7 +57,12 @@ static void report(const hoist_load_stats *s, int run, int repeat)
            s->path, s->threads, s->seconds, gbs, (double)s->bytes / 1e9,
            cli_fmt_bytes(s->peak_host_bytes, pk, sizeof pk),
            cli_fmt_bytes(cli_peak_rss(), rss, sizeof rss));
-    if (s->verify_seconds > 0) printf("; verified in %.3f s", s->verify_seconds);
+    if (s->file_bytes != s->bytes)
+        printf("; read %.3f GB of file at %.2f GB/s", (double)s->file_bytes / 1e9,
+               s->seconds > 0 ? (double)s->file_bytes / s->seconds / 1e9 : 0);
+    if (s->decode_seconds > 0) printf("; decode %.3f s", s->decode_seconds);
+    if (s->verify_seconds > 0) printf("; hashing %.3f s", s->verify_seconds);
+    if (s->readback_seconds > 0) printf("; read back in %.3f s", s->readback_seconds);
     printf("\n");
 }
 
@@ -139,7 +152,12 @@ int cmd_load(int argc, char **argv)
         } else if (strcmp(a, "--no-register") == 0) {
             o.mmap_register = 0;
         } else if (strcmp(a, "--verify") == 0) {
-            o.verify = 1;
+            o.verify |= HOIST_VERIFY_MANIFEST;
+        } else if (strcmp(a, "--verify-readback") == 0) {
+            o.verify |= HOIST_VERIFY_READBACK;
+        } else if (strcmp(a, "--manifest") == 0 && val) {
+            o.manifest = val;
+            i++;
         } else if (strcmp(a, "--csv") == 0) {
             csv = 1;
         } else if (strcmp(a, "--lenient") == 0) {

@@ -52,7 +52,7 @@ if [[ " $stages " == *" bench "* ]]; then
         done
     done
     log "warm, default options, with --verify"
-    run "$hoist" load "$model" --device cuda:0 --verify
+    run "$hoist" load "$model" --device cuda:0 --verify-readback
     log "from /dev/shm"
     shm=/dev/shm/hoist-m$size
     rm -rf "$shm"; cp -r "$model" "$shm"

@@ -19,6 +19,9 @@ static const struct {
     {"devices", cmd_devices, "list the devices hoist can load into"},
     {"bench", cmd_bench, "load time against host RAM, every path, with the ceilings"},
     {"run", cmd_run, "load a Llama model, generate greedily, report tokens/s and the roofline"},
+    {"pack", cmd_pack, "write a model as a packed container (zstd frames, byte-grouped)"},
+    {"sum", cmd_sum, "write a model's manifest of XXH3 hashes beside it"},
+    {"verify", cmd_verify, "check every byte of a model against its manifest or container"},
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,41 @@
+/* Picking a load's transform and fitting the windows to it (see transform.h). */
+#include "loader/transform.h"
+#include "loader/source.h"
+
+int hoist__transform_prepare(hoist__load *ld)
+{
+    const hoist__transform_ops *tf = NULL;
+    if (ld->table->packed)
+        tf = &hoist__transform_decode; /* its chunk hashes are the manifest */
+    else if (ld->opts.verify & HOIST_VERIFY_MANIFEST)
+        tf = &hoist__transform_manifest;
+    if (!tf) return HOIST_OK;
+    RETURN_IF(ld->source->run, HOIST_E_UNSUPPORTED,
+              "path %s drives its own reads: it cannot run the %s stage", ld->source->name,
+              tf->name);
+    RETURN_IF_ERR(tf->prepare(ld, &ld->transform_state));
+    ld->transform = tf;
+    uint64_t w = ld->opts.chunk_bytes, fit = w;
+    uint64_t min = ld->transform_needs.window_min, q = ld->transform_needs.window_quantum;
+    if (fit < min) fit = min;
+    if (q) fit = hoist__align_up(fit, q);
+    if (fit != w) {
+        hoist__log(HOIST_LOG_INFO, "%s: %llu-byte windows instead of %llu, as the %s needs",
+                   ld->table->origin, (unsigned long long)fit, (unsigned long long)w, tf->name);
+        ld->opts.chunk_bytes = fit;
+    }
+    return HOIST_OK;
+}
+
+int hoist__transform_start(hoist__load *ld)
+{
+    if (!ld->transform) return HOIST_OK;
+    return ld->transform->start(ld->transform_state, ld->opts.threads);
+}
+
+void hoist__transform_close(hoist__load *ld)
+{
+    if (ld->transform) ld->transform->close(ld->transform_state);
+    ld->transform = NULL;
+    ld->transform_state = NULL;
+}
