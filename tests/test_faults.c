@@ -106,7 +106,7 @@ START_TEST(test_device_call_faults)
         for (int verify = 0; verify <= 1; verify++)
             for (int call = 0; call < HOIST_GPU_NCALLS; call++) {
                 fs_case c = base_case(index, paths[p], true);
-                c.opts.verify = verify;
+                c.opts.verify = verify ? HOIST_VERIFY_READBACK : 0;
                 c.fault = FS_GPU_CALL;
                 c.call = (hoist__gpu_call)call;
                 fs_result r = fs_sweep(&c, 5000);

@@ -162,7 +162,8 @@ START_TEST(test_stream_loads_4x_model_in_cgroup)
                   (unsigned long long)total, (unsigned long long)cg_max);
 
     char args[1024];
-    snprintf(args, sizeof args, "load '%s' --device cuda:0 --path stream --ram-budget 256M --verify",
+    snprintf(args, sizeof args,
+             "load '%s' --device cuda:0 --path stream --ram-budget 256M --verify-readback",
              model_path);
     cg_run r;
     run_in_cgroup(args, &r);

@@ -193,7 +193,7 @@ START_TEST(test_bad_arguments)
     o.device = 0;
     ck_assert_int_eq(hoist_load_sink(m, &o, rebuild_cb, &r, NULL), HOIST_E_INVALID_ARG);
     o.device = HOIST_DEVICE_HOST;
-    o.verify = 1;
+    o.verify = HOIST_VERIFY_READBACK;
     ck_assert_int_eq(hoist_load_sink(m, &o, rebuild_cb, &r, NULL), HOIST_E_INVALID_ARG);
     ck_assert_uint_eq(r.calls, 0);
     rebuild_free(&r);
