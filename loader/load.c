@@ -192,6 +192,7 @@ static int load_prepare(hoist__load *ld)
     ld->source = source_for(ld->opts.path, ld->table);
     RETURN_IF(!ld->source, HOIST_E_UNSUPPORTED, "path '%s' is not part of this build",
               hoist_path_name(ld->opts.path));
+    hoist__transform_defaults(ld);
     RETURN_IF_ERR(ld->source->open(ld, &ld->source_state));
     RETURN_IF_ERR(hoist__transform_prepare(ld));
     if (ld->opts.threads == 0) ld->opts.threads = 1;

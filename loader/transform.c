@@ -2,6 +2,21 @@
 #include "loader/transform.h"
 #include "loader/source.h"
 
+#include <unistd.h>
+
+#define DECODE_MIN_THREADS 8u
+#define DECODE_MAX_THREADS 16u
+
+void hoist__transform_defaults(hoist__load *ld)
+{
+    if (!ld->table->packed || ld->opts.threads) return;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned n = cpus > 0 ? (unsigned)cpus : 1;
+    if (n < DECODE_MIN_THREADS) n = DECODE_MIN_THREADS;
+    if (n > DECODE_MAX_THREADS) n = DECODE_MAX_THREADS;
+    ld->opts.threads = n;
+}
+
 int hoist__transform_prepare(hoist__load *ld)
 {
     const hoist__transform_ops *tf = NULL;

@@ -30,6 +30,9 @@ typedef struct hoist__transform_ops {
 
 extern const hoist__transform_ops hoist__transform_decode, hoist__transform_manifest;
 
+/* Before the source opens: options the transform wants when the caller left them to defaults
+ * (a packed model: one worker per core, 8 to 16, since decoding takes CPU as reading does not). */
+void hoist__transform_defaults(hoist__load *ld);
 /* Picks the transform ld needs (decode for a packed model, the manifest check for
  * HOIST_VERIFY_MANIFEST, else none), prepares it, and fits ld->opts.chunk_bytes to its window
  * constraints (logging when a value the caller chose changes). Call after the source's open. */

@@ -50,6 +50,7 @@ int main(void)
     FIELD(hoist_load_options, plan);
     FIELD(hoist_load_options, progress);
     FIELD(hoist_load_options, progress_user);
+    FIELD(hoist_load_options, manifest);
     END();
     BEGIN(hoist_load_stats);
     FIELD(hoist_load_stats, path);
@@ -61,6 +62,9 @@ int main(void)
     FIELD(hoist_load_stats, arena_bytes);
     FIELD(hoist_load_stats, peak_host_bytes);
     FIELD(hoist_load_stats, threads);
+    FIELD(hoist_load_stats, decode_seconds);
+    FIELD(hoist_load_stats, readback_seconds);
+    FIELD(hoist_load_stats, file_bytes);
     END();
     BEGIN(hoist_device_info);
     FIELD(hoist_device_info, id);
@@ -73,9 +77,10 @@ int main(void)
     /* The defaults the binding fills in by hand (LoadOptions.default()). */
     hoist_load_options d = HOIST_LOAD_OPTIONS_DEFAULT;
     printf("{\"defaults\": \"hoist_load_options\", \"values\": {\"path\": %d, \"device\": %d, "
-           "\"ram_budget\": %llu, \"threads\": %u, \"chunk_bytes\": %llu, \"verify\": %d, "
-           "\"mmap_register\": %d}}\n",
+           "\"ram_budget\": %llu, \"threads\": %u, \"chunk_bytes\": %llu, \"verify\": %u, "
+           "\"mmap_register\": %d, \"manifest\": %s}}\n",
            (int)d.path, d.device, (unsigned long long)d.ram_budget, d.threads,
-           (unsigned long long)d.chunk_bytes, d.verify, d.mmap_register);
+           (unsigned long long)d.chunk_bytes, d.verify, d.mmap_register,
+           d.manifest ? "\"?\"" : "null");
     return 0;
 }

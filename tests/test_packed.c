@@ -446,7 +446,7 @@ END_TEST
 static int status_of(const char *name)
 {
     if (strcmp(name, "OK") == 0) return HOIST_OK;
-    char full[64];
+    char full[96];
     snprintf(full, sizeof full, "HOIST_E_%s", name);
     for (int s = 0; s >= -64; s--)
         if (strcmp(hoist_status_name(s), full) == 0) return s;

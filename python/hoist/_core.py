@@ -125,6 +125,16 @@ def _parse_path_kind(path_kind):
     return out.value
 
 
+def _parse_verify(verify):
+    if verify is False or verify is None:
+        return 0
+    if verify is True or verify == "readback":
+        return _lib.HOIST_VERIFY_READBACK
+    if verify == "manifest":
+        return _lib.HOIST_VERIFY_MANIFEST
+    raise ValueError("verify must be False, True, \"readback\" or \"manifest\", not %r" % (verify,))
+
+
 def _parse_framework(framework, device):
     if framework is None:
         if _torch() is not None:
@@ -185,7 +195,9 @@ class safe_open:
     ram_budget: host bytes the loader may take for staging (int, or "256M"); None = the path's
         default. A budget too small even for the smallest staging fails before reading anything.
     threads, chunk_bytes: loader workers and staging window (None: chosen by the path).
-    verify: read every byte back from the destination and compare with the files.
+    verify: False; True or "readback": read every byte back from the destination and compare
+        with the files; "manifest": hash every byte in staging against the manifest hoist sum
+        wrote (a packed model's chunk hashes are checked on every load).
 
     Every failure raises HoistError carrying hoist's status and message.
     """
@@ -203,7 +215,7 @@ class safe_open:
         opts.ram_budget = _parse_size(ram_budget, "ram_budget")
         opts.threads = int(threads or 0)
         opts.chunk_bytes = _parse_size(chunk_bytes, "chunk_bytes")
-        opts.verify = 1 if verify else 0
+        opts.verify = _parse_verify(verify)
         self._opts = opts
         self._framework = _parse_framework(framework, device_id)
         model = ctypes.c_void_p()

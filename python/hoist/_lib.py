@@ -64,6 +64,8 @@ class View(ctypes.Structure):
 
 # hoist_progress_fn(done, total, user)
 ProgressFn = ctypes.CFUNCTYPE(None, ctypes.c_uint64, ctypes.c_uint64, ctypes.c_void_p)
+HOIST_VERIFY_MANIFEST = 1
+HOIST_VERIFY_READBACK = 2
 
 
 class LoadOptions(ctypes.Structure):
@@ -73,18 +75,19 @@ class LoadOptions(ctypes.Structure):
         ("ram_budget", ctypes.c_uint64),
         ("threads", ctypes.c_uint),
         ("chunk_bytes", ctypes.c_uint64),
-        ("verify", ctypes.c_int),
+        ("verify", ctypes.c_uint),
         ("mmap_register", ctypes.c_int),
         ("plan", ctypes.c_void_p),  # const hoist_plan *: NULL, every tensor on device
         ("progress", ProgressFn),  # NULL unless set
         ("progress_user", ctypes.c_void_p),
+        ("manifest", ctypes.c_char_p),
     ]
 
     @classmethod
     def default(cls):
         """HOIST_LOAD_OPTIONS_DEFAULT."""
         return cls(path=0, device=HOIST_DEVICE_HOST, ram_budget=0, threads=0, chunk_bytes=0,
-                   verify=0, mmap_register=-1)
+                   verify=0, mmap_register=-1, manifest=None)
 
 
 class LoadStats(ctypes.Structure):
@@ -98,6 +101,9 @@ class LoadStats(ctypes.Structure):
         ("arena_bytes", ctypes.c_uint64),
         ("peak_host_bytes", ctypes.c_uint64),
         ("threads", ctypes.c_uint),
+        ("decode_seconds", ctypes.c_double),
+        ("readback_seconds", ctypes.c_double),
+        ("file_bytes", ctypes.c_uint64),
     ]
 
 
