@@ -46,7 +46,6 @@ typedef struct packer {
     hoist_pack_options o;
     int *fds;
     hoist_filter *filters; /* per table index */
-    uint64_t bound;        /* ZSTD_compressBound(chunk) */
     job *jobs;             /* one batch */
     size_t njobs;
     _Atomic size_t next;
@@ -90,6 +89,28 @@ static int fail(packer *pk, int status)
 
 /* ---- workers ------------------------------------------------------------------------------ */
 
+/* One frame of n bytes in `planes` equal planes, each plane ending its own zstd blocks: an entropy
+ * table fitted to the exponent plane alone instead of averaged with a near-random mantissa plane
+ * (measured on hoist gen: f32 in 256 KiB chunks 0.884 of the size -> 0.838; bf16 in 64 KiB
+ * chunks 0.771 -> 0.674). Returns the frame's size, 0 when it would not fit cap (not worth
+ * storing compressed), or a zstd error code. */
+static size_t compress_planes(ZSTD_CCtx *cctx, uint8_t *dst, size_t cap, const uint8_t *src,
+                              size_t n, unsigned planes)
+{
+    size_t r = ZSTD_CCtx_reset(cctx, ZSTD_reset_session_only);
+    if (!ZSTD_isError(r)) r = ZSTD_CCtx_setPledgedSrcSize(cctx, n);
+    ZSTD_outBuffer out = {dst, cap, 0};
+    size_t plane = n / planes;
+    for (unsigned b = 0; b < planes && !ZSTD_isError(r); b++) {
+        ZSTD_inBuffer in = {src + b * plane, plane, 0};
+        ZSTD_EndDirective end = b + 1 == planes ? ZSTD_e_end : ZSTD_e_flush;
+        do r = ZSTD_compressStream2(cctx, &out, &in, end);
+        while (!ZSTD_isError(r) && r != 0 && out.pos < out.size);
+        if (!ZSTD_isError(r) && r != 0) return 0; /* out of room */
+    }
+    return ZSTD_isError(r) ? r : out.pos;
+}
+
 static int compress_job(pworker *w, job *j)
 {
     packer *pk = w->pk;
@@ -99,13 +120,17 @@ static int compress_job(pworker *w, job *j)
                                       ti->offset + j->off + j->len));
     j->xxh3 = XXH3_64bits(j->in, j->len);
     hoist_filter flt = pk->filters[j->tensor];
+    unsigned width = hoist__filter_width(ti->dtype), planes = 1;
     const uint8_t *src = j->in;
     if (flt != HOIST_FILTER_NONE) {
-        hoist__filter_apply(flt, hoist__filter_width(ti->dtype), j->in, w->filtered, j->len);
+        hoist__filter_apply(flt, width, j->in, w->filtered, j->len);
         src = w->filtered;
+        planes = width;
     }
-    size_t n = ZSTD_compress2(w->cctx, j->stored, pk->bound, src, j->len);
-    if (!ZSTD_isError(n) && n <= j->len - j->len / PACK_MIN_SAVING && n < j->len) {
+    /* compressed only if that saves at least 1/PACK_MIN_SAVING of the chunk */
+    size_t keep = j->len - j->len / PACK_MIN_SAVING - (j->len < PACK_MIN_SAVING);
+    size_t n = compress_planes(w->cctx, j->stored, keep, src, j->len, planes);
+    if (!ZSTD_isError(n) && n > 0) {
         j->codec = HOIST_CODEC_ZSTD;
         j->stored_len = (uint32_t)n;
     } else {
@@ -403,7 +428,7 @@ static int alloc_batch(packer *pk, size_t batch)
     RETURN_IF(!pk->jobs, HOIST_E_NOMEM, "out of memory");
     for (size_t i = 0; i < batch; i++) {
         pk->jobs[i].in = hoist__malloc(pk->o.chunk_bytes);
-        pk->jobs[i].stored = hoist__malloc(pk->bound);
+        pk->jobs[i].stored = hoist__malloc(pk->o.chunk_bytes); /* never more than the chunk */
         RETURN_IF(!pk->jobs[i].in || !pk->jobs[i].stored, HOIST_E_NOMEM,
                   "out of memory for %zu chunks in flight", batch);
     }
@@ -469,7 +494,6 @@ int hoist_pack(const hoist_model *model, const char *out_path, const hoist_pack_
     packer pk = {.t = t, .o = opts ? *opts : def};
     RETURN_IF_ERR(check_options(&pk.o));
     RETURN_IF_ERR(check_output(t, out_path, pk.o.overwrite));
-    pk.bound = ZSTD_compressBound(pk.o.chunk_bytes);
     size_t n = strlen(out_path) + 16;
     char *tmp = hoist__malloc(n);
     RETURN_IF(!tmp, HOIST_E_NOMEM, "out of memory");

@@ -164,6 +164,12 @@ START_TEST(test_damage_fails_and_releases)
             if (r != HOIST_GPU_RES_PINNED) /* the pinned cache keeps staging between loads */
                 ck_assert_int_eq(hoist__gpu_live(r), 0);
     }
+    /* a registered window that fails the manifest check is unregistered */
+    hoist_weights *w;
+    ck_assert_int_eq(load_gpu(orig, HOIST_PATH_MMAP, HOIST_VERIFY_MANIFEST, 1, &w),
+                     HOIST_E_INTEGRITY);
+    ck_assert_int_eq(hoist__gpu_live(HOIST_GPU_RES_REGISTERED), 0);
+    ck_assert_int_eq(hoist__gpu_live(HOIST_GPU_RES_DEVICE), 0);
     hoist_model_free(m);
     hoist_model_free(orig);
     free(src);
