@@ -2,6 +2,7 @@
 #include "formats/manifest.h"
 #include "formats/json_kind.h"
 #include "loader/internal.h"
+#include "loader/io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -234,7 +235,7 @@ static int read_root(const rctx *c, const json_t *root)
 
 static int slurp(const char *path, char **text, size_t *len)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = hoist__io_open(path, O_RDONLY | O_CLOEXEC);
     RETURN_IF(fd < 0 && errno == ENOENT, HOIST_E_NOT_FOUND,
               "%s: no manifest (write one with hoist sum)", path);
     RETURN_IF(fd < 0, HOIST_E_OPEN, "%s: cannot open: %s", path, strerror(errno));

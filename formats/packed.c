@@ -5,6 +5,7 @@
 #include "formats/packed.h"
 #include "formats/filter.h"
 #include "loader/internal.h"
+#include "loader/io.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -134,7 +135,7 @@ typedef struct header {
 
 bool hoist__packed_is(const char *path)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = hoist__io_open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return false;
     char magic[8];
     struct stat st;
@@ -398,7 +399,7 @@ static int parse_open(hoist__table *t, const char *path, int fd, parse_ctx *c, u
 int hoist__packed_parse(hoist__table *t, const char *path)
 {
     RETURN_IF(t->nfiles || t->packed, HOIST_E_INTERNAL, "%s: a packed model is one file", path);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = hoist__io_open(path, O_RDONLY | O_CLOEXEC);
     RETURN_IF(fd < 0, HOIST_E_OPEN, "%s: cannot open: %s", path, strerror(errno));
     parse_ctx c = {.t = t};
     uint8_t *index = NULL;

@@ -355,7 +355,7 @@ static int engine_run(engine *e, const hoist__table *t, uint64_t cb, unsigned th
 /* Hashes bytes [0, n) of path. */
 static int hash_prefix(const char *path, uint64_t n, uint64_t *out)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = hoist__io_open(path, O_RDONLY | O_CLOEXEC);
     RETURN_IF(fd < 0, HOIST_E_OPEN, "%s: cannot open: %s", path, strerror(errno));
     uint8_t *buf = hoist__malloc(1u << 20);
     XXH3_state_t hs;

@@ -7,6 +7,7 @@
  * hashed once before the workers start. */
 #define XXH_STATIC_LINKING_ONLY /* XXH3_state_t by value: no allocation outside the seam */
 #include "formats/manifest.h"
+#include "loader/io.h"
 #include "loader/transform.h"
 
 #include <errno.h>
@@ -43,7 +44,7 @@ static void manifest_close(void *vs)
 static int check_header(mstate *s, uint32_t f, uint8_t *buf, uint64_t buf_bytes)
 {
     const hoist__file *file = &s->ld->table->files[f];
-    int fd = open(file->path, O_RDONLY | O_CLOEXEC);
+    int fd = hoist__io_open(file->path, O_RDONLY | O_CLOEXEC);
     RETURN_IF(fd < 0, HOIST_E_OPEN, "%s: cannot open: %s", file->path, strerror(errno));
     XXH3_state_t hs;
     XXH3_64bits_reset(&hs);

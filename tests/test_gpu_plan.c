@@ -66,7 +66,7 @@ START_TEST(test_fits_loads_and_verifies)
     ck_assert_uint_eq(u.layers, 8);
     hoist_load_options lo = HOIST_LOAD_OPTIONS_DEFAULT;
     lo.plan = p;
-    lo.verify = 1;
+    lo.verify = HOIST_VERIFY_READBACK;
     hoist_weights *w;
     ck_assert_msg(hoist_load(m, &lo, &w) == HOIST_OK, "%s", hoist_last_error());
     for (size_t i = 0; i < hoist_weights_count(w); i++) {
@@ -150,7 +150,7 @@ START_TEST(test_autosplit_two_gpus)
     uint64_t f0 = free_of(0), f1 = free_of(1);
     hoist_load_options lo = HOIST_LOAD_OPTIONS_DEFAULT;
     lo.plan = p;
-    lo.verify = 1;
+    lo.verify = HOIST_VERIFY_READBACK;
     lo.threads = 4;
     lo.chunk_bytes = 1u << 20;
     hoist_weights *w;

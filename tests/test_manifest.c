@@ -412,7 +412,14 @@ START_TEST(test_bad_options)
     ck_assert_int_eq(hoist_model_sum(NULL, NULL), HOIST_E_INVALID_ARG);
     ck_assert_int_eq(hoist_model_verify(NULL, NULL), HOIST_E_INVALID_ARG);
     ck_assert_ptr_null(hoist_model_manifest_path(NULL));
+    /* a FIFO where the manifest should be: refused by type, never waited on */
+    char *fifo = tu_path(dir, "fifo.hoist-sum");
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    hoist_sum_options so = HOIST_SUM_OPTIONS_DEFAULT;
+    so.manifest = fifo;
+    ck_assert_int_eq(hoist_model_verify(m, &so), HOIST_E_NOT_REGULAR);
     hoist_model_free(m);
+    free(fifo);
     free(path);
 }
 END_TEST

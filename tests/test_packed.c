@@ -645,6 +645,14 @@ START_TEST(test_pack_refusals)
     ck_assert_int_eq(hoist_model_packed_info(orig, &info), HOIST_E_UNSUPPORTED);
     ck_assert_int_eq(hoist_model_format(orig), HOIST_FORMAT_SAFETENSORS);
     ck_assert_str_eq(hoist_format_name(HOIST_FORMAT_PACKED), "packed");
+    /* a FIFO named like a container is refused by type, never waited on */
+    char *fifo = tu_path(dir, "fifo.hoist");
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    hoist_model *bad = (hoist_model *)1;
+    ck_assert_int_eq(hoist_model_open(fifo, NULL, &bad), HOIST_E_NOT_REGULAR);
+    ck_assert_ptr_null(bad);
+    unlink(fifo);
+    free(fifo);
     /* nothing is left beside the output: no temporary files */
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "ls '%s' | grep -c tmp", dir);

@@ -679,7 +679,7 @@ START_TEST(test_load_with_plan_host)
     hoist_load_options lo = HOIST_LOAD_OPTIONS_DEFAULT;
     lo.plan = p;
     lo.device = 7; /* ignored: the plan decides */
-    lo.verify = 1;
+    lo.verify = HOIST_VERIFY_READBACK;
     hoist_weights *w, *w2 = NULL;
     ck_assert_int_eq(hoist_load(m, &lo, &w), HOIST_OK);
     tu_assert_weights_match_files(m, w);
@@ -763,7 +763,7 @@ static void load_two_arenas(hoist_model *m, int as_device, hoist_path path)
     hoist__gpu_set_hooks(&hooks);
     hoist_load_options lo = HOIST_LOAD_OPTIONS_DEFAULT;
     lo.plan = p;
-    lo.verify = 1;
+    lo.verify = HOIST_VERIFY_READBACK;
     lo.path = path;
     lo.threads = 3;
     lo.chunk_bytes = 64 << 10; /* windows that span both arenas */

@@ -45,14 +45,14 @@ check $? 0 "hoist gen --size $size"
 log "a plan that fits, then a load that follows it, verified"
 run "$hoist" plan "$model" --devices cuda:0 --reserve 1G --max-seq-len 32768
 check $? 0 "hoist plan (fits)"
-run "$hoist" load "$model" --devices cuda:0 --reserve 1G --max-seq-len 32768 --verify
+run "$hoist" load "$model" --devices cuda:0 --reserve 1G --max-seq-len 32768 --verify-readback
 check $? 0 "hoist load --devices cuda:0 --verify"
 
 log "a plan that does not fit: it fails before allocating (free memory before and after)"
 run "$hoist" devices | tee "$out/devices-before.txt" >/dev/null
 run "$hoist" plan "$model" --devices cuda:0 --max-seq-len 4294967296
 check $? 1 "hoist plan (does not fit)"
-run "$hoist" load "$model" --devices cuda:0 --max-seq-len 4294967296 --verify
+run "$hoist" load "$model" --devices cuda:0 --max-seq-len 4294967296 --verify-readback
 check $? 1 "hoist load (does not fit) fails"
 run "$hoist" devices | tee "$out/devices-after.txt" >/dev/null
 if diff <(grep '^cuda:' "$out/devices-before.txt") <(grep '^cuda:' "$out/devices-after.txt") >/dev/null; then
@@ -67,11 +67,11 @@ if [ "$ngpu" -ge 2 ]; then
     log "autosplit over 2 GPUs (cuda:0 planned with $half)"
     run "$hoist" plan "$model" --devices cuda:0=$half,cuda:1 --max-seq-len 8192
     check $? 0 "hoist plan autosplit"
-    run "$hoist" load "$model" --devices cuda:0=$half,cuda:1 --max-seq-len 8192 --verify
+    run "$hoist" load "$model" --devices cuda:0=$half,cuda:1 --max-seq-len 8192 --verify-readback
     check $? 0 "hoist load autosplit over 2 GPUs --verify"
     log "both GPUs listed, free memory asked of each (cuda:0 is filled first)"
     run "$hoist" plan "$model" --devices cuda:0,cuda:1 --reserve 2G
-    run "$hoist" load "$model" --devices cuda:0,cuda:1 --reserve 2G --verify
+    run "$hoist" load "$model" --devices cuda:0,cuda:1 --reserve 2G --verify-readback
     check $? 0 "hoist load --devices cuda:0,cuda:1 --verify"
 else
     log "one GPU: the autosplit load over 2 GPUs was not run (ask for nvidia-h200-x2)"
