@@ -270,13 +270,20 @@ int hoist__manifest_read(const char *path, hoist__manifest *m)
     char *text = NULL;
     size_t len = 0;
     int rc = slurp(path, &text, &len);
-    if (rc < 0) {
-        hoist__free(text);
-        return rc;
-    }
+    if (rc == HOIST_OK) rc = hoist__manifest_read_buffer(path, text, len, m);
+    hoist__free(text);
+    return rc;
+}
+
+int hoist__manifest_read_buffer(const char *path, const char *text, size_t len,
+                                hoist__manifest *m)
+{
+    memset(m, 0, sizeof *m);
+    RETURN_IF(len > HOIST_MANIFEST_MAX_BYTES, HOIST_E_BAD_MANIFEST,
+              "%s: %zu bytes (a manifest has at most %llu)", path, len,
+              (unsigned long long)HOIST_MANIFEST_MAX_BYTES);
     json_error_t jerr;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
-    hoist__free(text);
     if (!root)
         return hoist__err(HOIST_E_BAD_MANIFEST, "%s: %s at byte %d (line %d, column %d): %s",
                           path,
@@ -284,7 +291,7 @@ int hoist__manifest_read(const char *path, hoist__manifest *m)
                                                                              : "malformed JSON",
                           jerr.position, jerr.line, jerr.column, jerr.text);
     rctx c = {.path = path, .m = m};
-    rc = read_root(&c, root);
+    int rc = read_root(&c, root);
     json_decref(root);
     if (rc < 0) hoist__manifest_free(m);
     return rc;

@@ -59,6 +59,9 @@ typedef struct hoist__manifest {
  * HOIST_E_BAD_MANIFEST (naming the path, and the key or entry) when it is malformed. On failure
  * *m holds nothing. */
 int hoist__manifest_read(const char *path, hoist__manifest *m);
+/* The same from memory (len bytes of text, not NUL-terminated); path only names it in messages. */
+int hoist__manifest_read_buffer(const char *path, const char *text, size_t len,
+                                hoist__manifest *m);
 /* Writes m as JSON to path, through a temporary file beside it renamed over path. */
 int hoist__manifest_write(const char *path, const hoist__manifest *m);
 void hoist__manifest_free(hoist__manifest *m);

@@ -365,48 +365,72 @@ static int parse_index(parse_ctx *c)
     return parse_chunks(c, nchunks);
 }
 
-static int parse_open(hoist__table *t, const char *path, int fd, parse_ctx *c, uint8_t **index)
+/* Where the container's bytes come from: a file (fd) or memory (data). */
+typedef struct origin {
+    const char *path;
+    int fd;
+    const uint8_t *data;
+    uint64_t size;
+    int64_t mtime_ns;
+} origin;
+
+/* Reads n bytes at off into *buf (allocated for a file, pointed into memory for a buffer). */
+static int fetch(const origin *o, uint64_t off, uint64_t n, uint8_t **owned, const uint8_t **buf,
+                 const char *what)
 {
-    struct stat st;
-    RETURN_IF(fstat(fd, &st) != 0, HOIST_E_IO, "%s: fstat: %s", path, strerror(errno));
-    RETURN_IF(!S_ISREG(st.st_mode), HOIST_E_NOT_REGULAR, "%s: not a regular file", path);
-    uint64_t size = (uint64_t)st.st_size;
+    if (o->data) {
+        *buf = o->data + off; /* parse_header bounded [off, off + n) by the size */
+        return HOIST_OK;
+    }
+    *owned = hoist__malloc(n ? n : 1);
+    RETURN_IF(!*owned, HOIST_E_NOMEM, "%s: out of memory for %llu bytes of %s", o->path,
+              (unsigned long long)n, what);
+    int64_t got = hoist__pread_full(o->fd, *owned, n, off);
+    RETURN_IF(got < 0, HOIST_E_IO, "%s: reading %s: %s", o->path, what, strerror((int)-got));
+    RETURN_IF((uint64_t)got != n, HOIST_E_TRUNCATED,
+              "%s: the file ends inside %s (truncated while opening?)", o->path, what);
+    *buf = *owned;
+    return HOIST_OK;
+}
+
+static int parse_from(const origin *o, parse_ctx *c, uint8_t **index_owned)
+{
+    const char *path = o->path;
     uint8_t hb[HOIST_PACKED_HEADER];
-    int64_t got = size < sizeof hb ? 0 : hoist__pread_full(fd, hb, sizeof hb, 0);
-    RETURN_IF(got < 0, HOIST_E_IO, "%s: reading the header: %s", path, strerror((int)-got));
-    RETURN_IF(size < sizeof hb || got != (int64_t)sizeof hb, HOIST_E_TRUNCATED_HEADER,
+    RETURN_IF(o->size < sizeof hb, HOIST_E_TRUNCATED_HEADER,
               "%s: %llu bytes, too short for the %u-byte header of a packed container", path,
-              (unsigned long long)size, HOIST_PACKED_HEADER);
-    RETURN_IF_ERR(parse_header(path, hb, size, &c->h));
-    *index = hoist__malloc(c->h.index_bytes ? c->h.index_bytes : 1);
-    RETURN_IF(!*index, HOIST_E_NOMEM, "%s: out of memory for a %llu-byte index", path,
-              (unsigned long long)c->h.index_bytes);
-    got = hoist__pread_full(fd, *index, c->h.index_bytes, c->h.index_off);
-    RETURN_IF(got < 0, HOIST_E_IO, "%s: reading the index: %s", path, strerror((int)-got));
-    RETURN_IF((uint64_t)got != c->h.index_bytes, HOIST_E_TRUNCATED,
-              "%s: the file ends inside its index (truncated while opening?)", path);
-    RETURN_IF(XXH3_64bits(*index, c->h.index_bytes) != c->h.index_xxh3, HOIST_E_INTEGRITY,
+              (unsigned long long)o->size, HOIST_PACKED_HEADER);
+    if (o->data) {
+        memcpy(hb, o->data, sizeof hb);
+    } else {
+        int64_t got = hoist__pread_full(o->fd, hb, sizeof hb, 0);
+        RETURN_IF(got < 0, HOIST_E_IO, "%s: reading the header: %s", path, strerror((int)-got));
+        RETURN_IF(got != (int64_t)sizeof hb, HOIST_E_TRUNCATED_HEADER,
+                  "%s: the file ends inside its header (truncated while opening?)", path);
+    }
+    RETURN_IF_ERR(parse_header(path, hb, o->size, &c->h));
+    const uint8_t *index = NULL;
+    RETURN_IF_ERR(fetch(o, c->h.index_off, c->h.index_bytes, index_owned, &index, "the index"));
+    RETURN_IF(XXH3_64bits(index, c->h.index_bytes) != c->h.index_xxh3, HOIST_E_INTEGRITY,
               "%s: index checksum mismatch (bytes %llu..%llu changed since the container was "
               "written)",
               path, (unsigned long long)c->h.index_off,
               (unsigned long long)(c->h.index_off + c->h.index_bytes));
-    c->r = (reader){.p = *index, .n = c->h.index_bytes, .base = c->h.index_off, .path = path};
-    int64_t mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-    RETURN_IF_ERR(hoist__table_add_file(t, path, size, mtime, HOIST_PACKED_HEADER, NULL));
+    c->r = (reader){.p = index, .n = c->h.index_bytes, .base = c->h.index_off, .path = path};
+    RETURN_IF_ERR(
+        hoist__table_add_file(c->t, path, o->size, o->mtime_ns, HOIST_PACKED_HEADER, NULL));
     return parse_index(c);
 }
 
-int hoist__packed_parse(hoist__table *t, const char *path)
+static int parse_origin(hoist__table *t, const origin *o)
 {
-    RETURN_IF(t->nfiles || t->packed, HOIST_E_INTERNAL, "%s: a packed model is one file", path);
-    int fd = hoist__io_open(path, O_RDONLY | O_CLOEXEC);
-    RETURN_IF(fd < 0, HOIST_E_OPEN, "%s: cannot open: %s", path, strerror(errno));
+    RETURN_IF(t->nfiles || t->packed, HOIST_E_INTERNAL, "%s: a packed model is one file",
+              o->path);
     parse_ctx c = {.t = t};
     uint8_t *index = NULL;
     c.pk = hoist__calloc(1, sizeof *c.pk);
-    int rc = c.pk ? parse_open(t, path, fd, &c, &index)
-                  : hoist__err(HOIST_E_NOMEM, "%s: out of memory", path);
-    close(fd);
+    int rc = c.pk ? parse_from(o, &c, &index)
+                  : hoist__err(HOIST_E_NOMEM, "%s: out of memory", o->path);
     hoist__free(index);
     if (rc == HOIST_OK) {
         c.pk->version = c.h.version;
@@ -418,6 +442,32 @@ int hoist__packed_parse(hoist__table *t, const char *path)
     hoist__free(c.tensors);
     hoist__packed_free(c.pk);
     return rc;
+}
+
+int hoist__packed_parse(hoist__table *t, const char *path)
+{
+    int fd = hoist__io_open(path, O_RDONLY | O_CLOEXEC);
+    RETURN_IF(fd < 0, HOIST_E_OPEN, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    int rc = HOIST_OK;
+    if (fstat(fd, &st) != 0)
+        rc = hoist__err(HOIST_E_IO, "%s: fstat: %s", path, strerror(errno));
+    else if (!S_ISREG(st.st_mode))
+        rc = hoist__err(HOIST_E_NOT_REGULAR, "%s: not a regular file", path);
+    if (rc == HOIST_OK) {
+        origin o = {.path = path, .fd = fd, .size = (uint64_t)st.st_size,
+                    .mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec};
+        rc = parse_origin(t, &o);
+    }
+    close(fd);
+    return rc;
+}
+
+int hoist__packed_parse_buffer(hoist__table *t, const char *path, const uint8_t *data,
+                               size_t size)
+{
+    origin o = {.path = path, .fd = -1, .data = data, .size = size};
+    return parse_origin(t, &o);
 }
 
 int hoist__packed_finish(hoist__table *t)

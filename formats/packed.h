@@ -81,6 +81,9 @@ bool hoist__packed_is(const char *path);
  * HOIST_E_BAD_PACKED, HOIST_E_TRUNCATED, HOIST_E_INTEGRITY, HOIST_E_BAD_DTYPE, ... with a message
  * naming the file, tensor and offset. Call hoist__table_finish after it. */
 int hoist__packed_parse(hoist__table *t, const char *path);
+/* The same from memory: data holds the whole container (the fuzz target's entry). */
+int hoist__packed_parse_buffer(hoist__table *t, const char *path, const uint8_t *data,
+                               size_t size);
 /* Attaches the per-tensor view once the table is sorted (called by hoist__table_finish). */
 int hoist__packed_finish(hoist__table *t);
 void hoist__packed_free(hoist__packed *p);
