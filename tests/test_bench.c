@@ -138,7 +138,7 @@ static const char *const columns[] = {
     "ceiling", "ceiling_gbps", "pct_of_ceiling", "peak_rss_bytes", "rss_before_bytes",
     "cache_growth_bytes", "resident_bytes", "cpu_seconds", "read_seconds", "copy_seconds",
     "verify_seconds", "loader_peak_bytes", "threads", "cold_method", "repeat", "model_bytes",
-    "note"};
+    "file_bytes", "file_gbps_median", "decode_seconds", "note"};
 
 /* ---- tests -------------------------------------------------------------------------------- */
 
@@ -357,6 +357,47 @@ START_TEST(test_budget_too_small_is_a_row)
 }
 END_TEST
 
+/* A packed model: the rows report the model bytes placed (GB/s) beside the container bytes read
+ * (file GB/s), and the decoding time; the table grows the two columns. */
+START_TEST(test_packed_model)
+{
+    gen("m");
+    char args[2048];
+    snprintf(args, sizeof args, "pack '%s/m' '%s/m.hoist' > /dev/null", dir, dir);
+    ck_assert_int_eq(tu_run_cli(args), 0);
+    snprintf(args, sizeof args,
+             "bench '%s/m.hoist' --device host --paths uring,mmap --repeat 1 --warm --quiet "
+             "--csv '%s/b.csv' > '%s/table'",
+             dir, dir, dir);
+    ck_assert_int_eq(tu_run_cli(args), 0);
+    uint64_t files, total = model_total("m.hoist", &files);
+    ck_assert_uint_lt(files, total);
+    char *p = tu_path(dir, "b.csv");
+    csv *c = csv_load(p);
+    free(p);
+    for (int pa = 0; pa < 2; pa++) {
+        int r = find_row(c, "load", "warm", pa ? "mmap" : "uring", NULL);
+        ck_assert_int_ge(r, 0);
+        ck_assert_int_eq((int)num(c, r, "runs"), 1);
+        ck_assert_uint_eq((uint64_t)num(c, r, "bytes"), total);
+        uint64_t fb = (uint64_t)num(c, r, "file_bytes");
+        ck_assert_msg(fb > 0 && fb < total, "file bytes %llu of %llu", (unsigned long long)fb,
+                      (unsigned long long)total);
+        double g = num(c, r, "gbps_median"), fg = num(c, r, "file_gbps_median");
+        ck_assert_double_eq_tol(fg, g * (double)fb / (double)total, 1e-3 * g + 1e-4);
+        ck_assert(num(c, r, "decode_seconds") > 0);
+    }
+    p = tu_path(dir, "table");
+    char *table = slurp(p);
+    free(p);
+    ck_assert_ptr_nonnull(strstr(table, "file GB/s"));
+    free(table);
+    for (int i = 0; i < c->nrows; i++) free(c->cell[i][0]);
+    free(c->head[0]);
+    free(c);
+}
+END_TEST
+
 START_TEST(test_usage_errors)
 {
     gen("m");
@@ -383,6 +424,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_bench_host);
     tcase_add_test(tc, test_from_csv_and_no_gnuplot);
     tcase_add_test(tc, test_budget_too_small_is_a_row);
+    tcase_add_test(tc, test_packed_model);
     tcase_add_test(tc, test_usage_errors);
     suite_add_tcase(s, tc);
     return s;

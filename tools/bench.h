@@ -30,6 +30,10 @@ typedef struct bench_row {
     double pct;            /* gbps.med as a percentage of ceiling_gbps */
     double peak_rss, rss_before, cache_growth, resident, cpu, read_s, copy_s, verify_s,
         loader_peak;
+    /* what one run read from the files (a packed model's compressed chunks; else == bytes), its
+     * rate, and the decoding time summed over workers: bytes/gbps are model bytes delivered */
+    uint64_t file_bytes;
+    double file_gbps, decode_s;
     unsigned threads;
     char note[768];        /* how a ceiling was measured; why a load failed */
 } bench_row;

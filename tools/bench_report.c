@@ -117,9 +117,15 @@ void bench_print_table(FILE *f, const bench_report *r)
                 ? "page cache dropped (/proc/sys/vm/drop_caches)"
                 : "the model's pages dropped (posix_fadvise DONTNEED)");
     print_ceilings(f, r);
-    fprintf(f, "\n%-4s %-6s %-6s %-26s %7s %-17s %10s %10s %10s %7s %7s %7s %7s\n", "mode",
+    /* a packed model reads fewer bytes than it places: its file rate and decoding time too */
+    int packed = 0;
+    for (size_t i = 0; i < r->nrows; i++)
+        packed |= !strcmp(r->rows[i].kind, "load") && r->rows[i].file_bytes &&
+                  r->rows[i].file_bytes != r->rows[i].bytes;
+    fprintf(f, "\n%-4s %-6s %-6s %-26s %7s %-17s %10s %10s %10s %7s %7s %7s %7s", "mode",
             "path", "budget", "load s median [min-max]", "GB/s", "% of ceiling", "peak RSS",
             "cache +/-", "resident", "CPU s", "read s", "copy s", "vfy s");
+    fprintf(f, packed ? " %9s %7s\n" : "\n", "file GB/s", "dec s");
     for (size_t i = 0; i < r->nrows; i++) {
         const bench_row *w = &r->rows[i];
         if (strcmp(w->kind, "load") != 0) continue;
@@ -140,13 +146,20 @@ void bench_print_table(FILE *f, const bench_report *r)
             snprintf(pct, sizeof pct, "%5.1f%% %s", w->pct, w->ceiling);
         else
             snprintf(pct, sizeof pct, "-");
-        fprintf(f, "%-4s %-6s %-6s %-26s %7.2f %-17s %10s %10s %10s %7.2f %7.2f %7.2f %7.2f\n",
+        fprintf(f, "%-4s %-6s %-6s %-26s %7.2f %-17s %10s %10s %10s %7.2f %7.2f %7.2f %7.2f",
                 w->mode, path, fmt_budget(w->budget, b, sizeof b), secs, w->gbps.med, pct,
                 fmt_size(w->peak_rss, pk, sizeof pk), fmt_size(w->cache_growth, cg, sizeof cg),
                 fmt_size(w->resident, rs, sizeof rs), w->cpu, w->read_s, w->copy_s, w->verify_s);
+        if (packed)
+            fprintf(f, " %9.2f %7.2f\n", w->file_gbps, w->decode_s);
+        else
+            fprintf(f, "\n");
     }
     fprintf(f, "\nresident = peak RSS + page-cache growth of the model's files, mapped pages "
                "counted once; read/copy s are summed over the loader's workers\n");
+    if (packed)
+        fprintf(f, "packed model: GB/s = model bytes placed per second, file GB/s = container "
+                   "bytes read per second; dec s summed over workers\n");
 }
 
 /* ---- CSV ---------------------------------------------------------------------------------- */
@@ -157,7 +170,7 @@ void bench_print_table(FILE *f, const bench_report *r)
     X(ceiling) X(ceiling_gbps) X(pct_of_ceiling) X(peak_rss_bytes) X(rss_before_bytes)           \
     X(cache_growth_bytes) X(resident_bytes) X(cpu_seconds) X(read_seconds) X(copy_seconds)       \
     X(verify_seconds) X(loader_peak_bytes) X(threads) X(cold_method) X(repeat) X(model_bytes)    \
-    X(note)
+    X(file_bytes) X(file_gbps_median) X(decode_seconds) X(note)
 
 enum {
 #define X(name) COL_##name,
@@ -224,6 +237,9 @@ static void csv_row(FILE *f, const bench_report *r, const bench_row *w)
     s[COL_cold_method] = r->cold_method;
     F(repeat, "%d", r->repeat);
     F(model_bytes, "%llu", (unsigned long long)r->model_bytes);
+    F(file_bytes, "%llu", (unsigned long long)w->file_bytes);
+    F(file_gbps_median, "%.4f", w->file_gbps);
+    F(decode_seconds, "%.4f", w->decode_s);
     s[COL_note] = w->note;
 #undef F
     for (int i = 0; i < NCOLS; i++) csv_field(f, s[i], i == NCOLS - 1);
@@ -305,6 +321,9 @@ static void fill_row(bench_report *r, bench_row *w, char **fv, const int *col)
     w->verify_s = D(verify_seconds);
     w->loader_peak = D(loader_peak_bytes);
     w->threads = (unsigned)U(threads);
+    w->file_bytes = U(file_bytes);
+    w->file_gbps = D(file_gbps_median);
+    w->decode_s = D(decode_seconds);
     copy_str(w->note, sizeof w->note, S(note));
 #undef S
 #undef D

@@ -69,8 +69,8 @@ typedef struct job_out {
     /* JOB_LOAD */
     char ran[16];
     unsigned threads;
-    double seconds, cpu, read_s, copy_s, verify_s;
-    uint64_t bytes, loader_peak, rss_before, peak_rss, mapped_growth;
+    double seconds, cpu, read_s, copy_s, verify_s, decode_s;
+    uint64_t bytes, file_bytes, loader_peak, rss_before, peak_rss, mapped_growth;
     int hwm_reset;
     /* filled by the parent */
     int64_t cache_growth;
@@ -289,7 +289,9 @@ static void child_load(const bench *b, const job *j, job_out *out)
     out->read_s = s.read_seconds;
     out->copy_s = s.copy_seconds;
     out->verify_s = s.verify_seconds;
+    out->decode_s = s.decode_seconds;
     out->bytes = s.bytes;
+    out->file_bytes = s.file_bytes;
     out->loader_peak = s.peak_host_bytes;
     out->mapped_growth = w.shared_peak - shared_before;
     hoist_weights_free(wt);
@@ -572,7 +574,7 @@ static void bind_ceiling(const bench_report *rep, bench_row *w)
 
 typedef enum metric {
     M_PEAK_RSS, M_RSS_BEFORE, M_CACHE_GROWTH, M_RESIDENT, M_CPU, M_READ, M_COPY, M_VERIFY,
-    M_LOADER_PEAK
+    M_LOADER_PEAK, M_DECODE, M_FILE_GBPS
 } metric;
 
 static double metric_of(const job_out *o, metric m)
@@ -587,6 +589,8 @@ static double metric_of(const job_out *o, metric m)
     case M_COPY: return o->copy_s;
     case M_VERIFY: return o->verify_s;
     case M_LOADER_PEAK: return (double)o->loader_peak;
+    case M_DECODE: return o->decode_s;
+    case M_FILE_GBPS: return o->seconds > 0 ? (double)o->file_bytes / o->seconds / 1e9 : 0;
     }
     return 0;
 }
@@ -623,6 +627,7 @@ static void load_row(bench *b, bench_report *rep, int mode, int p, int bu)
         if (!n) {
             snprintf(w->ran, sizeof w->ran, "%s", o->ran);
             w->bytes = o->bytes;
+            w->file_bytes = o->file_bytes;
             w->threads = o->threads;
         }
         secs[n] = o->seconds;
@@ -642,6 +647,8 @@ static void load_row(bench *b, bench_report *rep, int mode, int p, int bu)
     w->copy_s = median_of(b, mode, p, bu, M_COPY);
     w->verify_s = median_of(b, mode, p, bu, M_VERIFY);
     w->loader_peak = median_of(b, mode, p, bu, M_LOADER_PEAK);
+    w->decode_s = median_of(b, mode, p, bu, M_DECODE);
+    w->file_gbps = median_of(b, mode, p, bu, M_FILE_GBPS);
     bind_ceiling(rep, w);
 }
 
@@ -684,7 +691,8 @@ static void usage(FILE *f)
             "  --plot FILE         draw load time against resident host RAM (.svg or .png;\n"
             "                      with gnuplot)\n"
             "  --from-csv FILE     no measuring: print and plot a CSV written by --csv\n"
-            "  --threads N, --chunk SIZE, --verify   passed to every load\n"
+            "  --threads N, --chunk SIZE, --verify   passed to every load (--verify: against\n"
+            "                      the manifest hoist sum wrote)\n"
             "  --read-threads N, --read-depth N, --read-block SIZE   one shape for the raw read\n"
             "                      ceiling: rings, reads in flight per ring, read size (8, 16,\n"
             "                      1M where one is given; default: the best of a sweep)\n"
