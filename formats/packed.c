@@ -133,17 +133,18 @@ typedef struct header {
     uint64_t chunk_bytes, index_off, index_bytes, index_xxh3;
 } header;
 
-bool hoist__packed_is(const char *path)
+int hoist__packed_probe(const char *path)
 {
     int fd = hoist__io_open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return false;
+    if (fd < 0) return 0; /* the format's own parser reports what it cannot open */
     char magic[8];
     struct stat st;
-    bool is = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-              hoist__pread_full(fd, magic, sizeof magic, 0) == (int64_t)sizeof magic &&
-              memcmp(magic, HOIST_PACKED_MAGIC, sizeof magic) == 0;
+    int64_t got = 0;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size >= sizeof magic)
+        got = hoist__pread_full(fd, magic, sizeof magic, 0);
     close(fd);
-    return is;
+    RETURN_IF(got < 0, HOIST_E_IO, "%s: reading its first bytes: %s", path, strerror((int)-got));
+    return got == (int64_t)sizeof magic && memcmp(magic, HOIST_PACKED_MAGIC, sizeof magic) == 0;
 }
 
 static int parse_header(const char *path, const uint8_t *b, uint64_t size, header *h)

@@ -73,8 +73,9 @@ typedef struct hoist__packed {
     struct hoist__packed_pending *pending; /* index order, from parse to hoist__packed_finish */
 } hoist__packed;
 
-/* Whether the file at path starts with the packed magic (false when it cannot be read). */
-bool hoist__packed_is(const char *path);
+/* 1 when the file at path starts with the packed magic, 0 when it does not (or cannot be opened,
+ * or is not a regular file: its parser says why), HOIST_E_IO when reading it fails. */
+int hoist__packed_probe(const char *path);
 /* Parses the container at path into t (one file; tensor offsets are decoded-stream offsets) and
  * sets t->packed. Checks the header and index hashes, bounds every count before allocating from
  * it, and checks that the frames tile the file exactly. HOIST_E_TRUNCATED_HEADER,

@@ -127,8 +127,8 @@ int hoist_model_open(const char *path, const hoist_open_options *opts, hoist_mod
         rc = parse_dir(&m->table, path, o.strict);
     else if (ends_with(path, ".json"))
         rc = hoist__safetensors_index_parse(&m->table, path, o.strict);
-    else if (hoist__packed_is(path))
-        rc = hoist__packed_parse(&m->table, path);
+    else if ((rc = hoist__packed_probe(path)) != 0) /* 1: packed; < 0: unreadable */
+        rc = rc > 0 ? hoist__packed_parse(&m->table, path) : rc;
     else
         rc = parse_file(&m->table, path, o.strict);
     if (rc == HOIST_OK && !m->table.origin) rc = hoist__table_set_origin(&m->table, path);
