@@ -38,7 +38,8 @@ log "machine: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format
 if [[ " $stages " == *" tests "* ]]; then
     log "GPU tests of the packed container and manifests"
     (cd "$built_in" 2>/dev/null || cd "$root" || exit; cd build-dev &&
-        ctest -R 'gpu_packed|packed|manifest|filter' --output-on-failure 2>&1) | tee -a "$logf"
+        ctest -R '^test_(gpu_packed|packed|manifest|filter)$' --output-on-failure 2>&1) |
+        tee -a "$logf"
 fi
 
 [[ " $stages " == *" bench "* ]] || { log "done"; exit 0; }
