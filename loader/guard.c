@@ -14,11 +14,27 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
+/* A guard either jumps back out of the copy (ours: memcpy can be abandoned halfway) or patches
+ * the hole and lets the faulting code go on (someone else's code, such as a CUDA driver reading
+ * a registered mapping, which holds locks we must not jump over). */
 typedef struct guard {
     sigjmp_buf env;
     const char *lo, *hi;
+    bool patch;
+    _Atomic unsigned patched;
 } guard;
+
+/* Maps a private zero page over the page of `at`, so the faulting access reads zeros when it
+ * is retried. mmap is a plain system call: safe enough inside the handler. */
+static bool patch_page(const char *at)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    void *lo = (void *)((uintptr_t)at & ~(page - 1));
+    return mmap(lo, page, PROT_READ, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) != MAP_FAILED;
+}
 
 /* The copy in progress on this thread. Written before each copy, so the thread's slot exists
  * before the handler reads it (a first access could allocate, which a handler must not). */
@@ -31,7 +47,11 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 {
     guard *g = active;
     const char *at = si ? (const char *)si->si_addr : NULL;
-    if (g && at >= g->lo && at < g->hi) {
+    if (g && at >= g->lo && at < g->hi && g->patch && patch_page(at)) {
+        atomic_fetch_add(&g->patched, 1);
+        return;
+    }
+    if (g && at >= g->lo && at < g->hi && !g->patch) {
         active = NULL;
         siglongjmp(g->env, 1); /* SA_NODEFER: SIGBUS is not left blocked */
     }
@@ -74,9 +94,28 @@ bool hoist__copy_guarded(void *dst, const void *src, size_t n)
     guard g;
     g.lo = src;
     g.hi = (const char *)src + n;
+    g.patch = false;
     if (sigsetjmp(g.env, 0)) return false; /* the handler cleared `active` */
     active = &g;
     memcpy(dst, src, n);
     active = NULL;
     return true;
+}
+
+int hoist__call_patched(const void *lo, size_t n, int (*fn)(void *), void *arg,
+                        unsigned *patched)
+{
+    pthread_once(&once, install);
+    *patched = 0;
+    if (!installed) return fn(arg);
+    guard g;
+    g.lo = lo;
+    g.hi = (const char *)lo + n;
+    g.patch = true;
+    atomic_init(&g.patched, 0);
+    active = &g;
+    int rc = fn(arg);
+    active = NULL;
+    *patched = atomic_load(&g.patched);
+    return rc;
 }

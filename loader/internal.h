@@ -91,6 +91,14 @@ int64_t hoist__pread_full(int fd, void *buf, uint64_t n, uint64_t off);
  * handler it replaced. Thread-safe. */
 bool hoist__copy_guarded(void *dst, const void *src, size_t n);
 
+/* Calls fn(arg) (a device call that reads a file mapping in [lo, lo+n): registering it, or a
+ * copy the driver may do with the CPU) and returns its result. A SIGBUS on this thread inside
+ * the range, a page truncated away under the mapping, maps a zero page there and lets fn go on
+ * instead of killing the process; *patched counts those pages, and any count means the bytes
+ * fn saw are not the file's, so the caller must fail the window. Same handler as above. */
+int hoist__call_patched(const void *lo, size_t n, int (*fn)(void *), void *arg,
+                        unsigned *patched);
+
 /* Host memory counted against a load's RAM budget. Thread-safe. limit 0 = unlimited. */
 typedef struct hoist__budget {
     uint64_t limit;

@@ -154,6 +154,7 @@ typedef struct piece_ctx {
     const hoist__window *w;
     const uint8_t *src;
     int staged; /* src already sits in pinned memory or DMA-able memory */
+    int mapped; /* src is a registered file mapping the device copies from directly */
     uint32_t arenas; /* arenas this window copied into */
 } piece_ctx;
 
@@ -164,6 +165,41 @@ static int copy_in(const piece_ctx *c, void *dst, const void *src, uint64_t n)
     if (ld->source->copy) return ld->source->copy(ld->source_state, c->w, dst, src, n);
     memcpy(dst, src, n);
     return HOIST_OK;
+}
+
+typedef struct h2d_call {
+    const hoist__arena *ar;
+    void *dst;
+    const void *src;
+    uint64_t n;
+    void *stream;
+} h2d_call;
+
+static int call_h2d(void *arg)
+{
+    const h2d_call *c = arg;
+    return c->ar->gpu->copy_h2d(c->dst, c->src, c->n, c->stream);
+}
+
+/* A copy straight out of a registered file mapping. The driver may read small copies with the
+ * CPU while queueing them, and a page truncated away under the mapping would then kill the
+ * process with SIGBUS inside the driver; the guard patches such pages with zeros instead, and
+ * the window fails here. */
+static int copy_mapped(const piece_ctx *c, const hoist__extent *e, void *dst, const uint8_t *p,
+                       uint64_t len)
+{
+    const hoist__load *ld = c->wk->ld;
+    h2d_call call = {&ld->arenas[e->arena], dst, p, len, c->wk->stream[e->arena]};
+    unsigned patched = 0;
+    int rc = hoist__call_patched(p, (size_t)len, call_h2d, &call, &patched);
+    if (rc < 0 || !patched) return rc;
+    uint64_t at = c->w->lo + (uint64_t)(p - c->src);
+    long ti = hoist__table_tensor_at(ld->table, e->file, at);
+    return hoist__err(HOIST_E_FILE_CHANGED,
+                      "%s: bytes %llu..%llu (tensor '%s') vanished from the mapping while being "
+                      "copied (truncated during the load?)",
+                      ld->table->files[e->file].path, (unsigned long long)at,
+                      (unsigned long long)(at + len), ti >= 0 ? ld->table->tensors[ti].name : "?");
 }
 
 static int copy_piece(void *vctx, const hoist__extent *e, uint64_t src_off, uint64_t dst_off,
@@ -181,7 +217,8 @@ static int copy_piece(void *vctx, const hoist__extent *e, uint64_t src_off, uint
         RETURN_IF_ERR(copy_in(c, (uint8_t *)c->s->buf + src_off, p, len));
         p = (const uint8_t *)c->s->buf + src_off;
     }
-    int rc = ar->gpu->copy_h2d(dst, p, len, c->wk->stream[e->arena]);
+    int rc = c->mapped ? copy_mapped(c, e, dst, p, len)
+                       : ar->gpu->copy_h2d(dst, p, len, c->wk->stream[e->arena]);
     c->arenas |= 1u << e->arena;
     if (rc < 0) {
         long ti = hoist__table_tensor_at(ld->table, e->file, e->file_off + (dst_off - e->dst_off));
@@ -273,7 +310,8 @@ static int process_window(worker *wk, size_t index)
         if (rc < 0) return rc;
         t1 = hoist__now();
     }
-    piece_ctx ctx = {wk, s, w, src, (s && src == s->buf) || dma, 0};
+    piece_ctx ctx = {wk, s, w, src, (s && src == s->buf) || dma,
+                     ld->source->copy && dma && (!s || src != s->buf), 0};
     if (ld->sink) {
         /* a failure elsewhere wakes this wait; that worker's error is the one reported */
         if (deliver_wait(ld, index) < 0) return HOIST_OK;

@@ -155,6 +155,46 @@ static bool file_shrank(const mmap_state *s, const hoist__window *w)
     return stat(s->ld->table->files[w->file].path, &st) == 0 && (uint64_t)st.st_size < w->hi;
 }
 
+static int truncated(const mmap_state *s, const hoist__window *w)
+{
+    return hoist__err(HOIST_E_FILE_CHANGED,
+                      "%s: bytes %llu..%llu are no longer in the file (truncated during the load?)",
+                      s->ld->table->files[w->file].path, (unsigned long long)w->lo,
+                      (unsigned long long)w->hi);
+}
+
+typedef struct register_call {
+    const hoist__gpu_ops *gpu;
+    void *lo;
+    size_t len;
+} register_call;
+
+static int call_register(void *arg)
+{
+    const register_call *c = arg;
+    return c->gpu->host_register(c->lo, c->len, 1);
+}
+
+/* Page-locks the window's pages for DMA. The driver may touch them with the CPU while it pins
+ * them, so a page truncated away meanwhile is patched by the guard rather than raising SIGBUS
+ * in the driver, and the window then fails. */
+static int register_window(mmap_state *s, const hoist__window *w, const uint8_t *p)
+{
+    uint8_t *lo = (uint8_t *)hoist__align_down((uintptr_t)p, (uint64_t)s->page);
+    uint64_t len = hoist__align_up((uintptr_t)(s->maps[w->file] + w->hi), (uint64_t)s->page) -
+                   (uintptr_t)lo;
+    register_call call = {s->ld->gpu, lo, (size_t)len};
+    unsigned patched = 0;
+    int rc = hoist__call_patched(lo, (size_t)len, call_register, &call, &patched);
+    if (rc >= 0 && patched) s->ld->gpu->host_unregister(lo);
+    if (patched || (rc < 0 && file_shrank(s, w))) return truncated(s, w);
+    if (rc < 0)
+        return hoist__err_prefix(rc, "%s: registering bytes %llu..%llu of the mapping",
+                                 s->ld->table->files[w->file].path, (unsigned long long)w->lo,
+                                 (unsigned long long)w->hi);
+    return HOIST_OK;
+}
+
 static int mmap_read(void *vs, int worker, const hoist__window *w, void *buf, const void **src,
                      int *dma)
 {
@@ -167,20 +207,7 @@ static int mmap_read(void *vs, int worker, const hoist__window *w, void *buf, co
     *src = p;
     *dma = 0;
     if (s->registering) {
-        uint8_t *lo = (uint8_t *)hoist__align_down((uintptr_t)p, (uint64_t)s->page);
-        uint64_t len = hoist__align_up((uintptr_t)(s->maps[w->file] + w->hi), (uint64_t)s->page) -
-                       (uintptr_t)lo;
-        int rc = s->ld->gpu->host_register(lo, len, 1);
-        if (rc < 0 && file_shrank(s, w))
-            return hoist__err(HOIST_E_FILE_CHANGED,
-                              "%s: bytes %llu..%llu are no longer in the file (truncated during "
-                              "the load?)",
-                              s->ld->table->files[w->file].path, (unsigned long long)w->lo,
-                              (unsigned long long)w->hi);
-        if (rc < 0)
-            return hoist__err_prefix(rc, "%s: registering bytes %llu..%llu of the mapping",
-                                     s->ld->table->files[w->file].path,
-                                     (unsigned long long)w->lo, (unsigned long long)w->hi);
+        RETURN_IF_ERR(register_window(s, w, p));
         *dma = 1;
     } else {
         /* Fill the window's page tables in one call rather than one fault per page (the copy
@@ -189,12 +216,7 @@ static int mmap_read(void *vs, int worker, const hoist__window *w, void *buf, co
         size_t len = (size_t)((s->maps[w->file] + w->hi) - lo);
         if (madvise(lo, len, MADV_POPULATE_READ) != 0) {
             /* EFAULT is the kernel saying the copy would take SIGBUS: the file shrank */
-            if (errno == EFAULT)
-                return hoist__err(HOIST_E_FILE_CHANGED,
-                                  "%s: bytes %llu..%llu are no longer in the file (truncated "
-                                  "during the load?)",
-                                  s->ld->table->files[w->file].path, (unsigned long long)w->lo,
-                                  (unsigned long long)w->hi);
+            if (errno == EFAULT) return truncated(s, w);
             madvise(lo, len, MADV_WILLNEED);
         }
     }

@@ -44,6 +44,54 @@ START_TEST(test_replaced)
 }
 END_TEST
 
+typedef struct sum_call {
+    const volatile unsigned char *p;
+    size_t n;
+    uint64_t sum;
+} sum_call;
+
+static int sum_bytes(void *arg)
+{
+    sum_call *c = arg;
+    for (size_t i = 0; i < c->n; i++) c->sum += c->p[i];
+    return 7;
+}
+
+/* The patching guard, which device calls reading a registered mapping run under: pages
+ * truncated away read as zeros instead of raising SIGBUS, the call returns what it returns, and
+ * the patched pages are counted so the window can fail. Pages still in the file are untouched. */
+START_TEST(test_patched_call)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    char *path = tu_path(dir, "patched");
+    unsigned char *bytes = malloc(3 * page);
+    memset(bytes, 1, 3 * page);
+    tu_write(path, bytes, 3 * page);
+    int fd = open(path, O_RDWR);
+    ck_assert_int_ge(fd, 0);
+    unsigned char *map = mmap(NULL, 3 * page, PROT_READ, MAP_SHARED, fd, 0);
+    ck_assert(map != MAP_FAILED);
+
+    sum_call c = {map, 3 * page, 0};
+    unsigned patched = 99;
+    ck_assert_int_eq(hoist__call_patched(map, 3 * page, sum_bytes, &c, &patched), 7);
+    ck_assert_uint_eq(patched, 0);
+    ck_assert_uint_eq(c.sum, 3 * page);
+
+    ck_assert_int_eq(ftruncate(fd, (off_t)page + 10), 0); /* the third page is gone */
+    c.sum = 0;
+    ck_assert_int_eq(hoist__call_patched(map, 3 * page, sum_bytes, &c, &patched), 7);
+    ck_assert_uint_eq(patched, 1);
+    ck_assert_uint_eq(c.sum, page + 10); /* the tail of the second page reads zeros already */
+    ck_assert_uint_eq(map[2 * page + 5], 0);
+
+    munmap(map, 3 * page);
+    close(fd);
+    free(bytes);
+    free(path);
+}
+END_TEST
+
 static sigjmp_buf foreign_jmp;
 static volatile sig_atomic_t foreign_seen;
 
@@ -105,6 +153,7 @@ int main(void)
     tcase_add_test(tc, test_truncated_while_copying);
     tcase_add_test(tc, test_truncated_with_workers);
     tcase_add_test(tc, test_replaced);
+    tcase_add_test(tc, test_patched_call);
     tcase_add_test(tc, test_foreign_sigbus_is_passed_on);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
