@@ -33,6 +33,8 @@ typedef struct fs_case {
     bool during_open;            /* count calls from hoist_model_open on (else from hoist_load) */
     bool sink;                   /* hoist_load_sink into a callback instead of hoist_load */
     bool plan;                   /* load by a plan placing everything on opts.device */
+    const char *reference;       /* a model whose bytes the load must equal (else model's own
+                                    files: not for containers that compress) */
 } fs_case;
 
 typedef struct fs_result {
@@ -170,6 +172,33 @@ static ST_UNUSED void fs_sink_done(fs_sink *k, bool check)
     k->m = NULL;
 }
 
+/* Every tensor of w holds the bytes of the tensor of the same name in the model at ref. */
+static ST_UNUSED void fs_assert_matches(const hoist_weights *w, const char *ref)
+{
+    hoist_model *r = st_open(ref);
+    hoist_weights *rw = NULL;
+    ck_assert_int_eq(hoist_load(r, NULL, &rw), HOIST_OK);
+    ck_assert_uint_eq(hoist_weights_count(w), hoist_weights_count(rw));
+    for (size_t i = 0; i < hoist_weights_count(rw); i++) {
+        hoist_view want, got;
+        ck_assert_int_eq(hoist_weights_view(rw, i, &want), HOIST_OK);
+        ck_assert_int_eq(hoist_weights_find(w, want.name, &got), HOIST_OK);
+        ck_assert_uint_eq(got.nbytes, want.nbytes);
+        size_t gi = 0;
+        for (; gi < hoist_weights_count(w); gi++) {
+            hoist_view v;
+            ck_assert_int_eq(hoist_weights_view(w, gi, &v), HOIST_OK);
+            if (strcmp(v.name, want.name) == 0) break;
+        }
+        uint8_t *bytes = malloc(got.nbytes + 1);
+        ck_assert_int_eq(hoist_weights_read(w, gi, 0, bytes, got.nbytes), HOIST_OK);
+        ck_assert_msg(memcmp(bytes, want.data, want.nbytes) == 0, "tensor %s differs", want.name);
+        free(bytes);
+    }
+    hoist_weights_free(rw);
+    hoist_model_free(r);
+}
+
 /* What a failed load must give back. */
 typedef struct fs_snapshot {
     int64_t host;
@@ -285,6 +314,8 @@ static ST_UNUSED fs_result fs_sweep(const fs_case *c, unsigned max_k)
                         k, hoist_path_name(c->opts.path));
             if (c->sink)
                 fs_sink_done(&sink, true);
+            else if (c->reference)
+                fs_assert_matches(w, c->reference);
             else
                 tu_assert_weights_match_files(m, w);
         } else {

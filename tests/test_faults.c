@@ -63,6 +63,46 @@ START_TEST(test_open_and_load_gguf)
 }
 END_TEST
 
+/* A packed container (hoist pack: zstd frames, xxh3 sums): faults from the open on, and during
+ * loads that decode and check every chunk, into host memory and through the device pipeline. */
+START_TEST(test_packed)
+{
+    char args[1024];
+    snprintf(args, sizeof args, "gen '%s/m' --preset tiny --quiet", dir);
+    ck_assert_int_eq(tu_run_cli(args), 0);
+    snprintf(args, sizeof args, "pack '%s/m' '%s/m.hoist' --chunk 16K > /dev/null", dir, dir);
+    ck_assert_int_eq(tu_run_cli(args), 0);
+    char *model = tu_path(dir, "m.hoist"), *ref = tu_path(dir, "m");
+    fs_fault faults[] = {FS_READ_EIO, FS_READ_EINTR, FS_READ_SHORT, FS_HOST_ALLOC};
+    for (int f = 0; f < 4; f++) {
+        fs_case c = base_case(model, HOIST_PATH_STREAM, false);
+        c.reference = ref;
+        c.fault = faults[f];
+        c.during_open = true;
+        fs_result r = fs_sweep(&c, 20000);
+        ck_assert_uint_gt(r.runs, 2);
+        if (faults[f] == FS_READ_EINTR || faults[f] == FS_READ_SHORT) ck_assert_uint_eq(r.failed, 0);
+        else ck_assert_uint_gt(r.failed, 0);
+    }
+    fs_fault load_faults[] = {FS_READ_EIO, FS_HOST_ALLOC, FS_GPU_CALL, FS_GPU_CALL};
+    hoist__gpu_call calls[] = {0, 0, HOIST_GPU_COPY_H2D, HOIST_GPU_PINNED_ALLOC};
+    for (int p = 0; p < 3; p++)
+        for (int f = 0; f < 4; f++)
+            for (int dev = 0; dev <= 1; dev++) {
+                if (load_faults[f] == FS_GPU_CALL && !dev) continue;
+                fs_case c = base_case(model, paths[p], dev);
+                c.reference = ref;
+                c.fault = load_faults[f];
+                c.call = calls[f];
+                fs_result r = fs_sweep(&c, 5000);
+                if (load_faults[f] != FS_READ_EIO || paths[p] != HOIST_PATH_MMAP)
+                    ck_assert_uint_gt(r.failed, 0);
+            }
+    free(model);
+    free(ref);
+}
+END_TEST
+
 /* Read faults during the load, on every path that reads (mmap maps instead: case 28). */
 START_TEST(test_read_faults)
 {
@@ -201,6 +241,7 @@ int main(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_open_and_load);
     tcase_add_test(tc, test_open_and_load_gguf);
+    tcase_add_test(tc, test_packed);
     tcase_add_test(tc, test_read_faults);
     tcase_add_test(tc, test_host_alloc_faults);
     tcase_add_test(tc, test_device_call_faults);

@@ -111,6 +111,35 @@ START_TEST(test_plan_and_sink_loads)
 }
 END_TEST
 
+/* A packed container decoded on its way to cuda:0: faults of each kind, bytes equal to the model
+ * it was packed from, everything given back. */
+START_TEST(test_packed)
+{
+    char args[1024];
+    snprintf(args, sizeof args, "gen '%s/m' --preset tiny --quiet", dir);
+    ck_assert_int_eq(tu_run_cli(args), 0);
+    snprintf(args, sizeof args, "pack '%s/m' '%s/m.hoist' --chunk 16K > /dev/null", dir, dir);
+    ck_assert_int_eq(tu_run_cli(args), 0);
+    char *model = tu_path(dir, "m.hoist"), *ref = tu_path(dir, "m");
+    warm_up(ref);
+    fs_fault faults[] = {FS_HOST_ALLOC, FS_READ_EIO, FS_GPU_CALL, FS_GPU_CALL, FS_GPU_CALL,
+                         FS_GPU_CALL};
+    hoist__gpu_call calls[] = {0, 0, HOIST_GPU_MEM_ALLOC, HOIST_GPU_PINNED_ALLOC,
+                               HOIST_GPU_COPY_H2D, HOIST_GPU_EVENT_SYNC};
+    for (size_t p = 0; p < NGPATHS; p++)
+        for (int f = 0; f < 6; f++) {
+            fs_case c = gpu_case(model, gpaths[p]);
+            c.reference = ref;
+            c.fault = faults[f];
+            c.call = calls[f];
+            fs_result r = fs_sweep(&c, 5000);
+            if (faults[f] != FS_READ_EIO) ck_assert_uint_gt(r.failed, 0);
+        }
+    free(model);
+    free(ref);
+}
+END_TEST
+
 /* Case 28 on the device: the file cut or replaced at every window, staging through pinned slots
  * and registering the mapping. */
 START_TEST(test_file_cut_during_load)
@@ -184,6 +213,7 @@ int main(void)
     tcase_add_test(tc, test_device_call_faults);
     tcase_add_test(tc, test_host_alloc_and_read_faults);
     tcase_add_test(tc, test_plan_and_sink_loads);
+    tcase_add_test(tc, test_packed);
     tcase_add_test(tc, test_file_cut_during_load);
     tcase_add_test(tc, test_cycles_flat);
     suite_add_tcase(s, tc);
