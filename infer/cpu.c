@@ -121,14 +121,16 @@ void hoist__ref_rope_pairs(float *x, uint32_t n_heads, uint32_t head_dim, const 
                            const float *sin_row, int interleaved)
 {
     uint32_t half = head_dim / 2;
+    float out[HOIST__REF_MAX_HEAD_DIM];
     for (uint32_t h = 0; h < n_heads; h++) {
         float *v = x + (size_t)h * head_dim;
         for (uint32_t i = 0; i < half; i++) {
             uint32_t ia = interleaved ? 2 * i : i, ib = interleaved ? 2 * i + 1 : i + half;
             float a = v[ia], b = v[ib];
-            v[ia] = a * cos_row[i] - b * sin_row[i];
-            v[ib] = b * cos_row[i] + a * sin_row[i];
+            out[i] = a * cos_row[i] - b * sin_row[i];
+            out[i + half] = b * cos_row[i] + a * sin_row[i];
         }
+        memcpy(v, out, (size_t)2 * half * sizeof *v);
     }
 }
 

@@ -115,7 +115,11 @@ void hoist__ref_rope(float *x, uint32_t n_heads, uint32_t head_dim, const float 
                      const float *sin_row);
 /* The same with either pairing: rotate_half (interleaved 0), or GGUF's llama layout, where
  * llama.cpp's converter permuted the q and k rows so that pair i is elements 2i and 2i + 1
- * (interleaved 1). Both give the same attention scores for the same model. */
+ * (interleaved 1). Either way pair i is written back to elements i and i + head_dim / 2, so the
+ * heads leave in Hugging Face's order whatever the file's: the attention then adds its dot
+ * products in the same order, and a GGUF model and its safetensors twin give bit-identical
+ * logits. head_dim is at most HOIST__REF_MAX_HEAD_DIM. */
+#define HOIST__REF_MAX_HEAD_DIM 4096u
 void hoist__ref_rope_pairs(float *x, uint32_t n_heads, uint32_t head_dim, const float *cos_row,
                            const float *sin_row, int interleaved);
 /* Grouped-query attention of one query (n_heads * head_dim) over n_keys cached positions, the

@@ -108,7 +108,10 @@ __global__ void dequant_q8_0_kernel(T *out, const uint8_t *q, size_t n)
 }
 
 // Rotary pair i of a head: elements i and i + hd/2 (Hugging Face's rotate_half), or 2i and
-// 2i + 1 (GGUF's llama tensors, whose q/k rows llama.cpp's converter permuted to match).
+// 2i + 1 (GGUF's llama tensors, whose q/k rows llama.cpp's converter permuted to match). The
+// rotated pair is always written to i and i + hd/2: q and k reach the attention in Hugging
+// Face's order whatever the file's, so both formats add the same products in the same order
+// (bit-identical logits). v is not permuted and is copied through unchanged.
 __device__ __forceinline__ void rope_pair(uint32_t i, uint32_t half, uint32_t inter, uint32_t *a,
                                           uint32_t *b)
 {
@@ -160,12 +163,20 @@ __global__ void rope_cache_kernel(float *qkv, uint32_t ldq, uint32_t q_col, uint
     float *row = qkv + (size_t)t * ldq;
     const float *c = cos_t + p * half, *s = sin_t + p * half;
     if (h < n_heads) {
+        // in place, and an interleaved pair lands where other threads' pairs came from: read
+        // all, then write (blockDim.x >= half, see hoist__k_rope_cache)
         float *v = row + q_col + (size_t)h * hd;
-        for (uint32_t i = threadIdx.x; i < half; i += blockDim.x) {
+        uint32_t i = threadIdx.x;
+        float a = 0.0f, b = 0.0f;
+        if (i < half) {
             rope_pair(i, half, inter, &ia, &ib);
-            float a = v[ia], b = v[ib];
-            v[ia] = a * c[i] - b * s[i];
-            v[ib] = b * c[i] + a * s[i];
+            a = v[ia];
+            b = v[ib];
+        }
+        __syncthreads();
+        if (i < half) {
+            v[i] = a * c[i] - b * s[i];
+            v[i + half] = b * c[i] + a * s[i];
         }
         return;
     }
@@ -175,8 +186,8 @@ __global__ void rope_cache_kernel(float *qkv, uint32_t ldq, uint32_t q_col, uint
     for (uint32_t i = threadIdx.x; i < half; i += blockDim.x) {
         rope_pair(i, half, inter, &ia, &ib);
         float a = k[ia], b = k[ib];
-        st(kc, base + ia, a * c[i] - b * s[i]);
-        st(kc, base + ib, b * c[i] + a * s[i]);
+        st(kc, base + i, a * c[i] - b * s[i]);
+        st(kc, base + i + half, b * c[i] + a * s[i]);
         st(vc, base + ia, vv[ia]);
         st(vc, base + ib, vv[ib]);
     }
@@ -309,12 +320,12 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
         uint32_t ia, ib;
         rope_pair(i, half, inter, &ia, &ib);
         float a = qraw[ia], b = qraw[ib];
-        qs[ia] = (a * c[i] - b * s[i]) * scale;
-        qs[ib] = (b * c[i] + a * s[i]) * scale;
+        qs[i] = (a * c[i] - b * s[i]) * scale;
+        qs[i + half] = (b * c[i] + a * s[i]) * scale;
         a = kraw[ia];
         b = kraw[ib];
-        st(cur_k, ia, a * c[i] - b * s[i]);
-        st(cur_k, ib, b * c[i] + a * s[i]);
+        st(cur_k, i, a * c[i] - b * s[i]);
+        st(cur_k, i + half, b * c[i] + a * s[i]);
         st(cur_v, ia, vraw[ia]);
         st(cur_v, ib, vraw[ib]);
     }
@@ -570,6 +581,8 @@ extern "C" int hoist__k_rope_cache(void *stream, float *qkv, uint32_t ldq, uint3
                                    uint32_t n_heads, uint32_t n_kv, uint32_t head_dim,
                                    int interleaved)
 {
+    // a thread per pair: the kernel rotates each query head in one pass
+    if (head_dim / 2 > 1024) return (int)cudaErrorInvalidValue;
     dim3 grid(n, n_heads + n_kv);
     unsigned threads = head_dim / 2 < 32 ? 32 : head_dim / 2;
     DISPATCH(dtype, T,

@@ -16,6 +16,8 @@ static int check_geometry(const hoist_geometry *g)
     RETURN_IF_ERR(hoist_geometry_check(g));
     RETURN_IF(g->head_dim % 2 != 0, HOIST_E_BAD_CONFIG,
               "geometry: head_dim %u is odd (rotary embeddings rotate pairs)", g->head_dim);
+    RETURN_IF(g->head_dim > HOIST__REF_MAX_HEAD_DIM, HOIST_E_BAD_CONFIG,
+              "geometry: head_dim %u is above %u", g->head_dim, HOIST__REF_MAX_HEAD_DIM);
     RETURN_IF((uint64_t)g->n_heads * g->head_dim > HOIST_INFER_MAX_DIM, HOIST_E_BAD_CONFIG,
               "geometry: n_heads * head_dim = %llu is above %u",
               (unsigned long long)g->n_heads * g->head_dim, HOIST_INFER_MAX_DIM);
