@@ -586,12 +586,20 @@ typedef struct hoist_load_options {
     void *progress_user;
     const char *manifest;      /* HOIST_VERIFY_MANIFEST: the manifest file; NULL = the default,
                                   hoist_model_manifest_path() */
+    int64_t readahead_bytes;   /* stream path: how far past its workers' windows the kernel is
+                                  asked to read (posix_fadvise WILLNEED), so the disk keeps a
+                                  deep queue; those pages are dropped behind like the rest and,
+                                  under ram_budget, counted against it. -1 = the path's default
+                                  (HOIST_STREAM_READAHEAD, at most a quarter of a budget),
+                                  0 = none. Other paths ignore it. */
 } hoist_load_options;
+
+#define HOIST_STREAM_READAHEAD (64ll << 20)
 
 #define HOIST_LOAD_OPTIONS_DEFAULT                                                                \
     {.path = HOIST_PATH_AUTO, .device = HOIST_DEVICE_HOST, .ram_budget = 0, .threads = 0,       \
      .chunk_bytes = 0, .verify = 0, .mmap_register = -1, .plan = NULL, .progress = NULL,        \
-     .progress_user = NULL, .manifest = NULL}
+     .progress_user = NULL, .manifest = NULL, .readahead_bytes = -1}
 
 typedef struct hoist_load_stats {
     const char *path;          /* name of the path that ran (after auto/fallbacks) */

@@ -11,6 +11,7 @@
 #include "loader/source.h"
 
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -28,6 +29,8 @@ typedef struct stream_state {
     uint32_t nfiles;
     int *fds;
     hoist__io_dropper dropper;
+    size_t ahead;           /* windows past the one being read that are advised WILLNEED */
+    _Atomic size_t advised; /* windows below this index have been advised */
 } stream_state;
 
 static void stream_close(void *vs)
@@ -60,6 +63,31 @@ static int stream_open_files(stream_state *s)
     return HOIST_OK;
 }
 
+/* The read-ahead distance in whole windows of `window` bytes: the option (or the default), at
+ * most a quarter of a budget, and never past the model's last window. */
+static size_t ahead_windows(const stream_state *s, uint64_t window)
+{
+    const hoist__load *ld = s->ld;
+    int64_t want = ld->opts.readahead_bytes < 0 ? HOIST_STREAM_READAHEAD
+                                                : ld->opts.readahead_bytes;
+    uint64_t bytes = (uint64_t)want;
+    if (ld->budget.limit && bytes > ld->budget.limit / 4) bytes = ld->budget.limit / 4;
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < s->nfiles; i++)
+        total += (s->table->files[i].size + window - 1) / window;
+    uint64_t windows = bytes / window;
+    if (windows >= total) windows = total ? total - 1 : 0;
+    return (size_t)windows;
+}
+
+/* The read-ahead pages are host memory the load makes the kernel take: counted like the
+ * windows a mapping source holds, so a budget covers them (the staging gets the rest). */
+static uint64_t stream_host_bytes(void *vs, unsigned threads, uint64_t window)
+{
+    (void)threads;
+    return window ? (uint64_t)ahead_windows(vs, window) * window : 0;
+}
+
 static int stream_open(hoist__load *ld, void **out)
 {
     stream_state *s = hoist__calloc(1, sizeof *s);
@@ -84,10 +112,29 @@ static int stream_open(hoist__load *ld, void **out)
     return HOIST_OK;
 }
 
+/* Workers take windows in order, so while window i is read the ones below are taken: windows up
+ * to i + ahead are advised once each, by whichever worker gets there first. WILLNEED only queues
+ * the reads, so each worker's pread still waits on one window while the disk works on many. */
+static void read_ahead(stream_state *s, const hoist__window *w)
+{
+    const hoist__plan *p = &s->ld->plan;
+    size_t want = (size_t)(w - p->windows) + 1 + s->ahead;
+    if (want > p->nwindows) want = p->nwindows;
+    size_t j = atomic_load(&s->advised);
+    while (j < want) {
+        if (!atomic_compare_exchange_weak(&s->advised, &j, j + 1)) continue;
+        const hoist__window *a = &p->windows[j];
+        (void)posix_fadvise(s->fds[a->file], (off_t)a->lo, (off_t)(a->hi - a->lo),
+                            POSIX_FADV_WILLNEED);
+        j++;
+    }
+}
+
 static int stream_read(void *vs, int worker, const hoist__window *w, void *buf, const void **src,
                        int *dma)
 {
     stream_state *s = vs;
+    if (s->ahead) read_ahead(s, w);
     RETURN_IF(!buf, HOIST_E_INTERNAL, "stream: no buffer for bytes %llu..%llu",
               (unsigned long long)w->lo, (unsigned long long)w->hi);
     int fd = s->fds[w->file];
@@ -107,6 +154,7 @@ static int stream_attach(void *vs, int worker, void *const *bufs, unsigned nbufs
 {
     stream_state *s = vs;
     if (s->dropper.ready) return HOIST_OK;
+    s->ahead = ahead_windows(s, s->ld->plan.window_bytes);
     return hoist__io_dropper_init(&s->dropper, s->ld, s->fds);
 }
 
@@ -118,4 +166,5 @@ const hoist__source_ops hoist__source_stream = {
     .close = stream_close,
     .read = stream_read,
     .attach = stream_attach,
+    .host_bytes = stream_host_bytes,
 };

@@ -51,6 +51,7 @@ int main(void)
     FIELD(hoist_load_options, progress);
     FIELD(hoist_load_options, progress_user);
     FIELD(hoist_load_options, manifest);
+    FIELD(hoist_load_options, readahead_bytes);
     END();
     BEGIN(hoist_load_stats);
     FIELD(hoist_load_stats, path);

@@ -34,6 +34,45 @@ START_TEST(test_defaults)
 }
 END_TEST
 
+static hoist_load_stats load_with(hoist_model *m, int64_t readahead, uint64_t budget)
+{
+    hoist_load_options o = HOIST_LOAD_OPTIONS_DEFAULT;
+    o.path = HOIST_PATH_STREAM;
+    o.readahead_bytes = readahead;
+    o.ram_budget = budget;
+    hoist_weights *w = NULL;
+    ck_assert_msg(hoist_load(m, &o, &w) == HOIST_OK, "%s", hoist_last_error());
+    hoist_load_stats s;
+    hoist_weights_stats(w, &s);
+    tu_assert_weights_match_files(m, w);
+    hoist_weights_free(w);
+    return s;
+}
+
+/* The read-ahead is host memory of the load: it shows in the peak by whole windows, never past
+ * the model's last window, and under a budget it takes at most a quarter of it. */
+START_TEST(test_read_ahead_counted)
+{
+    char *path = tu_path(dir, "ra.safetensors");
+    st_write_random_model(path, 8, 4u << 20); /* 32 MiB and a header: 17 windows of 2 MiB */
+    hoist_model *m = st_open(path);
+    uint64_t none = load_with(m, 0, 0).peak_host_bytes;
+    ck_assert_uint_eq(load_with(m, 8u << 20, 0).peak_host_bytes, none + (8u << 20));
+    ck_assert_uint_eq(load_with(m, (8u << 20) + 4096, 0).peak_host_bytes, none + (8u << 20));
+    ck_assert_uint_eq(load_with(m, 1u << 30, 0).peak_host_bytes, none + 16 * (2u << 20));
+    ck_assert_uint_eq(load_with(m, -1, 0).peak_host_bytes, none + 16 * (2u << 20));
+
+    uint64_t budget = 24u << 20;
+    hoist_load_stats b = load_with(m, 1u << 30, budget);
+    ck_assert_uint_le(b.peak_host_bytes, budget);
+    hoist_load_stats b0 = load_with(m, 0, budget);
+    ck_assert_uint_le(b0.peak_host_bytes, budget);
+    ck_assert_uint_ge(b0.threads, b.threads); /* the read-ahead's quarter came out of staging */
+    hoist_model_free(m);
+    free(path);
+}
+END_TEST
+
 START_TEST(test_sharded)
 {
     char *index = st_write_sharded(dir);
@@ -228,6 +267,7 @@ int main(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_odd_sizes_small_windows);
     tcase_add_test(tc, test_defaults);
+    tcase_add_test(tc, test_read_ahead_counted);
     tcase_add_test(tc, test_sharded);
     tcase_add_test(tc, test_short_reads_and_eintr);
     tcase_add_test(tc, test_read_error_names_file_and_offset);

@@ -17,6 +17,8 @@ static void usage(FILE *f)
             "  --device D        host, cuda or cuda:N (default: cuda:0 if present, else host)\n"
             "  --threads N       worker threads (default: chosen by the path)\n"
             "  --chunk SIZE      staging window, e.g. 16M (default: chosen by the path)\n"
+            "  --readahead SIZE  stream: read ahead of the workers, 0 for none (default 64M, at\n"
+            "                    most a quarter of --ram-budget)\n"
             "  --ram-budget SIZE host bytes the loader may take (default: no limit)\n"
             "  --register        mmap to GPU: register the mapping and DMA from it\n"
             "  --no-register     mmap to GPU: copy through pinned staging slots\n"
@@ -140,6 +142,10 @@ int cmd_load(int argc, char **argv)
             i++;
         } else if (strcmp(a, "--chunk") == 0 && val && cli_parse_size(val, &v)) {
             o.chunk_bytes = v;
+            i++;
+        } else if (strcmp(a, "--readahead") == 0 && val && cli_parse_size(val, &v) &&
+                   v <= INT64_MAX) {
+            o.readahead_bytes = (int64_t)v;
             i++;
         } else if (strcmp(a, "--ram-budget") == 0 && val && cli_parse_size(val, &v)) {
             o.ram_budget = v;

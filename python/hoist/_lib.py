@@ -81,13 +81,14 @@ class LoadOptions(ctypes.Structure):
         ("progress", ProgressFn),  # NULL unless set
         ("progress_user", ctypes.c_void_p),
         ("manifest", ctypes.c_char_p),
+        ("readahead_bytes", ctypes.c_int64),
     ]
 
     @classmethod
     def default(cls):
         """HOIST_LOAD_OPTIONS_DEFAULT."""
         return cls(path=0, device=HOIST_DEVICE_HOST, ram_budget=0, threads=0, chunk_bytes=0,
-                   verify=0, mmap_register=-1, manifest=None)
+                   verify=0, mmap_register=-1, manifest=None, readahead_bytes=-1)
 
 
 class LoadStats(ctypes.Structure):

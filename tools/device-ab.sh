@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Runs on the device machine (see ../shared/DEVICE.md): cold A/B comparisons of `hoist load`
+# settings on one model, the page cache dropped before every load and the order of the settings
+# rotated every round, so that a disk whose speed drifts during the run (the virtio disks of the
+# device machines move by 10-30% from minute to minute) is spread over every setting alike.
+#   tools/device-ab.sh MODEL ROUNDS LABEL=ARGS...
+#   tools/device-ab.sh /root/m8G 4 "uring=--path uring" "verify=--path uring --verify"
+# Writes $OUT/ab.csv (label,round, then hoist load --csv's columns) and $OUT/ab.log, and prints
+# per label the median and min-max GB/s over the rounds and the median's ratio to the first
+# label's. Needs root (drop_caches). HOIST (build-dev/hoist), DEVICE (cuda:0).
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+[ $# -ge 3 ] || { sed -n '2,12p' "$0"; exit 2; }
+model=$1 rounds=$2
+shift 2
+hoist=${HOIST:-$root/build-dev/hoist}
+out=${OUT:-$root/out}
+mkdir -p "$out"
+csv=$out/ab.csv logf=$out/ab.log
+labels=() args=()
+for s in "$@"; do labels+=("${s%%=*}"); args+=("${s#*=}"); done
+n=${#labels[@]}
+
+echo "label,round,path,device,threads,seconds,model_gb_per_s,bytes,loader_peak_bytes,process_peak_rss_bytes,file_bytes,read_seconds,copy_seconds,verify_seconds,decode_seconds" > "$csv"
+status=0
+for r in $(seq 1 "$rounds"); do
+    for k in $(seq 0 $((n - 1))); do
+        i=$(((k + r - 1) % n))
+        sync
+        echo 3 > /proc/sys/vm/drop_caches
+        # shellcheck disable=SC2086 # the settings are words
+        line=$("$hoist" load "$model" --device "${DEVICE:-cuda:0}" --csv ${args[$i]} 2>>"$logf" | tail -1)
+        [ -n "$line" ] || { echo "round $r ${labels[$i]}: load failed" | tee -a "$logf"; status=1; continue; }
+        echo "${labels[$i]},$r,$line" | tee -a "$logf" >> "$csv"
+    done
+done
+
+awk -F, -v order="${labels[*]}" 'NR > 1 { v[$1, ++c[$1]] = $7 }
+    function median(l,    m, i, j, t, a) {
+        m = c[l]; for (i = 1; i <= m; i++) a[i] = v[l, i]
+        for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+        lo = a[1]; hi = a[m]
+        return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
+    }
+    END {
+        k = split(order, L, " "); base = median(L[1])
+        printf "%-16s %5s %9s %17s %8s\n", "label", "runs", "median", "min-max GB/s", "ratio"
+        for (i = 1; i <= k; i++) {
+            m = median(L[i])
+            printf "%-16s %5d %9.3f %8.3f-%-8.3f %8.3f\n", L[i], c[L[i]], m, lo, hi, base ? m / base : 0
+        }
+    }' "$csv" | tee -a "$logf"
+exit $status
