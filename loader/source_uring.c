@@ -26,7 +26,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 /* Defaults, used only where the options leave them 0; change them here. Measured on an H100 host
@@ -56,6 +58,7 @@ typedef struct ufile {
     _Atomic int direct; /* reads still go through direct_fd */
     _Atomic int cached; /* some read went through the page cache */
     uint32_t align;     /* O_DIRECT unit for offsets, lengths and memory */
+    int in_memory;      /* tmpfs or ramfs: read with pread on the worker, see memory_backed */
 } ufile;
 
 typedef struct uworker {
@@ -74,7 +77,7 @@ typedef struct uring_state {
     unsigned nworkers;
     uworker *workers;
     int no_uring; /* a ring could not be created: later workers do not try */
-    _Atomic int warned_direct, warned_uring, warned_bufs;
+    _Atomic int warned_direct, warned_uring, warned_bufs, told_memory;
 } uring_state;
 
 /* One read of a window: [off, end) into dst, of which bytes below need must arrive. */
@@ -162,6 +165,17 @@ static int open_direct(uring_state *s, ufile *f)
     return HOIST_OK;
 }
 
+/* A file whose filesystem is memory (tmpfs, ramfs) has no storage to queue reads on: each read
+ * is a copy out of its pages, and a plain pread on the worker does that copy itself, where a
+ * ring adds a submission, a completion and, for reads it cannot finish inline, a hand-off to the
+ * kernel's io-wq threads (from /dev/shm: uring at 78% of the host staging ceiling through rings,
+ * docs/BENCHMARKS.md). */
+static int memory_backed(int fd)
+{
+    struct statfs sf;
+    return fstatfs(fd, &sf) == 0 && (sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC);
+}
+
 static int open_files(uring_state *s)
 {
     for (uint32_t i = 0; i < s->nfiles; i++) {
@@ -173,6 +187,12 @@ static int open_files(uring_state *s)
         RETURN_IF_ERR(hoist__io_open_checked(tf->path, tf->size, O_RDONLY | O_CLOEXEC,
                                              &f->buffered_fd, &os_errno));
         RETURN_IF_ERR(open_direct(s, f));
+        f->in_memory = memory_backed(f->buffered_fd);
+        if (f->in_memory && !atomic_exchange(&s->told_memory, 1))
+            hoist__log(HOIST_LOG_INFO,
+                       "uring: %s is in memory (tmpfs or ramfs): reading it with pread on the "
+                       "workers, not through their rings",
+                       f->path);
     }
     return HOIST_OK;
 }
@@ -436,10 +456,11 @@ static int read_window(uring_state *s, uworker *uw, const hoist__window *w, uint
               (unsigned long long)lo, (unsigned long long)hi, (unsigned long long)cap);
     upiece pc[URING_READS_PER_WINDOW];
     unsigned n = split(pc, buf, lo, hi, w->hi, direct ? unit : 4096, direct);
-    int rc = uw->has_ring ? ring_read(uw, f, w->file, pc, n) : pread_read(f, pc, n);
+    int rc = uw->has_ring && !f->in_memory ? ring_read(uw, f, w->file, pc, n)
+                                           : pread_read(f, pc, n);
     int buffered = !direct;
     for (unsigned i = 0; i < n; i++) buffered |= !pc[i].direct;
-    if (buffered) {
+    if (buffered && !f->in_memory) { /* a memory filesystem's pages are the file: none to drop */
         atomic_store(&f->cached, 1);
         hoist__io_drop_cache(f->buffered_fd, w->lo, w->hi);
     }

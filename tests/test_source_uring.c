@@ -2,6 +2,9 @@
  * forced through the I/O seam (RELIABILITY.md cases 27, 29, 30, 31, 37). Host destination. */
 #include "source_test_common.h"
 
+#include <linux/magic.h>
+#include <sys/vfs.h>
+
 /* Case 30: offsets and lengths off the block size, small windows, several rings. No fallback
  * may happen on this filesystem (O_DIRECT and io_uring both work here): no warning. */
 START_TEST(test_odd_sizes_small_windows)
@@ -250,6 +253,62 @@ START_TEST(test_failure_with_reads_in_flight)
 END_TEST
 
 /* Case 37. */
+static _Atomic unsigned preads, ring_reads;
+
+static ssize_t count_pread(int fd, void *buf, size_t n, off_t off)
+{
+    atomic_fetch_add(&preads, 1);
+    return pread(fd, buf, n, off);
+}
+
+static int count_ring_read(int direct, uint64_t off, unsigned len, int res)
+{
+    (void)direct, (void)off, (void)len;
+    atomic_fetch_add(&ring_reads, 1);
+    return res;
+}
+
+/* A model on tmpfs: read by the workers with pread (through the seam), never through a ring;
+ * said once at INFO, no warning, the same bytes. */
+START_TEST(test_memory_filesystem)
+{
+    struct statfs sf;
+    ck_assert_msg(statfs("/dev/shm", &sf) == 0 && sf.f_type == TMPFS_MAGIC,
+                  "this test needs /dev/shm to be a tmpfs");
+    char tmpl[] = "/dev/shm/hoist-test-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(tmpl));
+    char *path = tu_path(tmpl, "odd.safetensors");
+    tu_write_odd_model(path, 40, 3);
+    hoist_model *m = st_open(path);
+    st_log_start();
+    hoist__io_set_hooks(&(hoist__io_hooks){.pread = count_pread, .uring_result = count_ring_read});
+    st_load_check(m, HOIST_PATH_URING, 3, 65536);
+    st_load_check(m, HOIST_PATH_URING, 0, 0);
+    hoist__io_set_hooks(NULL);
+    ck_assert_uint_eq(atomic_load(&ring_reads), 0);
+    ck_assert_uint_gt(atomic_load(&preads), 0);
+    ck_assert_msg(st_warns() == 0, "unexpected warnings:\n%s", st_log);
+    ck_assert_int_eq(st_lines(HOIST_LOG_INFO, "is in memory"), 2); /* once per load */
+
+    /* and a file on this test's own filesystem (a disk, unless TMPDIR is memory too) still
+     * goes through the rings */
+    struct statfs here;
+    ck_assert_int_eq(statfs(dir, &here), 0);
+    int on_disk = here.f_type != TMPFS_MAGIC && here.f_type != RAMFS_MAGIC;
+    hoist_model *disk = open_odd(40, 3);
+    atomic_store(&preads, 0);
+    hoist__io_set_hooks(&(hoist__io_hooks){.pread = count_pread, .uring_result = count_ring_read});
+    st_load_check(disk, HOIST_PATH_URING, 3, 65536);
+    hoist__io_set_hooks(NULL);
+    if (on_disk) ck_assert_uint_gt(atomic_load(&ring_reads), 0);
+    hoist_model_free(disk);
+    hoist_model_free(m);
+    unlink(path);
+    rmdir(tmpl);
+    free(path);
+}
+END_TEST
+
 START_TEST(test_above_4g) { st_check_sparse_above_4g(dir, HOIST_PATH_URING); }
 END_TEST
 
@@ -272,6 +331,7 @@ int main(void)
     tcase_add_test(tc, test_uring_short_reads);
     tcase_add_test(tc, test_read_error_and_truncation);
     tcase_add_test(tc, test_failure_with_reads_in_flight);
+    tcase_add_test(tc, test_memory_filesystem);
     tcase_add_test(tc, test_above_4g);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
