@@ -590,11 +590,13 @@ typedef struct hoist_load_options {
                                   asked to read (posix_fadvise WILLNEED), so the disk keeps a
                                   deep queue; those pages are dropped behind like the rest and,
                                   under ram_budget, counted against it. -1 = the path's default
-                                  (HOIST_STREAM_READAHEAD, at most a quarter of a budget),
-                                  0 = none. Other paths ignore it. */
+                                  (HOIST_STREAM_READAHEAD), 0 = none; at most a quarter of
+                                  a budget. Other paths ignore it. */
 } hoist_load_options;
 
-#define HOIST_STREAM_READAHEAD (64ll << 20)
+/* None: on the device machine's virtio disk reading ahead gained nothing at any distance
+ * (docs/BENCHMARKS.md); storage that wants a deeper queue than the kernel keeps may differ. */
+#define HOIST_STREAM_READAHEAD 0ll
 
 #define HOIST_LOAD_OPTIONS_DEFAULT                                                                \
     {.path = HOIST_PATH_AUTO, .device = HOIST_DEVICE_HOST, .ram_budget = 0, .threads = 0,       \

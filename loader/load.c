@@ -237,6 +237,18 @@ static hoist_load_stats load_stats(const hoist__load *ld, double t0)
     };
 }
 
+static void log_phases(const hoist__load *ld, double total)
+{
+    hoist__log(HOIST_LOG_DEBUG,
+               "load phases (ms): prepare %.1f, arenas %.1f, staging setup %.1f, transfer %.1f, "
+               "teardown %.1f, the rest %.1f, of %.1f",
+               ld->prepare_s * 1e3, ld->arenas_s * 1e3, ld->setup_s * 1e3, ld->transfer_s * 1e3,
+               ld->teardown_s * 1e3,
+               (total - ld->prepare_s - ld->arenas_s - ld->setup_s - ld->transfer_s -
+                ld->teardown_s) * 1e3,
+               total * 1e3);
+}
+
 static void load_delete(hoist__load *ld)
 {
     hoist__transform_close(ld);
@@ -260,11 +272,14 @@ int hoist_load(hoist_model *model, const hoist_load_options *opts, hoist_weights
 
     hoist_weights *w = NULL;
     int rc = load_prepare(ld);
+    ld->prepare_s = hoist__now() - t0;
     if (rc == HOIST_OK && ld->opts.plan) {
         rc = hoist__reservation_bind(ld->opts.plan->reservation);
         if (rc == HOIST_OK) ld->reservation = ld->opts.plan->reservation;
     }
+    double ta = hoist__now();
     if (rc == HOIST_OK) rc = hoist__arenas_alloc(ld);
+    ld->arenas_s = hoist__now() - ta;
     if (rc == HOIST_OK) {
         rc = run_load(ld);
         if (rc < 0) hoist__arenas_free(ld->arenas, ld->narenas);
@@ -287,6 +302,7 @@ int hoist_load(hoist_model *model, const hoist_load_options *opts, hoist_weights
                              .reservation = ld->reservation};
         memcpy(w->arenas, ld->arenas, sizeof w->arenas);
         w->stats = load_stats(ld, t0);
+        log_phases(ld, w->stats.seconds);
         ld->plan.tensor_dst = NULL; /* moved into the weights */
         ld->tensor_arena = NULL;
     }

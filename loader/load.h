@@ -62,6 +62,8 @@ typedef struct hoist__load {
     _Atomic uint64_t read_ns, copy_ns;
     hoist__progress progress; /* bytes handed to the destination */
     double readback_seconds;
+    /* wall time of each phase, logged at DEBUG: where a fast load's time goes */
+    double prepare_s, arenas_s, setup_s, transfer_s, teardown_s;
 
     /* the transform stage between read and copy (loader/transform.h); NULL when none */
     const hoist__transform_ops *transform;

@@ -438,6 +438,7 @@ int hoist__pipeline_run(hoist__load *ld)
     RETURN_IF(!wks, HOIST_E_NOMEM, "out of memory for %u workers", n);
     int buffers = ld->source->needs_staging ? ld->source->needs_staging(ld->source_state) : 1;
     int rc = HOIST_OK;
+    double t0 = hoist__now();
     for (unsigned i = 0; i < n && rc == HOIST_OK; i++) {
         wks[i].ld = ld;
         wks[i].id = (int)i;
@@ -451,11 +452,16 @@ int hoist__pipeline_run(hoist__load *ld)
         wks[i].started = 1;
     }
     if (rc < 0) atomic_store(&ld->failed, 1);
+    double t1 = hoist__now();
     for (unsigned i = 0; i < n; i++)
         if (wks[i].started) hoist__progress_join(&ld->progress, wks[i].thread);
+    double t2 = hoist__now();
     for (unsigned i = 0; i < n; i++)
         if (wks[i].ld) worker_teardown(&wks[i]);
     hoist__free(wks);
+    ld->setup_s = t1 - t0;
+    ld->transfer_s = t2 - t1;
+    ld->teardown_s = hoist__now() - t2;
     if (ld->err_status) return hoist__err(ld->err_status, "%s", ld->err_msg);
     return rc;
 }

@@ -76,7 +76,7 @@ typedef struct uring_state {
     ufile *files;
     unsigned nworkers;
     uworker *workers;
-    int no_uring; /* a ring could not be created: later workers do not try */
+    _Atomic int no_uring; /* a ring could not be created: later workers do not try */
     _Atomic int warned_direct, warned_uring, warned_bufs, told_memory;
 } uring_state;
 
@@ -166,10 +166,9 @@ static int open_direct(uring_state *s, ufile *f)
 }
 
 /* A file whose filesystem is memory (tmpfs, ramfs) has no storage to queue reads on: each read
- * is a copy out of its pages, and a plain pread on the worker does that copy itself, where a
- * ring adds a submission, a completion and, for reads it cannot finish inline, a hand-off to the
- * kernel's io-wq threads (from /dev/shm: uring at 78% of the host staging ceiling through rings,
- * docs/BENCHMARKS.md). */
+ * is a copy out of its pages, which a plain buffered pread on the worker does itself, where a
+ * ring adds a submission and a completion, and O_DIRECT pins the destination pages for every
+ * read (from /dev/shm through rings: 78% of the host staging ceiling, docs/BENCHMARKS.md). */
 static int memory_backed(int fd)
 {
     struct statfs sf;
@@ -267,10 +266,10 @@ static int uring_attach(void *vs, int worker, void *const *bufs, unsigned nbufs,
     memcpy(uw->bufs, bufs, nbufs * sizeof *bufs);
     uw->nbufs = nbufs;
     uw->buf_bytes = bytes;
-    if (s->no_uring) return HOIST_OK;
+    if (atomic_load(&s->no_uring)) return HOIST_OK;
     int rc = hoist__io_uring_init(URING_ENTRIES, &uw->ring, 0);
     if (rc < 0) {
-        s->no_uring = 1;
+        atomic_store(&s->no_uring, 1);
         warn_once(&s->warned_uring,
                   "uring: %s: io_uring unavailable (io_uring_queue_init: %s); reading with "
                   "threaded pread instead",
@@ -478,7 +477,8 @@ static int uring_read(void *vs, int worker, const hoist__window *w, void *buf, c
     ufile *f = &s->files[w->file];
     uint64_t alo = w->lo;
     for (;;) {
-        int rc = read_window(s, uw, w, buf, atomic_load(&f->direct), &alo);
+        int direct = !f->in_memory && atomic_load(&f->direct); /* from memory it only pins */
+        int rc = read_window(s, uw, w, buf, direct, &alo);
         if (rc != PIECE_REFUSED) {
             RETURN_IF_ERR(rc);
             break;

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Runs on the device machine (see ../shared/DEVICE.md): cold A/B comparisons of `hoist load`
 # settings on one model, the page cache dropped before every load and the order of the settings
-# rotated every round, so that a disk whose speed drifts during the run (the virtio disks of the
-# device machines move by 10-30% from minute to minute) is spread over every setting alike.
+# rotated every round and reversed every other round, so that a disk whose speed drifts during
+# the run (the virtio disks of the device machines move by 10-30% from minute to minute) is
+# spread over every setting alike.
 #   tools/device-ab.sh MODEL ROUNDS LABEL=ARGS...
 #   tools/device-ab.sh /root/m8G 4 "uring=--path uring" "verify=--path uring --verify"
+# Leading NAME=VALUE words of a setting are set in hoist's environment for its loads. With MODEL
+# "-" each setting names its own model (two formats of the same weights, say).
 # Writes $OUT/ab.csv (label,round, then hoist load --csv's columns) and $OUT/ab.log, and prints
 # per label the median and min-max GB/s over the rounds and the median's ratio to the first
 # label's. Needs root (drop_caches). HOIST (build-dev/hoist), DEVICE (cuda:0).
@@ -26,10 +29,15 @@ status=0
 for r in $(seq 1 "$rounds"); do
     for k in $(seq 0 $((n - 1))); do
         i=$(((k + r - 1) % n))
+        [ $((r % 2)) -eq 0 ] && i=$(((n - 1 - k + r - 1) % n)) # each pair in both orders
         sync
         echo 3 > /proc/sys/vm/drop_caches
-        # shellcheck disable=SC2086 # the settings are words
-        line=$("$hoist" load "$model" --device "${DEVICE:-cuda:0}" --csv ${args[$i]} 2>>"$logf" | tail -1)
+        envs=() opts=()
+        for word in ${args[$i]}; do
+            if [ ${#opts[@]} -eq 0 ] && [[ $word =~ ^[A-Z_][A-Z0-9_]*= ]]; then envs+=("$word"); else opts+=("$word"); fi
+        done
+        [ "$model" = - ] || opts=("$model" "${opts[@]}")
+        line=$(env "${envs[@]}" "$hoist" load --device "${DEVICE:-cuda:0}" --csv "${opts[@]}" 2>>"$logf" | tail -1)
         [ -n "$line" ] || { echo "round $r ${labels[$i]}: load failed" | tee -a "$logf"; status=1; continue; }
         echo "${labels[$i]},$r,$line" | tee -a "$logf" >> "$csv"
     done
