@@ -183,6 +183,7 @@ uint64_t tu_rss_bytes(void)
 
 int tu_run_suite(Suite *s) { return run_suite(s, 1); }
 
+#ifndef __SANITIZE_ADDRESS__ /* ASan reports SIGBUS itself */
 /* Without a process per test a SIGBUS kills the whole run without naming where: say where, then
  * die of it as before. The loader's own guard passes on only the SIGBUS that is not its own. */
 static void report_sigbus(int sig, siginfo_t *si, void *uc)
@@ -198,6 +199,7 @@ static void report_sigbus(int sig, siginfo_t *si, void *uc)
     signal(sig, SIG_DFL);
     raise(sig);
 }
+#endif
 
 int tu_run_suite_nofork(Suite *s)
 {
