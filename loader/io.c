@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -182,6 +183,52 @@ void hoist__io_dropper_done(hoist__io_dropper *d, const hoist__window *w)
     pthread_mutex_unlock(&d->lock);
 }
 
+uint64_t hoist__io_window_count(const hoist__table *t, uint64_t window)
+{
+    uint64_t windows = 0;
+    for (uint32_t i = 0; i < t->nfiles; i++) windows += (t->files[i].size + window - 1) / window;
+    return windows;
+}
+
+/* Residency is sampled in this many runs of pages per file (all of a file this small or less). */
+#define CACHED_SAMPLE_RUNS 64u
+#define CACHED_RUN_PAGES 64u
+
+static double file_cached_fraction(int fd, uint64_t size)
+{
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    uint64_t pages = (size + page - 1) / page;
+    if (!pages) return 1.0;
+    uint8_t *map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED) return 0.0;
+    uint64_t stride = pages / CACHED_SAMPLE_RUNS > CACHED_RUN_PAGES ? pages / CACHED_SAMPLE_RUNS
+                                                                    : CACHED_RUN_PAGES;
+    uint64_t seen = 0, cached = 0;
+    unsigned char vec[CACHED_RUN_PAGES];
+    for (uint64_t start = 0; start < pages; start += stride) {
+        uint64_t n = pages - start < CACHED_RUN_PAGES ? pages - start : CACHED_RUN_PAGES;
+        if (mincore(map + start * page, n * page, vec) != 0) continue;
+        for (uint64_t i = 0; i < n; i++) cached += vec[i] & 1;
+        seen += n;
+    }
+    munmap(map, size);
+    return seen ? (double)cached / (double)seen : 0.0;
+}
+
+double hoist__io_cached_fraction(const hoist__table *t)
+{
+    double cached = 0, total = 0;
+    for (uint32_t i = 0; i < t->nfiles; i++) {
+        const hoist__file *f = &t->files[i];
+        int fd = hoist__io_open(f->path, O_RDONLY | O_CLOEXEC);
+        double frac = fd >= 0 ? file_cached_fraction(fd, f->size) : 0.0;
+        if (fd >= 0) close(fd);
+        cached += frac * (double)f->size;
+        total += (double)f->size;
+    }
+    return total > 0 ? cached / total : 1.0;
+}
+
 void hoist__io_apply_defaults(hoist_load_options *o, const hoist__table *t, unsigned threads,
                               uint64_t window)
 {
@@ -193,9 +240,7 @@ void hoist__io_apply_defaults(hoist_load_options *o, const hoist__table *t, unsi
         o->chunk_bytes = fit < window ? fit : window;
     }
     if (!o->threads) {
-        uint64_t windows = 0;
-        for (uint32_t i = 0; i < t->nfiles; i++)
-            windows += (t->files[i].size + o->chunk_bytes - 1) / o->chunk_bytes;
+        uint64_t windows = hoist__io_window_count(t, o->chunk_bytes);
         o->threads = windows < threads ? (windows ? (unsigned)windows : 1) : threads;
     }
 }

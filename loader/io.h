@@ -61,6 +61,12 @@ int hoist__io_read_full(int fd, const char *path, void *buf, uint64_t lo, uint64
  * reports, 4096 where the kernel does not say, 0 when it says the file has no O_DIRECT support. */
 #define HOIST_IO_DEFAULT_DIO_ALIGN 4096u
 uint32_t hoist__io_dio_align(int fd);
+/* Windows of `window` bytes that cover every file of t, as the plan cuts them (at most). */
+uint64_t hoist__io_window_count(const hoist__table *t, uint64_t window);
+/* Fraction of the files of t in the page cache, by bytes, from evenly spaced runs of pages
+ * (mincore over a mapping: nothing is read). A file that cannot be opened or mapped counts as
+ * not cached; an empty table as cached. */
+double hoist__io_cached_fraction(const hoist__table *t);
 /* Fills the options a path leaves to its defaults (0): `threads` workers and `window`-byte
  * windows, scaled down for small models so that they take no more staging than they have
  * windows to read. Options the caller set are kept. */

@@ -17,50 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #define AUTO_CACHED_ENOUGH 0.90
-/* Residency is sampled in this many runs of pages per file (all of a file this small or less). */
-#define AUTO_SAMPLE_RUNS 64u
-#define AUTO_RUN_PAGES 64u
-
-/* Fraction of fd's pages in the page cache, from evenly spaced runs of pages. */
-static double cached_fraction(int fd, uint64_t size)
-{
-    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
-    uint64_t pages = (size + page - 1) / page;
-    if (!pages) return 1.0;
-    uint8_t *map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
-    if (map == MAP_FAILED) return 0.0;
-    uint64_t stride = pages / AUTO_SAMPLE_RUNS > AUTO_RUN_PAGES ? pages / AUTO_SAMPLE_RUNS
-                                                                : AUTO_RUN_PAGES;
-    uint64_t seen = 0, cached = 0;
-    unsigned char vec[AUTO_RUN_PAGES];
-    for (uint64_t start = 0; start < pages; start += stride) {
-        uint64_t n = pages - start < AUTO_RUN_PAGES ? pages - start : AUTO_RUN_PAGES;
-        if (mincore(map + start * page, n * page, vec) != 0) continue;
-        for (uint64_t i = 0; i < n; i++) cached += vec[i] & 1;
-        seen += n;
-    }
-    munmap(map, size);
-    return seen ? (double)cached / (double)seen : 0.0;
-}
-
-static double model_cached_fraction(const hoist__table *t)
-{
-    double cached = 0, total = 0;
-    for (uint32_t i = 0; i < t->nfiles; i++) {
-        const hoist__file *f = &t->files[i];
-        int fd = hoist__io_open(f->path, O_RDONLY | O_CLOEXEC);
-        double frac = fd >= 0 ? cached_fraction(fd, f->size) : 0.0;
-        if (fd >= 0) close(fd);
-        cached += frac * (double)f->size;
-        total += (double)f->size;
-    }
-    return total > 0 ? cached / total : 1.0;
-}
-
 /* Opens path with O_DIRECT and reads its first block, as the uring path would. */
 static int direct_works(const char *path, char *why, size_t whylen)
 {
@@ -100,7 +59,7 @@ const hoist__source_ops *hoist__source_auto(const hoist__table *t)
         hoist__log(HOIST_LOG_INFO, "auto: picked mmap because the model has no tensor data");
         return &hoist__source_mmap;
     }
-    double frac = model_cached_fraction(t);
+    double frac = hoist__io_cached_fraction(t);
     int pct = (int)(frac * 100.0 + 0.5);
     if (frac >= AUTO_CACHED_ENOUGH) {
         hoist__log(HOIST_LOG_INFO,

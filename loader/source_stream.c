@@ -11,7 +11,6 @@
 #include "loader/source.h"
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -29,8 +28,6 @@
  * rounds each, docs/BENCHMARKS.md): 1 worker 1.90 GB/s, as fast as O_DIRECT io_uring (1.89);
  * 2 workers 1.56, 4 workers 1.64, 12 workers 1.33. */
 #define STREAM_COLD_THREADS 1u
-/* Pages sampled per file to tell a cold file from a cached one. */
-#define STREAM_RESIDENCY_SAMPLES 64u
 
 typedef struct stream_state {
     hoist__load *ld;
@@ -81,9 +78,7 @@ static size_t ahead_windows(const stream_state *s, uint64_t window)
                                                 : ld->opts.readahead_bytes;
     uint64_t bytes = (uint64_t)want;
     if (ld->budget.limit && bytes > ld->budget.limit / 4) bytes = ld->budget.limit / 4;
-    uint64_t total = 0;
-    for (uint32_t i = 0; i < s->nfiles; i++)
-        total += (s->table->files[i].size + window - 1) / window;
+    uint64_t total = hoist__io_window_count(s->table, window);
     uint64_t windows = bytes / window;
     if (windows >= total) windows = total ? total - 1 : 0;
     return (size_t)windows;
@@ -95,28 +90,6 @@ static uint64_t stream_host_bytes(void *vs, unsigned threads, uint64_t window)
 {
     (void)threads;
     return window ? (uint64_t)ahead_windows(vs, window) * window : 0;
-}
-
-/* Whether at least half of a sample of the files' pages is in the page cache (mincore over a
- * mapping: nothing is read). A file that cannot be mapped counts as cold. */
-static int mostly_cached(const stream_state *s)
-{
-    uint64_t sampled = 0, resident = 0, page = (uint64_t)sysconf(_SC_PAGESIZE);
-    for (uint32_t i = 0; i < s->nfiles; i++) {
-        uint64_t size = s->table->files[i].size;
-        if (!size) continue;
-        uint8_t *map = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, s->fds[i], 0);
-        if (map == MAP_FAILED) continue;
-        for (uint64_t k = 0; k < STREAM_RESIDENCY_SAMPLES; k++) {
-            unsigned char v;
-            uint64_t off = hoist__align_down(size / STREAM_RESIDENCY_SAMPLES * k, page);
-            if (mincore(map + off, 1, &v) != 0) continue;
-            sampled++;
-            resident += v & 1;
-        }
-        munmap(map, (size_t)size);
-    }
-    return sampled && 2 * resident >= sampled;
 }
 
 static int stream_open(hoist__load *ld, void **out)
@@ -138,7 +111,7 @@ static int stream_open(hoist__load *ld, void **out)
         stream_close(s);
         return rc;
     }
-    int cold = !ld->opts.threads && !mostly_cached(s);
+    int cold = !ld->opts.threads && hoist__io_cached_fraction(ld->table) < 0.5;
     if (cold)
         hoist__log(HOIST_LOG_DEBUG, "stream: %s is not in the page cache: %u worker",
                    s->nfiles ? s->table->files[0].path : "model", STREAM_COLD_THREADS);

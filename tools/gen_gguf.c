@@ -116,7 +116,7 @@ static void kv_array(bbuf *b, const char *key, uint32_t type, uint64_t count)
 
 /* ---- the header ----------------------------------------------------------------------------- */
 
-/* A placeholder SentencePiece vocabulary: <unk>, <s>, </s>, the 256 byte tokens as far as the
+/* A synthetic SentencePiece vocabulary: <unk>, <s>, </s>, the 256 byte tokens as far as the
  * vocabulary reaches, then "t<id>". Weights are random, so no real tokenizer would mean more;
  * it is there so that llama.cpp, which needs one, can open the file. */
 static void vocabulary(bbuf *b, uint32_t vocab)

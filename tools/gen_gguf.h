@@ -30,7 +30,7 @@ typedef struct gen_gguf_tensor {
 int gen_gguf_name(const char *hf_name, char *out, size_t len);
 
 /* The whole GGUF header for cfg and its n tensors: the metadata (general.*, llama.*, a
- * placeholder SentencePiece vocabulary of cfg->vocab tokens), the tensor infos, and zeros up to
+ * synthetic SentencePiece vocabulary of cfg->vocab tokens), the tensor infos, and zeros up to
  * GEN_GGUF_ALIGNMENT. *out is malloc'd (the caller frees it); 0, or -1 when out of memory. */
 int gen_gguf_header(const gen_config *cfg, const gen_gguf_tensor *tensors, size_t n,
                     unsigned char **out, uint64_t *len);
