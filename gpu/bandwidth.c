@@ -42,7 +42,7 @@ int hoist_device_copy_bandwidth(int device, uint64_t bytes, int pinned, int repe
     }
     if (s) g->stream_destroy(s);
     if (dst) g->mem_free(device, dst);
-    if (src) pinned ? g->pinned_free(src) : hoist__free(src);
+    if (src) pinned ? g->pinned_free(src, bytes) : hoist__free(src);
     hoist__free(t);
     if (rc == HOIST_OK) hoist__err_clear();
     return rc;

@@ -32,9 +32,10 @@ typedef struct hoist__gpu_ops {
     int (*mem_alloc)(int device, size_t bytes, void **ptr);
     void (*mem_free)(int device, void *ptr);
 
-    /* Page-locked host memory usable for async copies to any device. */
+    /* Page-locked host memory usable for async copies to any device; freed with the size it was
+     * allocated with. */
     int (*pinned_alloc)(size_t bytes, void **ptr);
-    void (*pinned_free)(void *ptr);
+    void (*pinned_free)(void *ptr, size_t bytes);
 
     /* Optional (NULL = unsupported): page-lock an existing range (e.g. a file mapping) for DMA. */
     int (*host_register)(void *ptr, size_t bytes, int read_only);
@@ -116,6 +117,13 @@ const char *hoist__gpu_call_name(hoist__gpu_call call);
  * the cache is under its cap (1 GiB), else frees it. Thread-safe. */
 int hoist__pinned_acquire(const hoist__gpu_ops *g, size_t bytes, void **ptr);
 void hoist__pinned_release(const hoist__gpu_ops *g, void *ptr, size_t bytes);
+
+/* Host memory for a backend to pin (gpu/host_pages.c): `bytes` (rounded up to whole pages) of
+ * zeroed, 2 MiB-aligned anonymous memory whose pages are all present, faulted in by several
+ * threads, advised for transparent huge pages and kept out of fork. HOIST_E_PINNED_NOMEM when
+ * it cannot be mapped. The caller owns it until hoist__host_pages_unmap with the same size. */
+int hoist__host_pages_map(size_t bytes, void **out);
+void hoist__host_pages_unmap(void *ptr, size_t bytes);
 
 /* The host implementation (always present). */
 extern const hoist__gpu_ops hoist__gpu_host;

@@ -126,26 +126,33 @@ static void cuda_mem_free(int device, void *ptr)
     scope_leave(&sc);
 }
 
+/* Our own pages, faulted in by several threads, then registered: cudaHostAlloc zeroes its pages
+ * one at a time under the driver's lock, ten times slower for a staging pool (gpu/host_pages.c). */
 static int cuda_pinned_alloc(size_t bytes, void **ptr)
 {
     RETURN_IF_ERR(hoist__gpu_seam("cuda", -1, HOIST_GPU_PINNED_ALLOC, bytes));
-    cudaError_t e = cudaHostAlloc(ptr, bytes ? bytes : 1, cudaHostAllocPortable);
+    void *p = NULL;
+    RETURN_IF_ERR(hoist__host_pages_map(bytes, &p));
+    cudaError_t e = cudaHostRegister(p, bytes ? bytes : 1, cudaHostRegisterPortable);
     if (e != cudaSuccess) {
         cudaGetLastError();
+        hoist__host_pages_unmap(p, bytes);
         return hoist__err(HOIST_E_PINNED_NOMEM,
-                          "cudaHostAlloc of %zu pinned bytes failed: %s (check RLIMIT_MEMLOCK "
-                          "and free host memory)",
+                          "cudaHostRegister of %zu staging bytes failed: %s (check "
+                          "RLIMIT_MEMLOCK and free host memory)",
                           bytes, cudaGetErrorString(e));
     }
     hoist__gpu_track(HOIST_GPU_RES_PINNED, 1);
+    *ptr = p;
     return HOIST_OK;
 }
 
-static void cuda_pinned_free(void *ptr)
+static void cuda_pinned_free(void *ptr, size_t bytes)
 {
     if (!ptr) return;
     hoist__gpu_track(HOIST_GPU_RES_PINNED, -1);
-    cudaFreeHost(ptr);
+    cudaHostUnregister(ptr);
+    hoist__host_pages_unmap(ptr, bytes);
 }
 
 static int cuda_host_register(void *ptr, size_t bytes, int read_only)

@@ -72,8 +72,9 @@ static int host_pinned_alloc(size_t bytes, void **ptr)
     return HOIST_OK;
 }
 
-static void host_pinned_free(void *ptr)
+static void host_pinned_free(void *ptr, size_t bytes)
 {
+    (void)bytes;
     if (!ptr) return;
     hoist__gpu_track(HOIST_GPU_RES_PINNED, -1);
     free(ptr);

@@ -46,7 +46,7 @@ void hoist__pinned_release(const hoist__gpu_ops *g, void *ptr, size_t bytes)
         ptr = NULL;
     }
     pthread_mutex_unlock(&lock);
-    if (ptr) g->pinned_free(ptr); /* over the cap, or the host backend: nothing to save */
+    if (ptr) g->pinned_free(ptr, bytes); /* over the cap, or the host backend: nothing to save */
 }
 
 void hoist_trim(void)
@@ -54,7 +54,7 @@ void hoist_trim(void)
     pthread_mutex_lock(&lock);
     while (count) {
         cached *c = &entries[--count];
-        c->ops->pinned_free(c->ptr);
+        c->ops->pinned_free(c->ptr, c->bytes);
     }
     cached_bytes = 0;
     pthread_mutex_unlock(&lock);

@@ -755,7 +755,7 @@ static void sstate_close(sstate *s)
         sthread *th = &s->threads[i];
         for (unsigned k = 0; k < STAGING_SLOTS; k++) {
             if (th->ev[k]) s->g->event_destroy(th->ev[k]);
-            if (th->slot[k]) s->g->pinned_free(th->slot[k]);
+            if (th->slot[k]) s->g->pinned_free(th->slot[k], s->blk.block);
         }
         if (th->stream) s->g->stream_destroy(th->stream);
     }

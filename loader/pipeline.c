@@ -34,8 +34,7 @@ typedef struct worker {
     hoist__stream *stream[HOIST_PLAN_MAX_DEVICES]; /* one per arena */
     slot slots[HOIST_SLOTS_PER_WORKER];
     unsigned nslots, next;
-    void *in_buf;            /* a transform's read buffer (has_in_buf) */
-    uint64_t host_buf_bytes; /* budgeted bytes of this worker's buffers */
+    void *in_buf; /* a transform's read buffer (has_in_buf) */
 } worker;
 
 int hoist__load_fail(hoist__load *ld, int status)
@@ -373,50 +372,49 @@ static void worker_teardown(worker *wk)
         slot *s = &wk->slots[i];
         for (size_t a = 0; a < ld->narenas; a++)
             if (s->ev[a]) ld->arenas[a].gpu->event_destroy(s->ev[a]);
-        if (s->buf) hoist__pinned_release(ld->gpu, s->buf, ld->plan.window_bytes);
     }
-    if (wk->in_buf) hoist__pinned_release(ld->gpu, wk->in_buf, ld->plan.window_bytes);
     for (size_t a = 0; a < ld->narenas; a++)
         if (wk->stream[a]) ld->arenas[a].gpu->stream_destroy(wk->stream[a]);
-    hoist__budget_give(&ld->budget, wk->host_buf_bytes);
 }
 
-/* Streams, events and staging for one worker; its buffers are counted against the budget before
- * they are allocated. */
-static int worker_setup(worker *wk, int buffers)
+/* How many slots a worker has; *buffers says whether they carry staging buffers. */
+static unsigned worker_slots(const hoist__load *ld, int *buffers)
+{
+    if (decoding(ld)) *buffers = 1; /* the slots hold the decoded bytes */
+    if (ld->host_sink) return *buffers ? 1 : 0;
+    return HOIST_SLOTS_PER_WORKER;
+}
+
+/* Staging bytes of one worker: a window per slot buffer, and its read buffer. */
+static uint64_t worker_staging(const hoist__load *ld, int buffers, uint64_t window)
+{
+    unsigned nslots = worker_slots(ld, &buffers);
+    return ((buffers ? nslots : 0) + (has_in_buf(ld) ? 1u : 0u)) * window;
+}
+
+/* Streams and events for one worker, and its share of the staging pool (`base`: its slot
+ * buffers, then its read buffer), handed to the source. */
+static int worker_setup(worker *wk, int buffers, uint8_t *base)
 {
     hoist__load *ld = wk->ld;
-    const hoist__gpu_ops *g = ld->gpu;
-    if (decoding(ld)) buffers = 1; /* the slots hold the decoded bytes */
-    if (ld->host_sink) {
-        wk->nslots = buffers ? 1 : 0;
-    } else {
-        wk->nslots = HOIST_SLOTS_PER_WORKER;
-        for (size_t a = 0; a < ld->narenas; a++)
-            RETURN_IF_ERR(ld->arenas[a].gpu->stream_create(ld->arenas[a].device, &wk->stream[a]));
-    }
+    uint64_t window = ld->plan.window_bytes;
+    wk->nslots = worker_slots(ld, &buffers);
+    for (size_t a = 0; a < ld->narenas && !ld->host_sink; a++)
+        RETURN_IF_ERR(ld->arenas[a].gpu->stream_create(ld->arenas[a].device, &wk->stream[a]));
     for (unsigned i = 0; i < wk->nslots; i++) {
         slot *s = &wk->slots[i];
         for (size_t a = 0; a < ld->narenas && !ld->host_sink; a++)
             RETURN_IF_ERR(ld->arenas[a].gpu->event_create(ld->arenas[a].device, &s->ev[a]));
-        if (!buffers) continue;
-        uint64_t n = ld->plan.window_bytes;
-        RETURN_IF_ERR(hoist__budget_take(&ld->budget, n, "a staging slot"));
-        wk->host_buf_bytes += n;
-        RETURN_IF_ERR(hoist__pinned_acquire(g, n, &s->buf));
+        if (buffers) s->buf = base + i * window;
     }
     if (has_in_buf(ld)) {
-        uint64_t n = ld->plan.window_bytes;
-        RETURN_IF_ERR(hoist__budget_take(&ld->budget, n, "a read buffer"));
-        wk->host_buf_bytes += n;
-        RETURN_IF_ERR(hoist__pinned_acquire(g, n, &wk->in_buf));
+        wk->in_buf = base + (buffers ? wk->nslots : 0) * window;
         if (ld->source->attach)
-            RETURN_IF_ERR(ld->source->attach(ld->source_state, wk->id, &wk->in_buf, 1, n));
+            RETURN_IF_ERR(ld->source->attach(ld->source_state, wk->id, &wk->in_buf, 1, window));
     } else if (buffers && wk->nslots && ld->source->attach) {
         void *bufs[HOIST_SLOTS_PER_WORKER];
         for (unsigned i = 0; i < wk->nslots; i++) bufs[i] = wk->slots[i].buf;
-        RETURN_IF_ERR(ld->source->attach(ld->source_state, wk->id, bufs, wk->nslots,
-                                         ld->plan.window_bytes));
+        RETURN_IF_ERR(ld->source->attach(ld->source_state, wk->id, bufs, wk->nslots, window));
     }
     return HOIST_OK;
 }
@@ -424,11 +422,30 @@ static int worker_setup(worker *wk, int buffers)
 uint64_t hoist__pipeline_staging_bytes(const hoist__load *ld, unsigned threads, uint64_t window)
 {
     int buffers = ld->source->needs_staging ? ld->source->needs_staging(ld->source_state) : 1;
-    uint64_t per = ld->host_sink ? 1 : HOIST_SLOTS_PER_WORKER;
-    if (decoding(ld)) return (uint64_t)threads * (per + 1) * window;
-    if (has_in_buf(ld)) return (uint64_t)threads * (per + 1) * window;
-    if (!buffers) return 0;
-    return (uint64_t)threads * per * window;
+    return (uint64_t)threads * worker_staging(ld, buffers, window);
+}
+
+/* The staging of every worker as one pinned pool, counted against the budget first. One pool,
+ * not a buffer per slot: pinning is paid per call as well as per byte (gpu/host_pages.c). */
+static int pool_acquire(hoist__load *ld, uint64_t bytes, uint8_t **pool)
+{
+    if (!bytes) return HOIST_OK;
+    RETURN_IF_ERR(hoist__budget_take(&ld->budget, bytes, "the staging pool"));
+    void *p = NULL;
+    int rc = hoist__pinned_acquire(ld->gpu, bytes, &p);
+    if (rc < 0) {
+        hoist__budget_give(&ld->budget, bytes);
+        return rc;
+    }
+    *pool = p;
+    return HOIST_OK;
+}
+
+static void pool_release(hoist__load *ld, uint8_t *pool, uint64_t bytes)
+{
+    if (!pool) return;
+    hoist__pinned_release(ld->gpu, pool, bytes);
+    hoist__budget_give(&ld->budget, bytes);
 }
 
 int hoist__pipeline_run(hoist__load *ld)
@@ -437,12 +454,14 @@ int hoist__pipeline_run(hoist__load *ld)
     worker *wks = hoist__calloc(n, sizeof *wks);
     RETURN_IF(!wks, HOIST_E_NOMEM, "out of memory for %u workers", n);
     int buffers = ld->source->needs_staging ? ld->source->needs_staging(ld->source_state) : 1;
-    int rc = HOIST_OK;
+    uint64_t per = worker_staging(ld, buffers, ld->plan.window_bytes);
+    uint8_t *pool = NULL;
     double t0 = hoist__now();
+    int rc = pool_acquire(ld, per * n, &pool);
     for (unsigned i = 0; i < n && rc == HOIST_OK; i++) {
         wks[i].ld = ld;
         wks[i].id = (int)i;
-        rc = worker_setup(&wks[i], buffers);
+        rc = worker_setup(&wks[i], buffers, pool ? pool + i * per : NULL);
     }
     for (unsigned i = 0; i < n && rc == HOIST_OK; i++) {
         if (pthread_create(&wks[i].thread, NULL, worker_main, &wks[i]) != 0) {
@@ -458,6 +477,7 @@ int hoist__pipeline_run(hoist__load *ld)
     double t2 = hoist__now();
     for (unsigned i = 0; i < n; i++)
         if (wks[i].ld) worker_teardown(&wks[i]);
+    pool_release(ld, pool, per * n);
     hoist__free(wks);
     ld->setup_s = t1 - t0;
     ld->transfer_s = t2 - t1;

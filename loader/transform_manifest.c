@@ -132,16 +132,17 @@ typedef struct wctx {
     uint64_t chunk; /* the chunk being hashed; UINT64_MAX before the first */
 } wctx;
 
-/* The first and last tensor with bytes in [lo, hi) of file f, and how many there are. */
+/* The first and last tensor (by offset) with bytes in [lo, hi) of file f, and how many there are. */
 static size_t chunk_tensors(const hoist__table *t, uint32_t f, uint64_t lo, uint64_t hi,
-                            const hoist__tensor **first)
+                            const hoist__tensor **first, const hoist__tensor **last)
 {
     size_t n = 0;
-    *first = NULL;
+    *first = *last = NULL;
     for (size_t i = 0; i < t->ntensors; i++) {
         const hoist__tensor *x = &t->tensors[i];
         if (x->file != f || !x->nbytes || x->offset >= hi || x->offset + x->nbytes <= lo) continue;
-        if (!n++) *first = x;
+        if (!n++ || x->offset < (*first)->offset) *first = x;
+        if (!*last || x->offset > (*last)->offset) *last = x;
     }
     return n;
 }
@@ -158,15 +159,19 @@ static int finish_chunk(wctx *c)
     uint64_t want = mf->chunks[k - mf->first_chunk];
     if (got == want) return HOIST_OK;
     uint64_t cb = c->s->m.chunk_bytes, lo = k * cb, hi = lo + cb;
-    const hoist__tensor *x;
-    size_t n = chunk_tensors(t, c->w->file, lo, hi, &x);
-    char more[48] = "";
-    if (n > 1) snprintf(more, sizeof more, " (and %zu more tensors)", n - 1);
+    /* a chunk's hash cannot say which of its tensors changed: name them all, first to last */
+    const hoist__tensor *x, *y;
+    size_t n = chunk_tensors(t, c->w->file, lo, hi, &x, &y);
+    char which[2 * 200 + 64]; /* two names of at most NM, and the words around them */
+    if (n > 1)
+        snprintf(which, sizeof which, "one of %zu tensors, '" NM "' to '" NM "',", n, x->name,
+                 y->name);
+    else
+        snprintf(which, sizeof which, "tensor '" NM "'", x ? x->name : "?");
     return hoist__err(HOIST_E_INTEGRITY,
-                      "%s: tensor '" NM "'%s differs from the manifest %s in chunk %llu (bytes "
-                      "%llu..%llu of the file): its bytes hash to %016llx, the manifest recorded "
-                      "%016llx",
-                      t->files[c->w->file].path, x ? x->name : "?", more, c->s->path,
+                      "%s: %s differs from the manifest %s in chunk %llu (bytes %llu..%llu of "
+                      "the file): its bytes hash to %016llx, the manifest recorded %016llx",
+                      t->files[c->w->file].path, which, c->s->path,
                       (unsigned long long)k, (unsigned long long)lo, (unsigned long long)hi,
                       (unsigned long long)got, (unsigned long long)want);
 }

@@ -154,7 +154,8 @@ START_TEST(test_damage_fails_and_releases)
         ck_assert_int_eq(load_gpu(orig, paths[p], HOIST_VERIFY_MANIFEST, -1, &w),
                          HOIST_E_INTEGRITY);
         ck_assert_ptr_null(w);
-        ck_assert_ptr_nonnull(strstr(hoist_last_error(), "t037"));
+        ck_assert_msg(strstr(hoist_last_error(), "t037"), "%s: %s", hoist_path_name(paths[p]),
+                      hoist_last_error());
         int rc = load_gpu(m, paths[p], 0, -1, &w);
         ck_assert_msg(rc == HOIST_E_INTEGRITY || rc == HOIST_E_DECODE, "%s",
                       hoist_status_name(rc));
