@@ -81,7 +81,15 @@ END_TEST
 START_TEST(test_read_ceiling_beside_gpu)
 {
     hoist_ceiling c;
+    /* the default sweep times each shape over its own quarter of the files */
     ck_assert_int_eq(hoist_read_ceiling(model, NULL, &c), HOIST_OK);
+    ck_assert_uint_gt(c.bytes, 0);
+    ck_assert_uint_lt(c.bytes, files / 2);
+    ck_assert(c.gbps > 0);
+    /* one shape asked for reads every byte */
+    hoist_ceiling_options o = HOIST_CEILING_OPTIONS_DEFAULT;
+    o.threads = 4;
+    ck_assert_int_eq(hoist_read_ceiling(model, &o, &c), HOIST_OK);
     ck_assert_uint_eq(c.bytes, files);
     ck_assert(c.gbps > 0);
 }
