@@ -4,6 +4,7 @@
 #include "formats/json_kind.h"
 #include "formats/table.h"
 #include "loader/internal.h"
+#include "loader/io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -72,36 +73,14 @@ int hoist_geometry_check(const hoist_geometry *g)
 
 static int read_config(const char *path, char **out, size_t *len)
 {
+    /* non-blocking: a FIFO in the model's place must not hang the open */
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     RETURN_IF(fd < 0, HOIST_E_OPEN, "%s: cannot open the model configuration: %s", path,
               strerror(errno));
-    struct stat st;
-    int rc = HOIST_OK;
-    char *buf = NULL;
-    if (fstat(fd, &st) != 0)
-        rc = hoist__err(HOIST_E_IO, "%s: fstat failed: %s", path, strerror(errno));
-    else if (!S_ISREG(st.st_mode))
-        rc = hoist__err(HOIST_E_NOT_REGULAR, "%s: not a regular file", path);
-    else if ((uint64_t)st.st_size > CONFIG_MAX_BYTES)
-        rc = hoist__err(HOIST_E_BAD_CONFIG, "%s: %llu bytes (a configuration has at most %u)",
-                        path, (unsigned long long)st.st_size, CONFIG_MAX_BYTES);
-    else if (!(buf = hoist__malloc(st.st_size ? (size_t)st.st_size : 1)))
-        rc = hoist__err(HOIST_E_NOMEM, "%s: out of memory", path);
-    if (rc == HOIST_OK) {
-        int64_t r = hoist__pread_full(fd, buf, (uint64_t)st.st_size, 0);
-        if (r < 0)
-            rc = hoist__err(HOIST_E_IO, "%s: read failed: %s", path, strerror((int)-r));
-        else if (r != (int64_t)st.st_size)
-            rc = hoist__err(HOIST_E_IO, "%s: file shrank while reading", path);
-        *len = (size_t)st.st_size;
-    }
+    int rc = hoist__io_read_whole(fd, path, CONFIG_MAX_BYTES, HOIST_E_BAD_CONFIG,
+                                  "a configuration", out, len);
     close(fd);
-    if (rc < 0) {
-        hoist__free(buf);
-        return rc;
-    }
-    *out = buf;
-    return HOIST_OK;
+    return rc;
 }
 
 typedef struct cfg {

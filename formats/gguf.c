@@ -16,6 +16,7 @@
  * added to the table until the whole header has passed. */
 #include "formats/table.h"
 #include "loader/internal.h"
+#include "loader/io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -742,14 +743,7 @@ static int publish(gg_parser *p, hoist__table *t, const struct stat *st)
 static int parse_fd(hoist__table *t, const char *path, int fd, int strict)
 {
     struct stat st;
-    RETURN_IF(fstat(fd, &st) != 0, HOIST_E_IO, "%s: fstat failed: %s", path, strerror(errno));
-    RETURN_IF(!S_ISREG(st.st_mode), HOIST_E_NOT_REGULAR, "%s: not a regular file (%s)", path,
-              S_ISDIR(st.st_mode)    ? "a directory"
-              : S_ISFIFO(st.st_mode) ? "a FIFO"
-              : S_ISCHR(st.st_mode)  ? "a character device"
-              : S_ISBLK(st.st_mode)  ? "a block device"
-              : S_ISSOCK(st.st_mode) ? "a socket"
-                                     : "not a plain file");
+    RETURN_IF_ERR(hoist__io_fstat_regular(fd, path, &st));
     gg_parser p;
     memset(&p, 0, sizeof p);
     p.path = path;

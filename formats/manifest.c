@@ -239,27 +239,8 @@ static int slurp(const char *path, char **text, size_t *len)
     RETURN_IF(fd < 0 && errno == ENOENT, HOIST_E_NOT_FOUND,
               "%s: no manifest (write one with hoist sum)", path);
     RETURN_IF(fd < 0, HOIST_E_OPEN, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    int rc = HOIST_OK;
-    if (fstat(fd, &st) != 0)
-        rc = hoist__err(HOIST_E_IO, "%s: fstat: %s", path, strerror(errno));
-    else if (!S_ISREG(st.st_mode))
-        rc = hoist__err(HOIST_E_NOT_REGULAR, "%s: not a regular file", path);
-    else if ((uint64_t)st.st_size > HOIST_MANIFEST_MAX_BYTES)
-        rc = hoist__err(HOIST_E_BAD_MANIFEST, "%s: %llu bytes (a manifest has at most %llu)",
-                        path, (unsigned long long)st.st_size,
-                        (unsigned long long)HOIST_MANIFEST_MAX_BYTES);
-    if (rc == HOIST_OK) {
-        *len = (size_t)st.st_size;
-        *text = hoist__malloc(*len + 1);
-        if (!*text) rc = hoist__err(HOIST_E_NOMEM, "%s: out of memory", path);
-    }
-    if (rc == HOIST_OK) {
-        int64_t got = hoist__pread_full(fd, *text, *len, 0);
-        if (got != (int64_t)*len)
-            rc = hoist__err(HOIST_E_IO, "%s: read: %s", path,
-                            got < 0 ? strerror((int)-got) : "file shrank");
-    }
+    int rc = hoist__io_read_whole(fd, path, HOIST_MANIFEST_MAX_BYTES, HOIST_E_BAD_MANIFEST,
+                                  "a manifest", text, len);
     close(fd);
     return rc;
 }

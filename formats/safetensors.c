@@ -8,6 +8,7 @@
 #include "formats/json_kind.h"
 #include "formats/table.h"
 #include "loader/internal.h"
+#include "loader/io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -415,14 +416,7 @@ static int header_len(const char *path, const unsigned char lenbuf[8], uint64_t 
 static int parse_fd(hoist__table *t, const char *path, int fd, int strict)
 {
     struct stat st;
-    RETURN_IF(fstat(fd, &st) != 0, HOIST_E_IO, "%s: fstat failed: %s", path, strerror(errno));
-    RETURN_IF(!S_ISREG(st.st_mode), HOIST_E_NOT_REGULAR, "%s: not a regular file (%s)", path,
-              S_ISDIR(st.st_mode)    ? "a directory"
-              : S_ISFIFO(st.st_mode) ? "a FIFO"
-              : S_ISCHR(st.st_mode)  ? "a character device"
-              : S_ISBLK(st.st_mode)  ? "a block device"
-              : S_ISSOCK(st.st_mode) ? "a socket"
-                                     : "not a plain file");
+    RETURN_IF_ERR(hoist__io_fstat_regular(fd, path, &st));
     uint64_t size = st.st_size > 0 ? (uint64_t)st.st_size : 0;
     RETURN_IF(size < 8, HOIST_E_TRUNCATED_HEADER,
               "%s: file is %llu bytes, too short for the 8-byte header length", path,

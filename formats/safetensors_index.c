@@ -8,6 +8,7 @@
 #include "formats/json_kind.h"
 #include "formats/table.h"
 #include "loader/internal.h"
+#include "loader/io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,40 +27,13 @@
 /* Reads the whole index file (bounded) into a malloc'd buffer. */
 static int read_index(const char *path, char **out, size_t *len)
 {
+    /* non-blocking: a FIFO in the index's place must not hang the open */
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     RETURN_IF(fd < 0, HOIST_E_OPEN, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    int rc = HOIST_OK;
-    char *buf = NULL;
-    if (fstat(fd, &st) != 0) {
-        rc = hoist__err(HOIST_E_IO, "%s: fstat failed: %s", path, strerror(errno));
-    } else if (!S_ISREG(st.st_mode)) {
-        rc = hoist__err(HOIST_E_NOT_REGULAR, "%s: not a regular file", path);
-    } else if ((uint64_t)st.st_size > IDX_MAX_BYTES) {
-        rc = hoist__err(HOIST_E_BAD_INDEX, "%s: index file is %llu bytes (at most %llu)", path,
-                        (unsigned long long)st.st_size, IDX_MAX_BYTES);
-    } else {
-        size_t n = (size_t)st.st_size;
-        buf = hoist__malloc(n ? n : 1);
-        if (!buf) {
-            rc = hoist__err(HOIST_E_NOMEM, "%s: out of memory for a %zu-byte index", path, n);
-        } else {
-            int64_t r = hoist__pread_full(fd, buf, n, 0);
-            if (r < 0)
-                rc = hoist__err(HOIST_E_IO, "%s: read failed: %s", path, strerror((int)-r));
-            else if ((uint64_t)r != n)
-                rc = hoist__err(HOIST_E_IO, "%s: file shrank while reading (%lld of %zu bytes)",
-                                path, (long long)r, n);
-            *len = n;
-        }
-    }
+    int rc = hoist__io_read_whole(fd, path, IDX_MAX_BYTES, HOIST_E_BAD_INDEX, "an index file", out,
+                                  len);
     close(fd);
-    if (rc < 0) {
-        hoist__free(buf);
-        return rc;
-    }
-    *out = buf;
-    return HOIST_OK;
+    return rc;
 }
 
 /* Absolute paths and ".." components are refused before the file system is asked anything. */

@@ -69,6 +69,44 @@ uint32_t hoist__io_dio_align(int fd)
                                                             : stx.stx_dio_mem_align;
 }
 
+int hoist__io_fstat_regular(int fd, const char *path, struct stat *st)
+{
+    RETURN_IF(fstat(fd, st) != 0, HOIST_E_IO, "%s: fstat failed: %s", path, strerror(errno));
+    mode_t m = st->st_mode;
+    RETURN_IF(!S_ISREG(m), HOIST_E_NOT_REGULAR, "%s: not a regular file (%s)", path,
+              S_ISDIR(m)    ? "a directory"
+              : S_ISFIFO(m) ? "a FIFO"
+              : S_ISCHR(m)  ? "a character device"
+              : S_ISBLK(m)  ? "a block device"
+              : S_ISSOCK(m) ? "a socket"
+                            : "not a plain file");
+    return HOIST_OK;
+}
+
+int hoist__io_read_whole(int fd, const char *path, uint64_t max, int too_big, const char *what,
+                         char **out, size_t *len)
+{
+    struct stat st;
+    RETURN_IF_ERR(hoist__io_fstat_regular(fd, path, &st));
+    uint64_t size = st.st_size > 0 ? (uint64_t)st.st_size : 0;
+    RETURN_IF(size > max || size >= SIZE_MAX, too_big, "%s: %llu bytes (%s has at most %llu)",
+              path, (unsigned long long)size, what, (unsigned long long)max);
+    char *buf = hoist__malloc((size_t)size + 1);
+    RETURN_IF(!buf, HOIST_E_NOMEM, "%s: out of memory for %llu bytes", path,
+              (unsigned long long)size);
+    int64_t got = hoist__pread_full(fd, buf, size, 0);
+    if (got != (int64_t)size) {
+        hoist__free(buf);
+        if (got < 0) return hoist__err(HOIST_E_IO, "%s: read failed: %s", path, strerror((int)-got));
+        return hoist__err(HOIST_E_IO, "%s: file shrank while reading (%lld of %llu bytes)", path,
+                          (long long)got, (unsigned long long)size);
+    }
+    buf[size] = '\0';
+    *out = buf;
+    *len = (size_t)size;
+    return HOIST_OK;
+}
+
 int hoist__io_open_checked(const char *path, uint64_t size, int flags, int *fd, int *os_errno)
 {
     *os_errno = 0;

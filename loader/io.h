@@ -9,6 +9,7 @@
 
 #include <liburing.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -47,6 +48,17 @@ int hoist__io_uring_result(int direct, uint64_t off, unsigned len, int res);
 void hoist__io_mapped_window(const char *path, uint64_t lo, uint64_t hi);
 
 /* ---- helpers of the sources, built on the wrappers above ------------------------------------ */
+
+/* fstat of fd, which must be a regular file: HOIST_E_NOT_REGULAR naming what path is instead (a
+ * directory, a FIFO, a device...), or HOIST_E_IO when fstat fails. */
+int hoist__io_fstat_regular(int fd, const char *path, struct stat *st);
+
+/* All of the regular file open as fd, for small files read whole (indexes, configurations,
+ * manifests): *out is NUL-terminated, *len excludes the NUL, and the caller frees *out with
+ * hoist__free. A file over `max` bytes fails with status `too_big`, its message naming `what`
+ * ("a manifest"); otherwise HOIST_E_NOT_REGULAR, HOIST_E_NOMEM or HOIST_E_IO. fd stays open. */
+int hoist__io_read_whole(int fd, const char *path, uint64_t max, int too_big, const char *what,
+                         char **out, size_t *len);
 
 /* Opens path with flags through the seam and checks that it is still a regular file of the
  * size the table recorded. On success *fd is open. On failure *fd is -1, *os_errno holds the
