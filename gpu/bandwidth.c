@@ -5,10 +5,34 @@
 #include <stdlib.h>
 #include <string.h>
 
+typedef int (*copy_fn)(void *dst, const void *src, size_t bytes, hoist__stream *s);
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
+}
+
+/* The median of `repeat` timed copies, each waited for on its own, after one untimed warm-up
+ * (the first copy pays for mapping the buffers). */
+static int median_copy_seconds(copy_fn copy, const hoist__gpu_ops *g, void *dst, const void *src,
+                               uint64_t bytes, hoist__stream *s, int repeat, double *seconds)
+{
+    double *t = hoist__calloc((size_t)repeat, sizeof *t);
+    RETURN_IF(!t, HOIST_E_NOMEM, "out of memory");
+    int rc = HOIST_OK;
+    for (int i = -1; rc == HOIST_OK && i < repeat; i++) {
+        double t0 = hoist__now();
+        rc = copy(dst, src, bytes, s);
+        if (rc == HOIST_OK) rc = g->stream_sync(s);
+        if (i >= 0) t[i] = hoist__now() - t0;
+    }
+    if (rc == HOIST_OK) {
+        qsort(t, (size_t)repeat, sizeof *t, cmp_double);
+        *seconds = t[repeat / 2];
+    }
+    hoist__free(t);
+    return rc;
 }
 
 int hoist_device_copy_bandwidth(int device, uint64_t bytes, int pinned, int repeat, double *gbps)
@@ -19,31 +43,20 @@ int hoist_device_copy_bandwidth(int device, uint64_t bytes, int pinned, int repe
     RETURN_IF_ERR(hoist__gpu_for_device(device, &g));
     void *src = NULL, *dst = NULL;
     hoist__stream *s = NULL;
-    double *t = hoist__calloc((size_t)repeat, sizeof *t);
-    int rc = t ? HOIST_OK : hoist__err(HOIST_E_NOMEM, "out of memory");
-    if (rc == HOIST_OK) {
-        if (pinned)
-            rc = g->pinned_alloc(bytes, &src);
-        else if (!(src = hoist__malloc(bytes)))
-            rc = hoist__err(HOIST_E_NOMEM, "cannot allocate %llu bytes", (unsigned long long)bytes);
-    }
+    int rc = HOIST_OK;
+    if (pinned)
+        rc = g->pinned_alloc(bytes, &src);
+    else if (!(src = hoist__malloc(bytes)))
+        rc = hoist__err(HOIST_E_NOMEM, "cannot allocate %llu bytes", (unsigned long long)bytes);
     if (rc == HOIST_OK) memset(src, 0x5a, bytes); /* fault the pages in before timing */
     if (rc == HOIST_OK) rc = g->mem_alloc(device, bytes, &dst);
     if (rc == HOIST_OK) rc = g->stream_create(device, &s);
-    for (int i = -1; rc == HOIST_OK && i < repeat; i++) { /* i = -1 is the warm-up */
-        double t0 = hoist__now();
-        rc = g->copy_h2d(dst, src, bytes, s);
-        if (rc == HOIST_OK) rc = g->stream_sync(s);
-        if (i >= 0) t[i] = hoist__now() - t0;
-    }
-    if (rc == HOIST_OK) {
-        qsort(t, (size_t)repeat, sizeof *t, cmp_double);
-        *gbps = (double)bytes / t[repeat / 2] / 1e9;
-    }
+    double sec = 0;
+    if (rc == HOIST_OK) rc = median_copy_seconds(g->copy_h2d, g, dst, src, bytes, s, repeat, &sec);
+    if (rc == HOIST_OK) *gbps = (double)bytes / sec / 1e9;
     if (s) g->stream_destroy(s);
     if (dst) g->mem_free(device, dst);
     if (src) pinned ? g->pinned_free(src, bytes) : hoist__free(src);
-    hoist__free(t);
     if (rc == HOIST_OK) hoist__err_clear();
     return rc;
 }
@@ -60,25 +73,15 @@ int hoist_device_memory_bandwidth(int device, uint64_t bytes, int repeat, double
               device, g->name);
     void *src = NULL, *dst = NULL;
     hoist__stream *s = NULL;
-    double *t = hoist__calloc((size_t)repeat, sizeof *t);
-    int rc = t ? HOIST_OK : hoist__err(HOIST_E_NOMEM, "out of memory");
-    if (rc == HOIST_OK) rc = g->mem_alloc(device, bytes, &src);
+    int rc = g->mem_alloc(device, bytes, &src);
     if (rc == HOIST_OK) rc = g->mem_alloc(device, bytes, &dst);
     if (rc == HOIST_OK) rc = g->stream_create(device, &s);
-    for (int i = -1; rc == HOIST_OK && i < repeat; i++) { /* i = -1 is the warm-up */
-        double t0 = hoist__now();
-        rc = g->copy_d2d(dst, src, bytes, s);
-        if (rc == HOIST_OK) rc = g->stream_sync(s);
-        if (i >= 0) t[i] = hoist__now() - t0;
-    }
-    if (rc == HOIST_OK) {
-        qsort(t, (size_t)repeat, sizeof *t, cmp_double);
-        *gbps = 2.0 * (double)bytes / t[repeat / 2] / 1e9;
-    }
+    double sec = 0;
+    if (rc == HOIST_OK) rc = median_copy_seconds(g->copy_d2d, g, dst, src, bytes, s, repeat, &sec);
+    if (rc == HOIST_OK) *gbps = 2.0 * (double)bytes / sec / 1e9;
     if (s) g->stream_destroy(s);
     if (dst) g->mem_free(device, dst);
     if (src) g->mem_free(device, src);
-    hoist__free(t);
     if (rc == HOIST_OK) hoist__err_clear();
     return rc;
 }
