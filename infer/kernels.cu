@@ -199,6 +199,70 @@ __global__ void rope_cache_kernel(float *qkv, uint32_t ldq, uint32_t q_col, uint
 constexpr int ATT_WARPS = 8;
 constexpr int KU = 4;
 
+// One step of a warp's online softmax: the scores of up to KU keys (n of them valid, the same
+// n in every lane), their loads issued together; then the running maximum m, the sum l and the
+// accumulator move to the new maximum and take in the keys' values. Both attention kernels run
+// exactly this arithmetic in this order, which keeps their results bit-identical to each other.
+template <typename T, int NPL>
+__device__ __forceinline__ void softmax_keys(const T *const kr[KU], const T *const vr[KU], int n,
+                                             const float qr[NPL], float acc[NPL], float &m,
+                                             float &l, int lane, uint32_t hd)
+{
+    float sc[KU];
+#pragma unroll
+    for (int u = 0; u < KU; u++) {
+        float d = 0.0f;
+        if (u < n) {
+#pragma unroll
+            for (int e = 0; e < NPL; e++) {
+                uint32_t i = lane + 32 * e;
+                if (i < hd) d += qr[e] * ld(kr[u], i);
+            }
+        }
+        sc[u] = d;
+    }
+    float mx = m;
+#pragma unroll
+    for (int u = 0; u < KU; u++) {
+        sc[u] = u < n ? warp_sum(sc[u]) : -INFINITY;
+        mx = fmaxf(mx, sc[u]);
+    }
+    float corr = __expf(m - mx);
+    l *= corr;
+#pragma unroll
+    for (int e = 0; e < NPL; e++) acc[e] *= corr;
+#pragma unroll
+    for (int u = 0; u < KU; u++) {
+        if (u >= n) break;
+        float p = __expf(sc[u] - mx);
+        l += p;
+#pragma unroll
+        for (int e = 0; e < NPL; e++) {
+            uint32_t i = lane + 32 * e;
+            if (i < hd) acc[e] += p * ld(vr[u], i);
+        }
+    }
+    m = mx;
+}
+
+// A warp's maximum, sum and accumulator into shared memory for the merge across warps.
+template <int NPL>
+__device__ __forceinline__ void publish_warp(float *sm_m, float *sm_l, float *sm_acc, int w,
+                                             int lane, uint32_t hd, float m, float l,
+                                             const float acc[NPL])
+{
+    if (lane == 0) {
+        sm_m[w] = m;
+        sm_l[w] = l;
+    }
+#pragma unroll
+    for (int e = 0; e < NPL; e++) {
+        uint32_t i = lane + 32 * e;
+        if (i < hd) sm_acc[w * hd + i] = acc[e];
+    }
+    __syncthreads();
+}
+
 template <typename T, int NPL>
 __global__ void __launch_bounds__(ATT_WARPS * 32)
     attention_kernel(T *out, const float *qkv, uint32_t ldq, uint32_t q_col, const T *kc,
@@ -223,54 +287,16 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
     }
     float m = -INFINITY, l = 0.0f;
     for (int j0 = w * KU; j0 < n_keys; j0 += ATT_WARPS * KU) {
-        float sc[KU];
+        const T *kr[KU], *vr[KU];
 #pragma unroll
         for (int u = 0; u < KU; u++) {
-            float d = 0.0f;
-            if (j0 + u < n_keys) {
-                const T *kr = kb + (size_t)(j0 + u) * stride;
-#pragma unroll
-                for (int e = 0; e < NPL; e++) {
-                    uint32_t i = lane + 32 * e;
-                    if (i < hd) d += qr[e] * ld(kr, i);
-                }
-            }
-            sc[u] = d;
+            size_t j = (size_t)min(j0 + u, n_keys - 1); // rows past the end are not read
+            kr[u] = kb + j * stride;
+            vr[u] = vb + j * stride;
         }
-        float mx = m;
-#pragma unroll
-        for (int u = 0; u < KU; u++) {
-            sc[u] = j0 + u < n_keys ? warp_sum(sc[u]) : -INFINITY;
-            mx = fmaxf(mx, sc[u]);
-        }
-        float corr = __expf(m - mx);
-        l *= corr;
-#pragma unroll
-        for (int e = 0; e < NPL; e++) acc[e] *= corr;
-#pragma unroll
-        for (int u = 0; u < KU; u++) {
-            if (j0 + u >= n_keys) break;
-            float p = __expf(sc[u] - mx);
-            l += p;
-            const T *vr = vb + (size_t)(j0 + u) * stride;
-#pragma unroll
-            for (int e = 0; e < NPL; e++) {
-                uint32_t i = lane + 32 * e;
-                if (i < hd) acc[e] += p * ld(vr, i);
-            }
-        }
-        m = mx;
+        softmax_keys<T, NPL>(kr, vr, min(KU, n_keys - j0), qr, acc, m, l, lane, hd);
     }
-    if (lane == 0) {
-        sm_m[w] = m;
-        sm_l[w] = l;
-    }
-#pragma unroll
-    for (int e = 0; e < NPL; e++) {
-        uint32_t i = lane + 32 * e;
-        if (i < hd) sm_acc[w * hd + i] = acc[e];
-    }
-    __syncthreads();
+    publish_warp<NPL>(sm_m, sm_l, sm_acc, w, lane, hd, m, l, acc);
     float M = -INFINITY;
     for (int ww = 0; ww < ATT_WARPS; ww++) M = fmaxf(M, sm_m[ww]);
     T *o = out + (size_t)t * n_heads * hd + (size_t)h * hd;
@@ -347,56 +373,16 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
     int jb = (int)split * chunk, je = min(n_keys, jb + chunk);
     float m = -INFINITY, l = 0.0f;
     for (int j0 = jb + w * KU; j0 < je; j0 += ATT_WARPS * KU) {
-        float sc[KU];
+        const T *kr[KU], *vr[KU];
 #pragma unroll
         for (int u = 0; u < KU; u++) {
-            float d = 0.0f;
-            int j = j0 + u;
-            if (j < je) {
-                const T *kr = j == p ? (const T *)cur_k : kb + (size_t)j * stride;
-#pragma unroll
-                for (int e = 0; e < NPL; e++) {
-                    uint32_t i = lane + 32 * e;
-                    if (i < hd) d += qr[e] * ld(kr, i);
-                }
-            }
-            sc[u] = d;
+            int j = min(j0 + u, je - 1); // rows past the end are not read
+            kr[u] = j == p ? (const T *)cur_k : kb + (size_t)j * stride; // the new key
+            vr[u] = j == p ? (const T *)cur_v : vb + (size_t)j * stride;
         }
-        float mx = m;
-#pragma unroll
-        for (int u = 0; u < KU; u++) {
-            sc[u] = j0 + u < je ? warp_sum(sc[u]) : -INFINITY;
-            mx = fmaxf(mx, sc[u]);
-        }
-        float corr = __expf(m - mx);
-        l *= corr;
-#pragma unroll
-        for (int e = 0; e < NPL; e++) acc[e] *= corr;
-#pragma unroll
-        for (int u = 0; u < KU; u++) {
-            int j = j0 + u;
-            if (j >= je) break;
-            float pr = __expf(sc[u] - mx);
-            l += pr;
-            const T *vr = j == p ? (const T *)cur_v : vb + (size_t)j * stride;
-#pragma unroll
-            for (int e = 0; e < NPL; e++) {
-                uint32_t i = lane + 32 * e;
-                if (i < hd) acc[e] += pr * ld(vr, i);
-            }
-        }
-        m = mx;
+        softmax_keys<T, NPL>(kr, vr, min(KU, je - j0), qr, acc, m, l, lane, hd);
     }
-    if (lane == 0) {
-        sm_m[w] = m;
-        sm_l[w] = l;
-    }
-#pragma unroll
-    for (int e = 0; e < NPL; e++) {
-        uint32_t i = lane + 32 * e;
-        if (i < hd) sm_acc[w * hd + i] = acc[e];
-    }
-    __syncthreads();
+    publish_warp<NPL>(sm_m, sm_l, sm_acc, w, lane, hd, m, l, acc);
     // this block's share: unnormalized sums relative to its own maximum M
     float M = -INFINITY, L = 0.0f;
     for (int ww = 0; ww < ATT_WARPS; ww++) M = fmaxf(M, sm_m[ww]);
