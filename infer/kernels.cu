@@ -199,12 +199,14 @@ __global__ void rope_cache_kernel(float *qkv, uint32_t ldq, uint32_t q_col, uint
 constexpr int ATT_WARPS = 8;
 constexpr int KU = 4;
 
-// One step of a warp's online softmax: the scores of up to KU keys (n of them valid, the same
-// n in every lane), their loads issued together; then the running maximum m, the sum l and the
-// accumulator move to the new maximum and take in the keys' values. Both attention kernels run
-// exactly this arithmetic in this order, which keeps their results bit-identical to each other.
-template <typename T, int NPL>
-__device__ __forceinline__ void softmax_keys(const T *const kr[KU], const T *const vr[KU], int n,
+// One step of a warp's online softmax over keys j0 .. j0 + KU - 1 (n of them valid, the same n
+// in every lane): their scores, with the loads issued together; then the running maximum m, the
+// sum l and the accumulator move to the new maximum and take in the keys' values. krow(j) and
+// vrow(j) give key j's rows; they are asked inside the loops, not gathered into arrays first,
+// which would hold KU pointers more in registers. Both attention kernels run exactly this
+// arithmetic in this order, which keeps their results bit-identical to each other.
+template <typename T, int NPL, typename KRow, typename VRow>
+__device__ __forceinline__ void softmax_keys(KRow krow, VRow vrow, int j0, int n,
                                              const float qr[NPL], float acc[NPL], float &m,
                                              float &l, int lane, uint32_t hd)
 {
@@ -213,10 +215,11 @@ __device__ __forceinline__ void softmax_keys(const T *const kr[KU], const T *con
     for (int u = 0; u < KU; u++) {
         float d = 0.0f;
         if (u < n) {
+            const T *kr = krow(j0 + u);
 #pragma unroll
             for (int e = 0; e < NPL; e++) {
                 uint32_t i = lane + 32 * e;
-                if (i < hd) d += qr[e] * ld(kr[u], i);
+                if (i < hd) d += qr[e] * ld(kr, i);
             }
         }
         sc[u] = d;
@@ -236,10 +239,11 @@ __device__ __forceinline__ void softmax_keys(const T *const kr[KU], const T *con
         if (u >= n) break;
         float p = __expf(sc[u] - mx);
         l += p;
+        const T *vr = vrow(j0 + u);
 #pragma unroll
         for (int e = 0; e < NPL; e++) {
             uint32_t i = lane + 32 * e;
-            if (i < hd) acc[e] += p * ld(vr[u], i);
+            if (i < hd) acc[e] += p * ld(vr, i);
         }
     }
     m = mx;
@@ -286,16 +290,10 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
         acc[e] = 0.0f;
     }
     float m = -INFINITY, l = 0.0f;
-    for (int j0 = w * KU; j0 < n_keys; j0 += ATT_WARPS * KU) {
-        const T *kr[KU], *vr[KU];
-#pragma unroll
-        for (int u = 0; u < KU; u++) {
-            size_t j = (size_t)min(j0 + u, n_keys - 1); // rows past the end are not read
-            kr[u] = kb + j * stride;
-            vr[u] = vb + j * stride;
-        }
-        softmax_keys<T, NPL>(kr, vr, min(KU, n_keys - j0), qr, acc, m, l, lane, hd);
-    }
+    auto krow = [&](int j) { return kb + (size_t)j * stride; };
+    auto vrow = [&](int j) { return vb + (size_t)j * stride; };
+    for (int j0 = w * KU; j0 < n_keys; j0 += ATT_WARPS * KU)
+        softmax_keys<T, NPL>(krow, vrow, j0, min(KU, n_keys - j0), qr, acc, m, l, lane, hd);
     publish_warp<NPL>(sm_m, sm_l, sm_acc, w, lane, hd, m, l, acc);
     float M = -INFINITY;
     for (int ww = 0; ww < ATT_WARPS; ww++) M = fmaxf(M, sm_m[ww]);
@@ -372,16 +370,11 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
     int chunk = (n_keys + (int)nsplit - 1) / (int)nsplit;
     int jb = (int)split * chunk, je = min(n_keys, jb + chunk);
     float m = -INFINITY, l = 0.0f;
-    for (int j0 = jb + w * KU; j0 < je; j0 += ATT_WARPS * KU) {
-        const T *kr[KU], *vr[KU];
-#pragma unroll
-        for (int u = 0; u < KU; u++) {
-            int j = min(j0 + u, je - 1); // rows past the end are not read
-            kr[u] = j == p ? (const T *)cur_k : kb + (size_t)j * stride; // the new key
-            vr[u] = j == p ? (const T *)cur_v : vb + (size_t)j * stride;
-        }
-        softmax_keys<T, NPL>(kr, vr, min(KU, je - j0), qr, acc, m, l, lane, hd);
-    }
+    // the new key and value are read from shared memory: their cache rows may not be stored yet
+    auto krow = [&](int j) { return j == p ? (const T *)cur_k : kb + (size_t)j * stride; };
+    auto vrow = [&](int j) { return j == p ? (const T *)cur_v : vb + (size_t)j * stride; };
+    for (int j0 = jb + w * KU; j0 < je; j0 += ATT_WARPS * KU)
+        softmax_keys<T, NPL>(krow, vrow, j0, min(KU, je - j0), qr, acc, m, l, lane, hd);
     publish_warp<NPL>(sm_m, sm_l, sm_acc, w, lane, hd, m, l, acc);
     // this block's share: unnormalized sums relative to its own maximum M
     float M = -INFINITY, L = 0.0f;
