@@ -4,10 +4,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 static hoist__io_hooks hooks;
@@ -81,6 +83,12 @@ int hoist__io_fstat_regular(int fd, const char *path, struct stat *st)
               : S_ISSOCK(m) ? "a socket"
                             : "not a plain file");
     return HOIST_OK;
+}
+
+int hoist__io_memory_backed(int fd)
+{
+    struct statfs sf;
+    return fstatfs(fd, &sf) == 0 && (sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC);
 }
 
 int hoist__io_read_whole(int fd, const char *path, uint64_t max, int too_big, const char *what,

@@ -60,6 +60,10 @@ int hoist__io_fstat_regular(int fd, const char *path, struct stat *st);
 int hoist__io_read_whole(int fd, const char *path, uint64_t max, int too_big, const char *what,
                          char **out, size_t *len);
 
+/* Whether fd's filesystem keeps files in memory (tmpfs, ramfs): its pages are the file, so there
+ * is no storage to queue reads on and no page cache to drop. */
+int hoist__io_memory_backed(int fd);
+
 /* Opens path with flags through the seam and checks that it is still a regular file of the
  * size the table recorded. On success *fd is open. On failure *fd is -1, *os_errno holds the
  * errno of a failed open (0 otherwise), and the status is HOIST_E_OPEN, HOIST_E_IO or

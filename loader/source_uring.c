@@ -26,9 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/magic.h>
 #include <sys/stat.h>
-#include <sys/vfs.h>
 #include <unistd.h>
 
 /* Defaults, used only where the options leave them 0; change them here. Measured on an H100 host
@@ -58,7 +56,7 @@ typedef struct ufile {
     _Atomic int direct; /* reads still go through direct_fd */
     _Atomic int cached; /* some read went through the page cache */
     uint32_t align;     /* O_DIRECT unit for offsets, lengths and memory */
-    int in_memory;      /* tmpfs or ramfs: read with pread on the worker, see memory_backed */
+    int in_memory;      /* tmpfs or ramfs: read with pread on the worker, see open_files */
 } ufile;
 
 typedef struct uworker {
@@ -165,16 +163,6 @@ static int open_direct(uring_state *s, ufile *f)
     return HOIST_OK;
 }
 
-/* A file whose filesystem is memory (tmpfs, ramfs) has no storage to queue reads on: each read
- * is a copy out of its pages, which a plain buffered pread on the worker does itself, where a
- * ring adds a submission and a completion, and O_DIRECT pins the destination pages for every
- * read (from /dev/shm through rings: 78% of the host staging ceiling, docs/BENCHMARKS.md). */
-static int memory_backed(int fd)
-{
-    struct statfs sf;
-    return fstatfs(fd, &sf) == 0 && (sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC);
-}
-
 static int open_files(uring_state *s)
 {
     for (uint32_t i = 0; i < s->nfiles; i++) {
@@ -186,7 +174,11 @@ static int open_files(uring_state *s)
         RETURN_IF_ERR(hoist__io_open_checked(tf->path, tf->size, O_RDONLY | O_CLOEXEC,
                                              &f->buffered_fd, &os_errno));
         RETURN_IF_ERR(open_direct(s, f));
-        f->in_memory = memory_backed(f->buffered_fd);
+        /* From memory each read is a copy out of the file's pages, which a buffered pread on the
+         * worker does itself, where a ring adds a submission and a completion, and O_DIRECT pins
+         * the destination pages for every read (/dev/shm through rings: 78% of the host staging
+         * ceiling, docs/BENCHMARKS.md). */
+        f->in_memory = hoist__io_memory_backed(f->buffered_fd);
         if (f->in_memory && !atomic_exchange(&s->told_memory, 1))
             hoist__log(HOIST_LOG_INFO,
                        "uring: %s is in memory (tmpfs or ramfs): reading it with pread on the "

@@ -2,6 +2,9 @@
  * choice shows in stats.path and in one INFO log line. Host destination. */
 #include "source_test_common.h"
 
+#include <linux/magic.h>
+#include <sys/vfs.h>
+
 /* Loads by auto and returns the name of the path that ran (static storage). */
 static const char *auto_load(hoist_model *m)
 {
@@ -37,6 +40,26 @@ START_TEST(test_cached_picks_mmap)
     ck_assert_str_eq(auto_load(m), "mmap");
     ck_assert_int_eq(st_lines(HOIST_LOG_INFO, "in the page cache"), 1);
     hoist_model_free(m);
+    free(path);
+}
+END_TEST
+
+/* Files on tmpfs are in memory however the probe reads them, and pread beats a mapping there. */
+START_TEST(test_memory_filesystem_picks_stream)
+{
+    struct statfs sf;
+    ck_assert_msg(statfs("/dev/shm", &sf) == 0 && sf.f_type == TMPFS_MAGIC,
+                  "this test needs /dev/shm to be a tmpfs");
+    char tmpl[] = "/dev/shm/hoist-test-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(tmpl));
+    char *path = tu_path(tmpl, "odd.safetensors");
+    tu_write_odd_model(path, 20, 2);
+    hoist_model *m = st_open(path);
+    ck_assert_str_eq(auto_load(m), "stream");
+    ck_assert_int_eq(st_lines(HOIST_LOG_INFO, "memory filesystem"), 1);
+    hoist_model_free(m);
+    unlink(path);
+    rmdir(tmpl);
     free(path);
 }
 END_TEST
@@ -123,6 +146,7 @@ int main(void)
     tcase_add_checked_fixture(tc, st_setup, st_teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_cached_picks_mmap);
+    tcase_add_test(tc, test_memory_filesystem_picks_stream);
     tcase_add_test(tc, test_cold_picks_uring);
     tcase_add_test(tc, test_cold_without_direct_picks_stream);
     tcase_add_test(tc, test_cold_without_uring_picks_stream);
