@@ -102,13 +102,18 @@ static int gemm_float(const hoist_session *s, cuda_dev *d, const void *w, uint32
     return HOIST_OK;
 }
 
-/* The same for W of dtype wdt: a Q8_0 matrix is dequantized slice by slice of rows into d->dq,
- * each slice's product writing its own columns of y. */
+/* The same for W of dtype wdt. A Q8_0 matrix times one token (a decode step) is one fused
+ * kernel that reads the blocks once; times a prompt it is dequantized slice by slice of rows into
+ * d->dq, each slice's product writing its own columns of y, so that cuBLAS does the heavy part. */
 static int gemm(const hoist_session *s, cuda_dev *d, const void *w, hoist_dtype wdt,
                 uint32_t rows, uint32_t cols, const void *x, uint32_t n, float *y, uint32_t ldy,
                 float beta)
 {
     if (wdt != HOIST_DTYPE_Q8_0) return gemm_float(s, d, w, rows, cols, x, n, y, ldy, beta);
+    if (n == 1) {
+        KERNEL_TRY(hoist__k_gemv_q8_0(d->stream, y, w, x, s->wdtype, rows, cols, beta), d->id);
+        return HOIST_OK;
+    }
     cuda_state *c = s->backend;
     uint64_t row_q = (uint64_t)cols / HOIST_Q8_0_BLOCK * HOIST_Q8_0_BYTES;
     uint64_t slice = d->dq_bytes / ((uint64_t)cols * c->es);

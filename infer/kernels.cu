@@ -506,6 +506,40 @@ __global__ void __launch_bounds__(ARGMAX_THREADS)
 
 __global__ void advance_kernel(int32_t *pos, uint32_t n) { *pos += (int32_t)n; }
 
+// y[r] = beta * y[r] + W[r] . x for one token, W Q8_0 [rows][cols], read once and never
+// dequantized to memory: one warp per row, eight lanes per 34-byte block (its scale, and four of
+// its int8 each, read as two 2-byte words: the quants sit 2 bytes into the block, so wider loads
+// would be misaligned), four blocks per step and four steps unrolled to keep loads in flight.
+constexpr int GEMV_WARPS = 8;
+
+template <typename T>
+__global__ void __launch_bounds__(GEMV_WARPS * 32)
+    gemv_q8_0_kernel(float *y, const uint8_t *w, const T *x, uint32_t rows, uint32_t cols,
+                     float beta)
+{
+    uint32_t row = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
+    if (row >= rows) return;
+    int lane = threadIdx.x & 31, part = lane & 7;
+    uint32_t nblk = cols / Q8_BLOCK;
+    const uint8_t *rq = w + (size_t)row * nblk * Q8_BYTES;
+    float sum = 0.0f;
+#pragma unroll 4
+    for (uint32_t b = lane >> 3; b < nblk; b += 4) {
+        const uint8_t *blk = rq + (size_t)b * Q8_BYTES;
+        float d = __half2float(*(const __half *)blk);
+        uint16_t q01 = *(const uint16_t *)(blk + 2 + 4 * part);
+        uint16_t q23 = *(const uint16_t *)(blk + 4 + 4 * part);
+        size_t xi = (size_t)b * Q8_BLOCK + 4 * part;
+        float s = (float)(int8_t)(q01 & 0xff) * ld(x, xi) +
+                  (float)(int8_t)(q01 >> 8) * ld(x, xi + 1) +
+                  (float)(int8_t)(q23 & 0xff) * ld(x, xi + 2) +
+                  (float)(int8_t)(q23 >> 8) * ld(x, xi + 3);
+        sum += d * s;
+    }
+    sum = warp_sum(sum);
+    if (lane == 0) y[row] = beta == 0.0f ? sum : beta * y[row] + sum;
+}
+
 } // namespace
 
 #define STREAM(s) ((cudaStream_t)(s))
@@ -532,6 +566,17 @@ extern "C" int hoist__k_dequant_q8_0(void *stream, void *out, hoist_dtype out_dt
     DISPATCH(out_dtype, T,
              dequant_q8_0_kernel<T><<<(unsigned)blocks, 256, 0, STREAM(stream)>>>(
                  (T *)out, (const uint8_t *)q, n));
+    return (int)cudaGetLastError();
+}
+
+extern "C" int hoist__k_gemv_q8_0(void *stream, float *y, const void *w, const void *x,
+                                  hoist_dtype x_dtype, uint32_t rows, uint32_t cols, float beta)
+{
+    if (rows == 0) return 0;
+    unsigned blocks = (rows + GEMV_WARPS - 1) / GEMV_WARPS;
+    DISPATCH(x_dtype, T,
+             gemv_q8_0_kernel<T><<<blocks, GEMV_WARPS * 32, 0, STREAM(stream)>>>(
+                 y, (const uint8_t *)w, (const T *)x, rows, cols, beta));
     return (int)cudaGetLastError();
 }
 

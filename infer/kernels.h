@@ -23,6 +23,10 @@ int hoist__k_embed(void *stream, float *x, const void *table, hoist_dtype dtype,
  * multiple of 32. */
 int hoist__k_dequant_q8_0(void *stream, void *out, hoist_dtype out_dtype, const void *q,
                           uint64_t n);
+/* y[r] = beta * y[r] + W[r] . x for one token: W Q8_0 [rows][cols] (cols a multiple of 32), x
+ * [cols] in x_dtype, y fp32. Reads the quantized weights once, as the decode step needs. */
+int hoist__k_gemv_q8_0(void *stream, float *y, const void *w, const void *x, hoist_dtype x_dtype,
+                       uint32_t rows, uint32_t cols, float beta);
 /* out[t] = x[t] / sqrt(mean(x[t]^2) + eps) * w, in out_dtype. */
 int hoist__k_rmsnorm(void *stream, void *out, hoist_dtype out_dtype, const float *x,
                      const void *w, hoist_dtype w_dtype, uint32_t n, uint32_t n_cols, float eps);

@@ -82,6 +82,7 @@ static const int32_t prompt[] = {1, 17, 200, 3, 99, 5, 42, 4000};
 typedef struct run_out {
     int32_t tokens[NGEN];
     float *logits; /* after the prompt */
+    float *step;   /* after one decode step behind the prompt */
     uint32_t vocab;
 } run_out;
 
@@ -96,8 +97,11 @@ static run_out run_model(const char *sub, int device)
                   hoist_last_error());
     run_out r = {.vocab = g.vocab};
     r.logits = malloc(g.vocab * sizeof(float));
+    r.step = malloc(g.vocab * sizeof(float));
     ck_assert_int_eq(hoist_session_prefill(s, prompt, NPROMPT), HOIST_OK);
     ck_assert_int_eq(hoist_session_logits(s, r.logits, g.vocab), HOIST_OK);
+    ck_assert_int_eq(hoist_session_decode(s, 7), HOIST_OK);
+    ck_assert_int_eq(hoist_session_logits(s, r.step, g.vocab), HOIST_OK);
     ck_assert_int_eq(hoist_session_reset(s), HOIST_OK);
     ck_assert_int_eq(hoist_session_generate(s, prompt, NPROMPT, NGEN, r.tokens), HOIST_OK);
     hoist_session_stats st;
@@ -110,14 +114,25 @@ static run_out run_model(const char *sub, int device)
 }
 
 /* max |a - b| over the largest |b|: the error relative to the logits' range */
-static double rel_err(const run_out *a, const run_out *b)
+static double rel_err_of(const float *a, const float *b, uint32_t vocab)
 {
     double err = 0, range = 0;
-    for (uint32_t k = 0; k < b->vocab; k++) {
-        err = fmax(err, fabs((double)a->logits[k] - b->logits[k]));
-        range = fmax(range, fabs((double)b->logits[k]));
+    for (uint32_t k = 0; k < vocab; k++) {
+        err = fmax(err, fabs((double)a[k] - b[k]));
+        range = fmax(range, fabs((double)b[k]));
     }
     return range > 0 ? err / range : err;
+}
+
+static double rel_err(const run_out *a, const run_out *b)
+{
+    return rel_err_of(a->logits, b->logits, b->vocab);
+}
+
+static void run_out_free(run_out *r)
+{
+    free(r->logits);
+    free(r->step);
 }
 
 /* A bf16 GGUF model and its safetensors twin give the same tokens and bit-identical logits on
@@ -131,13 +146,17 @@ START_TEST(test_run_bf16_same_as_safetensors)
     ck_assert_mem_eq(a.tokens, b.tokens, sizeof a.tokens);
     ck_assert_msg(memcmp(a.logits, b.logits, a.vocab * sizeof(float)) == 0,
                   "GGUF logits differ from safetensors' by %g of their range", rel_err(&b, &a));
-    free(a.logits);
-    free(b.logits);
+    ck_assert_msg(memcmp(a.step, b.step, a.vocab * sizeof(float)) == 0,
+                  "GGUF decode-step logits differ from safetensors' by %g of their range",
+                  rel_err_of(b.step, a.step, a.vocab));
+    run_out_free(&a);
+    run_out_free(&b);
 }
 END_TEST
 
-/* Q8_0 matrices dequantized on the GPU: the logits of the CPU reference on the same weights
- * (fp32 there, f16 activations on the GPU), and close to the f32 model they quantize. */
+/* Q8_0 matrices on the GPU, dequantized for the prompt and read by the fused kernel for a decode
+ * step: the logits of the CPU reference on the same weights (fp32 there, f16 activations on the
+ * GPU), and close to the f32 model they quantize. */
 START_TEST(test_run_q8_0)
 {
     gg_gen(dir, "q8", GEOMETRY " --dtype q8_0 --format gguf");
@@ -146,11 +165,15 @@ START_TEST(test_run_q8_0)
     run_out f32 = run_model("f32", 0);
     double e = rel_err(&gpu, &cpu);
     ck_assert_msg(e < 1e-2, "Q8_0 on the GPU differs from the CPU reference by %g", e);
+    e = rel_err_of(gpu.step, cpu.step, cpu.vocab);
+    ck_assert_msg(e < 1e-2, "Q8_0 decode step on the GPU differs from the CPU reference by %g", e);
     double q = rel_err(&gpu, &f32);
     ck_assert_msg(q < 5e-2 && q > 0, "Q8_0 logits against f32: %g of the range", q);
-    free(gpu.logits);
-    free(cpu.logits);
-    free(f32.logits);
+    q = rel_err_of(gpu.step, f32.step, f32.vocab);
+    ck_assert_msg(q < 5e-2 && q > 0, "Q8_0 decode-step logits against f32: %g of the range", q);
+    run_out_free(&gpu);
+    run_out_free(&cpu);
+    run_out_free(&f32);
 }
 END_TEST
 
