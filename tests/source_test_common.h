@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/mman.h>
+#include <sys/vfs.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -213,6 +215,18 @@ static ST_UNUSED double st_cached_fraction(const char *path)
 }
 
 /* Writes back and drops path's pages, as a cold start would find it. */
+/* A new directory on /dev/shm, which must be a tmpfs; the caller removes it with tu_rmtree. */
+static ST_UNUSED char *st_shm_dir(void)
+{
+    struct statfs sf;
+    ck_assert_msg(statfs("/dev/shm", &sf) == 0 && sf.f_type == TMPFS_MAGIC,
+                  "this test needs /dev/shm to be a tmpfs");
+    char *d = strdup("/dev/shm/hoist-test-XXXXXX");
+    ck_assert_ptr_nonnull(d);
+    ck_assert_ptr_nonnull(mkdtemp(d));
+    return d;
+}
+
 static ST_UNUSED void st_uncache(const char *path)
 {
     int fd = open(path, O_RDONLY);

@@ -2,9 +2,6 @@
  * choice shows in stats.path and in one INFO log line. Host destination. */
 #include "source_test_common.h"
 
-#include <linux/magic.h>
-#include <sys/vfs.h>
-
 /* Loads by auto and returns the name of the path that ran (static storage). */
 static const char *auto_load(hoist_model *m)
 {
@@ -47,19 +44,14 @@ END_TEST
 /* Files on tmpfs are in memory however the probe reads them, and pread beats a mapping there. */
 START_TEST(test_memory_filesystem_picks_stream)
 {
-    struct statfs sf;
-    ck_assert_msg(statfs("/dev/shm", &sf) == 0 && sf.f_type == TMPFS_MAGIC,
-                  "this test needs /dev/shm to be a tmpfs");
-    char tmpl[] = "/dev/shm/hoist-test-XXXXXX";
-    ck_assert_ptr_nonnull(mkdtemp(tmpl));
-    char *path = tu_path(tmpl, "odd.safetensors");
+    char *shm = st_shm_dir();
+    char *path = tu_path(shm, "odd.safetensors");
     tu_write_odd_model(path, 20, 2);
     hoist_model *m = st_open(path);
     ck_assert_str_eq(auto_load(m), "stream");
     ck_assert_int_eq(st_lines(HOIST_LOG_INFO, "memory filesystem"), 1);
     hoist_model_free(m);
-    unlink(path);
-    rmdir(tmpl);
+    tu_rmtree(shm);
     free(path);
 }
 END_TEST

@@ -2,8 +2,6 @@
  * forced through the I/O seam (RELIABILITY.md cases 27, 29, 30, 31, 37). Host destination. */
 #include "source_test_common.h"
 
-#include <linux/magic.h>
-#include <sys/vfs.h>
 
 /* Case 30: offsets and lengths off the block size, small windows, several rings. No fallback
  * may happen on this filesystem (O_DIRECT and io_uring both work here): no warning. */
@@ -272,12 +270,8 @@ static int count_ring_read(int direct, uint64_t off, unsigned len, int res)
  * said once at INFO, no warning, the same bytes. */
 START_TEST(test_memory_filesystem)
 {
-    struct statfs sf;
-    ck_assert_msg(statfs("/dev/shm", &sf) == 0 && sf.f_type == TMPFS_MAGIC,
-                  "this test needs /dev/shm to be a tmpfs");
-    char tmpl[] = "/dev/shm/hoist-test-XXXXXX";
-    ck_assert_ptr_nonnull(mkdtemp(tmpl));
-    char *path = tu_path(tmpl, "odd.safetensors");
+    char *shm = st_shm_dir();
+    char *path = tu_path(shm, "odd.safetensors");
     tu_write_odd_model(path, 40, 3);
     hoist_model *m = st_open(path);
     st_log_start();
@@ -303,8 +297,7 @@ START_TEST(test_memory_filesystem)
     if (on_disk) ck_assert_uint_gt(atomic_load(&ring_reads), 0);
     hoist_model_free(disk);
     hoist_model_free(m);
-    unlink(path);
-    rmdir(tmpl);
+    tu_rmtree(shm);
     free(path);
 }
 END_TEST
