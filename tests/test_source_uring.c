@@ -2,7 +2,6 @@
  * forced through the I/O seam (RELIABILITY.md cases 27, 29, 30, 31, 37). Host destination. */
 #include "source_test_common.h"
 
-
 /* Case 30: offsets and lengths off the block size, small windows, several rings. No fallback
  * may happen on this filesystem (O_DIRECT and io_uring both work here): no warning. */
 START_TEST(test_odd_sizes_small_windows)
