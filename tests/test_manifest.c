@@ -6,6 +6,7 @@
 #include "loader/internal.h"
 #include "loader/io.h"
 #include "testutil.h"
+#include "cut_sweep.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -276,61 +277,23 @@ START_TEST(test_windows_follow_the_chunk)
 }
 END_TEST
 
-/* RELIABILITY case 28 under the manifest check: the file truncated when the mmap source has made
- * the k-th window ready. The window is copied out of the mapping (guarded) before it is hashed:
- * HOIST_E_FILE_CHANGED, never SIGBUS, nothing published. */
-static const char *cut_path;
-static unsigned cut_at;
-static _Atomic unsigned cut_seen;
-
-static void cut_on_window(const char *path, uint64_t lo, uint64_t hi)
+/* RELIABILITY case 28 under the manifest check (tests/cut_sweep.h): the window is copied out of
+ * the mapping (guarded) before it is hashed. */
+static hoist_model *cut_prepare(void *user)
 {
-    (void)lo;
-    (void)hi;
-    if (strcmp(path, cut_path) == 0 && atomic_fetch_add(&cut_seen, 1) + 1 == cut_at)
-        ck_assert_int_eq(truncate(path, 100), 0);
+    const char *path = user;
+    tu_write_odd_model(path, 7, 3); /* about 145 KB: 18 windows */
+    hoist_model *m = open_ok(path);
+    sum_ok(m, 8192);
+    return m;
 }
 
 START_TEST(test_truncated_under_the_mapping)
 {
     char *path = tu_path(dir, "odd.safetensors");
-    cut_path = path;
-    unsigned guarded = 0;
-    for (int dev = 0; dev <= 1; dev++) {
-        for (cut_at = 1;; cut_at++) {
-            tu_write_odd_model(path, 7, 3); /* about 145 KB: 18 windows */
-            hoist_model *m = open_ok(path);
-            sum_ok(m, 8192);
-            hoist__gpu_hooks g = {.host_as_device = dev != 0};
-            hoist__gpu_set_hooks(&g);
-            hoist__io_hooks h = {.mapped_window = cut_on_window};
-            hoist__io_set_hooks(&h);
-            atomic_store(&cut_seen, 0);
-            hoist_load_options o = HOIST_LOAD_OPTIONS_DEFAULT;
-            o.path = HOIST_PATH_MMAP;
-            o.verify = HOIST_VERIFY_MANIFEST;
-            o.threads = 1;
-            o.chunk_bytes = 8192;
-            hoist_weights *w = (hoist_weights *)1;
-            int rc = hoist_load(m, &o, &w);
-            hoist__io_set_hooks(NULL);
-            hoist__gpu_set_hooks(NULL);
-            int done = atomic_load(&cut_seen) < cut_at;
-            if (done) {
-                ck_assert_msg(rc == HOIST_OK, "%s", hoist_last_error());
-                hoist_weights_free(w);
-            } else {
-                ck_assert_msg(rc == HOIST_E_FILE_CHANGED, "window %u: %s: %s", cut_at,
-                              hoist_status_name(rc), hoist_last_error());
-                ck_assert_ptr_null(w);
-                guarded += strstr(hoist_last_error(), "vanished from the mapping") != NULL;
-            }
-            hoist_model_free(m);
-            if (done) break;
-        }
-        ck_assert_uint_gt(cut_at, 3);
-    }
-    ck_assert_uint_gt(guarded, 2);
+    cut_sweep c = {.path = path, .verify = HOIST_VERIFY_MANIFEST, .prepare = cut_prepare,
+                   .user = path};
+    ck_assert_uint_gt(cut_sweep_run(&c), 2);
     free(path);
 }
 END_TEST

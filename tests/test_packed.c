@@ -6,6 +6,7 @@
 #include "loader/internal.h"
 #include "loader/io.h"
 #include "testutil.h"
+#include "cut_sweep.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -444,19 +445,25 @@ START_TEST(test_truncated_container)
 }
 END_TEST
 
-/* RELIABILITY case 28 under the decoder: the container truncated when the mmap source has made
- * the k-th window ready, for every k. The window is copied out of the mapping (guarded) before
- * it is decoded, so the load fails with HOIST_E_FILE_CHANGED, never SIGBUS, publishing nothing. */
-static const char *cut_path;
-static unsigned cut_at;
-static _Atomic unsigned cut_seen;
+/* RELIABILITY case 28 under the decoder (tests/cut_sweep.h): the window is copied out of the
+ * mapping (guarded) before it is decoded. */
+typedef struct cut_ctx {
+    const char *dst;
+    const void *bytes; /* the container as packed */
+    size_t n;
+    const hoist_model *orig;
+} cut_ctx;
 
-static void cut_on_window(const char *path, uint64_t lo, uint64_t hi)
+static hoist_model *cut_prepare(void *user)
 {
-    (void)lo;
-    (void)hi;
-    if (strcmp(path, cut_path) == 0 && atomic_fetch_add(&cut_seen, 1) + 1 == cut_at)
-        ck_assert_int_eq(truncate(path, 100), 0);
+    cut_ctx *c = user;
+    tu_write(c->dst, c->bytes, c->n);
+    return open_ok(c->dst);
+}
+
+static void cut_check(const hoist_weights *w, void *user)
+{
+    assert_same_as(((cut_ctx *)user)->orig, w);
 }
 
 START_TEST(test_truncated_under_the_mapping)
@@ -467,42 +474,10 @@ START_TEST(test_truncated_under_the_mapping)
     pack_ok(orig, dst, 4096, HOIST_FILTER_AUTO, 1);
     size_t n;
     void *bytes = tu_read(dst, &n);
-    cut_path = dst;
-    unsigned guarded = 0;
-    for (int dev = 0; dev <= 1; dev++) {
-        for (cut_at = 1;; cut_at++) {
-            tu_write(dst, bytes, n);
-            hoist_model *m = open_ok(dst);
-            hoist__gpu_hooks g = {.host_as_device = dev != 0};
-            hoist__gpu_set_hooks(&g);
-            hoist__io_hooks h = {.mapped_window = cut_on_window};
-            hoist__io_set_hooks(&h);
-            atomic_store(&cut_seen, 0);
-            hoist_load_options o = HOIST_LOAD_OPTIONS_DEFAULT;
-            o.path = HOIST_PATH_MMAP;
-            o.threads = 1;
-            o.chunk_bytes = 8192;
-            hoist_weights *w = (hoist_weights *)1;
-            int rc = hoist_load(m, &o, &w);
-            hoist__io_set_hooks(NULL);
-            hoist__gpu_set_hooks(NULL);
-            int done = atomic_load(&cut_seen) < cut_at;
-            if (done) {
-                ck_assert_msg(rc == HOIST_OK, "%s", hoist_last_error());
-                assert_same_as(orig, w);
-                hoist_weights_free(w);
-            } else {
-                ck_assert_msg(rc == HOIST_E_FILE_CHANGED, "window %u: %s: %s", cut_at,
-                              hoist_status_name(rc), hoist_last_error());
-                ck_assert_ptr_null(w);
-                guarded += strstr(hoist_last_error(), "vanished from the mapping") != NULL;
-            }
-            hoist_model_free(m);
-            if (done) break;
-        }
-        ck_assert_uint_gt(cut_at, 3);
-    }
-    ck_assert_uint_gt(guarded, 2); /* the copy itself faulted: the guard turned SIGBUS away */
+    cut_ctx ctx = {.dst = dst, .bytes = bytes, .n = n, .orig = orig};
+    cut_sweep c = {.path = dst, .prepare = cut_prepare, .check = cut_check, .user = &ctx};
+    /* some copies themselves faulted: the guard turned SIGBUS away */
+    ck_assert_uint_gt(cut_sweep_run(&c), 2);
     free(bytes);
     hoist_model_free(orig);
     free(src);
