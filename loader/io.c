@@ -105,7 +105,8 @@ int hoist__io_read_whole(int fd, const char *path, uint64_t max, int too_big, co
     int64_t got = hoist__pread_full(fd, buf, size, 0);
     if (got != (int64_t)size) {
         hoist__free(buf);
-        if (got < 0) return hoist__err(HOIST_E_IO, "%s: read failed: %s", path, strerror((int)-got));
+        if (got < 0)
+            return hoist__err(HOIST_E_IO, "%s: read failed: %s", path, strerror((int)-got));
         return hoist__err(HOIST_E_IO, "%s: file shrank while reading (%lld of %llu bytes)", path,
                           (long long)got, (unsigned long long)size);
     }
