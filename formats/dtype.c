@@ -1,7 +1,7 @@
 /* The dtype table (from HOIST_DTYPE_LIST), the metadata value types, and tensor byte sizes
  * computed without overflow. */
 #include "formats/table.h"
-#include "loader/internal.h"
+#include "core/core.h"
 
 #include <string.h>
 

@@ -3,8 +3,8 @@
  * value is type-checked and bounded before the planner multiplies it into byte counts. */
 #include "formats/json_kind.h"
 #include "formats/table.h"
-#include "loader/internal.h"
-#include "loader/io.h"
+#include "core/core.h"
+#include "core/io.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -15,8 +15,8 @@
  * previous one's padded end puts it, which rules out gaps, overlaps and disorder. Nothing is
  * added to the table until the whole header has passed. */
 #include "formats/table.h"
-#include "loader/internal.h"
-#include "loader/io.h"
+#include "core/core.h"
+#include "core/io.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,8 +1,8 @@
 /* Manifests (layout in manifest.h): strict parsing, writing, and matching against a table. */
 #include "formats/manifest.h"
 #include "formats/json_kind.h"
-#include "loader/internal.h"
-#include "loader/io.h"
+#include "core/core.h"
+#include "core/io.h"
 
 #include <errno.h>
 #include <fcntl.h>

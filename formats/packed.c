@@ -4,8 +4,8 @@
 #define ZSTD_STATIC_LINKING_ONLY /* ZSTD_createDCtx_advanced: zstd allocates through hoist's seam */
 #include "formats/packed.h"
 #include "formats/filter.h"
-#include "loader/internal.h"
-#include "loader/io.h"
+#include "core/core.h"
+#include "core/io.h"
 
 #include <errno.h>
 #include <stdarg.h>

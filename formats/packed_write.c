@@ -9,7 +9,7 @@
 #define XXH_STATIC_LINKING_ONLY  /* XXH3_state_t on the stack: no allocation outside the seam */
 #include "formats/filter.h"
 #include "formats/packed.h"
-#include "loader/io.h"
+#include "core/io.h"
 
 #include <errno.h>
 #include <fcntl.h>

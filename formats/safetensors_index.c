@@ -7,8 +7,8 @@
 #endif
 #include "formats/json_kind.h"
 #include "formats/table.h"
-#include "loader/internal.h"
-#include "loader/io.h"
+#include "core/core.h"
+#include "core/io.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -2,7 +2,7 @@
 #include "formats/manifest.h"
 #include "formats/packed.h"
 #include "formats/table.h"
-#include "loader/internal.h"
+#include "core/core.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* The host-to-device copy ceiling, measured through the same backend the loads use. */
 #include "gpu/gpu.h"
-#include "loader/internal.h"
+#include "core/core.h"
 
 #include <stdlib.h>
 #include <string.h>

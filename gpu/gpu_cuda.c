@@ -1,7 +1,7 @@
 /* The CUDA backend: device discovery, device and pinned memory, streams, events and copies
  * through the CUDA runtime. The only file of the library that includes a CUDA header. */
 #include "gpu/gpu.h"
-#include "loader/internal.h"
+#include "core/core.h"
 
 #include <cuda_runtime_api.h>
 #include <stdio.h>

@@ -2,7 +2,7 @@
  * It lets the whole pipeline run (and be tested) where there is no GPU, and is the destination
  * of `--device host` loads. */
 #include "gpu/gpu.h"
-#include "loader/internal.h"
+#include "core/core.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /* The device-call seam (see gpu.h): the hook that tests install, and live-resource counters. */
 #include "gpu/gpu.h"
-#include "loader/internal.h"
+#include "core/core.h"
 
 #include <string.h>
 

@@ -1,6 +1,6 @@
 /* Picks the backend that owns a device id, and the public device queries. */
 #include "gpu/gpu.h"
-#include "loader/internal.h"
+#include "core/core.h"
 
 #include <stdlib.h>
 #include <string.h>

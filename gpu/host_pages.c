@@ -11,7 +11,7 @@
  * The mapping is excluded from fork (MADV_DONTFORK): a child must not share pages that a device
  * may be writing, and copy-on-write must never move a pinned page under the parent. */
 #include "gpu/gpu.h"
-#include "loader/internal.h"
+#include "core/core.h"
 
 #include <errno.h>
 #include <pthread.h>

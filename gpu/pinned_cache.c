@@ -4,7 +4,7 @@
  * reuses the buffers the first one released instead of pinning new ones. Bounded, thread-safe,
  * and emptied by hoist_trim(). */
 #include "gpu/gpu.h"
-#include "loader/internal.h"
+#include "core/core.h"
 
 #include <pthread.h>
 

@@ -2,7 +2,7 @@
  * element from the views (no copies), fp32 accumulation in a fixed order. The GPU path is tested
  * against it, and it runs models on machines without a GPU. */
 #include "infer/infer.h"
-#include "loader/internal.h"
+#include "core/core.h"
 
 #include <math.h>
 #include <stdlib.h>

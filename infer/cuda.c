@@ -7,7 +7,7 @@
  */
 #include "infer/infer.h"
 #include "infer/kernels.h"
-#include "loader/internal.h"
+#include "core/core.h"
 
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>

@@ -3,7 +3,7 @@
  * with their statistics. */
 #include "formats/table.h"
 #include "infer/infer.h"
-#include "loader/internal.h"
+#include "core/core.h"
 
 #include <math.h>
 #include <stdio.h>

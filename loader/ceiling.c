@@ -15,7 +15,7 @@
  * uring path. */
 #include "formats/table.h"
 #include "gpu/gpu.h"
-#include "loader/io.h"
+#include "core/io.h"
 #include "loader/progress.h"
 
 #include <errno.h>

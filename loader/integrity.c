@@ -10,8 +10,8 @@
 #define XXH_STATIC_LINKING_ONLY /* XXH3_state_t by value: no allocation outside the seam */
 #include "formats/manifest.h"
 #include "formats/packed.h"
-#include "loader/internal.h"
-#include "loader/io.h"
+#include "core/core.h"
+#include "core/io.h"
 
 #include <errno.h>
 #include <fcntl.h>

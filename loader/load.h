@@ -4,7 +4,7 @@
 
 #include "formats/table.h"
 #include "gpu/gpu.h"
-#include "loader/internal.h"
+#include "core/core.h"
 #include "loader/plan.h"
 #include "loader/planner.h"
 #include "loader/progress.h"

@@ -1,7 +1,7 @@
 /* hoist_model: opening a checkpoint (single file, directory or index) and querying its table. */
 #include "formats/packed.h"
 #include "formats/table.h"
-#include "loader/internal.h"
+#include "core/core.h"
 
 #include <dirent.h>
 #include <fcntl.h>

@@ -1,6 +1,6 @@
 /* Builds the arena layout, the coalesced extents and the windows of a load. */
 #include "loader/plan.h"
-#include "loader/internal.h"
+#include "core/core.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -5,7 +5,7 @@
  * once as the O_DIRECT-widened file range and once as decoded bytes, so both the read slot and
  * the decode slot can be window_bytes. */
 #include "formats/packed.h"
-#include "loader/internal.h"
+#include "core/core.h"
 #include "loader/plan.h"
 
 #define DIRECT_UNIT 4096u

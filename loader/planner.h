@@ -4,7 +4,7 @@
 #define HOIST_PLANNER_H
 
 #include "formats/table.h"
-#include "loader/internal.h"
+#include "core/core.h"
 
 typedef struct hoist__reservation hoist__reservation;
 

@@ -4,7 +4,7 @@
 #ifndef HOIST_PROGRESS_H
 #define HOIST_PROGRESS_H
 
-#include "loader/internal.h"
+#include "core/core.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

@@ -12,7 +12,7 @@
  * The probes are cheap (a few hundred mincore calls, one 4 KiB read, one tiny ring) and go
  * through the I/O seam, so tests can steer the choice. The choice and its reason are logged once
  * per load. */
-#include "loader/io.h"
+#include "loader/io_load.h"
 #include "loader/source.h"
 
 #include <errno.h>

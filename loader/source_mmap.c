@@ -10,7 +10,7 @@
  * window's pages when it starts the next (MADV_DONTNEED: the page cache keeps them, the process
  * no longer does), so RSS stays at the windows in hand; the page cache itself still grows with the
  * model, which is what this path trades for speed (stream and uring do not). */
-#include "loader/io.h"
+#include "loader/io_load.h"
 #include "loader/source.h"
 
 #include <errno.h>

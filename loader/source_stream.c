@@ -7,7 +7,7 @@
  * trails the lowest unread window (hoist__io_dropper) rather than each window, so kernel
  * readahead stays on and still leaves nothing behind. On a host load the pipeline hands the
  * destination itself as buf when a window is one piece, so those bytes are read in place. */
-#include "loader/io.h"
+#include "loader/io_load.h"
 #include "loader/source.h"
 
 #include <fcntl.h>

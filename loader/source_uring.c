@@ -18,7 +18,7 @@
  *  - fixed-buffer registration refused (the memlock limit of a container, typically) -> the
  *    same io_uring reads on unregistered buffers: they lose a little per-read pinning cost, not
  *    O_DIRECT or the queue depth, so this is not a reason to fall back to pread. */
-#include "loader/io.h"
+#include "loader/io_load.h"
 #include "loader/source.h"
 
 #include <errno.h>

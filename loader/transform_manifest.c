@@ -7,7 +7,7 @@
  * hashed once before the workers start. */
 #define XXH_STATIC_LINKING_ONLY /* XXH3_state_t by value: no allocation outside the seam */
 #include "formats/manifest.h"
-#include "loader/io.h"
+#include "core/io.h"
 #include "loader/transform.h"
 
 #include <errno.h>

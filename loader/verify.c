@@ -2,7 +2,7 @@
  * threads, window by window. A packed model's file holds compressed bytes: there each chunk read
  * back is hashed against the container's hash of its decoded bytes instead. */
 #include "formats/packed.h"
-#include "loader/io.h"
+#include "core/io.h"
 #include "loader/source.h"
 #include "loader/weights.h"
 

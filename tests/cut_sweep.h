@@ -8,7 +8,7 @@
 #define HOIST_CUT_SWEEP_H
 
 #include "gpu/gpu.h"
-#include "loader/io.h"
+#include "core/io.h"
 #include "testutil.h"
 
 #include <stdatomic.h>

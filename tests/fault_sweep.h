@@ -10,7 +10,7 @@
 #define HOIST_FAULT_SWEEP_H
 
 #include "gpu/gpu.h"
-#include "loader/internal.h"
+#include "core/core.h"
 #include "source_test_common.h"
 
 #include <jansson.h>

@@ -4,7 +4,7 @@
 #ifndef HOIST_SOURCE_TEST_COMMON_H
 #define HOIST_SOURCE_TEST_COMMON_H
 
-#include "loader/io.h"
+#include "core/io.h"
 #include "testutil.h"
 
 #include <errno.h>

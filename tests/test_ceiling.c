@@ -1,8 +1,8 @@
 /* loader/ceiling.c: the raw read ceiling (O_DIRECT through io_uring, each fallback forced through
  * the I/O seam) and the host staging ceiling, on real files. */
 #include "gpu/gpu.h"
-#include "loader/internal.h"
-#include "loader/io.h"
+#include "core/core.h"
+#include "core/io.h"
 #include "testutil.h"
 
 #include <dirent.h>

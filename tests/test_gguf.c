@@ -1,8 +1,8 @@
 /* GGUF parser (formats/gguf.c): RELIABILITY.md cases 16-24, one handcrafted file per failure mode
  * (tests/data/gguf, see its README.md), every metadata value type, every ggml tensor type's
  * size, and the cases built at test time. */
-#include "loader/internal.h"
-#include "loader/io.h"
+#include "core/core.h"
+#include "core/io.h"
 #include "testutil.h"
 
 #include "formats/table.h"

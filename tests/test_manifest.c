@@ -3,8 +3,8 @@
  * pipeline) check; a changed byte, header or size fails naming the file, tensor and chunk with
  * nothing published; the handcrafted manifests of tests/data/manifest are refused. */
 #include "gpu/gpu.h"
-#include "loader/internal.h"
-#include "loader/io.h"
+#include "core/core.h"
+#include "core/io.h"
 #include "testutil.h"
 #include "cut_sweep.h"
 

@@ -3,8 +3,8 @@
  * pipeline (host_as_device); handcrafted containers (tests/data/packed, RELIABILITY.md cases 25
  * and 26 and the structure) fail with their status, naming the tensor, publishing nothing. */
 #include "gpu/gpu.h"
-#include "loader/internal.h"
-#include "loader/io.h"
+#include "core/core.h"
+#include "core/io.h"
 #include "testutil.h"
 #include "cut_sweep.h"
 

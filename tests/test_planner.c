@@ -5,7 +5,7 @@
  * Large models are real safetensors files whose data section is a hole (ftruncate): the planner
  * reads headers only, so a 64 GiB checkpoint costs a few KB of disk. */
 #include "gpu/gpu.h"
-#include "loader/internal.h"
+#include "core/core.h"
 #include "loader/plan.h"
 #include "loader/planner.h"
 #include "loader/weights.h"

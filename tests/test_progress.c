@@ -1,6 +1,6 @@
 /* loader/progress.c through hoist_load's progress callback: on the calling thread, never
  * backwards, at a bounded rate, ending at the total; nothing final when the load fails. */
-#include "loader/io.h"
+#include "core/io.h"
 #include "testutil.h"
 
 #include <errno.h>

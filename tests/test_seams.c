@@ -1,7 +1,7 @@
 /* loader/alloc.c and gpu/gpu_seam.c: the fault seams themselves. The sweeps that use them live in
  * test_faults.c. */
 #include "gpu/gpu.h"
-#include "loader/internal.h"
+#include "core/core.h"
 #include "testutil.h"
 
 #include <errno.h>

@@ -4,7 +4,7 @@
 #define HOIST_FUZZ_COMMON_H
 
 #include "formats/table.h"
-#include "loader/internal.h"
+#include "core/core.h"
 
 #include <stdio.h>
 #include <stdlib.h>

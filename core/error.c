@@ -1,5 +1,5 @@
 /* Status names and strings (from the X-macro), the per-thread last error, and logging. */
-#include "loader/internal.h"
+#include "core/core.h"
 
 #include <stdatomic.h>
 #include <stdio.h>

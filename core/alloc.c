@@ -2,7 +2,7 @@
  * the allocator's own idea of a block's size (malloc_usable_size) so that no header is needed:
  * a block freed through the wrong function skews the count instead of corrupting the heap, and
  * the fault sweeps then report it as a leak. */
-#include "loader/internal.h"
+#include "core/core.h"
 
 #include <errno.h>
 #include <malloc.h>

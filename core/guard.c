@@ -8,7 +8,7 @@
  * error. Every other SIGBUS goes to the handler that was installed before ours (or to the
  * default action), so embedders and sanitizers that handle SIGBUS keep working. The handler is
  * installed once per process, on the first guarded copy. */
-#include "loader/internal.h"
+#include "core/core.h"
 
 #include <pthread.h>
 #include <setjmp.h>

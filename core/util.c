@@ -1,6 +1,6 @@
 /* Small shared helpers: version, clocks, strings, the host-RAM budget. */
-#include "loader/internal.h"
-#include "loader/io.h"
+#include "core/core.h"
+#include "core/io.h"
 
 #include <errno.h>
 #include <stdatomic.h>
