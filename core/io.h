@@ -1,6 +1,6 @@
 /* The I/O seam: every open, pread and io_uring setup call of the stream and uring sources (and
  * hoist__pread_full) goes through these wrappers, so that tests can inject the faults of
- * RELIABILITY.md cases 27, 29 and 31 without a special filesystem or kernel: O_DIRECT refused,
+ * docs/RELIABILITY.md cases 27, 29 and 31 without a special filesystem or kernel: O_DIRECT refused,
  * io_uring disabled, short reads, EINTR. Internal, not public API. */
 #ifndef HOIST_CORE_IO_H
 #define HOIST_CORE_IO_H

@@ -432,15 +432,12 @@ static hoist_dtype majority_dtype(const hoist__table *t)
     return (hoist_dtype)best;
 }
 
-int hoist_model_geometry(const hoist_model *model, hoist_geometry *out)
+int hoist__geometry_of_table(const hoist__table *t, hoist_geometry *out)
 {
-    RETURN_IF(!out, HOIST_E_INVALID_ARG, "hoist_model_geometry: out is NULL");
-    memset(out, 0, sizeof *out);
-    RETURN_IF(!model, HOIST_E_INVALID_ARG, "hoist_model_geometry: model is NULL");
-    const hoist__table *t = &model->table;
     hoist_geometry g = {0};
     g.dtype = majority_dtype(t);
-    const char *arch = hoist_model_metadata_get(model, "general.architecture");
+    long arch_i = hoist__table_find_meta(t, "general.architecture");
+    const char *arch = arch_i < 0 ? NULL : t->meta[arch_i].value;
     int rc;
     if (arch) {
         rc = geometry_from_meta(t, arch, &g);
@@ -463,7 +460,6 @@ int hoist_model_geometry(const hoist_model *model, hoist_geometry *out)
     if (rc == HOIST_OK) rc = hoist_geometry_check(&g);
     if (rc < 0) return rc;
     *out = g;
-    hoist__err_clear();
     return HOIST_OK;
 }
 

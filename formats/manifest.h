@@ -20,7 +20,6 @@
 
 #include <stdint.h>
 
-#define HOIST_MANIFEST_SUFFIX ".hoist-sum"
 #define HOIST_MANIFEST_VERSION 1
 #define HOIST_MANIFEST_DEFAULT_CHUNK (1u << 20)
 #define HOIST_MANIFEST_MIN_CHUNK (4u << 10)

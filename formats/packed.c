@@ -438,6 +438,8 @@ static int parse_origin(hoist__table *t, const origin *o)
         c.pk->chunk_bytes = c.h.chunk_bytes;
         c.pk->pending = c.tensors;
         t->packed = c.pk;
+        t->packed_finish = hoist__packed_finish;
+        t->packed_free = hoist__packed_free;
         return HOIST_OK;
     }
     hoist__free(c.tensors);

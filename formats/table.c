@@ -1,6 +1,4 @@
 /* The tensor table: growable arrays filled by the parsers, then sorted and indexed by name. */
-#include "formats/manifest.h"
-#include "formats/packed.h"
 #include "formats/table.h"
 #include "core/core.h"
 
@@ -22,7 +20,7 @@ void hoist__table_free(hoist__table *t)
     hoist__free(t->hash);
     hoist__free(t->origin);
     hoist__free(t->manifest);
-    hoist__packed_free(t->packed);
+    if (t->packed) t->packed_free(t->packed);
     hoist__table_init(t);
 }
 
@@ -171,7 +169,7 @@ int hoist__table_finish(hoist__table *t)
         t->hash[slot] = (uint32_t)i;
         t->total_bytes += ti->nbytes;
     }
-    return t->packed ? hoist__packed_finish(t) : HOIST_OK;
+    return t->packed ? t->packed_finish(t) : HOIST_OK;
 }
 
 long hoist__table_find(const hoist__table *t, const char *name)

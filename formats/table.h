@@ -13,6 +13,9 @@
 #define HOIST_MAX_FILES 65536u
 #define HOIST_MAX_NAME 4096u
 
+/* A model's manifest is named after the file it was opened through (formats/manifest.h). */
+#define HOIST_MANIFEST_SUFFIX ".hoist-sum"
+
 typedef struct hoist__tensor {
     char *name;
     hoist_dtype dtype;
@@ -66,9 +69,13 @@ typedef struct hoist__table {
     /* the file the model was opened through (the .safetensors file, the index, the container):
      * manifests are named after it */
     char *origin;
-    char *manifest; /* origin + HOIST_MANIFEST_SUFFIX (formats/manifest.h) */
-    /* a packed container's chunks (formats/packed.h); NULL for other formats */
+    char *manifest; /* origin + HOIST_MANIFEST_SUFFIX */
+    /* a packed container's chunks (formats/packed.h); NULL for other formats. The packed parser
+     * sets the two hooks with it, so that the table, which every format stands on, does not
+     * depend on one of them. */
     struct hoist__packed *packed;
+    int (*packed_finish)(struct hoist__table *t);
+    void (*packed_free)(struct hoist__packed *pk);
 } hoist__table;
 
 struct hoist_model {
@@ -118,7 +125,7 @@ bool hoist__dtype_row_bytes(hoist_dtype dtype, uint64_t n, uint64_t *bytes);
 /* --- format parsers ---------------------------------------------------------------------- */
 
 /* Parses one safetensors file and adds it and its tensors (and its __metadata__) to t.
- * Validates RELIABILITY.md cases 1-14. strict: trailing bytes are an error (else a warning). */
+ * Validates docs/RELIABILITY.md cases 1-14. strict: trailing bytes are an error (else a warning). */
 int hoist__safetensors_parse(hoist__table *t, const char *path, int strict);
 /* The same for a file whose bytes (all len of them) are already in memory, as path: nothing is
  * read. The file is recorded with mtime 0 and no identity. For fuzzing, and for callers that hold
@@ -138,7 +145,7 @@ int hoist__safetensors_index_parse(hoist__table *t, const char *index_path, int 
 int hoist__safetensors_index_parse_buffer(hoist__table *t, const char *index_path,
                                           const char *text, size_t len, int strict);
 /* Parses one GGUF file (versions 2 and 3, little-endian) and adds it, its tensors and its
- * key-value metadata to t; validates RELIABILITY.md cases 16-24. strict: bytes after the last
+ * key-value metadata to t; validates docs/RELIABILITY.md cases 16-24. strict: bytes after the last
  * tensor's padded end are an error (else a warning). A file that fails validation adds nothing
  * to t. */
 int hoist__gguf_parse(hoist__table *t, const char *path, int strict);
@@ -147,5 +154,10 @@ int hoist__gguf_parse_buffer(hoist__table *t, const char *path, const void *data
                              int strict);
 /* True when the 4 bytes at p are GGUF's magic. */
 bool hoist__gguf_magic(const unsigned char *p);
+
+/* The geometry of the model in t: from its GGUF metadata when it has `general.architecture`, else
+ * from the config.json beside its first file (formats/geometry.c). *out is written only on
+ * success; failures are HOIST_E_BAD_CONFIG (naming the key), HOIST_E_NOMEM or I/O statuses. */
+int hoist__geometry_of_table(const hoist__table *t, hoist_geometry *out);
 
 #endif

@@ -232,6 +232,16 @@ int hoist_model_metadata_value(const hoist_model *m, size_t index, const char **
     return HOIST_OK;
 }
 
+int hoist_model_geometry(const hoist_model *model, hoist_geometry *out)
+{
+    RETURN_IF(!out, HOIST_E_INVALID_ARG, "hoist_model_geometry: out is NULL");
+    memset(out, 0, sizeof *out);
+    RETURN_IF(!model, HOIST_E_INVALID_ARG, "hoist_model_geometry: model is NULL");
+    RETURN_IF_ERR(hoist__geometry_of_table(&model->table, out));
+    hoist__err_clear();
+    return HOIST_OK;
+}
+
 const char *hoist_model_metadata_get(const hoist_model *m, const char *key)
 {
     if (!m || !key) return NULL;

@@ -1,4 +1,4 @@
-/* Transforms: the stage between a window's read and its copy (DESIGN.md's data path). A load runs
+/* Transforms: the stage between a window's read and its copy (docs/ARCHITECTURE.md's data path). A load runs
  * at most one, on the pipeline's worker threads:
  *  - the packed decoder (loader/transform_decode.c): decompresses a packed model's chunks into a
  *    slot, checking each against its hash; the pipeline copies the decoded bytes;

@@ -1,4 +1,4 @@
-/* Fault sweeps (RELIABILITY.md 27, 33, 34), shared by test_faults.c (host backend, CI) and
+/* Fault sweeps (docs/RELIABILITY.md 27, 33, 34), shared by test_faults.c (host backend, CI) and
  * test_gpu_faults.c (CUDA, on the device machine): a fault is injected at the k-th call of one
  * kind, through the seams (loader/io.h reads, the allocator hook of loader/internal.h, the
  * device-call hook of gpu/gpu.h), for k = 1, 2, ... until a run no longer reaches a k-th call.

@@ -1,4 +1,4 @@
-/* Fault sweeps on the host backend (RELIABILITY.md 27, 33, 34; see fault_sweep.h) and 1,000
+/* Fault sweeps on the host backend (docs/RELIABILITY.md 27, 33, 34; see fault_sweep.h) and 1,000
  * load/unload cycles (35). With host_as_device the host backend is driven through the device
  * pipeline (pinned slots, streams, events, copies), so the code a GPU load runs is swept here;
  * test_gpu_faults.c runs the same sweeps on CUDA. */

@@ -1,4 +1,4 @@
-/* GGUF parser (formats/gguf.c): RELIABILITY.md cases 16-24, one handcrafted file per failure mode
+/* GGUF parser (formats/gguf.c): docs/RELIABILITY.md cases 16-24, one handcrafted file per failure mode
  * (tests/data/gguf, see its README.md), every metadata value type, every ggml tensor type's
  * size, and the cases built at test time. */
 #include "core/core.h"

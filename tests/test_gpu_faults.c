@@ -1,4 +1,4 @@
-/* The fault sweeps of test_faults.c on the CUDA backend (RELIABILITY.md 33, 34; see
+/* The fault sweeps of test_faults.c on the CUDA backend (docs/RELIABILITY.md 33, 34; see
  * fault_sweep.h), with free VRAM checked after every run as well, and 1,000 load/unload cycles
  * with VRAM flat (35). Needs a CUDA device: exits 77 (skipped) without one. */
 #include "fault_sweep.h"

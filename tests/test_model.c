@@ -1,4 +1,4 @@
-/* loader/model.c through the public API, RELIABILITY.md case 36: paths that are not model files
+/* loader/model.c through the public API, docs/RELIABILITY.md case 36: paths that are not model files
  * (a directory, a FIFO, /dev/zero, /proc and /sys files, an unreadable file) give a clean error
  * naming the path, at open and when a file turns into one of them before the load. */
 #include "source_test_common.h"

@@ -1,6 +1,6 @@
 /* formats/packed.c, packed_write.c, loader/plan_packed.c, transform_decode.c: pack -> load gives
  * the original bytes for every dtype, odd sizes, every path, on the host and through the device
- * pipeline (host_as_device); handcrafted containers (tests/data/packed, RELIABILITY.md cases 25
+ * pipeline (host_as_device); handcrafted containers (tests/data/packed, docs/RELIABILITY.md cases 25
  * and 26 and the structure) fail with their status, naming the tensor, publishing nothing. */
 #include "gpu/gpu.h"
 #include "core/core.h"

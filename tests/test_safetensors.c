@@ -1,4 +1,4 @@
-/* safetensors parser: RELIABILITY.md cases 1-14, one handcrafted file per failure mode
+/* safetensors parser: docs/RELIABILITY.md cases 1-14, one handcrafted file per failure mode
  * (tests/data/safetensors, see tests/data/README.md), plus cases built at test time. */
 #include "testutil.h"
 

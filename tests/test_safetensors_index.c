@@ -1,4 +1,4 @@
-/* Sharded safetensors (model.safetensors.index.json): RELIABILITY.md case 15. One directory per
+/* Sharded safetensors (model.safetensors.index.json): docs/RELIABILITY.md case 15. One directory per
  * failure mode in tests/data/safetensors/index_NAME; symlink escapes are built at test time. */
 #include "testutil.h"
 

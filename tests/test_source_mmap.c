@@ -1,4 +1,4 @@
-/* loader/source_mmap.c and loader/guard.c, RELIABILITY.md case 28: the file truncated or replaced
+/* loader/source_mmap.c and loader/guard.c, docs/RELIABILITY.md case 28: the file truncated or replaced
  * while the mmap path copies out of its mapping. At every window, into host memory and through
  * the device pipeline: an error naming the file, never SIGBUS, nothing published, everything
  * given back. A SIGBUS that is not the loader's still reaches the handler installed before. */

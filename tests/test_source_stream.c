@@ -1,5 +1,5 @@
 /* loader/source_stream.c and the I/O seam: buffered pread in windows, page cache dropped behind,
- * faults of RELIABILITY.md cases 27 and 37, the RAM budget. Host destination. */
+ * faults of docs/RELIABILITY.md cases 27 and 37, the RAM budget. Host destination. */
 #include "source_test_common.h"
 
 /* Odd sizes and offsets, windows much smaller than tensors, several threads. */

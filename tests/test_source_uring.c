@@ -1,5 +1,5 @@
 /* loader/source_uring.c: O_DIRECT through io_uring into the staging slots, and every fallback
- * forced through the I/O seam (RELIABILITY.md cases 27, 29, 30, 31, 37). Host destination. */
+ * forced through the I/O seam (docs/RELIABILITY.md cases 27, 29, 30, 31, 37). Host destination. */
 #include "source_test_common.h"
 
 /* Case 30: offsets and lengths off the block size, small windows, several rings. No fallback

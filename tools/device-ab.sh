@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs on the device machine (see ../shared/DEVICE.md): cold A/B comparisons of `hoist load`
+# Runs on the device machine (see docs/DEVICE.md): cold A/B comparisons of `hoist load`
 # settings on one model, the page cache dropped before every load and the order of the settings
 # rotated every round and reversed every other round, so that a disk whose speed drifts during
 # the run (the virtio disks of the device machines move by 10-30% from minute to minute) is

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs on the device machine (see ../shared/DEVICE.md): generates an 8 GB checkpoint and runs the
+# Runs on the device machine (see docs/DEVICE.md): generates an 8 GB checkpoint and runs the
 # full `hoist bench` on it twice (every path, cold and warm, --repeat 3), so that two runs' medians
 # can be compared. Writes, under $OUT (or ./out): bench-run<N>.csv, bench-run<N>.svg (or the
 # gnuplot script bench-run<N>.svg.gp where gnuplot is missing), bench-run<N>.log, and log.

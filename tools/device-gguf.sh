@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs on the device machine (see ../shared/DEVICE.md): the GGUF tests (parser, generator, the
+# Runs on the device machine (see docs/DEVICE.md): the GGUF tests (parser, generator, the
 # GPU test of every path and of the forward pass), then the load throughput of an ~8 GB GGUF file
 # against the same weights as one safetensors file, per path, cold and warm (and from /dev/shm),
 # into cuda:0, then `hoist run` on both (the same tokens) and on a Q8_0 GGUF of the same size.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs on the device machine (see ../shared/DEVICE.md): the CUDA fault sweeps and the 1,000-cycle
+# Runs on the device machine (see docs/DEVICE.md): the CUDA fault sweeps and the 1,000-cycle
 # VRAM test (tests/test_gpu_faults.c), then the other GPU tests, with logs under $OUT (or ./out).
 # About 5 minutes on an H100 host (estimate; the sweeps are a few thousand small loads).
 # Expects the device build made here and carried along:

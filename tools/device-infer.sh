@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs on the device machine (see ../shared/DEVICE.md): infer/'s GPU tests, a cross-check of the
+# Runs on the device machine (see docs/DEVICE.md): infer/'s GPU tests, a cross-check of the
 # generated tokens against Hugging Face transformers, and the decode benchmark of
 # docs/BENCHMARKS.md. Expects a static build made here and copied into build-infer-dev/:
 #   cmake -S . -B build-dev -DHOIST_STATIC_DEPS=ON -DCMAKE_BUILD_TYPE=Release

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs on the device machine (see ../shared/DEVICE.md): the integrity and packed-container
+# Runs on the device machine (see docs/DEVICE.md): the integrity and packed-container
 # measurements of docs/BENCHMARKS.md (issue #4). Expects the static build carried along:
 #   cmake -S . -B build-dev -DHOIST_STATIC_DEPS=ON -DCMAKE_BUILD_TYPE=Release && cmake --build build-dev
 # Generates an 8 GB bf16 checkpoint, writes its manifest and its packed container, then measures,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs on the device machine (see ../shared/DEVICE.md): the placement planner's acceptance checks,
+# Runs on the device machine (see docs/DEVICE.md): the placement planner's acceptance checks,
 # with logs under $OUT (or ./out). Expects the device build made here and carried along:
 #   cmake -S . -B build-dev -DHOIST_STATIC_DEPS=ON -DCMAKE_BUILD_TYPE=Release && cmake --build build-dev -j2
 # and is run there as

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs on the device machine (see ../shared/DEVICE.md): the Python binding (python/) against the
+# Runs on the device machine (see docs/DEVICE.md): the Python binding (python/) against the
 # torch and safetensors installed there. Expects a build made here with
 #   cmake -S . -B build-dev -DHOIST_STATIC_DEPS=ON -DCMAKE_BUILD_TYPE=Release && cmake --build build-dev
 # carried along (its libhoist.so holds liburing, Jansson, zstd and xxHash, which the device

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs on the device machine (see ../shared/DEVICE.md): the GPU tests, then the mmap->GPU
+# Runs on the device machine (see docs/DEVICE.md): the GPU tests, then the mmap->GPU
 # benchmarks of docs/BENCHMARKS.md. Expects a build made here with
 #   cmake -S . -B build-dev -DHOIST_STATIC_DEPS=ON -DCMAKE_BUILD_TYPE=Release && cmake --build build-dev
 # carried along, and writes its logs under $OUT (or ./out).

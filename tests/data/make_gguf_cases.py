@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the handcrafted GGUF test files under tests/data/gguf/ and their table in
-tests/data/gguf/README.md. Each bad file breaks exactly one rule of the format (RELIABILITY.md
+tests/data/gguf/README.md. Each bad file breaks exactly one rule of the format (docs/RELIABILITY.md
 cases 16-24) and is otherwise valid, so that removing the check for that rule would let the file
 through (or fail differently). The valid files (v_*) cover every metadata value type, every ggml
 tensor type, version 2, and the edge cases that must load.
@@ -355,7 +355,7 @@ def main():
     lines = [
         "# GGUF test data",
         "",
-        "Handcrafted files, one per failure mode of RELIABILITY.md cases 16-24, written by",
+        "Handcrafted files, one per failure mode of docs/RELIABILITY.md cases 16-24, written by",
         "`../make_gguf_cases.py` (run it to regenerate; it rewrites this file too). Each bad",
         "file breaks one rule and is otherwise valid. Statuses are `HOIST_E_*` (or `HOIST_OK`);",
         "tests/test_gguf.c checks every row. The `v_*` and `g_*` files must load; the `g_*`",

@@ -1,5 +1,5 @@
 /* Writes the handcrafted packed containers under tests/data/packed/: one per failure mode of
- * RELIABILITY.md cases 25 and 26 and of the container's structure, each otherwise valid (its
+ * docs/RELIABILITY.md cases 25 and 26 and of the container's structure, each otherwise valid (its
  * header and index hashes are right unless the case is about them), plus README.md and
  * cases.tsv, which test_packed.c reads. Every zstd frame is assembled by hand (RLE blocks), so
  * the bytes do not depend on the zstd version.
@@ -423,7 +423,7 @@ int main(int argc, char **argv)
             "hashes are recomputed unless the case is about them, so every file reaches the\n"
             "check it is for. The zstd frames are assembled by hand from RLE blocks, so the bytes\n"
             "do not depend on the zstd version.\n\n"
-            "Columns: the RELIABILITY.md case, then the status of `hoist_model_open`, of\n"
+            "Columns: the docs/RELIABILITY.md case, then the status of `hoist_model_open`, of\n"
             "`hoist_load` (every path) and of `hoist_model_verify` when the open succeeds. A\n"
             "load checks every chunk's hash; the tensor hashes, which a correct index keeps in\n"
             "step with them, are checked by `hoist verify` (`c26_tensor_hash`).\n\n"

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the handcrafted safetensors test files under tests/data/safetensors/ and the table in
-tests/data/README.md. Each bad file breaks exactly one rule of the format (RELIABILITY.md cases
+tests/data/README.md. Each bad file breaks exactly one rule of the format (docs/RELIABILITY.md cases
 1-15); everything else in it is valid, so that removing the check for that rule would let the
 file through (or fail differently). Run from anywhere: python3 tests/data/make_safetensors_cases.py
 
@@ -366,7 +366,7 @@ def main():
         "",
         "## safetensors/",
         "",
-        "Handcrafted files, one per failure mode of RELIABILITY.md cases 1-15, written by",
+        "Handcrafted files, one per failure mode of docs/RELIABILITY.md cases 1-15, written by",
         "`make_safetensors_cases.py` (run it to regenerate; it rewrites this file too). Each bad",
         "file breaks one rule and is otherwise valid. Statuses are `HOIST_E_*` (or `HOIST_OK`).",
         "Built at test time instead (too large, or needs the file system): 100k-deep nesting",
