@@ -6,8 +6,10 @@
 # spread over every setting alike.
 #   tools/device-ab.sh MODEL ROUNDS LABEL=ARGS...
 #   tools/device-ab.sh /root/m8G 4 "uring=--path uring" "verify=--path uring --verify"
-# Leading NAME=VALUE words of a setting are set in hoist's environment for its loads. With MODEL
-# "-" each setting names its own model (two formats of the same weights, say).
+# Leading NAME=VALUE words of a setting are set in hoist's environment for its loads, except
+# HOIST_BIN=PATH, which runs that hoist binary for the setting (two builds, A against B). With
+# MODEL "-" each setting names its own model (two formats of the same weights, say). WARM=1 keeps
+# the page cache (the model is read once before the first round) instead of dropping it.
 # Writes $OUT/ab.csv (label,round, then hoist load --csv's columns) and $OUT/ab.log, and prints
 # per label the median and min-max GB/s over the rounds and the median's ratio to the first
 # label's. Needs root (drop_caches). HOIST (build-dev/hoist), DEVICE (cuda:0).
@@ -26,18 +28,22 @@ n=${#labels[@]}
 
 echo "label,round,path,device,threads,seconds,model_gb_per_s,bytes,loader_peak_bytes,process_peak_rss_bytes,file_bytes,read_seconds,copy_seconds,verify_seconds,decode_seconds" > "$csv"
 status=0
+[ "${WARM:-0}" = 1 ] && [ "$model" != - ] && cat "$model"/* > /dev/null 2>&1
 for r in $(seq 1 "$rounds"); do
     for k in $(seq 0 $((n - 1))); do
         i=$(((k + r - 1) % n))
         [ $((r % 2)) -eq 0 ] && i=$(((n - 1 - k + r - 1) % n)) # each pair in both orders
-        sync
-        echo 3 > /proc/sys/vm/drop_caches
-        envs=() opts=()
+        if [ "${WARM:-0}" != 1 ]; then
+            sync
+            echo 3 > /proc/sys/vm/drop_caches
+        fi
+        envs=() opts=() bin=$hoist
         for word in ${args[$i]}; do
-            if [ ${#opts[@]} -eq 0 ] && [[ $word =~ ^[A-Z_][A-Z0-9_]*= ]]; then envs+=("$word"); else opts+=("$word"); fi
+            if [ ${#opts[@]} -eq 0 ] && [[ $word =~ ^HOIST_BIN= ]]; then bin=${word#HOIST_BIN=}
+            elif [ ${#opts[@]} -eq 0 ] && [[ $word =~ ^[A-Z_][A-Z0-9_]*= ]]; then envs+=("$word"); else opts+=("$word"); fi
         done
         [ "$model" = - ] || opts=("$model" "${opts[@]}")
-        line=$(env "${envs[@]}" "$hoist" load --device "${DEVICE:-cuda:0}" --csv "${opts[@]}" 2>>"$logf" | tail -1)
+        line=$(env "${envs[@]}" "$bin" load --device "${DEVICE:-cuda:0}" --csv "${opts[@]}" 2>>"$logf" | tail -1)
         [ -n "$line" ] || { echo "round $r ${labels[$i]}: load failed" | tee -a "$logf"; status=1; continue; }
         echo "${labels[$i]},$r,$line" | tee -a "$logf" >> "$csv"
     done
