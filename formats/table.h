@@ -69,6 +69,9 @@ typedef struct hoist__table {
     char *manifest; /* origin + HOIST_MANIFEST_SUFFIX (formats/manifest.h) */
     /* a packed container's chunks (formats/packed.h); NULL for other formats */
     struct hoist__packed *packed;
+    /* what hoist_model_format reports: set by the parser that filled the table (0 is
+     * HOIST_FORMAT_SAFETENSORS) */
+    hoist_format format;
 } hoist__table;
 
 struct hoist_model {
