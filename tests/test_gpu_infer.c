@@ -30,7 +30,7 @@ static loaded load_both(const char *name, const char *flags)
     char *mdir = tu_path(dir, name);
     snprintf(args, sizeof args, "gen '%s' %s --quiet", mdir, flags);
     ck_assert_msg(tu_run_cli(args) == 0, "hoist %s failed", args);
-    loaded l;
+    loaded l = {.g = HOIST_GEOMETRY_INIT};
     ck_assert_msg(hoist_model_open(mdir, NULL, &l.m) == HOIST_OK, "%s", hoist_last_error());
     ck_assert_msg(hoist_model_geometry(l.m, &l.g) == HOIST_OK, "%s", hoist_last_error());
     hoist_load_options o = HOIST_LOAD_OPTIONS_DEFAULT;
@@ -88,8 +88,8 @@ static void check_model(const char *name, const char *flags, double tol, uint32_
 {
     loaded l = load_both(name, flags);
     hoist_session *g = session(l.gpu, &l.g, NULL), *c = session(l.host, &l.g, NULL);
-    hoist_session_stats st;
-    hoist_session_stats_get(g, &st);
+    hoist_session_stats st = HOIST_SESSION_STATS_INIT;
+    ck_assert_int_eq(hoist_session_stats_get(g, &st), HOIST_OK);
     ck_assert_str_eq(st.backend, "cuda");
     int32_t *prompt = malloc(prompt_len * sizeof *prompt);
     for (uint32_t i = 0; i < prompt_len; i++) prompt[i] = (int32_t)((i * 7919u + 13) % l.g.vocab);
@@ -199,8 +199,8 @@ START_TEST(test_generate_matches_steps)
     float *lg = malloc(l.g.vocab * sizeof(float));
     ck_assert_int_eq(hoist_session_logits(g, lg, l.g.vocab), HOIST_OK);
     ck_assert_msg(rel_err(lg, logits, l.g.vocab) < 1e-5, "generate's last logits differ");
-    hoist_session_stats st;
-    hoist_session_stats_get(g, &st);
+    hoist_session_stats st = HOIST_SESSION_STATS_INIT;
+    ck_assert_int_eq(hoist_session_stats_get(g, &st), HOIST_OK);
     ck_assert_uint_eq(st.position, 5 + N - 1);
     ck_assert_uint_eq(st.decode_tokens, 2 * (N - 1));
     ck_assert(st.first_token_seconds > 0);
@@ -227,13 +227,13 @@ START_TEST(test_two_gpus)
     ck_assert_int_eq(tu_run_cli(args), 0);
     hoist_model *m = NULL;
     ck_assert_int_eq(hoist_model_open(mdir, NULL, &m), HOIST_OK);
-    hoist_geometry geo;
+    hoist_geometry geo = HOIST_GEOMETRY_INIT;
     ck_assert_int_eq(hoist_model_geometry(m, &geo), HOIST_OK);
     hoist_coordinator *co = NULL;
     ck_assert_int_eq(hoist_coordinator_create(&co), HOIST_OK);
     /* the smallest memory for cuda:0 that still takes the embeddings and a layer, found by
      * bisection: every layer fits below hi, none above lo */
-    hoist_plan_device devs[2] = {{.device = 0}, {.device = 1}};
+    hoist_plan_device devs[2] = {TU_PLAN_DEVICE(0, 0, 0), TU_PLAN_DEVICE(1, 0, 0)};
     hoist_plan_options po = HOIST_PLAN_OPTIONS_DEFAULT;
     po.devices = devs;
     po.ndevices = 2;
@@ -244,7 +244,7 @@ START_TEST(test_two_gpus)
     while (hi - lo > 4096) {
         devs[0].free_bytes = lo + (hi - lo) / 2;
         hoist_plan *p = NULL;
-        hoist_plan_usage u0 = {0};
+        hoist_plan_usage u0 = HOIST_PLAN_USAGE_INIT;
         int rc = hoist_plan_create(m, &po, &p);
         if (rc == HOIST_OK) ck_assert_int_eq(hoist_plan_usage_get(p, 0, &u0), HOIST_OK);
         if (rc == HOIST_OK && u0.layers > 0 && u0.layers < geo.n_layers) {
@@ -264,7 +264,7 @@ START_TEST(test_two_gpus)
     ck_assert_msg(hoist_load(m, &o, &gw) == HOIST_OK, "%s", hoist_last_error());
     hoist_load_options ho = HOIST_LOAD_OPTIONS_DEFAULT;
     ck_assert_int_eq(hoist_load(m, &ho, &hw), HOIST_OK);
-    hoist_view first, last, head;
+    hoist_view first = HOIST_VIEW_INIT, last = HOIST_VIEW_INIT, head = HOIST_VIEW_INIT;
     ck_assert_int_eq(hoist_weights_find(gw, "model.layers.0.mlp.up_proj.weight", &first), HOIST_OK);
     ck_assert_int_eq(hoist_weights_find(gw, "model.layers.5.mlp.up_proj.weight", &last), HOIST_OK);
     ck_assert_int_eq(hoist_weights_find(gw, "lm_head.weight", &head), HOIST_OK);

@@ -151,8 +151,8 @@ void tu_assert_weights_match_files(const hoist_model *m, const hoist_weights *w)
         ck_assert_int_ge(fds[f], 0);
     }
     for (size_t i = 0; i < n; i++) {
-        hoist_tensor_info t;
-        hoist_view v;
+        hoist_tensor_info t = HOIST_TENSOR_INFO_INIT;
+        hoist_view v = HOIST_VIEW_INIT;
         ck_assert_int_eq(hoist_model_tensor(m, i, &t), HOIST_OK);
         ck_assert_int_eq(hoist_weights_view(w, i, &v), HOIST_OK);
         ck_assert_str_eq(v.name, t.name);

@@ -11,6 +11,11 @@
 /* Exit code ctest shows as "skipped". */
 #define TU_SKIP 77
 
+/* A hoist_plan_device initializer with its size set. */
+#define TU_PLAN_DEVICE(dev, free, reserve)                                                        \
+    {.size = sizeof(hoist_plan_device), .device = (dev), .free_bytes = (free),                  \
+     .reserve_bytes = (reserve)}
+
 /* Creates a fresh directory under $TMPDIR (or /tmp); returns a malloc'd path. Aborts the test on
  * failure. */
 char *tu_mkdtemp(void);

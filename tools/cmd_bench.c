@@ -266,7 +266,8 @@ static void child_load(const bench *b, const job *j, job_out *out)
     watch w = {0};
     o.progress = watch_cb;
     o.progress_user = &w;
-    hoist_device_info info; /* the device comes up outside the timed load */
+    /* the device comes up outside the timed load */
+    hoist_device_info info = HOIST_DEVICE_INFO_INIT;
     int rc = hoist_device_info_get(b->o.device, &info);
     if (rc < 0) return set_error(out, rc);
     out->hwm_reset = reset_hwm();
@@ -281,7 +282,7 @@ static void child_load(const bench *b, const job *j, job_out *out)
     out->cpu = cpu_seconds() - cpu0;
     out->peak_rss = vm_hwm();
     if (rc < 0) return set_error(out, rc);
-    hoist_load_stats s;
+    hoist_load_stats s = HOIST_LOAD_STATS_INIT;
     hoist_weights_stats(wt, &s);
     snprintf(out->ran, sizeof out->ran, "%s", s.path);
     out->threads = s.threads;
@@ -302,13 +303,13 @@ static void child_ceiling(const bench *b, const job *j, job_out *out)
     int rc = HOIST_OK;
     if (j->kind == JOB_PROBE) {
         out->device_count = hoist_device_count();
-        hoist_device_info info;
+        hoist_device_info info = HOIST_DEVICE_INFO_INIT;
         rc = hoist_device_info_get(b->o.device_set ? b->o.device : HOIST_DEVICE_HOST, &info);
         if (rc < 0) set_error(out, rc);
         return;
     }
     if (j->kind != JOB_READ) {
-        hoist_device_info info;
+        hoist_device_info info = HOIST_DEVICE_INFO_INIT;
         rc = hoist_device_info_get(b->o.device, &info);
         if (rc < 0) return set_error(out, rc);
     }
@@ -320,6 +321,7 @@ static void child_ceiling(const bench *b, const job *j, job_out *out)
     co.device = b->o.device;
     co.progress = cli_progress_cb;
     co.progress_user = &bar;
+    out->ceiling = (hoist_ceiling)HOIST_CEILING_INIT;
     if (j->kind == JOB_READ) {
         rc = hoist_read_ceiling(b->m, &co, &out->ceiling);
     } else if (j->kind == JOB_STAGING) {
@@ -508,8 +510,8 @@ static void run_all(bench *b)
 static void describe_ceiling(const bench *b, int which, const hoist_ceiling *c, char *buf,
                              size_t len)
 {
-    char blk[32], dev[16];
-    snprintf(dev, sizeof dev, b->o.device < 0 ? "host" : "cuda:%d", b->o.device);
+    char blk[32], dev[HOIST_DEVICE_NAME_MAX];
+    hoist_device_name(b->o.device, dev, sizeof dev);
     if (which == 0)
         snprintf(buf, len, "%s, %s, %u %s x %u x %s reads%s%s%s",
                  c->direct ? "O_DIRECT" : "buffered", c->uring ? "io_uring" : "pread", c->threads,
@@ -655,7 +657,7 @@ static void load_row(bench *b, bench_report *rep, int mode, int p, int bu)
 static void build_report(bench *b, bench_report *rep)
 {
     snprintf(rep->model, sizeof rep->model, "%s", b->o.model_path);
-    snprintf(rep->device, sizeof rep->device, b->o.device < 0 ? "host" : "cuda:%d", b->o.device);
+    hoist_device_name(b->o.device, rep->device, sizeof rep->device);
     snprintf(rep->cold_method, sizeof rep->cold_method, "%s",
              b->global_drop ? "drop_caches" : "fadvise");
     rep->model_bytes = hoist_model_total_bytes(b->m);

@@ -45,16 +45,12 @@ int cmd_devices(int argc, char **argv)
     int n = hoist_device_count();
     printf("%-8s %-32s %12s %12s %s\n", "device", "name", "total", "free", "compute");
     for (int d = -1; d < n; d++) {
-        hoist_device_info info;
+        hoist_device_info info = HOIST_DEVICE_INFO_INIT;
         int rc = hoist_device_info_get(d, &info);
         if (rc < 0) return cli_fail("devices", rc);
-        char id[16], cc[16] = "-";
-        if (d < 0)
-            snprintf(id, sizeof id, "host");
-        else {
-            snprintf(id, sizeof id, "cuda:%d", d);
-            snprintf(cc, sizeof cc, "%d.%d", info.compute_major, info.compute_minor);
-        }
+        char id[HOIST_DEVICE_NAME_MAX], cc[16] = "-";
+        hoist_device_name(d, id, sizeof id);
+        if (d >= 0) snprintf(cc, sizeof cc, "%d.%d", info.compute_major, info.compute_minor);
         printf("%-8s %-32s %12s %12s %s\n", id, info.name,
                cli_fmt_bytes(info.total_bytes, total, sizeof total),
                cli_fmt_bytes(info.free_bytes, avail, sizeof avail), cc);

@@ -71,16 +71,16 @@ static void report(const hoist_load_stats *s, int run, int repeat)
 /* The devices a plan put weights on, "cuda:0+cuda:1" (CSV-safe). */
 static void plan_devices(const hoist_plan *p, char *buf, size_t n)
 {
-    hoist_plan_info in;
+    hoist_plan_info in = HOIST_PLAN_INFO_INIT;
     hoist_plan_info_get(p, &in);
     size_t len = 0;
     buf[0] = '\0';
     for (size_t i = 0; i < in.ndevices && len < n; i++) {
-        hoist_plan_usage u;
+        hoist_plan_usage u = HOIST_PLAN_USAGE_INIT;
         char dn[32];
         if (hoist_plan_usage_get(p, i, &u) < 0 || !u.weights_bytes) continue;
         len += (size_t)snprintf(buf + len, n - len, "%s%s", len ? "+" : "",
-                                cli_device_name(u.device, dn, sizeof dn));
+                                hoist_device_name(u.device, dn, sizeof dn));
     }
 }
 
@@ -91,7 +91,7 @@ static void report_placement(const hoist_weights *w)
     size_t count[HOIST_PLAN_MAX_DEVICES] = {0}, nd = 0;
     uint64_t bytes[HOIST_PLAN_MAX_DEVICES] = {0};
     for (size_t i = 0; i < hoist_weights_count(w); i++) {
-        hoist_view v;
+        hoist_view v = HOIST_VIEW_INIT;
         if (hoist_weights_view(w, i, &v) < 0) continue;
         size_t d = 0;
         while (d < nd && devs[d] != v.device) d++;
@@ -105,7 +105,7 @@ static void report_placement(const hoist_weights *w)
     printf("views:");
     for (size_t d = 0; d < nd; d++) {
         char dn[32], b[32];
-        printf("%s %s %zu tensors, %s", d ? ";" : "", cli_device_name(devs[d], dn, sizeof dn),
+        printf("%s %s %zu tensors, %s", d ? ";" : "", hoist_device_name(devs[d], dn, sizeof dn),
                count[d], cli_fmt_bytes(bytes[d], b, sizeof b));
     }
     printf("\n");
@@ -208,13 +208,13 @@ int cmd_load(int argc, char **argv)
         plan_devices(plan, dev, sizeof dev);
     } else {
         /* bring the device up first: context creation is not part of a load's time */
-        hoist_device_info info;
+        hoist_device_info info = HOIST_DEVICE_INFO_INIT;
         rc = hoist_device_info_get(o.device, &info);
         if (rc < 0) {
             hoist_model_free(m);
             return cli_fail("load", rc);
         }
-        cli_device_name(o.device, dev, sizeof dev);
+        hoist_device_name(o.device, dev, sizeof dev);
     }
     if (!csv)
         printf("loading %s (%zu tensors, %zu files) into %s\n", path,
@@ -230,7 +230,7 @@ int cmd_load(int argc, char **argv)
         rc = hoist_load(m, &o, &w);
         cli_progress_end(&bar);
         if (rc < 0) break;
-        hoist_load_stats s;
+        hoist_load_stats s = HOIST_LOAD_STATS_INIT;
         hoist_weights_stats(w, &s);
         if (csv)
             report_csv(&s, dev);

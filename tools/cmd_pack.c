@@ -71,7 +71,7 @@ int cmd_pack(int argc, char **argv)
     hoist_model *m;
     int rc = hoist_model_open(in, &oo, &m);
     if (rc < 0) return cli_fail("pack", rc);
-    hoist_pack_stats st;
+    hoist_pack_stats st = HOIST_PACK_STATS_INIT;
     rc = hoist_pack(m, out, &o, &st);
     hoist_model_free(m);
     if (rc < 0) return cli_fail("pack", rc);

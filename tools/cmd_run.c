@@ -144,18 +144,18 @@ static void print_tokens(const int32_t *t, size_t n)
 /* The devices a plan put weights on ("cuda:0+cuda:1"), and the first of them. */
 static int plan_devices(const hoist_plan *p, char *buf, size_t n)
 {
-    hoist_plan_info in;
+    hoist_plan_info in = HOIST_PLAN_INFO_INIT;
     hoist_plan_info_get(p, &in);
     size_t len = 0;
     int first = HOIST_DEVICE_HOST, any = 0;
     buf[0] = '\0';
     for (size_t i = 0; i < in.ndevices && len + 1 < n; i++) {
-        hoist_plan_usage u;
+        hoist_plan_usage u = HOIST_PLAN_USAGE_INIT;
         char name[32];
         if (hoist_plan_usage_get(p, i, &u) < 0 || !u.weights_bytes) continue;
         if (!any) first = u.device;
         len += (size_t)snprintf(buf + len, n - len, "%s%s", any++ ? "+" : "",
-                                cli_device_name(u.device, name, sizeof name));
+                                hoist_device_name(u.device, name, sizeof name));
     }
     return first;
 }
@@ -166,30 +166,28 @@ static int run(run_args *a, hoist_model **m, hoist_plan **plan, hoist_weights **
 {
     int rc = hoist_model_open(a->model, NULL, m);
     if (rc < 0) return cli_fail("run", rc);
-    hoist_geometry g;
+    hoist_geometry g = HOIST_GEOMETRY_INIT;
     char dev[160];
     int bw_device = a->load.device;
     if (a->plan.any) {
         /* planning asks the devices, which brings them up before the timed load */
         if (cli_plan_make("run", *m, &a->plan, plan) < 0) return 1;
         if (!a->csv) cli_plan_print(stdout, *plan);
-        hoist_plan_info pi;
-        hoist_plan_info_get(*plan, &pi);
-        g = pi.geometry;
+        hoist_plan_geometry(*plan, &g);
         a->load.plan = *plan;
         bw_device = plan_devices(*plan, dev, sizeof dev);
     } else {
         rc = hoist_model_geometry(*m, &g);
         if (rc < 0) return cli_fail("run", rc);
-        cli_device_name(a->load.device, dev, sizeof dev);
+        hoist_device_name(a->load.device, dev, sizeof dev);
     }
-    hoist_device_info info;
+    hoist_device_info info = HOIST_DEVICE_INFO_INIT;
     rc = hoist_device_info_get(bw_device, &info); /* context creation is not load time */
     if (rc < 0) return cli_fail("run", rc);
 
     rc = hoist_load(*m, &a->load, w);
     if (rc < 0) return cli_fail("run", rc);
-    hoist_load_stats ls;
+    hoist_load_stats ls = HOIST_LOAD_STATS_INIT;
     hoist_weights_stats(*w, &ls);
 
     uint64_t need = a->n_tokens + (a->n_new ? a->n_new - 1 : 0);
@@ -212,7 +210,7 @@ static int run(run_args *a, hoist_model **m, hoist_plan **plan, hoist_weights **
         if (rc == 0) rc = hoist_session_reset(*s);
     }
     if (rc < 0) return cli_fail("run", rc);
-    hoist_session_stats st0, st;
+    hoist_session_stats st0 = HOIST_SESSION_STATS_INIT, st = HOIST_SESSION_STATS_INIT;
     hoist_session_stats_get(*s, &st0);
     rc = hoist_session_generate(*s, a->tokens, a->n_tokens, a->n_new, *out);
     if (rc < 0) return cli_fail("run", rc);

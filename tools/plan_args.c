@@ -29,20 +29,14 @@ static const struct {
     {"--vocab", G_VOCAB, 1u << 30},        {"--max-position", G_MAX_POS, 1ull << 40},
 };
 
-const char *cli_device_name(int device, char *buf, size_t n)
-{
-    if (device == HOIST_DEVICE_HOST)
-        snprintf(buf, n, "host");
-    else
-        snprintf(buf, n, "cuda:%d", device);
-    return buf;
-}
-
 void cli_plan_args_init(cli_plan_args *pa)
 {
     memset(pa, 0, sizeof *pa);
     hoist_plan_options def = HOIST_PLAN_OPTIONS_DEFAULT;
     pa->opts = def;
+    for (size_t d = 0; d < HOIST_PLAN_MAX_DEVICES; d++)
+        pa->devices[d] = (hoist_plan_device)HOIST_PLAN_DEVICE_DEFAULT;
+    pa->geo = (hoist_geometry)HOIST_GEOMETRY_INIT;
 }
 
 static int set_geo(cli_plan_args *pa, unsigned bit, uint64_t v)
@@ -169,7 +163,7 @@ static hoist_dtype majority_dtype(const hoist_model *m)
 {
     uint64_t bytes[HOIST_DTYPE_COUNT] = {0};
     for (size_t i = 0; i < hoist_model_tensor_count(m); i++) {
-        hoist_tensor_info t;
+        hoist_tensor_info t = HOIST_TENSOR_INFO_INIT;
         if (hoist_model_tensor(m, i, &t) == 0) bytes[t.dtype] += t.nbytes;
     }
     int best = HOIST_DTYPE_F32;
@@ -189,7 +183,7 @@ static int build_geometry(const char *cmd, hoist_model *m, cli_plan_args *pa, ho
                            "--intermediate --heads --vocab");
             return HOIST_E_BAD_CONFIG;
         }
-        memset(g, 0, sizeof *g);
+        *g = (hoist_geometry)HOIST_GEOMETRY_INIT;
         strcpy(g->architecture, "llama");
         g->rms_eps = 1e-5;
         g->rope_theta = 10000.0;
@@ -231,7 +225,8 @@ static int resolve(const char *cmd, hoist_model *m, cli_plan_args *pa, hoist_geo
         if (n > HOIST_PLAN_MAX_DEVICES) n = HOIST_PLAN_MAX_DEVICES;
         pa->ndevices = n > 0 ? (size_t)n : 1;
         for (size_t d = 0; d < pa->ndevices; d++)
-            pa->devices[d] = (hoist_plan_device){n > 0 ? (int)d : HOIST_DEVICE_HOST, 0, 0};
+            pa->devices[d] = (hoist_plan_device){.size = sizeof(hoist_plan_device),
+                                                 .device = n > 0 ? (int)d : HOIST_DEVICE_HOST};
         if (pa->nreserve > 1 && pa->nreserve != pa->ndevices) {
             cli_error(cmd, "--reserve lists %zu sizes for %zu devices", pa->nreserve,
                       pa->ndevices);
@@ -253,8 +248,8 @@ static int resolve(const char *cmd, hoist_model *m, cli_plan_args *pa, hoist_geo
 
 void cli_fit_print(FILE *f, hoist_model *model, cli_plan_args *pa)
 {
-    hoist_geometry g;
-    hoist_fit fit;
+    hoist_geometry g = HOIST_GEOMETRY_INIT;
+    hoist_fit fit = HOIST_FIT_INIT;
     if (resolve("plan", model, pa, &g) < 0 || hoist_plan_fit(model, &pa->opts, &fit) < 0) return;
     fprintf(f, "largest max_seq_len that fits (batch %u, searched up to the model's context or "
                "--max-seq-len):",
@@ -267,7 +262,7 @@ void cli_fit_print(FILE *f, hoist_model *model, cli_plan_args *pa)
 
 int cli_plan_make(const char *cmd, hoist_model *model, cli_plan_args *pa, hoist_plan **out)
 {
-    hoist_geometry g;
+    hoist_geometry g = HOIST_GEOMETRY_INIT;
     int rc = resolve(cmd, model, pa, &g);
     if (rc < 0) return rc;
     rc = hoist_plan_create(model, &pa->opts, out);
@@ -280,10 +275,11 @@ int cli_plan_make(const char *cmd, hoist_model *model, cli_plan_args *pa, hoist_
 
 void cli_plan_print(FILE *f, const hoist_plan *p)
 {
-    hoist_plan_info in;
-    hoist_plan_info_get(p, &in);
-    const hoist_geometry *g = &in.geometry;
-    char a[32], b[32], c[32], d[32], e[32], h[32], dn[32];
+    hoist_plan_info in = HOIST_PLAN_INFO_INIT;
+    hoist_geometry geo = HOIST_GEOMETRY_INIT;
+    if (hoist_plan_info_get(p, &in) < 0 || hoist_plan_geometry(p, &geo) < 0) return;
+    const hoist_geometry *g = &geo;
+    char a[32], b[32], c[32], d[32], e[32], h[32], dn[HOIST_DEVICE_NAME_MAX];
     fprintf(f, "geometry: %s, %u layers, hidden %u, intermediate %u, %u heads / %u kv heads of "
                "%u, vocab %u, context %llu, %s%s\n",
             g->architecture, g->n_layers, g->hidden, g->intermediate, g->n_heads, g->n_kv_heads,
@@ -297,7 +293,7 @@ void cli_plan_print(FILE *f, const hoist_plan *p)
     fprintf(f, "%-8s %12s %12s %12s %12s %12s %12s  %s\n", "device", "free", "reserve",
             "weights", "kv cache", "workspace", "headroom", "holds");
     for (size_t i = 0; i < in.ndevices; i++) {
-        hoist_plan_usage u;
+        hoist_plan_usage u = HOIST_PLAN_USAGE_INIT;
         if (hoist_plan_usage_get(p, i, &u) < 0) continue;
         char holds[96] = "-";
         size_t n = 0;
@@ -308,7 +304,8 @@ void cli_plan_print(FILE *f, const hoist_plan *p)
             n += (size_t)snprintf(holds + n, sizeof holds - n, "%sembeddings", n ? ", " : "");
         if (u.head) n += (size_t)snprintf(holds + n, sizeof holds - n, "%shead", n ? ", " : "");
         fprintf(f, "%-8s %12s %12s %12s %12s %12s %12s  %s\n",
-                cli_device_name(u.device, dn, sizeof dn), cli_fmt_bytes(u.free_bytes, a, sizeof a),
+                hoist_device_name(u.device, dn, sizeof dn),
+                cli_fmt_bytes(u.free_bytes, a, sizeof a),
                 cli_fmt_bytes(u.reserve_bytes, b, sizeof b),
                 cli_fmt_bytes(u.weights_bytes, c, sizeof c), cli_fmt_bytes(u.kv_bytes, d, sizeof d),
                 cli_fmt_bytes(u.workspace_bytes, e, sizeof e),

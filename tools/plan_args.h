@@ -40,7 +40,5 @@ int cli_plan_make(const char *cmd, hoist_model *model, cli_plan_args *pa, hoist_
 void cli_plan_print(FILE *f, const hoist_plan *plan);
 /* "largest max_seq_len that fits: f16 N, ..." for these flags. */
 void cli_fit_print(FILE *f, hoist_model *model, cli_plan_args *pa);
-/* "cuda:0" or "host" into buf. */
-const char *cli_device_name(int device, char *buf, size_t n);
 
 #endif
