@@ -1,5 +1,5 @@
-/* The CUDA backend's matrix products: a cuBLAS handle per stream with a fixed workspace, and
- * gpu.h's row-major product as one cublasGemmEx. */
+/* The CUDA backend's matrix products (gpu.h's hoist__gpu_blas_ops): a cuBLAS handle per stream
+ * with a fixed workspace, and the row-major product as one cublasGemmEx. */
 #include "gpu/gpu.h"
 #include "gpu/cuda_native.h"
 #include "core/core.h"
@@ -56,7 +56,7 @@ static int blas_setup(hoist__blas *b, size_t workspace_bytes)
     return HOIST_OK;
 }
 
-int hoist__cublas_create(hoist__stream *s, size_t workspace_bytes, hoist__blas **out)
+static int cublas_create(hoist__stream *s, size_t workspace_bytes, hoist__blas **out)
 {
     RETURN_IF_ERR(hoist__gpu_seam("cuda", s->device, HOIST_GPU_BLAS_CREATE, workspace_bytes));
     hoist__blas *b = hoist__calloc(1, sizeof *b);
@@ -72,7 +72,7 @@ int hoist__cublas_create(hoist__stream *s, size_t workspace_bytes, hoist__blas *
     return HOIST_OK;
 }
 
-void hoist__cublas_destroy(hoist__blas *b)
+static void cublas_destroy(hoist__blas *b)
 {
     if (!b) return;
     hoist__gpu_track(HOIST_GPU_RES_BLAS, -1);
@@ -92,7 +92,7 @@ static int data_type(hoist_dtype d, cudaDataType *out)
 /* cuBLAS is column-major, where a row-major matrix reads as its transpose: C = B . A^T in rows is
  * C^T = A . B^T, which in cuBLAS's view is its A transposed times its B as it is. The handle's
  * device must be current (the caller's scope). */
-int hoist__cublas_gemm(hoist__blas *b, const hoist__gemm *m)
+static int cublas_gemm(hoist__blas *b, const hoist__gemm *m)
 {
     int device = b->stream->device;
     RETURN_IF_ERR(hoist__gpu_seam("cuda", device, HOIST_GPU_GEMM, 0));
@@ -109,4 +109,15 @@ int hoist__cublas_gemm(hoist__blas *b, const hoist__gemm *m)
     char call[96];
     snprintf(call, sizeof call, "cublasGemmEx of a [%u, %u] matrix by %u rows", m->m, m->k, m->n);
     return blas_fail(st, call, device);
+}
+
+static const hoist__gpu_blas_ops cublas_ops = {
+    .create = cublas_create,
+    .destroy = cublas_destroy,
+    .gemm = cublas_gemm,
+};
+
+const hoist__gpu_blas_ops *hoist__gpu_blas(const hoist__gpu_ops *g)
+{
+    return g == hoist__gpu_cuda() ? &cublas_ops : NULL;
 }

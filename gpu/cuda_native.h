@@ -12,8 +12,6 @@ extern "C" {
 #endif
 
 typedef struct hoist__stream hoist__stream;
-typedef struct hoist__blas hoist__blas;
-typedef struct hoist__gemm hoist__gemm;
 
 struct hoist__stream {
     cudaStream_t stream;
@@ -27,11 +25,6 @@ int hoist__cuda_report(int status, int device, const char *call, const char *det
  * blamed for it, and reports e (HOIST_E_DEVICE_NOMEM when it is an allocation failure, else
  * HOIST_E_DEVICE). */
 int hoist__cuda_check(cudaError_t e, const char *call, int device);
-
-/* The cuBLAS part of the CUDA backend (gpu/cublas.c), behind hoist__gpu_ops' blas_* and gemm. */
-int hoist__cublas_create(hoist__stream *s, size_t workspace_bytes, hoist__blas **out);
-void hoist__cublas_destroy(hoist__blas *b);
-int hoist__cublas_gemm(hoist__blas *b, const hoist__gemm *g);
 
 #ifdef __cplusplus
 }

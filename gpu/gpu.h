@@ -5,8 +5,8 @@
  * Two implementations: CUDA (gpu/gpu_cuda.c, built where the toolkit is found) and host
  * (gpu/gpu_host.c: plain memory, synchronous copies, events that are always complete). The loader
  * drives both the same way, so the whole pipeline is exercised on machines without a GPU. The
- * GPU forward pass (infer/gpu_forward.c) uses the inference block of the interface, which only
- * the CUDA backend has: sessions over host memory run infer/cpu.c instead.
+ * GPU forward pass (infer/gpu_forward.c) uses the inference block of the interface and the
+ * matrix products, which only the CUDA backend has: sessions over host memory run infer/cpu.c.
  *
  * Every function returns HOIST_OK or a negative hoist_status and sets the thread's error message
  * (naming the device and the call). Pointers and handles are opaque to the caller.
@@ -117,13 +117,6 @@ typedef struct hoist__gpu_ops {
     int (*event_create_timed)(int device, hoist__event **out);
     int (*event_elapsed)(hoist__event *start, hoist__event *end, float *ms);
 
-    /* A handle for products on s, with a device workspace of workspace_bytes (allocated by
-     * mem_alloc, so that it is counted and can fail like any other buffer). A fixed workspace
-     * lets a graph capture the products. */
-    int (*blas_create)(hoist__stream *s, size_t workspace_bytes, hoist__blas **out);
-    void (*blas_destroy)(hoist__blas *b);
-    int (*gemm)(hoist__blas *b, const hoist__gemm *g);
-
     /* Graphs: between graph_begin and graph_end (or graph_abort), the work this thread queues on
      * s is recorded instead of run. graph_end makes the recording launchable; graph_abort drops
      * it, reporting nothing, when queueing it failed (the caller has that failure to report).
@@ -134,6 +127,20 @@ typedef struct hoist__gpu_ops {
     int (*graph_launch)(hoist__graph *g, hoist__stream *s);
     void (*graph_destroy)(hoist__graph *g);
 } hoist__gpu_ops;
+
+/* Matrix products, apart from hoist__gpu_ops so that only a program that runs inference links
+ * cuBLAS: a static link of the loader alone neither needs it nor pays for loading it. */
+typedef struct hoist__gpu_blas_ops {
+    /* A handle for products on s (whose device must be current, as for products), with a device
+     * workspace of workspace_bytes allocated by the backend's mem_alloc, so that it is counted
+     * and can fail like any other buffer. A fixed workspace lets a graph capture the products. */
+    int (*create)(hoist__stream *s, size_t workspace_bytes, hoist__blas **out);
+    void (*destroy)(hoist__blas *b);
+    int (*gemm)(hoist__blas *b, const hoist__gemm *m);
+} hoist__gpu_blas_ops;
+
+/* The matrix products of backend g (gpu/cublas.c for CUDA), or NULL where it has none. */
+const hoist__gpu_blas_ops *hoist__gpu_blas(const hoist__gpu_ops *g);
 
 /* ---- the device-call seam (gpu/gpu_seam.c; tests only, like the I/O hooks of loader/io.h) ---
  * Every backend passes each call that can fail through hoist__gpu_seam before making it, and

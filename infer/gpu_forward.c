@@ -46,6 +46,7 @@ typedef struct gpu_dev {
 
 typedef struct gpu_state {
     const hoist__gpu_ops *g;
+    const hoist__gpu_blas_ops *blas;
     /* The entry call in progress keeps the caller's current device here (a session is used by
      * one thread at a time), and switches between its own devices through it. */
     hoist__device_scope scope;
@@ -77,7 +78,7 @@ static int gemm_float(const hoist_session *s, gpu_state *c, gpu_dev *d, const vo
     hoist__gemm m = {.m = rows, .n = n, .k = cols, .a = w, .lda = cols, .b = x, .ldb = cols,
                      .ab_dtype = s->wdtype, .c = y, .ldc = ldy, .c_dtype = HOIST_DTYPE_F32,
                      .alpha = 1.0f, .beta = beta};
-    return c->g->gemm(d->blas, &m);
+    return c->blas->gemm(d->blas, &m);
 }
 
 /* The same for W of dtype wdt. A Q8_0 matrix times one token (a decode step) is one fused
@@ -130,7 +131,7 @@ static void release_dev(gpu_state *c, int i)
     const hoist__gpu_ops *g = c->g;
     gpu_dev *d = &c->dev[i];
     if (d->stream) g->stream_sync(d->stream);
-    g->blas_destroy(d->blas);
+    c->blas->destroy(d->blas);
     void *bufs[] = {d->pos, d->x, d->xn, d->qkv, d->attn, d->gu, d->act, d->rope_cos,
                     d->rope_sin, d->cache, d->partial, d->counters, d->dq};
     for (size_t b = 0; b < sizeof bufs / sizeof *bufs; b++) g->mem_free(d->id, bufs[b]);
@@ -197,7 +198,7 @@ static int dev_create(hoist_session *s, gpu_state *c, gpu_dev *d)
     RETURN_IF_ERR(use(c, d));
     RETURN_IF_ERR(ops->stream_create(d->id, &d->stream));
     RETURN_IF_ERR(ops->event_create(d->id, &d->ev));
-    RETURN_IF_ERR(ops->blas_create(d->stream, BLAS_WORKSPACE, &d->blas));
+    RETURN_IF_ERR(c->blas->create(d->stream, BLAS_WORKSPACE, &d->blas));
     s->stats.device_bytes += BLAS_WORKSPACE;
     RETURN_IF_ERR(dev_alloc(s, c, d, (void **)&d->pos, sizeof(int32_t), "position"));
     RETURN_IF_ERR(dev_alloc(s, c, d, (void **)&d->x, B * g->hidden * 4, "residual stream"));
@@ -304,8 +305,9 @@ static int create_impl(hoist_session *s)
               "out of memory for %u layers", g->n_layers);
     const hoist__gpu_ops *ops = NULL;
     RETURN_IF_ERR(hoist__gpu_for_device(s->embed.device, &ops));
-    RETURN_IF(!ops->gemm, HOIST_E_UNSUPPORTED, "device %d: the %s backend runs no inference",
-              s->embed.device, ops->name);
+    c->blas = hoist__gpu_blas(ops);
+    RETURN_IF(!c->blas || !ops->scope_enter, HOIST_E_UNSUPPORTED,
+              "device %d: the %s backend runs no inference", s->embed.device, ops->name);
     c->g = ops;
     RETURN_IF_ERR(map_devices(s, c));
     RETURN_IF_ERR(ops->scope_enter(&c->scope, c->dev[c->embed_dev].id));
