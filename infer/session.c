@@ -245,7 +245,7 @@ static int session_init(hoist_session *s, const hoist_weights *w)
     if (s->embed.device == HOIST_DEVICE_HOST) {
         s->ops = &hoist__infer_cpu;
     } else {
-        s->ops = hoist__infer_cuda();
+        s->ops = hoist__infer_gpu();
         RETURN_IF(!s->ops, HOIST_E_UNSUPPORTED,
                   "the weights are on cuda:%d but this build of hoist has no CUDA inference",
                   s->embed.device);

@@ -26,12 +26,12 @@
 #define MAX_SEQ_LEN (1ull << 32)
 #define MAX_DEVICE_ID 1023
 
-/* The inference layer's fixed costs on each GPU it uses (infer/cuda.c): a cuBLAS workspace of
+/* The inference layer's fixed costs per GPU used (infer/gpu_forward.c): a cuBLAS workspace of
  * 32 MiB, and an allowance of 32 MiB for the cuBLAS handle and the kernels' modules, which the
  * driver takes when they are first used. The host has neither. */
 #define GPU_FIXED ((32ull << 20) + (32ull << 20))
 /* Weights of a ggml block type (Q8_0) are dequantized into a slice of 32 MiB on each GPU before
- * their products (infer/cuda.c's DEQUANT_BYTES). */
+ * their products (infer/gpu_forward.c's DEQUANT_BYTES). */
 #define GPU_DEQUANT (32ull << 20)
 
 /* ---- kv dtypes ---------------------------------------------------------------------------- */
@@ -110,8 +110,8 @@ int hoist_kv_cache_bytes(const hoist_geometry *g, hoist_kv_dtype kv, uint64_t ma
 
 /* ---- workspace ---------------------------------------------------------------------------- */
 
-/* The inference layer's buffers on a device (infer/cuda.c's dev_create and cuda_create), for T
- * tokens per forward pass, besides GPU_FIXED: the residual stream in fp32 and the normalized
+/* The inference layer's buffers on a device (infer/gpu_forward.c's dev_create and alloc_ends),
+ * for T tokens per forward pass, besides GPU_FIXED: the residual stream in fp32 and the normalized
  * activations in the weights' dtype on every device; on a device with layers the q/k/v and gate/up outputs (fp32),
  * attention and MLP activations (weights' dtype) and the rotary tables (fp32, head_dim / 2 per
  * position, cos and sin); the token ids where the embeddings are; the logits (fp32, vocab per

@@ -240,8 +240,6 @@ static ST_UNUSED const char *fs_fault_name(const fs_case *c)
 static ST_UNUSED void fs_assert_same(const fs_snapshot *a, const fs_snapshot *b, const fs_case *c,
                                      unsigned k, int rc)
 {
-    static const char *const res[] = {"device buffers", "pinned buffers", "registrations",
-                                      "streams", "events"};
     ck_assert_msg(b->host == a->host,
                   "%s at call %u (%s, status %s): %lld bytes of host memory not given back",
                   fs_fault_name(c), k, hoist_path_name(c->opts.path), hoist_status_name(rc),
@@ -253,7 +251,8 @@ static ST_UNUSED void fs_assert_same(const fs_snapshot *a, const fs_snapshot *b,
     for (int r = 0; r < HOIST_GPU_NRES; r++)
         ck_assert_msg(b->gpu[r] == a->gpu[r], "%s at call %u (%s, status %s): %lld %s left",
                       fs_fault_name(c), k, hoist_path_name(c->opts.path), hoist_status_name(rc),
-                      (long long)(b->gpu[r] - a->gpu[r]), res[r]);
+                      (long long)(b->gpu[r] - a->gpu[r]),
+                      hoist__gpu_res_name((hoist__gpu_res)r));
     ck_assert_msg(b->vram_free + FS_VRAM_SLACK >= a->vram_free,
                   "%s at call %u (%s, status %s): free device memory fell by %lld bytes",
                   fs_fault_name(c), k, hoist_path_name(c->opts.path), hoist_status_name(rc),
