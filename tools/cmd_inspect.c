@@ -16,7 +16,38 @@ static void usage(FILE *f)
                "PATH is a .safetensors or .gguf file, a packed container, a model directory or a\n"
                "model.safetensors.index.json.\n"
                "  --json     machine-readable output\n"
-               "  --lenient  accept trailing bytes after the data section (with a warning)\n");
+               "  --lenient  accept trailing bytes after the data section (with a warning)\n"
+               "  --help     this text\n");
+}
+
+enum { OPT_JSON = 256, OPT_LENIENT };
+
+static const struct option options[] = {
+    {"help", no_argument, NULL, 'h'},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"lenient", no_argument, NULL, OPT_LENIENT},
+    {0},
+};
+
+/* CLI_CONTINUE with *path, *json and oo set; else the exit status. */
+static int parse(int argc, char **argv, const char **path, int *json, hoist_open_options *oo)
+{
+    cli_parser p;
+    cli_parser_init(&p, "inspect", argc, argv, options, "h");
+    for (int c; (c = cli_next_option(&p)) != -1;) {
+        if (c == 'h') {
+            usage(stdout);
+            return CLI_EXIT_OK;
+        } else if (c == OPT_JSON) {
+            *json = 1;
+        } else if (c == OPT_LENIENT) {
+            oo->strict = 0;
+        } else {
+            return cli_bad_option(&p, c);
+        }
+    }
+    *path = p.operand[0];
+    return cli_operands(&p, 1, 1, (const char *const[]){"PATH"});
 }
 
 static uint64_t elements(const hoist_tensor_info *t)
@@ -309,27 +340,10 @@ int cmd_inspect(int argc, char **argv)
     const char *path = NULL;
     int json = 0;
     hoist_open_options oo = HOIST_OPEN_OPTIONS_DEFAULT;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0)
-            json = 1;
-        else if (strcmp(argv[i], "--lenient") == 0)
-            oo.strict = 0;
-        else if (strcmp(argv[i], "--help") == 0) {
-            usage(stdout);
-            return 0;
-        } else if (argv[i][0] == '-' || path) {
-            cli_error("inspect", "unexpected argument '%s'", argv[i]);
-            usage(stderr);
-            return 2;
-        } else
-            path = argv[i];
-    }
-    if (!path) {
-        usage(stderr);
-        return 2;
-    }
+    int rc = parse(argc, argv, &path, &json, &oo);
+    if (rc != CLI_CONTINUE) return rc;
     hoist_model *m;
-    int rc = hoist_model_open(path, &oo, &m);
+    rc = hoist_model_open(path, &oo, &m);
     if (rc < 0) return cli_fail("inspect", rc);
     int exit_code = 0;
     if (json)

@@ -18,15 +18,20 @@ enum {
     G_TIE = 1u << 8,
 };
 
+/* The geometry flags: their bit in geo_given and their largest value. */
 static const struct {
-    const char *flag;
+    int opt;
     unsigned bit;
     uint64_t max;
 } geo_flags[] = {
-    {"--layers", G_LAYERS, 1u << 20},     {"--hidden", G_HIDDEN, 1u << 30},
-    {"--intermediate", G_INTER, 1u << 30}, {"--heads", G_HEADS, 1u << 20},
-    {"--kv-heads", G_KV, 1u << 20},        {"--head-dim", G_HEAD_DIM, 1u << 20},
-    {"--vocab", G_VOCAB, 1u << 30},        {"--max-position", G_MAX_POS, 1ull << 40},
+    {CLI_PLAN_OPT_LAYERS, G_LAYERS, 1u << 20},
+    {CLI_PLAN_OPT_HIDDEN, G_HIDDEN, 1u << 30},
+    {CLI_PLAN_OPT_INTERMEDIATE, G_INTER, 1u << 30},
+    {CLI_PLAN_OPT_HEADS, G_HEADS, 1u << 20},
+    {CLI_PLAN_OPT_KV_HEADS, G_KV, 1u << 20},
+    {CLI_PLAN_OPT_HEAD_DIM, G_HEAD_DIM, 1u << 20},
+    {CLI_PLAN_OPT_VOCAB, G_VOCAB, 1u << 30},
+    {CLI_PLAN_OPT_MAX_POSITION, G_MAX_POS, 1ull << 40},
 };
 
 void cli_plan_args_init(cli_plan_args *pa)
@@ -39,7 +44,7 @@ void cli_plan_args_init(cli_plan_args *pa)
     pa->geo = (hoist_geometry)HOIST_GEOMETRY_INIT;
 }
 
-static int set_geo(cli_plan_args *pa, unsigned bit, uint64_t v)
+static void set_geo(cli_plan_args *pa, unsigned bit, uint64_t v)
 {
     hoist_geometry *g = &pa->geo;
     switch (bit) {
@@ -51,111 +56,66 @@ static int set_geo(cli_plan_args *pa, unsigned bit, uint64_t v)
     case G_HEAD_DIM: g->head_dim = (uint32_t)v; break;
     case G_VOCAB: g->vocab = (uint32_t)v; break;
     case G_MAX_POS: g->max_position = v; break;
-    default: return -1;
+    default: return;
     }
     pa->geo_given |= bit;
-    return 0;
 }
 
-/* "cuda:0=24G,cuda:1,host=64G" */
-static int parse_devices(const char *cmd, const char *text, cli_plan_args *pa)
+static int geometry_option(const cli_parser *p, int c, cli_plan_args *pa)
 {
-    char *copy = strdup(text), *save = NULL;
-    if (!copy) return -1;
-    int rc = 0;
-    pa->ndevices = 0;
-    for (char *tok = strtok_r(copy, ",", &save); tok && rc == 0; tok = strtok_r(NULL, ",", &save)) {
-        if (pa->ndevices == HOIST_PLAN_MAX_DEVICES) {
-            cli_error(cmd, "--devices: at most %d devices", HOIST_PLAN_MAX_DEVICES);
-            rc = -1;
-            break;
-        }
-        hoist_plan_device *d = &pa->devices[pa->ndevices];
-        char *eq = strchr(tok, '=');
-        if (eq) *eq = '\0';
-        if (hoist_device_parse(tok, &d->device) < 0) {
-            cli_error(cmd, "--devices: %s", hoist_last_error());
-            rc = -1;
-        } else if (eq && (!cli_parse_size(eq + 1, &d->free_bytes) || d->free_bytes == 0)) {
-            cli_error(cmd, "--devices: bad size '%s' for %s", eq + 1, tok);
-            rc = -1;
-        }
-        pa->ndevices++;
+    for (size_t g = 0; g < sizeof geo_flags / sizeof *geo_flags; g++) {
+        if (geo_flags[g].opt != c) continue;
+        uint64_t v;
+        int rc = cli_value_u64(p, 1, geo_flags[g].max, &v);
+        if (rc == CLI_CONTINUE) set_geo(pa, geo_flags[g].bit, v);
+        return rc;
     }
-    if (rc == 0 && pa->ndevices == 0) {
-        cli_error(cmd, "--devices: empty list");
-        rc = -1;
-    }
-    free(copy);
-    return rc;
+    return cli_bad_option(p, '?');
 }
 
-static int parse_reserve(const char *cmd, const char *text, cli_plan_args *pa)
+int cli_plan_option(const cli_parser *p, int c, cli_plan_args *pa)
 {
-    char *copy = strdup(text), *save = NULL;
-    if (!copy) return -1;
-    int rc = 0;
-    pa->nreserve = 0;
-    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        if (pa->nreserve == HOIST_PLAN_MAX_DEVICES ||
-            !cli_parse_size(tok, &pa->reserve[pa->nreserve])) {
-            cli_error(cmd, "--reserve: bad size '%s'", tok);
-            rc = -1;
-            break;
-        }
-        pa->nreserve++;
-    }
-    free(copy);
-    return rc;
-}
-
-int cli_plan_arg(const char *cmd, int argc, char **argv, int *i, cli_plan_args *pa)
-{
-    const char *a = argv[*i], *val = *i + 1 < argc ? argv[*i + 1] : NULL;
-    uint64_t v;
-    if (strcmp(a, "--tie-embeddings") == 0) {
+    uint64_t v = 0;
+    int rc = CLI_CONTINUE;
+    pa->any = 1;
+    switch (c) {
+    case CLI_PLAN_OPT_TIE_EMBEDDINGS:
         pa->geo.tied_embeddings = 1;
         pa->geo_given |= G_TIE;
-        pa->any = 1;
-        return 1;
-    }
-    int known = strcmp(a, "--devices") == 0 || strcmp(a, "--reserve") == 0 ||
-                strcmp(a, "--max-seq-len") == 0 || strcmp(a, "--kv-dtype") == 0 ||
-                strcmp(a, "--batch") == 0 || strcmp(a, "--forward-tokens") == 0;
-    size_t g = 0;
-    for (; g < sizeof geo_flags / sizeof *geo_flags && !known; g++)
-        if (strcmp(a, geo_flags[g].flag) == 0) break;
-    if (!known && g == sizeof geo_flags / sizeof *geo_flags) return 0;
-    if (!val) {
-        cli_error(cmd, "%s needs a value", a);
-        return -1;
-    }
-    (*i)++;
-    pa->any = 1;
-    if (strcmp(a, "--devices") == 0) return parse_devices(cmd, val, pa) < 0 ? -1 : 1;
-    if (strcmp(a, "--reserve") == 0) return parse_reserve(cmd, val, pa) < 0 ? -1 : 1;
-    if (strcmp(a, "--kv-dtype") == 0) {
-        if (hoist_kv_dtype_parse(val, &pa->opts.kv_dtype) == 0) return 1;
-        cli_error(cmd, "%s", hoist_last_error());
-        return -1;
-    }
-    if (!cli_parse_u64(val, &v)) {
-        cli_error(cmd, "%s: '%s' is not a number", a, val);
-        return -1;
-    }
-    if (strcmp(a, "--max-seq-len") == 0 && v >= 1 && v <= (1ull << 32)) {
+        return CLI_CONTINUE;
+    case CLI_PLAN_OPT_DEVICES:
+        return cli_value_device_list(p, pa->devices, HOIST_PLAN_MAX_DEVICES, &pa->ndevices);
+    case CLI_PLAN_OPT_RESERVE:
+        return cli_value_size_list(p, pa->reserve, HOIST_PLAN_MAX_DEVICES, &pa->nreserve);
+    case CLI_PLAN_OPT_KV_DTYPE:
+        if (hoist_kv_dtype_parse(p->value, &pa->opts.kv_dtype) == HOIST_OK) return CLI_CONTINUE;
+        return cli_bad_value(p, "%s", hoist_last_error());
+    case CLI_PLAN_OPT_MAX_SEQ_LEN:
+        rc = cli_value_u64(p, 1, 1ull << 32, &v);
         pa->opts.max_seq_len = v;
-    } else if (strcmp(a, "--batch") == 0 && v >= 1 && v <= 65536) {
+        return rc;
+    case CLI_PLAN_OPT_BATCH:
+        rc = cli_value_u64(p, 1, 65536, &v);
         pa->opts.batch = (uint32_t)v;
-    } else if (strcmp(a, "--forward-tokens") == 0 && v >= 1 && v <= (1u << 20)) {
+        return rc;
+    case CLI_PLAN_OPT_FORWARD_TOKENS:
+        rc = cli_value_u64(p, 1, 1u << 20, &v);
         pa->opts.forward_tokens = (uint32_t)v;
-    } else if (g < sizeof geo_flags / sizeof *geo_flags && v >= 1 && v <= geo_flags[g].max) {
-        set_geo(pa, geo_flags[g].bit, v);
-    } else {
-        cli_error(cmd, "%s: %s is out of range", a, val);
-        return -1;
+        return rc;
+    default: return geometry_option(p, c, pa);
     }
-    return 1;
+}
+
+int cli_plan_args_check(const char *cmd, const cli_plan_args *pa, int device_set)
+{
+    if (pa->any && device_set)
+        return cli_usage_error(cmd, "--device places everything on one device; with a plan use "
+                                    "--devices");
+    if (pa->nreserve > 1 && pa->ndevices && pa->nreserve != pa->ndevices)
+        return cli_usage_error(cmd, "--reserve lists %zu sizes for %zu devices (give one, or one "
+                                    "each)",
+                               pa->nreserve, pa->ndevices);
+    return CLI_CONTINUE;
 }
 
 /* The dtype holding most of the model's bytes, for a geometry built from flags alone. */
