@@ -69,7 +69,6 @@ typedef struct uworker {
 } uworker;
 
 typedef struct uring_state {
-    hoist__load *ld;
     uint32_t nfiles;
     ufile *files;
     unsigned nworkers;
@@ -163,10 +162,10 @@ static int open_direct(uring_state *s, ufile *f)
     return HOIST_OK;
 }
 
-static int open_files(uring_state *s)
+static int open_files(uring_state *s, const hoist__source_hints *h)
 {
     for (uint32_t i = 0; i < s->nfiles; i++) {
-        const hoist__file *tf = &s->ld->table->files[i];
+        const hoist__file *tf = &h->files[i];
         ufile *f = &s->files[i];
         f->path = tf->path;
         f->size = tf->size;
@@ -188,25 +187,24 @@ static int open_files(uring_state *s)
     return HOIST_OK;
 }
 
-static int uring_open(hoist__load *ld, void **out)
+static int uring_open(const hoist__source_hints *h, void **out, hoist__source_needs *needs)
 {
+    hoist__io_default_needs(h, URING_THREADS, URING_WINDOW, needs);
+    needs->staging = true;
     uring_state *s = hoist__calloc(1, sizeof *s);
     RETURN_IF(!s, HOIST_E_NOMEM, "out of memory");
-    s->ld = ld;
-    hoist_load_options *o = &ld->opts;
-    hoist__io_apply_defaults(o, ld->table, URING_THREADS, URING_WINDOW);
-    uint32_t nf = ld->table->nfiles;
+    uint32_t nf = h->nfiles;
     s->files = hoist__calloc(nf ? nf : 1, sizeof *s->files);
-    s->workers = hoist__calloc(o->threads, sizeof *s->workers);
+    s->workers = hoist__calloc(needs->threads, sizeof *s->workers);
     if (!s->files || !s->workers) {
         uring_close(s);
         return hoist__err(HOIST_E_NOMEM, "out of memory for %u files and %u workers", nf,
-                          o->threads);
+                          needs->threads);
     }
     s->nfiles = nf;
-    s->nworkers = o->threads; /* the budget fit may lower threads, never raise them */
+    s->nworkers = needs->threads; /* the budget fit may lower threads, never raise them */
     for (uint32_t i = 0; i < nf; i++) s->files[i].buffered_fd = s->files[i].direct_fd = -1;
-    int rc = open_files(s);
+    int rc = open_files(s, h);
     if (rc < 0) {
         uring_close(s);
         return rc;
@@ -441,7 +439,7 @@ static int read_window(uring_state *s, uworker *uw, const hoist__window *w, uint
     ufile *f = &s->files[w->file];
     uint64_t unit = direct ? f->align : 1;
     uint64_t lo = hoist__align_down(w->lo, unit), hi = hoist__align_up(w->hi, unit);
-    uint64_t cap = s->ld->plan.window_bytes;
+    uint64_t cap = uw->buf_bytes;
     RETURN_IF(hi - lo > cap, HOIST_E_INTERNAL,
               "%s: aligned window %llu..%llu does not fit a %llu-byte slot", f->path,
               (unsigned long long)lo, (unsigned long long)hi, (unsigned long long)cap);
