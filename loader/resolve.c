@@ -1,7 +1,7 @@
 /* Resolving a load's options, once: the source is opened with hints taken from them and answers
  * with its needs; the transform (loader/transform.c) and the RAM budget may then only narrow
  * what it asked for. Sources never see the options. */
-#include "loader/load.h"
+#include "loader/load_ctx.h"
 #include "loader/transform.h"
 
 static int validate_options(const hoist_load_options *o)

@@ -1,13 +1,13 @@
 /* The state of one load, shared by the pipeline, the transforms and the sink (sources see only
  * loader/source.h). */
-#ifndef HOIST_LOAD_H
-#define HOIST_LOAD_H
+#ifndef HOIST_LOAD_CTX_H
+#define HOIST_LOAD_CTX_H
 
 #include "formats/table.h"
 #include "gpu/gpu.h"
 #include "core/core.h"
 #include "loader/plan.h"
-#include "loader/planner.h"
+#include "loader/coordinator.h"
 #include "loader/progress.h"
 #include "loader/source.h"
 
