@@ -38,6 +38,7 @@ typedef struct cuda_dev {
     float *partial;           /* decode attention: [n_heads][nsplit][head_dim + 2] */
     int32_t *counters;        /* decode attention: [n_heads], zero between kernels */
     void *dq;                 /* a slice of a Q8_0 matrix, dequantized (s->has_q8_0 only) */
+    float *extras;            /* s->extras on this device (biases, q/k norms), or NULL */
     uint64_t dq_bytes;
     uint32_t nsplit;          /* blocks per head in decode attention */
     int has_layers;
@@ -163,7 +164,8 @@ static void destroy_impl(hoist_session *s)
         if (d->stream) cudaStreamSynchronize(d->stream);
         if (d->blas) cublasDestroy(d->blas);
         void *bufs[] = {d->workspace, d->pos, d->x, d->xn, d->qkv, d->attn, d->gu, d->act,
-                        d->rope_cos, d->rope_sin, d->cache, d->partial, d->counters, d->dq};
+                        d->rope_cos, d->rope_sin, d->cache, d->partial, d->counters, d->dq,
+                        d->extras};
         for (size_t b = 0; b < sizeof bufs / sizeof *bufs; b++) cudaFree(bufs[b]);
         if (i == c->embed_dev) cudaFree(c->tokens);
         if (i == c->head_dev) {
@@ -224,6 +226,11 @@ static int dev_create(hoist_session *s, cuda_state *c, cuda_dev *d)
         RETURN_IF_ERR(dev_alloc(s, d, (void **)&d->rope_sin, tab, "rotary table"));
         CUDA_TRY(cudaMemcpy(d->rope_cos, s->rope_cos, tab, cudaMemcpyHostToDevice), d->id);
         CUDA_TRY(cudaMemcpy(d->rope_sin, s->rope_sin, tab, cudaMemcpyHostToDevice), d->id);
+        if (s->extras) {
+            uint64_t eb = (uint64_t)s->extras_floats * sizeof(float);
+            RETURN_IF_ERR(dev_alloc(s, d, (void **)&d->extras, eb, "biases and q/k norms"));
+            CUDA_TRY(cudaMemcpy(d->extras, s->extras, eb, cudaMemcpyHostToDevice), d->id);
+        }
         /* enough blocks per head to cover the SMs a few times over, never more than positions */
         int sms = 0;
         CUDA_TRY(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, d->id), d->id);
@@ -317,12 +324,30 @@ static int create_impl(hoist_session *s)
     return HOIST_OK;
 }
 
+/* A host vector of s->extras at its place in the device's copy (NULL stays NULL). */
+static const float *on_dev(const hoist_session *s, const cuda_dev *d, const float *host)
+{
+    return host ? d->extras + (host - s->extras) : NULL;
+}
+
+/* o_proj's or down_proj's bias onto the residual stream, where the model has one. */
+static int add_bias(const hoist_session *s, cuda_dev *d, const float *bias, uint32_t n)
+{
+    if (!bias) return HOIST_OK;
+    uint32_t H = s->geo.hidden;
+    KERNEL_TRY(hoist__k_add_bias(d->stream, d->x, H, on_dev(s, d, bias), n, H), d->id);
+    return HOIST_OK;
+}
+
 static int run_layer(hoist_session *s, cuda_state *c, cuda_dev *d, uint32_t l, uint32_t n)
 {
     const hoist_geometry *g = &s->geo;
     const hoist__layer *L = &s->layers[l];
     uint32_t H = g->hidden, I = g->intermediate;
     float eps = (float)g->rms_eps;
+    hoist__qkv_extra ex = {on_dev(s, d, L->bq), on_dev(s, d, L->bk), on_dev(s, d, L->bv),
+                           on_dev(s, d, L->q_norm), on_dev(s, d, L->k_norm), eps};
+    const hoist__qkv_extra *xp = L->bq || L->bk || L->bv || L->q_norm ? &ex : NULL;
     KERNEL_TRY(hoist__k_rmsnorm(d->stream, d->xn, s->wdtype, d->x, L->attn_norm.data,
                                 L->attn_norm.dtype, n, H, eps), d->id);
     if (L->qkv_fused) {
@@ -341,17 +366,19 @@ static int run_layer(hoist_session *s, cuda_state *c, cuda_dev *d, uint32_t l, u
                                              L->v_col, c->k_cache[l], c->v_cache[l], s->wdtype,
                                              d->rope_cos, d->rope_sin, d->pos, g->n_heads,
                                              g->n_kv_heads, g->head_dim, d->partial, d->counters,
-                                             d->nsplit, s->rope_interleaved), d->id);
+                                             d->nsplit, s->rope_interleaved, xp), d->id);
     } else {
         KERNEL_TRY(hoist__k_rope_cache(d->stream, d->qkv, s->qkv_dim, L->q_col, L->k_col,
                                        L->v_col, c->k_cache[l], c->v_cache[l], s->wdtype,
                                        d->rope_cos, d->rope_sin, d->pos, n, g->n_heads,
-                                       g->n_kv_heads, g->head_dim, s->rope_interleaved), d->id);
+                                       g->n_kv_heads, g->head_dim, s->rope_interleaved, xp),
+                   d->id);
         KERNEL_TRY(hoist__k_attention(d->stream, d->attn, d->qkv, s->qkv_dim, L->q_col,
                                       c->k_cache[l], c->v_cache[l], s->wdtype, d->pos, n,
                                       g->n_heads, g->n_kv_heads, g->head_dim), d->id);
     }
     RETURN_IF_ERR(gemm(s, d, L->o.data, L->o.dtype, H, s->q_dim, d->attn, n, d->x, H, 1.0f));
+    RETURN_IF_ERR(add_bias(s, d, L->bo, n));
     KERNEL_TRY(hoist__k_rmsnorm(d->stream, d->xn, s->wdtype, d->x, L->mlp_norm.data,
                                 L->mlp_norm.dtype, n, H, eps), d->id);
     if (L->gu_fused) {
@@ -364,8 +391,9 @@ static int run_layer(hoist_session *s, cuda_state *c, cuda_dev *d, uint32_t l, u
                            2 * I, 0));
     }
     KERNEL_TRY(hoist__k_swiglu(d->stream, d->act, s->wdtype, d->gu, 2 * I, L->g_col, L->u_col, n,
-                               I), d->id);
+                               I, on_dev(s, d, L->bgate), on_dev(s, d, L->bup)), d->id);
     RETURN_IF_ERR(gemm(s, d, L->down.data, L->down.dtype, H, I, d->act, n, d->x, H, 1.0f));
+    RETURN_IF_ERR(add_bias(s, d, L->bdown, n));
     return HOIST_OK;
 }
 
@@ -554,6 +582,24 @@ static int reset_impl(hoist_session *s)
     return sync_impl(s);
 }
 
+/* Dynamic NTK rewrote rows of the host tables: each device's copy takes them in stream order,
+ * before the kernels that read them. A pageable source is staged before the call returns. */
+static int rope_rows_impl(hoist_session *s, uint32_t first, uint32_t n)
+{
+    cuda_state *c = s->backend;
+    size_t half = s->geo.head_dim / 2, off = (size_t)first * half, bytes = (size_t)n * half * 4;
+    for (int i = 0; i < c->ndev; i++) {
+        cuda_dev *d = &c->dev[i];
+        if (!d->has_layers) continue;
+        CUDA_TRY(cudaSetDevice(d->id), d->id);
+        CUDA_TRY(cudaMemcpyAsync(d->rope_cos + off, s->rope_cos + off, bytes,
+                                 cudaMemcpyHostToDevice, d->stream), d->id);
+        CUDA_TRY(cudaMemcpyAsync(d->rope_sin + off, s->rope_sin + off, bytes,
+                                 cudaMemcpyHostToDevice, d->stream), d->id);
+    }
+    return HOIST_OK;
+}
+
 /* Every entry point leaves the caller's current device as it found it (an engine's or torch's);
  * inside, the backend switches between its devices freely. */
 static int caller_device(void)
@@ -598,6 +644,10 @@ static int cuda_greedy(hoist_session *s, uint32_t steps, int32_t *out)
     KEEP_DEVICE(greedy_impl(s, steps, out));
 }
 static int cuda_reset(hoist_session *s) { KEEP_DEVICE(reset_impl(s)); }
+static int cuda_rope_rows(hoist_session *s, uint32_t first, uint32_t n)
+{
+    KEEP_DEVICE(rope_rows_impl(s, first, n));
+}
 
 static const hoist__infer_ops cuda_ops = {
     .name = "cuda",
@@ -609,6 +659,7 @@ static const hoist__infer_ops cuda_ops = {
     .argmax = cuda_argmax,
     .greedy = cuda_greedy,
     .reset = cuda_reset,
+    .rope_rows = cuda_rope_rows,
 };
 
 const hoist__infer_ops *hoist__infer_cuda(void) { return &cuda_ops; }

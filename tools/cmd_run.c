@@ -183,6 +183,11 @@ static int run(run_args *a, hoist_model **m, hoist_plan **plan, hoist_weights **
         if (rc < 0) return cli_fail("run", rc);
         cli_device_name(a->load.device, dev, sizeof dev);
     }
+    /* what the forward pass would not compute is refused before a byte is read */
+    uint64_t need = a->n_tokens + (a->n_new ? a->n_new - 1 : 0);
+    a->sess.max_tokens = (uint32_t)(a->max_tokens ? a->max_tokens : need ? need : 1);
+    rc = hoist_session_check_model(*m, &g, &a->sess);
+    if (rc < 0) return cli_fail("run", rc);
     hoist_device_info info;
     rc = hoist_device_info_get(bw_device, &info); /* context creation is not load time */
     if (rc < 0) return cli_fail("run", rc);
@@ -192,8 +197,6 @@ static int run(run_args *a, hoist_model **m, hoist_plan **plan, hoist_weights **
     hoist_load_stats ls;
     hoist_weights_stats(*w, &ls);
 
-    uint64_t need = a->n_tokens + (a->n_new ? a->n_new - 1 : 0);
-    a->sess.max_tokens = (uint32_t)(a->max_tokens ? a->max_tokens : need ? need : 1);
     rc = hoist_session_create(*w, &g, &a->sess, s);
     if (rc < 0) return cli_fail("run", rc);
     /* the ceiling, measured in this run on the same device */
