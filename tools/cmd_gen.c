@@ -29,6 +29,13 @@ static const char gen_usage[] =
     "  --head-dim N         head_dim (default hidden / heads)\n"
     "  --vocab N            vocab_size\n"
     "  --max-position N     max_position_embeddings (default 4096)\n"
+    "  --family F           llama (default), llama3.1 (llama3 rope scaling, 131072\n"
+    "                       positions), qwen2 (q/k/v biases), qwen3 (q/k norms), mistral\n"
+    "  --rope-scaling T     none, linear, dynamic, yarn or llama3 (rope_scaling; GGUF:\n"
+    "                       llama.cpp's keys, llama3 as rope_freqs.weight, no dynamic)\n"
+    "  --rope-factor X      its factor (default linear/dynamic 2, yarn 4, llama3 8)\n"
+    "  --rope-original N    original_max_position_embeddings of yarn and llama3\n"
+    "                       (default max-position / factor; llama3.1: 8192)\n"
     "  --format F           safetensors (default) or gguf\n"
     "  --dtype T            bf16 (default), f16 or f32; q8_0 with --format gguf\n"
     "  --tie-embeddings     no lm_head.weight (tie_word_embeddings true)\n"
@@ -87,6 +94,8 @@ int cmd_gen(int argc, char **argv)
     uint64_t size = 0, shard = 0, seed = 0, threads = 0;
     gen_dtype dtype = GEN_DTYPE_BF16;
     gen_format format = GEN_FORMAT_SAFETENSORS;
+    gen_family family = GEN_FAMILY_LLAMA;
+    gen_rope rope = {GEN_ROPE_NONE, 0, 0};
 
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
@@ -132,7 +141,8 @@ int cmd_gen(int argc, char **argv)
         static const char *const valued[] = {
             "--preset", "--size", "--layers", "--hidden", "--intermediate", "--heads",
             "--kv-heads", "--head-dim", "--vocab", "--max-position", "--dtype", "--shard-size",
-            "--seed", "--threads", "--format",
+            "--seed", "--threads", "--format", "--family", "--rope-scaling", "--rope-factor",
+            "--rope-original",
         };
         bool known = false;
         for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++)
@@ -179,6 +189,24 @@ int cmd_gen(int argc, char **argv)
         } else if (strcmp(name, "--format") == 0) {
             if (gen_parse_format(value, &format) != 0)
                 return usage_error("unknown format '%s' (safetensors or gguf)", value);
+        } else if (strcmp(name, "--family") == 0) {
+            if (gen_parse_family(value, &family) != 0)
+                return usage_error("unknown family '%s' (llama, llama3.1, qwen2, qwen3, mistral)",
+                                   value);
+        } else if (strcmp(name, "--rope-scaling") == 0) {
+            if (gen_parse_rope(value, &rope.type) != 0)
+                return usage_error("unknown rope scaling '%s' (none, linear, dynamic, yarn, "
+                                   "llama3)", value);
+        } else if (strcmp(name, "--rope-factor") == 0) {
+            char *end;
+            rope.factor = strtod(value, &end);
+            if (*end || !(rope.factor >= 1 && rope.factor <= 1e6))
+                return usage_error("bad rope factor '%s' (1 to 1e6)", value);
+        } else if (strcmp(name, "--rope-original") == 0) {
+            uint64_t v;
+            if (!cli_parse_u64(value, &v) || v == 0 || v > UINT32_MAX)
+                return usage_error("bad --rope-original '%s' (a positive integer)", value);
+            rope.original = (uint32_t)v;
         } else if (strcmp(name, "--seed") == 0) {
             if (!cli_parse_u64(value, &seed)) return usage_error("bad seed '%s'", value);
             has_seed = true;
@@ -216,6 +244,9 @@ int cmd_gen(int argc, char **argv)
     if (has_seed) cfg.seed = seed;
     if (has_dtype) cfg.dtype = dtype;
     cfg.format = format;
+    cfg.family = family;
+    cfg.rope = rope;
+    gen_family_resolve(&cfg, max_pos.set);
     cfg.threads = (unsigned)threads;
     cfg.force = force;
     cfg.sync = do_sync;
@@ -254,6 +285,10 @@ int cmd_gen(int argc, char **argv)
                "head_dim %u, vocab %u, %s embeddings\n",
                cfg.layers, cfg.hidden, cfg.intermediate, cfg.heads, cfg.kv_heads, cfg.head_dim,
                cfg.vocab, cfg.tie_embeddings ? "tied" : "untied");
+        printf("family    %s, rope scaling %s", gen_family_name(cfg.family),
+               gen_rope_name(cfg.rope.type));
+        if (cfg.rope.type != GEN_ROPE_NONE) printf(" (factor %g)", cfg.rope.factor);
+        printf("\n");
         printf("dtype     %s, seed %llu%s\n", gen_dtype_name(cfg.dtype),
                (unsigned long long)cfg.seed,
                cfg.dtype == GEN_DTYPE_Q8_0 ? " (norms f32; rows not a multiple of 32: f16)" : "");

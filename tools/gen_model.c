@@ -187,11 +187,20 @@ static uint64_t add_sat(uint64_t a, uint64_t b)
     return __builtin_add_overflow(a, b, &r) ? UINT64_MAX : r;
 }
 
+/* Elements of a layer's family vectors: q/k/v biases, q/k norms. */
+static uint64_t family_layer_elems(const gen_config *c)
+{
+    uint64_t q = mul_sat(c->heads, c->head_dim), kv = mul_sat(c->kv_heads, c->head_dim), n = 0;
+    if (gen_family_qkv_bias(c)) n = add_sat(q, mul_sat(2, kv));
+    if (gen_family_qk_norm(c)) n = add_sat(n, mul_sat(2, c->head_dim));
+    return n;
+}
+
 static uint64_t layer_params(const gen_config *c)
 {
     uint64_t h = c->hidden, q = mul_sat(c->heads, c->head_dim);
     uint64_t kv = mul_sat(c->kv_heads, c->head_dim);
-    uint64_t p = mul_sat(2, h);                                 /* two RMSNorms */
+    uint64_t p = add_sat(mul_sat(2, h), family_layer_elems(c)); /* RMSNorms, family vectors */
     p = add_sat(p, mul_sat(mul_sat(2, q), h));                  /* q_proj, o_proj */
     p = add_sat(p, mul_sat(mul_sat(2, kv), h));                 /* k_proj, v_proj */
     p = add_sat(p, mul_sat(mul_sat(3, c->intermediate), h));    /* gate, up, down */
@@ -206,11 +215,12 @@ uint64_t gen_param_count(const gen_config *c)
     return add_sat(p, mul_sat(layer_params(c), c->layers));
 }
 
-/* The dtype a tensor is written in: the model's, except in a Q8_0 file (see gen_dtype). */
+/* The dtype a tensor is written in: the model's, except GGUF's vectors, which llama.cpp's
+ * converter always writes F32, and a Q8_0 file's odd matrices (see gen_dtype). */
 static gen_dtype tensor_dtype(const gen_config *c, uint64_t cols, bool norm)
 {
+    if (c->format == GEN_FORMAT_GGUF && (norm || cols == 0)) return GEN_DTYPE_F32;
     if (c->dtype != GEN_DTYPE_Q8_0) return c->dtype;
-    if (norm || cols == 0) return GEN_DTYPE_F32;
     return cols % GEN_Q8_0_BLOCK == 0 ? GEN_DTYPE_Q8_0 : GEN_DTYPE_F16;
 }
 
@@ -233,8 +243,10 @@ uint64_t gen_total_bytes(const gen_config *c)
     layer = add_sat(layer, tensor_bytes(c, h, q, false));                 /* o_proj */
     layer = add_sat(layer, mul_sat(2, tensor_bytes(c, in, h, false)));    /* gate, up */
     layer = add_sat(layer, tensor_bytes(c, h, in, false));                /* down */
+    layer = add_sat(layer, tensor_bytes(c, family_layer_elems(c), 0, true));
     uint64_t emb = tensor_bytes(c, c->vocab, h, false);
     uint64_t total = add_sat(mul_sat(emb, c->tie_embeddings ? 1 : 2), tensor_bytes(c, h, 0, true));
+    if (gen_family_rope_freqs(c)) total = add_sat(total, tensor_bytes(c, c->head_dim / 2, 0, true));
     return add_sat(total, mul_sat(layer, c->layers));
 }
 
@@ -299,6 +311,7 @@ int gen_validate(const gen_config *c, char *err, size_t errlen)
         set_err(err, errlen, "threads must be at most %u", GEN_MAX_THREADS);
         return -1;
     }
+    if (gen_family_validate(c, err, errlen) != 0) return -1;
     uint64_t total = gen_total_bytes(c);
     if (total > GEN_MAX_TOTAL_BYTES) {
         set_err(err, errlen, "model of %llu bytes is above the 1 TiB limit",
@@ -439,6 +452,8 @@ typedef struct gen_tensor {
     uint64_t nbytes;
     gen_dtype dtype; /* as written (see tensor_dtype) */
     bool ones;       /* RMSNorm weight: all 1.0 */
+    bool jitter;     /* q/k norm weight: 1 + N(0, 0.02) */
+    bool factors;    /* rope_freqs.weight: gen_rope_factors */
     uint32_t rope_heads; /* GGUF q/k projection: rows permuted over this many heads; else 0 */
     uint32_t file;
     uint64_t offset; /* within the file's data section */
@@ -464,8 +479,8 @@ static void plan_free(gen_plan *p)
     memset(p, 0, sizeof *p);
 }
 
-static void add_tensor(gen_plan *p, const gen_config *c, const char *name, uint64_t rows,
-                       uint64_t cols, bool ones)
+static gen_tensor *add_tensor(gen_plan *p, const gen_config *c, const char *name, uint64_t rows,
+                              uint64_t cols, bool ones)
 {
     gen_tensor *t = &p->t[p->nt++];
     if (c->format != GEN_FORMAT_GGUF || gen_gguf_name(name, t->name, sizeof t->name) != 0)
@@ -477,20 +492,21 @@ static void add_tensor(gen_plan *p, const gen_config *c, const char *name, uint6
     t->dtype = tensor_dtype(c, cols, ones);
     t->nbytes = tensor_bytes(c, rows, cols, ones);
     t->ones = ones;
-    if (c->format == GEN_FORMAT_GGUF) {
+    if (c->format == GEN_FORMAT_GGUF && gen_family_permutes(c)) {
         size_t n = strlen(name);
         if (n > 19 && strcmp(name + n - 19, "self_attn.q_proj.weight" + 4) == 0)
             t->rope_heads = c->heads;
         else if (n > 19 && strcmp(name + n - 19, "self_attn.k_proj.weight" + 4) == 0)
             t->rope_heads = c->kv_heads;
     }
+    return t;
 }
 
 /* Tensor list in Hugging Face order plus shard assignment. Config must be valid. */
 static int plan_tensors(gen_plan *p, const gen_config *c)
 {
     memset(p, 0, sizeof *p);
-    size_t cap = 2 + 9 * (size_t)c->layers + (c->tie_embeddings ? 0 : 1);
+    size_t cap = 3 + 14 * (size_t)c->layers + (c->tie_embeddings ? 0 : 1);
     p->t = calloc(cap, sizeof *p->t);
     if (!p->t) return -1;
     uint64_t h = c->hidden, q = (uint64_t)c->heads * c->head_dim,
@@ -507,6 +523,19 @@ static int plan_tensors(gen_plan *p, const gen_config *c)
         LAYER("self_attn.q_proj.weight", q, h, false);
         LAYER("self_attn.k_proj.weight", kv, h, false);
         LAYER("self_attn.v_proj.weight", kv, h, false);
+        if (gen_family_qkv_bias(c)) {
+            LAYER("self_attn.q_proj.bias", q, 0, false);
+            LAYER("self_attn.k_proj.bias", kv, 0, false);
+            LAYER("self_attn.v_proj.bias", kv, 0, false);
+        }
+        if (gen_family_qk_norm(c)) {
+            LAYER("self_attn.q_norm.weight", c->head_dim, 0, true);
+            p->t[p->nt - 1].ones = false;
+            p->t[p->nt - 1].jitter = true;
+            LAYER("self_attn.k_norm.weight", c->head_dim, 0, true);
+            p->t[p->nt - 1].ones = false;
+            p->t[p->nt - 1].jitter = true;
+        }
         LAYER("self_attn.o_proj.weight", h, q, false);
         LAYER("post_attention_layernorm.weight", h, 0, true);
         LAYER("mlp.gate_proj.weight", in, h, false);
@@ -516,6 +545,11 @@ static int plan_tensors(gen_plan *p, const gen_config *c)
     }
     add_tensor(p, c, "model.norm.weight", h, 0, true);
     if (!c->tie_embeddings) add_tensor(p, c, "lm_head.weight", c->vocab, h, false);
+    if (gen_family_rope_freqs(c)) {
+        gen_tensor *t = add_tensor(p, c, "rope_freqs.weight", c->head_dim / 2, 0, true);
+        t->ones = false;
+        t->factors = true;
+    }
 
     uint32_t file = 0;
     uint64_t cur = 0;
@@ -1084,6 +1118,26 @@ static unsigned char *aligned_buf(size_t n)
     return posix_memalign(&p, 4096, n) == 0 ? p : NULL;
 }
 
+/* 1 + N(0, 0.02) as dtype: the f32 values are made in scratch, which a vector of at most a
+ * block leaves free (q/k norms are head_dim long). */
+static void fill_jitter(uint64_t seed, const gen_item *it, gen_dtype dtype, unsigned char *dst,
+                        unsigned char *scratch)
+{
+    float *v = (float *)scratch;
+    uint32_t n = it->count < GEN_BLOCK_ELEMS ? it->count : GEN_BLOCK_ELEMS;
+    gen_fill_normal(gen_block_key(seed, it->tensor, 0), n, GEN_DTYPE_F32, v);
+    for (uint32_t i = 0; i < n; i++) {
+        float one = 1.0f + v[i];
+        uint32_t u = f2u(one);
+        if (dtype == GEN_DTYPE_F32)
+            memcpy(dst + 4 * (size_t)i, &u, 4);
+        else {
+            uint16_t h = dtype == GEN_DTYPE_BF16 ? to_bf16(u) : to_f16(u);
+            memcpy(dst + 2 * (size_t)i, &h, 2);
+        }
+    }
+}
+
 typedef struct gen_buffers {
     unsigned char *values, *permuted, *quantized, *scratch;
 } gen_buffers;
@@ -1101,6 +1155,10 @@ static void make_item(const gen_job *job, const gen_item *it, gen_buffers *b,
     unsigned char *p = b->values;
     if (t->ones)
         fill_ones(it->count, vd, p);
+    else if (t->factors)
+        gen_rope_factors(c, (float *)p); /* F32, one item */
+    else if (t->jitter)
+        fill_jitter(c->seed, it, vd, p, b->scratch);
     else
         fill_range(c->seed, it->tensor, it->first, it->count, vd, p, b->scratch);
     if (t->rope_heads) {
@@ -1225,34 +1283,7 @@ static int write_config(const char *path, const gen_config *c, char *err, size_t
         set_err(err, errlen, "cannot create %s: %s", path, strerror(errno));
         return -1;
     }
-    fprintf(f,
-            "{\n"
-            "  \"architectures\": [\"LlamaForCausalLM\"],\n"
-            "  \"model_type\": \"llama\",\n"
-            "  \"hidden_size\": %u,\n"
-            "  \"intermediate_size\": %u,\n"
-            "  \"num_hidden_layers\": %u,\n"
-            "  \"num_attention_heads\": %u,\n"
-            "  \"num_key_value_heads\": %u,\n"
-            "  \"head_dim\": %u,\n"
-            "  \"vocab_size\": %u,\n"
-            "  \"max_position_embeddings\": %u,\n"
-            "  \"rms_norm_eps\": 1e-05,\n"
-            "  \"rope_theta\": 500000.0,\n"
-            "  \"rope_scaling\": null,\n"
-            "  \"tie_word_embeddings\": %s,\n"
-            "  \"torch_dtype\": \"%s\",\n"
-            "  \"hidden_act\": \"silu\",\n"
-            "  \"attention_bias\": false,\n"
-            "  \"attention_dropout\": 0.0,\n"
-            "  \"mlp_bias\": false,\n"
-            "  \"bos_token_id\": 1,\n"
-            "  \"eos_token_id\": 2,\n"
-            "  \"initializer_range\": 0.02,\n"
-            "  \"use_cache\": true\n"
-            "}\n",
-            c->hidden, c->intermediate, c->layers, c->heads, c->kv_heads, c->head_dim, c->vocab,
-            c->max_position, c->tie_embeddings ? "true" : "false", gen_dtype_torch_name(c->dtype));
+    gen_family_config_json(f, c, gen_dtype_torch_name(c->dtype));
     return finish_file(f, path, err, errlen);
 }
 

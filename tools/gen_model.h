@@ -4,14 +4,18 @@
  * model.safetensors.index.json) into a directory, or one model.gguf with llama.cpp's names and
  * metadata keys (GEN_FORMAT_GGUF). Both formats hold the same values for the same seed: the GGUF
  * q and k projections have their rows permuted as llama.cpp's converter permutes them (see
- * gen_gguf.h), and a Q8_0 file holds the Q8_0 quantization of the f32 values. Every weight is N(0, 0.02) and every RMSNorm
- * weight is exactly 1.0. The bytes depend only on the config and the seed: each 1 Mi-element block
+ * gen_gguf.h), and a Q8_0 file holds the Q8_0 quantization of the f32 values. Every weight and
+ * bias is N(0, 0.02), every RMSNorm weight of the residual stream exactly 1.0, Qwen3's q/k norm
+ * weights 1 + N(0, 0.02) (so that their order matters). GGUF vectors are F32, as llama.cpp's
+ * converter writes them. The bytes depend only on the config and the seed: each 1 Mi-element block
  * of each tensor is seeded from (seed, tensor index, block index), so the thread count, the shard
  * size and the CPU's vector unit never change a value.
  *
  * Uses only libc, pthread and libm; does not use libhoist. May print (progress, when asked). */
 #ifndef HOIST_GEN_MODEL_H
 #define HOIST_GEN_MODEL_H
+
+#include "gen_family.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -55,6 +59,8 @@ typedef struct gen_config {
     bool force;              /* replace an existing model*.safetensors checkpoint in out_dir */
     bool progress;           /* print a progress line to stderr while writing */
     bool sync;               /* fsync every shard before returning */
+    gen_family family;       /* config.json keys, extra tensors, GGUF architecture */
+    gen_rope rope;           /* rope_scaling (resolved with gen_family_resolve) */
 } gen_config;
 
 /* The "tiny" geometry, bf16, 5 GiB shards, seed 0, all CPUs. */
