@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MAX_ROPE_FACTOR 1e6
@@ -358,6 +359,11 @@ static int meta_number(const hoist__meta *e, double *out)
     case HOIST_META_U16:
     case HOIST_META_U32:
     case HOIST_META_U64: *out = (double)e->num.u; return 1;
+    case HOIST_META_STRING: { /* a safetensors __metadata__ holds text */
+        char *end;
+        *out = strtod(e->value, &end);
+        return end != e->value && *end == '\0';
+    }
     default: return 0;
     }
 }
