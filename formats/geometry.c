@@ -4,6 +4,7 @@
 #include "formats/json_kind.h"
 #include "formats/table.h"
 #include "formats/variants.h"
+#include "core/abi.h"
 #include "core/core.h"
 #include "core/io.h"
 
@@ -69,9 +70,9 @@ static int check_variants(const hoist_geometry *g)
     return HOIST_OK;
 }
 
-int hoist_geometry_check(const hoist_geometry *g)
+/* g: the library's full-size copy. */
+static int check(const hoist_geometry *g)
 {
-    RETURN_IF(!g, HOIST_E_INVALID_ARG, "hoist_geometry_check: geometry is NULL");
     RETURN_IF(memchr(g->architecture, '\0', sizeof g->architecture) == NULL, HOIST_E_BAD_CONFIG,
               "geometry: architecture is not a terminated string");
 #define CHECK_RANGE(field, lo, hi)                                                                 \
@@ -102,6 +103,14 @@ int hoist_geometry_check(const hoist_geometry *g)
     RETURN_IF(memchr(g->unsupported, '\0', sizeof g->unsupported) == NULL, HOIST_E_BAD_CONFIG,
               "geometry: unsupported is not a terminated string");
     return check_variants(g);
+}
+
+int hoist_geometry_check(const hoist_geometry *geometry)
+{
+    RETURN_IF(!geometry, HOIST_E_INVALID_ARG, "hoist_geometry_check: geometry is NULL");
+    hoist_geometry g;
+    RETURN_IF_ERR(HOIST__IN(hoist_geometry, &g, geometry, NULL));
+    return check(&g);
 }
 
 /* ---- config.json -------------------------------------------------------------------------- */
@@ -485,7 +494,7 @@ static hoist_dtype majority_dtype(const hoist__table *t)
 
 int hoist__geometry_of_table(const hoist__table *t, hoist_geometry *out)
 {
-    hoist_geometry g = {0};
+    hoist_geometry g = HOIST_GEOMETRY_INIT;
     g.dtype = majority_dtype(t);
     long arch_i = hoist__table_find_meta(t, "general.architecture");
     const char *arch = arch_i < 0 ? NULL : t->meta[arch_i].value;
@@ -508,7 +517,7 @@ int hoist__geometry_of_table(const hoist__table *t, hoist_geometry *out)
         rc = geometry_from_config(path, g.dtype, &g);
         hoist__free(path);
     }
-    if (rc == HOIST_OK) rc = hoist_geometry_check(&g);
+    if (rc == HOIST_OK) rc = check(&g);
     if (rc < 0) return rc;
     *out = g;
     return HOIST_OK;
@@ -517,12 +526,13 @@ int hoist__geometry_of_table(const hoist__table *t, hoist_geometry *out)
 int hoist_geometry_from_config(const char *path, hoist_geometry *out)
 {
     RETURN_IF(!out, HOIST_E_INVALID_ARG, "hoist_geometry_from_config: out is NULL");
-    memset(out, 0, sizeof *out);
+    RETURN_IF_ERR(HOIST__CHECK(hoist_geometry, out));
+    HOIST__ZERO(hoist_geometry, out); /* what a failure leaves */
     RETURN_IF(!path, HOIST_E_INVALID_ARG, "hoist_geometry_from_config: path is NULL");
-    hoist_geometry g = {0};
+    hoist_geometry g = HOIST_GEOMETRY_INIT;
     RETURN_IF_ERR(geometry_from_config(path, HOIST_DTYPE_F32, &g));
-    RETURN_IF_ERR(hoist_geometry_check(&g));
-    *out = g;
+    RETURN_IF_ERR(check(&g));
+    HOIST__OUT(hoist_geometry, out, &g);
     hoist__err_clear();
     return HOIST_OK;
 }

@@ -15,6 +15,7 @@
 static void view_of_info(const hoist_tensor_info *ti, hoist_view *out)
 {
     memset(out, 0, sizeof *out);
+    out->size = sizeof *out;
     out->name = ti->name;
     out->dtype = ti->dtype;
     out->ndim = ti->ndim;
@@ -25,7 +26,7 @@ static void view_of_info(const hoist_tensor_info *ti, hoist_view *out)
 
 static int model_at(const void *ctx, size_t i, hoist_view *out)
 {
-    hoist_tensor_info ti;
+    hoist_tensor_info ti = HOIST_TENSOR_INFO_INIT;
     RETURN_IF_ERR(hoist_model_tensor(ctx, i, &ti));
     view_of_info(&ti, out);
     return HOIST_OK;
@@ -40,11 +41,13 @@ static int model_find(const void *ctx, const char *name, hoist_view *out)
 
 static int weights_at(const void *ctx, size_t i, hoist_view *out)
 {
+    out->size = sizeof *out;
     return hoist_weights_view(ctx, i, out);
 }
 
 static int weights_find(const void *ctx, const char *name, hoist_view *out)
 {
+    out->size = sizeof *out;
     return hoist_weights_find(ctx, name, out);
 }
 
@@ -143,7 +146,7 @@ static int classify(const hoist_geometry *g, const names *nm, const char *name, 
 static int scan_layers(const hoist_session *s, const names *nm, const hoist__tensors *t)
 {
     for (size_t i = 0; i < t->count; i++) {
-        hoist_view v;
+        hoist_view v = HOIST_VIEW_INIT;
         RETURN_IF_ERR(t->at(t->ctx, i, &v));
         uint32_t l;
         int p;
@@ -303,7 +306,7 @@ static int bind_layer(hoist_session *s, const hoist__tensors *t, const names *nm
 int hoist__bind_model(hoist_session *s, const hoist__tensors *t)
 {
     const hoist_geometry *g = &s->geo;
-    hoist_view probe;
+    hoist_view probe = HOIST_VIEW_INIT;
     /* GGUF: llama.cpp's names; its converter permuted the q and k rows of the llama architecture
      * for interleaved rotary pairs, and left qwen2's and qwen3's alone */
     const names *nm =
@@ -347,7 +350,7 @@ int hoist__bind_model(hoist_session *s, const hoist__tensors *t)
 static int read_vector(const hoist_weights *w, const char *name, uint64_t n, float *dst)
 {
     size_t count = hoist_weights_count(w), i;
-    hoist_view v;
+    hoist_view v = HOIST_VIEW_INIT;
     for (i = 0; i < count; i++)
         if (hoist_weights_view(w, i, &v) == HOIST_OK && strcmp(v.name, name) == 0) break;
     RETURN_IF(i == count, HOIST_E_NOT_FOUND, "%s: the model has no such tensor", name);
@@ -365,7 +368,7 @@ static int read_vector(const hoist_weights *w, const char *name, uint64_t n, flo
 int hoist__bind_extras(hoist_session *s, const hoist_weights *w)
 {
     const hoist_geometry *g = &s->geo;
-    hoist_view probe;
+    hoist_view probe = HOIST_VIEW_INIT;
     int gguf = hoist_weights_find(w, gguf_names.embed, &probe) == HOIST_OK;
     const names *nm = gguf ? &gguf_names : &hf_names;
     size_t per = 0;

@@ -4,6 +4,7 @@
 #include "formats/table.h"
 #include "formats/variants.h"
 #include "infer/infer.h"
+#include "core/abi.h"
 #include "core/core.h"
 
 #include <math.h>
@@ -62,28 +63,40 @@ static int check_window(const hoist_geometry *g, uint32_t tokens)
     return HOIST_OK;
 }
 
-int hoist_session_check(const hoist_geometry *g, const hoist_session_options *opts)
+/* The caller's structs as full-size copies (docs/ABI.md), then the checks. */
+static int session_check(const hoist_geometry *geometry, const hoist_session_options *opts,
+                         hoist_geometry *g)
 {
-    RETURN_IF(!g, HOIST_E_INVALID_ARG, "hoist_session_check: geometry is NULL");
-    hoist_session_options def = HOIST_SESSION_OPTIONS_DEFAULT;
+    RETURN_IF(!geometry, HOIST_E_INVALID_ARG, "hoist_session_check: geometry is NULL");
+    static const hoist_session_options def = HOIST_SESSION_OPTIONS_DEFAULT;
+    hoist_session_options o;
+    RETURN_IF_ERR(HOIST__IN(hoist_session_options, &o, opts, &def));
+    RETURN_IF_ERR(HOIST__IN(hoist_geometry, g, geometry, NULL));
     uint32_t tokens, batch;
     RETURN_IF_ERR(check_geometry(g));
-    RETURN_IF_ERR(session_sizes(g, opts ? opts : &def, &tokens, &batch));
-    RETURN_IF_ERR(check_window(g, tokens));
+    RETURN_IF_ERR(session_sizes(g, &o, &tokens, &batch));
+    return check_window(g, tokens);
+}
+
+int hoist_session_check(const hoist_geometry *geometry, const hoist_session_options *opts)
+{
+    hoist_geometry g;
+    RETURN_IF_ERR(session_check(geometry, opts, &g));
     hoist__err_clear();
     return HOIST_OK;
 }
 
-int hoist_session_check_model(const hoist_model *model, const hoist_geometry *g,
+int hoist_session_check_model(const hoist_model *model, const hoist_geometry *geometry,
                               const hoist_session_options *opts)
 {
     RETURN_IF(!model, HOIST_E_INVALID_ARG, "hoist_session_check_model: model is NULL");
-    RETURN_IF_ERR(hoist_session_check(g, opts));
-    hoist_session s = {.geo = *g};
-    s.q_dim = g->n_heads * g->head_dim;
-    s.kv_dim = g->n_kv_heads * g->head_dim;
-    s.layers = hoist__calloc(g->n_layers, sizeof *s.layers);
-    RETURN_IF(!s.layers, HOIST_E_NOMEM, "out of memory for %u layers", g->n_layers);
+    hoist_geometry g;
+    RETURN_IF_ERR(session_check(geometry, opts, &g));
+    hoist_session s = {.geo = g};
+    s.q_dim = g.n_heads * g.head_dim;
+    s.kv_dim = g.n_kv_heads * g.head_dim;
+    s.layers = hoist__calloc(g.n_layers, sizeof *s.layers);
+    RETURN_IF(!s.layers, HOIST_E_NOMEM, "out of memory for %u layers", g.n_layers);
     hoist__tensors t;
     hoist__tensors_of_model(model, &t);
     int rc = hoist__bind_model(&s, &t);
@@ -153,7 +166,7 @@ static int session_init(hoist_session *s, const hoist_weights *w)
     if (s->embed.device == HOIST_DEVICE_HOST) {
         s->ops = &hoist__infer_cpu;
     } else {
-        s->ops = hoist__infer_cuda();
+        s->ops = hoist__infer_gpu();
         RETURN_IF(!s->ops, HOIST_E_UNSUPPORTED,
                   "the weights are on cuda:%d but this build of hoist has no CUDA inference",
                   s->embed.device);
@@ -173,11 +186,15 @@ int hoist_session_create(const hoist_weights *weights, const hoist_geometry *g,
     RETURN_IF(!out, HOIST_E_INVALID_ARG, "hoist_session_create: out is NULL");
     *out = NULL;
     RETURN_IF(!weights || !g, HOIST_E_INVALID_ARG, "hoist_session_create: NULL argument");
+    static const hoist_session_options def = HOIST_SESSION_OPTIONS_DEFAULT;
+    hoist_session_options o;
+    hoist_geometry geo;
+    RETURN_IF_ERR(HOIST__IN(hoist_session_options, &o, opts, &def));
+    RETURN_IF_ERR(HOIST__IN(hoist_geometry, &geo, g, NULL));
     hoist_session *s = hoist__calloc(1, sizeof *s);
     RETURN_IF(!s, HOIST_E_NOMEM, "out of memory for a session");
-    hoist_session_options def = HOIST_SESSION_OPTIONS_DEFAULT;
-    s->opts = opts ? *opts : def;
-    s->geo = *g;
+    s->opts = o;
+    s->geo = geo;
     int rc = session_init(s, weights);
     if (rc < 0) {
         hoist_session_free(s);
@@ -303,13 +320,14 @@ int hoist_session_generate(hoist_session *s, const int32_t *prompt, size_t n_pro
     return HOIST_OK;
 }
 
-void hoist_session_stats_get(const hoist_session *s, hoist_session_stats *out)
+int hoist_session_stats_get(const hoist_session *s, hoist_session_stats *out)
 {
-    if (!out) return;
-    memset(out, 0, sizeof *out);
-    if (!s) return;
-    *out = s->stats;
-    out->position = s->pos;
-    out->weight_bytes_per_token = s->weight_bytes_per_token;
-    out->kv_cache_bytes = s->kv_bytes;
+    RETURN_IF(!s || !out, HOIST_E_INVALID_ARG, "hoist_session_stats_get: NULL argument");
+    RETURN_IF_ERR(HOIST__CHECK(hoist_session_stats, out));
+    hoist_session_stats st = s->stats;
+    st.position = s->pos;
+    st.weight_bytes_per_token = s->weight_bytes_per_token;
+    st.kv_cache_bytes = s->kv_bytes;
+    HOIST__OUT(hoist_session_stats, out, &st);
+    return HOIST_OK;
 }

@@ -26,7 +26,7 @@ static void teardown(void)
 /* head_dim 16, theta 10000: base inverse frequencies 10000^(-i/8). */
 static hoist_geometry rope_geometry(hoist_rope_type type)
 {
-    hoist_geometry g = {.architecture = "llama", .n_layers = 1, .hidden = 32, .intermediate = 8,
+    hoist_geometry g = {.size = sizeof g, .architecture = "llama", .n_layers = 1, .hidden = 32, .intermediate = 8,
                         .n_heads = 2, .n_kv_heads = 1, .head_dim = 16, .vocab = 8,
                         .max_position = 32, .rms_eps = 1e-5, .rope_theta = 10000.0,
                         .dtype = HOIST_DTYPE_F32};
@@ -144,7 +144,7 @@ typedef struct loaded {
 
 static loaded load_host(const char *mdir)
 {
-    loaded l;
+    loaded l = {.g = HOIST_GEOMETRY_INIT};
     ck_assert_msg(hoist_model_open(mdir, NULL, &l.m) == HOIST_OK, "%s", hoist_last_error());
     ck_assert_msg(hoist_model_geometry(l.m, &l.g) == HOIST_OK, "%s", hoist_last_error());
     hoist_load_options o = HOIST_LOAD_OPTIONS_DEFAULT;
@@ -167,6 +167,7 @@ static int tensor(const loaded *l, int layer, const char *part, hoist_view *v)
         snprintf(name, sizeof name, "model.layers.%d.%s", layer, part);
     else
         snprintf(name, sizeof name, "%s", part);
+    v->size = sizeof *v;
     return hoist_weights_find(l->w, name, v) == HOIST_OK;
 }
 

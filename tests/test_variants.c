@@ -29,7 +29,7 @@ static hoist_geometry geometry_of(const char *model_type, const char *extra)
              model_type, extra);
     char *p = tu_path(dir, "config.json");
     tu_write(p, cfg, strlen(cfg));
-    hoist_geometry g;
+    hoist_geometry g = HOIST_GEOMETRY_INIT;
     int rc = hoist_geometry_from_config(p, &g);
     ck_assert_msg(rc == HOIST_OK, "%s: %s", cfg, hoist_last_error());
     free(p);
@@ -239,7 +239,7 @@ static hoist_geometry geometry_of_meta(const char *arch, const char *extra)
     tu_write_safetensors(st, header, data, sizeof data);
     hoist_model *m = NULL;
     ck_assert_int_eq(hoist_model_open(st, NULL, &m), HOIST_OK);
-    hoist_geometry g;
+    hoist_geometry g = HOIST_GEOMETRY_INIT;
     ck_assert_msg(hoist_model_geometry(m, &g) == HOIST_OK, "%s", hoist_last_error());
     hoist_model_free(m);
     free(st);
@@ -309,7 +309,7 @@ START_TEST(test_gen_families)
             snprintf(args, sizeof args, "%s/m%zu%d", dir, i, gguf);
             hoist_model *m = NULL;
             ck_assert_int_eq(hoist_model_open(args, NULL, &m), HOIST_OK);
-            hoist_geometry g;
+            hoist_geometry g = HOIST_GEOMETRY_INIT;
             ck_assert_int_eq(hoist_model_geometry(m, &g), HOIST_OK);
             ck_assert_msg(g.unsupported[0] == 0, "%s: %s", cases[i].flags, g.unsupported);
             ck_assert_uint_eq(g.biases, cases[i].biases);

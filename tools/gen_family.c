@@ -1,6 +1,5 @@
 /* Model families of `hoist gen` (see gen_family.h). */
 #include "gen_family.h"
-#include "gen_model.h"
 
 #include <math.h>
 #include <stdarg.h>
