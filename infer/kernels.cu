@@ -180,7 +180,7 @@ __global__ void rope_cache_kernel(float *qkv, uint32_t ldq, uint32_t q_col, uint
                                   const float *sin_t, const int32_t *pos, uint32_t n_heads,
                                   uint32_t n_kv, uint32_t hd, uint32_t inter, hoist__qkv_extra ex)
 {
-    __shared__ float sh[32];
+    __shared__ float sh[EXTRA ? 32 : 1]; // the q/k norms' sums
     uint32_t t = blockIdx.x, h = blockIdx.y, half = hd / 2, ia = 0, ib = 0, i = threadIdx.x;
     size_t p = (size_t)(*pos) + t;
     float *row = qkv + (size_t)t * ldq;
