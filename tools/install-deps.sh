@@ -5,8 +5,10 @@ set -e
 pkgs="build-essential cmake pkg-config liburing-dev libzstd-dev libxxhash-dev libjansson-dev check"
 # `tools/install-deps.sh fuzz`: also clang and its runtime (libFuzzer), for `make fuzz` only
 [ "${1:-}" = fuzz ] && pkgs="$pkgs clang libclang-rt-dev"
-# the Python binding's tests (python/tests, ctest test `python`)
-pkgs="$pkgs python3 python3-numpy python3-pytest"
+# the Python binding's tests (python/tests, ctest test `python`); its offline install into a venv
+# (`make python`, ctest `python_install`); torch for its tensors and the allocator hook (CPU)
+pkgs="$pkgs python3 python3-numpy python3-pytest python3-venv python3-pip python3-setuptools"
+pkgs="$pkgs python3-wheel python3-torch"
 # hoist bench --plot, and its test
 pkgs="$pkgs gnuplot-nox"
 missing=""

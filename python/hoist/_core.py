@@ -125,14 +125,32 @@ def _parse_path_kind(path_kind):
     return out.value
 
 
+_VERIFY_NAMES = {"manifest": _lib.HOIST_VERIFY_MANIFEST, "readback": _lib.HOIST_VERIFY_READBACK}
+
+
 def _parse_verify(verify):
-    if verify is False or verify is None:
+    """HOIST_VERIFY_* flags from None, "manifest", "readback" or both ("manifest,readback" or a
+    list). Booleans are refused: verify=True once meant readback here while the CLI's --verify
+    means the manifest, so a bare True cannot say which one the caller wants."""
+    if verify is None:
         return 0
-    if verify is True or verify == "readback":
-        return _lib.HOIST_VERIFY_READBACK
-    if verify == "manifest":
-        return _lib.HOIST_VERIFY_MANIFEST
-    raise ValueError("verify must be False, True, \"readback\" or \"manifest\", not %r" % (verify,))
+    if isinstance(verify, bool):
+        raise TypeError("verify=%r: name the check instead: verify=\"manifest\" (hash every byte "
+                        "against the manifest `hoist sum` wrote, as the CLI's --verify), "
+                        "verify=\"readback\" (read the destination back and compare it with the "
+                        "files), or verify=None (no check)" % (verify,))
+    names = verify.replace("+", ",").split(",") if isinstance(verify, str) else verify
+    flags = 0
+    try:
+        for name in names:
+            flag = _VERIFY_NAMES.get(str(name).strip().lower()) if isinstance(name, str) else None
+            if flag is None:
+                raise KeyError(name)
+            flags |= flag
+    except (KeyError, TypeError):
+        raise _invalid("verify=%r: expected \"manifest\", \"readback\", both "
+                       "(\"manifest,readback\") or None" % (verify,)) from None
+    return flags
 
 
 def _parse_framework(framework, device):
@@ -195,15 +213,17 @@ class safe_open:
     ram_budget: host bytes the loader may take for staging (int, or "256M"); None = the path's
         default. A budget too small even for the smallest staging fails before reading anything.
     threads, chunk_bytes: loader workers and staging window (None: chosen by the path).
-    verify: False; True or "readback": read every byte back from the destination and compare
-        with the files; "manifest": hash every byte in staging against the manifest hoist sum
-        wrote (a packed model's chunk hashes are checked on every load).
+    verify: None (no check); "manifest": hash every byte in staging against the manifest hoist
+        sum wrote, as the CLI's --verify (a packed model's chunk hashes are checked on every load
+        anyway); "readback": read every byte back from the destination and compare it with the
+        files; "manifest,readback" (or a list) for both. True and False are refused (TypeError):
+        they do not say which check.
 
     Every failure raises HoistError carrying hoist's status and message.
     """
 
     def __init__(self, filename, framework="pt", device="cpu", *, path_kind="auto",
-                 ram_budget=None, threads=None, chunk_bytes=None, verify=False):
+                 ram_budget=None, threads=None, chunk_bytes=None, verify=None):
         self._model = None
         self._weights = None
         self._lock = threading.Lock()
@@ -368,13 +388,14 @@ def _numpy_array(weights, view, dtype, shape):
     return raw if np_dtype == raw.dtype and not np_dtype.metadata else raw.view(np_dtype)
 
 
-def load_file(filename, device="cuda:0", path_kind="auto", ram_budget=None, *, framework=None,
-              threads=None, chunk_bytes=None, verify=False):
+def load_file(filename, device="cpu", path_kind="auto", ram_budget=None, *, framework=None,
+              threads=None, chunk_bytes=None, verify=None):
     """Loads a checkpoint into memory, a drop-in for safetensors.torch.load_file.
 
     Returns {name: tensor}, sorted by name, every tensor a zero-copy view of one arena on `device`
-    that lives as long as any of them does. filename is a .safetensors file, a model directory, or
-    a model.safetensors.index.json (every shard is loaded). With framework None the tensors are
+    that lives as long as any of them does. device defaults to "cpu", as safetensors' does.
+    filename is a .safetensors file, a model directory, or a model.safetensors.index.json (every
+    shard is loaded). With framework None the tensors are
     torch tensors when torch is installed, else numpy arrays (device "cpu" only). Other arguments
     as for safe_open. Raises HoistError with hoist's status and message on any failure.
     """
