@@ -3,6 +3,7 @@
  * value is type-checked and bounded before the planner multiplies it into byte counts. */
 #include "formats/json_kind.h"
 #include "formats/table.h"
+#include "core/abi.h"
 #include "core/core.h"
 #include "core/io.h"
 
@@ -36,9 +37,9 @@
 #define DEFAULT_RMS_EPS 1e-6
 #define DEFAULT_ROPE_THETA 10000.0
 
-int hoist_geometry_check(const hoist_geometry *g)
+/* g: the library's full-size copy. */
+static int check(const hoist_geometry *g)
 {
-    RETURN_IF(!g, HOIST_E_INVALID_ARG, "hoist_geometry_check: geometry is NULL");
     RETURN_IF(memchr(g->architecture, '\0', sizeof g->architecture) == NULL, HOIST_E_BAD_CONFIG,
               "geometry: architecture is not a terminated string");
 #define CHECK_RANGE(field, lo, hi)                                                                 \
@@ -67,6 +68,14 @@ int hoist_geometry_check(const hoist_geometry *g)
     RETURN_IF((unsigned)g->dtype >= HOIST_DTYPE_COUNT, HOIST_E_BAD_CONFIG,
               "geometry: dtype %d is unknown", (int)g->dtype);
     return HOIST_OK;
+}
+
+int hoist_geometry_check(const hoist_geometry *geometry)
+{
+    RETURN_IF(!geometry, HOIST_E_INVALID_ARG, "hoist_geometry_check: geometry is NULL");
+    hoist_geometry g;
+    RETURN_IF_ERR(HOIST__IN(hoist_geometry, &g, geometry, NULL));
+    return check(&g);
 }
 
 /* ---- config.json -------------------------------------------------------------------------- */
@@ -434,7 +443,7 @@ static hoist_dtype majority_dtype(const hoist__table *t)
 
 int hoist__geometry_of_table(const hoist__table *t, hoist_geometry *out)
 {
-    hoist_geometry g = {0};
+    hoist_geometry g = HOIST_GEOMETRY_INIT;
     g.dtype = majority_dtype(t);
     long arch_i = hoist__table_find_meta(t, "general.architecture");
     const char *arch = arch_i < 0 ? NULL : t->meta[arch_i].value;
@@ -457,7 +466,7 @@ int hoist__geometry_of_table(const hoist__table *t, hoist_geometry *out)
         rc = geometry_from_config(path, g.dtype, &g);
         hoist__free(path);
     }
-    if (rc == HOIST_OK) rc = hoist_geometry_check(&g);
+    if (rc == HOIST_OK) rc = check(&g);
     if (rc < 0) return rc;
     *out = g;
     return HOIST_OK;
@@ -466,12 +475,13 @@ int hoist__geometry_of_table(const hoist__table *t, hoist_geometry *out)
 int hoist_geometry_from_config(const char *path, hoist_geometry *out)
 {
     RETURN_IF(!out, HOIST_E_INVALID_ARG, "hoist_geometry_from_config: out is NULL");
-    memset(out, 0, sizeof *out);
+    RETURN_IF_ERR(HOIST__CHECK(hoist_geometry, out));
+    HOIST__ZERO(hoist_geometry, out); /* what a failure leaves */
     RETURN_IF(!path, HOIST_E_INVALID_ARG, "hoist_geometry_from_config: path is NULL");
-    hoist_geometry g = {0};
+    hoist_geometry g = HOIST_GEOMETRY_INIT;
     RETURN_IF_ERR(geometry_from_config(path, HOIST_DTYPE_F32, &g));
-    RETURN_IF_ERR(hoist_geometry_check(&g));
-    *out = g;
+    RETURN_IF_ERR(check(&g));
+    HOIST__OUT(hoist_geometry, out, &g);
     hoist__err_clear();
     return HOIST_OK;
 }

@@ -720,6 +720,7 @@ static int publish(gg_parser *p, hoist__table *t, const struct stat *st)
     uint32_t file;
     int64_t mtime_ns = st ? (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec : 0;
     RETURN_IF_ERR(hoist__table_add_file(t, p->path, p->r.size, mtime_ns, p->r.pos, &file));
+    t->format = HOIST_FORMAT_GGUF;
     if (st) {
         t->files[file].dev = (uint64_t)st->st_dev;
         t->files[file].ino = (uint64_t)st->st_ino;

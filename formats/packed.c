@@ -4,6 +4,7 @@
 #define ZSTD_STATIC_LINKING_ONLY /* ZSTD_createDCtx_advanced: zstd allocates through hoist's seam */
 #include "formats/packed.h"
 #include "formats/filter.h"
+#include "core/abi.h"
 #include "core/core.h"
 #include "core/io.h"
 
@@ -511,33 +512,38 @@ void hoist__packed_free(hoist__packed *p)
 
 hoist_format hoist_model_format(const hoist_model *m)
 {
-    return m && m->table.packed ? HOIST_FORMAT_PACKED : HOIST_FORMAT_SAFETENSORS;
+    if (!m) return HOIST_FORMAT_SAFETENSORS;
+    return m->table.packed ? HOIST_FORMAT_PACKED : m->table.format;
 }
 
 int hoist_model_packed_info(const hoist_model *m, hoist_packed_info *out)
 {
     RETURN_IF(!m || !out, HOIST_E_INVALID_ARG, "hoist_model_packed_info: NULL argument");
+    RETURN_IF_ERR(HOIST__CHECK(hoist_packed_info, out));
     const hoist__packed *pk = m->table.packed;
     RETURN_IF(!pk, HOIST_E_UNSUPPORTED, "%s: not a packed model",
               m->table.origin ? m->table.origin : "model");
-    *out = (hoist_packed_info){.version = pk->version,
-                               .chunk_bytes = pk->chunk_bytes,
-                               .chunks = pk->nchunks,
-                               .stored_bytes = pk->stored_bytes};
+    hoist_packed_info info = {.version = pk->version,
+                              .chunk_bytes = pk->chunk_bytes,
+                              .chunks = pk->nchunks,
+                              .stored_bytes = pk->stored_bytes};
+    HOIST__OUT(hoist_packed_info, out, &info);
     return HOIST_OK;
 }
 
 int hoist_model_tensor_packing(const hoist_model *m, size_t index, hoist_tensor_packing *out)
 {
     RETURN_IF(!m || !out, HOIST_E_INVALID_ARG, "hoist_model_tensor_packing: NULL argument");
+    RETURN_IF_ERR(HOIST__CHECK(hoist_tensor_packing, out));
     const hoist__packed *pk = m->table.packed;
     RETURN_IF(!pk, HOIST_E_UNSUPPORTED, "%s: not a packed model",
               m->table.origin ? m->table.origin : "model");
     RETURN_IF(index >= m->table.ntensors, HOIST_E_INVALID_ARG,
               "tensor index %zu out of range (%zu tensors)", index, m->table.ntensors);
     const hoist__packed_tensor *pt = &pk->tensors[index];
-    *out = (hoist_tensor_packing){
+    hoist_tensor_packing tp = {
         .filter = pt->filter, .chunks = pt->nchunks, .stored_bytes = pt->stored, .xxh3 = pt->xxh3};
+    HOIST__OUT(hoist_tensor_packing, out, &tp);
     return HOIST_OK;
 }
 

@@ -9,6 +9,7 @@
 #define XXH_STATIC_LINKING_ONLY  /* XXH3_state_t on the stack: no allocation outside the seam */
 #include "formats/filter.h"
 #include "formats/packed.h"
+#include "core/abi.h"
 #include "core/io.h"
 
 #include <errno.h>
@@ -490,8 +491,10 @@ int hoist_pack(const hoist_model *model, const char *out_path, const hoist_pack_
     double t0 = hoist__now();
     const hoist__table *t = &model->table;
     RETURN_IF(t->packed, HOIST_E_UNSUPPORTED, "%s: already packed", t->origin);
-    hoist_pack_options def = HOIST_PACK_OPTIONS_DEFAULT;
-    packer pk = {.t = t, .o = opts ? *opts : def};
+    static const hoist_pack_options def = HOIST_PACK_OPTIONS_DEFAULT;
+    packer pk = {.t = t};
+    RETURN_IF_ERR(HOIST__IN(hoist_pack_options, &pk.o, opts, &def));
+    if (stats) RETURN_IF_ERR(HOIST__CHECK(hoist_pack_stats, stats));
     RETURN_IF_ERR(check_options(&pk.o));
     RETURN_IF_ERR(check_output(t, out_path, pk.o.overwrite));
     size_t n = strlen(out_path) + 16;
@@ -506,7 +509,7 @@ int hoist_pack(const hoist_model *model, const char *out_path, const hoist_pack_
                           strerror(e));
     }
     pthread_mutex_init(&pk.err_lock, NULL);
-    hoist_pack_stats st = {0};
+    hoist_pack_stats st = HOIST_PACK_STATS_INIT;
     int rc = fchmod(fd, 0644) == 0 ? HOIST_OK
                                    : hoist__err(HOIST_E_IO, "%s: chmod: %s", tmp, strerror(errno));
     if (rc == HOIST_OK) rc = pack_into(&pk, fd, tmp, &st);
@@ -520,7 +523,7 @@ int hoist_pack(const hoist_model *model, const char *out_path, const hoist_pack_
     RETURN_IF_ERR(rc);
     st.model_bytes = t->total_bytes;
     st.seconds = hoist__now() - t0;
-    if (stats) *stats = st;
+    if (stats) HOIST__OUT(hoist_pack_stats, stats, &st);
     hoist__err_clear();
     return HOIST_OK;
 }

@@ -76,6 +76,9 @@ typedef struct hoist__table {
     struct hoist__packed *packed;
     int (*packed_finish)(struct hoist__table *t);
     void (*packed_free)(struct hoist__packed *pk);
+    /* what hoist_model_format reports: set by the parser that filled the table (0 is
+     * HOIST_FORMAT_SAFETENSORS) */
+    hoist_format format;
 } hoist__table;
 
 struct hoist_model {

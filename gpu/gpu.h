@@ -1,8 +1,12 @@
-/* The device layer: the only code that talks to CUDA lives behind this interface.
+/* The device layer: the only host code that talks to CUDA (runtime, driver, cuBLAS) lives behind
+ * this interface, so that every device buffer, stream and handle the library makes passes through
+ * one fault seam and one set of live counters, and every CUDA error is reported one way.
  *
  * Two implementations: CUDA (gpu/gpu_cuda.c, built where the toolkit is found) and host
  * (gpu/gpu_host.c: plain memory, synchronous copies, events that are always complete). The loader
- * drives both the same way, so the whole pipeline is exercised on machines without a GPU.
+ * drives both the same way, so the whole pipeline is exercised on machines without a GPU. The
+ * GPU forward pass (infer/gpu_forward.c) uses the inference block of the interface and the
+ * matrix products, which only the CUDA backend has: sessions over host memory run infer/cpu.c.
  *
  * Every function returns HOIST_OK or a negative hoist_status and sets the thread's error message
  * (naming the device and the call). Pointers and handles are opaque to the caller.
@@ -18,8 +22,35 @@
 
 typedef struct hoist__stream hoist__stream;
 typedef struct hoist__event hoist__event;
+typedef struct hoist__blas hoist__blas;   /* a matrix-product handle bound to one stream */
+typedef struct hoist__graph hoist__graph; /* a captured stream's work, ready to replay */
 
-#define HOIST_GPU_OPS_VERSION 1
+/* The calling thread's current device belongs to the caller (an engine, torch): code that needs
+ * other devices enters a scope, switches between them inside it, and leaves it, which gives the
+ * caller its device back. Switching to the device already current costs no driver call. */
+typedef struct hoist__device_scope {
+    int saved;   /* the caller's device; -1 when it could not be read (left as it is) */
+    int current; /* the device the scope last made current */
+} hoist__device_scope;
+
+/* One matrix product, row-major: c[j][i] = alpha * sum_p a[i][p] * b[j][p] + beta * c[j][i]
+ * for i < m, j < n, p < k; that is C = B . A^T, where A is a weight matrix as Hugging Face stores
+ * it ([out][in]) and B holds n tokens' activations. Rows are lda, ldb, ldc elements apart.
+ * a and b share ab_dtype (BF16, F16 or F32); c is F32 or ab_dtype; the sums are fp32. */
+typedef struct hoist__gemm {
+    uint32_t m, n, k;
+    const void *a;
+    uint32_t lda;
+    const void *b;
+    uint32_t ldb;
+    hoist_dtype ab_dtype;
+    void *c;
+    uint32_t ldc;
+    hoist_dtype c_dtype;
+    float alpha, beta;
+} hoist__gemm;
+
+#define HOIST_GPU_OPS_VERSION 2
 
 typedef struct hoist__gpu_ops {
     int version; /* HOIST_GPU_OPS_VERSION */
@@ -59,13 +90,64 @@ typedef struct hoist__gpu_ops {
     /* Optional (NULL = unsupported): async copy between two buffers of the stream's device (the
      * memory-bandwidth ceiling of a decode step). */
     int (*copy_d2d)(void *dst, const void *src, size_t bytes, hoist__stream *s);
+
+    /* ---- the inference block: NULL in the host backend ----
+     * Kernels launch on the thread's current device, so the forward pass makes each device
+     * current (through a scope) before it launches there or runs a product. */
+    int (*scope_enter)(hoist__device_scope *sc, int device);
+    int (*scope_switch)(hoist__device_scope *sc, int device);
+    void (*scope_leave)(hoist__device_scope *sc);
+    /* Streaming multiprocessors of `device` (how many blocks keep it busy). */
+    int (*multiprocessors)(int device, int *count);
+    /* Lets `device` reach `peer`'s memory directly where the hardware allows; elsewhere peer
+     * copies stage through the host, slower but correct. Best effort: never fails. */
+    void (*peer_enable)(int device, int peer);
+
+    /* Async on s, ordered with the kernels and products queued on it. */
+    int (*memset_async)(void *dst, int value, size_t bytes, hoist__stream *s);
+    int (*copy_d2h_async)(void *dst, const void *src, size_t bytes, hoist__stream *s);
+    /* Device to device across devices, on s (a stream of src_device). */
+    int (*copy_peer)(void *dst, int dst_device, const void *src, int src_device, size_t bytes,
+                     hoist__stream *s);
+    /* Work queued on s after this waits for the work recorded before e (any device's). */
+    int (*stream_wait)(hoist__stream *s, hoist__event *e);
+
+    /* Events that also take a time stamp (else like event_create's, and destroyed the same
+     * way): *ms is the time between two of them, both complete. */
+    int (*event_create_timed)(int device, hoist__event **out);
+    int (*event_elapsed)(hoist__event *start, hoist__event *end, float *ms);
+
+    /* Graphs: between graph_begin and graph_end (or graph_abort), the work this thread queues on
+     * s is recorded instead of run. graph_end makes the recording launchable; graph_abort drops
+     * it, reporting nothing, when queueing it failed (the caller has that failure to report).
+     * Either ends the capture, whatever happens, so that s runs work again. */
+    int (*graph_begin)(hoist__stream *s);
+    int (*graph_end)(hoist__stream *s, hoist__graph **out);
+    void (*graph_abort)(hoist__stream *s);
+    int (*graph_launch)(hoist__graph *g, hoist__stream *s);
+    void (*graph_destroy)(hoist__graph *g);
 } hoist__gpu_ops;
+
+/* Matrix products, apart from hoist__gpu_ops so that only a program that runs inference links
+ * cuBLAS: a static link of the loader alone neither needs it nor pays for loading it. */
+typedef struct hoist__gpu_blas_ops {
+    /* A handle for products on s (whose device must be current, as for products), with a device
+     * workspace of workspace_bytes allocated by the backend's mem_alloc, so that it is counted
+     * and can fail like any other buffer. A fixed workspace lets a graph capture the products. */
+    int (*create)(hoist__stream *s, size_t workspace_bytes, hoist__blas **out);
+    void (*destroy)(hoist__blas *b);
+    int (*gemm)(hoist__blas *b, const hoist__gemm *m);
+} hoist__gpu_blas_ops;
+
+/* The matrix products of backend g (gpu/cublas.c for CUDA), or NULL where it has none. */
+const hoist__gpu_blas_ops *hoist__gpu_blas(const hoist__gpu_ops *g);
 
 /* ---- the device-call seam (gpu/gpu_seam.c; tests only, like the I/O hooks of loader/io.h) ---
  * Every backend passes each call that can fail through hoist__gpu_seam before making it, and
- * reports every buffer, registration, stream and event it creates or destroys. Tests fail the
- * k-th allocation, copy or event call and check that a failed load gives all of them back, on the
- * host backend in CI and on CUDA on the device machine, through the same code. */
+ * reports every buffer, registration, stream, event, cuBLAS handle and graph it creates or
+ * destroys. Tests fail the k-th allocation, copy or event call and check that a failed load (or
+ * session) gives all of them back, on the host backend in CI and on CUDA on the device machine,
+ * through the same code. */
 typedef enum hoist__gpu_call {
     HOIST_GPU_MEM_ALLOC,
     HOIST_GPU_PINNED_ALLOC,
@@ -77,6 +159,14 @@ typedef enum hoist__gpu_call {
     HOIST_GPU_EVENT_SYNC,
     HOIST_GPU_COPY_H2D,
     HOIST_GPU_COPY_D2H,
+    /* the inference block's (a load makes none of these) */
+    HOIST_GPU_MEMSET,
+    HOIST_GPU_COPY_PEER,
+    HOIST_GPU_STREAM_WAIT,
+    HOIST_GPU_BLAS_CREATE,
+    HOIST_GPU_GEMM,
+    HOIST_GPU_GRAPH_CAPTURE, /* graph_begin, and graph_end making a launchable graph */
+    HOIST_GPU_GRAPH_LAUNCH,
     HOIST_GPU_NCALLS
 } hoist__gpu_call;
 
@@ -86,6 +176,8 @@ typedef enum hoist__gpu_res {
     HOIST_GPU_RES_REGISTERED, /* host_register ranges */
     HOIST_GPU_RES_STREAM,
     HOIST_GPU_RES_EVENT,
+    HOIST_GPU_RES_BLAS,
+    HOIST_GPU_RES_GRAPH,
     HOIST_GPU_NRES
 } hoist__gpu_res;
 
@@ -111,6 +203,8 @@ int64_t hoist__gpu_live(hoist__gpu_res res);
 /* Whether the installed hooks ask for host_as_device. */
 bool hoist__gpu_host_as_device(void);
 const char *hoist__gpu_call_name(hoist__gpu_call call);
+/* "device buffers", "streams", ...: for messages about resources left behind. */
+const char *hoist__gpu_res_name(hoist__gpu_res res);
 
 /* Pinned buffers through the process-wide cache (gpu/pinned_cache.c): acquire reuses a released
  * buffer of the same backend and size, or pins a new one; release keeps it for the next load while

@@ -1,59 +1,80 @@
-/* The CUDA backend: device discovery, device and pinned memory, streams, events and copies
- * through the CUDA runtime. The only file of the library that includes a CUDA header. */
+/* The CUDA backend: device discovery, device and pinned memory, streams, events, copies and
+ * graphs through the CUDA runtime (cuBLAS is in cublas.c). With cublas.c, the only host C code of
+ * the library that includes a CUDA header. */
 #include "gpu/gpu.h"
+#include "gpu/cuda_native.h"
 #include "core/core.h"
 
-#include <cuda_runtime_api.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct hoist__stream {
-    cudaStream_t stream;
-    int device;
-};
 
 struct hoist__event {
     cudaEvent_t event;
     int device;
 };
 
-/* Turns a CUDA error into a status and message naming the call and device. */
-static int cuda_fail(cudaError_t e, const char *call, int device)
+struct hoist__graph {
+    cudaGraphExec_t exec;
+    int device;
+};
+
+int hoist__cuda_report(int status, int device, const char *call, const char *detail)
 {
-    int status = (e == cudaErrorMemoryAllocation) ? HOIST_E_DEVICE_NOMEM : HOIST_E_DEVICE;
-    cudaGetLastError(); /* clear the sticky-free error state so later calls are not poisoned */
-    return hoist__err(status, "cuda:%d: %s failed: %s (%s)", device, call, cudaGetErrorString(e),
-                      cudaGetErrorName(e));
+    if (device < 0) return hoist__err(status, "cuda: %s failed: %s", call, detail);
+    return hoist__err(status, "cuda:%d: %s failed: %s", device, call, detail);
 }
 
-#define CUDA_TRY(call, device)                                                                    \
-    do {                                                                                          \
-        cudaError_t cuda_e = (call);                                                              \
-        if (cuda_e != cudaSuccess) return cuda_fail(cuda_e, #call, (device));                     \
-    } while (0)
-
-/* The calling thread's current device belongs to the caller (an engine, torch): a call that needs
- * another device switches to it and back, so a load never leaves the caller on a different
- * device. */
-typedef struct device_scope {
-    int saved, device;
-} device_scope;
-
-static cudaError_t scope_enter(device_scope *sc, int device)
+int hoist__cuda_check(cudaError_t e, const char *call, int device)
 {
-    sc->device = device;
+    if (e == cudaSuccess) return HOIST_OK;
+    cudaGetLastError(); /* clear the sticky-free error state so later calls are not poisoned */
+    char detail[256];
+    snprintf(detail, sizeof detail, "%s (%s)", cudaGetErrorString(e), cudaGetErrorName(e));
+    return hoist__cuda_report(e == cudaErrorMemoryAllocation ? HOIST_E_DEVICE_NOMEM
+                                                             : HOIST_E_DEVICE,
+                              device, call, detail);
+}
+
+#define CUDA_TRY(call, device) RETURN_IF_ERR(hoist__cuda_check((call), #call, (device)))
+
+/* ---- the caller's current device (gpu.h's hoist__device_scope) ---- */
+
+/* The scope's moves as runtime calls, for the backend's own calls that report their own
+ * failure (or none). */
+static cudaError_t scope_enter(hoist__device_scope *sc, int device)
+{
     if (cudaGetDevice(&sc->saved) != cudaSuccess) {
         cudaGetLastError();
         sc->saved = -1;
     }
-    return sc->saved == device ? cudaSuccess : cudaSetDevice(device);
+    sc->current = sc->saved;
+    if (sc->current == device) return cudaSuccess;
+    cudaError_t e = cudaSetDevice(device);
+    if (e == cudaSuccess) sc->current = device;
+    return e;
 }
 
-static void scope_leave(const device_scope *sc)
+static void scope_leave(hoist__device_scope *sc)
 {
-    if (sc->saved >= 0 && sc->saved != sc->device) cudaSetDevice(sc->saved);
+    if (sc->saved >= 0 && sc->saved != sc->current) cudaSetDevice(sc->saved);
+    sc->current = sc->saved;
 }
+
+static int cuda_scope_enter(hoist__device_scope *sc, int device)
+{
+    return hoist__cuda_check(scope_enter(sc, device), "cudaSetDevice", device);
+}
+
+static int cuda_scope_switch(hoist__device_scope *sc, int device)
+{
+    if (sc->current == device) return HOIST_OK;
+    CUDA_TRY(cudaSetDevice(device), device);
+    sc->current = device;
+    return HOIST_OK;
+}
+
+static void cuda_scope_leave(hoist__device_scope *sc) { scope_leave(sc); }
 
 static int cuda_device_count(int *count)
 {
@@ -64,7 +85,7 @@ static int cuda_device_count(int *count)
         cudaGetLastError();
         n = 0;
     } else if (e != cudaSuccess) {
-        return cuda_fail(e, "cudaGetDeviceCount", -1);
+        return hoist__cuda_check(e, "cudaGetDeviceCount", -1);
     }
     *count = n;
     return HOIST_OK;
@@ -75,11 +96,11 @@ static int cuda_device_info(int device, hoist_device_info *out)
     struct cudaDeviceProp prop;
     size_t free_b = 0, total_b = 0;
     CUDA_TRY(cudaGetDeviceProperties(&prop, device), device);
-    device_scope sc;
+    hoist__device_scope sc;
     cudaError_t e = scope_enter(&sc, device);
     if (e == cudaSuccess) e = cudaMemGetInfo(&free_b, &total_b);
     scope_leave(&sc);
-    if (e != cudaSuccess) return cuda_fail(e, "cudaMemGetInfo", device);
+    RETURN_IF_ERR(hoist__cuda_check(e, "cudaMemGetInfo", device));
     memset(out, 0, sizeof *out);
     out->id = device;
     size_t len = strnlen(prop.name, sizeof out->name - 1);
@@ -95,21 +116,21 @@ static int cuda_device_info(int device, hoist_device_info *out)
 static int cuda_mem_alloc(int device, size_t bytes, void **ptr)
 {
     RETURN_IF_ERR(hoist__gpu_seam("cuda", device, HOIST_GPU_MEM_ALLOC, bytes));
-    device_scope sc;
-    cudaError_t e = scope_enter(&sc, device);
-    if (e != cudaSuccess) {
-        scope_leave(&sc);
-        return cuda_fail(e, "cudaSetDevice", device);
-    }
-    e = cudaMalloc(ptr, bytes ? bytes : 1);
+    hoist__device_scope sc;
+    RETURN_IF_ERR(cuda_scope_enter(&sc, device));
+    cudaError_t e = cudaMalloc(ptr, bytes ? bytes : 1);
     if (e != cudaSuccess) {
         size_t free_b = 0, total_b = 0;
         cudaGetLastError();
         cudaMemGetInfo(&free_b, &total_b);
         scope_leave(&sc);
-        return hoist__err(e == cudaErrorMemoryAllocation ? HOIST_E_DEVICE_NOMEM : HOIST_E_DEVICE,
-                          "cuda:%d: cudaMalloc of %zu bytes failed: %s (%zu of %zu bytes free)",
-                          device, bytes, cudaGetErrorString(e), free_b, total_b);
+        char call[64], detail[160];
+        snprintf(call, sizeof call, "cudaMalloc of %zu bytes", bytes);
+        snprintf(detail, sizeof detail, "%s (%zu of %zu bytes free)", cudaGetErrorString(e),
+                 free_b, total_b);
+        return hoist__cuda_report(e == cudaErrorMemoryAllocation ? HOIST_E_DEVICE_NOMEM
+                                                                 : HOIST_E_DEVICE,
+                                  device, call, detail);
     }
     scope_leave(&sc);
     hoist__gpu_track(HOIST_GPU_RES_DEVICE, 1);
@@ -120,7 +141,7 @@ static void cuda_mem_free(int device, void *ptr)
 {
     if (!ptr) return;
     hoist__gpu_track(HOIST_GPU_RES_DEVICE, -1);
-    device_scope sc;
+    hoist__device_scope sc;
     scope_enter(&sc, device);
     cudaFree(ptr);
     scope_leave(&sc);
@@ -177,13 +198,13 @@ static int cuda_stream_create(int device, hoist__stream **out)
     hoist__stream *s = hoist__calloc(1, sizeof *s);
     RETURN_IF(!s, HOIST_E_NOMEM, "out of memory for a stream");
     s->device = device;
-    device_scope sc;
+    hoist__device_scope sc;
     cudaError_t e = scope_enter(&sc, device);
     if (e == cudaSuccess) e = cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking);
     scope_leave(&sc);
     if (e != cudaSuccess) {
         hoist__free(s);
-        return cuda_fail(e, "cudaStreamCreateWithFlags", device);
+        return hoist__cuda_check(e, "cudaStreamCreateWithFlags", device);
     }
     hoist__gpu_track(HOIST_GPU_RES_STREAM, 1);
     *out = s;
@@ -194,7 +215,7 @@ static void cuda_stream_destroy(hoist__stream *s)
 {
     if (!s) return;
     hoist__gpu_track(HOIST_GPU_RES_STREAM, -1);
-    device_scope sc;
+    hoist__device_scope sc;
     scope_enter(&sc, s->device);
     cudaStreamDestroy(s->stream);
     scope_leave(&sc);
@@ -208,33 +229,37 @@ static int cuda_stream_sync(hoist__stream *s)
     return HOIST_OK;
 }
 
-/* Blocking sync: a waiting worker sleeps instead of spinning, leaving its core to the threads
- * that are copying. */
-static int cuda_event_create(int device, hoist__event **out)
+static int event_new(int device, unsigned flags, hoist__event **out)
 {
     RETURN_IF_ERR(hoist__gpu_seam("cuda", device, HOIST_GPU_EVENT_CREATE, 0));
     hoist__event *ev = hoist__calloc(1, sizeof *ev);
     RETURN_IF(!ev, HOIST_E_NOMEM, "out of memory for an event");
     ev->device = device;
-    device_scope sc;
+    hoist__device_scope sc;
     cudaError_t e = scope_enter(&sc, device);
-    if (e == cudaSuccess)
-        e = cudaEventCreateWithFlags(&ev->event, cudaEventDisableTiming | cudaEventBlockingSync);
+    if (e == cudaSuccess) e = cudaEventCreateWithFlags(&ev->event, flags);
     scope_leave(&sc);
     if (e != cudaSuccess) {
         hoist__free(ev);
-        return cuda_fail(e, "cudaEventCreateWithFlags", device);
+        return hoist__cuda_check(e, "cudaEventCreateWithFlags", device);
     }
     hoist__gpu_track(HOIST_GPU_RES_EVENT, 1);
     *out = ev;
     return HOIST_OK;
 }
 
+/* Blocking sync: a waiting worker sleeps instead of spinning, leaving its core to the threads
+ * that are copying. */
+static int cuda_event_create(int device, hoist__event **out)
+{
+    return event_new(device, cudaEventDisableTiming | cudaEventBlockingSync, out);
+}
+
 static void cuda_event_destroy(hoist__event *ev)
 {
     if (!ev) return;
     hoist__gpu_track(HOIST_GPU_RES_EVENT, -1);
-    device_scope sc;
+    hoist__device_scope sc;
     scope_enter(&sc, ev->device);
     cudaEventDestroy(ev->event);
     scope_leave(&sc);
@@ -265,11 +290,11 @@ static int cuda_copy_h2d(void *dst, const void *src, size_t bytes, hoist__stream
 static int cuda_copy_d2h(void *dst, const void *src, size_t bytes, int device)
 {
     RETURN_IF_ERR(hoist__gpu_seam("cuda", device, HOIST_GPU_COPY_D2H, bytes));
-    device_scope sc;
+    hoist__device_scope sc;
     cudaError_t e = scope_enter(&sc, device);
     if (e == cudaSuccess) e = cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost);
     scope_leave(&sc);
-    if (e != cudaSuccess) return cuda_fail(e, "cudaMemcpy (device to host)", device);
+    if (e != cudaSuccess) return hoist__cuda_check(e, "cudaMemcpy (device to host)", device);
     return HOIST_OK;
 }
 
@@ -277,6 +302,126 @@ static int cuda_copy_d2d(void *dst, const void *src, size_t bytes, hoist__stream
 {
     CUDA_TRY(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, s->stream), s->device);
     return HOIST_OK;
+}
+
+/* ---- the inference block ---- */
+
+static int cuda_multiprocessors(int device, int *count)
+{
+    CUDA_TRY(cudaDeviceGetAttribute(count, cudaDevAttrMultiProcessorCount, device), device);
+    return HOIST_OK;
+}
+
+static void cuda_peer_enable(int device, int peer)
+{
+    int can = 0;
+    if (device == peer || cudaDeviceCanAccessPeer(&can, device, peer) != cudaSuccess || !can) {
+        cudaGetLastError();
+        return;
+    }
+    hoist__device_scope sc;
+    if (scope_enter(&sc, device) == cudaSuccess)
+        cudaDeviceEnablePeerAccess(peer, 0); /* "already enabled" is fine */
+    scope_leave(&sc);
+    cudaGetLastError();
+}
+
+static int cuda_memset_async(void *dst, int value, size_t bytes, hoist__stream *s)
+{
+    RETURN_IF_ERR(hoist__gpu_seam("cuda", s->device, HOIST_GPU_MEMSET, bytes));
+    CUDA_TRY(cudaMemsetAsync(dst, value, bytes, s->stream), s->device);
+    return HOIST_OK;
+}
+
+static int cuda_copy_d2h_async(void *dst, const void *src, size_t bytes, hoist__stream *s)
+{
+    RETURN_IF_ERR(hoist__gpu_seam("cuda", s->device, HOIST_GPU_COPY_D2H, bytes));
+    CUDA_TRY(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, s->stream), s->device);
+    return HOIST_OK;
+}
+
+static int cuda_copy_peer(void *dst, int dst_device, const void *src, int src_device,
+                          size_t bytes, hoist__stream *s)
+{
+    RETURN_IF_ERR(hoist__gpu_seam("cuda", s->device, HOIST_GPU_COPY_PEER, bytes));
+    CUDA_TRY(cudaMemcpyPeerAsync(dst, dst_device, src, src_device, bytes, s->stream), s->device);
+    return HOIST_OK;
+}
+
+static int cuda_stream_wait(hoist__stream *s, hoist__event *ev)
+{
+    RETURN_IF_ERR(hoist__gpu_seam("cuda", s->device, HOIST_GPU_STREAM_WAIT, 0));
+    CUDA_TRY(cudaStreamWaitEvent(s->stream, ev->event, 0), s->device);
+    return HOIST_OK;
+}
+
+static int cuda_event_create_timed(int device, hoist__event **out)
+{
+    return event_new(device, cudaEventBlockingSync, out);
+}
+
+static int cuda_event_elapsed(hoist__event *start, hoist__event *end, float *ms)
+{
+    CUDA_TRY(cudaEventElapsedTime(ms, start->event, end->event), end->device);
+    return HOIST_OK;
+}
+
+/* Thread-local capture: only this thread's work on s is recorded, and other threads' calls (a
+ * concurrent load's copies) neither join the graph nor break the capture. */
+static int cuda_graph_begin(hoist__stream *s)
+{
+    RETURN_IF_ERR(hoist__gpu_seam("cuda", s->device, HOIST_GPU_GRAPH_CAPTURE, 0));
+    CUDA_TRY(cudaStreamBeginCapture(s->stream, cudaStreamCaptureModeThreadLocal), s->device);
+    return HOIST_OK;
+}
+
+static int graph_instantiate(cudaGraph_t graph, int device, hoist__graph **out)
+{
+    RETURN_IF_ERR(hoist__gpu_seam("cuda", device, HOIST_GPU_GRAPH_CAPTURE, 0));
+    hoist__graph *g = hoist__calloc(1, sizeof *g);
+    RETURN_IF(!g, HOIST_E_NOMEM, "out of memory for a graph");
+    g->device = device;
+    cudaError_t e = cudaGraphInstantiate(&g->exec, graph, 0);
+    if (e != cudaSuccess) {
+        hoist__free(g);
+        return hoist__cuda_check(e, "cudaGraphInstantiate", device);
+    }
+    hoist__gpu_track(HOIST_GPU_RES_GRAPH, 1);
+    *out = g;
+    return HOIST_OK;
+}
+
+static int cuda_graph_end(hoist__stream *s, hoist__graph **out)
+{
+    cudaGraph_t graph = NULL;
+    int rc = hoist__cuda_check(cudaStreamEndCapture(s->stream, &graph), "cudaStreamEndCapture",
+                               s->device);
+    if (rc == HOIST_OK) rc = graph_instantiate(graph, s->device, out);
+    if (graph) cudaGraphDestroy(graph);
+    return rc;
+}
+
+static void cuda_graph_abort(hoist__stream *s)
+{
+    cudaGraph_t graph = NULL;
+    cudaStreamEndCapture(s->stream, &graph);
+    if (graph) cudaGraphDestroy(graph);
+    cudaGetLastError();
+}
+
+static int cuda_graph_launch(hoist__graph *g, hoist__stream *s)
+{
+    RETURN_IF_ERR(hoist__gpu_seam("cuda", s->device, HOIST_GPU_GRAPH_LAUNCH, 0));
+    CUDA_TRY(cudaGraphLaunch(g->exec, s->stream), s->device);
+    return HOIST_OK;
+}
+
+static void cuda_graph_destroy(hoist__graph *g)
+{
+    if (!g) return;
+    hoist__gpu_track(HOIST_GPU_RES_GRAPH, -1);
+    cudaGraphExecDestroy(g->exec);
+    hoist__free(g);
 }
 
 static const hoist__gpu_ops cuda_ops = {
@@ -300,6 +445,22 @@ static const hoist__gpu_ops cuda_ops = {
     .copy_h2d = cuda_copy_h2d,
     .copy_d2h = cuda_copy_d2h,
     .copy_d2d = cuda_copy_d2d,
+    .scope_enter = cuda_scope_enter,
+    .scope_switch = cuda_scope_switch,
+    .scope_leave = cuda_scope_leave,
+    .multiprocessors = cuda_multiprocessors,
+    .peer_enable = cuda_peer_enable,
+    .memset_async = cuda_memset_async,
+    .copy_d2h_async = cuda_copy_d2h_async,
+    .copy_peer = cuda_copy_peer,
+    .stream_wait = cuda_stream_wait,
+    .event_create_timed = cuda_event_create_timed,
+    .event_elapsed = cuda_event_elapsed,
+    .graph_begin = cuda_graph_begin,
+    .graph_end = cuda_graph_end,
+    .graph_abort = cuda_graph_abort,
+    .graph_launch = cuda_graph_launch,
+    .graph_destroy = cuda_graph_destroy,
 };
 
 const hoist__gpu_ops *hoist__gpu_cuda(void) { return &cuda_ops; }

@@ -152,4 +152,5 @@ const hoist__gpu_ops hoist__gpu_host = {
     .copy_h2d = host_copy,
     .copy_d2h = host_copy_d2h,
     .copy_d2d = host_copy,
+    /* no inference block: sessions over host memory run infer/cpu.c, not the GPU forward pass */
 };

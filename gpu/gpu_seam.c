@@ -18,11 +18,33 @@ static const char *const call_names[HOIST_GPU_NCALLS] = {
     [HOIST_GPU_EVENT_SYNC] = "event synchronisation",
     [HOIST_GPU_COPY_H2D] = "host-to-device copy",
     [HOIST_GPU_COPY_D2H] = "device-to-host copy",
+    [HOIST_GPU_MEMSET] = "memset",
+    [HOIST_GPU_COPY_PEER] = "peer copy",
+    [HOIST_GPU_STREAM_WAIT] = "stream wait",
+    [HOIST_GPU_BLAS_CREATE] = "cuBLAS handle creation",
+    [HOIST_GPU_GEMM] = "matrix product",
+    [HOIST_GPU_GRAPH_CAPTURE] = "graph capture",
+    [HOIST_GPU_GRAPH_LAUNCH] = "graph launch",
+};
+
+static const char *const res_names[HOIST_GPU_NRES] = {
+    [HOIST_GPU_RES_DEVICE] = "device buffers",
+    [HOIST_GPU_RES_PINNED] = "pinned buffers",
+    [HOIST_GPU_RES_REGISTERED] = "registrations",
+    [HOIST_GPU_RES_STREAM] = "streams",
+    [HOIST_GPU_RES_EVENT] = "events",
+    [HOIST_GPU_RES_BLAS] = "cuBLAS handles",
+    [HOIST_GPU_RES_GRAPH] = "graphs",
 };
 
 const char *hoist__gpu_call_name(hoist__gpu_call call)
 {
     return (unsigned)call < HOIST_GPU_NCALLS ? call_names[call] : "?";
+}
+
+const char *hoist__gpu_res_name(hoist__gpu_res res)
+{
+    return (unsigned)res < HOIST_GPU_NRES ? res_names[res] : "?";
 }
 
 void hoist__gpu_set_hooks(const hoist__gpu_hooks *h)

@@ -1,7 +1,9 @@
 /* Picks the backend that owns a device id, and the public device queries. */
 #include "gpu/gpu.h"
+#include "core/abi.h"
 #include "core/core.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,9 +36,12 @@ int hoist_device_count(void)
 int hoist_device_info_get(int device, hoist_device_info *out)
 {
     RETURN_IF(!out, HOIST_E_INVALID_ARG, "hoist_device_info_get: out is NULL");
+    RETURN_IF_ERR(HOIST__CHECK(hoist_device_info, out));
     const hoist__gpu_ops *ops = NULL;
     RETURN_IF_ERR(hoist__gpu_for_device(device, &ops));
-    RETURN_IF_ERR(ops->device_info(device, out));
+    hoist_device_info info = HOIST_DEVICE_INFO_INIT;
+    RETURN_IF_ERR(ops->device_info(device, &info));
+    HOIST__OUT(hoist_device_info, out, &info);
     hoist__err_clear();
     return HOIST_OK;
 }
@@ -62,4 +67,16 @@ int hoist_device_parse(const char *text, int *device)
     }
     return hoist__err(HOIST_E_INVALID_ARG,
                       "device '%s': expected host, cpu, cuda or cuda:N", text);
+}
+
+const char *hoist_device_name(int device, char *buf, size_t n)
+{
+    if (!buf || !n) return "";
+    if (device == HOIST_DEVICE_HOST)
+        snprintf(buf, n, "host");
+    else if (device >= 0)
+        snprintf(buf, n, "cuda:%d", device);
+    else
+        snprintf(buf, n, "device(%d)", device);
+    return buf;
 }

@@ -3,7 +3,17 @@
  *
  * One public header. Conventions:
  *  - Opaque handles with create/free pairs; every *_free(NULL) is a no-op.
- *  - Options are small by-value structs with a HOIST_*_DEFAULT initializer.
+ *  - Options are small structs with a HOIST_*_DEFAULT initializer.
+ *  - Every struct the caller allocates and hands over by pointer (options it passes in, results it
+ *    receives) starts with `size_t size`: sizeof the struct as the caller's hoist.h declares it.
+ *    The HOIST_*_DEFAULT (options) and HOIST_*_INIT (results) initializers set it; keep them.
+ *    The library reads only the first `size` bytes of an input (fields past them take their
+ *    defaults, fields it does not know are ignored) and writes only the first `size` bytes of a
+ *    result, never `size` itself, so programs built against an older or newer hoist.h of the same
+ *    major version keep working: fields are only ever appended. A size of 0, or one below the
+ *    struct's first sized layout (0.2.0), fails with HOIST_E_INVALID_ARG naming the struct.
+ *    Structs the library hands to a callback (hoist_piece) are the library's and only grow.
+ *    docs/ABI.md has the rules and how 0.1 programs keep running (symbol versions).
  *  - Every function that can fail returns a hoist_status (0 = HOIST_OK, failures negative).
  *    A failure also leaves a message naming the file, tensor and byte offset involved; read it
  *    with hoist_last_error() on the same thread before the next hoist call.
@@ -28,8 +38,13 @@ extern "C" {
 
 /* ---- version ------------------------------------------------------------------------------ */
 
+/* 0.2: every struct passed by pointer starts with its size (see above); hoist_plan_info_get,
+ * hoist_weights_stats and hoist_session_stats_get return a status; hoist_plan_info's geometry
+ * moved to hoist_plan_geometry(); HOIST_FORMAT_GGUF; hoist_device_name(). Programs built against
+ * 0.1 keep running: its functions stay exported under symbol version HOIST_0 (docs/ABI.md).
+ * CMake takes the library's version from these three lines. */
 #define HOIST_VERSION_MAJOR 0
-#define HOIST_VERSION_MINOR 1
+#define HOIST_VERSION_MINOR 2
 #define HOIST_VERSION_PATCH 0
 #define HOIST_VERSION_NUMBER \
     (HOIST_VERSION_MAJOR * 10000 + HOIST_VERSION_MINOR * 100 + HOIST_VERSION_PATCH)
@@ -204,12 +219,13 @@ HOIST_API unsigned hoist_dtype_block_bytes(hoist_dtype dtype);
 typedef struct hoist_model hoist_model;
 
 typedef struct hoist_open_options {
+    size_t size;               /* sizeof(hoist_open_options) (see the conventions above) */
     /* Reject bytes after the last tensor's data (1, the default), or accept them with a logged
      * warning (0): such files exist in the wild. */
     int strict;
 } hoist_open_options;
 
-#define HOIST_OPEN_OPTIONS_DEFAULT {.strict = 1}
+#define HOIST_OPEN_OPTIONS_DEFAULT {.size = sizeof(hoist_open_options), .strict = 1}
 
 /* Opens a model: a .safetensors file, a GGUF file (recognised by its magic, or by a .gguf name),
  * a packed container (hoist_pack; recognised by its magic), a directory holding
@@ -224,6 +240,7 @@ HOIST_API int hoist_model_open(const char *path, const hoist_open_options *opts,
 HOIST_API void hoist_model_free(hoist_model *model);
 
 typedef struct hoist_tensor_info {
+    size_t size;               /* set by the caller: HOIST_TENSOR_INFO_INIT */
     const char *name;          /* owned by the model */
     hoist_dtype dtype;
     uint32_t ndim;
@@ -235,6 +252,8 @@ typedef struct hoist_tensor_info {
                                   model, the offset in its decoded byte stream (the tensors
                                   back to back in file order) */
 } hoist_tensor_info;
+
+#define HOIST_TENSOR_INFO_INIT {.size = sizeof(hoist_tensor_info)}
 
 HOIST_API size_t hoist_model_tensor_count(const hoist_model *model);
 /* Tensors are ordered by file, then offset. HOIST_E_INVALID_ARG when index is out of range. */
@@ -280,6 +299,7 @@ HOIST_API size_t hoist_meta_type_size(hoist_meta_type type);
 
 /* One metadata value. Every pointer is owned by the model and lives as long as it. */
 typedef struct hoist_meta_value {
+    size_t size;               /* set by the caller: HOIST_META_VALUE_INIT */
     hoist_meta_type type;
     hoist_meta_type elem_type; /* ARRAY: the elements' type (never ARRAY) */
     uint64_t count;            /* ARRAY: number of elements; 1 for any other type */
@@ -298,6 +318,8 @@ typedef struct hoist_meta_value {
     const char *text;          /* the value as text: numbers in decimal, strings as they are,
                                   arrays as a summary ("[string x 32000]") */
 } hoist_meta_value;
+
+#define HOIST_META_VALUE_INIT {.size = sizeof(hoist_meta_value)}
 
 /* Metadata entries in file order: safetensors' __metadata__ (every value a string), or GGUF's
  * key-value section (typed). key, value and *out's pointers are owned by the model.
@@ -320,6 +342,7 @@ HOIST_API int hoist_model_metadata_find(const hoist_model *model, const char *ke
 /* The shape of a decoder-only transformer: what the planner sizes the KV cache and activations
  * from, and what an inference engine needs besides the tensors. */
 typedef struct hoist_geometry {
+    size_t size;                /* HOIST_GEOMETRY_INIT; as an input, what the caller filled in */
     char architecture[32];      /* "llama" (from model_type / general.architecture) */
     uint32_t n_layers, hidden, intermediate, n_heads, n_kv_heads, head_dim, vocab;
     uint64_t max_position;      /* max_position_embeddings */
@@ -327,6 +350,9 @@ typedef struct hoist_geometry {
     int tied_embeddings;        /* tie_word_embeddings */
     hoist_dtype dtype;          /* weight dtype (torch_dtype) */
 } hoist_geometry;
+
+/* Every other field 0: for a result, or a geometry the caller fills in field by field. */
+#define HOIST_GEOMETRY_INIT {.size = sizeof(hoist_geometry)}
 
 /* Fills *out from the model's config.json (HF keys: num_hidden_layers, hidden_size,
  * intermediate_size, num_attention_heads, vocab_size required; head_dim defaulting to
@@ -337,8 +363,8 @@ typedef struct hoist_geometry {
  * num_hidden_layers). config.json is looked up beside the model's first file. A model whose
  * metadata carries general.architecture (GGUF) is described by its "<arch>.*" metadata keys
  * instead. Every value is type-checked and bounded. On failure (HOIST_E_OPEN, HOIST_E_BAD_JSON,
- * HOIST_E_DUPLICATE_KEY, HOIST_E_BAD_CONFIG) *out is zeroed and the message names the file and
- * the key. Nothing is kept: the model is not changed. */
+ * HOIST_E_DUPLICATE_KEY, HOIST_E_BAD_CONFIG) *out is zeroed (up to its size, which is kept) and
+ * the message names the file and the key. Nothing is kept: the model is not changed. */
 HOIST_API int hoist_model_geometry(const hoist_model *model, hoist_geometry *out);
 /* The same from a config.json at path, for callers without a model (a missing torch_dtype gives
  * HOIST_DTYPE_F32, the transformers default). */
@@ -352,6 +378,7 @@ HOIST_API int hoist_geometry_check(const hoist_geometry *geometry);
 #define HOIST_DEVICE_HOST (-1)
 
 typedef struct hoist_device_info {
+    size_t size;               /* set by the caller: HOIST_DEVICE_INFO_INIT */
     int id;                    /* HOIST_DEVICE_HOST or a CUDA ordinal */
     char name[128];
     uint64_t total_bytes;
@@ -359,12 +386,22 @@ typedef struct hoist_device_info {
     int compute_major, compute_minor;
 } hoist_device_info;
 
+#define HOIST_DEVICE_INFO_INIT {.size = sizeof(hoist_device_info)}
+
 /* Number of CUDA devices (0 without CUDA, or when the driver finds none: not an error). */
 HOIST_API int hoist_device_count(void);
 /* Device id (HOIST_DEVICE_HOST or 0..count-1). HOIST_E_NO_DEVICE when absent. */
 HOIST_API int hoist_device_info_get(int device, hoist_device_info *out);
 /* Parses "host", "cpu", "cuda" (= cuda:0) or "cuda:N" into a device id. */
 HOIST_API int hoist_device_parse(const char *text, int *device);
+/* The name hoist_device_parse() reads back: "host" for HOIST_DEVICE_HOST, "cuda:N" for a CUDA
+ * ordinal N >= 0 (whether or not it is present). Writes it NUL-terminated into buf (n bytes, the
+ * caller's; HOIST_DEVICE_NAME_MAX always suffices) and returns buf, so that it can stand in a
+ * printf argument list. A name that does not fit is cut to n - 1 bytes; with buf NULL or n 0
+ * nothing is written and "" is returned. Any other negative id gives "device(N)". Never fails,
+ * sets no error, and is thread-safe. */
+#define HOIST_DEVICE_NAME_MAX 32
+HOIST_API const char *hoist_device_name(int device, char *buf, size_t n);
 
 /* Measures host-to-device copy bandwidth into `device` from `bytes` of pinned (or, with pinned = 0,
  * pageable) host memory, as the median of `repeat` timed copies after one warm-up; *gbps receives
@@ -408,6 +445,10 @@ typedef enum hoist_kv_dtype {
     HOIST_KV_DTYPE_COUNT
 } hoist_kv_dtype;
 
+/* Room per kv dtype in public structs (hoist_fit): kv dtypes added later take unused slots
+ * instead of moving the fields that follow. Always above HOIST_KV_DTYPE_COUNT. */
+#define HOIST_KV_DTYPE_MAX 16
+
 /* "q4"; "?" for an unknown value. */
 HOIST_API const char *hoist_kv_dtype_name(hoist_kv_dtype kv);
 /* Parses "f16", "bf16", "f32", "f8", "q8" or "q4"; HOIST_E_INVALID_ARG otherwise. */
@@ -421,13 +462,20 @@ HOIST_API int hoist_kv_cache_bytes(const hoist_geometry *geometry, hoist_kv_dtyp
 #define HOIST_PLAN_MAX_DEVICES 16
 
 typedef struct hoist_plan_device {
+    size_t size;               /* sizeof(hoist_plan_device): HOIST_PLAN_DEVICE_DEFAULT. Every
+                                  element of an array has the same size: the array's stride */
     int device;                /* a CUDA ordinal or HOIST_DEVICE_HOST */
     uint64_t free_bytes;       /* memory to plan into before any of the coordinator's
                                   reservations; 0 = ask the device now */
     uint64_t reserve_bytes;    /* left unused (other processes, fragmentation) */
 } hoist_plan_device;
 
+#define HOIST_PLAN_DEVICE_DEFAULT                                                                 \
+    {.size = sizeof(hoist_plan_device), .device = HOIST_DEVICE_HOST, .free_bytes = 0,           \
+     .reserve_bytes = 0}
+
 typedef struct hoist_plan_options {
+    size_t size;               /* sizeof(hoist_plan_options): HOIST_PLAN_OPTIONS_DEFAULT */
     /* Devices in split order: layers fill devices[0] first, then the next. NULL/0 = every CUDA
      * device (the host when there is none). At most HOIST_PLAN_MAX_DEVICES, no repeats. */
     const hoist_plan_device *devices;
@@ -443,8 +491,9 @@ typedef struct hoist_plan_options {
 } hoist_plan_options;
 
 #define HOIST_PLAN_OPTIONS_DEFAULT                                                                \
-    {.devices = NULL, .ndevices = 0, .max_seq_len = 0, .batch = 1, .forward_tokens = 0,          \
-     .kv_dtype = HOIST_KV_F16, .geometry = NULL, .coordinator = NULL}
+    {.size = sizeof(hoist_plan_options), .devices = NULL, .ndevices = 0, .max_seq_len = 0,      \
+     .batch = 1, .forward_tokens = 0, .kv_dtype = HOIST_KV_F16, .geometry = NULL,                \
+     .coordinator = NULL}
 
 typedef struct hoist_plan hoist_plan;
 
@@ -461,8 +510,10 @@ HOIST_API int hoist_plan_create(hoist_model *model, const hoist_plan_options *op
 /* Releases the plan's share of the reservation. NULL is a no-op. */
 HOIST_API void hoist_plan_free(hoist_plan *plan);
 
+/* The geometry the plan was made for is not a field here (a struct of its own that grows would
+ * move every field after it): read it with hoist_plan_geometry(). */
 typedef struct hoist_plan_info {
-    hoist_geometry geometry;
+    size_t size;                   /* set by the caller: HOIST_PLAN_INFO_INIT */
     uint64_t max_seq_len;
     uint32_t batch, forward_tokens;
     hoist_kv_dtype kv_dtype;
@@ -473,7 +524,10 @@ typedef struct hoist_plan_info {
     size_t ndevices;               /* as in the options (unused ones included) */
 } hoist_plan_info;
 
+#define HOIST_PLAN_INFO_INIT {.size = sizeof(hoist_plan_info)}
+
 typedef struct hoist_plan_usage {
+    size_t size;               /* set by the caller: HOIST_PLAN_USAGE_INIT */
     int device;
     uint64_t free_bytes;       /* what the device had for this plan: given or queried, less the
                                   coordinator's other reservations */
@@ -486,7 +540,14 @@ typedef struct hoist_plan_usage {
     int embeddings, head;      /* holds the embeddings / the final norm and output head */
 } hoist_plan_usage;
 
-HOIST_API void hoist_plan_info_get(const hoist_plan *plan, hoist_plan_info *out);
+#define HOIST_PLAN_USAGE_INIT {.size = sizeof(hoist_plan_usage)}
+
+/* The plan's figures. HOIST_E_INVALID_ARG for a NULL argument or a bad out->size (*out is then
+ * untouched). */
+HOIST_API int hoist_plan_info_get(const hoist_plan *plan, hoist_plan_info *out);
+/* The geometry the plan was made for (given in its options, or the model's). Errors as
+ * hoist_plan_info_get. */
+HOIST_API int hoist_plan_geometry(const hoist_plan *plan, hoist_geometry *out);
 /* index < info.ndevices; HOIST_E_INVALID_ARG otherwise. */
 HOIST_API int hoist_plan_usage_get(const hoist_plan *plan, size_t index, hoist_plan_usage *out);
 /* The device a tensor (index as in hoist_model_tensor) or a layer is placed on. */
@@ -494,12 +555,16 @@ HOIST_API int hoist_plan_tensor_device(const hoist_plan *plan, size_t tensor, in
 HOIST_API int hoist_plan_layer_device(const hoist_plan *plan, uint32_t layer, int *device);
 
 typedef struct hoist_fit {
+    size_t size;               /* set by the caller: HOIST_FIT_INIT */
     int fits;                  /* the options as given fit */
     uint64_t shortfall_bytes;  /* memory missing on the last device for them; 0 when they fit */
     /* Largest max_seq_len that fits with each kv dtype (the other options as given), searched up
-     * to max(the model's max_position, opts->max_seq_len); 0 when not even one token fits. */
-    uint64_t max_seq_len[HOIST_KV_DTYPE_COUNT];
+     * to max(the model's max_position, opts->max_seq_len); 0 when not even one token fits.
+     * Indexed by hoist_kv_dtype; slots from HOIST_KV_DTYPE_COUNT on are 0. */
+    uint64_t max_seq_len[HOIST_KV_DTYPE_MAX];
 } hoist_fit;
+
+#define HOIST_FIT_INIT {.size = sizeof(hoist_fit)}
 
 /* What fits on opts->devices, computed as hoist_plan_create() would but reserving nothing.
  * Returns HOIST_OK whether or not the options fit; a failure means the question could not be
@@ -565,6 +630,7 @@ typedef enum hoist_verify {
 } hoist_verify;
 
 typedef struct hoist_load_options {
+    size_t size;               /* sizeof(hoist_load_options): HOIST_LOAD_OPTIONS_DEFAULT */
     hoist_path path;           /* I/O path */
     int device;                /* HOIST_DEVICE_HOST or a CUDA ordinal */
     uint64_t ram_budget;       /* host bytes the loader may take for staging; 0 = path default */
@@ -599,11 +665,13 @@ typedef struct hoist_load_options {
 #define HOIST_STREAM_READAHEAD 0ll
 
 #define HOIST_LOAD_OPTIONS_DEFAULT                                                                \
-    {.path = HOIST_PATH_AUTO, .device = HOIST_DEVICE_HOST, .ram_budget = 0, .threads = 0,       \
-     .chunk_bytes = 0, .verify = 0, .mmap_register = -1, .plan = NULL, .progress = NULL,        \
-     .progress_user = NULL, .manifest = NULL, .readahead_bytes = -1}
+    {.size = sizeof(hoist_load_options), .path = HOIST_PATH_AUTO, .device = HOIST_DEVICE_HOST,  \
+     .ram_budget = 0, .threads = 0, .chunk_bytes = 0, .verify = 0, .mmap_register = -1,         \
+     .plan = NULL, .progress = NULL, .progress_user = NULL, .manifest = NULL,                   \
+     .readahead_bytes = -1}
 
 typedef struct hoist_load_stats {
+    size_t size;               /* set by the caller: HOIST_LOAD_STATS_INIT */
     const char *path;          /* name of the path that ran (after auto/fallbacks) */
     double seconds;            /* wall time of the whole load */
     double read_seconds;       /* summed over workers: bytes from storage into host memory */
@@ -619,6 +687,8 @@ typedef struct hoist_load_stats {
     uint64_t file_bytes;       /* bytes of the files the load consumed: a packed model's
                                   compressed chunks; otherwise equal to bytes */
 } hoist_load_stats;
+
+#define HOIST_LOAD_STATS_INIT {.size = sizeof(hoist_load_stats)}
 
 typedef struct hoist_weights hoist_weights;
 
@@ -643,6 +713,7 @@ HOIST_API hoist_weights *hoist_weights_retain(hoist_weights *weights);
 HOIST_API size_t hoist_weights_live(uint64_t *arena_bytes);
 
 typedef struct hoist_view {
+    size_t size;               /* set by the caller: HOIST_VIEW_INIT */
     const char *name;          /* owned by the model */
     hoist_dtype dtype;
     uint32_t ndim;
@@ -652,11 +723,15 @@ typedef struct hoist_view {
     void *data;                /* host or device pointer into the arena; valid until freed */
 } hoist_view;
 
+#define HOIST_VIEW_INIT {.size = sizeof(hoist_view)}
+
 HOIST_API size_t hoist_weights_count(const hoist_weights *weights);
 /* Same order as hoist_model_tensor(). */
 HOIST_API int hoist_weights_view(const hoist_weights *weights, size_t index, hoist_view *out);
 HOIST_API int hoist_weights_find(const hoist_weights *weights, const char *name, hoist_view *out);
-HOIST_API void hoist_weights_stats(const hoist_weights *weights, hoist_load_stats *out);
+/* The load's figures. HOIST_E_INVALID_ARG for a NULL argument or a bad out->size (*out is then
+ * untouched). */
+HOIST_API int hoist_weights_stats(const hoist_weights *weights, hoist_load_stats *out);
 /* Copies nbytes of tensor index from byte offset into dst (host memory), from wherever the
  * tensor lives. For tests and tools. */
 HOIST_API int hoist_weights_read(const hoist_weights *weights, size_t index, uint64_t offset,
@@ -664,7 +739,9 @@ HOIST_API int hoist_weights_read(const hoist_weights *weights, size_t index, uin
 
 /* ---- callback sink ------------------------------------------------------------------------- */
 
-/* Bytes of one tensor, handed to a sink. */
+/* Bytes of one tensor, handed to a sink. The library's struct, not the caller's: it carries no
+ * size and only ever grows at its end, so a sink reads only the fields of the hoist.h it was built
+ * with (a field newer than the running library is absent: check hoist_version_number()). */
 typedef struct hoist_piece {
     size_t tensor;             /* index as in hoist_model_tensor() */
     const char *name;          /* owned by the model */
@@ -701,13 +778,15 @@ HOIST_API int hoist_load_sink(hoist_model *model, const hoist_load_options *opts
  * the tensor bytes at file offsets [k * chunk_bytes, (k + 1) * chunk_bytes)), and of every tensor,
  * with the hoist version that wrote it. */
 typedef struct hoist_sum_options {
+    size_t size;               /* sizeof(hoist_sum_options): HOIST_SUM_OPTIONS_DEFAULT */
     const char *manifest;      /* the manifest file; NULL = hoist_model_manifest_path() */
     uint64_t chunk_bytes;      /* hoist_model_sum: bytes per chunk, a power of two from 4 KiB to
                                   1 GiB; 0 = 1 MiB. Ignored by hoist_model_verify. */
     unsigned threads;          /* 0 = online CPUs, at most 16 */
 } hoist_sum_options;
 
-#define HOIST_SUM_OPTIONS_DEFAULT {.manifest = NULL, .chunk_bytes = 0, .threads = 0}
+#define HOIST_SUM_OPTIONS_DEFAULT                                                                 \
+    {.size = sizeof(hoist_sum_options), .manifest = NULL, .chunk_bytes = 0, .threads = 0}
 
 /* The model's default manifest: its entry file (the .safetensors file, or the sharded index)
  * with ".hoist-sum" appended. Owned by the model; NULL for NULL. */
@@ -733,8 +812,9 @@ HOIST_API int hoist_model_verify(const hoist_model *model, const hoist_sum_optio
  * through every path into the same arenas, byte-identical to the original. */
 
 #define HOIST_FORMAT_LIST(X)                                                                      \
-    X(HOIST_FORMAT_SAFETENSORS, 0, "safetensors")                                                 \
-    X(HOIST_FORMAT_PACKED, 1, "packed")
+    X(HOIST_FORMAT_SAFETENSORS, 0, "safetensors") /* a file, or shards with their index */       \
+    X(HOIST_FORMAT_PACKED, 1, "packed")                                                           \
+    X(HOIST_FORMAT_GGUF, 2, "gguf")
 
 typedef enum hoist_format {
 #define HOIST_X_ENUM(name, value, str) name = value,
@@ -744,6 +824,8 @@ typedef enum hoist_format {
 
 /* "safetensors"; "?" for an unknown value. */
 HOIST_API const char *hoist_format_name(hoist_format format);
+/* The format of the model's files as opened (0.1 reported a GGUF file as safetensors);
+ * HOIST_FORMAT_SAFETENSORS for NULL. */
 HOIST_API hoist_format hoist_model_format(const hoist_model *model);
 
 /* How a tensor's bytes are regrouped before compression. Trained weights keep their redundancy
@@ -770,6 +852,7 @@ HOIST_API const char *hoist_filter_name(hoist_filter filter);
 HOIST_API int hoist_filter_parse(const char *text, int *filter);
 
 typedef struct hoist_pack_options {
+    size_t size;               /* sizeof(hoist_pack_options): HOIST_PACK_OPTIONS_DEFAULT */
     int level;                 /* zstd level 1..19; 0 = 1 (measured: higher levels compress
                                   weights no better and decode slower) */
     uint64_t chunk_bytes;      /* model bytes per frame, a power of two from 4 KiB to 64 MiB;
@@ -782,15 +865,19 @@ typedef struct hoist_pack_options {
 } hoist_pack_options;
 
 #define HOIST_PACK_OPTIONS_DEFAULT                                                                \
-    {.level = 0, .chunk_bytes = 0, .filter = HOIST_FILTER_AUTO, .threads = 0, .overwrite = 0}
+    {.size = sizeof(hoist_pack_options), .level = 0, .chunk_bytes = 0,                          \
+     .filter = HOIST_FILTER_AUTO, .threads = 0, .overwrite = 0}
 
 typedef struct hoist_pack_stats {
+    size_t size;               /* set by the caller: HOIST_PACK_STATS_INIT */
     uint64_t model_bytes;      /* tensor bytes packed */
     uint64_t file_bytes;       /* size of the container written */
     uint64_t chunks;
     uint64_t raw_chunks;       /* chunks stored uncompressed (compression saved under 1/32) */
     double seconds;
 } hoist_pack_stats;
+
+#define HOIST_PACK_STATS_INIT {.size = sizeof(hoist_pack_stats)}
 
 /* Writes model (any format hoist opens) as a packed container at out_path: written under a
  * temporary name beside it, then renamed. Refuses to overwrite one of the model's own files.
@@ -799,21 +886,27 @@ HOIST_API int hoist_pack(const hoist_model *model, const char *out_path,
                          const hoist_pack_options *opts, hoist_pack_stats *stats);
 
 typedef struct hoist_packed_info {
+    size_t size;               /* set by the caller: HOIST_PACKED_INFO_INIT */
     uint32_t version;          /* container version */
     uint64_t chunk_bytes;      /* model bytes per chunk */
     uint64_t chunks;
     uint64_t stored_bytes;     /* bytes of all frames */
 } hoist_packed_info;
 
+#define HOIST_PACKED_INFO_INIT {.size = sizeof(hoist_packed_info)}
+
 /* HOIST_E_UNSUPPORTED when the model is not packed. */
 HOIST_API int hoist_model_packed_info(const hoist_model *model, hoist_packed_info *out);
 
 typedef struct hoist_tensor_packing {
+    size_t size;               /* set by the caller: HOIST_TENSOR_PACKING_INIT */
     hoist_filter filter;
     uint64_t chunks;
     uint64_t stored_bytes;     /* bytes of its frames in the container */
     uint64_t xxh3;             /* XXH3-64 of the tensor's bytes (as a manifest records it) */
 } hoist_tensor_packing;
+
+#define HOIST_TENSOR_PACKING_INIT {.size = sizeof(hoist_tensor_packing)}
 
 /* Same index as hoist_model_tensor(). HOIST_E_UNSUPPORTED when the model is not packed. */
 HOIST_API int hoist_model_tensor_packing(const hoist_model *model, size_t index,
@@ -826,6 +919,7 @@ HOIST_API int hoist_model_tensor_packing(const hoist_model *model, size_t index,
  * third ceiling, the pinned host-to-device copy, is hoist_device_copy_bandwidth(). */
 
 typedef struct hoist_ceiling_options {
+    size_t size;               /* sizeof(hoist_ceiling_options): HOIST_CEILING_OPTIONS_DEFAULT */
     int device;                /* staging ceiling: HOIST_DEVICE_HOST or a CUDA ordinal */
     unsigned threads;          /* read: rings (one thread each), 0 = 8; staging: copying
                                   threads, 0 = the best of 1, 2, 4 ... min(cores, 16) */
@@ -839,10 +933,11 @@ typedef struct hoist_ceiling_options {
 } hoist_ceiling_options;
 
 #define HOIST_CEILING_OPTIONS_DEFAULT                                                             \
-    {.device = HOIST_DEVICE_HOST, .threads = 0, .queue_depth = 0, .block_bytes = 0,             \
-     .progress = NULL, .progress_user = NULL}
+    {.size = sizeof(hoist_ceiling_options), .device = HOIST_DEVICE_HOST, .threads = 0,          \
+     .queue_depth = 0, .block_bytes = 0, .progress = NULL, .progress_user = NULL}
 
 typedef struct hoist_ceiling {
+    size_t size;               /* set by the caller: HOIST_CEILING_INIT */
     uint64_t bytes;            /* bytes of the pass reported: every byte of every file, or
                                   for the read sweep the fastest shape's slice of them */
     double seconds;            /* wall time of the timed pass (setup excluded) */
@@ -856,6 +951,8 @@ typedef struct hoist_ceiling {
     char note[256];            /* the fallbacks taken and why; "" when none */
 } hoist_ceiling;
 
+#define HOIST_CEILING_INIT {.size = sizeof(hoist_ceiling)}
+
 /* The raw read ceiling: reads every byte of the model's files with O_DIRECT through io_uring,
  * `threads` rings each keeping `queue_depth` reads of `block_bytes` in flight into registered
  * (fixed) buffers, and discards them: no copy, no GPU. With those options all 0 it sweeps four
@@ -868,7 +965,7 @@ typedef struct hoist_ceiling {
  * recorded in out->direct / out->uring and out->note, and logged once. Takes threads x
  * queue_depth x block_bytes of host memory (256 MiB for the sweep's largest shape). Failures (a file that cannot be opened or read, or
  * that changed since the model was opened) leave a message naming the file and offset; out is
- * then zeroed. */
+ * then zeroed (up to its size, which is kept). */
 HOIST_API int hoist_read_ceiling(const hoist_model *model, const hoist_ceiling_options *opts,
                                  hoist_ceiling *out);
 
@@ -891,14 +988,17 @@ HOIST_API int hoist_staging_ceiling(const hoist_model *model, const hoist_ceilin
 typedef struct hoist_session hoist_session;
 
 typedef struct hoist_session_options {
+    size_t size;               /* sizeof(hoist_session_options): HOIST_SESSION_OPTIONS_DEFAULT */
     uint32_t max_tokens;       /* KV-cache positions; 0 = min(max_position, 4096) */
     uint32_t max_batch;        /* prompt tokens per forward pass; 0 = 256 */
     int cuda_graphs;           /* replay decode steps as a CUDA graph (single GPU): 1 on, 0 off */
 } hoist_session_options;
 
-#define HOIST_SESSION_OPTIONS_DEFAULT {.max_tokens = 0, .max_batch = 0, .cuda_graphs = 1}
+#define HOIST_SESSION_OPTIONS_DEFAULT                                                             \
+    {.size = sizeof(hoist_session_options), .max_tokens = 0, .max_batch = 0, .cuda_graphs = 1}
 
 typedef struct hoist_session_stats {
+    size_t size;                     /* set by the caller: HOIST_SESSION_STATS_INIT */
     const char *backend;             /* "cpu" or "cuda" */
     uint32_t position;               /* tokens in the KV cache */
     uint64_t prefill_tokens;         /* through hoist_session_prefill and generate's prompt */
@@ -910,6 +1010,8 @@ typedef struct hoist_session_stats {
     uint64_t kv_cache_bytes;
     uint64_t device_bytes;           /* KV cache plus scratch the session allocated */
 } hoist_session_stats;
+
+#define HOIST_SESSION_STATS_INIT {.size = sizeof(hoist_session_stats)}
 
 /* Creates a session over weights (which must stay loaded until the session is freed) with the
  * geometry g (copied). Every tensor a Llama checkpoint names (model.embed_tokens.weight,
@@ -940,7 +1042,9 @@ HOIST_API int hoist_session_logits(hoist_session *s, float *out, size_t n);
  * decode figures. */
 HOIST_API int hoist_session_generate(hoist_session *s, const int32_t *prompt, size_t n_prompt,
                                      size_t n_new, int32_t *out);
-HOIST_API void hoist_session_stats_get(const hoist_session *s, hoist_session_stats *out);
+/* The session's figures. HOIST_E_INVALID_ARG for a NULL argument or a bad out->size (*out is then
+ * untouched). */
+HOIST_API int hoist_session_stats_get(const hoist_session *s, hoist_session_stats *out);
 
 #ifdef __cplusplus
 }

@@ -2,8 +2,9 @@
  *
  * session.c binds the views to a geometry (checking every shape), owns the public hoist_session
  * calls and their statistics, and drives one of two backends through hoist__infer_ops: the plain
- * C fp32 reference (cpu.c) for weights in host memory, and CUDA kernels plus cuBLAS (cuda.c,
- * kernels.cu) for weights on GPUs. The reference's blocks are exposed here for the unit tests.
+ * C fp32 reference (cpu.c) for weights in host memory, and for weights on GPUs the forward pass
+ * of gpu_forward.c, which makes its device calls through gpu/ and queues the CUDA kernels of
+ * kernels.cu. The reference's blocks are exposed here for the unit tests.
  */
 #ifndef HOIST_INFER_H
 #define HOIST_INFER_H
@@ -82,8 +83,8 @@ struct hoist__infer_ops {
 };
 
 extern const hoist__infer_ops hoist__infer_cpu;
-/* NULL in a build without CUDA. */
-const hoist__infer_ops *hoist__infer_cuda(void);
+/* The GPU forward pass (gpu_forward.c); NULL in a build without CUDA. */
+const hoist__infer_ops *hoist__infer_gpu(void);
 
 
 /* ---- the fp32 reference blocks (cpu.c) -------------------------------------------------- */

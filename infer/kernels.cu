@@ -1,6 +1,7 @@
 // The element-wise parts and attention of the CUDA forward pass (see kernels.h). The matrix
-// products are cuBLAS calls in cuda.c. Everything accumulates in fp32.
+// products are gpu/'s (cuBLAS), called from gpu_forward.c. Everything accumulates in fp32.
 #include "infer/kernels.h"
+#include "gpu/cuda_native.h"
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -542,47 +543,59 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32)
 
 } // namespace
 
-#define STREAM(s) ((cudaStream_t)(s))
+#define STREAM(s) ((s)->stream)
 
-extern "C" int hoist__k_embed(void *stream, float *x, const void *table, hoist_dtype dtype,
+// The launch's status, reported the way gpu/ reports every CUDA error.
+static int launched(const hoist__stream *s, const char *kernel)
+{
+    return hoist__cuda_check(cudaGetLastError(), kernel, s->device);
+}
+
+// Arguments the kernels cannot take, reported as a failed launch would be.
+static int refused(const hoist__stream *s, const char *kernel)
+{
+    return hoist__cuda_check(cudaErrorInvalidValue, kernel, s->device);
+}
+
+extern "C" int hoist__k_embed(hoist__stream *stream, float *x, const void *table, hoist_dtype dtype,
                               const int32_t *tokens, uint32_t n, uint32_t n_cols)
 {
     if (dtype == HOIST_DTYPE_Q8_0) {
         embed_q8_0_kernel<<<n, 256, 0, STREAM(stream)>>>(x, (const uint8_t *)table, tokens,
                                                          n_cols);
-        return (int)cudaGetLastError();
+        return launched(stream, "embedding kernel");
     }
     DISPATCH(dtype, T,
              embed_kernel<T><<<n, 256, 0, STREAM(stream)>>>(x, (const T *)table, tokens, n_cols));
-    return (int)cudaGetLastError();
+    return launched(stream, "embedding kernel");
 }
 
-extern "C" int hoist__k_dequant_q8_0(void *stream, void *out, hoist_dtype out_dtype,
+extern "C" int hoist__k_dequant_q8_0(hoist__stream *stream, void *out, hoist_dtype out_dtype,
                                      const void *q, uint64_t n)
 {
     size_t blocks = (n + 255) / 256;
     if (blocks > 65536) blocks = 65536;
-    if (blocks == 0) return 0;
+    if (blocks == 0) return HOIST_OK;
     DISPATCH(out_dtype, T,
              dequant_q8_0_kernel<T><<<(unsigned)blocks, 256, 0, STREAM(stream)>>>(
                  (T *)out, (const uint8_t *)q, n));
-    return (int)cudaGetLastError();
+    return launched(stream, "Q8_0 dequantization kernel");
 }
 
-extern "C" int hoist__k_gemv_q8_0(void *stream, float *y, const void *w, const void *x,
+extern "C" int hoist__k_gemv_q8_0(hoist__stream *stream, float *y, const void *w, const void *x,
                                   hoist_dtype x_dtype, uint32_t rows, uint32_t cols, float beta)
 {
-    if (rows == 0) return 0;
+    if (rows == 0) return HOIST_OK;
     unsigned blocks = (rows + GEMV_WARPS - 1) / GEMV_WARPS;
     DISPATCH(x_dtype, T,
              gemv_q8_0_kernel<T><<<blocks, GEMV_WARPS * 32, 0, STREAM(stream)>>>(
                  y, (const uint8_t *)w, (const T *)x, rows, cols, beta));
-    return (int)cudaGetLastError();
+    return launched(stream, "Q8_0 matrix-vector kernel");
 }
 
-extern "C" int hoist__k_rmsnorm(void *stream, void *out, hoist_dtype out_dtype, const float *x,
-                                const void *w, hoist_dtype w_dtype, uint32_t n, uint32_t n_cols,
-                                float eps)
+extern "C" int hoist__k_rmsnorm(hoist__stream *stream, void *out, hoist_dtype out_dtype,
+                                const float *x, const void *w, hoist_dtype w_dtype, uint32_t n,
+                                uint32_t n_cols, float eps)
 {
     unsigned threads = n_cols >= 2048 ? 256 : 128;
     if (n_cols % 4 == 0) /* rows start at multiples of 16 bytes: cudaMalloc'd, 4k floats apart */
@@ -595,10 +608,10 @@ extern "C" int hoist__k_rmsnorm(void *stream, void *out, hoist_dtype out_dtype, 
                  DISPATCH(out_dtype, To,
                           rmsnorm_kernel<Tw, To, 1><<<n, threads, 0, STREAM(stream)>>>(
                               (To *)out, x, (const Tw *)w, n_cols, eps)));
-    return (int)cudaGetLastError();
+    return launched(stream, "RMSNorm kernel");
 }
 
-extern "C" int hoist__k_rope_cache(void *stream, float *qkv, uint32_t ldq, uint32_t q_col,
+extern "C" int hoist__k_rope_cache(hoist__stream *stream, float *qkv, uint32_t ldq, uint32_t q_col,
                                    uint32_t k_col, uint32_t v_col, void *k_cache, void *v_cache,
                                    hoist_dtype dtype, const float *rope_cos,
                                    const float *rope_sin, const int32_t *pos, uint32_t n,
@@ -606,14 +619,14 @@ extern "C" int hoist__k_rope_cache(void *stream, float *qkv, uint32_t ldq, uint3
                                    int interleaved)
 {
     // a thread per pair: the kernel rotates each query head in one pass
-    if (head_dim / 2 > 1024) return (int)cudaErrorInvalidValue;
+    if (head_dim / 2 > 1024) return refused(stream, "rotary/cache kernel");
     dim3 grid(n, n_heads + n_kv);
     unsigned threads = head_dim / 2 < 32 ? 32 : head_dim / 2;
     DISPATCH(dtype, T,
              rope_cache_kernel<T><<<grid, threads, 0, STREAM(stream)>>>(
                  qkv, ldq, q_col, k_col, v_col, (T *)k_cache, (T *)v_cache, rope_cos, rope_sin,
                  pos, n_heads, n_kv, head_dim, interleaved != 0));
-    return (int)cudaGetLastError();
+    return launched(stream, "rotary/cache kernel");
 }
 
 template <typename T>
@@ -638,16 +651,16 @@ static void launch_attention(cudaStream_t st, T *out, const float *qkv, uint32_t
 #undef ATT
 }
 
-extern "C" int hoist__k_attention(void *stream, void *out, const float *qkv, uint32_t ldq,
+extern "C" int hoist__k_attention(hoist__stream *stream, void *out, const float *qkv, uint32_t ldq,
                                   uint32_t q_col, const void *k_cache, const void *v_cache,
                                   hoist_dtype dtype, const int32_t *pos, uint32_t n,
                                   uint32_t n_heads, uint32_t n_kv, uint32_t head_dim)
 {
-    if (head_dim > 256) return (int)cudaErrorInvalidValue;
+    if (head_dim > 256) return refused(stream, "attention kernel");
     DISPATCH(dtype, T,
              launch_attention<T>(STREAM(stream), (T *)out, qkv, ldq, q_col, (const T *)k_cache,
                                  (const T *)v_cache, pos, n, n_heads, n_kv, head_dim));
-    return (int)cudaGetLastError();
+    return launched(stream, "attention kernel");
 }
 
 template <typename T>
@@ -675,7 +688,7 @@ static void launch_attention_decode(cudaStream_t st, T *out, const float *qkv, u
 #undef ATT
 }
 
-extern "C" int hoist__k_attention_decode(void *stream, void *out, const float *qkv,
+extern "C" int hoist__k_attention_decode(hoist__stream *stream, void *out, const float *qkv,
                                          uint32_t q_col, uint32_t k_col, uint32_t v_col,
                                          void *k_cache, void *v_cache, hoist_dtype dtype,
                                          const float *rope_cos, const float *rope_sin,
@@ -683,18 +696,19 @@ extern "C" int hoist__k_attention_decode(void *stream, void *out, const float *q
                                          uint32_t head_dim, float *partial, int32_t *counters,
                                          uint32_t nsplit, int interleaved)
 {
-    if (head_dim > MAX_HD || nsplit == 0 || nsplit > MAX_SPLIT) return (int)cudaErrorInvalidValue;
+    if (head_dim > MAX_HD || nsplit == 0 || nsplit > MAX_SPLIT)
+        return refused(stream, "decode attention kernel");
     DISPATCH(dtype, T,
              launch_attention_decode<T>(STREAM(stream), (T *)out, qkv, q_col, k_col, v_col,
                                         (T *)k_cache, (T *)v_cache, rope_cos, rope_sin, pos,
                                         n_heads, n_kv, head_dim, partial, counters, nsplit,
                                         interleaved != 0));
-    return (int)cudaGetLastError();
+    return launched(stream, "decode attention kernel");
 }
 
-extern "C" int hoist__k_swiglu(void *stream, void *out, hoist_dtype out_dtype, const float *gu,
-                               uint32_t ldg, uint32_t g_col, uint32_t u_col, uint32_t n,
-                               uint32_t n_cols)
+extern "C" int hoist__k_swiglu(hoist__stream *stream, void *out, hoist_dtype out_dtype,
+                               const float *gu, uint32_t ldg, uint32_t g_col, uint32_t u_col,
+                               uint32_t n, uint32_t n_cols)
 {
     size_t total = (size_t)n * n_cols;
     size_t blocks = (total + 255) / 256;
@@ -702,11 +716,11 @@ extern "C" int hoist__k_swiglu(void *stream, void *out, hoist_dtype out_dtype, c
     DISPATCH(out_dtype, T,
              swiglu_kernel<T><<<(unsigned)blocks, 256, 0, STREAM(stream)>>>(
                  (T *)out, gu, ldg, g_col, u_col, total, n_cols));
-    return (int)cudaGetLastError();
+    return launched(stream, "SwiGLU kernel");
 }
 
-extern "C" int hoist__k_argmax(void *stream, const float *logits, uint32_t n, int32_t *token,
-                               int32_t *history, int32_t *count, void *scratch)
+extern "C" int hoist__k_argmax(hoist__stream *stream, const float *logits, uint32_t n,
+                               int32_t *token, int32_t *history, int32_t *count, void *scratch)
 {
     float *pv = (float *)scratch;
     uint32_t *pi = (uint32_t *)(pv + ARGMAX_BLOCKS);
@@ -715,11 +729,11 @@ extern "C" int hoist__k_argmax(void *stream, const float *logits, uint32_t n, in
     blocks = blocks < 1 ? 1 : blocks > ARGMAX_BLOCKS ? ARGMAX_BLOCKS : blocks;
     argmax_kernel<<<blocks, ARGMAX_THREADS, 0, STREAM(stream)>>>(logits, n, token, history, count,
                                                                  pv, pi, counter);
-    return (int)cudaGetLastError();
+    return launched(stream, "argmax kernel");
 }
 
-extern "C" int hoist__k_advance(void *stream, int32_t *pos, uint32_t n)
+extern "C" int hoist__k_advance(hoist__stream *stream, int32_t *pos, uint32_t n)
 {
     advance_kernel<<<1, 1, 0, STREAM(stream)>>>(pos, n);
-    return (int)cudaGetLastError();
+    return launched(stream, "position kernel");
 }

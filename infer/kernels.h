@@ -1,10 +1,11 @@
 /* Launchers of the CUDA kernels of infer/kernels.cu, callable from C without CUDA headers.
  *
- * `stream` is a cudaStream_t of the current device. Matrices and activations that feed a matrix
- * product are in the weights' dtype (HOIST_DTYPE_BF16, F16 or F32); the residual stream, the
- * products' outputs and the logits are fp32. Rows are tokens. Each kernel reads the position of
- * the first token from device memory (*pos), so that a captured decode step can be replayed.
- * Every launcher returns 0 or the cudaError_t of the launch. */
+ * `stream` is a gpu/ stream of the current device: the kernel is queued on it. Matrices and
+ * activations that feed a matrix product are in the weights' dtype (HOIST_DTYPE_BF16, F16 or
+ * F32); the residual stream, the products' outputs and the logits are fp32. Rows are tokens.
+ * Each kernel reads the position of the first token from device memory (*pos), so that a
+ * captured decode step can be replayed. Every launcher returns HOIST_OK, or HOIST_E_DEVICE with
+ * the thread's error naming the device and the kernel when the launch fails. */
 #ifndef HOIST_INFER_KERNELS_H
 #define HOIST_INFER_KERNELS_H
 
@@ -16,33 +17,35 @@
 extern "C" {
 #endif
 
+typedef struct hoist__stream hoist__stream; /* gpu/gpu.h */
+
 /* x[t] = table[tokens[t]] as fp32, rows of n_cols (the table bf16, f16, f32 or Q8_0). */
-int hoist__k_embed(void *stream, float *x, const void *table, hoist_dtype dtype,
+int hoist__k_embed(hoist__stream *stream, float *x, const void *table, hoist_dtype dtype,
                    const int32_t *tokens, uint32_t n, uint32_t n_cols);
 /* out[i] = Q8_0 weight i of q (ggml's blocks: an f16 scale and 32 int8), in out_dtype; n a
  * multiple of 32. */
-int hoist__k_dequant_q8_0(void *stream, void *out, hoist_dtype out_dtype, const void *q,
+int hoist__k_dequant_q8_0(hoist__stream *stream, void *out, hoist_dtype out_dtype, const void *q,
                           uint64_t n);
 /* y[r] = beta * y[r] + W[r] . x for one token: W Q8_0 [rows][cols] (cols a multiple of 32), x
  * [cols] in x_dtype, y fp32. Reads the quantized weights once, as the decode step needs. */
-int hoist__k_gemv_q8_0(void *stream, float *y, const void *w, const void *x, hoist_dtype x_dtype,
-                       uint32_t rows, uint32_t cols, float beta);
+int hoist__k_gemv_q8_0(hoist__stream *stream, float *y, const void *w, const void *x,
+                       hoist_dtype x_dtype, uint32_t rows, uint32_t cols, float beta);
 /* out[t] = x[t] / sqrt(mean(x[t]^2) + eps) * w, in out_dtype. */
-int hoist__k_rmsnorm(void *stream, void *out, hoist_dtype out_dtype, const float *x,
+int hoist__k_rmsnorm(hoist__stream *stream, void *out, hoist_dtype out_dtype, const float *x,
                      const void *w, hoist_dtype w_dtype, uint32_t n, uint32_t n_cols, float eps);
 /* Rotates the q and k heads of each row of qkv (ld floats per row; q, k, v start at the given
  * columns) in place by the position's cos/sin row ([position][head_dim / 2]), and stores k and v
  * of token t at cache row *pos + t ([row][n_kv * head_dim] in dtype). Rotary pairs are (i,
  * i + head_dim / 2), or with interleaved (2i, 2i + 1) as GGUF's llama tensors need. */
-int hoist__k_rope_cache(void *stream, float *qkv, uint32_t ld, uint32_t q_col, uint32_t k_col,
-                        uint32_t v_col, void *k_cache, void *v_cache, hoist_dtype dtype,
-                        const float *rope_cos, const float *rope_sin, const int32_t *pos,
-                        uint32_t n, uint32_t n_heads, uint32_t n_kv, uint32_t head_dim,
-                        int interleaved);
+int hoist__k_rope_cache(hoist__stream *stream, float *qkv, uint32_t ld, uint32_t q_col,
+                        uint32_t k_col, uint32_t v_col, void *k_cache, void *v_cache,
+                        hoist_dtype dtype, const float *rope_cos, const float *rope_sin,
+                        const int32_t *pos, uint32_t n, uint32_t n_heads, uint32_t n_kv,
+                        uint32_t head_dim, int interleaved);
 /* Causal grouped-query attention: token t (position *pos + t) of each query head attends to
  * cache rows 0..*pos + t; out[t] is [n_heads * head_dim]. The cache and out are in dtype. */
-int hoist__k_attention(void *stream, void *out, const float *qkv, uint32_t ld, uint32_t q_col,
-                       const void *k_cache, const void *v_cache, hoist_dtype dtype,
+int hoist__k_attention(hoist__stream *stream, void *out, const float *qkv, uint32_t ld,
+                       uint32_t q_col, const void *k_cache, const void *v_cache, hoist_dtype dtype,
                        const int32_t *pos, uint32_t n, uint32_t n_heads, uint32_t n_kv,
                        uint32_t head_dim);
 /* One decode token (position *pos) in one kernel: rotates its q and k heads (read from qkv as
@@ -51,24 +54,24 @@ int hoist__k_attention(void *stream, void *out, const float *qkv, uint32_t ld, u
  * 0..*pos. Each query head's keys are split over nsplit blocks whose partial softmax sums meet in
  * `partial` ([n_heads][nsplit][head_dim + 2] floats); the last block of a head to finish merges
  * them, using `counters` ([n_heads] ints, zero on entry and on return). */
-int hoist__k_attention_decode(void *stream, void *out, const float *qkv, uint32_t q_col,
+int hoist__k_attention_decode(hoist__stream *stream, void *out, const float *qkv, uint32_t q_col,
                               uint32_t k_col, uint32_t v_col, void *k_cache, void *v_cache,
                               hoist_dtype dtype, const float *rope_cos, const float *rope_sin,
                               const int32_t *pos, uint32_t n_heads, uint32_t n_kv,
                               uint32_t head_dim, float *partial, int32_t *counters,
                               uint32_t nsplit, int interleaved);
 /* out[t][i] = silu(gu[t][g_col + i]) * gu[t][u_col + i], i < n_cols, in out_dtype. */
-int hoist__k_swiglu(void *stream, void *out, hoist_dtype out_dtype, const float *gu, uint32_t ld,
-                    uint32_t g_col, uint32_t u_col, uint32_t n, uint32_t n_cols);
+int hoist__k_swiglu(hoist__stream *stream, void *out, hoist_dtype out_dtype, const float *gu,
+                    uint32_t ld, uint32_t g_col, uint32_t u_col, uint32_t n, uint32_t n_cols);
 /* Bytes of the zero-initialized device scratch hoist__k_argmax needs (it leaves it zeroed). */
 #define HOIST_ARGMAX_SCRATCH 1024u
 /* *token = index of the largest logit (the first of equals; NaN never wins). With history,
  * also history[*count] = that index and ++*count. Blocks reduce slices of the logits; the last
  * one to finish reduces their results. */
-int hoist__k_argmax(void *stream, const float *logits, uint32_t n, int32_t *token,
+int hoist__k_argmax(hoist__stream *stream, const float *logits, uint32_t n, int32_t *token,
                     int32_t *history, int32_t *count, void *scratch);
 /* *pos += n. */
-int hoist__k_advance(void *stream, int32_t *pos, uint32_t n);
+int hoist__k_advance(hoist__stream *stream, int32_t *pos, uint32_t n);
 
 #ifdef __cplusplus
 }

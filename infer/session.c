@@ -3,6 +3,7 @@
  * with their statistics. */
 #include "formats/table.h"
 #include "infer/infer.h"
+#include "core/abi.h"
 #include "core/core.h"
 
 #include <math.h>
@@ -49,6 +50,7 @@ static const names gguf_names = {"token_embd.weight", "output_norm.weight", "out
 static int bind(const hoist_weights *w, const char *name, uint64_t rows, uint64_t cols,
                 hoist_view *out)
 {
+    out->size = sizeof *out;
     int rc = hoist_weights_find(w, name, out);
     if (rc < 0) return hoist__err(rc, "%s: the model has no such tensor", name);
     /* Q8_0 for matrices only: its blocks run along rows */
@@ -176,7 +178,7 @@ static int bind_layer(hoist_session *s, const hoist_weights *w, const names *nm,
 static int bind_model(hoist_session *s, const hoist_weights *w)
 {
     const hoist_geometry *g = &s->geo;
-    hoist_view probe;
+    hoist_view probe = HOIST_VIEW_INIT;
     /* GGUF's llama tensors: llama.cpp's names, and q/k rows permuted for interleaved rotary pairs */
     const names *nm = hoist_weights_find(w, gguf_names.embed, &probe) == HOIST_OK ? &gguf_names
                                                                                  : &hf_names;
@@ -243,7 +245,7 @@ static int session_init(hoist_session *s, const hoist_weights *w)
     if (s->embed.device == HOIST_DEVICE_HOST) {
         s->ops = &hoist__infer_cpu;
     } else {
-        s->ops = hoist__infer_cuda();
+        s->ops = hoist__infer_gpu();
         RETURN_IF(!s->ops, HOIST_E_UNSUPPORTED,
                   "the weights are on cuda:%d but this build of hoist has no CUDA inference",
                   s->embed.device);
@@ -263,11 +265,15 @@ int hoist_session_create(const hoist_weights *weights, const hoist_geometry *g,
     RETURN_IF(!out, HOIST_E_INVALID_ARG, "hoist_session_create: out is NULL");
     *out = NULL;
     RETURN_IF(!weights || !g, HOIST_E_INVALID_ARG, "hoist_session_create: NULL argument");
+    static const hoist_session_options def = HOIST_SESSION_OPTIONS_DEFAULT;
+    hoist_session_options o;
+    hoist_geometry geo;
+    RETURN_IF_ERR(HOIST__IN(hoist_session_options, &o, opts, &def));
+    RETURN_IF_ERR(HOIST__IN(hoist_geometry, &geo, g, NULL));
     hoist_session *s = hoist__calloc(1, sizeof *s);
     RETURN_IF(!s, HOIST_E_NOMEM, "out of memory for a session");
-    hoist_session_options def = HOIST_SESSION_OPTIONS_DEFAULT;
-    s->opts = opts ? *opts : def;
-    s->geo = *g;
+    s->opts = o;
+    s->geo = geo;
     int rc = session_init(s, weights);
     if (rc < 0) {
         hoist_session_free(s);
@@ -386,13 +392,14 @@ int hoist_session_generate(hoist_session *s, const int32_t *prompt, size_t n_pro
     return HOIST_OK;
 }
 
-void hoist_session_stats_get(const hoist_session *s, hoist_session_stats *out)
+int hoist_session_stats_get(const hoist_session *s, hoist_session_stats *out)
 {
-    if (!out) return;
-    memset(out, 0, sizeof *out);
-    if (!s) return;
-    *out = s->stats;
-    out->position = s->pos;
-    out->weight_bytes_per_token = s->weight_bytes_per_token;
-    out->kv_cache_bytes = s->kv_bytes;
+    RETURN_IF(!s || !out, HOIST_E_INVALID_ARG, "hoist_session_stats_get: NULL argument");
+    RETURN_IF_ERR(HOIST__CHECK(hoist_session_stats, out));
+    hoist_session_stats st = s->stats;
+    st.position = s->pos;
+    st.weight_bytes_per_token = s->weight_bytes_per_token;
+    st.kv_cache_bytes = s->kv_bytes;
+    HOIST__OUT(hoist_session_stats, out, &st);
+    return HOIST_OK;
 }

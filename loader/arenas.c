@@ -3,17 +3,7 @@
  * allocated, so that a load that cannot fit fails without taking (or leaving) anything. */
 #include "loader/load.h"
 
-#include <stdio.h>
 #include <string.h>
-
-static const char *dev_name(int device, char *buf, size_t n)
-{
-    if (device == HOIST_DEVICE_HOST)
-        snprintf(buf, n, "host");
-    else
-        snprintf(buf, n, "cuda:%d", device);
-    return buf;
-}
 
 /* The plan's devices that hold tensors become arenas, in plan order. */
 static int resolve_plan(hoist__load *ld, const hoist_plan *p, const hoist_model *model)
@@ -77,11 +67,11 @@ static int check_free(const hoist__load *ld)
         if (ar->device == HOIST_DEVICE_HOST) continue; /* page cache makes "free" meaningless */
         hoist_device_info info;
         RETURN_IF_ERR(ar->gpu->device_info(ar->device, &info));
-        char dn[32];
+        char dn[HOIST_DEVICE_NAME_MAX];
         RETURN_IF(info.free_bytes < ar->bytes, HOIST_E_NO_FIT,
                   "%s has %llu bytes free now, but the plan puts %llu bytes of weights there "
                   "(memory was taken since the plan was made); nothing was allocated",
-                  dev_name(ar->device, dn, sizeof dn), (unsigned long long)info.free_bytes,
+                  hoist_device_name(ar->device, dn, sizeof dn), (unsigned long long)info.free_bytes,
                   (unsigned long long)ar->bytes);
     }
     return HOIST_OK;

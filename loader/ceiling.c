@@ -15,6 +15,7 @@
  * uring path. */
 #include "formats/table.h"
 #include "gpu/gpu.h"
+#include "core/abi.h"
 #include "core/io.h"
 #include "loader/progress.h"
 
@@ -647,13 +648,12 @@ static int read_passes(rstate *s, const hoist_ceiling_options *o, hoist_ceiling 
     return HOIST_OK;
 }
 
-int hoist_read_ceiling(const hoist_model *model, const hoist_ceiling_options *opts,
-                       hoist_ceiling *out)
+static const hoist_ceiling_options default_options = HOIST_CEILING_OPTIONS_DEFAULT;
+
+/* o and out: the library's full-size copies (out zeroed), o checked by check_args. */
+static int read_ceiling(const hoist_model *model, const hoist_ceiling_options *o,
+                        hoist_ceiling *out)
 {
-    hoist_ceiling_options def = HOIST_CEILING_OPTIONS_DEFAULT;
-    const hoist_ceiling_options *o = opts ? opts : &def;
-    RETURN_IF_ERR(check_args(model, o, out, "hoist_read_ceiling"));
-    memset(out, 0, sizeof *out);
     rstate s;
     memset(&s, 0, sizeof s);
     s.t = &model->table;
@@ -670,10 +670,24 @@ int hoist_read_ceiling(const hoist_model *model, const hoist_ceiling_options *op
         out->direct = !atomic_load(&s.any_buffered);
     }
     rstate_close(&s);
+    return rc;
+}
+
+int hoist_read_ceiling(const hoist_model *model, const hoist_ceiling_options *opts,
+                       hoist_ceiling *out)
+{
+    RETURN_IF(!model || !out, HOIST_E_INVALID_ARG, "hoist_read_ceiling: NULL argument");
+    RETURN_IF_ERR(HOIST__CHECK(hoist_ceiling, out));
+    hoist_ceiling_options o;
+    RETURN_IF_ERR(HOIST__IN(hoist_ceiling_options, &o, opts, &default_options));
+    RETURN_IF_ERR(check_args(model, &o, out, "hoist_read_ceiling"));
+    hoist_ceiling r = HOIST_CEILING_INIT;
+    int rc = read_ceiling(model, &o, &r);
     if (rc < 0) {
-        memset(out, 0, sizeof *out);
+        HOIST__ZERO(hoist_ceiling, out);
         return rc;
     }
+    HOIST__OUT(hoist_ceiling, out, &r);
     hoist__err_clear();
     return HOIST_OK;
 }
@@ -844,13 +858,10 @@ static unsigned sweep(unsigned cap, unsigned *counts)
     return n;
 }
 
-int hoist_staging_ceiling(const hoist_model *model, const hoist_ceiling_options *opts,
-                          hoist_ceiling *out)
+/* As read_ceiling. */
+static int staging_ceiling(const hoist_model *model, const hoist_ceiling_options *o,
+                           hoist_ceiling *out)
 {
-    hoist_ceiling_options def = HOIST_CEILING_OPTIONS_DEFAULT;
-    const hoist_ceiling_options *o = opts ? opts : &def;
-    RETURN_IF_ERR(check_args(model, o, out, "hoist_staging_ceiling"));
-    memset(out, 0, sizeof *out);
     sstate s;
     memset(&s, 0, sizeof s);
     s.t = &model->table;
@@ -892,10 +903,24 @@ int hoist_staging_ceiling(const hoist_model *model, const hoist_ceiling_options 
         if (s.host) note_add(out, "copies straight into host memory");
     }
     sstate_close(&s);
+    return rc;
+}
+
+int hoist_staging_ceiling(const hoist_model *model, const hoist_ceiling_options *opts,
+                          hoist_ceiling *out)
+{
+    RETURN_IF(!model || !out, HOIST_E_INVALID_ARG, "hoist_staging_ceiling: NULL argument");
+    RETURN_IF_ERR(HOIST__CHECK(hoist_ceiling, out));
+    hoist_ceiling_options o;
+    RETURN_IF_ERR(HOIST__IN(hoist_ceiling_options, &o, opts, &default_options));
+    RETURN_IF_ERR(check_args(model, &o, out, "hoist_staging_ceiling"));
+    hoist_ceiling r = HOIST_CEILING_INIT;
+    int rc = staging_ceiling(model, &o, &r);
     if (rc < 0) {
-        memset(out, 0, sizeof *out);
+        HOIST__ZERO(hoist_ceiling, out);
         return rc;
     }
+    HOIST__OUT(hoist_ceiling, out, &r);
     hoist__err_clear();
     return HOIST_OK;
 }

@@ -108,7 +108,7 @@ int hoist__coord_available(hoist_coordinator *c, int device, uint64_t given, uin
         *avail = given > reserved ? given - reserved : 0;
         return HOIST_OK;
     }
-    hoist_device_info info;
+    hoist_device_info info = HOIST_DEVICE_INFO_INIT;
     RETURN_IF_ERR(hoist_device_info_get(device, &info));
     uint64_t now = info.free_bytes;
     *queried = now;

@@ -10,6 +10,7 @@
 #define XXH_STATIC_LINKING_ONLY /* XXH3_state_t by value: no allocation outside the seam */
 #include "formats/manifest.h"
 #include "formats/packed.h"
+#include "core/abi.h"
 #include "core/core.h"
 #include "core/io.h"
 
@@ -374,6 +375,8 @@ static int hash_prefix(const char *path, uint64_t n, uint64_t *out)
 
 /* ---- public ------------------------------------------------------------------------------- */
 
+static const hoist_sum_options default_options = HOIST_SUM_OPTIONS_DEFAULT;
+
 const char *hoist_model_manifest_path(const hoist_model *m) { return m ? m->table.manifest : NULL; }
 
 static const char *base_name(const char *path)
@@ -420,8 +423,8 @@ int hoist_model_sum(const hoist_model *model, const hoist_sum_options *opts)
     const hoist__table *t = &model->table;
     RETURN_IF(t->packed, HOIST_E_UNSUPPORTED,
               "%s: a packed model carries its own hashes (check it with hoist verify)", t->origin);
-    hoist_sum_options o = HOIST_SUM_OPTIONS_DEFAULT;
-    if (opts) o = *opts;
+    hoist_sum_options o;
+    RETURN_IF_ERR(HOIST__IN(hoist_sum_options, &o, opts, &default_options));
     uint64_t cb = o.chunk_bytes ? o.chunk_bytes : HOIST_MANIFEST_DEFAULT_CHUNK;
     RETURN_IF(cb < HOIST_MANIFEST_MIN_CHUNK || cb > HOIST_MANIFEST_MAX_CHUNK || (cb & (cb - 1)),
               HOIST_E_INVALID_ARG, "chunk size %llu is not a power of two from %u to %u",
@@ -510,8 +513,8 @@ int hoist_model_verify(const hoist_model *model, const hoist_sum_options *opts)
 {
     RETURN_IF(!model, HOIST_E_INVALID_ARG, "hoist_model_verify: model is NULL");
     const hoist__table *t = &model->table;
-    hoist_sum_options o = HOIST_SUM_OPTIONS_DEFAULT;
-    if (opts) o = *opts;
+    hoist_sum_options o;
+    RETURN_IF_ERR(HOIST__IN(hoist_sum_options, &o, opts, &default_options));
     engine e;
     int rc;
     if (t->packed) {

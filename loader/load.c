@@ -1,4 +1,5 @@
 /* hoist_load: resolve options, plan, allocate the arenas, run the path, verify, publish. */
+#include "core/abi.h"
 #include "formats/packed.h"
 #include "loader/source.h"
 #include "loader/transform.h"
@@ -201,12 +202,14 @@ static int load_prepare(hoist__load *ld)
                              &ld->plan);
 }
 
+static const hoist_load_options default_options = HOIST_LOAD_OPTIONS_DEFAULT;
+
+/* opts: the library's full-size copy (HOIST__IN), never the caller's. */
 static hoist__load *load_new(hoist_model *model, const hoist_load_options *opts)
 {
     hoist__load *ld = hoist__calloc(1, sizeof *ld);
     if (!ld) return NULL;
-    hoist_load_options def = HOIST_LOAD_OPTIONS_DEFAULT;
-    ld->opts = opts ? *opts : def;
+    ld->opts = *opts;
     ld->table = &model->table;
     ld->model = model;
     pthread_mutex_init(&ld->err_lock, NULL);
@@ -222,6 +225,7 @@ static hoist_load_stats load_stats(const hoist__load *ld, double t0)
     for (size_t a = 0; a < ld->narenas; a++)
         arena_bytes += ld->arenas[a].base ? ld->arenas[a].bytes : 0;
     return (hoist_load_stats){
+        .size = sizeof(hoist_load_stats),
         .path = ld->source->name,
         .seconds = hoist__now() - t0,
         .read_seconds = (double)atomic_load(&ld->read_ns) * 1e-9,
@@ -266,8 +270,10 @@ int hoist_load(hoist_model *model, const hoist_load_options *opts, hoist_weights
     RETURN_IF(!out, HOIST_E_INVALID_ARG, "hoist_load: out is NULL");
     *out = NULL;
     RETURN_IF(!model, HOIST_E_INVALID_ARG, "hoist_load: model is NULL");
+    hoist_load_options o;
+    RETURN_IF_ERR(HOIST__IN(hoist_load_options, &o, opts, &default_options));
     double t0 = hoist__now();
-    hoist__load *ld = load_new(model, opts);
+    hoist__load *ld = load_new(model, &o);
     RETURN_IF(!ld, HOIST_E_NOMEM, "out of memory");
 
     hoist_weights *w = NULL;
@@ -319,23 +325,29 @@ int hoist_load_sink(hoist_model *model, const hoist_load_options *opts, hoist_si
                     void *user, hoist_load_stats *stats)
 {
     RETURN_IF(!model || !fn, HOIST_E_INVALID_ARG, "hoist_load_sink: NULL model or callback");
-    RETURN_IF(opts && opts->device != HOIST_DEVICE_HOST, HOIST_E_INVALID_ARG,
+    hoist_load_options o;
+    RETURN_IF_ERR(HOIST__IN(hoist_load_options, &o, opts, &default_options));
+    if (stats) RETURN_IF_ERR(HOIST__CHECK(hoist_load_stats, stats));
+    RETURN_IF(o.device != HOIST_DEVICE_HOST, HOIST_E_INVALID_ARG,
               "hoist_load_sink: the sink is the destination; leave opts->device at "
               "HOIST_DEVICE_HOST");
-    RETURN_IF(opts && opts->plan, HOIST_E_INVALID_ARG,
+    RETURN_IF(o.plan, HOIST_E_INVALID_ARG,
               "hoist_load_sink: the sink is the destination; a plan places into devices");
-    RETURN_IF(opts && (opts->verify & HOIST_VERIFY_READBACK), HOIST_E_INVALID_ARG,
+    RETURN_IF(o.verify & HOIST_VERIFY_READBACK, HOIST_E_INVALID_ARG,
               "hoist_load_sink: nothing to read back (HOIST_VERIFY_MANIFEST checks the bytes "
               "before the sink sees them)");
     double t0 = hoist__now();
-    hoist__load *ld = load_new(model, opts);
+    hoist__load *ld = load_new(model, &o);
     RETURN_IF(!ld, HOIST_E_NOMEM, "out of memory");
     ld->sink = fn;
     ld->sink_user = user;
     int rc = load_prepare(ld);
     if (rc == HOIST_OK) rc = run_load(ld);
     if (rc == HOIST_OK) rc = hoist__sink_announce_empty(ld, ld->table->ntensors);
-    if (rc == HOIST_OK && stats) *stats = load_stats(ld, t0);
+    if (rc == HOIST_OK && stats) {
+        hoist_load_stats st = load_stats(ld, t0);
+        HOIST__OUT(hoist_load_stats, stats, &st);
+    }
     load_delete(ld);
     if (rc == HOIST_OK) hoist__err_clear();
     return rc;
@@ -371,32 +383,38 @@ size_t hoist_weights_count(const hoist_weights *w) { return w ? w->model->table.
 int hoist_weights_view(const hoist_weights *w, size_t index, hoist_view *out)
 {
     RETURN_IF(!w || !out, HOIST_E_INVALID_ARG, "hoist_weights_view: NULL argument");
+    RETURN_IF_ERR(HOIST__CHECK(hoist_view, out));
     const hoist__table *t = &w->model->table;
     RETURN_IF(index >= t->ntensors, HOIST_E_INVALID_ARG,
               "tensor index %zu out of range (%zu tensors)", index, t->ntensors);
     const hoist__tensor *ti = &t->tensors[index];
-    out->name = ti->name;
-    out->dtype = ti->dtype;
-    out->ndim = ti->ndim;
-    memcpy(out->shape, ti->shape, sizeof out->shape);
-    out->nbytes = ti->nbytes;
     const hoist__arena *ar = &w->arenas[w->tensor_arena ? w->tensor_arena[index] : 0];
-    out->device = ar->device;
-    out->data = ar->base + w->tensor_dst[index];
+    hoist_view v = {.name = ti->name,
+                    .dtype = ti->dtype,
+                    .ndim = ti->ndim,
+                    .nbytes = ti->nbytes,
+                    .device = ar->device,
+                    .data = ar->base + w->tensor_dst[index]};
+    memcpy(v.shape, ti->shape, sizeof v.shape);
+    HOIST__OUT(hoist_view, out, &v);
     return HOIST_OK;
 }
 
 int hoist_weights_find(const hoist_weights *w, const char *name, hoist_view *out)
 {
-    RETURN_IF(!w || !name, HOIST_E_INVALID_ARG, "hoist_weights_find: NULL argument");
+    RETURN_IF(!w || !name || !out, HOIST_E_INVALID_ARG, "hoist_weights_find: NULL argument");
+    RETURN_IF_ERR(HOIST__CHECK(hoist_view, out));
     long i = hoist__table_find(&w->model->table, name);
     RETURN_IF(i < 0, HOIST_E_NOT_FOUND, "no tensor named '%s'", name);
     return hoist_weights_view(w, (size_t)i, out);
 }
 
-void hoist_weights_stats(const hoist_weights *w, hoist_load_stats *out)
+int hoist_weights_stats(const hoist_weights *w, hoist_load_stats *out)
 {
-    if (w && out) *out = w->stats;
+    RETURN_IF(!w || !out, HOIST_E_INVALID_ARG, "hoist_weights_stats: NULL argument");
+    RETURN_IF_ERR(HOIST__CHECK(hoist_load_stats, out));
+    HOIST__OUT(hoist_load_stats, out, &w->stats);
+    return HOIST_OK;
 }
 
 int hoist_weights_read(const hoist_weights *w, size_t index, uint64_t offset, void *dst,

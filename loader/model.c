@@ -1,6 +1,7 @@
 /* hoist_model: opening a checkpoint (single file, directory or index) and querying its table. */
 #include "formats/packed.h"
 #include "formats/table.h"
+#include "core/abi.h"
 #include "core/core.h"
 
 #include <dirent.h>
@@ -113,8 +114,9 @@ int hoist_model_open(const char *path, const hoist_open_options *opts, hoist_mod
     RETURN_IF(!out, HOIST_E_INVALID_ARG, "hoist_model_open: out is NULL");
     *out = NULL;
     RETURN_IF(!path || !*path, HOIST_E_INVALID_ARG, "hoist_model_open: empty path");
-    hoist_open_options o = HOIST_OPEN_OPTIONS_DEFAULT;
-    if (opts) o = *opts;
+    static const hoist_open_options def = HOIST_OPEN_OPTIONS_DEFAULT;
+    hoist_open_options o;
+    RETURN_IF_ERR(HOIST__IN(hoist_open_options, &o, opts, &def));
 
     hoist_model *m = hoist__calloc(1, sizeof *m);
     RETURN_IF(!m, HOIST_E_NOMEM, "%s: out of memory", path);
@@ -157,16 +159,18 @@ size_t hoist_model_tensor_count(const hoist_model *m) { return m ? m->table.nten
 int hoist_model_tensor(const hoist_model *m, size_t index, hoist_tensor_info *out)
 {
     RETURN_IF(!m || !out, HOIST_E_INVALID_ARG, "hoist_model_tensor: NULL argument");
+    RETURN_IF_ERR(HOIST__CHECK(hoist_tensor_info, out));
     RETURN_IF(index >= m->table.ntensors, HOIST_E_INVALID_ARG,
               "tensor index %zu out of range (%zu tensors)", index, m->table.ntensors);
     const hoist__tensor *t = &m->table.tensors[index];
-    out->name = t->name;
-    out->dtype = t->dtype;
-    out->ndim = t->ndim;
-    memcpy(out->shape, t->shape, sizeof out->shape);
-    out->nbytes = t->nbytes;
-    out->file = t->file;
-    out->offset = t->offset;
+    hoist_tensor_info r = {.name = t->name,
+                           .dtype = t->dtype,
+                           .ndim = t->ndim,
+                           .nbytes = t->nbytes,
+                           .file = t->file,
+                           .offset = t->offset};
+    memcpy(r.shape, t->shape, sizeof r.shape);
+    HOIST__OUT(hoist_tensor_info, out, &r);
     return HOIST_OK;
 }
 
@@ -195,6 +199,7 @@ uint64_t hoist_model_total_bytes(const hoist_model *m) { return m ? m->table.tot
 
 size_t hoist_model_metadata_count(const hoist_model *m) { return m ? m->table.nmeta : 0; }
 
+/* Fills the library's full-size *out (copied to the caller's by HOIST__OUT). */
 static void meta_view(const hoist__meta *e, hoist_meta_value *out)
 {
     memset(out, 0, sizeof *out);
@@ -227,17 +232,23 @@ int hoist_model_metadata_value(const hoist_model *m, size_t index, const char **
 {
     RETURN_IF(!m || !out || index >= m->table.nmeta, HOIST_E_INVALID_ARG,
               "metadata index %zu out of range (or NULL argument)", index);
+    RETURN_IF_ERR(HOIST__CHECK(hoist_meta_value, out));
     if (key) *key = m->table.meta[index].key;
-    meta_view(&m->table.meta[index], out);
+    hoist_meta_value v;
+    meta_view(&m->table.meta[index], &v);
+    HOIST__OUT(hoist_meta_value, out, &v);
     return HOIST_OK;
 }
 
 int hoist_model_geometry(const hoist_model *model, hoist_geometry *out)
 {
     RETURN_IF(!out, HOIST_E_INVALID_ARG, "hoist_model_geometry: out is NULL");
-    memset(out, 0, sizeof *out);
+    RETURN_IF_ERR(HOIST__CHECK(hoist_geometry, out));
+    HOIST__ZERO(hoist_geometry, out); /* what a failure leaves */
     RETURN_IF(!model, HOIST_E_INVALID_ARG, "hoist_model_geometry: model is NULL");
-    RETURN_IF_ERR(hoist__geometry_of_table(&model->table, out));
+    hoist_geometry g;
+    RETURN_IF_ERR(hoist__geometry_of_table(&model->table, &g));
+    HOIST__OUT(hoist_geometry, out, &g);
     hoist__err_clear();
     return HOIST_OK;
 }
@@ -252,8 +263,11 @@ const char *hoist_model_metadata_get(const hoist_model *m, const char *key)
 int hoist_model_metadata_find(const hoist_model *m, const char *key, hoist_meta_value *out)
 {
     RETURN_IF(!m || !key || !out, HOIST_E_INVALID_ARG, "hoist_model_metadata_find: NULL argument");
+    RETURN_IF_ERR(HOIST__CHECK(hoist_meta_value, out));
     long i = hoist__table_find_meta(&m->table, key);
     RETURN_IF(i < 0, HOIST_E_NOT_FOUND, "no metadata key '%s'", key);
-    meta_view(&m->table.meta[i], out);
+    hoist_meta_value v;
+    meta_view(&m->table.meta[i], &v);
+    HOIST__OUT(hoist_meta_value, out, &v);
     return HOIST_OK;
 }

@@ -11,6 +11,7 @@
  * Each unit is charged at most what it can add to its device's arena (every tensor rounded up to
  * the arena's extent alignment), so a placement that fits here fits the loader's layout; the
  * exact arena sizes are then taken from the loader's own layout function. */
+#include "core/abi.h"
 #include "loader/planner.h"
 #include "loader/plan.h"
 #include "loader/weights.h"
@@ -25,12 +26,12 @@
 #define MAX_SEQ_LEN (1ull << 32)
 #define MAX_DEVICE_ID 1023
 
-/* The inference layer's fixed costs on each GPU it uses (infer/cuda.c): a cuBLAS workspace of
+/* The inference layer's fixed costs per GPU used (infer/gpu_forward.c): a cuBLAS workspace of
  * 32 MiB, and an allowance of 32 MiB for the cuBLAS handle and the kernels' modules, which the
  * driver takes when they are first used. The host has neither. */
 #define GPU_FIXED ((32ull << 20) + (32ull << 20))
 /* Weights of a ggml block type (Q8_0) are dequantized into a slice of 32 MiB on each GPU before
- * their products (infer/cuda.c's DEQUANT_BYTES). */
+ * their products (infer/gpu_forward.c's DEQUANT_BYTES). */
 #define GPU_DEQUANT (32ull << 20)
 
 /* ---- kv dtypes ---------------------------------------------------------------------------- */
@@ -93,10 +94,12 @@ int hoist_kv_cache_bytes(const hoist_geometry *g, hoist_kv_dtype kv, uint64_t ma
                          uint32_t batch, uint64_t *out)
 {
     RETURN_IF(!g || !out, HOIST_E_INVALID_ARG, "hoist_kv_cache_bytes: NULL argument");
+    hoist_geometry geo;
+    RETURN_IF_ERR(HOIST__IN(hoist_geometry, &geo, g, NULL));
     RETURN_IF((unsigned)kv >= HOIST_KV_DTYPE_COUNT, HOIST_E_INVALID_ARG, "kv dtype %d unknown",
               (int)kv);
-    RETURN_IF_ERR(hoist_geometry_check(g));
-    uint64_t b = sat_mul(kv_layer_bytes(g, kv, max_seq_len, batch), g->n_layers);
+    RETURN_IF_ERR(hoist_geometry_check(&geo));
+    uint64_t b = sat_mul(kv_layer_bytes(&geo, kv, max_seq_len, batch), geo.n_layers);
     RETURN_IF(b == UINT64_MAX, HOIST_E_OVERFLOW,
               "KV cache of %llu tokens x %u sequences overflows 64 bits",
               (unsigned long long)max_seq_len, batch);
@@ -107,8 +110,8 @@ int hoist_kv_cache_bytes(const hoist_geometry *g, hoist_kv_dtype kv, uint64_t ma
 
 /* ---- workspace ---------------------------------------------------------------------------- */
 
-/* The inference layer's buffers on a device (infer/cuda.c's dev_create and cuda_create), for T
- * tokens per forward pass, besides GPU_FIXED: the residual stream in fp32 and the normalized
+/* The inference layer's buffers on a device (infer/gpu_forward.c's dev_create and alloc_ends),
+ * for T tokens per forward pass, besides GPU_FIXED: the residual stream in fp32 and the normalized
  * activations in the weights' dtype on every device; on a device with layers the q/k/v and gate/up outputs (fp32),
  * attention and MLP activations (weights' dtype) and the rotary tables (fp32, head_dim / 2 per
  * position, cos and sin); the token ids where the embeddings are; the logits (fp32, vocab per
@@ -349,15 +352,6 @@ typedef struct resolved {
     hoist_kv_dtype kv;
 } resolved;
 
-static const char *dev_name(int device, char *buf, size_t n)
-{
-    if (device == HOIST_DEVICE_HOST)
-        snprintf(buf, n, "host");
-    else
-        snprintf(buf, n, "cuda:%d", device);
-    return buf;
-}
-
 static const char *gib(uint64_t b, char *buf, size_t n)
 {
     if (b >= (1ull << 30))
@@ -369,7 +363,32 @@ static const char *gib(uint64_t b, char *buf, size_t n)
     return buf;
 }
 
-/* Geometry, bounds, units and the device list; no device is asked anything yet. */
+/* The caller's options as the library's full-size copies (core/abi.h), the geometry and the
+ * device array they point to included: *o's pointers are redirected to *g and devs. fn names the
+ * public function in messages. */
+static int options_in(const hoist_plan_options *opts, hoist_plan_options *o, hoist_geometry *g,
+                      hoist_plan_device devs[HOIST_PLAN_MAX_DEVICES], const char *fn)
+{
+    static const hoist_plan_options def = HOIST_PLAN_OPTIONS_DEFAULT;
+    static const hoist_plan_device dev_def = HOIST_PLAN_DEVICE_DEFAULT;
+    RETURN_IF_ERR(hoist__struct_in(&hoist__sized_hoist_plan_options, o, opts, &def, fn));
+    if (o->geometry) {
+        RETURN_IF_ERR(hoist__struct_in(&hoist__sized_hoist_geometry, g, o->geometry, NULL, fn));
+        o->geometry = g;
+    }
+    RETURN_IF(o->ndevices > HOIST_PLAN_MAX_DEVICES, HOIST_E_TOO_MANY,
+              "%zu devices (at most %d)", o->ndevices, HOIST_PLAN_MAX_DEVICES);
+    RETURN_IF(o->ndevices && !o->devices, HOIST_E_INVALID_ARG, "ndevices %zu but devices NULL",
+              o->ndevices);
+    for (size_t i = 0; i < o->ndevices; i++)
+        RETURN_IF_ERR(hoist__struct_in_at(&hoist__sized_hoist_plan_device, &devs[i], o->devices,
+                                          i, &dev_def, fn));
+    if (o->ndevices) o->devices = devs;
+    return HOIST_OK;
+}
+
+/* Geometry, bounds, units and the device list; no device is asked anything yet. o: the
+ * library's copy (options_in). */
 static int planner_init(planner *pl, hoist_model *model, const hoist_plan_options *o,
                         resolved *r)
 {
@@ -379,6 +398,7 @@ static int planner_init(planner *pl, hoist_model *model, const hoist_plan_option
         RETURN_IF_ERR(hoist_geometry_check(o->geometry));
         pl->g = *o->geometry;
     } else {
+        pl->g = (hoist_geometry)HOIST_GEOMETRY_INIT;
         RETURN_IF_ERR(hoist_model_geometry(model, &pl->g));
     }
     RETURN_IF((unsigned)o->kv_dtype >= HOIST_KV_DTYPE_COUNT, HOIST_E_INVALID_ARG,
@@ -395,10 +415,6 @@ static int planner_init(planner *pl, hoist_model *model, const hoist_plan_option
               pl->T, MAX_FORWARD_TOKENS);
     if (pl->T < pl->batch) pl->T = pl->batch; /* a decode step runs one token per sequence */
 
-    RETURN_IF(o->ndevices > HOIST_PLAN_MAX_DEVICES, HOIST_E_TOO_MANY,
-              "%zu devices (at most %d)", o->ndevices, HOIST_PLAN_MAX_DEVICES);
-    RETURN_IF(o->ndevices && !o->devices, HOIST_E_INVALID_ARG, "ndevices %zu but devices NULL",
-              o->ndevices);
     if (o->ndevices) {
         pl->ndev = o->ndevices;
         for (size_t i = 0; i < o->ndevices; i++) {
@@ -409,7 +425,7 @@ static int planner_init(planner *pl, hoist_model *model, const hoist_plan_option
             for (size_t j = 0; j < i; j++) {
                 char dn[32];
                 RETURN_IF(o->devices[j].device == dv, HOIST_E_INVALID_ARG,
-                          "%s is listed twice", dev_name(dv, dn, sizeof dn));
+                          "%s is listed twice", hoist_device_name(dv, dn, sizeof dn));
             }
             pl->device[i] = dv;
             pl->free[i] = o->devices[i].free_bytes;
@@ -466,7 +482,7 @@ static int no_fit(const planner *pl, const resolved *r, const placement *p, plac
         "%s does not fit with max_seq_len %llu, %s cache, batch %u: %s lacks %s: weights %s + "
         "KV cache %s + workspace %s, has %s (%s free - %s reserve)",
         pl->t->nfiles ? pl->t->files[0].path : "model", (unsigned long long)r->seq,
-        kv_dtypes[r->kv].name, pl->batch, dev_name(pl->device[last], dn, sizeof dn),
+        kv_dtypes[r->kv].name, pl->batch, hoist_device_name(pl->device[last], dn, sizeof dn),
         gib(lack, a, sizeof a), gib(p->last_w, b, sizeof b), gib(p->last_kv, c, sizeof c),
         gib(p->last_ws, e, sizeof e), gib(have, f, sizeof f), gib(pl->free[last], g, sizeof g),
         gib(pl->reserve[last], h, sizeof h));
@@ -502,7 +518,7 @@ static int no_fit(const planner *pl, const resolved *r, const placement *p, plac
     for (int dv = 0; dv < count && n < sizeof msg; dv++) {
         bool listed = false;
         for (size_t d = 0; d < pl->ndev; d++) listed |= pl->device[d] == dv;
-        hoist_device_info info;
+        hoist_device_info info = HOIST_DEVICE_INFO_INIT;
         if (listed || hoist_device_info_get(dv, &info) < 0 || info.free_bytes < lack) continue;
         n += (size_t)snprintf(msg + n, sizeof msg - n, "%scuda:%d has %s", named ? ", " : " (",
                               dv, gib(info.free_bytes, a, sizeof a));
@@ -533,8 +549,9 @@ static int build_plan(const planner *pl, const resolved *r, const placement *p, 
     uint64_t arena[HOIST_PLAN_MAX_DEVICES] = {0};
     hoist__plan_arena_sizes(t, plan->tensor_dev, pl->ndev, arena);
 
+    plan->geometry = pl->g;
     hoist_plan_info *in = &plan->info;
-    in->geometry = pl->g;
+    in->size = sizeof *in;
     in->max_seq_len = r->seq;
     in->batch = pl->batch;
     in->forward_tokens = pl->T;
@@ -543,7 +560,8 @@ static int build_plan(const planner *pl, const resolved *r, const placement *p, 
     in->ndevices = pl->ndev;
     for (size_t d = 0; d < pl->ndev; d++) {
         hoist_plan_usage *u = &plan->usage[d];
-        *u = (hoist_plan_usage){.device = pl->device[d],
+        *u = (hoist_plan_usage){.size = sizeof *u,
+                                .device = pl->device[d],
                                 .free_bytes = pl->free[d],
                                 .reserve_bytes = pl->reserve[d],
                                 .weights_bytes = arena[d],
@@ -568,13 +586,17 @@ static int build_plan(const planner *pl, const resolved *r, const placement *p, 
     return HOIST_OK;
 }
 
-/* Runs the planner on opts with the coordinator locked; fit, when not NULL, receives what fits
- * (and nothing is reserved); otherwise the plan is built and reserved, or HOIST_E_NO_FIT. */
+/* Runs the planner on the caller's opts with the coordinator locked; fit, when not NULL, receives
+ * what fits (and nothing is reserved); otherwise the plan is built and reserved, or
+ * HOIST_E_NO_FIT. fn names the public function in messages. */
 static int plan_run(hoist_model *model, const hoist_plan_options *opts, hoist_fit *fit,
-                    hoist_plan **out)
+                    hoist_plan **out, const char *fn)
 {
-    hoist_plan_options def = HOIST_PLAN_OPTIONS_DEFAULT;
-    const hoist_plan_options *o = opts ? opts : &def;
+    hoist_plan_options o_copy;
+    hoist_geometry g_copy;
+    hoist_plan_device dev_copy[HOIST_PLAN_MAX_DEVICES];
+    RETURN_IF_ERR(options_in(opts, &o_copy, &g_copy, dev_copy, fn));
+    const hoist_plan_options *o = &o_copy;
     planner pl;
     resolved r = {0, HOIST_KV_F16};
     placement p = {0}, scratch = {0};
@@ -592,6 +614,7 @@ static int plan_run(hoist_model *model, const hoist_plan_options *opts, hoist_fi
     rc = planner_devices(&pl, c);
     if (rc == HOIST_OK) place(&pl, r.seq, r.kv, &p);
     if (rc == HOIST_OK && fit) {
+        _Static_assert(HOIST_KV_DTYPE_COUNT <= HOIST_KV_DTYPE_MAX, "hoist_fit has no slot");
         memset(fit, 0, sizeof *fit);
         fit->fits = p.ok;
         if (!p.ok) {
@@ -639,7 +662,7 @@ int hoist_plan_create(hoist_model *model, const hoist_plan_options *opts, hoist_
     RETURN_IF(!out, HOIST_E_INVALID_ARG, "hoist_plan_create: out is NULL");
     *out = NULL;
     RETURN_IF(!model, HOIST_E_INVALID_ARG, "hoist_plan_create: model is NULL");
-    RETURN_IF_ERR(plan_run(model, opts, NULL, out));
+    RETURN_IF_ERR(plan_run(model, opts, NULL, out, __func__));
     hoist__err_clear();
     return HOIST_OK;
 }
@@ -647,8 +670,14 @@ int hoist_plan_create(hoist_model *model, const hoist_plan_options *opts, hoist_
 int hoist_plan_fit(hoist_model *model, const hoist_plan_options *opts, hoist_fit *out)
 {
     RETURN_IF(!out || !model, HOIST_E_INVALID_ARG, "hoist_plan_fit: NULL argument");
-    memset(out, 0, sizeof *out);
-    RETURN_IF_ERR(plan_run(model, opts, out, NULL));
+    RETURN_IF_ERR(HOIST__CHECK(hoist_fit, out));
+    hoist_fit f = HOIST_FIT_INIT;
+    int rc = plan_run(model, opts, &f, NULL, __func__);
+    if (rc < 0) {
+        HOIST__ZERO(hoist_fit, out); /* as it always was */
+        return rc;
+    }
+    HOIST__OUT(hoist_fit, out, &f);
     hoist__err_clear();
     return HOIST_OK;
 }
@@ -663,21 +692,29 @@ void hoist_plan_free(hoist_plan *plan)
     hoist__free(plan);
 }
 
-void hoist_plan_info_get(const hoist_plan *plan, hoist_plan_info *out)
+int hoist_plan_info_get(const hoist_plan *plan, hoist_plan_info *out)
 {
-    if (!out) return;
-    if (plan)
-        *out = plan->info;
-    else
-        memset(out, 0, sizeof *out);
+    RETURN_IF(!plan || !out, HOIST_E_INVALID_ARG, "hoist_plan_info_get: NULL argument");
+    RETURN_IF_ERR(HOIST__CHECK(hoist_plan_info, out));
+    HOIST__OUT(hoist_plan_info, out, &plan->info);
+    return HOIST_OK;
+}
+
+int hoist_plan_geometry(const hoist_plan *plan, hoist_geometry *out)
+{
+    RETURN_IF(!plan || !out, HOIST_E_INVALID_ARG, "hoist_plan_geometry: NULL argument");
+    RETURN_IF_ERR(HOIST__CHECK(hoist_geometry, out));
+    HOIST__OUT(hoist_geometry, out, &plan->geometry);
+    return HOIST_OK;
 }
 
 int hoist_plan_usage_get(const hoist_plan *plan, size_t index, hoist_plan_usage *out)
 {
     RETURN_IF(!plan || !out, HOIST_E_INVALID_ARG, "hoist_plan_usage_get: NULL argument");
+    RETURN_IF_ERR(HOIST__CHECK(hoist_plan_usage, out));
     RETURN_IF(index >= plan->info.ndevices, HOIST_E_INVALID_ARG,
               "device index %zu out of range (%zu devices)", index, plan->info.ndevices);
-    *out = plan->usage[index];
+    HOIST__OUT(hoist_plan_usage, out, &plan->usage[index]);
     return HOIST_OK;
 }
 
@@ -693,8 +730,8 @@ int hoist_plan_tensor_device(const hoist_plan *plan, size_t tensor, int *device)
 int hoist_plan_layer_device(const hoist_plan *plan, uint32_t layer, int *device)
 {
     RETURN_IF(!plan || !device, HOIST_E_INVALID_ARG, "hoist_plan_layer_device: NULL argument");
-    RETURN_IF(layer >= plan->info.geometry.n_layers, HOIST_E_INVALID_ARG,
-              "layer %u out of range (%u layers)", layer, plan->info.geometry.n_layers);
+    RETURN_IF(layer >= plan->geometry.n_layers, HOIST_E_INVALID_ARG,
+              "layer %u out of range (%u layers)", layer, plan->geometry.n_layers);
     *device = plan->usage[plan->layer_dev[layer]].device;
     return HOIST_OK;
 }

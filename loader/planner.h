@@ -11,6 +11,7 @@ typedef struct hoist__reservation hoist__reservation;
 struct hoist_plan {
     hoist_model *model; /* a reference */
     hoist_plan_info info;
+    hoist_geometry geometry; /* what the plan was made for (hoist_plan_geometry) */
     hoist_plan_usage usage[HOIST_PLAN_MAX_DEVICES];
     uint8_t *tensor_dev; /* per tensor: index into usage */
     uint8_t *layer_dev;  /* per layer: index into usage */

@@ -1,6 +1,7 @@
 /* Prints the size and field offsets of every public struct, as the C compiler lays them out, one
  * JSON object per line. The Python binding's ABI test (python/tests/test_abi.py) compares them
- * with its ctypes mirrors, so a field added to include/hoist.h fails CI until the binding has it. */
+ * with its ctypes mirrors, so a field added to include/hoist.h fails CI until the binding has it.
+ * Each of these structs starts with its size_t size (docs/ABI.md), which the test checks too. */
 #include "hoist.h"
 
 #include <stddef.h>
@@ -22,6 +23,7 @@
 int main(void)
 {
     BEGIN(hoist_tensor_info);
+    FIELD(hoist_tensor_info, size);
     FIELD(hoist_tensor_info, name);
     FIELD(hoist_tensor_info, dtype);
     FIELD(hoist_tensor_info, ndim);
@@ -31,6 +33,7 @@ int main(void)
     FIELD(hoist_tensor_info, offset);
     END();
     BEGIN(hoist_view);
+    FIELD(hoist_view, size);
     FIELD(hoist_view, name);
     FIELD(hoist_view, dtype);
     FIELD(hoist_view, ndim);
@@ -40,6 +43,7 @@ int main(void)
     FIELD(hoist_view, data);
     END();
     BEGIN(hoist_load_options);
+    FIELD(hoist_load_options, size);
     FIELD(hoist_load_options, path);
     FIELD(hoist_load_options, device);
     FIELD(hoist_load_options, ram_budget);
@@ -54,6 +58,7 @@ int main(void)
     FIELD(hoist_load_options, readahead_bytes);
     END();
     BEGIN(hoist_load_stats);
+    FIELD(hoist_load_stats, size);
     FIELD(hoist_load_stats, path);
     FIELD(hoist_load_stats, seconds);
     FIELD(hoist_load_stats, read_seconds);
@@ -68,6 +73,7 @@ int main(void)
     FIELD(hoist_load_stats, file_bytes);
     END();
     BEGIN(hoist_device_info);
+    FIELD(hoist_device_info, size);
     FIELD(hoist_device_info, id);
     FIELD(hoist_device_info, name);
     FIELD(hoist_device_info, total_bytes);
@@ -77,11 +83,11 @@ int main(void)
     END();
     /* The defaults the binding fills in by hand (LoadOptions.default()). */
     hoist_load_options d = HOIST_LOAD_OPTIONS_DEFAULT;
-    printf("{\"defaults\": \"hoist_load_options\", \"values\": {\"path\": %d, \"device\": %d, "
-           "\"ram_budget\": %llu, \"threads\": %u, \"chunk_bytes\": %llu, \"verify\": %u, "
-           "\"mmap_register\": %d, \"manifest\": %s}}\n",
-           (int)d.path, d.device, (unsigned long long)d.ram_budget, d.threads,
+    printf("{\"defaults\": \"hoist_load_options\", \"values\": {\"size\": %zu, \"path\": %d, "
+           "\"device\": %d, \"ram_budget\": %llu, \"threads\": %u, \"chunk_bytes\": %llu, "
+           "\"verify\": %u, \"mmap_register\": %d, \"manifest\": %s, \"readahead_bytes\": %lld}}\n",
+           d.size, (int)d.path, d.device, (unsigned long long)d.ram_budget, d.threads,
            (unsigned long long)d.chunk_bytes, d.verify, d.mmap_register,
-           d.manifest ? "\"?\"" : "null");
+           d.manifest ? "\"?\"" : "null", (long long)d.readahead_bytes);
     return 0;
 }

@@ -130,7 +130,7 @@ typedef struct fs_sink {
 static ST_UNUSED int fs_sink_fn(const hoist_piece *p, void *user)
 {
     fs_sink *k = user;
-    hoist_tensor_info t;
+    hoist_tensor_info t = HOIST_TENSOR_INFO_INIT;
     ck_assert_int_eq(hoist_model_tensor(k->m, p->tensor, &t), HOIST_OK);
     ck_assert_uint_le(p->offset + p->nbytes, t.nbytes);
     if (p->nbytes) memcpy(k->bytes[p->tensor] + p->offset, p->data, p->nbytes);
@@ -143,7 +143,7 @@ static ST_UNUSED void fs_sink_init(fs_sink *k, hoist_model *m)
     k->m = m;
     k->bytes = calloc(n + 1, sizeof *k->bytes);
     for (size_t i = 0; i < n; i++) {
-        hoist_tensor_info t;
+        hoist_tensor_info t = HOIST_TENSOR_INFO_INIT;
         ck_assert_int_eq(hoist_model_tensor(m, i, &t), HOIST_OK);
         k->bytes[i] = calloc(t.nbytes + 1, 1);
     }
@@ -156,7 +156,7 @@ static ST_UNUSED void fs_sink_done(fs_sink *k, bool check)
     size_t n = hoist_model_tensor_count(k->m);
     for (size_t i = 0; i < n; i++) {
         if (check) {
-            hoist_tensor_info t;
+            hoist_tensor_info t = HOIST_TENSOR_INFO_INIT;
             ck_assert_int_eq(hoist_model_tensor(k->m, i, &t), HOIST_OK);
             int fd = open(hoist_model_file_path(k->m, t.file), O_RDONLY);
             ck_assert_int_ge(fd, 0);
@@ -180,13 +180,13 @@ static ST_UNUSED void fs_assert_matches(const hoist_weights *w, const char *ref)
     ck_assert_int_eq(hoist_load(r, NULL, &rw), HOIST_OK);
     ck_assert_uint_eq(hoist_weights_count(w), hoist_weights_count(rw));
     for (size_t i = 0; i < hoist_weights_count(rw); i++) {
-        hoist_view want, got;
+        hoist_view want = HOIST_VIEW_INIT, got = HOIST_VIEW_INIT;
         ck_assert_int_eq(hoist_weights_view(rw, i, &want), HOIST_OK);
         ck_assert_int_eq(hoist_weights_find(w, want.name, &got), HOIST_OK);
         ck_assert_uint_eq(got.nbytes, want.nbytes);
         size_t gi = 0;
         for (; gi < hoist_weights_count(w); gi++) {
-            hoist_view v;
+            hoist_view v = HOIST_VIEW_INIT;
             ck_assert_int_eq(hoist_weights_view(w, gi, &v), HOIST_OK);
             if (strcmp(v.name, want.name) == 0) break;
         }
@@ -222,7 +222,7 @@ static ST_UNUSED fs_snapshot fs_take(void)
                      .fds = st_fd_count()};
     for (int r = 0; r < HOIST_GPU_NRES; r++) s.gpu[r] = hoist__gpu_live((hoist__gpu_res)r);
     if (fs_vram_device >= 0) {
-        hoist_device_info info;
+        hoist_device_info info = HOIST_DEVICE_INFO_INIT;
         ck_assert_int_eq(hoist_device_info_get(fs_vram_device, &info), HOIST_OK);
         s.vram_free = info.free_bytes;
     }
@@ -240,8 +240,6 @@ static ST_UNUSED const char *fs_fault_name(const fs_case *c)
 static ST_UNUSED void fs_assert_same(const fs_snapshot *a, const fs_snapshot *b, const fs_case *c,
                                      unsigned k, int rc)
 {
-    static const char *const res[] = {"device buffers", "pinned buffers", "registrations",
-                                      "streams", "events"};
     ck_assert_msg(b->host == a->host,
                   "%s at call %u (%s, status %s): %lld bytes of host memory not given back",
                   fs_fault_name(c), k, hoist_path_name(c->opts.path), hoist_status_name(rc),
@@ -253,7 +251,8 @@ static ST_UNUSED void fs_assert_same(const fs_snapshot *a, const fs_snapshot *b,
     for (int r = 0; r < HOIST_GPU_NRES; r++)
         ck_assert_msg(b->gpu[r] == a->gpu[r], "%s at call %u (%s, status %s): %lld %s left",
                       fs_fault_name(c), k, hoist_path_name(c->opts.path), hoist_status_name(rc),
-                      (long long)(b->gpu[r] - a->gpu[r]), res[r]);
+                      (long long)(b->gpu[r] - a->gpu[r]),
+                      hoist__gpu_res_name((hoist__gpu_res)r));
     ck_assert_msg(b->vram_free + FS_VRAM_SLACK >= a->vram_free,
                   "%s at call %u (%s, status %s): free device memory fell by %lld bytes",
                   fs_fault_name(c), k, hoist_path_name(c->opts.path), hoist_status_name(rc),
@@ -282,7 +281,7 @@ static ST_UNUSED fs_result fs_sweep(const fs_case *c, unsigned max_k)
         if (c->during_open) fs_arm(c, k);
         int rc = hoist_model_open(c->model, NULL, &m);
         if (rc == HOIST_OK && c->plan) {
-            hoist_plan_device d = {c->opts.device, 64ull << 30, 0};
+            hoist_plan_device d = TU_PLAN_DEVICE(c->opts.device, 64ull << 30, 0);
             hoist_plan_options po = HOIST_PLAN_OPTIONS_DEFAULT;
             po.devices = &d;
             po.ndevices = 1;
@@ -395,7 +394,7 @@ static ST_UNUSED unsigned fs_cut_sweep(int what, hoist_load_options o, bool as_d
         fs_snapshot before = fs_take();
         tu_write_odd_model(fs_victim, 7, 3); /* about 145 KB: 18 windows */
         hoist_model *m = st_open(fs_victim);
-        hoist_tensor_info t0;
+        hoist_tensor_info t0 = HOIST_TENSOR_INFO_INIT;
         ck_assert_int_eq(hoist_model_tensor(m, 0, &t0), HOIST_OK);
         fs_cut_to = t0.offset + 100; /* inside the first window: every later byte vanishes */
         hoist__gpu_set_hooks(&(hoist__gpu_hooks){.host_as_device = as_device});

@@ -123,7 +123,7 @@ static inline size_t gg_compare(const hoist_weights *st, const hoist_weights *gg
     size_t n = hoist_weights_count(st);
     ck_assert_uint_eq(hoist_weights_count(gg), n);
     for (size_t i = 0; i < n; i++) {
-        hoist_view a, b;
+        hoist_view a = HOIST_VIEW_INIT, b = HOIST_VIEW_INIT;
         char name[64];
         ck_assert_int_eq(hoist_weights_view(st, i, &a), HOIST_OK);
         gg_name(a.name, name, sizeof name);
@@ -135,7 +135,7 @@ static inline size_t gg_compare(const hoist_weights *st, const hoist_weights *gg
         ck_assert_uint_eq(a.nbytes, b.nbytes);
         size_t j = 0;
         while (j < hoist_weights_count(gg)) {
-            hoist_view v;
+            hoist_view v = HOIST_VIEW_INIT;
             hoist_weights_view(gg, j, &v);
             if (strcmp(v.name, name) == 0) break;
             j++;

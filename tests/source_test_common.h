@@ -31,8 +31,8 @@ static ST_UNUSED hoist_load_stats st_load_stats(hoist_model *m, hoist_path path)
     o.path = path;
     hoist_weights *w = NULL;
     ck_assert_int_eq(hoist_load(m, &o, &w), HOIST_OK);
-    hoist_load_stats s;
-    hoist_weights_stats(w, &s);
+    hoist_load_stats s = HOIST_LOAD_STATS_INIT;
+    ck_assert_int_eq(hoist_weights_stats(w, &s), HOIST_OK);
     tu_assert_weights_match_files(m, w);
     hoist_weights_free(w);
     ck_assert_str_eq(s.path, hoist_path_name(path));
@@ -351,8 +351,8 @@ static ST_UNUSED void st_load_check(hoist_model *m, hoist_path path, unsigned th
     ck_assert_msg(rc == HOIST_OK, "%s load (%u threads, %llu-byte windows): %s",
                   hoist_path_name(path), threads, (unsigned long long)chunk, hoist_last_error());
     tu_assert_weights_match_files(m, w);
-    hoist_load_stats s;
-    hoist_weights_stats(w, &s);
+    hoist_load_stats s = HOIST_LOAD_STATS_INIT;
+    ck_assert_int_eq(hoist_weights_stats(w, &s), HOIST_OK);
     ck_assert_str_eq(s.path, hoist_path_name(path));
     if (threads) ck_assert_uint_le(s.threads, threads);
     hoist_weights_free(w);
@@ -433,8 +433,8 @@ static ST_UNUSED void st_check_sparse_above_4g_on(const char *dir, hoist_path pa
         }
         ck_assert_int_eq(hoist_weights_read(w, 0, g4 + (1u << 20) - data, got, 16384), HOIST_OK);
         for (int i = 0; i < 16384; i++) ck_assert_int_eq(got[i], 0);
-        hoist_load_stats s;
-        hoist_weights_stats(w, &s);
+        hoist_load_stats s = HOIST_LOAD_STATS_INIT;
+        ck_assert_int_eq(hoist_weights_stats(w, &s), HOIST_OK);
         ck_assert_str_eq(s.path, hoist_path_name(path));
         ck_assert_uint_eq(s.bytes, n);
     }

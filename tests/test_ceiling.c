@@ -93,7 +93,7 @@ static void assert_sane(const hoist_ceiling *c, uint64_t bytes)
 START_TEST(test_read_one_shape)
 {
     hoist_model *m = gen_model();
-    hoist_ceiling c;
+    hoist_ceiling c = HOIST_CEILING_INIT;
     ck_assert_int_eq(hoist_read_ceiling(m, one_shape(), &c), HOIST_OK);
     assert_sane(&c, file_bytes(m));
     ck_assert_uint_eq(c.threads, 8);
@@ -140,7 +140,7 @@ START_TEST(test_read_sweep)
     hoist_ceiling_options o = HOIST_CEILING_OPTIONS_DEFAULT;
     o.progress = record;
     o.progress_user = &k;
-    hoist_ceiling c;
+    hoist_ceiling c = HOIST_CEILING_INIT;
     ck_assert_int_eq(hoist_read_ceiling(m, &o, &c), HOIST_OK);
     ck_assert_int_eq(k.bad, 0);
     ck_assert_uint_eq(k.last, file_bytes(m)); /* the slices cover the files exactly */
@@ -168,7 +168,7 @@ START_TEST(test_read_options)
     o.threads = 3;
     o.queue_depth = 2;
     o.block_bytes = 64 << 10; /* many blocks per file, a short last one */
-    hoist_ceiling c;
+    hoist_ceiling c = HOIST_CEILING_INIT;
     ck_assert_int_eq(hoist_read_ceiling(m, &o, &c), HOIST_OK);
     assert_sane(&c, file_bytes(m));
     ck_assert_uint_eq(c.threads, 3);
@@ -185,7 +185,7 @@ START_TEST(test_progress)
     hoist_ceiling_options o = HOIST_CEILING_OPTIONS_DEFAULT;
     o.progress = record;
     o.progress_user = &k;
-    hoist_ceiling c;
+    hoist_ceiling c = HOIST_CEILING_INIT;
     ck_assert_int_eq(hoist_read_ceiling(m, &o, &c), HOIST_OK);
     ck_assert_int_ge(k.n, 2);
     ck_assert_int_eq(k.bad, 0);
@@ -215,7 +215,7 @@ START_TEST(test_read_without_uring)
     hoist_ceiling_options o = HOIST_CEILING_OPTIONS_DEFAULT;
     o.threads = 2;
     o.queue_depth = 4;
-    hoist_ceiling c;
+    hoist_ceiling c = HOIST_CEILING_INIT;
     ck_assert_int_eq(hoist_read_ceiling(m, &o, &c), HOIST_OK);
     assert_sane(&c, file_bytes(m));
     ck_assert_int_eq(c.uring, 0);
@@ -242,7 +242,7 @@ START_TEST(test_read_direct_refused_at_open)
     hoist_model *m = gen_model();
     hoist__io_hooks h = {.open = refuse_direct_open};
     hoist__io_set_hooks(&h);
-    hoist_ceiling c;
+    hoist_ceiling c = HOIST_CEILING_INIT;
     ck_assert_int_eq(hoist_read_ceiling(m, one_shape(), &c), HOIST_OK);
     assert_sane(&c, file_bytes(m));
     ck_assert_int_eq(c.direct, 0);
@@ -267,7 +267,7 @@ START_TEST(test_read_direct_refused_on_read)
     }
     hoist__io_hooks h = {.uring_result = refuse_direct_read};
     hoist__io_set_hooks(&h);
-    hoist_ceiling c;
+    hoist_ceiling c = HOIST_CEILING_INIT;
     ck_assert_int_eq(hoist_read_ceiling(m, one_shape(), &c), HOIST_OK);
     assert_sane(&c, file_bytes(m));
     ck_assert_int_eq(c.direct, 0);
@@ -292,7 +292,7 @@ START_TEST(test_read_short_and_interrupted)
     atomic_store(&results, 0);
     hoist__io_hooks h = {.uring_result = short_reads};
     hoist__io_set_hooks(&h);
-    hoist_ceiling c;
+    hoist_ceiling c = HOIST_CEILING_INIT;
     ck_assert_int_eq(hoist_read_ceiling(m, one_shape(), &c), HOIST_OK);
     assert_sane(&c, file_bytes(m));
     ck_assert_int_gt(atomic_load(&results), 10);
@@ -310,7 +310,7 @@ START_TEST(test_read_buffers_not_registered)
     hoist_model *m = gen_model();
     hoist__io_hooks h = {.uring_register_buffers = refuse_register};
     hoist__io_set_hooks(&h);
-    hoist_ceiling c;
+    hoist_ceiling c = HOIST_CEILING_INIT;
     ck_assert_int_eq(hoist_read_ceiling(m, one_shape(), &c), HOIST_OK);
     assert_sane(&c, file_bytes(m));
     ck_assert_int_eq(c.uring, uring_works());
@@ -337,6 +337,7 @@ START_TEST(test_read_error_names_file_and_offset)
     hoist__io_set_hooks(&h);
     hoist_ceiling c;
     memset(&c, 0xff, sizeof c);
+    c.size = sizeof c;
     ck_assert_int_eq(hoist_read_ceiling(m, one_shape(), &c), HOIST_E_IO);
     ck_assert_uint_eq(c.bytes, 0);
     ck_assert_ptr_nonnull(strstr(hoist_last_error(), ".safetensors"));
@@ -351,7 +352,7 @@ START_TEST(test_changed_file_refused)
     hoist_model *m = gen_model();
     const char *p = hoist_model_file_path(m, 1);
     ck_assert_int_eq(truncate(p, (off_t)hoist_model_file_size(m, 1) - 4096), 0);
-    hoist_ceiling c;
+    hoist_ceiling c = HOIST_CEILING_INIT;
     ck_assert_int_eq(hoist_read_ceiling(m, NULL, &c), HOIST_E_FILE_CHANGED);
     ck_assert_ptr_nonnull(strstr(hoist_last_error(), p));
     ck_assert_int_eq(hoist_staging_ceiling(m, NULL, &c), HOIST_E_FILE_CHANGED);
@@ -363,7 +364,7 @@ END_TEST
 START_TEST(test_bad_arguments)
 {
     hoist_model *m = gen_model();
-    hoist_ceiling c;
+    hoist_ceiling c = HOIST_CEILING_INIT;
     hoist_ceiling_options o = HOIST_CEILING_OPTIONS_DEFAULT;
     ck_assert_int_eq(hoist_read_ceiling(NULL, NULL, &c), HOIST_E_INVALID_ARG);
     ck_assert_int_eq(hoist_read_ceiling(m, NULL, NULL), HOIST_E_INVALID_ARG);
@@ -392,7 +393,7 @@ END_TEST
 START_TEST(test_staging_host)
 {
     hoist_model *m = gen_model();
-    hoist_ceiling c;
+    hoist_ceiling c = HOIST_CEILING_INIT;
     ck_assert_int_eq(hoist_staging_ceiling(m, NULL, &c), HOIST_OK);
     assert_sane(&c, file_bytes(m));
     ck_assert_uint_ge(c.threads, 1);
@@ -416,7 +417,7 @@ START_TEST(test_empty_model)
     tu_write_safetensors(p, "{}", NULL, 0);
     hoist_model *m = NULL;
     ck_assert_int_eq(hoist_model_open(p, NULL, &m), HOIST_OK);
-    hoist_ceiling c;
+    hoist_ceiling c = HOIST_CEILING_INIT;
     ck_assert_int_eq(hoist_read_ceiling(m, NULL, &c), HOIST_OK);
     ck_assert_uint_eq(c.bytes, hoist_model_file_size(m, 0));
     ck_assert_int_eq(hoist_staging_ceiling(m, NULL, &c), HOIST_OK);
@@ -468,7 +469,7 @@ static void sweep_allocations(ceiling_fn fn)
     for (fail_at = 1;; fail_at++) {
         alloc_calls = 0;
         hoist__alloc_set_hooks(&h);
-        hoist_ceiling c;
+        hoist_ceiling c = HOIST_CEILING_INIT;
         int rc = fn(m, &o, &c);
         hoist__alloc_set_hooks(NULL);
         assert_all_back(live, fds);
@@ -511,7 +512,7 @@ START_TEST(test_staging_device_path)
     fail_call = HOIST_GPU_NCALLS;
     hoist__gpu_hooks h = {.call = gpu_hook, .host_as_device = true};
     hoist__gpu_set_hooks(&h);
-    hoist_ceiling c;
+    hoist_ceiling c = HOIST_CEILING_INIT;
     ck_assert_int_eq(hoist_staging_ceiling(m, &o, &c), HOIST_OK);
     assert_sane(&c, file_bytes(m));
     ck_assert_uint_eq(c.queue_depth, 3);
@@ -533,7 +534,7 @@ START_TEST(test_staging_device_path)
             fail_call = which[i];
             fail_nth = k;
             nth = 0;
-            memset(&c, 0, sizeof c);
+            c = (hoist_ceiling)HOIST_CEILING_INIT;
             int rc = hoist_staging_ceiling(m, &o, &c);
             if (nth < k) { /* fewer such calls than k: it ran */
                 ck_assert_int_eq(rc, HOIST_OK);

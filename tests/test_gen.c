@@ -91,7 +91,7 @@ START_TEST(test_config_json_matches_geometry)
     size_t i;
     ck_assert_int_eq(hoist_model_find(m, "lm_head.weight", &i), HOIST_E_NOT_FOUND); /* tied */
     ck_assert_int_eq(hoist_model_find(m, "model.layers.2.self_attn.k_proj.weight", &i), HOIST_OK);
-    hoist_tensor_info t;
+    hoist_tensor_info t = HOIST_TENSOR_INFO_INIT;
     hoist_model_tensor(m, i, &t);
     ck_assert_int_eq(t.dtype, HOIST_DTYPE_F16);
     ck_assert_uint_eq(t.ndim, 2);
@@ -120,7 +120,7 @@ START_TEST(test_value_statistics)
     hoist_weights *w;
     ck_assert_int_eq(hoist_model_open(path, NULL, &m), HOIST_OK);
     ck_assert_int_eq(hoist_load(m, NULL, &w), HOIST_OK);
-    hoist_view v;
+    hoist_view v = HOIST_VIEW_INIT;
     ck_assert_int_eq(hoist_weights_find(w, "model.layers.0.mlp.up_proj.weight", &v), HOIST_OK);
     const uint16_t *x = v.data;
     size_t n = v.nbytes / 2;

@@ -45,8 +45,8 @@ START_TEST(same_bytes_as_safetensors)
     for (int p = 0; p < 3; p++) {
         hoist_weights *ws = gg_load(st, paths[p], HOIST_DEVICE_HOST);
         hoist_weights *wg = gg_load(gg, paths[p], HOIST_DEVICE_HOST);
-        hoist_load_stats s;
-        hoist_weights_stats(wg, &s);
+        hoist_load_stats s = HOIST_LOAD_STATS_INIT;
+        ck_assert_int_eq(hoist_weights_stats(wg, &s), HOIST_OK);
         ck_assert_uint_eq(s.bytes, hoist_model_total_bytes(st));
         tu_assert_weights_match_files(gg, wg);
         ck_assert_uint_eq(gg_compare(ws, wg, c->heads, c->kv_heads),
@@ -72,7 +72,7 @@ START_TEST(q8_0_is_ggml_quantization)
     hoist_weights *wq = gg_load(mq, HOIST_PATH_URING, HOIST_DEVICE_HOST);
     int counts[3] = {0}; /* Q8_0, F16, F32 */
     for (size_t i = 0; i < hoist_weights_count(wf); i++) {
-        hoist_view f, h, q;
+        hoist_view f = HOIST_VIEW_INIT, h = HOIST_VIEW_INIT, q = HOIST_VIEW_INIT;
         char name[64];
         ck_assert_int_eq(hoist_weights_view(wf, i, &f), HOIST_OK);
         ck_assert_int_eq(hoist_weights_view(wh, i, &h), HOIST_OK);
@@ -117,7 +117,7 @@ START_TEST(q8_0_is_ggml_quantization)
     ck_assert_int_eq(counts[0], 2 + 2 * 6); /* embeddings, output, 6 per layer */
     ck_assert_int_eq(counts[1], 2);         /* ffn_down */
     ck_assert_int_eq(counts[2], 1 + 2 * 2); /* norms */
-    hoist_meta_value v;
+    hoist_meta_value v = HOIST_META_VALUE_INIT;
     ck_assert_int_eq(hoist_model_metadata_find(mq, "general.file_type", &v), HOIST_OK);
     ck_assert_uint_eq(v.num.u, 7); /* LLAMA_FTYPE_MOSTLY_Q8_0 */
     hoist_weights_free(wf);
@@ -131,7 +131,7 @@ END_TEST
 
 static void expect_u32(const hoist_model *m, const char *key, uint64_t want)
 {
-    hoist_meta_value v;
+    hoist_meta_value v = HOIST_META_VALUE_INIT;
     ck_assert_msg(hoist_model_metadata_find(m, key, &v) == HOIST_OK, "no %s", key);
     ck_assert_msg(v.type == HOIST_META_U32, "%s: %s", key, hoist_meta_type_name(v.type));
     ck_assert_msg(v.num.u == want, "%s: %llu, want %llu", key, (unsigned long long)v.num.u,
@@ -161,7 +161,7 @@ START_TEST(llama_cpp_metadata_and_geometry)
     expect_u32(gg, "llama.rope.dimension_count", 48);
     expect_u32(gg, "llama.context_length", 1024);
     expect_u32(gg, "llama.vocab_size", 300);
-    hoist_meta_value v;
+    hoist_meta_value v = HOIST_META_VALUE_INIT;
     ck_assert_int_eq(hoist_model_metadata_find(gg, "llama.rope.freq_base", &v), HOIST_OK);
     ck_assert(v.type == HOIST_META_F32 && v.num.f == 500000.0);
     ck_assert_int_eq(hoist_model_metadata_find(gg, "llama.attention.layer_norm_rms_epsilon", &v),
@@ -191,7 +191,7 @@ START_TEST(llama_cpp_metadata_and_geometry)
                           "blk.0.attn_k.weight", "blk.0.attn_v.weight", "blk.0.attn_output.weight",
                           "blk.0.ffn_norm.weight", "blk.0.ffn_gate.weight", "blk.0.ffn_up.weight",
                           "blk.0.ffn_down.weight"};
-    hoist_tensor_info t;
+    hoist_tensor_info t = HOIST_TENSOR_INFO_INIT;
     for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
         ck_assert_int_eq(hoist_model_tensor(gg, i, &t), HOIST_OK);
         ck_assert_str_eq(t.name, want[i]);
@@ -206,7 +206,7 @@ START_TEST(llama_cpp_metadata_and_geometry)
     ck_assert_str_eq(t.name, "output_norm.weight");
 
     /* the geometry from GGUF metadata is the one from config.json */
-    hoist_geometry a_, b_;
+    hoist_geometry a_ = HOIST_GEOMETRY_INIT, b_ = HOIST_GEOMETRY_INIT;
     ck_assert_msg(hoist_model_geometry(gg, &a_) == HOIST_OK, "%s", hoist_last_error());
     ck_assert_msg(hoist_model_geometry(st, &b_) == HOIST_OK, "%s", hoist_last_error());
     ck_assert_str_eq(a_.architecture, "llama");
@@ -257,7 +257,7 @@ START_TEST(deterministic_and_tied)
     size_t i;
     ck_assert_int_eq(hoist_model_find(m, "output.weight", &i), HOIST_E_NOT_FOUND);
     ck_assert_int_eq(hoist_model_find(m, "token_embd.weight", &i), HOIST_OK);
-    hoist_geometry g;
+    hoist_geometry g = HOIST_GEOMETRY_INIT;
     ck_assert_int_eq(hoist_model_geometry(m, &g), HOIST_OK);
     ck_assert_int_eq(g.tied_embeddings, 1);
     hoist_model_free(m);

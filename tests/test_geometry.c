@@ -49,7 +49,7 @@ START_TEST(test_gen_config)
     char *md = tu_path(dir, "m");
     hoist_model *m = NULL;
     ck_assert_int_eq(hoist_model_open(md, NULL, &m), HOIST_OK);
-    hoist_geometry g;
+    hoist_geometry g = HOIST_GEOMETRY_INIT;
     ck_assert_int_eq(hoist_model_geometry(m, &g), HOIST_OK);
     ck_assert_str_eq(hoist_last_error(), "");
     ck_assert_str_eq(g.architecture, "llama");
@@ -69,7 +69,7 @@ START_TEST(test_gen_config)
 
     /* the same through the path-only entry point */
     char *cp = tu_path(md, "config.json");
-    hoist_geometry g2;
+    hoist_geometry g2 = HOIST_GEOMETRY_INIT;
     ck_assert_int_eq(hoist_geometry_from_config(cp, &g2), HOIST_OK);
     ck_assert_mem_eq(&g, &g2, sizeof g);
     free(cp);
@@ -85,7 +85,7 @@ START_TEST(test_defaults)
                                        "\"hidden_size\":64,\"intermediate_size\":128,"
                                        "\"num_attention_heads\":8,\"vocab_size\":100,"
                                        "\"head_dim\":null}");
-    hoist_geometry g;
+    hoist_geometry g = HOIST_GEOMETRY_INIT;
     ck_assert_int_eq(hoist_model_geometry(m, &g), HOIST_OK);
     ck_assert_uint_eq(g.n_kv_heads, 8);
     ck_assert_uint_eq(g.head_dim, 8);
@@ -107,7 +107,7 @@ START_TEST(test_text_config_and_new_keys)
         "\"intermediate_size\":64,\"num_attention_heads\":4,\"num_key_value_heads\":1,"
         "\"vocab_size\":50,\"max_position_embeddings\":131072,"
         "\"rope_parameters\":{\"rope_type\":\"default\",\"rope_theta\":1000000}}}");
-    hoist_geometry g;
+    hoist_geometry g = HOIST_GEOMETRY_INIT;
     ck_assert_int_eq(hoist_model_geometry(m, &g), HOIST_OK);
     ck_assert_str_eq(g.architecture, "llama");
     ck_assert_uint_eq(g.n_layers, 4);
@@ -204,6 +204,7 @@ START_TEST(test_bad_config)
     hoist_model *m = model_with_config(bad[_i].config);
     hoist_geometry g;
     memset(&g, 0x5a, sizeof g);
+    g.size = sizeof g;
     int rc = hoist_model_geometry(m, &g);
     ck_assert_msg(rc == bad[_i].status, "case %d: status %s (%s), want %s", _i,
                   hoist_status_name(rc), hoist_last_error(), hoist_status_name(bad[_i].status));
@@ -212,8 +213,10 @@ START_TEST(test_bad_config)
                   msg);
     ck_assert_msg(strstr(msg, bad[_i].key) != NULL, "case %d: message '%s' lacks '%s'", _i, msg,
                   bad[_i].key);
-    /* nothing half-filled reaches the caller */
-    static const hoist_geometry zero;
+    /* nothing half-filled reaches the caller, and its size stays */
+    hoist_geometry zero;
+    memset(&zero, 0, sizeof zero);
+    zero.size = sizeof zero;
     ck_assert_mem_eq(&g, &zero, sizeof g);
     hoist_model_free(m);
 }
@@ -247,7 +250,7 @@ static hoist_model *model_with_meta(const char *meta)
 START_TEST(test_gguf_metadata)
 {
     hoist_model *m = model_with_meta(GGUF_META);
-    hoist_geometry g;
+    hoist_geometry g = HOIST_GEOMETRY_INIT;
     ck_assert_int_eq(hoist_model_geometry(m, &g), HOIST_OK);
     ck_assert_str_eq(g.architecture, "llama");
     ck_assert_uint_eq(g.n_layers, 5);
@@ -281,7 +284,7 @@ START_TEST(test_gguf_metadata_bad)
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         hoist_model *m = model_with_meta(cases[i].meta);
-        hoist_geometry g;
+        hoist_geometry g = HOIST_GEOMETRY_INIT;
         ck_assert_int_eq(hoist_model_geometry(m, &g), HOIST_E_BAD_CONFIG);
         ck_assert_msg(strstr(hoist_last_error(), cases[i].key) != NULL, "case %zu: '%s'", i,
                       hoist_last_error());
@@ -307,7 +310,7 @@ static hoist_model *gguf_data(const char *name)
 START_TEST(test_gguf_typed)
 {
     hoist_model *m = gguf_data("g_typed.gguf");
-    hoist_geometry g;
+    hoist_geometry g = HOIST_GEOMETRY_INIT;
     ck_assert_msg(hoist_model_geometry(m, &g) == HOIST_OK, "%s", hoist_last_error());
     ck_assert_str_eq(g.architecture, "llama");
     ck_assert_uint_eq(g.n_layers, 2);      /* u64 */
@@ -338,7 +341,7 @@ START_TEST(test_gguf_wrong_types)
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         hoist_model *m = gguf_data(cases[i].file);
-        hoist_geometry g;
+        hoist_geometry g = HOIST_GEOMETRY_INIT;
         ck_assert_int_eq(hoist_model_geometry(m, &g), HOIST_E_BAD_CONFIG);
         ck_assert_msg(strstr(hoist_last_error(), cases[i].want) != NULL, "%s: '%s'",
                       cases[i].file, hoist_last_error());
@@ -351,7 +354,7 @@ END_TEST
 /* Caller-built geometries (hoist plan's options) go through the same bounds. */
 START_TEST(test_check)
 {
-    hoist_geometry g = {.architecture = "llama", .n_layers = 60, .hidden = 7168,
+    hoist_geometry g = {.size = sizeof g, .architecture = "llama", .n_layers = 60, .hidden = 7168,
                         .intermediate = 20480, .n_heads = 56, .n_kv_heads = 8, .head_dim = 128,
                         .vocab = 64000, .max_position = 200000, .rms_eps = 1e-5,
                         .rope_theta = 5e6, .dtype = HOIST_DTYPE_F16};

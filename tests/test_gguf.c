@@ -319,7 +319,7 @@ START_TEST(value_types_public)
     hoist_model *m = NULL;
     ck_assert_int_eq(hoist_model_open(path, NULL, &m), HOIST_OK);
     ck_assert_uint_eq(hoist_model_metadata_count(m), 29);
-    hoist_meta_value v;
+    hoist_meta_value v = HOIST_META_VALUE_INIT;
     const char *key;
     ck_assert_int_eq(hoist_model_metadata_value(m, 0, &key, &v), HOIST_OK);
     ck_assert_str_eq(key, "general.architecture");
@@ -784,8 +784,11 @@ START_TEST(model_open_detects_gguf)
     hoist_model *m = NULL;
     ck_assert_int_eq(hoist_model_open(bin, NULL, &m), HOIST_OK);
     ck_assert_uint_eq(hoist_model_tensor_count(m), 4);
+    /* reported as what it is (0.1 called it safetensors) */
+    ck_assert_int_eq(hoist_model_format(m), HOIST_FORMAT_GGUF);
+    ck_assert_str_eq(hoist_format_name(hoist_model_format(m)), "gguf");
     size_t idx;
-    hoist_tensor_info ti;
+    hoist_tensor_info ti = HOIST_TENSOR_INFO_INIT;
     ck_assert_int_eq(hoist_model_find(m, "d4", &idx), HOIST_OK);
     ck_assert_int_eq(hoist_model_tensor(m, idx, &ti), HOIST_OK);
     ck_assert_int_eq(ti.dtype, HOIST_DTYPE_Q8_0);

@@ -55,7 +55,7 @@ START_TEST(test_staging_into_gpu)
     o.device = 0;
     o.progress = record;
     o.progress_user = &k;
-    hoist_ceiling c;
+    hoist_ceiling c = HOIST_CEILING_INIT;
     ck_assert_msg(hoist_staging_ceiling(model, &o, &c) == HOIST_OK, "%s", hoist_last_error());
     ck_assert_uint_eq(c.bytes, files);
     ck_assert_uint_eq(c.queue_depth, 3);
@@ -80,7 +80,7 @@ END_TEST
 
 START_TEST(test_read_ceiling_beside_gpu)
 {
-    hoist_ceiling c;
+    hoist_ceiling c = HOIST_CEILING_INIT;
     /* the default sweep times each shape over its own quarter of the files */
     ck_assert_int_eq(hoist_read_ceiling(model, NULL, &c), HOIST_OK);
     ck_assert_uint_gt(c.bytes, 0);

@@ -168,7 +168,7 @@ START_TEST(test_cycles_flat)
     fs_vram_device = -1; /* compared here with its own slack */
     fs_snapshot first = fs_take();
     uint64_t vram0 = 0, rss0 = tu_rss_bytes();
-    hoist_device_info info;
+    hoist_device_info info = HOIST_DEVICE_INFO_INIT;
     ck_assert_int_eq(hoist_device_info_get(0, &info), HOIST_OK);
     vram0 = info.free_bytes;
     for (int i = 0; i < 1000; i++) {

@@ -27,7 +27,7 @@ static hoist_weights *load_gpu(hoist_model *m, hoist_path path, int reg)
     hoist_weights *w = NULL;
     ck_assert_msg(hoist_load(m, &o, &w) == HOIST_OK, "%s: %s", hoist_path_name(path),
                   hoist_last_error());
-    hoist_view v;
+    hoist_view v = HOIST_VIEW_INIT;
     ck_assert_int_eq(hoist_weights_view(w, 0, &v), HOIST_OK);
     ck_assert_int_eq(v.device, 0);
     return w;
@@ -59,7 +59,7 @@ START_TEST(test_q8_0_blocks_untouched)
     gg_gen(dir, "q8", GEOMETRY " --dtype q8_0 --format gguf");
     hoist_model *m = gg_open(dir, "q8");
     size_t i;
-    hoist_tensor_info t;
+    hoist_tensor_info t = HOIST_TENSOR_INFO_INIT;
     ck_assert_int_eq(hoist_model_find(m, "blk.1.ffn_down.weight", &i), HOIST_OK);
     ck_assert_int_eq(hoist_model_tensor(m, i, &t), HOIST_OK);
     ck_assert_int_eq(t.dtype, HOIST_DTYPE_Q8_0);
@@ -89,7 +89,7 @@ typedef struct run_out {
 static run_out run_model(const char *sub, int device)
 {
     hoist_model *m = gg_open(dir, sub);
-    hoist_geometry g;
+    hoist_geometry g = HOIST_GEOMETRY_INIT;
     ck_assert_msg(hoist_model_geometry(m, &g) == HOIST_OK, "%s", hoist_last_error());
     hoist_weights *w = gg_load(m, HOIST_PATH_AUTO, device);
     hoist_session *s = NULL;
@@ -104,8 +104,8 @@ static run_out run_model(const char *sub, int device)
     ck_assert_int_eq(hoist_session_logits(s, r.step, g.vocab), HOIST_OK);
     ck_assert_int_eq(hoist_session_reset(s), HOIST_OK);
     ck_assert_int_eq(hoist_session_generate(s, prompt, NPROMPT, NGEN, r.tokens), HOIST_OK);
-    hoist_session_stats st;
-    hoist_session_stats_get(s, &st);
+    hoist_session_stats st = HOIST_SESSION_STATS_INIT;
+    ck_assert_int_eq(hoist_session_stats_get(s, &st), HOIST_OK);
     ck_assert_str_eq(st.backend, device == HOIST_DEVICE_HOST ? "cpu" : "cuda");
     hoist_session_free(s);
     hoist_weights_free(w);

@@ -1,8 +1,13 @@
-/* infer/'s CUDA path (cuda.c, kernels.cu) against the fp32 reference: the same generated model
- * loaded into host memory and into cuda:0, the same tokens, logits compared by relative L2 error
- * (||gpu - cpu|| / ||cpu||) under 1e-2 for bf16 and f16, 1e-4 for f32, for tied and untied heads
- * and GQA ratios 1, 4 and 8. Needs a CUDA device: exits 77 (skipped) without one. */
+/* infer/'s GPU path (gpu_forward.c, kernels.cu) against the fp32 reference: the same generated
+ * model loaded into host memory and into cuda:0, the same tokens, logits compared by relative L2
+ * error (||gpu - cpu|| / ||cpu||) under 1e-2 for bf16 and f16, 1e-4 for f32, for tied and untied
+ * heads and GQA ratios 1, 4 and 8. Then the device-call seam (gpu/gpu.h) over a session: every
+ * call of a kind fails in turn, during hoist_session_create and during generation, and each
+ * failure is a clean status that gives back every buffer, stream, event, handle and graph.
+ * Needs a CUDA device: exits 77 (skipped) without one. */
 #include "testutil.h"
+#include "gpu/gpu.h"
+#include "core/core.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -30,7 +35,7 @@ static loaded load_both(const char *name, const char *flags)
     char *mdir = tu_path(dir, name);
     snprintf(args, sizeof args, "gen '%s' %s --quiet", mdir, flags);
     ck_assert_msg(tu_run_cli(args) == 0, "hoist %s failed", args);
-    loaded l;
+    loaded l = {.g = HOIST_GEOMETRY_INIT};
     ck_assert_msg(hoist_model_open(mdir, NULL, &l.m) == HOIST_OK, "%s", hoist_last_error());
     ck_assert_msg(hoist_model_geometry(l.m, &l.g) == HOIST_OK, "%s", hoist_last_error());
     hoist_load_options o = HOIST_LOAD_OPTIONS_DEFAULT;
@@ -88,8 +93,8 @@ static void check_model(const char *name, const char *flags, double tol, uint32_
 {
     loaded l = load_both(name, flags);
     hoist_session *g = session(l.gpu, &l.g, NULL), *c = session(l.host, &l.g, NULL);
-    hoist_session_stats st;
-    hoist_session_stats_get(g, &st);
+    hoist_session_stats st = HOIST_SESSION_STATS_INIT;
+    ck_assert_int_eq(hoist_session_stats_get(g, &st), HOIST_OK);
     ck_assert_str_eq(st.backend, "cuda");
     int32_t *prompt = malloc(prompt_len * sizeof *prompt);
     for (uint32_t i = 0; i < prompt_len; i++) prompt[i] = (int32_t)((i * 7919u + 13) % l.g.vocab);
@@ -199,8 +204,8 @@ START_TEST(test_generate_matches_steps)
     float *lg = malloc(l.g.vocab * sizeof(float));
     ck_assert_int_eq(hoist_session_logits(g, lg, l.g.vocab), HOIST_OK);
     ck_assert_msg(rel_err(lg, logits, l.g.vocab) < 1e-5, "generate's last logits differ");
-    hoist_session_stats st;
-    hoist_session_stats_get(g, &st);
+    hoist_session_stats st = HOIST_SESSION_STATS_INIT;
+    ck_assert_int_eq(hoist_session_stats_get(g, &st), HOIST_OK);
     ck_assert_uint_eq(st.position, 5 + N - 1);
     ck_assert_uint_eq(st.decode_tokens, 2 * (N - 1));
     ck_assert(st.first_token_seconds > 0);
@@ -227,13 +232,13 @@ START_TEST(test_two_gpus)
     ck_assert_int_eq(tu_run_cli(args), 0);
     hoist_model *m = NULL;
     ck_assert_int_eq(hoist_model_open(mdir, NULL, &m), HOIST_OK);
-    hoist_geometry geo;
+    hoist_geometry geo = HOIST_GEOMETRY_INIT;
     ck_assert_int_eq(hoist_model_geometry(m, &geo), HOIST_OK);
     hoist_coordinator *co = NULL;
     ck_assert_int_eq(hoist_coordinator_create(&co), HOIST_OK);
     /* the smallest memory for cuda:0 that still takes the embeddings and a layer, found by
      * bisection: every layer fits below hi, none above lo */
-    hoist_plan_device devs[2] = {{.device = 0}, {.device = 1}};
+    hoist_plan_device devs[2] = {TU_PLAN_DEVICE(0, 0, 0), TU_PLAN_DEVICE(1, 0, 0)};
     hoist_plan_options po = HOIST_PLAN_OPTIONS_DEFAULT;
     po.devices = devs;
     po.ndevices = 2;
@@ -244,7 +249,7 @@ START_TEST(test_two_gpus)
     while (hi - lo > 4096) {
         devs[0].free_bytes = lo + (hi - lo) / 2;
         hoist_plan *p = NULL;
-        hoist_plan_usage u0 = {0};
+        hoist_plan_usage u0 = HOIST_PLAN_USAGE_INIT;
         int rc = hoist_plan_create(m, &po, &p);
         if (rc == HOIST_OK) ck_assert_int_eq(hoist_plan_usage_get(p, 0, &u0), HOIST_OK);
         if (rc == HOIST_OK && u0.layers > 0 && u0.layers < geo.n_layers) {
@@ -264,7 +269,7 @@ START_TEST(test_two_gpus)
     ck_assert_msg(hoist_load(m, &o, &gw) == HOIST_OK, "%s", hoist_last_error());
     hoist_load_options ho = HOIST_LOAD_OPTIONS_DEFAULT;
     ck_assert_int_eq(hoist_load(m, &ho, &hw), HOIST_OK);
-    hoist_view first, last, head;
+    hoist_view first = HOIST_VIEW_INIT, last = HOIST_VIEW_INIT, head = HOIST_VIEW_INIT;
     ck_assert_int_eq(hoist_weights_find(gw, "model.layers.0.mlp.up_proj.weight", &first), HOIST_OK);
     ck_assert_int_eq(hoist_weights_find(gw, "model.layers.5.mlp.up_proj.weight", &last), HOIST_OK);
     ck_assert_int_eq(hoist_weights_find(gw, "lm_head.weight", &head), HOIST_OK);
@@ -299,6 +304,169 @@ START_TEST(test_two_gpus)
 }
 END_TEST
 
+/* ---- the device-call seam over a session ------------------------------------------------ */
+
+static hoist__gpu_call fault_call;
+static unsigned fault_k; /* 0: disarmed */
+static _Atomic unsigned fault_seen;
+
+static int fault_status(hoist__gpu_call call)
+{
+    return call == HOIST_GPU_MEM_ALLOC ? HOIST_E_DEVICE_NOMEM : HOIST_E_DEVICE;
+}
+
+static int fault_hook(const char *backend, hoist__gpu_call call, size_t bytes)
+{
+    if (fault_k == 0 || call != fault_call) return HOIST_OK;
+    return atomic_fetch_add(&fault_seen, 1) + 1 == fault_k ? fault_status(call) : HOIST_OK;
+}
+
+static void fault_arm(hoist__gpu_call call, unsigned k)
+{
+    fault_call = call;
+    fault_k = k;
+    atomic_store(&fault_seen, 0);
+}
+
+/* Calls of the armed kind made since fault_arm; disarms. */
+static unsigned fault_disarm(void)
+{
+    fault_k = 0;
+    return atomic_load(&fault_seen);
+}
+
+typedef struct live {
+    int64_t host;
+    int64_t gpu[HOIST_GPU_NRES];
+} live;
+
+static live live_now(void)
+{
+    live l = {.host = hoist__alloc_live_bytes()};
+    for (int r = 0; r < HOIST_GPU_NRES; r++) l.gpu[r] = hoist__gpu_live((hoist__gpu_res)r);
+    return l;
+}
+
+static void assert_given_back(const live *before, hoist__gpu_call call, unsigned k)
+{
+    live after = live_now();
+    ck_assert_msg(after.host == before->host, "%s #%u: %lld host bytes not given back",
+                  hoist__gpu_call_name(call), k, (long long)(after.host - before->host));
+    for (int r = 0; r < HOIST_GPU_NRES; r++)
+        ck_assert_msg(after.gpu[r] == before->gpu[r], "%s #%u: %lld %s left",
+                      hoist__gpu_call_name(call), k, (long long)(after.gpu[r] - before->gpu[r]),
+                      hoist__gpu_res_name((hoist__gpu_res)r));
+}
+
+static void assert_failed_cleanly(int rc, hoist__gpu_call call, unsigned k)
+{
+    const char *e = hoist_last_error();
+    ck_assert_msg(rc == fault_status(call), "%s #%u: status %s, expected %s: %s",
+                  hoist__gpu_call_name(call), k, hoist_status_name(rc),
+                  hoist_status_name(fault_status(call)), e);
+    ck_assert_msg(strstr(e, "injected") && strstr(e, hoist__gpu_call_name(call)),
+                  "%s #%u: message '%s'", hoist__gpu_call_name(call), k, e);
+}
+
+enum { FAULT_NEW = 6, FAULT_MAX_K = 2000 };
+static const int32_t fault_prompt[] = {5, 77, 300, 2, 999};
+
+/* Tokens a session makes without faults; f32 weights, so that steps launched directly (a graph
+ * that could not be captured) give the very tokens the graph gives. Also loads the CUDA context,
+ * cuBLAS and the kernels' modules before the first run that is counted. */
+static void reference_tokens(const loaded *l, int32_t *out)
+{
+    hoist_session *s = session(l->gpu, &l->g, NULL);
+    ck_assert_int_eq(hoist_session_generate(s, fault_prompt, 5, FAULT_NEW, out), HOIST_OK);
+    hoist_session_free(s);
+}
+
+/* The k-th call of each kind hoist_session_create makes fails, for every k: the status of that
+ * call, no session, everything given back; past the last such call the session works. */
+START_TEST(test_create_faults)
+{
+    loaded l = load_both("faults", SMALL "--heads 8 --kv-heads 2 --head-dim 32 --dtype f32");
+    int32_t want[FAULT_NEW], got[FAULT_NEW];
+    reference_tokens(&l, want);
+    const hoist__gpu_call calls[] = {HOIST_GPU_MEM_ALLOC,   HOIST_GPU_STREAM_CREATE,
+                                     HOIST_GPU_EVENT_CREATE, HOIST_GPU_BLAS_CREATE,
+                                     HOIST_GPU_MEMSET,      HOIST_GPU_COPY_H2D,
+                                     HOIST_GPU_STREAM_SYNC};
+    hoist__gpu_set_hooks(&(hoist__gpu_hooks){.call = fault_hook});
+    for (size_t i = 0; i < sizeof calls / sizeof *calls; i++) {
+        unsigned failed = 0;
+        for (unsigned k = 1;; k++) {
+            ck_assert_msg(k < FAULT_MAX_K, "%s: no end", hoist__gpu_call_name(calls[i]));
+            live before = live_now();
+            hoist_session *s = (hoist_session *)1;
+            fault_arm(calls[i], k);
+            int rc = hoist_session_create(l.gpu, &l.g, NULL, &s);
+            unsigned seen = fault_disarm();
+            if (seen < k) { /* no k-th call: nothing failed */
+                ck_assert_msg(rc == HOIST_OK, "%s", hoist_last_error());
+                ck_assert_int_eq(hoist_session_generate(s, fault_prompt, 5, FAULT_NEW, got),
+                                 HOIST_OK);
+                ck_assert_mem_eq(got, want, sizeof got);
+                hoist_session_free(s);
+                assert_given_back(&before, calls[i], k);
+                break;
+            }
+            assert_failed_cleanly(rc, calls[i], k);
+            ck_assert_ptr_null(s);
+            assert_given_back(&before, calls[i], k);
+            failed++;
+        }
+        /* buffers, one stream, event and handle, the setup's copies, memsets and final sync */
+        ck_assert_msg(failed >= (calls[i] == HOIST_GPU_MEM_ALLOC ? 15u : 1u), "%s: %u failures",
+                      hoist__gpu_call_name(calls[i]), failed);
+    }
+    hoist__gpu_set_hooks(NULL);
+    unload(&l);
+}
+END_TEST
+
+/* The k-th call of each kind generation makes fails, for every k: either a device error, after
+ * which the session still frees everything, or (a graph that cannot be captured or a product
+ * inside the capture) the steps launched directly, with the same tokens. */
+START_TEST(test_generate_faults)
+{
+    loaded l = load_both("gfaults", SMALL "--heads 8 --kv-heads 2 --head-dim 32 --dtype f32");
+    int32_t want[FAULT_NEW], got[FAULT_NEW];
+    reference_tokens(&l, want);
+    const hoist__gpu_call calls[] = {HOIST_GPU_GEMM,       HOIST_GPU_GRAPH_CAPTURE,
+                                     HOIST_GPU_GRAPH_LAUNCH, HOIST_GPU_MEMSET,
+                                     HOIST_GPU_COPY_H2D,   HOIST_GPU_COPY_D2H,
+                                     HOIST_GPU_STREAM_SYNC};
+    hoist__gpu_set_hooks(&(hoist__gpu_hooks){.call = fault_hook});
+    for (size_t i = 0; i < sizeof calls / sizeof *calls; i++) {
+        unsigned failed = 0;
+        for (unsigned k = 1;; k++) {
+            ck_assert_msg(k < FAULT_MAX_K, "%s: no end", hoist__gpu_call_name(calls[i]));
+            live before = live_now();
+            hoist_session *s = session(l.gpu, &l.g, NULL);
+            fault_arm(calls[i], k);
+            int rc = hoist_session_generate(s, fault_prompt, 5, FAULT_NEW, got);
+            unsigned seen = fault_disarm();
+            if (rc == HOIST_OK) {
+                ck_assert_mem_eq(got, want, sizeof got);
+            } else {
+                assert_failed_cleanly(rc, calls[i], k);
+                failed++;
+            }
+            hoist_session_free(s);
+            assert_given_back(&before, calls[i], k);
+            if (seen < k) break;
+        }
+        if (calls[i] == HOIST_GPU_GRAPH_CAPTURE)
+            ck_assert_uint_eq(failed, 0); /* falls back to launching the steps */
+        else
+            ck_assert_uint_gt(failed, 0);
+    }
+    hoist__gpu_set_hooks(NULL);
+    unload(&l);
+}
+END_TEST
+
 START_TEST(test_memory_bandwidth_args)
 {
     double gbs = 0;
@@ -327,6 +495,8 @@ int main(void)
     tcase_add_test(tc, test_tiny_preset);
     tcase_add_test(tc, test_generate_matches_steps);
     tcase_add_test(tc, test_memory_bandwidth_args);
+    tcase_add_test(tc, test_create_faults);
+    tcase_add_test(tc, test_generate_faults);
     if (hoist_device_count() >= 2) tcase_add_test(tc, test_two_gpus);
     suite_add_tcase(s, tc);
     return tu_run_suite_nofork(s);

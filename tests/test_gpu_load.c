@@ -34,7 +34,7 @@ static void load_and_check(hoist_model *m, int mmap_register, uint64_t chunk, un
     int rc = hoist_load(m, &o, &w);
     ck_assert_msg(rc == HOIST_OK, "register=%d chunk=%llu: %s", mmap_register,
                   (unsigned long long)chunk, hoist_last_error());
-    hoist_view v;
+    hoist_view v = HOIST_VIEW_INIT;
     ck_assert_int_eq(hoist_weights_view(w, 0, &v), HOIST_OK);
     ck_assert_int_eq(v.device, 0);
     tu_assert_weights_match_files(m, w);
@@ -83,8 +83,8 @@ START_TEST(test_verify_on_device)
     o.verify = HOIST_VERIFY_READBACK;
     hoist_weights *w = NULL;
     ck_assert_msg(hoist_load(m, &o, &w) == HOIST_OK, "%s", hoist_last_error());
-    hoist_load_stats s;
-    hoist_weights_stats(w, &s);
+    hoist_load_stats s = HOIST_LOAD_STATS_INIT;
+    ck_assert_int_eq(hoist_weights_stats(w, &s), HOIST_OK);
     ck_assert(s.readback_seconds > 0);
     hoist_weights_free(w);
     hoist_model_free(m);
@@ -94,7 +94,7 @@ END_TEST
 
 static uint64_t free_vram(void)
 {
-    hoist_device_info info;
+    hoist_device_info info = HOIST_DEVICE_INFO_INIT;
     ck_assert_int_eq(hoist_device_info_get(0, &info), HOIST_OK);
     return info.free_bytes;
 }

@@ -32,7 +32,7 @@ static void assert_same_as(const hoist_model *orig, const hoist_weights *w)
     unsigned char *file = NULL;
     const char *loaded_path = NULL;
     for (size_t i = 0; i < hoist_model_tensor_count(orig); i++) {
-        hoist_tensor_info t;
+        hoist_tensor_info t = HOIST_TENSOR_INFO_INIT;
         hoist_model_tensor(orig, i, &t);
         const char *p = hoist_model_file_path(orig, t.file);
         if (!loaded_path || strcmp(p, loaded_path) != 0) {
@@ -41,7 +41,7 @@ static void assert_same_as(const hoist_model *orig, const hoist_weights *w)
             loaded_path = p;
         }
         size_t wi = 0;
-        hoist_view v;
+        hoist_view v = HOIST_VIEW_INIT;
         for (; wi < hoist_weights_count(w); wi++) {
             hoist_weights_view(w, wi, &v);
             if (strcmp(v.name, t.name) == 0) break;
@@ -113,8 +113,8 @@ START_TEST(test_gen_model_packed_and_verified)
         hoist_weights_free(w);
         ck_assert_msg(load_gpu(orig, paths[p], HOIST_VERIFY_MANIFEST, -1, &w) == HOIST_OK, "%s",
                       hoist_last_error());
-        hoist_load_stats s;
-        hoist_weights_stats(w, &s);
+        hoist_load_stats s = HOIST_LOAD_STATS_INIT;
+        ck_assert_int_eq(hoist_weights_stats(w, &s), HOIST_OK);
         ck_assert(s.verify_seconds > 0);
         hoist_weights_free(w);
     }
@@ -135,7 +135,7 @@ START_TEST(test_damage_fails_and_releases)
     ck_assert_int_eq(hoist_pack(orig, dst, NULL, NULL), HOIST_OK);
     size_t ti;
     ck_assert_int_eq(hoist_model_find(orig, "t037", &ti), HOIST_OK);
-    hoist_tensor_info t;
+    hoist_tensor_info t = HOIST_TENSOR_INFO_INIT;
     hoist_model_tensor(orig, ti, &t);
     hoist_model_free(orig);
     size_t n;

@@ -16,11 +16,11 @@ static void load_on_gpu(hoist_model *m, hoist_path path, uint64_t chunk, unsigne
     int rc = hoist_load(m, &o, &w);
     ck_assert_msg(rc == HOIST_OK, "%s chunk=%llu threads=%u: %s", hoist_path_name(path),
                   (unsigned long long)chunk, threads, hoist_last_error());
-    hoist_view v;
+    hoist_view v = HOIST_VIEW_INIT;
     ck_assert_int_eq(hoist_weights_view(w, 0, &v), HOIST_OK);
     ck_assert_int_eq(v.device, 0);
-    hoist_load_stats s;
-    hoist_weights_stats(w, &s);
+    hoist_load_stats s = HOIST_LOAD_STATS_INIT;
+    ck_assert_int_eq(hoist_weights_stats(w, &s), HOIST_OK);
     if (want_path) ck_assert_str_eq(s.path, want_path);
     tu_assert_weights_match_files(m, w);
     hoist_weights_free(w);

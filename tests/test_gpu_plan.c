@@ -43,7 +43,7 @@ static uint64_t used_bytes(const hoist_plan_usage *u)
 
 static uint64_t free_of(int device)
 {
-    hoist_device_info info;
+    hoist_device_info info = HOIST_DEVICE_INFO_INIT;
     ck_assert_int_eq(hoist_device_info_get(device, &info), HOIST_OK);
     return info.free_bytes;
 }
@@ -53,7 +53,7 @@ START_TEST(test_fits_loads_and_verifies)
     hoist_model *m = gen_model();
     hoist_coordinator *c;
     ck_assert_int_eq(hoist_coordinator_create(&c), HOIST_OK);
-    hoist_plan_device dev = {0, 0, 256u << 20}; /* asked of the device */
+    hoist_plan_device dev = TU_PLAN_DEVICE(0, 0, 256u << 20); /* asked of the device */
     hoist_plan_options po = HOIST_PLAN_OPTIONS_DEFAULT;
     po.devices = &dev;
     po.ndevices = 1;
@@ -61,7 +61,7 @@ START_TEST(test_fits_loads_and_verifies)
     po.coordinator = c;
     hoist_plan *p;
     ck_assert_msg(hoist_plan_create(m, &po, &p) == HOIST_OK, "%s", hoist_last_error());
-    hoist_plan_usage u;
+    hoist_plan_usage u = HOIST_PLAN_USAGE_INIT;
     ck_assert_int_eq(hoist_plan_usage_get(p, 0, &u), HOIST_OK);
     ck_assert_uint_eq(u.layers, 8);
     hoist_load_options lo = HOIST_LOAD_OPTIONS_DEFAULT;
@@ -70,7 +70,7 @@ START_TEST(test_fits_loads_and_verifies)
     hoist_weights *w;
     ck_assert_msg(hoist_load(m, &lo, &w) == HOIST_OK, "%s", hoist_last_error());
     for (size_t i = 0; i < hoist_weights_count(w); i++) {
-        hoist_view v;
+        hoist_view v = HOIST_VIEW_INIT;
         ck_assert_int_eq(hoist_weights_view(w, i, &v), HOIST_OK);
         ck_assert_int_eq(v.device, 0);
     }
@@ -81,7 +81,7 @@ START_TEST(test_fits_loads_and_verifies)
      * workspace too */
     hoist_plan *p2;
     ck_assert_int_eq(hoist_plan_create(m, &po, &p2), HOIST_OK);
-    hoist_plan_usage u2;
+    hoist_plan_usage u2 = HOIST_PLAN_USAGE_INIT;
     hoist_plan_usage_get(p2, 0, &u2);
     ck_assert_uint_le(u2.free_bytes, u.free_bytes - used_bytes(&u));
     hoist_plan_free(p2);
@@ -101,7 +101,7 @@ START_TEST(test_no_fit_allocates_nothing)
     uint64_t before = free_of(0);
     int64_t live = hoist__gpu_live(HOIST_GPU_RES_DEVICE);
     hoist_plan_options po = HOIST_PLAN_OPTIONS_DEFAULT;
-    hoist_plan_device dev = {0, 0, 0};
+    hoist_plan_device dev = TU_PLAN_DEVICE(0, 0, 0);
     po.devices = &dev;
     po.ndevices = 1;
     po.max_seq_len = 1ull << 32; /* 4G tokens of cache: 128 KiB per token here */
@@ -127,7 +127,7 @@ START_TEST(test_autosplit_two_gpus)
     hoist_model *m = gen_model();
     hoist_coordinator *c;
     ck_assert_int_eq(hoist_coordinator_create(&c), HOIST_OK);
-    hoist_plan_device big[2] = {{0, 64 * GiB, 0}, {1, 64 * GiB, 0}};
+    hoist_plan_device big[2] = {TU_PLAN_DEVICE(0, 64 * GiB, 0), TU_PLAN_DEVICE(1, 64 * GiB, 0)};
     hoist_plan_options po = HOIST_PLAN_OPTIONS_DEFAULT;
     po.devices = big;
     po.ndevices = 2;
@@ -135,13 +135,13 @@ START_TEST(test_autosplit_two_gpus)
     po.coordinator = c;
     hoist_plan *p;
     ck_assert_int_eq(hoist_plan_create(m, &po, &p), HOIST_OK);
-    hoist_plan_usage u;
+    hoist_plan_usage u = HOIST_PLAN_USAGE_INIT;
     hoist_plan_usage_get(p, 0, &u);
     uint64_t all = u.weights_bytes + u.kv_bytes + u.workspace_bytes;
     hoist_plan_free(p);
     big[0].free_bytes = all - (all - u.workspace_bytes) / 2; /* about half the layers */
     ck_assert_int_eq(hoist_plan_create(m, &po, &p), HOIST_OK);
-    hoist_plan_usage u0, u1;
+    hoist_plan_usage u0 = HOIST_PLAN_USAGE_INIT, u1 = HOIST_PLAN_USAGE_INIT;
     hoist_plan_usage_get(p, 0, &u0);
     hoist_plan_usage_get(p, 1, &u1);
     ck_assert_uint_gt(u0.layers, 0);
@@ -158,7 +158,7 @@ START_TEST(test_autosplit_two_gpus)
     tu_assert_weights_match_files(m, w);
     int seen[2] = {0, 0};
     for (size_t i = 0; i < hoist_weights_count(w); i++) {
-        hoist_view v;
+        hoist_view v = HOIST_VIEW_INIT;
         int want;
         ck_assert_int_eq(hoist_weights_view(w, i, &v), HOIST_OK);
         ck_assert_int_eq(hoist_plan_tensor_device(p, i, &want), HOIST_OK);

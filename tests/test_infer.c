@@ -337,7 +337,7 @@ typedef struct loaded {
 
 static loaded load_host(const char *mdir)
 {
-    loaded l;
+    loaded l = {.g = HOIST_GEOMETRY_INIT};
     ck_assert_msg(hoist_model_open(mdir, NULL, &l.m) == HOIST_OK, "%s", hoist_last_error());
     ck_assert_msg(hoist_model_geometry(l.m, &l.g) == HOIST_OK, "%s", hoist_last_error());
     hoist_load_options o = HOIST_LOAD_OPTIONS_DEFAULT;
@@ -395,8 +395,8 @@ START_TEST(test_hand_model_logits)
             const double fig[] = {0.3922323, 3.9223227, -2.3533936};
             assert_close(logits, fig, 3, 1e-4);
         }
-        hoist_session_stats st;
-        hoist_session_stats_get(s, &st);
+        hoist_session_stats st = HOIST_SESSION_STATS_INIT;
+        ck_assert_int_eq(hoist_session_stats_get(s, &st), HOIST_OK);
         ck_assert_str_eq(st.backend, "cpu");
         ck_assert_uint_eq(st.position, 2);
         ck_assert_uint_eq(st.prefill_tokens, 1);
@@ -452,8 +452,8 @@ START_TEST(test_decode_deterministic)
     }
     ck_assert_int_eq(hoist_session_logits(a, la, 256), HOIST_OK);
     ck_assert_mem_eq(la, lb, 256 * sizeof(float));
-    hoist_session_stats st;
-    hoist_session_stats_get(a, &st);
+    hoist_session_stats st = HOIST_SESSION_STATS_INIT;
+    ck_assert_int_eq(hoist_session_stats_get(a, &st), HOIST_OK);
     ck_assert_uint_eq(st.position, NPROMPT + NGEN - 1);
     ck_assert_uint_eq(st.decode_tokens, 2 * (NGEN - 1));
     free(la);
@@ -531,9 +531,9 @@ START_TEST(test_gguf_same_as_safetensors)
         for (uint32_t k = 0; k < V; k++)
             ck_assert_msg(memcmp(&la[k], &lb[k], sizeof la[k]) == 0,
                           "model %d logit %u: %.9g vs %.9g", i, k, la[k], lb[k]);
-        hoist_session_stats sta, stb;
-        hoist_session_stats_get(sa, &sta);
-        hoist_session_stats_get(sb, &stb);
+        hoist_session_stats sta = HOIST_SESSION_STATS_INIT, stb = HOIST_SESSION_STATS_INIT;
+        ck_assert_int_eq(hoist_session_stats_get(sa, &sta), HOIST_OK);
+        ck_assert_int_eq(hoist_session_stats_get(sb, &stb), HOIST_OK);
         ck_assert_uint_eq(sta.weight_bytes_per_token, stb.weight_bytes_per_token);
         if (i == 2) {
             /* Q8_0 of the same f32 values: logits within a few percent of the range */
@@ -663,8 +663,8 @@ START_TEST(test_errors)
     /* 7 prompt tokens + 3 new need 9 positions: refused before anything runs */
     ck_assert_int_eq(hoist_session_generate(s, prompt, NPROMPT, 3, out), HOIST_E_TOO_MANY);
     ck_assert_int_eq(hoist_session_generate(s, prompt, NPROMPT, 2, out), HOIST_OK);
-    hoist_session_stats st;
-    hoist_session_stats_get(s, &st);
+    hoist_session_stats st = HOIST_SESSION_STATS_INIT;
+    ck_assert_int_eq(hoist_session_stats_get(s, &st), HOIST_OK);
     ck_assert_uint_eq(st.position, 8);
     hoist_session_free(s);
     hoist_session_free(NULL);

@@ -43,8 +43,8 @@ START_TEST(test_odd_sizes_small_windows)
         hoist_weights *w = NULL;
         ck_assert_int_eq(hoist_load(m, &o, &w), HOIST_OK);
         tu_assert_weights_match_files(m, w);
-        hoist_load_stats s;
-        hoist_weights_stats(w, &s);
+        hoist_load_stats s = HOIST_LOAD_STATS_INIT;
+        ck_assert_int_eq(hoist_weights_stats(w, &s), HOIST_OK);
         ck_assert_str_eq(s.path, "mmap");
         ck_assert_uint_eq(s.bytes, hoist_model_total_bytes(m));
         ck_assert_uint_ge(s.arena_bytes, s.bytes);
@@ -63,8 +63,8 @@ START_TEST(test_verify_passes)
     o.chunk_bytes = 8192;
     hoist_weights *w = NULL;
     ck_assert_int_eq(hoist_load(m, &o, &w), HOIST_OK);
-    hoist_load_stats s;
-    hoist_weights_stats(w, &s);
+    hoist_load_stats s = HOIST_LOAD_STATS_INIT;
+    ck_assert_int_eq(hoist_weights_stats(w, &s), HOIST_OK);
     ck_assert(s.readback_seconds > 0);
     tu_assert_weights_match_files(m, w);
     hoist_weights_free(w);
@@ -79,7 +79,7 @@ START_TEST(test_weights_outlive_model)
     hoist_weights *w = NULL;
     ck_assert_int_eq(hoist_load(m, NULL, &w), HOIST_OK);
     hoist_model_free(m);
-    hoist_view v;
+    hoist_view v = HOIST_VIEW_INIT;
     ck_assert_int_eq(hoist_weights_find(w, "t011", &v), HOIST_OK);
     ck_assert_str_eq(v.name, "t011");
     ck_assert_int_eq(v.device, HOIST_DEVICE_HOST);
@@ -98,8 +98,8 @@ START_TEST(test_weights_references)
     hoist_model *m = open_odd(12, 6, NULL);
     hoist_weights *w = NULL;
     ck_assert_int_eq(hoist_load(m, NULL, &w), HOIST_OK);
-    hoist_load_stats s;
-    hoist_weights_stats(w, &s);
+    hoist_load_stats s = HOIST_LOAD_STATS_INIT;
+    ck_assert_int_eq(hoist_weights_stats(w, &s), HOIST_OK);
     uint64_t bytes = 0;
     ck_assert_uint_eq(hoist_weights_live(&bytes), base + 1);
     ck_assert_uint_eq(bytes, base_bytes + s.arena_bytes);
@@ -108,7 +108,7 @@ START_TEST(test_weights_references)
     ck_assert_ptr_null(hoist_weights_retain(NULL));
     hoist_weights_free(w); /* the first reference: the second keeps the arena */
     ck_assert_uint_eq(hoist_weights_live(NULL), base + 1);
-    hoist_view v;
+    hoist_view v = HOIST_VIEW_INIT;
     ck_assert_int_eq(hoist_weights_find(w, "t011", &v), HOIST_OK);
     tu_assert_weights_match_files(m, w);
     hoist_weights_free(w);
@@ -177,7 +177,7 @@ START_TEST(test_bad_arguments)
     ck_assert_ptr_null(w);
     /* reads outside a tensor are refused */
     ck_assert_int_eq(hoist_load(m, NULL, &w), HOIST_OK);
-    hoist_view v;
+    hoist_view v = HOIST_VIEW_INIT;
     unsigned char b[4];
     ck_assert_int_eq(hoist_weights_view(w, 0, &v), HOIST_OK);
     ck_assert_int_eq(hoist_weights_read(w, 0, v.nbytes, b, 1), HOIST_E_INVALID_ARG);

@@ -58,7 +58,7 @@ static int load_verified(hoist_model *m, hoist_path path, int as_device, uint64_
     int rc = hoist_load(m, &o, &w);
     if (rc == HOIST_OK) {
         tu_assert_weights_match_files(m, w);
-        if (stats) hoist_weights_stats(w, stats);
+        if (stats) ck_assert_int_eq(hoist_weights_stats(w, stats), HOIST_OK);
         hoist_weights_free(w);
     } else {
         ck_assert_ptr_null(w);
@@ -95,7 +95,7 @@ START_TEST(test_sum_verify_load_odd_model)
     ck_assert_int_eq(hoist_model_verify(m, NULL), HOIST_OK);
     for (size_t pi = 0; pi < 3; pi++)
         for (int dev = 0; dev <= 1; dev++) {
-            hoist_load_stats s;
+            hoist_load_stats s = HOIST_LOAD_STATS_INIT;
             int rc = load_verified(m, paths[pi], dev, 0, 0, &s);
             ck_assert_msg(rc == HOIST_OK, "%s: %s", hoist_path_name(paths[pi]), hoist_last_error());
             ck_assert(s.verify_seconds > 0);
@@ -153,7 +153,7 @@ START_TEST(test_flipped_byte_fails_naming_tensor_and_chunk)
     sum_ok(m, 8192);
     size_t ti;
     ck_assert_int_eq(hoist_model_find(m, "t037", &ti), HOIST_OK); /* 1 MiB+ of F32 */
-    hoist_tensor_info t;
+    hoist_tensor_info t = HOIST_TENSOR_INFO_INIT;
     hoist_model_tensor(m, ti, &t);
     uint64_t off = t.offset + t.nbytes / 2;
     hoist_model_free(m);
@@ -268,8 +268,8 @@ START_TEST(test_windows_follow_the_chunk)
     o.ram_budget = 700u << 10;
     hoist_weights *w = NULL;
     ck_assert_msg(hoist_load(m, &o, &w) == HOIST_OK, "%s", hoist_last_error());
-    hoist_load_stats s;
-    hoist_weights_stats(w, &s);
+    hoist_load_stats s = HOIST_LOAD_STATS_INIT;
+    ck_assert_int_eq(hoist_weights_stats(w, &s), HOIST_OK);
     ck_assert_uint_le(s.peak_host_bytes, 700u << 10);
     hoist_weights_free(w);
     hoist_model_free(m);

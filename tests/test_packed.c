@@ -42,7 +42,7 @@ static void pack_ok(hoist_model *m, const char *out, uint64_t chunk, int filter,
     o.level = level;
     o.threads = 3;
     o.overwrite = 1;
-    hoist_pack_stats st;
+    hoist_pack_stats st = HOIST_PACK_STATS_INIT;
     int rc = hoist_pack(m, out, &o, &st);
     ck_assert_msg(rc == HOIST_OK, "pack: %s", hoist_last_error());
     ck_assert_uint_eq(st.model_bytes, hoist_model_total_bytes(m));
@@ -56,8 +56,8 @@ static void assert_same_as(const hoist_model *orig, const hoist_weights *w)
 {
     ck_assert_uint_eq(hoist_weights_count(w), hoist_model_tensor_count(orig));
     for (size_t i = 0; i < hoist_model_tensor_count(orig); i++) {
-        hoist_tensor_info t;
-        hoist_view v;
+        hoist_tensor_info t = HOIST_TENSOR_INFO_INIT;
+        hoist_view v = HOIST_VIEW_INIT;
         ck_assert_int_eq(hoist_model_tensor(orig, i, &t), HOIST_OK);
         ck_assert_int_eq(hoist_weights_find(w, t.name, &v), HOIST_OK);
         ck_assert_uint_eq(v.nbytes, t.nbytes);
@@ -75,7 +75,7 @@ static void assert_same_as(const hoist_model *orig, const hoist_weights *w)
         ck_assert_int_eq(hoist_model_find(orig, t.name, &idx), HOIST_OK);
         size_t wi = 0;
         while (wi < hoist_weights_count(w)) {
-            hoist_view x;
+            hoist_view x = HOIST_VIEW_INIT;
             hoist_weights_view(w, wi, &x);
             if (strcmp(x.name, t.name) == 0) break;
             wi++;
@@ -106,8 +106,8 @@ static hoist_load_stats load_same(hoist_model *packed, const hoist_model *orig, 
     ck_assert_msg(rc == HOIST_OK, "%s%s: %s", hoist_path_name(path),
                   as_device ? " (device pipeline)" : "", hoist_last_error());
     assert_same_as(orig, w);
-    hoist_load_stats s;
-    hoist_weights_stats(w, &s);
+    hoist_load_stats s = HOIST_LOAD_STATS_INIT;
+    ck_assert_int_eq(hoist_weights_stats(w, &s), HOIST_OK);
     hoist_weights_free(w);
     hoist__gpu_set_hooks(NULL);
     return s;
@@ -140,7 +140,7 @@ START_TEST(test_round_trip_every_dtype_every_path)
                 load_same(m, orig, paths[pi], dev, 1, 0);
                 hoist_load_stats s = load_same(m, orig, paths[pi], dev, 3, 2 * 65536);
                 ck_assert_uint_eq(s.bytes, hoist_model_total_bytes(orig));
-                hoist_packed_info info;
+                hoist_packed_info info = HOIST_PACKED_INFO_INIT;
                 ck_assert_int_eq(hoist_model_packed_info(m, &info), HOIST_OK);
                 ck_assert_uint_eq(s.file_bytes, info.stored_bytes);
             }
@@ -171,7 +171,7 @@ START_TEST(test_gen_checkpoints)
         ck_assert_uint_gt(hoist_model_file_count(orig), 1);
         pack_ok(orig, out, 0, HOIST_FILTER_AUTO, 0);
         hoist_model *m = open_ok(out);
-        hoist_packed_info info;
+        hoist_packed_info info = HOIST_PACKED_INFO_INIT;
         ck_assert_int_eq(hoist_model_packed_info(m, &info), HOIST_OK);
         if (d == 0)
             ck_assert_msg(info.stored_bytes * 4 <= hoist_model_total_bytes(m) * 3,
@@ -184,8 +184,8 @@ START_TEST(test_gen_checkpoints)
         ck_assert_int_eq(hoist_model_sum(orig, NULL), HOIST_OK);
         /* the container's tensor hashes are the manifest's */
         for (size_t i = 0; i < hoist_model_tensor_count(m); i++) {
-            hoist_tensor_info t;
-            hoist_tensor_packing tp;
+            hoist_tensor_info t = HOIST_TENSOR_INFO_INIT;
+            hoist_tensor_packing tp = HOIST_TENSOR_PACKING_INIT;
             hoist_model_tensor(m, i, &t);
             ck_assert_int_eq(hoist_model_tensor_packing(m, i, &tp), HOIST_OK);
             ck_assert_int_eq(tp.filter, t.dtype == HOIST_DTYPE_BF16 || t.dtype == HOIST_DTYPE_F16 ||
@@ -217,7 +217,7 @@ START_TEST(test_windows_and_budget)
     o.ram_budget = 2u << 20;
     hoist_weights *w = NULL;
     ck_assert_msg(hoist_load(m, &o, &w) == HOIST_OK, "%s", hoist_last_error());
-    hoist_weights_stats(w, &s);
+    ck_assert_int_eq(hoist_weights_stats(w, &s), HOIST_OK);
     ck_assert_uint_le(s.peak_host_bytes, 2u << 20);
     assert_same_as(orig, w);
     hoist_weights_free(w);
@@ -248,8 +248,8 @@ START_TEST(test_readback_verify)
         o.verify = HOIST_VERIFY_READBACK | HOIST_VERIFY_MANIFEST; /* no manifest file needed */
         hoist_weights *w = NULL;
         ck_assert_msg(hoist_load(m, &o, &w) == HOIST_OK, "%s", hoist_last_error());
-        hoist_load_stats s;
-        hoist_weights_stats(w, &s);
+        hoist_load_stats s = HOIST_LOAD_STATS_INIT;
+        ck_assert_int_eq(hoist_weights_stats(w, &s), HOIST_OK);
         ck_assert(s.readback_seconds > 0);
         ck_assert(s.verify_seconds > 0);
         hoist_weights_free(w);
@@ -304,7 +304,7 @@ static int rebuild_cb(const hoist_piece *p, void *user)
     r->next = p->tensor;
     size_t oi;
     ck_assert_int_eq(hoist_model_find(r->orig, p->name, &oi), HOIST_OK);
-    hoist_tensor_info t;
+    hoist_tensor_info t = HOIST_TENSOR_INFO_INIT;
     hoist_model_tensor(r->orig, oi, &t);
     ck_assert_uint_le(p->offset + p->nbytes, t.nbytes);
     if (!r->bufs[oi]) r->bufs[oi] = calloc(1, t.nbytes + 1);
@@ -325,12 +325,12 @@ START_TEST(test_sink_gets_decoded_bytes)
         hoist_load_options o = HOIST_LOAD_OPTIONS_DEFAULT;
         o.path = paths[pi];
         o.verify = HOIST_VERIFY_MANIFEST;
-        hoist_load_stats s;
+        hoist_load_stats s = HOIST_LOAD_STATS_INIT;
         ck_assert_msg(hoist_load_sink(m, &o, rebuild_cb, &r, &s) == HOIST_OK, "%s",
                       hoist_last_error());
         ck_assert(s.decode_seconds > 0);
         for (size_t i = 0; i < hoist_model_tensor_count(orig); i++) {
-            hoist_tensor_info t;
+            hoist_tensor_info t = HOIST_TENSOR_INFO_INIT;
             hoist_model_tensor(orig, i, &t);
             ck_assert_ptr_nonnull(r.bufs[i]);
             size_t n;
@@ -357,8 +357,8 @@ static void flip_in_tensor(const char *path, const char *name)
     uint64_t off = 64;
     size_t i = 0;
     for (; i < hoist_model_tensor_count(m); i++) {
-        hoist_tensor_info t;
-        hoist_tensor_packing tp;
+        hoist_tensor_info t = HOIST_TENSOR_INFO_INIT;
+        hoist_tensor_packing tp = HOIST_TENSOR_PACKING_INIT;
         hoist_model_tensor(m, i, &t);
         hoist_model_tensor_packing(m, i, &tp);
         if (strcmp(t.name, name) == 0) {
@@ -574,7 +574,7 @@ START_TEST(test_handcrafted_good_bytes)
     hoist_model *m = open_ok(path);
     hoist_weights *w = NULL;
     ck_assert_int_eq(hoist_load(m, NULL, &w), HOIST_OK);
-    hoist_view v;
+    hoist_view v = HOIST_VIEW_INIT;
     ck_assert_int_eq(hoist_weights_find(w, "b.bias", &v), HOIST_OK);
     for (int i = 0; i < 12; i++) ck_assert_uint_eq(((uint8_t *)v.data)[i], (uint8_t)(i * 7 + 1));
     ck_assert_int_eq(hoist_weights_find(w, "a.weight", &v), HOIST_OK);
@@ -616,7 +616,7 @@ START_TEST(test_pack_refusals)
     char *again = tu_path(dir, "again.hoist");
     ck_assert_int_eq(hoist_pack(m, again, NULL, NULL), HOIST_E_UNSUPPORTED);
     ck_assert_int_eq(hoist_model_sum(m, NULL), HOIST_E_UNSUPPORTED);
-    hoist_packed_info info;
+    hoist_packed_info info = HOIST_PACKED_INFO_INIT;
     ck_assert_int_eq(hoist_model_packed_info(orig, &info), HOIST_E_UNSUPPORTED);
     ck_assert_int_eq(hoist_model_format(orig), HOIST_FORMAT_SAFETENSORS);
     ck_assert_str_eq(hoist_format_name(HOIST_FORMAT_PACKED), "packed");

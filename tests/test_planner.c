@@ -163,11 +163,13 @@ static uint64_t used_of(const hoist_plan_usage *u)
 /* Every layer on exactly one device, in order; tensors follow their layer. */
 static void check_layers(const hoist_plan *p, hoist_model *m)
 {
-    hoist_plan_info in;
-    hoist_plan_info_get(p, &in);
+    hoist_plan_info in = HOIST_PLAN_INFO_INIT;
+    hoist_geometry g = HOIST_GEOMETRY_INIT;
+    ck_assert_int_eq(hoist_plan_info_get(p, &in), HOIST_OK);
+    ck_assert_int_eq(hoist_plan_geometry(p, &g), HOIST_OK);
     uint32_t next = 0;
     for (size_t d = 0; d < in.ndevices; d++) {
-        hoist_plan_usage u;
+        hoist_plan_usage u = HOIST_PLAN_USAGE_INIT;
         ck_assert_int_eq(hoist_plan_usage_get(p, d, &u), HOIST_OK);
         if (!u.layers) continue;
         ck_assert_uint_eq(u.first_layer, next);
@@ -176,9 +178,9 @@ static void check_layers(const hoist_plan *p, hoist_model *m)
         ck_assert_uint_le(used_of(&u) + u.reserve_bytes, u.free_bytes);
         ck_assert_uint_eq(u.free_bytes - u.reserve_bytes - used_of(&u), u.headroom_bytes);
     }
-    ck_assert_uint_eq(next, in.geometry.n_layers);
+    ck_assert_uint_eq(next, g.n_layers);
     for (size_t i = 0; i < hoist_model_tensor_count(m); i++) {
-        hoist_tensor_info ti;
+        hoist_tensor_info ti = HOIST_TENSOR_INFO_INIT;
         ck_assert_int_eq(hoist_model_tensor(m, i, &ti), HOIST_OK);
         const char *l = strstr(ti.name, "layers.");
         if (!l) continue;
@@ -193,7 +195,7 @@ static void check_layers(const hoist_plan *p, hoist_model *m)
 
 START_TEST(test_kv_cache_bytes)
 {
-    hoist_geometry g = {.architecture = "llama", .n_layers = 60, .hidden = 7168,
+    hoist_geometry g = {.size = sizeof g, .architecture = "llama", .n_layers = 60, .hidden = 7168,
                         .intermediate = 20480, .n_heads = 56, .n_kv_heads = 8, .head_dim = 128,
                         .vocab = 64000, .max_position = 200000, .rms_eps = 1e-5,
                         .rope_theta = 5e6, .dtype = HOIST_DTYPE_F16};
@@ -235,7 +237,7 @@ START_TEST(test_34b_one_device_fails_with_fit)
     hoist_model *m = llama("yi", &yi34b, 0);
     ck_assert_uint_gt(hoist_model_total_bytes(m), 64 * GiB);
     hoist_coordinator *c = coord();
-    hoist_plan_device dev = {.device = 0, .free_bytes = 80 * GiB, .reserve_bytes = 0};
+    hoist_plan_device dev = TU_PLAN_DEVICE(0, 80 * GiB, 0);
     hoist_plan_options o = opts_for(&dev, 1, 200000, c);
     hoist_plan *p = (hoist_plan *)1;
     ck_assert_int_eq(hoist_plan_create(m, &o, &p), HOIST_E_NO_FIT);
@@ -249,7 +251,7 @@ START_TEST(test_34b_one_device_fails_with_fit)
     ck_assert_msg(strstr(msg, "another device with") != NULL, "%s", msg);
     ck_assert_uint_eq(hoist_coordinator_reserved(c, 0), 0); /* nothing reserved */
 
-    hoist_fit fit;
+    hoist_fit fit = HOIST_FIT_INIT;
     ck_assert_int_eq(hoist_plan_fit(m, &o, &fit), HOIST_OK);
     ck_assert_int_eq(fit.fits, 0);
     ck_assert_uint_gt(fit.shortfall_bytes, 25 * GiB);
@@ -268,7 +270,7 @@ START_TEST(test_34b_one_device_fails_with_fit)
 
     o.max_seq_len = k;
     ck_assert_int_eq(hoist_plan_create(m, &o, &p), HOIST_OK);
-    hoist_plan_usage u;
+    hoist_plan_usage u = HOIST_PLAN_USAGE_INIT;
     ck_assert_int_eq(hoist_plan_usage_get(p, 0, &u), HOIST_OK);
     ck_assert_uint_eq(u.layers, 60);
     ck_assert(u.embeddings && u.head);
@@ -295,18 +297,18 @@ START_TEST(test_34b_autosplit_two_devices)
 {
     hoist_model *m = llama("yi", &yi34b, 0);
     hoist_coordinator *c = coord();
-    hoist_plan_device devs[2] = {{0, 80 * GiB, 0}, {1, 80 * GiB, 0}};
+    hoist_plan_device devs[2] = {TU_PLAN_DEVICE(0, 80 * GiB, 0), TU_PLAN_DEVICE(1, 80 * GiB, 0)};
     hoist_plan_options o = opts_for(devs, 2, 200000, c);
     hoist_plan *p = NULL;
     ck_assert_int_eq(hoist_plan_create(m, &o, &p), HOIST_OK);
-    hoist_plan_info in;
-    hoist_plan_info_get(p, &in);
+    hoist_plan_info in = HOIST_PLAN_INFO_INIT;
+    ck_assert_int_eq(hoist_plan_info_get(p, &in), HOIST_OK);
     ck_assert_uint_eq(in.kv_bytes, 49152000000ull);
     ck_assert_uint_eq(in.kv_bytes_per_token, 245760);
     ck_assert_uint_eq(in.max_seq_len, 200000);
     ck_assert_uint_ge(in.weights_bytes, hoist_model_total_bytes(m));
     ck_assert_uint_lt(in.weights_bytes, hoist_model_total_bytes(m) + 1000 * 256);
-    hoist_plan_usage u0, u1;
+    hoist_plan_usage u0 = HOIST_PLAN_USAGE_INIT, u1 = HOIST_PLAN_USAGE_INIT;
     hoist_plan_usage_get(p, 0, &u0);
     hoist_plan_usage_get(p, 1, &u1);
     /* device 0 is filled first: its headroom is less than one more layer */
@@ -332,11 +334,11 @@ END_TEST
 /* Everything the model needs in host memory (seq 1024). */
 static uint64_t total_of(hoist_model *m, hoist_coordinator *c)
 {
-    hoist_plan_device big = {HOIST_DEVICE_HOST, 1000 * GiB, 0};
+    hoist_plan_device big = TU_PLAN_DEVICE(HOIST_DEVICE_HOST, 1000 * GiB, 0);
     hoist_plan_options o = opts_for(&big, 1, 1024, c);
     hoist_plan *p;
     ck_assert_int_eq(hoist_plan_create(m, &o, &p), HOIST_OK);
-    hoist_plan_usage u;
+    hoist_plan_usage u = HOIST_PLAN_USAGE_INIT;
     hoist_plan_usage_get(p, 0, &u);
     hoist_plan_free(p);
     return used_of(&u);
@@ -346,7 +348,7 @@ static uint64_t total_of(hoist_model *m, hoist_coordinator *c)
  * planner itself: one byte less takes k - 1. */
 static uint64_t room_for_layers(hoist_model *m, hoist_coordinator *c, uint32_t k)
 {
-    hoist_plan_device devs[2] = {{0, 1, 0}, {1, 1000 * GiB, 0}};
+    hoist_plan_device devs[2] = {TU_PLAN_DEVICE(0, 1, 0), TU_PLAN_DEVICE(1, 1000 * GiB, 0)};
     hoist_plan_options o = opts_for(devs, 2, 1024, c);
     uint64_t lo = 1, hi = 1000 * GiB; /* hi takes k */
     while (lo < hi) {
@@ -354,7 +356,7 @@ static uint64_t room_for_layers(hoist_model *m, hoist_coordinator *c, uint32_t k
         devs[0].free_bytes = mid;
         hoist_plan *p;
         ck_assert_int_eq(hoist_plan_create(m, &o, &p), HOIST_OK);
-        hoist_plan_usage u;
+        hoist_plan_usage u = HOIST_PLAN_USAGE_INIT;
         hoist_plan_usage_get(p, 0, &u);
         hoist_plan_free(p);
         if (u.layers >= k)
@@ -369,7 +371,8 @@ START_TEST(test_autosplit_and_reserve)
 {
     hoist_model *m = llama("s", &small, 0);
     hoist_coordinator *c = coord();
-    hoist_plan_device devs[3] = {{0, 0, 0}, {1, 0, 0}, {2, 1000 * GiB, 0}};
+    hoist_plan_device devs[3] = {TU_PLAN_DEVICE(0, 0, 0), TU_PLAN_DEVICE(1, 0, 0),
+                                 TU_PLAN_DEVICE(2, 1000 * GiB, 0)};
     /* device 0 gets 3 layers' worth of room (plus embeddings and workspace) */
     uint64_t room = room_for_layers(m, c, 3);
     devs[0].free_bytes = room;
@@ -378,8 +381,9 @@ START_TEST(test_autosplit_and_reserve)
     hoist_plan *p;
     ck_assert_int_eq(hoist_plan_create(m, &o, &p), HOIST_OK);
     check_layers(p, m);
-    hoist_plan_usage u[3];
-    for (int d = 0; d < 3; d++) hoist_plan_usage_get(p, (size_t)d, &u[d]);
+    hoist_plan_usage u[3] = {HOIST_PLAN_USAGE_INIT, HOIST_PLAN_USAGE_INIT, HOIST_PLAN_USAGE_INIT};
+    for (int d = 0; d < 3; d++)
+        ck_assert_int_eq(hoist_plan_usage_get(p, (size_t)d, &u[d]), HOIST_OK);
     uint32_t l0 = u[0].layers;
     ck_assert_uint_eq(l0, 3);
     ck_assert_uint_eq(u[1].first_layer, 3);
@@ -392,7 +396,7 @@ START_TEST(test_autosplit_and_reserve)
     /* a reserve of one byte on device 0 moves a layer off it: the reserve is never touched */
     devs[0].reserve_bytes = 1;
     ck_assert_int_eq(hoist_plan_create(m, &o, &p), HOIST_OK);
-    hoist_plan_usage r0;
+    hoist_plan_usage r0 = HOIST_PLAN_USAGE_INIT;
     hoist_plan_usage_get(p, 0, &r0);
     ck_assert_uint_eq(r0.layers, 2);
     ck_assert_uint_eq(r0.reserve_bytes, 1);
@@ -422,11 +426,11 @@ START_TEST(test_tied_head_with_embeddings)
     hoist_model *m = llama("t", &s, 0);
     hoist_coordinator *c = coord();
     uint64_t room = room_for_layers(m, c, 3);
-    hoist_plan_device devs[2] = {{0, room, 0}, {1, 1000 * GiB, 0}};
+    hoist_plan_device devs[2] = {TU_PLAN_DEVICE(0, room, 0), TU_PLAN_DEVICE(1, 1000 * GiB, 0)};
     hoist_plan_options o = opts_for(devs, 2, 1024, c);
     hoist_plan *p;
     ck_assert_int_eq(hoist_plan_create(m, &o, &p), HOIST_OK);
-    hoist_plan_usage u0, u1;
+    hoist_plan_usage u0 = HOIST_PLAN_USAGE_INIT, u1 = HOIST_PLAN_USAGE_INIT;
     hoist_plan_usage_get(p, 0, &u0);
     hoist_plan_usage_get(p, 1, &u1);
     ck_assert(u0.embeddings && u0.head);
@@ -449,7 +453,7 @@ START_TEST(test_failure_names_device_and_suggests)
     hoist_model *m = llama("s", &small, 0);
     hoist_coordinator *c = coord();
     uint64_t room = room_for_layers(m, c, 3);
-    hoist_plan_device devs[2] = {{3, room, 0}, {5, room, 64 * MiB}};
+    hoist_plan_device devs[2] = {TU_PLAN_DEVICE(3, room, 0), TU_PLAN_DEVICE(5, room, 64 * MiB)};
     hoist_plan_options o = opts_for(devs, 2, 1024, c);
     hoist_plan *p;
     ck_assert_int_eq(hoist_plan_create(m, &o, &p), HOIST_E_NO_FIT);
@@ -461,7 +465,7 @@ START_TEST(test_failure_names_device_and_suggests)
     ck_assert_uint_eq(hoist_coordinator_reserved(c, 3), 0);
     ck_assert_uint_eq(hoist_coordinator_reserved(c, 5), 0);
     /* the shortfall, given to a third device, is enough */
-    hoist_fit fit;
+    hoist_fit fit = HOIST_FIT_INIT;
     ck_assert_int_eq(hoist_plan_fit(m, &o, &fit), HOIST_OK);
     ck_assert_int_eq(fit.fits, 0);
     devs[1].free_bytes += fit.shortfall_bytes;
@@ -480,7 +484,7 @@ START_TEST(test_bad_options)
 {
     hoist_model *m = llama("s", &small, 0);
     hoist_coordinator *c = coord();
-    hoist_plan_device devs[2] = {{0, GiB, 0}, {0, GiB, 0}};
+    hoist_plan_device devs[2] = {TU_PLAN_DEVICE(0, GiB, 0), TU_PLAN_DEVICE(0, GiB, 0)};
     hoist_plan_options o = opts_for(devs, 2, 1024, c);
     hoist_plan *p;
     ck_assert_int_eq(hoist_plan_create(m, &o, &p), HOIST_E_INVALID_ARG);
@@ -501,7 +505,7 @@ START_TEST(test_bad_options)
     ck_assert_int_eq(hoist_plan_create(m, &o, &p), HOIST_E_INVALID_ARG);
     devs[0].device = 0;
     /* a geometry with fewer layers than the tensors */
-    hoist_geometry g;
+    hoist_geometry g = HOIST_GEOMETRY_INIT;
     ck_assert_int_eq(hoist_model_geometry(m, &g), HOIST_OK);
     g.n_layers = 4;
     o.geometry = &g;
@@ -538,22 +542,22 @@ START_TEST(test_geometry_from_options_gguf_names)
     hoist_plan *p;
     hoist_plan_options o = HOIST_PLAN_OPTIONS_DEFAULT;
     hoist_coordinator *c = coord();
-    hoist_plan_device dev = {HOIST_DEVICE_HOST, 4 * GiB, 0};
+    hoist_plan_device dev = TU_PLAN_DEVICE(HOIST_DEVICE_HOST, 4 * GiB, 0);
     o.devices = &dev;
     o.ndevices = 1;
     o.coordinator = c;
     ck_assert_int_eq(hoist_plan_create(m, &o, &p), HOIST_E_OPEN); /* no config.json */
     ck_assert_ptr_nonnull(strstr(hoist_last_error(), "config.json"));
-    hoist_geometry g = {.architecture = "llama", .n_layers = 2, .hidden = 16,
+    hoist_geometry g = {.size = sizeof g, .architecture = "llama", .n_layers = 2, .hidden = 16,
                         .intermediate = 32, .n_heads = 2, .n_kv_heads = 1, .head_dim = 8,
                         .vocab = 4, .max_position = 512, .rms_eps = 1e-5, .rope_theta = 1e4,
                         .dtype = HOIST_DTYPE_F16};
     o.geometry = &g;
     ck_assert_int_eq(hoist_plan_create(m, &o, &p), HOIST_OK);
-    hoist_plan_info in;
-    hoist_plan_info_get(p, &in);
+    hoist_plan_info in = HOIST_PLAN_INFO_INIT;
+    ck_assert_int_eq(hoist_plan_info_get(p, &in), HOIST_OK);
     ck_assert_uint_eq(in.max_seq_len, 512);
-    hoist_plan_usage u;
+    hoist_plan_usage u = HOIST_PLAN_USAGE_INIT;
     hoist_plan_usage_get(p, 0, &u);
     ck_assert_uint_eq(u.layers, 2);
     ck_assert(u.head && u.embeddings);
@@ -573,7 +577,7 @@ START_TEST(test_second_model_into_what_is_left)
     hoist_model *main_m = llama("main", &small, 0), *draft = llama("draft", &small, 0);
     hoist_coordinator *c = coord();
     uint64_t one = total_of(main_m, c);
-    hoist_plan_device dev = {HOIST_DEVICE_HOST, 2 * one - 1, 0};
+    hoist_plan_device dev = TU_PLAN_DEVICE(HOIST_DEVICE_HOST, 2 * one - 1, 0);
     hoist_plan_options o = opts_for(&dev, 1, 1024, c);
     hoist_plan *pm, *pd;
     ck_assert_int_eq(hoist_plan_create(main_m, &o, &pm), HOIST_OK);
@@ -581,7 +585,7 @@ START_TEST(test_second_model_into_what_is_left)
     /* one byte short of a second copy: the failure counts the main model's reservation */
     ck_assert_int_eq(hoist_plan_create(draft, &o, &pd), HOIST_E_NO_FIT);
     ck_assert_ptr_nonnull(strstr(hoist_last_error(), "host lacks 1 B:"));
-    hoist_fit fit;
+    hoist_fit fit = HOIST_FIT_INIT;
     ck_assert_int_eq(hoist_plan_fit(draft, &o, &fit), HOIST_OK);
     ck_assert_int_eq(fit.fits, 0);
     ck_assert_uint_eq(fit.shortfall_bytes, 1);
@@ -632,7 +636,7 @@ START_TEST(test_concurrent_plans)
     hoist_model *m = llama("s", &small, 0);
     hoist_coordinator *c = coord();
     uint64_t one = total_of(m, c);
-    hoist_plan_device dev = {HOIST_DEVICE_HOST, 3 * one + one / 2, 0};
+    hoist_plan_device dev = TU_PLAN_DEVICE(HOIST_DEVICE_HOST, 3 * one + one / 2, 0);
     hoist_plan_options o = opts_for(&dev, 1, 1024, c);
     enum { N = 8 };
     for (int round = 0; round < 20; round++) {
@@ -670,7 +674,7 @@ START_TEST(test_load_with_plan_host)
 {
     hoist_model *m = llama("s", &small, 1);
     hoist_coordinator *c = coord();
-    hoist_plan_device dev = {HOIST_DEVICE_HOST, 8 * GiB, 0};
+    hoist_plan_device dev = TU_PLAN_DEVICE(HOIST_DEVICE_HOST, 8 * GiB, 0);
     hoist_plan_options po = opts_for(&dev, 1, 1024, c);
     hoist_plan *p;
     ck_assert_int_eq(hoist_plan_create(m, &po, &p), HOIST_OK);
@@ -683,13 +687,13 @@ START_TEST(test_load_with_plan_host)
     hoist_weights *w, *w2 = NULL;
     ck_assert_int_eq(hoist_load(m, &lo, &w), HOIST_OK);
     tu_assert_weights_match_files(m, w);
-    hoist_view v;
+    hoist_view v = HOIST_VIEW_INIT;
     ck_assert_int_eq(hoist_weights_find(w, "model.layers.3.mlp.up_proj.weight", &v), HOIST_OK);
     ck_assert_int_eq(v.device, HOIST_DEVICE_HOST);
-    hoist_load_stats s;
-    hoist_weights_stats(w, &s);
-    hoist_plan_info in;
-    hoist_plan_info_get(p, &in);
+    hoist_load_stats s = HOIST_LOAD_STATS_INIT;
+    ck_assert_int_eq(hoist_weights_stats(w, &s), HOIST_OK);
+    hoist_plan_info in = HOIST_PLAN_INFO_INIT;
+    ck_assert_int_eq(hoist_plan_info_get(p, &in), HOIST_OK);
     ck_assert_uint_eq(s.arena_bytes, in.weights_bytes);
     /* loading again while the weights live would double the placed bytes */
     ck_assert_int_eq(hoist_load(m, &lo, &w2), HOIST_E_BUSY);
@@ -719,7 +723,7 @@ START_TEST(test_load_plan_absent_devices)
     hoist_model *m = llama("s", &small, 1);
     hoist_coordinator *c = coord();
     uint64_t room = room_for_layers(m, c, 3);
-    hoist_plan_device devs[2] = {{0, room, 0}, {1, 8 * GiB, 0}};
+    hoist_plan_device devs[2] = {TU_PLAN_DEVICE(0, room, 0), TU_PLAN_DEVICE(1, 8 * GiB, 0)};
     hoist_plan_options po = opts_for(devs, 2, 1024, c);
     hoist_plan *p;
     ck_assert_int_eq(hoist_plan_create(m, &po, &p), HOIST_OK); /* given sizes: no GPU needed */
@@ -746,7 +750,7 @@ END_TEST
 static void load_two_arenas(hoist_model *m, int as_device, hoist_path path)
 {
     hoist_coordinator *c = coord();
-    hoist_plan_device dev = {HOIST_DEVICE_HOST, 8 * GiB, 0};
+    hoist_plan_device dev = TU_PLAN_DEVICE(HOIST_DEVICE_HOST, 8 * GiB, 0);
     hoist_plan_options po = opts_for(&dev, 1, 256, c);
     hoist_plan *p;
     ck_assert_int_eq(hoist_plan_create(m, &po, &p), HOIST_OK);
@@ -771,12 +775,12 @@ static void load_two_arenas(hoist_model *m, int as_device, hoist_path path)
     ck_assert_int_eq(hoist_load(m, &lo, &w), HOIST_OK);
     hoist__gpu_set_hooks(NULL);
     tu_assert_weights_match_files(m, w);
-    hoist_load_stats s;
-    hoist_weights_stats(w, &s);
+    hoist_load_stats s = HOIST_LOAD_STATS_INIT;
+    ck_assert_int_eq(hoist_weights_stats(w, &s), HOIST_OK);
     ck_assert_uint_eq(s.arena_bytes, sizes[0] + sizes[1]);
     /* each view lies inside its own arena */
     for (size_t i = 0; i < n; i++) {
-        hoist_view v;
+        hoist_view v = HOIST_VIEW_INIT;
         ck_assert_int_eq(hoist_weights_view(w, i, &v), HOIST_OK);
         const hoist__arena *a = &w->arenas[p->tensor_dev[i]];
         ck_assert((uint8_t *)v.data >= a->base);
@@ -809,7 +813,7 @@ typedef struct loader_arg {
 static void *plan_and_load(void *arg)
 {
     loader_arg *a = arg;
-    hoist_plan_device dev = {HOIST_DEVICE_HOST, 8 * GiB, 0};
+    hoist_plan_device dev = TU_PLAN_DEVICE(HOIST_DEVICE_HOST, 8 * GiB, 0);
     hoist_plan_options po = opts_for(&dev, 1, 512, a->c);
     hoist_plan *p;
     a->rc = hoist_plan_create(a->m, &po, &p);
@@ -821,7 +825,7 @@ static void *plan_and_load(void *arg)
     a->rc = hoist_load(a->m, &lo, &w);
     hoist_plan_free(p);
     if (a->rc == HOIST_OK) {
-        hoist_view v;
+        hoist_view v = HOIST_VIEW_INIT;
         a->rc = hoist_weights_find(w, "lm_head.weight", &v);
         hoist_weights_free(w);
     }

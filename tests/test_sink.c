@@ -31,7 +31,7 @@ static void rebuild_init(rebuild *r, const hoist_model *m)
     r->done = calloc(n, sizeof *r->done);
     r->cur = -1;
     for (size_t i = 0; i < n; i++) {
-        hoist_tensor_info ti;
+        hoist_tensor_info ti = HOIST_TENSOR_INFO_INIT;
         ck_assert_int_eq(hoist_model_tensor(m, i, &ti), HOIST_OK);
         r->bufs[i] = malloc(ti.nbytes ? ti.nbytes : 1);
     }
@@ -52,7 +52,7 @@ static int rebuild_cb(const hoist_piece *p, void *user)
     rebuild *r = user;
     if (atomic_fetch_add(&r->inside, 1) != 0) return REBUILD_FAIL("concurrent call");
     int rc = 0;
-    hoist_tensor_info ti;
+    hoist_tensor_info ti = HOIST_TENSOR_INFO_INIT;
     r->calls++;
     if (r->stop_at && r->calls == r->stop_at) {
         rc = r->stop_rc;
@@ -86,7 +86,7 @@ static void rebuild_check(const rebuild *r)
 {
     ck_assert_msg(!r->error[0], "%s", r->error);
     for (size_t i = 0; i < hoist_model_tensor_count(r->m); i++) {
-        hoist_tensor_info ti;
+        hoist_tensor_info ti = HOIST_TENSOR_INFO_INIT;
         ck_assert_int_eq(hoist_model_tensor(r->m, i, &ti), HOIST_OK);
         ck_assert_msg(r->done[i], "tensor %s never completed", ti.name);
         ck_assert_uint_eq(r->filled[i], ti.nbytes);
@@ -112,7 +112,7 @@ static void sink_every_path(hoist_model *m, unsigned threads, uint64_t chunk)
         o.chunk_bytes = chunk;
         rebuild r;
         rebuild_init(&r, m);
-        hoist_load_stats st;
+        hoist_load_stats st = HOIST_LOAD_STATS_INIT;
         int rc = hoist_load_sink(m, &o, rebuild_cb, &r, &st);
         ck_assert_msg(rc == HOIST_OK, "%s: %s (%s)", hoist_path_name(paths[k]),
                       hoist_last_error(), r.error);
@@ -216,7 +216,7 @@ START_TEST(test_budget_smaller_than_tensor)
         o.ram_budget = 1u << 20;
         rebuild r;
         rebuild_init(&r, m);
-        hoist_load_stats st;
+        hoist_load_stats st = HOIST_LOAD_STATS_INIT;
         ck_assert_msg(hoist_load_sink(m, &o, rebuild_cb, &r, &st) == HOIST_OK, "%s: %s",
                       hoist_path_name(paths[k]), hoist_last_error());
         rebuild_check(&r);
@@ -298,7 +298,7 @@ static uint64_t reference_hash(hoist_model *m)
     size_t cap = 4u << 20;
     uint8_t *buf = malloc(cap);
     for (size_t i = 0; i < hoist_model_tensor_count(m); i++) {
-        hoist_tensor_info ti;
+        hoist_tensor_info ti = HOIST_TENSOR_INFO_INIT;
         ck_assert_int_eq(hoist_model_tensor(m, i, &ti), HOIST_OK);
         int fd = open(hoist_model_file_path(m, ti.file), O_RDONLY);
         ck_assert_int_ge(fd, 0);
@@ -366,7 +366,7 @@ START_TEST(test_4g_through_64m_budget)
     o.ram_budget = SINK_BUDGET;
     int have_hwm = reset_hwm() == 0;
     uint64_t rss0 = tu_rss_bytes();
-    hoist_load_stats st;
+    hoist_load_stats st = HOIST_LOAD_STATS_INIT;
     ck_assert_msg(hoist_load_sink(m, &o, hash_cb, &hs, &st) == HOIST_OK, "%s", hoist_last_error());
     uint64_t hwm = vm_hwm();
     uint64_t got = XXH3_64bits_digest(hs.h);

@@ -10,8 +10,8 @@ static const char *auto_load(hoist_model *m)
     hoist_weights *w = NULL;
     ck_assert_msg(hoist_load(m, &o, &w) == HOIST_OK, "%s", hoist_last_error());
     tu_assert_weights_match_files(m, w);
-    hoist_load_stats s;
-    hoist_weights_stats(w, &s);
+    hoist_load_stats s = HOIST_LOAD_STATS_INIT;
+    ck_assert_int_eq(hoist_weights_stats(w, &s), HOIST_OK);
     const char *name = s.path;
     hoist_weights_free(w);
     ck_assert_int_eq(st_lines(HOIST_LOG_INFO, "auto: picked"), 1);

@@ -92,6 +92,45 @@ int tu_run_cli(const char *args)
     return WEXITSTATUS(rc);
 }
 
+static char *read_text(const char *path)
+{
+    size_t len = 0;
+    char *text = tu_read(path, &len);
+    ck_assert_msg(text != NULL, "cannot read %s", path);
+    text = realloc(text, len + 1);
+    ck_assert_ptr_nonnull(text);
+    text[len] = '\0';
+    return text;
+}
+
+/* A new empty file under $TMPDIR (or /tmp); its malloc'd path. */
+static char *temp_file(void)
+{
+    const char *base = getenv("TMPDIR");
+    char *path = tu_path(base && *base ? base : "/tmp", "hoist-test-XXXXXX");
+    int fd = mkstemp(path);
+    ck_assert_msg(fd >= 0, "mkstemp %s", path);
+    close(fd);
+    return path;
+}
+
+int tu_run_cli_capture(const char *args, char **out, char **err)
+{
+    char *out_path = temp_file(), *err_path = temp_file();
+    char *cmd = malloc(strlen(args) + strlen(out_path) + strlen(err_path) + 16);
+    ck_assert_ptr_nonnull(cmd);
+    sprintf(cmd, "%s > '%s' 2> '%s'", args, out_path, err_path);
+    int rc = tu_run_cli(cmd);
+    if (out) *out = read_text(out_path);
+    if (err) *err = read_text(err_path);
+    unlink(out_path);
+    unlink(err_path);
+    free(cmd);
+    free(out_path);
+    free(err_path);
+    return rc;
+}
+
 char *tu_data(const char *relpath) { return tu_path(env_or("HOIST_TEST_DATA", HOIST_TEST_DATA), relpath); }
 
 static int run_suite(Suite *s, int fork)
@@ -151,8 +190,8 @@ void tu_assert_weights_match_files(const hoist_model *m, const hoist_weights *w)
         ck_assert_int_ge(fds[f], 0);
     }
     for (size_t i = 0; i < n; i++) {
-        hoist_tensor_info t;
-        hoist_view v;
+        hoist_tensor_info t = HOIST_TENSOR_INFO_INIT;
+        hoist_view v = HOIST_VIEW_INIT;
         ck_assert_int_eq(hoist_model_tensor(m, i, &t), HOIST_OK);
         ck_assert_int_eq(hoist_weights_view(w, i, &v), HOIST_OK);
         ck_assert_str_eq(v.name, t.name);

@@ -11,6 +11,11 @@
 /* Exit code ctest shows as "skipped". */
 #define TU_SKIP 77
 
+/* A hoist_plan_device initializer with its size set. */
+#define TU_PLAN_DEVICE(dev, free, reserve)                                                        \
+    {.size = sizeof(hoist_plan_device), .device = (dev), .free_bytes = (free),                  \
+     .reserve_bytes = (reserve)}
+
 /* Creates a fresh directory under $TMPDIR (or /tmp); returns a malloc'd path. Aborts the test on
  * failure. */
 char *tu_mkdtemp(void);
@@ -28,6 +33,9 @@ void *tu_read(const char *path, size_t *len);
 /* Runs the hoist CLI with the given argument string (passed through /bin/sh); returns its exit
  * status, or -1 if it did not exit normally. */
 int tu_run_cli(const char *args);
+/* tu_run_cli with the command's stdout and stderr captured: *out and *err (either may be NULL)
+ * receive them, malloc'd and NUL-terminated. args must not redirect them itself. */
+int tu_run_cli_capture(const char *args, char **out, char **err);
 /* Path of a file in tests/data (malloc'd). */
 char *tu_data(const char *relpath);
 /* Writes a single-file safetensors model with `count` U8/BF16/F32/... tensors of odd sizes

@@ -64,5 +64,7 @@ int bench_read_csv(const char *path, bench_report *r, char *err, size_t errlen);
  * 1 when gnuplot is not installed (the script is left in path + ".gp" and a message printed);
  * -1 on another failure (message printed). */
 int bench_plot(const char *path, const bench_report *r);
+/* Why bench_plot cannot draw into path (a static string), or NULL when it can. */
+const char *bench_plot_name_problem(const char *path);
 
 #endif

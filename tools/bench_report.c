@@ -696,15 +696,22 @@ static int run_gnuplot(const char *script)
     return 0;
 }
 
+const char *bench_plot_name_problem(const char *path)
+{
+    size_t n = strlen(path);
+    if (!(n >= 4 && (strcmp(path + n - 4, ".svg") == 0 || strcmp(path + n - 4, ".png") == 0)))
+        return "the name must end in .svg or .png";
+    /* the name goes into the gnuplot script between single quotes */
+    if (strchr(path, '\'')) return "a quote in the name is not supported";
+    return NULL;
+}
+
 int bench_plot(const char *path, const bench_report *r)
 {
     size_t n = strlen(path);
-    if (!(n >= 4 && (strcmp(path + n - 4, ".svg") == 0 || strcmp(path + n - 4, ".png") == 0))) {
-        cli_error("bench", "--plot %s: the name must end in .svg or .png", path);
-        return -1;
-    }
-    if (strchr(path, '\'')) {
-        cli_error("bench", "--plot %s: a quote in the name is not supported", path);
+    const char *problem = bench_plot_name_problem(path);
+    if (problem) {
+        cli_error("bench", "--plot %s: %s", path, problem);
         return -1;
     }
     char *script = malloc(n + 4);

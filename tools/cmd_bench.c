@@ -266,7 +266,8 @@ static void child_load(const bench *b, const job *j, job_out *out)
     watch w = {0};
     o.progress = watch_cb;
     o.progress_user = &w;
-    hoist_device_info info; /* the device comes up outside the timed load */
+    /* the device comes up outside the timed load */
+    hoist_device_info info = HOIST_DEVICE_INFO_INIT;
     int rc = hoist_device_info_get(b->o.device, &info);
     if (rc < 0) return set_error(out, rc);
     out->hwm_reset = reset_hwm();
@@ -281,7 +282,7 @@ static void child_load(const bench *b, const job *j, job_out *out)
     out->cpu = cpu_seconds() - cpu0;
     out->peak_rss = vm_hwm();
     if (rc < 0) return set_error(out, rc);
-    hoist_load_stats s;
+    hoist_load_stats s = HOIST_LOAD_STATS_INIT;
     hoist_weights_stats(wt, &s);
     snprintf(out->ran, sizeof out->ran, "%s", s.path);
     out->threads = s.threads;
@@ -302,13 +303,13 @@ static void child_ceiling(const bench *b, const job *j, job_out *out)
     int rc = HOIST_OK;
     if (j->kind == JOB_PROBE) {
         out->device_count = hoist_device_count();
-        hoist_device_info info;
+        hoist_device_info info = HOIST_DEVICE_INFO_INIT;
         rc = hoist_device_info_get(b->o.device_set ? b->o.device : HOIST_DEVICE_HOST, &info);
         if (rc < 0) set_error(out, rc);
         return;
     }
     if (j->kind != JOB_READ) {
-        hoist_device_info info;
+        hoist_device_info info = HOIST_DEVICE_INFO_INIT;
         rc = hoist_device_info_get(b->o.device, &info);
         if (rc < 0) return set_error(out, rc);
     }
@@ -320,6 +321,7 @@ static void child_ceiling(const bench *b, const job *j, job_out *out)
     co.device = b->o.device;
     co.progress = cli_progress_cb;
     co.progress_user = &bar;
+    out->ceiling = (hoist_ceiling)HOIST_CEILING_INIT;
     if (j->kind == JOB_READ) {
         rc = hoist_read_ceiling(b->m, &co, &out->ceiling);
     } else if (j->kind == JOB_STAGING) {
@@ -508,8 +510,8 @@ static void run_all(bench *b)
 static void describe_ceiling(const bench *b, int which, const hoist_ceiling *c, char *buf,
                              size_t len)
 {
-    char blk[32], dev[16];
-    snprintf(dev, sizeof dev, b->o.device < 0 ? "host" : "cuda:%d", b->o.device);
+    char blk[32], dev[HOIST_DEVICE_NAME_MAX];
+    hoist_device_name(b->o.device, dev, sizeof dev);
     if (which == 0)
         snprintf(buf, len, "%s, %s, %u %s x %u x %s reads%s%s%s",
                  c->direct ? "O_DIRECT" : "buffered", c->uring ? "io_uring" : "pread", c->threads,
@@ -655,7 +657,7 @@ static void load_row(bench *b, bench_report *rep, int mode, int p, int bu)
 static void build_report(bench *b, bench_report *rep)
 {
     snprintf(rep->model, sizeof rep->model, "%s", b->o.model_path);
-    snprintf(rep->device, sizeof rep->device, b->o.device < 0 ? "host" : "cuda:%d", b->o.device);
+    hoist_device_name(b->o.device, rep->device, sizeof rep->device);
     snprintf(rep->cold_method, sizeof rep->cold_method, "%s",
              b->global_drop ? "drop_caches" : "fadvise");
     rep->model_bytes = hoist_model_total_bytes(b->m);
@@ -698,120 +700,160 @@ static void usage(FILE *f)
             "                      1M where one is given; default: the best of a sweep)\n"
             "  --progress, --no-progress   bar on stderr (default: when it is a terminal)\n"
             "  --quiet             no line per measurement on stderr\n"
-            "  --lenient           accept trailing bytes after a data section\n");
+            "  --lenient           accept trailing bytes after a data section\n"
+            "  --help              this text\n");
 }
 
-static int parse_paths(const char *text, bench_opts *o)
+enum {
+    OPT_DEVICE = 256,
+    OPT_PATHS,
+    OPT_BUDGETS,
+    OPT_REPEAT,
+    OPT_COLD,
+    OPT_WARM,
+    OPT_BOTH,
+    OPT_DROP,
+    OPT_CSV,
+    OPT_PLOT,
+    OPT_FROM_CSV,
+    OPT_THREADS,
+    OPT_CHUNK,
+    OPT_READ_THREADS,
+    OPT_READ_DEPTH,
+    OPT_READ_BLOCK,
+    OPT_VERIFY,
+    OPT_PROGRESS,
+    OPT_NO_PROGRESS,
+    OPT_QUIET,
+    OPT_LENIENT,
+};
+
+static const struct option options[] = {
+    {"help", no_argument, NULL, 'h'},
+    {"device", required_argument, NULL, OPT_DEVICE},
+    {"paths", required_argument, NULL, OPT_PATHS},
+    {"budgets", required_argument, NULL, OPT_BUDGETS},
+    {"repeat", required_argument, NULL, OPT_REPEAT},
+    {"cold", no_argument, NULL, OPT_COLD},
+    {"warm", no_argument, NULL, OPT_WARM},
+    {"both", no_argument, NULL, OPT_BOTH},
+    {"drop", required_argument, NULL, OPT_DROP},
+    {"csv", required_argument, NULL, OPT_CSV},
+    {"plot", required_argument, NULL, OPT_PLOT},
+    {"from-csv", required_argument, NULL, OPT_FROM_CSV},
+    {"threads", required_argument, NULL, OPT_THREADS},
+    {"chunk", required_argument, NULL, OPT_CHUNK},
+    {"read-threads", required_argument, NULL, OPT_READ_THREADS},
+    {"read-depth", required_argument, NULL, OPT_READ_DEPTH},
+    {"read-block", required_argument, NULL, OPT_READ_BLOCK},
+    {"verify", no_argument, NULL, OPT_VERIFY},
+    {"progress", no_argument, NULL, OPT_PROGRESS},
+    {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
+    {"quiet", no_argument, NULL, OPT_QUIET},
+    {"lenient", no_argument, NULL, OPT_LENIENT},
+    {0},
+};
+
+static int path_item(const cli_parser *p, const char *text, size_t i, void *user)
 {
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", text);
-    o->npaths = 0;
-    for (char *save, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        if (o->npaths == MAX_PATHS) return -1;
-        int rc = hoist_path_parse(t, &o->paths[o->npaths++]);
-        if (rc < 0) {
-            cli_fail("bench", rc);
-            return -1;
-        }
-    }
-    return o->npaths ? 0 : -1;
+    if (hoist_path_parse(text, (hoist_path *)user + i) == HOIST_OK) return CLI_CONTINUE;
+    return cli_bad_value(p, "%s", hoist_last_error());
 }
 
-static int parse_budgets(const char *text, bench_opts *o)
+/* A size, or "default" / "none": the path's own budget, 0. */
+static int budget_item(const cli_parser *p, const char *text, size_t i, void *user)
 {
-    char buf[512];
-    snprintf(buf, sizeof buf, "%s", text);
-    o->nbudgets = 0;
-    for (char *save, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        uint64_t v = 0;
-        if (o->nbudgets == MAX_BUDGETS) return -1;
-        if (strcmp(t, "default") && strcmp(t, "none") && !cli_parse_size(t, &v)) return -1;
-        o->budgets[o->nbudgets++] = v;
-    }
-    return o->nbudgets ? 0 : -1;
+    uint64_t *budget = (uint64_t *)user + i;
+    *budget = 0;
+    if (strcmp(text, "default") == 0 || strcmp(text, "none") == 0 || cli_parse_size(text, budget))
+        return CLI_CONTINUE;
+    return cli_bad_value(p, "'%s' is not a size such as 512M or 8G, nor default", text);
 }
 
-/* 0, 2 for a usage error, -1 when --help was printed. */
+static int drop_option(const cli_parser *p, drop_method *drop)
+{
+    static const char *const names[] = {[DROP_AUTO] = "auto", [DROP_GLOBAL] = "global",
+                                        [DROP_FILES] = "files"};
+    for (int m = 0; m < 3; m++) {
+        if (strcmp(p->value, names[m]) != 0) continue;
+        *drop = (drop_method)m;
+        return CLI_CONTINUE;
+    }
+    return cli_bad_value(p, "expected auto, global or files");
+}
+
+static int plot_option(const cli_parser *p, bench_opts *o)
+{
+    const char *problem = bench_plot_name_problem(p->value);
+    if (problem) return cli_bad_value(p, "%s", problem);
+    o->plot = p->value;
+    return CLI_CONTINUE;
+}
+
+/* Count-taking options: their field and bounds. */
+static int count_option(const cli_parser *p, int c, bench_opts *o)
+{
+    uint64_t v = 0;
+    int rc;
+    switch (c) {
+    case OPT_REPEAT:
+        rc = cli_value_u64(p, 1, MAX_REPEAT, &v);
+        o->repeat = (int)v;
+        return rc;
+    case OPT_THREADS: return cli_value_unsigned(p, 0, 256, &o->threads);
+    case OPT_READ_THREADS: return cli_value_unsigned(p, 1, 256, &o->read.threads);
+    case OPT_READ_DEPTH: return cli_value_unsigned(p, 1, 1024, &o->read.queue_depth);
+    default: return cli_bad_option(p, c);
+    }
+}
+
+static int option(cli_parser *p, int c, bench_opts *o)
+{
+    size_t n = 0;
+    int rc;
+    switch (c) {
+    case 'h': usage(stdout); return CLI_EXIT_OK;
+    case OPT_DEVICE: o->device_set = 1; return cli_value_device(p, &o->device);
+    case OPT_PATHS:
+        rc = cli_value_list(p, MAX_PATHS, &n, path_item, o->paths);
+        o->npaths = (int)n;
+        return rc;
+    case OPT_BUDGETS:
+        rc = cli_value_list(p, MAX_BUDGETS, &n, budget_item, o->budgets);
+        o->nbudgets = (int)n;
+        return rc;
+    case OPT_COLD: case OPT_WARM: case OPT_BOTH:
+        o->cold = c != OPT_WARM;
+        o->warm = c != OPT_COLD;
+        return CLI_CONTINUE;
+    case OPT_DROP: return drop_option(p, &o->drop);
+    case OPT_CSV: o->csv = p->value; return CLI_CONTINUE;
+    case OPT_PLOT: return plot_option(p, o);
+    case OPT_FROM_CSV: o->from_csv = p->value; return CLI_CONTINUE;
+    case OPT_CHUNK: return cli_value_size(p, 0, UINT64_MAX, &o->chunk);
+    case OPT_READ_BLOCK: return cli_value_size(p, 1, UINT64_MAX, &o->read.block_bytes);
+    case OPT_VERIFY: o->verify = 1; return CLI_CONTINUE;
+    case OPT_PROGRESS: o->progress = CLI_PROGRESS_ALWAYS; return CLI_CONTINUE;
+    case OPT_NO_PROGRESS: o->progress = CLI_PROGRESS_NEVER; return CLI_CONTINUE;
+    case OPT_QUIET: o->quiet = 1; return CLI_CONTINUE;
+    case OPT_LENIENT: o->lenient = 1; return CLI_CONTINUE;
+    default: return count_option(p, c, o);
+    }
+}
+
+/* CLI_CONTINUE, or the exit status (0 after --help). */
 static int parse_args(int argc, char **argv, bench_opts *o)
 {
-    uint64_t v;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-        int ok = 1;
-#define IS(name) (strcmp(a, name) == 0)
-#define TAKE(name) (IS(name) && val && ++i)
-        if (IS("--help")) {
-            usage(stdout);
-            return -1;
-        } else if (TAKE("--device")) {
-            int rc = hoist_device_parse(val, &o->device);
-            if (rc < 0) {
-                cli_fail("bench", rc);
-                return 2;
-            }
-            o->device_set = 1;
-        } else if (TAKE("--paths")) {
-            ok = parse_paths(val, o) == 0;
-        } else if (TAKE("--budgets")) {
-            ok = parse_budgets(val, o) == 0;
-        } else if (TAKE("--repeat")) {
-            ok = cli_parse_u64(val, &v) && v >= 1 && v <= MAX_REPEAT;
-            o->repeat = (int)v;
-        } else if (IS("--cold") || IS("--warm") || IS("--both")) {
-            o->cold = a[2] != 'w';
-            o->warm = a[2] != 'c';
-        } else if (TAKE("--drop")) {
-            o->drop = strcmp(val, "global") == 0 ? DROP_GLOBAL
-                      : strcmp(val, "files") == 0 ? DROP_FILES
-                                                  : DROP_AUTO;
-            ok = o->drop != DROP_AUTO || strcmp(val, "auto") == 0;
-        } else if (TAKE("--csv")) {
-            o->csv = val;
-        } else if (TAKE("--plot")) {
-            o->plot = val;
-        } else if (TAKE("--from-csv")) {
-            o->from_csv = val;
-        } else if (TAKE("--threads")) {
-            ok = cli_parse_u64(val, &v) && v <= 256;
-            o->threads = (unsigned)v;
-        } else if (TAKE("--chunk")) {
-            ok = cli_parse_size(val, &o->chunk);
-        } else if (TAKE("--read-threads")) {
-            ok = cli_parse_u64(val, &v) && v >= 1 && v <= 256;
-            o->read.threads = (unsigned)v;
-        } else if (TAKE("--read-depth")) {
-            ok = cli_parse_u64(val, &v) && v >= 1 && v <= 1024;
-            o->read.queue_depth = (unsigned)v;
-        } else if (TAKE("--read-block")) {
-            ok = cli_parse_size(val, &o->read.block_bytes) && o->read.block_bytes;
-        } else if (IS("--verify")) {
-            o->verify = 1;
-        } else if (IS("--progress") || IS("--no-progress")) {
-            o->progress = a[2] == 'n' ? CLI_PROGRESS_NEVER : CLI_PROGRESS_ALWAYS;
-        } else if (IS("--quiet")) {
-            o->quiet = 1;
-        } else if (IS("--lenient")) {
-            o->lenient = 1;
-        } else if (a[0] != '-' && !o->model_path) {
-            o->model_path = a;
-        } else {
-            ok = 0;
-        }
-#undef IS
-#undef TAKE
-        if (!ok) {
-            cli_error("bench", "bad or incomplete argument '%s'", a);
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (!o->model_path == !o->from_csv) {
-        cli_error("bench", o->from_csv ? "a MODEL and --from-csv do not go together"
-                                       : "which model? (hoist bench MODEL)");
-        usage(stderr);
-        return 2;
-    }
-    return 0;
+    cli_parser p;
+    cli_parser_init(&p, "bench", argc, argv, options, "h");
+    int c, rc = CLI_CONTINUE;
+    while (rc == CLI_CONTINUE && (c = cli_next_option(&p)) != -1) rc = option(&p, c, o);
+    if (rc != CLI_CONTINUE) return rc;
+    if (o->from_csv && p.noperands)
+        return cli_usage_error("bench", "a MODEL and --from-csv do not go together");
+    rc = cli_operands(&p, o->from_csv ? 0 : 1, 1, (const char *const[]){"MODEL"});
+    o->model_path = p.operand[0];
+    return rc;
 }
 
 /* ---- the command -------------------------------------------------------------------------- */
@@ -891,7 +933,7 @@ int cmd_bench(int argc, char **argv)
     o->npaths = 3;
     o->nbudgets = 1; /* the paths' defaults */
     int rc = parse_args(argc, argv, o);
-    if (rc) return rc < 0 ? 0 : rc; /* -1: --help */
+    if (rc != CLI_CONTINUE) return rc;
     if (o->from_csv) return from_csv(o);
 
     hoist_open_options oo = HOIST_OPEN_OPTIONS_DEFAULT;

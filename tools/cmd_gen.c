@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#define CMD "gen"
+
 static const char gen_usage[] =
     "usage: hoist gen OUT_DIR [--preset NAME | --size SIZE] [options]\n"
     "\n"
@@ -36,30 +38,87 @@ static const char gen_usage[] =
     "  --shard-size SIZE    largest shard (default 5G; small: 256M)\n"
     "  --seed N             default 0\n"
     "  --threads N          default: online CPUs\n"
-    "  --force              replace a checkpoint already in OUT_DIR\n"
+    "  --force              replace a checkpoint already in OUT_DIR (without it, gen\n"
+    "                       refuses a directory holding any file it would write)\n"
     "  --sync               fsync the shards before finishing (timed)\n"
-    "  --quiet              print nothing but errors\n"
+    "  --quiet, -q          print nothing but errors\n"
     "  --list-presets       print the presets with their sizes\n"
-    "  --help               this text\n"
+    "  --help, -h           this text\n"
     "\n"
     "Sizes take K, M, G, T suffixes (powers of 1024). The total is limited to 1 TiB.\n";
 
-static int usage_error(const char *fmt, const char *arg)
-{
-    fprintf(stderr, "hoist gen: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n\n%s", gen_usage);
-    return 2;
-}
+enum {
+    /* the dimensions first, in gen_args.dims order */
+    OPT_LAYERS = 256,
+    OPT_HIDDEN,
+    OPT_INTERMEDIATE,
+    OPT_HEADS,
+    OPT_KV_HEADS,
+    OPT_HEAD_DIM,
+    OPT_VOCAB,
+    OPT_MAX_POSITION,
+    OPT_PRESET,
+    OPT_SIZE,
+    OPT_FORMAT,
+    OPT_DTYPE,
+    OPT_TIE,
+    OPT_NO_TIE,
+    OPT_SHARD_SIZE,
+    OPT_SEED,
+    OPT_THREADS,
+    OPT_FORCE,
+    OPT_SYNC,
+    OPT_LIST_PRESETS,
+};
+enum { DIM_LAYERS, DIM_HIDDEN, DIM_INTER, DIM_HEADS, DIM_KV, DIM_HEAD_DIM, DIM_VOCAB, DIM_MAX_POS,
+       NDIMS };
+
+static const struct option options[] = {
+    {"help", no_argument, NULL, 'h'},
+    {"quiet", no_argument, NULL, 'q'},
+    {"layers", required_argument, NULL, OPT_LAYERS},
+    {"hidden", required_argument, NULL, OPT_HIDDEN},
+    {"intermediate", required_argument, NULL, OPT_INTERMEDIATE},
+    {"heads", required_argument, NULL, OPT_HEADS},
+    {"kv-heads", required_argument, NULL, OPT_KV_HEADS},
+    {"head-dim", required_argument, NULL, OPT_HEAD_DIM},
+    {"vocab", required_argument, NULL, OPT_VOCAB},
+    {"max-position", required_argument, NULL, OPT_MAX_POSITION},
+    {"preset", required_argument, NULL, OPT_PRESET},
+    {"size", required_argument, NULL, OPT_SIZE},
+    {"format", required_argument, NULL, OPT_FORMAT},
+    {"dtype", required_argument, NULL, OPT_DTYPE},
+    {"tie-embeddings", no_argument, NULL, OPT_TIE},
+    {"no-tie-embeddings", no_argument, NULL, OPT_NO_TIE},
+    {"shard-size", required_argument, NULL, OPT_SHARD_SIZE},
+    {"seed", required_argument, NULL, OPT_SEED},
+    {"threads", required_argument, NULL, OPT_THREADS},
+    {"force", no_argument, NULL, OPT_FORCE},
+    {"sync", no_argument, NULL, OPT_SYNC},
+    {"list-presets", no_argument, NULL, OPT_LIST_PRESETS},
+    {0},
+};
 
 typedef struct opt_u32 {
     bool set;
     uint32_t value;
 } opt_u32;
 
+typedef struct gen_args {
+    const char *out_dir, *preset;
+    opt_u32 dims[NDIMS];
+    bool has_size, has_shard, has_dtype, has_seed;
+    bool quiet, force, list, sync;
+    int tie; /* -1: the preset's */
+    uint64_t size, shard, seed, threads;
+    gen_dtype dtype;
+    gen_format format;
+} gen_args;
+
 static void list_presets(gen_dtype dtype)
 {
-    printf("%-10s %12s %16s  %s  (%s)\n", "preset", "size", "bytes", "files", gen_dtype_name(dtype));
+    printf("%-10s %12s %16s  %s  (%s)\n", "preset", "size", "bytes", "files",
+           gen_dtype_name(dtype));
     for (size_t i = 0; i < gen_preset_count(); i++) {
         const char *desc = NULL;
         const char *name = gen_preset_name(i, &desc);
@@ -76,221 +135,177 @@ static void list_presets(gen_dtype dtype)
     }
 }
 
+static int dimension(const cli_parser *p, opt_u32 *dim)
+{
+    uint64_t v = 0;
+    int rc = cli_value_u64(p, 1, UINT32_MAX, &v);
+    dim->set = rc == CLI_CONTINUE;
+    dim->value = (uint32_t)v;
+    return rc;
+}
+
+static int option(cli_parser *p, int c, gen_args *a)
+{
+    gen_config probe = GEN_CONFIG_DEFAULT;
+    if (c >= OPT_LAYERS && c <= OPT_MAX_POSITION) return dimension(p, &a->dims[c - OPT_LAYERS]);
+    switch (c) {
+    case 'h': fputs(gen_usage, stdout); return CLI_EXIT_OK;
+    case 'q': a->quiet = true; return CLI_CONTINUE;
+    case OPT_PRESET:
+        a->preset = p->value;
+        if (gen_preset(a->preset, &probe) == 0) return CLI_CONTINUE;
+        return cli_bad_value(p, "unknown preset (see --list-presets)");
+    case OPT_SIZE:
+        a->has_size = true;
+        return cli_value_size(p, 1, GEN_MAX_TOTAL_BYTES, &a->size);
+    case OPT_SHARD_SIZE:
+        a->has_shard = true;
+        return cli_value_size(p, 1, UINT64_MAX, &a->shard);
+    case OPT_FORMAT:
+        if (gen_parse_format(p->value, &a->format) == 0) return CLI_CONTINUE;
+        return cli_bad_value(p, "expected safetensors or gguf");
+    case OPT_DTYPE:
+        a->has_dtype = true;
+        if (gen_parse_dtype(p->value, &a->dtype) == 0) return CLI_CONTINUE;
+        return cli_bad_value(p, "expected bf16, f16, f32 or q8_0");
+    case OPT_SEED: a->has_seed = true; return cli_value_u64(p, 0, UINT64_MAX, &a->seed);
+    case OPT_THREADS: return cli_value_u64(p, 1, GEN_MAX_THREADS, &a->threads);
+    case OPT_TIE: case OPT_NO_TIE: a->tie = c == OPT_TIE; return CLI_CONTINUE;
+    case OPT_FORCE: a->force = true; return CLI_CONTINUE;
+    case OPT_SYNC: a->sync = true; return CLI_CONTINUE;
+    case OPT_LIST_PRESETS: a->list = true; return CLI_CONTINUE;
+    default: return cli_bad_option(p, c);
+    }
+}
+
+static int parse(int argc, char **argv, gen_args *a)
+{
+    cli_parser p;
+    cli_parser_init(&p, CMD, argc, argv, options, "hq");
+    int c, rc = CLI_CONTINUE;
+    while (rc == CLI_CONTINUE && (c = cli_next_option(&p)) != -1) rc = option(&p, c, a);
+    if (rc != CLI_CONTINUE) return rc;
+    a->out_dir = p.operand[0];
+    if (a->list) return cli_operands(&p, 0, 1, NULL);
+    rc = cli_operands(&p, 1, 1, (const char *const[]){"OUT_DIR"});
+    if (rc == CLI_CONTINUE && a->has_size && a->dims[DIM_LAYERS].set)
+        rc = cli_usage_error(CMD, "--size chooses the layer count: give --size or --layers");
+    if (rc == CLI_CONTINUE && a->has_shard && a->format == GEN_FORMAT_GGUF)
+        rc = cli_usage_error(CMD, "--shard-size: GGUF is written as one file");
+    return rc;
+}
+
+static const char *base_preset(const gen_args *a)
+{
+    return a->preset ? a->preset : a->has_size ? "llama-8b" : "tiny";
+}
+
+static bool geometry_modified(const gen_args *a)
+{
+    for (int d = 0; d < NDIMS; d++)
+        if (d != DIM_MAX_POS && a->dims[d].set) return true;
+    return a->tie >= 0;
+}
+
+/* The preset with the options over it; CLI_CONTINUE, or the usage error. */
+static int build_config(const gen_args *a, gen_config *cfg)
+{
+    const opt_u32 *d = a->dims;
+    uint32_t *fields[NDIMS] = {&cfg->layers, &cfg->hidden,   &cfg->intermediate, &cfg->heads,
+                               &cfg->kv_heads, &cfg->head_dim, &cfg->vocab, &cfg->max_position};
+    gen_preset(base_preset(a), cfg);
+    for (int i = 0; i < NDIMS; i++)
+        if (d[i].set) *fields[i] = d[i].value;
+    if (a->tie >= 0) cfg->tie_embeddings = a->tie != 0;
+    if (a->has_shard) cfg->shard_size = a->shard;
+    if (a->has_seed) cfg->seed = a->seed;
+    if (a->has_dtype) cfg->dtype = a->dtype;
+    cfg->format = a->format;
+    cfg->threads = (unsigned)a->threads;
+    cfg->force = a->force;
+    cfg->sync = a->sync;
+    /* head_dim follows hidden / heads unless given: one of them changed means a new head size */
+    if (!d[DIM_HEAD_DIM].set && (d[DIM_HIDDEN].set || d[DIM_HEADS].set)) {
+        if (cfg->hidden % cfg->heads != 0)
+            return cli_usage_error(CMD, "hidden (%u) is not a multiple of heads (%u); give "
+                                        "--head-dim to decouple them",
+                                   cfg->hidden, cfg->heads);
+        cfg->head_dim = cfg->hidden / cfg->heads;
+    }
+    char err[1024];
+    if (gen_validate(cfg, err, sizeof err) != 0) return cli_usage_error(CMD, "%s", err);
+    if (a->has_size && (gen_fit_size(a->size, cfg) != 0 || gen_validate(cfg, err, sizeof err) != 0))
+        return cli_usage_error(CMD, "cannot fit a model to --size %llu",
+                               (unsigned long long)a->size);
+    return CLI_CONTINUE;
+}
+
+static void print_plan(const gen_args *a, const gen_config *cfg)
+{
+    uint64_t total = gen_total_bytes(cfg);
+    uint32_t nfiles = gen_file_count(cfg);
+    char b1[32], b2[32];
+    if (a->has_size)
+        printf("geometry  %s fitted to %s\n", base_preset(a),
+               cli_fmt_bytes(a->size, b1, sizeof b1));
+    else
+        printf("geometry  %s%s\n", base_preset(a), geometry_modified(a) ? " (modified)" : "");
+    printf("          layers %u, hidden %u, intermediate %u, heads %u, kv_heads %u, "
+           "head_dim %u, vocab %u, %s embeddings\n",
+           cfg->layers, cfg->hidden, cfg->intermediate, cfg->heads, cfg->kv_heads, cfg->head_dim,
+           cfg->vocab, cfg->tie_embeddings ? "tied" : "untied");
+    printf("dtype     %s, seed %llu%s\n", gen_dtype_name(cfg->dtype), (unsigned long long)cfg->seed,
+           cfg->dtype == GEN_DTYPE_Q8_0 ? " (norms f32; rows not a multiple of 32: f16)" : "");
+    double params = (double)gen_param_count(cfg);
+    printf("total     %s (%llu bytes, %.2f %s params)\n", cli_fmt_bytes(total, b1, sizeof b1),
+           (unsigned long long)total, params >= 1e9 ? params / 1e9 : params / 1e6,
+           params >= 1e9 ? "B" : "M");
+    char first[64], last[64];
+    gen_file_name(0, nfiles, first, sizeof first);
+    gen_file_name(nfiles - 1, nfiles, last, sizeof last);
+    if (cfg->format == GEN_FORMAT_GGUF)
+        printf("files     %s (GGUF v3, llama.cpp names and keys)\n", GEN_GGUF_FILE);
+    else if (nfiles == 1)
+        printf("files     config.json, %s (shard size %s)\n", first,
+               cli_fmt_bytes(cfg->shard_size, b2, sizeof b2));
+    else
+        printf("files     config.json, model.safetensors.index.json, %s .. %s (shard size %s)\n",
+               first, last, cli_fmt_bytes(cfg->shard_size, b2, sizeof b2));
+    fflush(stdout);
+}
+
 int cmd_gen(int argc, char **argv)
 {
-    const char *out_dir = NULL, *preset = NULL;
-    opt_u32 layers = {0}, hidden = {0}, inter = {0}, heads = {0}, kv = {0}, head_dim = {0},
-            vocab = {0}, max_pos = {0};
-    bool has_size = false, has_shard = false, has_dtype = false, has_seed = false;
-    bool quiet = false, force = false, list = false, do_sync = false;
-    int tie = -1;
-    uint64_t size = 0, shard = 0, seed = 0, threads = 0;
-    gen_dtype dtype = GEN_DTYPE_BF16;
-    gen_format format = GEN_FORMAT_SAFETENSORS;
-
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        if (arg[0] != '-' || arg[1] == '\0') {
-            if (out_dir) return usage_error("unexpected argument '%s'", arg);
-            out_dir = arg;
-            continue;
-        }
-        if (strcmp(arg, "--") == 0) {
-            if (i + 1 < argc && !out_dir) out_dir = argv[++i];
-            if (i + 1 < argc) return usage_error("unexpected argument '%s'", argv[i + 1]);
-            break;
-        }
-        /* --name=value or --name value */
-        char name[64];
-        const char *value = NULL;
-        const char *eq = strchr(arg, '=');
-        size_t nlen = eq ? (size_t)(eq - arg) : strlen(arg);
-        if (nlen >= sizeof name) return usage_error("unknown option '%s'", arg);
-        memcpy(name, arg, nlen);
-        name[nlen] = '\0';
-        if (eq) value = eq + 1;
-
-        /* flags without a value */
-        bool *flag = NULL;
-        if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) {
-            fputs(gen_usage, stdout);
-            return 0;
-        }
-        if (strcmp(name, "--quiet") == 0 || strcmp(name, "-q") == 0) flag = &quiet;
-        else if (strcmp(name, "--force") == 0) flag = &force;
-        else if (strcmp(name, "--sync") == 0) flag = &do_sync;
-        else if (strcmp(name, "--list-presets") == 0) flag = &list;
-        if (flag || strcmp(name, "--tie-embeddings") == 0 ||
-            strcmp(name, "--no-tie-embeddings") == 0) {
-            if (value) return usage_error("option '%s' takes no value", name);
-            if (flag) *flag = true;
-            else tie = strcmp(name, "--tie-embeddings") == 0;
-            continue;
-        }
-
-        /* options with a value */
-        static const char *const valued[] = {
-            "--preset", "--size", "--layers", "--hidden", "--intermediate", "--heads",
-            "--kv-heads", "--head-dim", "--vocab", "--max-position", "--dtype", "--shard-size",
-            "--seed", "--threads", "--format",
-        };
-        bool known = false;
-        for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++)
-            if (strcmp(name, valued[k]) == 0) known = true;
-        if (!known) return usage_error("unknown option '%s'", arg);
-        if (!value) {
-            if (i + 1 >= argc) return usage_error("option '%s' needs a value", name);
-            value = argv[++i];
-        }
-
-        struct {
-            const char *name;
-            opt_u32 *dst;
-        } dims[] = {
-            {"--layers", &layers}, {"--hidden", &hidden},     {"--intermediate", &inter},
-            {"--heads", &heads},   {"--kv-heads", &kv},       {"--head-dim", &head_dim},
-            {"--vocab", &vocab},   {"--max-position", &max_pos},
-        };
-        bool done = false;
-        for (size_t k = 0; k < sizeof dims / sizeof dims[0]; k++) {
-            if (strcmp(name, dims[k].name) != 0) continue;
-            uint64_t v;
-            if (!cli_parse_u64(value, &v) || v == 0 || v > UINT32_MAX)
-                return usage_error("bad value for a dimension: '%s' (a positive integer)", value);
-            dims[k].dst->set = true;
-            dims[k].dst->value = (uint32_t)v;
-            done = true;
-        }
-        if (done) continue;
-        if (strcmp(name, "--preset") == 0) {
-            preset = value;
-        } else if (strcmp(name, "--size") == 0) {
-            if (!cli_parse_size(value, &size) || size == 0)
-                return usage_error("bad size '%s' (e.g. 8G, 512M)", value);
-            has_size = true;
-        } else if (strcmp(name, "--shard-size") == 0) {
-            if (!cli_parse_size(value, &shard) || shard == 0)
-                return usage_error("bad shard size '%s' (e.g. 5G, 256M)", value);
-            has_shard = true;
-        } else if (strcmp(name, "--dtype") == 0) {
-            if (gen_parse_dtype(value, &dtype) != 0)
-                return usage_error("unknown dtype '%s' (bf16, f16, f32 or q8_0)", value);
-            has_dtype = true;
-        } else if (strcmp(name, "--format") == 0) {
-            if (gen_parse_format(value, &format) != 0)
-                return usage_error("unknown format '%s' (safetensors or gguf)", value);
-        } else if (strcmp(name, "--seed") == 0) {
-            if (!cli_parse_u64(value, &seed)) return usage_error("bad seed '%s'", value);
-            has_seed = true;
-        } else if (strcmp(name, "--threads") == 0) {
-            if (!cli_parse_u64(value, &threads) || threads == 0 || threads > GEN_MAX_THREADS)
-                return usage_error("bad thread count '%s' (1 to 1024)", value);
-        }
+    gen_args a = {.tie = -1, .dtype = GEN_DTYPE_BF16, .format = GEN_FORMAT_SAFETENSORS};
+    int rc = parse(argc, argv, &a);
+    if (rc != CLI_CONTINUE) return rc;
+    if (a.list) {
+        list_presets(a.dtype);
+        return CLI_EXIT_OK;
     }
-
-    if (list) {
-        list_presets(dtype);
-        return 0;
-    }
-    if (!out_dir) return usage_error("%s", "missing OUT_DIR");
-    if (has_size && layers.set)
-        return usage_error("%s", "--size chooses the layer count: give --size or --layers");
-    if (has_size && size > GEN_MAX_TOTAL_BYTES)
-        return usage_error("%s", "--size is above the 1 TiB limit");
-    if (has_shard && format == GEN_FORMAT_GGUF)
-        return usage_error("%s", "--shard-size: GGUF is written as one file");
-
     gen_config cfg = GEN_CONFIG_DEFAULT;
-    const char *base = preset ? preset : has_size ? "llama-8b" : "tiny";
-    if (gen_preset(base, &cfg) != 0)
-        return usage_error("unknown preset '%s' (see --list-presets)", base);
-    if (layers.set) cfg.layers = layers.value;
-    if (hidden.set) cfg.hidden = hidden.value;
-    if (inter.set) cfg.intermediate = inter.value;
-    if (heads.set) cfg.heads = heads.value;
-    if (kv.set) cfg.kv_heads = kv.value;
-    if (vocab.set) cfg.vocab = vocab.value;
-    if (max_pos.set) cfg.max_position = max_pos.value;
-    if (tie >= 0) cfg.tie_embeddings = tie != 0;
-    if (has_shard) cfg.shard_size = shard;
-    if (has_seed) cfg.seed = seed;
-    if (has_dtype) cfg.dtype = dtype;
-    cfg.format = format;
-    cfg.threads = (unsigned)threads;
-    cfg.force = force;
-    cfg.sync = do_sync;
-    if (head_dim.set) {
-        cfg.head_dim = head_dim.value;
-    } else if (hidden.set || heads.set) {
-        if (cfg.hidden % cfg.heads != 0) {
-            cli_error("gen", "hidden (%u) is not a multiple of heads (%u); give --head-dim to "
-                      "decouple them", cfg.hidden, cfg.heads);
-            fprintf(stderr, "\n%s", gen_usage);
-            return 2;
-        }
-        cfg.head_dim = cfg.hidden / cfg.heads;
-    }
-
-    char err[1024];
-    if (gen_validate(&cfg, err, sizeof err) != 0) return usage_error("%s", err);
-    if (has_size) {
-        if (gen_fit_size(size, &cfg) != 0 || gen_validate(&cfg, err, sizeof err) != 0)
-            return usage_error("%s", "cannot fit a model to that --size");
-    }
-
-    uint64_t total = gen_total_bytes(&cfg);
-    uint32_t nfiles = gen_file_count(&cfg);
-    char b1[32], b2[32];
-    if (!quiet) {
-        if (has_size)
-            printf("geometry  %s fitted to %s\n", base, cli_fmt_bytes(size, b1, sizeof b1));
-        else
-            printf("geometry  %s%s\n", base,
-                   (layers.set || hidden.set || inter.set || heads.set || kv.set || head_dim.set ||
-                    vocab.set || tie >= 0)
-                       ? " (modified)"
-                       : "");
-        printf("          layers %u, hidden %u, intermediate %u, heads %u, kv_heads %u, "
-               "head_dim %u, vocab %u, %s embeddings\n",
-               cfg.layers, cfg.hidden, cfg.intermediate, cfg.heads, cfg.kv_heads, cfg.head_dim,
-               cfg.vocab, cfg.tie_embeddings ? "tied" : "untied");
-        printf("dtype     %s, seed %llu%s\n", gen_dtype_name(cfg.dtype),
-               (unsigned long long)cfg.seed,
-               cfg.dtype == GEN_DTYPE_Q8_0 ? " (norms f32; rows not a multiple of 32: f16)" : "");
-        double params = (double)gen_param_count(&cfg);
-        printf("total     %s (%llu bytes, %.2f %s params)\n", cli_fmt_bytes(total, b1, sizeof b1),
-               (unsigned long long)total, params >= 1e9 ? params / 1e9 : params / 1e6,
-               params >= 1e9 ? "B" : "M");
-        char first[64], last[64];
-        gen_file_name(0, nfiles, first, sizeof first);
-        gen_file_name(nfiles - 1, nfiles, last, sizeof last);
-        if (cfg.format == GEN_FORMAT_GGUF)
-            printf("files     %s (GGUF v3, llama.cpp names and keys)\n", GEN_GGUF_FILE);
-        else if (nfiles == 1)
-            printf("files     config.json, %s (shard size %s)\n", first,
-                   cli_fmt_bytes(cfg.shard_size, b2, sizeof b2));
-        else
-            printf("files     config.json, model.safetensors.index.json, %s .. %s (shard size "
-                   "%s)\n",
-                   first, last, cli_fmt_bytes(cfg.shard_size, b2, sizeof b2));
-        fflush(stdout);
+    rc = build_config(&a, &cfg);
+    if (rc != CLI_CONTINUE) return rc;
+    if (!a.quiet) {
+        print_plan(&a, &cfg);
         cfg.progress = isatty(STDERR_FILENO) != 0;
     }
-
     double t0 = cli_now();
-    if (gen_model_write(out_dir, &cfg, err, sizeof err) != 0) {
-        cli_error("gen", "%s", err);
-        return 1;
+    char err[1024];
+    if (gen_model_write(a.out_dir, &cfg, err, sizeof err) != 0) {
+        cli_error(CMD, "%s", err);
+        return CLI_EXIT_FAILURE;
     }
     double secs = cli_now() - t0;
-    if (!quiet) {
+    if (!a.quiet) {
         unsigned nthreads = cfg.threads;
         if (!nthreads) {
             long n = sysconf(_SC_NPROCESSORS_ONLN);
             nthreads = n > 0 ? (unsigned)n : 1;
         }
-        printf("wrote     %s in %.2f s: %.2f GB/s (%u threads, %s)\n", out_dir, secs,
-               secs > 0 ? (double)total / secs / 1e9 : 0.0, nthreads, gen_simd_name());
+        printf("wrote     %s in %.2f s: %.2f GB/s (%u threads, %s)\n", a.out_dir, secs,
+               secs > 0 ? (double)gen_total_bytes(&cfg) / secs / 1e9 : 0.0, nthreads,
+               gen_simd_name());
     }
-    return 0;
+    return CLI_EXIT_OK;
 }

@@ -16,7 +16,38 @@ static void usage(FILE *f)
                "PATH is a .safetensors or .gguf file, a packed container, a model directory or a\n"
                "model.safetensors.index.json.\n"
                "  --json     machine-readable output\n"
-               "  --lenient  accept trailing bytes after the data section (with a warning)\n");
+               "  --lenient  accept trailing bytes after the data section (with a warning)\n"
+               "  --help     this text\n");
+}
+
+enum { OPT_JSON = 256, OPT_LENIENT };
+
+static const struct option options[] = {
+    {"help", no_argument, NULL, 'h'},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"lenient", no_argument, NULL, OPT_LENIENT},
+    {0},
+};
+
+/* CLI_CONTINUE with *path, *json and oo set; else the exit status. */
+static int parse(int argc, char **argv, const char **path, int *json, hoist_open_options *oo)
+{
+    cli_parser p;
+    cli_parser_init(&p, "inspect", argc, argv, options, "h");
+    for (int c; (c = cli_next_option(&p)) != -1;) {
+        if (c == 'h') {
+            usage(stdout);
+            return CLI_EXIT_OK;
+        } else if (c == OPT_JSON) {
+            *json = 1;
+        } else if (c == OPT_LENIENT) {
+            oo->strict = 0;
+        } else {
+            return cli_bad_option(&p, c);
+        }
+    }
+    *path = p.operand[0];
+    return cli_operands(&p, 1, 1, (const char *const[]){"PATH"});
 }
 
 static uint64_t elements(const hoist_tensor_info *t)
@@ -49,7 +80,7 @@ static void tally(const hoist_model *m, histogram *h)
 {
     memset(h, 0, sizeof *h);
     for (size_t i = 0; i < hoist_model_tensor_count(m); i++) {
-        hoist_tensor_info t;
+        hoist_tensor_info t = HOIST_TENSOR_INFO_INIT;
         hoist_model_tensor(m, i, &t);
         h->tensors[t.dtype]++;
         h->bytes[t.dtype] += t.nbytes;
@@ -189,7 +220,7 @@ static int print_json(const hoist_model *m)
         json_array_append_new(files, json_pack("{s:s, s:I}", "path", hoist_model_file_path(m, i),
                                                "size", (json_int_t)hoist_model_file_size(m, i)));
     for (size_t i = 0; i < hoist_model_tensor_count(m); i++) {
-        hoist_tensor_info t;
+        hoist_tensor_info t = HOIST_TENSOR_INFO_INIT;
         hoist_model_tensor(m, i, &t);
         json_t *shape = json_array();
         for (uint32_t d = 0; d < t.ndim; d++)
@@ -199,7 +230,7 @@ static int print_json(const hoist_model *m)
                               (json_int_t)t.nbytes, "file",
                               base_name(hoist_model_file_path(m, t.file)), "offset",
                               (json_int_t)t.offset);
-        hoist_tensor_packing tp;
+        hoist_tensor_packing tp = HOIST_TENSOR_PACKING_INIT;
         if (hoist_model_tensor_packing(m, i, &tp) == HOIST_OK) {
             char hx[17];
             snprintf(hx, sizeof hx, "%016llx", (unsigned long long)tp.xxh3);
@@ -217,13 +248,13 @@ static int print_json(const hoist_model *m)
                                           "bytes", (json_int_t)h.bytes[d]));
     for (size_t i = 0; i < hoist_model_metadata_count(m); i++) {
         const char *k;
-        hoist_meta_value v;
+        hoist_meta_value v = HOIST_META_VALUE_INIT;
         hoist_model_metadata_value(m, i, &k, &v);
         json_object_set_new(meta, k, meta_json(&v));
         json_object_set_new(meta_types, k, json_string(hoist_meta_type_name(v.type)));
     }
     json_object_set_new(root, "format", json_string(hoist_format_name(hoist_model_format(m))));
-    hoist_packed_info pi;
+    hoist_packed_info pi = HOIST_PACKED_INFO_INIT;
     if (hoist_model_packed_info(m, &pi) == HOIST_OK)
         json_object_set_new(root, "packed",
                             json_pack("{s:i, s:I, s:I, s:I}", "version", (int)pi.version,
@@ -251,8 +282,8 @@ static void print_table(const hoist_model *m)
     printf("%-60s %-8s %-22s %14s  %s\n", "tensor", "dtype", "shape", "bytes",
            packed ? "stored  filter" : "file");
     for (size_t i = 0; i < hoist_model_tensor_count(m); i++) {
-        hoist_tensor_info t;
-        hoist_tensor_packing tp;
+        hoist_tensor_info t = HOIST_TENSOR_INFO_INIT;
+        hoist_tensor_packing tp = HOIST_TENSOR_PACKING_INIT;
         hoist_model_tensor(m, i, &t);
         shape_text(&t, shape, sizeof shape);
         printf("%-60s %-8s %-22s %14llu  ", t.name, hoist_dtype_name(t.dtype), shape,
@@ -270,7 +301,7 @@ static void print_table(const hoist_model *m)
     for (size_t i = 0; i < nfiles; i++)
         printf("  %s  %s\n", hoist_model_file_path(m, i),
                cli_fmt_bytes(hoist_model_file_size(m, i), b1, sizeof b1));
-    hoist_packed_info pi;
+    hoist_packed_info pi = HOIST_PACKED_INFO_INIT;
     if (hoist_model_packed_info(m, &pi) == HOIST_OK) {
         char b2[32];
         uint64_t total = hoist_model_total_bytes(m);
@@ -292,7 +323,7 @@ static void print_table(const hoist_model *m)
         printf("metadata:\n");
         for (size_t i = 0; i < hoist_model_metadata_count(m); i++) {
             const char *k;
-            hoist_meta_value v;
+            hoist_meta_value v = HOIST_META_VALUE_INIT;
             hoist_model_metadata_value(m, i, &k, &v);
             if (v.type == HOIST_META_ARRAY)
                 printf("  %-40s %-14s = ", k, v.text);
@@ -309,27 +340,10 @@ int cmd_inspect(int argc, char **argv)
     const char *path = NULL;
     int json = 0;
     hoist_open_options oo = HOIST_OPEN_OPTIONS_DEFAULT;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0)
-            json = 1;
-        else if (strcmp(argv[i], "--lenient") == 0)
-            oo.strict = 0;
-        else if (strcmp(argv[i], "--help") == 0) {
-            usage(stdout);
-            return 0;
-        } else if (argv[i][0] == '-' || path) {
-            cli_error("inspect", "unexpected argument '%s'", argv[i]);
-            usage(stderr);
-            return 2;
-        } else
-            path = argv[i];
-    }
-    if (!path) {
-        usage(stderr);
-        return 2;
-    }
+    int rc = parse(argc, argv, &path, &json, &oo);
+    if (rc != CLI_CONTINUE) return rc;
     hoist_model *m;
-    int rc = hoist_model_open(path, &oo, &m);
+    rc = hoist_model_open(path, &oo, &m);
     if (rc < 0) return cli_fail("inspect", rc);
     int exit_code = 0;
     if (json)

@@ -34,7 +34,8 @@ static void usage(FILE *f)
             "                    loader_peak_bytes,process_peak_rss_bytes,file_bytes,\n"
             "                    read_seconds,copy_seconds,verify_seconds,decode_seconds\n"
             "                    (bytes: model bytes placed; file_bytes: bytes read; the\n"
-            "                    stage seconds are summed over workers)\n\n"
+            "                    stage seconds are summed over workers)\n"
+            "  --help            this text\n\n"
             "Placing with a plan (instead of --device; see hoist plan): the load fails before\n"
             "allocating anything when the plan does not fit.\n" CLI_PLAN_USAGE);
 }
@@ -71,16 +72,16 @@ static void report(const hoist_load_stats *s, int run, int repeat)
 /* The devices a plan put weights on, "cuda:0+cuda:1" (CSV-safe). */
 static void plan_devices(const hoist_plan *p, char *buf, size_t n)
 {
-    hoist_plan_info in;
+    hoist_plan_info in = HOIST_PLAN_INFO_INIT;
     hoist_plan_info_get(p, &in);
     size_t len = 0;
     buf[0] = '\0';
     for (size_t i = 0; i < in.ndevices && len < n; i++) {
-        hoist_plan_usage u;
+        hoist_plan_usage u = HOIST_PLAN_USAGE_INIT;
         char dn[32];
         if (hoist_plan_usage_get(p, i, &u) < 0 || !u.weights_bytes) continue;
         len += (size_t)snprintf(buf + len, n - len, "%s%s", len ? "+" : "",
-                                cli_device_name(u.device, dn, sizeof dn));
+                                hoist_device_name(u.device, dn, sizeof dn));
     }
 }
 
@@ -91,7 +92,7 @@ static void report_placement(const hoist_weights *w)
     size_t count[HOIST_PLAN_MAX_DEVICES] = {0}, nd = 0;
     uint64_t bytes[HOIST_PLAN_MAX_DEVICES] = {0};
     for (size_t i = 0; i < hoist_weights_count(w); i++) {
-        hoist_view v;
+        hoist_view v = HOIST_VIEW_INIT;
         if (hoist_weights_view(w, i, &v) < 0) continue;
         size_t d = 0;
         while (d < nd && devs[d] != v.device) d++;
@@ -105,141 +106,173 @@ static void report_placement(const hoist_weights *w)
     printf("views:");
     for (size_t d = 0; d < nd; d++) {
         char dn[32], b[32];
-        printf("%s %s %zu tensors, %s", d ? ";" : "", cli_device_name(devs[d], dn, sizeof dn),
+        printf("%s %s %zu tensors, %s", d ? ";" : "", hoist_device_name(devs[d], dn, sizeof dn),
                count[d], cli_fmt_bytes(bytes[d], b, sizeof b));
     }
     printf("\n");
 }
 
+enum {
+    OPT_PATH = 256,
+    OPT_DEVICE,
+    OPT_THREADS,
+    OPT_CHUNK,
+    OPT_READAHEAD,
+    OPT_RAM_BUDGET,
+    OPT_REPEAT,
+    OPT_REGISTER,
+    OPT_NO_REGISTER,
+    OPT_VERIFY,
+    OPT_VERIFY_READBACK,
+    OPT_MANIFEST,
+    OPT_CSV,
+    OPT_LENIENT,
+    OPT_PROGRESS,
+    OPT_NO_PROGRESS,
+};
+
+static const struct option options[] = {
+    {"help", no_argument, NULL, 'h'},
+    {"path", required_argument, NULL, OPT_PATH},
+    {"device", required_argument, NULL, OPT_DEVICE},
+    {"threads", required_argument, NULL, OPT_THREADS},
+    {"chunk", required_argument, NULL, OPT_CHUNK},
+    {"readahead", required_argument, NULL, OPT_READAHEAD},
+    {"ram-budget", required_argument, NULL, OPT_RAM_BUDGET},
+    {"repeat", required_argument, NULL, OPT_REPEAT},
+    {"register", no_argument, NULL, OPT_REGISTER},
+    {"no-register", no_argument, NULL, OPT_NO_REGISTER},
+    {"verify", no_argument, NULL, OPT_VERIFY},
+    {"verify-readback", no_argument, NULL, OPT_VERIFY_READBACK},
+    {"manifest", required_argument, NULL, OPT_MANIFEST},
+    {"csv", no_argument, NULL, OPT_CSV},
+    {"lenient", no_argument, NULL, OPT_LENIENT},
+    {"progress", no_argument, NULL, OPT_PROGRESS},
+    {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
+    CLI_PLAN_OPTIONS,
+    {0},
+};
+
+typedef struct load_args {
+    const char *path;
+    hoist_load_options o;
+    hoist_open_options oo;
+    int device_set, csv;
+    cli_progress_mode progress;
+    uint64_t repeat;
+    cli_plan_args plan;
+} load_args;
+
+static int option(cli_parser *p, int c, load_args *a)
+{
+    uint64_t v = 0;
+    int rc;
+    if (cli_is_plan_option(c)) return cli_plan_option(p, c, &a->plan);
+    switch (c) {
+    case 'h': usage(stdout); return CLI_EXIT_OK;
+    case OPT_PATH: return cli_value_path(p, &a->o.path);
+    case OPT_DEVICE: a->device_set = 1; return cli_value_device(p, &a->o.device);
+    case OPT_THREADS: return cli_value_unsigned(p, 0, 256, &a->o.threads);
+    case OPT_CHUNK: return cli_value_size(p, 0, UINT64_MAX, &a->o.chunk_bytes);
+    case OPT_READAHEAD:
+        rc = cli_value_size(p, 0, INT64_MAX, &v);
+        a->o.readahead_bytes = (int64_t)v;
+        return rc;
+    case OPT_RAM_BUDGET: return cli_value_size(p, 0, UINT64_MAX, &a->o.ram_budget);
+    case OPT_REPEAT: return cli_value_u64(p, 1, 1000, &a->repeat);
+    case OPT_REGISTER: a->o.mmap_register = 1; return CLI_CONTINUE;
+    case OPT_NO_REGISTER: a->o.mmap_register = 0; return CLI_CONTINUE;
+    case OPT_VERIFY: a->o.verify |= HOIST_VERIFY_MANIFEST; return CLI_CONTINUE;
+    case OPT_VERIFY_READBACK: a->o.verify |= HOIST_VERIFY_READBACK; return CLI_CONTINUE;
+    case OPT_MANIFEST: a->o.manifest = p->value; return CLI_CONTINUE;
+    case OPT_CSV: a->csv = 1; return CLI_CONTINUE;
+    case OPT_LENIENT: a->oo.strict = 0; return CLI_CONTINUE;
+    case OPT_PROGRESS: a->progress = CLI_PROGRESS_ALWAYS; return CLI_CONTINUE;
+    case OPT_NO_PROGRESS: a->progress = CLI_PROGRESS_NEVER; return CLI_CONTINUE;
+    default: return cli_bad_option(p, c);
+    }
+}
+
+static int parse(int argc, char **argv, load_args *a)
+{
+    cli_parser p;
+    cli_parser_init(&p, "load", argc, argv, options, "h");
+    int c, rc = CLI_CONTINUE;
+    while (rc == CLI_CONTINUE && (c = cli_next_option(&p)) != -1) rc = option(&p, c, a);
+    if (rc == CLI_CONTINUE) rc = cli_operands(&p, 1, 1, (const char *const[]){"PATH"});
+    if (rc == CLI_CONTINUE) rc = cli_plan_args_check("load", &a->plan, a->device_set);
+    a->path = p.operand[0];
+    return rc;
+}
+
+/* Plans, or brings the one device up (context creation is not part of a load's time); dev
+ * receives what the load goes into. An exit status, or CLI_CONTINUE. */
+static int prepare(load_args *a, hoist_model *m, hoist_plan **plan, char *dev, size_t n)
+{
+    if (!a->device_set) a->o.device = hoist_device_count() > 0 ? 0 : HOIST_DEVICE_HOST;
+    if (a->plan.any) {
+        /* planning asks the devices, which brings them up before the timed load too */
+        if (cli_plan_make("load", m, &a->plan, plan) < 0) return CLI_EXIT_FAILURE;
+        if (!a->csv) cli_plan_print(stdout, *plan);
+        a->o.plan = *plan;
+        plan_devices(*plan, dev, n);
+        return CLI_CONTINUE;
+    }
+    hoist_device_info info = HOIST_DEVICE_INFO_INIT;
+    int rc = hoist_device_info_get(a->o.device, &info);
+    if (rc < 0) return cli_fail("load", rc);
+    hoist_device_name(a->o.device, dev, n);
+    return CLI_CONTINUE;
+}
+
+/* The --repeat loads, each reported; the first failure's status, or 0. */
+static int load_runs(const load_args *a, hoist_model *m, const hoist_plan *plan, const char *dev)
+{
+    cli_progress bar;
+    hoist_load_options o = a->o;
+    o.progress = cli_progress_cb;
+    o.progress_user = &bar;
+    for (uint64_t r = 0; r < a->repeat; r++) {
+        hoist_weights *w;
+        char label[200];
+        snprintf(label, sizeof label, "load %s", dev);
+        cli_progress_begin(&bar, cli_progress_wanted(a->progress), label);
+        int rc = hoist_load(m, &o, &w);
+        cli_progress_end(&bar);
+        if (rc < 0) return rc;
+        hoist_load_stats s = HOIST_LOAD_STATS_INIT;
+        hoist_weights_stats(w, &s);
+        if (a->csv)
+            report_csv(&s, dev);
+        else
+            report(&s, (int)r, (int)a->repeat);
+        if (!a->csv && plan && r == 0) report_placement(w);
+        hoist_weights_free(w);
+    }
+    return 0;
+}
+
 int cmd_load(int argc, char **argv)
 {
-    const char *path = NULL;
-    hoist_load_options o = HOIST_LOAD_OPTIONS_DEFAULT;
-    hoist_open_options oo = HOIST_OPEN_OPTIONS_DEFAULT;
-    int device_set = 0, csv = 0;
-    cli_progress_mode progress = CLI_PROGRESS_AUTO;
-    uint64_t v, repeat = 1;
-    cli_plan_args pa;
-    cli_plan_args_init(&pa);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-        int rc = 0, planning = cli_plan_arg("load", argc, argv, &i, &pa);
-        if (planning < 0) return 2;
-        if (planning > 0) {
-            continue;
-        } else if (strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return 0;
-        } else if (strcmp(a, "--path") == 0 && val) {
-            rc = hoist_path_parse(val, &o.path);
-            i++;
-        } else if (strcmp(a, "--device") == 0 && val) {
-            rc = hoist_device_parse(val, &o.device);
-            device_set = 1;
-            i++;
-        } else if (strcmp(a, "--threads") == 0 && val && cli_parse_u64(val, &v) && v <= 256) {
-            o.threads = (unsigned)v;
-            i++;
-        } else if (strcmp(a, "--chunk") == 0 && val && cli_parse_size(val, &v)) {
-            o.chunk_bytes = v;
-            i++;
-        } else if (strcmp(a, "--readahead") == 0 && val && cli_parse_size(val, &v) &&
-                   v <= INT64_MAX) {
-            o.readahead_bytes = (int64_t)v;
-            i++;
-        } else if (strcmp(a, "--ram-budget") == 0 && val && cli_parse_size(val, &v)) {
-            o.ram_budget = v;
-            i++;
-        } else if (strcmp(a, "--repeat") == 0 && val && cli_parse_u64(val, &repeat) &&
-                   repeat >= 1 && repeat <= 1000) {
-            i++;
-        } else if (strcmp(a, "--register") == 0) {
-            o.mmap_register = 1;
-        } else if (strcmp(a, "--no-register") == 0) {
-            o.mmap_register = 0;
-        } else if (strcmp(a, "--verify") == 0) {
-            o.verify |= HOIST_VERIFY_MANIFEST;
-        } else if (strcmp(a, "--verify-readback") == 0) {
-            o.verify |= HOIST_VERIFY_READBACK;
-        } else if (strcmp(a, "--manifest") == 0 && val) {
-            o.manifest = val;
-            i++;
-        } else if (strcmp(a, "--csv") == 0) {
-            csv = 1;
-        } else if (strcmp(a, "--lenient") == 0) {
-            oo.strict = 0;
-        } else if (strcmp(a, "--progress") == 0 || strcmp(a, "--no-progress") == 0) {
-            progress = a[2] == 'n' ? CLI_PROGRESS_NEVER : CLI_PROGRESS_ALWAYS;
-        } else if (a[0] != '-' && !path) {
-            path = a;
-        } else {
-            cli_error("load", "bad or incomplete argument '%s'", a);
-            usage(stderr);
-            return 2;
-        }
-        if (rc < 0) {
-            cli_fail("load", rc);
-            return 2;
-        }
-    }
-    if (!path) {
-        usage(stderr);
-        return 2;
-    }
-    if (pa.any && device_set) {
-        cli_error("load", "--device places everything on one device; with a plan use --devices");
-        return 2;
-    }
-    if (!device_set) o.device = hoist_device_count() > 0 ? 0 : HOIST_DEVICE_HOST;
-
+    load_args a = {.o = HOIST_LOAD_OPTIONS_DEFAULT, .oo = HOIST_OPEN_OPTIONS_DEFAULT,
+                   .progress = CLI_PROGRESS_AUTO, .repeat = 1};
+    cli_plan_args_init(&a.plan);
+    int rc = parse(argc, argv, &a);
+    if (rc != CLI_CONTINUE) return rc;
     hoist_model *m;
-    int rc = hoist_model_open(path, &oo, &m);
+    rc = hoist_model_open(a.path, &a.oo, &m);
     if (rc < 0) return cli_fail("load", rc);
     char dev[160];
     hoist_plan *plan = NULL;
-    if (pa.any) {
-        /* planning asks the devices, which brings them up before the timed load */
-        if (cli_plan_make("load", m, &pa, &plan) < 0) {
-            hoist_model_free(m);
-            return 1;
-        }
-        if (!csv) cli_plan_print(stdout, plan);
-        o.plan = plan;
-        plan_devices(plan, dev, sizeof dev);
-    } else {
-        /* bring the device up first: context creation is not part of a load's time */
-        hoist_device_info info;
-        rc = hoist_device_info_get(o.device, &info);
-        if (rc < 0) {
-            hoist_model_free(m);
-            return cli_fail("load", rc);
-        }
-        cli_device_name(o.device, dev, sizeof dev);
-    }
-    if (!csv)
-        printf("loading %s (%zu tensors, %zu files) into %s\n", path,
-               hoist_model_tensor_count(m), hoist_model_file_count(m), dev);
-    cli_progress bar;
-    o.progress = cli_progress_cb;
-    o.progress_user = &bar;
-    for (uint64_t r = 0; r < repeat; r++) {
-        hoist_weights *w;
-        char label[sizeof dev + 8];
-        snprintf(label, sizeof label, "load %s", dev);
-        cli_progress_begin(&bar, cli_progress_wanted(progress), label);
-        rc = hoist_load(m, &o, &w);
-        cli_progress_end(&bar);
-        if (rc < 0) break;
-        hoist_load_stats s;
-        hoist_weights_stats(w, &s);
-        if (csv)
-            report_csv(&s, dev);
-        else
-            report(&s, (int)r, (int)repeat);
-        if (!csv && plan && r == 0) report_placement(w);
-        hoist_weights_free(w);
+    rc = prepare(&a, m, &plan, dev, sizeof dev);
+    if (rc == CLI_CONTINUE) {
+        if (!a.csv)
+            printf("loading %s (%zu tensors, %zu files) into %s\n", a.path,
+                   hoist_model_tensor_count(m), hoist_model_file_count(m), dev);
+        rc = load_runs(&a, m, plan, dev);
+        rc = rc < 0 ? cli_fail("load", rc) : CLI_EXIT_OK;
     }
     hoist_plan_free(plan);
     hoist_model_free(m);
-    return rc < 0 ? cli_fail("load", rc) : 0;
+    return rc;
 }

@@ -6,6 +6,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#define CMD "pack"
+/* zstd's ZSTD_maxCLevel(), which the library checks against; the CLI sees only hoist.h */
+#define MAX_LEVEL 22
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -13,73 +17,86 @@ static void usage(FILE *f)
             "Writes MODEL as one packed container at OUT: an independent zstd frame per chunk\n"
             "of each tensor, with its XXH3 hash, and the tensor table. hoist load, inspect and\n"
             "verify read it; loading decodes it on the worker threads.\n\n"
-            "  --level N        zstd level 1-19 (default 1: higher levels gain nothing on weights)\n"
+            "  --level N        zstd level 1-22 (default 1: higher levels gain nothing on weights)\n"
             "  --chunk SIZE     model bytes per frame, a power of two 4K-64M (default 256K)\n"
             "  --filter F       auto (default: exponent for floats, planes for integers),\n"
             "                   none, planes or exponent\n"
             "  --threads N      compression threads (default: online CPUs)\n"
             "  --force          replace OUT if it exists\n"
-            "  --lenient        accept trailing bytes after a safetensors data section\n");
+            "  --lenient        accept trailing bytes after a safetensors data section\n"
+            "  --help           this text\n");
+}
+
+enum { OPT_LEVEL = 256, OPT_CHUNK, OPT_FILTER, OPT_THREADS, OPT_FORCE, OPT_LENIENT };
+
+static const struct option options[] = {
+    {"help", no_argument, NULL, 'h'},
+    {"level", required_argument, NULL, OPT_LEVEL},
+    {"chunk", required_argument, NULL, OPT_CHUNK},
+    {"filter", required_argument, NULL, OPT_FILTER},
+    {"threads", required_argument, NULL, OPT_THREADS},
+    {"force", no_argument, NULL, OPT_FORCE},
+    {"lenient", no_argument, NULL, OPT_LENIENT},
+    {0},
+};
+
+typedef struct pack_args {
+    const char *in, *out;
+    hoist_pack_options o;
+    hoist_open_options oo;
+} pack_args;
+
+static int option(cli_parser *p, int c, pack_args *a)
+{
+    unsigned level = 0;
+    int rc;
+    switch (c) {
+    case 'h': usage(stdout); return CLI_EXIT_OK;
+    case OPT_LEVEL:
+        rc = cli_value_unsigned(p, 1, MAX_LEVEL, &level);
+        a->o.level = (int)level;
+        return rc;
+    /* hoist_pack_options.chunk_bytes's bounds */
+    case OPT_CHUNK: return cli_value_pow2_size(p, 4u << 10, 64u << 20, &a->o.chunk_bytes);
+    case OPT_FILTER:
+        if (hoist_filter_parse(p->value, &a->o.filter) == HOIST_OK) return CLI_CONTINUE;
+        return cli_bad_value(p, "%s", hoist_last_error());
+    case OPT_THREADS: return cli_value_unsigned(p, 0, 1024, &a->o.threads);
+    case OPT_FORCE: a->o.overwrite = 1; return CLI_CONTINUE;
+    case OPT_LENIENT: a->oo.strict = 0; return CLI_CONTINUE;
+    default: return cli_bad_option(p, c);
+    }
+}
+
+static int parse(int argc, char **argv, pack_args *a)
+{
+    cli_parser p;
+    cli_parser_init(&p, CMD, argc, argv, options, "h");
+    int c, rc = CLI_CONTINUE;
+    while (rc == CLI_CONTINUE && (c = cli_next_option(&p)) != -1) rc = option(&p, c, a);
+    if (rc == CLI_CONTINUE) rc = cli_operands(&p, 2, 2, (const char *const[]){"MODEL", "OUT"});
+    a->in = p.operand[0];
+    a->out = p.operand[1];
+    return rc;
 }
 
 int cmd_pack(int argc, char **argv)
 {
-    const char *in = NULL, *out = NULL;
-    hoist_pack_options o = HOIST_PACK_OPTIONS_DEFAULT;
-    hoist_open_options oo = HOIST_OPEN_OPTIONS_DEFAULT;
-    uint64_t v;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-        int rc = 0;
-        if (strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return 0;
-        } else if (strcmp(a, "--level") == 0 && val && cli_parse_u64(val, &v) && v <= 100) {
-            o.level = (int)v;
-            i++;
-        } else if (strcmp(a, "--chunk") == 0 && val && cli_parse_size(val, &v)) {
-            o.chunk_bytes = v;
-            i++;
-        } else if (strcmp(a, "--filter") == 0 && val) {
-            rc = hoist_filter_parse(val, &o.filter);
-            i++;
-        } else if (strcmp(a, "--threads") == 0 && val && cli_parse_u64(val, &v) && v <= 1024) {
-            o.threads = (unsigned)v;
-            i++;
-        } else if (strcmp(a, "--force") == 0) {
-            o.overwrite = 1;
-        } else if (strcmp(a, "--lenient") == 0) {
-            oo.strict = 0;
-        } else if (a[0] != '-' && !in) {
-            in = a;
-        } else if (a[0] != '-' && !out) {
-            out = a;
-        } else {
-            cli_error("pack", "bad or incomplete argument '%s'", a);
-            usage(stderr);
-            return 2;
-        }
-        if (rc < 0) {
-            cli_fail("pack", rc);
-            return 2;
-        }
-    }
-    if (!in || !out) {
-        usage(stderr);
-        return 2;
-    }
+    pack_args a = {.o = HOIST_PACK_OPTIONS_DEFAULT, .oo = HOIST_OPEN_OPTIONS_DEFAULT};
+    int rc = parse(argc, argv, &a);
+    if (rc != CLI_CONTINUE) return rc;
     hoist_model *m;
-    int rc = hoist_model_open(in, &oo, &m);
-    if (rc < 0) return cli_fail("pack", rc);
-    hoist_pack_stats st;
-    rc = hoist_pack(m, out, &o, &st);
+    rc = hoist_model_open(a.in, &a.oo, &m);
+    if (rc < 0) return cli_fail(CMD, rc);
+    hoist_pack_stats st = HOIST_PACK_STATS_INIT;
+    rc = hoist_pack(m, a.out, &a.o, &st);
     hoist_model_free(m);
-    if (rc < 0) return cli_fail("pack", rc);
+    if (rc < 0) return cli_fail(CMD, rc);
     printf("packed %s into %s: %.3f GB of tensors in %.3f GB (%.1f%%), %llu chunks (%llu stored "
            "raw), %.2f s, %.2f GB/s\n",
-           in, out, (double)st.model_bytes / 1e9, (double)st.file_bytes / 1e9,
+           a.in, a.out, (double)st.model_bytes / 1e9, (double)st.file_bytes / 1e9,
            st.model_bytes ? 100.0 * (double)st.file_bytes / (double)st.model_bytes : 0.0,
            (unsigned long long)st.chunks, (unsigned long long)st.raw_chunks, st.seconds,
            st.seconds > 0 ? (double)st.model_bytes / st.seconds / 1e9 : 0.0);
-    return 0;
+    return CLI_EXIT_OK;
 }

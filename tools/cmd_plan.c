@@ -14,7 +14,40 @@ static void usage(FILE *f)
                "before the next), with the inference layer's workspace and each device's reserve,\n"
                "and prints what goes where; or, when it does not fit, which device lacks how much\n"
                "and what would fit. Reads headers only.\n\n" CLI_PLAN_USAGE
-               "  --lenient         accept trailing bytes after a data section\n");
+               "  --lenient         accept trailing bytes after a data section\n"
+               "  --help            this text\n");
+}
+
+enum { OPT_LENIENT = 256 };
+
+static const struct option options[] = {
+    {"help", no_argument, NULL, 'h'},
+    {"lenient", no_argument, NULL, OPT_LENIENT},
+    CLI_PLAN_OPTIONS,
+    {0},
+};
+
+static int option(cli_parser *p, int c, cli_plan_args *pa, hoist_open_options *oo)
+{
+    if (cli_is_plan_option(c)) return cli_plan_option(p, c, pa);
+    switch (c) {
+    case 'h': usage(stdout); return CLI_EXIT_OK;
+    case OPT_LENIENT: oo->strict = 0; return CLI_CONTINUE;
+    default: return cli_bad_option(p, c);
+    }
+}
+
+static int parse(int argc, char **argv, const char **path, cli_plan_args *pa,
+                 hoist_open_options *oo)
+{
+    cli_parser p;
+    cli_parser_init(&p, "plan", argc, argv, options, "h");
+    int c, rc = CLI_CONTINUE;
+    while (rc == CLI_CONTINUE && (c = cli_next_option(&p)) != -1) rc = option(&p, c, pa, oo);
+    if (rc == CLI_CONTINUE) rc = cli_operands(&p, 1, 1, (const char *const[]){"PATH"});
+    if (rc == CLI_CONTINUE) rc = cli_plan_args_check("plan", pa, 0);
+    *path = p.operand[0];
+    return rc;
 }
 
 int cmd_plan(int argc, char **argv)
@@ -23,31 +56,10 @@ int cmd_plan(int argc, char **argv)
     cli_plan_args pa;
     cli_plan_args_init(&pa);
     hoist_open_options oo = HOIST_OPEN_OPTIONS_DEFAULT;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return 0;
-        }
-        int r = cli_plan_arg("plan", argc, argv, &i, &pa);
-        if (r < 0) return 2;
-        if (r > 0) continue;
-        if (strcmp(a, "--lenient") == 0) {
-            oo.strict = 0;
-        } else if (a[0] != '-' && !path) {
-            path = a;
-        } else {
-            cli_error("plan", "bad or incomplete argument '%s'", a);
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (!path) {
-        usage(stderr);
-        return 2;
-    }
+    int rc = parse(argc, argv, &path, &pa, &oo);
+    if (rc != CLI_CONTINUE) return rc;
     hoist_model *m;
-    int rc = hoist_model_open(path, &oo, &m);
+    rc = hoist_model_open(path, &oo, &m);
     if (rc < 0) return cli_fail("plan", rc);
     char total[32];
     printf("model: %s (%zu tensors, %s)\n", path, hoist_model_tensor_count(m),
@@ -60,5 +72,5 @@ int cmd_plan(int argc, char **argv)
         cli_fit_print(stdout, m, &pa);
     }
     hoist_model_free(m);
-    return rc < 0 ? 1 : 0;
+    return rc < 0 ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
 }

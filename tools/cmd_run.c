@@ -31,7 +31,8 @@ static void usage(FILE *f)
             "                    kernel loading and graph capture are not timed (default 1)\n"
             "  --csv             one line: device,load_s,prompt_tokens,new_tokens,ttft_s,\n"
             "                    prefill_tok_s,decode_tok_s,weight_bytes_per_token,\n"
-            "                    mem_gb_s,roofline_tok_s,roofline_pct\n\n"
+            "                    mem_gb_s,roofline_tok_s,roofline_pct\n"
+            "  --help            this text\n\n"
             "Spreading layers over several GPUs with a plan (instead of --device; see hoist plan;\n"
             "the roofline then uses the first device's bandwidth for every device):\n"
             CLI_PLAN_USAGE);
@@ -76,63 +77,68 @@ typedef struct run_args {
     int device_set, csv;
 } run_args;
 
+enum {
+    OPT_TOKENS = 256,
+    OPT_N,
+    OPT_DEVICE,
+    OPT_PATH,
+    OPT_MAX_TOKENS,
+    OPT_WARMUP,
+    OPT_NO_GRAPHS,
+    OPT_CSV,
+};
+
+static const struct option options[] = {
+    {"help", no_argument, NULL, 'h'},
+    {"tokens", required_argument, NULL, OPT_TOKENS},
+    {"n", required_argument, NULL, OPT_N},
+    {"device", required_argument, NULL, OPT_DEVICE},
+    {"path", required_argument, NULL, OPT_PATH},
+    {"max-tokens", required_argument, NULL, OPT_MAX_TOKENS},
+    {"warmup", required_argument, NULL, OPT_WARMUP},
+    {"no-graphs", no_argument, NULL, OPT_NO_GRAPHS},
+    {"csv", no_argument, NULL, OPT_CSV},
+    CLI_PLAN_OPTIONS,
+    {0},
+};
+
+static int option(cli_parser *p, int c, run_args *a)
+{
+    if (cli_is_plan_option(c)) return cli_plan_option(p, c, &a->plan);
+    switch (c) {
+    case 'h': usage(stdout); return CLI_EXIT_OK;
+    case OPT_TOKENS:
+        free(a->tokens);
+        a->tokens = parse_tokens(p->value, &a->n_tokens);
+        return a->tokens ? CLI_CONTINUE : cli_bad_value(p, "expected comma-separated token ids");
+    case OPT_N: return cli_value_u64(p, 0, MAX_NEW, &a->n_new);
+    case OPT_DEVICE: a->device_set = 1; return cli_value_device(p, &a->load.device);
+    case OPT_PATH: return cli_value_path(p, &a->load.path);
+    case OPT_MAX_TOKENS: return cli_value_u64(p, 0, UINT32_MAX, &a->max_tokens);
+    case OPT_WARMUP: return cli_value_u64(p, 0, 100, &a->warmup);
+    case OPT_NO_GRAPHS: a->sess.cuda_graphs = 0; return CLI_CONTINUE;
+    case OPT_CSV: a->csv = 1; return CLI_CONTINUE;
+    default: return cli_bad_option(p, c);
+    }
+}
+
 static int parse_args(int argc, char **argv, run_args *a)
 {
-    const char *tokens = "1";
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-        int rc = 0, planning = cli_plan_arg("run", argc, argv, &i, &a->plan);
-        if (planning < 0) return 2;
-        if (planning > 0) {
-            continue;
-        } else if (strcmp(arg, "--help") == 0) {
-            usage(stdout);
-            exit(0);
-        } else if (strcmp(arg, "--tokens") == 0 && val) {
-            tokens = val;
-            i++;
-        } else if (strcmp(arg, "--n") == 0 && val && cli_parse_u64(val, &a->n_new) &&
-                   a->n_new <= MAX_NEW) {
-            i++;
-        } else if (strcmp(arg, "--device") == 0 && val) {
-            rc = hoist_device_parse(val, &a->load.device);
-            a->device_set = 1;
-            i++;
-        } else if (strcmp(arg, "--path") == 0 && val) {
-            rc = hoist_path_parse(val, &a->load.path);
-            i++;
-        } else if (strcmp(arg, "--max-tokens") == 0 && val &&
-                   cli_parse_u64(val, &a->max_tokens) && a->max_tokens <= UINT32_MAX) {
-            i++;
-        } else if (strcmp(arg, "--warmup") == 0 && val && cli_parse_u64(val, &a->warmup) &&
-                   a->warmup <= 100) {
-            i++;
-        } else if (strcmp(arg, "--no-graphs") == 0) {
-            a->sess.cuda_graphs = 0;
-        } else if (strcmp(arg, "--csv") == 0) {
-            a->csv = 1;
-        } else if (arg[0] != '-' && !a->model) {
-            a->model = arg;
-        } else {
-            cli_error("run", "bad or incomplete argument '%s'", arg);
-            return 2;
+    cli_parser p;
+    cli_parser_init(&p, "run", argc, argv, options, "h");
+    int c, rc = CLI_CONTINUE;
+    while (rc == CLI_CONTINUE && (c = cli_next_option(&p)) != -1) rc = option(&p, c, a);
+    if (rc == CLI_CONTINUE) rc = cli_operands(&p, 1, 1, (const char *const[]){"MODEL"});
+    if (rc == CLI_CONTINUE) rc = cli_plan_args_check("run", &a->plan, a->device_set);
+    if (rc == CLI_CONTINUE && !a->tokens) {
+        a->tokens = parse_tokens("1", &a->n_tokens);
+        if (!a->tokens) {
+            cli_error("run", "out of memory");
+            rc = CLI_EXIT_FAILURE;
         }
-        if (rc < 0) return cli_fail("run", rc) + 1;
     }
-    if (!a->model) {
-        usage(stderr);
-        return 2;
-    }
-    if (a->plan.any && a->device_set) {
-        cli_error("run", "--device places everything on one device; with a plan use --devices");
-        return 2;
-    }
-    a->tokens = parse_tokens(tokens, &a->n_tokens);
-    if (!a->tokens) {
-        cli_error("run", "--tokens '%s': expected comma-separated token ids", tokens);
-        return 2;
-    }
-    return 0;
+    a->model = p.operand[0];
+    return rc;
 }
 
 static void print_tokens(const int32_t *t, size_t n)
@@ -144,18 +150,18 @@ static void print_tokens(const int32_t *t, size_t n)
 /* The devices a plan put weights on ("cuda:0+cuda:1"), and the first of them. */
 static int plan_devices(const hoist_plan *p, char *buf, size_t n)
 {
-    hoist_plan_info in;
+    hoist_plan_info in = HOIST_PLAN_INFO_INIT;
     hoist_plan_info_get(p, &in);
     size_t len = 0;
     int first = HOIST_DEVICE_HOST, any = 0;
     buf[0] = '\0';
     for (size_t i = 0; i < in.ndevices && len + 1 < n; i++) {
-        hoist_plan_usage u;
+        hoist_plan_usage u = HOIST_PLAN_USAGE_INIT;
         char name[32];
         if (hoist_plan_usage_get(p, i, &u) < 0 || !u.weights_bytes) continue;
         if (!any) first = u.device;
         len += (size_t)snprintf(buf + len, n - len, "%s%s", any++ ? "+" : "",
-                                cli_device_name(u.device, name, sizeof name));
+                                hoist_device_name(u.device, name, sizeof name));
     }
     return first;
 }
@@ -166,30 +172,28 @@ static int run(run_args *a, hoist_model **m, hoist_plan **plan, hoist_weights **
 {
     int rc = hoist_model_open(a->model, NULL, m);
     if (rc < 0) return cli_fail("run", rc);
-    hoist_geometry g;
+    hoist_geometry g = HOIST_GEOMETRY_INIT;
     char dev[160];
     int bw_device = a->load.device;
     if (a->plan.any) {
         /* planning asks the devices, which brings them up before the timed load */
         if (cli_plan_make("run", *m, &a->plan, plan) < 0) return 1;
         if (!a->csv) cli_plan_print(stdout, *plan);
-        hoist_plan_info pi;
-        hoist_plan_info_get(*plan, &pi);
-        g = pi.geometry;
+        hoist_plan_geometry(*plan, &g);
         a->load.plan = *plan;
         bw_device = plan_devices(*plan, dev, sizeof dev);
     } else {
         rc = hoist_model_geometry(*m, &g);
         if (rc < 0) return cli_fail("run", rc);
-        cli_device_name(a->load.device, dev, sizeof dev);
+        hoist_device_name(a->load.device, dev, sizeof dev);
     }
-    hoist_device_info info;
+    hoist_device_info info = HOIST_DEVICE_INFO_INIT;
     rc = hoist_device_info_get(bw_device, &info); /* context creation is not load time */
     if (rc < 0) return cli_fail("run", rc);
 
     rc = hoist_load(*m, &a->load, w);
     if (rc < 0) return cli_fail("run", rc);
-    hoist_load_stats ls;
+    hoist_load_stats ls = HOIST_LOAD_STATS_INIT;
     hoist_weights_stats(*w, &ls);
 
     uint64_t need = a->n_tokens + (a->n_new ? a->n_new - 1 : 0);
@@ -212,7 +216,7 @@ static int run(run_args *a, hoist_model **m, hoist_plan **plan, hoist_weights **
         if (rc == 0) rc = hoist_session_reset(*s);
     }
     if (rc < 0) return cli_fail("run", rc);
-    hoist_session_stats st0, st;
+    hoist_session_stats st0 = HOIST_SESSION_STATS_INIT, st = HOIST_SESSION_STATS_INIT;
     hoist_session_stats_get(*s, &st0);
     rc = hoist_session_generate(*s, a->tokens, a->n_tokens, a->n_new, *out);
     if (rc < 0) return cli_fail("run", rc);
@@ -267,7 +271,7 @@ int cmd_run(int argc, char **argv)
     a.sess = so;
     cli_plan_args_init(&a.plan);
     int rc = parse_args(argc, argv, &a);
-    if (rc != 0) {
+    if (rc != CLI_CONTINUE) {
         free(a.tokens);
         return rc;
     }

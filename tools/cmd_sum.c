@@ -21,50 +21,67 @@ static void usage(FILE *f, const char *cmd)
                    "is decoded and checked against the hashes in its container.\n\n");
     fprintf(f, "  --manifest FILE  the manifest (default: beside the model)\n"
                "  --threads N      reading threads (default: online CPUs, at most 16)\n"
-               "  --lenient        accept trailing bytes after a safetensors data section\n");
+               "  --lenient        accept trailing bytes after a safetensors data section\n"
+               "  --help           this text\n");
+}
+
+enum { OPT_CHUNK = 256, OPT_MANIFEST, OPT_THREADS, OPT_LENIENT };
+
+#define COMMON_OPTIONS                                                                            \
+    {"help", no_argument, NULL, 'h'}, {"manifest", required_argument, NULL, OPT_MANIFEST},      \
+        {"threads", required_argument, NULL, OPT_THREADS},                                        \
+        {"lenient", no_argument, NULL, OPT_LENIENT}
+
+static const struct option sum_options[] = {
+    COMMON_OPTIONS,
+    {"chunk", required_argument, NULL, OPT_CHUNK},
+    {0},
+};
+static const struct option verify_options[] = {COMMON_OPTIONS, {0}};
+
+typedef struct sum_args {
+    const char *path;
+    hoist_sum_options o;
+    hoist_open_options oo;
+} sum_args;
+
+static int option(cli_parser *p, int c, sum_args *a)
+{
+    switch (c) {
+    case 'h': usage(stdout, p->cmd); return CLI_EXIT_OK;
+    /* hoist_sum_options.chunk_bytes's bounds */
+    case OPT_CHUNK: return cli_value_pow2_size(p, 4u << 10, 1u << 30, &a->o.chunk_bytes);
+    case OPT_MANIFEST: a->o.manifest = p->value; return CLI_CONTINUE;
+    case OPT_THREADS: return cli_value_unsigned(p, 0, 1024, &a->o.threads);
+    case OPT_LENIENT: a->oo.strict = 0; return CLI_CONTINUE;
+    default: return cli_bad_option(p, c);
+    }
+}
+
+static int parse(int argc, char **argv, const char *cmd, sum_args *a)
+{
+    cli_parser p;
+    cli_parser_init(&p, cmd, argc, argv, strcmp(cmd, "sum") == 0 ? sum_options : verify_options,
+                    "h");
+    int c, rc = CLI_CONTINUE;
+    while (rc == CLI_CONTINUE && (c = cli_next_option(&p)) != -1) rc = option(&p, c, a);
+    if (rc == CLI_CONTINUE) rc = cli_operands(&p, 1, 1, (const char *const[]){"MODEL"});
+    a->path = p.operand[0];
+    return rc;
 }
 
 static int run(int argc, char **argv, const char *cmd)
 {
-    const char *path = NULL;
-    hoist_sum_options o = HOIST_SUM_OPTIONS_DEFAULT;
-    hoist_open_options oo = HOIST_OPEN_OPTIONS_DEFAULT;
+    sum_args a = {.o = HOIST_SUM_OPTIONS_DEFAULT, .oo = HOIST_OPEN_OPTIONS_DEFAULT};
     int sum = strcmp(cmd, "sum") == 0;
-    uint64_t v;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--help") == 0) {
-            usage(stdout, cmd);
-            return 0;
-        } else if (sum && strcmp(a, "--chunk") == 0 && val && cli_parse_size(val, &v)) {
-            o.chunk_bytes = v;
-            i++;
-        } else if (strcmp(a, "--manifest") == 0 && val) {
-            o.manifest = val;
-            i++;
-        } else if (strcmp(a, "--threads") == 0 && val && cli_parse_u64(val, &v) && v <= 1024) {
-            o.threads = (unsigned)v;
-            i++;
-        } else if (strcmp(a, "--lenient") == 0) {
-            oo.strict = 0;
-        } else if (a[0] != '-' && !path) {
-            path = a;
-        } else {
-            cli_error(cmd, "bad or incomplete argument '%s'", a);
-            usage(stderr, cmd);
-            return 2;
-        }
-    }
-    if (!path) {
-        usage(stderr, cmd);
-        return 2;
-    }
+    int rc = parse(argc, argv, cmd, &a);
+    if (rc != CLI_CONTINUE) return rc;
     hoist_model *m;
-    int rc = hoist_model_open(path, &oo, &m);
+    rc = hoist_model_open(a.path, &a.oo, &m);
     if (rc < 0) return cli_fail(cmd, rc);
-    const char *manifest = o.manifest ? o.manifest : hoist_model_manifest_path(m);
+    const char *manifest = a.o.manifest ? a.o.manifest : hoist_model_manifest_path(m);
     double t0 = cli_now();
-    rc = sum ? hoist_model_sum(m, &o) : hoist_model_verify(m, &o);
+    rc = sum ? hoist_model_sum(m, &a.o) : hoist_model_verify(m, &a.o);
     double dt = cli_now() - t0;
     uint64_t bytes = 0;
     for (size_t i = 0; i < hoist_model_file_count(m); i++) bytes += hoist_model_file_size(m, i);
@@ -73,11 +90,11 @@ static int run(int argc, char **argv, const char *cmd)
                hoist_model_file_count(m), hoist_model_tensor_count(m), (double)bytes / 1e9, dt,
                dt > 0 ? (double)bytes / dt / 1e9 : 0.0);
     else if (rc == 0)
-        printf("%s: every byte matches %s (%.3f GB in %.2f s, %.2f GB/s)\n", path,
+        printf("%s: every byte matches %s (%.3f GB in %.2f s, %.2f GB/s)\n", a.path,
                hoist_model_format(m) == HOIST_FORMAT_PACKED ? "the container's hashes" : manifest,
                (double)bytes / 1e9, dt, dt > 0 ? (double)bytes / dt / 1e9 : 0.0);
     hoist_model_free(m);
-    return rc < 0 ? cli_fail(cmd, rc) : 0;
+    return rc < 0 ? cli_fail(cmd, rc) : CLI_EXIT_OK;
 }
 
 int cmd_sum(int argc, char **argv) { return run(argc, argv, "sum"); }

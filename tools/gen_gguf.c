@@ -1,6 +1,8 @@
 /* The GGUF side of `hoist gen` (see gen_gguf.h). */
 #include "gen_gguf.h"
 
+#include "gen_plan.h"
+
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -206,6 +208,37 @@ int gen_gguf_header(const gen_config *c, const gen_gguf_tensor *t, size_t n, uns
     }
     *out = b.p;
     *len = b.len;
+    return 0;
+}
+
+int gen_gguf_plan_header(gen_plan *p, const gen_config *c)
+{
+    static const uint32_t types[] = {[GEN_DTYPE_BF16] = GEN_GGML_BF16,
+                                     [GEN_DTYPE_F16] = GEN_GGML_F16,
+                                     [GEN_DTYPE_F32] = GEN_GGML_F32,
+                                     [GEN_DTYPE_Q8_0] = GEN_GGML_Q8_0};
+    gen_gguf_tensor *infos = calloc(p->nt ? p->nt : 1, sizeof *infos);
+    if (!infos) return -1;
+    for (size_t i = 0; i < p->nt; i++) {
+        const gen_tensor *t = &p->t[i];
+        /* ne is innermost first: [cols, rows] */
+        infos[i] = (gen_gguf_tensor){.name = t->name,
+                                     .n_dims = (uint32_t)t->ndim,
+                                     .ne = {t->ndim == 2 ? t->shape[1] : t->shape[0],
+                                            t->shape[0]},
+                                     .type = types[t->dtype],
+                                     .offset = t->offset};
+        p->file_data[0] = t->offset + t->nbytes;
+    }
+    p->file_data[0] = (p->file_data[0] + GEN_GGUF_ALIGNMENT - 1) / GEN_GGUF_ALIGNMENT *
+                      GEN_GGUF_ALIGNMENT;
+    unsigned char *head;
+    uint64_t len;
+    int rc = gen_gguf_header(c, infos, p->nt, &head, &len);
+    free(infos);
+    if (rc != 0) return -1;
+    p->headers[0] = (char *)head;
+    p->file_start[0] = len;
     return 0;
 }
 

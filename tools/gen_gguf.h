@@ -35,6 +35,11 @@ int gen_gguf_name(const char *hf_name, char *out, size_t len);
 int gen_gguf_header(const gen_config *cfg, const gen_gguf_tensor *tensors, size_t n,
                     unsigned char **out, uint64_t *len);
 
+struct gen_plan;
+/* Fills the plan's one header (gen_gguf_header over its tensors) and its data size, padded to
+ * GEN_GGUF_ALIGNMENT as llama.cpp's writer leaves it. 0, or -1 when out of memory. */
+int gen_gguf_plan_header(struct gen_plan *p, const gen_config *cfg);
+
 /* Row order of a [heads * head_dim, cols] q or k projection as llama.cpp's converter writes it:
  * within each head, Hugging Face's rotate-half layout (row h * head_dim/2 + i for half h) becomes
  * interleaved pairs (row 2i + h), which llama.cpp's rotary embedding of the llama architecture

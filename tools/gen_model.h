@@ -4,10 +4,16 @@
  * model.safetensors.index.json) into a directory, or one model.gguf with llama.cpp's names and
  * metadata keys (GEN_FORMAT_GGUF). Both formats hold the same values for the same seed: the GGUF
  * q and k projections have their rows permuted as llama.cpp's converter permutes them (see
- * gen_gguf.h), and a Q8_0 file holds the Q8_0 quantization of the f32 values. Every weight is N(0, 0.02) and every RMSNorm
- * weight is exactly 1.0. The bytes depend only on the config and the seed: each 1 Mi-element block
- * of each tensor is seeded from (seed, tensor index, block index), so the thread count, the shard
- * size and the CPU's vector unit never change a value.
+ * gen_gguf.h), and a Q8_0 file holds the Q8_0 quantization of the f32 values. Every weight is
+ * N(0, 0.02) and every RMSNorm weight is exactly 1.0. The bytes depend only on the config and
+ * the seed: each 1 Mi-element block of each tensor is seeded from (seed, tensor index, block
+ * index), so the thread count, the shard size and the CPU's vector unit never change a value.
+ *
+ * The files behind it: gen_config.c (dtypes, formats, gen_validate), gen_presets.c,
+ * gen_geometry.c (sizes, gen_fit_size), gen_plan.c (tensors, shards, headers), gen_values.c (the
+ * N(0, 0.02) stream), gen_safetensors.c and gen_gguf.c (the two formats), gen_config_json.c,
+ * gen_outdir.c (the output directory), gen_workers.c (the writing threads) and gen_model.c
+ * (gen_model_write over them).
  *
  * Uses only libc, pthread and libm; does not use libhoist. May print (progress, when asked). */
 #ifndef HOIST_GEN_MODEL_H
@@ -52,7 +58,7 @@ typedef struct gen_config {
                                 GGUF is always one file */
     uint64_t seed;
     unsigned threads;        /* 0 = online CPUs */
-    bool force;              /* replace an existing model*.safetensors checkpoint in out_dir */
+    bool force;              /* replace a checkpoint already in out_dir */
     bool progress;           /* print a progress line to stderr while writing */
     bool sync;               /* fsync every shard before returning */
 } gen_config;
@@ -62,8 +68,9 @@ typedef struct gen_config {
     {                                                                                             \
         .layers = 2, .hidden = 64, .intermediate = 172, .heads = 4, .kv_heads = 2,                \
         .head_dim = 16, .vocab = 256, .max_position = 4096, .dtype = GEN_DTYPE_BF16,              \
-        .format = GEN_FORMAT_SAFETENSORS, .tie_embeddings = false, .shard_size = GEN_DEFAULT_SHARD_SIZE, .seed = 0, .threads = 0,   \
-        .force = false, .progress = false, .sync = false                                          \
+        .format = GEN_FORMAT_SAFETENSORS, .tie_embeddings = false,                                \
+        .shard_size = GEN_DEFAULT_SHARD_SIZE, .seed = 0, .threads = 0, .force = false,            \
+        .progress = false, .sync = false                                                          \
     }
 
 /* "bf16" / "f16" / "f32" / "q8_0"; the safetensors name "BF16" / "F16" / "F32" (Q8_0: "Q8_0");
@@ -108,9 +115,12 @@ int gen_validate(const gen_config *cfg, char *err, size_t errlen);
  * 0, or -1 if target_bytes is 0 or cfg is invalid (cfg unchanged). */
 int gen_fit_size(uint64_t target_bytes, gen_config *cfg);
 
-/* Writes the checkpoint into out_dir (created with its parents if missing). Refuses a directory
- * that already holds model*.safetensors (GGUF: model.gguf) unless cfg->force, in which case
- * those files and model.safetensors.index.json (GGUF: model.gguf) are removed first. On failure the files it created are removed.
+/* Writes the checkpoint into out_dir (created with its parents if missing), every file under a
+ * temporary name first, renamed into place at the end; never writes through a symlink. Without
+ * cfg->force, refuses a directory that already holds any file of a checkpoint of the format
+ * (model*.safetensors, model.safetensors.index.json, config.json; GGUF: model.gguf) and replaces
+ * or removes nothing; with it, replaces them, and removes those the new checkpoint does not have
+ * (shards of another count, a stale index). On failure no file of the new checkpoint is left.
  * 0, or -1 with a message (naming the file and offset where there is one) in err. */
 int gen_model_write(const char *out_dir, const gen_config *cfg, char *err, size_t errlen);
 

@@ -22,6 +22,7 @@ static const struct {
     {"pack", cmd_pack, "write a model as a packed container (zstd frames, byte-grouped)"},
     {"sum", cmd_sum, "write a model's manifest of XXH3 hashes beside it"},
     {"verify", cmd_verify, "check every byte of a model against its manifest or container"},
+    {"version", cmd_version, "print the library version"},
 };
 
 static void usage(FILE *f)
@@ -31,7 +32,25 @@ static void usage(FILE *f)
     fprintf(f, "usage: hoist COMMAND [ARGS]   (hoist COMMAND --help for its options)\n\n");
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].help);
-    fprintf(f, "  %-9s %s\n", "version", "print the library version");
+    fprintf(f, "\nExit status: 0 success, 1 failure, 2 usage error.\n");
+}
+
+static const struct option version_options[] = {{"help", no_argument, NULL, 'h'}, {0}};
+
+int cmd_version(int argc, char **argv)
+{
+    cli_parser p;
+    cli_parser_init(&p, "version", argc, argv, version_options, "h");
+    for (int c; (c = cli_next_option(&p)) != -1;) {
+        if (c != 'h') return cli_bad_option(&p, c);
+        printf("usage: hoist version\n\nPrints the version of the hoist library.\n"
+               "  --help  this text\n");
+        return CLI_EXIT_OK;
+    }
+    int rc = cli_operands(&p, 0, 0, NULL);
+    if (rc != CLI_CONTINUE) return rc;
+    printf("hoist %s\n", hoist_version());
+    return CLI_EXIT_OK;
 }
 
 static void log_to_stderr(hoist_log_level level, const char *message, void *user)
@@ -53,21 +72,17 @@ int main(int argc, char **argv)
                            verbose && strcmp(verbose, "debug") == 0 ? HOIST_LOG_DEBUG
                                                                     : HOIST_LOG_INFO);
     if (argc < 2) {
-        usage(stderr);
-        return 2;
+        fprintf(stderr, "hoist: missing command. Try 'hoist --help'.\n");
+        return CLI_EXIT_USAGE;
     }
     const char *cmd = argv[1];
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         usage(stdout);
-        return 0;
+        return CLI_EXIT_OK;
     }
-    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
-        printf("hoist %s\n", hoist_version());
-        return 0;
-    }
+    if (strcmp(cmd, "--version") == 0) return cmd_version(1, argv + 1);
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         if (strcmp(cmd, commands[i].name) == 0) return commands[i].fn(argc - 1, argv + 1);
-    fprintf(stderr, "hoist: unknown command '%s'\n\n", cmd);
-    usage(stderr);
-    return 2;
+    fprintf(stderr, "hoist: unknown command '%s'. Try 'hoist --help'.\n", cmd);
+    return CLI_EXIT_USAGE;
 }

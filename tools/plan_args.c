@@ -18,34 +18,33 @@ enum {
     G_TIE = 1u << 8,
 };
 
+/* The geometry flags: their bit in geo_given and their largest value. */
 static const struct {
-    const char *flag;
+    int opt;
     unsigned bit;
     uint64_t max;
 } geo_flags[] = {
-    {"--layers", G_LAYERS, 1u << 20},     {"--hidden", G_HIDDEN, 1u << 30},
-    {"--intermediate", G_INTER, 1u << 30}, {"--heads", G_HEADS, 1u << 20},
-    {"--kv-heads", G_KV, 1u << 20},        {"--head-dim", G_HEAD_DIM, 1u << 20},
-    {"--vocab", G_VOCAB, 1u << 30},        {"--max-position", G_MAX_POS, 1ull << 40},
+    {CLI_PLAN_OPT_LAYERS, G_LAYERS, 1u << 20},
+    {CLI_PLAN_OPT_HIDDEN, G_HIDDEN, 1u << 30},
+    {CLI_PLAN_OPT_INTERMEDIATE, G_INTER, 1u << 30},
+    {CLI_PLAN_OPT_HEADS, G_HEADS, 1u << 20},
+    {CLI_PLAN_OPT_KV_HEADS, G_KV, 1u << 20},
+    {CLI_PLAN_OPT_HEAD_DIM, G_HEAD_DIM, 1u << 20},
+    {CLI_PLAN_OPT_VOCAB, G_VOCAB, 1u << 30},
+    {CLI_PLAN_OPT_MAX_POSITION, G_MAX_POS, 1ull << 40},
 };
-
-const char *cli_device_name(int device, char *buf, size_t n)
-{
-    if (device == HOIST_DEVICE_HOST)
-        snprintf(buf, n, "host");
-    else
-        snprintf(buf, n, "cuda:%d", device);
-    return buf;
-}
 
 void cli_plan_args_init(cli_plan_args *pa)
 {
     memset(pa, 0, sizeof *pa);
     hoist_plan_options def = HOIST_PLAN_OPTIONS_DEFAULT;
     pa->opts = def;
+    for (size_t d = 0; d < HOIST_PLAN_MAX_DEVICES; d++)
+        pa->devices[d] = (hoist_plan_device)HOIST_PLAN_DEVICE_DEFAULT;
+    pa->geo = (hoist_geometry)HOIST_GEOMETRY_INIT;
 }
 
-static int set_geo(cli_plan_args *pa, unsigned bit, uint64_t v)
+static void set_geo(cli_plan_args *pa, unsigned bit, uint64_t v)
 {
     hoist_geometry *g = &pa->geo;
     switch (bit) {
@@ -57,111 +56,66 @@ static int set_geo(cli_plan_args *pa, unsigned bit, uint64_t v)
     case G_HEAD_DIM: g->head_dim = (uint32_t)v; break;
     case G_VOCAB: g->vocab = (uint32_t)v; break;
     case G_MAX_POS: g->max_position = v; break;
-    default: return -1;
+    default: return;
     }
     pa->geo_given |= bit;
-    return 0;
 }
 
-/* "cuda:0=24G,cuda:1,host=64G" */
-static int parse_devices(const char *cmd, const char *text, cli_plan_args *pa)
+static int geometry_option(const cli_parser *p, int c, cli_plan_args *pa)
 {
-    char *copy = strdup(text), *save = NULL;
-    if (!copy) return -1;
-    int rc = 0;
-    pa->ndevices = 0;
-    for (char *tok = strtok_r(copy, ",", &save); tok && rc == 0; tok = strtok_r(NULL, ",", &save)) {
-        if (pa->ndevices == HOIST_PLAN_MAX_DEVICES) {
-            cli_error(cmd, "--devices: at most %d devices", HOIST_PLAN_MAX_DEVICES);
-            rc = -1;
-            break;
-        }
-        hoist_plan_device *d = &pa->devices[pa->ndevices];
-        char *eq = strchr(tok, '=');
-        if (eq) *eq = '\0';
-        if (hoist_device_parse(tok, &d->device) < 0) {
-            cli_error(cmd, "--devices: %s", hoist_last_error());
-            rc = -1;
-        } else if (eq && (!cli_parse_size(eq + 1, &d->free_bytes) || d->free_bytes == 0)) {
-            cli_error(cmd, "--devices: bad size '%s' for %s", eq + 1, tok);
-            rc = -1;
-        }
-        pa->ndevices++;
+    for (size_t g = 0; g < sizeof geo_flags / sizeof *geo_flags; g++) {
+        if (geo_flags[g].opt != c) continue;
+        uint64_t v;
+        int rc = cli_value_u64(p, 1, geo_flags[g].max, &v);
+        if (rc == CLI_CONTINUE) set_geo(pa, geo_flags[g].bit, v);
+        return rc;
     }
-    if (rc == 0 && pa->ndevices == 0) {
-        cli_error(cmd, "--devices: empty list");
-        rc = -1;
-    }
-    free(copy);
-    return rc;
+    return cli_bad_option(p, '?');
 }
 
-static int parse_reserve(const char *cmd, const char *text, cli_plan_args *pa)
+int cli_plan_option(const cli_parser *p, int c, cli_plan_args *pa)
 {
-    char *copy = strdup(text), *save = NULL;
-    if (!copy) return -1;
-    int rc = 0;
-    pa->nreserve = 0;
-    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        if (pa->nreserve == HOIST_PLAN_MAX_DEVICES ||
-            !cli_parse_size(tok, &pa->reserve[pa->nreserve])) {
-            cli_error(cmd, "--reserve: bad size '%s'", tok);
-            rc = -1;
-            break;
-        }
-        pa->nreserve++;
-    }
-    free(copy);
-    return rc;
-}
-
-int cli_plan_arg(const char *cmd, int argc, char **argv, int *i, cli_plan_args *pa)
-{
-    const char *a = argv[*i], *val = *i + 1 < argc ? argv[*i + 1] : NULL;
-    uint64_t v;
-    if (strcmp(a, "--tie-embeddings") == 0) {
+    uint64_t v = 0;
+    int rc = CLI_CONTINUE;
+    pa->any = 1;
+    switch (c) {
+    case CLI_PLAN_OPT_TIE_EMBEDDINGS:
         pa->geo.tied_embeddings = 1;
         pa->geo_given |= G_TIE;
-        pa->any = 1;
-        return 1;
-    }
-    int known = strcmp(a, "--devices") == 0 || strcmp(a, "--reserve") == 0 ||
-                strcmp(a, "--max-seq-len") == 0 || strcmp(a, "--kv-dtype") == 0 ||
-                strcmp(a, "--batch") == 0 || strcmp(a, "--forward-tokens") == 0;
-    size_t g = 0;
-    for (; g < sizeof geo_flags / sizeof *geo_flags && !known; g++)
-        if (strcmp(a, geo_flags[g].flag) == 0) break;
-    if (!known && g == sizeof geo_flags / sizeof *geo_flags) return 0;
-    if (!val) {
-        cli_error(cmd, "%s needs a value", a);
-        return -1;
-    }
-    (*i)++;
-    pa->any = 1;
-    if (strcmp(a, "--devices") == 0) return parse_devices(cmd, val, pa) < 0 ? -1 : 1;
-    if (strcmp(a, "--reserve") == 0) return parse_reserve(cmd, val, pa) < 0 ? -1 : 1;
-    if (strcmp(a, "--kv-dtype") == 0) {
-        if (hoist_kv_dtype_parse(val, &pa->opts.kv_dtype) == 0) return 1;
-        cli_error(cmd, "%s", hoist_last_error());
-        return -1;
-    }
-    if (!cli_parse_u64(val, &v)) {
-        cli_error(cmd, "%s: '%s' is not a number", a, val);
-        return -1;
-    }
-    if (strcmp(a, "--max-seq-len") == 0 && v >= 1 && v <= (1ull << 32)) {
+        return CLI_CONTINUE;
+    case CLI_PLAN_OPT_DEVICES:
+        return cli_value_device_list(p, pa->devices, HOIST_PLAN_MAX_DEVICES, &pa->ndevices);
+    case CLI_PLAN_OPT_RESERVE:
+        return cli_value_size_list(p, pa->reserve, HOIST_PLAN_MAX_DEVICES, &pa->nreserve);
+    case CLI_PLAN_OPT_KV_DTYPE:
+        if (hoist_kv_dtype_parse(p->value, &pa->opts.kv_dtype) == HOIST_OK) return CLI_CONTINUE;
+        return cli_bad_value(p, "%s", hoist_last_error());
+    case CLI_PLAN_OPT_MAX_SEQ_LEN:
+        rc = cli_value_u64(p, 1, 1ull << 32, &v);
         pa->opts.max_seq_len = v;
-    } else if (strcmp(a, "--batch") == 0 && v >= 1 && v <= 65536) {
+        return rc;
+    case CLI_PLAN_OPT_BATCH:
+        rc = cli_value_u64(p, 1, 65536, &v);
         pa->opts.batch = (uint32_t)v;
-    } else if (strcmp(a, "--forward-tokens") == 0 && v >= 1 && v <= (1u << 20)) {
+        return rc;
+    case CLI_PLAN_OPT_FORWARD_TOKENS:
+        rc = cli_value_u64(p, 1, 1u << 20, &v);
         pa->opts.forward_tokens = (uint32_t)v;
-    } else if (g < sizeof geo_flags / sizeof *geo_flags && v >= 1 && v <= geo_flags[g].max) {
-        set_geo(pa, geo_flags[g].bit, v);
-    } else {
-        cli_error(cmd, "%s: %s is out of range", a, val);
-        return -1;
+        return rc;
+    default: return geometry_option(p, c, pa);
     }
-    return 1;
+}
+
+int cli_plan_args_check(const char *cmd, const cli_plan_args *pa, int device_set)
+{
+    if (pa->any && device_set)
+        return cli_usage_error(cmd, "--device places everything on one device; with a plan use "
+                                    "--devices");
+    if (pa->nreserve > 1 && pa->ndevices && pa->nreserve != pa->ndevices)
+        return cli_usage_error(cmd, "--reserve lists %zu sizes for %zu devices (give one, or one "
+                                    "each)",
+                               pa->nreserve, pa->ndevices);
+    return CLI_CONTINUE;
 }
 
 /* The dtype holding most of the model's bytes, for a geometry built from flags alone. */
@@ -169,7 +123,7 @@ static hoist_dtype majority_dtype(const hoist_model *m)
 {
     uint64_t bytes[HOIST_DTYPE_COUNT] = {0};
     for (size_t i = 0; i < hoist_model_tensor_count(m); i++) {
-        hoist_tensor_info t;
+        hoist_tensor_info t = HOIST_TENSOR_INFO_INIT;
         if (hoist_model_tensor(m, i, &t) == 0) bytes[t.dtype] += t.nbytes;
     }
     int best = HOIST_DTYPE_F32;
@@ -189,7 +143,7 @@ static int build_geometry(const char *cmd, hoist_model *m, cli_plan_args *pa, ho
                            "--intermediate --heads --vocab");
             return HOIST_E_BAD_CONFIG;
         }
-        memset(g, 0, sizeof *g);
+        *g = (hoist_geometry)HOIST_GEOMETRY_INIT;
         strcpy(g->architecture, "llama");
         g->rms_eps = 1e-5;
         g->rope_theta = 10000.0;
@@ -231,7 +185,8 @@ static int resolve(const char *cmd, hoist_model *m, cli_plan_args *pa, hoist_geo
         if (n > HOIST_PLAN_MAX_DEVICES) n = HOIST_PLAN_MAX_DEVICES;
         pa->ndevices = n > 0 ? (size_t)n : 1;
         for (size_t d = 0; d < pa->ndevices; d++)
-            pa->devices[d] = (hoist_plan_device){n > 0 ? (int)d : HOIST_DEVICE_HOST, 0, 0};
+            pa->devices[d] = (hoist_plan_device){.size = sizeof(hoist_plan_device),
+                                                 .device = n > 0 ? (int)d : HOIST_DEVICE_HOST};
         if (pa->nreserve > 1 && pa->nreserve != pa->ndevices) {
             cli_error(cmd, "--reserve lists %zu sizes for %zu devices", pa->nreserve,
                       pa->ndevices);
@@ -253,8 +208,8 @@ static int resolve(const char *cmd, hoist_model *m, cli_plan_args *pa, hoist_geo
 
 void cli_fit_print(FILE *f, hoist_model *model, cli_plan_args *pa)
 {
-    hoist_geometry g;
-    hoist_fit fit;
+    hoist_geometry g = HOIST_GEOMETRY_INIT;
+    hoist_fit fit = HOIST_FIT_INIT;
     if (resolve("plan", model, pa, &g) < 0 || hoist_plan_fit(model, &pa->opts, &fit) < 0) return;
     fprintf(f, "largest max_seq_len that fits (batch %u, searched up to the model's context or "
                "--max-seq-len):",
@@ -267,7 +222,7 @@ void cli_fit_print(FILE *f, hoist_model *model, cli_plan_args *pa)
 
 int cli_plan_make(const char *cmd, hoist_model *model, cli_plan_args *pa, hoist_plan **out)
 {
-    hoist_geometry g;
+    hoist_geometry g = HOIST_GEOMETRY_INIT;
     int rc = resolve(cmd, model, pa, &g);
     if (rc < 0) return rc;
     rc = hoist_plan_create(model, &pa->opts, out);
@@ -280,10 +235,11 @@ int cli_plan_make(const char *cmd, hoist_model *model, cli_plan_args *pa, hoist_
 
 void cli_plan_print(FILE *f, const hoist_plan *p)
 {
-    hoist_plan_info in;
-    hoist_plan_info_get(p, &in);
-    const hoist_geometry *g = &in.geometry;
-    char a[32], b[32], c[32], d[32], e[32], h[32], dn[32];
+    hoist_plan_info in = HOIST_PLAN_INFO_INIT;
+    hoist_geometry geo = HOIST_GEOMETRY_INIT;
+    if (hoist_plan_info_get(p, &in) < 0 || hoist_plan_geometry(p, &geo) < 0) return;
+    const hoist_geometry *g = &geo;
+    char a[32], b[32], c[32], d[32], e[32], h[32], dn[HOIST_DEVICE_NAME_MAX];
     fprintf(f, "geometry: %s, %u layers, hidden %u, intermediate %u, %u heads / %u kv heads of "
                "%u, vocab %u, context %llu, %s%s\n",
             g->architecture, g->n_layers, g->hidden, g->intermediate, g->n_heads, g->n_kv_heads,
@@ -297,7 +253,7 @@ void cli_plan_print(FILE *f, const hoist_plan *p)
     fprintf(f, "%-8s %12s %12s %12s %12s %12s %12s  %s\n", "device", "free", "reserve",
             "weights", "kv cache", "workspace", "headroom", "holds");
     for (size_t i = 0; i < in.ndevices; i++) {
-        hoist_plan_usage u;
+        hoist_plan_usage u = HOIST_PLAN_USAGE_INIT;
         if (hoist_plan_usage_get(p, i, &u) < 0) continue;
         char holds[96] = "-";
         size_t n = 0;
@@ -308,7 +264,8 @@ void cli_plan_print(FILE *f, const hoist_plan *p)
             n += (size_t)snprintf(holds + n, sizeof holds - n, "%sembeddings", n ? ", " : "");
         if (u.head) n += (size_t)snprintf(holds + n, sizeof holds - n, "%shead", n ? ", " : "");
         fprintf(f, "%-8s %12s %12s %12s %12s %12s %12s  %s\n",
-                cli_device_name(u.device, dn, sizeof dn), cli_fmt_bytes(u.free_bytes, a, sizeof a),
+                hoist_device_name(u.device, dn, sizeof dn),
+                cli_fmt_bytes(u.free_bytes, a, sizeof a),
                 cli_fmt_bytes(u.reserve_bytes, b, sizeof b),
                 cli_fmt_bytes(u.weights_bytes, c, sizeof c), cli_fmt_bytes(u.kv_bytes, d, sizeof d),
                 cli_fmt_bytes(u.workspace_bytes, e, sizeof e),

@@ -3,6 +3,7 @@
 #ifndef HOIST_PLAN_ARGS_H
 #define HOIST_PLAN_ARGS_H
 
+#include "cli_util.h"
 #include "hoist.h"
 
 #include <stdio.h>
@@ -30,17 +31,62 @@ typedef struct cli_plan_args {
     "  --max-position N --tie-embeddings\n"                                                      \
     "                    the model's geometry, over config.json's (or without one)\n"
 
+/* Option values of the planning flags, clear of every subcommand's own. */
+enum {
+    CLI_PLAN_OPT_FIRST = 0x1000,
+    CLI_PLAN_OPT_DEVICES = CLI_PLAN_OPT_FIRST,
+    CLI_PLAN_OPT_RESERVE,
+    CLI_PLAN_OPT_MAX_SEQ_LEN,
+    CLI_PLAN_OPT_KV_DTYPE,
+    CLI_PLAN_OPT_BATCH,
+    CLI_PLAN_OPT_FORWARD_TOKENS,
+    CLI_PLAN_OPT_LAYERS,
+    CLI_PLAN_OPT_HIDDEN,
+    CLI_PLAN_OPT_INTERMEDIATE,
+    CLI_PLAN_OPT_HEADS,
+    CLI_PLAN_OPT_KV_HEADS,
+    CLI_PLAN_OPT_HEAD_DIM,
+    CLI_PLAN_OPT_VOCAB,
+    CLI_PLAN_OPT_MAX_POSITION,
+    CLI_PLAN_OPT_TIE_EMBEDDINGS,
+    CLI_PLAN_OPT_END
+};
+
+/* The planning flags' entries of a getopt_long table. */
+#define CLI_PLAN_OPTIONS                                                                          \
+    {"devices", required_argument, NULL, CLI_PLAN_OPT_DEVICES},                                   \
+        {"reserve", required_argument, NULL, CLI_PLAN_OPT_RESERVE},                               \
+        {"max-seq-len", required_argument, NULL, CLI_PLAN_OPT_MAX_SEQ_LEN},                       \
+        {"kv-dtype", required_argument, NULL, CLI_PLAN_OPT_KV_DTYPE},                             \
+        {"batch", required_argument, NULL, CLI_PLAN_OPT_BATCH},                                   \
+        {"forward-tokens", required_argument, NULL, CLI_PLAN_OPT_FORWARD_TOKENS},                 \
+        {"layers", required_argument, NULL, CLI_PLAN_OPT_LAYERS},                                 \
+        {"hidden", required_argument, NULL, CLI_PLAN_OPT_HIDDEN},                                 \
+        {"intermediate", required_argument, NULL, CLI_PLAN_OPT_INTERMEDIATE},                     \
+        {"heads", required_argument, NULL, CLI_PLAN_OPT_HEADS},                                   \
+        {"kv-heads", required_argument, NULL, CLI_PLAN_OPT_KV_HEADS},                             \
+        {"head-dim", required_argument, NULL, CLI_PLAN_OPT_HEAD_DIM},                             \
+        {"vocab", required_argument, NULL, CLI_PLAN_OPT_VOCAB},                                   \
+        {"max-position", required_argument, NULL, CLI_PLAN_OPT_MAX_POSITION},                     \
+        {"tie-embeddings", no_argument, NULL, CLI_PLAN_OPT_TIE_EMBEDDINGS}
+
+static inline int cli_is_plan_option(int c)
+{
+    return c >= CLI_PLAN_OPT_FIRST && c < CLI_PLAN_OPT_END;
+}
+
 void cli_plan_args_init(cli_plan_args *pa);
-/* If argv[*i] is a planning flag, consumes it (and its value, advancing *i) and returns 1;
- * returns 0 for another argument, and -1 (message printed) for a bad value. */
-int cli_plan_arg(const char *cmd, int argc, char **argv, int *i, cli_plan_args *pa);
+/* Takes planning option c (cli_is_plan_option) with its value. CLI_CONTINUE, or the usage
+ * error's exit status. */
+int cli_plan_option(const cli_parser *p, int c, cli_plan_args *pa);
+/* After the options: what takes more than one flag to check, --device (device_set) among them.
+ * CLI_CONTINUE, or the usage error's exit status. */
+int cli_plan_args_check(const char *cmd, const cli_plan_args *pa, int device_set);
 /* Plans model with the flags; on failure prints the reason and what would fit. Returns a status. */
 int cli_plan_make(const char *cmd, hoist_model *model, cli_plan_args *pa, hoist_plan **out);
 /* The plan as a table: one line per device, totals, the cache per token. */
 void cli_plan_print(FILE *f, const hoist_plan *plan);
 /* "largest max_seq_len that fits: f16 N, ..." for these flags. */
 void cli_fit_print(FILE *f, hoist_model *model, cli_plan_args *pa);
-/* "cuda:0" or "host" into buf. */
-const char *cli_device_name(int device, char *buf, size_t n);
 
 #endif

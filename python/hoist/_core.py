@@ -340,8 +340,8 @@ class safe_open:
         if self._weights is None:
             return None
         s = _lib.LoadStats()
-        lib.hoist_weights_stats(self._weights.handle, ctypes.byref(s))
-        out = {name: getattr(s, name) for name, _ in _lib.LoadStats._fields_}
+        _lib.check(lib.hoist_weights_stats(self._weights.handle, ctypes.byref(s)))
+        out = {name: getattr(s, name) for name, _ in _lib.LoadStats._fields_ if name != "size"}
         out["path"] = _text(s.path) if s.path else None
         return out
 

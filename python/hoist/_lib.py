@@ -9,9 +9,12 @@ import ctypes
 import ctypes.util
 import os
 
-# The major version of the C API this binding was written against; a library with another major
-# version has other structs and is refused.
+# The C API this binding was written against: its major version, and the oldest minor version
+# whose structs it mirrors. A library of another major version, or older than API_MIN_NUMBER
+# (0.1 had no size fields in its structs, so it would read ours wrongly), is refused; a newer
+# minor version takes these structs as they are, by their size fields (docs/ABI.md).
 API_MAJOR = 0
+API_MIN_NUMBER = 200  # 0.2.0, as hoist_version_number() counts
 
 HOIST_MAX_DIMS = 8
 HOIST_DEVICE_HOST = -1
@@ -38,8 +41,19 @@ class HoistError(Exception):
 
 # ---- structs (include/hoist.h) ---------------------------------------------------------------
 
-class TensorInfo(ctypes.Structure):
+class Sized(ctypes.Structure):
+    """A struct that starts with its size_t size, as every struct hoist reads or writes through a
+    caller's pointer does: constructing one sets the size (the C initializers' job), so that the
+    library reads and writes exactly the fields mirrored here."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.size = ctypes.sizeof(self)
+
+
+class TensorInfo(Sized):
     _fields_ = [
+        ("size", ctypes.c_size_t),
         ("name", ctypes.c_char_p),
         ("dtype", ctypes.c_int),
         ("ndim", ctypes.c_uint32),
@@ -50,8 +64,9 @@ class TensorInfo(ctypes.Structure):
     ]
 
 
-class View(ctypes.Structure):
+class View(Sized):
     _fields_ = [
+        ("size", ctypes.c_size_t),
         ("name", ctypes.c_char_p),
         ("dtype", ctypes.c_int),
         ("ndim", ctypes.c_uint32),
@@ -68,8 +83,9 @@ HOIST_VERIFY_MANIFEST = 1
 HOIST_VERIFY_READBACK = 2
 
 
-class LoadOptions(ctypes.Structure):
+class LoadOptions(Sized):
     _fields_ = [
+        ("size", ctypes.c_size_t),
         ("path", ctypes.c_int),
         ("device", ctypes.c_int),
         ("ram_budget", ctypes.c_uint64),
@@ -91,8 +107,9 @@ class LoadOptions(ctypes.Structure):
                    verify=0, mmap_register=-1, manifest=None, readahead_bytes=-1)
 
 
-class LoadStats(ctypes.Structure):
+class LoadStats(Sized):
     _fields_ = [
+        ("size", ctypes.c_size_t),
         ("path", ctypes.c_char_p),
         ("seconds", ctypes.c_double),
         ("read_seconds", ctypes.c_double),
@@ -108,8 +125,9 @@ class LoadStats(ctypes.Structure):
     ]
 
 
-class DeviceInfo(ctypes.Structure):
+class DeviceInfo(Sized):
     _fields_ = [
+        ("size", ctypes.c_size_t),
         ("id", ctypes.c_int),
         ("name", ctypes.c_char * 128),
         ("total_bytes", ctypes.c_uint64),
@@ -202,7 +220,7 @@ _PROTOTYPES = {
     "hoist_weights_live": (_c.c_size_t, [_P(_c.c_uint64)]),
     "hoist_weights_count": (_c.c_size_t, [_c.c_void_p]),
     "hoist_weights_view": (_c.c_int, [_c.c_void_p, _c.c_size_t, _P(View)]),
-    "hoist_weights_stats": (None, [_c.c_void_p, _P(LoadStats)]),
+    "hoist_weights_stats": (_c.c_int, [_c.c_void_p, _P(LoadStats)]),
     "hoist_weights_read": (_c.c_int, [_c.c_void_p, _c.c_size_t, _c.c_uint64, _c.c_void_p,
                                       _c.c_uint64]),
 }
@@ -211,10 +229,12 @@ for _name, (_res, _args) in _PROTOTYPES.items():
     _fn.restype = _res
     _fn.argtypes = _args
 
-_major = lib.hoist_version_number() // 10000
-if _major != API_MAJOR:
-    raise ImportError("hoist: %s is version %s; this binding needs major version %d"
-                      % (library_path, lib.hoist_version().decode(), API_MAJOR))
+_number = lib.hoist_version_number()
+if _number // 10000 != API_MAJOR or _number < API_MIN_NUMBER:
+    raise ImportError("hoist: %s is version %s; this binding needs %d.x from %d.%d.%d on"
+                      % (library_path, lib.hoist_version().decode(), API_MAJOR,
+                         API_MIN_NUMBER // 10000, API_MIN_NUMBER // 100 % 100,
+                         API_MIN_NUMBER % 100))
 
 # ---- errors -------------------------------------------------------------------------------------
 

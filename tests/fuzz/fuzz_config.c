@@ -7,8 +7,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    hoist_geometry g;
-    memset(&g, 0, sizeof g);
+    hoist_geometry g = HOIST_GEOMETRY_INIT;
     int rc = hoist__geometry_from_config_text("config.json", (const char *)data, size,
                                               HOIST_DTYPE_BF16, &g);
     fz_check_status(rc);

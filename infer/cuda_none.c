@@ -1,4 +1,0 @@
-/* Built in place of infer/cuda.c and kernels.cu when the CUDA toolkit is absent. */
-#include "infer/infer.h"
-
-const hoist__infer_ops *hoist__infer_cuda(void) { return NULL; }
