@@ -226,6 +226,7 @@ class safe_open:
                  ram_budget=None, threads=None, chunk_bytes=None, verify=None):
         self._model = None
         self._weights = None
+        self._plan = None
         self._lock = threading.Lock()
         self._free_model = lib.hoist_model_free
         device_id = _parse_device(device)
@@ -267,6 +268,9 @@ class safe_open:
         weights, self._weights = self._weights, None
         if weights is not None:
             weights.close()
+        plan, self._plan = self._plan, None  # the weights keep its reservation
+        if plan is not None:
+            plan.close()
 
     def __del__(self):
         if getattr(self, "_model", None) or getattr(self, "_weights", None):
@@ -323,6 +327,22 @@ class safe_open:
                 for i in range(lib.hoist_model_file_count(self._model))]
 
     # -- loading
+    def plan(self, devices=None, *, max_seq_len=None, batch=1, reserve_bytes=0, kv_dtype="f16"):
+        """Places the layers over devices with hoist's planner (hoist_plan_create; see
+        hoist._plan.Plan for the arguments) and makes the load follow it: each tensor lands on
+        its layer's device, the handle's device is ignored. Call before the load. Returns the
+        plan (tensor_device(), layer_device()); HoistError HOIST_E_NO_FIT when the model does
+        not fit, naming the device and what would fit."""
+        from ._plan import Plan
+
+        self._require_open()
+        if self._weights is not None:
+            raise _invalid("plan(): the checkpoint is already loaded")
+        plan = Plan(self._model, devices, max_seq_len=max_seq_len, batch=batch,
+                    reserve_bytes=_parse_size(reserve_bytes, "reserve_bytes"), kv_dtype=kv_dtype)
+        self._plan, self._opts.plan = plan, plan.handle  # kept until the handle goes
+        return plan
+
     def load(self):
         """Loads every tensor now (the first get_tensor() does it otherwise). Idempotent."""
         with self._lock:
