@@ -56,6 +56,7 @@ int main(void)
     FIELD(hoist_load_options, progress_user);
     FIELD(hoist_load_options, manifest);
     FIELD(hoist_load_options, readahead_bytes);
+    FIELD(hoist_load_options, allocator);
     END();
     BEGIN(hoist_load_stats);
     FIELD(hoist_load_stats, size);
@@ -80,6 +81,12 @@ int main(void)
     FIELD(hoist_device_info, free_bytes);
     FIELD(hoist_device_info, compute_major);
     FIELD(hoist_device_info, compute_minor);
+    END();
+    BEGIN(hoist_allocator);
+    FIELD(hoist_allocator, size);
+    FIELD(hoist_allocator, alloc);
+    FIELD(hoist_allocator, free);
+    FIELD(hoist_allocator, user);
     END();
     BEGIN(hoist_plan_device);
     FIELD(hoist_plan_device, size);

@@ -153,6 +153,22 @@ def _parse_verify(verify):
     return flags
 
 
+def _parse_allocator(allocator, framework):
+    """The hoist_allocator for a load: torch's memory ("torch"; "auto" with framework "pt"), so
+    that torch counts the weights and gets the memory back, or hoist's own (None, "hoist")."""
+    if allocator == "auto":
+        allocator = "torch" if framework == "pt" else None
+    if allocator in (None, "hoist"):
+        return None
+    if allocator == "torch":
+        if _torch() is None:
+            raise ImportError("hoist: allocator=\"torch\" needs torch, which is not installed")
+        from . import _alloc
+
+        return _alloc.torch_allocator()
+    raise _invalid("allocator=%r: expected \"auto\", \"torch\" or \"hoist\"" % (allocator,))
+
+
 def _parse_framework(framework, device):
     if framework is None:
         if _torch() is not None:
@@ -218,12 +234,17 @@ class safe_open:
         anyway); "readback": read every byte back from the destination and compare it with the
         files; "manifest,readback" (or a list) for both. True and False are refused (TypeError):
         they do not say which check.
+    allocator: where the arena's memory comes from. "auto" (the default): from torch when the
+        framework is "pt" (torch.cuda's caching allocator on a GPU, a torch uint8 tensor on the
+        host), so that torch.cuda.memory_allocated() counts the weights and the memory goes back
+        to torch with the last tensor; hoist's own otherwise. "torch" or "hoist" (None) to
+        choose.
 
     Every failure raises HoistError carrying hoist's status and message.
     """
 
     def __init__(self, filename, framework="pt", device="cpu", *, path_kind="auto",
-                 ram_budget=None, threads=None, chunk_bytes=None, verify=None):
+                 ram_budget=None, threads=None, chunk_bytes=None, verify=None, allocator="auto"):
         self._model = None
         self._weights = None
         self._plan = None
@@ -239,6 +260,7 @@ class safe_open:
         opts.verify = _parse_verify(verify)
         self._opts = opts
         self._framework = _parse_framework(framework, device_id)
+        opts.allocator = _parse_allocator(allocator, self._framework)
         model = ctypes.c_void_p()
         _lib.check(lib.hoist_model_open(os.fsencode(filename), None, ctypes.byref(model)))
         self._model = model.value
@@ -409,7 +431,7 @@ def _numpy_array(weights, view, dtype, shape):
 
 
 def load_file(filename, device="cpu", path_kind="auto", ram_budget=None, *, framework=None,
-              threads=None, chunk_bytes=None, verify=None):
+              threads=None, chunk_bytes=None, verify=None, allocator="auto"):
     """Loads a checkpoint into memory, a drop-in for safetensors.torch.load_file.
 
     Returns {name: tensor}, sorted by name, every tensor a zero-copy view of one arena on `device`
@@ -421,5 +443,5 @@ def load_file(filename, device="cpu", path_kind="auto", ram_budget=None, *, fram
     """
     with safe_open(filename, framework=framework, device=device, path_kind=path_kind,
                    ram_budget=ram_budget, threads=threads, chunk_bytes=chunk_bytes,
-                   verify=verify) as f:
+                   verify=verify, allocator=allocator) as f:
         return f.tensors()
