@@ -808,10 +808,17 @@ typedef struct hoist_sum_options {
     uint64_t chunk_bytes;      /* hoist_model_sum: bytes per chunk, a power of two from 4 KiB to
                                   1 GiB; 0 = 1 MiB. Ignored by hoist_model_verify. */
     unsigned threads;          /* 0 = online CPUs, at most 16 */
+    /* Optional (NULL = none): the tensor bytes read and hashed (a packed model's: decoded and
+     * checked) so far, total = every tensor byte; called on the calling thread while it waits
+     * for the workers, the last call (done == total) once every byte is hashed, before the
+     * manifest is written or compared. */
+    hoist_progress_fn progress;
+    void *progress_user;
 } hoist_sum_options;
 
 #define HOIST_SUM_OPTIONS_DEFAULT                                                                 \
-    {.size = sizeof(hoist_sum_options), .manifest = NULL, .chunk_bytes = 0, .threads = 0}
+    {.size = sizeof(hoist_sum_options), .manifest = NULL, .chunk_bytes = 0, .threads = 0,       \
+     .progress = NULL, .progress_user = NULL}
 
 /* The model's default manifest: its entry file (the .safetensors file, or the sharded index)
  * with ".hoist-sum" appended. Owned by the model; NULL for NULL. */
@@ -887,11 +894,17 @@ typedef struct hoist_pack_options {
                                   floats, planes for integers */
     unsigned threads;          /* 0 = online CPUs */
     int overwrite;             /* replace out_path if it exists (else HOIST_E_INVALID_ARG) */
+    /* Optional (NULL = none): model bytes compressed and written so far, total = every tensor
+     * byte; called on the calling thread between batches, the last call (done == total) once
+     * every chunk is written, before the index. */
+    hoist_progress_fn progress;
+    void *progress_user;
 } hoist_pack_options;
 
 #define HOIST_PACK_OPTIONS_DEFAULT                                                                \
     {.size = sizeof(hoist_pack_options), .level = 0, .chunk_bytes = 0,                          \
-     .filter = HOIST_FILTER_AUTO, .threads = 0, .overwrite = 0}
+     .filter = HOIST_FILTER_AUTO, .threads = 0, .overwrite = 0, .progress = NULL,               \
+     .progress_user = NULL}
 
 typedef struct hoist_pack_stats {
     size_t size;               /* set by the caller: HOIST_PACK_STATS_INIT */
