@@ -349,7 +349,8 @@ class safe_open:
                 for i in range(lib.hoist_model_file_count(self._model))]
 
     # -- loading
-    def plan(self, devices=None, *, max_seq_len=None, batch=1, reserve_bytes=0, kv_dtype="f16"):
+    def plan(self, devices=None, *, max_seq_len=None, batch=1, reserve_bytes=0, kv_dtype="f16",
+             free_bytes=None):
         """Places the layers over devices with hoist's planner (hoist_plan_create; see
         hoist._plan.Plan for the arguments) and makes the load follow it: each tensor lands on
         its layer's device, the handle's device is ignored. Call before the load. Returns the
@@ -360,8 +361,11 @@ class safe_open:
         self._require_open()
         if self._weights is not None:
             raise _invalid("plan(): the checkpoint is already loaded")
+        if free_bytes is not None:
+            free_bytes = [_parse_size(b, "free_bytes") for b in free_bytes]
         plan = Plan(self._model, devices, max_seq_len=max_seq_len, batch=batch,
-                    reserve_bytes=_parse_size(reserve_bytes, "reserve_bytes"), kv_dtype=kv_dtype)
+                    reserve_bytes=_parse_size(reserve_bytes, "reserve_bytes"), kv_dtype=kv_dtype,
+                    free_bytes=free_bytes)
         self._plan, self._opts.plan = plan, plan.handle  # kept until the handle goes
         return plan
 

@@ -63,10 +63,12 @@ class Plan:
     max_seq_len: KV-cache positions to leave room for (None: the model's max_position).
     reserve_bytes: memory left unused on each device.
     kv_dtype: the cache's encoding ("f16", "bf16", "f32", "f8", "q8", "q4").
+    free_bytes: None, or per device (as in devices) the memory to plan into instead of what the
+        device has free (0: ask the device), as transformers' max_memory caps a device.
     """
 
     def __init__(self, model_handle, devices=None, max_seq_len=None, batch=1, reserve_bytes=0,
-                 kv_dtype="f16"):
+                 kv_dtype="f16", free_bytes=None):
         self.handle = None
         self._free = lib.hoist_plan_free
         opts = PlanOptions.default()
@@ -77,9 +79,11 @@ class Plan:
                                  "plan: 1 to %d devices, not %d" % (HOIST_PLAN_MAX_DEVICES,
                                                                     len(devices)))
             array = (PlanDevice * len(devices))()
-            for slot, dev in zip(array, devices):
+            free = list(free_bytes) if free_bytes is not None else [0] * len(devices)
+            for slot, dev, cap in zip(array, devices, free):
                 slot.size = ctypes.sizeof(PlanDevice)
                 slot.device = int(dev)
+                slot.free_bytes = int(cap or 0)
                 slot.reserve_bytes = int(reserve_bytes)
             self._devices = array  # the options point into it until the plan is made
             opts.devices = array

@@ -146,6 +146,12 @@ def _hoist_device(device):
     return "cuda:%d" % (d.index if d.index is not None else torch.cuda.current_device())
 
 
+def _device_id(device):
+    """hoist's id of a device: -1 (HOIST_DEVICE_HOST) for the host, else the CUDA ordinal."""
+    d = _hoist_device(device)
+    return -1 if d == "cpu" else _torch_device(d).index
+
+
 def _to_device(obj, device):
     """obj with every tensor in it (through tuples, lists and dicts) on device."""
     if isinstance(obj, torch.Tensor):
@@ -369,7 +375,7 @@ def _rebuild_buffers(module, device):
 
 def from_pretrained(path, device="cuda:0", dtype=None, device_map=None, *, config=None,
                     trust_remote_code=False, attn_implementation=None, devices=None,
-                    max_seq_len=None, **load_kwargs):
+                    max_memory=None, max_seq_len=None, **load_kwargs):
     """Builds a transformers causal LM from the checkpoint at path with hoist's loader.
 
     path: a model directory (config.json and model.safetensors, sharded or not, or a packed
@@ -383,7 +389,9 @@ def from_pretrained(path, device="cuda:0", dtype=None, device_map=None, *, confi
         max_seq_len positions (None: the model's max_position_embeddings); each tensor is loaded
         straight onto its layer's device, one arena per device, and hooks move activations
         between devices. model.hf_device_map says where each module went. Any other map is
-        refused (hoist places whole layers; HOIST_E_INVALID_ARG).
+        refused (hoist places whole layers; HOIST_E_INVALID_ARG). max_memory ({device: bytes or
+        "8G"}, as transformers takes it) caps what the planner puts on a device; with devices
+        None its keys, in order, are the devices.
     config: a transformers config to use instead of path's config.json.
     trust_remote_code, attn_implementation: passed to transformers.
     load_kwargs: hoist.safe_open's options (path_kind, ram_budget, threads, chunk_bytes,
@@ -407,10 +415,14 @@ def from_pretrained(path, device="cuda:0", dtype=None, device_map=None, *, confi
     handle = _core.safe_open(path, framework="pt", device=target, **load_kwargs)
     try:
         if device_map == "auto":
-            ids = None if devices is None else [
-                -1 if _hoist_device(d) == "cpu" else _torch_device(_hoist_device(d)).index
-                for d in devices]
-            handle.plan(ids, max_seq_len=max_seq_len)
+            if devices is None and max_memory:
+                devices = list(max_memory)
+            ids = None if devices is None else [_device_id(d) for d in devices]
+            caps = None
+            if max_memory:
+                by_id = {_device_id(d): cap for d, cap in max_memory.items()}
+                caps = [by_id.get(i, 0) for i in ids]
+            handle.plan(ids, max_seq_len=max_seq_len, free_bytes=caps)
         build_dtype = _parse_dtype(dtype) or _checkpoint_dtype(handle)
         model = _build(config, build_dtype, trust_remote_code, attn_implementation)
         tensors = handle.tensors()

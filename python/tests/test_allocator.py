@@ -77,3 +77,25 @@ def test_torch_refusing_fails_the_load(model, monkeypatch):
         hoist.load_file(model)
     assert e.value.name == "HOIST_E_NOMEM" and "host" in e.value.message
     assert _alloc.TORCH.live() == (0, 0) and hoist.live_weights() == base
+
+
+@pytest.mark.skipif(not torch.cuda.is_available() or hoist.device_count() == 0,
+                    reason="needs a CUDA device")
+def test_cuda_arena_is_torch_memory(model):
+    """On a GPU the arena comes from torch's caching allocator: memory_allocated() rises by it
+    and falls back when the last tensor goes (allocator="hoist": cudaMalloc, torch sees none)."""
+    torch.cuda.synchronize()
+    before = torch.cuda.memory_allocated(0)
+    with hoist.safe_open(model, device="cuda:0") as f:
+        tensors = f.tensors()
+        arena = f.stats()["arena_bytes"]
+    assert torch.cuda.memory_allocated(0) - before >= arena > 0
+    assert all(t.device == torch.device("cuda", 0) for t in tensors.values())
+    assert bytes(tensors["b"].cpu().numpy()) == b"arenas!"
+    del tensors
+    gc.collect()
+    torch.cuda.synchronize()
+    assert torch.cuda.memory_allocated(0) == before
+    tensors = hoist.load_file(model, device="cuda:0", allocator="hoist")
+    assert torch.cuda.memory_allocated(0) == before
+    assert bytes(tensors["b"].cpu().numpy()) == b"arenas!"

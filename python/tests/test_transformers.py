@@ -205,3 +205,61 @@ def test_load_options_pass_through(tmp):
     with pytest.raises(hoist.HoistError) as e:
         ht.from_pretrained(path, device="cpu", verify="manifest")  # no `hoist sum` ran
     assert e.value.name == "HOIST_E_NOT_FOUND"
+
+
+def test_max_memory_on_host(tmp):
+    path = gen(tmp, "m", "--dtype", "f32")
+    model = ht.from_pretrained(path, device="cpu", device_map="auto", max_memory={"cpu": "1G"},
+                               max_seq_len=64)
+    assert greedy(model) == greedy(reference(path, torch.float32))
+    with pytest.raises(hoist.HoistError) as e:  # far too little: the planner says so
+        ht.from_pretrained(path, device="cpu", device_map="auto", max_memory={"cpu": 4096},
+                           max_seq_len=64)
+    assert e.value.name == "HOIST_E_NO_FIT"
+
+
+# ---- on a GPU (the device machine) --------------------------------------------------------------
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available() or hoist.device_count() == 0,
+                          reason="needs a CUDA device")
+
+
+@cuda
+def test_cuda_matches_from_pretrained_and_torch_counts_it(tmp):
+    path = gen(tmp, "m")
+    torch.cuda.synchronize()
+    before = torch.cuda.memory_allocated(0)
+    model = ht.from_pretrained(path, device="cuda:0")
+    arena = model.hoist_stats["arena_bytes"]
+    assert torch.cuda.memory_allocated(0) - before >= arena  # the arena is torch's memory
+    assert {p.device for p in model.parameters()} == {torch.device("cuda", 0)}
+    assert all(b.device == torch.device("cuda", 0) for b in model.buffers())
+    del model  # before anything runs on it: a forward pass leaves cuBLAS workspace behind
+    gc.collect()
+    torch.cuda.synchronize()
+    assert torch.cuda.memory_allocated(0) == before  # and it went back to torch
+    model = ht.from_pretrained(path, device="cuda:0")
+    assert greedy(model) == greedy(reference(path, torch.bfloat16).to("cuda:0"))
+
+
+@cuda
+def test_split_over_cuda_and_host(tmp):
+    """max_memory caps cuda:0 so that the planner puts the later layers on the host: the model
+    runs over both (hooks move the activations) and gives the single-device tokens."""
+    path = gen(tmp, "m", "--dtype", "f32")
+    want = greedy(ht.from_pretrained(path, device="cuda:0"))
+    for cap in [256 << 20 >> k for k in range(9)]:
+        try:
+            model = ht.from_pretrained(path, device="cuda:0", device_map="auto",
+                                       devices=["cuda:0", "cpu"], max_seq_len=16,
+                                       max_memory={"cuda:0": cap, "cpu": "1G"})
+        except hoist.HoistError as e:
+            assert e.name == "HOIST_E_NO_FIT", e
+            continue
+        if len({p.device.type for p in model.parameters()}) == 2:
+            break
+    else:
+        pytest.fail("no cap of cuda:0 split the model over cuda:0 and the host")
+    assert set(model.hf_device_map.values()) == {0, "cpu"}
+    assert model.hf_device_map["model.embed_tokens"] == 0
+    assert greedy(model) == want

@@ -88,7 +88,7 @@ class PreTrainedModel(nn.Module):
         return next(self.parameters()).device
 
     @torch.no_grad()
-    def generate(self, input_ids, max_new_tokens=8, do_sample=False):
+    def generate(self, input_ids, max_new_tokens=8, do_sample=False, attention_mask=None):
         assert not do_sample
         ids = input_ids
         for _ in range(max_new_tokens):
@@ -252,11 +252,11 @@ class AutoModelForCausalLM:
             torch.set_default_dtype(previous)
 
     @staticmethod
-    def from_pretrained(directory, torch_dtype=None):
+    def from_pretrained(directory, torch_dtype=None, dtype=None, device_map=None):
         """A model built as usual, then given the checkpoint's tensors (converted to its dtype),
         as transformers' from_pretrained does: the reference the tests compare with."""
         config = AutoConfig.from_pretrained(directory)
-        model = AutoModelForCausalLM.from_config(config, torch_dtype=torch_dtype)
+        model = AutoModelForCausalLM.from_config(config, torch_dtype=torch_dtype or dtype)
         state = {}
         for path in sorted(glob.glob(os.path.join(directory, "*.safetensors"))):
             state.update(_read_safetensors(path))
@@ -264,4 +264,4 @@ class AutoModelForCausalLM:
         missing = [m for m in missing if not (config.tie_word_embeddings and m == "lm_head.weight")]
         assert not missing and not unexpected, (missing, unexpected)
         model.tie_weights()
-        return model.eval()
+        return model.to(device_map).eval() if device_map else model.eval()
