@@ -1,7 +1,7 @@
 /* A load's destinations: one arena on opts->device, or with a plan one arena on each device the
  * plan put tensors on. Every arena is checked against its device's free memory before any is
  * allocated, so that a load that cannot fit fails without taking (or leaving) anything. */
-#include "loader/load.h"
+#include "loader/load_ctx.h"
 
 #include "core/abi.h"
 

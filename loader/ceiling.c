@@ -2,21 +2,23 @@
  * (cached file -> pinned slots -> device), measured on the model's own files so that a load can be
  * reported as a fraction of what this machine allows.
  *
- * The read ceiling is built to be hard to beat: several rings on their own threads, each keeping
- * a queue of O_DIRECT reads into registered buffers, taking blocks from one shared cursor so that
- * no ring idles while another still has work; nothing is copied. One ring cannot saturate fast
+ * The read ceiling is built to be hard to beat: several rings on their own threads (the engine of
+ * core/uring.h, which the uring path reads with too), each keeping a queue of O_DIRECT reads into
+ * registered buffers, taking blocks from one shared cursor so that no ring idles while another
+ * still has work; nothing is copied. One ring cannot saturate fast
  * storage (from tmpfs one ring measured about 3.6 GB/s against 14.9 with eight), a slow disk
  * needs the queue depth, and which shape a device likes best is not known in advance: on the H100
  * host's virtio disk 16 rings of 4 x 512 KiB (the uring path's pattern) read 22-26% faster than
  * 8 rings of 16 x 1 MiB. So by default the ceiling sweeps a few shapes, each over its own slice
  * of every file (no byte is read twice, so no shape profits from a cache another one filled, and
  * the sweep costs one pass over the model), and reports the fastest. Every open, read and ring
- * setup goes through the I/O seam (loader/io.h), so tests force each fallback as they do for the
+ * setup goes through the I/O seam (core/io.h), so tests force each fallback as they do for the
  * uring path. */
 #include "formats/table.h"
 #include "gpu/gpu.h"
 #include "core/abi.h"
 #include "core/io.h"
+#include "core/uring.h"
 #include "loader/progress.h"
 
 #include <errno.h>
@@ -171,42 +173,27 @@ static bool blocks_take(blocks *b, uint32_t *file, uint64_t *off, uint64_t *end)
 
 /* ---- the read ceiling --------------------------------------------------------------------- */
 
-typedef struct rfile {
-    const char *path;
-    int buffered_fd, direct_fd;
-    uint32_t align;
-    _Atomic int direct; /* reads still go through direct_fd */
-} rfile;
-
-typedef struct rread { /* one read in flight: bytes [off, end) of file into buf */
-    uint32_t file;
-    uint64_t off, end;
-    uint8_t *buf;
-    unsigned index, len;
-    int direct;
-} rread;
-
 typedef struct rstate rstate;
 
+/* One ring (or, without io_uring, one pread thread) and its blocks of buffer. */
 typedef struct rthread {
     rstate *s;
-    struct io_uring ring;
-    int has_ring, fixed_bufs, fixed_files;
-    uint8_t *mem;
-    rread *reads;
+    hoist__uring eng;
+    uint8_t *mem;  /* depth blocks, owned; NULL for a pread thread that borrows one */
+    uint8_t *base; /* queue slot k reads into base + k * block */
 } rthread;
 
 struct rstate {
     const hoist__table *t;
-    rfile *files;
+    hoist__uring_file *files;
     uint64_t *sizes, *lo, *hi; /* per file; lo and hi: the slice the pass reads */
     hoist__progress progress;
     failure err;
     _Atomic int any_buffered;
     pthread_mutex_t note_lock;
     hoist_ceiling *out;
-    int no_uring;     /* a ring could not be had: later threads and passes use pread */
-    int noted_bufs;   /* the refused buffer registration is in the note */
+    int no_uring;   /* a ring could not be had: later threads and passes use pread */
+    int noted_bufs; /* the refused buffer registration is in the note */
     /* the pass running */
     blocks blk;
     unsigned nthreads, depth;
@@ -214,9 +201,8 @@ struct rstate {
 };
 
 /* A file that refuses O_DIRECT is read buffered, from storage: its cached pages go first. */
-static void go_buffered(rstate *s, rfile *f, const char *why)
+static void note_buffered(rstate *s, const hoist__uring_file *f, const char *why)
 {
-    if (!atomic_exchange(&f->direct, 0)) return;
     atomic_store(&s->any_buffered, 1);
     (void)posix_fadvise(f->buffered_fd, 0, 0, POSIX_FADV_DONTNEED);
     hoist__log(HOIST_LOG_WARN,
@@ -232,10 +218,8 @@ static void go_buffered(rstate *s, rfile *f, const char *why)
 static void pass_free(rstate *s)
 {
     for (unsigned i = 0; s->threads && i < s->nthreads; i++) {
-        rthread *th = &s->threads[i];
-        if (th->has_ring) io_uring_queue_exit(&th->ring);
-        hoist__free(th->mem);
-        hoist__free(th->reads);
+        hoist__uring_exit(&s->threads[i].eng);
+        hoist__free(s->threads[i].mem);
     }
     hoist__free(s->threads);
     s->threads = NULL;
@@ -246,10 +230,7 @@ static void pass_free(rstate *s)
 static void rstate_close(rstate *s)
 {
     pass_free(s);
-    for (uint32_t i = 0; s->files && i < s->t->nfiles; i++) {
-        if (s->files[i].buffered_fd >= 0) close(s->files[i].buffered_fd);
-        if (s->files[i].direct_fd >= 0) close(s->files[i].direct_fd);
-    }
+    for (uint32_t i = 0; s->files && i < s->t->nfiles; i++) hoist__uring_file_close(&s->files[i]);
     hoist__free(s->files);
     hoist__free(s->sizes);
     hoist__free(s->lo);
@@ -261,67 +242,12 @@ static void rstate_close(rstate *s)
 static int open_rfile(rstate *s, uint32_t i)
 {
     const hoist__file *tf = &s->t->files[i];
-    rfile *f = &s->files[i];
-    f->path = tf->path;
+    hoist__uring_file *f = &s->files[i];
     s->sizes[i] = tf->size;
-    int os_errno;
-    RETURN_IF_ERR(hoist__io_open_checked(tf->path, tf->size, O_RDONLY | O_CLOEXEC,
-                                         &f->buffered_fd, &os_errno));
-    atomic_store(&f->direct, 1);
-    f->align = hoist__io_dio_align(f->buffered_fd);
     char why[128];
-    if (!f->align) {
-        snprintf(why, sizeof why, "the filesystem reports no O_DIRECT support");
-    } else if (f->align > HOIST_IO_DEFAULT_DIO_ALIGN || HOIST_IO_DEFAULT_DIO_ALIGN % f->align) {
-        snprintf(why, sizeof why, "its %u-byte unit does not divide 4096", f->align);
-    } else {
-        int rc = hoist__io_open_checked(tf->path, tf->size, O_RDONLY | O_CLOEXEC | O_DIRECT,
-                                        &f->direct_fd, &os_errno);
-        if (rc == HOIST_OK) return HOIST_OK;
-        if (!os_errno) return rc; /* opened, but the file is not the one the model has */
-        snprintf(why, sizeof why, "open: %s", strerror(os_errno));
-    }
-    go_buffered(s, f, why);
+    RETURN_IF_ERR(hoist__uring_file_open(f, tf->path, tf->size, why, sizeof why));
+    if (!atomic_load(&f->direct)) note_buffered(s, f, why);
     return HOIST_OK;
-}
-
-/* A ring with its thread's buffers and every descriptor registered; a ring that cannot be had
- * makes this and every later thread use pread, a refused registration only costs the per-read
- * pinning. */
-static void setup_ring(rstate *s, rthread *th)
-{
-    if (s->no_uring) return;
-    int rc = hoist__io_uring_init(s->depth, &th->ring, 0);
-    if (rc < 0) {
-        s->no_uring = 1;
-        hoist__log(HOIST_LOG_WARN, "read ceiling: io_uring unavailable (%s); using pread threads",
-                   strerror(-rc));
-        note_add(s->out, "io_uring unavailable (%s), pread threads", strerror(-rc));
-        return;
-    }
-    th->has_ring = 1;
-    struct iovec *iov = hoist__calloc(s->depth, sizeof *iov);
-    if (iov) {
-        for (unsigned i = 0; i < s->depth; i++)
-            iov[i] = (struct iovec){th->mem + (uint64_t)i * s->blk.block, s->blk.block};
-        rc = hoist__io_uring_register_buffers(&th->ring, iov, s->depth);
-        th->fixed_bufs = rc == 0;
-        hoist__free(iov);
-        if (rc < 0 && !s->noted_bufs) {
-            s->noted_bufs = 1;
-            note_add(s->out, "io_uring refused to register buffers (%s)", strerror(-rc));
-        }
-    }
-    uint32_t nf = s->t->nfiles;
-    int *fds = nf ? hoist__malloc(2 * (size_t)nf * sizeof *fds) : NULL;
-    if (fds) {
-        for (uint32_t i = 0; i < nf; i++) {
-            fds[2 * i] = s->files[i].direct_fd;
-            fds[2 * i + 1] = s->files[i].buffered_fd;
-        }
-        th->fixed_files = io_uring_register_files(&th->ring, fds, 2 * nf) == 0;
-        hoist__free(fds);
-    }
 }
 
 static int rstate_open(rstate *s)
@@ -343,6 +269,32 @@ static int rstate_open(rstate *s)
     return HOIST_OK;
 }
 
+/* The thread's engine, its blocks registered; a ring that cannot be had makes this and every
+ * later thread use pread, a refused registration only costs the per-read pinning. */
+static int setup_ring(rstate *s, rthread *th)
+{
+    if (s->no_uring) return HOIST_OK;
+    struct iovec *iov = hoist__calloc(s->depth, sizeof *iov);
+    RETURN_IF(!iov, HOIST_E_NOMEM, "out of memory for %u buffers", s->depth);
+    for (unsigned i = 0; i < s->depth; i++)
+        iov[i] = (struct iovec){th->mem + (uint64_t)i * s->blk.block, s->blk.block};
+    int rc = hoist__uring_init(&th->eng, s->depth, s->files, s->t->nfiles, iov, s->depth);
+    hoist__free(iov);
+    RETURN_IF_ERR(rc);
+    if (!th->eng.live) {
+        s->no_uring = 1;
+        const char *why = strerror(th->eng.init_errno);
+        hoist__log(HOIST_LOG_WARN, "read ceiling: io_uring unavailable (%s); using pread threads",
+                   why);
+        note_add(s->out, "io_uring unavailable (%s), pread threads", why);
+    } else if (th->eng.bufs_errno && !s->noted_bufs) {
+        s->noted_bufs = 1;
+        note_add(s->out, "io_uring refused to register buffers (%s)",
+                 strerror(th->eng.bufs_errno));
+    }
+    return HOIST_OK;
+}
+
 /* Buffers (touched now, so that no page fault is timed) and rings, before the clock starts. */
 static int rstate_setup_threads(rstate *s)
 {
@@ -352,168 +304,66 @@ static int rstate_setup_threads(rstate *s)
         rthread *th = &s->threads[i];
         th->s = s;
         uint64_t bytes = (uint64_t)s->depth * s->blk.block;
-        th->mem = hoist__memalign(4096, bytes);
+        th->mem = th->base = hoist__memalign(4096, bytes);
         RETURN_IF(!th->mem, HOIST_E_NOMEM,
                   "read ceiling: cannot allocate %llu bytes of read buffers",
                   (unsigned long long)bytes);
         memset(th->mem, 0, bytes);
-        th->reads = hoist__calloc(s->depth, sizeof *th->reads);
-        RETURN_IF(!th->reads, HOIST_E_NOMEM, "out of memory");
-        for (unsigned k = 0; k < s->depth; k++) {
-            th->reads[k].buf = th->mem + (uint64_t)k * s->blk.block;
-            th->reads[k].index = k;
-        }
-        setup_ring(s, th);
+        RETURN_IF_ERR(setup_ring(s, th));
     }
     return HOIST_OK;
 }
 
-enum { READ_DONE = 0, READ_AGAIN = 1 };
+/* ---- the reads, from the shared cursor ---------------------------------------------------- */
 
-/* Accounts one completion (bytes or -errno) of r: READ_DONE, READ_AGAIN (the rest of the block,
- * or a retry), or a failure status with its message. */
-static int read_complete(rstate *s, rread *r, int res)
+/* The next block for queue slot `slot` of a thread; none once any thread has failed. */
+static bool ceiling_next(void *ctx, unsigned slot, hoist__uring_read *r)
 {
-    rfile *f = &s->files[r->file];
-    if (res == -EINTR || res == -EAGAIN) return READ_AGAIN;
-    if (res == -EINVAL && r->direct) {
-        char why[96];
-        snprintf(why, sizeof why, "EINVAL reading byte %llu", (unsigned long long)r->off);
-        go_buffered(s, f, why);
-        r->direct = 0;
-        return READ_AGAIN;
-    }
-    RETURN_IF(res < 0, HOIST_E_IO, "%s: read of %u bytes at byte %llu: %s", f->path, r->len,
-              (unsigned long long)r->off, strerror(-res));
-    RETURN_IF(res == 0, HOIST_E_FILE_CHANGED,
-              "%s: file ends at byte %llu, before its %llu bytes (truncated since the model was "
-              "opened?)",
-              f->path, (unsigned long long)r->off, (unsigned long long)s->sizes[r->file]);
-    uint64_t got = (uint64_t)res < r->end - r->off ? (uint64_t)res : r->end - r->off;
-    hoist__progress_add(&s->progress, got);
-    r->off += got;
-    if (r->off >= r->end) return READ_DONE;
-    /* O_DIRECT cannot resume at an unaligned offset (short reads short of EOF do not happen on
-     * real kernels, so the buffered rest costs nothing in practice) */
-    if (r->direct && r->off % f->align) r->direct = 0;
-    return READ_AGAIN;
-}
-
-static bool next_read(rstate *s, rread *r)
-{
-    if (atomic_load(&s->err.failed) || !blocks_take(&s->blk, &r->file, &r->off, &r->end))
-        return false;
-    r->direct = atomic_load(&s->files[r->file].direct);
+    rthread *th = ctx;
+    rstate *s = th->s;
+    uint32_t file;
+    uint64_t off, end;
+    if (atomic_load(&s->err.failed) || !blocks_take(&s->blk, &file, &off, &end)) return false;
+    /* blocks start at multiples of 4096: an O_DIRECT length runs to the next one, which the
+     * end of the file cuts short where the block is its last */
+    *r = (hoist__uring_read){.file = file,
+                             .buf = (int)slot,
+                             .direct = atomic_load(&s->files[file].direct),
+                             .off = off,
+                             .end = hoist__align_up(end, HOIST_IO_DEFAULT_DIO_ALIGN),
+                             .need = end,
+                             .dst = th->base + (uint64_t)slot * s->blk.block};
     return true;
 }
 
-static void queue_read(rthread *th, rread *r)
+static int ceiling_done(void *ctx, const hoist__uring_read *r)
 {
-    rstate *s = th->s;
-    rfile *f = &s->files[r->file];
-    if (r->direct && !atomic_load(&f->direct)) r->direct = 0;
-    uint64_t len = r->end - r->off;
-    if (r->direct) len = hoist__align_up(len, f->align); /* EOF ends the read early */
-    r->len = (unsigned)len;
-    uint8_t *dst = r->buf + (r->off % s->blk.block);
-    struct io_uring_sqe *sqe = io_uring_get_sqe(&th->ring); /* entries >= depth: never NULL */
-    int fd = th->fixed_files ? (int)(2 * r->file + !r->direct)
-                             : r->direct ? f->direct_fd : f->buffered_fd;
-    if (th->fixed_bufs)
-        io_uring_prep_read_fixed(sqe, fd, dst, r->len, r->off, (int)r->index);
-    else
-        io_uring_prep_read(sqe, fd, dst, r->len, r->off);
-    if (th->fixed_files) sqe->flags |= IOSQE_FIXED_FILE;
-    io_uring_sqe_set_data(sqe, r);
-}
-
-static int transient(int rc) { return rc == -EINTR || rc == -EAGAIN || rc == -EBUSY; }
-
-/* Submits what is queued; a refusal that persists is a failure. */
-static int submit(rthread *th, unsigned *queued, unsigned *inflight)
-{
-    for (int tries = 0; *queued;) {
-        int r = io_uring_submit(&th->ring);
-        if (r > 0) {
-            unsigned n = (unsigned)r < *queued ? (unsigned)r : *queued;
-            *queued -= n;
-            *inflight += n;
-        } else if (!(r == 0 || transient(r)) || ++tries > 1000) {
-            return hoist__err(HOIST_E_IO, "read ceiling: io_uring_submit: %s",
-                              strerror(r < 0 ? -r : EIO));
-        }
-    }
+    rthread *th = ctx;
+    hoist__progress_add(&th->s->progress, r->need - r->start);
     return HOIST_OK;
 }
 
-/* Keeps depth reads in flight until the cursor runs dry; after a failure it only collects what
- * is in flight, since the kernel may still be writing into those buffers. */
-static int ring_loop(rthread *th)
+static void ceiling_refused(void *ctx, const hoist__uring_file *f, const char *why)
 {
-    rstate *s = th->s;
-    unsigned queued = 0, inflight = 0;
-    int err = 0;
-    for (unsigned k = 0; k < s->depth && next_read(s, &th->reads[k]); k++, queued++)
-        queue_read(th, &th->reads[k]);
-    while (queued || inflight) {
-        int rc = submit(th, &queued, &inflight);
-        if (rc < 0 && !err) err = rc;
-        if (!inflight) break;
-        struct io_uring_cqe *cqe;
-        do rc = io_uring_wait_cqe(&th->ring, &cqe);
-        while (transient(rc));
-        if (rc < 0) return hoist__err(HOIST_E_IO, "read ceiling: io_uring_wait_cqe: %s",
-                                      strerror(-rc));
-        rread *r = io_uring_cqe_get_data(cqe);
-        int res = hoist__io_uring_result(r->direct, r->off, r->len, cqe->res);
-        io_uring_cqe_seen(&th->ring, cqe);
-        inflight--;
-        if (err) continue;
-        rc = read_complete(s, r, res);
-        if (rc < 0) {
-            err = rc;
-            fail(&s->err, rc);
-        } else if (rc == READ_AGAIN || next_read(s, r)) {
-            queue_read(th, r);
-            queued++;
-        }
-    }
-    return err;
-}
-
-static int pread_loop(rthread *th)
-{
-    rstate *s = th->s;
-    rread *r = &th->reads[0];
-    while (next_read(s, r)) {
-        for (;;) {
-            rfile *f = &s->files[r->file];
-            if (r->direct && !atomic_load(&f->direct)) r->direct = 0;
-            uint64_t len = r->end - r->off;
-            if (r->direct) len = hoist__align_up(len, f->align);
-            r->len = (unsigned)len;
-            ssize_t n = hoist__io_pread(r->direct ? f->direct_fd : f->buffered_fd,
-                                        r->buf + (r->off % s->blk.block), r->len, (off_t)r->off);
-            int rc = read_complete(s, r, n < 0 ? -errno : (int)n);
-            if (rc < 0) return rc;
-            if (rc == READ_DONE) break;
-        }
-    }
-    return HOIST_OK;
+    rthread *th = ctx;
+    note_buffered(th->s, f, why);
 }
 
 static void *read_thread(void *arg)
 {
     rthread *th = arg;
-    int rc = th->has_ring ? ring_loop(th) : pread_loop(th);
-    if (rc < 0) fail(&th->s->err, rc);
+    rstate *s = th->s;
+    hoist__uring_feed feed = {ceiling_next, ceiling_done, ceiling_refused, th};
+    int rc = th->eng.live ? hoist__uring_run(&th->eng, &feed)
+                          : hoist__uring_pread(s->files, s->t->nfiles, &feed);
+    if (rc < 0) fail(&s->err, rc);
     return NULL;
 }
 
 /* Without rings the pread threads stand in for the queues: more of them, each on its own slot. */
 static int widen_for_pread(rstate *s)
 {
-    if (s->threads[0].has_ring) return HOIST_OK;
+    if (s->threads[0].eng.live) return HOIST_OK;
     unsigned want = s->nthreads * s->depth;
     if (want > PREAD_MAX_THREADS) want = PREAD_MAX_THREADS;
     if (want <= s->nthreads) return HOIST_OK;
@@ -525,10 +375,8 @@ static int widen_for_pread(rstate *s)
         rthread *th = &s->threads[i];
         memset(th, 0, sizeof *th);
         th->s = s;
-        th->reads = hoist__calloc(1, sizeof *th->reads);
-        RETURN_IF(!th->reads, HOIST_E_NOMEM, "out of memory");
         const rthread *owner = &s->threads[i % s->nthreads];
-        th->reads[0].buf = owner->mem + (uint64_t)((i / s->nthreads) % s->depth) * s->blk.block;
+        th->base = owner->mem + (uint64_t)((i / s->nthreads) % s->depth) * s->blk.block;
     }
     s->nthreads = want;
     return HOIST_OK;
@@ -593,11 +441,11 @@ static int read_pass(rstate *s, pass *p, unsigned j, unsigned k)
     p->seconds = hoist__now() - t0;
     p->bytes = atomic_load(&s->progress.done) - before;
     p->threads = s->nthreads;
-    p->depth = s->threads[0].has_ring ? s->depth : 1;
+    p->depth = s->threads[0].eng.live ? s->depth : 1;
     p->uring = p->fixed_buffers = 1;
     for (unsigned i = 0; i < rings; i++) {
-        p->uring &= s->threads[i].has_ring;
-        p->fixed_buffers &= s->threads[i].fixed_bufs;
+        p->uring &= s->threads[i].eng.live;
+        p->fixed_buffers &= s->threads[i].eng.fixed_bufs;
     }
     p->fixed_buffers &= p->uring;
     return HOIST_OK;

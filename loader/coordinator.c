@@ -8,7 +8,7 @@
  * allocations outside hoist take memory too. So a device's capacity is the free memory it had
  * when its first live reservation was made, and a new plan gets the smaller of that capacity less
  * the reservations, and what the device says is free now. */
-#include "loader/planner.h"
+#include "loader/coordinator.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

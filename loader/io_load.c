@@ -12,32 +12,34 @@
 
 /* ---- dropping behind the cursor ----------------------------------------------------------- */
 
-int hoist__io_dropper_init(hoist__io_dropper *d, hoist__load *ld, const int *fds)
+int hoist__io_dropper_init(hoist__io_dropper *d, const hoist__plan *plan, hoist__budget *budget,
+                           const int *fds)
 {
     memset(d, 0, sizeof *d);
-    size_t words = (ld->plan.nwindows + 63) / 64;
+    size_t words = (plan->nwindows + 63) / 64;
     uint64_t bytes = (words ? words : 1) * sizeof *d->done;
-    RETURN_IF_ERR(hoist__budget_take(&ld->budget, bytes, "the page-cache drop map"));
+    RETURN_IF_ERR(hoist__budget_take(budget, bytes, "the page-cache drop map"));
     d->done = hoist__calloc(words ? words : 1, sizeof *d->done);
     if (!d->done) {
-        hoist__budget_give(&ld->budget, bytes);
-        return hoist__err(HOIST_E_NOMEM, "out of memory for %zu windows", ld->plan.nwindows);
+        hoist__budget_give(budget, bytes);
+        return hoist__err(HOIST_E_NOMEM, "out of memory for %zu windows", plan->nwindows);
     }
     pthread_mutex_init(&d->lock, NULL);
     d->bytes = bytes;
-    d->plan = &ld->plan;
+    d->budget = budget;
+    d->plan = plan;
     d->fds = fds;
-    d->file = ld->plan.nwindows ? ld->plan.windows[0].file : 0;
+    d->file = plan->nwindows ? plan->windows[0].file : 0;
     d->ready = 1;
     return HOIST_OK;
 }
 
-void hoist__io_dropper_free(hoist__io_dropper *d, hoist__budget *b)
+void hoist__io_dropper_free(hoist__io_dropper *d)
 {
     if (!d->ready) return;
     pthread_mutex_destroy(&d->lock);
     hoist__free(d->done);
-    hoist__budget_give(b, d->bytes);
+    hoist__budget_give(d->budget, d->bytes);
     d->ready = 0;
 }
 
@@ -72,10 +74,10 @@ void hoist__io_dropper_done(hoist__io_dropper *d, const hoist__window *w)
     pthread_mutex_unlock(&d->lock);
 }
 
-uint64_t hoist__io_window_count(const hoist__table *t, uint64_t window)
+uint64_t hoist__io_window_count(const hoist__file *files, uint32_t nfiles, uint64_t window)
 {
     uint64_t windows = 0;
-    for (uint32_t i = 0; i < t->nfiles; i++) windows += (t->files[i].size + window - 1) / window;
+    for (uint32_t i = 0; i < nfiles; i++) windows += (files[i].size + window - 1) / window;
     return windows;
 }
 
@@ -104,11 +106,11 @@ static double file_cached_fraction(int fd, uint64_t size)
     return seen ? (double)cached / (double)seen : 0.0;
 }
 
-double hoist__io_cached_fraction(const hoist__table *t)
+double hoist__io_cached_fraction(const hoist__file *files, uint32_t nfiles)
 {
     double cached = 0, total = 0;
-    for (uint32_t i = 0; i < t->nfiles; i++) {
-        const hoist__file *f = &t->files[i];
+    for (uint32_t i = 0; i < nfiles; i++) {
+        const hoist__file *f = &files[i];
         int fd = hoist__io_open(f->path, O_RDONLY | O_CLOEXEC);
         double frac = fd >= 0 ? file_cached_fraction(fd, f->size) : 0.0;
         if (fd >= 0) close(fd);
@@ -118,18 +120,17 @@ double hoist__io_cached_fraction(const hoist__table *t)
     return total > 0 ? cached / total : 1.0;
 }
 
-void hoist__io_apply_defaults(hoist_load_options *o, const hoist__table *t, unsigned threads,
-                              uint64_t window)
+void hoist__io_default_needs(const hoist__source_hints *h, unsigned threads, uint64_t window,
+                             hoist__source_needs *n)
 {
     uint64_t largest = 0;
-    for (uint32_t i = 0; i < t->nfiles; i++)
-        if (t->files[i].size > largest) largest = t->files[i].size;
-    if (!o->chunk_bytes) {
-        uint64_t fit = hoist__align_up(largest ? largest : 1, 4096);
-        o->chunk_bytes = fit < window ? fit : window;
-    }
-    if (!o->threads) {
-        uint64_t windows = hoist__io_window_count(t, o->chunk_bytes);
-        o->threads = windows < threads ? (windows ? (unsigned)windows : 1) : threads;
-    }
+    for (uint32_t i = 0; i < h->nfiles; i++)
+        if (h->files[i].size > largest) largest = h->files[i].size;
+    uint64_t fit = hoist__align_up(largest ? largest : 1, 4096);
+    n->window = h->window ? h->window : fit < window ? fit : window;
+    uint64_t windows = hoist__io_window_count(h->files, h->nfiles, n->window);
+    if (h->threads)
+        n->threads = h->threads;
+    else
+        n->threads = windows < threads ? (windows ? (unsigned)windows : 1) : threads;
 }

@@ -25,25 +25,12 @@ const char *hoist_path_name(hoist_path path)
     return (unsigned)path < sizeof path_names / sizeof *path_names ? path_names[path] : "?";
 }
 
-/* The sources this build has, by hoist_path. Auto picks among them per load (probing the files);
- * `table` NULL only asks whether a path exists. */
-static const hoist__source_ops *source_for(hoist_path path, const hoist__table *table)
-{
-    switch (path) {
-    case HOIST_PATH_AUTO: return table ? hoist__source_auto(table) : &hoist__source_mmap;
-    case HOIST_PATH_MMAP: return &hoist__source_mmap;
-    case HOIST_PATH_URING: return &hoist__source_uring;
-    case HOIST_PATH_STREAM: return &hoist__source_stream;
-    default: return NULL;
-    }
-}
-
 int hoist_path_parse(const char *text, hoist_path *path)
 {
     RETURN_IF(!text || !path, HOIST_E_INVALID_ARG, "hoist_path_parse: NULL argument");
     for (unsigned i = 0; i < sizeof path_names / sizeof *path_names; i++) {
         if (strcmp(text, path_names[i]) != 0) continue;
-        RETURN_IF(!source_for((hoist_path)i, NULL), HOIST_E_UNSUPPORTED,
+        RETURN_IF(!hoist__source_for((hoist_path)i, NULL), HOIST_E_UNSUPPORTED,
                   "path '%s' is not part of this build", text);
         *path = (hoist_path)i;
         return HOIST_OK;
@@ -70,99 +57,14 @@ static int check_unchanged(const hoist__table *t)
     return HOIST_OK;
 }
 
-static int validate_options(const hoist_load_options *o)
-{
-    RETURN_IF(o->chunk_bytes && (o->chunk_bytes < 4096 || o->chunk_bytes % 4096 ||
-                                 o->chunk_bytes > (1ull << 30)),
-              HOIST_E_INVALID_ARG,
-              "chunk size %llu must be a multiple of 4096 between 4 KiB and 1 GiB",
-              (unsigned long long)o->chunk_bytes);
-    RETURN_IF(o->threads > 256, HOIST_E_INVALID_ARG, "%u threads (at most 256)", o->threads);
-    RETURN_IF(o->mmap_register < -1 || o->mmap_register > 1, HOIST_E_INVALID_ARG,
-              "mmap_register must be -1, 0 or 1");
-    RETURN_IF(o->verify & ~(unsigned)(HOIST_VERIFY_MANIFEST | HOIST_VERIFY_READBACK),
-              HOIST_E_INVALID_ARG, "verify flags 0x%x: unknown bits", o->verify);
-    return HOIST_OK;
-}
-
-#define FIT_MIN_WINDOW (256u << 10)
-#define FIT_PREFERRED_WINDOW (4u << 20)
-
-/* Upper bound of the plan's own host bytes for a window size, before it is built. */
-static uint64_t plan_estimate(const hoist__load *ld, uint64_t window)
-{
-    const hoist__table *t = ld->table;
-    uint64_t windows = t->total_bytes / window + t->ntensors + t->nfiles + 1;
-    return t->ntensors * (sizeof(uint64_t) + sizeof(hoist__extent) + 1) +
-           windows * sizeof(hoist__window);
-}
-
-static uint64_t source_bytes(const hoist__load *ld, unsigned threads, uint64_t window)
-{
-    return ld->source->host_bytes ? ld->source->host_bytes(ld->source_state, threads, window) : 0;
-}
-
-static uint64_t load_need(const hoist__load *ld, unsigned threads, uint64_t window)
-{
-    uint64_t verify =
-        ld->opts.verify & HOIST_VERIFY_READBACK ? (uint64_t)threads * window * 2 : 0;
-    uint64_t transform = (uint64_t)threads * ld->transform_needs.worker_bytes +
-                         ld->transform_needs.fixed_bytes;
-    return hoist__pipeline_staging_bytes(ld, threads, window) + plan_estimate(ld, window) +
-           verify + transform + source_bytes(ld, threads, window);
-}
-
-/* Half the window, kept to the transform's constraints; `window` itself when that breaks them. */
-static uint64_t half_window(const hoist__load *ld, uint64_t window)
-{
-    uint64_t w = window / 2, q = ld->transform_needs.window_quantum;
-    if (q) w = hoist__align_down(w, q);
-    return w && w >= ld->transform_needs.window_min ? w : window;
-}
-
-/* Shrinks the staging to the RAM budget before anything is read: windows down to 4 MiB first,
- * then fewer workers, then windows down to 256 KiB. Fails naming the smallest budget that
- * works. */
-static int fit_budget(hoist__load *ld)
-{
-    hoist_load_options *o = &ld->opts;
-    if (!o->ram_budget || ld->source->run) return HOIST_OK;
-    unsigned threads = o->threads;
-    uint64_t window = o->chunk_bytes;
-    while (load_need(ld, threads, window) > o->ram_budget) {
-        if (window > FIT_PREFERRED_WINDOW && half_window(ld, window) != window)
-            window = half_window(ld, window);
-        else if (threads > 1)
-            threads--;
-        else if (window > FIT_MIN_WINDOW && half_window(ld, window) != window)
-            window = half_window(ld, window);
-        else
-            return hoist__err(HOIST_E_BUDGET,
-                              "path %s needs at least %llu bytes of host RAM for this model "
-                              "(staging, plan%s%s%s); the budget is %llu bytes",
-                              ld->source->name, (unsigned long long)load_need(ld, 1, window),
-                              o->verify & HOIST_VERIFY_READBACK ? ", verification" : "",
-                              ld->transform ? ", " : "",
-                              ld->transform ? ld->transform->name : "",
-                              (unsigned long long)o->ram_budget);
-    }
-    if (threads != o->threads || window != o->chunk_bytes)
-        hoist__log(HOIST_LOG_INFO,
-                   "fitting a %llu-byte RAM budget: %u workers, %llu-byte windows (was %u, %llu)",
-                   (unsigned long long)o->ram_budget, threads, (unsigned long long)window,
-                   o->threads, (unsigned long long)o->chunk_bytes);
-    o->threads = threads;
-    o->chunk_bytes = window;
-    return HOIST_OK;
-}
-
 /* Everything after the arena is allocated; on failure the caller frees the arena. */
 static int run_load(hoist__load *ld)
 {
     uint64_t placements = ld->tensor_arena ? ld->table->ntensors : 0;
     RETURN_IF_ERR(
         hoist__budget_take(&ld->budget, ld->plan.host_bytes + placements, "the load plan"));
-    uint64_t held = source_bytes(ld, ld->opts.threads, ld->plan.window_bytes);
+    uint64_t held = ld->source->host_bytes(ld->source_state, ld->opts.threads,
+                                           ld->plan.window_bytes);
     RETURN_IF_ERR(hoist__budget_take(&ld->budget, held, "the source's resident windows"));
     int trc = hoist__transform_start(ld);
     if (trc < 0) {
@@ -171,8 +73,7 @@ static int run_load(hoist__load *ld)
     }
     hoist__progress_start(&ld->progress, ld->opts.progress, ld->opts.progress_user,
                           ld->table->total_bytes);
-    int rc = ld->source->run ? ld->source->run(ld->source_state, ld)
-                             : hoist__pipeline_run(ld);
+    int rc = hoist__pipeline_run(ld);
     hoist__budget_give(&ld->budget, held);
     RETURN_IF_ERR(rc);
     hoist__progress_finish(&ld->progress);
@@ -182,24 +83,6 @@ static int run_load(hoist__load *ld)
         ld->readback_seconds = hoist__now() - t0;
     }
     return check_unchanged(ld->table);
-}
-
-/* Everything up to the plan: options, destination backend, source, budget. */
-static int load_prepare(hoist__load *ld)
-{
-    RETURN_IF_ERR(validate_options(&ld->opts));
-    RETURN_IF_ERR(hoist__arenas_resolve(ld, ld->model));
-    ld->host_sink |= ld->sink != NULL;
-    ld->source = source_for(ld->opts.path, ld->table);
-    RETURN_IF(!ld->source, HOIST_E_UNSUPPORTED, "path '%s' is not part of this build",
-              hoist_path_name(ld->opts.path));
-    hoist__transform_defaults(ld);
-    RETURN_IF_ERR(ld->source->open(ld, &ld->source_state));
-    RETURN_IF_ERR(hoist__transform_prepare(ld));
-    if (ld->opts.threads == 0) ld->opts.threads = 1;
-    RETURN_IF_ERR(fit_budget(ld));
-    return hoist__plan_build(ld->table, ld->tensor_arena, ld->narenas, ld->opts.chunk_bytes,
-                             &ld->plan);
 }
 
 static const hoist_load_options default_options = HOIST_LOAD_OPTIONS_DEFAULT;
@@ -277,7 +160,7 @@ int hoist_load(hoist_model *model, const hoist_load_options *opts, hoist_weights
     RETURN_IF(!ld, HOIST_E_NOMEM, "out of memory");
 
     hoist_weights *w = NULL;
-    int rc = load_prepare(ld);
+    int rc = hoist__load_resolve(ld);
     ld->prepare_s = hoist__now() - t0;
     if (rc == HOIST_OK && ld->opts.plan) {
         rc = hoist__reservation_bind(ld->opts.plan->reservation);
@@ -341,7 +224,7 @@ int hoist_load_sink(hoist_model *model, const hoist_load_options *opts, hoist_si
     RETURN_IF(!ld, HOIST_E_NOMEM, "out of memory");
     ld->sink = fn;
     ld->sink_user = user;
-    int rc = load_prepare(ld);
+    int rc = hoist__load_resolve(ld);
     if (rc == HOIST_OK) rc = run_load(ld);
     if (rc == HOIST_OK) rc = hoist__sink_announce_empty(ld, ld->table->ntensors);
     if (rc == HOIST_OK && stats) {

@@ -141,7 +141,7 @@ static int slot_retire(worker *wk, slot *s)
         if (rc == HOIST_OK) rc = r;
     }
     s->recorded = 0;
-    if (s->release && src->release) src->release(wk->ld->source_state, s->busy);
+    if (s->release) src->release(wk->ld->source_state, s->busy);
     s->busy = NULL;
     s->release = 0;
     return rc;
@@ -157,13 +157,11 @@ typedef struct piece_ctx {
     uint32_t arenas; /* arenas this window copied into */
 } piece_ctx;
 
-/* Copies source bytes out, the source's way when it has one. */
+/* Copies source bytes out, the source's way (a plain memcpy unless it guards a mapping). */
 static int copy_in(const piece_ctx *c, void *dst, const void *src, uint64_t n)
 {
     const hoist__load *ld = c->wk->ld;
-    if (ld->source->copy) return ld->source->copy(ld->source_state, c->w, dst, src, n);
-    memcpy(dst, src, n);
-    return HOIST_OK;
+    return ld->source->copy(ld->source_state, c->w, dst, src, n);
 }
 
 typedef struct h2d_call {
@@ -239,28 +237,31 @@ static const hoist__extent *single_piece(const hoist__plan *p, const hoist__wind
 
 static int decoding(const hoist__load *ld) { return ld->transform && ld->transform->decodes; }
 
+/* Whether the source may hand out bytes of a file mapping, which only its copy may read. */
+static int mapped(const hoist__load *ld) { return !!(ld->source->flags & HOIST_SOURCE_MAPPED); }
+
 /* Whether each worker has a read buffer beside its slots: a decoding load reads (or copies) the
  * stored bytes there and decodes them into a slot; a checking load on the host with a mapping
  * source copies the window there before checking it (see transform_window). */
 static int has_in_buf(const hoist__load *ld)
 {
-    return decoding(ld) || (ld->transform && ld->source->copy && ld->host_sink);
+    return decoding(ld) || (ld->transform && mapped(ld) && ld->host_sink);
 }
 
-/* The transform stage. A source that hands out a mapping (source->copy) has its window copied
- * out first, the source's guarded way, into a buffer of the worker's (the read buffer, or on a
- * device the slot the copy goes from): a file truncated under the mapping then fails that copy
- * instead of raising SIGBUS inside the decoder or the hash. Then the transform checks the bytes
- * in place, or decodes them into the slot (into the arena itself on a host load when the decoded
- * window is one piece). On return *mw is the window pieces are cut from, *src its bytes and
- * *dma whether they sit in memory the device may copy from. */
+/* The transform stage. A source that hands out a mapping (HOIST_SOURCE_MAPPED) has its window
+ * copied out first, the source's guarded way, into a buffer of the worker's (the read buffer, or
+ * on a device the slot the copy goes from): a file truncated under the mapping then fails that
+ * copy instead of raising SIGBUS inside the decoder or the hash. Then the transform checks the
+ * bytes in place, or decodes them into the slot (into the arena itself on a host load when the
+ * decoded window is one piece). On return *mw is the window pieces are cut from, *src its bytes
+ * and *dma whether they sit in memory the device may copy from. */
 static int transform_window(worker *wk, slot *s, size_t wi, const hoist__window **mw,
                             const void **src, int *dma)
 {
     hoist__load *ld = wk->ld;
     const hoist__transform_ops *tf = ld->transform;
     const hoist__window *w = *mw;
-    if (ld->source->copy) {
+    if (mapped(ld)) {
         void *own = has_in_buf(ld) ? wk->in_buf : s->buf;
         RETURN_IF_ERR(ld->source->copy(ld->source_state, w, own, *src, w->hi - w->lo));
         *src = own;
@@ -310,7 +311,7 @@ static int process_window(worker *wk, size_t index)
         t1 = hoist__now();
     }
     piece_ctx ctx = {wk, s, w, src, (s && src == s->buf) || dma,
-                     ld->source->copy && dma && (!s || src != s->buf), 0};
+                     mapped(ld) && dma && (!s || src != s->buf), 0};
     if (ld->sink) {
         /* a failure elsewhere wakes this wait; that worker's error is the one reported */
         if (deliver_wait(ld, index) < 0) return HOIST_OK;
@@ -328,7 +329,7 @@ static int process_window(worker *wk, size_t index)
         if (rc == HOIST_OK) s->recorded |= 1u << a;
     }
     if (rc < 0) {
-        if (!ld->host_sink && !dec && dma && src != buf && ld->source->release) {
+        if (!ld->host_sink && !dec && dma && src != buf) {
             /* the copies already issued may still read the window: let them finish first */
             for (size_t a = 0; a < ld->narenas; a++)
                 if (ctx.arenas & (1u << a)) (void)ld->arenas[a].gpu->stream_sync(wk->stream[a]);
@@ -409,9 +410,8 @@ static int worker_setup(worker *wk, int buffers, uint8_t *base)
     }
     if (has_in_buf(ld)) {
         wk->in_buf = base + (buffers ? wk->nslots : 0) * window;
-        if (ld->source->attach)
-            RETURN_IF_ERR(ld->source->attach(ld->source_state, wk->id, &wk->in_buf, 1, window));
-    } else if (buffers && wk->nslots && ld->source->attach) {
+        RETURN_IF_ERR(ld->source->attach(ld->source_state, wk->id, &wk->in_buf, 1, window));
+    } else if (buffers && wk->nslots) {
         void *bufs[HOIST_SLOTS_PER_WORKER];
         for (unsigned i = 0; i < wk->nslots; i++) bufs[i] = wk->slots[i].buf;
         RETURN_IF_ERR(ld->source->attach(ld->source_state, wk->id, bufs, wk->nslots, window));
@@ -421,7 +421,7 @@ static int worker_setup(worker *wk, int buffers, uint8_t *base)
 
 uint64_t hoist__pipeline_staging_bytes(const hoist__load *ld, unsigned threads, uint64_t window)
 {
-    int buffers = ld->source->needs_staging ? ld->source->needs_staging(ld->source_state) : 1;
+    int buffers = ld->source_needs.staging;
     return (uint64_t)threads * worker_staging(ld, buffers, window);
 }
 
@@ -453,11 +453,12 @@ int hoist__pipeline_run(hoist__load *ld)
     unsigned n = ld->opts.threads;
     worker *wks = hoist__calloc(n, sizeof *wks);
     RETURN_IF(!wks, HOIST_E_NOMEM, "out of memory for %u workers", n);
-    int buffers = ld->source->needs_staging ? ld->source->needs_staging(ld->source_state) : 1;
+    int buffers = ld->source_needs.staging;
     uint64_t per = worker_staging(ld, buffers, ld->plan.window_bytes);
     uint8_t *pool = NULL;
     double t0 = hoist__now();
-    int rc = pool_acquire(ld, per * n, &pool);
+    int rc = ld->source->start(ld->source_state, &ld->plan, &ld->budget);
+    if (rc == HOIST_OK) rc = pool_acquire(ld, per * n, &pool);
     for (unsigned i = 0; i < n && rc == HOIST_OK; i++) {
         wks[i].ld = ld;
         wks[i].id = (int)i;

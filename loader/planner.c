@@ -12,7 +12,7 @@
  * the arena's extent alignment), so a placement that fits here fits the loader's layout; the
  * exact arena sizes are then taken from the loader's own layout function. */
 #include "core/abi.h"
-#include "loader/planner.h"
+#include "loader/coordinator.h"
 #include "loader/plan.h"
 #include "loader/weights.h"
 

@@ -80,7 +80,7 @@ const hoist__source_ops *hoist__source_auto(const hoist__table *t)
                    "(tmpfs or ramfs), which pread reads faster than a mapping copies");
         return &hoist__source_stream;
     }
-    double frac = hoist__io_cached_fraction(t);
+    double frac = hoist__io_cached_fraction(t->files, t->nfiles);
     int pct = (int)(frac * 100.0 + 0.5);
     if (frac >= AUTO_CACHED_ENOUGH) {
         hoist__log(HOIST_LOG_INFO,

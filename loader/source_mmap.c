@@ -34,7 +34,8 @@
 #define MMAP_HOST_THREADS 8u
 
 typedef struct mmap_state {
-    hoist__load *ld;
+    const hoist__file *files;
+    const hoist__gpu_ops *gpu; /* registers windows of the mapping */
     uint32_t nfiles;
     uint8_t **maps;
     uint64_t *sizes;
@@ -62,7 +63,7 @@ static void mmap_close(void *vs)
 /* Maps one file after checking it is still the file the table describes. */
 static int map_file(mmap_state *s, uint32_t i)
 {
-    const hoist__file *f = &s->ld->table->files[i];
+    const hoist__file *f = &s->files[i];
     int fd, os_errno;
     RETURN_IF_ERR(hoist__io_open_checked(f->path, f->size, O_RDONLY | O_CLOEXEC, &fd, &os_errno));
     int rc = HOIST_OK;
@@ -81,13 +82,38 @@ static int map_file(mmap_state *s, uint32_t i)
     return rc;
 }
 
-static int mmap_open(hoist__load *ld, void **out)
+/* Register mode, where asked for and where it can help: a transform copies each window out of the
+ * mapping (decoding a packed model, checking a manifest) before the device sees it, so nothing
+ * is left to register. */
+static int pick_mode(mmap_state *s, const hoist__source_hints *h)
+{
+    if (h->host) return HOIST_OK;
+    RETURN_IF(h->mmap_register == 1 && !h->gpu->host_register, HOIST_E_UNSUPPORTED,
+              "the %s backend cannot register host memory", h->gpu->name);
+    s->registering = h->mmap_register == 1 && !h->transform;
+    if (h->mmap_register == 1 && h->transform)
+        hoist__log(HOIST_LOG_INFO,
+                   "mmap: %s: through staging slots instead of registering the mapping: the %s "
+                   "reads every window first",
+                   h->origin, h->transform);
+    return HOIST_OK;
+}
+
+static unsigned default_threads(bool host)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned want = host ? MMAP_HOST_THREADS : MMAP_DEVICE_THREADS;
+    return cpus > 0 && (unsigned)cpus < want ? (unsigned)cpus : want;
+}
+
+static int mmap_open(const hoist__source_hints *h, void **out, hoist__source_needs *needs)
 {
     mmap_state *s = hoist__calloc(1, sizeof *s);
     RETURN_IF(!s, HOIST_E_NOMEM, "out of memory");
-    s->ld = ld;
+    s->files = h->files;
+    s->gpu = h->gpu;
     s->page = sysconf(_SC_PAGESIZE);
-    s->nfiles = ld->table->nfiles;
+    s->nfiles = h->nfiles;
     s->maps = hoist__calloc(s->nfiles ? s->nfiles : 1, sizeof *s->maps);
     s->sizes = hoist__calloc(s->nfiles ? s->nfiles : 1, sizeof *s->sizes);
     if (!s->maps || !s->sizes) {
@@ -101,31 +127,18 @@ static int mmap_open(hoist__load *ld, void **out)
             return rc;
         }
     }
-    hoist_load_options *o = &ld->opts;
-    if (!ld->host_sink) {
-        int can_register = ld->gpu->host_register != NULL;
-        if (o->mmap_register == 1 && !can_register) {
-            mmap_close(s);
-            return hoist__err(HOIST_E_UNSUPPORTED, "the %s backend cannot register host memory",
-                              ld->gpu->name);
-        }
-        /* a transform (decoding a packed model, checking a manifest) copies each window out of
-         * the mapping before the device sees it: nothing is left to register */
-        int transform = ld->table->packed || (o->verify & HOIST_VERIFY_MANIFEST);
-        s->registering = o->mmap_register == 1 && !transform;
-        if (o->mmap_register == 1 && transform)
-            hoist__log(HOIST_LOG_INFO,
-                       "mmap: %s: %s through staging slots instead of registering the mapping",
-                       ld->table->origin, ld->table->packed ? "decoding" : "verifying");
+    int rc = pick_mode(s, h);
+    if (rc < 0) {
+        mmap_close(s);
+        return rc;
     }
-    if (!o->threads) {
-        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-        unsigned want = ld->host_sink ? MMAP_HOST_THREADS : MMAP_DEVICE_THREADS;
-        o->threads = cpus > 0 && (unsigned)cpus < want ? (unsigned)cpus : want;
-    }
-    if (!o->chunk_bytes) o->chunk_bytes = s->registering ? MMAP_REGISTER_WINDOW : MMAP_STAGING_WINDOW;
-    if (o->ram_budget) { /* the budget fit may lower threads, never raise them */
-        s->nworkers = o->threads;
+    needs->threads = h->threads ? h->threads : default_threads(h->host);
+    needs->window = h->window        ? h->window
+                    : s->registering ? MMAP_REGISTER_WINDOW
+                                     : MMAP_STAGING_WINDOW;
+    needs->staging = !h->host && !s->registering;
+    if (h->ram_budget) { /* the budget fit may lower threads, never raise them */
+        s->nworkers = needs->threads;
         s->held_lo = hoist__calloc(s->nworkers, sizeof *s->held_lo);
         s->held_len = hoist__calloc(s->nworkers, sizeof *s->held_len);
         if (!s->held_lo || !s->held_len) {
@@ -152,15 +165,14 @@ static void hold_window(mmap_state *s, int worker, uint8_t *lo, size_t len)
 static bool file_shrank(const mmap_state *s, const hoist__window *w)
 {
     struct stat st;
-    return stat(s->ld->table->files[w->file].path, &st) == 0 && (uint64_t)st.st_size < w->hi;
+    return stat(s->files[w->file].path, &st) == 0 && (uint64_t)st.st_size < w->hi;
 }
 
 static int truncated(const mmap_state *s, const hoist__window *w)
 {
     return hoist__err(HOIST_E_FILE_CHANGED,
                       "%s: bytes %llu..%llu are no longer in the file (truncated during the load?)",
-                      s->ld->table->files[w->file].path, (unsigned long long)w->lo,
-                      (unsigned long long)w->hi);
+                      s->files[w->file].path, (unsigned long long)w->lo, (unsigned long long)w->hi);
 }
 
 typedef struct register_call {
@@ -183,14 +195,14 @@ static int register_window(mmap_state *s, const hoist__window *w, const uint8_t 
     uint8_t *lo = (uint8_t *)hoist__align_down((uintptr_t)p, (uint64_t)s->page);
     uint64_t len = hoist__align_up((uintptr_t)(s->maps[w->file] + w->hi), (uint64_t)s->page) -
                    (uintptr_t)lo;
-    register_call call = {s->ld->gpu, lo, (size_t)len};
+    register_call call = {s->gpu, lo, (size_t)len};
     unsigned patched = 0;
     int rc = hoist__call_patched(lo, (size_t)len, call_register, &call, &patched);
-    if (rc >= 0 && patched) s->ld->gpu->host_unregister(lo);
+    if (rc >= 0 && patched) s->gpu->host_unregister(lo);
     if (patched || (rc < 0 && file_shrank(s, w))) return truncated(s, w);
     if (rc < 0)
         return hoist__err_prefix(rc, "%s: registering bytes %llu..%llu of the mapping",
-                                 s->ld->table->files[w->file].path, (unsigned long long)w->lo,
+                                 s->files[w->file].path, (unsigned long long)w->lo,
                                  (unsigned long long)w->hi);
     return HOIST_OK;
 }
@@ -220,7 +232,7 @@ static int mmap_read(void *vs, int worker, const hoist__window *w, void *buf, co
             madvise(lo, len, MADV_WILLNEED);
         }
     }
-    hoist__io_mapped_window(s->ld->table->files[w->file].path, w->lo, w->hi);
+    hoist__io_mapped_window(s->files[w->file].path, w->lo, w->hi);
     return HOIST_OK;
 }
 
@@ -234,7 +246,7 @@ static int mmap_copy(void *vs, const hoist__window *w, void *dst, const void *sr
     return hoist__err(HOIST_E_FILE_CHANGED,
                       "%s: bytes %llu..%llu vanished from the mapping while being copied "
                       "(truncated during the load?)",
-                      s->ld->table->files[w->file].path, (unsigned long long)at,
+                      s->files[w->file].path, (unsigned long long)at,
                       (unsigned long long)(at + n));
 }
 
@@ -243,7 +255,7 @@ static void mmap_release(void *vs, const hoist__window *w)
     mmap_state *s = vs;
     uint8_t *p = s->maps[w->file] + w->lo;
     uint8_t *lo = (uint8_t *)hoist__align_down((uintptr_t)p, (uint64_t)s->page);
-    s->ld->gpu->host_unregister(lo);
+    s->gpu->host_unregister(lo);
     if (s->nworkers) madvise(lo, (size_t)((s->maps[w->file] + w->hi) - lo), MADV_DONTNEED);
 }
 
@@ -255,21 +267,14 @@ static uint64_t mmap_host_bytes(void *vs, unsigned threads, uint64_t window)
     return (uint64_t)threads * window * (s->registering ? HOIST_SLOTS_PER_WORKER : 1);
 }
 
-static int mmap_needs_staging(void *vs)
-{
-    mmap_state *s = vs;
-    return !s->ld->host_sink && !s->registering;
-}
-
 const hoist__source_ops hoist__source_mmap = {
     .version = HOIST_SOURCE_OPS_VERSION,
     .name = "mmap",
+    .flags = HOIST_SOURCE_MAPPED,
     .open = mmap_open,
     .close = mmap_close,
     .read = mmap_read,
     .release = mmap_release,
-    .needs_staging = mmap_needs_staging,
     .host_bytes = mmap_host_bytes,
-    .run = NULL,
     .copy = mmap_copy,
 };

@@ -30,10 +30,10 @@
 #define STREAM_COLD_THREADS 1u
 
 typedef struct stream_state {
-    hoist__load *ld;
-    const hoist__table *table;
+    hoist__source_hints hints;
     uint32_t nfiles;
     int *fds;
+    const hoist__plan *plan; /* from start on */
     hoist__io_dropper dropper;
     size_t ahead;           /* windows past the one being read that are advised WILLNEED */
     _Atomic size_t advised; /* windows below this index have been advised */
@@ -43,7 +43,7 @@ static void stream_close(void *vs)
 {
     stream_state *s = vs;
     if (!s) return;
-    hoist__io_dropper_free(&s->dropper, &s->ld->budget);
+    hoist__io_dropper_free(&s->dropper);
     for (uint32_t i = 0; i < s->nfiles; i++) {
         if (s->fds[i] < 0) continue;
         /* whatever a failed load read, or a straggling readahead brought in */
@@ -57,7 +57,7 @@ static void stream_close(void *vs)
 static int stream_open_files(stream_state *s)
 {
     for (uint32_t i = 0; i < s->nfiles; i++) {
-        const hoist__file *f = &s->table->files[i];
+        const hoist__file *f = &s->hints.files[i];
         int os_errno;
         RETURN_IF_ERR(
             hoist__io_open_checked(f->path, f->size, O_RDONLY | O_CLOEXEC, &s->fds[i], &os_errno));
@@ -73,12 +73,11 @@ static int stream_open_files(stream_state *s)
  * most a quarter of a budget, and never past the model's last window. */
 static size_t ahead_windows(const stream_state *s, uint64_t window)
 {
-    const hoist__load *ld = s->ld;
-    int64_t want = ld->opts.readahead_bytes < 0 ? HOIST_STREAM_READAHEAD
-                                                : ld->opts.readahead_bytes;
+    const hoist__source_hints *h = &s->hints;
+    int64_t want = h->readahead_bytes < 0 ? HOIST_STREAM_READAHEAD : h->readahead_bytes;
     uint64_t bytes = (uint64_t)want;
-    if (ld->budget.limit && bytes > ld->budget.limit / 4) bytes = ld->budget.limit / 4;
-    uint64_t total = hoist__io_window_count(s->table, window);
+    if (h->ram_budget && bytes > h->ram_budget / 4) bytes = h->ram_budget / 4;
+    uint64_t total = hoist__io_window_count(h->files, h->nfiles, window);
     uint64_t windows = bytes / window;
     if (windows >= total) windows = total ? total - 1 : 0;
     return (size_t)windows;
@@ -92,31 +91,30 @@ static uint64_t stream_host_bytes(void *vs, unsigned threads, uint64_t window)
     return window ? (uint64_t)ahead_windows(vs, window) * window : 0;
 }
 
-static int stream_open(hoist__load *ld, void **out)
+static int stream_open(const hoist__source_hints *h, void **out, hoist__source_needs *needs)
 {
     stream_state *s = hoist__calloc(1, sizeof *s);
     RETURN_IF(!s, HOIST_E_NOMEM, "out of memory");
-    s->ld = ld;
-    s->table = ld->table;
-    s->fds = hoist__malloc((ld->table->nfiles ? ld->table->nfiles : 1) * sizeof *s->fds);
+    s->hints = *h;
+    s->fds = hoist__malloc((h->nfiles ? h->nfiles : 1) * sizeof *s->fds);
     if (!s->fds) {
         hoist__free(s);
-        return hoist__err(HOIST_E_NOMEM, "out of memory for %u file descriptors",
-                          ld->table->nfiles);
+        return hoist__err(HOIST_E_NOMEM, "out of memory for %u file descriptors", h->nfiles);
     }
-    s->nfiles = ld->table->nfiles;
+    s->nfiles = h->nfiles;
     for (uint32_t i = 0; i < s->nfiles; i++) s->fds[i] = -1;
     int rc = stream_open_files(s);
     if (rc < 0) {
         stream_close(s);
         return rc;
     }
-    int cold = !ld->opts.threads && hoist__io_cached_fraction(ld->table) < 0.5;
+    int cold = !h->threads && hoist__io_cached_fraction(h->files, h->nfiles) < 0.5;
     if (cold)
         hoist__log(HOIST_LOG_DEBUG, "stream: %s is not in the page cache: %u worker",
-                   s->nfiles ? s->table->files[0].path : "model", STREAM_COLD_THREADS);
+                   s->nfiles ? h->files[0].path : "model", STREAM_COLD_THREADS);
     unsigned threads = cold ? STREAM_COLD_THREADS : STREAM_THREADS;
-    hoist__io_apply_defaults(&ld->opts, ld->table, threads, STREAM_WINDOW);
+    hoist__io_default_needs(h, threads, STREAM_WINDOW, needs);
+    needs->staging = true;
     *out = s;
     return HOIST_OK;
 }
@@ -140,7 +138,7 @@ static void advise(int fd, uint64_t lo, uint64_t hi)
  * the reads, so each worker's pread waits on one window while the disk works on many. */
 static void read_ahead(stream_state *s, const hoist__window *w)
 {
-    const hoist__plan *p = &s->ld->plan;
+    const hoist__plan *p = s->plan;
     size_t want = (size_t)(w - p->windows) + 1 + s->ahead;
     if (want > p->nwindows) want = p->nwindows;
     size_t j = atomic_load(&s->advised);
@@ -160,7 +158,7 @@ static int stream_read(void *vs, int worker, const hoist__window *w, void *buf, 
     RETURN_IF(!buf, HOIST_E_INTERNAL, "stream: no buffer for bytes %llu..%llu",
               (unsigned long long)w->lo, (unsigned long long)w->hi);
     int fd = s->fds[w->file];
-    RETURN_IF_ERR(hoist__io_read_full(fd, s->table->files[w->file].path, buf, w->lo, w->hi));
+    RETURN_IF_ERR(hoist__io_read_full(fd, s->hints.files[w->file].path, buf, w->lo, w->hi));
     if (s->dropper.ready)
         hoist__io_dropper_done(&s->dropper, w);
     else
@@ -170,23 +168,21 @@ static int stream_read(void *vs, int worker, const hoist__window *w, void *buf, 
     return HOIST_OK;
 }
 
-/* The plan exists once the pipeline hands out buffers: the drop cursor is set up on the first
- * call (the loading thread, before any worker runs). */
-static int stream_attach(void *vs, int worker, void *const *bufs, unsigned nbufs, uint64_t bytes)
+/* The read-ahead distance and the drop cursor follow the plan's windows. */
+static int stream_start(void *vs, const hoist__plan *plan, hoist__budget *budget)
 {
     stream_state *s = vs;
-    if (s->dropper.ready) return HOIST_OK;
-    s->ahead = ahead_windows(s, s->ld->plan.window_bytes);
-    return hoist__io_dropper_init(&s->dropper, s->ld, s->fds);
+    s->plan = plan;
+    s->ahead = ahead_windows(s, plan->window_bytes);
+    return hoist__io_dropper_init(&s->dropper, plan, budget, s->fds);
 }
 
 const hoist__source_ops hoist__source_stream = {
     .version = HOIST_SOURCE_OPS_VERSION,
     .name = "stream",
-    .flags = 0,
     .open = stream_open,
     .close = stream_close,
     .read = stream_read,
-    .attach = stream_attach,
+    .start = stream_start,
     .host_bytes = stream_host_bytes,
 };

@@ -25,9 +25,6 @@ int hoist__transform_prepare(hoist__load *ld)
     else if (ld->opts.verify & HOIST_VERIFY_MANIFEST)
         tf = &hoist__transform_manifest;
     if (!tf) return HOIST_OK;
-    RETURN_IF(ld->source->run, HOIST_E_UNSUPPORTED,
-              "path %s drives its own reads: it cannot run the %s stage", ld->source->name,
-              tf->name);
     RETURN_IF_ERR(tf->prepare(ld, &ld->transform_state));
     ld->transform = tf;
     uint64_t w = ld->opts.chunk_bytes, fit = w;

@@ -8,7 +8,7 @@
 #ifndef HOIST_TRANSFORM_H
 #define HOIST_TRANSFORM_H
 
-#include "loader/load.h"
+#include "loader/load_ctx.h"
 
 typedef struct hoist__transform_ops {
     const char *name;

@@ -4,8 +4,8 @@
 
 #include "formats/table.h"
 #include "gpu/gpu.h"
-#include "loader/load.h"
-#include "loader/planner.h"
+#include "loader/load_ctx.h"
+#include "loader/coordinator.h"
 
 struct hoist_weights {
     _Atomic unsigned long refs; /* hoist_weights_retain / hoist_weights_free */

@@ -7,7 +7,7 @@
 #include "gpu/gpu.h"
 #include "core/core.h"
 #include "loader/plan.h"
-#include "loader/planner.h"
+#include "loader/coordinator.h"
 #include "loader/weights.h"
 #include "testutil.h"
 

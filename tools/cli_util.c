@@ -243,7 +243,7 @@ static int device_item(const cli_parser *p, const char *text, size_t i, void *us
     snprintf(name, sizeof name, "%s", text);
     char *eq = strchr(name, '=');
     if (eq) *eq = '\0';
-    memset(d, 0, sizeof *d);
+    *d = (hoist_plan_device)HOIST_PLAN_DEVICE_DEFAULT;
     if (hoist_device_parse(name, &d->device) != HOIST_OK)
         return cli_bad_value(p, "%s", hoist_last_error());
     if (eq && (!cli_parse_size(eq + 1, &d->free_bytes) || d->free_bytes == 0))

@@ -1,7 +1,7 @@
-/* The placement planner (loader/planner.c) and the memory coordinator (loader/coordinator.c):
- * what the loader needs of a plan, and the reservations plans and weights hold. */
-#ifndef HOIST_PLANNER_H
-#define HOIST_PLANNER_H
+/* struct hoist_plan as the placement planner (loader/planner.c) leaves it, and the memory
+ * coordinator (loader/coordinator.c): the reservations plans and weights hold. */
+#ifndef HOIST_COORDINATOR_H
+#define HOIST_COORDINATOR_H
 
 #include "formats/table.h"
 #include "core/core.h"

@@ -1,18 +1,19 @@
-/* The state of one load, shared by the pipeline, the sources and the sink. */
-#ifndef HOIST_LOAD_H
-#define HOIST_LOAD_H
+/* The state of one load, shared by the pipeline, the transforms and the sink (sources see only
+ * loader/source.h). */
+#ifndef HOIST_LOAD_CTX_H
+#define HOIST_LOAD_CTX_H
 
 #include "formats/table.h"
 #include "gpu/gpu.h"
 #include "core/core.h"
 #include "loader/plan.h"
-#include "loader/planner.h"
+#include "loader/coordinator.h"
 #include "loader/progress.h"
+#include "loader/source.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 
-typedef struct hoist__source_ops hoist__source_ops;
 typedef struct hoist__transform_ops hoist__transform_ops;
 
 /* One destination allocation: a device's arena. A load without a plan has one. */
@@ -26,10 +27,6 @@ typedef struct hoist__arena {
     hoist_allocator alloc;
     size_t alloc_bytes;
 } hoist__arena;
-
-/* Staging slots per worker on a device load: one being filled, two whose copies may be in
- * flight. */
-#define HOIST_SLOTS_PER_WORKER 3
 
 typedef struct hoist__load {
     const hoist__table *table;
@@ -52,8 +49,10 @@ typedef struct hoist__load {
     uint8_t *tensor_arena;     /* per tensor: index into arenas (owned); NULL = all in arena 0 */
     hoist__reservation *reservation; /* the plan's, bound to the weights being loaded */
     hoist__budget budget;
-    const hoist__source_ops *source;
+    const hoist__source_ops *source; /* &source_ops once resolved */
+    hoist__source_ops source_ops;    /* the path's table, its optional members defaulted */
     void *source_state;
+    hoist__source_needs source_needs; /* what the source answered at open */
 
     /* work distribution and failure: the first worker error wins, the rest stop early */
     _Atomic size_t next_window;
@@ -98,11 +97,16 @@ int hoist__arenas_resolve(hoist__load *ld, const hoist_model *model);
 int hoist__arenas_alloc(hoist__load *ld);
 void hoist__arenas_free(hoist__arena *arenas, size_t n);
 
+/* Everything up to the plan (loader/resolve.c): checks the options, resolves the destinations,
+ * opens the source with the hints the options give and applies what it needs, fits the
+ * transform and the budget, and builds the plan. The one place ld->opts is rewritten: it leaves
+ * here with no zeros left for "default". */
+int hoist__load_resolve(hoist__load *ld);
+
 /* Host bytes of staging the pipeline takes with this many workers and this window size. */
 uint64_t hoist__pipeline_staging_bytes(const hoist__load *ld, unsigned threads, uint64_t window);
 
-/* Runs the window pipeline over the plan with ld->opts.threads workers (the default driver of
- * sources that provide `read`). */
+/* Runs the window pipeline over the plan with ld->opts.threads workers. */
 int hoist__pipeline_run(hoist__load *ld);
 
 #endif
