@@ -54,7 +54,8 @@ def _parameters_on_meta():
     and no time initialising them (torch.empty on the host is not touched before it is dropped).
     Buffers are left alone, so those a constructor computes (rotary inv_freq) are computed as the
     model computes them. The same device split as accelerate's init_empty_weights, without
-    needing accelerate, and on every torch from 1.13."""
+    needing accelerate, and on every torch from 1.13. Like accelerate's, it patches
+    torch.nn.Module for its duration: modules another thread builds meanwhile are affected."""
     original = torch.nn.Module.register_parameter
 
     def register(module, name, param):

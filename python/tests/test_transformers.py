@@ -263,3 +263,17 @@ def test_split_over_cuda_and_host(tmp):
     assert set(model.hf_device_map.values()) == {0, "cpu"}
     assert model.hf_device_map["model.embed_tokens"] == 0
     assert greedy(model) == want
+
+
+def test_build_puts_parameters_on_meta(tmp):
+    """The skeleton has no weight memory: parameters on the meta device, buffers (computed by
+    the constructor) real; and the patch is undone afterwards."""
+    config = transformers.AutoConfig.from_pretrained(gen(tmp, "m"))
+    register = torch.nn.Module.register_parameter
+    model = ht._build(config, torch.bfloat16, False, None)
+    assert torch.nn.Module.register_parameter is register
+    assert all(p.device.type == "meta" for p in model.parameters())
+    assert all(p.dtype == torch.bfloat16 for p in model.parameters())
+    assert [b.device.type for b in model.buffers()] and \
+        all(b.device.type == "cpu" for b in model.buffers())
+    assert torch.nn.Linear(2, 2).weight.device.type == "cpu"  # outside the build: as usual
