@@ -72,7 +72,7 @@ static int session_check(const hoist_geometry *geometry, const hoist_session_opt
     hoist_session_options o;
     RETURN_IF_ERR(HOIST__IN(hoist_session_options, &o, opts, &def));
     RETURN_IF_ERR(HOIST__IN(hoist_geometry, g, geometry, NULL));
-    uint32_t tokens, batch;
+    uint32_t tokens = 0, batch = 0; /* set by session_sizes; -O3 cannot tell */
     RETURN_IF_ERR(check_geometry(g));
     RETURN_IF_ERR(session_sizes(g, &o, &tokens, &batch));
     return check_window(g, tokens);
