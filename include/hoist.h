@@ -693,7 +693,32 @@ typedef struct hoist_load_options {
                                   under ram_budget, counted against it. -1 = the path's default
                                   (HOIST_STREAM_READAHEAD), 0 = none; at most a quarter of
                                   a budget. Other paths ignore it. */
+    /* The embedder's device allocator for the arenas (NULL = hoist's own: cudaMalloc, or
+     * aligned host memory for HOIST_DEVICE_HOST): every arena of the load is taken from it and,
+     * when the weights' last reference goes, given back to it. hoist copies the struct; its user
+     * pointer must stay valid while the weights live. hoist_load_sink ignores it. */
+    const struct hoist_allocator *allocator;
 } hoist_load_options;
+
+/* Arena memory from the embedder: a framework's caching allocator (so that its accounting sees
+ * the weights, and freeing the last tensor returns the memory to it), a pool, a NUMA policy.
+ * alloc returns `bytes` (at least 1) of memory on `device` (a CUDA ordinal, or HOIST_DEVICE_HOST
+ * for host memory) aligned to at least HOIST_ALLOCATOR_ALIGN bytes, or NULL when it cannot; the
+ * load then fails with HOIST_E_DEVICE_NOMEM (HOIST_E_NOMEM on the host) naming the device, after
+ * giving back any arena it already took. free receives the same device, pointer and byte count;
+ * it is called once per successful alloc, on the thread that frees the last reference (or the
+ * failed hoist_load's). Neither may call into hoist. Both are called with no hoist lock held. */
+typedef struct hoist_allocator {
+    size_t size;               /* sizeof(hoist_allocator): HOIST_ALLOCATOR_INIT */
+    void *(*alloc)(void *user, int device, size_t bytes);
+    void (*free)(void *user, int device, void *ptr, size_t bytes);
+    void *user;
+} hoist_allocator;
+
+#define HOIST_ALLOCATOR_INIT                                                                      \
+    {.size = sizeof(hoist_allocator), .alloc = NULL, .free = NULL, .user = NULL}
+/* Tensor views start at multiples of 64 bytes inside an arena: the least alignment of one. */
+#define HOIST_ALLOCATOR_ALIGN 64u
 
 /* None: on the device machine's virtio disk reading ahead gained nothing at any distance
  * (docs/BENCHMARKS.md); storage that wants a deeper queue than the kernel keeps may differ. */
@@ -703,7 +728,7 @@ typedef struct hoist_load_options {
     {.size = sizeof(hoist_load_options), .path = HOIST_PATH_AUTO, .device = HOIST_DEVICE_HOST,  \
      .ram_budget = 0, .threads = 0, .chunk_bytes = 0, .verify = 0, .mmap_register = -1,         \
      .plan = NULL, .progress = NULL, .progress_user = NULL, .manifest = NULL,                   \
-     .readahead_bytes = -1}
+     .readahead_bytes = -1, .allocator = NULL}
 
 typedef struct hoist_load_stats {
     size_t size;               /* set by the caller: HOIST_LOAD_STATS_INIT */
@@ -818,10 +843,17 @@ typedef struct hoist_sum_options {
     uint64_t chunk_bytes;      /* hoist_model_sum: bytes per chunk, a power of two from 4 KiB to
                                   1 GiB; 0 = 1 MiB. Ignored by hoist_model_verify. */
     unsigned threads;          /* 0 = online CPUs, at most 16 */
+    /* Optional (NULL = none): the tensor bytes read and hashed (a packed model's: decoded and
+     * checked) so far, total = every tensor byte; called on the calling thread while it waits
+     * for the workers, the last call (done == total) once every byte is hashed, before the
+     * manifest is written or compared. */
+    hoist_progress_fn progress;
+    void *progress_user;
 } hoist_sum_options;
 
 #define HOIST_SUM_OPTIONS_DEFAULT                                                                 \
-    {.size = sizeof(hoist_sum_options), .manifest = NULL, .chunk_bytes = 0, .threads = 0}
+    {.size = sizeof(hoist_sum_options), .manifest = NULL, .chunk_bytes = 0, .threads = 0,       \
+     .progress = NULL, .progress_user = NULL}
 
 /* The model's default manifest: its entry file (the .safetensors file, or the sharded index)
  * with ".hoist-sum" appended. Owned by the model; NULL for NULL. */
@@ -897,11 +929,17 @@ typedef struct hoist_pack_options {
                                   floats, planes for integers */
     unsigned threads;          /* 0 = online CPUs */
     int overwrite;             /* replace out_path if it exists (else HOIST_E_INVALID_ARG) */
+    /* Optional (NULL = none): model bytes compressed and written so far, total = every tensor
+     * byte; called on the calling thread between batches, the last call (done == total) once
+     * every chunk is written, before the index. */
+    hoist_progress_fn progress;
+    void *progress_user;
 } hoist_pack_options;
 
 #define HOIST_PACK_OPTIONS_DEFAULT                                                                \
     {.size = sizeof(hoist_pack_options), .level = 0, .chunk_bytes = 0,                          \
-     .filter = HOIST_FILTER_AUTO, .threads = 0, .overwrite = 0}
+     .filter = HOIST_FILTER_AUTO, .threads = 0, .overwrite = 0, .progress = NULL,               \
+     .progress_user = NULL}
 
 typedef struct hoist_pack_stats {
     size_t size;               /* set by the caller: HOIST_PACK_STATS_INIT */

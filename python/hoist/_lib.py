@@ -98,6 +98,7 @@ class LoadOptions(Sized):
         ("progress_user", ctypes.c_void_p),
         ("manifest", ctypes.c_char_p),
         ("readahead_bytes", ctypes.c_int64),
+        ("allocator", ctypes.c_void_p),  # const hoist_allocator *: NULL, hoist's own
     ]
 
     @classmethod
