@@ -1116,7 +1116,9 @@ HOIST_API int hoist_session_check_model(const hoist_model *model, const hoist_ge
                                         const hoist_session_options *opts);
 /* NULL is a no-op. */
 HOIST_API void hoist_session_free(hoist_session *s);
-/* Empties the KV cache (position 0); statistics are kept. */
+/* Empties the KV cache (position 0) and returns dynamic NTK's frequencies to their initial ones
+ * (a fresh model's; within a session they follow transformers' rotary state, which keeps the
+ * longest sequence seen); statistics are kept. */
 HOIST_API int hoist_session_reset(hoist_session *s);
 /* Runs n tokens (each below vocab) through the model at the cache's position and appends them
  * to the cache; their last token's logits become available. HOIST_E_TOO_MANY when the cache

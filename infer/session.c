@@ -225,6 +225,10 @@ int hoist_session_reset(hoist_session *s)
     RETURN_IF_ERR(s->ops->reset(s));
     s->pos = 0;
     s->have_logits = 0;
+    /* as a freshly loaded transformers model: hoist run's warm-up must not leave the timed run
+     * the frequencies of a longer sequence */
+    memcpy(s->inv_freq, s->inv_orig, (size_t)s->geo.head_dim / 2 * sizeof(float));
+    s->rope_cached = s->geo.max_position;
     return HOIST_OK;
 }
 
