@@ -9,6 +9,8 @@ pkgs="build-essential cmake pkg-config liburing-dev libzstd-dev libxxhash-dev li
 # (`make python`, ctest `python_install`); torch for its tensors and the allocator hook (CPU)
 pkgs="$pkgs python3 python3-numpy python3-pytest python3-venv python3-pip python3-setuptools"
 pkgs="$pkgs python3-wheel python3-torch"
+# the llama.cpp test (ctest llamacpp) installs node-llama-cpp with npm
+pkgs="$pkgs nodejs npm"
 # hoist bench --plot, and its test
 pkgs="$pkgs gnuplot-nox"
 missing=""

@@ -135,10 +135,11 @@ def _parse_verify(verify):
     if verify is None:
         return 0
     if isinstance(verify, bool):
-        raise TypeError("verify=%r: name the check instead: verify=\"manifest\" (hash every byte "
-                        "against the manifest `hoist sum` wrote, as the CLI's --verify), "
-                        "verify=\"readback\" (read the destination back and compare it with the "
-                        "files), or verify=None (no check)" % (verify,))
+        raise _lib.error_as(TypeError, "HOIST_E_INVALID_ARG",
+                            "verify=%r: name the check instead: verify=\"manifest\" (hash every "
+                            "byte against the manifest `hoist sum` wrote, as the CLI's --verify), "
+                            "verify=\"readback\" (read the destination back and compare it with "
+                            "the files), or verify=None (no check)" % (verify,))
     names = verify.replace("+", ",").split(",") if isinstance(verify, str) else verify
     flags = 0
     try:
@@ -148,8 +149,9 @@ def _parse_verify(verify):
                 raise KeyError(name)
             flags |= flag
     except (KeyError, TypeError):
-        raise _invalid("verify=%r: expected \"manifest\", \"readback\", both "
-                       "(\"manifest,readback\") or None" % (verify,)) from None
+        raise _lib.error_as(ValueError, "HOIST_E_INVALID_ARG",
+                            "verify=%r: expected \"manifest\", \"readback\", both "
+                            "(\"manifest,readback\") or None" % (verify,)) from None
     return flags
 
 
@@ -162,7 +164,8 @@ def _parse_allocator(allocator, framework):
         return None
     if allocator == "torch":
         if _torch() is None:
-            raise ImportError("hoist: allocator=\"torch\" needs torch, which is not installed")
+            raise _lib.error_as(ImportError, "HOIST_E_UNSUPPORTED",
+                                "allocator=\"torch\" needs torch, which is not installed")
         from . import _alloc
 
         return _alloc.torch_allocator()
@@ -174,8 +177,9 @@ def _parse_framework(framework, device):
         if _torch() is not None:
             return "pt"
         if device != _lib.HOIST_DEVICE_HOST:
-            raise ImportError("hoist: tensors on a GPU need torch (numpy arrays live in host "
-                              "memory: use device=\"cpu\")")
+            raise _lib.error_as(ImportError, "HOIST_E_UNSUPPORTED",
+                                "tensors on a GPU need torch (numpy arrays live in host "
+                                "memory: use device=\"cpu\")")
         return "np"
     name = {"pt": "pt", "torch": "pt", "pytorch": "pt", "np": "np", "numpy": "np"}.get(
         str(framework).lower())
@@ -184,7 +188,8 @@ def _parse_framework(framework, device):
     if name == "np" and device != _lib.HOIST_DEVICE_HOST:
         raise _invalid("framework \"np\" holds host memory only; device must be \"cpu\"")
     if name == "pt" and _torch() is None:
-        raise ImportError("hoist: framework \"pt\" needs torch, which is not installed")
+        raise _lib.error_as(ImportError, "HOIST_E_UNSUPPORTED",
+                            "framework \"pt\" needs torch, which is not installed")
     return name
 
 
@@ -430,7 +435,7 @@ def _numpy_array(weights, view, dtype, shape):
     import numpy as np
 
     np_dtype = _dtypes.numpy_dtype(dtype, _ml_dtypes)
-    raw = np.asarray(_ArrayOwner(weights.handle, view.data, shape, _dtypes._NUMPY[dtype][0]))
+    raw = np.asarray(_ArrayOwner(weights.handle, view.data, shape, _dtypes.numpy_typestr(dtype)))
     return raw if np_dtype == raw.dtype and not np_dtype.metadata else raw.view(np_dtype)
 
 
