@@ -135,10 +135,11 @@ def _parse_verify(verify):
     if verify is None:
         return 0
     if isinstance(verify, bool):
-        raise _lib.error_as(TypeError, "HOIST_E_INVALID_ARG", "verify=%r: name the check instead: verify=\"manifest\" (hash every byte "
-                        "against the manifest `hoist sum` wrote, as the CLI's --verify), "
-                        "verify=\"readback\" (read the destination back and compare it with the "
-                        "files), or verify=None (no check)" % (verify,))
+        raise _lib.error_as(TypeError, "HOIST_E_INVALID_ARG",
+                            "verify=%r: name the check instead: verify=\"manifest\" (hash every "
+                            "byte against the manifest `hoist sum` wrote, as the CLI's --verify), "
+                            "verify=\"readback\" (read the destination back and compare it with "
+                            "the files), or verify=None (no check)" % (verify,))
     names = verify.replace("+", ",").split(",") if isinstance(verify, str) else verify
     flags = 0
     try:
@@ -148,8 +149,9 @@ def _parse_verify(verify):
                 raise KeyError(name)
             flags |= flag
     except (KeyError, TypeError):
-        raise _invalid("verify=%r: expected \"manifest\", \"readback\", both "
-                       "(\"manifest,readback\") or None" % (verify,)) from None
+        raise _lib.error_as(ValueError, "HOIST_E_INVALID_ARG",
+                            "verify=%r: expected \"manifest\", \"readback\", both "
+                            "(\"manifest,readback\") or None" % (verify,)) from None
     return flags
 
 
@@ -162,7 +164,8 @@ def _parse_allocator(allocator, framework):
         return None
     if allocator == "torch":
         if _torch() is None:
-            raise ImportError("hoist: allocator=\"torch\" needs torch, which is not installed")
+            raise _lib.error_as(ImportError, "HOIST_E_UNSUPPORTED",
+                                "allocator=\"torch\" needs torch, which is not installed")
         from . import _alloc
 
         return _alloc.torch_allocator()

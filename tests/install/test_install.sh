@@ -23,8 +23,8 @@ export PKG_CONFIG_PATH="$(dirname "$pc")"
 [ "$(pkg-config --variable=prefix hoist)" = "$prefix" ] ||
     fail "hoist.pc: prefix=$(pkg-config --variable=prefix hoist), installed into $prefix"
 libdir=$(pkg-config --variable=libdir hoist)
-for f in "$libdir/libhoist.so" "$libdir/libhoist.a" "$(pkg-config --variable=includedir hoist)/hoist.h" \
-         "$prefix/bin/hoist"; do
+includedir=$(pkg-config --variable=includedir hoist)
+for f in "$libdir/libhoist.so" "$libdir/libhoist.a" "$includedir/hoist.h" "$prefix/bin/hoist"; do
     [ -e "$f" ] || fail "$f was not installed"
 done
 echo "installed: $(pkg-config --modversion hoist) in $prefix"
@@ -45,7 +45,8 @@ $cc -std=c11 -Wall -Wextra -Werror $flags -o "$tmp/load_shared" "$tmp/load.c" \
 static_libs=$(pkg-config --static --libs hoist | sed 's/-lhoist\b/-l:libhoist.a/')
 # shellcheck disable=SC2046,SC2086
 $cc -std=c11 -Wall -Wextra -Werror $flags -o "$tmp/load_static" "$tmp/load.c" \
-    $(pkg-config --cflags hoist) $static_libs || fail "the README example does not link (static: $static_libs)"
+    $(pkg-config --cflags hoist) $static_libs ||
+    fail "the README example does not link (static: $static_libs)"
 if readelf -d "$tmp/load_static" | grep -q 'NEEDED.*libhoist'; then
     fail "the static build needs libhoist.so"
 fi
