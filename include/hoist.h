@@ -1183,7 +1183,8 @@ typedef struct hoist_tp_share {
 HOIST_API int hoist_weights_tp_share(const hoist_weights *weights, hoist_tp_share *out);
 
 /* Loads model once per device, on one thread each, as rank i of n = ndevices on devices[i]
- * (at most HOIST_PLAN_MAX_DEVICES, no repeats). opts->tp gives the rules and cooperative (its
+ * (at most HOIST_PLAN_MAX_DEVICES; no GPU twice, while the host may be every rank, each with an
+ * arena of its own: CPU engines, and tests). opts->tp gives the rules and cooperative (its
  * rank and nccl_comm are ignored, its world must be n or 1, taken as n); with opts->tp NULL every
  * device gets every tensor whole, each reading all of them. With cooperative set and every device
  * a GPU, hoist creates one NCCL communicator over them (ncclCommInitAll) and each rank's shared

@@ -144,7 +144,7 @@ static int check_devices(const int *devices, size_t n, bool *all_gpu)
     for (size_t i = 0; i < n; i++) {
         RETURN_IF(devices[i] < HOIST_DEVICE_HOST, HOIST_E_INVALID_ARG,
                   "hoist_load_group: device id %d", devices[i]);
-        for (size_t j = 0; j < i; j++) {
+        for (size_t j = 0; j < i && devices[i] != HOIST_DEVICE_HOST; j++) {
             char dn[HOIST_DEVICE_NAME_MAX];
             RETURN_IF(devices[j] == devices[i], HOIST_E_INVALID_ARG,
                       "hoist_load_group: %s is listed twice",

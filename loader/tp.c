@@ -256,6 +256,7 @@ static int ask_rule(const hoist__table *t, size_t i, const hoist_tp_options *o,
 /* The geometry the default rules need for attention, asked once and only when they do. */
 typedef struct geo_cache {
     int state; /* 0 not asked, 1 known, -1 unknown */
+    int status; /* why it is unknown */
     hoist_geometry g;
     char why[256];
 } geo_cache;
@@ -264,11 +265,19 @@ static const hoist_geometry *geometry(const hoist__table *t, geo_cache *c)
 {
     if (!c->state) {
         c->g = (hoist_geometry)HOIST_GEOMETRY_INIT;
-        int rc = hoist__geometry_of_table(t, &c->g);
-        c->state = rc == HOIST_OK ? 1 : -1;
-        if (rc < 0) snprintf(c->why, sizeof c->why, "%s", hoist_last_error());
+        c->status = hoist__geometry_of_table(t, &c->g);
+        c->state = c->status == HOIST_OK ? 1 : -1;
+        if (c->status < 0) snprintf(c->why, sizeof c->why, "%s", hoist_last_error());
     }
     return c->state > 0 ? &c->g : NULL;
+}
+
+/* A model without a configuration just has no head counts; failing to read one that exists
+ * (memory, I/O) fails the load as such. */
+static int geometry_failure(const geo_cache *c)
+{
+    if (c->state >= 0 || (c->status != HOIST_E_NOMEM && c->status != HOIST_E_IO)) return HOIST_OK;
+    return hoist__err(c->status, "%s", c->why);
 }
 
 static int split_of(const hoist__table *t, size_t i, const hoist_tp_options *o, geo_cache *gc,
@@ -283,6 +292,7 @@ static int split_of(const hoist__table *t, size_t i, const hoist_tp_options *o, 
     }
     bool attention = o->world > 1 && (!o->heads || !o->kv_heads);
     const hoist_geometry *g = attention ? geometry(t, gc) : NULL;
+    RETURN_IF_ERR(geometry_failure(gc));
     return hoist__tp_default_split(t, i, o, g, gc->why, split);
 }
 
@@ -320,6 +330,7 @@ int hoist_tp_default_rule(const hoist_model *model, size_t tensor, const hoist_t
     geo_cache gc = {0};
     bool attention = o.world > 1 && (!o.heads || !o.kv_heads);
     const hoist_geometry *g = attention ? geometry(t, &gc) : NULL;
+    RETURN_IF_ERR(geometry_failure(&gc));
     RETURN_IF_ERR(hoist__tp_default_split(t, tensor, &o, g, gc.why, split));
     hoist__err_clear();
     return HOIST_OK;
