@@ -3,6 +3,7 @@
  * value is type-checked and bounded before the planner multiplies it into byte counts. */
 #include "formats/json_kind.h"
 #include "formats/table.h"
+#include "formats/variants.h"
 #include "core/abi.h"
 #include "core/core.h"
 #include "core/io.h"
@@ -37,6 +38,38 @@
 #define DEFAULT_RMS_EPS 1e-6
 #define DEFAULT_ROPE_THETA 10000.0
 
+/* The variant fields of a caller-built geometry: what the rope tables are computed from. */
+static int check_variants(const hoist_geometry *g)
+{
+    const hoist_rope_scaling *r = &g->rope;
+    RETURN_IF((unsigned)r->type > HOIST_ROPE_LLAMA3, HOIST_E_BAD_CONFIG,
+              "geometry: rope.type %d is unknown", (int)r->type);
+    RETURN_IF(r->type != HOIST_ROPE_DEFAULT && !(r->factor > 0 && r->factor <= 1e6),
+              HOIST_E_BAD_CONFIG, "geometry: rope.factor is %g (expected a number in (0, 1e6])",
+              r->factor);
+    int orig = r->type == HOIST_ROPE_YARN || r->type == HOIST_ROPE_LLAMA3;
+    RETURN_IF(orig && (r->original_max_position < 1 || r->original_max_position > MAX_POSITION),
+              HOIST_E_BAD_CONFIG, "geometry: rope.original_max_position is %llu",
+              (unsigned long long)r->original_max_position);
+    RETURN_IF(r->type == HOIST_ROPE_LLAMA3 &&
+                  !(r->low_freq_factor > 0 && r->high_freq_factor > r->low_freq_factor),
+              HOIST_E_BAD_CONFIG,
+              "geometry: rope.low_freq_factor %g and high_freq_factor %g (expected 0 < low < high)",
+              r->low_freq_factor, r->high_freq_factor);
+    RETURN_IF(r->type == HOIST_ROPE_YARN &&
+                  !(r->attention_factor > 0 && isfinite(r->beta_fast) &&
+                    isfinite(r->beta_slow) && r->beta_fast != 0 && r->beta_slow != 0),
+              HOIST_E_BAD_CONFIG,
+              "geometry: rope.attention_factor %g, beta_fast %g, beta_slow %g (yarn needs a "
+              "positive attention factor and non-zero betas)",
+              r->attention_factor, r->beta_fast, r->beta_slow);
+    RETURN_IF(g->biases & ~(HOIST_BIAS_QKV | HOIST_BIAS_O | HOIST_BIAS_MLP), HOIST_E_BAD_CONFIG,
+              "geometry: biases 0x%x has unknown bits", g->biases);
+    RETURN_IF(g->qk_norm != 0 && g->qk_norm != 1, HOIST_E_BAD_CONFIG,
+              "geometry: qk_norm is %d (expected 0 or 1)", g->qk_norm);
+    return HOIST_OK;
+}
+
 /* g: the library's full-size copy. */
 static int check(const hoist_geometry *g)
 {
@@ -67,7 +100,9 @@ static int check(const hoist_geometry *g)
               "geometry: tied_embeddings is %d (expected 0 or 1)", g->tied_embeddings);
     RETURN_IF((unsigned)g->dtype >= HOIST_DTYPE_COUNT, HOIST_E_BAD_CONFIG,
               "geometry: dtype %d is unknown", (int)g->dtype);
-    return HOIST_OK;
+    RETURN_IF(memchr(g->unsupported, '\0', sizeof g->unsupported) == NULL, HOIST_E_BAD_CONFIG,
+              "geometry: unsupported is not a terminated string");
+    return check_variants(g);
 }
 
 int hoist_geometry_check(const hoist_geometry *geometry)
@@ -204,17 +239,28 @@ static int cfg_architecture(const cfg *c, const json_t *root, char *out, size_t 
     return HOIST_OK;
 }
 
+/* transformers 5 takes the rope dict (rope_scaling, else rope_parameters) and sets its
+ * rope_theta only when the dict has none: the dict's wins. */
 static int cfg_rope_theta(const cfg *c, double *out)
 {
-    if (cfg_get(c, "rope_theta")) return cfg_real(c, "rope_theta", 0, 0, MAX_ROPE_THETA, out);
-    /* transformers 5 moves it into rope_parameters */
-    const json_t *rp = cfg_get(c, "rope_parameters");
-    if (rp && json_is_object(rp) && json_object_get(rp, "rope_theta")) {
-        cfg sub = {c->path, rp, "rope_parameters."};
+    const char *dict = "rope_scaling.";
+    const json_t *rp = cfg_get(c, "rope_scaling");
+    if (!rp) rp = cfg_get(c, "rope_parameters"), dict = "rope_parameters.";
+    if (rp && json_is_object(rp) && cfg_get(&(cfg){c->path, rp, ""}, "rope_theta")) {
+        cfg sub = {c->path, rp, dict};
         return cfg_real(&sub, "rope_theta", 0, 0, MAX_ROPE_THETA, out);
     }
+    if (cfg_get(c, "rope_theta")) return cfg_real(c, "rope_theta", 0, 0, MAX_ROPE_THETA, out);
     *out = DEFAULT_ROPE_THETA;
     return HOIST_OK;
+}
+
+/* The defaults of each configuration class where they differ from LlamaConfig's. */
+static uint64_t default_max_position(const char *arch)
+{
+    if (strcmp(arch, "mistral") == 0) return 4096 * 32;
+    if (strcmp(arch, "qwen2") == 0 || strcmp(arch, "qwen3") == 0) return 32768;
+    return DEFAULT_MAX_POSITION;
 }
 
 static int geometry_from_json(const char *path, const json_t *root, hoist_dtype def_dtype,
@@ -239,16 +285,19 @@ static int geometry_from_json(const char *path, const json_t *root, hoist_dtype 
               "%s: key \"%snum_attention_heads\" (%u) is not a multiple of "
               "\"num_key_value_heads\" (%u)",
               path, c.prefix, g->n_heads, g->n_kv_heads);
-    if (!cfg_get(&c, "head_dim"))
+    /* Qwen3Config's head_dim defaults to 128, the others' to hidden_size / heads */
+    int qwen3 = strcmp(g->architecture, "qwen3") == 0;
+    if (!cfg_get(&c, "head_dim") && !qwen3)
         RETURN_IF(g->hidden % g->n_heads != 0, HOIST_E_BAD_CONFIG,
                   "%s: key \"%shead_dim\" is missing and hidden_size %u is not a multiple of "
                   "num_attention_heads %u",
                   path, c.prefix, g->hidden, g->n_heads);
-    RETURN_IF_ERR(
-        cfg_u32(&c, "head_dim", 0, g->hidden / g->n_heads, 1, MAX_HEAD_DIM, &g->head_dim));
+    RETURN_IF_ERR(cfg_u32(&c, "head_dim", 0, qwen3 ? 128 : g->hidden / g->n_heads, 1,
+                          MAX_HEAD_DIM, &g->head_dim));
     RETURN_IF_ERR(cfg_u32(&c, "vocab_size", 1, 0, 1, MAX_VOCAB, &g->vocab));
-    RETURN_IF_ERR(cfg_uint(&c, "max_position_embeddings", 0, DEFAULT_MAX_POSITION, 1,
-                           MAX_POSITION, &g->max_position));
+    RETURN_IF_ERR(cfg_uint(&c, "max_position_embeddings", 0,
+                           default_max_position(g->architecture), 1, MAX_POSITION,
+                           &g->max_position));
     RETURN_IF_ERR(cfg_real(&c, "rms_norm_eps", DEFAULT_RMS_EPS, 0, MAX_RMS_EPS, &g->rms_eps));
     RETURN_IF_ERR(cfg_rope_theta(&c, &g->rope_theta));
     const json_t *tie = cfg_get(&c, "tie_word_embeddings");
@@ -257,6 +306,7 @@ static int geometry_from_json(const char *path, const json_t *root, hoist_dtype 
               "%s: key \"tie_word_embeddings\" is a JSON %s, expected true or false", path,
               hoist__json_kind(tie));
     g->tied_embeddings = tie && json_is_true(tie);
+    hoist__variants_from_json(path, root, c.obj, c.prefix, g);
     /* torch_dtype sits at the top level of multimodal configs, or in text_config */
     cfg dc = c;
     if (c.obj != root && !cfg_get(&c, "torch_dtype") && !cfg_get(&c, "dtype"))
@@ -423,6 +473,7 @@ static int geometry_from_meta(const hoist__table *t, const char *arch, hoist_geo
                             MAX_RMS_EPS, &g->rms_eps));
     RETURN_IF_ERR(
         meta_real(t, arch, "rope.freq_base", DEFAULT_ROPE_THETA, MAX_ROPE_THETA, &g->rope_theta));
+    hoist__variants_from_meta(t, arch, g);
     return HOIST_OK;
 }
 

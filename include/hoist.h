@@ -342,8 +342,35 @@ HOIST_API int hoist_model_metadata_find(const hoist_model *model, const char *ke
 
 /* ---- model geometry ----------------------------------------------------------------------- */
 
+/* Rotary embedding variants: transformers' rope_type (rope_scaling, or rope_parameters in
+ * transformers 5), or llama.cpp's <arch>.rope.scaling.type. */
+typedef enum hoist_rope_type {
+    HOIST_ROPE_DEFAULT = 0,
+    HOIST_ROPE_LINEAR = 1,  /* inverse frequencies / factor */
+    HOIST_ROPE_DYNAMIC = 2, /* NTK: the base grows with the sequence length past max_position */
+    HOIST_ROPE_YARN = 3,
+    HOIST_ROPE_LLAMA3 = 4
+} hoist_rope_type;
+
+/* The parameters of a rope type, resolved as transformers resolves them (defaults filled in). */
+typedef struct hoist_rope_scaling {
+    hoist_rope_type type;
+    double factor;                            /* every type but the default */
+    uint64_t original_max_position;           /* llama3, yarn */
+    double low_freq_factor, high_freq_factor; /* llama3 */
+    double attention_factor;                  /* yarn: multiplies cos and sin */
+    double beta_fast, beta_slow;              /* yarn */
+    int truncate;                             /* yarn: floor/ceil the correction range */
+} hoist_rope_scaling;
+
+/* hoist_geometry.biases */
+#define HOIST_BIAS_QKV 1u /* q_proj, k_proj, v_proj (Qwen2; attention_bias) */
+#define HOIST_BIAS_O 2u   /* o_proj (attention_bias of Llama and Qwen3) */
+#define HOIST_BIAS_MLP 4u /* gate_proj, up_proj, down_proj (mlp_bias) */
+
 /* The shape of a decoder-only transformer: what the planner sizes the KV cache and activations
- * from, and what an inference engine needs besides the tensors. */
+ * from, and what an inference engine needs besides the tensors. The fields after dtype describe
+ * the variants of the Llama block; zero is plain Llama. */
 typedef struct hoist_geometry {
     size_t size;                /* HOIST_GEOMETRY_INIT; as an input, what the caller filled in */
     char architecture[32];      /* "llama" (from model_type / general.architecture) */
@@ -352,6 +379,14 @@ typedef struct hoist_geometry {
     double rms_eps, rope_theta;
     int tied_embeddings;        /* tie_word_embeddings */
     hoist_dtype dtype;          /* weight dtype (torch_dtype) */
+    hoist_rope_scaling rope;    /* rope_scaling / rope_parameters */
+    uint32_t biases;            /* HOIST_BIAS_* */
+    int qk_norm;                /* Qwen3: RMSNorm over each q and k head before the rotation */
+    uint64_t sliding_window;    /* attention window in positions; 0: none */
+    /* "" when hoist's forward pass computes what the configuration describes; otherwise the
+     * first reason it would not, naming the configuration key and its value. Loading and
+     * planning ignore it; hoist_session_check refuses it. */
+    char unsupported[256];
 } hoist_geometry;
 
 /* Every other field 0: for a result, or a geometry the caller fills in field by field. */
@@ -1009,7 +1044,9 @@ HOIST_API int hoist_staging_ceiling(const hoist_model *model, const hoist_ceilin
  * cache, SwiGLU MLP, greedy decoding) over loaded weights, without copying them: an fp32 C
  * reference for weights in host memory, CUDA kernels and cuBLAS for weights on GPUs (each layer
  * runs on the device its tensors were placed on). Weights in bf16, f16 or f32; accumulation in
- * fp32. A session is not thread-safe; sessions over the same weights are independent. */
+ * fp32. Computed as transformers computes Llama, Mistral, Qwen2 and Qwen3: rope scaling of types
+ * linear, dynamic, yarn and llama3, q/k/v/o and MLP biases, Qwen3's q/k norms. A session is not
+ * thread-safe; sessions over the same weights are independent. */
 typedef struct hoist_session hoist_session;
 
 typedef struct hoist_session_options {
@@ -1043,11 +1080,27 @@ typedef struct hoist_session_stats {
  * model.layers.N.{input_layernorm,self_attn.{q,k,v,o}_proj,post_attention_layernorm,
  * mlp.{gate,up,down}_proj}.weight, model.norm.weight, lm_head.weight unless tied) is looked up
  * and its shape checked against g: HOIST_E_NOT_FOUND or HOIST_E_BAD_TENSOR naming the tensor.
- * Weights spread over host and GPU memory, or dtypes other than bf16/f16/f32, give
+ * Biases and q/k norms are bound as the geometry announces them (self_attn.{q,k,v,o}_proj.bias,
+ * mlp.{gate,up,down}_proj.bias, self_attn.{q,k}_norm.weight; GGUF: attn_{q,k,v,output}.bias,
+ * ffn_{gate,up,down}.bias, attn_{q,k}_norm.weight, and rope_freqs.weight, llama.cpp's llama3
+ * frequency factors). Weights spread over host and GPU memory, or dtypes other than bf16/f16/f32, give
  * HOIST_E_UNSUPPORTED. opts may be NULL. On success *out owns the session (free it with
  * hoist_session_free); on failure *out is NULL and nothing is held. */
 HOIST_API int hoist_session_create(const hoist_weights *weights, const hoist_geometry *g,
                                    const hoist_session_options *opts, hoist_session **out);
+/* Whether the forward pass computes what g describes, for a session with opts (NULL: defaults),
+ * before anything is loaded: HOIST_E_BAD_CONFIG naming the configuration key and its value for a
+ * model_type other than llama, mistral, qwen2 and qwen3, g->unsupported, a sliding window shorter
+ * than the session's positions, or a shape the kernels cannot take. hoist_session_create checks
+ * the same. */
+HOIST_API int hoist_session_check(const hoist_geometry *g, const hoist_session_options *opts);
+/* The same, and the model's tensor table against g, reading no tensor data: every tensor of a
+ * decoder layer must be one the geometry announces (a layer past n_layers, a bias or a q/k norm
+ * the configuration does not announce: HOIST_E_BAD_TENSOR naming the tensor), and every tensor it
+ * announces must be there with its shape (HOIST_E_NOT_FOUND or HOIST_E_BAD_TENSOR).
+ * hoist_session_create checks the loaded views the same way. */
+HOIST_API int hoist_session_check_model(const hoist_model *model, const hoist_geometry *g,
+                                        const hoist_session_options *opts);
 /* NULL is a no-op. */
 HOIST_API void hoist_session_free(hoist_session *s);
 /* Empties the KV cache (position 0); statistics are kept. */

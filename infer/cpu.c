@@ -103,20 +103,6 @@ void hoist__ref_matvec(float *y, const void *w, hoist_dtype wdtype, uint32_t row
     }
 }
 
-void hoist__rope_table(float *cos_t, float *sin_t, uint32_t tokens, uint32_t head_dim,
-                       double theta)
-{
-    uint32_t half = head_dim / 2;
-    for (uint32_t i = 0; i < half; i++) {
-        double inv_freq = pow(theta, -2.0 * (double)i / (double)head_dim);
-        for (uint32_t p = 0; p < tokens; p++) {
-            double a = (double)p * inv_freq;
-            cos_t[(size_t)p * half + i] = (float)cos(a);
-            sin_t[(size_t)p * half + i] = (float)sin(a);
-        }
-    }
-}
-
 void hoist__ref_rope_pairs(float *x, uint32_t n_heads, uint32_t head_dim, const float *cos_row,
                            const float *sin_row, int interleaved)
 {
@@ -170,6 +156,24 @@ void hoist__ref_attention(float *out, const float *q, const float *k_cache, cons
             float p = scores[j] / sum;
             for (uint32_t i = 0; i < head_dim; i++) oh[i] += p * v[i];
         }
+    }
+}
+
+void hoist__ref_add(float *x, const float *b, uint32_t n)
+{
+    if (!b) return;
+    for (uint32_t i = 0; i < n; i++) x[i] += b[i];
+}
+
+void hoist__ref_head_norm(float *x, const float *w, uint32_t n_heads, uint32_t head_dim,
+                          float eps)
+{
+    for (uint32_t h = 0; h < n_heads; h++) {
+        float *v = x + (size_t)h * head_dim;
+        float ss = 0.0f;
+        for (uint32_t i = 0; i < head_dim; i++) ss += v[i] * v[i];
+        float inv = 1.0f / sqrtf(ss / (float)head_dim + eps);
+        for (uint32_t i = 0; i < head_dim; i++) v[i] = v[i] * inv * w[i];
     }
 }
 
@@ -264,6 +268,13 @@ static void cpu_token(hoist_session *s, cpu_state *c, int32_t token, uint32_t po
         hoist__ref_matvec(c->q, L->q.data, L->q.dtype, s->q_dim, H, c->xn, 0);
         hoist__ref_matvec(c->k, L->k.data, L->k.dtype, s->kv_dim, H, c->xn, 0);
         hoist__ref_matvec(c->v, L->v.data, L->v.dtype, s->kv_dim, H, c->xn, 0);
+        hoist__ref_add(c->q, L->bq, s->q_dim);
+        hoist__ref_add(c->k, L->bk, s->kv_dim);
+        hoist__ref_add(c->v, L->bv, s->kv_dim);
+        if (L->q_norm) {
+            hoist__ref_head_norm(c->q, L->q_norm, g->n_heads, hd, eps);
+            hoist__ref_head_norm(c->k, L->k_norm, g->n_kv_heads, hd, eps);
+        }
         hoist__ref_rope_pairs(c->q, g->n_heads, hd, cos_row, sin_row, s->rope_interleaved);
         hoist__ref_rope_pairs(c->k, g->n_kv_heads, hd, cos_row, sin_row, s->rope_interleaved);
         memcpy(kc + (size_t)pos * s->kv_dim, c->k, s->kv_dim * sizeof(float));
@@ -271,11 +282,15 @@ static void cpu_token(hoist_session *s, cpu_state *c, int32_t token, uint32_t po
         hoist__ref_attention(c->attn, c->q, kc, vc, pos + 1, g->n_heads, g->n_kv_heads, hd,
                              c->scores);
         hoist__ref_matvec(c->x, L->o.data, L->o.dtype, H, s->q_dim, c->attn, 1);
+        hoist__ref_add(c->x, L->bo, H);
         hoist__ref_rmsnorm(c->xn, c->x, L->mlp_norm.data, L->mlp_norm.dtype, H, eps);
         hoist__ref_matvec(c->gate, L->gate.data, L->gate.dtype, g->intermediate, H, c->xn, 0);
         hoist__ref_matvec(c->up, L->up.data, L->up.dtype, g->intermediate, H, c->xn, 0);
+        hoist__ref_add(c->gate, L->bgate, g->intermediate);
+        hoist__ref_add(c->up, L->bup, g->intermediate);
         hoist__ref_swiglu(c->gate, c->gate, c->up, g->intermediate);
         hoist__ref_matvec(c->x, L->down.data, L->down.dtype, H, g->intermediate, c->gate, 1);
+        hoist__ref_add(c->x, L->bdown, H);
     }
 }
 

@@ -39,6 +39,7 @@ typedef struct gpu_dev {
     float *partial;           /* decode attention: [n_heads][nsplit][head_dim + 2] */
     int32_t *counters;        /* decode attention: [n_heads], zero between kernels */
     void *dq;                 /* a slice of a Q8_0 matrix, dequantized (s->has_q8_0 only) */
+    float *extras;            /* s->extras on this device (biases, q/k norms), or NULL */
     uint64_t dq_bytes;
     uint32_t nsplit;          /* blocks per head in decode attention */
     int has_layers;
@@ -133,7 +134,7 @@ static void release_dev(gpu_state *c, int i)
     if (d->stream) g->stream_sync(d->stream);
     c->blas->destroy(d->blas);
     void *bufs[] = {d->pos, d->x, d->xn, d->qkv, d->attn, d->gu, d->act, d->rope_cos,
-                    d->rope_sin, d->cache, d->partial, d->counters, d->dq};
+                    d->rope_sin, d->cache, d->partial, d->counters, d->dq, d->extras};
     for (size_t b = 0; b < sizeof bufs / sizeof *bufs; b++) g->mem_free(d->id, bufs[b]);
     if (i == c->embed_dev) g->mem_free(d->id, c->tokens);
     if (i == c->head_dev) {
@@ -176,6 +177,11 @@ static int dev_layers(hoist_session *s, gpu_state *c, gpu_dev *d)
     /* the host tables live as long as the session, past the copies */
     RETURN_IF_ERR(ops->copy_h2d(d->rope_cos, s->rope_cos, tab, d->stream));
     RETURN_IF_ERR(ops->copy_h2d(d->rope_sin, s->rope_sin, tab, d->stream));
+    if (s->extras) {
+        uint64_t eb = (uint64_t)s->extras_floats * sizeof(float);
+        RETURN_IF_ERR(dev_alloc(s, c, d, (void **)&d->extras, eb, "biases and q/k norms"));
+        RETURN_IF_ERR(ops->copy_h2d(d->extras, s->extras, eb, d->stream));
+    }
     /* enough blocks per head to cover the SMs a few times over, never more than positions */
     int sms = 0;
     RETURN_IF_ERR(ops->multiprocessors(d->id, &sms));
@@ -316,12 +322,29 @@ static int create_impl(hoist_session *s)
     return rc;
 }
 
+/* A host vector of s->extras at its place in the device's copy (NULL stays NULL). */
+static const float *on_dev(const hoist_session *s, const gpu_dev *d, const float *host)
+{
+    return host ? d->extras + (host - s->extras) : NULL;
+}
+
+/* o_proj's or down_proj's bias onto the residual stream, where the model has one. */
+static int add_bias(const hoist_session *s, gpu_dev *d, const float *bias, uint32_t n)
+{
+    if (!bias) return HOIST_OK;
+    uint32_t H = s->geo.hidden;
+    return hoist__k_add_bias(d->stream, d->x, H, on_dev(s, d, bias), n, H);
+}
+
 static int run_layer(hoist_session *s, gpu_state *c, gpu_dev *d, uint32_t l, uint32_t n)
 {
     const hoist_geometry *g = &s->geo;
     const hoist__layer *L = &s->layers[l];
     uint32_t H = g->hidden, I = g->intermediate;
     float eps = (float)g->rms_eps;
+    hoist__qkv_extra ex = {on_dev(s, d, L->bq), on_dev(s, d, L->bk), on_dev(s, d, L->bv),
+                           on_dev(s, d, L->q_norm), on_dev(s, d, L->k_norm), eps};
+    const hoist__qkv_extra *xp = L->bq || L->bk || L->bv || L->q_norm ? &ex : NULL;
     RETURN_IF_ERR(hoist__k_rmsnorm(d->stream, d->xn, s->wdtype, d->x, L->attn_norm.data,
                                    L->attn_norm.dtype, n, H, eps));
     if (L->qkv_fused) {
@@ -339,17 +362,19 @@ static int run_layer(hoist_session *s, gpu_state *c, gpu_dev *d, uint32_t l, uin
         RETURN_IF_ERR(hoist__k_attention_decode(
             d->stream, d->attn, d->qkv, L->q_col, L->k_col, L->v_col, c->k_cache[l],
             c->v_cache[l], s->wdtype, d->rope_cos, d->rope_sin, d->pos, g->n_heads,
-            g->n_kv_heads, g->head_dim, d->partial, d->counters, d->nsplit, s->rope_interleaved));
+            g->n_kv_heads, g->head_dim, d->partial, d->counters, d->nsplit, s->rope_interleaved,
+            xp));
     } else {
         RETURN_IF_ERR(hoist__k_rope_cache(d->stream, d->qkv, s->qkv_dim, L->q_col, L->k_col,
                                           L->v_col, c->k_cache[l], c->v_cache[l], s->wdtype,
                                           d->rope_cos, d->rope_sin, d->pos, n, g->n_heads,
-                                          g->n_kv_heads, g->head_dim, s->rope_interleaved));
+                                          g->n_kv_heads, g->head_dim, s->rope_interleaved, xp));
         RETURN_IF_ERR(hoist__k_attention(d->stream, d->attn, d->qkv, s->qkv_dim, L->q_col,
                                          c->k_cache[l], c->v_cache[l], s->wdtype, d->pos, n,
                                          g->n_heads, g->n_kv_heads, g->head_dim));
     }
     RETURN_IF_ERR(gemm(s, c, d, L->o.data, L->o.dtype, H, s->q_dim, d->attn, n, d->x, H, 1.0f));
+    RETURN_IF_ERR(add_bias(s, d, L->bo, n));
     RETURN_IF_ERR(hoist__k_rmsnorm(d->stream, d->xn, s->wdtype, d->x, L->mlp_norm.data,
                                    L->mlp_norm.dtype, n, H, eps));
     if (L->gu_fused) {
@@ -362,8 +387,9 @@ static int run_layer(hoist_session *s, gpu_state *c, gpu_dev *d, uint32_t l, uin
                            2 * I, 0));
     }
     RETURN_IF_ERR(hoist__k_swiglu(d->stream, d->act, s->wdtype, d->gu, 2 * I, L->g_col, L->u_col,
-                                  n, I));
-    return gemm(s, c, d, L->down.data, L->down.dtype, H, I, d->act, n, d->x, H, 1.0f);
+                                  n, I, on_dev(s, d, L->bgate), on_dev(s, d, L->bup)));
+    RETURN_IF_ERR(gemm(s, c, d, L->down.data, L->down.dtype, H, I, d->act, n, d->x, H, 1.0f));
+    return add_bias(s, d, L->bdown, n);
 }
 
 /* Hands the residual stream of n tokens from device `from` to device `to`: the copy runs on the
@@ -539,6 +565,23 @@ static int reset_impl(hoist_session *s)
     return sync_impl(s);
 }
 
+/* Dynamic NTK rewrote rows of the host tables: each device's copy takes them in stream order,
+ * before the kernels that read them. The host rows stay untouched until the session next
+ * synchronizes (every prefill and generate ends in a sync), past the copy. */
+static int rope_rows_impl(hoist_session *s, uint32_t first, uint32_t n)
+{
+    gpu_state *c = s->backend;
+    size_t half = s->geo.head_dim / 2, off = (size_t)first * half, bytes = (size_t)n * half * 4;
+    for (int i = 0; i < c->ndev; i++) {
+        gpu_dev *d = &c->dev[i];
+        if (!d->has_layers) continue;
+        RETURN_IF_ERR(use(c, d));
+        RETURN_IF_ERR(c->g->copy_h2d(d->rope_cos + off, s->rope_cos + off, bytes, d->stream));
+        RETURN_IF_ERR(c->g->copy_h2d(d->rope_sin + off, s->rope_sin + off, bytes, d->stream));
+    }
+    return HOIST_OK;
+}
+
 /* Every entry point leaves the caller's current device as it found it (an engine's or torch's);
  * inside, the session switches between its devices freely. */
 #define IN_SCOPE(s, call)                                                                         \
@@ -570,6 +613,10 @@ static int gpu_greedy(hoist_session *s, uint32_t steps, int32_t *out)
     IN_SCOPE(s, greedy_impl(s, steps, out));
 }
 static int gpu_reset(hoist_session *s) { IN_SCOPE(s, reset_impl(s)); }
+static int gpu_rope_rows(hoist_session *s, uint32_t first, uint32_t n)
+{
+    IN_SCOPE(s, rope_rows_impl(s, first, n));
+}
 
 /* The name is what hoist_session_stats reports: these sessions run on CUDA devices. */
 static const hoist__infer_ops gpu_ops = {
@@ -582,6 +629,7 @@ static const hoist__infer_ops gpu_ops = {
     .argmax = gpu_argmax,
     .greedy = gpu_greedy,
     .reset = gpu_reset,
+    .rope_rows = gpu_rope_rows,
 };
 
 const hoist__infer_ops *hoist__infer_gpu(void) { return &gpu_ops; }

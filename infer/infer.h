@@ -26,6 +26,10 @@
  * to back in memory with the same row length: one matrix product covers all of them. */
 typedef struct hoist__layer {
     hoist_view attn_norm, q, k, v, o, mlp_norm, gate, up, down;
+    /* The variants' vectors as fp32 copies in host memory (into hoist_session.extras), NULL
+     * where the geometry announces none: biases of q, k, v, o, gate, up, down, and the q/k norm
+     * weights ([head_dim]). The backends read these, whatever the file's dtype. */
+    float *bq, *bk, *bv, *bo, *bgate, *bup, *bdown, *q_norm, *k_norm;
     int device;
     /* q, k, v as one product when adjacent: base pointer and the column of each part in the
      * product's output (the parts in memory order); qkv_fused 0 means three products. */
@@ -57,6 +61,12 @@ struct hoist_session {
     uint32_t pos;              /* tokens in the cache */
     int have_logits;
     float *rope_cos, *rope_sin; /* [max_tokens][head_dim / 2], host; the backends share it */
+    float *inv_freq, *inv_orig; /* [head_dim / 2]: the rotation's current and initial frequencies */
+    float rope_attn;           /* yarn's factor on cos and sin (1 otherwise) */
+    uint64_t rope_cached;      /* dynamic NTK: the longest sequence seen (transformers' state) */
+    float *rope_freqs;         /* GGUF rope_freqs.weight as fp32 (frequency divisors), or NULL */
+    float *extras;             /* the layers' variant vectors (hoist__layer.bq ...), one block */
+    size_t extras_floats;
     uint64_t weight_bytes_per_token;
     hoist_kv_dtype kv_dtype;   /* the cache's encoding: f32 on the CPU, the weights' on GPUs */
     uint64_t kv_bytes;         /* every layer, K and V, max_tokens positions (the planner's sum) */
@@ -80,12 +90,48 @@ struct hoist__infer_ops {
     int (*argmax)(hoist_session *s, int32_t *token);
     int (*greedy)(hoist_session *s, uint32_t steps, int32_t *out);
     int (*reset)(hoist_session *s);
+    /* Rows [first, first + n) of the rotary tables changed on the host (dynamic NTK): copy them
+     * to wherever the backend reads them before its next forward. NULL: it reads the host's. */
+    int (*rope_rows)(hoist_session *s, uint32_t first, uint32_t n);
 };
 
 extern const hoist__infer_ops hoist__infer_cpu;
 /* The GPU forward pass (gpu_forward.c); NULL in a build without CUDA. */
 const hoist__infer_ops *hoist__infer_gpu(void);
 
+
+/* ---- binding (bind.c) ------------------------------------------------------------------- */
+
+/* A tensor table to bind against: a model's (shapes only, no data) or loaded weights'. */
+typedef struct hoist__tensors {
+    const void *ctx;
+    size_t count;
+    int (*at)(const void *ctx, size_t i, hoist_view *out);
+    int (*find)(const void *ctx, const char *name, hoist_view *out);
+} hoist__tensors;
+
+void hoist__tensors_of_model(const hoist_model *m, hoist__tensors *out);
+void hoist__tensors_of_weights(const hoist_weights *w, hoist__tensors *out);
+/* Binds every tensor the geometry announces to s->layers (calloc'd n_layers) and the model
+ * views, checking names, shapes, dtypes and devices, and refuses a tensor of a decoder layer the
+ * geometry does not announce. Counts the bytes a decode step reads. */
+int hoist__bind_model(hoist_session *s, const hoist__tensors *t);
+/* Copies the variant vectors (and GGUF's rope_freqs.weight) into s->extras as fp32, from
+ * wherever the weights live. After hoist__bind_model. */
+int hoist__bind_extras(hoist_session *s, const hoist_weights *w);
+
+/* ---- rotary tables (rope.c) ------------------------------------------------------------- */
+
+/* The head_dim / 2 inverse frequencies of g's rope type at a sequence length (only dynamic NTK
+ * looks at it), and the factor cos and sin are multiplied by. */
+void hoist__rope_inv_freq(const hoist_geometry *g, uint64_t seq_len, float *inv, float *attn);
+/* Rows [first, first + n) of [position][half] tables: cos and sin of position x inv, x attn. */
+void hoist__rope_rows(float *cos_t, float *sin_t, uint32_t first, uint32_t n, uint32_t half,
+                      const float *inv, float attn);
+/* transformers' dynamic_rope_update for a forward whose positions end at seq_len: *cached is the
+ * longest sequence seen, inv the current frequencies, orig the initial ones. */
+void hoist__rope_dynamic_update(const hoist_geometry *g, uint64_t seq_len, uint64_t *cached,
+                                float *inv, const float *orig);
 
 /* ---- the fp32 reference blocks (cpu.c) -------------------------------------------------- */
 
@@ -106,8 +152,8 @@ void hoist__ref_rmsnorm(float *out, const float *x, const void *w, hoist_dtype w
  * multiple of 32). */
 void hoist__ref_matvec(float *y, const void *w, hoist_dtype wdtype, uint32_t rows, uint32_t cols,
                        const float *x, int accumulate);
-/* cos/sin of pos * theta^(-2i/head_dim), i < head_dim / 2, for pos < tokens, computed in double:
- * [tokens][head_dim / 2] each. */
+/* cos/sin of pos * theta^(-2i/head_dim), i < head_dim / 2, for pos < tokens, rounded as
+ * transformers' float32 computation rounds: [tokens][head_dim / 2] each. */
 void hoist__rope_table(float *cos_t, float *sin_t, uint32_t tokens, uint32_t head_dim,
                        double theta);
 /* Rotates n_heads heads of head_dim in place, Hugging Face's rotate_half pairing (i with
@@ -129,6 +175,11 @@ void hoist__ref_rope_pairs(float *x, uint32_t n_heads, uint32_t head_dim, const 
 void hoist__ref_attention(float *out, const float *q, const float *k_cache, const float *v_cache,
                           uint32_t n_keys, uint32_t n_heads, uint32_t n_kv_heads,
                           uint32_t head_dim, float *scores);
+/* x[i] += b[i]; nothing when b is NULL. */
+void hoist__ref_add(float *x, const float *b, uint32_t n);
+/* Qwen3's q/k norm: each of n_heads heads of head_dim normalized (RMSNorm, weight w fp32). */
+void hoist__ref_head_norm(float *x, const float *w, uint32_t n_heads, uint32_t head_dim,
+                          float eps);
 /* out[i] = silu(gate[i]) * up[i]. */
 void hoist__ref_swiglu(float *out, const float *gate, const float *up, uint32_t n);
 /* Index of the largest value (the first of equals; NaN never wins); 0 for n == 0. */

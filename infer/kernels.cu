@@ -151,47 +151,75 @@ __global__ void rmsnorm_kernel(To *out, const float *x, const Tw *w, uint32_t n_
     }
 }
 
-// Block (t, h): heads below n_heads are query heads, rotated in place; the others are kv heads,
-// rotated into the cache with their v.
-template <typename T>
+// The extra steps of hoist__qkv_extra on one rotary pair (a, b) at elements ia, ib of a head:
+// the bias, then the head's RMSNorm, whose sum of squares takes the whole block (every thread
+// calls it; threads without a pair bring zeros).
+__device__ __forceinline__ void qkv_extra_pair(float &a, float &b, bool has, uint32_t ia,
+                                               uint32_t ib, const float *bias, const float *w,
+                                               uint32_t hd, float eps, float *sh)
+{
+    if (has && bias) {
+        a += bias[ia];
+        b += bias[ib];
+    }
+    if (w) {
+        float ss = block_sum(has ? a * a + b * b : 0.0f, sh);
+        float inv = 1.0f / sqrtf(ss / (float)hd + eps);
+        if (has) {
+            a = a * inv * w[ia];
+            b = b * inv * w[ib];
+        }
+    }
+}
+
+// Block (t, h), a thread per rotary pair: heads below n_heads are query heads, rotated in place;
+// the others are kv heads, rotated into the cache with their v. EXTRA adds hoist__qkv_extra.
+template <typename T, bool EXTRA>
 __global__ void rope_cache_kernel(float *qkv, uint32_t ldq, uint32_t q_col, uint32_t k_col,
                                   uint32_t v_col, T *kc, T *vc, const float *cos_t,
                                   const float *sin_t, const int32_t *pos, uint32_t n_heads,
-                                  uint32_t n_kv, uint32_t hd, uint32_t inter)
+                                  uint32_t n_kv, uint32_t hd, uint32_t inter, hoist__qkv_extra ex)
 {
-    uint32_t t = blockIdx.x, h = blockIdx.y, half = hd / 2, ia, ib;
+    __shared__ float sh[EXTRA ? 32 : 1]; // the q/k norms' sums
+    uint32_t t = blockIdx.x, h = blockIdx.y, half = hd / 2, ia = 0, ib = 0, i = threadIdx.x;
     size_t p = (size_t)(*pos) + t;
     float *row = qkv + (size_t)t * ldq;
     const float *c = cos_t + p * half, *s = sin_t + p * half;
-    if (h < n_heads) {
-        // in place, and an interleaved pair lands where other threads' pairs came from: read
-        // all, then write (blockDim.x >= half, see hoist__k_rope_cache)
-        float *v = row + q_col + (size_t)h * hd;
-        uint32_t i = threadIdx.x;
-        float a = 0.0f, b = 0.0f;
-        if (i < half) {
-            rope_pair(i, half, inter, &ia, &ib);
-            a = v[ia];
-            b = v[ib];
-        }
-        __syncthreads();
-        if (i < half) {
-            v[i] = a * c[i] - b * s[i];
-            v[i + half] = b * c[i] + a * s[i];
-        }
+    bool is_q = h < n_heads, has = i < half;
+    uint32_t kh = is_q ? 0 : h - n_heads;
+    // in place for q, and an interleaved pair lands where other threads' pairs came from: read
+    // all, then write (blockDim.x >= half, see hoist__k_rope_cache)
+    float *src = is_q ? row + q_col + (size_t)h * hd : row + k_col + (size_t)kh * hd;
+    float a = 0.0f, b = 0.0f;
+    if (has) {
+        rope_pair(i, half, inter, &ia, &ib);
+        a = src[ia];
+        b = src[ib];
+    }
+    if (EXTRA) {
+        const float *bias = is_q ? (ex.bq ? ex.bq + (size_t)h * hd : nullptr)
+                                 : (ex.bk ? ex.bk + (size_t)kh * hd : nullptr);
+        qkv_extra_pair(a, b, has, ia, ib, bias, is_q ? ex.q_norm : ex.k_norm, hd, ex.eps, sh);
+    }
+    if (is_q) __syncthreads();
+    if (!has) return;
+    float ra = a * c[i] - b * s[i], rb = b * c[i] + a * s[i];
+    if (is_q) {
+        src[i] = ra;
+        src[i + half] = rb;
         return;
     }
-    uint32_t kh = h - n_heads;
-    const float *k = row + k_col + (size_t)kh * hd, *vv = row + v_col + (size_t)kh * hd;
+    const float *vv = row + v_col + (size_t)kh * hd;
     size_t base = p * n_kv * hd + (size_t)kh * hd;
-    for (uint32_t i = threadIdx.x; i < half; i += blockDim.x) {
-        rope_pair(i, half, inter, &ia, &ib);
-        float a = k[ia], b = k[ib];
-        st(kc, base + i, a * c[i] - b * s[i]);
-        st(kc, base + i + half, b * c[i] + a * s[i]);
-        st(vc, base + ia, vv[ia]);
-        st(vc, base + ib, vv[ib]);
+    st(kc, base + i, ra);
+    st(kc, base + i + half, rb);
+    float va = vv[ia], vb = vv[ib];
+    if (EXTRA && ex.bv) {
+        va += ex.bv[(size_t)kh * hd + ia];
+        vb += ex.bv[(size_t)kh * hd + ib];
     }
+    st(vc, base + ia, va);
+    st(vc, base + ib, vb);
 }
 
 // Block (h, t), ATT_WARPS warps: each warp runs an online softmax over its share of the keys,
@@ -319,14 +347,54 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
 constexpr uint32_t MAX_HD = 256, MAX_SPLIT = 64;
 constexpr int SPLIT_MIN_KEYS = 32;
 
-template <typename T, int NPL>
+// The decode token's q head and its kv head's k and v with hoist__qkv_extra applied, rotated
+// into qs (scaled), cur_k and cur_v; a thread per pair (blockDim.x >= hd / 2).
+template <typename T>
+__device__ void decode_prologue_extra(const float *qraw, const float *kraw, const float *vraw,
+                                      const float *c, const float *s, uint32_t h, uint32_t kvh,
+                                      uint32_t hd, uint32_t inter, float scale,
+                                      const hoist__qkv_extra &ex, float *qs, T *cur_k, T *cur_v,
+                                      float *sh)
+{
+    uint32_t half = hd / 2, i = threadIdx.x, ia = 0, ib = 0;
+    bool has = i < half;
+    float qa = 0, qb = 0, ka = 0, kb = 0;
+    if (has) {
+        rope_pair(i, half, inter, &ia, &ib);
+        qa = qraw[ia];
+        qb = qraw[ib];
+        ka = kraw[ia];
+        kb = kraw[ib];
+    }
+    qkv_extra_pair(qa, qb, has, ia, ib, ex.bq ? ex.bq + (size_t)h * hd : nullptr, ex.q_norm, hd,
+                   ex.eps, sh);
+    __syncthreads(); // sh is reused
+    qkv_extra_pair(ka, kb, has, ia, ib, ex.bk ? ex.bk + (size_t)kvh * hd : nullptr, ex.k_norm,
+                   hd, ex.eps, sh);
+    if (!has) return;
+    qs[i] = (qa * c[i] - qb * s[i]) * scale;
+    qs[i + half] = (qb * c[i] + qa * s[i]) * scale;
+    st(cur_k, i, ka * c[i] - kb * s[i]);
+    st(cur_k, i + half, kb * c[i] + ka * s[i]);
+    float va = vraw[ia], vb = vraw[ib];
+    if (ex.bv) {
+        va += ex.bv[(size_t)kvh * hd + ia];
+        vb += ex.bv[(size_t)kvh * hd + ib];
+    }
+    st(cur_v, ia, va);
+    st(cur_v, ib, vb);
+}
+
+template <typename T, int NPL, bool EXTRA>
 __global__ void __launch_bounds__(ATT_WARPS * 32)
     attention_decode_kernel(T *out, const float *qkv, uint32_t q_col, uint32_t k_col,
                             uint32_t v_col, T *kc, T *vc, const float *cos_t, const float *sin_t,
                             const int32_t *pos, uint32_t n_heads, uint32_t n_kv, uint32_t hd,
-                            float scale, float *partial, int32_t *counters, uint32_t inter)
+                            float scale, float *partial, int32_t *counters, uint32_t inter,
+                            hoist__qkv_extra ex)
 {
     __shared__ float sm_m[ATT_WARPS], sm_l[ATT_WARPS], qs[MAX_HD];
+    __shared__ float red[EXTRA ? 32 : 1]; // the q/k norms' sums
     __shared__ float pm[MAX_SPLIT], pl[MAX_SPLIT], fs[MAX_SPLIT];
     __shared__ T cur_k[MAX_HD], cur_v[MAX_HD];
     __shared__ int last;
@@ -341,18 +409,23 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
     const float *c = cos_t + (size_t)p * half, *s = sin_t + (size_t)p * half;
     const float *qraw = qkv + q_col + (size_t)h * hd, *kraw = qkv + k_col + (size_t)kvh * hd;
     const float *vraw = qkv + v_col + (size_t)kvh * hd;
-    for (uint32_t i = threadIdx.x; i < half; i += blockDim.x) {
-        uint32_t ia, ib;
-        rope_pair(i, half, inter, &ia, &ib);
-        float a = qraw[ia], b = qraw[ib];
-        qs[i] = (a * c[i] - b * s[i]) * scale;
-        qs[i + half] = (b * c[i] + a * s[i]) * scale;
-        a = kraw[ia];
-        b = kraw[ib];
-        st(cur_k, i, a * c[i] - b * s[i]);
-        st(cur_k, i + half, b * c[i] + a * s[i]);
-        st(cur_v, ia, vraw[ia]);
-        st(cur_v, ib, vraw[ib]);
+    if (EXTRA) {
+        decode_prologue_extra<T>(qraw, kraw, vraw, c, s, h, kvh, hd, inter, scale, ex, qs, cur_k,
+                                 cur_v, red);
+    } else {
+        for (uint32_t i = threadIdx.x; i < half; i += blockDim.x) {
+            uint32_t ia, ib;
+            rope_pair(i, half, inter, &ia, &ib);
+            float a = qraw[ia], b = qraw[ib];
+            qs[i] = (a * c[i] - b * s[i]) * scale;
+            qs[i + half] = (b * c[i] + a * s[i]) * scale;
+            a = kraw[ia];
+            b = kraw[ib];
+            st(cur_k, i, a * c[i] - b * s[i]);
+            st(cur_k, i + half, b * c[i] + a * s[i]);
+            st(cur_v, ia, vraw[ia]);
+            st(cur_v, ib, vraw[ib]);
+        }
     }
     __syncthreads();
     T *kb = kc + (size_t)kvh * hd, *vb = vc + (size_t)kvh * hd;
@@ -432,14 +505,25 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
 
 template <typename T>
 __global__ void swiglu_kernel(T *out, const float *gu, uint32_t ldg, uint32_t g_col,
-                              uint32_t u_col, size_t total, uint32_t n_cols)
+                              uint32_t u_col, size_t total, uint32_t n_cols, const float *bg,
+                              const float *bu)
 {
     for (size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x; idx < total;
          idx += (size_t)gridDim.x * blockDim.x) {
         size_t t = idx / n_cols, i = idx % n_cols;
         float g = gu[t * ldg + g_col + i], u = gu[t * ldg + u_col + i];
+        if (bg) g += bg[i];
+        if (bu) u += bu[i];
         st(out, idx, g / (1.0f + __expf(-g)) * u);
     }
+}
+
+__global__ void add_bias_kernel(float *x, uint32_t ld, const float *b, size_t total,
+                                uint32_t n_cols)
+{
+    for (size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x; idx < total;
+         idx += (size_t)gridDim.x * blockDim.x)
+        x[idx / n_cols * ld + idx % n_cols] += b[idx % n_cols];
 }
 
 __device__ __forceinline__ void better(float &bv, uint32_t &bi, float v, uint32_t i)
@@ -616,16 +700,23 @@ extern "C" int hoist__k_rope_cache(hoist__stream *stream, float *qkv, uint32_t l
                                    hoist_dtype dtype, const float *rope_cos,
                                    const float *rope_sin, const int32_t *pos, uint32_t n,
                                    uint32_t n_heads, uint32_t n_kv, uint32_t head_dim,
-                                   int interleaved)
+                                   int interleaved, const hoist__qkv_extra *extra)
 {
-    // a thread per pair: the kernel rotates each query head in one pass
+    // a thread per pair: the kernel rotates each head in one pass; whole warps for block_sum
     if (head_dim / 2 > 1024) return refused(stream, "rotary/cache kernel");
     dim3 grid(n, n_heads + n_kv);
-    unsigned threads = head_dim / 2 < 32 ? 32 : head_dim / 2;
-    DISPATCH(dtype, T,
-             rope_cache_kernel<T><<<grid, threads, 0, STREAM(stream)>>>(
-                 qkv, ldq, q_col, k_col, v_col, (T *)k_cache, (T *)v_cache, rope_cos, rope_sin,
-                 pos, n_heads, n_kv, head_dim, interleaved != 0));
+    unsigned threads = (head_dim / 2 + 31) / 32 * 32;
+    hoist__qkv_extra ex = extra ? *extra : hoist__qkv_extra{};
+    if (extra)
+        DISPATCH(dtype, T,
+                 rope_cache_kernel<T, true><<<grid, threads, 0, STREAM(stream)>>>(
+                     qkv, ldq, q_col, k_col, v_col, (T *)k_cache, (T *)v_cache, rope_cos,
+                     rope_sin, pos, n_heads, n_kv, head_dim, interleaved != 0, ex));
+    else
+        DISPATCH(dtype, T,
+                 rope_cache_kernel<T, false><<<grid, threads, 0, STREAM(stream)>>>(
+                     qkv, ldq, q_col, k_col, v_col, (T *)k_cache, (T *)v_cache, rope_cos,
+                     rope_sin, pos, n_heads, n_kv, head_dim, interleaved != 0, ex));
     return launched(stream, "rotary/cache kernel");
 }
 
@@ -668,15 +759,24 @@ static void launch_attention_decode(cudaStream_t st, T *out, const float *qkv, u
                                     uint32_t k_col, uint32_t v_col, T *kc, T *vc,
                                     const float *cs, const float *sn, const int32_t *pos,
                                     uint32_t n_heads, uint32_t n_kv, uint32_t hd, float *partial,
-                                    int32_t *counters, uint32_t nsplit, uint32_t inter)
+                                    int32_t *counters, uint32_t nsplit, uint32_t inter,
+                                    const hoist__qkv_extra *extra)
 {
     dim3 grid(n_heads, nsplit);
     size_t smem = (size_t)ATT_WARPS * hd * sizeof(float);
     float scale = 1.0f / sqrtf((float)hd);
-#define ATT(NPL)                                                                                  \
-    attention_decode_kernel<T, NPL><<<grid, ATT_WARPS * 32, smem, st>>>(                        \
+    hoist__qkv_extra ex = extra ? *extra : hoist__qkv_extra{};
+#define ATT_X(NPL, X)                                                                             \
+    attention_decode_kernel<T, NPL, X><<<grid, ATT_WARPS * 32, smem, st>>>(                     \
         out, qkv, q_col, k_col, v_col, kc, vc, cs, sn, pos, n_heads, n_kv, hd, scale, partial,    \
-        counters, inter)
+        counters, inter, ex)
+#define ATT(NPL)                                                                                  \
+    do {                                                                                          \
+        if (extra)                                                                                \
+            ATT_X(NPL, true);                                                                     \
+        else                                                                                      \
+            ATT_X(NPL, false);                                                                    \
+    } while (0)
     if (hd <= 32)
         ATT(1);
     else if (hd <= 64)
@@ -686,6 +786,7 @@ static void launch_attention_decode(cudaStream_t st, T *out, const float *qkv, u
     else
         ATT(8);
 #undef ATT
+#undef ATT_X
 }
 
 extern "C" int hoist__k_attention_decode(hoist__stream *stream, void *out, const float *qkv,
@@ -694,7 +795,8 @@ extern "C" int hoist__k_attention_decode(hoist__stream *stream, void *out, const
                                          const float *rope_cos, const float *rope_sin,
                                          const int32_t *pos, uint32_t n_heads, uint32_t n_kv,
                                          uint32_t head_dim, float *partial, int32_t *counters,
-                                         uint32_t nsplit, int interleaved)
+                                         uint32_t nsplit, int interleaved,
+                                         const hoist__qkv_extra *extra)
 {
     if (head_dim > MAX_HD || nsplit == 0 || nsplit > MAX_SPLIT)
         return refused(stream, "decode attention kernel");
@@ -702,21 +804,32 @@ extern "C" int hoist__k_attention_decode(hoist__stream *stream, void *out, const
              launch_attention_decode<T>(STREAM(stream), (T *)out, qkv, q_col, k_col, v_col,
                                         (T *)k_cache, (T *)v_cache, rope_cos, rope_sin, pos,
                                         n_heads, n_kv, head_dim, partial, counters, nsplit,
-                                        interleaved != 0));
+                                        interleaved != 0, extra));
     return launched(stream, "decode attention kernel");
 }
 
 extern "C" int hoist__k_swiglu(hoist__stream *stream, void *out, hoist_dtype out_dtype,
                                const float *gu, uint32_t ldg, uint32_t g_col, uint32_t u_col,
-                               uint32_t n, uint32_t n_cols)
+                               uint32_t n, uint32_t n_cols, const float *bg, const float *bu)
 {
     size_t total = (size_t)n * n_cols;
     size_t blocks = (total + 255) / 256;
     if (blocks > 4096) blocks = 4096;
     DISPATCH(out_dtype, T,
              swiglu_kernel<T><<<(unsigned)blocks, 256, 0, STREAM(stream)>>>(
-                 (T *)out, gu, ldg, g_col, u_col, total, n_cols));
+                 (T *)out, gu, ldg, g_col, u_col, total, n_cols, bg, bu));
     return launched(stream, "SwiGLU kernel");
+}
+
+extern "C" int hoist__k_add_bias(hoist__stream *stream, float *x, uint32_t ld, const float *b,
+                                 uint32_t n, uint32_t n_cols)
+{
+    size_t total = (size_t)n * n_cols;
+    size_t blocks = (total + 255) / 256;
+    if (blocks > 4096) blocks = 4096;
+    if (blocks == 0) return 0;
+    add_bias_kernel<<<(unsigned)blocks, 256, 0, STREAM(stream)>>>(x, ld, b, total, n_cols);
+    return launched(stream, "bias kernel");
 }
 
 extern "C" int hoist__k_argmax(hoist__stream *stream, const float *logits, uint32_t n,

@@ -19,6 +19,17 @@ extern "C" {
 
 typedef struct hoist__stream hoist__stream; /* gpu/gpu.h */
 
+/* What some Llama-family models add between the q/k/v projection and the rotation, in the
+ * order transformers applies it: biases (Qwen2; attention_bias), then an RMSNorm over each q and
+ * k head (Qwen3). Every pointer is fp32 device memory, NULL where the model has none; biases are
+ * [n_heads * head_dim] (q) and [n_kv * head_dim] (k, v) in the file's element order, norm weights
+ * [head_dim]. A NULL hoist__qkv_extra is the plain Llama block, whose kernels are unchanged. */
+typedef struct hoist__qkv_extra {
+    const float *bq, *bk, *bv;
+    const float *q_norm, *k_norm;
+    float eps;
+} hoist__qkv_extra;
+
 /* x[t] = table[tokens[t]] as fp32, rows of n_cols (the table bf16, f16, f32 or Q8_0). */
 int hoist__k_embed(hoist__stream *stream, float *x, const void *table, hoist_dtype dtype,
                    const int32_t *tokens, uint32_t n, uint32_t n_cols);
@@ -41,7 +52,7 @@ int hoist__k_rope_cache(hoist__stream *stream, float *qkv, uint32_t ld, uint32_t
                         uint32_t k_col, uint32_t v_col, void *k_cache, void *v_cache,
                         hoist_dtype dtype, const float *rope_cos, const float *rope_sin,
                         const int32_t *pos, uint32_t n, uint32_t n_heads, uint32_t n_kv,
-                        uint32_t head_dim, int interleaved);
+                        uint32_t head_dim, int interleaved, const hoist__qkv_extra *extra);
 /* Causal grouped-query attention: token t (position *pos + t) of each query head attends to
  * cache rows 0..*pos + t; out[t] is [n_heads * head_dim]. The cache and out are in dtype. */
 int hoist__k_attention(hoist__stream *stream, void *out, const float *qkv, uint32_t ld,
@@ -59,10 +70,15 @@ int hoist__k_attention_decode(hoist__stream *stream, void *out, const float *qkv
                               hoist_dtype dtype, const float *rope_cos, const float *rope_sin,
                               const int32_t *pos, uint32_t n_heads, uint32_t n_kv,
                               uint32_t head_dim, float *partial, int32_t *counters,
-                              uint32_t nsplit, int interleaved);
-/* out[t][i] = silu(gu[t][g_col + i]) * gu[t][u_col + i], i < n_cols, in out_dtype. */
+                              uint32_t nsplit, int interleaved, const hoist__qkv_extra *extra);
+/* out[t][i] = silu(gu[t][g_col + i] + bg[i]) * (gu[t][u_col + i] + bu[i]), i < n_cols, in
+ * out_dtype; bg and bu (fp32, mlp_bias) may be NULL. */
 int hoist__k_swiglu(hoist__stream *stream, void *out, hoist_dtype out_dtype, const float *gu,
-                    uint32_t ld, uint32_t g_col, uint32_t u_col, uint32_t n, uint32_t n_cols);
+                    uint32_t ld, uint32_t g_col, uint32_t u_col, uint32_t n, uint32_t n_cols,
+                    const float *bg, const float *bu);
+/* x[t][i] += b[i] for n rows of n_cols (row stride ld): o_proj's and down_proj's biases. */
+int hoist__k_add_bias(hoist__stream *stream, float *x, uint32_t ld, const float *b, uint32_t n,
+                      uint32_t n_cols);
 /* Bytes of the zero-initialized device scratch hoist__k_argmax needs (it leaves it zeroed). */
 #define HOIST_ARGMAX_SCRATCH 1024u
 /* *token = index of the largest logit (the first of equals; NaN never wins). With history,

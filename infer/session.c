@@ -2,6 +2,7 @@
  * picks the backend from where the views live, and runs prefill, decode and greedy generation
  * with their statistics. */
 #include "formats/table.h"
+#include "formats/variants.h"
 #include "infer/infer.h"
 #include "core/abi.h"
 #include "core/core.h"
@@ -11,10 +12,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The planner's bounds, then what the forward pass itself needs. */
+/* The planner's bounds, then what the forward pass itself computes. */
 static int check_geometry(const hoist_geometry *g)
 {
     RETURN_IF_ERR(hoist_geometry_check(g));
+    RETURN_IF(g->unsupported[0], HOIST_E_BAD_CONFIG, "%s", g->unsupported);
+    RETURN_IF(!hoist__arch_supported(g->architecture), HOIST_E_BAD_CONFIG,
+              "geometry: architecture (model_type) is \"%s\" (hoist runs llama, mistral, qwen2, "
+              "qwen3)",
+              g->architecture);
     RETURN_IF(g->head_dim % 2 != 0, HOIST_E_BAD_CONFIG,
               "geometry: head_dim %u is odd (rotary embeddings rotate pairs)", g->head_dim);
     RETURN_IF(g->head_dim > HOIST__REF_MAX_HEAD_DIM, HOIST_E_BAD_CONFIG,
@@ -25,189 +31,118 @@ static int check_geometry(const hoist_geometry *g)
     return HOIST_OK;
 }
 
-static int is_float_dtype(hoist_dtype d)
+/* The session's cache positions and forward batch from its options. */
+static int session_sizes(const hoist_geometry *g, const hoist_session_options *o, uint32_t *tokens,
+                         uint32_t *batch)
 {
-    return d == HOIST_DTYPE_BF16 || d == HOIST_DTYPE_F16 || d == HOIST_DTYPE_F32;
-}
-
-/* The tensor names of a checkpoint: Hugging Face's, or llama.cpp's in a GGUF file. */
-typedef struct names {
-    const char *embed, *final_norm, *head;
-    const char *layer;                  /* printf format of a layer tensor: %u, then the part */
-    const char *attn_norm, *q, *k, *v, *o, *mlp_norm, *gate, *up, *down;
-} names;
-
-static const names hf_names = {"model.embed_tokens.weight", "model.norm.weight", "lm_head.weight",
-                               "model.layers.%u.%s.weight", "input_layernorm",
-                               "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
-                               "self_attn.o_proj", "post_attention_layernorm", "mlp.gate_proj",
-                               "mlp.up_proj", "mlp.down_proj"};
-static const names gguf_names = {"token_embd.weight", "output_norm.weight", "output.weight",
-                                 "blk.%u.%s.weight", "attn_norm", "attn_q", "attn_k", "attn_v",
-                                 "attn_output", "ffn_norm", "ffn_gate", "ffn_up", "ffn_down"};
-
-/* Looks a tensor up and checks its dtype and shape ([rows] when cols is 0, else [rows, cols]). */
-static int bind(const hoist_weights *w, const char *name, uint64_t rows, uint64_t cols,
-                hoist_view *out)
-{
-    out->size = sizeof *out;
-    int rc = hoist_weights_find(w, name, out);
-    if (rc < 0) return hoist__err(rc, "%s: the model has no such tensor", name);
-    /* Q8_0 for matrices only: its blocks run along rows */
-    RETURN_IF(!is_float_dtype(out->dtype) && !(cols && out->dtype == HOIST_DTYPE_Q8_0),
-              HOIST_E_UNSUPPORTED, "%s: dtype %s (inference takes BF16, F16 or F32, and Q8_0 "
-              "matrices)",
-              name, hoist_dtype_name(out->dtype));
-    int ok = cols ? out->ndim == 2 && (uint64_t)out->shape[0] == rows &&
-                        (uint64_t)out->shape[1] == cols
-                  : out->ndim == 1 && (uint64_t)out->shape[0] == rows;
-    if (!ok) {
-        char have[64] = "";
-        for (uint32_t i = 0; i < out->ndim && i < 4; i++)
-            snprintf(have + strlen(have), sizeof have - strlen(have), "%s%lld", i ? ", " : "",
-                     (long long)out->shape[i]);
-        if (cols)
-            return hoist__err(HOIST_E_BAD_TENSOR,
-                              "%s: shape [%s] does not match the geometry's [%llu, %llu]", name,
-                              have, (unsigned long long)rows, (unsigned long long)cols);
-        return hoist__err(HOIST_E_BAD_TENSOR, "%s: shape [%s] does not match the geometry's [%llu]",
-                          name, have, (unsigned long long)rows);
+    uint64_t mt = o->max_tokens;
+    if (mt == 0) {
+        mt = g->max_position ? g->max_position : HOIST_INFER_DEFAULT_TOKENS;
+        if (mt > HOIST_INFER_DEFAULT_TOKENS) mt = HOIST_INFER_DEFAULT_TOKENS;
     }
+    RETURN_IF(mt > HOIST_INFER_MAX_TOKENS, HOIST_E_INVALID_ARG,
+              "max_tokens %llu is above the limit of %u", (unsigned long long)mt,
+              HOIST_INFER_MAX_TOKENS);
+    uint32_t mb = o->max_batch ? o->max_batch : HOIST_INFER_DEFAULT_BATCH;
+    RETURN_IF(mb > HOIST_INFER_MAX_BATCH, HOIST_E_INVALID_ARG,
+              "max_batch %u is above the limit of %u", mb, HOIST_INFER_MAX_BATCH);
+    *tokens = (uint32_t)mt;
+    *batch = mb < *tokens ? mb : *tokens;
     return HOIST_OK;
 }
 
-/* Matrices share one dtype: the GPU feeds one activation type to every product. Q8_0 matrices
- * are dequantized into that type before their product, so they go with any. */
-static int check_matrix(hoist_session *s, const hoist_view *v)
+/* Attention over a window is not implemented: it must cover every position the session holds
+ * (a token attends to the ones less than sliding_window behind it). */
+static int check_window(const hoist_geometry *g, uint32_t tokens)
 {
-    if (v->dtype == HOIST_DTYPE_Q8_0) {
-        s->has_q8_0 = 1;
-        return HOIST_OK;
-    }
-    RETURN_IF(v->dtype != s->wdtype, HOIST_E_UNSUPPORTED,
-              "%s: dtype %s differs from the embedding's %s (one dtype for every matrix)",
-              v->name, hoist_dtype_name(v->dtype), hoist_dtype_name(s->wdtype));
+    RETURN_IF(g->sliding_window && g->sliding_window < tokens, HOIST_E_BAD_CONFIG,
+              "geometry: sliding_window is %llu, below the session's %u positions (attention "
+              "over a sliding window is not implemented: run at most %llu positions)",
+              (unsigned long long)g->sliding_window, tokens,
+              (unsigned long long)g->sliding_window);
     return HOIST_OK;
 }
 
-static int check_device(const hoist_view *v, int device)
+/* The caller's structs as full-size copies (docs/ABI.md), then the checks. */
+static int session_check(const hoist_geometry *geometry, const hoist_session_options *opts,
+                         hoist_geometry *g)
 {
-    RETURN_IF(v->device != device, HOIST_E_UNSUPPORTED,
-              "%s: on device %d, but the rest of its %s is on device %d", v->name, v->device,
-              strstr(v->name, "layers.") ? "layer" : "model", device);
+    RETURN_IF(!geometry, HOIST_E_INVALID_ARG, "hoist_session_check: geometry is NULL");
+    static const hoist_session_options def = HOIST_SESSION_OPTIONS_DEFAULT;
+    hoist_session_options o;
+    RETURN_IF_ERR(HOIST__IN(hoist_session_options, &o, opts, &def));
+    RETURN_IF_ERR(HOIST__IN(hoist_geometry, g, geometry, NULL));
+    uint32_t tokens, batch;
+    RETURN_IF_ERR(check_geometry(g));
+    RETURN_IF_ERR(session_sizes(g, &o, &tokens, &batch));
+    return check_window(g, tokens);
+}
+
+int hoist_session_check(const hoist_geometry *geometry, const hoist_session_options *opts)
+{
+    hoist_geometry g;
+    RETURN_IF_ERR(session_check(geometry, opts, &g));
+    hoist__err_clear();
     return HOIST_OK;
 }
 
-/* Parts of one dtype that lie back to back in memory (in any order) become one product: returns
- * 1 and each part's first output column. */
-static int fuse(hoist_view *const *parts, int n, const void **base, uint32_t *cols)
+int hoist_session_check_model(const hoist_model *model, const hoist_geometry *geometry,
+                              const hoist_session_options *opts)
 {
-    for (int i = 1; i < n; i++)
-        if (parts[i]->dtype != parts[0]->dtype) return 0;
-    int order[3] = {0, 1, 2};
-    for (int i = 0; i < n; i++)
-        for (int j = i + 1; j < n; j++)
-            if ((uintptr_t)parts[order[j]]->data < (uintptr_t)parts[order[i]]->data) {
-                int t = order[i];
-                order[i] = order[j];
-                order[j] = t;
-            }
-    uint32_t col = 0;
-    for (int i = 0; i < n; i++) {
-        const hoist_view *p = parts[order[i]];
-        if (i > 0) {
-            const hoist_view *prev = parts[order[i - 1]];
-            if ((uintptr_t)prev->data + prev->nbytes != (uintptr_t)p->data) return 0;
-        }
-        cols[order[i]] = col;
-        col += (uint32_t)p->shape[0];
-    }
-    *base = parts[order[0]]->data;
-    return 1;
+    RETURN_IF(!model, HOIST_E_INVALID_ARG, "hoist_session_check_model: model is NULL");
+    hoist_geometry g;
+    RETURN_IF_ERR(session_check(geometry, opts, &g));
+    hoist_session s = {.geo = g};
+    s.q_dim = g.n_heads * g.head_dim;
+    s.kv_dim = g.n_kv_heads * g.head_dim;
+    s.layers = hoist__calloc(g.n_layers, sizeof *s.layers);
+    RETURN_IF(!s.layers, HOIST_E_NOMEM, "out of memory for %u layers", g.n_layers);
+    hoist__tensors t;
+    hoist__tensors_of_model(model, &t);
+    int rc = hoist__bind_model(&s, &t);
+    hoist__free(s.layers);
+    if (rc == HOIST_OK) hoist__err_clear();
+    return rc;
 }
 
-static int bind_layer(hoist_session *s, const hoist_weights *w, const names *nm, uint32_t l)
+/* The tables at creation: every position with the initial frequencies (dynamic NTK rewrites
+ * rows as sequences grow), GGUF's frequency divisors applied. */
+static int rope_init(hoist_session *s)
 {
     const hoist_geometry *g = &s->geo;
-    hoist__layer *L = &s->layers[l];
-    char name[96];
-    uint64_t H = g->hidden, I = g->intermediate;
-#define BIND(field, part, rows, cols)                                                             \
-    do {                                                                                          \
-        snprintf(name, sizeof name, nm->layer, l, nm->part);                                      \
-        RETURN_IF_ERR(bind(w, name, (rows), (cols), &L->field));                                  \
-    } while (0)
-    BIND(attn_norm, attn_norm, H, 0);
-    BIND(q, q, s->q_dim, H);
-    BIND(k, k, s->kv_dim, H);
-    BIND(v, v, s->kv_dim, H);
-    BIND(o, o, H, s->q_dim);
-    BIND(mlp_norm, mlp_norm, H, 0);
-    BIND(gate, gate, I, H);
-    BIND(up, up, I, H);
-    BIND(down, down, H, I);
-#undef BIND
-    hoist_view *all[] = {&L->attn_norm, &L->q, &L->k, &L->v, &L->o,
-                         &L->mlp_norm, &L->gate, &L->up, &L->down};
-    L->device = L->q.device;
-    for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
-        RETURN_IF_ERR(check_device(all[i], L->device));
-        if (all[i]->ndim == 2) RETURN_IF_ERR(check_matrix(s, all[i]));
-        s->weight_bytes_per_token += all[i]->nbytes;
-    }
-    hoist_view *qkv[] = {&L->q, &L->k, &L->v};
-    uint32_t c3[3];
-    L->qkv_fused = fuse(qkv, 3, &L->qkv_base, c3);
-    if (L->qkv_fused) {
-        L->q_col = c3[0];
-        L->k_col = c3[1];
-        L->v_col = c3[2];
-    } else {
-        L->q_col = 0;
-        L->k_col = s->q_dim;
-        L->v_col = s->q_dim + s->kv_dim;
-    }
-    hoist_view *gu[] = {&L->gate, &L->up};
-    uint32_t c2[2];
-    L->gu_fused = fuse(gu, 2, &L->gu_base, c2);
-    L->g_col = L->gu_fused ? c2[0] : 0;
-    L->u_col = L->gu_fused ? c2[1] : g->intermediate;
+    size_t half = g->head_dim / 2;
+    s->rope_cos = hoist__malloc((size_t)s->max_tokens * half * sizeof(float));
+    s->rope_sin = hoist__malloc((size_t)s->max_tokens * half * sizeof(float));
+    s->inv_freq = hoist__malloc(half * sizeof(float));
+    s->inv_orig = hoist__malloc(half * sizeof(float));
+    RETURN_IF(!s->rope_cos || !s->rope_sin || !s->inv_freq || !s->inv_orig, HOIST_E_NOMEM,
+              "out of memory for the rotary tables of %u positions", s->max_tokens);
+    hoist__rope_inv_freq(g, 0, s->inv_orig, &s->rope_attn);
+    /* llama.cpp's theta = position * base^(-2i/d) / freq_factor[i] */
+    for (size_t i = 0; s->rope_freqs && i < half; i++) s->inv_orig[i] /= s->rope_freqs[i];
+    memcpy(s->inv_freq, s->inv_orig, half * sizeof(float));
+    s->rope_cached = g->max_position;
+    hoist__rope_rows(s->rope_cos, s->rope_sin, 0, s->max_tokens, (uint32_t)half, s->inv_freq,
+                     s->rope_attn);
     return HOIST_OK;
 }
 
-static int bind_model(hoist_session *s, const hoist_weights *w)
+/* Dynamic NTK: before positions [first, first + n) run, their rows take the frequencies
+ * transformers would use, one forward call at a time (per_step 0: one call of n tokens; 1: n
+ * decode steps, each a call of its own). */
+static int rope_prepare(hoist_session *s, uint32_t first, uint32_t n, int per_step)
 {
-    const hoist_geometry *g = &s->geo;
-    hoist_view probe = HOIST_VIEW_INIT;
-    /* GGUF's llama tensors: llama.cpp's names, and q/k rows permuted for interleaved rotary pairs */
-    const names *nm = hoist_weights_find(w, gguf_names.embed, &probe) == HOIST_OK ? &gguf_names
-                                                                                 : &hf_names;
-    s->rope_interleaved = nm == &gguf_names;
-    RETURN_IF_ERR(bind(w, nm->embed, g->vocab, g->hidden, &s->embed));
-    s->wdtype = s->embed.dtype == HOIST_DTYPE_Q8_0 ? HOIST_DTYPE_F16 : s->embed.dtype;
-    RETURN_IF_ERR(check_matrix(s, &s->embed));
-    RETURN_IF_ERR(bind(w, nm->final_norm, g->hidden, 0, &s->final_norm));
-    if (g->tied_embeddings)
-        s->head = s->embed;
-    else
-        RETURN_IF_ERR(bind(w, nm->head, g->vocab, g->hidden, &s->head));
-    RETURN_IF_ERR(check_matrix(s, &s->head));
-    RETURN_IF_ERR(check_device(&s->final_norm, s->head.device));
-    for (uint32_t l = 0; l < g->n_layers; l++) RETURN_IF_ERR(bind_layer(s, w, nm, l));
-    /* one backend: all in host memory (the reference) or all on GPUs */
-    int host = s->embed.device == HOIST_DEVICE_HOST;
-    const hoist_view *firsts[] = {&s->head, &s->final_norm};
-    for (size_t i = 0; i < 2; i++)
-        RETURN_IF((firsts[i]->device == HOIST_DEVICE_HOST) != host, HOIST_E_UNSUPPORTED,
-                  "%s and %s are split between host and GPU memory", firsts[i]->name,
-                  nm->embed);
-    for (uint32_t l = 0; l < g->n_layers; l++)
-        RETURN_IF((s->layers[l].device == HOIST_DEVICE_HOST) != host, HOIST_E_UNSUPPORTED,
-                  "layer %u and %s are split between host and GPU memory", l, nm->embed);
-    uint64_t embed_row;
-    if (!hoist__dtype_row_bytes(s->embed.dtype, g->hidden, &embed_row)) embed_row = 0;
-    s->weight_bytes_per_token += s->final_norm.nbytes + s->head.nbytes + embed_row;
-    return HOIST_OK;
+    if (s->geo.rope.type != HOIST_ROPE_DYNAMIC || n == 0) return HOIST_OK;
+    uint32_t half = s->geo.head_dim / 2;
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t seq_len = per_step ? (uint64_t)first + i + 1 : (uint64_t)first + n;
+        if (per_step || i == 0)
+            hoist__rope_dynamic_update(&s->geo, seq_len, &s->rope_cached, s->inv_freq,
+                                       s->inv_orig);
+        hoist__rope_rows(s->rope_cos, s->rope_sin, first + i, 1, half, s->inv_freq,
+                         s->rope_attn);
+    }
+    return s->ops->rope_rows ? s->ops->rope_rows(s, first, n) : HOIST_OK;
 }
 
 static int session_init(hoist_session *s, const hoist_weights *w)
@@ -217,30 +152,16 @@ static int session_init(hoist_session *s, const hoist_weights *w)
     s->q_dim = g->n_heads * g->head_dim;
     s->kv_dim = g->n_kv_heads * g->head_dim;
     s->qkv_dim = s->q_dim + 2 * s->kv_dim;
-    uint64_t mt = s->opts.max_tokens;
-    if (mt == 0) {
-        mt = g->max_position ? g->max_position : HOIST_INFER_DEFAULT_TOKENS;
-        if (mt > HOIST_INFER_DEFAULT_TOKENS) mt = HOIST_INFER_DEFAULT_TOKENS;
-    }
-    RETURN_IF(mt > HOIST_INFER_MAX_TOKENS, HOIST_E_INVALID_ARG,
-              "max_tokens %llu is above the limit of %u", (unsigned long long)mt,
-              HOIST_INFER_MAX_TOKENS);
-    s->max_tokens = (uint32_t)mt;
-    uint32_t mb = s->opts.max_batch ? s->opts.max_batch : HOIST_INFER_DEFAULT_BATCH;
-    RETURN_IF(mb > HOIST_INFER_MAX_BATCH, HOIST_E_INVALID_ARG,
-              "max_batch %u is above the limit of %u", mb, HOIST_INFER_MAX_BATCH);
-    s->max_batch = mb < s->max_tokens ? mb : s->max_tokens;
+    RETURN_IF_ERR(session_sizes(g, &s->opts, &s->max_tokens, &s->max_batch));
+    RETURN_IF_ERR(check_window(g, s->max_tokens));
 
     s->layers = hoist__calloc(g->n_layers, sizeof *s->layers);
     RETURN_IF(!s->layers, HOIST_E_NOMEM, "out of memory for %u layers", g->n_layers);
-    RETURN_IF_ERR(bind_model(s, w));
-
-    size_t half = g->head_dim / 2;
-    s->rope_cos = hoist__malloc((size_t)s->max_tokens * half * sizeof(float));
-    s->rope_sin = hoist__malloc((size_t)s->max_tokens * half * sizeof(float));
-    RETURN_IF(!s->rope_cos || !s->rope_sin, HOIST_E_NOMEM,
-              "out of memory for the rotary tables of %u positions", s->max_tokens);
-    hoist__rope_table(s->rope_cos, s->rope_sin, s->max_tokens, g->head_dim, g->rope_theta);
+    hoist__tensors t;
+    hoist__tensors_of_weights(w, &t);
+    RETURN_IF_ERR(hoist__bind_model(s, &t));
+    RETURN_IF_ERR(hoist__bind_extras(s, w));
+    RETURN_IF_ERR(rope_init(s));
 
     if (s->embed.device == HOIST_DEVICE_HOST) {
         s->ops = &hoist__infer_cpu;
@@ -290,6 +211,10 @@ void hoist_session_free(hoist_session *s)
     if (s->ops) s->ops->destroy(s);
     hoist__free(s->rope_cos);
     hoist__free(s->rope_sin);
+    hoist__free(s->inv_freq);
+    hoist__free(s->inv_orig);
+    hoist__free(s->rope_freqs);
+    hoist__free(s->extras);
     hoist__free(s->layers);
     hoist__free(s);
 }
@@ -320,6 +245,8 @@ static int run_tokens(hoist_session *s, const int32_t *tokens, size_t n, double 
 {
     double t0 = hoist__now();
     s->have_logits = 0;
+    /* one call of transformers' covers the whole run, whatever max_batch cuts it into */
+    RETURN_IF_ERR(rope_prepare(s, s->pos, (uint32_t)n, 0));
     for (size_t i = 0; i < n;) {
         uint32_t c = n - i < s->max_batch ? (uint32_t)(n - i) : s->max_batch;
         RETURN_IF_ERR(s->ops->forward(s, tokens + i, c));
@@ -383,6 +310,7 @@ int hoist_session_generate(hoist_session *s, const int32_t *prompt, size_t n_pro
     if (n_new > 1) {
         double t1 = hoist__now();
         s->have_logits = 0;
+        RETURN_IF_ERR(rope_prepare(s, s->pos, (uint32_t)(n_new - 1), 1));
         RETURN_IF_ERR(s->ops->greedy(s, (uint32_t)(n_new - 1), out + 1));
         s->have_logits = 1;
         s->stats.decode_seconds += hoist__now() - t1;

@@ -92,7 +92,10 @@ static void compare(hoist_session *gpu, hoist_session *cpu, uint32_t vocab, doub
 static void check_model(const char *name, const char *flags, double tol, uint32_t prompt_len)
 {
     loaded l = load_both(name, flags);
-    hoist_session *g = session(l.gpu, &l.g, NULL), *c = session(l.host, &l.g, NULL);
+    /* room for the prompt and the steps whatever max_position says (dynamic NTK runs past it) */
+    hoist_session_options o = HOIST_SESSION_OPTIONS_DEFAULT;
+    o.max_tokens = prompt_len + 8;
+    hoist_session *g = session(l.gpu, &l.g, &o), *c = session(l.host, &l.g, &o);
     hoist_session_stats st = HOIST_SESSION_STATS_INIT;
     ck_assert_int_eq(hoist_session_stats_get(g, &st), HOIST_OK);
     ck_assert_str_eq(st.backend, "cuda");
@@ -164,6 +167,53 @@ END_TEST
 START_TEST(test_tiny_preset)
 {
     check_model("i", "--preset tiny", 1e-2, 5);
+}
+END_TEST
+
+/* The Llama variants: biases, q/k norms and every rope scaling, prompts past the original
+ * contexts, safetensors and GGUF (rope_freqs.weight, unpermuted qwen rows). */
+#define WIDE SMALL "--heads 8 --kv-heads 2 --head-dim 32 "
+START_TEST(test_variants_f32)
+{
+    check_model("v1", WIDE "--dtype f32 --family qwen2", 1e-4, 80);
+    check_model("v2", SMALL "--heads 4 --kv-heads 2 --head-dim 64 --dtype f32 --family qwen3",
+                1e-4, 80);
+    check_model("v3", WIDE "--dtype f32 --family mistral", 1e-4, 80);
+    check_model("v4", WIDE "--dtype f32 --family llama3.1 --rope-original 16", 1e-4, 80);
+    check_model("v5", WIDE "--dtype f32 --rope-scaling yarn --max-position 128", 1e-4, 80);
+    check_model("v6", WIDE "--dtype f32 --rope-scaling dynamic --max-position 16", 1e-4, 80);
+    check_model("v7", WIDE "--dtype f32 --rope-scaling linear", 1e-4, 80);
+    check_model("v8", WIDE "--dtype f32 --family llama3.1 --rope-original 16 --format gguf",
+                1e-4, 80);
+    check_model("v9", SMALL "--heads 4 --kv-heads 2 --head-dim 64 --dtype f32 --family qwen3 "
+                "--format gguf", 1e-4, 80);
+}
+END_TEST
+
+START_TEST(test_variants_bf16)
+{
+    check_model("w1", WIDE "--family qwen2", 1e-2, 40);
+    check_model("w2", SMALL "--heads 8 --kv-heads 1 --head-dim 128 --family qwen3", 1e-2, 40);
+    check_model("w3", WIDE "--family qwen2 --format gguf --dtype q8_0", 2e-2, 40);
+}
+END_TEST
+
+/* Dynamic NTK through generate: the table rows of every decode step reach the device before the
+ * replayed graph reads them. */
+START_TEST(test_dynamic_generate)
+{
+    loaded l = load_both("dyn", WIDE "--dtype f32 --rope-scaling dynamic --max-position 16");
+    hoist_session_options o = HOIST_SESSION_OPTIONS_DEFAULT;
+    o.max_tokens = 64;
+    hoist_session *g = session(l.gpu, &l.g, &o), *c = session(l.host, &l.g, &o);
+    int32_t prompt[24], tg[24], tc[24];
+    for (int i = 0; i < 24; i++) prompt[i] = (int32_t)((i * 7919u + 13) % l.g.vocab);
+    ck_assert_int_eq(hoist_session_generate(g, prompt, 24, 24, tg), HOIST_OK);
+    ck_assert_int_eq(hoist_session_generate(c, prompt, 24, 24, tc), HOIST_OK);
+    ck_assert_mem_eq(tg, tc, sizeof tg);
+    hoist_session_free(g);
+    hoist_session_free(c);
+    unload(&l);
 }
 END_TEST
 
@@ -494,6 +544,9 @@ int main(void)
     tcase_add_test(tc, test_long_prompt);
     tcase_add_test(tc, test_tiny_preset);
     tcase_add_test(tc, test_generate_matches_steps);
+    tcase_add_test(tc, test_variants_f32);
+    tcase_add_test(tc, test_variants_bf16);
+    tcase_add_test(tc, test_dynamic_generate);
     tcase_add_test(tc, test_memory_bandwidth_args);
     tcase_add_test(tc, test_create_faults);
     tcase_add_test(tc, test_generate_faults);

@@ -1,4 +1,5 @@
 /* hoist gen: write a deterministic Llama-shaped test/benchmark checkpoint. */
+#include "gen_family.h"
 #include "cli_util.h"
 #include "gen_model.h"
 
@@ -31,6 +32,13 @@ static const char gen_usage[] =
     "  --head-dim N         head_dim (default hidden / heads)\n"
     "  --vocab N            vocab_size\n"
     "  --max-position N     max_position_embeddings (default 4096)\n"
+    "  --family F           llama (default), llama3.1 (llama3 rope scaling, 131072\n"
+    "                       positions), qwen2 (q/k/v biases), qwen3 (q/k norms), mistral\n"
+    "  --rope-scaling T     none, linear, dynamic, yarn or llama3 (rope_scaling; GGUF:\n"
+    "                       llama.cpp's keys, llama3 as rope_freqs.weight, no dynamic)\n"
+    "  --rope-factor X      its factor (default linear/dynamic 2, yarn 4, llama3 8)\n"
+    "  --rope-original N    original_max_position_embeddings of yarn and llama3\n"
+    "                       (default max-position / factor; llama3.1: 8192)\n"
     "  --format F           safetensors (default) or gguf\n"
     "  --dtype T            bf16 (default), f16 or f32; q8_0 with --format gguf\n"
     "  --tie-embeddings     no lm_head.weight (tie_word_embeddings true)\n"
@@ -69,6 +77,10 @@ enum {
     OPT_FORCE,
     OPT_SYNC,
     OPT_LIST_PRESETS,
+    OPT_FAMILY,
+    OPT_ROPE_SCALING,
+    OPT_ROPE_FACTOR,
+    OPT_ROPE_ORIGINAL,
 };
 enum { DIM_LAYERS, DIM_HIDDEN, DIM_INTER, DIM_HEADS, DIM_KV, DIM_HEAD_DIM, DIM_VOCAB, DIM_MAX_POS,
        NDIMS };
@@ -96,6 +108,10 @@ static const struct option options[] = {
     {"force", no_argument, NULL, OPT_FORCE},
     {"sync", no_argument, NULL, OPT_SYNC},
     {"list-presets", no_argument, NULL, OPT_LIST_PRESETS},
+    {"family", required_argument, NULL, OPT_FAMILY},
+    {"rope-scaling", required_argument, NULL, OPT_ROPE_SCALING},
+    {"rope-factor", required_argument, NULL, OPT_ROPE_FACTOR},
+    {"rope-original", required_argument, NULL, OPT_ROPE_ORIGINAL},
     {0},
 };
 
@@ -113,6 +129,8 @@ typedef struct gen_args {
     uint64_t size, shard, seed, threads;
     gen_dtype dtype;
     gen_format format;
+    gen_family family;
+    gen_rope rope;
 } gen_args;
 
 static void list_presets(gen_dtype dtype)
@@ -174,6 +192,25 @@ static int option(cli_parser *p, int c, gen_args *a)
     case OPT_FORCE: a->force = true; return CLI_CONTINUE;
     case OPT_SYNC: a->sync = true; return CLI_CONTINUE;
     case OPT_LIST_PRESETS: a->list = true; return CLI_CONTINUE;
+    case OPT_FAMILY:
+        if (gen_parse_family(p->value, &a->family) == 0) return CLI_CONTINUE;
+        return cli_bad_value(p, "expected llama, llama3.1, qwen2, qwen3 or mistral");
+    case OPT_ROPE_SCALING:
+        if (gen_parse_rope(p->value, &a->rope.type) == 0) return CLI_CONTINUE;
+        return cli_bad_value(p, "expected none, linear, dynamic, yarn or llama3");
+    case OPT_ROPE_FACTOR: {
+        char *end;
+        a->rope.factor = strtod(p->value, &end);
+        if (*p->value && !*end && a->rope.factor >= 1 && a->rope.factor <= 1e6)
+            return CLI_CONTINUE;
+        return cli_bad_value(p, "expected a number from 1 to 1e6");
+    }
+    case OPT_ROPE_ORIGINAL: {
+        uint64_t v = 0;
+        int rc = cli_value_u64(p, 1, UINT32_MAX, &v);
+        a->rope.original = (uint32_t)v;
+        return rc;
+    }
     default: return cli_bad_option(p, c);
     }
 }
@@ -221,6 +258,9 @@ static int build_config(const gen_args *a, gen_config *cfg)
     if (a->has_seed) cfg->seed = a->seed;
     if (a->has_dtype) cfg->dtype = a->dtype;
     cfg->format = a->format;
+    cfg->family = a->family;
+    cfg->rope = a->rope;
+    gen_family_resolve(cfg, d[DIM_MAX_POS].set);
     cfg->threads = (unsigned)a->threads;
     cfg->force = a->force;
     cfg->sync = a->sync;
@@ -254,6 +294,10 @@ static void print_plan(const gen_args *a, const gen_config *cfg)
            "head_dim %u, vocab %u, %s embeddings\n",
            cfg->layers, cfg->hidden, cfg->intermediate, cfg->heads, cfg->kv_heads, cfg->head_dim,
            cfg->vocab, cfg->tie_embeddings ? "tied" : "untied");
+    printf("family    %s, rope scaling %s", gen_family_name(cfg->family),
+           gen_rope_name(cfg->rope.type));
+    if (cfg->rope.type != GEN_ROPE_NONE) printf(" (factor %g)", cfg->rope.factor);
+    printf("\n");
     printf("dtype     %s, seed %llu%s\n", gen_dtype_name(cfg->dtype), (unsigned long long)cfg->seed,
            cfg->dtype == GEN_DTYPE_Q8_0 ? " (norms f32; rows not a multiple of 32: f16)" : "");
     double params = (double)gen_param_count(cfg);

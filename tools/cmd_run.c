@@ -187,6 +187,11 @@ static int run(run_args *a, hoist_model **m, hoist_plan **plan, hoist_weights **
         if (rc < 0) return cli_fail("run", rc);
         hoist_device_name(a->load.device, dev, sizeof dev);
     }
+    /* what the forward pass would not compute is refused before a byte is read */
+    uint64_t need = a->n_tokens + (a->n_new ? a->n_new - 1 : 0);
+    a->sess.max_tokens = (uint32_t)(a->max_tokens ? a->max_tokens : need ? need : 1);
+    rc = hoist_session_check_model(*m, &g, &a->sess);
+    if (rc < 0) return cli_fail("run", rc);
     hoist_device_info info = HOIST_DEVICE_INFO_INIT;
     rc = hoist_device_info_get(bw_device, &info); /* context creation is not load time */
     if (rc < 0) return cli_fail("run", rc);
@@ -196,8 +201,6 @@ static int run(run_args *a, hoist_model **m, hoist_plan **plan, hoist_weights **
     hoist_load_stats ls = HOIST_LOAD_STATS_INIT;
     hoist_weights_stats(*w, &ls);
 
-    uint64_t need = a->n_tokens + (a->n_new ? a->n_new - 1 : 0);
-    a->sess.max_tokens = (uint32_t)(a->max_tokens ? a->max_tokens : need ? need : 1);
     rc = hoist_session_create(*w, &g, &a->sess, s);
     if (rc < 0) return cli_fail("run", rc);
     /* the ceiling, measured in this run on the same device */

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs on the device machine (see docs/DEVICE.md): cold A/B comparisons of `hoist load`
 # settings on one model, the page cache dropped before every load and the order of the settings
-# rotated every round and reversed every other round, so that a disk whose speed drifts during
-# the run (the virtio disks of the device machines move by 10-30% from minute to minute) is
-# spread over every setting alike.
+# rotated every round and reversed every other block of rounds, so that a disk whose speed drifts
+# during the run (the virtio disks of the device machines move by 10-30% from minute to minute)
+# is spread over every setting alike.
 #   tools/device-ab.sh MODEL ROUNDS LABEL=ARGS...
 #   tools/device-ab.sh /root/m8G 4 "uring=--path uring" "verify=--path uring --verify"
 # Leading NAME=VALUE words of a setting are set in hoist's environment for its loads, except
@@ -31,8 +31,11 @@ status=0
 [ "${WARM:-0}" = 1 ] && [ "$model" != - ] && cat "$model"/* > /dev/null 2>&1
 for r in $(seq 1 "$rounds"); do
     for k in $(seq 0 $((n - 1))); do
+        # rotated every round, and the order reversed every other block of n rounds, so that
+        # each setting runs in each position and each pair in both orders (with two settings:
+        # AB, BA, BA, AB)
         i=$(((k + r - 1) % n))
-        [ $((r % 2)) -eq 0 ] && i=$(((n - 1 - k + r - 1) % n)) # each pair in both orders
+        [ $((((r - 1) / n) % 2)) -eq 1 ] && i=$(((n - 1 - k + r - 1) % n))
         if [ "${WARM:-0}" != 1 ]; then
             sync
             echo 3 > /proc/sys/vm/drop_caches

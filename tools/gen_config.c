@@ -1,4 +1,5 @@
 /* A gen_config's vocabulary and rules: dtype and format names, and what gen_validate accepts. */
+#include "gen_family.h"
 #include "gen_internal.h"
 
 #include <stdarg.h>
@@ -143,6 +144,7 @@ int gen_validate(const gen_config *c, char *err, size_t errlen)
         gen_set_err(err, errlen, "threads must be at most %u", GEN_MAX_THREADS);
         return -1;
     }
+    if (gen_family_validate(c, err, errlen) != 0) return -1;
     uint64_t total = gen_total_bytes(c);
     if (total > GEN_MAX_TOTAL_BYTES) {
         gen_set_err(err, errlen, "model of %llu bytes is above the 1 TiB limit",

@@ -1,12 +1,23 @@
 /* Sizes of a geometry (bytes, parameters) and the search behind `hoist gen --size`. */
+#include "gen_family.h"
 #include "gen_gguf.h"
 #include "gen_internal.h"
+
+/* Elements of a layer's family vectors: q/k/v biases, q/k norms. */
+static uint64_t family_layer_elems(const gen_config *c)
+{
+    uint64_t q = gen_mul_sat(c->heads, c->head_dim), kv = gen_mul_sat(c->kv_heads, c->head_dim);
+    uint64_t n = 0;
+    if (gen_family_qkv_bias(c)) n = gen_add_sat(q, gen_mul_sat(2, kv));
+    if (gen_family_qk_norm(c)) n = gen_add_sat(n, gen_mul_sat(2, c->head_dim));
+    return n;
+}
 
 static uint64_t layer_params(const gen_config *c)
 {
     uint64_t h = c->hidden, q = gen_mul_sat(c->heads, c->head_dim);
     uint64_t kv = gen_mul_sat(c->kv_heads, c->head_dim);
-    uint64_t p = gen_mul_sat(2, h);                                      /* two RMSNorms */
+    uint64_t p = gen_add_sat(gen_mul_sat(2, h), family_layer_elems(c)); /* norms, family vectors */
     p = gen_add_sat(p, gen_mul_sat(gen_mul_sat(2, q), h));               /* q_proj, o_proj */
     p = gen_add_sat(p, gen_mul_sat(gen_mul_sat(2, kv), h));              /* k_proj, v_proj */
     p = gen_add_sat(p, gen_mul_sat(gen_mul_sat(3, c->intermediate), h)); /* gate, up, down */
@@ -21,10 +32,12 @@ uint64_t gen_param_count(const gen_config *c)
     return gen_add_sat(p, gen_mul_sat(layer_params(c), c->layers));
 }
 
+/* GGUF's vectors are F32 whatever the dtype, as llama.cpp's converter writes them (llama.cpp's
+ * CPU kernels refuse a BF16 or F16 norm weight against F32 activations). */
 gen_dtype gen_tensor_dtype(const gen_config *c, uint64_t cols, bool norm)
 {
+    if (c->format == GEN_FORMAT_GGUF && (norm || cols == 0)) return GEN_DTYPE_F32;
     if (c->dtype != GEN_DTYPE_Q8_0) return c->dtype;
-    if (norm || cols == 0) return GEN_DTYPE_F32;
     return cols % GEN_Q8_0_BLOCK == 0 ? GEN_DTYPE_Q8_0 : GEN_DTYPE_F16;
 }
 
@@ -46,9 +59,12 @@ uint64_t gen_total_bytes(const gen_config *c)
     layer = gen_add_sat(layer, gen_tensor_bytes(c, h, q, false));                  /* o_proj */
     layer = gen_add_sat(layer, gen_mul_sat(2, gen_tensor_bytes(c, in, h, false))); /* gate, up */
     layer = gen_add_sat(layer, gen_tensor_bytes(c, h, in, false));                 /* down */
+    layer = gen_add_sat(layer, gen_tensor_bytes(c, family_layer_elems(c), 0, true));
     uint64_t emb = gen_tensor_bytes(c, c->vocab, h, false);
     uint64_t total = gen_add_sat(gen_mul_sat(emb, c->tie_embeddings ? 1 : 2),
                                  gen_tensor_bytes(c, h, 0, true));
+    if (gen_family_rope_freqs(c))
+        total = gen_add_sat(total, gen_tensor_bytes(c, c->head_dim / 2, 0, true));
     return gen_add_sat(total, gen_mul_sat(layer, c->layers));
 }
 

@@ -1,4 +1,5 @@
 /* The GGUF side of `hoist gen` (see gen_gguf.h). */
+#include "gen_family.h"
 #include "gen_gguf.h"
 
 #include "gen_plan.h"
@@ -29,6 +30,7 @@ int gen_gguf_name(const char *hf, char *out, size_t len)
         {"model.embed_tokens.weight", "token_embd.weight"},
         {"model.norm.weight", "output_norm.weight"},
         {"lm_head.weight", "output.weight"},
+        {"rope_freqs.weight", "rope_freqs.weight"},
     },
       layer[] = {
           {"input_layernorm.weight", "attn_norm.weight"},
@@ -40,6 +42,11 @@ int gen_gguf_name(const char *hf, char *out, size_t len)
           {"mlp.gate_proj.weight", "ffn_gate.weight"},
           {"mlp.up_proj.weight", "ffn_up.weight"},
           {"mlp.down_proj.weight", "ffn_down.weight"},
+          {"self_attn.q_proj.bias", "attn_q.bias"},
+          {"self_attn.k_proj.bias", "attn_k.bias"},
+          {"self_attn.v_proj.bias", "attn_v.bias"},
+          {"self_attn.q_norm.weight", "attn_q_norm.weight"},
+          {"self_attn.k_norm.weight", "attn_k_norm.weight"},
       };
     for (size_t i = 0; i < sizeof top / sizeof *top; i++)
         if (strcmp(hf, top[i].hf) == 0)
@@ -162,37 +169,62 @@ static uint32_t file_type(gen_dtype dtype)
     return FTYPE_MOSTLY_BF16;
 }
 
+/* The architecture's keys, "<arch>.*", as llama.cpp's converter writes them; returns how many. */
+static uint64_t arch_keys(bbuf *b, const gen_config *c)
+{
+    const char *arch = gen_family_gguf_arch(c);
+    char key[96];
+    uint64_t n = 0;
+#define ARCH_U32(k, v) (snprintf(key, sizeof key, "%s." k, arch), kv_u32(b, key, (v)), n++)
+#define ARCH_F32(k, v) (snprintf(key, sizeof key, "%s." k, arch), kv_f32(b, key, (v)), n++)
+    ARCH_U32("vocab_size", c->vocab);
+    ARCH_U32("context_length", c->max_position);
+    ARCH_U32("embedding_length", c->hidden);
+    ARCH_U32("block_count", c->layers);
+    ARCH_U32("feed_forward_length", c->intermediate);
+    ARCH_U32("attention.head_count", c->heads);
+    ARCH_U32("attention.head_count_kv", c->kv_heads);
+    ARCH_U32("attention.key_length", c->head_dim);
+    ARCH_U32("attention.value_length", c->head_dim);
+    ARCH_U32("rope.dimension_count", c->head_dim);
+    ARCH_F32("rope.freq_base", (float)gen_family_theta(c));
+    ARCH_F32("attention.layer_norm_rms_epsilon", 1e-5f);
+    /* llama3 travels as the rope_freqs.weight tensor; linear and yarn as metadata */
+    if (c->rope.type == GEN_ROPE_LINEAR || c->rope.type == GEN_ROPE_YARN) {
+        snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
+        kv_str(b, key, gen_rope_name(c->rope.type));
+        n++;
+        ARCH_F32("rope.scaling.factor", (float)c->rope.factor);
+        if (c->rope.type == GEN_ROPE_YARN)
+            ARCH_U32("rope.scaling.original_context_length", c->rope.original);
+    }
+#undef ARCH_U32
+#undef ARCH_F32
+    return n;
+}
+
 int gen_gguf_header(const gen_config *c, const gen_gguf_tensor *t, size_t n, unsigned char **out,
                     uint64_t *len)
 {
+    /* the keys first, counted, then the header that announces how many */
+    bbuf kv = {0};
+    char name[64];
+    snprintf(name, sizeof name, "hoist gen, seed %llu", (unsigned long long)c->seed);
+    kv_str(&kv, "general.architecture", gen_family_gguf_arch(c));
+    kv_str(&kv, "general.name", name);
+    kv_u32(&kv, "general.file_type", file_type(c->dtype));
+    kv_u32(&kv, "general.quantization_version", 2);
+    kv_u32(&kv, "general.alignment", GEN_GGUF_ALIGNMENT);
+    uint64_t nkv = 5 + arch_keys(&kv, c) + 7;
+    vocabulary(&kv, c->vocab); /* 7 tokenizer keys */
     bbuf b = {0};
-    const uint64_t nkv = 17 + 7;
     put(&b, "GGUF", 4);
     put_u32(&b, 3);
     put_u64(&b, n);
     put_u64(&b, nkv);
-    char name[64];
-    snprintf(name, sizeof name, "hoist gen, seed %llu", (unsigned long long)c->seed);
-    /* 17 general and llama keys */
-    kv_str(&b, "general.architecture", "llama");
-    kv_str(&b, "general.name", name);
-    kv_u32(&b, "general.file_type", file_type(c->dtype));
-    kv_u32(&b, "general.quantization_version", 2);
-    kv_u32(&b, "general.alignment", GEN_GGUF_ALIGNMENT);
-    kv_u32(&b, "llama.vocab_size", c->vocab);
-    kv_u32(&b, "llama.context_length", c->max_position);
-    kv_u32(&b, "llama.embedding_length", c->hidden);
-    kv_u32(&b, "llama.block_count", c->layers);
-    kv_u32(&b, "llama.feed_forward_length", c->intermediate);
-    kv_u32(&b, "llama.attention.head_count", c->heads);
-    kv_u32(&b, "llama.attention.head_count_kv", c->kv_heads);
-    kv_u32(&b, "llama.attention.key_length", c->head_dim);
-    kv_u32(&b, "llama.attention.value_length", c->head_dim);
-    kv_u32(&b, "llama.rope.dimension_count", c->head_dim);
-    kv_f32(&b, "llama.rope.freq_base", 500000.0f);
-    kv_f32(&b, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
-    /* 7 tokenizer keys */
-    vocabulary(&b, c->vocab);
+    if (!kv.oom) put(&b, kv.p, kv.len);
+    b.oom |= kv.oom;
+    free(kv.p);
     for (size_t i = 0; i < n; i++) {
         put_str(&b, t[i].name);
         put_u32(&b, t[i].n_dims);

@@ -4,8 +4,10 @@
  * model.safetensors.index.json) into a directory, or one model.gguf with llama.cpp's names and
  * metadata keys (GEN_FORMAT_GGUF). Both formats hold the same values for the same seed: the GGUF
  * q and k projections have their rows permuted as llama.cpp's converter permutes them (see
- * gen_gguf.h), and a Q8_0 file holds the Q8_0 quantization of the f32 values. Every weight is
- * N(0, 0.02) and every RMSNorm weight is exactly 1.0. The bytes depend only on the config and
+ * gen_gguf.h), and a Q8_0 file holds the Q8_0 quantization of the f32 values. Every weight and
+ * bias is N(0, 0.02), every RMSNorm weight of the residual stream exactly 1.0, Qwen3's q/k norm
+ * weights 1 + N(0, 0.02) (so that their order matters); GGUF vectors are F32, as llama.cpp's
+ * converter writes them; the family (gen_family.h) picks the tensors and keys. The bytes depend only on the config and
  * the seed: each 1 Mi-element block of each tensor is seeded from (seed, tensor index, block
  * index), so the thread count, the shard size and the CPU's vector unit never change a value.
  *
@@ -19,59 +21,11 @@
 #ifndef HOIST_GEN_MODEL_H
 #define HOIST_GEN_MODEL_H
 
+#include "gen_types.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-/* Q8_0 is GGUF only: 2-D tensors whose rows are whole 32-element blocks are quantized, others
- * fall back to F16 (as llama.cpp's converter does), and the RMSNorm weights stay F32. */
-typedef enum gen_dtype {
-    GEN_DTYPE_BF16 = 0,
-    GEN_DTYPE_F16 = 1,
-    GEN_DTYPE_F32 = 2,
-    GEN_DTYPE_Q8_0 = 3
-} gen_dtype;
-
-typedef enum gen_format { GEN_FORMAT_SAFETENSORS = 0, GEN_FORMAT_GGUF = 1 } gen_format;
-
-#define GEN_DEFAULT_SHARD_SIZE (5ull << 30)   /* like Hugging Face's max_shard_size="5GB" */
-#define GEN_MAX_TOTAL_BYTES (1ull << 40)      /* 1 TiB: refuse anything larger */
-#define GEN_MAX_LAYERS 10000u
-#define GEN_MAX_DIM (1u << 24)                /* any single dimension, and heads * head_dim */
-#define GEN_MAX_THREADS 1024u
-#define GEN_STD 0.02f                         /* standard deviation of every non-norm weight */
-#define GEN_BLOCK_ELEMS (1u << 20)            /* elements per independently seeded block */
-
-typedef struct gen_config {
-    uint32_t layers;         /* num_hidden_layers */
-    uint32_t hidden;         /* hidden_size */
-    uint32_t intermediate;   /* intermediate_size */
-    uint32_t heads;          /* num_attention_heads */
-    uint32_t kv_heads;       /* num_key_value_heads; divides heads */
-    uint32_t head_dim;       /* q/k/v projections are heads*head_dim (kv_heads*head_dim) wide */
-    uint32_t vocab;          /* vocab_size */
-    uint32_t max_position;   /* max_position_embeddings (config.json only) */
-    gen_dtype dtype;
-    gen_format format;
-    bool tie_embeddings;     /* no lm_head.weight; tie_word_embeddings true */
-    uint64_t shard_size;     /* data bytes per shard at most (a larger tensor gets its own shard);
-                                GGUF is always one file */
-    uint64_t seed;
-    unsigned threads;        /* 0 = online CPUs */
-    bool force;              /* replace a checkpoint already in out_dir */
-    bool progress;           /* print a progress line to stderr while writing */
-    bool sync;               /* fsync every shard before returning */
-} gen_config;
-
-/* The "tiny" geometry, bf16, 5 GiB shards, seed 0, all CPUs. */
-#define GEN_CONFIG_DEFAULT                                                                        \
-    {                                                                                             \
-        .layers = 2, .hidden = 64, .intermediate = 172, .heads = 4, .kv_heads = 2,                \
-        .head_dim = 16, .vocab = 256, .max_position = 4096, .dtype = GEN_DTYPE_BF16,              \
-        .format = GEN_FORMAT_SAFETENSORS, .tie_embeddings = false,                                \
-        .shard_size = GEN_DEFAULT_SHARD_SIZE, .seed = 0, .threads = 0, .force = false,            \
-        .progress = false, .sync = false                                                          \
-    }
 
 /* "bf16" / "f16" / "f32" / "q8_0"; the safetensors name "BF16" / "F16" / "F32" (Q8_0: "Q8_0");
  * the torch_dtype "bfloat16" / "float16" / "float32" (Q8_0: "float32", what it quantizes);

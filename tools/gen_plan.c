@@ -1,4 +1,5 @@
 /* The layout of a generated checkpoint (see gen_plan.h). */
+#include "gen_family.h"
 #include "gen_plan.h"
 
 #include "gen_gguf.h"
@@ -20,8 +21,8 @@ void gen_plan_free(gen_plan *p)
     memset(p, 0, sizeof *p);
 }
 
-static void add_tensor(gen_plan *p, const gen_config *c, const char *name, uint64_t rows,
-                       uint64_t cols, bool ones)
+static gen_tensor *add_tensor(gen_plan *p, const gen_config *c, const char *name,
+                              uint64_t rows, uint64_t cols, bool ones)
 {
     gen_tensor *t = &p->t[p->nt++];
     if (c->format != GEN_FORMAT_GGUF || gen_gguf_name(name, t->name, sizeof t->name) != 0)
@@ -33,20 +34,21 @@ static void add_tensor(gen_plan *p, const gen_config *c, const char *name, uint6
     t->dtype = gen_tensor_dtype(c, cols, ones);
     t->nbytes = gen_tensor_bytes(c, rows, cols, ones);
     t->ones = ones;
-    if (c->format == GEN_FORMAT_GGUF) {
+    if (c->format == GEN_FORMAT_GGUF && gen_family_permutes(c)) {
         size_t n = strlen(name);
         if (n > 19 && strcmp(name + n - 19, "self_attn.q_proj.weight" + 4) == 0)
             t->rope_heads = c->heads;
         else if (n > 19 && strcmp(name + n - 19, "self_attn.k_proj.weight" + 4) == 0)
             t->rope_heads = c->kv_heads;
     }
+    return t;
 }
 
 /* Tensor list in Hugging Face order plus shard assignment. Config must be valid. */
 static int plan_tensors(gen_plan *p, const gen_config *c)
 {
     memset(p, 0, sizeof *p);
-    size_t cap = 2 + 9 * (size_t)c->layers + (c->tie_embeddings ? 0 : 1);
+    size_t cap = 3 + 14 * (size_t)c->layers + (c->tie_embeddings ? 0 : 1);
     p->t = calloc(cap, sizeof *p->t);
     if (!p->t) return -1;
     uint64_t h = c->hidden, q = (uint64_t)c->heads * c->head_dim,
@@ -63,6 +65,19 @@ static int plan_tensors(gen_plan *p, const gen_config *c)
         LAYER("self_attn.q_proj.weight", q, h, false);
         LAYER("self_attn.k_proj.weight", kv, h, false);
         LAYER("self_attn.v_proj.weight", kv, h, false);
+        if (gen_family_qkv_bias(c)) {
+            LAYER("self_attn.q_proj.bias", q, 0, false);
+            LAYER("self_attn.k_proj.bias", kv, 0, false);
+            LAYER("self_attn.v_proj.bias", kv, 0, false);
+        }
+        if (gen_family_qk_norm(c)) {
+            LAYER("self_attn.q_norm.weight", c->head_dim, 0, true);
+            p->t[p->nt - 1].ones = false;
+            p->t[p->nt - 1].jitter = true;
+            LAYER("self_attn.k_norm.weight", c->head_dim, 0, true);
+            p->t[p->nt - 1].ones = false;
+            p->t[p->nt - 1].jitter = true;
+        }
         LAYER("self_attn.o_proj.weight", h, q, false);
         LAYER("post_attention_layernorm.weight", h, 0, true);
         LAYER("mlp.gate_proj.weight", in, h, false);
@@ -72,6 +87,11 @@ static int plan_tensors(gen_plan *p, const gen_config *c)
     }
     add_tensor(p, c, "model.norm.weight", h, 0, true);
     if (!c->tie_embeddings) add_tensor(p, c, "lm_head.weight", c->vocab, h, false);
+    if (gen_family_rope_freqs(c)) {
+        gen_tensor *t = add_tensor(p, c, "rope_freqs.weight", c->head_dim / 2, 0, true);
+        t->ones = false;
+        t->factors = true;
+    }
 
     uint32_t file = 0;
     uint64_t cur = 0;

@@ -17,6 +17,8 @@ typedef struct gen_tensor {
     uint64_t nbytes;
     gen_dtype dtype;     /* as written (see gen_tensor_dtype) */
     bool ones;           /* RMSNorm weight: all 1.0 */
+    bool jitter;         /* q/k norm weight: 1 + N(0, 0.02) */
+    bool factors;        /* rope_freqs.weight: gen_rope_factors */
     uint32_t rope_heads; /* GGUF q/k projection: rows permuted over this many heads; else 0 */
     uint32_t file;
     uint64_t offset;     /* within the file's data section */

@@ -261,6 +261,20 @@ void gen_fill_ones(uint64_t n, gen_dtype dtype, void *dst)
     }
 }
 
+void gen_fill_jitter(uint64_t key, uint64_t n, gen_dtype dtype, void *dst, void *scratch)
+{
+    float *v = scratch;
+    if (n > GEN_BLOCK_ELEMS) n = GEN_BLOCK_ELEMS;
+    gen_fill_normal(key, (uint32_t)n, GEN_DTYPE_F32, v);
+    for (uint64_t i = 0; i < n; i++) {
+        uint32_t u = f2u(1.0f + v[i]);
+        if (dtype == GEN_DTYPE_F32)
+            ((uint32_t *)dst)[i] = u;
+        else
+            ((uint16_t *)dst)[i] = dtype == GEN_DTYPE_BF16 ? to_bf16(u) : to_f16(u);
+    }
+}
+
 void gen_fill_range(uint64_t seed, uint32_t tensor, uint64_t first, uint64_t count,
                     gen_dtype dtype, unsigned char *dst, unsigned char *scratch)
 {

@@ -14,5 +14,8 @@ void gen_fill_range(uint64_t seed, uint32_t tensor, uint64_t first, uint64_t cou
                     gen_dtype dtype, unsigned char *dst, unsigned char *scratch);
 /* n ones as dtype (a float type). */
 void gen_fill_ones(uint64_t n, gen_dtype dtype, void *dst);
+/* n (at most a block) values 1 + N(0, GEN_STD) of the stream keyed `key`, as dtype (a float
+ * type); scratch holds a block of f32. Qwen3's q/k norm weights. */
+void gen_fill_jitter(uint64_t key, uint64_t n, gen_dtype dtype, void *dst, void *scratch);
 
 #endif

@@ -1,4 +1,5 @@
 /* The worker pool of `hoist gen` (see gen_workers.h). */
+#include "gen_family.h"
 #include "gen_workers.h"
 
 #include "gen_gguf.h"
@@ -79,6 +80,10 @@ static void make_item(const gen_job *job, const gen_item *it, gen_buffers *b,
     unsigned char *p = b->values;
     if (t->ones)
         gen_fill_ones(it->count, vd, p);
+    else if (t->factors)
+        gen_rope_factors(c, (float *)p); /* F32, one item */
+    else if (t->jitter)
+        gen_fill_jitter(gen_block_key(c->seed, it->tensor, 0), it->count, vd, p, b->scratch);
     else
         gen_fill_range(c->seed, it->tensor, it->first, it->count, vd, p, b->scratch);
     if (t->rope_heads) {

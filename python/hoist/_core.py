@@ -132,7 +132,9 @@ def _parse_verify(verify):
         return _lib.HOIST_VERIFY_READBACK
     if verify == "manifest":
         return _lib.HOIST_VERIFY_MANIFEST
-    raise ValueError("verify must be False, True, \"readback\" or \"manifest\", not %r" % (verify,))
+    raise _lib.error_as(ValueError, "HOIST_E_INVALID_ARG",
+                        "verify must be False, True, \"readback\" or \"manifest\", not %r"
+                        % (verify,))
 
 
 def _parse_framework(framework, device):
@@ -140,8 +142,9 @@ def _parse_framework(framework, device):
         if _torch() is not None:
             return "pt"
         if device != _lib.HOIST_DEVICE_HOST:
-            raise ImportError("hoist: tensors on a GPU need torch (numpy arrays live in host "
-                              "memory: use device=\"cpu\")")
+            raise _lib.error_as(ImportError, "HOIST_E_UNSUPPORTED",
+                                "tensors on a GPU need torch (numpy arrays live in host "
+                                "memory: use device=\"cpu\")")
         return "np"
     name = {"pt": "pt", "torch": "pt", "pytorch": "pt", "np": "np", "numpy": "np"}.get(
         str(framework).lower())
@@ -150,7 +153,8 @@ def _parse_framework(framework, device):
     if name == "np" and device != _lib.HOIST_DEVICE_HOST:
         raise _invalid("framework \"np\" holds host memory only; device must be \"cpu\"")
     if name == "pt" and _torch() is None:
-        raise ImportError("hoist: framework \"pt\" needs torch, which is not installed")
+        raise _lib.error_as(ImportError, "HOIST_E_UNSUPPORTED",
+                            "framework \"pt\" needs torch, which is not installed")
     return name
 
 
@@ -364,7 +368,7 @@ def _numpy_array(weights, view, dtype, shape):
     import numpy as np
 
     np_dtype = _dtypes.numpy_dtype(dtype, _ml_dtypes)
-    raw = np.asarray(_ArrayOwner(weights.handle, view.data, shape, _dtypes._NUMPY[dtype][0]))
+    raw = np.asarray(_ArrayOwner(weights.handle, view.data, shape, _dtypes.numpy_typestr(dtype)))
     return raw if np_dtype == raw.dtype and not np_dtype.metadata else raw.view(np_dtype)
 
 

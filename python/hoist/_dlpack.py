@@ -158,7 +158,7 @@ def capsule(weights, data, device, code, bits, shape, versioned):
     head = ctypes.sizeof(struct)
     block = _malloc(head + 16 * max(len(shape), 1))
     if not block:
-        raise MemoryError("hoist: out of memory for a DLPack tensor")
+        raise _lib.error_as(MemoryError, "HOIST_E_NOMEM", "out of memory for a DLPack tensor")
     m = struct.from_address(block)
     _fill_tensor(m.dl_tensor, data, device, code, bits, shape, block + head)
     if versioned:
@@ -211,10 +211,12 @@ class Export:
 
     def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
         if copy:
-            raise BufferError("hoist: views are zero-copy; copy=True is not supported")
+            raise _lib.error_as(BufferError, "HOIST_E_INVALID_ARG",
+                                "views are zero-copy; copy=True is not supported")
         if dl_device is not None and tuple(dl_device) != self.__dlpack_device__():
-            raise BufferError("hoist: the view lives on %r, not on %r"
-                              % (self.__dlpack_device__(), tuple(dl_device)))
+            raise _lib.error_as(BufferError, "HOIST_E_INVALID_ARG",
+                                "the view lives on %r, not on %r"
+                                % (self.__dlpack_device__(), tuple(dl_device)))
         versioned = max_version is not None and max_version[0] >= 1
         return capsule(self._handle, self._data, DLDevice(*self.__dlpack_device__()),
                        self._code, self._bits, self._shape, versioned)

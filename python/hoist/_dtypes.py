@@ -12,12 +12,17 @@ of the same width (bf16 -> uint16, f8 -> uint8) whose numpy dtype names the real
 metadata: array.dtype.metadata == {"hoist_dtype": "BF16"}. The bytes are the file's bytes either
 way.
 
+Quantized GGUF tensors (ggml's block types: Q8_0, Q4_K, ...) come back as their raw bytes: uint8
+with one row of blocks per row of the tensor ([rows, bytes per row]), whose type name
+safe_open.get_dtype() gives (numpy: also dtype.metadata == {"hoist_dtype": "Q8_0"}).
+
 Sub-byte types are packed in the file. F4 (e2m1, two per byte) becomes torch.float4_e2m1fn_x2
 with the last dimension halved, as torch defines it (numpy: uint8 with the same packed shape);
 F6 types, which neither library has, are their packed bytes as a flat uint8 vector.
 """
 
 from . import _dlpack as dl
+from . import _lib
 
 # safetensors name -> (DLPack code, bits) exported for torch, then the torch dtype viewed as
 # (None: already exact).
@@ -77,8 +82,21 @@ _NUMPY_NATIVE = {"BOOL", "U8", "I8", "I16", "U16", "I32", "U32", "I64", "U64", "
                  "F64", "C64"}
 
 
+def is_block_type(name):
+    """A ggml block type (quantized GGUF): none of the element types above."""
+    return name not in _TORCH
+
+
 def packed_shape(name, shape, nbytes):
-    """The shape a tensor is exported with: its own, except for packed sub-byte types."""
+    """The shape a tensor is exported with: its own, except for packed sub-byte types and block
+    types (their bytes, a row of blocks per row)."""
+    if is_block_type(name):
+        rows = 1
+        for d in shape[:-1]:
+            rows *= d
+        if shape and rows and nbytes % rows == 0:
+            return tuple(shape[:-1]) + (nbytes // rows,)
+        return (nbytes,)
     if name == "F4" and shape and shape[-1] % 2 == 0:
         return tuple(shape[:-1]) + (shape[-1] // 2,)
     if name in ("F4", "F6_E2M3", "F6_E3M2"):
@@ -88,6 +106,8 @@ def packed_shape(name, shape, nbytes):
 
 def torch_plan(name):
     """(DLPack code, bits, torch dtype or None) for a safetensors dtype."""
+    if is_block_type(name):
+        return dl.KDL_UINT, 8, None
     code, bits, target = _TORCH[name]
     if target is None:
         return code, bits, None
@@ -95,8 +115,9 @@ def torch_plan(name):
 
     dtype = getattr(torch, target, None)
     if dtype is None:
-        raise TypeError("hoist: this torch (%s) has no torch.%s for safetensors dtype %s"
-                        % (torch.__version__, target, name))
+        raise _lib.error_as(TypeError, "HOIST_E_BAD_DTYPE",
+                            "this torch (%s) has no torch.%s for safetensors dtype %s"
+                            % (torch.__version__, target, name))
     return code, bits, dtype
 
 
@@ -105,6 +126,8 @@ def numpy_dtype(name, ml_dtypes_module):
     ml_dtypes_module is given, else numpy's, else the raw integer type named in its metadata."""
     import numpy as np
 
+    if is_block_type(name):
+        return np.dtype("|u1", metadata={"hoist_dtype": name})
     typestr, ml_name = _NUMPY[name]
     if ml_name is not None and ml_dtypes_module is not None:
         t = getattr(ml_dtypes_module, ml_name, None)
@@ -113,6 +136,11 @@ def numpy_dtype(name, ml_dtypes_module):
     if name in _NUMPY_NATIVE:
         return np.dtype(typestr)
     return np.dtype(typestr, metadata={"hoist_dtype": name})
+
+
+def numpy_typestr(name):
+    """The numpy type the raw bytes are read as."""
+    return "|u1" if is_block_type(name) else _NUMPY[name][0]
 
 
 def names():

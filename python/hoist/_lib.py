@@ -324,6 +324,20 @@ def error(status, message=None):
                       _text(lib.hoist_strerror(status)), message)
 
 
+_KINDS = {}
+
+
+def error_as(base, status_name, message):
+    """A HoistError that is also a `base` (ValueError, ImportError, TypeError, ...): callers that
+    catch HoistError see every failure of the binding, and callers that catch the built-in kind
+    still see theirs."""
+    cls = _KINDS.get(base)
+    if cls is None:
+        cls = _KINDS[base] = type("Hoist" + base.__name__, (HoistError, base), {})
+    status = status_code(status_name)
+    return cls(status, status_name, _text(lib.hoist_strerror(status)), message)
+
+
 def check(status):
     """Raises the HoistError of a failed call; returns status otherwise."""
     if status < 0:

@@ -165,6 +165,45 @@ def test_generated_sharded_model(tmp, dtype):
             assert_matches({k: f.get_tensor(k) for k in f.keys()}, reference)
 
 
+def test_quantized_gguf_is_raw_bytes(tmp):
+    """Q8_0 tensors come back as their blocks' bytes, a row of blocks per row, named by
+    get_dtype; the F32 and F16 tensors of the same file as their own dtypes."""
+    model = gen_model(os.path.join(tmp, "q"), "--preset", "tiny", "--dtype", "q8_0",
+                      "--format", "gguf")
+    path = os.path.join(model, "model.gguf")
+    with open(path, "rb") as fh:
+        blob = fh.read()
+    with hoist.safe_open(path, framework="np") as f:
+        assert f.get_dtype("blk.0.attn_q.weight") == "Q8_0"
+        q = f.get_tensor("blk.0.attn_q.weight")
+        assert q.dtype == np.uint8 and q.dtype.metadata == {"hoist_dtype": "Q8_0"}
+        assert q.shape == (64, 64 // 32 * 34)
+        assert q.tobytes() in blob
+        norm = f.get_tensor("blk.0.attn_norm.weight")
+        assert norm.dtype == np.float32 and norm.shape == (64,)
+        np.testing.assert_array_equal(norm, np.ones(64, np.float32))
+        assert f.get_tensor("blk.0.ffn_down.weight").dtype == np.float16  # 172-wide rows
+        assert len(f.tensors()) == len(f.keys())
+    if torch is not None:
+        t = hoist.load_file(path, device="cpu", framework="pt")["blk.0.attn_q.weight"]
+        assert t.dtype == torch.uint8 and tuple(t.shape) == (64, 68)
+
+
+def test_every_failure_is_a_hoist_error(every_dtype):
+    """Argument errors the binding finds itself are HoistErrors too, and still the built-in
+    kind callers may catch."""
+    with pytest.raises(hoist.HoistError) as e:
+        hoist.load_file(every_dtype, device="cpu", framework="np", verify="bogus")
+    assert isinstance(e.value, ValueError) and e.value.name == "HOIST_E_INVALID_ARG"
+    with hoist.safe_open(every_dtype, framework="np") as f:
+        f.load()
+        v = f._view(0)
+        export = _dlpack.Export(f._weights.handle, v.data, v.device, _dlpack.KDL_UINT, 8, (1,))
+    with pytest.raises(hoist.HoistError) as e:
+        export.__dlpack__(copy=True)
+    assert isinstance(e.value, BufferError)
+
+
 def test_metadata_and_table_without_loading(every_dtype, tmp):
     reference, metadata = ref.read_file(every_dtype)
     before = hoist.live_weights()
