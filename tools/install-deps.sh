@@ -7,6 +7,8 @@ pkgs="build-essential cmake pkg-config liburing-dev libzstd-dev libxxhash-dev li
 [ "${1:-}" = fuzz ] && pkgs="$pkgs clang libclang-rt-dev"
 # the Python binding's tests (python/tests, ctest test `python`)
 pkgs="$pkgs python3 python3-numpy python3-pytest"
+# the cooperative load over a torch.distributed gloo group (python/tests/test_tp.py): ~200 MB
+pkgs="$pkgs python3-torch"
 # the llama.cpp test (ctest llamacpp) installs node-llama-cpp with npm
 pkgs="$pkgs nodejs npm"
 # hoist bench --plot, and its test
