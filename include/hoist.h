@@ -570,8 +570,11 @@ typedef struct hoist_plan_info {
     uint64_t kv_bytes;
     uint64_t workspace_bytes;
     size_t ndevices;               /* as in the options (unused ones included) */
-    size_t tp_world;               /* 0.3: ranks of a tensor-parallel plan (device i is rank i);
-                                      0 for a layer split */
+    size_t tp_world;               /* 0.3: ranks of a tensor-parallel plan (device i is rank i;
+                                      kv_bytes_per_token is then each rank's, and
+                                      hoist_plan_tensor_device answers rank 0's device); 0 for
+                                      a layer split. Such a plan is not for hoist_load: load
+                                      each rank with hoist_load_options.tp */
 } hoist_plan_info;
 
 #define HOIST_PLAN_INFO_INIT {.size = sizeof(hoist_plan_info)}

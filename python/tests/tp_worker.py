@@ -35,21 +35,26 @@ def same(a, b):
 
 def main():
     model, path, kv_heads = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    dist.init_process_group("gloo")
+    # tools/device-tp.sh: cuda:N per rank over NCCL, or both ranks on cuda:0 over gloo
+    device = os.environ.get("HOIST_TP_DEVICE", "cpu")
+    backend = os.environ.get("HOIST_TP_BACKEND", "gloo")
+    if device.startswith("cuda"):
+        torch.cuda.set_device(torch.device(device))
+    dist.init_process_group(backend)
     rank, world = dist.get_rank(), dist.get_world_size()
-    whole = hoist.load_file(model, device="cpu", path_kind=path)
+    whole = hoist.load_file(model, device=device, path_kind=path)
     bad = []
-    got = hoist.distributed.load_cooperative(model, device="cpu", path_kind=path)
+    got = hoist.distributed.load_cooperative(model, device=device, path_kind=path)
     for name, t in whole.items():
         if not same(got[name], t):
             bad.append("whole: " + name)
-    got = hoist.distributed.load_cooperative(model, device="cpu", tp=True, path_kind=path)
+    got = hoist.distributed.load_cooperative(model, device=device, tp=True, path_kind=path)
     for name, t in whole.items():
         if not same(got[name], expect_slice(name, t, rank, world, kv_heads)):
             bad.append("slice: %s %s" % (name, tuple(got[name].shape)))
     # a rank that fails makes every rank fail, naming it
     try:
-        hoist.distributed.load_cooperative(model if rank else model + ".missing", device="cpu")
+        hoist.distributed.load_cooperative(model if rank else model + ".missing", device=device)
         bad.append("a failed rank did not fail the others")
     except hoist.HoistError as e:
         if rank and "rank 0 failed" not in str(e):
