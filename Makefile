@@ -3,8 +3,9 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
+VENV       ?= .venv
 
-.PHONY: all deps build test test-fast test-asan demo install clean fuzz
+.PHONY: all deps build test test-fast test-asan demo install python clean fuzz
 
 all: build
 
@@ -36,8 +37,17 @@ fuzz:
 demo: build
 	@tools/demo.sh $(BUILD)/hoist
 
+# Under /usr/local (or PREFIX=...), with hoist.pc for that prefix; ldconfig runs for /usr and
+# /usr/local when root.
+PREFIX ?=
 install: build
-	cmake --install $(BUILD)
+	cmake --install $(BUILD) $(if $(PREFIX),--prefix $(PREFIX))
+
+# The Python binding in a virtual environment at $(VENV), offline (Debian's python3, the system's
+# numpy and torch visible in it): then `$(VENV)/bin/python -c "import hoist"`. ctest `python_install`
+# runs the same script.
+python: build
+	HOIST_LIBRARY=$(abspath $(BUILD))/libhoist.so tools/install-python.sh $(VENV)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

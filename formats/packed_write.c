@@ -265,7 +265,20 @@ typedef struct writer {
     uint64_t *tensor_hash;
     XXH3_state_t hs; /* the running hash of the tensor being written */
     hoist_pack_stats st;
+    uint64_t done;   /* model bytes written, for progress */
+    double reported; /* hoist__now() of the last progress call */
 } writer;
+
+/* Progress on the calling thread, between batches: at most one call per
+ * HOIST_PROGRESS_INTERVAL_MS but the first and the last (hoist.h's contract). */
+static void report(const packer *pk, writer *wr, int force)
+{
+    if (!pk->o.progress) return;
+    double now = hoist__now();
+    if (!force && now - wr->reported < HOIST_PROGRESS_INTERVAL_MS / 1000.0) return;
+    wr->reported = now;
+    pk->o.progress(wr->done, pk->t->total_bytes, pk->o.progress_user);
+}
 
 /* Writes one compressed batch in order and folds its bytes into the tensors' hashes. */
 static int write_batch(packer *pk, writer *wr, size_t n)
@@ -282,7 +295,9 @@ static int write_batch(packer *pk, writer *wr, size_t n)
         put32(&wr->chunk_p, j->codec);
         put64(&wr->chunk_p, j->xxh3);
         wr->st.raw_chunks += j->codec == HOIST_CODEC_STORED;
+        wr->done += j->len;
     }
+    report(pk, wr, 0);
     return HOIST_OK;
 }
 
@@ -291,6 +306,7 @@ static int pack_chunks(packer *pk, pworker *ws, unsigned nw, size_t batch, write
 {
     const hoist__table *t = pk->t;
     size_t n = 0;
+    report(pk, wr, 1); /* done = 0 */
     for (size_t ti = 0; ti < t->ntensors; ti++) {
         const hoist__tensor *x = &t->tensors[ti];
         if (x->nbytes == 0) wr->tensor_hash[ti] = XXH3_64bits(NULL, 0);
@@ -311,6 +327,10 @@ static int pack_chunks(packer *pk, pworker *ws, unsigned nw, size_t batch, write
         RETURN_IF_ERR(run_batch(pk, ws, nw, n));
         RETURN_IF_ERR(write_batch(pk, wr, n));
     }
+    if (wr->done != t->total_bytes)
+        return hoist__err(HOIST_E_INTERNAL, "packed %llu of the model's %llu bytes",
+                          (unsigned long long)wr->done, (unsigned long long)t->total_bytes);
+    report(pk, wr, 1); /* done == total */
     return HOIST_OK;
 }
 

@@ -42,12 +42,12 @@ extern "C" {
  * hoist_weights_stats and hoist_session_stats_get return a status; hoist_plan_info's geometry
  * moved to hoist_plan_geometry(); HOIST_FORMAT_GGUF; hoist_device_name(). Programs built against
  * 0.1 keep running: its functions stay exported under symbol version HOIST_0 (docs/ABI.md).
- * 0.3: tensor-parallel slices and cooperative loads (hoist_tp_options, hoist_load_group, at the
- * end of this header); hoist_load_options.tp, hoist_plan_options.tp, hoist_plan_info.tp_world,
- * and hoist_load_stats.read_bytes, exchange_seconds and exchange_bytes, appended.
+ * Tensor-parallel slices and cooperative loads (hoist_tp_options, hoist_load_group, at the end
+ * of this header) appended hoist_load_options.tp, hoist_plan_options.tp,
+ * hoist_plan_info.tp_world, and hoist_load_stats.read_bytes, exchange_seconds, exchange_bytes.
  * CMake takes the library's version from these three lines. */
 #define HOIST_VERSION_MAJOR 0
-#define HOIST_VERSION_MINOR 3
+#define HOIST_VERSION_MINOR 2
 #define HOIST_VERSION_PATCH 0
 #define HOIST_VERSION_NUMBER \
     (HOIST_VERSION_MAJOR * 10000 + HOIST_VERSION_MINOR * 100 + HOIST_VERSION_PATCH)
@@ -512,7 +512,7 @@ typedef struct hoist_plan_device {
     {.size = sizeof(hoist_plan_device), .device = HOIST_DEVICE_HOST, .free_bytes = 0,           \
      .reserve_bytes = 0}
 
-/* Tensor-parallel options (0.3), declared with the tensor-parallel section at the end. */
+/* Tensor-parallel options, declared with the tensor-parallel section at the end. */
 typedef struct hoist_tp_options hoist_tp_options;
 
 typedef struct hoist_plan_options {
@@ -529,7 +529,7 @@ typedef struct hoist_plan_options {
     const hoist_geometry *geometry;
     /* Budget shared with other plans and weights; NULL = the process-wide one. */
     hoist_coordinator *coordinator;
-    /* Tensor parallelism (0.3; NULL = none, the layer split above): with tp->world > 1 every
+    /* Tensor parallelism (NULL = none, the layer split above): with tp->world > 1 every
      * device of the list holds one rank's slice of every layer, devices[i] being rank i (so
      * ndevices must equal tp->world; tp->rank is ignored), sliced by tp's rules as hoist_load
      * slices them; each device's KV cache holds its ranks' kv heads (n_kv_heads / world, or one
@@ -570,7 +570,7 @@ typedef struct hoist_plan_info {
     uint64_t kv_bytes;
     uint64_t workspace_bytes;
     size_t ndevices;               /* as in the options (unused ones included) */
-    size_t tp_world;               /* 0.3: ranks of a tensor-parallel plan (device i is rank i;
+    size_t tp_world;               /* ranks of a tensor-parallel plan (device i is rank i;
                                       kv_bytes_per_token is then each rank's, and
                                       hoist_plan_tensor_device answers rank 0's device); 0 for
                                       a layer split. Such a plan is not for hoist_load: load
@@ -711,11 +711,36 @@ typedef struct hoist_load_options {
                                   under ram_budget, counted against it. -1 = the path's default
                                   (HOIST_STREAM_READAHEAD), 0 = none; at most a quarter of
                                   a budget. Other paths ignore it. */
-    /* 0.3: tensor parallelism and cooperative loading (NULL = neither): this process is rank
+    /* The embedder's device allocator for the arenas (NULL = hoist's own: cudaMalloc, or
+     * aligned host memory for HOIST_DEVICE_HOST): every arena of the load is taken from it and,
+     * when the weights' last reference goes, given back to it. hoist copies the struct; its user
+     * pointer must stay valid while the weights live. hoist_load_sink ignores it. */
+    const struct hoist_allocator *allocator;
+    /* Tensor parallelism and cooperative loading (NULL = neither): this process is rank
      * tp->rank of tp->world and loads only its slice of each tensor, reading only that slice's
      * bytes from storage; see the tensor-parallel section at the end of this header. */
     const hoist_tp_options *tp;
 } hoist_load_options;
+
+/* Arena memory from the embedder: a framework's caching allocator (so that its accounting sees
+ * the weights, and freeing the last tensor returns the memory to it), a pool, a NUMA policy.
+ * alloc returns `bytes` (at least 1) of memory on `device` (a CUDA ordinal, or HOIST_DEVICE_HOST
+ * for host memory) aligned to at least HOIST_ALLOCATOR_ALIGN bytes, or NULL when it cannot; the
+ * load then fails with HOIST_E_DEVICE_NOMEM (HOIST_E_NOMEM on the host) naming the device, after
+ * giving back any arena it already took. free receives the same device, pointer and byte count;
+ * it is called once per successful alloc, on the thread that frees the last reference (or the
+ * failed hoist_load's). Neither may call into hoist. Both are called with no hoist lock held. */
+typedef struct hoist_allocator {
+    size_t size;               /* sizeof(hoist_allocator): HOIST_ALLOCATOR_INIT */
+    void *(*alloc)(void *user, int device, size_t bytes);
+    void (*free)(void *user, int device, void *ptr, size_t bytes);
+    void *user;
+} hoist_allocator;
+
+#define HOIST_ALLOCATOR_INIT                                                                      \
+    {.size = sizeof(hoist_allocator), .alloc = NULL, .free = NULL, .user = NULL}
+/* Tensor views start at multiples of 64 bytes inside an arena: the least alignment of one. */
+#define HOIST_ALLOCATOR_ALIGN 64u
 
 /* None: on the device machine's virtio disk reading ahead gained nothing at any distance
  * (docs/BENCHMARKS.md); storage that wants a deeper queue than the kernel keeps may differ. */
@@ -725,7 +750,7 @@ typedef struct hoist_load_options {
     {.size = sizeof(hoist_load_options), .path = HOIST_PATH_AUTO, .device = HOIST_DEVICE_HOST,  \
      .ram_budget = 0, .threads = 0, .chunk_bytes = 0, .verify = 0, .mmap_register = -1,         \
      .plan = NULL, .progress = NULL, .progress_user = NULL, .manifest = NULL,                   \
-     .readahead_bytes = -1, .tp = NULL}
+     .readahead_bytes = -1, .allocator = NULL, .tp = NULL}
 
 typedef struct hoist_load_stats {
     size_t size;               /* set by the caller: HOIST_LOAD_STATS_INIT */
@@ -743,7 +768,6 @@ typedef struct hoist_load_stats {
     double readback_seconds;   /* wall time of HOIST_VERIFY_READBACK */
     uint64_t file_bytes;       /* bytes of the files the load consumed: a packed model's
                                   compressed chunks; otherwise equal to bytes */
-    /* 0.3 */
     uint64_t read_bytes;       /* bytes the path asked storage for: the windows, or with
                                   tensor-parallel slices only the slices' byte ranges, widened
                                   to the O_DIRECT unit (uring) or the page (mmap) */
@@ -846,10 +870,17 @@ typedef struct hoist_sum_options {
     uint64_t chunk_bytes;      /* hoist_model_sum: bytes per chunk, a power of two from 4 KiB to
                                   1 GiB; 0 = 1 MiB. Ignored by hoist_model_verify. */
     unsigned threads;          /* 0 = online CPUs, at most 16 */
+    /* Optional (NULL = none): the tensor bytes read and hashed (a packed model's: decoded and
+     * checked) so far, total = every tensor byte; called on the calling thread while it waits
+     * for the workers, the last call (done == total) once every byte is hashed, before the
+     * manifest is written or compared. */
+    hoist_progress_fn progress;
+    void *progress_user;
 } hoist_sum_options;
 
 #define HOIST_SUM_OPTIONS_DEFAULT                                                                 \
-    {.size = sizeof(hoist_sum_options), .manifest = NULL, .chunk_bytes = 0, .threads = 0}
+    {.size = sizeof(hoist_sum_options), .manifest = NULL, .chunk_bytes = 0, .threads = 0,       \
+     .progress = NULL, .progress_user = NULL}
 
 /* The model's default manifest: its entry file (the .safetensors file, or the sharded index)
  * with ".hoist-sum" appended. Owned by the model; NULL for NULL. */
@@ -925,11 +956,17 @@ typedef struct hoist_pack_options {
                                   floats, planes for integers */
     unsigned threads;          /* 0 = online CPUs */
     int overwrite;             /* replace out_path if it exists (else HOIST_E_INVALID_ARG) */
+    /* Optional (NULL = none): model bytes compressed and written so far, total = every tensor
+     * byte; called on the calling thread between batches, the last call (done == total) once
+     * every chunk is written, before the index. */
+    hoist_progress_fn progress;
+    void *progress_user;
 } hoist_pack_options;
 
 #define HOIST_PACK_OPTIONS_DEFAULT                                                                \
     {.size = sizeof(hoist_pack_options), .level = 0, .chunk_bytes = 0,                          \
-     .filter = HOIST_FILTER_AUTO, .threads = 0, .overwrite = 0}
+     .filter = HOIST_FILTER_AUTO, .threads = 0, .overwrite = 0, .progress = NULL,               \
+     .progress_user = NULL}
 
 typedef struct hoist_pack_stats {
     size_t size;               /* set by the caller: HOIST_PACK_STATS_INIT */
@@ -1106,7 +1143,9 @@ HOIST_API int hoist_session_check_model(const hoist_model *model, const hoist_ge
                                         const hoist_session_options *opts);
 /* NULL is a no-op. */
 HOIST_API void hoist_session_free(hoist_session *s);
-/* Empties the KV cache (position 0); statistics are kept. */
+/* Empties the KV cache (position 0) and returns dynamic NTK's frequencies to their initial ones
+ * (a fresh model's; within a session they follow transformers' rotary state, which keeps the
+ * longest sequence seen); statistics are kept. */
 HOIST_API int hoist_session_reset(hoist_session *s);
 /* Runs n tokens (each below vocab) through the model at the cache's position and appends them
  * to the cache; their last token's logits become available. HOIST_E_TOO_MANY when the cache
@@ -1127,7 +1166,7 @@ HOIST_API int hoist_session_generate(hoist_session *s, const int32_t *prompt, si
  * untouched). */
 HOIST_API int hoist_session_stats_get(const hoist_session *s, hoist_session_stats *out);
 
-/* ---- tensor parallelism and cooperative loading (0.3) -------------------------------------- */
+/* ---- tensor parallelism and cooperative loading ------------------------------------------- */
 
 /* Tensor parallelism: an engine running a model over `world` GPUs gives each rank a slice of most
  * matrices. hoist_load with hoist_load_options.tp loads only this rank's slice of each tensor,

@@ -72,7 +72,7 @@ static int session_check(const hoist_geometry *geometry, const hoist_session_opt
     hoist_session_options o;
     RETURN_IF_ERR(HOIST__IN(hoist_session_options, &o, opts, &def));
     RETURN_IF_ERR(HOIST__IN(hoist_geometry, g, geometry, NULL));
-    uint32_t tokens, batch;
+    uint32_t tokens = 0, batch = 0; /* set by session_sizes; -O3 cannot tell */
     RETURN_IF_ERR(check_geometry(g));
     RETURN_IF_ERR(session_sizes(g, &o, &tokens, &batch));
     return check_window(g, tokens);
@@ -225,6 +225,10 @@ int hoist_session_reset(hoist_session *s)
     RETURN_IF_ERR(s->ops->reset(s));
     s->pos = 0;
     s->have_logits = 0;
+    /* as a freshly loaded transformers model: hoist run's warm-up must not leave the timed run
+     * the frequencies of a longer sequence */
+    memcpy(s->inv_freq, s->inv_orig, (size_t)s->geo.head_dim / 2 * sizeof(float));
+    s->rope_cached = s->geo.max_position;
     return HOIST_OK;
 }
 

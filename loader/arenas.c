@@ -3,6 +3,8 @@
  * allocated, so that a load that cannot fit fails without taking (or leaving) anything. */
 #include "loader/load_ctx.h"
 
+#include "core/abi.h"
+
 #include <string.h>
 
 /* The plan's devices that hold tensors become arenas, in plan order. */
@@ -81,6 +83,28 @@ static int check_free(const hoist__load *ld)
     return HOIST_OK;
 }
 
+/* One arena from the embedder's allocator: NULL is that device's out-of-memory, and memory the
+ * views cannot start in (misaligned) goes back at once. */
+static int embedder_alloc(hoist__arena *ar, const hoist_allocator *a)
+{
+    char dn[HOIST_DEVICE_NAME_MAX];
+    size_t bytes = ar->bytes ? (size_t)ar->bytes : 1; /* an empty model still gets a base */
+    void *p = a->alloc(a->user, ar->device, bytes);
+    RETURN_IF(!p, ar->device == HOIST_DEVICE_HOST ? HOIST_E_NOMEM : HOIST_E_DEVICE_NOMEM,
+              "%s: the embedder's allocator returned NULL for the %zu-byte arena of the weights",
+              hoist_device_name(ar->device, dn, sizeof dn), bytes);
+    if ((uintptr_t)p % HOIST_ALLOCATOR_ALIGN) {
+        a->free(a->user, ar->device, p, bytes);
+        return hoist__err(HOIST_E_INVALID_ARG, "%s: the embedder's allocator returned %p for the "
+                          "weights' arena, not aligned to %u bytes (HOIST_ALLOCATOR_ALIGN)",
+                          hoist_device_name(ar->device, dn, sizeof dn), p, HOIST_ALLOCATOR_ALIGN);
+    }
+    ar->base = p;
+    ar->alloc = *a;
+    ar->alloc_bytes = bytes;
+    return HOIST_OK;
+}
+
 int hoist__arenas_alloc(hoist__load *ld)
 {
     for (size_t a = 0; a < ld->narenas; a++) {
@@ -92,10 +116,18 @@ int hoist__arenas_alloc(hoist__load *ld)
                               (unsigned long long)ld->plan.arena_bytes[a]);
         ld->arenas[a].bytes = ld->plan.arena_bytes[a];
     }
+    hoist_allocator embedder = HOIST_ALLOCATOR_INIT;
+    if (ld->opts.allocator) {
+        RETURN_IF_ERR(HOIST__IN(hoist_allocator, &embedder, ld->opts.allocator, NULL));
+        RETURN_IF(!embedder.alloc || !embedder.free, HOIST_E_INVALID_ARG,
+                  "hoist_load: the allocator needs both alloc and free (alloc %s, free %s)",
+                  embedder.alloc ? "set" : "NULL", embedder.free ? "set" : "NULL");
+    }
     RETURN_IF_ERR(check_free(ld));
     for (size_t a = 0; a < ld->narenas; a++) {
         hoist__arena *ar = &ld->arenas[a];
-        int rc = ar->gpu->mem_alloc(ar->device, ar->bytes, (void **)&ar->base);
+        int rc = embedder.alloc ? embedder_alloc(ar, &embedder)
+                                : ar->gpu->mem_alloc(ar->device, ar->bytes, (void **)&ar->base);
         if (rc < 0) {
             ar->base = NULL;
             hoist__arenas_free(ld->arenas, a);
@@ -108,7 +140,11 @@ int hoist__arenas_alloc(hoist__load *ld)
 void hoist__arenas_free(hoist__arena *arenas, size_t n)
 {
     for (size_t a = 0; a < n; a++) {
-        if (arenas[a].base) arenas[a].gpu->mem_free(arenas[a].device, arenas[a].base);
-        arenas[a].base = NULL;
+        hoist__arena *ar = &arenas[a];
+        if (ar->base && ar->alloc.free)
+            ar->alloc.free(ar->alloc.user, ar->device, ar->base, ar->alloc_bytes);
+        else if (ar->base)
+            ar->gpu->mem_free(ar->device, ar->base);
+        ar->base = NULL;
     }
 }

@@ -13,6 +13,7 @@
 #include "core/abi.h"
 #include "core/core.h"
 #include "core/io.h"
+#include "loader/progress.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -58,6 +59,7 @@ typedef struct engine {
     uint64_t first_bad_unit;
     int bad_status;
     char bad_msg[1024];
+    hoist__progress prog;     /* tensor bytes hashed */
 } engine;
 
 typedef struct eworker {
@@ -150,6 +152,7 @@ static int file_unit(eworker *w, uint64_t u)
         RETURN_IF_ERR(feed(e, i, pa - x->offset, w->buf + (pa - a), pb - pa));
     }
     e->unit_hash[u] = XXH3_64bits_digest(&w->hs);
+    hoist__progress_add(&e->prog, b > a ? b - a : 0);
     return HOIST_OK;
 }
 
@@ -180,6 +183,7 @@ static int packed_unit(eworker *w, uint64_t c)
     else if (rc < 0)
         return rc;
     const hoist__tensor *x = &t->tensors[ch->tensor];
+    hoist__progress_add(&e->prog, ch->len);
     return feed(e, ch->tensor, ch->vofs - x->offset, rc == HOIST_OK ? w->out : NULL, ch->len);
 }
 
@@ -324,19 +328,36 @@ static int run_workers(engine *e, unsigned n)
         ws[i].started = 1;
     }
     for (unsigned i = 0; i < n; i++) {
-        if (ws[i].started) pthread_join(ws[i].thread, NULL);
+        if (ws[i].started) hoist__progress_join(&e->prog, ws[i].thread);
         hoist__free(ws[i].buf);
         hoist__free(ws[i].out);
         hoist__decoder_free(&ws[i].dec);
     }
     hoist__free(ws);
     if (e->err_status) return hoist__err(e->err_status, "%s", e->err_msg);
+    if (rc == HOIST_OK) hoist__progress_finish(&e->prog);
     return rc;
 }
 
-/* Hashes every unit and tensor of t (cb: the manifest chunk size; ignored for a packed model). */
-static int engine_run(engine *e, const hoist__table *t, uint64_t cb, unsigned threads)
+/* Tensor bytes the units cover: what progress counts to. */
+static uint64_t engine_total(const engine *e)
 {
+    const hoist__table *t = e->t;
+    uint64_t total = 0;
+    if (t->packed) {
+        for (uint64_t c = 0; c < t->packed->nchunks; c++) total += t->packed->chunks[c].len;
+    } else {
+        for (uint32_t f = 0; f < t->nfiles; f++)
+            if (e->hi[f] > e->lo[f]) total += e->hi[f] - e->lo[f];
+    }
+    return total;
+}
+
+/* Hashes every unit and tensor of t (cb: the manifest chunk size; ignored for a packed model),
+ * reporting progress to o's callback. */
+static int engine_run(engine *e, const hoist__table *t, uint64_t cb, const hoist_sum_options *o)
+{
+    unsigned threads = o->threads;
     memset(e, 0, sizeof *e);
     e->t = t;
     e->cb = cb;
@@ -350,6 +371,7 @@ static int engine_run(engine *e, const hoist__table *t, uint64_t cb, unsigned th
     RETURN_IF(!e->unit_hash || !e->unit_bad, HOIST_E_NOMEM, "out of memory for %llu chunks",
               (unsigned long long)e->nunits);
     RETURN_IF_ERR(open_files(e));
+    hoist__progress_start(&e->prog, o->progress, o->progress_user, engine_total(e));
     return run_workers(e, thread_count(threads, e->nunits));
 }
 
@@ -431,7 +453,7 @@ int hoist_model_sum(const hoist_model *model, const hoist_sum_options *opts)
               (unsigned long long)cb, HOIST_MANIFEST_MIN_CHUNK, HOIST_MANIFEST_MAX_CHUNK);
     engine e;
     hoist__manifest m = {0};
-    int rc = engine_run(&e, t, cb, o.threads);
+    int rc = engine_run(&e, t, cb, &o);
     if (rc == HOIST_OK) rc = build_manifest(t, &e, cb, &m);
     if (rc == HOIST_OK) rc = hoist__manifest_write(o.manifest ? o.manifest : t->manifest, &m);
     hoist__manifest_free(&m);
@@ -518,7 +540,7 @@ int hoist_model_verify(const hoist_model *model, const hoist_sum_options *opts)
     engine e;
     int rc;
     if (t->packed) {
-        rc = engine_run(&e, t, 0, o.threads);
+        rc = engine_run(&e, t, 0, &o);
         if (rc == HOIST_OK) rc = compare_packed(t, &e);
     } else {
         const char *path = o.manifest ? o.manifest : t->manifest;
@@ -532,7 +554,7 @@ int hoist_model_verify(const hoist_model *model, const hoist_sum_options *opts)
             if (rc == HOIST_OK) rc = verify_headers(t, &m, path);
             if (rc == HOIST_OK) {
                 engine_free(&e);
-                rc = engine_run(&e, t, m.chunk_bytes, o.threads);
+                rc = engine_run(&e, t, m.chunk_bytes, &o);
             }
             if (rc == HOIST_OK) rc = compare(t, &e, &m, path);
             hoist__manifest_free(&m);

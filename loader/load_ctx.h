@@ -24,6 +24,10 @@ typedef struct hoist__arena {
     const hoist__gpu_ops *gpu;
     uint8_t *base;
     uint64_t bytes;
+    /* from the embedder's allocator (hoist_load_options.allocator) when alloc.alloc is set:
+     * given back through it, with the byte count it was asked for */
+    hoist_allocator alloc;
+    size_t alloc_bytes;
 } hoist__arena;
 
 typedef struct hoist__load {

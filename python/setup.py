@@ -6,6 +6,7 @@ of this source tree (build it first: `make build` in the repository root). Witho
 package installs alone and finds the library at import time (see README.md)."""
 
 import os
+import shutil
 
 from setuptools import Distribution, setup
 from setuptools.command.build_py import build_py
@@ -31,8 +32,13 @@ class build_py_with_library(build_py):
         super().run()
         lib = built_library()
         if lib:
-            # copy_file follows the libhoist.so -> .so.0 -> .so.0.1.0 links: the file itself
-            self.copy_file(lib, os.path.join(self.build_lib, "hoist", "libhoist.so.0"))
+            # Always the file itself (following libhoist.so -> .so.0 -> .so.0.x.y), even over a
+            # newer one: copy_file skips a destination newer than its source, which would keep
+            # the library of an earlier build (a sanitizer build, say) in a reused build tree.
+            dst = os.path.join(self.build_lib, "hoist", "libhoist.so.0")
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            shutil.copyfile(lib, dst)
+            os.chmod(dst, 0o755)
 
 
 class MaybeBinaryDistribution(Distribution):

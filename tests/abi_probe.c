@@ -56,6 +56,7 @@ int main(void)
     FIELD(hoist_load_options, progress_user);
     FIELD(hoist_load_options, manifest);
     FIELD(hoist_load_options, readahead_bytes);
+    FIELD(hoist_load_options, allocator);
     FIELD(hoist_load_options, tp);
     END();
     BEGIN(hoist_load_stats);
@@ -107,6 +108,29 @@ int main(void)
     FIELD(hoist_device_info, free_bytes);
     FIELD(hoist_device_info, compute_major);
     FIELD(hoist_device_info, compute_minor);
+    END();
+    BEGIN(hoist_allocator);
+    FIELD(hoist_allocator, size);
+    FIELD(hoist_allocator, alloc);
+    FIELD(hoist_allocator, free);
+    FIELD(hoist_allocator, user);
+    END();
+    BEGIN(hoist_plan_device);
+    FIELD(hoist_plan_device, size);
+    FIELD(hoist_plan_device, device);
+    FIELD(hoist_plan_device, free_bytes);
+    FIELD(hoist_plan_device, reserve_bytes);
+    END();
+    BEGIN(hoist_plan_options);
+    FIELD(hoist_plan_options, size);
+    FIELD(hoist_plan_options, devices);
+    FIELD(hoist_plan_options, ndevices);
+    FIELD(hoist_plan_options, max_seq_len);
+    FIELD(hoist_plan_options, batch);
+    FIELD(hoist_plan_options, forward_tokens);
+    FIELD(hoist_plan_options, kv_dtype);
+    FIELD(hoist_plan_options, geometry);
+    FIELD(hoist_plan_options, coordinator);
     END();
     /* The defaults the binding fills in by hand (LoadOptions.default()). */
     hoist_load_options d = HOIST_LOAD_OPTIONS_DEFAULT;

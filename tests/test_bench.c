@@ -334,6 +334,150 @@ START_TEST(test_from_csv_and_no_gnuplot)
 }
 END_TEST
 
+/* ---- the plot's layout ------------------------------------------------------------------- */
+
+/* What the script must keep apart, in graph coordinates (0..1 over the plot area): a label's
+ * text box (about a character's width per character, a line high) and a point's marker. The
+ * same sizes as tools/bench_report.c assumes for its smallest terminal. */
+#define CHAR_W 0.0105
+#define LINE_H 0.0300
+#define PT_W 0.0110
+#define PT_H 0.0150
+
+typedef struct gp_label {
+    char text[64];
+    double x, y;
+} gp_label;
+
+static double to_graph(double v, double lo, double hi, int lg)
+{
+    return lg ? (log(v) - log(lo)) / (log(hi) - log(lo)) : (v - lo) / (hi - lo);
+}
+
+/* A crowded bench: sixteen loads whose points nearly coincide (four budgets of two paths, cold
+ * and warm, within a percent of one another), as a CSV that `bench --from-csv` plots. */
+static void write_crowded_csv(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "model,device,kind,mode,path,ran,budget_bytes,runs,bytes,seconds_median,"
+               "seconds_min,seconds_max,gbps_median,resident_bytes,repeat,model_bytes,"
+               "cold_method\n");
+    const char *paths[] = {"stream", "uring"};
+    for (int mode = 0; mode < 2; mode++)
+        for (int p = 0; p < 2; p++)
+            for (int b = 0; b < 4; b++) {
+                double secs = 1.0 + 0.002 * b + 0.001 * p + 0.0005 * mode;
+                double resident = (64.0 + 0.3 * b + 0.2 * p) * 1048576;
+                fprintf(f, "/m/crowd,host,load,%s,%s,%s,%llu,2,1000000000,%.4f,%.4f,%.4f,1.0,"
+                           "%.0f,2,1000000000,fadvise\n",
+                        mode ? "warm" : "cold", paths[p], paths[p], (16ull << 20) << b, secs,
+                        secs * 0.99, secs * 1.01, resident);
+            }
+    /* and one far away, so that the x axis is logarithmic */
+    fprintf(f, "/m/crowd,host,load,warm,mmap,mmap,0,2,1000000000,0.5,0.49,0.51,2.0,%.0f,2,"
+               "1000000000,fadvise\n", 1000.0 * 1048576);
+    fclose(f);
+}
+
+/* The key sits outside the plot area, so it covers no point; no two labels overprint and no label
+ * covers a point; a label with no room is listed under the plot instead, so every point is named
+ * once. */
+START_TEST(test_plot_layout)
+{
+    char *csvp = tu_path(dir, "crowd.csv");
+    write_crowded_csv(csvp);
+    setenv("HOIST_GNUPLOT", "/nonexistent/gnuplot", 1); /* keep the script: it is what we check */
+    char args[2048];
+    snprintf(args, sizeof args, "bench --from-csv '%s' --plot '%s/p.svg' > /dev/null 2>&1", csvp,
+             dir);
+    ck_assert_int_eq(tu_run_cli(args), 0);
+    free(csvp);
+    char *p = tu_path(dir, "p.svg.gp");
+    char *gp = slurp(p);
+    free(p);
+
+    ck_assert_ptr_nonnull(strstr(gp, "\nset key outside"));
+    ck_assert_ptr_null(strstr(gp, "set key inside"));
+    ck_assert_ptr_null(strstr(gp, "with labels")); /* labels are placed, not drawn at the points */
+
+    double xlo = 0, xhi = 0, ylo = 0, yhi = 0;
+    const char *xr = strstr(gp, "set xrange ["), *yr = strstr(gp, "set yrange [");
+    ck_assert_ptr_nonnull(xr);
+    ck_assert_ptr_nonnull(yr);
+    ck_assert_int_eq(sscanf(xr, "set xrange [%lf:%lf]", &xlo, &xhi), 2);
+    ck_assert_int_eq(sscanf(yr, "set yrange [%lf:%lf]", &ylo, &yhi), 2);
+    int xlog = strstr(gp, "set logscale x") != NULL, ylog = strstr(gp, "set logscale y") != NULL;
+    ck_assert(xlog); /* 64 MiB to 1000 MiB */
+
+    /* the points, from the datablocks */
+    double px[32], py[32];
+    int npts = 0;
+    for (const char *blk = gp; (blk = strstr(blk, " << EOD\n")) != NULL;) {
+        blk += 8;
+        while (strncmp(blk, "EOD", 3) != 0) {
+            double x, y;
+            ck_assert_int_eq(sscanf(blk, "%lf %lf", &x, &y), 2);
+            ck_assert_int_lt(npts, 32);
+            px[npts] = to_graph(x, xlo, xhi, xlog);
+            py[npts] = to_graph(y, ylo, yhi, ylog);
+            ck_assert_msg(px[npts] > 0 && px[npts] < 1 && py[npts] > 0 && py[npts] < 1,
+                          "point %d outside the ranges", npts);
+            npts++;
+            blk = strchr(blk, '\n') + 1;
+        }
+    }
+    ck_assert_int_eq(npts, 17);
+
+    /* the labels placed in the plot, and those listed under it */
+    gp_label labels[32];
+    int nl = 0, listed = 0;
+    for (const char *l = gp; (l = strstr(l, "\nset label ")) != NULL; l++) {
+        char line[256], text[64];
+        const char *end = strchr(l + 1, '\n');
+        size_t len = end ? (size_t)(end - l - 1) : strlen(l + 1);
+        snprintf(line, sizeof line, "%.*s", (int)len, l + 1);
+        int id, more;
+        double x, y;
+        if (sscanf(line, "set label %d \"%63[^\"]\" at graph %lf, %lf", &id, text, &x, &y) == 4) {
+            ck_assert_int_lt(nl, 32);
+            snprintf(labels[nl].text, sizeof labels[nl].text, "%s", text);
+            labels[nl].x = x;
+            labels[nl].y = y;
+            nl++;
+        } else if (strstr(line, " at screen ") && strstr(line, " s at ")) {
+            listed++; /* "cold stream 16M: 1 s at 64 MiB" */
+        } else if (strstr(line, " at screen ") &&
+                   sscanf(strstr(line, "\""), "\"... and %d more", &more) == 1) {
+            listed += more;
+        }
+    }
+    ck_assert_msg(nl >= 4, "only %d labels placed", nl);
+    ck_assert_int_eq(nl + listed, npts);
+    for (int i = 0; i < nl; i++) {
+        double w = CHAR_W * (double)strlen(labels[i].text);
+        double x0 = labels[i].x, x1 = x0 + w, y0 = labels[i].y - LINE_H / 2,
+               y1 = labels[i].y + LINE_H / 2;
+        ck_assert_msg(x0 >= 0 && x1 <= 1 && y0 >= 0 && y1 <= 1, "label %s leaves the plot",
+                      labels[i].text);
+        for (int j = i + 1; j < nl; j++) {
+            double wj = CHAR_W * (double)strlen(labels[j].text);
+            int apart = labels[j].x >= x1 || labels[j].x + wj <= x0 ||
+                        labels[j].y - LINE_H / 2 >= y1 || labels[j].y + LINE_H / 2 <= y0;
+            ck_assert_msg(apart, "labels \"%s\" (%.3f, %.3f) and \"%s\" (%.3f, %.3f) overprint",
+                          labels[i].text, labels[i].x, labels[i].y, labels[j].text, labels[j].x,
+                          labels[j].y);
+        }
+        for (int k = 0; k < npts; k++) {
+            int apart = px[k] - PT_W >= x1 || px[k] + PT_W <= x0 || py[k] - PT_H >= y1 ||
+                        py[k] + PT_H <= y0;
+            ck_assert_msg(apart, "label \"%s\" covers point %d", labels[i].text, k);
+        }
+    }
+    free(gp);
+}
+END_TEST
+
 /* A budget below what a path needs is a result (the row says so), not a failed bench. */
 START_TEST(test_budget_too_small_is_a_row)
 {
@@ -423,6 +567,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_bench_host);
     tcase_add_test(tc, test_from_csv_and_no_gnuplot);
+    tcase_add_test(tc, test_plot_layout);
     tcase_add_test(tc, test_budget_too_small_is_a_row);
     tcase_add_test(tc, test_packed_model);
     tcase_add_test(tc, test_usage_errors);

@@ -491,6 +491,12 @@ START_TEST(test_dynamic_session)
     ck_assert_mem_eq(ta, tb, sizeof ta);
     ck_assert_int_eq(hoist_session_logits(a, la, 256), HOIST_OK);
     ck_assert_mem_eq(la, lb, sizeof la);
+    /* after a reset a session runs as a fresh one: the same tokens again, although the longer
+     * sequence it saw would otherwise keep its frequencies */
+    int32_t tr[6];
+    ck_assert_int_eq(hoist_session_reset(a), HOIST_OK);
+    ck_assert_int_eq(hoist_session_generate(a, prompt, NPROMPT, 6, tr), HOIST_OK);
+    ck_assert_mem_eq(ta, tr, sizeof ta);
     hoist_session_free(a);
     hoist_session_free(b);
     unload(&l);

@@ -379,52 +379,196 @@ int bench_read_csv(const char *path, bench_report *r, char *err, size_t errlen)
 
 /* ---- plot --------------------------------------------------------------------------------- */
 
-/* One datablock of the load rows of a mode: x = resident, y = median seconds, min, max, label. */
-static int datablock(FILE *g, const bench_report *r, const char *mode, double unit)
+/* The plot area sits at fixed screen fractions, so that a data point's place in it (graph
+ * coordinates, 0..1 on both axes) is known here, before gnuplot draws: labels are then placed
+ * where they cover neither another label nor a point, and the key goes in the right margin,
+ * outside the data. The sizes below are of the smaller terminal (SVG 1100x720, labels at 10 pt;
+ * the PNG is larger), with some slack: a char is about 6 px of the 616 px plot width, a line
+ * about 14 px of its 576 px height. */
+#define PLOT_LEFT 0.08
+#define PLOT_RIGHT 0.64
+#define PLOT_TOP 0.91
+#define PLOT_BOTTOM 0.11
+#define LABEL_CHAR_W 0.0105  /* graph width of one label character */
+#define LABEL_LINE_H 0.0300  /* graph height of one label line */
+#define POINT_HALF_W 0.0110  /* half the graph width of a point (pointsize 1.4) */
+#define POINT_HALF_H 0.0150
+#define PLOT_MAX_DROPPED 6   /* labels listed under the plot when there was no room beside them */
+
+typedef struct plot_axis {
+    int log;
+    double lo, hi;           /* the range set, in plotted units */
+} plot_axis;
+
+typedef struct plot_point {
+    const bench_row *row;
+    double x, y;             /* plotted units */
+    double gx, gy, gmin, gmax; /* graph coordinates of the point and its bar */
+    char text[48];
+} plot_point;
+
+typedef struct plot_box {
+    double x0, y0, x1, y1;
+} plot_box;
+
+static double axis_graph(const plot_axis *a, double v)
 {
-    int n = 0;
-    fprintf(g, "$%s << EOD\n", mode);
-    for (size_t i = 0; i < r->nrows; i++) {
-        const bench_row *w = &r->rows[i];
-        if (strcmp(w->kind, "load") || strcmp(w->mode, mode) || !w->runs) continue;
-        char b[32] = "", lbl[96];
-        if (w->budget) {
-            char tmp[24];
-            snprintf(b, sizeof b, " %s", fmt_budget(w->budget, tmp, sizeof tmp));
+    if (a->log) return (log(v) - log(a->lo)) / (log(a->hi) - log(a->lo));
+    return (v - a->lo) / (a->hi - a->lo);
+}
+
+/* The range of an axis over values in [lo, hi]: logarithmic when they span a factor of 10 (RAM
+ * from a few MiB for stream to the model's size for mmap; times from warm to cold), else linear
+ * from 0; padded by the given fractions of the span on each side (the right side of the x axis
+ * leaves room for the labels of the rightmost points). */
+static plot_axis axis_for(double lo, double hi, double pad_lo, double pad_hi)
+{
+    plot_axis a = {0, 0, hi > 0 ? hi : 1};
+    if (lo > 0 && hi / lo >= 10) {
+        double span = log(hi / lo);
+        a.log = 1;
+        a.lo = lo * exp(-pad_lo * span);
+        a.hi = hi * exp(pad_hi * span);
+    } else {
+        a.hi = (hi > 0 ? hi : 1) * (1 + pad_hi);
+    }
+    return a;
+}
+
+static int boxes_overlap(plot_box a, plot_box b)
+{
+    return a.x0 < b.x1 && b.x0 < a.x1 && a.y0 < b.y1 && b.y0 < a.y1;
+}
+
+static plot_box point_box(const plot_point *p)
+{
+    /* the marker and its min-max bar */
+    double lo = p->gmin < p->gy - POINT_HALF_H ? p->gmin : p->gy - POINT_HALF_H;
+    double hi = p->gmax > p->gy + POINT_HALF_H ? p->gmax : p->gy + POINT_HALF_H;
+    return (plot_box){p->gx - POINT_HALF_W, lo, p->gx + POINT_HALF_W, hi};
+}
+
+/* Places the label of points[i] (left-aligned text centred vertically on its y) at the first of
+ * a few spots around its point that stays inside the plot and covers no label placed before it,
+ * no point and no ceiling line (at graph heights lines[0..nlines)). 1 with *lx, *ly set; 0 when
+ * every spot is taken. */
+static int place_label(const plot_point *points, size_t n, size_t i, const plot_box *placed,
+                       size_t nplaced, const double *lines, int nlines, double *lx, double *ly)
+{
+    const plot_point *p = &points[i];
+    double w = (double)strlen(p->text) * LABEL_CHAR_W, h = LABEL_LINE_H, d = POINT_HALF_W * 1.3;
+    /* right, left, above, below, then farther up and down on either side */
+    const double spots[][2] = {
+        {p->gx + d, p->gy},         {p->gx + d, p->gy + h},     {p->gx + d, p->gy - h},
+        {p->gx - d - w, p->gy},     {p->gx - d - w, p->gy + h}, {p->gx - d - w, p->gy - h},
+        {p->gx - w / 2, p->gy + 1.5 * h}, {p->gx - w / 2, p->gy - 1.5 * h},
+        {p->gx + d, p->gy + 2 * h}, {p->gx + d, p->gy - 2 * h}, {p->gx - d - w, p->gy + 2 * h},
+        {p->gx - d - w, p->gy - 2 * h}, {p->gx - w / 2, p->gy + 2.5 * h},
+        {p->gx - w / 2, p->gy - 2.5 * h},
+    };
+    for (size_t s = 0; s < sizeof spots / sizeof *spots; s++) {
+        plot_box b = {spots[s][0], spots[s][1] - h / 2, spots[s][0] + w, spots[s][1] + h / 2};
+        if (b.x0 < 0.01 || b.x1 > 0.99 || b.y0 < 0.01 || b.y1 > 0.99) continue; /* off the frame */
+        int free_spot = 1;
+        for (size_t k = 0; k < nplaced && free_spot; k++)
+            free_spot = !boxes_overlap(b, placed[k]);
+        for (size_t k = 0; k < n && free_spot; k++)
+            free_spot = !boxes_overlap(b, point_box(&points[k]));
+        for (int k = 0; k < nlines && free_spot; k++)
+            free_spot = !(b.y0 < lines[k] + 0.004 && lines[k] - 0.004 < b.y1);
+        if (free_spot) {
+            *lx = spots[s][0];
+            *ly = spots[s][1];
+            return 1;
         }
-        snprintf(lbl, sizeof lbl, "%s%s", w->path, b);
-        double x = w->resident / unit;
-        fprintf(g, "%.6g %.6g %.6g %.6g \"%s\"\n", x > 0 ? x : 1e-6, w->seconds.med,
-                w->seconds.min, w->seconds.max, lbl);
-        n++;
+    }
+    return 0;
+}
+
+/* Text safe inside a gnuplot double-quoted string: a CSV read back may hold anything. */
+static void plot_text(char *dst, size_t cap, const char *src)
+{
+    size_t k = 0;
+    for (; *src && k + 1 < cap; src++)
+        dst[k++] = (*src == '"' || *src == '\\' || (unsigned char)*src < 0x20) ? '_' : *src;
+    dst[k] = '\0';
+}
+
+/* One datablock of the load points of a mode: x, median seconds, min, max. */
+static int datablock(FILE *g, const plot_point *points, size_t n, const char *mode)
+{
+    int count = 0;
+    fprintf(g, "$%s << EOD\n", mode);
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(points[i].row->mode, mode)) continue;
+        fprintf(g, "%.6g %.6g %.6g %.6g\n", points[i].x, points[i].y, points[i].row->seconds.min,
+                points[i].row->seconds.max);
+        count++;
     }
     fprintf(g, "EOD\n");
-    return n;
+    return count;
 }
 
-static void range(const bench_report *r, double *xlo, double *xhi, double *ylo, double *yhi)
-{
-    *xlo = *ylo = INFINITY;
-    *xhi = *yhi = 0;
-    for (size_t i = 0; i < r->nrows; i++) {
-        const bench_row *w = &r->rows[i];
-        if (strcmp(w->kind, "load") || !w->runs) continue;
-        if (w->resident < *xlo) *xlo = w->resident;
-        if (w->resident > *xhi) *xhi = w->resident;
-        if (w->seconds.min < *ylo) *ylo = w->seconds.min;
-        if (w->seconds.max > *yhi) *yhi = w->seconds.max;
-    }
-}
-
+/* The gnuplot script drawing r into out: 0, -1 when no load finished, -2 out of memory. */
 static int write_script(FILE *g, const char *out, const bench_report *r)
 {
     size_t n = strlen(out);
     int png = n >= 4 && strcmp(out + n - 4, ".png") == 0;
-    double xlo, xhi, ylo, yhi;
-    range(r, &xlo, &xhi, &ylo, &yhi);
-    if (!(xhi > 0)) return -1;
+    size_t npoints = 0;
+    for (size_t i = 0; i < r->nrows; i++)
+        npoints += !strcmp(r->rows[i].kind, "load") && r->rows[i].runs;
+    if (!npoints) return -1;
+    plot_point *points = calloc(npoints, sizeof *points);
+    plot_box *placed = calloc(npoints, sizeof *placed);
+    size_t *dropped = calloc(npoints, sizeof *dropped);
+    if (!points || !placed || !dropped) {
+        free(points);
+        free(placed);
+        free(dropped);
+        return -2;
+    }
+    double xlo = INFINITY, xhi = 0, ylo = INFINITY, yhi = 0;
+    for (size_t i = 0; i < r->nrows; i++) {
+        const bench_row *w = &r->rows[i];
+        if (strcmp(w->kind, "load") || !w->runs) continue;
+        if (w->resident < xlo) xlo = w->resident;
+        if (w->resident > xhi) xhi = w->resident;
+        if (w->seconds.min < ylo) ylo = w->seconds.min;
+        if (w->seconds.max > yhi) yhi = w->seconds.max;
+    }
+    /* the ceilings' lines are drawn too */
+    static const char *const ceilings[] = {"read", "staging", "pinned_copy"};
+    double ceiling_t[3] = {0, 0, 0};
+    for (int i = 0; i < 3; i++) {
+        const bench_row *c = bench_find_ceiling(r, ceilings[i]);
+        if (!c || !c->runs || !(c->gbps.med > 0)) continue;
+        ceiling_t[i] = (double)r->model_bytes / (c->gbps.med * 1e9);
+        if (ceiling_t[i] > 0 && ceiling_t[i] < ylo) ylo = ceiling_t[i];
+        if (ceiling_t[i] > yhi) yhi = ceiling_t[i];
+    }
     double unit = xhi >= (1ull << 30) ? (double)(1ull << 30) : (double)(1u << 20);
     const char *uname = unit > (double)(1u << 20) ? "GiB" : "MiB";
+    plot_axis ax = axis_for(xlo / unit, xhi / unit, 0.06, 0.30);
+    plot_axis ay = axis_for(ylo, yhi, 0.08, 0.12);
+    size_t np = 0;
+    for (size_t i = 0; i < r->nrows; i++) {
+        const bench_row *w = &r->rows[i];
+        if (strcmp(w->kind, "load") || !w->runs) continue;
+        plot_point *p = &points[np++];
+        p->row = w;
+        p->x = w->resident / unit;
+        if (!(p->x > 0)) p->x = ax.log ? ax.lo : 0; /* a log axis cannot show 0 */
+        p->y = w->seconds.med;
+        p->gx = axis_graph(&ax, p->x);
+        p->gy = axis_graph(&ay, p->y);
+        p->gmin = axis_graph(&ay, w->seconds.min > 0 || !ay.log ? w->seconds.min : ay.lo);
+        p->gmax = axis_graph(&ay, w->seconds.max);
+        char b[32] = "", tmp[24], path[16];
+        if (w->budget) snprintf(b, sizeof b, " %s", fmt_budget(w->budget, tmp, sizeof tmp));
+        plot_text(path, sizeof path, w->path);
+        snprintf(p->text, sizeof p->text, "%s%s", path, b);
+    }
+
     if (png)
         fprintf(g, "set terminal pngcairo size 1280,860 enhanced font 'sans,12' "
                    "background rgb 'white'\n");
@@ -434,50 +578,92 @@ static int write_script(FILE *g, const char *out, const bench_report *r)
     fprintf(g, "set output '%s'\n", out);
     const char *base = strrchr(r->model, '/');
     base = base && base[1] ? base + 1 : r->model;
+    char model[256], device[32];
+    plot_text(model, sizeof model, base);
+    plot_text(device, sizeof device, r->device);
     fprintf(g, "set title \"hoist bench: %s (%.2f GB) -> %s, median of %d run%s (bars: min to "
                "max)\" noenhanced\n",
-            base, (double)r->model_bytes / 1e9, r->device, r->repeat, r->repeat == 1 ? "" : "s");
+            model, (double)r->model_bytes / 1e9, device, r->repeat, r->repeat == 1 ? "" : "s");
     fprintf(g, "set xlabel \"resident host RAM: peak RSS + page-cache growth (%s)\"\n", uname);
     fprintf(g, "set ylabel \"load time (s)\"\n");
-    fprintf(g, "set grid\nset key top right box opaque noenhanced\nset pointsize 1.4\n");
-    /* RAM from a few MiB (stream) to the model's size (mmap) and times from warm to cold span
-     * decades on a real model: log axes then, linear from 0 otherwise */
-    if (xlo > 0 && xhi / xlo >= 10)
-        fprintf(g, "set logscale x 2\nset offsets graph 0.05, graph 0.25, 0, 0\n");
-    else
-        fprintf(g, "set xrange [0:*]\nset offsets 0, graph 0.25, 0, 0\n");
-    if (ylo > 0 && yhi / ylo >= 10)
-        fprintf(g, "set logscale y 10\n");
-    else
-        fprintf(g, "set yrange [0:*]\n");
-    int cold = datablock(g, r, "cold", unit);
-    int warm = datablock(g, r, "warm", unit);
+    /* the key in the right margin: inside the plot it would cover points */
+    fprintf(g, "set lmargin at screen %.2f\nset rmargin at screen %.2f\nset tmargin at screen "
+               "%.2f\n", PLOT_LEFT, PLOT_RIGHT, PLOT_TOP);
+    fprintf(g, "set grid\nset key outside right top vertical Left reverse box opaque noenhanced "
+               "font ',10'\nset pointsize 1.4\n");
+    if (ax.log) fprintf(g, "set logscale x 2\n");
+    if (ay.log) fprintf(g, "set logscale y 10\n");
+    fprintf(g, "set xrange [%.9g:%.9g]\nset yrange [%.9g:%.9g]\n", ax.lo, ax.hi, ay.lo, ay.hi);
+
+    /* labels, leftmost points first; a label with no free spot is listed under the plot */
+    double hlines[3];
+    int nlines = 0;
+    for (int i = 0; i < 3; i++)
+        if (ceiling_t[i] > 0) hlines[nlines++] = axis_graph(&ay, ceiling_t[i]);
+    size_t nplaced = 0, ndropped = 0;
+    for (size_t i = 0; i < np; i++) {
+        double lx, ly;
+        if (!place_label(points, np, i, placed, nplaced, hlines, nlines, &lx, &ly)) {
+            dropped[ndropped++] = i;
+            continue;
+        }
+        double w = (double)strlen(points[i].text) * LABEL_CHAR_W;
+        placed[nplaced++] = (plot_box){lx, ly - LABEL_LINE_H / 2, lx + w, ly + LABEL_LINE_H / 2};
+        fprintf(g, "set label %zu \"%s\" at graph %.4f, %.4f left font ',10' tc rgb '%s' "
+                   "noenhanced\n",
+                nplaced, points[i].text, lx, ly,
+                strcmp(points[i].row->mode, "cold") ? "#c0392b" : "#1f5fa8");
+    }
+    double bottom = PLOT_BOTTOM;
+    if (ndropped) {
+        size_t lines = ndropped > PLOT_MAX_DROPPED ? PLOT_MAX_DROPPED + 1 : ndropped;
+        bottom += 0.025 * (double)(lines + 1);
+        fprintf(g, "set label 1000 \"not labelled above (no room beside the point):\" at screen "
+                   "%.2f, %.4f left font ',9' noenhanced\n",
+                PLOT_LEFT, bottom - 0.075);
+        for (size_t k = 0; k < lines; k++) {
+            char line[160];
+            if (k == PLOT_MAX_DROPPED) {
+                snprintf(line, sizeof line, "... and %zu more: see the table or the CSV",
+                         ndropped - PLOT_MAX_DROPPED);
+            } else {
+                const plot_point *p = &points[dropped[k]];
+                snprintf(line, sizeof line, "%s %s: %.3g s at %.3g %s", p->row->mode, p->text,
+                         p->y, p->x, uname);
+            }
+            fprintf(g, "set label %zu \"%s\" at screen %.2f, %.4f left font ',9' noenhanced\n",
+                    1001 + k, line, PLOT_LEFT + 0.02, bottom - 0.075 - 0.025 * (double)(k + 1));
+        }
+    }
+    fprintf(g, "set bmargin at screen %.4f\n", bottom);
+
+    int cold = datablock(g, points, np, "cold");
+    int warm = datablock(g, points, np, "warm");
     fprintf(g, "plot ");
     const char *sep = "";
     if (cold) {
         fprintf(g, "$cold using 1:2:3:4 with yerrorbars pt 7 lc rgb '#1f5fa8' title 'cold (page "
-                   "cache dropped)', $cold using 1:2:5 with labels left offset char 1,0.7 font "
-                   "',10' noenhanced notitle");
+                   "cache dropped)'");
         sep = ", ";
     }
     if (warm) {
         fprintf(g, "%s$warm using 1:2:3:4 with yerrorbars pt 5 lc rgb '#c0392b' title 'warm "
-                   "(files in page cache)', $warm using 1:2:5 with labels left offset char "
-                   "1,-0.9 font ',10' noenhanced notitle", sep);
+                   "(files in page cache)'", sep);
         sep = ", ";
     }
     /* the fastest a load of the model could be at each ceiling */
-    static const char *const names[] = {"read", "staging", "pinned_copy"};
     static const char *const colors[] = {"#1f5fa8", "#c0392b", "#555555"};
     for (int i = 0; i < 3; i++) {
-        const bench_row *c = bench_find_ceiling(r, names[i]);
-        if (!c || !c->runs || !(c->gbps.med > 0)) continue;
-        double t = (double)r->model_bytes / (c->gbps.med * 1e9);
+        if (!(ceiling_t[i] > 0)) continue;
         fprintf(g, "%s%.6g with lines dt 2 lw 1.5 lc rgb '%s' title '%s ceiling %.2f GB/s: %.3f s'",
-                sep, t, colors[i], ceiling_label(names[i]), c->gbps.med, t);
+                sep, ceiling_t[i], colors[i], ceiling_label(ceilings[i]),
+                bench_find_ceiling(r, ceilings[i])->gbps.med, ceiling_t[i]);
         sep = ", ";
     }
     fprintf(g, "\n");
+    free(points);
+    free(placed);
+    free(dropped);
     return 0;
 }
 
@@ -535,11 +721,15 @@ int bench_plot(const char *path, const bench_report *r)
     int rc = -1;
     if (!g) {
         cli_error("bench", "%s: %s", script, strerror(errno));
-    } else if (write_script(g, path, r) < 0) {
+    } else if ((rc = write_script(g, path, r)) < 0) {
         fclose(g);
-        cli_error("bench", "nothing to plot: no load finished");
+        unlink(script);
+        if (rc == -2) cli_error("bench", "out of memory");
+        else cli_error("bench", "nothing to plot: no load finished");
+        rc = -1;
     } else if (fclose(g) != 0) {
         cli_error("bench", "%s: %s", script, strerror(errno));
+        rc = -1;
     } else {
         rc = run_gnuplot(script);
         if (rc == 1)

@@ -1,7 +1,7 @@
 /* hoist gen: write a deterministic Llama-shaped test/benchmark checkpoint. */
 #include "gen_family.h"
 #include "cli_util.h"
-#include "gen_model.h"
+#include "gen.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,5 +1,6 @@
 /* hoist pack: write a model as a packed container (zstd frames per chunk, byte-grouped). */
 #include "cli_util.h"
+#include "progress_bar.h"
 
 #include "hoist.h"
 
@@ -89,7 +90,13 @@ int cmd_pack(int argc, char **argv)
     rc = hoist_model_open(a.in, &a.oo, &m);
     if (rc < 0) return cli_fail(CMD, rc);
     hoist_pack_stats st = HOIST_PACK_STATS_INIT;
+    /* a bar where a person watches (stderr a terminal), none in logs and pipes */
+    cli_progress bar;
+    a.o.progress = cli_progress_cb;
+    a.o.progress_user = &bar;
+    cli_progress_begin(&bar, cli_progress_wanted(CLI_PROGRESS_AUTO), "pack");
     rc = hoist_pack(m, a.out, &a.o, &st);
+    cli_progress_end(&bar);
     hoist_model_free(m);
     if (rc < 0) return cli_fail(CMD, rc);
     printf("packed %s into %s: %.3f GB of tensors in %.3f GB (%.1f%%), %llu chunks (%llu stored "

@@ -1,5 +1,6 @@
 /* hoist sum / hoist verify: write a model's manifest, and check its files against it. */
 #include "cli_util.h"
+#include "progress_bar.h"
 
 #include "hoist.h"
 
@@ -80,9 +81,15 @@ static int run(int argc, char **argv, const char *cmd)
     rc = hoist_model_open(a.path, &a.oo, &m);
     if (rc < 0) return cli_fail(cmd, rc);
     const char *manifest = a.o.manifest ? a.o.manifest : hoist_model_manifest_path(m);
+    /* a bar where a person watches (stderr a terminal), none in logs and pipes */
+    cli_progress bar;
+    a.o.progress = cli_progress_cb;
+    a.o.progress_user = &bar;
+    cli_progress_begin(&bar, cli_progress_wanted(CLI_PROGRESS_AUTO), cmd);
     double t0 = cli_now();
     rc = sum ? hoist_model_sum(m, &a.o) : hoist_model_verify(m, &a.o);
     double dt = cli_now() - t0;
+    cli_progress_end(&bar);
     uint64_t bytes = 0;
     for (size_t i = 0; i < hoist_model_file_count(m); i++) bytes += hoist_model_file_size(m, i);
     if (rc == 0 && sum)

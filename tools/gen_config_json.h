@@ -2,7 +2,7 @@
 #ifndef HOIST_GEN_CONFIG_JSON_H
 #define HOIST_GEN_CONFIG_JSON_H
 
-#include "gen_model.h"
+#include "gen.h"
 
 #include <stdio.h>
 

@@ -4,12 +4,12 @@
 #ifndef HOIST_GEN_GGUF_H
 #define HOIST_GEN_GGUF_H
 
-#include "gen_model.h"
+#include "gen.h"
+#include "gen_names.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
-#define GEN_GGUF_ALIGNMENT 32u
 #define GEN_Q8_0_BLOCK 32u        /* elements per Q8_0 block */
 #define GEN_Q8_0_BYTES 34u        /* an f16 scale and 32 int8 */
 
@@ -24,10 +24,6 @@ typedef struct gen_gguf_tensor {
     uint32_t type;
     uint64_t offset;
 } gen_gguf_tensor;
-
-/* llama.cpp's name of a Hugging Face Llama tensor ("model.layers.3.self_attn.q_proj.weight" ->
- * "blk.3.attn_q.weight"); 0, or -1 when the name is not one gen writes. */
-int gen_gguf_name(const char *hf_name, char *out, size_t len);
 
 /* The whole GGUF header for cfg and its n tensors: the metadata (general.*, llama.*, a
  * synthetic SentencePiece vocabulary of cfg->vocab tokens), the tensor infos, and zeros up to

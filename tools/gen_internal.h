@@ -1,9 +1,9 @@
-/* What the gen_*.c files share beyond gen_model.h's API: error messages, saturating sizes and the
+/* What the gen_*.c files share beyond gen.h's API: error messages, saturating sizes and the
  * dtype each tensor is written in. Not for the subcommands. */
 #ifndef HOIST_GEN_INTERNAL_H
 #define HOIST_GEN_INTERNAL_H
 
-#include "gen_model.h"
+#include "gen.h"
 
 #include <stdbool.h>
 #include <stddef.h>

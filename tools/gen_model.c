@@ -1,8 +1,9 @@
 /* gen_model_write: the checkpoint's plan, its files created in the output directory, the data
- * written by the workers, the side files, and the whole published at once (see gen_model.h). */
-#include "gen_model.h"
+ * written by the workers, the side files, and the whole published at once (see gen.h). */
+#include "gen.h"
 
 #include "gen_config_json.h"
+#include "gen_gguf.h"
 #include "gen_internal.h"
 #include "gen_outdir.h"
 #include "gen_plan.h"
@@ -187,6 +188,16 @@ static int write_checkpoint(gen_outdir *d, const gen_plan *plan, const gen_confi
     return gen_outdir_publish(d, cfg->format, cfg->sync, err, errlen);
 }
 
+/* The plan and the header of each file it will write, in the format asked for. */
+static int plan_files(gen_plan *plan, const gen_config *cfg)
+{
+    if (gen_plan_build(plan, cfg) != 0) return -1;
+    int rc = cfg->format == GEN_FORMAT_GGUF ? gen_gguf_plan_header(plan, cfg)
+                                            : gen_st_plan_headers(plan);
+    if (rc != 0) gen_plan_free(plan);
+    return rc;
+}
+
 int gen_model_write(const char *out_dir, const gen_config *cfg, char *err, size_t errlen)
 {
     if (!out_dir || !*out_dir) {
@@ -195,7 +206,7 @@ int gen_model_write(const char *out_dir, const gen_config *cfg, char *err, size_
     }
     if (gen_validate(cfg, err, errlen) != 0) return -1;
     gen_plan plan;
-    if (gen_plan_build(&plan, cfg) != 0) {
+    if (plan_files(&plan, cfg) != 0) {
         gen_set_err(err, errlen, "out of memory planning the files");
         return -1;
     }

@@ -9,7 +9,7 @@
 #ifndef HOIST_GEN_OUTDIR_H
 #define HOIST_GEN_OUTDIR_H
 
-#include "gen_model.h"
+#include "gen.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -2,9 +2,8 @@
 #include "gen_family.h"
 #include "gen_plan.h"
 
-#include "gen_gguf.h"
+#include "gen_names.h"
 #include "gen_internal.h"
-#include "gen_safetensors.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,9 +147,7 @@ int gen_plan_build(gen_plan *p, const gen_config *c)
     p->file_data = calloc(p->nfiles, sizeof *p->file_data);
     p->file_start = calloc(p->nfiles, sizeof *p->file_start);
     p->headers = calloc(p->nfiles, sizeof *p->headers);
-    int rc = -1;
-    if (p->file_data && p->file_start && p->headers)
-        rc = c->format == GEN_FORMAT_GGUF ? gen_gguf_plan_header(p, c) : gen_st_plan_headers(p);
-    if (rc != 0) gen_plan_free(p);
-    return rc;
+    if (p->file_data && p->file_start && p->headers) return 0;
+    gen_plan_free(p);
+    return -1;
 }

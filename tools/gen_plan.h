@@ -3,7 +3,7 @@
 #ifndef HOIST_GEN_PLAN_H
 #define HOIST_GEN_PLAN_H
 
-#include "gen_model.h"
+#include "gen.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -33,7 +33,7 @@ typedef struct gen_plan {
     char **headers;       /* per file: the safetensors or GGUF header, file_start bytes */
 } gen_plan;
 
-/* Tensors, shards and headers for a valid cfg. 0, or -1 when out of memory (p is then empty). */
+/* Tensors and shards for a valid cfg (the headers are the format writers': gen_model.c asks them). 0, or -1 when out of memory (p is then empty). */
 int gen_plan_build(gen_plan *p, const gen_config *cfg);
 void gen_plan_free(gen_plan *p);
 /* The name of file i of the plan: gen_file_name's, or GEN_GGUF_FILE. */

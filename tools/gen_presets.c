@@ -1,5 +1,5 @@
 /* The named geometries of `hoist gen --preset`. */
-#include "gen_model.h"
+#include "gen.h"
 
 #include <string.h>
 

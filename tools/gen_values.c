@@ -1,4 +1,4 @@
-/* The N(0, GEN_STD) weight values of `hoist gen` (see gen_model.h and gen_values.h). */
+/* The N(0, GEN_STD) weight values of `hoist gen` (see gen.h and gen_values.h). */
 #include "gen_values.h"
 
 #include <pthread.h>

@@ -1,9 +1,9 @@
 /* The values of a generated checkpoint: whole ranges of a tensor's N(0, GEN_STD) stream, and the
- * RMSNorm weights' ones (gen_fill_normal and gen_block_key, in gen_model.h, are the unit). */
+ * RMSNorm weights' ones (gen_fill_normal and gen_block_key, in gen.h, are the unit). */
 #ifndef HOIST_GEN_VALUES_H
 #define HOIST_GEN_VALUES_H
 
-#include "gen_model.h"
+#include "gen.h"
 
 #include <stdint.h>
 

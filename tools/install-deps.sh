@@ -5,12 +5,13 @@ set -e
 pkgs="build-essential cmake pkg-config liburing-dev libzstd-dev libxxhash-dev libjansson-dev check"
 # `tools/install-deps.sh fuzz`: also clang and its runtime (libFuzzer), for `make fuzz` only
 [ "${1:-}" = fuzz ] && pkgs="$pkgs clang libclang-rt-dev"
-# the Python binding's tests (python/tests, ctest test `python`)
-pkgs="$pkgs python3 python3-numpy python3-pytest"
-# the cooperative load over a torch.distributed gloo group (python/tests/test_tp.py): ~200 MB
-pkgs="$pkgs python3-torch"
-# the llama.cpp test (ctest llamacpp) installs node-llama-cpp with npm
-pkgs="$pkgs nodejs npm"
+# the Python binding's tests (python/tests, ctest test `python`); its offline install into a venv
+# (`make python`, ctest `python_install`); torch for its tensors and the allocator hook (CPU)
+pkgs="$pkgs python3 python3-numpy python3-pytest python3-venv python3-pip python3-setuptools"
+pkgs="$pkgs python3-wheel python3-torch"
+# the llama.cpp test (ctest llamacpp) installs node-llama-cpp with npm: Debian's only where the
+# machine has no npm of its own
+command -v npm > /dev/null 2>&1 || pkgs="$pkgs nodejs npm"
 # hoist bench --plot, and its test
 pkgs="$pkgs gnuplot-nox"
 missing=""

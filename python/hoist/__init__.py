@@ -17,6 +17,7 @@ for how the library is found, and the dtype mapping.
 """
 
 from ._core import load_file, safe_open
+from . import _alloc, _plan  # noqa: F401  (their structs join the ABI test's list)
 from ._lib import HoistError, library_path, lib as _clib
 
 __all__ = ["HoistError", "load_file", "safe_open", "version", "library_path", "device_count",

@@ -125,16 +125,51 @@ def _parse_path_kind(path_kind):
     return out.value
 
 
+_VERIFY_NAMES = {"manifest": _lib.HOIST_VERIFY_MANIFEST, "readback": _lib.HOIST_VERIFY_READBACK}
+
+
 def _parse_verify(verify):
-    if verify is False or verify is None:
+    """HOIST_VERIFY_* flags from None, "manifest", "readback" or both ("manifest,readback" or a
+    list). Booleans are refused: verify=True once meant readback here while the CLI's --verify
+    means the manifest, so a bare True cannot say which one the caller wants."""
+    if verify is None:
         return 0
-    if verify is True or verify == "readback":
-        return _lib.HOIST_VERIFY_READBACK
-    if verify == "manifest":
-        return _lib.HOIST_VERIFY_MANIFEST
-    raise _lib.error_as(ValueError, "HOIST_E_INVALID_ARG",
-                        "verify must be False, True, \"readback\" or \"manifest\", not %r"
-                        % (verify,))
+    if isinstance(verify, bool):
+        raise _lib.error_as(TypeError, "HOIST_E_INVALID_ARG",
+                            "verify=%r: name the check instead: verify=\"manifest\" (hash every "
+                            "byte against the manifest `hoist sum` wrote, as the CLI's --verify), "
+                            "verify=\"readback\" (read the destination back and compare it with "
+                            "the files), or verify=None (no check)" % (verify,))
+    names = verify.replace("+", ",").split(",") if isinstance(verify, str) else verify
+    flags = 0
+    try:
+        for name in names:
+            flag = _VERIFY_NAMES.get(str(name).strip().lower()) if isinstance(name, str) else None
+            if flag is None:
+                raise KeyError(name)
+            flags |= flag
+    except (KeyError, TypeError):
+        raise _lib.error_as(ValueError, "HOIST_E_INVALID_ARG",
+                            "verify=%r: expected \"manifest\", \"readback\", both "
+                            "(\"manifest,readback\") or None" % (verify,)) from None
+    return flags
+
+
+def _parse_allocator(allocator, framework):
+    """The hoist_allocator for a load: torch's memory ("torch"; "auto" with framework "pt"), so
+    that torch counts the weights and gets the memory back, or hoist's own (None, "hoist")."""
+    if allocator == "auto":
+        allocator = "torch" if framework == "pt" else None
+    if allocator in (None, "hoist"):
+        return None
+    if allocator == "torch":
+        if _torch() is None:
+            raise _lib.error_as(ImportError, "HOIST_E_UNSUPPORTED",
+                                "allocator=\"torch\" needs torch, which is not installed")
+        from . import _alloc
+
+        return _alloc.torch_allocator()
+    raise _invalid("allocator=%r: expected \"auto\", \"torch\" or \"hoist\"" % (allocator,))
 
 
 def _parse_framework(framework, device):
@@ -253,9 +288,16 @@ class safe_open:
     ram_budget: host bytes the loader may take for staging (int, or "256M"); None = the path's
         default. A budget too small even for the smallest staging fails before reading anything.
     threads, chunk_bytes: loader workers and staging window (None: chosen by the path).
-    verify: False; True or "readback": read every byte back from the destination and compare
-        with the files; "manifest": hash every byte in staging against the manifest hoist sum
-        wrote (a packed model's chunk hashes are checked on every load).
+    verify: None (no check); "manifest": hash every byte in staging against the manifest hoist
+        sum wrote, as the CLI's --verify (a packed model's chunk hashes are checked on every load
+        anyway); "readback": read every byte back from the destination and compare it with the
+        files; "manifest,readback" (or a list) for both. True and False are refused (TypeError):
+        they do not say which check.
+    allocator: where the arena's memory comes from. "auto" (the default): from torch when the
+        framework is "pt" (torch.cuda's caching allocator on a GPU, a torch uint8 tensor on the
+        host), so that torch.cuda.memory_allocated() counts the weights and the memory goes back
+        to torch with the last tensor; hoist's own otherwise. "torch" or "hoist" (None) to
+        choose.
     tp: (rank, world): load only this tensor-parallel rank's slice of each tensor, reading only
         those bytes (docs/TENSOR_PARALLEL.md): Llama's q/k/v/gate/up and the vocabulary rows by
         dim 0, o/down by dim 1, norms whole; each tensor has its slice's shape.
@@ -268,10 +310,11 @@ class safe_open:
     """
 
     def __init__(self, filename, framework="pt", device="cpu", *, path_kind="auto",
-                 ram_budget=None, threads=None, chunk_bytes=None, verify=False, tp=None,
-                 tp_pad=False, tp_rule=None, _cooperative=False, _tp_rules=True):
+                 ram_budget=None, threads=None, chunk_bytes=None, verify=None, allocator="auto",
+                 tp=None, tp_pad=False, tp_rule=None, _cooperative=False, _tp_rules=True):
         self._model = None
         self._weights = None
+        self._plan = None
         self._lock = threading.Lock()
         self._free_model = lib.hoist_model_free
         device_id = _parse_device(device)
@@ -289,6 +332,7 @@ class safe_open:
             opts.tp = ctypes.addressof(self._tp.options)
         self._opts = opts
         self._framework = _parse_framework(framework, device_id)
+        opts.allocator = _parse_allocator(allocator, self._framework)
         model = ctypes.c_void_p()
         _lib.check(lib.hoist_model_open(os.fsencode(filename), None, ctypes.byref(model)))
         self._model = model.value
@@ -318,6 +362,9 @@ class safe_open:
         weights, self._weights = self._weights, None
         if weights is not None:
             weights.close()
+        plan, self._plan = self._plan, None  # the weights keep its reservation
+        if plan is not None:
+            plan.close()
 
     def __del__(self):
         if getattr(self, "_model", None) or getattr(self, "_weights", None):
@@ -374,6 +421,26 @@ class safe_open:
                 for i in range(lib.hoist_model_file_count(self._model))]
 
     # -- loading
+    def plan(self, devices=None, *, max_seq_len=None, batch=1, reserve_bytes=0, kv_dtype="f16",
+             free_bytes=None):
+        """Places the layers over devices with hoist's planner (hoist_plan_create; see
+        hoist._plan.Plan for the arguments) and makes the load follow it: each tensor lands on
+        its layer's device, the handle's device is ignored. Call before the load. Returns the
+        plan (tensor_device(), layer_device()); HoistError HOIST_E_NO_FIT when the model does
+        not fit, naming the device and what would fit."""
+        from ._plan import Plan
+
+        self._require_open()
+        if self._weights is not None:
+            raise _invalid("plan(): the checkpoint is already loaded")
+        if free_bytes is not None:
+            free_bytes = [_parse_size(b, "free_bytes") for b in free_bytes]
+        plan = Plan(self._model, devices, max_seq_len=max_seq_len, batch=batch,
+                    reserve_bytes=_parse_size(reserve_bytes, "reserve_bytes"), kv_dtype=kv_dtype,
+                    free_bytes=free_bytes)
+        self._plan, self._opts.plan = plan, plan.handle  # kept until the handle goes
+        return plan
+
     def load(self):
         """Loads every tensor now (the first get_tensor() does it otherwise). Idempotent."""
         with self._lock:
@@ -444,19 +511,21 @@ def _numpy_array(weights, view, dtype, shape):
     return raw if np_dtype == raw.dtype and not np_dtype.metadata else raw.view(np_dtype)
 
 
-def load_file(filename, device="cuda:0", path_kind="auto", ram_budget=None, *, framework=None,
-              threads=None, chunk_bytes=None, verify=False, tp=None, tp_pad=False,
-              tp_rule=None):
+def load_file(filename, device="cpu", path_kind="auto", ram_budget=None, *, framework=None,
+              threads=None, chunk_bytes=None, verify=None, allocator="auto", tp=None,
+              tp_pad=False, tp_rule=None):
     """Loads a checkpoint into memory, a drop-in for safetensors.torch.load_file.
 
     Returns {name: tensor}, sorted by name, every tensor a zero-copy view of one arena on `device`
-    that lives as long as any of them does. filename is a .safetensors file, a model directory, or
-    a model.safetensors.index.json (every shard is loaded). With framework None the tensors are
+    that lives as long as any of them does. device defaults to "cpu", as safetensors' does.
+    filename is a .safetensors file, a model directory, or a model.safetensors.index.json (every
+    shard is loaded). With framework None the tensors are
     torch tensors when torch is installed, else numpy arrays (device "cpu" only). With
     tp=(rank, world) each tensor is this rank's tensor-parallel slice. Other arguments as for
     safe_open. Raises HoistError with hoist's status and message on any failure.
     """
     with safe_open(filename, framework=framework, device=device, path_kind=path_kind,
                    ram_budget=ram_budget, threads=threads, chunk_bytes=chunk_bytes,
-                   verify=verify, tp=tp, tp_pad=tp_pad, tp_rule=tp_rule) as f:
+                   verify=verify, allocator=allocator, tp=tp, tp_pad=tp_pad,
+                   tp_rule=tp_rule) as f:
         return f.tensors()

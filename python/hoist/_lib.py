@@ -98,6 +98,7 @@ class LoadOptions(Sized):
         ("progress_user", ctypes.c_void_p),
         ("manifest", ctypes.c_char_p),
         ("readahead_bytes", ctypes.c_int64),
+        ("allocator", ctypes.c_void_p),  # const hoist_allocator *: NULL, hoist's own
         ("tp", ctypes.c_void_p),  # const hoist_tp_options *: NULL, whole tensors
     ]
 
@@ -283,7 +284,7 @@ _PROTOTYPES = {
 }
 # Functions newer than API_MIN_NUMBER: set up where the library has them (has(name) says).
 _OPTIONAL = {
-    "hoist_weights_tp_share": (_c.c_int, [_c.c_void_p, _P(TpShare)]),  # 0.3
+    "hoist_weights_tp_share": (_c.c_int, [_c.c_void_p, _P(TpShare)]),
     "hoist_tp_default_rule": (_c.c_int, [_c.c_void_p, _c.c_size_t, _P(TpOptions), _P(TpSplit)]),
 }
 for _name, (_res, _args) in _PROTOTYPES.items():

@@ -91,8 +91,8 @@ def load_cooperative(filename, group=None, device="cpu", tp=False, *, path_kind=
     slices (rank and world are the group's; tp_pad and tp_rule as for load_file) and only the
     replicated tensors are shared. Collective: every rank of the group must call it."""
     if not _lib.has("hoist_weights_tp_share"):
-        raise ImportError("hoist.distributed needs libhoist 0.3 (%s is %s)"
-                          % (_lib.library_path, lib.hoist_version().decode()))
+        raise ImportError("hoist.distributed needs a libhoist with tensor-parallel loads (%s "
+                          "is %s)" % (_lib.library_path, lib.hoist_version().decode()))
     dist = _dist(group)
     rank, world = dist.get_rank(group), dist.get_world_size(group)
     f = None

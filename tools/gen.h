@@ -18,8 +18,8 @@
  * (gen_model_write over them).
  *
  * Uses only libc, pthread and libm; does not use libhoist. May print (progress, when asked). */
-#ifndef HOIST_GEN_MODEL_H
-#define HOIST_GEN_MODEL_H
+#ifndef HOIST_GEN_H
+#define HOIST_GEN_H
 
 #include "gen_types.h"
 

@@ -1,0 +1,233 @@
+#!/usr/bin/env python3
+"""Time to a ready transformers model on a GPU: hoist.transformers.from_pretrained against
+AutoModelForCausalLM.from_pretrained(dir, dtype=torch.bfloat16, device_map=DEVICE), same
+checkpoint, same GPU, cold and warm page cache, each load in a fresh process.
+
+    sudo python3 python/bench_embed.py MODEL_DIR [--device cuda:0] [--cold 1] [--warm 2]
+                                                 [--tokens 8] [--csv embed.csv]
+
+Each run is a new python3 process. It reports the seconds from its start to a model ready for
+generate() (imports, the CUDA context and the build included: what a user waits for) and the
+from_pretrained call alone (the CUDA context made before it), then the model's greedy tokens for
+a fixed prompt, a hash of its logits for that prompt, and the rotary inv_freq bytes. Cold runs
+drop the page cache first (root); warm runs follow a read of every file. The parent checks that
+every run of both loaders gave the same tokens, prints a table and writes one CSV row per run.
+
+--memory adds a run in which hoist's load is followed by torch.cuda.memory_allocated() before the
+load, after it and after the model is dropped: the arena is torch's memory (hoist's allocator
+hook), so it rises by the model's bytes and falls back.
+"""
+
+import argparse
+import csv
+import glob
+import hashlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+START = time.perf_counter()
+HERE = os.path.dirname(os.path.abspath(__file__))
+PROMPT = [[128000, 791, 6864, 315, 9822, 374]]
+
+
+def files_of(model):
+    return sorted(glob.glob(os.path.join(model, "*.safetensors")) +
+                  glob.glob(os.path.join(model, "*.json")))
+
+
+def drop_caches():
+    os.sync()
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("3\n")
+
+
+def warm_up(files):
+    for path in files:
+        with open(path, "rb", buffering=0) as f:
+            while f.read(64 << 20):
+                pass
+
+
+def child(args):
+    """One load in this fresh process; one JSON line on stdout."""
+    import gc
+
+    import torch
+    import transformers
+
+    device = torch.device(args.device)
+    on_cuda = device.type == "cuda"  # (cpu: a smoke test of this script without a GPU)
+
+    def sync():
+        if on_cuda:
+            torch.cuda.synchronize()
+
+    def allocated():
+        return torch.cuda.memory_allocated(device) if on_cuda else 0
+
+    torch.zeros(1, device=device)
+    sync()
+    ctx = time.perf_counter()
+    mem0 = allocated()
+    if args.loader == "hoist":
+        sys.path.insert(0, HERE)
+        import hoist.transformers
+
+        t0 = time.perf_counter()
+        model = hoist.transformers.from_pretrained(args.model, device=args.device)
+    else:
+        from transformers import AutoModelForCausalLM
+
+        t0 = time.perf_counter()
+        try:
+            model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.bfloat16,
+                                                         device_map=args.device)
+            hf_mode = "device_map"
+        except ImportError:  # a transformers that needs accelerate for device_map, without it
+            t0 = time.perf_counter()
+            model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.bfloat16)
+            model = model.to(device)
+            hf_mode = "to(device), no accelerate"
+    sync()
+    t1 = time.perf_counter()
+    mem1 = allocated()
+    out = {"loader": args.loader, "cache": args.cache, "load_s": t1 - t0,
+           "ready_s": t1 - START, "context_s": ctx - START,
+           "class": type(model).__name__, "torch": torch.__version__,
+           "transformers": transformers.__version__,
+           "param_bytes": sum(p.numel() * p.element_size() for p in model.parameters()),
+           "mem_before": mem0, "mem_loaded": mem1,
+           "devices": sorted({str(p.device) for p in model.parameters()})}
+    if args.loader == "hf":
+        out["hf_mode"] = hf_mode
+    if args.loader == "hoist":
+        out["hoist_path"] = model.hoist_stats.get("path")
+        out["hoist_load_s"] = model.hoist_stats.get("seconds")
+        out["arena_bytes"] = model.hoist_stats.get("arena_bytes")
+    if args.memory:
+        del model
+        gc.collect()
+        sync()
+        out["mem_freed"] = allocated()
+    else:
+        rotary = [m for m in model.modules() if hasattr(m, "inv_freq")]
+        out["inv_freq_sha"] = hashlib.sha256(
+            rotary[0].inv_freq.detach().cpu().numpy().tobytes()).hexdigest()[:16] if rotary else ""
+        ids = torch.tensor(PROMPT, device=device) % model.config.vocab_size
+        with torch.no_grad():
+            logits = model(ids).logits.float().cpu()
+            gen = model.generate(ids, max_new_tokens=args.tokens, do_sample=False,
+                                 attention_mask=torch.ones_like(ids))
+        out["logits_sha"] = hashlib.sha256(logits.numpy().tobytes()).hexdigest()[:16]
+        out["logits_head"] = [round(float(x), 4) for x in logits[0, -1, :4]]
+        out["tokens"] = gen[0, ids.shape[1]:].tolist()
+    print("RESULT " + json.dumps(out), flush=True)
+
+
+def run_child(args, loader, cache, memory=False):
+    cmd = [sys.executable, os.path.abspath(__file__), args.model, "--device", args.device,
+           "--child", loader, "--cache-state", cache, "--tokens", str(args.tokens)]
+    if memory:
+        cmd.append("--memory")
+    if cache == "cold":
+        try:
+            drop_caches()
+        except OSError as e:
+            print("cannot drop the page cache (%s): cold runs need root" % e, file=sys.stderr)
+            return None
+    else:
+        warm_up(files_of(args.model))
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        print("%s/%s failed (exit %d):\n%s" % (loader, cache, p.returncode, p.stderr[-4000:]),
+              file=sys.stderr)
+        return None
+    line = [l for l in p.stdout.splitlines() if l.startswith("RESULT ")][-1]
+    return json.loads(line[len("RESULT "):])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("model")
+    ap.add_argument("--device", default="cuda:0")
+    ap.add_argument("--cold", type=int, default=1)
+    ap.add_argument("--warm", type=int, default=2)
+    ap.add_argument("--tokens", type=int, default=8)
+    ap.add_argument("--csv")
+    ap.add_argument("--memory", action="store_true")
+    ap.add_argument("--child", choices=["hoist", "hf"], help=argparse.SUPPRESS)
+    ap.add_argument("--cache-state", default="warm", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        args.loader, args.cache = args.child, args.cache_state
+        return child(args)
+
+    rows, failed = [], 0
+    for cache, n in (("cold", args.cold), ("warm", args.warm)):
+        for i in range(n):
+            for loader in ("hoist", "hf"):  # alternating, so drift hits both alike
+                r = run_child(args, loader, cache)
+                if r is None:
+                    failed += 1
+                    continue
+                r["run"] = i
+                rows.append(r)
+                print("%-5s %-4s run %d: ready in %.2f s (from_pretrained %.2f s), tokens %s"
+                      % (loader, cache, i, r["ready_s"], r["load_s"], r["tokens"]), flush=True)
+    mem = run_child(args, "hoist", "warm", memory=True) if args.memory else None
+
+    print("\n%-6s %-5s %4s %22s %22s" % ("loader", "cache", "runs", "ready s median [min]",
+                                         "from_pretrained s"))
+    for loader in ("hoist", "hf"):
+        for cache in ("cold", "warm"):
+            sel = [r for r in rows if r["loader"] == loader and r["cache"] == cache]
+            if not sel:
+                continue
+            ready = [r["ready_s"] for r in sel]
+            load = [r["load_s"] for r in sel]
+            print("%-6s %-5s %4d %14.2f [%5.2f] %14.2f [%5.2f]"
+                  % (loader, cache, len(sel), statistics.median(ready), min(ready),
+                     statistics.median(load), min(load)))
+    token_sets = {json.dumps(r["tokens"]) for r in rows}
+    logit_sets = {r["logits_sha"] for r in rows}
+    inv = {r["loader"]: r["inv_freq_sha"] for r in rows}
+    same = len(token_sets) == 1 and bool(rows)
+    print("\ngreedy tokens identical across every run of both loaders: %s %s"
+          % ("YES" if same else "NO", sorted(token_sets)))
+    print("logits identical: %s (%d distinct hashes); inv_freq hoist %s, hf %s"
+          % ("YES" if len(logit_sets) == 1 else "NO", len(logit_sets), inv.get("hoist"),
+             inv.get("hf")))
+    if not same:
+        for r in rows:
+            print("  %s/%s/%d: %s logits %s %s" % (r["loader"], r["cache"], r["run"], r["tokens"],
+                                                r["logits_sha"], r["logits_head"]))
+    mem_ok = True
+    if mem:
+        rise = mem["mem_loaded"] - mem["mem_before"]
+        mem_ok = rise >= mem["arena_bytes"] and mem["mem_freed"] == mem["mem_before"]
+        print("torch.cuda.memory_allocated: %d before, +%d after the hoist load (arena %d, "
+              "parameters %d), %d after the model was dropped: %s"
+              % (mem["mem_before"], rise, mem["arena_bytes"], mem["param_bytes"],
+                 mem["mem_freed"], "OK" if mem_ok else "WRONG"))
+        mem["run"], mem["cache"] = 0, "memory"
+        rows.append(mem)
+    if args.csv:
+        keys = ["loader", "cache", "run", "ready_s", "load_s", "context_s", "hoist_load_s",
+                "hoist_path", "param_bytes", "arena_bytes", "mem_before", "mem_loaded",
+                "mem_freed", "tokens", "logits_sha", "inv_freq_sha", "hf_mode", "class", "torch",
+                "transformers", "devices"]
+        with open(args.csv, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=keys, extrasaction="ignore")
+            w.writeheader()
+            for r in rows:
+                w.writerow({k: (json.dumps(v) if isinstance(v, list) else v)
+                            for k, v in r.items()})
+    return 0 if same and mem_ok and not failed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

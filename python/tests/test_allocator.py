@@ -1,0 +1,101 @@
+"""The allocator hook from Python (hoist_load_options.allocator): with torch, a load for
+framework "pt" takes its arena from torch (on the host: a torch uint8 tensor, the twin of
+torch.cuda's caching allocator on a GPU), every tensor lies inside that block, and the block goes
+back to torch when the last tensor goes; allocator="hoist" and numpy loads leave torch alone."""
+
+import gc
+import os
+import shutil
+import tempfile
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import hoist
+from hoist import _alloc
+import st_reference as ref
+
+
+@pytest.fixture
+def model():
+    d = tempfile.mkdtemp(prefix="hoist-py-alloc-")
+    path = os.path.join(d, "m.safetensors")
+    ref.write(path, [("a", "F32", (16, 16), bytes(range(256)) * 4),
+                     ("b", "U8", (7,), b"arenas!"), ("c", "BF16", (3, 5), bytes(30))])
+    yield path
+    shutil.rmtree(d)
+
+
+def test_host_arena_comes_from_torch(model):
+    arenas = _alloc.TORCH
+    allocs, frees = arenas.allocs, arenas.frees
+    base = hoist.live_weights()
+    tensors = hoist.load_file(model)  # device "cpu", framework "pt": allocator "auto" = torch
+    assert arenas.allocs == allocs + 1 and arenas.frees == frees
+    count, nbytes = arenas.live()
+    assert count >= 1
+    (block,) = [t for t in arenas.host.values()]
+    lo, hi = block.data_ptr(), block.data_ptr() + block.numel()
+    assert hoist.live_weights()[1] - base[1] == block.numel()  # the whole arena is torch's
+    for name, t in tensors.items():
+        assert lo <= t.data_ptr() and t.data_ptr() + t.numel() * t.element_size() <= hi, name
+    assert bytes(tensors["b"].numpy()) == b"arenas!"
+    keep = tensors["a"]
+    del tensors, t
+    gc.collect()
+    assert arenas.frees == frees  # a tensor still holds the arena
+    assert bytes(keep.numpy().tobytes()) == bytes(range(256)) * 4  # still the arena's bytes
+    del keep
+    gc.collect()
+    assert arenas.frees == frees + 1 and arenas.live() == (0, 0)
+    assert hoist.live_weights() == base
+
+
+def test_hoist_allocator_leaves_torch_alone(model):
+    arenas = _alloc.TORCH
+    allocs = arenas.allocs
+    tensors = hoist.load_file(model, allocator="hoist")
+    assert bytes(tensors["b"].numpy()) == b"arenas!"
+    arrays = hoist.load_file(model, framework="np")  # numpy: hoist's own memory
+    assert arrays["b"].tobytes() == b"arenas!"
+    assert arenas.allocs == allocs
+    with pytest.raises(hoist.HoistError) as e:
+        hoist.load_file(model, allocator="cuda")
+    assert e.value.name == "HOIST_E_INVALID_ARG" and "cuda" in e.value.message
+
+
+def test_torch_refusing_fails_the_load(model, monkeypatch):
+    """An exception in torch's allocation is hoist's out-of-memory, naming the device; nothing is
+    left lent."""
+    def refuse(*args, **kwargs):
+        raise RuntimeError("no memory today")
+
+    monkeypatch.setattr(torch, "empty", refuse)
+    base = hoist.live_weights()
+    with pytest.raises(hoist.HoistError) as e:
+        hoist.load_file(model)
+    assert e.value.name == "HOIST_E_NOMEM" and "host" in e.value.message
+    assert _alloc.TORCH.live() == (0, 0) and hoist.live_weights() == base
+
+
+@pytest.mark.skipif(not torch.cuda.is_available() or hoist.device_count() == 0,
+                    reason="needs a CUDA device")
+def test_cuda_arena_is_torch_memory(model):
+    """On a GPU the arena comes from torch's caching allocator: memory_allocated() rises by it
+    and falls back when the last tensor goes (allocator="hoist": cudaMalloc, torch sees none)."""
+    torch.cuda.synchronize()
+    before = torch.cuda.memory_allocated(0)
+    with hoist.safe_open(model, device="cuda:0") as f:
+        tensors = f.tensors()
+        arena = f.stats()["arena_bytes"]
+    assert torch.cuda.memory_allocated(0) - before >= arena > 0
+    assert all(t.device == torch.device("cuda", 0) for t in tensors.values())
+    assert bytes(tensors["b"].cpu().numpy()) == b"arenas!"
+    del tensors
+    gc.collect()
+    torch.cuda.synchronize()
+    assert torch.cuda.memory_allocated(0) == before
+    tensors = hoist.load_file(model, device="cuda:0", allocator="hoist")
+    assert torch.cuda.memory_allocated(0) == before
+    assert bytes(tensors["b"].cpu().numpy()) == b"arenas!"
