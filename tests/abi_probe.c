@@ -131,6 +131,7 @@ int main(void)
     FIELD(hoist_plan_options, kv_dtype);
     FIELD(hoist_plan_options, geometry);
     FIELD(hoist_plan_options, coordinator);
+    FIELD(hoist_plan_options, tp);
     END();
     /* The defaults the binding fills in by hand (LoadOptions.default()). */
     hoist_load_options d = HOIST_LOAD_OPTIONS_DEFAULT;
