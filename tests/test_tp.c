@@ -582,6 +582,64 @@ START_TEST(test_packed)
 }
 END_TEST
 
+/* hoist_plan_options.tp: each device holds one rank, its weights exactly the arena a load of
+ * that rank takes, its cache its kv heads (one replicated head when there are fewer than ranks);
+ * a device list that does not match the ranks is refused, and a rank that does not fit is named. */
+START_TEST(test_plan)
+{
+    char *model = tp_gen(dir, "st", "--layers 2 --hidden 128 --intermediate 256 --heads 4 "
+                                    "--kv-heads 2 --vocab 256 --dtype bf16");
+    hoist_model *m = st_open(model);
+    for (int world = 2; world <= 4; world += 2) {
+        hoist_plan_device devs[4];
+        for (int d = 0; d < world; d++)
+            devs[d] = (hoist_plan_device)TU_PLAN_DEVICE(d, 1ull << 30, 0);
+        hoist_tp_options t = tp_opts(0, world);
+        hoist_plan_options po = HOIST_PLAN_OPTIONS_DEFAULT;
+        po.devices = devs;
+        po.ndevices = (size_t)world;
+        po.max_seq_len = 1000;
+        po.tp = &t;
+        hoist_plan *plan = NULL;
+        ck_assert_msg(hoist_plan_create(m, &po, &plan) == HOIST_OK, "%s", hoist_last_error());
+        hoist_plan_info in = HOIST_PLAN_INFO_INIT;
+        ck_assert_int_eq(hoist_plan_info_get(plan, &in), HOIST_OK);
+        ck_assert_uint_eq(in.tp_world, (size_t)world);
+        /* 2 kv heads: 2 / 2 = one per rank over 2 ranks, one replicated head over 4 */
+        uint32_t kv_rank = world <= 2 ? 2 / (uint32_t)world : 1;
+        uint64_t kv = 2ull * 2 * kv_rank * 32 * 2 * 1000; /* K,V x layers x heads x dim x f16 */
+        for (int d = 0; d < world; d++) {
+            hoist_plan_usage u = HOIST_PLAN_USAGE_INIT;
+            ck_assert_int_eq(hoist_plan_usage_get(plan, (size_t)d, &u), HOIST_OK);
+            t.rank = d;
+            hoist_weights *w = tp_load_ok(m, HOIST_PATH_STREAM, &t);
+            ck_assert_uint_eq(u.weights_bytes, tp_stats(w).arena_bytes);
+            ck_assert_uint_eq(u.kv_bytes, kv);
+            ck_assert_uint_eq(u.layers, 2);
+            ck_assert(u.embeddings && u.head);
+            hoist_weights_free(w);
+        }
+        /* not for hoist_load: each rank loads with opts.tp */
+        hoist_load_options o = HOIST_LOAD_OPTIONS_DEFAULT;
+        o.plan = plan;
+        hoist_weights *w = NULL;
+        ck_assert_int_eq(hoist_load(m, &o, &w), HOIST_E_INVALID_ARG);
+        ck_assert_ptr_nonnull(strstr(hoist_last_error(), "tensor-parallel over"));
+        hoist_plan_free(plan);
+        /* a rank that does not fit is named */
+        for (int d = 0; d < world; d++) devs[d].free_bytes = 1u << 20;
+        ck_assert_int_eq(hoist_plan_create(m, &po, &plan), HOIST_E_NO_FIT);
+        ck_assert_ptr_nonnull(strstr(hoist_last_error(), "tensor-parallel rank 0 of"));
+        /* one device per rank */
+        po.ndevices = (size_t)world - 1;
+        ck_assert_int_eq(hoist_plan_create(m, &po, &plan), HOIST_E_INVALID_ARG);
+        ck_assert_ptr_nonnull(strstr(hoist_last_error(), "one per rank"));
+    }
+    hoist_model_free(m);
+    free(model);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tp");
@@ -600,6 +658,7 @@ int main(void)
     tcase_add_test(tc, test_refused_options);
     tcase_add_test(tc, test_readback);
     tcase_add_test(tc, test_packed);
+    tcase_add_test(tc, test_plan);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }
