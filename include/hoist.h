@@ -1283,9 +1283,10 @@ HOIST_API int hoist_weights_tp_share(const hoist_weights *weights, hoist_tp_shar
  * rank and nccl_comm are ignored, its world must be n or 1, taken as n); with opts->tp NULL every
  * device gets every tensor whole, each reading all of them. With cooperative set and every device
  * a GPU, hoist creates one NCCL communicator over them (ncclCommInitAll) and each rank's shared
- * part reaches the others through it; on the host the parts are copied. opts->device and
- * opts->plan are ignored (opts->plan must be NULL). out[i] receives rank i's weights; on failure
- * every out[i] is NULL and nothing is held (the message names the first rank that failed). */
+ * part reaches the others through it; on the host the parts are copied. opts->device is ignored
+ * and opts->plan must be NULL; opts->progress, when set, is called by every rank's thread,
+ * concurrently. out[i] receives rank i's weights; on failure every out[i] is NULL and nothing is
+ * held (the message names the first rank that failed). */
 HOIST_API int hoist_load_group(hoist_model *model, const hoist_load_options *opts,
                                const int *devices, size_t ndevices, hoist_weights **out);
 

@@ -118,7 +118,8 @@ static uint64_t file_bytes(const hoist__load *ld)
     if (!ld->table->packed) return ld->slices ? ld->plan.placed_bytes : ld->table->total_bytes;
     if (!ld->slices) return ld->table->packed->stored_bytes;
     uint64_t n = 0;
-    for (size_t i = 0; i < ld->plan.nwindows; i++) n += ld->plan.windows[i].hi - ld->plan.windows[i].lo;
+    for (size_t i = 0; i < ld->plan.nwindows; i++)
+        n += ld->plan.windows[i].hi - ld->plan.windows[i].lo;
     return n;
 }
 

@@ -23,10 +23,20 @@ static int refuse(const hoist__load *ld, const char *fn)
               "slices; check the files with hoist_model_verify, or the slices with "
               "HOIST_VERIFY_READBACK",
               fn);
-    RETURN_IF(ld->table->packed && (o->verify & HOIST_VERIFY_READBACK), HOIST_E_UNSUPPORTED,
-              "%s: a packed model is read back against its chunk hashes, which cover whole "
-              "tensors, not this rank's slices (its chunks are checked as they are decoded)",
-              fn);
+    return HOIST_OK;
+}
+
+/* A packed model is read back against its chunk hashes, which cover whole tensors: a rank whose
+ * tensors are all whole (a cooperative load of the whole model) can, a rank with slices not. */
+static int refuse_readback(const hoist__load *ld, const char *fn)
+{
+    if (!ld->table->packed || !(ld->opts.verify & HOIST_VERIFY_READBACK)) return HOIST_OK;
+    for (size_t i = 0; i < ld->table->ntensors; i++)
+        RETURN_IF(!ld->slices[i].shared, HOIST_E_UNSUPPORTED,
+                  "%s: a packed model is read back against its chunk hashes, which cover whole "
+                  "tensors, not this rank's slice of '%s' (its chunks are checked as they are "
+                  "decoded)",
+                  fn, ld->table->tensors[i].name);
     return HOIST_OK;
 }
 
@@ -56,7 +66,8 @@ int hoist__tp_resolve(hoist__load *ld, const char *fn)
     if (ld->tp.world == 1 && !ld->tp.cooperative) return HOIST_OK; /* an ordinary load */
     RETURN_IF_ERR(refuse(ld, fn));
     if (ld->tp.nccl_comm) RETURN_IF_ERR(check_comm(ld, fn));
-    return hoist__tp_slices(ld->table, &ld->tp, &ld->slices);
+    RETURN_IF_ERR(hoist__tp_slices(ld->table, &ld->tp, &ld->slices));
+    return refuse_readback(ld, fn);
 }
 
 /* ---- padding ------------------------------------------------------------------------------ */

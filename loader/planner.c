@@ -39,6 +39,11 @@
 /* Weights of a ggml block type (Q8_0) are dequantized into a slice of 32 MiB on each GPU before
  * their products (infer/gpu_forward.c's DEQUANT_BYTES). */
 #define GPU_DEQUANT (32ull << 20)
+/* A cooperative tensor-parallel load exchanges over NCCL, which keeps buffers of its own on each
+ * GPU for as long as the communicator lives: NCCL_BUFFSIZE (4 MiB) per channel and direction for
+ * the Simple protocol, plus the LL and LL128 buffers, over up to 32 channels; 512 MiB covers
+ * that on PCIe and NVLink machines. The exchange itself is in place (no device staging). */
+#define NCCL_ALLOWANCE (512ull << 20)
 
 /* ---- kv dtypes ---------------------------------------------------------------------------- */
 
@@ -197,6 +202,7 @@ typedef struct planner {
     /* tensor parallelism: ranks (0: a layer split), each rank's arena, and the shape of the
      * share of one rank (its heads, kv heads and MLP width) */
     int tp_world;
+    bool tp_cooperative;
     uint64_t tp_weights[HOIST_PLAN_MAX_DEVICES];
     hoist_geometry g_rank;
 } planner;
@@ -297,7 +303,8 @@ static void place_tp(const planner *pl, uint64_t seq, hoist_kv_dtype kv, placeme
     for (size_t d = 0; d < pl->ndev; d++) {
         bool gpu = pl->device[d] != HOIST_DEVICE_HOST;
         uint64_t ws = sat_add(sat_add(w.base, w.layers), sat_add(w.embed, w.head));
-        if (gpu) ws = sat_add(ws, GPU_FIXED + w.gpu);
+        uint64_t nccl = pl->tp_cooperative ? NCCL_ALLOWANCE : 0;
+        if (gpu) ws = sat_add(ws, GPU_FIXED + w.gpu + nccl);
         p->weights[d] = pl->tp_weights[d];
         p->kv[d] = kvb;
         p->ws[d] = ws;
@@ -532,6 +539,7 @@ static int planner_tp(planner *pl, const hoist_plan_options *o, const char *fn)
               "them, with their memory for devices not present: cuda:0=80G,cuda:1=80G,...)",
               fn, t.world, t.world, o->ndevices ? o->ndevices : pl->ndev);
     pl->tp_world = t.world;
+    pl->tp_cooperative = t.cooperative;
     pl->g_rank = rank_geometry(&pl->g, (uint32_t)t.world);
     return tp_weights(pl, t);
 }

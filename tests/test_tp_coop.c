@@ -87,7 +87,8 @@ START_TEST(test_share_whole_model)
             hoist_load_stats s = tp_stats(w[r]);
             read += s.bytes;
             ck_assert_uint_le(s.bytes, total / 3 + 256);
-            if (paths[p] == HOIST_PATH_STREAM) ck_assert_uint_eq(atomic_load(&tp_read_count), s.bytes);
+            if (paths[p] == HOIST_PATH_STREAM)
+                ck_assert_uint_eq(atomic_load(&tp_read_count), s.bytes);
             hoist_tp_share sh = share_of(w[r]);
             ck_assert_uint_eq(sh.world, 3);
             ck_assert_uint_eq(sh.rank, (unsigned)r);

@@ -301,6 +301,7 @@ static int any_host(const cli_plan_args *pa)
  * loads (the host has no memory of its own to plan: ranks there share it). */
 static int group_load(load_args *a, hoist_model *m)
 {
+    a->plan.tp.cooperative = a->cooperative; /* its NCCL buffers are planned for */
     if (a->plan.tp.world > 1 && !any_host(&a->plan)) {
         hoist_plan *plan = NULL;
         if (cli_plan_make("load", m, &a->plan, &plan) < 0) return CLI_EXIT_FAILURE;

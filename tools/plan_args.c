@@ -52,8 +52,8 @@ static void set_geo(cli_plan_args *pa, unsigned bit, uint64_t v)
     case G_LAYERS: g->n_layers = (uint32_t)v; break;
     case G_HIDDEN: g->hidden = (uint32_t)v; break;
     case G_INTER: g->intermediate = (uint32_t)v; break;
-    case G_HEADS: g->n_heads = (uint32_t)v; break;
-    case G_KV: g->n_kv_heads = (uint32_t)v; break;
+    case G_HEADS: g->n_heads = pa->tp.heads = (uint32_t)v; break; /* --tp cuts by them too */
+    case G_KV: g->n_kv_heads = pa->tp.kv_heads = (uint32_t)v; break;
     case G_HEAD_DIM: g->head_dim = (uint32_t)v; break;
     case G_VOCAB: g->vocab = (uint32_t)v; break;
     case G_MAX_POS: g->max_position = v; break;

@@ -87,7 +87,8 @@ def test_rule(model):
 def _torch_python():
     """A python that has torch with gloo: this one, $HOIST_TORCH_PYTHON, or Debian's (whose
     python3-torch tools/install-deps.sh installs)."""
-    probe = "import torch.distributed as d, numpy; assert d.is_available() and d.is_gloo_available()"
+    probe = ("import torch.distributed as d, numpy; "
+             "assert d.is_available() and d.is_gloo_available()")
     for py in (sys.executable, os.environ.get("HOIST_TORCH_PYTHON"), "/usr/bin/python3"):
         if py and os.path.exists(py) and subprocess.run([py, "-c", probe],
                                                         capture_output=True).returncode == 0:
