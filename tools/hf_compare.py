@@ -42,8 +42,8 @@ def hf_greedy(model_dir, dtype, prompt, steps):
 
 
 class SessionOptions(ctypes.Structure):
-    _fields_ = [("max_tokens", ctypes.c_uint32), ("max_batch", ctypes.c_uint32),
-                ("cuda_graphs", ctypes.c_int)]
+    _fields_ = [("size", ctypes.c_size_t), ("max_tokens", ctypes.c_uint32),
+                ("max_batch", ctypes.c_uint32), ("cuda_graphs", ctypes.c_int)]
 
 
 def hoist_run(model_dir, device, prompt, steps):
@@ -73,8 +73,10 @@ def hoist_run(model_dir, device, prompt, steps):
         fn.argtypes = args
         fn.restype = None if name.endswith("_free") else ctypes.c_int
     model, weights, session = ctypes.c_void_p(), ctypes.c_void_p(), ctypes.c_void_p()
-    geometry = ctypes.create_string_buffer(4096)  # hoist_geometry, opaque here
-    opts = SessionOptions(max_tokens=len(prompt) + steps, max_batch=0, cuda_graphs=1)
+    geometry = ctypes.create_string_buffer(4096)  # hoist_geometry, opaque here but for its size
+    ctypes.c_size_t.from_buffer(geometry).value = len(geometry)
+    opts = SessionOptions(size=ctypes.sizeof(SessionOptions), max_tokens=len(prompt) + steps,
+                          max_batch=0, cuda_graphs=1)
     load = _lib.LoadOptions.default()
     load.device = _lib.HOIST_DEVICE_HOST if device == "host" else int(device.split(":")[1])
     ids = (ctypes.c_int32 * len(prompt))(*prompt)
