@@ -39,7 +39,9 @@
     X(hoist_ceiling, note, "HOIST_CEILING_INIT")                                                  \
     X(hoist_session_options, cuda_graphs, "HOIST_SESSION_OPTIONS_DEFAULT")                        \
     X(hoist_session_stats, device_bytes, "HOIST_SESSION_STATS_INIT")                              \
-    X(hoist_allocator, user, "HOIST_ALLOCATOR_INIT")
+    X(hoist_allocator, user, "HOIST_ALLOCATOR_INIT")                                              \
+    X(hoist_tp_options, nccl_comm, "HOIST_TP_OPTIONS_DEFAULT")                                    \
+    X(hoist_tp_share, pending, "HOIST_TP_SHARE_INIT")
 
 /* What the helpers need to know of one struct (core/abi.c defines one per row above). */
 typedef struct hoist__sized {

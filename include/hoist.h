@@ -42,6 +42,9 @@ extern "C" {
  * hoist_weights_stats and hoist_session_stats_get return a status; hoist_plan_info's geometry
  * moved to hoist_plan_geometry(); HOIST_FORMAT_GGUF; hoist_device_name(). Programs built against
  * 0.1 keep running: its functions stay exported under symbol version HOIST_0 (docs/ABI.md).
+ * Tensor-parallel slices and cooperative loads (hoist_tp_options, hoist_load_group, at the end
+ * of this header) appended hoist_load_options.tp, hoist_plan_options.tp,
+ * hoist_plan_info.tp_world, and hoist_load_stats.read_bytes, exchange_seconds, exchange_bytes.
  * CMake takes the library's version from these three lines. */
 #define HOIST_VERSION_MAJOR 0
 #define HOIST_VERSION_MINOR 2
@@ -509,6 +512,9 @@ typedef struct hoist_plan_device {
     {.size = sizeof(hoist_plan_device), .device = HOIST_DEVICE_HOST, .free_bytes = 0,           \
      .reserve_bytes = 0}
 
+/* Tensor-parallel options, declared with the tensor-parallel section at the end. */
+typedef struct hoist_tp_options hoist_tp_options;
+
 typedef struct hoist_plan_options {
     size_t size;               /* sizeof(hoist_plan_options): HOIST_PLAN_OPTIONS_DEFAULT */
     /* Devices in split order: layers fill devices[0] first, then the next. NULL/0 = every CUDA
@@ -523,12 +529,19 @@ typedef struct hoist_plan_options {
     const hoist_geometry *geometry;
     /* Budget shared with other plans and weights; NULL = the process-wide one. */
     hoist_coordinator *coordinator;
+    /* Tensor parallelism (NULL = none, the layer split above): with tp->world > 1 every
+     * device of the list holds one rank's slice of every layer, devices[i] being rank i (so
+     * ndevices must equal tp->world; tp->rank is ignored), sliced by tp's rules as hoist_load
+     * slices them; each device's KV cache holds its ranks' kv heads (n_kv_heads / world, or one
+     * replicated head when there are fewer heads than ranks) and its workspace the rank's share
+     * of the activations. See the tensor-parallel section at the end of this header. */
+    const hoist_tp_options *tp;
 } hoist_plan_options;
 
 #define HOIST_PLAN_OPTIONS_DEFAULT                                                                \
     {.size = sizeof(hoist_plan_options), .devices = NULL, .ndevices = 0, .max_seq_len = 0,      \
      .batch = 1, .forward_tokens = 0, .kv_dtype = HOIST_KV_F16, .geometry = NULL,                \
-     .coordinator = NULL}
+     .coordinator = NULL, .tp = NULL}
 
 typedef struct hoist_plan hoist_plan;
 
@@ -557,6 +570,11 @@ typedef struct hoist_plan_info {
     uint64_t kv_bytes;
     uint64_t workspace_bytes;
     size_t ndevices;               /* as in the options (unused ones included) */
+    size_t tp_world;               /* ranks of a tensor-parallel plan (device i is rank i;
+                                      kv_bytes_per_token is then each rank's, and
+                                      hoist_plan_tensor_device answers rank 0's device); 0 for
+                                      a layer split. Such a plan is not for hoist_load: load
+                                      each rank with hoist_load_options.tp */
 } hoist_plan_info;
 
 #define HOIST_PLAN_INFO_INIT {.size = sizeof(hoist_plan_info)}
@@ -698,6 +716,10 @@ typedef struct hoist_load_options {
      * when the weights' last reference goes, given back to it. hoist copies the struct; its user
      * pointer must stay valid while the weights live. hoist_load_sink ignores it. */
     const struct hoist_allocator *allocator;
+    /* Tensor parallelism and cooperative loading (NULL = neither): this process is rank
+     * tp->rank of tp->world and loads only its slice of each tensor, reading only that slice's
+     * bytes from storage; see the tensor-parallel section at the end of this header. */
+    const hoist_tp_options *tp;
 } hoist_load_options;
 
 /* Arena memory from the embedder: a framework's caching allocator (so that its accounting sees
@@ -728,7 +750,7 @@ typedef struct hoist_allocator {
     {.size = sizeof(hoist_load_options), .path = HOIST_PATH_AUTO, .device = HOIST_DEVICE_HOST,  \
      .ram_budget = 0, .threads = 0, .chunk_bytes = 0, .verify = 0, .mmap_register = -1,         \
      .plan = NULL, .progress = NULL, .progress_user = NULL, .manifest = NULL,                   \
-     .readahead_bytes = -1, .allocator = NULL}
+     .readahead_bytes = -1, .allocator = NULL, .tp = NULL}
 
 typedef struct hoist_load_stats {
     size_t size;               /* set by the caller: HOIST_LOAD_STATS_INIT */
@@ -746,6 +768,11 @@ typedef struct hoist_load_stats {
     double readback_seconds;   /* wall time of HOIST_VERIFY_READBACK */
     uint64_t file_bytes;       /* bytes of the files the load consumed: a packed model's
                                   compressed chunks; otherwise equal to bytes */
+    uint64_t read_bytes;       /* bytes the path asked storage for: the windows, or with
+                                  tensor-parallel slices only the slices' byte ranges, widened
+                                  to the O_DIRECT unit (uring) or the page (mmap) */
+    double exchange_seconds;   /* cooperative load: wall time of the exchange between ranks */
+    uint64_t exchange_bytes;   /* cooperative load: bytes this rank received from the others */
 } hoist_load_stats;
 
 #define HOIST_LOAD_STATS_INIT {.size = sizeof(hoist_load_stats)}
@@ -1138,6 +1165,136 @@ HOIST_API int hoist_session_generate(hoist_session *s, const int32_t *prompt, si
 /* The session's figures. HOIST_E_INVALID_ARG for a NULL argument or a bad out->size (*out is then
  * untouched). */
 HOIST_API int hoist_session_stats_get(const hoist_session *s, hoist_session_stats *out);
+
+/* ---- tensor parallelism and cooperative loading ------------------------------------------- */
+
+/* Tensor parallelism: an engine running a model over `world` GPUs gives each rank a slice of most
+ * matrices. hoist_load with hoist_load_options.tp loads only this rank's slice of each tensor,
+ * and reads only that slice's bytes from storage: a slice along dim 0 is one range of the file,
+ * a slice along dim 1 one range per row, each read exactly (merged where they touch; widened only
+ * to the O_DIRECT unit on uring and to pages on mmap). The slice lands in the arena as a tensor of
+ * its own, row-major; its view reports the slice's shape and bytes.
+ *
+ * Cooperative loading: ranks that all need the same bytes (a replicated tensor, or every tensor
+ * when nothing is split) each read 1/world of them over their own storage and PCIe path, then
+ * exchange the rest: hoist does it over the embedder's NCCL communicator, hoist_load_group over
+ * one of its own, or the caller over its own group (hoist_weights_tp_share says where).
+ * docs/TENSOR_PARALLEL.md has worked examples in C and Python. */
+
+/* hoist_tp_split.dim: every rank gets the whole tensor. */
+#define HOIST_TP_REPLICATE (-1)
+
+/* How one tensor is cut, as a rule decides it. The library's struct, filled by a rule callback:
+ * it has no size and only grows at its end (as hoist_piece). */
+typedef struct hoist_tp_split {
+    int dim;        /* HOIST_TP_REPLICATE, or the dimension cut (0 = outermost, the rows of a
+                       Hugging Face [out, in] matrix; 1 = its columns), below the tensor's ndim */
+    uint32_t parts; /* the dimension is cut into this many equal parts... */
+    uint32_t index; /* ...and this rank takes part `index` (< parts) */
+    int pad;        /* when parts does not divide the dimension: 0 refuses the tensor
+                       (HOIST_E_INVALID_ARG naming it); 1 gives every part ceil(n / parts)
+                       entries (whole blocks of a block type), the entries past n zero-filled */
+} hoist_tp_split;
+
+/* A rule for tensors the default rules do not know, or to override them. Called on the loading
+ * thread, once per tensor per load, before anything is read; `split` arrives as HOIST_TP_REPLICATE
+ * with parts = world, index = rank and pad = the options' pad. Returns 0 to take `split` as
+ * filled, HOIST_TP_RULE_DEFAULT to let the default rules decide (or replicate, when
+ * rules_default is 0), or a negative hoist_status to fail the load (anything else negative is
+ * HOIST_E_ABORTED). */
+typedef int (*hoist_tp_rule_fn)(const hoist_tensor_info *tensor, int rank, int world,
+                                hoist_tp_split *split, void *user);
+#define HOIST_TP_RULE_DEFAULT 1
+
+/* The default rules (rules_default = 1), for the Llama families by Hugging Face and GGUF names,
+ * as vLLM and Megatron split them (shapes outermost first, HF's [out, in]):
+ *  - dim 0 (column-parallel): q_proj / attn_q, k_proj / attn_k, v_proj / attn_v, gate_proj /
+ *    ffn_gate, up_proj / ffn_up, and the vocabulary rows of embed_tokens / token_embd and
+ *    lm_head / output; their biases likewise;
+ *  - dim 1 (row-parallel): o_proj / attn_output, down_proj / ffn_down; their biases replicated;
+ *  - everything else replicated (every *norm*, rotary tables).
+ * Attention is cut by whole heads: q and o need n_heads % world == 0. k and v are cut by kv
+ * heads when n_kv_heads >= world (n_kv_heads % world == 0); with fewer kv heads than ranks
+ * (world % n_kv_heads == 0) each rank gets the one kv head its query heads use, kv head
+ * rank / (world / n_kv_heads), as vLLM replicates them. The head counts come from the options,
+ * else the model's geometry (config.json or GGUF metadata). A dimension that does not divide is
+ * refused naming the tensor unless the options' pad is set (heads are never padded). */
+struct hoist_tp_options {
+    size_t size;             /* sizeof(hoist_tp_options): HOIST_TP_OPTIONS_DEFAULT */
+    int rank;                /* this process's rank, 0 <= rank < world */
+    int world;               /* ranks; 1 = one rank holding everything */
+    hoist_tp_rule_fn rule;   /* optional: decides tensors first (see hoist_tp_rule_fn) */
+    void *rule_user;
+    int rules_default;       /* 1: the default rules above; 0: whatever the rule leaves is
+                                replicated */
+    int pad;                 /* the default rules pad dimensions that do not divide */
+    uint32_t heads;          /* attention heads; 0 = the model's geometry */
+    uint32_t kv_heads;       /* kv heads; 0 = the model's geometry */
+    /* 1: bytes every rank holds alike (replicated tensors; every tensor when nothing is split)
+     * are read 1/world by each rank and exchanged. They lie first in the arena, in `world`
+     * equal parts, rank r's part read by rank r. */
+    int cooperative;
+    /* cooperative: this rank's ncclComm_t, whose rank and size must be rank and world, over
+     * which hoist_load all-gathers the parts in place on opts->device (a CUDA device) before it
+     * returns. First every rank learns every other's outcome, so a rank that failed makes all
+     * of them fail (HOIST_E_ABORTED naming it) rather than hang; a rank that cannot even reach
+     * that point (a bad options size) leaves the others waiting in NCCL. NULL: the caller
+     * completes the exchange itself (hoist_weights_tp_share). NCCL is loaded at run time
+     * (hoist_nccl_version). */
+    void *nccl_comm;
+};
+
+#define HOIST_TP_OPTIONS_DEFAULT                                                                  \
+    {.size = sizeof(hoist_tp_options), .rank = 0, .world = 1, .rule = NULL, .rule_user = NULL,  \
+     .rules_default = 1, .pad = 0, .heads = 0, .kv_heads = 0, .cooperative = 0,                 \
+     .nccl_comm = NULL}
+
+/* The default rules' decision for one tensor of model (name, shape) as rank of world, without
+ * loading: what a rule callback may start from, and what hoist plan --tp prints.
+ * HOIST_E_INVALID_ARG naming the tensor when they cannot cut it (heads that do not divide, no
+ * head counts known). opts gives heads, kv_heads and pad (NULL: from the model, no padding). */
+HOIST_API int hoist_tp_default_rule(const hoist_model *model, size_t tensor,
+                                    const hoist_tp_options *opts, hoist_tp_split *split);
+
+/* Where a cooperative load's shared bytes lie, to complete the exchange over the caller's own
+ * group: `world` parts of part_bytes from base, rank r's part at base + r * part_bytes, every
+ * part but this rank's still to be filled (pending = 1) by an all-gather of the caller's: in
+ * Python, torch.distributed.all_gather_into_tensor over a uint8 tensor of those bytes. */
+typedef struct hoist_tp_share {
+    size_t size;             /* set by the caller: HOIST_TP_SHARE_INIT */
+    int rank, world;
+    int device;              /* where base lives (HOIST_DEVICE_HOST or a CUDA ordinal) */
+    void *base;
+    uint64_t part_bytes;
+    uint64_t bytes;          /* world * part_bytes; 0 when the load shares nothing */
+    int pending;             /* 1 until the caller's exchange (hoist did none); 0 when hoist
+                                completed it, or there is nothing to share */
+} hoist_tp_share;
+
+#define HOIST_TP_SHARE_INIT {.size = sizeof(hoist_tp_share)}
+
+/* The shared region of weights loaded with tp->cooperative (bytes 0 for any other load).
+ * HOIST_E_INVALID_ARG for NULL or a bad out->size. */
+HOIST_API int hoist_weights_tp_share(const hoist_weights *weights, hoist_tp_share *out);
+
+/* Loads model once per device, on one thread each, as rank i of n = ndevices on devices[i]
+ * (at most HOIST_PLAN_MAX_DEVICES; no GPU twice, while the host may be every rank, each with an
+ * arena of its own: CPU engines, and tests). opts->tp gives the rules and cooperative (its
+ * rank and nccl_comm are ignored, its world must be n or 1, taken as n); with opts->tp NULL every
+ * device gets every tensor whole, each reading all of them. With cooperative set and every device
+ * a GPU, hoist creates one NCCL communicator over them (ncclCommInitAll) and each rank's shared
+ * part reaches the others through it; on the host the parts are copied. opts->device is ignored
+ * and opts->plan must be NULL; opts->progress, when set, is called by every rank's thread,
+ * concurrently. out[i] receives rank i's weights; on failure every out[i] is NULL and nothing is
+ * held (the message names the first rank that failed). */
+HOIST_API int hoist_load_group(hoist_model *model, const hoist_load_options *opts,
+                               const int *devices, size_t ndevices, hoist_weights **out);
+
+/* NCCL as loaded at run time: dlopen("libnccl.so.2") (the library path, then the file named by
+ * HOIST_NCCL_LIBRARY, then the nvidia-nccl wheel under a site-packages directory named by
+ * HOIST_NCCL_SITE_PACKAGES or found beside torch via PYTHONPATH). *version: NCCL_VERSION_CODE
+ * (e.g. 22703). HOIST_E_UNSUPPORTED naming every place tried when none loads. */
+HOIST_API int hoist_nccl_version(int *version);
 
 #ifdef __cplusplus
 }

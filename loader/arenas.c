@@ -14,6 +14,10 @@ static int resolve_plan(hoist__load *ld, const hoist_plan *p, const hoist_model 
     RETURN_IF(p->model != model, HOIST_E_INVALID_ARG,
               "the load's plan was made for another model (%s)",
               p->model->table.nfiles ? p->model->table.files[0].path : "?");
+    RETURN_IF(p->info.tp_world > 1, HOIST_E_INVALID_ARG,
+              "the load's plan is tensor-parallel over %zu devices: load each rank with "
+              "hoist_load_options.tp on its device (hoist_load_group loads them all)",
+              p->info.tp_world);
     int arena_of[HOIST_PLAN_MAX_DEVICES];
     for (size_t d = 0; d < HOIST_PLAN_MAX_DEVICES; d++) arena_of[d] = -1;
     for (size_t i = 0; i < t->ntensors; i++) arena_of[p->tensor_dev[i]] = 0;

@@ -57,12 +57,15 @@ static int check_unchanged(const hoist__table *t)
     return HOIST_OK;
 }
 
-/* Everything after the arena is allocated; on failure the caller frees the arena. */
-static int run_load(hoist__load *ld)
+/* Everything from the allocated arena to the last byte placed; on failure the caller frees the
+ * arena. */
+static int transfer(hoist__load *ld)
 {
-    uint64_t placements = ld->tensor_arena ? ld->table->ntensors : 0;
+    uint64_t placements = (ld->tensor_arena ? ld->table->ntensors : 0) +
+                          (ld->slices ? ld->table->ntensors * sizeof *ld->slices : 0);
     RETURN_IF_ERR(
         hoist__budget_take(&ld->budget, ld->plan.host_bytes + placements, "the load plan"));
+    RETURN_IF_ERR(hoist__tp_zero_padding(ld));
     uint64_t held = ld->source->host_bytes(ld->source_state, ld->opts.threads,
                                            ld->plan.window_bytes);
     RETURN_IF_ERR(hoist__budget_take(&ld->budget, held, "the source's resident windows"));
@@ -72,11 +75,17 @@ static int run_load(hoist__load *ld)
         return trc;
     }
     hoist__progress_start(&ld->progress, ld->opts.progress, ld->opts.progress_user,
-                          ld->table->total_bytes);
+                          ld->slices ? ld->plan.placed_bytes : ld->table->total_bytes);
     int rc = hoist__pipeline_run(ld);
     hoist__budget_give(&ld->budget, held);
     RETURN_IF_ERR(rc);
     hoist__progress_finish(&ld->progress);
+    return HOIST_OK;
+}
+
+/* Once every byte is in place (and exchanged): the checks before publishing. */
+static int finish(hoist__load *ld)
+{
     if (ld->opts.verify & HOIST_VERIFY_READBACK) {
         double t0 = hoist__now();
         RETURN_IF_ERR(hoist__verify(ld));
@@ -102,6 +111,18 @@ static hoist__load *load_new(hoist_model *model, const hoist_load_options *opts)
     return ld;
 }
 
+/* Bytes of the files a load consumed: a packed model's stored chunks (those its windows read,
+ * when it is sliced), else the bytes placed. */
+static uint64_t file_bytes(const hoist__load *ld)
+{
+    if (!ld->table->packed) return ld->slices ? ld->plan.placed_bytes : ld->table->total_bytes;
+    if (!ld->slices) return ld->table->packed->stored_bytes;
+    uint64_t n = 0;
+    for (size_t i = 0; i < ld->plan.nwindows; i++)
+        n += ld->plan.windows[i].hi - ld->plan.windows[i].lo;
+    return n;
+}
+
 static hoist_load_stats load_stats(const hoist__load *ld, double t0)
 {
     uint64_t arena_bytes = 0;
@@ -116,11 +137,14 @@ static hoist_load_stats load_stats(const hoist__load *ld, double t0)
         .verify_seconds = (double)atomic_load(&ld->verify_ns) * 1e-9,
         .decode_seconds = (double)atomic_load(&ld->decode_ns) * 1e-9,
         .readback_seconds = ld->readback_seconds,
-        .file_bytes = ld->table->packed ? ld->table->packed->stored_bytes : ld->table->total_bytes,
-        .bytes = ld->table->total_bytes,
+        .file_bytes = file_bytes(ld),
+        .bytes = ld->slices ? ld->plan.placed_bytes : ld->table->total_bytes,
         .arena_bytes = arena_bytes,
         .peak_host_bytes = atomic_load(&ld->budget.peak),
         .threads = ld->opts.threads,
+        .read_bytes = atomic_load(&ld->read_bytes),
+        .exchange_seconds = ld->exchange_s,
+        .exchange_bytes = ld->exchange_bytes,
     };
 }
 
@@ -142,22 +166,47 @@ static void load_delete(hoist__load *ld)
     if (ld->source && ld->source_state) ld->source->close(ld->source_state);
     hoist__plan_free(&ld->plan);
     hoist__free(ld->tensor_arena);
+    hoist__free(ld->slices);
     pthread_mutex_destroy(&ld->err_lock);
     pthread_mutex_destroy(&ld->deliver_lock);
     pthread_cond_destroy(&ld->deliver_cond);
     hoist__free(ld);
 }
 
-int hoist_load(hoist_model *model, const hoist_load_options *opts, hoist_weights **out)
+/* Moves what the weights keep out of the load. */
+static void publish(hoist__load *ld, hoist_weights *w, hoist_model *model, double t0)
 {
-    RETURN_IF(!out, HOIST_E_INVALID_ARG, "hoist_load: out is NULL");
-    *out = NULL;
-    RETURN_IF(!model, HOIST_E_INVALID_ARG, "hoist_load: model is NULL");
-    hoist_load_options o;
-    RETURN_IF_ERR(HOIST__IN(hoist_load_options, &o, opts, &default_options));
+    hoist__model_retain(model);
+    *w = (hoist_weights){.refs = 1,
+                         .model = model,
+                         .narenas = ld->narenas,
+                         .tensor_arena = ld->tensor_arena,
+                         .tensor_dst = ld->plan.tensor_dst,
+                         .reservation = ld->reservation,
+                         .slices = ld->slices};
+    memcpy(w->arenas, ld->arenas, sizeof w->arenas);
+    w->share = (hoist_tp_share){.size = sizeof w->share, .rank = ld->tp.rank,
+                                .world = ld->tp.world, .device = ld->arenas[0].device};
+    if (ld->slices && ld->tp.cooperative && ld->plan.share_bytes) {
+        w->share.base = ld->arenas[0].base;
+        w->share.part_bytes = ld->plan.share_part;
+        w->share.bytes = ld->plan.share_bytes;
+        w->share.pending = !ld->exchanged;
+    }
+    w->stats = load_stats(ld, t0);
+    log_phases(ld, w->stats.seconds);
+    ld->plan.tensor_dst = NULL; /* moved into the weights */
+    ld->tensor_arena = NULL;
+    ld->slices = NULL;
+}
+
+int hoist__load_rank(hoist_model *model, const hoist_load_options *o, struct hoist__group *group,
+                     hoist_weights **out)
+{
     double t0 = hoist__now();
-    hoist__load *ld = load_new(model, &o);
-    RETURN_IF(!ld, HOIST_E_NOMEM, "out of memory");
+    hoist__load *ld = load_new(model, o);
+    if (!ld) return hoist__tp_exchange_alone(o, group, hoist__err(HOIST_E_NOMEM, "out of memory"));
+    ld->group = group;
 
     hoist_weights *w = NULL;
     int rc = hoist__load_resolve(ld);
@@ -169,31 +218,18 @@ int hoist_load(hoist_model *model, const hoist_load_options *opts, hoist_weights
     double ta = hoist__now();
     if (rc == HOIST_OK) rc = hoist__arenas_alloc(ld);
     ld->arenas_s = hoist__now() - ta;
-    if (rc == HOIST_OK) {
-        rc = run_load(ld);
-        if (rc < 0) hoist__arenas_free(ld->arenas, ld->narenas);
-    }
+    if (rc == HOIST_OK) rc = transfer(ld);
+    rc = hoist__tp_exchange(ld, rc); /* every rank, whatever happened: see load_ctx.h */
+    if (rc == HOIST_OK) rc = finish(ld);
     if (rc == HOIST_OK) {
         w = hoist__calloc(1, sizeof *w);
-        if (!w) {
-            hoist__arenas_free(ld->arenas, ld->narenas);
-            rc = hoist__err(HOIST_E_NOMEM, "out of memory");
-        }
+        if (!w) rc = hoist__err(HOIST_E_NOMEM, "out of memory");
     }
-    if (rc < 0) hoist__reservation_unbind(ld->reservation);
-    if (rc == HOIST_OK) {
-        hoist__model_retain(model);
-        *w = (hoist_weights){.refs = 1,
-                             .model = model,
-                             .narenas = ld->narenas,
-                             .tensor_arena = ld->tensor_arena,
-                             .tensor_dst = ld->plan.tensor_dst,
-                             .reservation = ld->reservation};
-        memcpy(w->arenas, ld->arenas, sizeof w->arenas);
-        w->stats = load_stats(ld, t0);
-        log_phases(ld, w->stats.seconds);
-        ld->plan.tensor_dst = NULL; /* moved into the weights */
-        ld->tensor_arena = NULL;
+    if (rc < 0) {
+        hoist__arenas_free(ld->arenas, ld->narenas);
+        hoist__reservation_unbind(ld->reservation);
+    } else {
+        publish(ld, w, model, t0);
     }
     load_delete(ld);
     if (rc < 0) return rc;
@@ -202,6 +238,16 @@ int hoist_load(hoist_model *model, const hoist_load_options *opts, hoist_weights
     *out = w;
     hoist__err_clear();
     return HOIST_OK;
+}
+
+int hoist_load(hoist_model *model, const hoist_load_options *opts, hoist_weights **out)
+{
+    RETURN_IF(!out, HOIST_E_INVALID_ARG, "hoist_load: out is NULL");
+    *out = NULL;
+    RETURN_IF(!model, HOIST_E_INVALID_ARG, "hoist_load: model is NULL");
+    hoist_load_options o;
+    RETURN_IF_ERR(HOIST__IN(hoist_load_options, &o, opts, &default_options));
+    return hoist__load_rank(model, &o, NULL, out);
 }
 
 int hoist_load_sink(hoist_model *model, const hoist_load_options *opts, hoist_sink_fn fn,
@@ -216,6 +262,9 @@ int hoist_load_sink(hoist_model *model, const hoist_load_options *opts, hoist_si
               "HOIST_DEVICE_HOST");
     RETURN_IF(o.plan, HOIST_E_INVALID_ARG,
               "hoist_load_sink: the sink is the destination; a plan places into devices");
+    RETURN_IF(o.tp, HOIST_E_INVALID_ARG,
+              "hoist_load_sink: tensor-parallel slices and cooperative loads place into an "
+              "arena; leave opts->tp NULL here (hoist_load takes it)");
     RETURN_IF(o.verify & HOIST_VERIFY_READBACK, HOIST_E_INVALID_ARG,
               "hoist_load_sink: nothing to read back (HOIST_VERIFY_MANIFEST checks the bytes "
               "before the sink sees them)");
@@ -225,7 +274,8 @@ int hoist_load_sink(hoist_model *model, const hoist_load_options *opts, hoist_si
     ld->sink = fn;
     ld->sink_user = user;
     int rc = hoist__load_resolve(ld);
-    if (rc == HOIST_OK) rc = run_load(ld);
+    if (rc == HOIST_OK) rc = transfer(ld);
+    if (rc == HOIST_OK) rc = finish(ld);
     if (rc == HOIST_OK) rc = hoist__sink_announce_empty(ld, ld->table->ntensors);
     if (rc == HOIST_OK && stats) {
         hoist_load_stats st = load_stats(ld, t0);
@@ -257,6 +307,7 @@ void hoist_weights_free(hoist_weights *w)
     hoist__reservation_unbind(w->reservation);
     hoist__free(w->tensor_arena);
     hoist__free(w->tensor_dst);
+    hoist__free(w->slices);
     hoist_model_free(w->model);
     hoist__free(w);
 }
@@ -275,10 +326,10 @@ int hoist_weights_view(const hoist_weights *w, size_t index, hoist_view *out)
     hoist_view v = {.name = ti->name,
                     .dtype = ti->dtype,
                     .ndim = ti->ndim,
-                    .nbytes = ti->nbytes,
+                    .nbytes = w->slices ? w->slices[index].nbytes : ti->nbytes,
                     .device = ar->device,
                     .data = ar->base + w->tensor_dst[index]};
-    memcpy(v.shape, ti->shape, sizeof v.shape);
+    memcpy(v.shape, w->slices ? w->slices[index].shape : ti->shape, sizeof v.shape);
     HOIST__OUT(hoist_view, out, &v);
     return HOIST_OK;
 }
@@ -306,12 +357,20 @@ int hoist_weights_read(const hoist_weights *w, size_t index, uint64_t offset, vo
     RETURN_IF(!w || (!dst && nbytes), HOIST_E_INVALID_ARG, "hoist_weights_read: NULL argument");
     const hoist__table *t = &w->model->table;
     RETURN_IF(index >= t->ntensors, HOIST_E_INVALID_ARG, "tensor index %zu out of range", index);
-    uint64_t end;
-    RETURN_IF(!hoist__add_u64(offset, nbytes, &end) || end > t->tensors[index].nbytes,
-              HOIST_E_INVALID_ARG, "tensor '%s': bytes %llu..+%llu are outside its %llu bytes",
+    uint64_t end, have = w->slices ? w->slices[index].nbytes : t->tensors[index].nbytes;
+    RETURN_IF(!hoist__add_u64(offset, nbytes, &end) || end > have, HOIST_E_INVALID_ARG,
+              "tensor '%s': bytes %llu..+%llu are outside its %llu bytes%s",
               t->tensors[index].name, (unsigned long long)offset, (unsigned long long)nbytes,
-              (unsigned long long)t->tensors[index].nbytes);
+              (unsigned long long)have, w->slices ? " (this rank's slice)" : "");
     if (!nbytes) return HOIST_OK;
     const hoist__arena *ar = &w->arenas[w->tensor_arena ? w->tensor_arena[index] : 0];
     return ar->gpu->copy_d2h(dst, ar->base + w->tensor_dst[index] + offset, nbytes, ar->device);
+}
+
+int hoist_weights_tp_share(const hoist_weights *w, hoist_tp_share *out)
+{
+    RETURN_IF(!w || !out, HOIST_E_INVALID_ARG, "hoist_weights_tp_share: NULL argument");
+    RETURN_IF_ERR(HOIST__CHECK(hoist_tp_share, out));
+    HOIST__OUT(hoist_tp_share, out, &w->share);
+    return HOIST_OK;
 }

@@ -10,11 +10,13 @@
 #include "loader/coordinator.h"
 #include "loader/progress.h"
 #include "loader/source.h"
+#include "loader/tp.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 
 typedef struct hoist__transform_ops hoist__transform_ops;
+struct hoist__group; /* loader/group.h */
 
 /* One destination allocation: a device's arena. A load without a plan has one. */
 typedef struct hoist__arena {
@@ -78,6 +80,17 @@ typedef struct hoist__load {
         uint64_t fixed_bytes;    /* host bytes the transform holds for the whole load */
     } transform_needs;
     _Atomic uint64_t decode_ns, verify_ns; /* summed over workers, like read_ns */
+
+    /* tensor parallelism (loader/tp.h, loader/load_tp.c): opts.tp points at tp, the library's
+     * copy; slices is each tensor's slice (owned, moved into the weights; NULL: whole tensors) */
+    hoist_tp_options tp;
+    hoist__slice *slices;
+    _Atomic uint64_t read_bytes; /* what the source asked storage for */
+    struct hoist__group *group;  /* hoist_load_group's ranks, for their exchange; NULL alone */
+    bool exchanged;              /* the cooperative exchange ran (it runs once per load) */
+    bool shared_pending;         /* the caller completes the exchange (hoist_weights_tp_share) */
+    double exchange_s;
+    uint64_t exchange_bytes;
 } hoist__load;
 
 /* Records the calling thread's last error as the load's failure if it is the first; returns
@@ -102,6 +115,28 @@ void hoist__arenas_free(hoist__arena *arenas, size_t n);
  * transform and the budget, and builds the plan. The one place ld->opts is rewritten: it leaves
  * here with no zeros left for "default". */
 int hoist__load_resolve(hoist__load *ld);
+
+/* Tensor parallelism within one load (loader/load_tp.c). resolve: the library's copy of
+ * opts.tp (fn names the public function), the checks of what it cannot be combined with, and
+ * every tensor's slice; a load without opts.tp is left alone. */
+int hoist__tp_resolve(hoist__load *ld, const char *fn);
+/* Zero-fills the padding of padded slices, once the arena exists. */
+int hoist__tp_zero_padding(hoist__load *ld);
+/* Whether this load exchanges its shared region (cooperative, with NCCL or a group's ranks). */
+bool hoist__tp_exchanging(const hoist__load *ld);
+/* The exchange of a cooperative load, reached once by every rank whatever happened before:
+ * status is this rank's outcome so far. Every rank first learns every other's outcome and the
+ * size of its shared region; only when all succeeded and agree are the parts exchanged. Returns
+ * this rank's status, or HOIST_E_ABORTED naming the rank that failed. */
+int hoist__tp_exchange(hoist__load *ld, int status);
+/* The same for a rank that failed before its load existed (o: the library's copy of the
+ * options): it still tells the others. */
+int hoist__tp_exchange_alone(const hoist_load_options *o, struct hoist__group *group, int status);
+
+/* hoist_load with the library's full-size copy of the options, as one rank of a
+ * hoist_load_group (NULL: a load of its own). */
+int hoist__load_rank(hoist_model *model, const hoist_load_options *o, struct hoist__group *group,
+                     hoist_weights **out);
 
 /* Host bytes of staging the pipeline takes with this many workers and this window size. */
 uint64_t hoist__pipeline_staging_bytes(const hoist__load *ld, unsigned threads, uint64_t window);

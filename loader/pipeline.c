@@ -89,7 +89,7 @@ static int sink_piece(hoist__load *ld, const hoist__extent *e, const uint8_t *sr
                       uint64_t len)
 {
     const hoist__table *t = ld->table;
-    uint64_t file_off = e->file_off + (dst_off - e->dst_off);
+    uint64_t file_off = hoist__extent_file_at(e, dst_off);
     long i = hoist__table_tensor_at(t, e->file, file_off);
     RETURN_IF(i < 0, HOIST_E_INTERNAL, "%s: no tensor holds byte %llu",
               t->files[e->file].path, (unsigned long long)file_off);
@@ -218,10 +218,11 @@ static int copy_piece(void *vctx, const hoist__extent *e, uint64_t src_off, uint
                        : ar->gpu->copy_h2d(dst, p, len, c->wk->stream[e->arena]);
     c->arenas |= 1u << e->arena;
     if (rc < 0) {
-        long ti = hoist__table_tensor_at(ld->table, e->file, e->file_off + (dst_off - e->dst_off));
+        uint64_t at = hoist__extent_file_at(e, dst_off);
+        long ti = hoist__table_tensor_at(ld->table, e->file, at);
         return hoist__err_prefix(rc, "%s: copying %llu bytes at byte %llu (tensor '%s')",
                                  ld->table->files[e->file].path, (unsigned long long)len,
-                                 (unsigned long long)(e->file_off + (dst_off - e->dst_off)),
+                                 (unsigned long long)at,
                                  ti >= 0 ? ld->table->tensors[ti].name : "?");
     }
     return HOIST_OK;
@@ -231,7 +232,7 @@ static int copy_piece(void *vctx, const hoist__extent *e, uint64_t src_off, uint
 static const hoist__extent *single_piece(const hoist__plan *p, const hoist__window *w)
 {
     const hoist__extent *x = &p->extents[w->first_ext];
-    if (x->file_off <= w->lo && x->file_off + x->len >= w->hi) return x;
+    if (x->rows == 1 && x->file_off <= w->lo && x->file_off + x->len >= w->hi) return x;
     return NULL;
 }
 

@@ -10,10 +10,16 @@
  *
  * Each unit is charged at most what it can add to its device's arena (every tensor rounded up to
  * the arena's extent alignment), so a placement that fits here fits the loader's layout; the
- * exact arena sizes are then taken from the loader's own layout function. */
+ * exact arena sizes are then taken from the loader's own layout function.
+ *
+ * A tensor-parallel plan (hoist_plan_options.tp) puts rank i on device i instead: every device
+ * holds its rank's slices of every layer (their exact arena, from the loader's own layout of
+ * those slices), its kv heads' cache (n_kv_heads / world, or one replicated head), and a
+ * workspace sized for its share of the heads and the MLP. */
 #include "core/abi.h"
 #include "loader/coordinator.h"
 #include "loader/plan.h"
+#include "loader/tp.h"
 #include "loader/weights.h"
 
 #include <stdio.h>
@@ -33,6 +39,11 @@
 /* Weights of a ggml block type (Q8_0) are dequantized into a slice of 32 MiB on each GPU before
  * their products (infer/gpu_forward.c's DEQUANT_BYTES). */
 #define GPU_DEQUANT (32ull << 20)
+/* A cooperative tensor-parallel load exchanges over NCCL, which keeps buffers of its own on each
+ * GPU for as long as the communicator lives: NCCL_BUFFSIZE (4 MiB) per channel and direction for
+ * the Simple protocol, plus the LL and LL128 buffers, over up to 32 channels; 512 MiB covers
+ * that on PCIe and NVLink machines. The exchange itself is in place (no device staging). */
+#define NCCL_ALLOWANCE (512ull << 20)
 
 /* ---- kv dtypes ---------------------------------------------------------------------------- */
 
@@ -188,6 +199,12 @@ typedef struct planner {
     int device[HOIST_PLAN_MAX_DEVICES];
     uint64_t free[HOIST_PLAN_MAX_DEVICES], reserve[HOIST_PLAN_MAX_DEVICES];
     uint64_t queried[HOIST_PLAN_MAX_DEVICES];
+    /* tensor parallelism: ranks (0: a layer split), each rank's arena, and the shape of the
+     * share of one rank (its heads, kv heads and MLP width) */
+    int tp_world;
+    bool tp_cooperative;
+    uint64_t tp_weights[HOIST_PLAN_MAX_DEVICES];
+    hoist_geometry g_rank;
 } planner;
 
 #define UNIT_EMBED 0u
@@ -253,6 +270,7 @@ typedef struct placement {
      * unit from there on went to it (weights, cache, workspace) */
     uint32_t fail_unit;
     uint64_t last_w, last_kv, last_ws;
+    size_t fail_dev; /* the device the figures above are of */
 } placement;
 
 static uint64_t usable(const planner *pl, size_t d)
@@ -275,11 +293,44 @@ static void unit_cost(const planner *pl, const placement *p, const workspace *w,
     if (u == UNIT_HEAD(pl) && !pl->tied) *ws += w->head;
 }
 
+/* Tensor parallelism: every device holds its rank of everything; the first device that cannot
+ * is the failure. */
+static void place_tp(const planner *pl, uint64_t seq, hoist_kv_dtype kv, placement *p)
+{
+    workspace w = workspace_of(&pl->g_rank, seq, pl->batch, pl->T);
+    uint64_t kvb = sat_mul(kv_layer_bytes(&pl->g_rank, kv, seq, pl->batch), pl->g.n_layers);
+    p->ok = true;
+    for (size_t d = 0; d < pl->ndev; d++) {
+        bool gpu = pl->device[d] != HOIST_DEVICE_HOST;
+        uint64_t ws = sat_add(sat_add(w.base, w.layers), sat_add(w.embed, w.head));
+        uint64_t nccl = pl->tp_cooperative ? NCCL_ALLOWANCE : 0;
+        if (gpu) ws = sat_add(ws, GPU_FIXED + w.gpu + nccl);
+        p->weights[d] = pl->tp_weights[d];
+        p->kv[d] = kvb;
+        p->ws[d] = ws;
+        p->used[d] = sat_add(sat_add(p->weights[d], kvb), ws);
+        p->any[d] = p->layers[d] = true;
+        if (p->ok && p->used[d] > usable(pl, d)) {
+            p->ok = false;
+            p->fail_unit = UNIT_EMBED;
+            p->fail_dev = d;
+            p->last_w = p->weights[d];
+            p->last_kv = kvb;
+            p->last_ws = ws;
+        }
+    }
+}
+
 static void place(const planner *pl, uint64_t seq, hoist_kv_dtype kv, placement *p)
 {
     uint8_t *unit_dev = p->unit_dev;
     memset(p, 0, sizeof *p);
     p->unit_dev = unit_dev;
+    p->fail_dev = pl->ndev - 1;
+    if (pl->tp_world > 1) {
+        place_tp(pl, seq, kv, p);
+        return;
+    }
     workspace w = workspace_of(&pl->g, seq, pl->batch, pl->T);
     uint64_t kvl = kv_layer_bytes(&pl->g, kv, seq, pl->batch);
     size_t d = 0;
@@ -440,6 +491,59 @@ static int planner_init(planner *pl, hoist_model *model, const hoist_plan_option
     return planner_units(pl);
 }
 
+/* ---- tensor parallelism -------------------------------------------------------------------- */
+
+/* The arena of each rank: its slices laid out as the loader lays them out. The head counts come
+ * from the plan's geometry when the options leave them out. */
+static int tp_weights(planner *pl, hoist_tp_options t)
+{
+    if (!t.heads) t.heads = pl->g.n_heads;
+    if (!t.kv_heads) t.kv_heads = pl->g.n_kv_heads;
+    for (int r = 0; r < t.world; r++) {
+        t.rank = r;
+        hoist__slice *slices = NULL;
+        RETURN_IF_ERR(hoist__tp_slices(pl->t, &t, &slices));
+        hoist__plan_cut cut = {slices, r, t.world, t.cooperative};
+        pl->tp_weights[r] = hoist__plan_cut_arena_bytes(pl->t, &cut);
+        hoist__free(slices);
+    }
+    return HOIST_OK;
+}
+
+/* One rank's share of the shape: what its cache and activations are sized by. */
+static hoist_geometry rank_geometry(const hoist_geometry *g, uint32_t w)
+{
+    hoist_geometry r = *g;
+    r.n_heads = (g->n_heads + w - 1) / w;
+    r.n_kv_heads = g->n_kv_heads >= w ? (g->n_kv_heads + w - 1) / w : 1;
+    r.intermediate = (g->intermediate + w - 1) / w;
+    return r;
+}
+
+/* A tensor-parallel plan: rank i on device i, so as many devices as ranks (the first CUDA
+ * devices when none are named). */
+static int planner_tp(planner *pl, const hoist_plan_options *o, const char *fn)
+{
+    hoist_tp_options t;
+    RETURN_IF_ERR(hoist__tp_options_in(o->tp, &t, fn));
+    if (t.world <= 1) return HOIST_OK;
+    RETURN_IF(t.world > HOIST_PLAN_MAX_DEVICES, HOIST_E_TOO_MANY,
+              "%s: %d tensor-parallel ranks (a plan has at most %d devices)", fn, t.world,
+              HOIST_PLAN_MAX_DEVICES);
+    if (!o->ndevices && hoist_device_count() >= t.world) {
+        pl->ndev = (size_t)t.world;
+        for (int d = 0; d < t.world; d++) pl->device[d] = d;
+    }
+    RETURN_IF(pl->ndev != (size_t)t.world, HOIST_E_INVALID_ARG,
+              "%s: %d tensor-parallel ranks need %d devices, one per rank; %zu given (name "
+              "them, with their memory for devices not present: cuda:0=80G,cuda:1=80G,...)",
+              fn, t.world, t.world, o->ndevices ? o->ndevices : pl->ndev);
+    pl->tp_world = t.world;
+    pl->tp_cooperative = t.cooperative;
+    pl->g_rank = rank_geometry(&pl->g, (uint32_t)t.world);
+    return tp_weights(pl, t);
+}
+
 /* With the coordinator locked: each device's free bytes (given, or asked) less the coordinator's
  * reservations. */
 static int planner_devices(planner *pl, hoist_coordinator *c)
@@ -471,7 +575,7 @@ static int no_fit(const planner *pl, const resolved *r, const placement *p, plac
 {
     char msg[1024], a[32], b[32], c[32], e[32], f[32], g[32], h[32], dn[32];
     size_t n = 0;
-    size_t last = pl->ndev - 1;
+    size_t last = p->fail_dev;
     uint64_t need = sat_add(sat_add(p->last_w, p->last_kv), p->last_ws);
     uint64_t have = usable(pl, last);
     uint64_t lack = need > have ? need - have : 0;
@@ -486,7 +590,11 @@ static int no_fit(const planner *pl, const resolved *r, const placement *p, plac
         gib(lack, a, sizeof a), gib(p->last_w, b, sizeof b), gib(p->last_kv, c, sizeof c),
         gib(p->last_ws, e, sizeof e), gib(have, f, sizeof f), gib(pl->free[last], g, sizeof g),
         gib(pl->reserve[last], h, sizeof h));
-    if (pl->ndev > 1)
+    if (pl->tp_world > 1)
+        n += (size_t)snprintf(msg + n, sizeof msg - n,
+                              " (tensor-parallel rank %zu of %d: its slices of every layer)", last,
+                              pl->tp_world);
+    else if (pl->ndev > 1)
         n += (size_t)snprintf(msg + n, sizeof msg - n,
                               " (%s and what follows; the devices before it are full)", what);
     n += (size_t)snprintf(msg + n, sizeof msg - n, ". Would fit:");
@@ -547,7 +655,10 @@ static int build_plan(const planner *pl, const resolved *r, const placement *p, 
     for (size_t i = 0; i < t->ntensors; i++) plan->tensor_dev[i] = p->unit_dev[pl->tensor_unit[i]];
     for (uint32_t l = 0; l < pl->g.n_layers; l++) plan->layer_dev[l] = p->unit_dev[UNIT_LAYER(l)];
     uint64_t arena[HOIST_PLAN_MAX_DEVICES] = {0};
-    hoist__plan_arena_sizes(t, plan->tensor_dev, pl->ndev, arena);
+    if (pl->tp_world > 1)
+        memcpy(arena, pl->tp_weights, sizeof arena);
+    else
+        hoist__plan_arena_sizes(t, plan->tensor_dev, pl->ndev, arena);
 
     plan->geometry = pl->g;
     hoist_plan_info *in = &plan->info;
@@ -556,8 +667,10 @@ static int build_plan(const planner *pl, const resolved *r, const placement *p, 
     in->batch = pl->batch;
     in->forward_tokens = pl->T;
     in->kv_dtype = r->kv;
-    in->kv_bytes_per_token = kv_layer_bytes(&pl->g, r->kv, 1, 1) * pl->g.n_layers;
+    const hoist_geometry *kg = pl->tp_world > 1 ? &pl->g_rank : &pl->g;
+    in->kv_bytes_per_token = kv_layer_bytes(kg, r->kv, 1, 1) * pl->g.n_layers;
     in->ndevices = pl->ndev;
+    in->tp_world = pl->tp_world > 1 ? (size_t)pl->tp_world : 0;
     for (size_t d = 0; d < pl->ndev; d++) {
         hoist_plan_usage *u = &plan->usage[d];
         *u = (hoist_plan_usage){.size = sizeof *u,
@@ -567,12 +680,14 @@ static int build_plan(const planner *pl, const resolved *r, const placement *p, 
                                 .weights_bytes = arena[d],
                                 .kv_bytes = p->kv[d],
                                 .workspace_bytes = p->ws[d],
-                                .embeddings = p->unit_dev[UNIT_EMBED] == d && p->any[d],
-                                .head = p->unit_dev[UNIT_HEAD(pl)] == d && p->any[d]};
+                                .embeddings = (p->unit_dev[UNIT_EMBED] == d || pl->tp_world > 1) &&
+                                              p->any[d],
+                                .head = (p->unit_dev[UNIT_HEAD(pl)] == d || pl->tp_world > 1) &&
+                                        p->any[d]};
         uint64_t used = arena[d] + p->kv[d] + p->ws[d];
         u->headroom_bytes = usable(pl, d) - used; /* arena <= the charged upper bound */
         for (uint32_t l = 0; l < pl->g.n_layers; l++) {
-            if (plan->layer_dev[l] != d) continue;
+            if (plan->layer_dev[l] != d && pl->tp_world <= 1) continue;
             if (!u->layers) u->first_layer = l;
             u->layers++;
         }
@@ -603,6 +718,7 @@ static int plan_run(hoist_model *model, const hoist_plan_options *opts, hoist_fi
     hoist__reservation *res = NULL;
     hoist_coordinator *c = hoist__coord_resolve(o->coordinator);
     int rc = planner_init(&pl, model, o, &r);
+    if (rc == HOIST_OK && o->tp) rc = planner_tp(&pl, o, fn);
     if (rc == HOIST_OK) {
         p.unit_dev = hoist__calloc(pl.nunits, 1);
         scratch.unit_dev = hoist__calloc(pl.nunits, 1);
@@ -619,7 +735,7 @@ static int plan_run(hoist_model *model, const hoist_plan_options *opts, hoist_fi
         fit->fits = p.ok;
         if (!p.ok) {
             uint64_t need = sat_add(sat_add(p.last_w, p.last_kv), p.last_ws);
-            uint64_t have = usable(&pl, pl.ndev - 1);
+            uint64_t have = usable(&pl, p.fail_dev);
             fit->shortfall_bytes = need > have ? need - have : 0;
         }
         uint64_t cap = pl.g.max_position > r.seq ? pl.g.max_position : r.seq;

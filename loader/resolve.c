@@ -43,7 +43,9 @@ static hoist__source_hints hints_of(const hoist__load *ld)
                                  .window = o->chunk_bytes,
                                  .mmap_register = o->mmap_register,
                                  .transform = transform_of(ld),
-                                 .readahead_bytes = o->readahead_bytes};
+                                 .readahead_bytes = o->readahead_bytes,
+                                 .sparse = ld->slices != NULL,
+                                 .read_bytes = (_Atomic uint64_t *)&ld->read_bytes};
 }
 
 /* The pipeline relies on these: a source answering otherwise is a bug, caught here. */
@@ -84,13 +86,18 @@ static int open_source(hoist__load *ld)
 #define FIT_MIN_WINDOW (256u << 10)
 #define FIT_PREFERRED_WINDOW (4u << 20)
 
-/* Upper bound of the plan's own host bytes for a window size, before it is built. */
+/* Upper bound of the plan's own host bytes for a window size, before it is built: a window per
+ * window-sized block of the files, and at most one more where each extent (each row of a strided
+ * one) begins. */
 static uint64_t plan_estimate(const hoist__load *ld, uint64_t window)
 {
     const hoist__table *t = ld->table;
-    uint64_t windows = t->total_bytes / window + t->ntensors + t->nfiles + 1;
+    uint64_t rows = 0;
+    for (size_t i = 0; ld->slices && i < t->ntensors; i++) rows += ld->slices[i].rows;
+    uint64_t windows = t->total_bytes / window + t->ntensors + rows + t->nfiles + 1;
     return t->ntensors * (sizeof(uint64_t) + sizeof(hoist__extent) + 1) +
-           windows * sizeof(hoist__window);
+           windows * sizeof(hoist__window) +
+           (ld->slices ? t->ntensors * sizeof *ld->slices : 0);
 }
 
 static uint64_t load_need(const hoist__load *ld, unsigned threads, uint64_t window)
@@ -147,14 +154,24 @@ static int fit_budget(hoist__load *ld)
     return HOIST_OK;
 }
 
+static int build_plan(hoist__load *ld)
+{
+    if (!ld->slices)
+        return hoist__plan_build(ld->table, ld->tensor_arena, ld->narenas, ld->opts.chunk_bytes,
+                                 &ld->plan);
+    hoist__plan_cut cut = {.slices = ld->slices, .rank = ld->tp.rank, .world = ld->tp.world,
+                           .cooperative = ld->tp.cooperative};
+    return hoist__plan_build_cut(ld->table, &cut, ld->opts.chunk_bytes, &ld->plan);
+}
+
 int hoist__load_resolve(hoist__load *ld)
 {
     RETURN_IF_ERR(validate_options(&ld->opts));
+    RETURN_IF_ERR(hoist__tp_resolve(ld, ld->sink ? "hoist_load_sink" : "hoist_load"));
     RETURN_IF_ERR(hoist__arenas_resolve(ld, ld->model));
     ld->host_sink |= ld->sink != NULL;
     RETURN_IF_ERR(open_source(ld));
     RETURN_IF_ERR(hoist__transform_prepare(ld));
     RETURN_IF_ERR(fit_budget(ld));
-    return hoist__plan_build(ld->table, ld->tensor_arena, ld->narenas, ld->opts.chunk_bytes,
-                             &ld->plan);
+    return build_plan(ld);
 }

@@ -43,6 +43,13 @@ typedef struct hoist__source_hints {
     const char *transform;    /* the stage that reads every window before the destination does
                                * (decoding, a manifest check), by name; NULL: none */
     int64_t readahead_bytes;  /* hoist_load_options.readahead_bytes: < 0 the default */
+    /* Only the pieces of each window are wanted (a tensor-parallel slice, a cooperative share):
+     * read() reads just those (hoist__source_ranges), a mapping is not registered whole, and
+     * kernel readahead, which would read the gaps, is turned off. */
+    bool sparse;
+    /* Where read() adds the bytes it asks storage for (widened as it widens them); NULL: not
+     * counted. */
+    _Atomic uint64_t *read_bytes;
 } hoist__source_hints;
 
 /* What a source answers. The budget fit may lower threads and window, never raise them. */
@@ -91,6 +98,11 @@ struct hoist__source_ops {
     /* Optional (default: memcpy). Copies n bytes out of what read() pointed *src at. */
     int (*copy)(void *state, const hoist__window *w, void *dst, const void *src, uint64_t n);
 };
+
+/* Whether read() of a window of plan p reads only its pieces' byte ranges (hoist__range_next)
+ * rather than all of [lo, hi): a sparse plan of file windows (a packed model's windows hold
+ * stored chunks, read whole). */
+static inline bool hoist__source_ranges(const hoist__plan *p) { return p->sparse && !p->decode; }
 
 /* Checks that ops is a table this build can drive (its version, its required members) and
  * copies it to *out with every optional member left NULL replaced by its default.

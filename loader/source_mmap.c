@@ -9,7 +9,9 @@
  * Mapped pages count in the process's RSS. Under a RAM budget each worker unmaps its previous
  * window's pages when it starts the next (MADV_DONTNEED: the page cache keeps them, the process
  * no longer does), so RSS stays at the windows in hand; the page cache itself still grows with the
- * model, which is what this path trades for speed (stream and uring do not). */
+ * model, which is what this path trades for speed (stream and uring do not). A sparse plan
+ * (tensor-parallel slices) populates only its pieces' pages, with readahead off, and never
+ * registers (that would pin, so read, whole windows). */
 #include "loader/io_load.h"
 #include "loader/source.h"
 
@@ -45,6 +47,8 @@ typedef struct mmap_state {
     unsigned nworkers;
     uint8_t **held_lo;
     size_t *held_len;
+    _Atomic uint64_t *read_bytes; /* the hints' counter, or NULL */
+    const hoist__plan *plan;      /* from start on */
 } mmap_state;
 
 static void mmap_close(void *vs)
@@ -90,12 +94,17 @@ static int pick_mode(mmap_state *s, const hoist__source_hints *h)
     if (h->host) return HOIST_OK;
     RETURN_IF(h->mmap_register == 1 && !h->gpu->host_register, HOIST_E_UNSUPPORTED,
               "the %s backend cannot register host memory", h->gpu->name);
-    s->registering = h->mmap_register == 1 && !h->transform;
+    s->registering = h->mmap_register == 1 && !h->transform && !h->sparse;
     if (h->mmap_register == 1 && h->transform)
         hoist__log(HOIST_LOG_INFO,
                    "mmap: %s: through staging slots instead of registering the mapping: the %s "
                    "reads every window first",
                    h->origin, h->transform);
+    else if (h->mmap_register == 1 && h->sparse) /* registering pins (so reads) whole windows */
+        hoist__log(HOIST_LOG_INFO,
+                   "mmap: %s: through staging slots instead of registering the mapping: only "
+                   "this rank's slices are read",
+                   h->origin);
     return HOIST_OK;
 }
 
@@ -114,6 +123,7 @@ static int mmap_open(const hoist__source_hints *h, void **out, hoist__source_nee
     s->gpu = h->gpu;
     s->page = sysconf(_SC_PAGESIZE);
     s->nfiles = h->nfiles;
+    s->read_bytes = h->read_bytes;
     s->maps = hoist__calloc(s->nfiles ? s->nfiles : 1, sizeof *s->maps);
     s->sizes = hoist__calloc(s->nfiles ? s->nfiles : 1, sizeof *s->sizes);
     if (!s->maps || !s->sizes) {
@@ -207,6 +217,32 @@ static int register_window(mmap_state *s, const hoist__window *w, const uint8_t 
     return HOIST_OK;
 }
 
+/* Fills the page tables of [lo, lo + len) in one call rather than one fault per page (the copy
+ * then runs at memcpy speed); kernels before 5.14 lack it and get readahead instead. */
+static int populate(mmap_state *s, const hoist__window *w, uint8_t *lo, size_t len)
+{
+    if (s->read_bytes) atomic_fetch_add(s->read_bytes, len);
+    if (madvise(lo, len, MADV_POPULATE_READ) == 0) return HOIST_OK;
+    /* EFAULT is the kernel saying the copy would take SIGBUS: the file shrank */
+    if (errno == EFAULT) return truncated(s, w);
+    madvise(lo, len, MADV_WILLNEED);
+    return HOIST_OK;
+}
+
+/* A sparse plan's window: only the pages of its pieces are populated (and told to the seam). */
+static int populate_ranges(mmap_state *s, const hoist__window *w)
+{
+    hoist__range_iter it;
+    hoist__range r;
+    hoist__range_iter_init(&it, s->plan, w, (uint64_t)s->page);
+    while (hoist__range_next(&it, &r)) {
+        uint64_t hi = r.hi < s->sizes[w->file] ? r.hi : s->sizes[w->file];
+        RETURN_IF_ERR(populate(s, w, s->maps[w->file] + r.lo, (size_t)(hi - r.lo)));
+        hoist__io_mapped_window(s->files[w->file].path, r.lo, hi);
+    }
+    return HOIST_OK;
+}
+
 static int mmap_read(void *vs, int worker, const hoist__window *w, void *buf, const void **src,
                      int *dma)
 {
@@ -221,16 +257,11 @@ static int mmap_read(void *vs, int worker, const hoist__window *w, void *buf, co
     if (s->registering) {
         RETURN_IF_ERR(register_window(s, w, p));
         *dma = 1;
+    } else if (s->plan && hoist__source_ranges(s->plan)) {
+        return populate_ranges(s, w);
     } else {
-        /* Fill the window's page tables in one call rather than one fault per page (the copy
-         * then runs at memcpy speed); kernels before 5.14 lack it and get readahead instead. */
         uint8_t *lo = (uint8_t *)hoist__align_down((uintptr_t)p, (uint64_t)s->page);
-        size_t len = (size_t)((s->maps[w->file] + w->hi) - lo);
-        if (madvise(lo, len, MADV_POPULATE_READ) != 0) {
-            /* EFAULT is the kernel saying the copy would take SIGBUS: the file shrank */
-            if (errno == EFAULT) return truncated(s, w);
-            madvise(lo, len, MADV_WILLNEED);
-        }
+        RETURN_IF_ERR(populate(s, w, lo, (size_t)((s->maps[w->file] + w->hi) - lo)));
     }
     hoist__io_mapped_window(s->files[w->file].path, w->lo, w->hi);
     return HOIST_OK;
@@ -267,6 +298,17 @@ static uint64_t mmap_host_bytes(void *vs, unsigned threads, uint64_t window)
     return (uint64_t)threads * window * (s->registering ? HOIST_SLOTS_PER_WORKER : 1);
 }
 
+static int mmap_start(void *vs, const hoist__plan *plan, hoist__budget *budget)
+{
+    (void)budget;
+    mmap_state *s = vs;
+    s->plan = plan;
+    /* faults on a sequential mapping read ahead, into the gaps of a sparse plan */
+    for (uint32_t i = 0; hoist__source_ranges(plan) && i < s->nfiles; i++)
+        if (s->maps[i]) madvise(s->maps[i], s->sizes[i], MADV_RANDOM);
+    return HOIST_OK;
+}
+
 const hoist__source_ops hoist__source_mmap = {
     .version = HOIST_SOURCE_OPS_VERSION,
     .name = "mmap",
@@ -274,6 +316,7 @@ const hoist__source_ops hoist__source_mmap = {
     .open = mmap_open,
     .close = mmap_close,
     .read = mmap_read,
+    .start = mmap_start,
     .release = mmap_release,
     .host_bytes = mmap_host_bytes,
     .copy = mmap_copy,

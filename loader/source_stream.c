@@ -6,7 +6,8 @@
  * pipeline sized to the budget plus the few windows in flight, whatever the model size. The drop
  * trails the lowest unread window (hoist__io_dropper) rather than each window, so kernel
  * readahead stays on and still leaves nothing behind. On a host load the pipeline hands the
- * destination itself as buf when a window is one piece, so those bytes are read in place. */
+ * destination itself as buf when a window is one piece, so those bytes are read in place. A
+ * sparse plan (tensor-parallel slices) reads only its pieces' ranges, one pread each. */
 #include "loader/io_load.h"
 #include "loader/source.h"
 
@@ -125,12 +126,26 @@ static int stream_open(const hoist__source_hints *h, void **out, hoist__source_n
  * are advised in pieces of this size, each piece queued at once. */
 #define STREAM_ADVICE_PIECE (128u << 10)
 
-static void advise(int fd, uint64_t lo, uint64_t hi)
+static void advise_range(int fd, uint64_t lo, uint64_t hi)
 {
     for (uint64_t a = lo; a < hi; a += STREAM_ADVICE_PIECE) {
         uint64_t n = hi - a < STREAM_ADVICE_PIECE ? hi - a : STREAM_ADVICE_PIECE;
         (void)posix_fadvise(fd, (off_t)a, (off_t)n, POSIX_FADV_WILLNEED);
     }
+}
+
+/* A window's bytes, or only its pieces' in a sparse plan: gaps are not asked for. */
+static void advise(const stream_state *s, const hoist__window *w)
+{
+    int fd = s->fds[w->file];
+    if (!hoist__source_ranges(s->plan)) {
+        advise_range(fd, w->lo, w->hi);
+        return;
+    }
+    hoist__range_iter it;
+    hoist__range r;
+    hoist__range_iter_init(&it, s->plan, w, 1);
+    while (hoist__range_next(&it, &r)) advise_range(fd, r.lo, r.hi);
 }
 
 /* Workers take windows in order, so while window i is read the ones below are taken: windows up
@@ -144,10 +159,35 @@ static void read_ahead(stream_state *s, const hoist__window *w)
     size_t j = atomic_load(&s->advised);
     while (j < want) {
         if (!atomic_compare_exchange_weak(&s->advised, &j, j + 1)) continue;
-        const hoist__window *a = &p->windows[j];
-        advise(s->fds[a->file], a->lo, a->hi);
+        advise(s, &p->windows[j]);
         j++;
     }
+}
+
+static void count(const stream_state *s, uint64_t n)
+{
+    if (s->hints.read_bytes) atomic_fetch_add(s->hints.read_bytes, n);
+}
+
+/* The window's bytes into buf (at their offset from w->lo): all of them, or in a sparse plan only
+ * its pieces', range by range. */
+static int read_window(const stream_state *s, const hoist__window *w, uint8_t *buf)
+{
+    int fd = s->fds[w->file];
+    const char *path = s->hints.files[w->file].path;
+    if (!hoist__source_ranges(s->plan)) {
+        RETURN_IF_ERR(hoist__io_read_full(fd, path, buf, w->lo, w->hi));
+        count(s, w->hi - w->lo);
+        return HOIST_OK;
+    }
+    hoist__range_iter it;
+    hoist__range r;
+    hoist__range_iter_init(&it, s->plan, w, 1);
+    while (hoist__range_next(&it, &r)) {
+        RETURN_IF_ERR(hoist__io_read_full(fd, path, buf + (r.lo - w->lo), r.lo, r.hi));
+        count(s, r.hi - r.lo);
+    }
+    return HOIST_OK;
 }
 
 static int stream_read(void *vs, int worker, const hoist__window *w, void *buf, const void **src,
@@ -158,7 +198,7 @@ static int stream_read(void *vs, int worker, const hoist__window *w, void *buf, 
     RETURN_IF(!buf, HOIST_E_INTERNAL, "stream: no buffer for bytes %llu..%llu",
               (unsigned long long)w->lo, (unsigned long long)w->hi);
     int fd = s->fds[w->file];
-    RETURN_IF_ERR(hoist__io_read_full(fd, s->hints.files[w->file].path, buf, w->lo, w->hi));
+    RETURN_IF_ERR(read_window(s, w, buf));
     if (s->dropper.ready)
         hoist__io_dropper_done(&s->dropper, w);
     else
@@ -174,6 +214,9 @@ static int stream_start(void *vs, const hoist__plan *plan, hoist__budget *budget
     stream_state *s = vs;
     s->plan = plan;
     s->ahead = ahead_windows(s, plan->window_bytes);
+    /* the kernel's readahead would read the gaps between a sparse plan's pieces */
+    for (uint32_t i = 0; hoist__source_ranges(plan) && i < s->nfiles; i++)
+        (void)posix_fadvise(s->fds[i], 0, 0, POSIX_FADV_RANDOM);
     return hoist__io_dropper_init(&s->dropper, plan, budget, s->fds);
 }
 

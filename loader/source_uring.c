@@ -8,7 +8,8 @@
  * slot, and the source hands back buf + (lo - align_down(lo)). The range is split into a few
  * reads the engine keeps in flight together, waiting for all of them in one system call; the
  * pipeline's async copies (3 slots per worker on a device) overlap the read of window k+1 with
- * the copy of window k.
+ * the copy of window k. A sparse plan (tensor-parallel slices) reads only the ranges of each
+ * window's pieces, each widened to the O_DIRECT unit, up to URING_DEPTH of them in flight.
  *
  * Fallbacks, each logged once per load at WARN (later occurrences at DEBUG), same bytes:
  *  - O_DIRECT refused by a file (the filesystem reports no support, EINVAL at open, EINVAL on a
@@ -44,6 +45,9 @@
  * unit the engine accepts. */
 #define URING_READ_ALIGN 4096u
 #define URING_MAX_SLOTS 8u
+/* Reads a ring keeps in flight: a window's reads, or a sparse window's ranges (a tensor-parallel
+ * slice's rows), which may be many and small. */
+#define URING_DEPTH 16u
 
 /* What the source knows of a file beside what the engine does. */
 typedef struct ufile {
@@ -66,6 +70,8 @@ typedef struct uring_state {
     uworker *workers;
     _Atomic int no_uring; /* a ring could not be had: later workers do not try */
     _Atomic int warned_direct, warned_uring, warned_bufs, told_memory;
+    _Atomic uint64_t *read_bytes; /* the hints' counter, or NULL */
+    const hoist__plan *plan;      /* from start on */
 } uring_state;
 
 /* ---- logging once per load ---------------------------------------------------------------- */
@@ -143,6 +149,7 @@ static int uring_open(const hoist__source_hints *h, void **out, hoist__source_ne
     }
     s->nfiles = nf;
     s->nworkers = needs->threads;
+    s->read_bytes = h->read_bytes;
     for (uint32_t i = 0; i < nf; i++) s->files[i].buffered_fd = s->files[i].direct_fd = -1;
     int rc = open_files(s, h);
     if (rc < 0) {
@@ -169,8 +176,7 @@ static int uring_attach(void *vs, int worker, void *const *bufs, unsigned nbufs,
     struct iovec iov[URING_MAX_SLOTS];
     for (unsigned i = 0; i < nbufs; i++)
         iov[i] = (struct iovec){.iov_base = bufs[i], .iov_len = bytes};
-    RETURN_IF_ERR(hoist__uring_init(&uw->eng, URING_READS_PER_WINDOW, s->files, s->nfiles, iov,
-                                    nbufs));
+    RETURN_IF_ERR(hoist__uring_init(&uw->eng, URING_DEPTH, s->files, s->nfiles, iov, nbufs));
     const char *first = s->nfiles ? s->files[0].path : "model";
     if (!uw->eng.live) {
         atomic_store(&s->no_uring, 1);
@@ -189,21 +195,43 @@ static int uring_attach(void *vs, int worker, void *const *bufs, unsigned nbufs,
 
 /* ---- windows ------------------------------------------------------------------------------ */
 
-/* The reads of one window, handed to the worker's engine. */
+/* The reads of one window, handed to the worker's engine: a few splitting the whole window, or
+ * in a sparse plan one or more per range of its pieces, made as the engine asks for them. */
 typedef struct wfeed {
     uring_state *s;
     hoist__uring_read pc[URING_READS_PER_WINDOW];
     unsigned n, next;
     int buffered; /* some read went through the page cache */
+    bool sparse;
+    hoist__range_iter it;
+    hoist__range cur; /* the range being cut into reads; empty when cur.lo == cur.hi */
+    hoist__uring_read proto; /* file, buffer, direct of every read */
+    uint8_t *buf;
+    uint64_t base, part; /* buf holds file byte base; reads of at most part bytes */
+    uint64_t bytes;      /* asked of storage */
 } wfeed;
+
+static bool range_next(wfeed *wf, hoist__uring_read *r)
+{
+    if (wf->cur.lo == wf->cur.hi && !hoist__range_next(&wf->it, &wf->cur)) return false;
+    uint64_t a = wf->cur.lo, b = wf->cur.hi - a > wf->part ? a + wf->part : wf->cur.hi;
+    *r = wf->proto;
+    r->off = a;
+    r->end = b;
+    r->need = b < wf->cur.need ? b : wf->cur.need;
+    r->dst = wf->buf + (a - wf->base);
+    wf->cur.lo = b;
+    return true;
+}
 
 static bool window_next(void *ctx, unsigned slot, hoist__uring_read *r)
 {
     wfeed *wf = ctx;
     (void)slot; /* the window's buffer, not the slot, says where each read goes */
-    if (wf->next == wf->n) return false;
-    *r = wf->pc[wf->next++];
-    return true;
+    bool more = wf->sparse ? range_next(wf, r)
+                : wf->next < wf->n ? (*r = wf->pc[wf->next++], true) : false;
+    if (more) wf->bytes += r->end - r->off;
+    return more;
 }
 
 static int window_done(void *ctx, const hoist__uring_read *r)
@@ -257,8 +285,19 @@ static int uring_read(void *vs, int worker, const hoist__window *w, void *buf, c
     RETURN_IF(hi - lo > uw->buf_bytes, HOIST_E_INTERNAL,
               "%s: aligned window %llu..%llu does not fit a %llu-byte slot", f->path,
               (unsigned long long)lo, (unsigned long long)hi, (unsigned long long)uw->buf_bytes);
-    wfeed wf = {.s = s};
-    wf.n = split(wf.pc, buf, buffer_index(uw, buf), w->file, lo, hi, w->hi, direct);
+    wfeed wf = {.s = s, .sparse = hoist__source_ranges(s->plan)};
+    if (wf.sparse) {
+        hoist__range_iter_init(&wf.it, s->plan, w, unit);
+        wf.proto = (hoist__uring_read){.file = w->file, .buf = buffer_index(uw, buf),
+                                       .direct = direct};
+        wf.buf = buf;
+        wf.base = lo;
+        wf.part = hoist__align_up((hi - lo + URING_READS_PER_WINDOW - 1) / URING_READS_PER_WINDOW,
+                                  URING_READ_ALIGN);
+        if (wf.part < URING_MIN_READ) wf.part = URING_MIN_READ;
+    } else {
+        wf.n = split(wf.pc, buf, buffer_index(uw, buf), w->file, lo, hi, w->hi, direct);
+    }
     hoist__uring_feed feed = {window_next, window_done, window_refused, &wf};
     int rc = uw->eng.live && !m->in_memory ? hoist__uring_run(&uw->eng, &feed)
                                            : hoist__uring_pread(s->files, s->nfiles, &feed);
@@ -267,9 +306,21 @@ static int uring_read(void *vs, int worker, const hoist__window *w, void *buf, c
         atomic_store(&m->cached, 1);
         hoist__io_drop_cache(f->buffered_fd, w->lo, w->hi);
     }
+    if (s->read_bytes) atomic_fetch_add(s->read_bytes, wf.bytes);
     RETURN_IF_ERR(rc);
     *src = (uint8_t *)buf + (w->lo - lo);
     *dma = 1; /* the bytes sit in the pinned slot, possibly at an offset */
+    return HOIST_OK;
+}
+
+static int uring_start(void *vs, const hoist__plan *plan, hoist__budget *budget)
+{
+    (void)budget;
+    uring_state *s = vs;
+    s->plan = plan;
+    /* buffered reads (a file refusing O_DIRECT) would otherwise read ahead into the gaps */
+    for (uint32_t i = 0; hoist__source_ranges(plan) && i < s->nfiles; i++)
+        (void)posix_fadvise(s->files[i].buffered_fd, 0, 0, POSIX_FADV_RANDOM);
     return HOIST_OK;
 }
 
@@ -281,4 +332,5 @@ const hoist__source_ops hoist__source_uring = {
     .close = uring_close,
     .read = uring_read,
     .attach = uring_attach,
+    .start = uring_start,
 };

@@ -16,6 +16,8 @@ struct hoist_weights {
     uint64_t *tensor_dst;
     hoist__reservation *reservation; /* the plan's, held until the weights are freed */
     hoist_load_stats stats;
+    hoist__slice *slices;  /* tensor-parallel slices (owned); NULL = whole tensors */
+    hoist_tp_share share;  /* a cooperative load's shared region (bytes 0 otherwise) */
 };
 
 void hoist__model_retain(hoist_model *m);

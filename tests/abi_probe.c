@@ -57,6 +57,7 @@ int main(void)
     FIELD(hoist_load_options, manifest);
     FIELD(hoist_load_options, readahead_bytes);
     FIELD(hoist_load_options, allocator);
+    FIELD(hoist_load_options, tp);
     END();
     BEGIN(hoist_load_stats);
     FIELD(hoist_load_stats, size);
@@ -72,6 +73,32 @@ int main(void)
     FIELD(hoist_load_stats, decode_seconds);
     FIELD(hoist_load_stats, readback_seconds);
     FIELD(hoist_load_stats, file_bytes);
+    FIELD(hoist_load_stats, read_bytes);
+    FIELD(hoist_load_stats, exchange_seconds);
+    FIELD(hoist_load_stats, exchange_bytes);
+    END();
+    BEGIN(hoist_tp_options);
+    FIELD(hoist_tp_options, size);
+    FIELD(hoist_tp_options, rank);
+    FIELD(hoist_tp_options, world);
+    FIELD(hoist_tp_options, rule);
+    FIELD(hoist_tp_options, rule_user);
+    FIELD(hoist_tp_options, rules_default);
+    FIELD(hoist_tp_options, pad);
+    FIELD(hoist_tp_options, heads);
+    FIELD(hoist_tp_options, kv_heads);
+    FIELD(hoist_tp_options, cooperative);
+    FIELD(hoist_tp_options, nccl_comm);
+    END();
+    BEGIN(hoist_tp_share);
+    FIELD(hoist_tp_share, size);
+    FIELD(hoist_tp_share, rank);
+    FIELD(hoist_tp_share, world);
+    FIELD(hoist_tp_share, device);
+    FIELD(hoist_tp_share, base);
+    FIELD(hoist_tp_share, part_bytes);
+    FIELD(hoist_tp_share, bytes);
+    FIELD(hoist_tp_share, pending);
     END();
     BEGIN(hoist_device_info);
     FIELD(hoist_device_info, size);
@@ -104,6 +131,7 @@ int main(void)
     FIELD(hoist_plan_options, kv_dtype);
     FIELD(hoist_plan_options, geometry);
     FIELD(hoist_plan_options, coordinator);
+    FIELD(hoist_plan_options, tp);
     END();
     /* The defaults the binding fills in by hand (LoadOptions.default()). */
     hoist_load_options d = HOIST_LOAD_OPTIONS_DEFAULT;
@@ -113,5 +141,11 @@ int main(void)
            d.size, (int)d.path, d.device, (unsigned long long)d.ram_budget, d.threads,
            (unsigned long long)d.chunk_bytes, d.verify, d.mmap_register,
            d.manifest ? "\"?\"" : "null", (long long)d.readahead_bytes);
+    /* The defaults TpOptions.default() fills in by hand. */
+    hoist_tp_options t = HOIST_TP_OPTIONS_DEFAULT;
+    printf("{\"defaults\": \"hoist_tp_options\", \"values\": {\"size\": %zu, \"rank\": %d, "
+           "\"world\": %d, \"rules_default\": %d, \"pad\": %d, \"heads\": %u, "
+           "\"kv_heads\": %u, \"cooperative\": %d}}\n",
+           t.size, t.rank, t.world, t.rules_default, t.pad, t.heads, t.kv_heads, t.cooperative);
     return 0;
 }

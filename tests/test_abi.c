@@ -184,6 +184,8 @@ START_TEST(test_initializers)
     SIZED(hoist_session_options, HOIST_SESSION_OPTIONS_DEFAULT);
     SIZED(hoist_session_stats, HOIST_SESSION_STATS_INIT);
     SIZED(hoist_allocator, HOIST_ALLOCATOR_INIT);
+    SIZED(hoist_tp_options, HOIST_TP_OPTIONS_DEFAULT);
+    SIZED(hoist_tp_share, HOIST_TP_SHARE_INIT);
 #undef SIZED
     /* one line per row of core/abi.h's table */
     int rows = 0;

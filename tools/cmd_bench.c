@@ -13,6 +13,7 @@
  * that the CUDA context's own start-up transient is not counted as the load's peak (the context's
  * resident memory stays in, as in any process that loads). */
 #include "bench.h"
+#include "bench_devices.h"
 #include "cli_util.h"
 #include "progress_bar.h"
 
@@ -56,6 +57,10 @@ typedef struct bench_opts {
     int verify, quiet, lenient;
     hoist_ceiling_options read;
     cli_progress_mode progress;
+    /* --devices: every device at once (tools/bench_devices.c) */
+    hoist_plan_device devices[HOIST_PLAN_MAX_DEVICES];
+    size_t ndevices;
+    int tp, cooperative;
 } bench_opts;
 
 typedef enum job_kind { JOB_PROBE, JOB_LOAD, JOB_READ, JOB_STAGING, JOB_PINNED } job_kind;
@@ -701,7 +706,13 @@ static void usage(FILE *f)
             "  --progress, --no-progress   bar on stderr (default: when it is a terminal)\n"
             "  --quiet             no line per measurement on stderr\n"
             "  --lenient           accept trailing bytes after a data section\n"
-            "  --help              this text\n");
+            "  --help              this text\n\n"
+            "Several devices at once (a load per device on one thread each, as hoist load\n"
+            "--devices ... --tp/--cooperative; warm, in this process, with --paths' first path):\n"
+            "  --devices LIST      cuda:0,cuda:1,...: each device's throughput against its own\n"
+            "                      pinned host-to-device link, and the aggregate against the sum\n"
+            "  --tp                each device loads its rank's tensor-parallel slices\n"
+            "  --cooperative       each device reads 1/N of the shared bytes; NCCL the rest\n");
 }
 
 enum {
@@ -726,6 +737,9 @@ enum {
     OPT_NO_PROGRESS,
     OPT_QUIET,
     OPT_LENIENT,
+    OPT_DEVICES,
+    OPT_TP,
+    OPT_COOPERATIVE,
 };
 
 static const struct option options[] = {
@@ -751,6 +765,9 @@ static const struct option options[] = {
     {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
     {"quiet", no_argument, NULL, OPT_QUIET},
     {"lenient", no_argument, NULL, OPT_LENIENT},
+    {"devices", required_argument, NULL, OPT_DEVICES},
+    {"tp", no_argument, NULL, OPT_TP},
+    {"cooperative", no_argument, NULL, OPT_COOPERATIVE},
     {0},
 };
 
@@ -837,6 +854,10 @@ static int option(cli_parser *p, int c, bench_opts *o)
     case OPT_NO_PROGRESS: o->progress = CLI_PROGRESS_NEVER; return CLI_CONTINUE;
     case OPT_QUIET: o->quiet = 1; return CLI_CONTINUE;
     case OPT_LENIENT: o->lenient = 1; return CLI_CONTINUE;
+    case OPT_DEVICES:
+        return cli_value_device_list(p, o->devices, HOIST_PLAN_MAX_DEVICES, &o->ndevices);
+    case OPT_TP: o->tp = 1; return CLI_CONTINUE;
+    case OPT_COOPERATIVE: o->cooperative = 1; return CLI_CONTINUE;
     default: return count_option(p, c, o);
     }
 }
@@ -919,6 +940,16 @@ static void pick_drop(bench *b)
     }
 }
 
+static int run_devices(const bench_opts *o)
+{
+    bench_devices_opts d = {.model_path = o->model_path, .ndevices = o->ndevices, .tp = o->tp,
+                            .cooperative = o->cooperative, .path = o->paths[0],
+                            .repeat = o->repeat, .threads = o->threads, .chunk = o->chunk,
+                            .lenient = o->lenient, .csv = o->csv};
+    for (size_t i = 0; i < o->ndevices; i++) d.devices[i] = o->devices[i].device;
+    return bench_devices_run(&d);
+}
+
 int cmd_bench(int argc, char **argv)
 {
     bench b;
@@ -935,6 +966,9 @@ int cmd_bench(int argc, char **argv)
     int rc = parse_args(argc, argv, o);
     if (rc != CLI_CONTINUE) return rc;
     if (o->from_csv) return from_csv(o);
+    if (o->ndevices) return run_devices(o);
+    if (o->tp || o->cooperative)
+        return cli_usage_error("bench", "--tp and --cooperative go with --devices");
 
     hoist_open_options oo = HOIST_OPEN_OPTIONS_DEFAULT;
     oo.strict = !o->lenient;

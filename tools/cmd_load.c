@@ -1,5 +1,6 @@
 /* hoist load: load a model into a device and report seconds, GB/s and peak host RAM. */
 #include "cli_util.h"
+#include "group_report.h"
 #include "plan_args.h"
 #include "progress_bar.h"
 
@@ -37,7 +38,13 @@ static void usage(FILE *f)
             "                    stage seconds are summed over workers)\n"
             "  --help            this text\n\n"
             "Placing with a plan (instead of --device; see hoist plan): the load fails before\n"
-            "allocating anything when the plan does not fit.\n" CLI_PLAN_USAGE);
+            "allocating anything when the plan does not fit.\n" CLI_PLAN_USAGE
+            "\nSeveral devices at once (one thread per device, rank i on the i-th of --devices):\n"
+            "  --tp N            each device loads only its rank's slice of every tensor, reading\n"
+            "                    only those bytes\n"
+            "  --cooperative     each device reads 1/N of the bytes every device needs (the whole\n"
+            "                    model, or with --tp the replicated tensors) and the devices\n"
+            "                    exchange the rest (NCCL between GPUs)\n");
 }
 
 static void report_csv(const hoist_load_stats *s, const char *dev)
@@ -129,6 +136,7 @@ enum {
     OPT_LENIENT,
     OPT_PROGRESS,
     OPT_NO_PROGRESS,
+    OPT_COOPERATIVE,
 };
 
 static const struct option options[] = {
@@ -149,6 +157,7 @@ static const struct option options[] = {
     {"lenient", no_argument, NULL, OPT_LENIENT},
     {"progress", no_argument, NULL, OPT_PROGRESS},
     {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
+    {"cooperative", no_argument, NULL, OPT_COOPERATIVE},
     CLI_PLAN_OPTIONS,
     {0},
 };
@@ -157,7 +166,7 @@ typedef struct load_args {
     const char *path;
     hoist_load_options o;
     hoist_open_options oo;
-    int device_set, csv;
+    int device_set, csv, cooperative;
     cli_progress_mode progress;
     uint64_t repeat;
     cli_plan_args plan;
@@ -189,6 +198,7 @@ static int option(cli_parser *p, int c, load_args *a)
     case OPT_LENIENT: a->oo.strict = 0; return CLI_CONTINUE;
     case OPT_PROGRESS: a->progress = CLI_PROGRESS_ALWAYS; return CLI_CONTINUE;
     case OPT_NO_PROGRESS: a->progress = CLI_PROGRESS_NEVER; return CLI_CONTINUE;
+    case OPT_COOPERATIVE: a->cooperative = 1; return CLI_CONTINUE;
     default: return cli_bad_option(p, c);
     }
 }
@@ -201,6 +211,9 @@ static int parse(int argc, char **argv, load_args *a)
     while (rc == CLI_CONTINUE && (c = cli_next_option(&p)) != -1) rc = option(&p, c, a);
     if (rc == CLI_CONTINUE) rc = cli_operands(&p, 1, 1, (const char *const[]){"PATH"});
     if (rc == CLI_CONTINUE) rc = cli_plan_args_check("load", &a->plan, a->device_set);
+    if (rc == CLI_CONTINUE && (a->cooperative || a->plan.tp.world > 1) && !a->plan.ndevices)
+        rc = cli_usage_error("load", "--tp and --cooperative load one rank per device: name "
+                                     "them with --devices");
     a->path = p.operand[0];
     return rc;
 }
@@ -252,6 +265,58 @@ static int load_runs(const load_args *a, hoist_model *m, const hoist_plan *plan,
     return 0;
 }
 
+/* ---- several devices: hoist_load_group --------------------------------------------------- */
+
+static int group_runs(load_args *a, hoist_model *m)
+{
+    size_t n = a->plan.ndevices;
+    int devices[HOIST_PLAN_MAX_DEVICES];
+    for (size_t i = 0; i < n; i++) devices[i] = a->plan.devices[i].device;
+    hoist_tp_options tp = a->plan.tp;
+    tp.world = (int)n;
+    tp.rules_default = a->plan.tp.world > 1; /* without --tp every device gets every tensor */
+    tp.cooperative = a->cooperative;
+    hoist_load_options o = a->o;
+    o.tp = &tp; /* no progress bar: each rank would draw its own */
+    for (uint64_t r = 0; r < a->repeat; r++) {
+        hoist_weights *w[HOIST_PLAN_MAX_DEVICES];
+        double t0 = cli_now();
+        int rc = hoist_load_group(m, &o, devices, n, w);
+        double wall = cli_now() - t0;
+        if (rc < 0) return rc;
+        cli_group_report(stdout, w, devices, n, wall, a->csv, (int)r, (int)a->repeat);
+        for (size_t i = 0; i < n; i++) hoist_weights_free(w[i]);
+    }
+    return 0;
+}
+
+static int any_host(const cli_plan_args *pa)
+{
+    for (size_t i = 0; i < pa->ndevices; i++)
+        if (pa->devices[i].device == HOIST_DEVICE_HOST) return 1;
+    return 0;
+}
+
+/* --tp on GPUs: the plan of the ranks first, which says what fits per device before anything
+ * loads (the host has no memory of its own to plan: ranks there share it). */
+static int group_load(load_args *a, hoist_model *m)
+{
+    a->plan.tp.cooperative = a->cooperative; /* its NCCL buffers are planned for */
+    if (a->plan.tp.world > 1 && !any_host(&a->plan)) {
+        hoist_plan *plan = NULL;
+        if (cli_plan_make("load", m, &a->plan, &plan) < 0) return CLI_EXIT_FAILURE;
+        if (!a->csv) cli_plan_print(stdout, plan);
+        hoist_plan_free(plan);
+    }
+    if (!a->csv)
+        printf("loading %s (%zu tensors) on %zu devices%s%s\n", a->path,
+               hoist_model_tensor_count(m), a->plan.ndevices,
+               a->plan.tp.world > 1 ? ", tensor-parallel" : "",
+               a->cooperative ? ", cooperatively" : "");
+    int rc = group_runs(a, m);
+    return rc < 0 ? cli_fail("load", rc) : CLI_EXIT_OK;
+}
+
 int cmd_load(int argc, char **argv)
 {
     load_args a = {.o = HOIST_LOAD_OPTIONS_DEFAULT, .oo = HOIST_OPEN_OPTIONS_DEFAULT,
@@ -262,6 +327,11 @@ int cmd_load(int argc, char **argv)
     hoist_model *m;
     rc = hoist_model_open(a.path, &a.oo, &m);
     if (rc < 0) return cli_fail("load", rc);
+    if (a.cooperative || a.plan.tp.world > 1) {
+        rc = group_load(&a, m);
+        hoist_model_free(m);
+        return rc;
+    }
     char dev[160];
     hoist_plan *plan = NULL;
     rc = prepare(&a, m, &plan, dev, sizeof dev);

@@ -42,6 +42,7 @@ void cli_plan_args_init(cli_plan_args *pa)
     for (size_t d = 0; d < HOIST_PLAN_MAX_DEVICES; d++)
         pa->devices[d] = (hoist_plan_device)HOIST_PLAN_DEVICE_DEFAULT;
     pa->geo = (hoist_geometry)HOIST_GEOMETRY_INIT;
+    pa->tp = (hoist_tp_options)HOIST_TP_OPTIONS_DEFAULT;
 }
 
 static void set_geo(cli_plan_args *pa, unsigned bit, uint64_t v)
@@ -51,8 +52,8 @@ static void set_geo(cli_plan_args *pa, unsigned bit, uint64_t v)
     case G_LAYERS: g->n_layers = (uint32_t)v; break;
     case G_HIDDEN: g->hidden = (uint32_t)v; break;
     case G_INTER: g->intermediate = (uint32_t)v; break;
-    case G_HEADS: g->n_heads = (uint32_t)v; break;
-    case G_KV: g->n_kv_heads = (uint32_t)v; break;
+    case G_HEADS: g->n_heads = pa->tp.heads = (uint32_t)v; break; /* --tp cuts by them too */
+    case G_KV: g->n_kv_heads = pa->tp.kv_heads = (uint32_t)v; break;
     case G_HEAD_DIM: g->head_dim = (uint32_t)v; break;
     case G_VOCAB: g->vocab = (uint32_t)v; break;
     case G_MAX_POS: g->max_position = v; break;
@@ -102,6 +103,11 @@ int cli_plan_option(const cli_parser *p, int c, cli_plan_args *pa)
         rc = cli_value_u64(p, 1, 1u << 20, &v);
         pa->opts.forward_tokens = (uint32_t)v;
         return rc;
+    case CLI_PLAN_OPT_TP:
+        rc = cli_value_u64(p, 1, HOIST_PLAN_MAX_DEVICES, &v);
+        pa->tp.world = (int)v;
+        return rc;
+    case CLI_PLAN_OPT_TP_PAD: pa->tp.pad = 1; return CLI_CONTINUE;
     default: return geometry_option(p, c, pa);
     }
 }
@@ -115,6 +121,9 @@ int cli_plan_args_check(const char *cmd, const cli_plan_args *pa, int device_set
         return cli_usage_error(cmd, "--reserve lists %zu sizes for %zu devices (give one, or one "
                                     "each)",
                                pa->nreserve, pa->ndevices);
+    if (pa->tp.world > 1 && pa->ndevices && pa->ndevices != (size_t)pa->tp.world)
+        return cli_usage_error(cmd, "--tp %d needs one device per rank; --devices lists %zu",
+                               pa->tp.world, pa->ndevices);
     return CLI_CONTINUE;
 }
 
@@ -198,6 +207,7 @@ static int resolve(const char *cmd, hoist_model *m, cli_plan_args *pa, hoist_geo
     pa->opts.devices = pa->ndevices ? pa->devices : NULL;
     pa->opts.ndevices = pa->ndevices;
     pa->opts.geometry = NULL;
+    pa->opts.tp = pa->tp.world > 1 ? &pa->tp : NULL;
     if (pa->geo_given) {
         int rc = build_geometry(cmd, m, pa, g);
         if (rc < 0) return rc;
@@ -257,6 +267,9 @@ void cli_plan_print(FILE *f, const hoist_plan *p)
         if (hoist_plan_usage_get(p, i, &u) < 0) continue;
         char holds[96] = "-";
         size_t n = 0;
+        if (in.tp_world > 1)
+            n += (size_t)snprintf(holds + n, sizeof holds - n, "rank %zu of %zu: slices of ", i,
+                                  in.tp_world);
         if (u.layers)
             n += (size_t)snprintf(holds + n, sizeof holds - n, "layers %u-%u", u.first_layer,
                                   u.first_layer + u.layers - 1);

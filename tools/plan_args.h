@@ -14,6 +14,7 @@ typedef struct cli_plan_args {
     uint64_t reserve[HOIST_PLAN_MAX_DEVICES];
     size_t nreserve;
     hoist_plan_options opts;
+    hoist_tp_options tp;  /* --tp, --tp-pad: world 1 without */
     hoist_geometry geo;   /* fields given by flags */
     unsigned geo_given;   /* bit per geometry flag */
     int any;              /* some planning flag was given */
@@ -29,7 +30,10 @@ typedef struct cli_plan_args {
     "  --forward-tokens T  tokens per forward pass, the prefill chunk (default 256)\n"           \
     "  --layers N --hidden N --intermediate N --heads N --kv-heads N --head-dim N --vocab N\n"   \
     "  --max-position N --tie-embeddings\n"                                                      \
-    "                    the model's geometry, over config.json's (or without one)\n"
+    "                    the model's geometry, over config.json's (or without one)\n"           \
+    "  --tp N            tensor parallelism over N devices: each device (--devices, in rank\n"  \
+    "                    order) holds its rank's slice of every layer (docs/TENSOR_PARALLEL.md)\n" \
+    "  --tp-pad          pad dimensions that do not divide among the ranks with zeros\n"
 
 /* Option values of the planning flags, clear of every subcommand's own. */
 enum {
@@ -49,6 +53,8 @@ enum {
     CLI_PLAN_OPT_VOCAB,
     CLI_PLAN_OPT_MAX_POSITION,
     CLI_PLAN_OPT_TIE_EMBEDDINGS,
+    CLI_PLAN_OPT_TP,
+    CLI_PLAN_OPT_TP_PAD,
     CLI_PLAN_OPT_END
 };
 
@@ -68,7 +74,9 @@ enum {
         {"head-dim", required_argument, NULL, CLI_PLAN_OPT_HEAD_DIM},                             \
         {"vocab", required_argument, NULL, CLI_PLAN_OPT_VOCAB},                                   \
         {"max-position", required_argument, NULL, CLI_PLAN_OPT_MAX_POSITION},                     \
-        {"tie-embeddings", no_argument, NULL, CLI_PLAN_OPT_TIE_EMBEDDINGS}
+        {"tie-embeddings", no_argument, NULL, CLI_PLAN_OPT_TIE_EMBEDDINGS},                       \
+        {"tp", required_argument, NULL, CLI_PLAN_OPT_TP},                                         \
+        {"tp-pad", no_argument, NULL, CLI_PLAN_OPT_TP_PAD}
 
 static inline int cli_is_plan_option(int c)
 {

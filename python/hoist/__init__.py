@@ -8,6 +8,10 @@ host-RAM budget, as zero-copy torch tensors (or numpy arrays).
         meta = f.metadata()
         w = f.get_tensor("model.embed_tokens.weight")
 
+    shard = hoist.load_file("models/llama-70b", device="cuda", tp=(rank, world))  # slices only
+    import hoist.distributed   # every rank reads 1/world, torch.distributed shares the rest
+    weights = hoist.distributed.load_cooperative("models/llama-8b", device="cuda")
+
 The binding is ctypes over libhoist.so (no compiler at install); see README.md beside this file
 for how the library is found, and the dtype mapping.
 """

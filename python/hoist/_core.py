@@ -193,6 +193,60 @@ def _parse_framework(framework, device):
     return name
 
 
+_ABORTED = _lib.status_code("HOIST_E_ABORTED")
+
+
+class _TensorParallel:
+    """The hoist_tp_options of a load, and the Python rule behind its callback (kept alive as
+    long as the options are)."""
+
+    def __init__(self, tp, pad=False, rule=None, cooperative=False, rules_default=True):
+        try:
+            rank, world = (int(x) for x in tp)
+        except (TypeError, ValueError):
+            raise _invalid("tp: expected (rank, world), got %r" % (tp,)) from None
+        if world < 1 or not 0 <= rank < world:
+            raise _invalid("tp: rank %d of world %d" % (rank, world))
+        self.rank, self.world = rank, world
+        self.rule = rule
+        self.error = None  # an exception the rule raised, re-raised after the load
+        o = _lib.TpOptions.default()
+        o.rank, o.world = rank, world
+        o.pad = 1 if pad else 0
+        o.cooperative = 1 if cooperative else 0
+        o.rules_default = 1 if rules_default else 0
+        self._thunk = None
+        if rule is not None:
+            self._thunk = _lib.TpRuleFn(self._call_rule)
+            o.rule = self._thunk
+        self.options = o
+
+    def _call_rule(self, info, rank, world, split, user):
+        """hoist_tp_rule_fn: the rule gets (name, shape, dtype, rank, world) and returns None
+        (the default rules decide), "replicate", a dim (cut into world parts, this rank's), or
+        (dim, parts, index[, pad])."""
+        try:
+            t = info.contents
+            answer = self.rule(_text(t.name), tuple(t.shape[: t.ndim]),
+                               _lib.DTYPES[t.dtype][0], rank, world)
+            if answer is None:
+                return _lib.HOIST_TP_RULE_DEFAULT
+            sp = split.contents
+            if answer == "replicate":
+                sp.dim = _lib.HOIST_TP_REPLICATE
+            elif isinstance(answer, int):
+                sp.dim = answer
+            else:
+                answer = tuple(answer)
+                sp.dim, sp.parts, sp.index = answer[0], answer[1], answer[2]
+                if len(answer) > 3:
+                    sp.pad = 1 if answer[3] else 0
+            return 0
+        except BaseException as e:  # never unwind into C
+            self.error = e
+            return _ABORTED
+
+
 class _keep_torch_device:
     """libhoist selects the load's device on the calling thread (cudaSetDevice), which is also
     torch's notion of the current device: put torch's back afterwards, so that loading onto
@@ -244,12 +298,20 @@ class safe_open:
         host), so that torch.cuda.memory_allocated() counts the weights and the memory goes back
         to torch with the last tensor; hoist's own otherwise. "torch" or "hoist" (None) to
         choose.
+    tp: (rank, world): load only this tensor-parallel rank's slice of each tensor, reading only
+        those bytes (docs/TENSOR_PARALLEL.md): Llama's q/k/v/gate/up and the vocabulary rows by
+        dim 0, o/down by dim 1, norms whole; each tensor has its slice's shape.
+    tp_pad: pad dimensions that do not divide among the ranks with zeros (else refused).
+    tp_rule: rule(name, shape, dtype, rank, world) deciding tensors first: None (the default
+        rules decide), "replicate", a dimension (cut into world parts), or
+        (dim, parts, index[, pad]).
 
     Every failure raises HoistError carrying hoist's status and message.
     """
 
     def __init__(self, filename, framework="pt", device="cpu", *, path_kind="auto",
-                 ram_budget=None, threads=None, chunk_bytes=None, verify=None, allocator="auto"):
+                 ram_budget=None, threads=None, chunk_bytes=None, verify=None, allocator="auto",
+                 tp=None, tp_pad=False, tp_rule=None, _cooperative=False, _tp_rules=True):
         self._model = None
         self._weights = None
         self._plan = None
@@ -263,6 +325,11 @@ class safe_open:
         opts.threads = int(threads or 0)
         opts.chunk_bytes = _parse_size(chunk_bytes, "chunk_bytes")
         opts.verify = _parse_verify(verify)
+        self._tp = None
+        if tp is not None or _cooperative:
+            self._tp = _TensorParallel(tp if tp is not None else (0, 1), tp_pad, tp_rule,
+                                       _cooperative, _tp_rules)
+            opts.tp = ctypes.addressof(self._tp.options)
         self._opts = opts
         self._framework = _parse_framework(framework, device_id)
         opts.allocator = _parse_allocator(allocator, self._framework)
@@ -381,8 +448,11 @@ class safe_open:
             if self._weights is None:
                 handle = ctypes.c_void_p()
                 with _keep_torch_device(self._framework, self._opts.device):
-                    _lib.check(lib.hoist_load(self._model, ctypes.byref(self._opts),
-                                              ctypes.byref(handle)))
+                    status = lib.hoist_load(self._model, ctypes.byref(self._opts),
+                                            ctypes.byref(handle))
+                if status < 0 and self._tp is not None and self._tp.error is not None:
+                    raise self._tp.error
+                _lib.check(status)
                 self._weights = Weights(handle.value)
         return self
 
@@ -411,6 +481,8 @@ class safe_open:
     def _make(self, index):
         v = self._view(index)
         _, dtype, shape, nbytes = self._infos[index]
+        if self._tp is not None:  # this rank's slice: its own shape and size
+            shape, nbytes = tuple(v.shape[: v.ndim]), v.nbytes
         shape = _dtypes.packed_shape(dtype, shape, nbytes)
         if self._framework == "pt":
             return _torch_tensor(self._weights, v, dtype, shape)
@@ -440,17 +512,20 @@ def _numpy_array(weights, view, dtype, shape):
 
 
 def load_file(filename, device="cpu", path_kind="auto", ram_budget=None, *, framework=None,
-              threads=None, chunk_bytes=None, verify=None, allocator="auto"):
+              threads=None, chunk_bytes=None, verify=None, allocator="auto", tp=None,
+              tp_pad=False, tp_rule=None):
     """Loads a checkpoint into memory, a drop-in for safetensors.torch.load_file.
 
     Returns {name: tensor}, sorted by name, every tensor a zero-copy view of one arena on `device`
     that lives as long as any of them does. device defaults to "cpu", as safetensors' does.
     filename is a .safetensors file, a model directory, or a model.safetensors.index.json (every
     shard is loaded). With framework None the tensors are
-    torch tensors when torch is installed, else numpy arrays (device "cpu" only). Other arguments
-    as for safe_open. Raises HoistError with hoist's status and message on any failure.
+    torch tensors when torch is installed, else numpy arrays (device "cpu" only). With
+    tp=(rank, world) each tensor is this rank's tensor-parallel slice. Other arguments as for
+    safe_open. Raises HoistError with hoist's status and message on any failure.
     """
     with safe_open(filename, framework=framework, device=device, path_kind=path_kind,
                    ram_budget=ram_budget, threads=threads, chunk_bytes=chunk_bytes,
-                   verify=verify, allocator=allocator) as f:
+                   verify=verify, allocator=allocator, tp=tp, tp_pad=tp_pad,
+                   tp_rule=tp_rule) as f:
         return f.tensors()

@@ -99,6 +99,7 @@ class LoadOptions(Sized):
         ("manifest", ctypes.c_char_p),
         ("readahead_bytes", ctypes.c_int64),
         ("allocator", ctypes.c_void_p),  # const hoist_allocator *: NULL, hoist's own
+        ("tp", ctypes.c_void_p),  # const hoist_tp_options *: NULL, whole tensors
     ]
 
     @classmethod
@@ -123,6 +124,60 @@ class LoadStats(Sized):
         ("decode_seconds", ctypes.c_double),
         ("readback_seconds", ctypes.c_double),
         ("file_bytes", ctypes.c_uint64),
+        ("read_bytes", ctypes.c_uint64),
+        ("exchange_seconds", ctypes.c_double),
+        ("exchange_bytes", ctypes.c_uint64),
+    ]
+
+
+class TpSplit(ctypes.Structure):
+    """hoist_tp_split: the library's struct, handed to a rule callback (no size field)."""
+    _fields_ = [
+        ("dim", ctypes.c_int),
+        ("parts", ctypes.c_uint32),
+        ("index", ctypes.c_uint32),
+        ("pad", ctypes.c_int),
+    ]
+
+
+HOIST_TP_REPLICATE = -1
+HOIST_TP_RULE_DEFAULT = 1
+# hoist_tp_rule_fn(tensor, rank, world, split, user)
+TpRuleFn = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(TensorInfo), ctypes.c_int, ctypes.c_int,
+                            ctypes.POINTER(TpSplit), ctypes.c_void_p)
+
+
+class TpOptions(Sized):
+    _fields_ = [
+        ("size", ctypes.c_size_t),
+        ("rank", ctypes.c_int),
+        ("world", ctypes.c_int),
+        ("rule", TpRuleFn),  # NULL unless set
+        ("rule_user", ctypes.c_void_p),
+        ("rules_default", ctypes.c_int),
+        ("pad", ctypes.c_int),
+        ("heads", ctypes.c_uint32),
+        ("kv_heads", ctypes.c_uint32),
+        ("cooperative", ctypes.c_int),
+        ("nccl_comm", ctypes.c_void_p),
+    ]
+
+    @classmethod
+    def default(cls):
+        """HOIST_TP_OPTIONS_DEFAULT."""
+        return cls(rank=0, world=1, rules_default=1, pad=0, heads=0, kv_heads=0, cooperative=0)
+
+
+class TpShare(Sized):
+    _fields_ = [
+        ("size", ctypes.c_size_t),
+        ("rank", ctypes.c_int),
+        ("world", ctypes.c_int),
+        ("device", ctypes.c_int),
+        ("base", ctypes.c_void_p),
+        ("part_bytes", ctypes.c_uint64),
+        ("bytes", ctypes.c_uint64),
+        ("pending", ctypes.c_int),
     ]
 
 
@@ -145,6 +200,8 @@ STRUCTS = {
     "hoist_load_options": LoadOptions,
     "hoist_load_stats": LoadStats,
     "hoist_device_info": DeviceInfo,
+    "hoist_tp_options": TpOptions,
+    "hoist_tp_share": TpShare,
 }
 
 # ---- finding the library ---------------------------------------------------------------------
@@ -225,10 +282,25 @@ _PROTOTYPES = {
     "hoist_weights_read": (_c.c_int, [_c.c_void_p, _c.c_size_t, _c.c_uint64, _c.c_void_p,
                                       _c.c_uint64]),
 }
+# Functions newer than API_MIN_NUMBER: set up where the library has them (has(name) says).
+_OPTIONAL = {
+    "hoist_weights_tp_share": (_c.c_int, [_c.c_void_p, _P(TpShare)]),
+    "hoist_tp_default_rule": (_c.c_int, [_c.c_void_p, _c.c_size_t, _P(TpOptions), _P(TpSplit)]),
+}
 for _name, (_res, _args) in _PROTOTYPES.items():
     _fn = getattr(lib, _name)
     _fn.restype = _res
     _fn.argtypes = _args
+for _name, (_res, _args) in _OPTIONAL.items():
+    _fn = getattr(lib, _name, None)
+    if _fn is not None:
+        _fn.restype = _res
+        _fn.argtypes = _args
+
+
+def has(name):
+    """Whether the library in use exports function `name` (a newer one than API_MIN_NUMBER)."""
+    return getattr(lib, name, None) is not None
 
 _number = lib.hoist_version_number()
 if _number // 10000 != API_MAJOR or _number < API_MIN_NUMBER:

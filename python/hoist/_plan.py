@@ -30,6 +30,7 @@ class PlanOptions(_lib.Sized):
         ("kv_dtype", ctypes.c_int),
         ("geometry", ctypes.c_void_p),
         ("coordinator", ctypes.c_void_p),
+        ("tp", ctypes.c_void_p),  # const hoist_tp_options *: NULL, a layer split
     ]
 
     @classmethod

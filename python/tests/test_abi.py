@@ -41,6 +41,9 @@ def test_default_options():
     (d,) = [r for r in probe() if r.get("defaults") == "hoist_load_options"]
     ours = _lib.LoadOptions.default()
     assert {k: getattr(ours, k) for k in d["values"]} == d["values"]
+    (t,) = [r for r in probe() if r.get("defaults") == "hoist_tp_options"]
+    ours = _lib.TpOptions.default()
+    assert {k: getattr(ours, k) for k in t["values"]} == t["values"]
 
 
 def test_struct_sizes():
