@@ -264,8 +264,7 @@ static int open_rfile(rstate *s, uint32_t i)
     f->path = tf->path;
     s->sizes[i] = tf->size;
     int os_errno;
-    RETURN_IF_ERR(hoist__io_open_checked(tf->path, tf->size, O_RDONLY | O_CLOEXEC,
-                                         &f->buffered_fd, &os_errno));
+    RETURN_IF_ERR(hoist__file_open(tf, O_RDONLY | O_CLOEXEC, &f->buffered_fd, &os_errno));
     atomic_store(&f->direct, 1);
     f->align = hoist__io_dio_align(f->buffered_fd);
     char why[128];
@@ -274,8 +273,7 @@ static int open_rfile(rstate *s, uint32_t i)
     } else if (f->align > HOIST_IO_DEFAULT_DIO_ALIGN || HOIST_IO_DEFAULT_DIO_ALIGN % f->align) {
         snprintf(why, sizeof why, "its %u-byte unit does not divide 4096", f->align);
     } else {
-        int rc = hoist__io_open_checked(tf->path, tf->size, O_RDONLY | O_CLOEXEC | O_DIRECT,
-                                        &f->direct_fd, &os_errno);
+        int rc = hoist__file_open(tf, O_RDONLY | O_CLOEXEC | O_DIRECT, &f->direct_fd, &os_errno);
         if (rc == HOIST_OK) return HOIST_OK;
         if (!os_errno) return rc; /* opened, but the file is not the one the model has */
         snprintf(why, sizeof why, "open: %s", strerror(os_errno));
@@ -775,7 +773,7 @@ static int map_cached(sstate *s, uint32_t i)
 {
     const hoist__file *f = &s->t->files[i];
     int fd, os_errno;
-    RETURN_IF_ERR(hoist__io_open_checked(f->path, f->size, O_RDONLY | O_CLOEXEC, &fd, &os_errno));
+    RETURN_IF_ERR(hoist__file_open(f, O_RDONLY | O_CLOEXEC, &fd, &os_errno));
     s->sizes[i] = f->size;
     if (!f->size) {
         close(fd);

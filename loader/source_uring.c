@@ -171,8 +171,7 @@ static int open_files(uring_state *s)
         f->path = tf->path;
         f->size = tf->size;
         int os_errno;
-        RETURN_IF_ERR(hoist__io_open_checked(tf->path, tf->size, O_RDONLY | O_CLOEXEC,
-                                             &f->buffered_fd, &os_errno));
+        RETURN_IF_ERR(hoist__file_open(tf, O_RDONLY | O_CLOEXEC, &f->buffered_fd, &os_errno));
         RETURN_IF_ERR(open_direct(s, f));
         /* From memory each read is a copy out of the file's pages, which a buffered pread on the
          * worker does itself, where a ring adds a submission and a completion, and O_DIRECT pins
