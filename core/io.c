@@ -118,6 +118,12 @@ int hoist__io_read_whole(int fd, const char *path, uint64_t max, int too_big, co
 
 int hoist__io_open_checked(const char *path, uint64_t size, int flags, int *fd, int *os_errno)
 {
+    return hoist__io_open_same(path, size, 0, 0, flags, fd, os_errno);
+}
+
+int hoist__io_open_same(const char *path, uint64_t size, uint64_t dev, uint64_t ino, int flags,
+                        int *fd, int *os_errno)
+{
     *os_errno = 0;
     *fd = hoist__io_open(path, flags);
     if (*fd < 0) {
@@ -131,6 +137,12 @@ int hoist__io_open_checked(const char *path, uint64_t size, int flags, int *fd, 
         rc = hoist__err(HOIST_E_IO, "%s: fstat: %s", path, strerror(errno));
     else if (!S_ISREG(st.st_mode))
         rc = hoist__err(HOIST_E_FILE_CHANGED, "%s: no longer a regular file", path);
+    else if (ino && ((uint64_t)st.st_ino != ino || (uint64_t)st.st_dev != dev))
+        rc = hoist__err(HOIST_E_FILE_CHANGED,
+                        "%s: no longer the file the model was opened from (device %llu inode "
+                        "%llu, was device %llu inode %llu): replaced since",
+                        path, (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
+                        (unsigned long long)dev, (unsigned long long)ino);
     else if ((uint64_t)st.st_size != size)
         rc = hoist__err(HOIST_E_FILE_CHANGED, "%s: size changed from %llu to %llu bytes since open",
                         path, (unsigned long long)size, (unsigned long long)st.st_size);

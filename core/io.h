@@ -69,6 +69,13 @@ int hoist__io_memory_backed(int fd);
  * errno of a failed open (0 otherwise), and the status is HOIST_E_OPEN, HOIST_E_IO or
  * HOIST_E_FILE_CHANGED with a message naming the file. */
 int hoist__io_open_checked(const char *path, uint64_t size, int flags, int *fd, int *os_errno);
+/* The same, and the file must also be the one a parser opened: st_dev dev and st_ino ino, as
+ * recorded then (ino 0: nothing recorded, parsed from memory; only the size is checked). path is
+ * looked up again here, symbolic links followed (docs/PATHS.md), so what it names may have been
+ * swapped since: the descriptor's identity, not the name, decides, and another file is
+ * HOIST_E_FILE_CHANGED before a byte of it is read. */
+int hoist__io_open_same(const char *path, uint64_t size, uint64_t dev, uint64_t ino, int flags,
+                        int *fd, int *os_errno);
 /* Reads bytes [lo, hi) of fd into buf through the seam (short reads and EINTR retried).
  * HOIST_E_IO (strerror, file, offset) on an error, HOIST_E_FILE_CHANGED when the file ends
  * before hi. */

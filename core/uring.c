@@ -43,15 +43,15 @@ void hoist__uring_file_close(hoist__uring_file *f)
     atomic_store(&f->direct, 0);
 }
 
-int hoist__uring_file_open(hoist__uring_file *f, const char *path, uint64_t size, char *why,
-                           size_t whylen)
+int hoist__uring_file_open(hoist__uring_file *f, const char *path, uint64_t size, uint64_t dev,
+                           uint64_t ino, char *why, size_t whylen)
 {
     f->path = path;
     f->buffered_fd = f->direct_fd = -1;
     atomic_store(&f->direct, 0);
     int os_errno;
-    RETURN_IF_ERR(hoist__io_open_checked(path, size, O_RDONLY | O_CLOEXEC, &f->buffered_fd,
-                                         &os_errno));
+    RETURN_IF_ERR(hoist__io_open_same(path, size, dev, ino, O_RDONLY | O_CLOEXEC, &f->buffered_fd,
+                                      &os_errno));
     f->align = hoist__io_dio_align(f->buffered_fd);
     if (!f->align) {
         snprintf(why, whylen, "the filesystem reports no O_DIRECT support");
@@ -62,8 +62,8 @@ int hoist__uring_file_open(hoist__uring_file *f, const char *path, uint64_t size
         snprintf(why, whylen, "its %u-byte O_DIRECT unit does not divide 4096", f->align);
         return HOIST_OK;
     }
-    int rc = hoist__io_open_checked(path, size, O_RDONLY | O_CLOEXEC | O_DIRECT, &f->direct_fd,
-                                    &os_errno);
+    int rc = hoist__io_open_same(path, size, dev, ino, O_RDONLY | O_CLOEXEC | O_DIRECT,
+                                 &f->direct_fd, &os_errno);
     if (rc < 0 && os_errno) {
         snprintf(why, whylen, "open: %s", strerror(os_errno));
         return HOIST_OK;

@@ -24,12 +24,13 @@ typedef struct hoist__uring_file {
     _Atomic int direct; /* reads still go through direct_fd */
 } hoist__uring_file;
 
-/* Opens path (which must still be the regular file of `size` bytes that was parsed) buffered and,
+/* Opens path (which must still be the regular file of `size` bytes that was parsed, with st_dev dev
+ * and st_ino ino where ino is not 0: hoist__io_open_same) buffered and,
  * where its filesystem takes it, O_DIRECT. A refused O_DIRECT is not an error: f->direct stays 0
  * and why (whylen bytes) says what refused it. Fails with HOIST_E_OPEN, HOIST_E_IO or
  * HOIST_E_FILE_CHANGED naming the file, with both descriptors closed. */
-int hoist__uring_file_open(hoist__uring_file *f, const char *path, uint64_t size, char *why,
-                           size_t whylen);
+int hoist__uring_file_open(hoist__uring_file *f, const char *path, uint64_t size, uint64_t dev,
+                           uint64_t ino, char *why, size_t whylen);
 /* Closes what open opened; a file that was never opened must have both descriptors at -1. */
 void hoist__uring_file_close(hoist__uring_file *f);
 

@@ -741,8 +741,9 @@ static int publish(gg_parser *p, hoist__table *t, const struct stat *st)
     return HOIST_OK;
 }
 
-static int parse_fd(hoist__table *t, const char *path, int fd, int strict)
+int hoist__gguf_parse_fd(hoist__table *t, const char *path, int fd, int strict)
 {
+    RETURN_IF(!t || !path || fd < 0, HOIST_E_INVALID_ARG, "gguf: NULL table or path");
     struct stat st;
     RETURN_IF_ERR(hoist__io_fstat_regular(fd, path, &st));
     gg_parser p;
@@ -781,7 +782,7 @@ int hoist__gguf_parse(hoist__table *t, const char *path, int strict)
     /* O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused after fstat. */
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     RETURN_IF(fd < 0, HOIST_E_OPEN, "%s: cannot open: %s", path, strerror(errno));
-    int rc = parse_fd(t, path, fd, strict);
+    int rc = hoist__gguf_parse_fd(t, path, fd, strict);
     close(fd);
     return rc;
 }

@@ -134,18 +134,24 @@ typedef struct header {
     uint64_t chunk_bytes, index_off, index_bytes, index_xxh3;
 } header;
 
-int hoist__packed_probe(const char *path)
+int hoist__packed_probe_fd(int fd, const char *path)
 {
-    int fd = hoist__io_open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return 0; /* the format's own parser reports what it cannot open */
     char magic[8];
     struct stat st;
     int64_t got = 0;
     if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size >= sizeof magic)
         got = hoist__pread_full(fd, magic, sizeof magic, 0);
-    close(fd);
     RETURN_IF(got < 0, HOIST_E_IO, "%s: reading its first bytes: %s", path, strerror((int)-got));
     return got == (int64_t)sizeof magic && memcmp(magic, HOIST_PACKED_MAGIC, sizeof magic) == 0;
+}
+
+int hoist__packed_probe(const char *path)
+{
+    int fd = hoist__io_open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0; /* the format's own parser reports what it cannot open */
+    int rc = hoist__packed_probe_fd(fd, path);
+    close(fd);
+    return rc;
 }
 
 static int parse_header(const char *path, const uint8_t *b, uint64_t size, header *h)
@@ -374,6 +380,7 @@ typedef struct origin {
     const uint8_t *data;
     uint64_t size;
     int64_t mtime_ns;
+    uint64_t dev, ino; /* the file's identity (ino 0: from memory) */
 } origin;
 
 /* Reads n bytes at off into *buf (allocated for a file, pointed into memory for a buffer). */
@@ -419,8 +426,12 @@ static int parse_from(const origin *o, parse_ctx *c, uint8_t **index_owned)
               path, (unsigned long long)c->h.index_off,
               (unsigned long long)(c->h.index_off + c->h.index_bytes));
     c->r = (reader){.p = index, .n = c->h.index_bytes, .base = c->h.index_off, .path = path};
+    uint32_t file;
     RETURN_IF_ERR(
-        hoist__table_add_file(c->t, path, o->size, o->mtime_ns, HOIST_PACKED_HEADER, NULL));
+        hoist__table_add_file(c->t, path, o->size, o->mtime_ns, HOIST_PACKED_HEADER, &file));
+    /* rechecked at every reopen and before a load is published, as the other formats' are */
+    c->t->files[file].dev = o->dev;
+    c->t->files[file].ino = o->ino;
     return parse_index(c);
 }
 
@@ -452,6 +463,13 @@ int hoist__packed_parse(hoist__table *t, const char *path)
 {
     int fd = hoist__io_open(path, O_RDONLY | O_CLOEXEC);
     RETURN_IF(fd < 0, HOIST_E_OPEN, "%s: cannot open: %s", path, strerror(errno));
+    int rc = hoist__packed_parse_fd(t, path, fd);
+    close(fd);
+    return rc;
+}
+
+int hoist__packed_parse_fd(hoist__table *t, const char *path, int fd)
+{
     struct stat st;
     int rc = HOIST_OK;
     if (fstat(fd, &st) != 0)
@@ -460,10 +478,10 @@ int hoist__packed_parse(hoist__table *t, const char *path)
         rc = hoist__err(HOIST_E_NOT_REGULAR, "%s: not a regular file", path);
     if (rc == HOIST_OK) {
         origin o = {.path = path, .fd = fd, .size = (uint64_t)st.st_size,
-                    .mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec};
+                    .mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec,
+                    .dev = (uint64_t)st.st_dev, .ino = (uint64_t)st.st_ino};
         rc = parse_origin(t, &o);
     }
-    close(fd);
     return rc;
 }
 

@@ -76,12 +76,16 @@ typedef struct hoist__packed {
 /* 1 when the file at path starts with the packed magic, 0 when it does not (or cannot be opened,
  * or is not a regular file: its parser says why), HOIST_E_IO when reading it fails. */
 int hoist__packed_probe(const char *path);
+/* The same for a file open as fd (named path in messages); fd stays open. */
+int hoist__packed_probe_fd(int fd, const char *path);
 /* Parses the container at path into t (one file; tensor offsets are decoded-stream offsets) and
  * sets t->packed. Checks the header and index hashes, bounds every count before allocating from
  * it, and checks that the frames tile the file exactly. HOIST_E_TRUNCATED_HEADER,
  * HOIST_E_BAD_PACKED, HOIST_E_TRUNCATED, HOIST_E_INTEGRITY, HOIST_E_BAD_DTYPE, ... with a message
  * naming the file, tensor and offset. Call hoist__table_finish after it. */
 int hoist__packed_parse(hoist__table *t, const char *path);
+/* The same for a container already open as fd (see hoist__safetensors_parse_fd); fd stays open. */
+int hoist__packed_parse_fd(hoist__table *t, const char *path, int fd);
 /* The same from memory: data holds the whole container (the fuzz target's entry). */
 int hoist__packed_parse_buffer(hoist__table *t, const char *path, const uint8_t *data,
                                size_t size);

@@ -421,8 +421,7 @@ static int open_inputs(packer *pk)
     for (uint32_t i = 0; i < t->nfiles; i++) pk->fds[i] = -1;
     for (uint32_t i = 0; i < t->nfiles; i++) {
         int os_errno;
-        RETURN_IF_ERR(hoist__io_open_checked(t->files[i].path, t->files[i].size,
-                                             O_RDONLY | O_CLOEXEC, &pk->fds[i], &os_errno));
+        RETURN_IF_ERR(hoist__file_open(&t->files[i], O_RDONLY | O_CLOEXEC, &pk->fds[i], &os_errno));
     }
     return HOIST_OK;
 }

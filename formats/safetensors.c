@@ -413,8 +413,9 @@ static int header_len(const char *path, const unsigned char lenbuf[8], uint64_t 
     return HOIST_OK;
 }
 
-static int parse_fd(hoist__table *t, const char *path, int fd, int strict)
+int hoist__safetensors_parse_fd(hoist__table *t, const char *path, int fd, int strict)
 {
+    RETURN_IF(!t || !path || fd < 0, HOIST_E_INVALID_ARG, "safetensors: NULL table or path");
     struct stat st;
     RETURN_IF_ERR(hoist__io_fstat_regular(fd, path, &st));
     uint64_t size = st.st_size > 0 ? (uint64_t)st.st_size : 0;
@@ -458,7 +459,7 @@ int hoist__safetensors_parse(hoist__table *t, const char *path, int strict)
     /* O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused after fstat. */
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     RETURN_IF(fd < 0, HOIST_E_OPEN, "%s: cannot open: %s", path, strerror(errno));
-    int rc = parse_fd(t, path, fd, strict);
+    int rc = hoist__safetensors_parse_fd(t, path, fd, strict);
     close(fd);
     return rc;
 }

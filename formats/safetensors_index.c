@@ -1,7 +1,14 @@
 /* Sharded safetensors: model.safetensors.index.json maps every tensor name to the shard file that
  * holds it ({"metadata": {...}, "weight_map": {"name": "shard.safetensors", ...}}). Every shard
  * is parsed once, in sorted order of name, and the shards' tensors must match the weight_map
- * exactly, both ways. Shard names are relative to the index's directory and may not leave it. */
+ * exactly, both ways.
+ *
+ * Shard names come from the index, which is untrusted: each is checked lexically (relative, no
+ * empty or ".." component) and then opened relative to the index's directory descriptor, each
+ * directory on the way opened without following a symbolic link, and the file itself with its
+ * link followed wherever it leads (the Hugging Face hub cache links every file of a snapshot to
+ * ../../blobs/<hash>). The descriptor opened is the one parsed and its fstat the identity
+ * recorded: the name is never looked up a second time to be read. docs/PATHS.md has the rule. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -24,22 +31,23 @@
 #define NM "%.200s"
 
 
+#define OPEN_FLAGS (O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
+
 /* Reads the whole index file (bounded) into a malloc'd buffer. */
-static int read_index(const char *path, char **out, size_t *len)
+static int read_index(int fd, const char *path, char **out, size_t *len)
 {
-    /* non-blocking: a FIFO in the index's place must not hang the open */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    RETURN_IF(fd < 0, HOIST_E_OPEN, "%s: cannot open: %s", path, strerror(errno));
-    int rc = hoist__io_read_whole(fd, path, IDX_MAX_BYTES, HOIST_E_BAD_INDEX, "an index file", out,
-                                  len);
-    close(fd);
-    return rc;
+    return hoist__io_read_whole(fd, path, IDX_MAX_BYTES, HOIST_E_BAD_INDEX, "an index file", out,
+                                len);
 }
 
-/* Absolute paths and ".." components are refused before the file system is asked anything. */
-static int check_shard_name(const char *index_path, const char *tensor, const char *shard)
+/* Absolute paths, empty components ("a//b", "a/") and ".." components are refused before the
+ * file system is asked anything. */
+static int check_shard_name(const char *index_path, const char *tensor, const char *shard,
+                            size_t json_len)
 {
     size_t n = strlen(shard);
+    RETURN_IF(n != json_len, HOIST_E_BAD_INDEX,
+              "%s: tensor '" NM "': shard name holds a NUL character", index_path, tensor);
     RETURN_IF(n == 0, HOIST_E_BAD_INDEX, "%s: tensor '" NM "' has an empty shard name",
               index_path, tensor);
     RETURN_IF(n >= PATH_MAX, HOIST_E_BAD_INDEX, "%s: tensor '" NM "': shard name is %zu bytes",
@@ -48,12 +56,15 @@ static int check_shard_name(const char *index_path, const char *tensor, const ch
               "%s: tensor '" NM "': shard '" NM "' is an absolute path, not one inside the model "
               "directory",
               index_path, tensor, shard);
-    for (const char *p = shard; *p;) {
+    for (const char *p = shard;;) {
         const char *slash = strchr(p, '/');
         size_t len = slash ? (size_t)(slash - p) : strlen(p);
         RETURN_IF(len == 2 && p[0] == '.' && p[1] == '.', HOIST_E_PATH_ESCAPE,
                   "%s: tensor '" NM "': shard '" NM "' has a '..' component", index_path, tensor,
                   shard);
+        RETURN_IF(len == 0, HOIST_E_BAD_INDEX,
+                  "%s: tensor '" NM "': shard '" NM "' has an empty component", index_path,
+                  tensor, shard);
         if (!slash) break;
         p = slash + 1;
     }
@@ -73,7 +84,8 @@ typedef struct idx_ctx {
     const char **shards; /* sorted distinct names (owned by shard_set) */
     size_t nshards;
     char *dir;     /* directory of the index, as given ("" for the current one) */
-    char *realdir; /* its canonical path */
+    int dirfd;     /* that directory, open (-1 until needed) */
+    int own_dirfd; /* dirfd was opened here, and is closed here */
     char *path;    /* scratch: dir + shard */
     json_t *seen;      /* tensor name -> shard position, over every shard parsed */
     json_t *meta_seen; /* __metadata__ keys already taken */
@@ -87,7 +99,7 @@ static void ctx_free(idx_ctx *c)
     json_decref(c->meta_seen);
     hoist__free(c->shards);
     hoist__free(c->dir);
-    free(c->realdir); /* realpath's */
+    if (c->own_dirfd && c->dirfd >= 0) close(c->dirfd);
     hoist__free(c->path);
 }
 
@@ -109,7 +121,64 @@ static int dedupe_meta(idx_ctx *c, size_t from)
     return HOIST_OK;
 }
 
-/* Resolves shard i and parses it into the table. */
+/* Opens shard `name` relative to the index's directory: every directory on the way without
+ * following a link (a linked directory could lead anywhere), the file itself following one (the
+ * hub cache's ../../blobs/<hash>). *fd: the shard, open. */
+static int open_shard(idx_ctx *c, const char *name, int *fd)
+{
+    *fd = -1;
+    int cur = c->dirfd, rc = HOIST_OK;
+    const char *p = name;
+    for (const char *slash; rc == HOIST_OK && (slash = strchr(p, '/')) != NULL; p = slash + 1) {
+        char comp[NAME_MAX + 1];
+        size_t len = (size_t)(slash - p);
+        if (len > NAME_MAX) {
+            rc = hoist__err(HOIST_E_MISSING_SHARD,
+                            "%s: shard '" NM "' listed in the index is missing (a directory name "
+                            "on its path is %zu bytes)",
+                            c->index_path, name, len);
+            break;
+        }
+        memcpy(comp, p, len);
+        comp[len] = '\0';
+        int next = openat(cur, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (next < 0) {
+            int e = errno;
+            struct stat st; /* only to say why: the open above decided */
+            if ((e == ELOOP || e == ENOTDIR) && fstatat(cur, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                S_ISLNK(st.st_mode))
+                rc = hoist__err(HOIST_E_PATH_ESCAPE,
+                                "%s: shard '" NM "': directory '%.*s' on its path is a symbolic "
+                                "link (only the shard file itself may be one: docs/PATHS.md)",
+                                c->index_path, name, (int)(slash - name), name);
+            else if (e == ENOENT || e == ENOTDIR)
+                rc = hoist__err(HOIST_E_MISSING_SHARD,
+                                "%s: shard '" NM "' listed in the index is missing (%s: %s)",
+                                c->index_path, name, c->path, strerror(e));
+            else
+                rc = hoist__err(HOIST_E_OPEN, "%s: shard '" NM "': cannot open %s: %s",
+                                c->index_path, name, c->path, strerror(e));
+        }
+        if (cur != c->dirfd) close(cur);
+        cur = next;
+    }
+    if (rc == HOIST_OK) {
+        *fd = openat(cur, p, OPEN_FLAGS);
+        if (*fd < 0) {
+            int e = errno;
+            rc = e == ENOENT || e == ENOTDIR
+                     ? hoist__err(HOIST_E_MISSING_SHARD,
+                                  "%s: shard '" NM "' listed in the index is missing (%s: %s)",
+                                  c->index_path, name, c->path, strerror(e))
+                     : hoist__err(HOIST_E_OPEN, "%s: shard '" NM "': cannot open %s: %s",
+                                  c->index_path, name, c->path, strerror(e));
+        }
+    }
+    if (cur >= 0 && cur != c->dirfd) close(cur);
+    return rc;
+}
+
+/* Opens shard i and parses it into the table. */
 static int parse_shard(idx_ctx *c, size_t i, int strict)
 {
     const char *name = c->shards[i];
@@ -120,30 +189,13 @@ static int parse_shard(idx_ctx *c, size_t i, int strict)
     memcpy(c->path, c->dir, dl);
     memcpy(c->path + dl, name, nl + 1);
 
-    char *real = realpath(c->path, NULL);
-    if (!real) {
-        int e = errno;
-        RETURN_IF(e == ENOENT || e == ENOTDIR, HOIST_E_MISSING_SHARD,
-                  "%s: shard '" NM "' listed in the index is missing (%s: %s)", c->index_path,
-                  name, c->path, strerror(e));
-        return hoist__err(HOIST_E_OPEN, "%s: shard '" NM "': cannot resolve %s: %s",
-                          c->index_path, name, c->path, strerror(e));
-    }
-    size_t rl = strlen(c->realdir);
-    int inside = strncmp(real, c->realdir, rl) == 0 &&
-                 (real[rl] == '/' || (rl == 1 && c->realdir[0] == '/' && real[1] != '\0'));
-    if (!inside) {
-        int rc = hoist__err(HOIST_E_PATH_ESCAPE,
-                            "%s: shard '" NM "' resolves to %s, outside the model directory %s",
-                            c->index_path, name, real, c->realdir);
-        free(real);
-        return rc;
-    }
-    free(real);
-
+    int fd;
+    RETURN_IF_ERR(open_shard(c, name, &fd));
     hoist__table *t = c->t;
     size_t meta0 = t->nmeta, tensor0 = t->ntensors;
-    RETURN_IF_ERR(hoist__safetensors_parse(t, c->path, strict));
+    int rc = hoist__safetensors_parse_fd(t, c->path, fd, strict);
+    close(fd);
+    RETURN_IF_ERR(rc);
     RETURN_IF_ERR(dedupe_meta(c, meta0));
     for (size_t k = tensor0; k < t->ntensors; k++) {
         const char *tn = t->tensors[k].name;
@@ -207,7 +259,7 @@ static int run(idx_ctx *c, const char *text, size_t len, int strict)
                   "%s: weight_map: tensor '" NM "' maps to a JSON %s, not a shard file name", ip,
                   tn, hoist__json_kind(sv));
         const char *shard = json_string_value(sv);
-        RETURN_IF_ERR(check_shard_name(ip, tn, shard));
+        RETURN_IF_ERR(check_shard_name(ip, tn, shard, json_string_length(sv)));
         if (!json_object_get(c->shard_set, shard)) {
             RETURN_IF(json_object_size(c->shard_set) >= HOIST_MAX_FILES, HOIST_E_TOO_MANY,
                       "%s: more than %u shard files", ip, HOIST_MAX_FILES);
@@ -230,9 +282,12 @@ static int run(idx_ctx *c, const char *text, size_t len, int strict)
     RETURN_IF(!c->dir, HOIST_E_NOMEM, "%s: out of memory", ip);
     memcpy(c->dir, ip, dl);
     c->dir[dl] = '\0';
-    c->realdir = realpath(dl ? c->dir : ".", NULL);
-    RETURN_IF(!c->realdir, HOIST_E_OPEN, "%s: cannot resolve the index's directory: %s", ip,
-              strerror(errno));
+    if (c->dirfd < 0) {
+        c->dirfd = open(dl ? c->dir : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        RETURN_IF(c->dirfd < 0, HOIST_E_OPEN, "%s: cannot open the index's directory: %s", ip,
+                  strerror(errno));
+        c->own_dirfd = 1;
+    }
 
     /* every shard, each once; duplicates across shards found as they are added */
     uint32_t file0 = t->nfiles;
@@ -263,16 +318,50 @@ static int run(idx_ctx *c, const char *text, size_t len, int strict)
     return HOIST_OK;
 }
 
-int hoist__safetensors_index_parse(hoist__table *t, const char *index_path, int strict)
+int hoist__safetensors_index_parse_fd(hoist__table *t, const char *index_path, int index_fd,
+                                      int dirfd, int strict)
 {
-    RETURN_IF(!t || !index_path, HOIST_E_INVALID_ARG, "safetensors index: NULL table or path");
+    RETURN_IF(!t || !index_path || index_fd < 0 || dirfd < 0, HOIST_E_INVALID_ARG,
+              "safetensors index: NULL table or path, or no descriptor");
     char *text = NULL;
     size_t len = 0;
-    RETURN_IF_ERR(read_index(index_path, &text, &len));
-    idx_ctx c = {.index_path = index_path, .t = t};
+    RETURN_IF_ERR(read_index(index_fd, index_path, &text, &len));
+    idx_ctx c = {.index_path = index_path, .t = t, .dirfd = dirfd};
     int rc = run(&c, text, len, strict);
     hoist__free(text);
     ctx_free(&c);
+    return rc;
+}
+
+int hoist__safetensors_index_parse(hoist__table *t, const char *index_path, int strict)
+{
+    RETURN_IF(!t || !index_path, HOIST_E_INVALID_ARG, "safetensors index: NULL table or path");
+    /* the directory first, then the index inside it: the shards are then found relative to the
+     * very directory the index was read from */
+    const char *slash = strrchr(index_path, '/');
+    char *dir = NULL;
+    if (slash) {
+        size_t dl = slash == index_path ? 1 : (size_t)(slash - index_path);
+        dir = hoist__malloc(dl + 1);
+        RETURN_IF(!dir, HOIST_E_NOMEM, "%s: out of memory", index_path);
+        memcpy(dir, index_path, dl);
+        dir[dl] = '\0';
+    }
+    int dirfd = open(dir ? dir : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    int e = errno;
+    hoist__free(dir);
+    RETURN_IF(dirfd < 0, HOIST_E_OPEN, "%s: cannot open its directory: %s", index_path,
+              strerror(e));
+    /* non-blocking: a FIFO in the index's place must not hang the open */
+    int fd = openat(dirfd, slash ? slash + 1 : index_path, OPEN_FLAGS);
+    int rc;
+    if (fd < 0) {
+        rc = hoist__err(HOIST_E_OPEN, "%s: cannot open: %s", index_path, strerror(errno));
+    } else {
+        rc = hoist__safetensors_index_parse_fd(t, index_path, fd, dirfd, strict);
+        close(fd);
+    }
+    close(dirfd);
     return rc;
 }
 
@@ -281,7 +370,7 @@ int hoist__safetensors_index_parse_buffer(hoist__table *t, const char *index_pat
 {
     RETURN_IF(!t || !index_path || (!text && len), HOIST_E_INVALID_ARG,
               "safetensors index: NULL table, path or text");
-    idx_ctx c = {.index_path = index_path, .t = t};
+    idx_ctx c = {.index_path = index_path, .t = t, .dirfd = -1};
     int rc = run(&c, text ? text : "", len, strict);
     ctx_free(&c);
     return rc;

@@ -1,6 +1,7 @@
 /* The tensor table: growable arrays filled by the parsers, then sorted and indexed by name. */
 #include "formats/table.h"
 #include "core/core.h"
+#include "core/io.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,6 +125,11 @@ long hoist__table_find_meta(const hoist__table *t, const char *key)
     for (size_t i = 0; i < t->nmeta; i++)
         if (strcmp(t->meta[i].key, key) == 0) return (long)i;
     return -1;
+}
+
+int hoist__file_open(const hoist__file *f, int flags, int *fd, int *os_errno)
+{
+    return hoist__io_open_same(f->path, f->size, f->dev, f->ino, flags, fd, os_errno);
 }
 
 static int cmp_tensor(const void *a, const void *b)

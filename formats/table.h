@@ -106,6 +106,11 @@ int hoist__table_take_meta(hoist__table *t, hoist__meta *m);
 void hoist__meta_free(hoist__meta *m);
 /* Index of the metadata entry called key, or -1. */
 long hoist__table_find_meta(const hoist__table *t, const char *key);
+/* Opens table file f again by its path (flags as open(2)) and checks that it is still the file
+ * that was parsed: a regular file of the recorded size, with the recorded st_dev and st_ino
+ * (hoist__io_open_same). Everything that reads a model's files after it was opened goes through
+ * here, so that a name swapped to point elsewhere since is caught before its bytes are read. */
+int hoist__file_open(const hoist__file *f, int flags, int *fd, int *os_errno);
 /* Sorts tensors by (file, offset), builds the name index, sums the bytes.
  * HOIST_E_DUPLICATE_KEY (naming both files) when two tensors share a name. */
 int hoist__table_finish(hoist__table *t);
@@ -130,6 +135,9 @@ bool hoist__dtype_row_bytes(hoist_dtype dtype, uint64_t n, uint64_t *bytes);
 /* Parses one safetensors file and adds it and its tensors (and its __metadata__) to t.
  * Validates docs/RELIABILITY.md cases 1-14. strict: trailing bytes are an error (else a warning). */
 int hoist__safetensors_parse(hoist__table *t, const char *path, int strict);
+/* The same for a file already open as fd (named path in messages and recorded as its path):
+ * what fd's fstat says is the identity recorded (docs/PATHS.md). fd stays open. */
+int hoist__safetensors_parse_fd(hoist__table *t, const char *path, int fd, int strict);
 /* The same for a file whose bytes (all len of them) are already in memory, as path: nothing is
  * read. The file is recorded with mtime 0 and no identity. For fuzzing, and for callers that hold
  * the bytes. */
@@ -141,8 +149,14 @@ int hoist__safetensors_parse_buffer(hoist__table *t, const char *path, const voi
 int hoist__geometry_from_config_text(const char *path, const char *text, size_t len,
                                      hoist_dtype def_dtype, hoist_geometry *g);
 /* Opens a sharded checkpoint from its index file (cases 15): every shard parsed, every tensor
- * checked against the weight_map. */
+ * checked against the weight_map. Shard names are checked lexically and opened relative to the
+ * index's directory (docs/PATHS.md). */
 int hoist__safetensors_index_parse(hoist__table *t, const char *index_path, int strict);
+/* The same for an index already open as index_fd, in the directory open as dirfd (which the
+ * shards are opened relative to; index_path names the index in messages, and its directory part
+ * prefixes the shards' recorded paths). Both descriptors stay open. */
+int hoist__safetensors_index_parse_fd(hoist__table *t, const char *index_path, int index_fd,
+                                      int dirfd, int strict);
 /* The same for index text already in memory (len bytes, not NUL-terminated): index_path names
  * it in messages and locates the shards, which are read from the file system. For fuzzing. */
 int hoist__safetensors_index_parse_buffer(hoist__table *t, const char *index_path,
@@ -152,6 +166,8 @@ int hoist__safetensors_index_parse_buffer(hoist__table *t, const char *index_pat
  * tensor's padded end are an error (else a warning). A file that fails validation adds nothing
  * to t. */
 int hoist__gguf_parse(hoist__table *t, const char *path, int strict);
+/* The same for a file already open as fd (see hoist__safetensors_parse_fd). */
+int hoist__gguf_parse_fd(hoist__table *t, const char *path, int fd, int strict);
 /* The same for a file already in memory (len bytes), named path in messages. For fuzzing. */
 int hoist__gguf_parse_buffer(hoist__table *t, const char *path, const void *data, size_t len,
                              int strict);

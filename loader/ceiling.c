@@ -245,7 +245,8 @@ static int open_rfile(rstate *s, uint32_t i)
     hoist__uring_file *f = &s->files[i];
     s->sizes[i] = tf->size;
     char why[128];
-    RETURN_IF_ERR(hoist__uring_file_open(f, tf->path, tf->size, why, sizeof why));
+    RETURN_IF_ERR(hoist__uring_file_open(f, tf->path, tf->size, tf->dev, tf->ino, why,
+                                         sizeof why));
     if (!atomic_load(&f->direct)) note_buffered(s, f, why);
     return HOIST_OK;
 }
@@ -637,7 +638,7 @@ static int map_cached(sstate *s, uint32_t i)
 {
     const hoist__file *f = &s->t->files[i];
     int fd, os_errno;
-    RETURN_IF_ERR(hoist__io_open_checked(f->path, f->size, O_RDONLY | O_CLOEXEC, &fd, &os_errno));
+    RETURN_IF_ERR(hoist__file_open(f, O_RDONLY | O_CLOEXEC, &fd, &os_errno));
     s->sizes[i] = f->size;
     if (!f->size) {
         close(fd);

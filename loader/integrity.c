@@ -267,8 +267,7 @@ static int open_files(engine *e)
     for (uint32_t i = 0; i < t->nfiles; i++) e->fds[i] = -1;
     for (uint32_t i = 0; i < t->nfiles; i++) {
         int os_errno;
-        RETURN_IF_ERR(hoist__io_open_checked(t->files[i].path, t->files[i].size,
-                                             O_RDONLY | O_CLOEXEC, &e->fds[i], &os_errno));
+        RETURN_IF_ERR(hoist__file_open(&t->files[i], O_RDONLY | O_CLOEXEC, &e->fds[i], &os_errno));
         (void)posix_fadvise(e->fds[i], 0, 0, POSIX_FADV_SEQUENTIAL);
     }
     return HOIST_OK;
@@ -375,11 +374,12 @@ static int engine_run(engine *e, const hoist__table *t, uint64_t cb, const hoist
     return run_workers(e, thread_count(threads, e->nunits));
 }
 
-/* Hashes bytes [0, n) of path. */
-static int hash_prefix(const char *path, uint64_t n, uint64_t *out)
+/* Hashes bytes [0, n) of table file f. */
+static int hash_prefix(const hoist__file *f, uint64_t n, uint64_t *out)
 {
-    int fd = hoist__io_open(path, O_RDONLY | O_CLOEXEC);
-    RETURN_IF(fd < 0, HOIST_E_OPEN, "%s: cannot open: %s", path, strerror(errno));
+    const char *path = f->path;
+    int fd, os_errno;
+    RETURN_IF_ERR(hoist__file_open(f, O_RDONLY | O_CLOEXEC, &fd, &os_errno));
     uint8_t *buf = hoist__malloc(1u << 20);
     XXH3_state_t hs;
     XXH3_64bits_reset(&hs);
@@ -426,7 +426,7 @@ static int build_manifest(const hoist__table *t, engine *e, uint64_t cb, hoist__
         mf->chunks = hoist__malloc((mf->nchunks ? mf->nchunks : 1) * sizeof *mf->chunks);
         RETURN_IF(!mf->name || !mf->chunks, HOIST_E_NOMEM, "out of memory");
         memcpy(mf->chunks, e->unit_hash + e->ustart[f], mf->nchunks * sizeof *mf->chunks);
-        RETURN_IF_ERR(hash_prefix(t->files[f].path, mf->header_bytes, &mf->header_xxh3));
+        RETURN_IF_ERR(hash_prefix(&t->files[f], mf->header_bytes, &mf->header_xxh3));
     }
     for (size_t i = 0; i < t->ntensors; i++) {
         const hoist__tensor *x = &t->tensors[i];
@@ -462,12 +462,27 @@ int hoist_model_sum(const hoist_model *model, const hoist_sum_options *opts)
     return rc;
 }
 
-/* Compares the engine's results with the manifest; names the first difference, counts all. */
+/* Compares the engine's results with the manifest; names the first difference, counts all. A
+ * chunk that differs is named with the tensor in it whose own hash differs too (the bytes that
+ * changed are that tensor's); a tensor whose hash differs while every chunk matches is named with
+ * its file. */
 static int compare(const hoist__table *t, const engine *e, const hoist__manifest *m,
                    const char *path)
 {
     uint64_t bad_chunks = 0, bad_tensors = 0;
     char first[1024] = "";
+    /* the manifest's hash of each table tensor (hoist__manifest_match paired them one to one) */
+    uint64_t *want = hoist__calloc(t->ntensors ? t->ntensors : 1, sizeof *want);
+    RETURN_IF(!want, HOIST_E_NOMEM, "out of memory");
+    for (size_t i = 0; i < m->ntensors; i++) {
+        long ti = hoist__table_find(t, m->tensors[i].name);
+        if (ti >= 0) want[ti] = m->tensors[i].xxh3;
+    }
+    size_t first_tensor_bad = SIZE_MAX;
+    for (size_t i = 0; i < t->ntensors; i++) {
+        if (e->tensor_hash[i] == want[i]) continue;
+        if (!bad_tensors++) first_tensor_bad = i;
+    }
     for (uint32_t f = 0; f < t->nfiles; f++) {
         const hoist__manifest_file *mf = &m->files[f];
         for (uint64_t k = 0; k < mf->nchunks; k++) {
@@ -475,24 +490,50 @@ static int compare(const hoist__table *t, const engine *e, const hoist__manifest
             if (got == mf->chunks[k]) continue;
             if (bad_chunks++) continue; /* the first one is named, the others counted */
             uint64_t lo = (mf->first_chunk + k) * m->chunk_bytes, hi = lo + m->chunk_bytes;
-            size_t ti = first_tensor(t, f, lo);
-            snprintf(first, sizeof first,
-                     "%s: tensor '" NM "' differs from the manifest %s in chunk %llu (bytes "
-                     "%llu..%llu of the file): its bytes hash to %016llx, the manifest recorded "
-                     "%016llx",
-                     t->files[f].path, ti < t->ntensors ? t->tensors[ti].name : "?", path,
-                     (unsigned long long)(mf->first_chunk + k), (unsigned long long)lo,
-                     (unsigned long long)hi, (unsigned long long)got,
-                     (unsigned long long)mf->chunks[k]);
+            size_t ti = first_tensor(t, f, lo), bad = SIZE_MAX, last = ti;
+            for (size_t i = ti; i < t->ntensors && t->tensors[i].file == f &&
+                                t->tensors[i].offset < hi;
+                 i++) {
+                if (!t->tensors[i].nbytes) continue;
+                last = i;
+                if (bad == SIZE_MAX && e->tensor_hash[i] != want[i]) bad = i;
+            }
+            if (bad != SIZE_MAX)
+                snprintf(first, sizeof first,
+                         "%s: tensor '" NM "' differs from the manifest %s in chunk %llu (bytes "
+                         "%llu..%llu of the file): the chunk hashes to %016llx, the manifest "
+                         "recorded %016llx; the tensor hashes to %016llx, the manifest recorded "
+                         "%016llx",
+                         t->files[f].path, t->tensors[bad].name, path,
+                         (unsigned long long)(mf->first_chunk + k), (unsigned long long)lo,
+                         (unsigned long long)hi, (unsigned long long)got,
+                         (unsigned long long)mf->chunks[k],
+                         (unsigned long long)e->tensor_hash[bad], (unsigned long long)want[bad]);
+            else /* every tensor in it as recorded: the manifest's chunk hash is what is wrong */
+                snprintf(first, sizeof first,
+                         "%s: chunk %llu (bytes %llu..%llu of the file, tensors '" NM "' to '" NM
+                         "') hashes to %016llx, the manifest %s recorded %016llx, though each of "
+                         "its tensors hashes as recorded",
+                         t->files[f].path, (unsigned long long)(mf->first_chunk + k),
+                         (unsigned long long)lo, (unsigned long long)hi,
+                         ti < t->ntensors ? t->tensors[ti].name : "?",
+                         last < t->ntensors ? t->tensors[last].name : "?",
+                         (unsigned long long)got, path, (unsigned long long)mf->chunks[k]);
         }
     }
-    for (size_t i = 0; i < m->ntensors; i++) {
-        long ti = hoist__table_find(t, m->tensors[i].name);
-        if (ti >= 0 && e->tensor_hash[ti] != m->tensors[i].xxh3) bad_tensors++;
+    if (!bad_chunks && bad_tensors) {
+        const hoist__tensor *x = &t->tensors[first_tensor_bad];
+        snprintf(first, sizeof first,
+                 "%s: tensor '" NM "' (bytes %llu..%llu of the file) hashes to %016llx, the "
+                 "manifest %s recorded %016llx, though every chunk of it matches",
+                 t->files[x->file].path, x->name, (unsigned long long)x->offset,
+                 (unsigned long long)(x->offset + x->nbytes),
+                 (unsigned long long)e->tensor_hash[first_tensor_bad], path,
+                 (unsigned long long)want[first_tensor_bad]);
     }
+    hoist__free(want);
     if (!bad_chunks && !bad_tensors) return HOIST_OK;
-    return hoist__err(HOIST_E_INTEGRITY, "%s; %llu chunks and %llu tensors differ in all",
-                      bad_chunks ? first : "the chunks match but a tensor hash differs",
+    return hoist__err(HOIST_E_INTEGRITY, "%s; %llu chunks and %llu tensors differ in all", first,
                       (unsigned long long)bad_chunks, (unsigned long long)bad_tensors);
 }
 
@@ -523,7 +564,7 @@ static int verify_headers(const hoist__table *t, const hoist__manifest *m, const
 {
     for (uint32_t f = 0; f < t->nfiles; f++) {
         uint64_t h;
-        RETURN_IF_ERR(hash_prefix(t->files[f].path, t->files[f].data_start, &h));
+        RETURN_IF_ERR(hash_prefix(&t->files[f], t->files[f].data_start, &h));
         RETURN_IF(h != m->files[f].header_xxh3, HOIST_E_INTEGRITY,
                   "%s: its header (bytes 0..%llu) differs from the manifest %s", t->files[f].path,
                   (unsigned long long)t->files[f].data_start, path);

@@ -1,10 +1,18 @@
-/* hoist_model: opening a checkpoint (single file, directory or index) and querying its table. */
+/* hoist_model: opening a checkpoint (single file, directory or index, or a Hugging Face hub cache
+ * entry) and querying its table.
+ *
+ * What a PATH may be, and how the files under it are found, is docs/PATHS.md. In short: every
+ * file is opened once, relative to the descriptor of the directory it was found in (openat), and
+ * that descriptor is what is parsed and whose fstat is recorded in the table; the name is never
+ * resolved first and opened again. */
 #include "formats/packed.h"
 #include "formats/table.h"
 #include "core/abi.h"
 #include "core/core.h"
+#include "core/io.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,55 +20,107 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* O_NONBLOCK: a FIFO under a model file's name must not wait for a writer; the parser refuses it
+ * after fstat, with a status that says what it is. */
+#define OPEN_FLAGS (O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
+#define DIR_FLAGS (O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
+/* A revision in refs/main is a 40-digit commit hash; anything much longer is not one. */
+#define HUB_REF_MAX 256u
+
 static bool ends_with(const char *s, const char *suffix)
 {
     size_t n = strlen(s), m = strlen(suffix);
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-/* Present at all: a FIFO or directory under a model file's name is then refused by the parser
- * with a status that says so, instead of "no model here". */
-static bool exists(const char *path)
+/* a + "/" + b (no doubled slash), or NULL when out of memory. */
+static char *join(const char *a, const char *b)
 {
-    struct stat st;
-    return stat(path, &st) == 0;
+    size_t n = strlen(a), m = strlen(b);
+    bool slash = n && a[n - 1] != '/';
+    char *p = hoist__malloc(n + slash + m + 1);
+    if (!p) return NULL;
+    memcpy(p, a, n);
+    if (slash) p[n] = '/';
+    memcpy(p + n + slash, b, m + 1);
+    return p;
 }
 
-/* A GGUF file starts with its magic; a .gguf name without it is a GGUF file with a bad magic,
- * for the GGUF parser to report. Anything else is parsed as safetensors. */
-static bool is_gguf(const char *path)
+enum kind { K_ANY, K_INDEX, K_SAFETENSORS, K_PACKED, K_GGUF };
+
+/* Parses fd (named path, found in the directory open as dirfd) as `kind`; K_ANY picks by the
+ * name and the first bytes: a packed container by its magic, GGUF by its magic or a .gguf name
+ * (a .gguf file with a bad magic is a GGUF file for the GGUF parser to report), anything else as
+ * safetensors. */
+static int parse_fd(hoist__table *t, const char *path, int fd, int dirfd, enum kind kind,
+                    int strict)
 {
-    if (ends_with(path, ".gguf")) return true;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0) return false;
-    struct stat st;
-    unsigned char magic[4];
-    bool yes = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-               hoist__pread_full(fd, magic, 4, 0) == 4 && hoist__gguf_magic(magic);
-    close(fd);
-    return yes;
+    if (kind == K_ANY) {
+        int packed = hoist__packed_probe_fd(fd, path); /* 1: packed; < 0: unreadable */
+        if (packed < 0) return packed;
+        unsigned char magic[4];
+        struct stat st;
+        if (packed)
+            kind = K_PACKED;
+        else if (ends_with(path, ".gguf") ||
+                 (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+                  hoist__pread_full(fd, magic, 4, 0) == 4 && hoist__gguf_magic(magic)))
+            kind = K_GGUF;
+        else
+            kind = K_SAFETENSORS;
+    }
+    switch (kind) {
+    case K_INDEX: return hoist__safetensors_index_parse_fd(t, path, fd, dirfd, strict);
+    case K_PACKED: return hoist__packed_parse_fd(t, path, fd);
+    case K_GGUF: return hoist__gguf_parse_fd(t, path, fd, strict);
+    default: return hoist__safetensors_parse_fd(t, path, fd, strict);
+    }
 }
 
-static int parse_file(hoist__table *t, const char *path, int strict)
+/* Opens `name` in the directory open as dirfd (named dir), following a final symbolic link, and
+ * parses it; the table's origin is then dir/name. */
+static int parse_in_dir(hoist__table *t, const char *dir, int dirfd, const char *name,
+                        enum kind kind, int strict)
 {
-    if (is_gguf(path)) return hoist__gguf_parse(t, path, strict);
-    return hoist__safetensors_parse(t, path, strict);
+    char *path = join(dir, name);
+    RETURN_IF(!path, HOIST_E_NOMEM, "%s: out of memory", dir);
+    int rc, fd = openat(dirfd, name, OPEN_FLAGS);
+    if (fd < 0) {
+        rc = hoist__err(HOIST_E_OPEN, "%s: cannot open: %s", path, strerror(errno));
+    } else {
+        rc = parse_fd(t, path, fd, dirfd, kind, strict);
+        close(fd);
+    }
+    if (rc == HOIST_OK) rc = hoist__table_set_origin(t, path);
+    hoist__free(path);
+    return rc;
+}
+
+/* Present at all (a link followed): a FIFO or directory under a model file's name is then refused
+ * by the parser with a status that says so, instead of "no model here". Only a probe: the file is
+ * then opened, and what that open finds is what counts. */
+static bool exists_at(int dirfd, const char *name)
+{
+    struct stat st;
+    return fstatat(dirfd, name, &st, 0) == 0;
 }
 
 /* The directory's only *.gguf file (release with hoist__free); NULL when it has none or several. */
-static char *single_gguf(const char *dir)
+static char *single_gguf(int dirfd)
 {
-    DIR *d = opendir(dir);
-    if (!d) return NULL;
+    int dup_fd = openat(dirfd, ".", DIR_FLAGS);
+    DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+    if (!d) {
+        if (dup_fd >= 0) close(dup_fd);
+        return NULL;
+    }
     char *found = NULL;
     int n = 0;
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         if (!ends_with(de->d_name, ".gguf") || de->d_name[0] == '.') continue;
         if (++n > 1) break;
-        size_t len = strlen(dir) + strlen(de->d_name) + 2;
-        found = hoist__malloc(len);
-        if (found) snprintf(found, len, "%s/%s", dir, de->d_name);
+        found = hoist__strdup(de->d_name);
     }
     closedir(d);
     if (n == 1 && found) return found;
@@ -68,44 +128,188 @@ static char *single_gguf(const char *dir)
     return NULL;
 }
 
-/* A directory holds a sharded checkpoint (its index), one model.safetensors, a packed
- * model.hoist, a model.gguf, or a single .gguf file. */
-static int parse_dir(hoist__table *t, const char *dir, int strict)
+static int parse_dir(hoist__table *t, const char *dir, int dirfd, int strict, int depth);
+
+/* A Hugging Face hub repo folder (models--org--name): refs/main names the revision whose
+ * snapshots/<rev> folder is the model. The revision is a name read from a file, so it is held to
+ * one plain path component before it is used. */
+static int parse_hub_repo(hoist__table *t, const char *dir, int dirfd, int strict, int depth)
 {
-    size_t n = strlen(dir) + 64;
-    char *p = hoist__malloc(n);
-    RETURN_IF(!p, HOIST_E_NOMEM, "%s: out of memory", dir);
+    int fd = openat(dirfd, "refs/main", OPEN_FLAGS);
+    RETURN_IF(fd < 0, HOIST_E_OPEN, "%s/refs/main: cannot open: %s", dir, strerror(errno));
+    char *text = NULL;
+    size_t len = 0;
+    int rc = hoist__io_read_whole(fd, "refs/main", HUB_REF_MAX, HOIST_E_NOT_FOUND,
+                                  "a hub ref", &text, &len);
+    close(fd);
+    if (rc < 0) return hoist__err_prefix(rc, "%s", dir);
+    while (len && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' '))
+        text[--len] = '\0';
+    bool ok = len && strlen(text) == len && strcmp(text, ".") != 0 && strcmp(text, "..") != 0;
+    for (size_t i = 0; ok && i < len; i++)
+        ok = text[i] != '/' && (unsigned char)text[i] > 0x20 && text[i] != 0x7f;
+    if (!ok) {
+        hoist__free(text);
+        return hoist__err(HOIST_E_NOT_FOUND,
+                          "%s/refs/main does not name a revision (one path component: the "
+                          "commit hash of a snapshots/ folder)",
+                          dir);
+    }
+    char *snaps = join(dir, "snapshots"), *snap = snaps ? join(snaps, text) : NULL;
+    rc = snap ? HOIST_OK : hoist__err(HOIST_E_NOMEM, "%s: out of memory", dir);
+    int sfd = -1, rfd = -1;
+    if (rc == HOIST_OK) {
+        /* snapshots/ and the revision's folder are real directories in the hub cache */
+        sfd = openat(dirfd, "snapshots", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        rfd = sfd >= 0 ? openat(sfd, text, DIR_FLAGS | O_NOFOLLOW) : -1;
+        if (rfd < 0)
+            rc = hoist__err(HOIST_E_NOT_FOUND,
+                            "%s: refs/main names revision %s, but %s is not a directory: %s", dir,
+                            text, snap, strerror(errno));
+    }
+    if (rc == HOIST_OK) rc = parse_dir(t, snap, rfd, strict, depth + 1);
+    if (rfd >= 0) close(rfd);
+    if (sfd >= 0) close(sfd);
+    hoist__free(snap);
+    hoist__free(snaps);
+    hoist__free(text);
+    return rc;
+}
+
+/* A directory holds a sharded checkpoint (its index), one model.safetensors, a packed
+ * model.hoist, a model.gguf, or a single .gguf file; or it is a hub repo folder. */
+static int parse_dir(hoist__table *t, const char *dir, int dirfd, int strict, int depth)
+{
+    static const struct {
+        const char *name;
+        enum kind kind;
+    } names[] = {{"model.safetensors.index.json", K_INDEX},
+                 {"model.safetensors", K_SAFETENSORS},
+                 {HOIST_PACKED_DIR_NAME, K_PACKED},
+                 {"model.gguf", K_GGUF}};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (exists_at(dirfd, names[i].name))
+            return parse_in_dir(t, dir, dirfd, names[i].name, names[i].kind, strict);
+    char *gguf = single_gguf(dirfd);
+    if (gguf) {
+        int rc = parse_in_dir(t, dir, dirfd, gguf, K_GGUF, strict);
+        hoist__free(gguf);
+        return rc;
+    }
+    if (depth == 0 && exists_at(dirfd, "refs/main") && exists_at(dirfd, "snapshots"))
+        return parse_hub_repo(t, dir, dirfd, strict, depth);
+    return hoist__err(HOIST_E_NOT_FOUND,
+                      "%s: directory holds none of model.safetensors.index.json, "
+                      "model.safetensors, " HOIST_PACKED_DIR_NAME ", model.gguf or a single .gguf "
+                      "file, and is not a Hugging Face repo folder (refs/main, snapshots/)",
+                      dir);
+}
+
+/* A Hugging Face model id: "org/name", two plain components. */
+static bool is_model_id(const char *s)
+{
+    const char *slash = strchr(s, '/');
+    if (!slash || slash == s || !slash[1] || strchr(slash + 1, '/')) return false;
+    size_t a = (size_t)(slash - s);
+    if ((a == 1 && s[0] == '.') || (a == 2 && s[0] == '.' && s[1] == '.')) return false;
+    return strcmp(slash + 1, ".") != 0 && strcmp(slash + 1, "..") != 0;
+}
+
+/* The hub cache as huggingface_hub finds it: HF_HUB_CACHE (or its older name
+ * HUGGINGFACE_HUB_CACHE), else $HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub, else
+ * ~/.cache/huggingface/hub. NULL when none can be named (or out of memory). */
+static char *hub_cache(void)
+{
+    const char *v;
+    if ((v = getenv("HF_HUB_CACHE")) && *v) return hoist__strdup(v);
+    if ((v = getenv("HUGGINGFACE_HUB_CACHE")) && *v) return hoist__strdup(v);
+    if ((v = getenv("HF_HOME")) && *v) return join(v, "hub");
+    if ((v = getenv("XDG_CACHE_HOME")) && *v) return join(v, "huggingface/hub");
+    if ((v = getenv("HOME")) && *v) return join(v, ".cache/huggingface/hub");
+    return NULL;
+}
+
+/* PATH names nothing: as a model id, the repo folder models--org--name of the hub cache. */
+static int parse_model_id(hoist__table *t, const char *id, int strict)
+{
+    char *cache = hub_cache();
+    RETURN_IF(!cache, HOIST_E_OPEN,
+              "%s: no such file or directory (and no Hugging Face cache to look the model id up "
+              "in: HF_HUB_CACHE, HF_HOME and HOME are unset)",
+              id);
+    const char *slash = strchr(id, '/');
+    size_t n = strlen(id) + sizeof "models--" + 2;
+    char *repo_name = hoist__malloc(n);
+    char *repo = NULL;
+    if (repo_name) {
+        snprintf(repo_name, n, "models--%.*s--%s", (int)(slash - id), id, slash + 1);
+        repo = join(cache, repo_name);
+    }
+    int rc = repo ? HOIST_OK : hoist__err(HOIST_E_NOMEM, "%s: out of memory", id);
+    int fd = repo ? open(repo, DIR_FLAGS) : -1;
+    if (rc == HOIST_OK && fd < 0)
+        rc = hoist__err(HOIST_E_OPEN,
+                        "%s: no such file or directory, nor a model in the Hugging Face cache "
+                        "(%s: %s)",
+                        id, repo, strerror(errno));
+    if (rc == HOIST_OK) rc = parse_dir(t, repo, fd, strict, 0);
+    if (fd >= 0) close(fd);
+    hoist__free(repo);
+    hoist__free(repo_name);
+    hoist__free(cache);
+    return rc;
+}
+
+/* An index named by its own path: opened inside its directory, which the shards are then read
+ * relative to. */
+static int parse_index_path(hoist__table *t, const char *path, int strict)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir = NULL;
+    if (slash) {
+        size_t dl = slash == path ? 1 : (size_t)(slash - path);
+        dir = hoist__malloc(dl + 1);
+        RETURN_IF(!dir, HOIST_E_NOMEM, "%s: out of memory", path);
+        memcpy(dir, path, dl);
+        dir[dl] = '\0';
+    }
+    int dirfd = open(dir ? dir : ".", DIR_FLAGS);
+    int e = errno, rc;
+    hoist__free(dir);
+    RETURN_IF(dirfd < 0, HOIST_E_OPEN, "%s: cannot open its directory: %s", path, strerror(e));
+    int fd = openat(dirfd, slash ? slash + 1 : path, OPEN_FLAGS);
+    if (fd < 0) {
+        rc = hoist__err(HOIST_E_OPEN, "%s: cannot open: %s", path, strerror(errno));
+    } else {
+        struct stat st;
+        /* a directory that happens to end in .json is read as a directory */
+        if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
+            rc = parse_dir(t, path, fd, strict, 0);
+        else
+            rc = parse_fd(t, path, fd, dirfd, K_INDEX, strict);
+        close(fd);
+    }
+    close(dirfd);
+    return rc;
+}
+
+static int open_table(hoist__table *t, const char *path, int strict)
+{
+    if (ends_with(path, ".json")) return parse_index_path(t, path, strict);
+    int fd = open(path, OPEN_FLAGS);
+    if (fd < 0) {
+        int e = errno;
+        /* a model id only where PATH names nothing at all: a file or folder always wins */
+        if (e == ENOENT && is_model_id(path)) return parse_model_id(t, path, strict);
+        return hoist__err(HOIST_E_OPEN, "%s: cannot open: %s", path, strerror(e));
+    }
+    struct stat st;
     int rc;
-    char *gguf = NULL;
-    snprintf(p, n, "%s/model.safetensors.index.json", dir);
-    if (exists(p)) {
-        rc = hoist__safetensors_index_parse(t, p, strict);
-        goto out;
-    }
-    snprintf(p, n, "%s/model.safetensors", dir);
-    if (exists(p)) {
-        rc = hoist__safetensors_parse(t, p, strict);
-        goto out;
-    }
-    snprintf(p, n, "%s/" HOIST_PACKED_DIR_NAME, dir);
-    if (exists(p)) {
-        rc = hoist__packed_parse(t, p);
-        goto out;
-    }
-    snprintf(p, n, "%s/model.gguf", dir);
-    if (exists(p) || (gguf = single_gguf(dir)) != NULL) {
-        rc = hoist__gguf_parse(t, gguf ? gguf : p, strict);
-        goto out;
-    }
-    rc = hoist__err(HOIST_E_NOT_FOUND,
-                    "%s: directory holds none of model.safetensors.index.json, "
-                    "model.safetensors, " HOIST_PACKED_DIR_NAME ", model.gguf or a single .gguf "
-                    "file",
-                    dir);
-out:
-    if (rc == HOIST_OK) rc = hoist__table_set_origin(t, gguf ? gguf : p);
-    hoist__free(gguf);
-    hoist__free(p);
+    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
+        rc = parse_dir(t, path, fd, strict, 0);
+    else
+        rc = parse_fd(t, path, fd, -1, K_ANY, strict);
+    close(fd);
     return rc;
 }
 
@@ -123,16 +327,7 @@ int hoist_model_open(const char *path, const hoist_open_options *opts, hoist_mod
     atomic_init(&m->refs, 1);
     hoist__table_init(&m->table);
 
-    struct stat st;
-    int rc;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-        rc = parse_dir(&m->table, path, o.strict);
-    else if (ends_with(path, ".json"))
-        rc = hoist__safetensors_index_parse(&m->table, path, o.strict);
-    else if ((rc = hoist__packed_probe(path)) != 0) /* 1: packed; < 0: unreadable */
-        rc = rc > 0 ? hoist__packed_parse(&m->table, path) : rc;
-    else
-        rc = parse_file(&m->table, path, o.strict);
+    int rc = open_table(&m->table, path, o.strict);
     if (rc == HOIST_OK && !m->table.origin) rc = hoist__table_set_origin(&m->table, path);
     if (rc == HOIST_OK) rc = hoist__table_finish(&m->table);
     if (rc < 0) {

@@ -69,7 +69,7 @@ static int map_file(mmap_state *s, uint32_t i)
 {
     const hoist__file *f = &s->files[i];
     int fd, os_errno;
-    RETURN_IF_ERR(hoist__io_open_checked(f->path, f->size, O_RDONLY | O_CLOEXEC, &fd, &os_errno));
+    RETURN_IF_ERR(hoist__file_open(f, O_RDONLY | O_CLOEXEC, &fd, &os_errno));
     int rc = HOIST_OK;
     if (f->size > 0) {
         void *p = mmap(NULL, f->size, PROT_READ, MAP_SHARED, fd, 0);

@@ -61,7 +61,7 @@ static int stream_open_files(stream_state *s)
         const hoist__file *f = &s->hints.files[i];
         int os_errno;
         RETURN_IF_ERR(
-            hoist__io_open_checked(f->path, f->size, O_RDONLY | O_CLOEXEC, &s->fds[i], &os_errno));
+            hoist__file_open(f, O_RDONLY | O_CLOEXEC, &s->fds[i], &os_errno));
         /* Default readahead, not SEQUENTIAL: the workers already keep several windows in
          * flight, and SEQUENTIAL doubled the pages cached ahead of the drop cursor (32 against
          * 16 MiB with 8 MiB read_ahead_kb) for no speed. */

@@ -114,7 +114,8 @@ static int open_files(uring_state *s, const hoist__source_hints *h)
     for (uint32_t i = 0; i < s->nfiles; i++) {
         hoist__uring_file *f = &s->files[i];
         char why[160];
-        RETURN_IF_ERR(hoist__uring_file_open(f, h->files[i].path, h->files[i].size, why,
+        const hoist__file *tf = &h->files[i];
+        RETURN_IF_ERR(hoist__uring_file_open(f, tf->path, tf->size, tf->dev, tf->ino, why,
                                              sizeof why));
         if (!atomic_load(&f->direct)) log_direct_refused(s, f, why);
         /* From memory each read is a copy out of the file's pages, which a buffered pread on the

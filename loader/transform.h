@@ -22,7 +22,11 @@ typedef struct hoist__transform_ops {
      * budget. */
     int (*start)(void *state, unsigned workers);
     /* Window index of ld->plan: `in` holds the source's bytes of plan.windows[index]. Called
-     * from worker `worker`, concurrently with other workers. */
+     * from worker `worker`, concurrently with other workers. It may wait for windows of lower
+     * index to pass through window() (a tensor's bytes reach its hash in order:
+     * loader/tensor_hash.h), so the driver must hand windows out in increasing index order, each
+     * worker finishing one window's call before it starts another's, as the sink's delivery order
+     * already requires; it gives up when ld->failed is set. */
     int (*window)(void *state, int worker, size_t index, const uint8_t *in, uint8_t *out);
     /* Releases everything (NULL state is a no-op). */
     void (*close)(void *state);

@@ -1,13 +1,16 @@
 /* The manifest check stage (HOIST_VERIFY_MANIFEST): every byte the source produced is hashed on
- * its worker, in place, before it is copied, against the manifest's chunk hashes.
+ * its worker, in place, before it is copied, against the manifest's chunk hashes, and then fed to
+ * its tensor's hash, which is compared with the manifest's when the tensor's last byte has passed.
  *
  * The windows are multiples of the manifest's chunk size and the plan cuts them at multiples of
  * the window size, so a window holds every tensor byte of the chunks it touches: each chunk is
- * hashed whole by one worker with no coordination. The headers, which no window reads, are
+ * hashed whole by one worker with no coordination. A tensor may cross windows: its bytes reach its
+ * hash in order as loader/tensor_hash.h describes. The headers, which no window reads, are
  * hashed once before the workers start. */
 #define XXH_STATIC_LINKING_ONLY /* XXH3_state_t by value: no allocation outside the seam */
 #include "formats/manifest.h"
 #include "core/io.h"
+#include "loader/tensor_hash.h"
 #include "loader/transform.h"
 
 #include <errno.h>
@@ -27,14 +30,20 @@ typedef struct mstate {
     XXH3_state_t *hs; /* per worker */
     unsigned nworkers;
     uint64_t taken; /* counted against the budget */
+    uint64_t *want;   /* per table tensor: the manifest's hash of it */
+    char *source;     /* "the manifest PATH", for messages */
+    hoist__tensor_hashes th;
 } mstate;
 
 static void manifest_close(void *vs)
 {
     mstate *s = vs;
     if (!s) return;
+    hoist__tensor_hashes_free(&s->th);
     hoist__manifest_free(&s->m);
     hoist__free(s->hs);
+    hoist__free(s->want);
+    hoist__free(s->source);
     hoist__free(s->path);
     hoist__budget_give(&s->ld->budget, s->taken);
     hoist__free(s);
@@ -44,8 +53,8 @@ static void manifest_close(void *vs)
 static int check_header(mstate *s, uint32_t f, uint8_t *buf, uint64_t buf_bytes)
 {
     const hoist__file *file = &s->ld->table->files[f];
-    int fd = hoist__io_open(file->path, O_RDONLY | O_CLOEXEC);
-    RETURN_IF(fd < 0, HOIST_E_OPEN, "%s: cannot open: %s", file->path, strerror(errno));
+    int fd, os_errno;
+    RETURN_IF_ERR(hoist__file_open(file, O_RDONLY | O_CLOEXEC, &fd, &os_errno));
     XXH3_state_t hs;
     XXH3_64bits_reset(&hs);
     int rc = HOIST_OK;
@@ -70,6 +79,29 @@ static int check_header(mstate *s, uint32_t f, uint8_t *buf, uint64_t buf_bytes)
     return HOIST_OK;
 }
 
+/* The manifest's hash of every table tensor, by table index (hoist__manifest_match has paired
+ * them one to one); a tensor without bytes is checked here, since no window holds it. */
+static int tensor_records(mstate *s)
+{
+    const hoist__table *t = s->ld->table;
+    s->want = hoist__calloc(t->ntensors ? t->ntensors : 1, sizeof *s->want);
+    size_t n = strlen(s->path) + 32;
+    s->source = hoist__malloc(n);
+    RETURN_IF(!s->want || !s->source, HOIST_E_NOMEM, "out of memory");
+    snprintf(s->source, n, "the manifest %s", s->path);
+    for (size_t i = 0; i < s->m.ntensors; i++) {
+        long ti = hoist__table_find(t, s->m.tensors[i].name);
+        RETURN_IF(ti < 0, HOIST_E_INTERNAL, "%s: tensor '" NM "' vanished", s->path,
+                  s->m.tensors[i].name);
+        s->want[ti] = s->m.tensors[i].xxh3;
+    }
+    RETURN_IF_ERR(hoist__tensor_hashes_init(&s->th, s->ld, s->want, s->source, 1));
+    uint64_t empty = XXH3_64bits(NULL, 0);
+    for (size_t i = 0; i < t->ntensors; i++)
+        if (!t->tensors[i].nbytes) RETURN_IF_ERR(hoist__tensor_hashes_check(&s->th, i, empty));
+    return HOIST_OK;
+}
+
 static int manifest_load(mstate *s)
 {
     hoist__load *ld = s->ld;
@@ -77,6 +109,8 @@ static int manifest_load(mstate *s)
     RETURN_IF_ERR(hoist__manifest_match(&s->m, ld->table, s->path));
     uint64_t fixed = s->m.ntensors * sizeof *s->m.tensors + s->m.nfiles * sizeof *s->m.files;
     for (uint32_t i = 0; i < s->m.nfiles; i++) fixed += s->m.files[i].nchunks * 8;
+    fixed += ld->table->ntensors * sizeof *s->want +
+             hoist__tensor_hashes_bytes(ld->table->ntensors);
     /* headers are usually a few KiB: a buffer of the largest, up to HEADER_BUF */
     uint64_t hb = 1;
     for (uint32_t f = 0; f < ld->table->nfiles; f++)
@@ -86,15 +120,15 @@ static int manifest_load(mstate *s)
     s->taken = fixed + hb;
     uint8_t *buf = hoist__malloc(hb);
     RETURN_IF(!buf, HOIST_E_NOMEM, "out of memory");
-    int rc = HOIST_OK;
+    int rc = tensor_records(s);
     for (uint32_t f = 0; rc == HOIST_OK && f < ld->table->nfiles; f++)
         rc = check_header(s, f, buf, hb);
     hoist__free(buf);
     hoist__budget_give(&ld->budget, hb);
     s->taken = fixed;
     ld->transform_needs.window_quantum = s->m.chunk_bytes;
-    ld->transform_needs.worker_bytes = sizeof(XXH3_state_t);
-    ld->transform_needs.fixed_bytes = fixed;
+    ld->transform_needs.worker_bytes = sizeof(XXH3_state_t) + hoist__tensor_hashes_state_bytes();
+    ld->transform_needs.fixed_bytes = fixed + hoist__tensor_hashes_state_bytes();
     return rc;
 }
 
@@ -119,7 +153,7 @@ static int manifest_start(void *vs, unsigned workers)
     s->hs = hoist__memalign(64, (workers ? workers : 1) * sizeof *s->hs);
     RETURN_IF(!s->hs, HOIST_E_NOMEM, "out of memory for %u hash states", workers);
     s->nworkers = workers;
-    return HOIST_OK;
+    return hoist__tensor_hashes_start(&s->th, workers);
 }
 
 /* ---- one window --------------------------------------------------------------------------- */
@@ -198,6 +232,17 @@ static int hash_piece(void *vctx, const hoist__extent *e, uint64_t src_off, uint
     return HOIST_OK;
 }
 
+/* Feeds one piece of the window to its tensors' hashes. */
+static int tensor_piece(void *vctx, const hoist__extent *e, uint64_t src_off, uint64_t dst_off,
+                        uint64_t len)
+{
+    (void)e;
+    (void)dst_off;
+    wctx *c = vctx;
+    return hoist__tensor_hashes_feed_file(&c->s->th, c->w->file, c->w->lo + src_off,
+                                          c->in + src_off, len);
+}
+
 static int manifest_window(void *vs, int worker, size_t index, const uint8_t *in, uint8_t *out)
 {
     (void)out;
@@ -210,6 +255,9 @@ static int manifest_window(void *vs, int worker, size_t index, const uint8_t *in
               .chunk = UINT64_MAX};
     int rc = hoist__window_pieces(&ld->plan, c.w, hash_piece, &c);
     if (rc == HOIST_OK && c.chunk != UINT64_MAX) rc = finish_chunk(&c);
+    /* the chunks first: a byte that differs is then named by its chunk, and a tensor hash that
+     * differs with every chunk matching is the manifest contradicting itself */
+    if (rc == HOIST_OK) rc = hoist__window_pieces(&ld->plan, c.w, tensor_piece, &c);
     atomic_fetch_add(&ld->verify_ns, (uint64_t)((hoist__now() - t0) * 1e9));
     return rc;
 }

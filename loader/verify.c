@@ -125,10 +125,8 @@ int hoist__verify(hoist__load *ld)
     if (!fds || !vs) rc = hoist__err(HOIST_E_NOMEM, "out of memory for verification");
     for (uint32_t i = 0; fds && i < t->nfiles; i++) fds[i] = -1;
     for (uint32_t i = 0; rc == HOIST_OK && i < t->nfiles; i++) {
-        fds[i] = hoist__io_open(t->files[i].path, O_RDONLY | O_CLOEXEC);
-        if (fds[i] < 0)
-            rc = hoist__err(HOIST_E_OPEN, "%s: cannot open for verification: %s",
-                            t->files[i].path, strerror(errno));
+        int os_errno;
+        rc = hoist__file_open(&t->files[i], O_RDONLY | O_CLOEXEC, &fds[i], &os_errno);
     }
     atomic_store(&ld->next_window, 0);
     for (unsigned i = 0; rc == HOIST_OK && i < n; i++) {

@@ -376,6 +376,13 @@ static ST_UNUSED unsigned char st_pattern(uint64_t off)
  * 2^32 and a hole. Skips (passing, with a note) when the filesystem or memory refuses. */
 static ST_UNUSED void st_check_sparse_above_4g_on(const char *dir, hoist_path path, int device)
 {
+#ifdef HOIST_SANITIZER_THREAD
+    /* ThreadSanitizer shadows every byte of the 4.5 GiB host arena several times over: more
+     * memory than a CI machine has (the process was killed). The plain and ASan builds check the
+     * offsets above 2^32; the threads are the small cases' too. */
+    fprintf(stderr, "note: skipping the >4 GiB case under ThreadSanitizer\n");
+    if (dir) return;
+#endif
     const uint64_t total = 4608ull << 20, g4 = 1ull << 32;
     char header[256];
     uint64_t n = total, hlen = 0;

@@ -210,9 +210,12 @@ START_TEST(test_bench_host)
                 /* the binding ceiling is the lowest of those on the row's way */
                 for (int k = storage ? 0 : 1; k < 3; k++) ck_assert(ceil_med[ci] <= ceil_med[k]);
                 ck_assert_double_eq_tol(num(c, r, "ceiling_gbps"), ceil_med[ci], 1e-3);
-                double pct = num(c, r, "pct_of_ceiling");
-                ck_assert_double_eq_tol(pct, 100 * num(c, r, "gbps_median") / ceil_med[ci],
-                                        0.01 + 1e-3 * pct);
+                /* the CSV holds rates to 4 decimals: at the rates of a slow run (a sanitizer
+                 * build, a loaded machine) that rounding alone moves the ratio by more than 0.1% */
+                double pct = num(c, r, "pct_of_ceiling"), med = num(c, r, "gbps_median");
+                double rounding = pct * 5e-5 * (1 / med + 1 / ceil_med[ci]);
+                ck_assert_double_eq_tol(pct, 100 * med / ceil_med[ci],
+                                        0.01 + 1e-3 * pct + rounding);
                 /* Above 100% only by noise. ctest runs tests side by side on shared cores, so a
                  * ceiling measured while another test runs can come out slow: the bound is the
                  * ceiling's and the row's own spread and a factor of 2, enough to catch a

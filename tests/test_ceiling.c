@@ -438,7 +438,8 @@ static int open_fds(void)
     return n;
 }
 
-static int fail_at, alloc_calls;
+/* Atomic: the hooks are called from the ceilings' worker threads. */
+static _Atomic int fail_at, alloc_calls;
 
 static bool fail_kth_alloc(size_t bytes)
 {
@@ -489,7 +490,7 @@ START_TEST(test_staging_allocation_failures) { sweep_allocations(hoist_staging_c
 END_TEST
 
 static hoist__gpu_call fail_call;
-static int gpu_calls[HOIST_GPU_NCALLS], fail_nth, nth;
+static _Atomic int gpu_calls[HOIST_GPU_NCALLS], fail_nth, nth; /* called from worker threads */
 
 static int gpu_hook(const char *backend, hoist__gpu_call call, size_t bytes)
 {

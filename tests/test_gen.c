@@ -141,6 +141,7 @@ START_TEST(test_value_statistics)
 }
 END_TEST
 
+#ifndef HOIST_SANITIZER_THREAD /* see main() */
 /* The acceptance round trip: a 2 GiB checkpoint loads with every tensor equal to its file. */
 START_TEST(test_size_2g_round_trip)
 {
@@ -161,6 +162,7 @@ START_TEST(test_size_2g_round_trip)
     hoist_model_free(m);
 }
 END_TEST
+#endif
 
 START_TEST(test_bad_arguments)
 {
@@ -183,7 +185,11 @@ int main(void)
     tcase_add_test(tc, test_deterministic_across_threads);
     tcase_add_test(tc, test_config_json_matches_geometry);
     tcase_add_test(tc, test_value_statistics);
+#ifndef HOIST_SANITIZER_THREAD
+    /* Not under ThreadSanitizer: its shadow of a 2 GiB host arena is several times that, more
+     * memory than a CI machine has (the run was killed); the byte checks are the small cases'. */
     tcase_add_test(tc, test_size_2g_round_trip);
+#endif
     tcase_add_test(tc, test_bad_arguments);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);

@@ -185,6 +185,127 @@ START_TEST(test_flipped_byte_fails_naming_tensor_and_chunk)
 }
 END_TEST
 
+/* Rewrites the manifest of m with tensor `name`'s hash changed (its chunks left right): a manifest
+ * that contradicts itself. */
+static void break_tensor_hash(const hoist_model *m, const char *name)
+{
+    json_error_t err;
+    json_t *root = json_load_file(hoist_model_manifest_path(m), JSON_REJECT_DUPLICATES, &err);
+    ck_assert_msg(root != NULL, "%s", err.text);
+    size_t i;
+    json_t *e;
+    int found = 0;
+    json_array_foreach(json_object_get(root, "tensors"), i, e)
+    {
+        if (strcmp(json_string_value(json_object_get(e, "name")), name) != 0) continue;
+        char hx[17];
+        snprintf(hx, sizeof hx, "%s", json_string_value(json_object_get(e, "xxh3")));
+        hx[15] = hx[15] == '0' ? '1' : '0';
+        json_object_set_new(e, "xxh3", json_string(hx));
+        found = 1;
+    }
+    ck_assert(found);
+    ck_assert_int_eq(json_dump_file(root, hoist_model_manifest_path(m), JSON_COMPACT), 0);
+    json_decref(root);
+}
+
+static const char *const WRONG[] = {"t002", "t037"}; /* 7 bytes; 1 MiB+ of F32 */
+
+/* A manifest whose hash of one tensor is wrong while every chunk hash is right fails hoist verify
+ * naming the file and the tensor. A tensor inside one chunk and one across many. */
+START_TEST(test_wrong_tensor_hash_fails_verify)
+{
+    char *path = tu_path(dir, "odd.safetensors");
+    tu_write_odd_model(path, 40, 9);
+    hoist_model *m = open_ok(path);
+    for (int k = 0; k < 2; k++) {
+        sum_ok(m, 4096);
+        break_tensor_hash(m, WRONG[k]);
+        char want[64];
+        snprintf(want, sizeof want, "tensor '%s'", WRONG[k]);
+        int rc = hoist_model_verify(m, NULL);
+        ck_assert_msg(rc == HOIST_E_INTEGRITY, "%s", hoist_last_error());
+        ck_assert_msg(strstr(hoist_last_error(), want) &&
+                          strstr(hoist_last_error(), "odd.safetensors") &&
+                          strstr(hoist_last_error(), "0 chunks and 1 tensors differ"),
+                      "%s", hoist_last_error());
+    }
+    hoist_model_free(m);
+    free(path);
+}
+END_TEST
+
+/* The same manifests fail every verified load (every path, host and device pipeline, one window
+ * or many per tensor, several workers) naming the file and the tensor; nothing is published or
+ * left allocated. */
+START_TEST(test_wrong_tensor_hash_fails_load)
+{
+    char *path = tu_path(dir, "odd.safetensors");
+    tu_write_odd_model(path, 40, 9);
+    hoist_model *m = open_ok(path);
+    for (int k = 0; k < 2; k++) {
+        sum_ok(m, 4096);
+        break_tensor_hash(m, WRONG[k]);
+        char want[64];
+        snprintf(want, sizeof want, "tensor '%s'", WRONG[k]);
+        for (size_t pi = 0; pi < 3; pi++)
+            for (int dev = 0; dev <= 1; dev++)
+                for (int windows = 0; windows < 2; windows++) {
+                    int64_t live = hoist__alloc_live_bytes();
+                    int rc = load_verified(m, paths[pi], dev, windows ? 12288 : 0,
+                                           windows ? 3 : 0, NULL);
+                    ck_assert_msg(rc == HOIST_E_INTEGRITY, "%s %s: %s: %s", WRONG[k],
+                                  hoist_path_name(paths[pi]), hoist_status_name(rc),
+                                  hoist_last_error());
+                    ck_assert_msg(strstr(hoist_last_error(), want) &&
+                                      strstr(hoist_last_error(), "odd.safetensors") &&
+                                      strstr(hoist_last_error(), "every chunk of it matches"),
+                                  "%s", hoist_last_error());
+                    ck_assert_int_eq(hoist__alloc_live_bytes(), live);
+                    for (int r = 0; r < HOIST_GPU_NRES; r++)
+                        ck_assert_int_eq(hoist__gpu_live(r), 0);
+                }
+    }
+    hoist_model_free(m);
+    free(path);
+}
+END_TEST
+
+/* A damaged byte in a chunk that holds several tensors: hoist verify names the tensor the byte
+ * belongs to (whose own hash differs), not the first tensor of the chunk. */
+START_TEST(test_verify_names_the_damaged_tensor)
+{
+    char *path = tu_path(dir, "odd.safetensors");
+    tu_write_odd_model(path, 40, 9);
+    hoist_model *m = open_ok(path);
+    sum_ok(m, 1u << 20);
+    /* the last tensor of the first chunk: not its first */
+    size_t pick = SIZE_MAX;
+    for (size_t i = 1; i < hoist_model_tensor_count(m); i++) {
+        hoist_tensor_info t;
+        hoist_model_tensor(m, i, &t);
+        if (t.nbytes && t.offset + t.nbytes <= (1u << 20)) pick = i;
+    }
+    ck_assert_uint_ne(pick, SIZE_MAX);
+    hoist_tensor_info t, first;
+    hoist_model_tensor(m, pick, &t);
+    hoist_model_tensor(m, 0, &first);
+    ck_assert_str_ne(t.name, first.name);
+    char want[64];
+    snprintf(want, sizeof want, "tensor '%s'", t.name);
+    uint64_t off = t.offset + t.nbytes - 1;
+    hoist_model_free(m);
+    flip_byte(path, off);
+    m = open_ok(path);
+    ck_assert_int_eq(hoist_model_verify(m, NULL), HOIST_E_INTEGRITY);
+    ck_assert_msg(strstr(hoist_last_error(), want) && strstr(hoist_last_error(), "chunk 0 "),
+                  "%s", hoist_last_error());
+    ck_assert_ptr_nonnull(strstr(hoist_last_error(), "1 chunks and 1 tensors differ"));
+    hoist_model_free(m);
+    free(path);
+}
+END_TEST
+
 /* A changed header (same length, one metadata character) fails before any tensor byte is read. */
 START_TEST(test_changed_header)
 {
@@ -418,6 +539,9 @@ int main(void)
     tcase_add_test(tc, test_sum_verify_load_odd_model);
     tcase_add_test(tc, test_sharded_model);
     tcase_add_test(tc, test_flipped_byte_fails_naming_tensor_and_chunk);
+    tcase_add_test(tc, test_wrong_tensor_hash_fails_verify);
+    tcase_add_test(tc, test_wrong_tensor_hash_fails_load);
+    tcase_add_test(tc, test_verify_names_the_damaged_tensor);
     tcase_add_test(tc, test_changed_header);
     tcase_add_test(tc, test_other_files_and_missing_manifest);
     tcase_add_test(tc, test_windows_follow_the_chunk);

@@ -84,8 +84,9 @@ START_TEST(test_unreadable)
 }
 END_TEST
 
-/* Shards of a sharded checkpoint that are not files: a FIFO and a directory inside the model
- * directory are refused by type; a link to /dev/zero by where it leads. */
+/* Shards of a sharded checkpoint that are not files: a FIFO, a directory, and a link to
+ * /dev/zero (a shard may be a link to anywhere, docs/PATHS.md, but what it leads to is still
+ * refused by type). */
 START_TEST(test_bad_shards)
 {
     const char *kinds[] = {"fifo", "dir", "zero"};
@@ -98,7 +99,7 @@ START_TEST(test_bad_shards)
         if (k == 2) ck_assert_int_eq(symlink("/dev/zero", shard), 0);
         hoist_model *m = (hoist_model *)1;
         int rc = hoist_model_open(index, NULL, &m);
-        ck_assert_msg(rc == (k == 2 ? HOIST_E_PATH_ESCAPE : HOIST_E_NOT_REGULAR), "%s: %s: %s",
+        ck_assert_msg(rc == HOIST_E_NOT_REGULAR, "%s: %s: %s",
                       kinds[k], hoist_status_name(rc), hoist_last_error());
         ck_assert_ptr_null(m);
         ck_assert_ptr_nonnull(strstr(hoist_last_error(), "model-00002-of-00002.safetensors"));

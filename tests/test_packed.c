@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <xxhash.h>
 #include <unistd.h>
 
 static char *dir;
@@ -414,6 +415,90 @@ START_TEST(test_flipped_bit_fails_naming_the_tensor)
 }
 END_TEST
 
+static uint32_t rd32(const unsigned char *p)
+{
+    return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static uint64_t rd64(const unsigned char *p) { return rd32(p) | (uint64_t)rd32(p + 4) << 32; }
+static void wr64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* Changes the index's hash of tensor `name` (formats/packed.h's layout) and recomputes the index
+ * and header hashes: a container whose tensor record contradicts its chunks, otherwise valid. */
+static void break_tensor_hash(const char *path, const char *name)
+{
+    size_t n;
+    unsigned char *b = tu_read(path, &n);
+    ck_assert_ptr_nonnull(b);
+    uint64_t ix = rd64(b + 24), ixn = rd64(b + 32);
+    ck_assert_uint_eq(ix + ixn, n);
+    unsigned char *p = b + ix + 16;
+    uint32_t nt = rd32(b + ix);
+    int found = 0;
+    for (uint32_t i = 0; i < nt; i++) {
+        uint32_t nl = rd32(p);
+        int match = nl == strlen(name) && memcmp(p + 4, name, nl) == 0;
+        p += 4 + nl + 8; /* name, dtype, filter */
+        uint32_t ndim = rd32(p);
+        p += 4 + 8 * (size_t)ndim + 8; /* ndim, shape, bytes */
+        if (match) {
+            wr64(p, rd64(p) ^ 1);
+            found = 1;
+        }
+        p += 8;
+    }
+    ck_assert(found);
+    wr64(b + 40, XXH3_64bits(b + ix, ixn));
+    wr64(b + 56, XXH3_64bits(b, 56));
+    tu_write(path, b, n);
+    free(b);
+}
+
+/* A container whose hash of a tensor of many chunks is wrong, every chunk's right: every load
+ * (every path, host and device pipeline, several workers, windows of two chunks so that the
+ * tensor's chunks reach its hash from different workers) and hoist verify fail naming the file
+ * and the tensor; nothing is published or left allocated. */
+START_TEST(test_wrong_tensor_hash_fails)
+{
+    char *src = tu_path(dir, "odd.safetensors"), *dst = tu_path(dir, "odd.hoist");
+    tu_write_odd_model(src, 40, 12);
+    hoist_model *orig = open_ok(src);
+    pack_ok(orig, dst, 4096, HOIST_FILTER_AUTO, 1);
+    hoist_model_free(orig);
+    break_tensor_hash(dst, "t033"); /* a 64 KiB tensor of several chunks */
+    hoist_model *m = open_ok(dst);
+    for (size_t pi = 0; pi < 3; pi++)
+        for (int dev = 0; dev <= 1; dev++)
+            for (int small = 0; small <= 1; small++) {
+                hoist__gpu_hooks h = {.host_as_device = true};
+                hoist__gpu_set_hooks(dev ? &h : NULL);
+                int64_t live = hoist__alloc_live_bytes();
+                hoist_load_options o = HOIST_LOAD_OPTIONS_DEFAULT;
+                o.path = paths[pi];
+                o.threads = small ? 4 : 0;
+                o.chunk_bytes = small ? 8192 : 0;
+                hoist_weights *w = (hoist_weights *)1;
+                int rc = hoist_load(m, &o, &w);
+                ck_assert_msg(rc == HOIST_E_INTEGRITY, "%s: %s: %s", hoist_path_name(paths[pi]),
+                              hoist_status_name(rc), hoist_last_error());
+                ck_assert_ptr_null(w);
+                ck_assert_msg(strstr(hoist_last_error(), "tensor 't033'") &&
+                                  strstr(hoist_last_error(), "odd.hoist"),
+                              "%s", hoist_last_error());
+                ck_assert_int_eq(hoist__alloc_live_bytes(), live);
+                for (int r = 0; r < HOIST_GPU_NRES; r++) ck_assert_int_eq(hoist__gpu_live(r), 0);
+                hoist__gpu_set_hooks(NULL);
+            }
+    ck_assert_int_eq(hoist_model_verify(m, NULL), HOIST_E_INTEGRITY);
+    ck_assert_ptr_nonnull(strstr(hoist_last_error(), "tensor 't033'"));
+    hoist_model_free(m);
+    free(src);
+    free(dst);
+}
+END_TEST
+
 /* A container truncated after it was opened fails the load (the size is rechecked); one
  * truncated before fails to open. */
 START_TEST(test_truncated_container)
@@ -690,6 +775,7 @@ int main(void)
     tcase_add_test(tc, test_empty_and_zero_size);
     tcase_add_test(tc, test_sink_gets_decoded_bytes);
     tcase_add_test(tc, test_flipped_bit_fails_naming_the_tensor);
+    tcase_add_test(tc, test_wrong_tensor_hash_fails);
     tcase_add_test(tc, test_truncated_container);
     tcase_add_test(tc, test_truncated_under_the_mapping);
     tcase_add_test(tc, test_handcrafted_cases);

@@ -5,10 +5,12 @@
 #include "testutil.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int fail_at, calls;
+/* Atomic: the hooks are called from the pipeline's worker threads. */
+static _Atomic int fail_at, calls;
 
 static bool fail_kth(size_t bytes)
 {
@@ -87,7 +89,7 @@ START_TEST(test_refused_realloc_keeps_the_block)
 END_TEST
 
 static hoist__gpu_call fail_call;
-static int gpu_calls[HOIST_GPU_NCALLS];
+static _Atomic int gpu_calls[HOIST_GPU_NCALLS]; /* counted from worker threads */
 
 static int gpu_hook(const char *backend, hoist__gpu_call call, size_t bytes)
 {

@@ -239,7 +239,7 @@ START_TEST(test_budget_smaller_than_tensor)
 }
 END_TEST
 
-#if !defined(__SANITIZE_ADDRESS__) /* see main() */
+#if !defined(HOIST_SANITIZER) /* see main() */
 /* ---- the 4 GB acceptance run ---- */
 
 /* What the run's RSS may add to the 64 MiB budget: the executable, libc, the test framework and
@@ -418,9 +418,10 @@ int main(void)
     tcase_add_test(tc, test_bad_arguments);
     tcase_add_test(tc, test_budget_smaller_than_tensor);
     suite_add_tcase(s, tc);
-#if !defined(__SANITIZE_ADDRESS__)
-    /* A resource bound, which ASan's shadow memory and quarantine would distort; the byte checks
-     * it also makes are the same as the small cases', which the sanitizer build does run. */
+#if !defined(HOIST_SANITIZER)
+    /* A resource bound, which the sanitizers' shadow memory (and ASan's quarantine, TSan's
+     * slowdown) would distort; the byte checks it also makes are the same as the small cases',
+     * which the sanitizer builds do run. */
     TCase *big = tcase_create("4g");
     tcase_add_checked_fixture(big, st_setup, st_teardown);
     tcase_set_timeout(big, 900);

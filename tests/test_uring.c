@@ -121,7 +121,7 @@ static void cursor_free(cursor *c)
 static void open_file(hoist__uring_file *f)
 {
     char why[128] = "";
-    ck_assert_int_eq(hoist__uring_file_open(f, path, FILE_BYTES, why, sizeof why), HOIST_OK);
+    ck_assert_int_eq(hoist__uring_file_open(f, path, FILE_BYTES, 0, 0, why, sizeof why), HOIST_OK);
     ck_assert_int_ge(f->buffered_fd, 0);
     if (!atomic_load(&f->direct)) ck_assert_str_ne(why, ""); /* a refusal says why */
 }
@@ -438,18 +438,30 @@ START_TEST(test_file_open)
     hoist__uring_file f;
     char why[128] = "";
     hoist__io_set_hooks(&(hoist__io_hooks){.open = refuse_direct_open});
-    ck_assert_int_eq(hoist__uring_file_open(&f, path, FILE_BYTES, why, sizeof why), HOIST_OK);
+    ck_assert_int_eq(hoist__uring_file_open(&f, path, FILE_BYTES, 0, 0, why, sizeof why), HOIST_OK);
     ck_assert_int_eq(atomic_load(&f.direct), 0);
     ck_assert_int_eq(f.direct_fd, -1);
     ck_assert_str_eq(why, "open: Invalid argument");
     hoist__uring_file_close(&f);
     hoist__io_set_hooks(NULL);
-    ck_assert_int_eq(hoist__uring_file_open(&f, path, FILE_BYTES + 1, why, sizeof why),
+    ck_assert_int_eq(hoist__uring_file_open(&f, path, FILE_BYTES + 1, 0, 0, why, sizeof why),
                      HOIST_E_FILE_CHANGED);
     ck_assert_int_eq(f.buffered_fd, -1);
     ck_assert_int_eq(f.direct_fd, -1);
+    /* the same name, but not the file the parser opened (another inode): refused, both closed */
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(hoist__uring_file_open(&f, path, FILE_BYTES, (uint64_t)st.st_dev,
+                                            (uint64_t)st.st_ino + 1, why, sizeof why),
+                     HOIST_E_FILE_CHANGED);
+    ck_assert_int_eq(f.buffered_fd, -1);
+    ck_assert_int_eq(f.direct_fd, -1);
+    ck_assert_int_eq(hoist__uring_file_open(&f, path, FILE_BYTES, (uint64_t)st.st_dev,
+                                            (uint64_t)st.st_ino, why, sizeof why),
+                     HOIST_OK);
+    hoist__uring_file_close(&f);
     char *gone = tu_path(dir, "gone.bin");
-    ck_assert_int_eq(hoist__uring_file_open(&f, gone, 1, why, sizeof why), HOIST_E_OPEN);
+    ck_assert_int_eq(hoist__uring_file_open(&f, gone, 1, 0, 0, why, sizeof why), HOIST_E_OPEN);
     free(gone);
 }
 END_TEST

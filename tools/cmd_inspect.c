@@ -5,6 +5,7 @@
 #include "hoist.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,6 +94,134 @@ static void tally(const hoist_model *m, histogram *h)
 #define META_HEAD 8     /* array elements shown */
 #define META_STR_MAX 96 /* bytes of a string shown in the table */
 
+/* ---- JSON values (docs/JSON.md) ----
+ *
+ * Every byte string (tensor names, paths, metadata keys and string values) is emitted, never
+ * dropped: as itself when it is UTF-8, else as its lossy form (each byte that does not start a
+ * valid sequence replaced by U+FFFD) beside the exact bytes in hex (a "..._hex" member, or
+ * "metadata_hex" for metadata). Numbers JSON cannot carry exactly in this encoder are strings:
+ * non-finite floats "nan", "inf", "-inf"; u64 values above INT64_MAX in decimal. A value that
+ * cannot be built (out of memory) fails the command rather than go missing. */
+
+static int json_failed; /* an allocation failed while building the document */
+
+static json_t *checked(json_t *v)
+{
+    if (!v) json_failed = 1;
+    return v;
+}
+
+static void arr_add(json_t *arr, json_t *v)
+{
+    if (!v || json_array_append_new(arr, v) != 0) json_failed = 1;
+}
+
+static void obj_set(json_t *obj, const char *key, json_t *v)
+{
+    if (!v || json_object_set_new(obj, key, v) != 0) json_failed = 1;
+}
+
+/* Length of the valid UTF-8 sequence at s (RFC 3629: shortest form, no surrogates, at most
+ * U+10FFFF), or 0. n > 0 bytes are left. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    if (c < 0x80) return 1;
+    size_t len = c >= 0xc2 && c <= 0xdf   ? 2
+                 : c >= 0xe0 && c <= 0xef ? 3
+                 : c >= 0xf0 && c <= 0xf4 ? 4
+                                          : 0;
+    if (!len || len > n) return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((s[i] & 0xc0) != 0x80) return 0;
+    if (c == 0xe0 && s[1] < 0xa0) return 0; /* overlong */
+    if (c == 0xed && s[1] > 0x9f) return 0; /* surrogate */
+    if (c == 0xf0 && s[1] < 0x90) return 0; /* overlong */
+    if (c == 0xf4 && s[1] > 0x8f) return 0; /* past U+10FFFF */
+    return len;
+}
+
+static bool utf8_valid(const char *s, size_t n)
+{
+    for (size_t i = 0, k; i < n; i += k)
+        if (!(k = utf8_seq((const unsigned char *)s + i, n - i))) return false;
+    return true;
+}
+
+/* s with every byte that does not start a valid sequence replaced by U+FFFD (malloc'd, NUL
+ * terminated, *out_len bytes). */
+static char *utf8_lossy(const char *s, size_t n, size_t *out_len)
+{
+    char *o = malloc(n * 3 + 1);
+    if (!o) return NULL;
+    size_t w = 0;
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_seq((const unsigned char *)s + i, n - i);
+        if (k) {
+            memcpy(o + w, s + i, k);
+            w += k;
+            i += k;
+        } else {
+            memcpy(o + w, "\xef\xbf\xbd", 3);
+            w += 3;
+            i++;
+        }
+    }
+    o[w] = '\0';
+    *out_len = w;
+    return o;
+}
+
+static json_t *hex_json(const char *s, size_t n)
+{
+    char *h = malloc(n * 2 + 1);
+    if (!h) return checked(NULL);
+    for (size_t i = 0; i < n; i++) snprintf(h + 2 * i, 3, "%02x", (unsigned char)s[i]);
+    h[2 * n] = '\0';
+    json_t *j = json_stringn(h, n * 2);
+    free(h);
+    return checked(j);
+}
+
+/* s as a JSON string: itself when UTF-8, else its lossy form (*exact set to 0 then). */
+static json_t *bytes_json(const char *s, size_t n, bool *exact)
+{
+    if (exact) *exact = true;
+    if (utf8_valid(s, n)) return checked(json_stringn(s, n));
+    if (exact) *exact = false;
+    size_t len;
+    char *l = utf8_lossy(s, n, &len);
+    json_t *j = l ? json_stringn(l, len) : NULL;
+    free(l);
+    return checked(j);
+}
+
+/* obj[key] = s; and obj[key + "_hex"] = its bytes when s is not UTF-8. */
+static void set_bytes(json_t *obj, const char *key, const char *s, size_t n)
+{
+    bool exact;
+    obj_set(obj, key, bytes_json(s, n, &exact));
+    if (exact) return;
+    char hk[64];
+    snprintf(hk, sizeof hk, "%s_hex", key);
+    obj_set(obj, hk, hex_json(s, n));
+}
+
+static json_t *u64_json(uint64_t v)
+{
+    if (v <= INT64_MAX) return checked(json_integer((json_int_t)v));
+    char d[24];
+    snprintf(d, sizeof d, "%llu", (unsigned long long)v);
+    return checked(json_string(d));
+}
+
+static json_t *float_json(double f)
+{
+    if (isnan(f)) return checked(json_string("nan"));
+    if (isinf(f)) return checked(json_string(f > 0 ? "inf" : "-inf"));
+    return checked(json_real(f));
+}
+
 /* Element i of a number or bool array, as a JSON value. */
 static json_t *elem_json(hoist_meta_type type, const void *array, uint64_t i)
 {
@@ -111,54 +240,90 @@ static json_t *elem_json(hoist_meta_type type, const void *array, uint64_t i)
     } x;
     memcpy(&x, p, hoist_meta_type_size(type));
     switch (type) {
-    case HOIST_META_U8: return json_integer(x.u8);
-    case HOIST_META_I8: return json_integer(x.i8);
-    case HOIST_META_U16: return json_integer(x.u16);
-    case HOIST_META_I16: return json_integer(x.i16);
-    case HOIST_META_U32: return json_integer(x.u32);
-    case HOIST_META_I32: return json_integer(x.i32);
-    case HOIST_META_F32: return json_real(x.f32);
-    case HOIST_META_BOOL: return json_boolean(x.u8);
-    case HOIST_META_U64:
-        return x.u64 > INT64_MAX ? json_real((double)x.u64) : json_integer((json_int_t)x.u64);
-    case HOIST_META_I64: return json_integer(x.i64);
-    case HOIST_META_F64: return json_real(x.f64);
-    default: return json_null();
+    case HOIST_META_U8: return checked(json_integer(x.u8));
+    case HOIST_META_I8: return checked(json_integer(x.i8));
+    case HOIST_META_U16: return checked(json_integer(x.u16));
+    case HOIST_META_I16: return checked(json_integer(x.i16));
+    case HOIST_META_U32: return checked(json_integer(x.u32));
+    case HOIST_META_I32: return checked(json_integer(x.i32));
+    case HOIST_META_F32: return float_json(x.f32);
+    case HOIST_META_BOOL: return checked(json_boolean(x.u8));
+    case HOIST_META_U64: return u64_json(x.u64);
+    case HOIST_META_I64: return checked(json_integer(x.i64));
+    case HOIST_META_F64: return float_json(x.f64);
+    default: return checked(json_null());
     }
 }
 
-/* A JSON string of s; strings that are not UTF-8 are described instead. */
-static json_t *str_json(const char *s, uint64_t len)
+/* Element i of a number or bool array as text, for the table. */
+static void print_elem(hoist_meta_type type, const void *array, uint64_t i)
 {
-    json_t *j = json_stringn(s, len);
-    if (j) return j;
-    char note[64];
-    snprintf(note, sizeof note, "<%llu bytes, not UTF-8>", (unsigned long long)len);
-    return json_string(note);
+    const unsigned char *p = (const unsigned char *)array + i * hoist_meta_type_size(type);
+    if (type == HOIST_META_F32 || type == HOIST_META_F64) {
+        double d;
+        if (type == HOIST_META_F32) {
+            float f;
+            memcpy(&f, p, sizeof f);
+            d = f;
+        } else {
+            memcpy(&d, p, sizeof d);
+        }
+        printf(type == HOIST_META_F32 ? "%.9g" : "%.17g", d);
+        return;
+    }
+    json_t *j = elem_json(type, array, i);
+    char *t = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
+    printf("%s", t ? t : "?");
+    free(t);
+    json_decref(j);
 }
 
-/* Scalars as JSON values; an array as {"array": elem type, "count": n, "head": [...]}. */
-static json_t *meta_json(const hoist_meta_value *v)
+/* Scalars as JSON values; an array as {"array": elem type, "count": n, "head": [...]}, with
+ * "head_hex" beside "head" (null for the UTF-8 elements) when a string element is not UTF-8.
+ * *hex receives the bytes of a STRING value that is not UTF-8 (NULL otherwise). */
+static json_t *meta_json(const hoist_meta_value *v, json_t **hex)
 {
-    if (v->type == HOIST_META_STRING) return str_json(v->str, v->str_len);
+    *hex = NULL;
+    if (v->type == HOIST_META_STRING) {
+        bool exact;
+        json_t *j = bytes_json(v->str, v->str_len, &exact);
+        if (!exact) *hex = hex_json(v->str, v->str_len);
+        return j;
+    }
     if (v->type != HOIST_META_ARRAY) {
-        if (v->type == HOIST_META_F32 || v->type == HOIST_META_F64) return json_real(v->num.f);
-        if (v->type == HOIST_META_BOOL) return json_boolean(v->num.u);
+        if (v->type == HOIST_META_F32 || v->type == HOIST_META_F64) return float_json(v->num.f);
+        if (v->type == HOIST_META_BOOL) return checked(json_boolean(v->num.u));
         bool is_signed = v->type == HOIST_META_I8 || v->type == HOIST_META_I16 ||
                          v->type == HOIST_META_I32 || v->type == HOIST_META_I64;
-        if (!is_signed && v->num.u > INT64_MAX) return json_real((double)v->num.u);
-        return json_integer(is_signed ? (json_int_t)v->num.i : (json_int_t)v->num.u);
+        return is_signed ? checked(json_integer((json_int_t)v->num.i)) : u64_json(v->num.u);
     }
-    json_t *head = json_array();
-    for (uint64_t i = 0; i < v->count && i < META_HEAD; i++) {
-        if (v->elem_type == HOIST_META_STRING)
-            json_array_append_new(head, str_json(((const char *const *)v->array)[i],
-                                                 v->str_lens[i]));
-        else
-            json_array_append_new(head, elem_json(v->elem_type, v->array, i));
+    json_t *head = checked(json_array()), *head_hex = checked(json_array());
+    bool any_hex = false;
+    for (uint64_t i = 0; head && head_hex && i < v->count && i < META_HEAD; i++) {
+        if (v->elem_type == HOIST_META_STRING) {
+            const char *e = ((const char *const *)v->array)[i];
+            bool exact;
+            arr_add(head, bytes_json(e, v->str_lens[i], &exact));
+            arr_add(head_hex, exact ? checked(json_null()) : hex_json(e, v->str_lens[i]));
+            any_hex |= !exact;
+        } else {
+            arr_add(head, elem_json(v->elem_type, v->array, i));
+        }
     }
-    return json_pack("{s:s, s:I, s:o}", "array", hoist_meta_type_name(v->elem_type), "count",
-                     (json_int_t)v->count, "head", head);
+    json_t *o = checked(json_object());
+    if (o) {
+        obj_set(o, "array", checked(json_string(hoist_meta_type_name(v->elem_type))));
+        obj_set(o, "count", u64_json(v->count));
+        obj_set(o, "head", head);
+        head = NULL;
+        if (any_hex) {
+            obj_set(o, "head_hex", head_hex);
+            head_hex = NULL;
+        }
+    }
+    json_decref(head);
+    json_decref(head_hex);
+    return o;
 }
 
 /* A string in double quotes, control characters escaped, cut after META_STR_MAX bytes. */
@@ -200,76 +365,162 @@ static void print_meta_value(const hoist_meta_value *v)
             memcpy(&x, (const uint64_t *)v->array + i, sizeof x);
             printf("%llu", (unsigned long long)x);
         } else {
-            json_t *j = elem_json(v->elem_type, v->array, i);
-            char *t = json_dumps(j, JSON_ENCODE_ANY | JSON_REAL_PRECISION(9));
-            printf("%s", t ? t : "?");
-            free(t);
-            json_decref(j);
+            print_elem(v->elem_type, v->array, i);
         }
     }
     printf("%s]", v->count > META_HEAD ? ", ..." : "");
+}
+
+/* The JSON key of each metadata entry (malloc'd, in *keys): the key itself when it is UTF-8;
+ * else its lossy form, numbered ("#2", "#3", ...) where that is some other entry's key already,
+ * so that no entry overwrites another. The UTF-8 keys are taken first: they are always their own
+ * key. */
+static char **metadata_keys(const hoist_model *m)
+{
+    size_t n = hoist_model_metadata_count(m);
+    char **keys = calloc(n ? n : 1, sizeof *keys);
+    json_t *taken = json_object();
+    if (!keys || !taken) goto fail;
+    for (size_t i = 0; i < n; i++) {
+        const char *k;
+        hoist_model_metadata(m, i, &k, NULL);
+        if (!utf8_valid(k, strlen(k))) continue;
+        if (!(keys[i] = strdup(k)) || json_object_set_new(taken, k, json_true()) != 0) goto fail;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *k;
+        hoist_model_metadata(m, i, &k, NULL);
+        if (keys[i]) continue;
+        size_t len;
+        char *lossy = utf8_lossy(k, strlen(k), &len);
+        if (!lossy) goto fail;
+        char *key = malloc(len + 24);
+        if (!key) {
+            free(lossy);
+            goto fail;
+        }
+        snprintf(key, len + 24, "%s", lossy);
+        for (unsigned c = 2; json_object_get(taken, key); c++)
+            snprintf(key, len + 24, "%s#%u", lossy, c);
+        free(lossy);
+        keys[i] = key;
+        if (json_object_set_new(taken, key, json_true()) != 0) goto fail;
+    }
+    json_decref(taken);
+    return keys;
+fail:
+    for (size_t i = 0; keys && i < n; i++) free(keys[i]);
+    free(keys);
+    json_decref(taken);
+    return NULL;
 }
 
 static int print_json(const hoist_model *m)
 {
     histogram h;
     tally(m, &h);
-    json_t *root = json_object(), *files = json_array(), *tensors = json_array();
-    json_t *dtypes = json_object(), *meta = json_object(), *meta_types = json_object();
-    for (size_t i = 0; i < hoist_model_file_count(m); i++)
-        json_array_append_new(files, json_pack("{s:s, s:I}", "path", hoist_model_file_path(m, i),
-                                               "size", (json_int_t)hoist_model_file_size(m, i)));
-    for (size_t i = 0; i < hoist_model_tensor_count(m); i++) {
+    json_failed = 0;
+    json_t *root = checked(json_object()), *files = checked(json_array());
+    json_t *tensors = checked(json_array()), *dtypes = checked(json_object());
+    json_t *meta = checked(json_object()), *meta_types = checked(json_object());
+    json_t *meta_hex = checked(json_object());
+    size_t nmeta = hoist_model_metadata_count(m);
+    char **keys = metadata_keys(m);
+    if (!keys) json_failed = 1;
+    for (size_t i = 0; !json_failed && i < hoist_model_file_count(m); i++) {
+        const char *path = hoist_model_file_path(m, i);
+        json_t *f = checked(json_object());
+        if (!f) break;
+        set_bytes(f, "path", path, strlen(path));
+        obj_set(f, "size", u64_json(hoist_model_file_size(m, i)));
+        arr_add(files, f);
+    }
+    for (size_t i = 0; !json_failed && i < hoist_model_tensor_count(m); i++) {
         hoist_tensor_info t = HOIST_TENSOR_INFO_INIT;
         hoist_model_tensor(m, i, &t);
-        json_t *shape = json_array();
+        json_t *shape = checked(json_array()), *e = checked(json_object());
+        if (!shape || !e) {
+            json_decref(shape);
+            json_decref(e);
+            break;
+        }
         for (uint32_t d = 0; d < t.ndim; d++)
-            json_array_append_new(shape, json_integer((json_int_t)t.shape[d]));
-        json_t *e = json_pack("{s:s, s:s, s:o, s:I, s:s, s:I}", "name", t.name, "dtype",
-                              hoist_dtype_name(t.dtype), "shape", shape, "bytes",
-                              (json_int_t)t.nbytes, "file",
-                              base_name(hoist_model_file_path(m, t.file)), "offset",
-                              (json_int_t)t.offset);
+            arr_add(shape, checked(json_integer((json_int_t)t.shape[d])));
+        const char *file = base_name(hoist_model_file_path(m, t.file));
+        set_bytes(e, "name", t.name, strlen(t.name));
+        obj_set(e, "dtype", checked(json_string(hoist_dtype_name(t.dtype))));
+        obj_set(e, "shape", shape);
+        obj_set(e, "bytes", u64_json(t.nbytes));
+        set_bytes(e, "file", file, strlen(file));
+        obj_set(e, "offset", u64_json(t.offset));
         hoist_tensor_packing tp = HOIST_TENSOR_PACKING_INIT;
         if (hoist_model_tensor_packing(m, i, &tp) == HOIST_OK) {
             char hx[17];
             snprintf(hx, sizeof hx, "%016llx", (unsigned long long)tp.xxh3);
-            json_object_set_new(e, "stored_bytes", json_integer((json_int_t)tp.stored_bytes));
-            json_object_set_new(e, "chunks", json_integer((json_int_t)tp.chunks));
-            json_object_set_new(e, "filter", json_string(hoist_filter_name(tp.filter)));
-            json_object_set_new(e, "xxh3", json_string(hx));
+            obj_set(e, "stored_bytes", u64_json(tp.stored_bytes));
+            obj_set(e, "chunks", u64_json(tp.chunks));
+            obj_set(e, "filter", checked(json_string(hoist_filter_name(tp.filter))));
+            obj_set(e, "xxh3", checked(json_string(hx)));
         }
-        json_array_append_new(tensors, e);
+        arr_add(tensors, e);
     }
-    for (int d = 0; d < HOIST_DTYPE_COUNT; d++)
-        if (h.tensors[d])
-            json_object_set_new(dtypes, hoist_dtype_name((hoist_dtype)d),
-                                json_pack("{s:I, s:I}", "tensors", (json_int_t)h.tensors[d],
-                                          "bytes", (json_int_t)h.bytes[d]));
-    for (size_t i = 0; i < hoist_model_metadata_count(m); i++) {
+    for (int d = 0; !json_failed && d < HOIST_DTYPE_COUNT; d++) {
+        if (!h.tensors[d]) continue;
+        json_t *o = checked(json_object());
+        if (!o) break;
+        obj_set(o, "tensors", u64_json(h.tensors[d]));
+        obj_set(o, "bytes", u64_json(h.bytes[d]));
+        obj_set(dtypes, hoist_dtype_name((hoist_dtype)d), o);
+    }
+    for (size_t i = 0; !json_failed && i < nmeta; i++) {
         const char *k;
         hoist_meta_value v = HOIST_META_VALUE_INIT;
         hoist_model_metadata_value(m, i, &k, &v);
-        json_object_set_new(meta, k, meta_json(&v));
-        json_object_set_new(meta_types, k, json_string(hoist_meta_type_name(v.type)));
+        json_t *value_hex;
+        obj_set(meta, keys[i], meta_json(&v, &value_hex));
+        obj_set(meta_types, keys[i], checked(json_string(hoist_meta_type_name(v.type))));
+        bool key_exact = utf8_valid(k, strlen(k));
+        if (key_exact && !value_hex) continue;
+        json_t *x = checked(json_object());
+        if (x && !key_exact) obj_set(x, "key_hex", hex_json(k, strlen(k)));
+        if (x && value_hex) obj_set(x, "value_hex", value_hex);
+        else json_decref(value_hex);
+        obj_set(meta_hex, keys[i], x);
     }
-    json_object_set_new(root, "format", json_string(hoist_format_name(hoist_model_format(m))));
+    obj_set(root, "format", checked(json_string(hoist_format_name(hoist_model_format(m)))));
     hoist_packed_info pi = HOIST_PACKED_INFO_INIT;
-    if (hoist_model_packed_info(m, &pi) == HOIST_OK)
-        json_object_set_new(root, "packed",
-                            json_pack("{s:i, s:I, s:I, s:I}", "version", (int)pi.version,
-                                      "chunk_bytes", (json_int_t)pi.chunk_bytes, "chunks",
-                                      (json_int_t)pi.chunks, "stored_bytes",
-                                      (json_int_t)pi.stored_bytes));
-    json_object_set_new(root, "files", files);
-    json_object_set_new(root, "tensors", tensors);
-    json_object_set_new(root, "total_bytes", json_integer((json_int_t)hoist_model_total_bytes(m)));
-    json_object_set_new(root, "parameters", json_integer((json_int_t)h.params));
-    json_object_set_new(root, "dtypes", dtypes);
-    json_object_set_new(root, "metadata", meta);
-    json_object_set_new(root, "metadata_types", meta_types);
-    int rc = json_dumpf(root, stdout, JSON_INDENT(2)) == 0 ? 0 : 1;
-    printf("\n");
+    if (hoist_model_packed_info(m, &pi) == HOIST_OK) {
+        json_t *o = checked(json_object());
+        if (o) {
+            obj_set(o, "version", checked(json_integer((json_int_t)pi.version)));
+            obj_set(o, "chunk_bytes", u64_json(pi.chunk_bytes));
+            obj_set(o, "chunks", u64_json(pi.chunks));
+            obj_set(o, "stored_bytes", u64_json(pi.stored_bytes));
+        }
+        obj_set(root, "packed", o);
+    }
+    obj_set(root, "files", files);
+    obj_set(root, "tensors", tensors);
+    obj_set(root, "total_bytes", u64_json(hoist_model_total_bytes(m)));
+    obj_set(root, "parameters", u64_json(h.params));
+    obj_set(root, "dtypes", dtypes);
+    obj_set(root, "metadata", meta);
+    obj_set(root, "metadata_types", meta_types);
+    if (json_object_size(meta_hex))
+        obj_set(root, "metadata_hex", meta_hex);
+    else
+        json_decref(meta_hex);
+    for (size_t i = 0; keys && i < nmeta; i++) free(keys[i]);
+    free(keys);
+    int rc = 0;
+    if (json_failed) {
+        cli_error("inspect", "out of memory building the JSON document");
+        rc = 1;
+    } else if (json_dumpf(root, stdout, JSON_INDENT(2)) != 0) {
+        rc = 1;
+    } else {
+        printf("\n");
+    }
     json_decref(root);
     return rc;
 }

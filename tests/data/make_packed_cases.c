@@ -331,6 +331,7 @@ static void m_chunk_hash(container *k) { k->c[0].xxh3 ^= 1; }
 static void m_raw_hash(container *k) { k->c[1].xxh3 ^= 1; }
 static void m_second_chunk_hash(container *k) { k->c[3].xxh3 ^= 1; }
 static void m_tensor_hash(container *k) { k->t[2].bad_hash = 1; }
+static void m_tensor_hash_one(container *k) { k->t[1].bad_hash = 1; }
 static void m_index_hash(container *k) { k->bad_index_hash = 1; }
 static void m_header_hash(container *k) { k->bad_header_hash = 1; }
 static void m_version(container *k) { k->version = 2; }
@@ -425,8 +426,8 @@ int main(int argc, char **argv)
             "do not depend on the zstd version.\n\n"
             "Columns: the docs/RELIABILITY.md case, then the status of `hoist_model_open`, of\n"
             "`hoist_load` (every path) and of `hoist_model_verify` when the open succeeds. A\n"
-            "load checks every chunk's hash; the tensor hashes, which a correct index keeps in\n"
-            "step with them, are checked by `hoist verify` (`c26_tensor_hash`).\n\n"
+            "load and `hoist verify` check every chunk's hash and every tensor's: a tensor hash\n"
+            "that contradicts its chunks fails both (`c26_tensor_hash*`).\n\n"
             "| file | case | open | load | verify | what |\n|---|---|---|---|---|---|\n");
     one("good.hoist", 0, "OK", "OK", "OK", "", "the valid model", NULL);
     one("empty.hoist", 0, "OK", "OK", "OK", "", "no tensors, no chunks", m_empty);
@@ -454,8 +455,10 @@ int main(int argc, char **argv)
         "hash of the raw chunk of b.bias wrong", m_raw_hash);
     one("c26_second_chunk_hash.hoist", 26, "OK", "INTEGRITY", "INTEGRITY", "chunk 1 of 2",
         "hash of c.ids' second chunk wrong", m_second_chunk_hash);
-    one("c26_tensor_hash.hoist", 26, "OK", "OK", "INTEGRITY", "c.ids",
+    one("c26_tensor_hash.hoist", 26, "OK", "INTEGRITY", "INTEGRITY", "c.ids",
         "tensor hash of c.ids wrong, chunks right", m_tensor_hash);
+    one("c26_tensor_hash_one_chunk.hoist", 26, "OK", "INTEGRITY", "INTEGRITY", "b.bias",
+        "tensor hash of b.bias (one chunk) wrong, its chunk right", m_tensor_hash_one);
     one("c26_index_hash.hoist", 26, "INTEGRITY", "-", "-", "index checksum",
         "index hash wrong", m_index_hash);
     one("c26_header_hash.hoist", 26, "INTEGRITY", "-", "-", "header checksum",
