@@ -248,18 +248,35 @@ def test_split_over_cuda_and_host(tmp):
     runs over both (hooks move the activations) and gives the single-device tokens."""
     path = gen(tmp, "m", "--dtype", "f32")
     want = greedy(ht.from_pretrained(path, device="cuda:0"))
-    for cap in [256 << 20 >> k for k in range(9)]:
+
+    def placed(cap):
+        """The device types the model went to under this cap of cuda:0 (none: it did not fit)."""
         try:
             model = ht.from_pretrained(path, device="cuda:0", device_map="auto",
                                        devices=["cuda:0", "cpu"], max_seq_len=16,
                                        max_memory={"cuda:0": cap, "cpu": "1G"})
         except hoist.HoistError as e:
             assert e.name == "HOIST_E_NO_FIT", e
-            continue
-        if len({p.device.type for p in model.parameters()}) == 2:
+            return set(), None
+        return {p.device.type for p in model.parameters()}, model
+
+    # cuda:0's workspace dwarfs this model, so the caps that split it lie in a window about the
+    # model's size wide: bisect between a cap that puts nothing on cuda:0 and one that puts all
+    lo, hi = 1 << 20, 1 << 30
+    assert placed(lo)[0] <= {"cpu"} and placed(hi)[0] == {"cuda"}
+    model = None
+    while hi - lo > 1024:
+        mid = (lo + hi) // 2
+        types, model = placed(mid)
+        if types == {"cuda", "cpu"}:
             break
-    else:
-        pytest.fail("no cap of cuda:0 split the model over cuda:0 and the host")
+        if types == {"cuda"}:
+            hi = mid
+        else:
+            lo = mid
+        model = None
+    if model is None:
+        pytest.fail("no cap of cuda:0 in %d..%d split the model over cuda:0 and the host" % (lo, hi))
     assert set(model.hf_device_map.values()) == {0, "cpu"}
     assert model.hf_device_map["model.embed_tokens"] == 0
     assert greedy(model) == want
