@@ -37,7 +37,7 @@ int hoist__k_gemv_check(const hoist__gemv *g)
               "decode product: %s weights (the kernel reads BF16, F16 and Q8_0)", wd);
     RETURN_IF(!half_dtype(g->xdtype) || (!q8 && g->xdtype != g->wdtype), HOIST_E_UNSUPPORTED,
               "decode product: %s activations for %s weights", hoist_dtype_name(g->xdtype), wd);
-    uint64_t units;
+    uint64_t units = 0; /* set by check_rows; -O3 cannot tell */
     RETURN_IF_ERR(check_rows(g, wd, &units));
     uint32_t vec = q8 ? 256 : 8;
     RETURN_IF(g->cols == 0 || g->cols % vec != 0, HOIST_E_UNSUPPORTED,

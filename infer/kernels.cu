@@ -1276,7 +1276,9 @@ extern "C" int hoist__k_gemv_prepare(hoist__stream *stream, hoist__gemv *g,
     if (occ < 1) return refused(stream, "decode matrix-vector kernel (does not fit)");
     // at most what is resident at once: the warps' tasks are dealt out in advance, so a block
     // waiting for a place would run its share after everyone else's
-    uint32_t bps = tune && tune->blocks_per_sm ? tune->blocks_per_sm : 2;
+    // Q8_0 holds fewer loads per thread in flight (registers): more blocks make up for it
+    uint32_t bps = tune && tune->blocks_per_sm ? tune->blocks_per_sm
+                   : g->wdtype == HOIST_DTYPE_Q8_0 ? 4 : 2;
     if (bps > (uint32_t)occ) bps = (uint32_t)occ;
     uint32_t sms = tune && tune->sms ? tune->sms : 1;
     uint64_t tasks = ((uint64_t)gv_units(g) + p.per_task - 1) / p.per_task;
