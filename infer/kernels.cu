@@ -1178,7 +1178,9 @@ template <typename T, int R> static GvFn gv_bf(int epi, bool norm)
 
 template <typename T> static GvFn gv_bf_rows(uint32_t r, int epi, bool norm)
 {
-    return r == 4 ? gv_bf<T, 4>(epi, norm) : r == 2 ? gv_bf<T, 2>(epi, norm) : gv_bf<T, 1>(epi, norm);
+    return r == 4   ? gv_bf<T, 4>(epi, norm)
+           : r == 2 ? gv_bf<T, 2>(epi, norm)
+                    : gv_bf<T, 1>(epi, norm);
 }
 
 template <typename T, int LPR> static GvFn gv_q8(int epi, bool norm)
@@ -1209,7 +1211,8 @@ static GvPlan gv_plan(const hoist__gemv *g, const hoist__gemv_tune *t)
     if (g->wdtype == HOIST_DTYPE_Q8_0) {
         // lanes per row: as many of a row's 8-block groups as there are, in a power of two
         uint32_t groups = g->cols / 256, lpr = groups >= 32 ? 32 : groups >= 16 ? 16 : 8;
-        p.fn = bf ? gv_q8_lanes<__nv_bfloat16>(lpr, epi, norm) : gv_q8_lanes<__half>(lpr, epi, norm);
+        p.fn = bf ? gv_q8_lanes<__nv_bfloat16>(lpr, epi, norm)
+                  : gv_q8_lanes<__half>(lpr, epi, norm);
         p.smem = (size_t)g->cols * sizeof(float);
         p.per_task = 32 / lpr;
     } else {
@@ -1262,7 +1265,8 @@ extern "C" int hoist__k_gemv_prepare(hoist__stream *stream, hoist__gemv *g,
     if (rc < 0) return rc;
     GvPlan p = gv_plan(g, tune);
     if (p.smem > 48 * 1024) {
-        rc = hoist__cuda_check(cudaFuncSetAttribute(p.fn, cudaFuncAttributeMaxDynamicSharedMemorySize,
+        rc = hoist__cuda_check(cudaFuncSetAttribute(p.fn,
+                                                    cudaFuncAttributeMaxDynamicSharedMemorySize,
                                                     (int)p.smem),
                                "cudaFuncSetAttribute (decode product's shared memory)",
                                stream->device);
