@@ -625,6 +625,320 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32)
     if (lane == 0) y[row] = beta == 0.0f ? sum : beta * y[row] + sum;
 }
 
+// ---- a decode step's matrix-vector products (kernels.h's hoist__gemv) -------------------------
+// A grid of at most as many blocks as stay resident: each block stages x in shared memory once
+// (normalizing it there when the product starts from the residual stream), then its warps take
+// tasks of rows in turn. A warp reads its rows with 16-byte loads, lane l taking the row's
+// 16-byte groups l, l + 32, ..., so that a row's sum is added in the same order whatever the
+// tuning, the segment or the row's place in the matrix: GGUF's permuted q and k rows give their
+// safetensors twin's values, permuted.
+constexpr int GV_THREADS = 256, GV_WARPS = GV_THREADS / 32;
+constexpr int GV_Y = 0, GV_SWIGLU = 1;
+// Each row stream has this many 16-byte loads in flight per thread at most; 8 loads of 16 bytes
+// per thread, 256 threads, two blocks: 64 KiB per multiprocessor, about twice what Little's law
+// asks of HBM3e at ~1 us latency (4.8 TB/s over 132 SMs).
+constexpr int GV_LOADS = 8;
+constexpr uint32_t Q8_GROUP = 8 * Q8_BYTES; // 272 bytes: 8 blocks in 17 aligned 16-byte loads
+
+struct GemvArgs {
+    const uint8_t *w[3];
+    uint32_t rows[3], ycol[3];
+    uint32_t nseg, units, cols;
+    uint64_t row_bytes;
+    const void *x, *norm;
+    int norm_dtype;
+    float eps;
+    float *y;
+    float beta;
+    const float *bias;
+    void *act;
+    const float *bg, *bu;
+};
+
+// Row r of the segments taken in order, and the element of y its sum goes to.
+__device__ __forceinline__ const uint8_t *gv_row(const GemvArgs &a, uint32_t r, uint32_t *out)
+{
+    if (r < a.rows[0]) {
+        *out = a.ycol[0] + r;
+        return a.w[0] + (uint64_t)r * a.row_bytes;
+    }
+    r -= a.rows[0];
+    if (a.nseg < 3 || r < a.rows[1]) {
+        *out = a.ycol[1] + r;
+        return a.w[1] + (uint64_t)r * a.row_bytes;
+    }
+    r -= a.rows[1];
+    *out = a.ycol[2] + r;
+    return a.w[2] + (uint64_t)r * a.row_bytes;
+}
+
+// Row stream s of the task whose first unit is unit0 (R units each): a row of y, or for SwiGLU
+// a unit's gate (even s) and up (odd s) rows. Units past the end read the last one's rows, so
+// that every lane runs the same loads; their sums are dropped.
+template <int EPI, int R>
+__device__ __forceinline__ const uint8_t *gv_stream(const GemvArgs &a, uint32_t unit0, int s)
+{
+    uint32_t unit = unit0 + (EPI == GV_SWIGLU ? s / 2 : s), o;
+    if (unit >= a.units) unit = a.units - 1;
+    if (EPI == GV_SWIGLU) return a.w[s & 1] + (uint64_t)unit * a.row_bytes;
+    return gv_row(a, unit, &o);
+}
+
+// The first 4 KiB of each row of a warp's first task, asked of L2 before the block stages x:
+// HBM is busy from the start, not after the staging.
+template <int EPI, int R, int S>
+__device__ __forceinline__ void gv_prefetch(const GemvArgs &a, uint32_t unit0, int lane, int lanes)
+{
+    uint64_t bytes = a.row_bytes < 4096 ? a.row_bytes : 4096;
+#pragma unroll
+    for (int s = 0; s < S; s++) {
+        const uint8_t *row = gv_stream<EPI, R>(a, unit0, s);
+        for (uint64_t off = (uint64_t)lane * 128; off < bytes; off += (uint64_t)lanes * 128)
+            asm volatile("prefetch.global.L2 [%0];" ::"l"(row + off));
+    }
+}
+
+// x[i] into shared memory: T's own bits, or (the Q8_0 kernel) T's value as fp32, which spares
+// a conversion per weight there.
+template <typename T> __device__ __forceinline__ void put_x(T *xs, uint32_t i, float v)
+{
+    st(xs, i, v);
+}
+template <typename T> __device__ __forceinline__ void put_x(float *xs, uint32_t i, float v)
+{
+    T t[1];
+    st(t, 0, v);
+    xs[i] = ld(t, 0);
+}
+
+// hoist__k_rmsnorm's arithmetic in its order (rows whose length is a multiple of 4), rounded to
+// T as the prompt's products see their input.
+template <typename T, typename XS, typename Tn>
+__device__ void gv_stage_norm(XS *xs, const GemvArgs &a, float *red)
+{
+    const float *x = (const float *)a.x;
+    const Tn *w = (const Tn *)a.norm;
+    uint32_t n = a.cols;
+    float ss = 0.0f;
+    for (uint32_t i = threadIdx.x * 4; i < n; i += blockDim.x * 4) {
+        float4 v = *(const float4 *)(x + i);
+        ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+    }
+    ss = block_sum(ss, red);
+    float inv = 1.0f / sqrtf(ss / (float)n + a.eps);
+    for (uint32_t i = threadIdx.x; i < n; i += blockDim.x) put_x<T>(xs, i, x[i] * inv * ld(w, i));
+}
+
+template <typename T> __device__ void gv_stage_copy(T *xs, const GemvArgs &a)
+{
+    const uint4 *src = (const uint4 *)a.x;
+    uint4 *dst = (uint4 *)xs;
+    for (uint32_t i = threadIdx.x; i < a.cols * sizeof(T) / 16; i += blockDim.x) dst[i] = src[i];
+}
+template <typename T> __device__ void gv_stage_copy(float *xs, const GemvArgs &a)
+{
+    for (uint32_t i = threadIdx.x; i < a.cols; i += blockDim.x) xs[i] = ld((const T *)a.x, i);
+}
+
+template <typename T, typename XS>
+__device__ __forceinline__ void gv_stage(XS *xs, const GemvArgs &a, float *red, bool norm)
+{
+    if (!norm)
+        gv_stage_copy<T>(xs, a);
+    else if (a.norm_dtype == HOIST_DTYPE_BF16)
+        gv_stage_norm<T, XS, __nv_bfloat16>(xs, a, red);
+    else if (a.norm_dtype == HOIST_DTYPE_F16)
+        gv_stage_norm<T, XS, __half>(xs, a, red);
+    else
+        gv_stage_norm<T, XS, float>(xs, a, red);
+    __syncthreads();
+}
+
+// The epilogues, for a unit whose sums are complete: y's residual add and bias in the order the
+// separate kernels applied them, or SwiGLU as swiglu_kernel computes it.
+__device__ __forceinline__ void gv_store_y(const GemvArgs &a, uint32_t unit, float v)
+{
+    uint32_t o;
+    gv_row(a, unit, &o);
+    float r = a.beta == 0.0f ? v : a.beta * a.y[o] + v;
+    if (a.bias) r += a.bias[unit];
+    a.y[o] = r;
+}
+
+template <typename T>
+__device__ __forceinline__ void gv_store_act(const GemvArgs &a, uint32_t unit, float g, float u)
+{
+    if (a.bg) g += a.bg[unit];
+    if (a.bu) u += a.bu[unit];
+    st((T *)a.act, unit, g / (1.0f + __expf(-g)) * u);
+}
+
+// Eight 16-bit values of one 16-byte load as fp32 (element 2k is the low half of word k).
+template <typename T> __device__ __forceinline__ void unpack8(const uint4 &u, float f[8]);
+template <> __device__ __forceinline__ void unpack8<__nv_bfloat16>(const uint4 &u, float f[8])
+{
+    const uint32_t w[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+        f[2 * k] = __uint_as_float(w[k] << 16);
+        f[2 * k + 1] = __uint_as_float(w[k] & 0xffff0000u);
+    }
+}
+template <> __device__ __forceinline__ void unpack8<__half>(const uint4 &u, float f[8])
+{
+    const uint32_t w[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+        __half2 h = *reinterpret_cast<const __half2 *>(&w[k]);
+        float2 t = __half22float2(h);
+        f[2 * k] = t.x;
+        f[2 * k + 1] = t.y;
+    }
+}
+
+// BF16/F16 weights, x of the same dtype. R units per warp task; S row streams (R, or 2R gate
+// and up rows); U 16-byte loads per stream issued before any is used.
+template <typename T, int R, int EPI, bool NORM>
+__global__ void __launch_bounds__(GV_THREADS) gemv_kernel(GemvArgs a)
+{
+    constexpr int S = EPI == GV_SWIGLU ? 2 * R : R;
+    constexpr int U = S >= GV_LOADS ? 1 : GV_LOADS / S;
+    extern __shared__ uint4 gv_smem[];
+    __shared__ float red[32];
+    T *xs = reinterpret_cast<T *>(gv_smem);
+    const int lane = threadIdx.x & 31;
+    const uint32_t first = blockIdx.x * GV_WARPS + (threadIdx.x >> 5);
+    const uint32_t stride = gridDim.x * GV_WARPS;
+    const uint32_t ntask = (a.units + R - 1) / R, nvec = a.cols / 8;
+    if (first < ntask) gv_prefetch<EPI, R, S>(a, first * R, lane, 32);
+    gv_stage<T>(xs, a, red, NORM);
+    const uint4 *xv = reinterpret_cast<const uint4 *>(xs);
+    for (uint32_t task = first; task < ntask; task += stride) {
+        const uint4 *wr[S];
+#pragma unroll
+        for (int s = 0; s < S; s++)
+            wr[s] = reinterpret_cast<const uint4 *>(gv_stream<EPI, R>(a, task * R, s));
+        float acc[S];
+#pragma unroll
+        for (int s = 0; s < S; s++) acc[s] = 0.0f;
+        for (uint32_t v0 = lane; v0 < nvec; v0 += 32 * U) {
+            uint4 wv[U][S];
+#pragma unroll
+            for (int u = 0; u < U; u++)
+#pragma unroll
+                for (int s = 0; s < S; s++)
+                    wv[u][s] = v0 + 32 * u < nvec ? __ldcs(wr[s] + v0 + 32 * u)
+                                                  : make_uint4(0, 0, 0, 0);
+#pragma unroll
+            for (int u = 0; u < U; u++) {
+                if (v0 + 32 * u >= nvec) continue;
+                float xf[8], wf[8];
+                unpack8<T>(xv[v0 + 32 * u], xf);
+#pragma unroll
+                for (int s = 0; s < S; s++) {
+                    unpack8<T>(wv[u][s], wf);
+#pragma unroll
+                    for (int k = 0; k < 8; k++) acc[s] = fmaf(wf[k], xf[k], acc[s]);
+                }
+            }
+        }
+#pragma unroll
+        for (int s = 0; s < S; s++) acc[s] = warp_sum(acc[s]);
+#pragma unroll
+        for (int r = 0; r < R; r++) {
+            uint32_t unit = task * R + r;
+            if (lane != r || unit >= a.units) continue;
+            if (EPI == GV_SWIGLU)
+                gv_store_act<T>(a, unit, acc[(2 * r) % S], acc[(2 * r + 1) % S]);
+            else
+                gv_store_y(a, unit, acc[r]);
+        }
+    }
+}
+
+// One lane's group of 8 Q8_0 blocks: its 272 bytes in 17 loads issued together, then each int8
+// made a float with the exponent trick (0x4B000000 | (q + 128) is 2^23 + 128 + q, exactly), which
+// costs a byte permute and a subtraction where a conversion instruction runs at a quarter rate.
+__device__ __forceinline__ float q8_group(const uint8_t *grp, const float *x, float acc)
+{
+    uint32_t w[68];
+    const uint4 *p = reinterpret_cast<const uint4 *>(grp);
+#pragma unroll
+    for (int k = 0; k < 17; k++) {
+        uint4 t = __ldcs(p + k);
+        w[4 * k] = t.x;
+        w[4 * k + 1] = t.y;
+        w[4 * k + 2] = t.z;
+        w[4 * k + 3] = t.w;
+    }
+#pragma unroll
+    for (int b = 0; b < 8; b++) {
+        const int o = 34 * b; // the block's f16 scale at bytes o, o + 1 (o is even), quants after
+        float d = __half2float(__ushort_as_half((unsigned short)((w[o / 4] >> (8 * (o % 4))) &
+                                                                  0xffffu)));
+        const float4 *xb = reinterpret_cast<const float4 *>(x + 32 * b);
+        float sum = 0.0f;
+#pragma unroll
+        for (int k4 = 0; k4 < 8; k4++) {
+            float4 xv = xb[k4];
+            const float xk[4] = {xv.x, xv.y, xv.z, xv.w};
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                const int ob = o + 2 + 4 * k4 + j;
+                uint32_t biased = __byte_perm(w[ob / 4] ^ 0x80808080u, 0x4B000000u,
+                                              0x7540u | (uint32_t)(ob % 4));
+                sum = fmaf(__uint_as_float(biased) - 8388736.0f, xk[j], sum);
+            }
+        }
+        acc = fmaf(d, sum, acc);
+    }
+    return acc;
+}
+
+template <int LPR> __device__ __forceinline__ float group_sum(float v)
+{
+#pragma unroll
+    for (int o = LPR / 2; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+// Q8_0 weights (ggml's 34-byte blocks, read as they are and dequantized in registers), x staged
+// as fp32 holding T's values. LPR lanes per row, so that rows of fewer than 32 groups still keep
+// every lane loading: 32 / LPR units per warp task.
+template <typename T, int EPI, bool NORM, int LPR>
+__global__ void __launch_bounds__(GV_THREADS) gemv_q8_kernel(GemvArgs a)
+{
+    constexpr int S = EPI == GV_SWIGLU ? 2 : 1, RPW = 32 / LPR;
+    extern __shared__ uint4 gv_smem[];
+    __shared__ float red[32];
+    float *xs = reinterpret_cast<float *>(gv_smem);
+    const int lane = threadIdx.x & 31, sl = lane % LPR, sub = lane / LPR;
+    const uint32_t first = blockIdx.x * GV_WARPS + (threadIdx.x >> 5);
+    const uint32_t stride = gridDim.x * GV_WARPS;
+    const uint32_t ntask = (a.units + RPW - 1) / RPW, ngroups = a.cols / 256;
+    if (first < ntask) gv_prefetch<EPI, 1, S>(a, first * RPW + sub, sl, LPR);
+    gv_stage<T>(xs, a, red, NORM);
+    for (uint32_t task = first; task < ntask; task += stride) {
+        uint32_t unit = task * RPW + sub;
+        bool valid = unit < a.units;
+        if (!valid) unit = a.units - 1;
+        float acc[S];
+#pragma unroll
+        for (int s = 0; s < S; s++) {
+            const uint8_t *row = gv_stream<EPI, 1>(a, unit, s);
+            float sum = 0.0f;
+            for (uint32_t gi = sl; gi < ngroups; gi += LPR)
+                sum = q8_group(row + (size_t)gi * Q8_GROUP, xs + (size_t)gi * 256, sum);
+            acc[s] = group_sum<LPR>(sum);
+        }
+        if (sl != 0 || !valid) continue;
+        if (EPI == GV_SWIGLU)
+            gv_store_act<T>(a, unit, acc[0], acc[S - 1]);
+        else
+            gv_store_y(a, unit, acc[0]);
+    }
+}
+
 } // namespace
 
 #define STREAM(s) ((s)->stream)
@@ -849,4 +1163,145 @@ extern "C" int hoist__k_advance(hoist__stream *stream, int32_t *pos, uint32_t n)
 {
     advance_kernel<<<1, 1, 0, STREAM(stream)>>>(pos, n);
     return launched(stream, "position kernel");
+}
+
+// ---- decode matrix-vector products --------------------------------------------------------------
+
+typedef void (*GvFn)(GemvArgs);
+
+template <typename T, int R> static GvFn gv_bf(int epi, bool norm)
+{
+    if (epi == GV_SWIGLU)
+        return norm ? gemv_kernel<T, R, GV_SWIGLU, true> : gemv_kernel<T, R, GV_SWIGLU, false>;
+    return norm ? gemv_kernel<T, R, GV_Y, true> : gemv_kernel<T, R, GV_Y, false>;
+}
+
+template <typename T> static GvFn gv_bf_rows(uint32_t r, int epi, bool norm)
+{
+    return r == 4   ? gv_bf<T, 4>(epi, norm)
+           : r == 2 ? gv_bf<T, 2>(epi, norm)
+                    : gv_bf<T, 1>(epi, norm);
+}
+
+template <typename T, int LPR> static GvFn gv_q8(int epi, bool norm)
+{
+    if (epi == GV_SWIGLU)
+        return norm ? gemv_q8_kernel<T, GV_SWIGLU, true, LPR>
+                    : gemv_q8_kernel<T, GV_SWIGLU, false, LPR>;
+    return norm ? gemv_q8_kernel<T, GV_Y, true, LPR> : gemv_q8_kernel<T, GV_Y, false, LPR>;
+}
+
+template <typename T> static GvFn gv_q8_lanes(uint32_t lpr, int epi, bool norm)
+{
+    return lpr == 32 ? gv_q8<T, 32>(epi, norm) : lpr == 16 ? gv_q8<T, 16>(epi, norm)
+                                                 : gv_q8<T, 8>(epi, norm);
+}
+
+struct GvPlan {
+    GvFn fn;
+    size_t smem;       // x staged: cols of T, or of fp32 for Q8_0
+    uint32_t per_task; // units a warp task covers
+};
+
+static GvPlan gv_plan(const hoist__gemv *g, const hoist__gemv_tune *t)
+{
+    int epi = g->act ? GV_SWIGLU : GV_Y;
+    bool norm = g->norm != nullptr, bf = g->xdtype == HOIST_DTYPE_BF16;
+    GvPlan p;
+    if (g->wdtype == HOIST_DTYPE_Q8_0) {
+        // lanes per row: as many of a row's 8-block groups as there are, in a power of two
+        uint32_t groups = g->cols / 256, lpr = groups >= 32 ? 32 : groups >= 16 ? 16 : 8;
+        p.fn = bf ? gv_q8_lanes<__nv_bfloat16>(lpr, epi, norm)
+                  : gv_q8_lanes<__half>(lpr, epi, norm);
+        p.smem = (size_t)g->cols * sizeof(float);
+        p.per_task = 32 / lpr;
+    } else {
+        uint32_t r = t && (t->rows_per_warp == 1 || t->rows_per_warp == 4) ? t->rows_per_warp : 2;
+        p.fn = bf ? gv_bf_rows<__nv_bfloat16>(r, epi, norm) : gv_bf_rows<__half>(r, epi, norm);
+        p.smem = (size_t)g->cols * 2;
+        p.per_task = r;
+    }
+    return p;
+}
+
+static uint32_t gv_units(const hoist__gemv *g)
+{
+    if (g->act) return g->rows[0];
+    uint32_t u = 0;
+    for (uint32_t i = 0; i < g->nseg; i++) u += g->rows[i];
+    return u;
+}
+
+static GemvArgs gv_args(const hoist__gemv *g)
+{
+    GemvArgs a = {};
+    for (uint32_t i = 0; i < 3; i++) {
+        a.w[i] = (const uint8_t *)g->w[i];
+        a.rows[i] = i < g->nseg ? g->rows[i] : 0;
+        a.ycol[i] = g->ycol[i];
+    }
+    a.nseg = g->nseg;
+    a.units = gv_units(g);
+    a.cols = g->cols;
+    a.row_bytes = g->wdtype == HOIST_DTYPE_Q8_0 ? (uint64_t)g->cols / Q8_BLOCK * Q8_BYTES
+                                                : (uint64_t)g->cols * 2;
+    a.x = g->x;
+    a.norm = g->norm;
+    a.norm_dtype = (int)g->norm_dtype;
+    a.eps = g->eps;
+    a.y = g->y;
+    a.beta = g->beta;
+    a.bias = g->bias;
+    a.act = g->act;
+    a.bg = g->bg;
+    a.bu = g->bu;
+    return a;
+}
+
+extern "C" int hoist__k_gemv_prepare(hoist__stream *stream, hoist__gemv *g,
+                                     const hoist__gemv_tune *tune)
+{
+    int rc = hoist__k_gemv_check(g);
+    if (rc < 0) return rc;
+    GvPlan p = gv_plan(g, tune);
+    if (p.smem > 48 * 1024) {
+        rc = hoist__cuda_check(cudaFuncSetAttribute(p.fn,
+                                                    cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                    (int)p.smem),
+                               "cudaFuncSetAttribute (decode product's shared memory)",
+                               stream->device);
+        if (rc < 0) return rc;
+    }
+    int occ = 0;
+    rc = hoist__cuda_check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, p.fn, GV_THREADS,
+                                                                         p.smem),
+                           "cudaOccupancyMaxActiveBlocksPerMultiprocessor", stream->device);
+    if (rc < 0) return rc;
+    if (occ < 1) return refused(stream, "decode matrix-vector kernel (does not fit)");
+    // at most what is resident at once: the warps' tasks are dealt out in advance, so a block
+    // waiting for a place would run its share after everyone else's
+    // Q8_0 holds fewer loads per thread in flight (registers): more blocks make up for it
+    uint32_t bps = tune && tune->blocks_per_sm ? tune->blocks_per_sm
+                   : g->wdtype == HOIST_DTYPE_Q8_0 ? 4 : 2;
+    if (bps > (uint32_t)occ) bps = (uint32_t)occ;
+    uint32_t sms = tune && tune->sms ? tune->sms : 1;
+    uint64_t tasks = ((uint64_t)gv_units(g) + p.per_task - 1) / p.per_task;
+    uint64_t need = (tasks + GV_WARPS - 1) / GV_WARPS, most = (uint64_t)sms * bps;
+    g->grid = (uint32_t)(need < most ? need : most);
+    return HOIST_OK;
+}
+
+extern "C" int hoist__k_gemv(hoist__stream *stream, const hoist__gemv *g,
+                             const hoist__gemv_tune *tune)
+{
+    hoist__gemv local;
+    if (g->grid == 0) {
+        local = *g;
+        int rc = hoist__k_gemv_prepare(stream, &local, tune);
+        if (rc < 0) return rc;
+        g = &local;
+    }
+    GvPlan p = gv_plan(g, tune);
+    p.fn<<<g->grid, GV_THREADS, p.smem, STREAM(stream)>>>(gv_args(g));
+    return launched(stream, "decode matrix-vector kernel");
 }
