@@ -945,6 +945,22 @@ HOIST_API const char *hoist_filter_name(hoist_filter filter);
 /* Parses a filter name, or "auto" (HOIST_FILTER_AUTO). HOIST_E_INVALID_ARG for anything else. */
 HOIST_API int hoist_filter_parse(const char *text, int *filter);
 
+/* hoist_pack_options.codec: how the chunks of bf16 and f16 tensors are coded. Other dtypes
+ * always take zstd (or are stored raw where it saves under 1/32). */
+#define HOIST_PACK_CODEC_LIST(X)                                                                  \
+    X(HOIST_PACK_CODEC_ZSTD, 0, "zstd") /* a zstd frame per chunk, decoded on the CPU; a      \
+                                           version 1 container, which every hoist reads */    \
+    X(HOIST_PACK_CODEC_GPU, 1, "gpu")   /* exponent plane Huffman-coded in small blocks,      \
+                                           sign+mantissa raw: decoded on the GPU straight     \
+                                           into the arena (on the CPU for host loads); a      \
+                                           version 2 container (docs/PACKED.md) */
+
+typedef enum hoist_pack_codec {
+#define HOIST_X_ENUM(name, value, str) name = value,
+    HOIST_PACK_CODEC_LIST(HOIST_X_ENUM)
+#undef HOIST_X_ENUM
+} hoist_pack_codec;
+
 typedef struct hoist_pack_options {
     size_t size;               /* sizeof(hoist_pack_options): HOIST_PACK_OPTIONS_DEFAULT */
     int level;                 /* zstd level 1..19; 0 = 1 (measured: higher levels compress
@@ -961,12 +977,13 @@ typedef struct hoist_pack_options {
      * every chunk is written, before the index. */
     hoist_progress_fn progress;
     void *progress_user;
+    int codec;                 /* a hoist_pack_codec (0.3); default HOIST_PACK_CODEC_ZSTD */
 } hoist_pack_options;
 
 #define HOIST_PACK_OPTIONS_DEFAULT                                                                \
     {.size = sizeof(hoist_pack_options), .level = 0, .chunk_bytes = 0,                          \
      .filter = HOIST_FILTER_AUTO, .threads = 0, .overwrite = 0, .progress = NULL,               \
-     .progress_user = NULL}
+     .progress_user = NULL, .codec = HOIST_PACK_CODEC_ZSTD}
 
 typedef struct hoist_pack_stats {
     size_t size;               /* set by the caller: HOIST_PACK_STATS_INIT */
