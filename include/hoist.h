@@ -773,6 +773,12 @@ typedef struct hoist_load_stats {
                                   to the O_DIRECT unit (uring) or the page (mmap) */
     double exchange_seconds;   /* cooperative load: wall time of the exchange between ranks */
     uint64_t exchange_bytes;   /* cooperative load: bytes this rank received from the others */
+    /* 0.3: a packed model's codec 2 chunks decoded on the GPU (hoist pack --codec gpu), in model
+     * bytes; and of those, the bytes no hash checked: their structure and codes were checked
+     * while decoding, their XXH3 only when opts.verify asks (it hashes them read back from the
+     * device before publishing, and this is then 0). docs/PACKED.md. */
+    uint64_t gpu_decoded_bytes;
+    uint64_t unhashed_bytes;
 } hoist_load_stats;
 
 #define HOIST_LOAD_STATS_INIT {.size = sizeof(hoist_load_stats)}
