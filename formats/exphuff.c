@@ -280,39 +280,107 @@ static void build_lut(const uint8_t *in, const hoist__exphuff *x, uint16_t *lut)
     }
 }
 
+/* A block's bit reader: pending bits at the top of acc. Past the block's words it reads zeros,
+ * and the word count checked at the end fails the block. */
+typedef struct bitr {
+    const uint8_t *words;
+    uint32_t w0, w, wend;
+    uint64_t acc;
+    unsigned have;
+    bool bad; /* a bit pattern that is no code */
+} bitr;
+
+static void bitr_init(bitr *r, const uint8_t *in, const hoist__exphuff *x, uint32_t b)
+{
+    r->words = in + x->bits;
+    r->w0 = r->w = le32(in + x->offsets + 4ull * b);
+    r->wend = b + 1 < x->nblocks ? le32(in + x->offsets + 4ull * (b + 1)) : x->words;
+    r->acc = 0;
+    r->have = 0;
+    r->bad = false;
+}
+
+static inline unsigned bitr_sym(bitr *r, const uint16_t *lut)
+{
+    if (r->have < L) {
+        uint32_t word = 0; /* little-endian host (formats/filter.c asserts it) */
+        if (r->w < r->wend) memcpy(&word, r->words + 4ull * r->w, 4);
+        uint64_t v = word;
+        r->w++;
+        r->acc |= v << (32 - r->have);
+        r->have += 32;
+    }
+    uint16_t e = lut[r->acc >> (64 - L)];
+    unsigned l = e >> 8;
+    r->bad |= !l;
+    l += !l; /* go on decoding garbage rather than branch: the block fails below */
+    r->acc <<= l;
+    r->have -= l;
+    return e & 0xff;
+}
+
+/* The decoders put each symbol in its element's high byte; join() then rebuilds whole elements
+ * in one pass the compiler vectorizes, instead of a scalar join per decoded symbol. */
+static void join(uint8_t *restrict out, const uint8_t *restrict raw, uint32_t elems)
+{
+    for (uint32_t i = 0; i < elems; i++) {
+        uint16_t v;
+        memcpy(&v, out + 2 * i, 2);
+        v = (uint16_t)((v & 0xff00) | raw[i]);
+        v = (uint16_t)(v >> 1 | v << 15);
+        memcpy(out + 2 * i, &v, 2);
+    }
+}
+
+static int bitr_check(const bitr *r, uint32_t b, char *why, size_t n)
+{
+    if (r->bad) return why_fmt(why, n, "block %u holds a bit pattern that is no code", b);
+    uint64_t used = (uint64_t)(r->w - r->w0) * 32 - r->have; /* bits taken from the words */
+    uint64_t need = (used + 31) / 32;
+    if (need != (uint64_t)(r->wend - r->w0))
+        return why_fmt(why, n, "block %u decodes from %llu words but spans %u", b,
+                       (unsigned long long)need, r->wend - r->w0);
+    return 0;
+}
+
+/* Blocks b .. b+3, all full: four independent bit readers in one loop, so that the CPU overlaps
+ * their table lookups (one reader is a chain of dependent loads). */
+#define WAYS 4
+static int decode_ways(const uint8_t *in, const hoist__exphuff *x, const uint16_t *lut,
+                       uint32_t b, uint8_t *out, char *why, size_t n)
+{
+    /* four named readers, not an array: kept in registers, not reloaded after every store */
+    bitr r0, r1, r2, r3;
+    bitr_init(&r0, in, x, b);
+    bitr_init(&r1, in, x, b + 1);
+    bitr_init(&r2, in, x, b + 2);
+    bitr_init(&r3, in, x, b + 3);
+    uint32_t be = x->block_elems;
+    uint8_t *o0 = out + 2ull * b * be + 1, *o1 = o0 + 2ull * be, *o2 = o1 + 2ull * be,
+            *o3 = o2 + 2ull * be;
+    for (uint32_t i = 0; i < be; i++) {
+        unsigned s0 = bitr_sym(&r0, lut), s1 = bitr_sym(&r1, lut);
+        unsigned s2 = bitr_sym(&r2, lut), s3 = bitr_sym(&r3, lut);
+        o0[2 * i] = (uint8_t)s0;
+        o1[2 * i] = (uint8_t)s1;
+        o2[2 * i] = (uint8_t)s2;
+        o3[2 * i] = (uint8_t)s3;
+    }
+    if (bitr_check(&r0, b, why, n) < 0 || bitr_check(&r1, b + 1, why, n) < 0 ||
+        bitr_check(&r2, b + 2, why, n) < 0 || bitr_check(&r3, b + 3, why, n) < 0)
+        return -1;
+    return 0;
+}
+
 static int decode_block(const uint8_t *in, const hoist__exphuff *x, const uint16_t *lut,
                         uint32_t b, uint8_t *out, char *why, size_t n)
 {
-    uint32_t w = le32(in + x->offsets + 4ull * b);
-    uint32_t wend = b + 1 < x->nblocks ? le32(in + x->offsets + 4ull * (b + 1)) : x->words;
-    const uint8_t *words = in + x->bits, *raw = in + x->raw;
+    bitr r;
+    bitr_init(&r, in, x, b);
     uint32_t lo = b * x->block_elems;
     uint32_t hi = lo + x->block_elems < x->elems ? lo + x->block_elems : x->elems;
-    uint64_t acc = 0, used = 0; /* acc: pending bits at its top */
-    unsigned have = 0;
-    for (uint32_t i = lo; i < hi; i++) {
-        if (have < L) { /* past the block's words: zeros, and the count below fails it */
-            uint64_t v = w < wend ? le32(words + 4ull * w) : 0;
-            w++;
-            acc |= v << (32 - have);
-            have += 32;
-        }
-        uint16_t e = lut[acc >> (64 - L)];
-        unsigned l = e >> 8;
-        if (!l) return why_fmt(why, n, "block %u holds a bit pattern that is no code", b);
-        acc <<= l;
-        have -= l;
-        used += l;
-        unsigned v = (unsigned)(e & 0xff) << 8 | raw[i];
-        v = (v >> 1 | v << 15) & 0xffff;
-        out[2 * i] = (uint8_t)v;
-        out[2 * i + 1] = (uint8_t)(v >> 8);
-    }
-    uint64_t need = (used + 31) / 32;
-    if (need != (uint64_t)wend - le32(in + x->offsets + 4ull * b))
-        return why_fmt(why, n, "block %u decodes from %llu words but spans %u", b,
-                       (unsigned long long)need, wend - le32(in + x->offsets + 4ull * b));
-    return 0;
+    for (uint32_t i = lo; i < hi; i++) out[2 * i + 1] = (uint8_t)bitr_sym(&r, lut);
+    return bitr_check(&r, b, why, n);
 }
 
 int hoist__exphuff_decode(const uint8_t *in, const hoist__exphuff *x, uint8_t *out, char *why,
@@ -320,7 +388,11 @@ int hoist__exphuff_decode(const uint8_t *in, const hoist__exphuff *x, uint8_t *o
 {
     uint16_t lut[HOIST_EXPHUFF_LUT];
     build_lut(in, x, lut);
-    for (uint32_t b = 0; b < x->nblocks; b++)
+    uint32_t full = x->elems / x->block_elems, b = 0;
+    for (; b + WAYS <= full; b += WAYS)
+        if (decode_ways(in, x, lut, b, out, why, why_len) < 0) return -1;
+    for (; b < x->nblocks; b++)
         if (decode_block(in, x, lut, b, out, why, why_len) < 0) return -1;
+    join(out, in + x->raw, x->elems);
     return 0;
 }
