@@ -666,8 +666,10 @@ HOIST_API const char *hoist_path_name(hoist_path path);
 HOIST_API int hoist_path_parse(const char *text, hoist_path *path);
 
 /* What a load checks (hoist_load_options.verify): flags, combinable. A packed model's chunks carry
- * XXH3 hashes that every load of it checks, whatever the flags; for it HOIST_VERIFY_MANIFEST needs
- * no manifest file. */
+ * XXH3 hashes that every load of it checks, whatever the flags, except the codec 2 chunks a GPU
+ * decodes (hoist pack --codec gpu): those are hashed, read back, only when a flag is set
+ * (hoist_load_stats.unhashed_bytes counts them otherwise; docs/PACKED.md). For a packed model
+ * HOIST_VERIFY_MANIFEST needs no manifest file. */
 typedef enum hoist_verify {
     HOIST_VERIFY_NONE = 0,
     /* Hash every byte on the worker threads as it passes through staging, before it is copied,
@@ -773,7 +775,7 @@ typedef struct hoist_load_stats {
                                   to the O_DIRECT unit (uring) or the page (mmap) */
     double exchange_seconds;   /* cooperative load: wall time of the exchange between ranks */
     uint64_t exchange_bytes;   /* cooperative load: bytes this rank received from the others */
-    /* 0.3: a packed model's codec 2 chunks decoded on the GPU (hoist pack --codec gpu), in model
+    /* A packed model's codec 2 chunks decoded on the GPU (hoist pack --codec gpu), in model
      * bytes; and of those, the bytes no hash checked: their structure and codes were checked
      * while decoding, their XXH3 only when opts.verify asks (it hashes them read back from the
      * device before publishing, and this is then 0). docs/PACKED.md. */
@@ -906,10 +908,12 @@ HOIST_API int hoist_model_verify(const hoist_model *model, const hoist_sum_optio
 
 /* ---- packed models ------------------------------------------------------------------------ */
 
-/* A packed model is one file: independent zstd frames, one per chunk of chunk_bytes model bytes
- * of a tensor, each with the XXH3-64 of the bytes it decodes to, and a tensor table at the end.
+/* A packed model is one file: independently coded chunks (zstd frames, or for bf16/f16 with
+ * HOIST_PACK_CODEC_GPU exponent-Huffman blocks), one per chunk_bytes model bytes of a tensor,
+ * each with the XXH3-64 of the bytes it decodes to, and a tensor table at the end.
  * hoist_model_open() recognises it by its magic; hoist_load() decodes it on its worker threads
- * through every path into the same arenas, byte-identical to the original. */
+ * (codec 2 chunks into a GPU: on the GPU) through every path into the same arenas,
+ * byte-identical to the original. docs/PACKED.md. */
 
 #define HOIST_FORMAT_LIST(X)                                                                      \
     X(HOIST_FORMAT_SAFETENSORS, 0, "safetensors") /* a file, or shards with their index */       \
@@ -983,7 +987,7 @@ typedef struct hoist_pack_options {
      * every chunk is written, before the index. */
     hoist_progress_fn progress;
     void *progress_user;
-    int codec;                 /* a hoist_pack_codec (0.3); default HOIST_PACK_CODEC_ZSTD */
+    int codec;                 /* a hoist_pack_codec; default HOIST_PACK_CODEC_ZSTD */
 } hoist_pack_options;
 
 #define HOIST_PACK_OPTIONS_DEFAULT                                                                \
