@@ -589,7 +589,8 @@ int hoist_model_tensor_packing(const hoist_model *m, size_t index, hoist_tensor_
               "tensor index %zu out of range (%zu tensors)", index, m->table.ntensors);
     const hoist__packed_tensor *pt = &pk->tensors[index];
     hoist_tensor_packing tp = {
-        .filter = pt->filter, .chunks = pt->nchunks, .stored_bytes = pt->stored, .xxh3 = pt->xxh3};
+        .filter = pt->filter, .chunks = pt->nchunks, .stored_bytes = pt->stored, .xxh3 = pt->xxh3,
+        .gpu_chunks = pt->exphuff};
     HOIST__OUT(hoist_tensor_packing, out, &tp);
     return HOIST_OK;
 }

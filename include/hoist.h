@@ -1031,6 +1031,8 @@ typedef struct hoist_tensor_packing {
     uint64_t chunks;
     uint64_t stored_bytes;     /* bytes of its frames in the container */
     uint64_t xxh3;             /* XXH3-64 of the tensor's bytes (as a manifest records it) */
+    uint64_t gpu_chunks;       /* chunks in codec 2 (HOIST_PACK_CODEC_GPU; the rest are zstd
+                                  frames or stored raw) */
 } hoist_tensor_packing;
 
 #define HOIST_TENSOR_PACKING_INIT {.size = sizeof(hoist_tensor_packing)}

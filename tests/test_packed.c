@@ -1007,6 +1007,19 @@ START_TEST(test_codec_gpu_pack_load)
         ck_assert_int_eq(hoist_model_packed_info(m, &info), HOIST_OK);
         ck_assert_uint_eq(info.version, 2);
         ck_assert_int_eq(hoist_model_verify(m, NULL), HOIST_OK);
+        uint64_t gpu_chunks = 0;
+        for (size_t i = 0; i < hoist_model_tensor_count(m); i++) {
+            hoist_tensor_info t = HOIST_TENSOR_INFO_INIT;
+            hoist_tensor_packing tp = HOIST_TENSOR_PACKING_INIT;
+            hoist_model_tensor(m, i, &t);
+            ck_assert_int_eq(hoist_model_tensor_packing(m, i, &tp), HOIST_OK);
+            if (t.dtype != HOIST_DTYPE_BF16 && t.dtype != HOIST_DTYPE_F16)
+                ck_assert_uint_eq(tp.gpu_chunks, 0);
+            else
+                ck_assert_int_eq(tp.filter, HOIST_FILTER_NONE);
+            gpu_chunks += tp.gpu_chunks;
+        }
+        ck_assert_uint_gt(gpu_chunks, 2); /* random bf16 stays raw; the rest compress */
         for (size_t pi = 0; pi < 3; pi++)
             for (int dev = 0; dev <= 1; dev++)
                 for (unsigned verify = 0; verify <= HOIST_VERIFY_READBACK; verify += 2) {
