@@ -35,6 +35,21 @@ static uint64_t list_bytes(uint64_t chunks)
     return hoist__align_up((chunks ? chunks : 1) * sizeof(hoist__gpu_codec_chunk), DEV_ALIGN);
 }
 
+/* Codec 2 chunks in the plan's fullest window: the length of a worker's chunk list. */
+static uint64_t most_chunks(const hoist__load *ld)
+{
+    const hoist__packed *pk = ld->table->packed;
+    uint64_t most = 0;
+    for (size_t w = 0; w < ld->plan.nwindows; w++) {
+        const hoist__decode_window *dw = &ld->plan.decode[w];
+        uint64_t n = 0;
+        for (uint64_t c = dw->first_chunk; c < dw->first_chunk + dw->nchunks; c++)
+            n += pk->chunks[c].codec == HOIST_CODEC_EXPHUFF;
+        if (n > most) most = n;
+    }
+    return most;
+}
+
 void hoist__gdec_plan(hoist__load *ld)
 {
     const hoist__packed *pk = ld->table->packed;
@@ -49,18 +64,10 @@ void hoist__gdec_plan(hoist__load *ld)
                    ld->table->origin);
         return;
     }
-    uint64_t most = 0;
-    for (size_t w = 0; w < ld->plan.nwindows; w++) {
-        const hoist__decode_window *dw = &ld->plan.decode[w];
-        uint64_t n = 0;
-        for (uint64_t c = dw->first_chunk; c < dw->first_chunk + dw->nchunks; c++)
-            n += pk->chunks[c].codec == HOIST_CODEC_EXPHUFF;
-        if (n > most) most = n;
-    }
     ld->gpu_decode = true;
     uint64_t stage = hoist__align_up(ld->plan.window_bytes + HOIST_GPU_CODEC_SLACK, DEV_ALIGN);
     ld->plan.device_staging =
-        (uint64_t)ld->opts.threads * (stage + list_bytes(most) + DEV_ALIGN);
+        (uint64_t)ld->opts.threads * (stage + list_bytes(most_chunks(ld)) + DEV_ALIGN);
 }
 
 /* The error words start at UINT32_MAX (no chunk failed): one copy each on a stream of its own,
@@ -89,13 +96,7 @@ int hoist__gdec_open(hoist__load *ld, unsigned workers)
     const hoist__packed *pk = ld->table->packed;
     gd->g = ld->arenas[0].gpu;
     gd->device = ld->arenas[0].device;
-    for (size_t w = 0; w < ld->plan.nwindows; w++) {
-        uint64_t n = 0;
-        const hoist__decode_window *dw = &ld->plan.decode[w];
-        for (uint64_t c = dw->first_chunk; c < dw->first_chunk + dw->nchunks; c++)
-            n += pk->chunks[c].codec == HOIST_CODEC_EXPHUFF;
-        if (n > gd->max_chunks) gd->max_chunks = n;
-    }
+    gd->max_chunks = most_chunks(ld);
     gd->stage = hoist__align_up(ld->plan.window_bytes + HOIST_GPU_CODEC_SLACK, DEV_ALIGN);
     gd->list_bytes = list_bytes(gd->max_chunks);
     gd->dev_bytes = gd->stage + gd->list_bytes + DEV_ALIGN;
