@@ -3,6 +3,7 @@
  * it is bounded by the bytes left before anything is allocated from it. */
 #define ZSTD_STATIC_LINKING_ONLY /* ZSTD_createDCtx_advanced: zstd allocates through hoist's seam */
 #include "formats/packed.h"
+#include "formats/exphuff.h"
 #include "formats/filter.h"
 #include "core/abi.h"
 #include "core/core.h"
@@ -159,11 +160,12 @@ static int parse_header(const char *path, const uint8_t *b, uint64_t size, heade
     RETURN_IF(memcmp(b, HOIST_PACKED_MAGIC, 8) != 0, HOIST_E_BAD_PACKED,
               "%s: not a packed container (bad magic)", path);
     h->version = le32(b + 8);
-    RETURN_IF(h->version != HOIST_PACKED_VERSION, HOIST_E_BAD_PACKED,
-              "%s: container version %u (this hoist reads version %u)", path, h->version,
-              HOIST_PACKED_VERSION);
+    RETURN_IF(h->version < HOIST_PACKED_VERSION || h->version > HOIST_PACKED_VERSION_GPU,
+              HOIST_E_BAD_PACKED, "%s: container version %u (this hoist reads versions %u to %u)",
+              path, h->version, HOIST_PACKED_VERSION, HOIST_PACKED_VERSION_GPU);
     RETURN_IF(le32(b + 12) != HOIST_PACKED_HEADER, HOIST_E_BAD_PACKED,
-              "%s: header length %u (version 1 has %u)", path, le32(b + 12), HOIST_PACKED_HEADER);
+              "%s: header length %u (version %u has %u)", path, le32(b + 12), h->version,
+              HOIST_PACKED_HEADER);
     RETURN_IF(XXH3_64bits(b, 56) != le64(b + 56), HOIST_E_INTEGRITY,
               "%s: header checksum mismatch (bytes 0..55 changed since the container was written)",
               path);
@@ -297,6 +299,31 @@ static int parse_meta(parse_ctx *c)
     return rc;
 }
 
+/* Codec 2 is for 16-bit floats stored unfiltered, in containers that announce it (version 2), so
+ * that an older reader refuses the whole file instead of a chunk in the middle of a load. */
+static int check_codec(parse_ctx *c, const hoist__tensor *ti, hoist__packed_tensor *pt, uint64_t j,
+                       uint32_t codec)
+{
+    const reader *r = &c->r;
+    RETURN_IF(codec > HOIST_CODEC_EXPHUFF, HOIST_E_BAD_PACKED,
+              "%s: tensor '" NM "', chunk %llu: unknown codec %u", r->path, ti->name,
+              (unsigned long long)j, codec);
+    if (codec != HOIST_CODEC_EXPHUFF) return HOIST_OK;
+    RETURN_IF(c->h.version < HOIST_PACKED_VERSION_GPU, HOIST_E_BAD_PACKED,
+              "%s: tensor '" NM "', chunk %llu: codec 2 in a version %u container (it needs "
+              "version %u)",
+              r->path, ti->name, (unsigned long long)j, c->h.version, HOIST_PACKED_VERSION_GPU);
+    RETURN_IF((ti->dtype != HOIST_DTYPE_BF16 && ti->dtype != HOIST_DTYPE_F16) ||
+                  pt->filter != HOIST_FILTER_NONE,
+              HOIST_E_BAD_PACKED,
+              "%s: tensor '" NM "', chunk %llu: codec 2 cannot decode a %s tensor with filter %s "
+              "(bf16 or f16, unfiltered)",
+              r->path, ti->name, (unsigned long long)j, hoist_dtype_name(ti->dtype),
+              hoist_filter_name(pt->filter));
+    pt->exphuff++;
+    return HOIST_OK;
+}
+
 /* The chunk table: lengths follow from the tensors; the frames must tile [64, index offset). */
 static int parse_chunks(parse_ctx *c, uint64_t nchunks)
 {
@@ -324,9 +351,7 @@ static int parse_chunks(parse_ctx *c, uint64_t nchunks)
             *ch = (hoist__chunk){.file_off = off, .vofs = vofs + j * c->h.chunk_bytes,
                                  .xxh3 = le64(e + 8), .stored = le32(e), .len = (uint32_t)len,
                                  .tensor = t, .codec = (uint8_t)le32(e + 4)};
-            RETURN_IF(le32(e + 4) > HOIST_CODEC_ZSTD, HOIST_E_BAD_PACKED,
-                      "%s: tensor '" NM "', chunk %llu: unknown codec %u", r->path, ti->name,
-                      (unsigned long long)j, le32(e + 4));
+            RETURN_IF_ERR(check_codec(c, ti, pt, j, le32(e + 4)));
             RETURN_IF(ch->stored == 0 || ch->stored > len ||
                           (ch->codec == HOIST_CODEC_STORED && ch->stored != len),
                       HOIST_E_BAD_PACKED,
@@ -337,6 +362,10 @@ static int parse_chunks(parse_ctx *c, uint64_t nchunks)
                       (unsigned long long)len);
             off += ch->stored; /* no overflow: each stored <= 64 MiB, fewer than 2^27 chunks */
             pt->stored += ch->stored;
+            if (ch->codec == HOIST_CODEC_EXPHUFF) {
+                pk->exphuff_chunks++;
+                pk->exphuff_bytes += ch->len;
+            }
         }
         vofs += ti->nbytes;
     }
@@ -560,7 +589,8 @@ int hoist_model_tensor_packing(const hoist_model *m, size_t index, hoist_tensor_
               "tensor index %zu out of range (%zu tensors)", index, m->table.ntensors);
     const hoist__packed_tensor *pt = &pk->tensors[index];
     hoist_tensor_packing tp = {
-        .filter = pt->filter, .chunks = pt->nchunks, .stored_bytes = pt->stored, .xxh3 = pt->xxh3};
+        .filter = pt->filter, .chunks = pt->nchunks, .stored_bytes = pt->stored, .xxh3 = pt->xxh3,
+        .gpu_chunks = pt->exphuff};
     HOIST__OUT(hoist_tensor_packing, out, &tp);
     return HOIST_OK;
 }
@@ -673,6 +703,26 @@ static int zstd_frame(const hoist__table *t, hoist__decoder *d, uint64_t ci, con
     return HOIST_OK;
 }
 
+int hoist__packed_exphuff_check(const hoist__table *t, uint64_t ci, const uint8_t *in,
+                                hoist__exphuff *x)
+{
+    const hoist__chunk *c = &t->packed->chunks[ci];
+    char why[200];
+    if (hoist__exphuff_parse(in, c->stored, c->len, x, why, sizeof why) < 0)
+        return chunk_err(t, ci, HOIST_E_DECODE, "%s", why);
+    return HOIST_OK;
+}
+
+static int exphuff_chunk(const hoist__table *t, uint64_t ci, const uint8_t *in, uint8_t *out)
+{
+    hoist__exphuff x;
+    RETURN_IF_ERR(hoist__packed_exphuff_check(t, ci, in, &x));
+    char why[200];
+    if (hoist__exphuff_decode(in, &x, out, why, sizeof why) < 0)
+        return chunk_err(t, ci, HOIST_E_DECODE, "%s", why);
+    return HOIST_OK;
+}
+
 int hoist__packed_decode(const hoist__table *t, hoist__decoder *d, uint64_t ci, const uint8_t *in,
                          uint8_t *out, uint64_t *decode_ns, uint64_t *hash_ns)
 {
@@ -680,7 +730,9 @@ int hoist__packed_decode(const hoist__table *t, hoist__decoder *d, uint64_t ci, 
     const hoist__packed_tensor *pt = &t->packed->tensors[c->tensor];
     unsigned width = hoist__filter_width(t->tensors[c->tensor].dtype);
     double t0 = hoist__now();
-    if (c->codec == HOIST_CODEC_ZSTD) {
+    if (c->codec == HOIST_CODEC_EXPHUFF) {
+        RETURN_IF_ERR(exphuff_chunk(t, ci, in, out));
+    } else if (c->codec == HOIST_CODEC_ZSTD) {
         int filtered = pt->filter != HOIST_FILTER_NONE;
         RETURN_IF(filtered && c->len > d->scratch_bytes, HOIST_E_INTERNAL,
                   "decoder scratch of %llu bytes for a %u-byte chunk",

@@ -18,7 +18,9 @@
  *     per tensor: u32 name length, name (no NUL), u32 dtype (hoist_dtype), u32 filter
  *                 (hoist_filter), u32 ndim, i64 shape[ndim], u64 bytes, u64 XXH3-64 of its bytes
  *     per metadata entry: u32 key length, key, u32 value length, value
- *     per chunk: u32 stored bytes, u32 codec (0 stored, 1 zstd), u64 XXH3-64 of its decoded bytes
+ *     per chunk: u32 stored bytes, u32 codec (0 stored, 1 zstd, 2 exponent Huffman: version 2
+ *                only, bf16 and f16 tensors without a filter; formats/exphuff.h), u64 XXH3-64 of
+ *                its decoded bytes
  *
  * Tensor t (in index order) owns ceil(bytes / C) consecutive chunks; chunk j of it decodes to
  * its bytes [j C, min((j + 1) C, bytes)). A chunk never stores more bytes than it decodes to
@@ -35,6 +37,8 @@
 
 #define HOIST_PACKED_MAGIC "HOISTPAK"
 #define HOIST_PACKED_VERSION 1u
+/* The version a container with codec 2 chunks has (the newest this hoist reads). */
+#define HOIST_PACKED_VERSION_GPU 2u
 #define HOIST_PACKED_HEADER 64u
 #define HOIST_PACKED_MIN_CHUNK (4u << 10)
 #define HOIST_PACKED_MAX_CHUNK (64u << 20)
@@ -44,7 +48,7 @@
 /* The name a directory's packed model has (hoist_model_open on a directory). */
 #define HOIST_PACKED_DIR_NAME "model.hoist"
 
-enum { HOIST_CODEC_STORED = 0, HOIST_CODEC_ZSTD = 1 };
+enum { HOIST_CODEC_STORED = 0, HOIST_CODEC_ZSTD = 1, HOIST_CODEC_EXPHUFF = 2 };
 
 typedef struct hoist__chunk {
     uint64_t file_off; /* where its stored bytes start in the container */
@@ -61,12 +65,14 @@ typedef struct hoist__packed_tensor {
     uint64_t stored;
     uint64_t xxh3;
     hoist_filter filter;
+    uint64_t exphuff; /* chunks of codec 2 */
 } hoist__packed_tensor;
 
 typedef struct hoist__packed {
     uint32_t version;
     uint64_t chunk_bytes;
     uint64_t stored_bytes;
+    uint64_t exphuff_chunks, exphuff_bytes; /* codec 2 chunks and the model bytes they hold */
     hoist__chunk *chunks;
     uint64_t nchunks;
     hoist__packed_tensor *tensors; /* by table index (after hoist__table_finish) */
@@ -113,5 +119,12 @@ void hoist__decoder_free(hoist__decoder *d);
  * *hash_ns accumulate the time of each stage (either may be NULL). */
 int hoist__packed_decode(const hoist__table *t, hoist__decoder *d, uint64_t c, const uint8_t *in,
                          uint8_t *out, uint64_t *decode_ns, uint64_t *hash_ns);
+
+/* Checks the structure of codec 2 chunk c from its stored bytes `in` (formats/exphuff.h) before
+ * anything decodes it, on the CPU or the GPU: HOIST_E_DECODE naming the file, tensor, chunk and
+ * byte range. */
+struct hoist__exphuff;
+int hoist__packed_exphuff_check(const hoist__table *t, uint64_t c, const uint8_t *in,
+                                struct hoist__exphuff *x);
 
 #endif

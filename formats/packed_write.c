@@ -7,6 +7,7 @@
  * the header, whose hashes cover the index, is written last. */
 #define ZSTD_STATIC_LINKING_ONLY /* ZSTD_createCCtx_advanced: zstd allocates through hoist's seam */
 #define XXH_STATIC_LINKING_ONLY  /* XXH3_state_t on the stack: no allocation outside the seam */
+#include "formats/exphuff.h"
 #include "formats/filter.h"
 #include "formats/packed.h"
 #include "core/abi.h"
@@ -47,6 +48,7 @@ typedef struct packer {
     hoist_pack_options o;
     int *fds;
     hoist_filter *filters; /* per table index */
+    uint8_t *exphuff;      /* per table index: 1 when its chunks take codec 2 */
     job *jobs;             /* one batch */
     size_t njobs;
     _Atomic size_t next;
@@ -120,6 +122,15 @@ static int compress_job(pworker *w, job *j)
     RETURN_IF_ERR(hoist__io_read_full(pk->fds[ti->file], f->path, j->in, ti->offset + j->off,
                                       ti->offset + j->off + j->len));
     j->xxh3 = XXH3_64bits(j->in, j->len);
+    /* compressed only if that saves at least 1/PACK_MIN_SAVING of the chunk */
+    size_t keep = j->len - j->len / PACK_MIN_SAVING - (j->len < PACK_MIN_SAVING);
+    if (pk->exphuff[j->tensor]) {
+        size_t n = hoist__exphuff_encode(j->in, j->len, j->stored, keep);
+        j->codec = n ? HOIST_CODEC_EXPHUFF : HOIST_CODEC_STORED;
+        j->stored_len = n ? (uint32_t)n : j->len;
+        if (!n) memcpy(j->stored, j->in, j->len);
+        return HOIST_OK;
+    }
     hoist_filter flt = pk->filters[j->tensor];
     unsigned width = hoist__filter_width(ti->dtype), planes = 1;
     const uint8_t *src = j->in;
@@ -128,8 +139,6 @@ static int compress_job(pworker *w, job *j)
         src = w->filtered;
         planes = width;
     }
-    /* compressed only if that saves at least 1/PACK_MIN_SAVING of the chunk */
-    size_t keep = j->len - j->len / PACK_MIN_SAVING - (j->len < PACK_MIN_SAVING);
     size_t n = compress_planes(w->cctx, j->stored, keep, src, j->len, planes);
     if (!ZSTD_isError(n) && n > 0) {
         j->codec = HOIST_CODEC_ZSTD;
@@ -266,6 +275,7 @@ typedef struct writer {
     XXH3_state_t hs; /* the running hash of the tensor being written */
     hoist_pack_stats st;
     uint64_t done;   /* model bytes written, for progress */
+    bool exphuff_used; /* the container needs version 2 */
     double reported; /* hoist__now() of the last progress call */
 } writer;
 
@@ -295,6 +305,7 @@ static int write_batch(packer *pk, writer *wr, size_t n)
         put32(&wr->chunk_p, j->codec);
         put64(&wr->chunk_p, j->xxh3);
         wr->st.raw_chunks += j->codec == HOIST_CODEC_STORED;
+        wr->exphuff_used |= j->codec == HOIST_CODEC_EXPHUFF;
         wr->done += j->len;
     }
     report(pk, wr, 0);
@@ -362,7 +373,7 @@ static int write_index(packer *pk, writer *wr, uint8_t *index, uint64_t ilen)
     uint8_t h[HOIST_PACKED_HEADER] = {0}, *q = h;
     memcpy(q, HOIST_PACKED_MAGIC, 8);
     q += 8;
-    put32(&q, HOIST_PACKED_VERSION);
+    put32(&q, wr->exphuff_used ? HOIST_PACKED_VERSION_GPU : HOIST_PACKED_VERSION);
     put32(&q, HOIST_PACKED_HEADER);
     put64(&q, pk->o.chunk_bytes);
     put64(&q, wr->off);
@@ -394,6 +405,9 @@ static int check_options(hoist_pack_options *o)
               (unsigned long long)o->chunk_bytes, HOIST_PACKED_MIN_CHUNK, HOIST_PACKED_MAX_CHUNK);
     RETURN_IF(o->filter < HOIST_FILTER_AUTO || o->filter > HOIST_FILTER_EXPONENT,
               HOIST_E_INVALID_ARG, "unknown filter %d", o->filter);
+    RETURN_IF(o->codec != HOIST_PACK_CODEC_ZSTD && o->codec != HOIST_PACK_CODEC_GPU,
+              HOIST_E_INVALID_ARG, "unknown codec %d (expected HOIST_PACK_CODEC_ZSTD or _GPU)",
+              o->codec);
     return HOIST_OK;
 }
 
@@ -467,13 +481,18 @@ static int pack_into(packer *pk, int fd, const char *tmp, hoist_pack_stats *st)
     writer wr = {.fd = fd, .path = tmp, .off = HOIST_PACKED_HEADER};
     wr.tensor_hash = hoist__calloc(t->ntensors ? t->ntensors : 1, sizeof *wr.tensor_hash);
     pk->filters = hoist__calloc(t->ntensors ? t->ntensors : 1, sizeof *pk->filters);
-    int rc = ws && wr.tensor_hash && pk->filters ? HOIST_OK
-                                                 : hoist__err(HOIST_E_NOMEM, "out of memory");
+    pk->exphuff = hoist__calloc(t->ntensors ? t->ntensors : 1, sizeof *pk->exphuff);
+    int rc = ws && wr.tensor_hash && pk->filters && pk->exphuff
+                 ? HOIST_OK
+                 : hoist__err(HOIST_E_NOMEM, "out of memory");
     for (size_t i = 0; rc == HOIST_OK && i < t->ntensors; i++) {
         hoist_dtype dt = t->tensors[i].dtype;
-        pk->filters[i] = !hoist__filter_width(dt)          ? HOIST_FILTER_NONE
-                         : pk->o.filter == HOIST_FILTER_AUTO ? hoist__filter_default(dt)
-                                                             : (hoist_filter)pk->o.filter;
+        /* codec 2 splits the planes itself, from the unfiltered bytes */
+        pk->exphuff[i] = pk->o.codec == HOIST_PACK_CODEC_GPU &&
+                         (dt == HOIST_DTYPE_BF16 || dt == HOIST_DTYPE_F16);
+        pk->filters[i] = !hoist__filter_width(dt) || pk->exphuff[i] ? HOIST_FILTER_NONE
+                         : pk->o.filter == HOIST_FILTER_AUTO        ? hoist__filter_default(dt)
+                                                                    : (hoist_filter)pk->o.filter;
     }
     if (rc == HOIST_OK) rc = index_alloc(pk, nchunks, &index, &ilen);
     if (rc == HOIST_OK) {
@@ -496,6 +515,7 @@ static int pack_into(packer *pk, int fd, const char *tmp, hoist_pack_stats *st)
     hoist__free(pk->fds);
     hoist__free(pk->jobs);
     hoist__free(pk->filters);
+    hoist__free(pk->exphuff);
     hoist__free(wr.tensor_hash);
     hoist__free(index);
     hoist__free(ws);

@@ -167,6 +167,7 @@ typedef enum hoist__gpu_call {
     HOIST_GPU_GEMM,
     HOIST_GPU_GRAPH_CAPTURE, /* graph_begin, and graph_end making a launchable graph */
     HOIST_GPU_GRAPH_LAUNCH,
+    HOIST_GPU_DECODE, /* a packed window's codec kernel (gpu/codec.h) */
     HOIST_GPU_NCALLS
 } hoist__gpu_call;
 

@@ -25,6 +25,7 @@ static const char *const call_names[HOIST_GPU_NCALLS] = {
     [HOIST_GPU_GEMM] = "matrix product",
     [HOIST_GPU_GRAPH_CAPTURE] = "graph capture",
     [HOIST_GPU_GRAPH_LAUNCH] = "graph launch",
+    [HOIST_GPU_DECODE] = "codec kernel launch",
 };
 
 static const char *const res_names[HOIST_GPU_NRES] = {

@@ -666,8 +666,10 @@ HOIST_API const char *hoist_path_name(hoist_path path);
 HOIST_API int hoist_path_parse(const char *text, hoist_path *path);
 
 /* What a load checks (hoist_load_options.verify): flags, combinable. A packed model's chunks carry
- * XXH3 hashes that every load of it checks, whatever the flags; for it HOIST_VERIFY_MANIFEST needs
- * no manifest file. */
+ * XXH3 hashes that every load of it checks, whatever the flags, except the codec 2 chunks a GPU
+ * decodes (hoist pack --codec gpu): those are hashed, read back, only when a flag is set
+ * (hoist_load_stats.unhashed_bytes counts them otherwise; docs/PACKED.md). For a packed model
+ * HOIST_VERIFY_MANIFEST needs no manifest file. */
 typedef enum hoist_verify {
     HOIST_VERIFY_NONE = 0,
     /* Hash every byte on the worker threads as it passes through staging, before it is copied,
@@ -773,6 +775,12 @@ typedef struct hoist_load_stats {
                                   to the O_DIRECT unit (uring) or the page (mmap) */
     double exchange_seconds;   /* cooperative load: wall time of the exchange between ranks */
     uint64_t exchange_bytes;   /* cooperative load: bytes this rank received from the others */
+    /* A packed model's codec 2 chunks decoded on the GPU (hoist pack --codec gpu), in model
+     * bytes; and of those, the bytes no hash checked: their structure and codes were checked
+     * while decoding, their XXH3 only when opts.verify asks (it hashes them read back from the
+     * device before publishing, and this is then 0). docs/PACKED.md. */
+    uint64_t gpu_decoded_bytes;
+    uint64_t unhashed_bytes;
 } hoist_load_stats;
 
 #define HOIST_LOAD_STATS_INIT {.size = sizeof(hoist_load_stats)}
@@ -900,10 +908,12 @@ HOIST_API int hoist_model_verify(const hoist_model *model, const hoist_sum_optio
 
 /* ---- packed models ------------------------------------------------------------------------ */
 
-/* A packed model is one file: independent zstd frames, one per chunk of chunk_bytes model bytes
- * of a tensor, each with the XXH3-64 of the bytes it decodes to, and a tensor table at the end.
+/* A packed model is one file: independently coded chunks (zstd frames, or for bf16/f16 with
+ * HOIST_PACK_CODEC_GPU exponent-Huffman blocks), one per chunk_bytes model bytes of a tensor,
+ * each with the XXH3-64 of the bytes it decodes to, and a tensor table at the end.
  * hoist_model_open() recognises it by its magic; hoist_load() decodes it on its worker threads
- * through every path into the same arenas, byte-identical to the original. */
+ * (codec 2 chunks into a GPU: on the GPU) through every path into the same arenas,
+ * byte-identical to the original. docs/PACKED.md. */
 
 #define HOIST_FORMAT_LIST(X)                                                                      \
     X(HOIST_FORMAT_SAFETENSORS, 0, "safetensors") /* a file, or shards with their index */       \
@@ -945,6 +955,22 @@ HOIST_API const char *hoist_filter_name(hoist_filter filter);
 /* Parses a filter name, or "auto" (HOIST_FILTER_AUTO). HOIST_E_INVALID_ARG for anything else. */
 HOIST_API int hoist_filter_parse(const char *text, int *filter);
 
+/* hoist_pack_options.codec: how the chunks of bf16 and f16 tensors are coded. Other dtypes
+ * always take zstd (or are stored raw where it saves under 1/32). */
+#define HOIST_PACK_CODEC_LIST(X)                                                                  \
+    X(HOIST_PACK_CODEC_ZSTD, 0, "zstd") /* a zstd frame per chunk, decoded on the CPU; a      \
+                                           version 1 container, which every hoist reads */    \
+    X(HOIST_PACK_CODEC_GPU, 1, "gpu")   /* exponent plane Huffman-coded in small blocks,      \
+                                           sign+mantissa raw: decoded on the GPU straight     \
+                                           into the arena (on the CPU for host loads); a      \
+                                           version 2 container (docs/PACKED.md) */
+
+typedef enum hoist_pack_codec {
+#define HOIST_X_ENUM(name, value, str) name = value,
+    HOIST_PACK_CODEC_LIST(HOIST_X_ENUM)
+#undef HOIST_X_ENUM
+} hoist_pack_codec;
+
 typedef struct hoist_pack_options {
     size_t size;               /* sizeof(hoist_pack_options): HOIST_PACK_OPTIONS_DEFAULT */
     int level;                 /* zstd level 1..19; 0 = 1 (measured: higher levels compress
@@ -961,12 +987,13 @@ typedef struct hoist_pack_options {
      * every chunk is written, before the index. */
     hoist_progress_fn progress;
     void *progress_user;
+    int codec;                 /* a hoist_pack_codec; default HOIST_PACK_CODEC_ZSTD */
 } hoist_pack_options;
 
 #define HOIST_PACK_OPTIONS_DEFAULT                                                                \
     {.size = sizeof(hoist_pack_options), .level = 0, .chunk_bytes = 0,                          \
      .filter = HOIST_FILTER_AUTO, .threads = 0, .overwrite = 0, .progress = NULL,               \
-     .progress_user = NULL}
+     .progress_user = NULL, .codec = HOIST_PACK_CODEC_ZSTD}
 
 typedef struct hoist_pack_stats {
     size_t size;               /* set by the caller: HOIST_PACK_STATS_INIT */
@@ -1004,6 +1031,8 @@ typedef struct hoist_tensor_packing {
     uint64_t chunks;
     uint64_t stored_bytes;     /* bytes of its frames in the container */
     uint64_t xxh3;             /* XXH3-64 of the tensor's bytes (as a manifest records it) */
+    uint64_t gpu_chunks;       /* chunks in codec 2 (HOIST_PACK_CODEC_GPU; the rest are zstd
+                                  frames or stored raw) */
 } hoist_tensor_packing;
 
 #define HOIST_TENSOR_PACKING_INIT {.size = sizeof(hoist_tensor_packing)}

@@ -1,6 +1,7 @@
 /* hoist_load: resolve options, plan, allocate the arenas, run the path, verify, publish. */
 #include "core/abi.h"
 #include "formats/packed.h"
+#include "loader/gpu_decode.h"
 #include "loader/source.h"
 #include "loader/transform.h"
 #include "loader/weights.h"
@@ -70,6 +71,7 @@ static int transfer(hoist__load *ld)
                                            ld->plan.window_bytes);
     RETURN_IF_ERR(hoist__budget_take(&ld->budget, held, "the source's resident windows"));
     int trc = hoist__transform_start(ld);
+    if (trc == HOIST_OK && ld->gpu_decode) trc = hoist__gdec_open(ld, ld->opts.threads);
     if (trc < 0) {
         hoist__budget_give(&ld->budget, held);
         return trc;
@@ -78,6 +80,7 @@ static int transfer(hoist__load *ld)
                           ld->slices ? ld->plan.placed_bytes : ld->table->total_bytes);
     int rc = hoist__pipeline_run(ld);
     hoist__budget_give(&ld->budget, held);
+    if (rc == HOIST_OK && ld->gpu_decode) rc = hoist__gdec_finish(ld);
     RETURN_IF_ERR(rc);
     hoist__progress_finish(&ld->progress);
     return HOIST_OK;
@@ -86,7 +89,9 @@ static int transfer(hoist__load *ld)
 /* Once every byte is in place (and exchanged): the checks before publishing. */
 static int finish(hoist__load *ld)
 {
-    if (ld->opts.verify & HOIST_VERIFY_READBACK) {
+    /* GPU-decoded bytes passed no hash on the way: any verification asked for hashes them here,
+     * read back from the device, chunk by chunk (docs/PACKED.md) */
+    if ((ld->opts.verify & HOIST_VERIFY_READBACK) || (ld->gpu_decode && ld->opts.verify)) {
         double t0 = hoist__now();
         RETURN_IF_ERR(hoist__verify(ld));
         ld->readback_seconds = hoist__now() - t0;
@@ -145,6 +150,8 @@ static hoist_load_stats load_stats(const hoist__load *ld, double t0)
         .read_bytes = atomic_load(&ld->read_bytes),
         .exchange_seconds = ld->exchange_s,
         .exchange_bytes = ld->exchange_bytes,
+        .gpu_decoded_bytes = atomic_load(&ld->gpu_decoded_bytes),
+        .unhashed_bytes = ld->opts.verify ? 0 : atomic_load(&ld->gpu_decoded_bytes),
     };
 }
 
@@ -162,6 +169,7 @@ static void log_phases(const hoist__load *ld, double total)
 
 static void load_delete(hoist__load *ld)
 {
+    hoist__gdec_close(ld);
     hoist__transform_close(ld);
     if (ld->source && ld->source_state) ld->source->close(ld->source_state);
     hoist__plan_free(&ld->plan);

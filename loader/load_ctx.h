@@ -80,6 +80,11 @@ typedef struct hoist__load {
         uint64_t fixed_bytes;    /* host bytes the transform holds for the whole load */
     } transform_needs;
     _Atomic uint64_t decode_ns, verify_ns; /* summed over workers, like read_ns */
+    /* codec 2 chunks decoded on the GPU (loader/gpu_decode.h): its state, and the model bytes
+     * the kernels wrote, which no hash has seen unless opts.verify asks for the readback */
+    bool gpu_decode;
+    struct hoist__gdec *gdec;
+    _Atomic uint64_t gpu_decoded_bytes;
 
     /* tensor parallelism (loader/tp.h, loader/load_tp.c): opts.tp points at tp, the library's
      * copy; slices is each tensor's slice (owned, moved into the weights; NULL: whole tensors) */

@@ -10,6 +10,7 @@
  * With a callback sink, workers still read in parallel, but hand their windows to the sink one at
  * a time in plan order (a ticket per window), so the embedder sees the model's bytes in order
  * while the reads of the next windows are already under way. */
+#include "loader/gpu_decode.h"
 #include "loader/source.h"
 #include "loader/transform.h"
 
@@ -35,6 +36,10 @@ typedef struct worker {
     slot slots[HOIST_SLOTS_PER_WORKER];
     unsigned nslots, next;
     void *in_buf; /* a transform's read buffer (has_in_buf) */
+    /* GPU decoding: recorded once the staging copy out of in_buf is queued; waited for before
+     * in_buf is read into again */
+    hoist__event *in_ev;
+    bool in_recorded;
 } worker;
 
 int hoist__load_fail(hoist__load *ld, int status)
@@ -279,6 +284,39 @@ static int transform_window(worker *wk, slot *s, size_t wi, const hoist__window 
     return HOIST_OK;
 }
 
+/* A window of a GPU-decoded load (loader/gpu_decode.h): the stored bytes must sit in the read
+ * buffer (pinned) for the staging copy; the decode transform decodes the other chunks into the
+ * slot; the decoder queues every copy and the kernel on the worker's stream, and the slot's event
+ * follows them. */
+static int gpu_window(worker *wk, slot *s, size_t index, const void *src)
+{
+    hoist__load *ld = wk->ld;
+    const hoist__window *w = &ld->plan.windows[index];
+    const uint8_t *in = src, *own = wk->in_buf;
+    uint64_t n = w->hi - w->lo;
+    if (mapped(ld) || in < own || in + n > own + ld->plan.window_bytes) {
+        RETURN_IF_ERR(ld->source->copy(ld->source_state, w, wk->in_buf, src, n));
+        in = own;
+    }
+    RETURN_IF_ERR(ld->transform->window(ld->transform_state, wk->id, index, in, s->buf));
+    double t1 = hoist__now();
+    int rc = hoist__gdec_window(ld, wk->id, (unsigned)(s - wk->slots), index, in, s->buf,
+                                wk->stream[0], wk->in_ev, &wk->in_recorded);
+    if (rc == HOIST_OK) rc = ld->arenas[0].gpu->event_record(s->ev[0], wk->stream[0]);
+    if (rc < 0) { /* copies already queued may still read the buffers: let them finish */
+        (void)ld->arenas[0].gpu->stream_sync(wk->stream[0]);
+        wk->in_recorded = false;
+        return rc;
+    }
+    s->recorded = 1;
+    s->busy = w;
+    s->release = 0;
+    const hoist__window *mw = &ld->plan.decode[index].model;
+    hoist__progress_add(&ld->progress, mw->hi - mw->lo);
+    atomic_fetch_add(&ld->copy_ns, ns_since(t1));
+    return HOIST_OK;
+}
+
 static int process_window(worker *wk, size_t index)
 {
     const hoist__window *w = &wk->ld->plan.windows[index];
@@ -297,6 +335,10 @@ static int process_window(worker *wk, size_t index)
                                    : NULL;
     if (one) buf = ld->arenas[one->arena].base + one->dst_off + (w->lo - one->file_off);
     if (dec) buf = wk->in_buf;
+    if (ld->gpu_decode && wk->in_recorded) { /* the last staging copy out of in_buf */
+        RETURN_IF_ERR(ld->arenas[0].gpu->event_sync(wk->in_ev));
+        wk->in_recorded = false;
+    }
 
     const void *src = NULL;
     int dma = 0;
@@ -305,6 +347,7 @@ static int process_window(worker *wk, size_t index)
     double t1 = hoist__now();
     atomic_fetch_add(&ld->read_ns, (uint64_t)((t1 - t0) * 1e9));
 
+    if (ld->gpu_decode) return gpu_window(wk, s, index, src);
     const hoist__window *mw = w; /* the window pieces are cut from */
     if (ld->transform) {
         int rc = transform_window(wk, s, index, &mw, &src, &dma);
@@ -377,6 +420,7 @@ static void worker_teardown(worker *wk)
     }
     for (size_t a = 0; a < ld->narenas; a++)
         if (wk->stream[a]) ld->arenas[a].gpu->stream_destroy(wk->stream[a]);
+    if (wk->in_ev) ld->arenas[0].gpu->event_destroy(wk->in_ev);
 }
 
 /* How many slots a worker has; *buffers says whether they carry staging buffers. */
@@ -403,6 +447,8 @@ static int worker_setup(worker *wk, int buffers, uint8_t *base)
     wk->nslots = worker_slots(ld, &buffers);
     for (size_t a = 0; a < ld->narenas && !ld->host_sink; a++)
         RETURN_IF_ERR(ld->arenas[a].gpu->stream_create(ld->arenas[a].device, &wk->stream[a]));
+    if (ld->gpu_decode)
+        RETURN_IF_ERR(ld->arenas[0].gpu->event_create(ld->arenas[0].device, &wk->in_ev));
     for (unsigned i = 0; i < wk->nslots; i++) {
         slot *s = &wk->slots[i];
         for (size_t a = 0; a < ld->narenas && !ld->host_sink; a++)

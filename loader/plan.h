@@ -77,6 +77,9 @@ typedef struct hoist__plan {
     /* cooperative: the arena's first share_bytes hold what every rank holds alike, in `world`
      * parts of share_part bytes; the extents cover only this rank's part of them */
     uint64_t share_bytes, share_part;
+    /* device bytes beside the arena for GPU decoding (loader/gpu_decode.h): per worker a window
+     * of stored bytes, its chunk list and an error word; 0 when the CPU decodes */
+    uint64_t device_staging;
 } hoist__plan;
 
 /* What a tensor-parallel load cuts (hoist__plan_build's `cut`; NULL: whole tensors). */

@@ -1,6 +1,7 @@
 /* Resolving a load's options, once: the source is opened with hints taken from them and answers
  * with its needs; the transform (loader/transform.c) and the RAM budget may then only narrow
  * what it asked for. Sources never see the options. */
+#include "loader/gpu_decode.h"
 #include "loader/load_ctx.h"
 #include "loader/transform.h"
 
@@ -173,5 +174,7 @@ int hoist__load_resolve(hoist__load *ld)
     RETURN_IF_ERR(open_source(ld));
     RETURN_IF_ERR(hoist__transform_prepare(ld));
     RETURN_IF_ERR(fit_budget(ld));
-    return build_plan(ld);
+    RETURN_IF_ERR(build_plan(ld));
+    hoist__gdec_plan(ld);
+    return HOIST_OK;
 }

@@ -72,11 +72,13 @@ static int decode_prepare(hoist__load *ld, void **out)
     return HOIST_OK;
 }
 
-/* Which tensors a sparse plan reads only in part: their chunks in its windows are fewer than all. */
+/* Which tensors a sparse plan reads only in part: their chunks in its windows are fewer than all.
+ * A GPU-decoded load marks the tensors with codec 2 chunks too: their bytes never pass through
+ * the host, so only their other chunks are hashed here (loader/gpu_decode.h). */
 static int mark_partial(dstate *s)
 {
     const hoist__plan *p = &s->ld->plan;
-    if (!p->sparse) return HOIST_OK;
+    if (!p->sparse && !s->ld->gpu_decode) return HOIST_OK;
     const hoist__table *t = s->ld->table;
     size_t n = t->ntensors;
     uint64_t bytes = (uint64_t)(n ? n : 1) * (sizeof *s->part + sizeof(uint64_t));
@@ -91,7 +93,9 @@ static int mark_partial(dstate *s)
     for (size_t w = 0; w < p->nwindows; w++)
         for (uint64_t c = 0; c < p->decode[w].nchunks; c++)
             seen[t->packed->chunks[p->decode[w].first_chunk + c].tensor]++;
-    for (size_t i = 0; i < n; i++) s->part[i] = seen[i] < t->packed->tensors[i].nchunks;
+    for (size_t i = 0; i < n; i++)
+        s->part[i] = seen[i] < t->packed->tensors[i].nchunks ||
+                     (s->ld->gpu_decode && t->packed->tensors[i].exphuff);
     hoist__free(seen);
     return HOIST_OK;
 }
@@ -123,6 +127,7 @@ static int decode_window(void *vs, int worker, size_t index, const uint8_t *in, 
     int rc = HOIST_OK;
     for (uint64_t c = dw->first_chunk; rc == HOIST_OK && c < dw->first_chunk + dw->nchunks; c++) {
         const hoist__chunk *ch = &t->packed->chunks[c];
+        if (s->ld->gpu_decode && ch->codec == HOIST_CODEC_EXPHUFF) continue; /* the GPU's */
         uint8_t *dec = out + (ch->vofs - dw->model.lo);
         rc = hoist__packed_decode(t, &s->dec[worker], c, in + (ch->file_off - fw->lo), dec, &dns,
                                   &hns);

@@ -76,6 +76,8 @@ int main(void)
     FIELD(hoist_load_stats, read_bytes);
     FIELD(hoist_load_stats, exchange_seconds);
     FIELD(hoist_load_stats, exchange_bytes);
+    FIELD(hoist_load_stats, gpu_decoded_bytes);
+    FIELD(hoist_load_stats, unhashed_bytes);
     END();
     BEGIN(hoist_tp_options);
     FIELD(hoist_tp_options, size);

@@ -23,6 +23,7 @@ static const bad_case bad_values[] = {
     {"sum model --chunk 3K", "sum", "--chunk 3K"},
     {"verify model --threads many", "verify", "--threads many"},
     {"pack model out --level 25", "pack", "--level 25"},
+    {"pack model out --codec lz4", "pack", "--codec lz4"},
     {"bench model --drop some", "bench", "--drop some"},
     {"devices --bandwidth=yes", "devices", "--bandwidth"},
     {"run model --n -1", "run", "--n -1"},

@@ -103,6 +103,45 @@ START_TEST(test_packed)
 }
 END_TEST
 
+/* A codec 2 container (hoist pack --codec gpu) through the device pipeline, which then decodes
+ * on the "device" (the host backend's twin of the kernel): every kind of device call fails in
+ * turn, and host allocations and reads, and everything comes back. */
+START_TEST(test_packed_gpu_codec)
+{
+    char args[1024];
+    snprintf(args, sizeof args, "gen '%s/m' --preset tiny --quiet", dir);
+    ck_assert_int_eq(tu_run_cli(args), 0);
+    snprintf(args, sizeof args, "pack '%s/m' '%s/m.hoist' --codec gpu --chunk 16K > /dev/null",
+             dir, dir);
+    ck_assert_int_eq(tu_run_cli(args), 0);
+    char *model = tu_path(dir, "m.hoist"), *ref = tu_path(dir, "m");
+    for (int call = 0; call <= HOIST_GPU_NCALLS; call++) {
+        fs_case c = base_case(model, HOIST_PATH_STREAM, true);
+        c.reference = ref;
+        c.fault = call < HOIST_GPU_NCALLS ? FS_GPU_CALL : FS_HOST_ALLOC;
+        c.call = (hoist__gpu_call)(call % HOIST_GPU_NCALLS);
+        fs_result r = fs_sweep(&c, 5000);
+        switch (call) {
+        case HOIST_GPU_MEM_ALLOC: /* the arena, then each worker's staging */
+        case HOIST_GPU_STREAM_CREATE:
+        case HOIST_GPU_STREAM_SYNC: /* the error words' start */
+        case HOIST_GPU_EVENT_CREATE:
+        case HOIST_GPU_EVENT_RECORD:
+        case HOIST_GPU_EVENT_SYNC:
+        case HOIST_GPU_COPY_H2D:
+        case HOIST_GPU_COPY_D2H: /* the error words' readback */
+        case HOIST_GPU_DECODE:
+        case HOIST_GPU_NCALLS: /* host allocations */
+            ck_assert_msg(r.failed > 0, "call %d: %u runs, none failed", call, r.runs);
+            break;
+        default: break;
+        }
+    }
+    free(model);
+    free(ref);
+}
+END_TEST
+
 /* Read faults during the load, on every path that reads (mmap maps instead: case 28). */
 START_TEST(test_read_faults)
 {
@@ -160,6 +199,7 @@ START_TEST(test_device_call_faults)
                 case HOIST_GPU_GEMM:
                 case HOIST_GPU_GRAPH_CAPTURE:
                 case HOIST_GPU_GRAPH_LAUNCH:
+                case HOIST_GPU_DECODE:        /* a packed model's codec 2 chunks only */
                     ck_assert_uint_eq(r.runs, 1);
                     break;
                 case HOIST_GPU_COPY_D2H:
@@ -249,6 +289,7 @@ int main(void)
     tcase_add_test(tc, test_open_and_load);
     tcase_add_test(tc, test_open_and_load_gguf);
     tcase_add_test(tc, test_packed);
+    tcase_add_test(tc, test_packed_gpu_codec);
     tcase_add_test(tc, test_read_faults);
     tcase_add_test(tc, test_host_alloc_faults);
     tcase_add_test(tc, test_device_call_faults);

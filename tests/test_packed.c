@@ -2,6 +2,8 @@
  * the original bytes for every dtype, odd sizes, every path, on the host and through the device
  * pipeline (host_as_device); handcrafted containers (tests/data/packed, docs/RELIABILITY.md cases 25
  * and 26 and the structure) fail with their status, naming the tensor, publishing nothing. */
+#include "formats/exphuff.h"
+#include "gpu/codec.h"
 #include "gpu/gpu.h"
 #include "core/core.h"
 #include "core/io.h"
@@ -619,6 +621,8 @@ START_TEST(test_handcrafted_cases)
                     hoist__gpu_set_hooks(dev ? &h : NULL);
                     hoist_load_options o = HOIST_LOAD_OPTIONS_DEFAULT;
                     o.path = paths[pi];
+                    /* codec 2 chunks decoded "on the device" are hashed only when verifying */
+                    if (dev) o.verify = HOIST_VERIFY_READBACK;
                     hoist_weights *w = NULL;
                     rc = hoist_load(m, &o, &w);
                     ck_assert_msg(rc == status_of(load_s), "%s via %s: load gave %s: %s", name,
@@ -762,6 +766,391 @@ START_TEST(test_cli_pack_inspect_load_verify)
 }
 END_TEST
 
+
+/* ---- codec 2: exponent Huffman (formats/exphuff.c, gpu/codec.c, loader/gpu_decode.c) ------ */
+
+static uint32_t xs(uint32_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 17;
+    *x ^= *x << 5;
+    return *x;
+}
+
+/* A normal-ish float (sum of four uniforms) scaled by s. */
+static float normalish(uint32_t *x, float s)
+{
+    float v = 0;
+    for (int i = 0; i < 4; i++) v += (float)(xs(x) & 0xffff) / 65536.0f - 0.5f;
+    return v * s;
+}
+
+static uint16_t to_bf16(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return (uint16_t)(u >> 16);
+}
+
+/* Element patterns the codec must reproduce bit for bit. */
+enum { PAT_NORMAL, PAT_ONE_EXPONENT, PAT_SPECIALS, PAT_RANDOM, PAT_F16_NORMAL, PAT_SKEWED, NPAT };
+
+static void fill(uint8_t *p, size_t elems, int pat, uint32_t seed)
+{
+    uint32_t x = seed | 1;
+    static const uint16_t specials[] = {0x7f80, 0xff80, 0x7fc0, 0xffc1, 0x0001, 0x807f, 0x0000,
+                                        0x8000, 0x7f7f, 0x0080, 0x7c00, 0xfc00, 0x7e01, 0x03ff};
+    for (size_t i = 0; i < elems; i++) {
+        uint16_t v;
+        switch (pat) {
+        case PAT_NORMAL: v = to_bf16(normalish(&x, 0.05f)); break;
+        case PAT_ONE_EXPONENT: v = (uint16_t)(0x3f80 | (xs(&x) & 0x807f)); break; /* +-[1, 2) */
+        case PAT_SPECIALS: v = specials[xs(&x) % (sizeof specials / sizeof *specials)]; break;
+        case PAT_RANDOM: v = (uint16_t)xs(&x); break;
+        case PAT_F16_NORMAL: { /* f16 bits of a small normal value: exponent 5 bits */
+            float f = normalish(&x, 0.1f);
+            int e = 0;
+            uint16_t sign = f < 0 ? 0x8000 : 0;
+            f = f < 0 ? -f : f;
+            while (f < 1.0f && e > -14) {
+                f *= 2;
+                e--;
+            }
+            v = (uint16_t)(sign | (uint16_t)((e + 15) << 10) | (xs(&x) & 0x3ff));
+            break;
+        }
+        default: { /* geometric exponents: codes longer than 12 bits before limiting */
+            unsigned k = 0;
+            while (k < 60 && (xs(&x) & 1)) k++;
+            v = (uint16_t)(((0x40 + k) << 7) | (xs(&x) & 0x7f));
+        }
+        }
+        p[2 * i] = (uint8_t)v;
+        p[2 * i + 1] = (uint8_t)(v >> 8);
+    }
+}
+
+static void decode_ok(const uint8_t *enc, size_t stored, const uint8_t *want, uint32_t len)
+{
+    hoist__exphuff x;
+    char why[256] = "";
+    ck_assert_msg(hoist__exphuff_parse(enc, (uint32_t)stored, len, &x, why, sizeof why) == 0, "%s",
+                  why);
+    uint8_t *out = malloc(len);
+    memset(out, 0xa5, len);
+    ck_assert_msg(hoist__exphuff_decode(enc, &x, out, why, sizeof why) == 0, "%s", why);
+    ck_assert_msg(memcmp(out, want, len) == 0, "decoded bytes differ");
+    free(out);
+}
+
+/* Every pattern and awkward length (one element, odd counts, less than a block, a block and one)
+ * round-trips; a cap below what the code needs gives 0 (stored raw instead); normal-like bf16
+ * exponents take under 3 bits, and the limited code never exceeds 12 bits. */
+START_TEST(test_exphuff_round_trip)
+{
+    static const uint32_t counts[] = {1, 2, 3, 255, 1023, 1024, 1025, 4097, 131072};
+    for (int pat = 0; pat < NPAT; pat++)
+        for (size_t k = 0; k < sizeof counts / sizeof *counts; k++) {
+            uint32_t n = counts[k], len = 2 * n;
+            uint8_t *src = malloc(len), *enc = malloc(2 * len + 1024);
+            fill(src, n, pat, (uint32_t)(k * 77 + 5));
+            size_t stored = hoist__exphuff_encode(src, len, enc, 2 * len + 1024);
+            ck_assert_uint_gt(stored, 0);
+            decode_ok(enc, stored, src, len);
+            if (stored > 1) ck_assert_uint_eq(hoist__exphuff_encode(src, len, enc, stored - 1), 0);
+            hoist__exphuff x;
+            char why[256];
+            ck_assert_int_eq(hoist__exphuff_parse(enc, (uint32_t)stored, len, &x, why, sizeof why),
+                             0);
+            for (unsigned l = 0; l <= HOIST_EXPHUFF_MAX_LEN; l++)
+                if (pat == PAT_ONE_EXPONENT && n > 1) /* one symbol: a 1-bit code */
+                    ck_assert_uint_eq(x.count[l], l == 1 ? 1 : 0);
+            if (pat == PAT_NORMAL && n == 131072) /* 8 raw bits + under 3 for the exponent */
+                ck_assert_msg(stored * 16 < (size_t)len * 11, "%zu of %u", stored, len);
+            if (pat == PAT_SKEWED && n == 131072) {
+                uint32_t longest = 0;
+                for (unsigned l = 1; l <= HOIST_EXPHUFF_MAX_LEN; l++)
+                    if (x.count[l]) longest = l;
+                ck_assert_uint_eq(longest, HOIST_EXPHUFF_MAX_LEN); /* the limit was reached */
+            }
+            free(src);
+            free(enc);
+        }
+    uint8_t b[4] = {0};
+    ck_assert_uint_eq(hoist__exphuff_encode(b, 3, b, sizeof b), 0); /* not whole elements */
+    ck_assert_uint_eq(hoist__exphuff_encode(b, 0, b, sizeof b), 0);
+}
+END_TEST
+
+/* The host twin of the GPU kernel (gpu/codec.c, reading descriptors as the kernel does) decodes
+ * what the CPU decoder decodes, several chunks at unaligned offsets of one staged window. */
+START_TEST(test_exphuff_host_twin_agrees)
+{
+    hoist__gpu_hooks h = {.host_as_device = true};
+    hoist__gpu_set_hooks(&h);
+    ck_assert(hoist__gpu_codec_ready(&hoist__gpu_host));
+    enum { N = 4 };
+    static const uint32_t elems[N] = {131072, 3, 1025, 4097};
+    uint8_t *stage = calloc(1, 1 << 22), *want[N], *got[N];
+    hoist__gpu_codec_chunk d[N];
+    uint32_t at = 1; /* unaligned on purpose */
+    for (int i = 0; i < N; i++) {
+        uint32_t len = 2 * elems[i];
+        want[i] = malloc(len);
+        got[i] = calloc(1, len);
+        fill(want[i], elems[i], i % 2 ? PAT_SPECIALS : PAT_NORMAL, 9u + (uint32_t)i);
+        size_t st = hoist__exphuff_encode(want[i], len, stage + at, 2 * len + 1024);
+        ck_assert_uint_gt(st, 0);
+        hoist__exphuff x;
+        char why[256];
+        ck_assert_int_eq(hoist__exphuff_parse(stage + at, (uint32_t)st, len, &x, why, sizeof why), 0);
+        d[i] = (hoist__gpu_codec_chunk){.out = (uint64_t)(uintptr_t)got[i], .in = at,
+                                        .elems = x.elems, .block_elems = x.block_elems,
+                                        .syms = x.syms, .offsets = x.offsets, .raw = x.raw,
+                                        .bits = x.bits, .words = x.words, .index = (uint32_t)i};
+        memcpy(d[i].count, x.count, sizeof d[i].count);
+        at += (uint32_t)st + 3;
+    }
+    uint32_t err = UINT32_MAX;
+    ck_assert_int_eq(hoist__gpu_codec_decode(&hoist__gpu_host, HOIST_DEVICE_HOST, NULL, stage, d,
+                                             N, 2, &err),
+                     HOIST_OK);
+    ck_assert_uint_eq(err, UINT32_MAX);
+    for (int i = 0; i < N; i++)
+        ck_assert_msg(memcmp(got[i], want[i], 2 * elems[i]) == 0, "chunk %d differs", i);
+    /* a flipped bit in chunk 2's bitstream: the twin names chunk 2, or decodes other bytes */
+    stage[d[2].in + d[2].bits + 5] ^= 0x40;
+    memset(got[2], 0, 2 * elems[2]);
+    ck_assert_int_eq(hoist__gpu_codec_decode(&hoist__gpu_host, HOIST_DEVICE_HOST, NULL, stage,
+                                             d + 2, 1, 1, &err),
+                     HOIST_OK);
+    ck_assert(err == 2 || memcmp(got[2], want[2], 2 * elems[2]) != 0);
+    for (int i = 0; i < N; i++) {
+        free(want[i]);
+        free(got[i]);
+    }
+    free(stage);
+    hoist__gpu_set_hooks(NULL);
+}
+END_TEST
+
+/* A checkpoint of the patterns above in bf16 and f16, with an f32 tensor, an empty one and
+ * sizes around the chunk and block sizes. */
+static void write_codec_model(const char *path)
+{
+    static const struct {
+        const char *dtype;
+        int pat;
+        uint32_t n;
+    } ts[] = {{"BF16", PAT_NORMAL, 300000},   {"BF16", PAT_ONE_EXPONENT, 4097},
+              {"BF16", PAT_SPECIALS, 2049},   {"F16", PAT_F16_NORMAL, 70001},
+              {"BF16", PAT_RANDOM, 5000},     {"BF16", PAT_NORMAL, 3},
+              {"F16", PAT_SKEWED, 65536},     {"BF16", PAT_NORMAL, 0},
+              {"F32", PAT_RANDOM, 1001},      {"BF16", PAT_NORMAL, 1}};
+    size_t nt = sizeof ts / sizeof *ts, total = 0;
+    for (size_t i = 0; i < nt; i++) total += (ts[i].dtype[1] == '3' ? 4 : 2) * (size_t)ts[i].n;
+    uint8_t *data = malloc(total + 1);
+    char header[4096];
+    size_t hl = (size_t)snprintf(header, sizeof header, "{\"__metadata__\":{\"format\":\"pt\"}");
+    uint64_t off = 0;
+    for (size_t i = 0; i < nt; i++) {
+        uint64_t bytes = (ts[i].dtype[1] == '3' ? 4 : 2) * (uint64_t)ts[i].n;
+        fill(data + off, bytes / 2, ts[i].pat, (uint32_t)i + 1);
+        hl += (size_t)snprintf(header + hl, sizeof header - hl,
+                               ",\"w%02zu\":{\"dtype\":\"%s\",\"shape\":[%u],\"data_offsets\":[%llu,%llu]}",
+                               i, ts[i].dtype, ts[i].n, (unsigned long long)off,
+                               (unsigned long long)(off + bytes));
+        off += bytes;
+    }
+    snprintf(header + hl, sizeof header - hl, "}");
+    tu_write_safetensors(path, header, data, off);
+    free(data);
+}
+
+static hoist_weights *load_opts(hoist_model *m, hoist_path path, int dev, unsigned threads,
+                                unsigned verify, hoist_load_stats *st)
+{
+    hoist__gpu_hooks h = {.host_as_device = dev != 0};
+    hoist__gpu_set_hooks(dev ? &h : NULL);
+    hoist_load_options o = HOIST_LOAD_OPTIONS_DEFAULT;
+    o.path = path;
+    o.threads = threads;
+    o.verify = verify;
+    hoist_weights *w = NULL;
+    int rc = hoist_load(m, &o, &w);
+    ck_assert_msg(rc == HOIST_OK, "%s%s: %s", hoist_path_name(path), dev ? " (device)" : "",
+                  hoist_last_error());
+    *st = (hoist_load_stats)HOIST_LOAD_STATS_INIT;
+    ck_assert_int_eq(hoist_weights_stats(w, st), HOIST_OK);
+    return w;
+}
+
+/* pack --codec gpu -> a version 2 container; every path, on the host (CPU decoder) and through
+ * the device pipeline (the GPU decoding path with the host twin), with and without
+ * verification, gives the original bytes; the stats say what the GPU decoded and what no hash
+ * saw. Chunks of 4 KiB and 64 KiB. */
+START_TEST(test_codec_gpu_pack_load)
+{
+    char *src = tu_path(dir, "c.safetensors"), *dst = tu_path(dir, "c.hoist");
+    write_codec_model(src);
+    hoist_model *orig = open_ok(src);
+    static const uint64_t chunks[] = {4096, 65536};
+    for (size_t c = 0; c < 2; c++) {
+        hoist_pack_options po = HOIST_PACK_OPTIONS_DEFAULT;
+        po.codec = HOIST_PACK_CODEC_GPU;
+        po.chunk_bytes = chunks[c];
+        po.overwrite = 1;
+        po.threads = 2;
+        ck_assert_msg(hoist_pack(orig, dst, &po, NULL) == HOIST_OK, "%s", hoist_last_error());
+        hoist_model *m = open_ok(dst);
+        hoist_packed_info info = HOIST_PACKED_INFO_INIT;
+        ck_assert_int_eq(hoist_model_packed_info(m, &info), HOIST_OK);
+        ck_assert_uint_eq(info.version, 2);
+        ck_assert_int_eq(hoist_model_verify(m, NULL), HOIST_OK);
+        uint64_t gpu_chunks = 0;
+        for (size_t i = 0; i < hoist_model_tensor_count(m); i++) {
+            hoist_tensor_info t = HOIST_TENSOR_INFO_INIT;
+            hoist_tensor_packing tp = HOIST_TENSOR_PACKING_INIT;
+            hoist_model_tensor(m, i, &t);
+            ck_assert_int_eq(hoist_model_tensor_packing(m, i, &tp), HOIST_OK);
+            if (t.dtype != HOIST_DTYPE_BF16 && t.dtype != HOIST_DTYPE_F16)
+                ck_assert_uint_eq(tp.gpu_chunks, 0);
+            else
+                ck_assert_int_eq(tp.filter, HOIST_FILTER_NONE);
+            gpu_chunks += tp.gpu_chunks;
+        }
+        ck_assert_uint_gt(gpu_chunks, 2); /* random bf16 stays raw; the rest compress */
+        for (size_t pi = 0; pi < 3; pi++)
+            for (int dev = 0; dev <= 1; dev++)
+                for (unsigned verify = 0; verify <= HOIST_VERIFY_READBACK; verify += 2) {
+                    hoist_load_stats st;
+                    hoist_weights *w = load_opts(m, paths[pi], dev, pi + 1, verify, &st);
+                    assert_same_as(orig, w);
+                    hoist_weights_free(w);
+                    hoist__gpu_set_hooks(NULL);
+                    if (dev) {
+                        ck_assert_uint_gt(st.gpu_decoded_bytes, 300000);
+                        ck_assert_uint_eq(st.unhashed_bytes, verify ? 0 : st.gpu_decoded_bytes);
+                    } else {
+                        ck_assert_uint_eq(st.gpu_decoded_bytes, 0);
+                    }
+                    for (int r = 0; r < HOIST_GPU_NRES; r++)
+                        if (r != HOIST_GPU_RES_PINNED)
+                            ck_assert_int_eq(hoist__gpu_live(r), 0);
+                }
+        hoist_model_free(m);
+    }
+    /* the zstd codec still writes version 1 */
+    hoist_pack_options po = HOIST_PACK_OPTIONS_DEFAULT;
+    po.overwrite = 1;
+    ck_assert_int_eq(hoist_pack(orig, dst, &po, NULL), HOIST_OK);
+    hoist_model *m = open_ok(dst);
+    hoist_packed_info info = HOIST_PACKED_INFO_INIT;
+    ck_assert_int_eq(hoist_model_packed_info(m, &info), HOIST_OK);
+    ck_assert_uint_eq(info.version, 1);
+    hoist_model_free(m);
+    po.codec = 7;
+    ck_assert_int_eq(hoist_pack(orig, dst, &po, NULL), HOIST_E_INVALID_ARG);
+    hoist_model_free(orig);
+    free(src);
+    free(dst);
+}
+END_TEST
+
+/* A codec 2 chunk whose recorded hash is wrong: the host load and hoist verify fail on it; a
+ * load that decodes it on the device loads it unhashed, says so in its stats, and fails once
+ * verification is asked for. */
+START_TEST(test_codec_gpu_hash_needs_verify)
+{
+    char *path = tu_data("packed/g_chunk_hash.hoist");
+    hoist_model *m = open_ok(path);
+    hoist_load_stats st;
+    hoist_weights *w = load_opts(m, HOIST_PATH_STREAM, 1, 1, 0, &st);
+    ck_assert_uint_eq(st.gpu_decoded_bytes, 4096);
+    ck_assert_uint_eq(st.unhashed_bytes, 4096);
+    hoist_weights_free(w);
+    hoist_load_options o = HOIST_LOAD_OPTIONS_DEFAULT;
+    o.verify = HOIST_VERIFY_MANIFEST;
+    w = NULL;
+    ck_assert_int_eq(hoist_load(m, &o, &w), HOIST_E_INTEGRITY); /* still the device pipeline */
+    ck_assert_ptr_nonnull(strstr(hoist_last_error(), "h.weight"));
+    hoist__gpu_set_hooks(NULL);
+    ck_assert_int_eq(hoist_load(m, NULL, &w), HOIST_E_INTEGRITY);
+    ck_assert_int_eq(hoist_model_verify(m, NULL), HOIST_E_INTEGRITY);
+    hoist_model_free(m);
+    free(path);
+}
+END_TEST
+
+/* hoist gen's bf16 checkpoints pack to at most 70% with --codec gpu (random-normal weights:
+ * about 2.6 bits of exponent entropy, so 66-68%), f16 ones round-trip. */
+START_TEST(test_codec_gpu_gen_ratio)
+{
+    static const char *dtypes[] = {"bf16", "f16"};
+    for (int d = 0; d < 2; d++) {
+        char args[2048], mdir[512], out[512];
+        snprintf(mdir, sizeof mdir, "%s/%s", dir, dtypes[d]);
+        snprintf(out, sizeof out, "%s/%s.hoist", dir, dtypes[d]);
+        snprintf(args, sizeof args,
+                 "gen '%s' --preset tiny --hidden 256 --intermediate 688 --vocab 1024 --layers 3 "
+                 "--dtype %s --quiet",
+                 mdir, dtypes[d]);
+        ck_assert_int_eq(tu_run_cli(args), 0);
+        snprintf(args, sizeof args, "pack '%s' '%s' --codec gpu > /dev/null", mdir, out);
+        ck_assert_int_eq(tu_run_cli(args), 0);
+        hoist_model *orig = open_ok(mdir), *m = open_ok(out);
+        hoist_packed_info info = HOIST_PACKED_INFO_INIT;
+        ck_assert_int_eq(hoist_model_packed_info(m, &info), HOIST_OK);
+        if (d == 0)
+            ck_assert_msg(info.stored_bytes * 10 <= hoist_model_total_bytes(m) * 7,
+                          "bf16 packs to %llu of %llu bytes",
+                          (unsigned long long)info.stored_bytes,
+                          (unsigned long long)hoist_model_total_bytes(m));
+        ck_assert_uint_lt(info.stored_bytes, hoist_model_total_bytes(m));
+        hoist_load_stats st;
+        hoist_weights *w = load_opts(m, HOIST_PATH_URING, 1, 4, 0, &st);
+        assert_same_as(orig, w);
+        hoist_weights_free(w);
+        hoist__gpu_set_hooks(NULL);
+        hoist_model_free(m);
+        hoist_model_free(orig);
+    }
+}
+END_TEST
+
+/* --codec takes gpu and zstd, refuses anything else as a usage error, and --help says so. */
+START_TEST(test_cli_codec)
+{
+    char args[2048], mdir[512], out[512];
+    snprintf(mdir, sizeof mdir, "%s/m", dir);
+    snprintf(out, sizeof out, "%s/m.hoist", dir);
+    snprintf(args, sizeof args, "gen '%s' --preset tiny --quiet", mdir);
+    ck_assert_int_eq(tu_run_cli(args), 0);
+    snprintf(args, sizeof args, "pack '%s' '%s' --codec=gpu > /dev/null", mdir, out);
+    ck_assert_int_eq(tu_run_cli(args), 0);
+    hoist_model *m = open_ok(out);
+    hoist_packed_info info = HOIST_PACKED_INFO_INIT;
+    ck_assert_int_eq(hoist_model_packed_info(m, &info), HOIST_OK);
+    ck_assert_uint_eq(info.version, 2);
+    hoist_model_free(m);
+    snprintf(args, sizeof args, "load '%s' --device host --verify > /dev/null", out);
+    ck_assert_int_eq(tu_run_cli(args), 0);
+    snprintf(args, sizeof args, "pack '%s' '%s' --codec zstd --force > /dev/null", mdir, out);
+    ck_assert_int_eq(tu_run_cli(args), 0);
+    char *o = NULL, *e = NULL;
+    snprintf(args, sizeof args, "pack '%s' '%s' --codec lz4 --force", mdir, out);
+    ck_assert_int_eq(tu_run_cli_capture(args, &o, &e), 2);
+    ck_assert_ptr_nonnull(strstr(e, "lz4"));
+    free(o);
+    free(e);
+    ck_assert_int_eq(tu_run_cli_capture("pack --help", &o, &e), 0);
+    ck_assert_ptr_nonnull(strstr(o, "--codec C"));
+    ck_assert_ptr_nonnull(strstr(o, "zstd (default)"));
+    free(o);
+    free(e);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("packed");
@@ -782,6 +1171,12 @@ int main(void)
     tcase_add_test(tc, test_handcrafted_good_bytes);
     tcase_add_test(tc, test_pack_refusals);
     tcase_add_test(tc, test_cli_pack_inspect_load_verify);
+    tcase_add_test(tc, test_exphuff_round_trip);
+    tcase_add_test(tc, test_exphuff_host_twin_agrees);
+    tcase_add_test(tc, test_codec_gpu_pack_load);
+    tcase_add_test(tc, test_codec_gpu_hash_needs_verify);
+    tcase_add_test(tc, test_codec_gpu_gen_ratio);
+    tcase_add_test(tc, test_cli_codec);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

@@ -460,6 +460,7 @@ static int print_json(const hoist_model *m)
             obj_set(e, "stored_bytes", u64_json(tp.stored_bytes));
             obj_set(e, "chunks", u64_json(tp.chunks));
             obj_set(e, "filter", checked(json_string(hoist_filter_name(tp.filter))));
+            obj_set(e, "gpu_chunks", u64_json(tp.gpu_chunks));
             obj_set(e, "xxh3", checked(json_string(hx)));
         }
         arr_add(tensors, e);
@@ -542,7 +543,7 @@ static void print_table(const hoist_model *m)
         if (packed && hoist_model_tensor_packing(m, i, &tp) == HOIST_OK)
             printf("%llu (%.1f%%)  %s\n", (unsigned long long)tp.stored_bytes,
                    t.nbytes ? 100.0 * (double)tp.stored_bytes / (double)t.nbytes : 0.0,
-                   hoist_filter_name(tp.filter));
+                   tp.gpu_chunks ? "gpu codec" : hoist_filter_name(tp.filter));
         else
             printf("%s\n", base_name(hoist_model_file_path(m, t.file)));
     }

@@ -73,6 +73,10 @@ static void report(const hoist_load_stats *s, int run, int repeat)
     if (s->decode_seconds > 0) printf("; decode %.3f s", s->decode_seconds);
     if (s->verify_seconds > 0) printf("; hashing %.3f s", s->verify_seconds);
     if (s->readback_seconds > 0) printf("; read back in %.3f s", s->readback_seconds);
+    if (s->gpu_decoded_bytes)
+        printf("; %.3f GB decoded on the GPU%s", (double)s->gpu_decoded_bytes / 1e9,
+               s->unhashed_bytes ? " (codes checked, not hashed: --verify hashes them)"
+                                 : ", hashed read back");
     printf("\n");
 }
 

@@ -15,20 +15,25 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: hoist pack MODEL OUT [options]\n\n"
-            "Writes MODEL as one packed container at OUT: an independent zstd frame per chunk\n"
-            "of each tensor, with its XXH3 hash, and the tensor table. hoist load, inspect and\n"
-            "verify read it; loading decodes it on the worker threads.\n\n"
+            "Writes MODEL as one packed container at OUT: each chunk of each tensor coded on\n"
+            "its own, with its XXH3 hash, and the tensor table. hoist load, inspect and verify\n"
+            "read it.\n\n"
+            "  --codec C        zstd (default): a zstd frame per chunk, decoded on the CPU\n"
+            "                   worker threads; every hoist reads it\n"
+            "                   gpu: bf16/f16 exponents Huffman-coded in small blocks, the\n"
+            "                   sign+mantissa byte raw; a GPU load decodes on the GPU into\n"
+            "                   the arena, a host load on the CPU; other dtypes take zstd\n"
             "  --level N        zstd level 1-22 (default 1: higher levels gain nothing on weights)\n"
             "  --chunk SIZE     model bytes per frame, a power of two 4K-64M (default 256K)\n"
             "  --filter F       auto (default: exponent for floats, planes for integers),\n"
-            "                   none, planes or exponent\n"
+            "                   none, planes or exponent (zstd chunks only)\n"
             "  --threads N      compression threads (default: online CPUs)\n"
             "  --force          replace OUT if it exists\n"
             "  --lenient        accept trailing bytes after a safetensors data section\n"
             "  --help           this text\n");
 }
 
-enum { OPT_LEVEL = 256, OPT_CHUNK, OPT_FILTER, OPT_THREADS, OPT_FORCE, OPT_LENIENT };
+enum { OPT_LEVEL = 256, OPT_CHUNK, OPT_FILTER, OPT_THREADS, OPT_FORCE, OPT_LENIENT, OPT_CODEC };
 
 static const struct option options[] = {
     {"help", no_argument, NULL, 'h'},
@@ -38,6 +43,7 @@ static const struct option options[] = {
     {"threads", required_argument, NULL, OPT_THREADS},
     {"force", no_argument, NULL, OPT_FORCE},
     {"lenient", no_argument, NULL, OPT_LENIENT},
+    {"codec", required_argument, NULL, OPT_CODEC},
     {0},
 };
 
@@ -62,6 +68,15 @@ static int option(cli_parser *p, int c, pack_args *a)
     case OPT_FILTER:
         if (hoist_filter_parse(p->value, &a->o.filter) == HOIST_OK) return CLI_CONTINUE;
         return cli_bad_value(p, "%s", hoist_last_error());
+    case OPT_CODEC:
+        if (strcmp(p->value, "zstd") == 0) {
+            a->o.codec = HOIST_PACK_CODEC_ZSTD;
+        } else if (strcmp(p->value, "gpu") == 0) {
+            a->o.codec = HOIST_PACK_CODEC_GPU;
+        } else {
+            return cli_bad_value(p, "unknown codec '%s' (expected zstd or gpu)", p->value);
+        }
+        return CLI_CONTINUE;
     case OPT_THREADS: return cli_value_unsigned(p, 0, 1024, &a->o.threads);
     case OPT_FORCE: a->o.overwrite = 1; return CLI_CONTINUE;
     case OPT_LENIENT: a->oo.strict = 0; return CLI_CONTINUE;

@@ -127,6 +127,8 @@ class LoadStats(Sized):
         ("read_bytes", ctypes.c_uint64),
         ("exchange_seconds", ctypes.c_double),
         ("exchange_bytes", ctypes.c_uint64),
+        ("gpu_decoded_bytes", ctypes.c_uint64),
+        ("unhashed_bytes", ctypes.c_uint64),
     ]
 
 

@@ -99,7 +99,7 @@ typedef struct cdesc {
 typedef struct container {
     uint32_t version, header_len;
     uint64_t chunk_bytes, reserved;
-    tdesc t[4];
+    tdesc t[5];
     uint32_t nt, nt_field; /* nt_field: 0 = nt */
     cdesc c[8];
     uint32_t nc;
@@ -231,6 +231,85 @@ static buf *assemble(const container *k)
     return &file;
 }
 
+/* ---- a codec 2 chunk, by hand (formats/exphuff.h) -------------------------------------------- */
+
+/* h.weight: bf16 [2048], one chunk of 8 blocks of 256 elements. Element i has the exponent
+ * symbol 0x7f, 0x80, 0x7e, 0x7e for i % 4 = 0..3 and the raw byte i * 5; the code is 0x7e "0",
+ * 0x7f "10", 0x80 "11", so a block is 256 / 4 * 6 bits = 12 words. */
+#define H_ELEMS 2048u
+#define H_BLOCK 256u
+#define H_WORDS 12u
+
+static unsigned h_sym(unsigned i) { return i % 4 == 0 ? 0x7f : i % 4 == 1 ? 0x80 : 0x7e; }
+
+static uint8_t *h_tensor(void)
+{
+    uint8_t *p = malloc(2 * H_ELEMS);
+    for (unsigned i = 0; i < H_ELEMS; i++) {
+        unsigned v = h_sym(i) << 8 | ((i * 5) & 0xff);
+        v = (v >> 1 | v << 15) & 0xffff;
+        p[2 * i] = (uint8_t)v;
+        p[2 * i + 1] = (uint8_t)(v >> 8);
+    }
+    return p;
+}
+
+/* What may differ from the valid chunk. */
+typedef struct hchunk {
+    uint32_t block_elems;         /* 0: H_BLOCK */
+    uint16_t count[12];           /* all 0: the valid counts */
+    const uint8_t *syms;          /* NULL: 7e 7f 80 */
+    uint32_t nsyms;
+    int offset_at;                /* -1: none; else offsets[offset_at] = offset_value */
+    uint32_t offset_value;
+} hchunk;
+
+static void h_chunk(buf *o, const hchunk *h)
+{
+    static const uint8_t good_syms[] = {0x7e, 0x7f, 0x80};
+    uint16_t count[12] = {1, 2};
+    int custom = 0;
+    for (int l = 0; l < 12; l++) custom |= h->count[l] != 0;
+    u32(o, h->block_elems ? h->block_elems : H_BLOCK);
+    for (int l = 0; l < 12; l++) {
+        uint16_t c = custom ? h->count[l] : count[l];
+        u8(o, (uint8_t)c);
+        u8(o, (uint8_t)(c >> 8));
+    }
+    if (h->syms)
+        put(o, h->syms, h->nsyms);
+    else
+        put(o, good_syms, 3);
+    for (unsigned b = 0; b < H_ELEMS / H_BLOCK; b++)
+        u32(o, (int)b == h->offset_at ? h->offset_value : b * H_WORDS);
+    for (unsigned i = 0; i < H_ELEMS; i++) u8(o, (uint8_t)(i * 5));
+    uint64_t acc = 0;
+    unsigned n = 0;
+    for (unsigned i = 0; i < H_ELEMS; i++) {
+        unsigned s = h_sym(i), code = s == 0x7e ? 0 : s == 0x7f ? 2 : 3, len = s == 0x7e ? 1 : 2;
+        acc = acc << len | code;
+        n += len;
+        if (n >= 32) {
+            n -= 32;
+            u32(o, (uint32_t)(acc >> n));
+        }
+    }
+}
+
+/* The valid model plus h.weight in codec 2: a version 2 container. */
+static void base_gpu(container *k)
+{
+    base(k);
+    k->version = 2;
+    k->t[3] = (tdesc){.name = "h.weight", .dtype = HOIST_DTYPE_BF16, .ndim = 2,
+                      .shape = {32, 64}, .nbytes = 2 * H_ELEMS, .bytes = h_tensor()};
+    k->nt = 4;
+    k->c[4] = (cdesc){.codec = 2, .len = 2 * H_ELEMS};
+    h_chunk(&k->c[4].stored, &(hchunk){.offset_at = -1});
+    k->c[4].xxh3 = XXH3_64bits(k->t[3].bytes, 2 * H_ELEMS);
+    k->nc = 5;
+}
+
 /* ---- output ------------------------------------------------------------------------------- */
 
 static const char *dir;
@@ -266,6 +345,57 @@ static void one(const char *name, int num, const char *open_st, const char *load
     emit(name, num, open_st, load_st, verify_st, needle, what, assemble(&k));
     base_free(&k);
 }
+
+/* The same from the version 2 model with a codec 2 chunk. */
+static void one_gpu(const char *name, int num, const char *open_st, const char *load_st,
+                    const char *verify_st, const char *needle, const char *what, mutate m)
+{
+    container k;
+    base_gpu(&k);
+    if (m) m(&k);
+    emit(name, num, open_st, load_st, verify_st, needle, what, assemble(&k));
+    base_free(&k);
+}
+
+static void h_redo(container *k, const hchunk *h)
+{
+    memset(&k->c[4].stored, 0, sizeof k->c[4].stored);
+    h_chunk(&k->c[4].stored, h);
+}
+static void g_v1(container *k) { k->version = 1; }
+static void g_on_f32(container *k) { k->c[1].codec = 2; }
+static void g_filtered(container *k) { k->t[3].filter = HOIST_FILTER_EXPONENT; }
+static void g_block_size(container *k) { h_redo(k, &(hchunk){.block_elems = 1000, .offset_at = -1}); }
+static void g_no_symbols(container *k)
+{
+    h_redo(k, &(hchunk){.offset_at = -1});
+    memset(k->c[4].stored.b + 4, 0, 24);
+}
+static void g_kraft(container *k)
+{
+    static const uint8_t s3[] = {0x7e, 0x7f, 0x80};
+    h_redo(k, &(hchunk){.count = {3}, .syms = s3, .nsyms = 3, .offset_at = -1});
+}
+static void g_dup(container *k)
+{
+    static const uint8_t s3[] = {0x7e, 0x7f, 0x7f};
+    h_redo(k, &(hchunk){.syms = s3, .nsyms = 3, .offset_at = -1});
+}
+static void g_short(container *k) { k->c[4].stored.n = 100; }
+static void g_first_offset(container *k) { h_redo(k, &(hchunk){.offset_at = 0, .offset_value = 1}); }
+static void g_offsets_down(container *k) { h_redo(k, &(hchunk){.offset_at = 3, .offset_value = 5}); }
+static void g_offset_past(container *k)
+{
+    h_redo(k, &(hchunk){.offset_at = 7, .offset_value = 1000});
+}
+static void g_not_words(container *k) { u8(&k->c[4].stored, 0); }
+static void g_overrun(container *k) { h_redo(k, &(hchunk){.offset_at = 1, .offset_value = 11}); }
+static void g_no_code(container *k)
+{
+    static const uint8_t s2[] = {0x7e, 0x7f};
+    h_redo(k, &(hchunk){.count = {1, 1}, .syms = s2, .nsyms = 2, .offset_at = -1});
+}
+static void g_chunk_hash(container *k) { k->c[4].xxh3 ^= 1; }
 
 /* ---- the cases ---------------------------------------------------------------------------- */
 
@@ -334,7 +464,7 @@ static void m_tensor_hash(container *k) { k->t[2].bad_hash = 1; }
 static void m_tensor_hash_one(container *k) { k->t[1].bad_hash = 1; }
 static void m_index_hash(container *k) { k->bad_index_hash = 1; }
 static void m_header_hash(container *k) { k->bad_header_hash = 1; }
-static void m_version(container *k) { k->version = 2; }
+static void m_version(container *k) { k->version = 3; }
 static void m_header_len(container *k) { k->header_len = 128; }
 static void m_chunk_odd(container *k) { k->chunk_bytes = 5000; }
 static void m_chunk_small(container *k) { k->chunk_bytes = 2048; }
@@ -352,7 +482,7 @@ static void m_raw_len(container *k)
     k->c[1].stored.n = 11;
 }
 static void m_stored_zero(container *k) { k->c[0].stored.n = 0; }
-static void m_codec(container *k) { k->c[0].codec = 2; }
+static void m_codec(container *k) { k->c[0].codec = 3; }
 static void m_dtype(container *k) { k->t[1].dtype = 99; }
 static void m_size(container *k) { k->t[1].shape[0] = 4; }
 static void m_filter_u8(container *k)
@@ -423,11 +553,15 @@ int main(int argc, char **argv)
             "i32 tensor in two plane-filtered chunks) with one thing broken; its header and index\n"
             "hashes are recomputed unless the case is about them, so every file reaches the\n"
             "check it is for. The zstd frames are assembled by hand from RLE blocks, so the bytes\n"
-            "do not depend on the zstd version.\n\n"
+            "do not depend on the zstd version. The `good_gpu` and `g_*` files are version 2:\n"
+            "the same model plus h.weight, a bf16 tensor in one codec 2 chunk (exponent\n"
+            "Huffman, formats/exphuff.h) written bit by bit, one field broken in each.\n\n"
             "Columns: the docs/RELIABILITY.md case, then the status of `hoist_model_open`, of\n"
             "`hoist_load` (every path) and of `hoist_model_verify` when the open succeeds. A\n"
             "load and `hoist verify` check every chunk's hash and every tensor's: a tensor hash\n"
-            "that contradicts its chunks fails both (`c26_tensor_hash*`).\n\n"
+            "that contradicts its chunks fails both (`c26_tensor_hash*`). A load that decodes\n"
+            "codec 2 chunks on the GPU (or through the device pipeline's host twin) hashes them\n"
+            "only when verifying, so the test verifies those loads (docs/PACKED.md).\n\n"
             "| file | case | open | load | verify | what |\n|---|---|---|---|---|---|\n");
     one("good.hoist", 0, "OK", "OK", "OK", "", "the valid model", NULL);
     one("empty.hoist", 0, "OK", "OK", "OK", "", "no tensors, no chunks", m_empty);
@@ -463,7 +597,7 @@ int main(int argc, char **argv)
         "index hash wrong", m_index_hash);
     one("c26_header_hash.hoist", 26, "INTEGRITY", "-", "-", "header checksum",
         "header hash wrong", m_header_hash);
-    one("p_version_2.hoist", 0, "BAD_PACKED", "-", "-", "version 2", "version 2", m_version);
+    one("p_version_3.hoist", 0, "BAD_PACKED", "-", "-", "version 3", "version 3", m_version);
     one("p_header_len.hoist", 0, "BAD_PACKED", "-", "-", "header length", "header length 128",
         m_header_len);
     one("p_chunk_not_pow2.hoist", 0, "BAD_PACKED", "-", "-", "chunk size",
@@ -486,7 +620,7 @@ int main(int argc, char **argv)
         "a raw chunk stores 11 bytes for 12", m_raw_len);
     one("p_stored_zero.hoist", 0, "BAD_PACKED", "-", "-", "stores", "a chunk stores 0 bytes",
         m_stored_zero);
-    one("p_unknown_codec.hoist", 0, "BAD_PACKED", "-", "-", "codec", "codec 2", m_codec);
+    one("p_unknown_codec.hoist", 0, "BAD_PACKED", "-", "-", "codec 3", "codec 3", m_codec);
     one("p_unknown_dtype.hoist", 0, "BAD_DTYPE", "-", "-", "dtype 99", "dtype 99", m_dtype);
     one("p_size_mismatch.hoist", 0, "SIZE_MISMATCH", "-", "-", "b.bias",
         "shape [4] f32 for 12 bytes", m_size);
@@ -511,6 +645,39 @@ int main(int argc, char **argv)
         "index 9 bytes short of its chunk table (hashes match the cut index)", m_index_cut);
     one("p_meta_key_huge.hoist", 0, "BAD_PACKED", "-", "-", "metadata key",
         "metadata key length 2^31", m_meta_huge);
+    one_gpu("good_gpu.hoist", 0, "OK", "OK", "OK", "",
+            "the valid model and h.weight in codec 2 (version 2)", NULL);
+    one_gpu("g_codec2_in_v1.hoist", 0, "BAD_PACKED", "-", "-", "version 1",
+            "codec 2 chunk in a version 1 container", g_v1);
+    one_gpu("g_codec2_on_f32.hoist", 0, "BAD_PACKED", "-", "-", "cannot decode a F32",
+            "codec 2 on the f32 tensor b.bias", g_on_f32);
+    one_gpu("g_codec2_filtered.hoist", 0, "BAD_PACKED", "-", "-", "filter exponent",
+            "codec 2 on a tensor with a filter", g_filtered);
+    one_gpu("g_block_size.hoist", 38, "OK", "DECODE", "DECODE", "block size 1000",
+            "block size 1000 (not a power of two)", g_block_size);
+    one_gpu("g_no_symbols.hoist", 38, "OK", "DECODE", "DECODE", "0 symbols",
+            "a code table of no symbols", g_no_symbols);
+    one_gpu("g_kraft.hoist", 38, "OK", "DECODE", "DECODE", "oversubscribed",
+            "three 1-bit codes (Kraft sum above 1)", g_kraft);
+    one_gpu("g_duplicate_symbol.hoist", 38, "OK", "DECODE", "DECODE", "twice",
+            "a symbol twice in the table", g_dup);
+    one_gpu("g_chunk_short.hoist", 38, "OK", "DECODE", "DECODE", "run past",
+            "the chunk stores 100 bytes: offsets and raw plane past its end", g_short);
+    one_gpu("g_first_offset.hoist", 38, "OK", "DECODE", "DECODE", "block 0 starts",
+            "block 0 starts at word 1", g_first_offset);
+    one_gpu("g_offsets_decrease.hoist", 38, "OK", "DECODE", "DECODE", "block 3 starts",
+            "block 3 starts before block 2", g_offsets_down);
+    one_gpu("g_offset_past_end.hoist", 38, "OK", "DECODE", "DECODE", "block 7 starts",
+            "block 7 starts past the bitstream", g_offset_past);
+    one_gpu("g_bits_not_words.hoist", 38, "OK", "DECODE", "DECODE", "whole 32-bit words",
+            "a bitstream one byte longer than whole words", g_not_words);
+    one_gpu("g_block_overrun.hoist", 38, "OK", "DECODE", "DECODE", "h.weight",
+            "block 0 is given 11 words and needs 12 (CPU and GPU decoders)", g_overrun);
+    one_gpu("g_no_code.hoist", 38, "OK", "DECODE", "DECODE", "h.weight",
+            "bits \"11\" that the table assigns no symbol (CPU and GPU decoders)", g_no_code);
+    one_gpu("g_chunk_hash.hoist", 26, "OK", "INTEGRITY", "INTEGRITY", "h.weight",
+            "hash of the codec 2 chunk wrong (a GPU load checks it only when verifying)",
+            g_chunk_hash);
     buf tiny = {0};
     put(&tiny, "HOISTPAK", 8);
     for (int i = 0; i < 22; i++) u8(&tiny, 0);

@@ -2,7 +2,7 @@
  *
  * Random bytes almost never carry the right XXH3 of the header and index, so each input is also
  * parsed a second time with both hashes recomputed (the magic, version and header length set):
- * that lets the fuzzer reach the index parser and the decoder. A table that parses must hold the
+ * that lets the fuzzer reach the index parser and the decoders (zstd and codec 2). A table that parses must hold the
  * container's invariants, and decoding any chunk must end in HOIST_OK, HOIST_E_DECODE or
  * HOIST_E_INTEGRITY without writing past the chunk. */
 #define XXH_STATIC_LINKING_ONLY
@@ -94,7 +94,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!fixed) return 0;
     memcpy(fixed, data, size);
     memcpy(fixed, HOIST_PACKED_MAGIC, 8);
-    put64(fixed + 8, (uint64_t)HOIST_PACKED_VERSION | (uint64_t)HOIST_PACKED_HEADER << 32);
+    /* version 2 kept as it is: its codec 2 chunks reach the Huffman decoder */
+    uint64_t version = fixed[8] == HOIST_PACKED_VERSION_GPU ? HOIST_PACKED_VERSION_GPU
+                                                             : HOIST_PACKED_VERSION;
+    put64(fixed + 8, version | (uint64_t)HOIST_PACKED_HEADER << 32);
     uint64_t ioff = get64(fixed + 24), ilen = get64(fixed + 32);
     if (ioff <= size && ilen <= size - ioff) put64(fixed + 40, XXH3_64bits(fixed + ioff, ilen));
     put64(fixed + 56, XXH3_64bits(fixed, 56));

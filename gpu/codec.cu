@@ -1,0 +1,158 @@
+// The CUDA decoder of packed codec 2 chunks (layout and plan in codec.h). Reads the staged
+// window with aligned 32-bit loads (a chunk may start at any byte), decodes each Huffman block
+// on one thread through a shared-memory table, and writes the decoded elements as 16-byte
+// vectors, a warp covering 512 contiguous bytes.
+#include "gpu/codec.h"
+#include "gpu/cuda_native.h"
+
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+namespace {
+
+constexpr unsigned TPB = HOIST_GPU_CODEC_THREADS;
+constexpr unsigned LEN = HOIST_GPU_CODEC_MAX_LEN;
+constexpr unsigned LUT = 1u << LEN;
+// Symbols each thread decodes before the CUDA block writes them out: 128 rows of 256 bytes
+// (+4 so that a warp's rows fall in different banks) keep shared memory near 41 KiB per block.
+constexpr unsigned PHASE = 256;
+constexpr unsigned ROW = PHASE + 4;
+constexpr unsigned VEC = 8; // elements per 16-byte store
+
+// The 4 bytes at p, any alignment: two aligned loads and a funnel shift (the staging buffer has
+// HOIST_GPU_CODEC_SLACK bytes past the window for the second load).
+__device__ __forceinline__ uint32_t load32(const uint8_t *p)
+{
+    uintptr_t a = reinterpret_cast<uintptr_t>(p);
+    const uint32_t *w = reinterpret_cast<const uint32_t *>(a & ~uintptr_t(3));
+    unsigned sh = unsigned(a & 3) * 8;
+    uint32_t lo = w[0];
+    return sh ? __funnelshift_r(lo, w[1], sh) : lo;
+}
+
+__device__ __forceinline__ uint16_t join(unsigned sym, unsigned raw)
+{
+    unsigned v = sym << 8 | raw;
+    return uint16_t((v >> 1 | v << 15) & 0xffff);
+}
+
+// Entry i of the chunk's decode table (see lut_entry in codec.c: the same computation).
+__device__ uint16_t lut_entry(const uint8_t *syms, const uint16_t *count, uint32_t i)
+{
+    uint32_t code = 0, idx = 0;
+    for (unsigned l = 1; l <= LEN; l++) {
+        uint32_t k = (i >> (LEN - l)) - code;
+        if (k < count[l]) return uint16_t(l << 8 | syms[idx + k]);
+        idx += count[l];
+        code = (code + count[l]) << 1;
+    }
+    return 0;
+}
+
+// The CUDA block's hblocks wrote `row` symbols of phase p into shared memory: join them with the
+// raw plane and store them, 8 elements (16 bytes) per thread per step.
+__device__ void write_phase(const hoist__gpu_codec_chunk &c, const uint8_t *base, const uint8_t *sym,
+                            uint32_t first, uint32_t nblocks, uint32_t p)
+{
+    constexpr unsigned per_row = PHASE / VEC;
+    uint8_t *out = reinterpret_cast<uint8_t *>(c.out);
+    for (unsigned v = threadIdx.x; v < TPB * per_row; v += TPB) {
+        unsigned hb = v / per_row, k = v % per_row;
+        uint32_t b = first + hb;
+        if (b >= nblocks) break; // rows past the last block are all further on
+        uint32_t e0 = b * c.block_elems + p + k * VEC;
+        uint32_t end = min(b * c.block_elems + c.block_elems, c.elems);
+        if (e0 >= end) continue;
+        const uint8_t *s = sym + hb * ROW + k * VEC;
+        const uint8_t *raw = base + c.raw + e0;
+        uint8_t *dst = out + 2ull * e0;
+        if (end - e0 >= VEC && (reinterpret_cast<uintptr_t>(dst) & 15) == 0) {
+            uint32_t r0 = load32(raw), r1 = load32(raw + 4);
+            uint32_t w[4];
+            for (unsigned j = 0; j < 4; j++) {
+                uint32_t r = j < 2 ? r0 : r1;
+                unsigned sh = (j & 1) * 16;
+                uint16_t a = join(s[2 * j], (r >> sh) & 0xff);
+                uint16_t bb = join(s[2 * j + 1], (r >> (sh + 8)) & 0xff);
+                w[j] = uint32_t(a) | uint32_t(bb) << 16;
+            }
+            *reinterpret_cast<uint4 *>(dst) = make_uint4(w[0], w[1], w[2], w[3]);
+        } else {
+            for (uint32_t j = 0; j < VEC && e0 + j < end; j++) {
+                uint16_t x = join(s[j], raw[j]);
+                dst[2 * j] = uint8_t(x);
+                dst[2 * j + 1] = uint8_t(x >> 8);
+            }
+        }
+    }
+}
+
+__global__ void __launch_bounds__(TPB)
+    exphuff_kernel(const uint8_t *staged, const hoist__gpu_codec_chunk *chunks, uint32_t *err)
+{
+    __shared__ uint16_t lut[LUT];
+    __shared__ uint8_t sym[TPB * ROW];
+    __shared__ hoist__gpu_codec_chunk c;
+    if (threadIdx.x == 0) c = chunks[blockIdx.x];
+    __syncthreads();
+    uint32_t nblocks = (c.elems + c.block_elems - 1) / c.block_elems;
+    uint32_t first = blockIdx.y * TPB;
+    if (first >= nblocks) return; // the whole CUDA block: this chunk has fewer groups
+    const uint8_t *base = staged + c.in;
+    for (uint32_t i = threadIdx.x; i < LUT; i += TPB) lut[i] = lut_entry(base + c.syms, c.count, i);
+    __syncthreads();
+
+    uint32_t b = first + threadIdx.x;
+    bool active = b < nblocks;
+    uint32_t lo = b * c.block_elems;
+    uint32_t n = active ? min(c.block_elems, c.elems - lo) : 0;
+    uint32_t w0 = active ? load32(base + c.offsets + 4 * b) : 0, w = w0;
+    uint32_t wend = b + 1 < nblocks ? load32(base + c.offsets + 4 * (b + 1)) : c.words;
+    const uint8_t *words = base + c.bits;
+    uint64_t acc = 0, used = 0;
+    unsigned have = 0;
+    bool ok = true;
+    uint8_t *row = sym + threadIdx.x * ROW;
+    for (uint32_t p = 0; p < c.block_elems; p += PHASE) {
+        uint32_t m = n > p ? min(PHASE, n - p) : 0;
+        for (uint32_t j = 0; j < m; j++) {
+            if (have < LEN) { // past the block's words: zeros, and the count below fails it
+                uint64_t v = w < wend ? load32(words + 4ull * w) : 0;
+                w++;
+                acc |= v << (32 - have);
+                have += 32;
+            }
+            uint16_t e = lut[acc >> (64 - LEN)];
+            unsigned l = e >> 8;
+            if (!l) {
+                ok = false;
+                l = 1;
+            }
+            acc <<= l;
+            have -= l;
+            used += l;
+            row[j] = uint8_t(e);
+        }
+        __syncthreads();
+        write_phase(c, base, sym, first, nblocks, p);
+        __syncthreads();
+    }
+    if (active && (!ok || (used + 31) / 32 != uint64_t(wend - w0))) atomicMin(err, c.index);
+}
+
+} // namespace
+
+extern "C" int hoist__gpu_codec_cuda(int device, hoist__stream *s, const uint8_t *staged,
+                                     const hoist__gpu_codec_chunk *chunks, uint32_t n,
+                                     uint32_t groups, uint32_t *err)
+{
+    // kernels launch on the thread's current device; a worker thread of the load is hoist's own
+    int cur = -1;
+    if (cudaGetDevice(&cur) != cudaSuccess || cur != device) {
+        int rc = hoist__cuda_check(cudaSetDevice(device), "cudaSetDevice", device);
+        if (rc < 0) return rc;
+    }
+    dim3 grid(n, groups ? groups : 1);
+    exphuff_kernel<<<grid, TPB, 0, s->stream>>>(staged, chunks, err);
+    return hoist__cuda_check(cudaGetLastError(), "the codec kernel launch", device);
+}

@@ -1,0 +1,64 @@
+/* The GPU decoder of packed codec 2 chunks (formats/exphuff.h has the layout and the CPU
+ * decoder; docs/PACKED.md the design). gpu/ may not include formats/, so the loader hands over
+ * each chunk already checked and flattened into a descriptor: the decoder trusts the offsets in
+ * it to lie inside the staged window, and still checks every block's bits as it decodes them.
+ *
+ * One CUDA block of HOIST_GPU_CODEC_THREADS threads per group of that many Huffman blocks of a
+ * chunk, one thread per Huffman block: the chunk's 4096-entry decode table is built in shared
+ * memory, every thread decodes its block's symbols a phase at a time into shared memory, and the
+ * CUDA block then joins them with the raw plane and writes 16-byte vectors, contiguous across a
+ * warp. */
+#ifndef HOIST_GPU_CODEC_H
+#define HOIST_GPU_CODEC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#include "gpu/gpu.h"
+
+#define HOIST_GPU_CODEC_THREADS 128u
+#define HOIST_GPU_CODEC_MAX_LEN 12u
+/* Bytes past a staged window the decoder may read (its unaligned 32-bit loads): the staging
+ * buffer must be this much longer than the window. */
+#define HOIST_GPU_CODEC_SLACK 64u
+
+/* A chunk for the decoder. Offsets inside the chunk are from its first stored byte. */
+typedef struct hoist__gpu_codec_chunk {
+    uint64_t out;         /* device address of its decoded bytes (2 * elems) */
+    uint32_t in;          /* its first stored byte, from the staged window's first byte */
+    uint32_t elems;       /* 16-bit elements */
+    uint32_t block_elems; /* a power of two, at least 256 */
+    uint32_t syms, offsets, raw, bits; /* where its parts start */
+    uint32_t words;       /* 32-bit words of its bitstream */
+    uint32_t index;       /* the caller's number for it, reported back on failure */
+    uint16_t count[HOIST_GPU_CODEC_MAX_LEN + 1]; /* codes of each length */
+    uint16_t pad;
+} hoist__gpu_codec_chunk;
+
+/* Whether backend g has the decoder: CUDA, and the host backend while the test hooks ask for
+ * host_as_device (it then decodes on the calling thread, as its copies run). */
+bool hoist__gpu_codec_ready(const hoist__gpu_ops *g);
+
+/* Queues on s the decoding of n chunks (their descriptors in device memory at `chunks`) from
+ * the window staged at `staged` (device memory, HOIST_GPU_CODEC_SLACK bytes longer than it).
+ * groups: the most Huffman-block groups (HOIST_GPU_CODEC_THREADS blocks) of any chunk. A chunk
+ * whose bits do not decode (an unassigned code, a block that does not use exactly its words)
+ * lowers *err (device memory, start it at UINT32_MAX) to its index; its output is then garbage
+ * and the caller fails the load. Passes through the device seam (HOIST_GPU_DECODE). */
+int hoist__gpu_codec_decode(const hoist__gpu_ops *g, int device, hoist__stream *s,
+                            const uint8_t *staged, const hoist__gpu_codec_chunk *chunks,
+                            uint32_t n, uint32_t groups, uint32_t *err);
+
+/* The CUDA launcher (gpu/codec.cu; gpu/codec_none.c without CUDA). */
+int hoist__gpu_codec_cuda(int device, hoist__stream *s, const uint8_t *staged,
+                          const hoist__gpu_codec_chunk *chunks, uint32_t n, uint32_t groups,
+                          uint32_t *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

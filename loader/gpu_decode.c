@@ -1,0 +1,246 @@
+/* GPU decoding of codec 2 chunks (see gpu_decode.h). Every chunk's structure is checked on the
+ * CPU from the stored bytes before its descriptor is built, so the kernel only ever follows
+ * offsets inside the staged window; what the bits decode to is checked by the kernel (error
+ * word) and, with opts.verify, by hashing what landed (loader/verify.c) before publishing. */
+#include "formats/exphuff.h"
+#include "formats/packed.h"
+#include "gpu/codec.h"
+#include "loader/gpu_decode.h"
+#include "loader/source.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define DEV_ALIGN 256u
+
+typedef struct gworker {
+    uint8_t *dev;                              /* staging, chunk list, error word */
+    hoist__gpu_codec_chunk *list[HOIST_SLOTS_PER_WORKER]; /* pinned, one per slot */
+} gworker;
+
+typedef struct hoist__gdec {
+    const hoist__gpu_ops *g;
+    int device;
+    unsigned nworkers;
+    gworker *w;
+    uint64_t max_chunks;            /* codec 2 chunks in the fullest window */
+    uint64_t stage, list_bytes;     /* device layout of a worker's buffer */
+    uint64_t dev_bytes;             /* per worker */
+    uint8_t *pinned;                /* every worker's lists, then the error words' start value */
+    uint64_t pinned_bytes, taken;
+} hoist__gdec;
+
+static uint64_t list_bytes(uint64_t chunks)
+{
+    return hoist__align_up((chunks ? chunks : 1) * sizeof(hoist__gpu_codec_chunk), DEV_ALIGN);
+}
+
+/* Codec 2 chunks in the plan's fullest window: the length of a worker's chunk list. */
+static uint64_t most_chunks(const hoist__load *ld)
+{
+    const hoist__packed *pk = ld->table->packed;
+    uint64_t most = 0;
+    for (size_t w = 0; w < ld->plan.nwindows; w++) {
+        const hoist__decode_window *dw = &ld->plan.decode[w];
+        uint64_t n = 0;
+        for (uint64_t c = dw->first_chunk; c < dw->first_chunk + dw->nchunks; c++)
+            n += pk->chunks[c].codec == HOIST_CODEC_EXPHUFF;
+        if (n > most) most = n;
+    }
+    return most;
+}
+
+void hoist__gdec_plan(hoist__load *ld)
+{
+    const hoist__packed *pk = ld->table->packed;
+    ld->gpu_decode = false;
+    ld->plan.device_staging = 0;
+    if (!pk || !pk->exphuff_chunks || ld->host_sink || ld->narenas != 1 || ld->slices ||
+        ld->plan.sparse || !hoist__gpu_codec_ready(ld->arenas[0].gpu))
+        return;
+    const char *env = getenv("HOIST_GPU_DECODE");
+    if (env && strcmp(env, "0") == 0) {
+        hoist__log(HOIST_LOG_INFO, "%s: HOIST_GPU_DECODE=0: codec 2 chunks decode on the CPU",
+                   ld->table->origin);
+        return;
+    }
+    ld->gpu_decode = true;
+    uint64_t stage = hoist__align_up(ld->plan.window_bytes + HOIST_GPU_CODEC_SLACK, DEV_ALIGN);
+    ld->plan.device_staging =
+        (uint64_t)ld->opts.threads * (stage + list_bytes(most_chunks(ld)) + DEV_ALIGN);
+}
+
+/* The error words start at UINT32_MAX (no chunk failed): one copy each on a stream of its own,
+ * waited for before any kernel can run. */
+static int init_errors(hoist__gdec *gd)
+{
+    hoist__stream *s = NULL;
+    uint32_t *start = (uint32_t *)(gd->pinned + gd->pinned_bytes - DEV_ALIGN);
+    *start = UINT32_MAX;
+    int rc = gd->g->stream_create(gd->device, &s);
+    for (unsigned i = 0; rc == HOIST_OK && i < gd->nworkers; i++)
+        rc = gd->g->copy_h2d(gd->w[i].dev + gd->stage + gd->list_bytes, start, sizeof *start, s);
+    if (s) {
+        int r = gd->g->stream_sync(s);
+        if (rc == HOIST_OK) rc = r;
+        gd->g->stream_destroy(s);
+    }
+    return rc;
+}
+
+int hoist__gdec_open(hoist__load *ld, unsigned workers)
+{
+    hoist__gdec *gd = hoist__calloc(1, sizeof *gd);
+    RETURN_IF(!gd, HOIST_E_NOMEM, "out of memory");
+    ld->gdec = gd;
+    const hoist__packed *pk = ld->table->packed;
+    gd->g = ld->arenas[0].gpu;
+    gd->device = ld->arenas[0].device;
+    gd->max_chunks = most_chunks(ld);
+    gd->stage = hoist__align_up(ld->plan.window_bytes + HOIST_GPU_CODEC_SLACK, DEV_ALIGN);
+    gd->list_bytes = list_bytes(gd->max_chunks);
+    gd->dev_bytes = gd->stage + gd->list_bytes + DEV_ALIGN;
+    gd->pinned_bytes = (uint64_t)workers * HOIST_SLOTS_PER_WORKER * gd->list_bytes + DEV_ALIGN;
+    RETURN_IF_ERR(hoist__budget_take(&ld->budget, gd->pinned_bytes, "the GPU decoder's lists"));
+    gd->taken = gd->pinned_bytes;
+    void *p = NULL;
+    RETURN_IF_ERR(hoist__pinned_acquire(gd->g, gd->pinned_bytes, &p));
+    gd->pinned = p;
+    gd->w = hoist__calloc(workers ? workers : 1, sizeof *gd->w);
+    RETURN_IF(!gd->w, HOIST_E_NOMEM, "out of memory for %u GPU decoders", workers);
+    for (; gd->nworkers < workers; gd->nworkers++) {
+        gworker *w = &gd->w[gd->nworkers];
+        RETURN_IF_ERR(gd->g->mem_alloc(gd->device, gd->dev_bytes, (void **)&w->dev));
+        for (unsigned s = 0; s < HOIST_SLOTS_PER_WORKER; s++)
+            w->list[s] = (hoist__gpu_codec_chunk *)(gd->pinned +
+                                                    ((uint64_t)gd->nworkers * HOIST_SLOTS_PER_WORKER + s) *
+                                                        gd->list_bytes);
+    }
+    RETURN_IF_ERR(init_errors(gd));
+    char dn[HOIST_DEVICE_NAME_MAX];
+    hoist__log(HOIST_LOG_INFO,
+               "%s: %llu codec 2 chunks (%.3f GB) decode on %s, %llu bytes of device staging; "
+               "their structure and codes are checked there, their XXH3 hashes only with "
+               "verification (docs/PACKED.md)",
+               ld->table->origin, (unsigned long long)pk->exphuff_chunks,
+               (double)pk->exphuff_bytes / 1e9, hoist_device_name(gd->device, dn, sizeof dn),
+               (unsigned long long)gd->dev_bytes * workers);
+    return HOIST_OK;
+}
+
+/* Where chunk c's decoded bytes go in the arena (whole tensors: one extent each). */
+static uint8_t *chunk_dst(const hoist__load *ld, const hoist__chunk *ch)
+{
+    const hoist__tensor *x = &ld->table->tensors[ch->tensor];
+    return ld->arenas[0].base + ld->plan.tensor_dst[ch->tensor] + (ch->vofs - x->offset);
+}
+
+static int copy_err(const hoist__load *ld, const hoist__chunk *ch, int rc)
+{
+    return hoist__err_prefix(rc, "%s: copying %u decoded bytes of tensor '%s'",
+                             ld->table->files[0].path, ch->len,
+                             ld->table->tensors[ch->tensor].name);
+}
+
+/* The window's chunk list; the CPU-decoded chunks' copies queued on s. */
+static int build_list(hoist__load *ld, size_t wi, const uint8_t *in, const uint8_t *decoded,
+                      hoist__stream *s, hoist__gpu_codec_chunk *list, uint32_t *n,
+                      uint32_t *groups, uint64_t *bytes)
+{
+    const hoist__table *t = ld->table;
+    const hoist__window *fw = &ld->plan.windows[wi];
+    const hoist__decode_window *dw = &ld->plan.decode[wi];
+    for (uint64_t c = dw->first_chunk; c < dw->first_chunk + dw->nchunks; c++) {
+        const hoist__chunk *ch = &t->packed->chunks[c];
+        uint8_t *dst = chunk_dst(ld, ch);
+        if (ch->codec != HOIST_CODEC_EXPHUFF) {
+            int rc = ld->arenas[0].gpu->copy_h2d(dst, decoded + (ch->vofs - dw->model.lo),
+                                                 ch->len, s);
+            if (rc < 0) return copy_err(ld, ch, rc);
+            continue;
+        }
+        hoist__exphuff x;
+        RETURN_IF_ERR(hoist__packed_exphuff_check(t, c, in + (ch->file_off - fw->lo), &x));
+        hoist__gpu_codec_chunk *d = &list[(*n)++];
+        *d = (hoist__gpu_codec_chunk){.out = (uint64_t)(uintptr_t)dst,
+                                      .in = (uint32_t)(ch->file_off - fw->lo),
+                                      .elems = x.elems, .block_elems = x.block_elems,
+                                      .syms = x.syms, .offsets = x.offsets, .raw = x.raw,
+                                      .bits = x.bits, .words = x.words, .index = (uint32_t)c};
+        memcpy(d->count, x.count, sizeof d->count);
+        uint32_t g = (x.nblocks + HOIST_GPU_CODEC_THREADS - 1) / HOIST_GPU_CODEC_THREADS;
+        if (g > *groups) *groups = g;
+        *bytes += ch->len;
+    }
+    return HOIST_OK;
+}
+
+int hoist__gdec_window(hoist__load *ld, int worker, unsigned slot, size_t wi, const uint8_t *in,
+                       const uint8_t *decoded, hoist__stream *s, hoist__event *in_ev,
+                       bool *in_recorded)
+{
+    hoist__gdec *gd = ld->gdec;
+    RETURN_IF(worker < 0 || (unsigned)worker >= gd->nworkers || slot >= HOIST_SLOTS_PER_WORKER,
+              HOIST_E_INTERNAL, "GPU decoder for worker %d slot %u", worker, slot);
+    gworker *w = &gd->w[worker];
+    hoist__gpu_codec_chunk *list = w->list[slot];
+    uint32_t n = 0, groups = 0;
+    uint64_t bytes = 0;
+    *in_recorded = false;
+    RETURN_IF_ERR(build_list(ld, wi, in, decoded, s, list, &n, &groups, &bytes));
+    if (!n) return HOIST_OK;
+    const hoist__window *fw = &ld->plan.windows[wi];
+    const char *path = ld->table->files[0].path;
+    int rc = gd->g->copy_h2d(w->dev, in, fw->hi - fw->lo, s);
+    if (rc == HOIST_OK) rc = gd->g->event_record(in_ev, s);
+    if (rc == HOIST_OK) *in_recorded = true;
+    if (rc == HOIST_OK) rc = gd->g->copy_h2d(w->dev + gd->stage, list, n * sizeof *list, s);
+    if (rc == HOIST_OK)
+        rc = hoist__gpu_codec_decode(gd->g, gd->device, s, w->dev,
+                                     (const hoist__gpu_codec_chunk *)(w->dev + gd->stage), n,
+                                     groups, (uint32_t *)(w->dev + gd->stage + gd->list_bytes));
+    if (rc < 0)
+        return hoist__err_prefix(rc, "%s: decoding bytes %llu..%llu of the file on the GPU", path,
+                                 (unsigned long long)fw->lo, (unsigned long long)fw->hi);
+    atomic_fetch_add(&ld->gpu_decoded_bytes, bytes);
+    return HOIST_OK;
+}
+
+int hoist__gdec_finish(hoist__load *ld)
+{
+    hoist__gdec *gd = ld->gdec;
+    const hoist__table *t = ld->table;
+    uint32_t first = UINT32_MAX;
+    for (unsigned i = 0; i < gd->nworkers; i++) {
+        uint32_t e;
+        RETURN_IF_ERR(gd->g->copy_d2h(&e, gd->w[i].dev + gd->stage + gd->list_bytes, sizeof e,
+                                      gd->device));
+        if (e < first) first = e;
+    }
+    if (first == UINT32_MAX) return HOIST_OK;
+    RETURN_IF(first >= t->packed->nchunks, HOIST_E_INTERNAL,
+              "%s: the GPU decoder reported chunk %u of %llu", t->files[0].path, first,
+              (unsigned long long)t->packed->nchunks);
+    const hoist__chunk *ch = &t->packed->chunks[first];
+    const hoist__packed_tensor *pt = &t->packed->tensors[ch->tensor];
+    return hoist__err(HOIST_E_DECODE,
+                      "%s: tensor '%s', chunk %llu of %llu (bytes %llu..%llu of the file): the "
+                      "GPU decoder found a block whose bits are no code or do not end on its "
+                      "recorded word",
+                      t->files[0].path, t->tensors[ch->tensor].name,
+                      (unsigned long long)(first - pt->first_chunk),
+                      (unsigned long long)pt->nchunks, (unsigned long long)ch->file_off,
+                      (unsigned long long)(ch->file_off + ch->stored));
+}
+
+void hoist__gdec_close(hoist__load *ld)
+{
+    hoist__gdec *gd = ld->gdec;
+    if (!gd) return;
+    for (unsigned i = 0; gd->w && i < gd->nworkers; i++) gd->g->mem_free(gd->device, gd->w[i].dev);
+    if (gd->pinned) hoist__pinned_release(gd->g, gd->pinned, gd->pinned_bytes);
+    hoist__budget_give(&ld->budget, gd->taken);
+    hoist__free(gd->w);
+    hoist__free(gd);
+    ld->gdec = NULL;
+}
