@@ -58,6 +58,11 @@ void hoist__io_mapped_window(const char *path, uint64_t lo, uint64_t hi)
     if (hooks.mapped_window) hooks.mapped_window(path, lo, hi);
 }
 
+int hoist__io_mincore(void *addr, size_t len, unsigned char *vec)
+{
+    return hooks.mincore ? hooks.mincore(addr, len, vec) : mincore(addr, len, vec);
+}
+
 /* ---- helpers ---------------------------------------------------------------------------- */
 
 uint32_t hoist__io_dio_align(int fd)

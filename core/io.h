@@ -31,6 +31,9 @@ typedef struct hoist__io_hooks {
      * registered) and before they are copied: where a test truncates or replaces the file, at
      * the moment another process could. */
     void (*mapped_window)(const char *path, uint64_t lo, uint64_t hi);
+    /* Answers the page-cache residency probes in place of mincore(2) (0, or -1 and errno; vec
+     * filled as the kernel fills it): where a test makes the probe fail or see other pages. */
+    int (*mincore)(void *addr, size_t len, unsigned char *vec);
 } hoist__io_hooks;
 
 /* Installs hooks process-wide (copied; NULL restores every real call). Only while no load runs:
@@ -46,6 +49,7 @@ int hoist__io_uring_register_buffers(struct io_uring *ring, const struct iovec *
                                      unsigned nr);
 int hoist__io_uring_result(int direct, uint64_t off, unsigned len, int res);
 void hoist__io_mapped_window(const char *path, uint64_t lo, uint64_t hi);
+int hoist__io_mincore(void *addr, size_t len, unsigned char *vec);
 
 /* ---- helpers of the sources, built on the wrappers above ------------------------------------ */
 

@@ -35,6 +35,8 @@ typedef struct stream_state {
     uint32_t nfiles;
     int *fds;
     const hoist__plan *plan; /* from start on */
+    hoist__budget *budget;   /* from start on */
+    hoist__residency *res;   /* per file, from start on: the pages not to drop */
     hoist__io_dropper dropper;
     size_t ahead;           /* windows past the one being read that are advised WILLNEED */
     _Atomic size_t advised; /* windows below this index have been advised */
@@ -47,10 +49,14 @@ static void stream_close(void *vs)
     hoist__io_dropper_free(&s->dropper);
     for (uint32_t i = 0; i < s->nfiles; i++) {
         if (s->fds[i] < 0) continue;
-        /* whatever a failed load read, or a straggling readahead brought in */
-        (void)posix_fadvise(s->fds[i], 0, 0, POSIX_FADV_DONTNEED);
+        /* whatever a failed load read, or a straggling readahead brought in; before start
+         * nothing was read, and the cache is someone else's */
+        if (s->res) hoist__residency_drop(&s->res[i], s->fds[i], 0, UINT64_MAX);
         close(s->fds[i]);
     }
+    for (uint32_t i = 0; s->res && i < s->nfiles; i++) hoist__residency_free(&s->res[i], s->budget);
+    if (s->res) hoist__budget_give(s->budget, s->nfiles * sizeof *s->res);
+    hoist__free(s->res);
     hoist__free(s->fds);
     hoist__free(s);
 }
@@ -85,11 +91,15 @@ static size_t ahead_windows(const stream_state *s, uint64_t window)
 }
 
 /* The read-ahead pages are host memory the load makes the kernel take: counted like the
- * windows a mapping source holds, so a budget covers them (the staging gets the rest). */
+ * windows a mapping source holds, so a budget covers them (the staging gets the rest). So is
+ * the most the residency probe can take, a bit per page, which start takes from the budget
+ * before the staging is. */
 static uint64_t stream_host_bytes(void *vs, unsigned threads, uint64_t window)
 {
     (void)threads;
-    return window ? (uint64_t)ahead_windows(vs, window) * window : 0;
+    const stream_state *s = vs;
+    uint64_t probe = s->nfiles * sizeof *s->res + hoist__residency_bound(s->hints.files, s->nfiles);
+    return probe + (window ? (uint64_t)ahead_windows(s, window) * window : 0);
 }
 
 static int stream_open(const hoist__source_hints *h, void **out, hoist__source_needs *needs)
@@ -202,9 +212,26 @@ static int stream_read(void *vs, int worker, const hoist__window *w, void *buf, 
     if (s->dropper.ready)
         hoist__io_dropper_done(&s->dropper, w);
     else
-        hoist__io_drop_cache(fd, w->lo, w->hi);
+        hoist__residency_drop(s->res ? &s->res[w->file] : NULL, fd, w->lo, w->hi);
     *src = buf;
     *dma = 0;
+    return HOIST_OK;
+}
+
+/* Which pages each file has in the page cache before anything is read, so that only the
+ * others are dropped (hoist__residency: why that is exact). */
+static int probe_files(stream_state *s, hoist__budget *budget)
+{
+    RETURN_IF_ERR(hoist__budget_take(budget, s->nfiles * sizeof *s->res, "the residency maps"));
+    s->res = hoist__calloc(s->nfiles ? s->nfiles : 1, sizeof *s->res);
+    if (!s->res) {
+        hoist__budget_give(budget, s->nfiles * sizeof *s->res);
+        return hoist__err(HOIST_E_NOMEM, "out of memory for %u residency maps", s->nfiles);
+    }
+    s->budget = budget;
+    for (uint32_t i = 0; i < s->nfiles; i++)
+        hoist__residency_probe(s->fds[i], s->hints.files[i].path, s->hints.files[i].size,
+                               budget, &s->res[i]);
     return HOIST_OK;
 }
 
@@ -214,10 +241,11 @@ static int stream_start(void *vs, const hoist__plan *plan, hoist__budget *budget
     stream_state *s = vs;
     s->plan = plan;
     s->ahead = ahead_windows(s, plan->window_bytes);
+    RETURN_IF_ERR(probe_files(s, budget));
     /* the kernel's readahead would read the gaps between a sparse plan's pieces */
     for (uint32_t i = 0; hoist__source_ranges(plan) && i < s->nfiles; i++)
         (void)posix_fadvise(s->fds[i], 0, 0, POSIX_FADV_RANDOM);
-    return hoist__io_dropper_init(&s->dropper, plan, budget, s->fds);
+    return hoist__io_dropper_init(&s->dropper, plan, budget, s->fds, s->res);
 }
 
 const hoist__source_ops hoist__source_stream = {
