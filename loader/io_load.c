@@ -13,9 +13,11 @@
 /* ---- which pages were resident before the load -------------------------------------------- */
 
 /* The probe maps this much of a file at a time (address space, not memory: nothing is faulted
- * in) and asks mincore about this many pages per call, so that neither grows with the model. */
+ * in), and asks about runs of this many pages: what cachestat counts as all or none of a run is
+ * settled without mincore, which costs about 100 ns a page (30 ms per cached GB) where cachestat
+ * walks the cache 4-5 times faster. */
 #define PROBE_MAP_BYTES (1ull << 30)
-#define PROBE_RUN_PAGES 4096u
+#define PROBE_RUN_PAGES 512u
 
 static uint64_t page_bytes(void) { return (uint64_t)sysconf(_SC_PAGESIZE); }
 
@@ -40,24 +42,36 @@ static const char *mincore_hidden(int fd, const char *path)
     return "the kernel hides the page cache of a file this process neither owns nor may write";
 }
 
-/* Sets r's bits for the resident pages among [first, first + n) of the mapping map of file pages
- * from `base`, counting them; -1 with errno when mincore fails. */
-static int probe_run(hoist__residency *r, const uint8_t *map, uint64_t base, uint64_t first,
-                     uint64_t n)
+static void set_bits(hoist__residency *r, uint64_t first, uint64_t n)
 {
+    for (uint64_t i = first; i < first + n; i++) r->bits[i / 64] |= 1ull << (i % 64);
+    r->resident += n;
+}
+
+/* Pages [first, first + n) of the file, mapped at map from page `base`: cachestat settles a run
+ * that is all or nothing, mincore a mixed one (or any, without cachestat). -1 when mincore
+ * fails. */
+static int probe_run(hoist__residency *r, int fd, int cs, const uint8_t *map, uint64_t base,
+                     uint64_t first, uint64_t n)
+{
+    uint64_t cached;
+    if (cs && hoist__io_cachestat(fd, first * r->page, n * r->page, &cached) == 0) {
+        if (cached == 0) return 0;
+        if (cached >= n) {
+            set_bits(r, first, n);
+            return 0;
+        }
+    }
     unsigned char vec[PROBE_RUN_PAGES];
     if (hoist__io_mincore((void *)(map + (first - base) * r->page), n * r->page, vec) != 0)
         return -1;
-    for (uint64_t i = 0; i < n; i++) {
-        if (!(vec[i] & 1)) continue;
-        r->bits[(first + i) / 64] |= 1ull << ((first + i) % 64);
-        r->resident++;
-    }
+    for (uint64_t i = 0; i < n; i++)
+        if (vec[i] & 1) set_bits(r, first + i, 1);
     return 0;
 }
 
 /* Fills r->bits map by map and run by run; NULL, or what failed. */
-static const char *probe_pages(int fd, uint64_t size, hoist__residency *r)
+static const char *probe_pages(int fd, uint64_t size, int cs, hoist__residency *r)
 {
     uint64_t per_map = PROBE_MAP_BYTES / r->page;
     for (uint64_t base = 0; base < r->pages; base += per_map) {
@@ -67,7 +81,7 @@ static const char *probe_pages(int fd, uint64_t size, hoist__residency *r)
         if (map == MAP_FAILED) return "mmap failed";
         int rc = 0;
         for (uint64_t p = base; rc == 0 && p < base + n; p += PROBE_RUN_PAGES)
-            rc = probe_run(r, map, base, p,
+            rc = probe_run(r, fd, cs, map, base, p,
                            base + n - p < PROBE_RUN_PAGES ? base + n - p : PROBE_RUN_PAGES);
         munmap(map, len);
         if (rc != 0) return "mincore failed";
@@ -83,6 +97,20 @@ static void residency_forget(hoist__residency *r, hoist__budget *budget)
     r->bytes = 0;
 }
 
+/* The bitmap of a file that is partly resident, or whose cachestat cannot say. */
+static const char *probe_map(int fd, const char *path, uint64_t size, int cs,
+                             hoist__budget *budget, hoist__residency *r)
+{
+    const char *why = mincore_hidden(fd, path);
+    if (why) return why;
+    uint64_t bytes = bitmap_bytes(r->pages);
+    if (hoist__budget_take(budget, bytes, "the page-cache residency map") < 0)
+        return "the budget has no room for its map";
+    r->bytes = bytes;
+    r->bits = hoist__calloc(1, (size_t)bytes);
+    return r->bits ? probe_pages(fd, size, cs, r) : "out of memory for its map";
+}
+
 void hoist__residency_probe(int fd, const char *path, uint64_t size, hoist__budget *budget,
                             hoist__residency *r)
 {
@@ -90,15 +118,14 @@ void hoist__residency_probe(int fd, const char *path, uint64_t size, hoist__budg
     r->page = page_bytes();
     r->pages = (size + r->page - 1) / r->page;
     if (!r->pages) return;
-    const char *why = mincore_hidden(fd, path);
-    uint64_t bytes = bitmap_bytes(r->pages);
-    if (!why && hoist__budget_take(budget, bytes, "the page-cache residency map") < 0)
-        why = "the budget has no room for its map";
-    if (!why) {
-        r->bytes = bytes;
-        r->bits = hoist__calloc(1, (size_t)bytes);
-        why = r->bits ? probe_pages(fd, size, r) : "out of memory for its map";
+    /* a whole model cached, or none of it, is one call */
+    uint64_t cached = 0;
+    int cs = hoist__io_cachestat(fd, 0, 0, &cached) == 0;
+    if (cs && (cached == 0 || cached >= r->pages)) {
+        r->resident = cached ? r->pages : 0;
+        return;
     }
+    const char *why = probe_map(fd, path, size, cs, budget, r);
     if (why) {
         residency_forget(r, budget);
         r->resident = 0;

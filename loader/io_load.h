@@ -43,8 +43,10 @@ typedef struct hoist__residency {
 /* The most host memory a probe of the files takes (a bit per page of each): a load's budget
  * reserves it before the probe runs. */
 uint64_t hoist__residency_bound(const hoist__file *files, uint32_t nfiles);
-/* Probes which pages of the `size`-byte file open as fd (named path) are resident, in runs of
- * pages through mincore over a read-only mapping (no page is faulted in or read). Never fails:
+/* Probes which pages of the `size`-byte file open as fd (named path) are resident: cachestat
+ * over the file and then over runs of pages, mincore over a read-only mapping of the runs it
+ * finds mixed (or of every run where cachestat is missing); no page is faulted in or read, and
+ * a bitmap is kept only for a file partly resident. Never fails:
  * a probe that cannot be made (no mapping, mincore refused, a file whose owner does not let this
  * process see its cache, the budget) leaves r saying none were resident, so the load drops
  * everything it read, as the budget requires, and says why at DEBUG. */

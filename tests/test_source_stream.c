@@ -342,6 +342,21 @@ START_TEST(test_cold_file_dropped)
 }
 END_TEST
 
+static int mincore_enomem(void *addr, size_t len, unsigned char *vec)
+{
+    (void)addr, (void)len, (void)vec;
+    errno = ENOMEM;
+    return -1;
+}
+
+/* A kernel before 6.5. */
+static int cachestat_enosys(int fd, uint64_t off, uint64_t len, uint64_t *cached)
+{
+    (void)fd, (void)off, (void)len, (void)cached;
+    errno = ENOSYS;
+    return -1;
+}
+
 /* Pages [first, first + n) of fd into the page cache, and (kernel readahead off) no others. */
 static void read_pages(int fd, size_t first, size_t n)
 {
@@ -372,7 +387,10 @@ START_TEST(test_partly_cached_keeps_its_pages)
         unsigned char *before = st_resident_map(path, &pages);
         size_t kept = count_set(before, pages);
         ck_assert_msg(kept >= 300 && kept < pages / 4, "%zu of %zu pages cached", kept, pages);
+        /* every other load without cachestat: mincore alone maps the pages */
+        if (i % 2) st_hooks(&(hoist__io_hooks){.cachestat = cachestat_enosys});
         unsigned char *after = load_then_map(m, path, ra_threads[i], ra_chunks[i], &pages);
+        st_hooks(NULL);
         size_t lost = count_new(after, before, pages), fresh = count_new(before, after, pages);
         ck_assert_msg(lost == 0 && fresh == 0,
                       "%u x %llu: of %zu cached pages %zu dropped, and %zu others left cached",
@@ -385,15 +403,10 @@ START_TEST(test_partly_cached_keeps_its_pages)
 }
 END_TEST
 
-static int mincore_enomem(void *addr, size_t len, unsigned char *vec)
-{
-    (void)addr, (void)len, (void)vec;
-    errno = ENOMEM;
-    return -1;
-}
 
 /* A probe that fails cannot say what was cached: the load then drops every page it read (the
- * budget must hold), says why at DEBUG, and the bytes are the file's. */
+ * budget must hold), says why at DEBUG, and the bytes are the file's. cachestat answering for a
+ * whole file needs no mincore; without it, a failing mincore fails the probe. */
 START_TEST(test_probe_fails)
 {
     char *path = tu_path(dir, "probe.safetensors");
@@ -402,15 +415,29 @@ START_TEST(test_probe_fails)
     read_whole(path);
     ck_assert(st_cached_fraction(path) >= 0.99);
     st_log_start();
-    st_hooks(&(hoist__io_hooks){.mincore = mincore_enomem});
+    st_hooks(&(hoist__io_hooks){.mincore = mincore_enomem, .cachestat = cachestat_enosys});
     st_load_check(m, HOIST_PATH_STREAM, 2, 65536);
     st_hooks(NULL);
     hoist_set_log_callback(NULL, NULL, HOIST_LOG_WARN);
     ck_assert_int_eq(st_lines(HOIST_LOG_DEBUG, "cannot tell which pages were cached"), 1);
     ck_assert_int_eq(st_lines(HOIST_LOG_DEBUG, "mincore failed"), 1);
-    if (uncached(path)) { /* a filesystem that drops at all dropped it */
+    /* a kernel with cachestat: a whole cached file needs no mincore */
+    int fd = open(path, O_RDONLY);
+    uint64_t cached;
+    int cs = fd >= 0 && hoist__io_cachestat(fd, 0, 0, &cached) == 0;
+    if (fd >= 0) close(fd);
+    if (cs) {
         read_whole(path);
         st_hooks(&(hoist__io_hooks){.mincore = mincore_enomem});
+        size_t pages;
+        unsigned char *map = load_then_map(m, path, 2, 65536, &pages);
+        st_hooks(NULL);
+        ck_assert_uint_ge(count_set(map, pages), pages * 99 / 100);
+        free(map);
+    }
+    if (uncached(path)) { /* a filesystem that drops at all dropped it */
+        read_whole(path);
+        st_hooks(&(hoist__io_hooks){.mincore = mincore_enomem, .cachestat = cachestat_enosys});
         size_t pages;
         unsigned char *map = load_then_map(m, path, 2, 65536, &pages);
         st_hooks(NULL);
