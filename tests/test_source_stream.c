@@ -449,6 +449,97 @@ START_TEST(test_probe_fails)
 }
 END_TEST
 
+/* ---- a cold model through the workers' rings ------------------------------------------------ */
+
+/* Case 27 through the rings: buffered ring reads answering one byte, a random short count, or
+ * EINTR every other completion give the file's bytes; under a 1 MiB budget too. */
+START_TEST(test_cold_ring_faults)
+{
+    char *path = tu_path(dir, "ring.safetensors");
+    st_write_random_model(path, 6, (3u << 20) + 4097);
+    hoist_model *m = st_open(path);
+    hoist__io_hooks one = {.uring_result = st_result_one_byte};
+    hoist__io_hooks rnd = {.uring_result = st_result_random_short};
+    hoist__io_hooks intr = {.uring_result = st_result_eintr_every_other};
+    const hoist__io_hooks *all[] = {NULL, &one, &rnd, &intr};
+    for (int i = 0; i < 4 && uncached(path); i++) {
+        st_log_start();
+        st_hooks(all[i]);
+        st_load_check(m, HOIST_PATH_STREAM, i == 3 ? 1 : 0, i == 2 ? 65536 : 0);
+        st_hooks(NULL);
+        ck_assert_int_eq(st_lines(HOIST_LOG_DEBUG, "each with an io_uring of buffered reads"), 1);
+    }
+    if (uncached(path)) {
+        hoist_load_options o = HOIST_LOAD_OPTIONS_DEFAULT;
+        o.path = HOIST_PATH_STREAM;
+        o.ram_budget = 1u << 20;
+        hoist_weights *w = NULL;
+        ck_assert_msg(hoist_load(m, &o, &w) == HOIST_OK, "%s", hoist_last_error());
+        hoist_load_stats st = HOIST_LOAD_STATS_INIT;
+        ck_assert_int_eq(hoist_weights_stats(w, &st), HOIST_OK);
+        ck_assert_uint_le(st.peak_host_bytes, 1u << 20);
+        tu_assert_weights_match_files(m, w);
+        hoist_weights_free(w);
+    }
+    hoist_model_free(m);
+    free(path);
+}
+END_TEST
+
+/* A ring read failing names the file and the offset; a file ending early through a ring is a
+ * changed file; nothing is published and every descriptor is closed. */
+START_TEST(test_cold_ring_errors)
+{
+    hoist_model *m = open_odd(20, 4);
+    char *path = tu_path(dir, "odd.safetensors");
+    st_fail_off = 100000;
+    hoist__io_hooks eio = {.uring_result = st_result_eio_above};
+    hoist__io_hooks eof = {.uring_result = st_result_eof_above};
+    const hoist__io_hooks *hooks[] = {&eio, &eof};
+    const int want[] = {HOIST_E_IO, HOIST_E_FILE_CHANGED};
+    for (int i = 0; i < 2 && uncached(path); i++) {
+        st_log_start();
+        st_hooks(hooks[i]);
+        hoist_load_options o = HOIST_LOAD_OPTIONS_DEFAULT;
+        o.path = HOIST_PATH_STREAM;
+        o.chunk_bytes = 65536;
+        hoist_weights *w = (hoist_weights *)1;
+        int fds = st_fd_count();
+        ck_assert_int_eq(hoist_load(m, &o, &w), want[i]);
+        st_hooks(NULL);
+        ck_assert_int_eq(st_fd_count(), fds);
+        ck_assert_ptr_null(w);
+        ck_assert_int_eq(st_lines(HOIST_LOG_DEBUG, "each with an io_uring of buffered reads"), 1);
+        const char *e = hoist_last_error();
+        ck_assert_msg(strstr(e, "odd.safetensors") && strstr(e, i ? "ends at byte" : "at byte"),
+                      "message: %s", e);
+    }
+    hoist_model_free(m);
+    free(path);
+}
+END_TEST
+
+/* Case 31 for stream: no io_uring (kernel.io_uring_disabled) reads a cold model with one pread
+ * worker, same bytes. */
+START_TEST(test_cold_without_ring)
+{
+    char *path = tu_path(dir, "noring.safetensors");
+    st_write_random_model(path, 4, 1u << 20);
+    hoist_model *m = st_open(path);
+    if (uncached(path)) {
+        st_init_errno = EPERM;
+        st_hooks(&(hoist__io_hooks){.uring_init = st_uring_init_fail});
+        hoist_load_stats s = st_load_stats(m, HOIST_PATH_STREAM);
+        st_hooks(NULL);
+        ck_assert_uint_eq(s.threads, 1);
+        ck_assert_int_eq(st_lines(HOIST_LOG_DEBUG, "not in the page cache: 1 worker"), 1);
+        ck_assert_int_eq(st_lines(HOIST_LOG_DEBUG, "io_uring"), 0);
+    }
+    hoist_model_free(m);
+    free(path);
+}
+END_TEST
+
 START_TEST(test_ram_budget)
 {
     char *path = tu_path(dir, "mid.safetensors");
@@ -500,6 +591,9 @@ int main(void)
     tcase_add_test(tc, test_cold_file_dropped);
     tcase_add_test(tc, test_partly_cached_keeps_its_pages);
     tcase_add_test(tc, test_probe_fails);
+    tcase_add_test(tc, test_cold_ring_faults);
+    tcase_add_test(tc, test_cold_ring_errors);
+    tcase_add_test(tc, test_cold_without_ring);
     tcase_add_test(tc, test_ram_budget);
     tcase_add_test(tc, test_above_4g);
     suite_add_tcase(s, tc);
