@@ -1,5 +1,5 @@
-/* The stream path: plain buffered pread of each window into the pipeline's buffer, and
- * posix_fadvise(DONTNEED) behind the reads.
+/* The stream path: buffered reads of each window into the pipeline's buffer, and
+ * posix_fadvise(DONTNEED) behind the reads of only the pages the load brought in.
  *
  * It needs neither O_DIRECT nor io_uring, so it works on any filesystem, and dropping what has
  * been read keeps the page cache from growing with the model: host memory is the staging the
@@ -7,7 +7,24 @@
  * trails the lowest unread window (hoist__io_dropper) rather than each window, so kernel
  * readahead stays on and still leaves nothing behind. On a host load the pipeline hands the
  * destination itself as buf when a window is one piece, so those bytes are read in place. A
- * sparse plan (tensor-parallel slices) reads only its pieces' ranges, one pread each. */
+ * sparse plan (tensor-parallel slices) reads only its pieces' ranges.
+ *
+ * The page cache is shared: a second rank or a restarted engine loading the same model should
+ * find what was cached before still cached. So start probes, before anything is read, which
+ * pages of each file are resident (hoist__residency_probe: cachestat, and mincore over a
+ * mapping for runs that are partly resident), and every drop skips them. The rule that makes
+ * this exact despite the kernel dropping only whole folios (up to 2 MiB) lying inside the range
+ * asked for: a folio the load brings in is created where nothing was resident, so it lies
+ * inside one run of pages that were not, and dropping exactly those runs, cut only at 2 MiB
+ * boundaries, frees every folio the load brought in and none that was there before
+ * (loader/io_load.h has the cases that can break it). A probe that cannot be made drops
+ * everything the load read, as before: the budget comes first.
+ *
+ * How the windows are read depends on what is cached (sampled at open): a cached model with
+ * STREAM_THREADS workers calling pread (a copy out of memory); a cold one through an io_uring
+ * per worker, each window cut into STREAM_RING_READ reads all in flight at once (a deep queue
+ * within the windows the budget already counts), or by one pread worker where no ring is to be
+ * had. */
 #include "core/uring.h"
 #include "loader/io_load.h"
 #include "loader/source.h"
@@ -25,7 +42,8 @@
  * 35 at 12 x 4 MiB. Small windows also keep the staging (and a budget) small. */
 #define STREAM_THREADS 12u
 #define STREAM_WINDOW (2u << 20)
-/* Workers for files that are not in the page cache. Buffered reads of one file by several
+/* Workers for files that are not in the page cache, where there is no io_uring (below). Buffered
+ * reads of one file by several
  * threads look random to the kernel's readahead, which then keeps little in flight for each;
  * one reader is one sequential stream. Cold on the device machine's virtio disk, 8.6 GB (2
  * rounds each, docs/BENCHMARKS.md): 1 worker 1.90 GB/s, as fast as O_DIRECT io_uring (1.89);

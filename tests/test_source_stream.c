@@ -404,7 +404,7 @@ START_TEST(test_partly_cached_keeps_its_pages)
 END_TEST
 
 
-/* A probe that fails cannot say what was cached: the load then drops every page it read (the
+/* Case 38: a probe that fails cannot say what was cached: the load then drops every page it read (the
  * budget must hold), says why at DEBUG, and the bytes are the file's. cachestat answering for a
  * whole file needs no mincore; without it, a failing mincore fails the probe. */
 START_TEST(test_probe_fails)
