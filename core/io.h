@@ -1,7 +1,8 @@
 /* The I/O seam: every open, pread, io_uring setup call and page-cache residency query of the
- * stream and uring sources (and hoist__pread_full) goes through these wrappers, so that tests can inject the faults of
- * docs/RELIABILITY.md cases 27, 29 and 31 without a special filesystem or kernel: O_DIRECT refused,
- * io_uring disabled, short reads, EINTR. Internal, not public API. */
+ * stream and uring sources (and hoist__pread_full) goes through these wrappers, so that tests
+ * can inject the faults of docs/RELIABILITY.md cases 27, 29, 31 and 38 without a special
+ * filesystem or kernel: O_DIRECT refused, io_uring disabled, short reads, EINTR, a residency
+ * probe refused. Internal, not public API. */
 #ifndef HOIST_CORE_IO_H
 #define HOIST_CORE_IO_H
 

@@ -404,9 +404,9 @@ START_TEST(test_partly_cached_keeps_its_pages)
 END_TEST
 
 
-/* Case 38: a probe that fails cannot say what was cached: the load then drops every page it read (the
- * budget must hold), says why at DEBUG, and the bytes are the file's. cachestat answering for a
- * whole file needs no mincore; without it, a failing mincore fails the probe. */
+/* Case 38: a probe that fails cannot say what was cached: the load then drops every page it
+ * read (the budget must hold), says why at DEBUG, and the bytes are the file's. cachestat
+ * answering for a whole file needs no mincore; without it, a failing mincore fails the probe. */
 START_TEST(test_probe_fails)
 {
     char *path = tu_path(dir, "probe.safetensors");
