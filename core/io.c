@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -56,6 +57,30 @@ int hoist__io_uring_result(int direct, uint64_t off, unsigned len, int res)
 void hoist__io_mapped_window(const char *path, uint64_t lo, uint64_t hi)
 {
     if (hooks.mapped_window) hooks.mapped_window(path, lo, hi);
+}
+
+int hoist__io_mincore(void *addr, size_t len, unsigned char *vec)
+{
+    return hooks.mincore ? hooks.mincore(addr, len, vec) : mincore(addr, len, vec);
+}
+
+/* cachestat(2) (Linux 6.5); libc has no wrapper, and older headers no number. */
+#ifndef __NR_cachestat
+#define __NR_cachestat 451
+#endif
+
+int hoist__io_cachestat(int fd, uint64_t off, uint64_t len, uint64_t *cached)
+{
+    if (hooks.cachestat) return hooks.cachestat(fd, off, len, cached);
+    struct {
+        uint64_t off, len;
+    } range = {off, len};
+    struct {
+        uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
+    } cs;
+    if (syscall(__NR_cachestat, fd, &range, &cs, 0u) != 0) return -1;
+    *cached = cs.nr_cache;
+    return 0;
 }
 
 /* ---- helpers ---------------------------------------------------------------------------- */

@@ -1,7 +1,8 @@
-/* The I/O seam: every open, pread and io_uring setup call of the stream and uring sources (and
- * hoist__pread_full) goes through these wrappers, so that tests can inject the faults of
- * docs/RELIABILITY.md cases 27, 29 and 31 without a special filesystem or kernel: O_DIRECT refused,
- * io_uring disabled, short reads, EINTR. Internal, not public API. */
+/* The I/O seam: every open, pread, io_uring setup call and page-cache residency query of the
+ * stream and uring sources (and hoist__pread_full) goes through these wrappers, so that tests
+ * can inject the faults of docs/RELIABILITY.md cases 27, 29, 31 and 39 without a special
+ * filesystem or kernel: O_DIRECT refused, io_uring disabled, short reads, EINTR, a residency
+ * probe refused. Internal, not public API. */
 #ifndef HOIST_CORE_IO_H
 #define HOIST_CORE_IO_H
 
@@ -31,6 +32,13 @@ typedef struct hoist__io_hooks {
      * registered) and before they are copied: where a test truncates or replaces the file, at
      * the moment another process could. */
     void (*mapped_window)(const char *path, uint64_t lo, uint64_t hi);
+    /* Answers the page-cache residency probes in place of mincore(2) (0, or -1 and errno; vec
+     * filled as the kernel fills it): where a test makes the probe fail or see other pages. */
+    int (*mincore)(void *addr, size_t len, unsigned char *vec);
+    /* Answers cachestat(2) in its place: *cached = pages of [off, off + len) of fd in the page
+     * cache (len 0: to the end of the file); 0, or -1 and errno (ENOSYS before Linux 6.5,
+     * EPERM for a file the kernel will not tell this process about). */
+    int (*cachestat)(int fd, uint64_t off, uint64_t len, uint64_t *cached);
 } hoist__io_hooks;
 
 /* Installs hooks process-wide (copied; NULL restores every real call). Only while no load runs:
@@ -46,6 +54,8 @@ int hoist__io_uring_register_buffers(struct io_uring *ring, const struct iovec *
                                      unsigned nr);
 int hoist__io_uring_result(int direct, uint64_t off, unsigned len, int res);
 void hoist__io_mapped_window(const char *path, uint64_t lo, uint64_t hi);
+int hoist__io_mincore(void *addr, size_t len, unsigned char *vec);
+int hoist__io_cachestat(int fd, uint64_t off, uint64_t len, uint64_t *cached);
 
 /* ---- helpers of the sources, built on the wrappers above ------------------------------------ */
 

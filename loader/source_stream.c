@@ -1,5 +1,5 @@
-/* The stream path: plain buffered pread of each window into the pipeline's buffer, and
- * posix_fadvise(DONTNEED) behind the reads.
+/* The stream path: buffered reads of each window into the pipeline's buffer, and
+ * posix_fadvise(DONTNEED) behind the reads of only the pages the load brought in.
  *
  * It needs neither O_DIRECT nor io_uring, so it works on any filesystem, and dropping what has
  * been read keeps the page cache from growing with the model: host memory is the staging the
@@ -7,13 +7,32 @@
  * trails the lowest unread window (hoist__io_dropper) rather than each window, so kernel
  * readahead stays on and still leaves nothing behind. On a host load the pipeline hands the
  * destination itself as buf when a window is one piece, so those bytes are read in place. A
- * sparse plan (tensor-parallel slices) reads only its pieces' ranges, one pread each. */
+ * sparse plan (tensor-parallel slices) reads only its pieces' ranges.
+ *
+ * The page cache is shared: a second rank or a restarted engine loading the same model should
+ * find what was cached before still cached. So start probes, before anything is read, which
+ * pages of each file are resident (hoist__residency_probe: cachestat, and mincore over a
+ * mapping for runs that are partly resident), and every drop skips them. The rule that makes
+ * this exact despite the kernel dropping only whole folios (up to 2 MiB) lying inside the range
+ * asked for: a folio the load brings in is created where nothing was resident, so it lies
+ * inside one run of pages that were not, and dropping exactly those runs, cut only at 2 MiB
+ * boundaries, frees every folio the load brought in and none that was there before
+ * (loader/io_load.h has the cases that can break it). A probe that cannot be made drops
+ * everything the load read, as before: the budget comes first.
+ *
+ * How the windows are read depends on what is cached (sampled at open): a cached model with
+ * STREAM_THREADS workers calling pread (a copy out of memory); a cold one through an io_uring
+ * per worker, each window cut into STREAM_RING_READ reads all in flight at once (a deep queue
+ * within the windows the budget already counts), or by one pread worker where no ring is to be
+ * had. */
+#include "core/uring.h"
 #include "loader/io_load.h"
 #include "loader/source.h"
 
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 /* Defaults, used only where the options leave them 0; change them here. Measured on an H100 host
@@ -23,34 +42,71 @@
  * 35 at 12 x 4 MiB. Small windows also keep the staging (and a budget) small. */
 #define STREAM_THREADS 12u
 #define STREAM_WINDOW (2u << 20)
-/* Workers for files that are not in the page cache. Buffered reads of one file by several
+/* Workers for files that are not in the page cache, where there is no io_uring (below). Buffered
+ * reads of one file by several
  * threads look random to the kernel's readahead, which then keeps little in flight for each;
  * one reader is one sequential stream. Cold on the device machine's virtio disk, 8.6 GB (2
  * rounds each, docs/BENCHMARKS.md): 1 worker 1.90 GB/s, as fast as O_DIRECT io_uring (1.89);
  * 2 workers 1.56, 4 workers 1.64, 12 workers 1.33. */
 #define STREAM_COLD_THREADS 1u
+/* Files not in the page cache, where io_uring is to be had: each worker reads its window as
+ * buffered reads of STREAM_RING_READ bytes, all in flight at once on its own ring. A buffered
+ * read keeps at most max(read_ahead_kb, max_sectors_kb) of itself in flight (128 KiB on the
+ * device machines' virtio disks), and one reader waiting on each such piece in turn left a
+ * disk that wants a deeper queue idle (0.72 GB/s against O_DIRECT io_uring's 1.96 in a 1 GiB
+ * cgroup, H200): here 4 workers x 16 reads keep up to 8 MiB queued. Kernel readahead is turned
+ * off (POSIX_FADV_RANDOM) so that the cache holds exactly the windows in hand, the queue being
+ * the reads themselves; the kernel then also reads them into single pages, which the drop
+ * frees exactly. Reads through a ring are not one stream to the kernel's readahead, so the
+ * workers no longer get in each other's way as pread workers did. */
+#define STREAM_RING_THREADS 4u
+#define STREAM_RING_READ (128u << 10)
+#define STREAM_RING_DEPTH 16u
+/* Staging buffers a worker registers with its ring (the pipeline's slots per worker). */
+#define STREAM_RING_BUFS 8u
+
+/* A worker's ring; not live where the worker reads with pread. */
+typedef struct stream_worker {
+    hoist__uring eng;
+    void *bufs[STREAM_RING_BUFS];
+    unsigned nbufs;
+} stream_worker;
 
 typedef struct stream_state {
     hoist__source_hints hints;
     uint32_t nfiles;
     int *fds;
     const hoist__plan *plan; /* from start on */
+    hoist__budget *budget;   /* from start on */
+    hoist__residency *res;   /* per file, from start on: the pages not to drop */
     hoist__io_dropper dropper;
     size_t ahead;           /* windows past the one being read that are advised WILLNEED */
     _Atomic size_t advised; /* windows below this index have been advised */
+    bool ring;              /* cold files read through the workers' rings (see STREAM_RING_*) */
+    hoist__uring_file *ufiles; /* the rings' view of fds (buffered only) */
+    stream_worker *workers;
+    unsigned nworkers;
+    _Atomic int told_ring;
 } stream_state;
 
 static void stream_close(void *vs)
 {
     stream_state *s = vs;
     if (!s) return;
+    for (unsigned i = 0; s->workers && i < s->nworkers; i++) hoist__uring_exit(&s->workers[i].eng);
+    hoist__free(s->workers);
+    hoist__free(s->ufiles); /* the descriptors are fds' */
     hoist__io_dropper_free(&s->dropper);
     for (uint32_t i = 0; i < s->nfiles; i++) {
         if (s->fds[i] < 0) continue;
-        /* whatever a failed load read, or a straggling readahead brought in */
-        (void)posix_fadvise(s->fds[i], 0, 0, POSIX_FADV_DONTNEED);
+        /* whatever a failed load read, or a straggling readahead brought in; before start
+         * nothing was read, and the cache is someone else's */
+        if (s->res) hoist__residency_drop(&s->res[i], s->fds[i], 0, UINT64_MAX);
         close(s->fds[i]);
     }
+    for (uint32_t i = 0; s->res && i < s->nfiles; i++) hoist__residency_free(&s->res[i], s->budget);
+    if (s->res) hoist__budget_give(s->budget, s->nfiles * sizeof *s->res);
+    hoist__free(s->res);
     hoist__free(s->fds);
     hoist__free(s);
 }
@@ -85,11 +141,61 @@ static size_t ahead_windows(const stream_state *s, uint64_t window)
 }
 
 /* The read-ahead pages are host memory the load makes the kernel take: counted like the
- * windows a mapping source holds, so a budget covers them (the staging gets the rest). */
+ * windows a mapping source holds, so a budget covers them (the staging gets the rest). So is
+ * the most the residency probe can take, a bit per page, which start takes from the budget
+ * before the staging is. */
 static uint64_t stream_host_bytes(void *vs, unsigned threads, uint64_t window)
 {
     (void)threads;
-    return window ? (uint64_t)ahead_windows(vs, window) * window : 0;
+    const stream_state *s = vs;
+    uint64_t probe = s->nfiles * sizeof *s->res + hoist__residency_bound(s->hints.files, s->nfiles);
+    return probe + (window ? (uint64_t)ahead_windows(s, window) * window : 0);
+}
+
+/* Whether this process may have an io_uring at all (kernel.io_uring_disabled, seccomp, ENOSYS,
+ * the memlock limit say no): asked once, through the seam, with a one-entry ring. */
+static bool ring_available(void)
+{
+    hoist__uring u;
+    if (hoist__uring_init(&u, 1, NULL, 0, NULL, 0) < 0) return false;
+    bool live = u.live;
+    hoist__uring_exit(&u);
+    return live;
+}
+
+/* The rings' view of the files: their buffered descriptors, which the rings never close. */
+static int ring_files(stream_state *s, unsigned threads)
+{
+    s->ufiles = hoist__calloc(s->nfiles ? s->nfiles : 1, sizeof *s->ufiles);
+    s->workers = hoist__calloc(threads, sizeof *s->workers);
+    RETURN_IF(!s->ufiles || !s->workers, HOIST_E_NOMEM,
+              "out of memory for %u files and %u workers", s->nfiles, threads);
+    s->nworkers = threads;
+    for (uint32_t i = 0; i < s->nfiles; i++)
+        s->ufiles[i] = (hoist__uring_file){.path = s->hints.files[i].path,
+                                           .buffered_fd = s->fds[i],
+                                           .direct_fd = -1,
+                                           .align = HOIST_IO_DEFAULT_DIO_ALIGN};
+    return HOIST_OK;
+}
+
+/* Workers and window for what the page cache holds: a cached model is a copy out of memory
+ * (STREAM_THREADS preads); a cold one is read through rings where there are any
+ * (STREAM_RING_*), else by one pread worker whose kernel readahead stays on. */
+static int stream_plan_workers(stream_state *s, const hoist__source_hints *h,
+                               hoist__source_needs *needs)
+{
+    const char *first = s->nfiles ? h->files[0].path : "model";
+    bool cold = hoist__io_cached_fraction(h->files, h->nfiles) < 0.5;
+    s->ring = cold && ring_available();
+    unsigned threads = !cold ? STREAM_THREADS : s->ring ? STREAM_RING_THREADS : STREAM_COLD_THREADS;
+    hoist__io_default_needs(h, threads, STREAM_WINDOW, needs);
+    needs->staging = true;
+    if (cold)
+        hoist__log(HOIST_LOG_DEBUG, "stream: %s is not in the page cache: %u worker%s%s", first,
+                   needs->threads, needs->threads == 1 ? "" : "s",
+                   s->ring ? ", each with an io_uring of buffered reads" : "");
+    return s->ring ? ring_files(s, needs->threads) : HOIST_OK;
 }
 
 static int stream_open(const hoist__source_hints *h, void **out, hoist__source_needs *needs)
@@ -109,13 +215,11 @@ static int stream_open(const hoist__source_hints *h, void **out, hoist__source_n
         stream_close(s);
         return rc;
     }
-    int cold = !h->threads && hoist__io_cached_fraction(h->files, h->nfiles) < 0.5;
-    if (cold)
-        hoist__log(HOIST_LOG_DEBUG, "stream: %s is not in the page cache: %u worker",
-                   s->nfiles ? h->files[0].path : "model", STREAM_COLD_THREADS);
-    unsigned threads = cold ? STREAM_COLD_THREADS : STREAM_THREADS;
-    hoist__io_default_needs(h, threads, STREAM_WINDOW, needs);
-    needs->staging = true;
+    rc = stream_plan_workers(s, h, needs);
+    if (rc < 0) {
+        stream_close(s);
+        return rc;
+    }
     *out = s;
     return HOIST_OK;
 }
@@ -190,6 +294,78 @@ static int read_window(const stream_state *s, const hoist__window *w, uint8_t *b
     return HOIST_OK;
 }
 
+/* ---- reads through a worker's ring ------------------------------------------------------ */
+
+/* The reads of one window, STREAM_RING_READ bytes or less each, made as the engine asks: of the
+ * whole window, or in a sparse plan of each of its pieces' ranges. */
+typedef struct ring_feed {
+    const hoist__window *w;
+    uint8_t *buf;
+    int bi;          /* buf's registered index, -1 */
+    bool sparse;
+    hoist__range_iter it;
+    hoist__range cur; /* what is left of the range being cut */
+    uint64_t bytes;   /* asked of storage */
+} ring_feed;
+
+static bool ring_next(void *ctx, unsigned slot, hoist__uring_read *r)
+{
+    ring_feed *f = ctx;
+    (void)slot; /* the window's buffer says where each read goes */
+    if (f->cur.lo == f->cur.hi && (!f->sparse || !hoist__range_next(&f->it, &f->cur)))
+        return false;
+    uint64_t a = f->cur.lo, b = f->cur.hi - a > STREAM_RING_READ ? a + STREAM_RING_READ : f->cur.hi;
+    *r = (hoist__uring_read){.file = f->w->file, .buf = f->bi, .direct = 0, .off = a, .end = b,
+                             .need = b, .dst = f->buf + (a - f->w->lo)};
+    f->cur.lo = b;
+    f->bytes += b - a;
+    return true;
+}
+
+static int buffer_index(const stream_worker *sw, const void *buf)
+{
+    for (unsigned i = 0; i < sw->nbufs; i++)
+        if (sw->bufs[i] == buf) return (int)i;
+    return -1;
+}
+
+static int ring_read(stream_state *s, stream_worker *sw, const hoist__window *w, uint8_t *buf)
+{
+    ring_feed f = {.w = w, .buf = buf, .bi = buffer_index(sw, buf),
+                   .sparse = hoist__source_ranges(s->plan)};
+    if (f.sparse)
+        hoist__range_iter_init(&f.it, s->plan, w, 1);
+    else
+        f.cur = (hoist__range){.lo = w->lo, .hi = w->hi, .need = w->hi};
+    hoist__uring_feed feed = {.next = ring_next, .ctx = &f};
+    int rc = hoist__uring_run(&sw->eng, &feed);
+    count(s, f.bytes);
+    return rc;
+}
+
+/* The worker's ring, its staging slots registered; a worker that gets none reads with pread. */
+static int stream_attach(void *vs, int worker, void *const *bufs, unsigned nbufs, uint64_t bytes)
+{
+    stream_state *s = vs;
+    if (!s->ring) return HOIST_OK;
+    RETURN_IF(worker < 0 || (unsigned)worker >= s->nworkers || nbufs > STREAM_RING_BUFS,
+              HOIST_E_INTERNAL, "stream: worker %d with %u buffers (have %u workers)", worker,
+              nbufs, s->nworkers);
+    stream_worker *sw = &s->workers[worker];
+    memcpy(sw->bufs, bufs, nbufs * sizeof *bufs);
+    sw->nbufs = nbufs;
+    struct iovec iov[STREAM_RING_BUFS];
+    for (unsigned i = 0; i < nbufs; i++) iov[i] = (struct iovec){bufs[i], bytes};
+    RETURN_IF_ERR(hoist__uring_init(&sw->eng, STREAM_RING_DEPTH, s->ufiles, s->nfiles, iov, nbufs));
+    if (sw->eng.live || atomic_exchange(&s->told_ring, 1)) return HOIST_OK;
+    hoist__log(HOIST_LOG_INFO, "stream: %s: no io_uring for worker %d (%s); reading with pread",
+               s->nfiles ? s->hints.files[0].path : "model", worker, strerror(sw->eng.init_errno));
+    /* a pread worker needs the kernel's readahead back (start turned it off for the rings) */
+    for (uint32_t i = 0; !hoist__source_ranges(s->plan) && i < s->nfiles; i++)
+        (void)posix_fadvise(s->fds[i], 0, 0, POSIX_FADV_NORMAL);
+    return HOIST_OK;
+}
+
 static int stream_read(void *vs, int worker, const hoist__window *w, void *buf, const void **src,
                        int *dma)
 {
@@ -198,13 +374,33 @@ static int stream_read(void *vs, int worker, const hoist__window *w, void *buf, 
     RETURN_IF(!buf, HOIST_E_INTERNAL, "stream: no buffer for bytes %llu..%llu",
               (unsigned long long)w->lo, (unsigned long long)w->hi);
     int fd = s->fds[w->file];
-    RETURN_IF_ERR(read_window(s, w, buf));
+    stream_worker *sw = s->ring && worker >= 0 && (unsigned)worker < s->nworkers
+                            ? &s->workers[worker]
+                            : NULL;
+    RETURN_IF_ERR(sw && sw->eng.live ? ring_read(s, sw, w, buf) : read_window(s, w, buf));
     if (s->dropper.ready)
         hoist__io_dropper_done(&s->dropper, w);
     else
-        hoist__io_drop_cache(fd, w->lo, w->hi);
+        hoist__residency_drop(s->res ? &s->res[w->file] : NULL, fd, w->lo, w->hi);
     *src = buf;
     *dma = 0;
+    return HOIST_OK;
+}
+
+/* Which pages each file has in the page cache before anything is read, so that only the
+ * others are dropped (hoist__residency: why that is exact). */
+static int probe_files(stream_state *s, hoist__budget *budget)
+{
+    RETURN_IF_ERR(hoist__budget_take(budget, s->nfiles * sizeof *s->res, "the residency maps"));
+    s->res = hoist__calloc(s->nfiles ? s->nfiles : 1, sizeof *s->res);
+    if (!s->res) {
+        hoist__budget_give(budget, s->nfiles * sizeof *s->res);
+        return hoist__err(HOIST_E_NOMEM, "out of memory for %u residency maps", s->nfiles);
+    }
+    s->budget = budget;
+    for (uint32_t i = 0; i < s->nfiles; i++)
+        hoist__residency_probe(s->fds[i], s->hints.files[i].path, s->hints.files[i].size,
+                               budget, &s->res[i]);
     return HOIST_OK;
 }
 
@@ -214,10 +410,12 @@ static int stream_start(void *vs, const hoist__plan *plan, hoist__budget *budget
     stream_state *s = vs;
     s->plan = plan;
     s->ahead = ahead_windows(s, plan->window_bytes);
-    /* the kernel's readahead would read the gaps between a sparse plan's pieces */
-    for (uint32_t i = 0; hoist__source_ranges(plan) && i < s->nfiles; i++)
+    RETURN_IF_ERR(probe_files(s, budget));
+    /* the kernel's readahead would read the gaps between a sparse plan's pieces; through rings
+     * the reads in flight are the readahead (STREAM_RING_READ) */
+    for (uint32_t i = 0; (s->ring || hoist__source_ranges(plan)) && i < s->nfiles; i++)
         (void)posix_fadvise(s->fds[i], 0, 0, POSIX_FADV_RANDOM);
-    return hoist__io_dropper_init(&s->dropper, plan, budget, s->fds);
+    return hoist__io_dropper_init(&s->dropper, plan, budget, s->fds, s->res);
 }
 
 const hoist__source_ops hoist__source_stream = {
@@ -227,5 +425,6 @@ const hoist__source_ops hoist__source_stream = {
     .close = stream_close,
     .read = stream_read,
     .start = stream_start,
+    .attach = stream_attach,
     .host_bytes = stream_host_bytes,
 };

@@ -214,6 +214,26 @@ static ST_UNUSED double st_cached_fraction(const char *path)
     return (double)cached / (double)pages;
 }
 
+/* Which of path's pages are resident (vec[i] & 1, as mincore answers), *pages of them; the
+ * caller frees the result. */
+static ST_UNUSED unsigned char *st_resident_map(const char *path, size_t *pages)
+{
+    int fd = open(path, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    struct stat st;
+    ck_assert_int_eq(fstat(fd, &st), 0);
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), size = (size_t)st.st_size;
+    *pages = (size + page - 1) / page;
+    void *map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+    ck_assert(map != MAP_FAILED);
+    unsigned char *vec = malloc(*pages);
+    ck_assert_ptr_nonnull(vec);
+    ck_assert_int_eq(mincore(map, size, vec), 0);
+    munmap(map, size);
+    close(fd);
+    return vec;
+}
+
 /* Writes back and drops path's pages, as a cold start would find it. */
 /* A new directory on /dev/shm, which must be a tmpfs; the caller removes it with tu_rmtree. */
 static ST_UNUSED char *st_shm_dir(void)
