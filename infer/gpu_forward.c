@@ -15,8 +15,6 @@
 #include "core/core.h"
 
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #define MAX_DEVICES 64
 #define BLAS_WORKSPACE (32u << 20) /* what cuBLAS asks for on Hopper; fixed so graphs can capture */
@@ -44,14 +42,8 @@ typedef struct gpu_dev {
     float *extras;            /* s->extras on this device (biases, q/k norms), or NULL */
     uint64_t dq_bytes;
     uint32_t nsplit;          /* blocks per head in decode attention */
-    hoist__gemv_tune tune;    /* the decode products' spread over this device */
     int has_layers;
 } gpu_dev;
-
-/* A layer's decode step as four products around the attention: q/k/v from the residual stream
- * (attention RMSNorm folded in), o_proj onto the residual, gate/up into the SwiGLU activations
- * (MLP RMSNorm folded in), down_proj onto the residual. */
-enum { DEC_QKV, DEC_O, DEC_GU, DEC_DOWN, DEC_N };
 
 typedef struct gpu_state {
     const hoist__gpu_ops *g;
@@ -73,12 +65,6 @@ typedef struct gpu_state {
     size_t es;                /* bytes per element of the weight dtype */
     hoist__graph *graph;
     int graph_state;          /* 0 not tried, 1 ready, -1 failed (launch directly) */
-    /* Decode steps' products by hoist__k_gemv, prepared at creation: [n_layers][DEC_N], with
-     * dec_ok[l] 0 where a layer's shapes took cuBLAS (as every f32 model does). */
-    hoist__gemv *dec;
-    uint8_t *dec_ok;
-    hoist__gemv head_gemv;    /* final RMSNorm and the head; x set per step */
-    int head_ok;
 } gpu_state;
 
 /* Kernels and products go to the current device: each is queued after making its device so. */
@@ -168,8 +154,6 @@ static void destroy_impl(hoist_session *s)
         for (int i = 0; i < c->ndev; i++) release_dev(c, i);
     }
     hoist__free(c->layer_dev);
-    hoist__free(c->dec);
-    hoist__free(c->dec_ok);
     hoist__free(c->k_cache);
     hoist__free(c->v_cache);
     hoist__free(c);
@@ -222,9 +206,6 @@ static int dev_create(hoist_session *s, gpu_state *c, gpu_dev *d)
     RETURN_IF_ERR(ops->event_create(d->id, &d->ev));
     RETURN_IF_ERR(c->blas->create(d->stream, BLAS_WORKSPACE, &d->blas));
     s->stats.device_bytes += BLAS_WORKSPACE;
-    int sms = 0;
-    RETURN_IF_ERR(ops->multiprocessors(d->id, &sms));
-    d->tune.sms = sms > 0 ? (uint32_t)sms : 1;
     RETURN_IF_ERR(dev_alloc(s, c, d, (void **)&d->pos, sizeof(int32_t), "position"));
     RETURN_IF_ERR(dev_alloc(s, c, d, (void **)&d->x, B * g->hidden * 4, "residual stream"));
     RETURN_IF_ERR(dev_alloc(s, c, d, &d->xn, B * g->hidden * es, "normalized activations"));
@@ -300,8 +281,6 @@ static int sync_impl(hoist_session *s)
     return HOIST_OK;
 }
 
-static int prepare_decode(hoist_session *s, gpu_state *c);
-
 /* Inside the scope create_impl entered. */
 static int build(hoist_session *s, gpu_state *c)
 {
@@ -311,7 +290,6 @@ static int build(hoist_session *s, gpu_state *c)
             if (i != j) c->g->peer_enable(c->dev[i].id, c->dev[j].id);
     RETURN_IF_ERR(alloc_caches(s, c));
     RETURN_IF_ERR(alloc_ends(s, c));
-    RETURN_IF_ERR(prepare_decode(s, c));
     return sync_impl(s); /* setup failures show here, not in the first step */
 }
 
@@ -358,171 +336,6 @@ static int add_bias(const hoist_session *s, gpu_dev *d, const float *bias, uint3
     return hoist__k_add_bias(d->stream, d->x, H, on_dev(s, d, bias), n, H);
 }
 
-/* ---- decode products by hoist__k_gemv -------------------------------------------------------- */
-
-/* HOIST_DECODE_GEMV: "off" (or "0") sends the decode products through cuBLAS as a prompt's go;
- * "R" or "R,B" sets hoist__k_gemv's rows per warp (1, 2, 4) and blocks per multiprocessor (1..8),
- * so that one build can be measured against itself (tools/device-decode.sh). */
-static int gemv_tuning(hoist__gemv_tune *t)
-{
-    t->rows_per_warp = 2;
-    t->blocks_per_sm = 0; /* the kernel's default */
-    const char *e = getenv("HOIST_DECODE_GEMV");
-    if (!e || !*e) return 1;
-    if (strcmp(e, "off") == 0 || strcmp(e, "0") == 0) return 0;
-    unsigned r = 0, b = 0;
-    int k = sscanf(e, "%u,%u", &r, &b);
-    if (k >= 1 && (r == 1 || r == 2 || r == 4)) t->rows_per_warp = r;
-    if (k == 2 && b >= 1 && b <= 8) t->blocks_per_sm = b;
-    return 1;
-}
-
-/* Layer l's four decode products on device d (kernels.h's hoist__gemv). */
-static void dec_layer(const hoist_session *s, const gpu_dev *d, uint32_t l, hoist__gemv *p)
-{
-    const hoist__layer *L = &s->layers[l];
-    uint32_t H = s->geo.hidden, I = s->geo.intermediate;
-    const hoist__gemv base = {.xdtype = s->wdtype, .nseg = 1, .eps = (float)s->geo.rms_eps};
-    hoist__gemv *q = &p[DEC_QKV], *o = &p[DEC_O], *gu = &p[DEC_GU], *dn = &p[DEC_DOWN];
-    *q = base;
-    q->wdtype = L->q.dtype;
-    q->cols = H;
-    q->x = d->x;
-    q->norm = L->attn_norm.data;
-    q->norm_dtype = L->attn_norm.dtype;
-    q->y = d->qkv;
-    if (L->qkv_fused) { /* the output in memory order, as the fused cuBLAS product writes it */
-        q->w[0] = L->qkv_base;
-        q->rows[0] = s->qkv_dim;
-    } else {
-        const hoist_view *v3[] = {&L->q, &L->k, &L->v};
-        const uint32_t rows[] = {s->q_dim, s->kv_dim, s->kv_dim};
-        const uint32_t cols[] = {L->q_col, L->k_col, L->v_col};
-        q->nseg = 3;
-        for (int i = 0; i < 3; i++) {
-            q->w[i] = v3[i]->data;
-            q->rows[i] = rows[i];
-            q->ycol[i] = cols[i];
-        }
-    }
-    *o = base;
-    o->wdtype = L->o.dtype;
-    o->cols = s->q_dim;
-    o->w[0] = L->o.data;
-    o->rows[0] = H;
-    o->x = d->attn;
-    o->y = d->x;
-    o->beta = 1.0f;
-    o->bias = on_dev(s, d, L->bo);
-    *gu = base;
-    gu->wdtype = L->gate.dtype;
-    gu->cols = H;
-    gu->nseg = 2;
-    gu->w[0] = L->gate.data;
-    gu->w[1] = L->up.data;
-    gu->rows[0] = gu->rows[1] = I;
-    gu->x = d->x;
-    gu->norm = L->mlp_norm.data;
-    gu->norm_dtype = L->mlp_norm.dtype;
-    gu->act = d->act;
-    gu->bg = on_dev(s, d, L->bgate);
-    gu->bu = on_dev(s, d, L->bup);
-    *dn = base;
-    dn->wdtype = L->down.dtype;
-    dn->cols = I;
-    dn->w[0] = L->down.data;
-    dn->rows[0] = H;
-    dn->x = d->act;
-    dn->y = d->x;
-    dn->beta = 1.0f;
-    dn->bias = on_dev(s, d, L->bdown);
-}
-
-/* Prepares one product; one the kernel does not take leaves *ok 0 (cuBLAS runs it), saying why
- * once. Any other failure is the session's. */
-static int prepare_one(gpu_dev *d, hoist__gemv *g, int *ok, const char *what, int *told)
-{
-    if (!*ok) return HOIST_OK;
-    int rc = hoist__k_gemv_prepare(d->stream, g, &d->tune);
-    if (rc != HOIST_E_UNSUPPORTED) return rc;
-    if (!(*told)++)
-        hoist__log(HOIST_LOG_INFO, "cuda:%d: %s decoded through cuBLAS: %s", d->id, what,
-                   hoist_last_error());
-    hoist__err_clear();
-    *ok = 0;
-    return HOIST_OK;
-}
-
-/* f32 models keep cuBLAS, whose tokens are checked against transformers'. */
-static int prepare_decode(hoist_session *s, gpu_state *c)
-{
-    hoist__gemv_tune tune;
-    if (s->wdtype == HOIST_DTYPE_F32 || !gemv_tuning(&tune)) return HOIST_OK;
-    const hoist_geometry *g = &s->geo;
-    for (int i = 0; i < c->ndev; i++) {
-        c->dev[i].tune.rows_per_warp = tune.rows_per_warp;
-        c->dev[i].tune.blocks_per_sm = tune.blocks_per_sm;
-    }
-    c->dec = hoist__calloc((size_t)g->n_layers * DEC_N, sizeof *c->dec);
-    c->dec_ok = hoist__calloc(g->n_layers, 1);
-    RETURN_IF(!c->dec || !c->dec_ok, HOIST_E_NOMEM, "out of memory for %u layers' products",
-              g->n_layers);
-    int told = 0;
-    uint32_t fast = 0;
-    for (uint32_t l = 0; l < g->n_layers; l++) {
-        const hoist__layer *L = &s->layers[l];
-        gpu_dev *d = &c->dev[c->layer_dev[l]];
-        hoist__gemv *p = &c->dec[(size_t)l * DEC_N];
-        RETURN_IF_ERR(use(c, d));
-        dec_layer(s, d, l, p);
-        /* one kernel per product: the parts of one read the same dtype */
-        int ok = L->q.dtype == L->k.dtype && L->q.dtype == L->v.dtype &&
-                 L->gate.dtype == L->up.dtype;
-        static const char *what[DEC_N] = {"q/k/v", "o_proj", "gate/up", "down_proj"};
-        for (int k = 0; k < DEC_N; k++) RETURN_IF_ERR(prepare_one(d, &p[k], &ok, what[k], &told));
-        c->dec_ok[l] = (uint8_t)ok;
-        fast += ok != 0;
-    }
-    gpu_dev *h = &c->dev[c->head_dev];
-    RETURN_IF_ERR(use(c, h));
-    hoist__gemv *hg = &c->head_gemv;
-    *hg = (hoist__gemv){.wdtype = s->head.dtype, .xdtype = s->wdtype, .cols = g->hidden,
-                        .nseg = 1, .w = {s->head.data}, .rows = {g->vocab}, .x = h->x,
-                        .norm = s->final_norm.data, .norm_dtype = s->final_norm.dtype,
-                        .eps = (float)g->rms_eps, .y = c->logits};
-    c->head_ok = 1;
-    RETURN_IF_ERR(prepare_one(h, hg, &c->head_ok, "the head", &told));
-    hoist__log(HOIST_LOG_INFO, "cuda:%d: decode products by hoist's kernels for %u of %u layers "
-               "and %s head (%u rows per warp, %u blocks per multiprocessor asked)",
-               h->id, fast, g->n_layers, c->head_ok ? "the" : "not the", tune.rows_per_warp,
-               tune.blocks_per_sm);
-    return HOIST_OK;
-}
-
-/* The decode token's rotary, cache append and split attention in one kernel. */
-static int attend_decode(hoist_session *s, gpu_state *c, gpu_dev *d, uint32_t l,
-                         const hoist__qkv_extra *xp)
-{
-    const hoist_geometry *g = &s->geo;
-    const hoist__layer *L = &s->layers[l];
-    return hoist__k_attention_decode(d->stream, d->attn, d->qkv, L->q_col, L->k_col, L->v_col,
-                                     c->k_cache[l], c->v_cache[l], s->wdtype, d->rope_cos,
-                                     d->rope_sin, d->pos, g->n_heads, g->n_kv_heads, g->head_dim,
-                                     d->partial, d->counters, d->nsplit, s->rope_interleaved, xp);
-}
-
-/* Five kernels per layer: the norms, residual adds, biases and SwiGLU ride in the products. */
-static int run_layer_gemv(hoist_session *s, gpu_state *c, gpu_dev *d, uint32_t l,
-                          const hoist__qkv_extra *xp)
-{
-    const hoist__gemv *p = &c->dec[(size_t)l * DEC_N];
-    RETURN_IF_ERR(hoist__k_gemv(d->stream, &p[DEC_QKV], &d->tune));
-    RETURN_IF_ERR(attend_decode(s, c, d, l, xp));
-    RETURN_IF_ERR(hoist__k_gemv(d->stream, &p[DEC_O], &d->tune));
-    RETURN_IF_ERR(hoist__k_gemv(d->stream, &p[DEC_GU], &d->tune));
-    return hoist__k_gemv(d->stream, &p[DEC_DOWN], &d->tune);
-}
-
 static int run_layer(hoist_session *s, gpu_state *c, gpu_dev *d, uint32_t l, uint32_t n)
 {
     const hoist_geometry *g = &s->geo;
@@ -532,7 +345,6 @@ static int run_layer(hoist_session *s, gpu_state *c, gpu_dev *d, uint32_t l, uin
     hoist__qkv_extra ex = {on_dev(s, d, L->bq), on_dev(s, d, L->bk), on_dev(s, d, L->bv),
                            on_dev(s, d, L->q_norm), on_dev(s, d, L->k_norm), eps};
     const hoist__qkv_extra *xp = L->bq || L->bk || L->bv || L->q_norm ? &ex : NULL;
-    if (n == 1 && c->dec_ok && c->dec_ok[l]) return run_layer_gemv(s, c, d, l, xp);
     RETURN_IF_ERR(hoist__k_rmsnorm(d->stream, d->xn, s->wdtype, d->x, L->attn_norm.data,
                                    L->attn_norm.dtype, n, H, eps));
     if (L->qkv_fused) {
@@ -546,8 +358,12 @@ static int run_layer(hoist_session *s, gpu_state *c, gpu_dev *d, uint32_t l, uin
         RETURN_IF_ERR(gemm(s, c, d, L->v.data, L->v.dtype, s->kv_dim, H, d->xn, n,
                            d->qkv + L->v_col, s->qkv_dim, 0));
     }
-    if (n == 1) {
-        RETURN_IF_ERR(attend_decode(s, c, d, l, xp));
+    if (n == 1) { /* decode: rotary, cache append and split attention in one kernel */
+        RETURN_IF_ERR(hoist__k_attention_decode(
+            d->stream, d->attn, d->qkv, L->q_col, L->k_col, L->v_col, c->k_cache[l],
+            c->v_cache[l], s->wdtype, d->rope_cos, d->rope_sin, d->pos, g->n_heads,
+            g->n_kv_heads, g->head_dim, d->partial, d->counters, d->nsplit, s->rope_interleaved,
+            xp));
     } else {
         RETURN_IF_ERR(hoist__k_rope_cache(d->stream, d->qkv, s->qkv_dim, L->q_col, L->k_col,
                                           L->v_col, c->k_cache[l], c->v_cache[l], s->wdtype,
@@ -620,17 +436,11 @@ static int step(hoist_session *s, gpu_state *c, uint32_t n, int history)
         cur = c->head_dev;
         d = &c->dev[cur];
     }
-    if (c->head_ok) {
-        hoist__gemv hg = c->head_gemv;
-        hg.x = d->x + (size_t)(n - 1) * H;
-        RETURN_IF_ERR(hoist__k_gemv(d->stream, &hg, &d->tune));
-    } else {
-        RETURN_IF_ERR(hoist__k_rmsnorm(d->stream, d->xn, s->wdtype, d->x + (size_t)(n - 1) * H,
-                                       s->final_norm.data, s->final_norm.dtype, 1, H,
-                                       (float)g->rms_eps));
-        RETURN_IF_ERR(gemm(s, c, d, s->head.data, s->head.dtype, g->vocab, H, d->xn, 1,
-                           c->logits, g->vocab, 0));
-    }
+    RETURN_IF_ERR(hoist__k_rmsnorm(d->stream, d->xn, s->wdtype, d->x + (size_t)(n - 1) * H,
+                                   s->final_norm.data, s->final_norm.dtype, 1, H,
+                                   (float)g->rms_eps));
+    RETURN_IF_ERR(gemm(s, c, d, s->head.data, s->head.dtype, g->vocab, H, d->xn, 1, c->logits,
+                       g->vocab, 0));
     if (!history) return HOIST_OK;
     gpu_dev *e = &c->dev[c->embed_dev];
     int32_t *dst = c->head_dev == c->embed_dev ? c->tokens : c->token;

@@ -79,58 +79,6 @@ int hoist__k_swiglu(hoist__stream *stream, void *out, hoist_dtype out_dtype, con
 /* x[t][i] += b[i] for n rows of n_cols (row stride ld): o_proj's and down_proj's biases. */
 int hoist__k_add_bias(hoist__stream *stream, float *x, uint32_t ld, const float *b, uint32_t n,
                       uint32_t n_cols);
-/* ---- a decode step's matrix-vector products --------------------------------------------------
- * At batch 1 a product is a read of its weights, and cuBLAS's GEMM at n = 1 leaves part of the
- * memory bandwidth unused on the smaller matrices and adds a kernel boundary for every norm,
- * SwiGLU and bias around it. hoist__k_gemv reads each weight once with 16-byte loads, several in
- * flight per thread, into fp32 sums, and folds what surrounds the product into it: the RMSNorm
- * of its input, the residual add and bias of its output, SwiGLU over gate and up rows. */
-
-/* How the products are spread over the device: rows of weights per warp and resident blocks per
- * multiprocessor (each clamped to what fits), chosen once per session. */
-typedef struct hoist__gemv_tune {
-    uint32_t rows_per_warp; /* 1, 2 or 4 (BF16/F16 weights; Q8_0 picks its own) */
-    uint32_t blocks_per_sm; /* 1..8, lowered to the kernel's occupancy */
-    uint32_t sms;           /* the device's multiprocessors */
-} hoist__gemv_tune;
-
-/* One product y = W . x for one token, W row-major [rows][cols] in wdtype. Up to three matrices
- * (q, k, v as separate tensors) read the same x; segment i's rows go to y[ycol[i]...]. */
-typedef struct hoist__gemv {
-    hoist_dtype wdtype; /* BF16, F16 or Q8_0 */
-    hoist_dtype xdtype; /* the activations' dtype, BF16 or F16: x is rounded to it, as the
-                           products of a prompt see it */
-    uint32_t cols;      /* BF16/F16: a multiple of 8 (16-byte rows); Q8_0: of 256 (rows of whole
-                           16-byte groups of 8 blocks) */
-    uint32_t nseg;      /* 1..3 */
-    const void *w[3];   /* 16-byte aligned */
-    uint32_t rows[3], ycol[3];
-    /* x: [cols] in xdtype; or, with norm, the fp32 residual row, normalized here as
-     * hoist__k_rmsnorm does (norm in norm_dtype, eps) */
-    const void *x;
-    const void *norm;
-    hoist_dtype norm_dtype;
-    float eps;
-    /* y[r] = beta * y[r] + W[r] . x (+ bias[r]), fp32 */
-    float *y;
-    float beta;
-    const float *bias;
-    /* SwiGLU instead of y: segments 0 and 1 are gate and up (rows[0] == rows[1]), and
-     * act[i] = silu(gate[i] . x + bg[i]) * (up[i] . x + bu[i]) in xdtype (bg, bu may be NULL) */
-    void *act;
-    const float *bg, *bu;
-    uint32_t grid; /* blocks to launch: 0 until hoist__k_gemv_prepare sets it */
-} hoist__gemv;
-
-/* Whether hoist__k_gemv takes g, from its shapes, dtypes and alignment alone (no device call):
- * HOIST_OK, or HOIST_E_UNSUPPORTED with the thread's error saying why. */
-int hoist__k_gemv_check(const hoist__gemv *g);
-/* hoist__k_gemv_check, then makes the kernel g needs launchable on the stream's device (shared
- * memory above the default, occupancy), so that a graph capture later makes no such call. */
-int hoist__k_gemv_prepare(hoist__stream *stream, hoist__gemv *g, const hoist__gemv_tune *tune);
-/* Queues the product on stream; g prepared, or prepared here first (grid 0). */
-int hoist__k_gemv(hoist__stream *stream, const hoist__gemv *g, const hoist__gemv_tune *tune);
-
 /* Bytes of the zero-initialized device scratch hoist__k_argmax needs (it leaves it zeroed). */
 #define HOIST_ARGMAX_SCRATCH 1024u
 /* *token = index of the largest logit (the first of equals; NaN never wins). With history,
