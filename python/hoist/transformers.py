@@ -65,6 +65,9 @@ def _parameters_on_meta():
             p = module._parameters[name]
             meta = type(p)(p.to("meta"), requires_grad=p.requires_grad)
             meta.__dict__.update(p.__dict__)
+            # transformers 5's post_init skips a tensor so marked (its no_init_weights switch
+            # does not reach the initialisation any more); on meta it would compute nothing
+            meta._is_hf_initialized = True
             module._parameters[name] = meta
 
     torch.nn.Module.register_parameter = register
@@ -195,7 +198,9 @@ def _dispatch(model):
 
     def attach(module, name):
         devices = _module_devices(module)
-        if len(devices) == 1:
+        # a ModuleList or ModuleDict is iterated, never called: its hooks would never run
+        called = not isinstance(module, (torch.nn.ModuleList, torch.nn.ModuleDict))
+        if len(devices) == 1 and called:
             device = next(iter(devices))
 
             def pre(mod, args, kwargs, device=device):
