@@ -112,6 +112,6 @@ awk -F, -v pin="${pinned:-0}" 'NR > 1 { k = $1 " " $2 " " $4; v[k] = v[k] " " $8
               for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
               med = n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2;
               printf "%-28s %d runs: %7.2f GB/s%s\n", k, n, med,
-                     pin > 0 ? sprintf(" (%.2fx the pinned copy ceiling)", med / pin) : "" } }' "$csv" |
+                     (pin > 0 ? sprintf(" (%.2fx the pinned copy ceiling)", med / pin) : "") } }' "$csv" |
     sort | tee -a "$logf"
 log "done"
