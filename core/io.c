@@ -141,6 +141,26 @@ int hoist__io_read_whole(int fd, const char *path, uint64_t max, int too_big, co
     return HOIST_OK;
 }
 
+int hoist__io_open_parent(const char *path, int flags, int *dirfd, const char **leaf)
+{
+    *dirfd = -1;
+    const char *slash = strrchr(path, '/');
+    *leaf = slash ? slash + 1 : path;
+    char *dir = NULL;
+    if (slash) {
+        size_t dl = slash == path ? 1 : (size_t)(slash - path);
+        dir = hoist__malloc(dl + 1);
+        RETURN_IF(!dir, HOIST_E_NOMEM, "%s: out of memory", path);
+        memcpy(dir, path, dl);
+        dir[dl] = '\0';
+    }
+    *dirfd = open(dir ? dir : ".", flags);
+    int e = errno;
+    hoist__free(dir);
+    RETURN_IF(*dirfd < 0, HOIST_E_OPEN, "%s: cannot open its directory: %s", path, strerror(e));
+    return HOIST_OK;
+}
+
 int hoist__io_open_checked(const char *path, uint64_t size, int flags, int *fd, int *os_errno)
 {
     return hoist__io_open_same(path, size, 0, 0, flags, fd, os_errno);

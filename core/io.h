@@ -63,6 +63,12 @@ int hoist__io_cachestat(int fd, uint64_t off, uint64_t len, uint64_t *cached);
  * directory, a FIFO, a device...), or HOIST_E_IO when fstat fails. */
 int hoist__io_fstat_regular(int fd, const char *path, struct stat *st);
 
+/* The folder holding path ("." when path names no folder) opened with flags (O_DIRECTORY among
+ * them) into *dirfd, and *leaf pointing at path's last component inside it: what an openat
+ * relative to that folder needs, so that files found beside path are found in the very folder
+ * path was read from. HOIST_E_NOMEM or HOIST_E_OPEN naming path; *dirfd is then -1. */
+int hoist__io_open_parent(const char *path, int flags, int *dirfd, const char **leaf);
+
 /* All of the regular file open as fd, for small files read whole (indexes, configurations,
  * manifests): *out is NUL-terminated, *len excludes the NUL, and the caller frees *out with
  * hoist__free. A file over `max` bytes fails with status `too_big`, its message naming `what`

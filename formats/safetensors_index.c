@@ -338,22 +338,12 @@ int hoist__safetensors_index_parse(hoist__table *t, const char *index_path, int 
     RETURN_IF(!t || !index_path, HOIST_E_INVALID_ARG, "safetensors index: NULL table or path");
     /* the directory first, then the index inside it: the shards are then found relative to the
      * very directory the index was read from */
-    const char *slash = strrchr(index_path, '/');
-    char *dir = NULL;
-    if (slash) {
-        size_t dl = slash == index_path ? 1 : (size_t)(slash - index_path);
-        dir = hoist__malloc(dl + 1);
-        RETURN_IF(!dir, HOIST_E_NOMEM, "%s: out of memory", index_path);
-        memcpy(dir, index_path, dl);
-        dir[dl] = '\0';
-    }
-    int dirfd = open(dir ? dir : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-    int e = errno;
-    hoist__free(dir);
-    RETURN_IF(dirfd < 0, HOIST_E_OPEN, "%s: cannot open its directory: %s", index_path,
-              strerror(e));
+    int dirfd;
+    const char *leaf;
+    RETURN_IF_ERR(
+        hoist__io_open_parent(index_path, O_PATH | O_DIRECTORY | O_CLOEXEC, &dirfd, &leaf));
     /* non-blocking: a FIFO in the index's place must not hang the open */
-    int fd = openat(dirfd, slash ? slash + 1 : index_path, OPEN_FLAGS);
+    int fd = openat(dirfd, leaf, OPEN_FLAGS);
     int rc;
     if (fd < 0) {
         rc = hoist__err(HOIST_E_OPEN, "%s: cannot open: %s", index_path, strerror(errno));

@@ -264,20 +264,10 @@ static int parse_model_id(hoist__table *t, const char *id, int strict)
  * relative to. */
 static int parse_index_path(hoist__table *t, const char *path, int strict)
 {
-    const char *slash = strrchr(path, '/');
-    char *dir = NULL;
-    if (slash) {
-        size_t dl = slash == path ? 1 : (size_t)(slash - path);
-        dir = hoist__malloc(dl + 1);
-        RETURN_IF(!dir, HOIST_E_NOMEM, "%s: out of memory", path);
-        memcpy(dir, path, dl);
-        dir[dl] = '\0';
-    }
-    int dirfd = open(dir ? dir : ".", DIR_FLAGS);
-    int e = errno, rc;
-    hoist__free(dir);
-    RETURN_IF(dirfd < 0, HOIST_E_OPEN, "%s: cannot open its directory: %s", path, strerror(e));
-    int fd = openat(dirfd, slash ? slash + 1 : path, OPEN_FLAGS);
+    int dirfd, rc;
+    const char *leaf;
+    RETURN_IF_ERR(hoist__io_open_parent(path, DIR_FLAGS, &dirfd, &leaf));
+    int fd = openat(dirfd, leaf, OPEN_FLAGS);
     if (fd < 0) {
         rc = hoist__err(HOIST_E_OPEN, "%s: cannot open: %s", path, strerror(errno));
     } else {
