@@ -14,7 +14,8 @@
  * Fallbacks, each logged once per load at WARN (later occurrences at DEBUG), same bytes:
  *  - O_DIRECT refused by a file (the filesystem reports no support, EINVAL at open, EINVAL on a
  *    read) -> buffered reads of that file, still through io_uring, dropped from the page cache
- *    behind the read as the stream path does.
+ *    behind the read as the stream path does: only the pages the load brought in, where the
+ *    refusal came at open (the residency probe at start; a refusal on a read drops all).
  *  - io_uring unavailable (kernel.io_uring_disabled, seccomp, ENOSYS, memlock) -> threaded
  *    pread into the same slots, O_DIRECT where the file allows it.
  *  - fixed-buffer registration refused (the memlock limit of a container, typically) -> the
@@ -72,6 +73,12 @@ typedef struct uring_state {
     _Atomic int warned_direct, warned_uring, warned_bufs, told_memory;
     _Atomic uint64_t *read_bytes; /* the hints' counter, or NULL */
     const hoist__plan *plan;      /* from start on */
+    /* per file, from start on, where some file is read buffered: the pages it had in the page
+     * cache before the load, which the drops leave (hoist__residency); a file found to refuse
+     * O_DIRECT only later has none recorded and is dropped whole */
+    hoist__residency *res;
+    hoist__budget *budget;
+    const hoist__file *hints_files; /* the model's files (they outlive the source) */
 } uring_state;
 
 /* ---- logging once per load ---------------------------------------------------------------- */
@@ -100,9 +107,13 @@ static void uring_close(void *vs)
     for (uint32_t i = 0; s->files && i < s->nfiles; i++) {
         /* per-window drops miss pages that readahead brought back after them */
         if (atomic_load(&s->more[i].cached))
-            (void)posix_fadvise(s->files[i].buffered_fd, 0, 0, POSIX_FADV_DONTNEED);
+            hoist__residency_drop(s->res ? &s->res[i] : NULL, s->files[i].buffered_fd, 0,
+                                  UINT64_MAX);
         hoist__uring_file_close(&s->files[i]);
     }
+    for (uint32_t i = 0; s->res && i < s->nfiles; i++) hoist__residency_free(&s->res[i], s->budget);
+    if (s->res) hoist__budget_give(s->budget, s->nfiles * sizeof *s->res);
+    hoist__free(s->res);
     hoist__free(s->workers);
     hoist__free(s->files);
     hoist__free(s->more);
@@ -111,6 +122,7 @@ static void uring_close(void *vs)
 
 static int open_files(uring_state *s, const hoist__source_hints *h)
 {
+    s->hints_files = h->files;
     for (uint32_t i = 0; i < s->nfiles; i++) {
         hoist__uring_file *f = &s->files[i];
         char why[160];
@@ -305,7 +317,7 @@ static int uring_read(void *vs, int worker, const hoist__window *w, void *buf, c
     /* a memory filesystem's pages are the file: none to drop */
     if ((rc < 0 || !direct || wf.buffered) && !m->in_memory) {
         atomic_store(&m->cached, 1);
-        hoist__io_drop_cache(f->buffered_fd, w->lo, w->hi);
+        hoist__residency_drop(s->res ? &s->res[w->file] : NULL, f->buffered_fd, w->lo, w->hi);
     }
     if (s->read_bytes) atomic_fetch_add(s->read_bytes, wf.bytes);
     RETURN_IF_ERR(rc);
@@ -314,15 +326,53 @@ static int uring_read(void *vs, int worker, const hoist__window *w, void *buf, c
     return HOIST_OK;
 }
 
+/* Whether file i is read through the page cache from the start (O_DIRECT refused at open). */
+static bool buffered(const uring_state *s, uint32_t i)
+{
+    return !atomic_load(&s->files[i].direct) && !s->more[i].in_memory;
+}
+
+/* What start may take for the residency maps of the buffered files (a bit per page of each). */
+static uint64_t uring_host_bytes(void *vs, unsigned threads, uint64_t window)
+{
+    (void)threads, (void)window;
+    const uring_state *s = vs;
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < s->nfiles; i++)
+        if (buffered(s, i)) n += hoist__residency_bound(&s->hints_files[i], 1);
+    return n ? n + s->nfiles * sizeof *s->res : 0;
+}
+
+/* Which pages the buffered files have in the page cache before anything is read, so that the
+ * drops behind the reads give back only what the load brought in (hoist__residency says why
+ * that is exact); another process loading the same model finds the rest still cached. */
+static int probe_buffered(uring_state *s, hoist__budget *budget)
+{
+    bool any = false;
+    for (uint32_t i = 0; i < s->nfiles; i++) any |= buffered(s, i);
+    if (!any) return HOIST_OK;
+    RETURN_IF_ERR(hoist__budget_take(budget, s->nfiles * sizeof *s->res, "the residency maps"));
+    s->budget = budget;
+    s->res = hoist__calloc(s->nfiles, sizeof *s->res);
+    if (!s->res) {
+        hoist__budget_give(budget, s->nfiles * sizeof *s->res);
+        return hoist__err(HOIST_E_NOMEM, "out of memory for %u residency maps", s->nfiles);
+    }
+    for (uint32_t i = 0; i < s->nfiles; i++)
+        if (buffered(s, i))
+            hoist__residency_probe(s->files[i].buffered_fd, s->files[i].path,
+                                   s->hints_files[i].size, budget, &s->res[i]);
+    return HOIST_OK;
+}
+
 static int uring_start(void *vs, const hoist__plan *plan, hoist__budget *budget)
 {
-    (void)budget;
     uring_state *s = vs;
     s->plan = plan;
     /* buffered reads (a file refusing O_DIRECT) would otherwise read ahead into the gaps */
     for (uint32_t i = 0; hoist__source_ranges(plan) && i < s->nfiles; i++)
         (void)posix_fadvise(s->files[i].buffered_fd, 0, 0, POSIX_FADV_RANDOM);
-    return HOIST_OK;
+    return probe_buffered(s, budget);
 }
 
 const hoist__source_ops hoist__source_uring = {
@@ -334,4 +384,5 @@ const hoist__source_ops hoist__source_uring = {
     .read = uring_read,
     .attach = uring_attach,
     .start = uring_start,
+    .host_bytes = uring_host_bytes,
 };

@@ -247,6 +247,19 @@ static ST_UNUSED char *st_shm_dir(void)
     return d;
 }
 
+/* Reads path whole through the page cache (so that its pages are resident). */
+static ST_UNUSED void st_read_file(const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    static char buf[1 << 20];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0) {
+    }
+    ck_assert_int_eq(n, 0);
+    close(fd);
+}
+
 static ST_UNUSED void st_uncache(const char *path)
 {
     int fd = open(path, O_RDONLY);

@@ -230,18 +230,6 @@ END_TEST
 
 /* ---- the page cache is shared: only what the load brought in is dropped ---------------------- */
 
-static void read_whole(const char *path)
-{
-    int fd = open(path, O_RDONLY);
-    ck_assert_int_ge(fd, 0);
-    static char buf[1 << 20];
-    ssize_t n;
-    while ((n = read(fd, buf, sizeof buf)) > 0) {
-    }
-    ck_assert_int_eq(n, 0);
-    close(fd);
-}
-
 static size_t count_set(const unsigned char *v, size_t n)
 {
     size_t c = 0;
@@ -301,7 +289,7 @@ START_TEST(test_warm_file_stays_cached)
     st_write_random_model(path, 16, 4u << 20);
     hoist_model *m = st_open(path);
     for (int i = 0; i < 4; i++) {
-        read_whole(path);
+        st_read_file(path);
         double before = st_cached_fraction(path);
         ck_assert_msg(before >= 0.99, "reading the file left %.1f%% of it cached", before * 100);
         size_t pages;
@@ -412,7 +400,7 @@ START_TEST(test_probe_fails)
     char *path = tu_path(dir, "probe.safetensors");
     st_write_random_model(path, 4, 4u << 20);
     hoist_model *m = st_open(path);
-    read_whole(path);
+    st_read_file(path);
     ck_assert(st_cached_fraction(path) >= 0.99);
     st_log_start();
     st_hooks(&(hoist__io_hooks){.mincore = mincore_enomem, .cachestat = cachestat_enosys});
@@ -427,7 +415,7 @@ START_TEST(test_probe_fails)
     int cs = fd >= 0 && hoist__io_cachestat(fd, 0, 0, &cached) == 0;
     if (fd >= 0) close(fd);
     if (cs) {
-        read_whole(path);
+        st_read_file(path);
         st_hooks(&(hoist__io_hooks){.mincore = mincore_enomem});
         size_t pages;
         unsigned char *map = load_then_map(m, path, 2, 65536, &pages);
@@ -436,7 +424,7 @@ START_TEST(test_probe_fails)
         free(map);
     }
     if (uncached(path)) { /* a filesystem that drops at all dropped it */
-        read_whole(path);
+        st_read_file(path);
         st_hooks(&(hoist__io_hooks){.mincore = mincore_enomem, .cachestat = cachestat_enosys});
         size_t pages;
         unsigned char *map = load_then_map(m, path, 2, 65536, &pages);

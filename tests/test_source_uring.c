@@ -75,6 +75,15 @@ START_TEST(test_page_cache_untouched)
     ck_assert_msg(after < 0.01, "%.1f%% cached after a buffered uring load", after * 100);
     ck_assert_int_eq(st_warns(), 1);
     hoist_weights_free(w);
+
+    /* ... and only what it read: a file cached before stays cached for the next process */
+    st_read_file(path);
+    ck_assert_double_gt(st_cached_fraction(path), 0.99);
+    ck_assert_int_eq(hoist_load(m, &o, &w), HOIST_OK);
+    after = st_cached_fraction(path);
+    ck_assert_msg(after > 0.99, "%.1f%% still cached after a buffered uring load", after * 100);
+    tu_assert_weights_match_files(m, w);
+    hoist_weights_free(w);
     hoist_model_free(m);
     free(path);
 }
