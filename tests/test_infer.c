@@ -2,7 +2,7 @@
  * whose logits are worked out by hand (tied and untied heads, the KV cache), greedy decoding on
  * generated models (deterministic, and the same through every entry point, hoist run included),
  * and the session's argument and shape checks. */
-#include "testutil.h"
+#include "infer_test_common.h"
 
 #include "infer/infer.h"
 
@@ -329,28 +329,6 @@ static void write_hand_model(const char *mdir, int tied)
     write_model(mdir, t, tied ? 11 : 12, tied);
 }
 
-typedef struct loaded {
-    hoist_model *m;
-    hoist_weights *w;
-    hoist_geometry g;
-} loaded;
-
-static loaded load_host(const char *mdir)
-{
-    loaded l = {.g = HOIST_GEOMETRY_INIT};
-    ck_assert_msg(hoist_model_open(mdir, NULL, &l.m) == HOIST_OK, "%s", hoist_last_error());
-    ck_assert_msg(hoist_model_geometry(l.m, &l.g) == HOIST_OK, "%s", hoist_last_error());
-    hoist_load_options o = HOIST_LOAD_OPTIONS_DEFAULT;
-    ck_assert_msg(hoist_load(l.m, &o, &l.w) == HOIST_OK, "%s", hoist_last_error());
-    return l;
-}
-
-static void unload(loaded *l)
-{
-    hoist_weights_free(l->w);
-    hoist_model_free(l->m);
-}
-
 static hoist_session *session(const loaded *l, const hoist_session_options *o)
 {
     hoist_session *s = NULL;
@@ -375,7 +353,7 @@ START_TEST(test_hand_model_logits)
         snprintf(cmd, sizeof cmd, "mkdir -p '%s'", mdir);
         ck_assert_int_eq(system(cmd), 0);
         write_hand_model(mdir, tied);
-        loaded l = load_host(mdir);
+        loaded l = it_load(mdir, false);
         ck_assert_int_eq(l.g.tied_embeddings, tied);
         hoist_session *s = session(&l, NULL);
         int32_t t0 = 0, t1 = 1;
@@ -405,7 +383,7 @@ START_TEST(test_hand_model_logits)
         uint64_t want_bytes = hoist_model_total_bytes(l.m) - 6 * 4 + 2 * 4 + (tied ? 6 * 4 : 0);
         ck_assert_uint_eq(st.weight_bytes_per_token, want_bytes);
         hoist_session_free(s);
-        unload(&l);
+        it_unload(&l);
         free(mdir);
     }
 }
@@ -429,7 +407,7 @@ static const int32_t prompt[] = {1, 17, 200, 3, 99, 5, 42};
 START_TEST(test_decode_deterministic)
 {
     char *mdir = gen("tiny", "--preset tiny");
-    loaded l = load_host(mdir);
+    loaded l = it_load(mdir, false);
     ck_assert_uint_eq(l.g.n_layers, 2);
     ck_assert_uint_eq(l.g.vocab, 256);
     hoist_session *a = session(&l, NULL), *b = session(&l, NULL);
@@ -460,7 +438,7 @@ START_TEST(test_decode_deterministic)
     free(lb);
     hoist_session_free(a);
     hoist_session_free(b);
-    unload(&l);
+    it_unload(&l);
     free(mdir);
 }
 END_TEST
@@ -475,7 +453,7 @@ START_TEST(test_prefill_chunks_and_dtypes)
         snprintf(flags, sizeof flags, "--preset tiny --dtype %s --tie-embeddings", dtypes[i]);
         snprintf(name, sizeof name, "m%d", i);
         char *mdir = gen(name, flags);
-        loaded l = load_host(mdir);
+        loaded l = it_load(mdir, false);
         ck_assert_int_eq(l.g.tied_embeddings, 1);
         hoist_session_options o = HOIST_SESSION_OPTIONS_DEFAULT;
         o.max_batch = 2;
@@ -494,7 +472,7 @@ START_TEST(test_prefill_chunks_and_dtypes)
         ck_assert_float_gt(mx, 0);
         hoist_session_free(a);
         hoist_session_free(b);
-        unload(&l);
+        it_unload(&l);
         free(mdir);
     }
 }
@@ -518,7 +496,7 @@ START_TEST(test_gguf_same_as_safetensors)
         snprintf(st_name, sizeof st_name, "st%d", i);
         snprintf(gg_name, sizeof gg_name, "gg%d", i);
         char *sd = gen(st_name, st_flags), *gd = gen(gg_name, gg_flags);
-        loaded a = load_host(sd), b = load_host(gd);
+        loaded a = it_load(sd, false), b = it_load(gd, false);
         uint32_t V = a.g.vocab;
         hoist_session *sa = session(&a, NULL), *sb = session(&b, NULL);
         int32_t ta[NGEN], tb[NGEN];
@@ -541,7 +519,7 @@ START_TEST(test_gguf_same_as_safetensors)
             char q_flags[256];
             snprintf(q_flags, sizeof q_flags, "%s --format gguf --dtype q8_0", flags[i]);
             char *qd = gen("q8", q_flags);
-            loaded q = load_host(qd);
+            loaded q = it_load(qd, false);
             hoist_session *sq = session(&q, NULL);
             float *lq = malloc(V * sizeof(float));
             ck_assert_int_eq(hoist_session_prefill(sq, prompt, NPROMPT), HOIST_OK);
@@ -558,7 +536,7 @@ START_TEST(test_gguf_same_as_safetensors)
             ck_assert_msg(err > 0, "Q8_0 logits equal to f32: nothing was quantized");
             free(lq);
             hoist_session_free(sq);
-            unload(&q);
+            it_unload(&q);
             free(qd);
         }
         /* hoist run prints the same tokens for both */
@@ -584,8 +562,8 @@ START_TEST(test_gguf_same_as_safetensors)
         free(lb);
         hoist_session_free(sa);
         hoist_session_free(sb);
-        unload(&a);
-        unload(&b);
+        it_unload(&a);
+        it_unload(&b);
         free(sd);
         free(gd);
     }
@@ -597,7 +575,7 @@ END_TEST
 START_TEST(test_errors)
 {
     char *mdir = gen("tiny", "--preset tiny");
-    loaded l = load_host(mdir);
+    loaded l = it_load(mdir, false);
     hoist_session *s = NULL;
     hoist_geometry g = l.g;
 
@@ -669,7 +647,7 @@ START_TEST(test_errors)
     ck_assert_uint_eq(st.position, 8);
     hoist_session_free(s);
     hoist_session_free(NULL);
-    unload(&l);
+    it_unload(&l);
     free(mdir);
 }
 END_TEST
@@ -682,12 +660,12 @@ START_TEST(test_missing_head)
     snprintf(cmd, sizeof cmd, "mkdir -p '%s'", mdir);
     ck_assert_int_eq(system(cmd), 0);
     write_hand_model(mdir, 1);
-    loaded l = load_host(mdir);
+    loaded l = it_load(mdir, false);
     l.g.tied_embeddings = 0;
     hoist_session *s = NULL;
     ck_assert_int_eq(hoist_session_create(l.w, &l.g, NULL, &s), HOIST_E_NOT_FOUND);
     ck_assert_ptr_nonnull(strstr(hoist_last_error(), "lm_head.weight"));
-    unload(&l);
+    it_unload(&l);
     free(mdir);
 }
 END_TEST
@@ -706,7 +684,7 @@ START_TEST(test_cli_run)
     ck_assert_ptr_nonnull(text);
     text = realloc(text, len + 1);
     text[len] = '\0';
-    loaded l = load_host(mdir);
+    loaded l = it_load(mdir, false);
     hoist_session *s = session(&l, NULL);
     int32_t t[NGEN];
     ck_assert_int_eq(hoist_session_generate(s, prompt, NPROMPT, NGEN, t), HOIST_OK);
@@ -719,7 +697,7 @@ START_TEST(test_cli_run)
     ck_assert_ptr_nonnull(strstr(text, "time to first token:"));
     free(text);
     hoist_session_free(s);
-    unload(&l);
+    it_unload(&l);
     const char *bad[] = {"--tokens 1,x", "--tokens ''", "--tokens 1,,2", "--n -1",
                          "--device host --devices host", "--frobnicate"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {

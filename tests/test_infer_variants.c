@@ -3,7 +3,7 @@
  * in double precision by hand, see the values' comments), dynamic NTK's recompute as the
  * sequence grows; biases and Qwen3's q/k norms against a naive double-precision forward pass of
  * the checkpoint; and the tensors a configuration does not announce, refused by name. */
-#include "testutil.h"
+#include "infer_test_common.h"
 
 #include "infer/infer.h"
 
@@ -136,29 +136,6 @@ static char *gen(const char *name, const char *flags)
     return mdir;
 }
 
-typedef struct loaded {
-    hoist_model *m;
-    hoist_weights *w;
-    hoist_geometry g;
-} loaded;
-
-static loaded load_host(const char *mdir)
-{
-    loaded l = {.g = HOIST_GEOMETRY_INIT};
-    ck_assert_msg(hoist_model_open(mdir, NULL, &l.m) == HOIST_OK, "%s", hoist_last_error());
-    ck_assert_msg(hoist_model_geometry(l.m, &l.g) == HOIST_OK, "%s", hoist_last_error());
-    hoist_load_options o = HOIST_LOAD_OPTIONS_DEFAULT;
-    o.device = HOIST_DEVICE_HOST;
-    ck_assert_msg(hoist_load(l.m, &o, &l.w) == HOIST_OK, "%s", hoist_last_error());
-    return l;
-}
-
-static void unload(loaded *l)
-{
-    hoist_weights_free(l->w);
-    hoist_model_free(l->m);
-}
-
 /* Tensor `part` of layer l (l < 0: a model tensor), or NULL when absent. */
 static int tensor(const loaded *l, int layer, const char *part, hoist_view *v)
 {
@@ -283,7 +260,7 @@ static const int32_t prompt[] = {1, 17, 200, 3, 99, 5, 42};
 
 static void expect_naive(const char *mdir)
 {
-    loaded l = load_host(mdir);
+    loaded l = it_load(mdir, true);
     hoist_session *s = NULL;
     ck_assert_msg(hoist_session_create(l.w, &l.g, NULL, &s) == HOIST_OK, "%s",
                   hoist_last_error());
@@ -303,7 +280,7 @@ static void expect_naive(const char *mdir)
     free(got);
     free(want);
     hoist_session_free(s);
-    unload(&l);
+    it_unload(&l);
 }
 
 /* Qwen2's q/k/v biases and Qwen3's q/k norms (weights 1 + noise, so their order counts). */
@@ -417,7 +394,7 @@ START_TEST(test_tensor_refusals)
     };
     const char *dirs[] = {llama, qwen2, qwen3};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        loaded l = load_host(dirs[cases[i].model]);
+        loaded l = it_load(dirs[cases[i].model], true);
         hoist_geometry g = l.g;
         strcpy(g.architecture, cases[i].arch);
         g.n_layers = cases[i].layers;
@@ -432,7 +409,7 @@ START_TEST(test_tensor_refusals)
         ck_assert_int_eq(hoist_session_check_model(l.m, &g, NULL), cases[i].status);
         ck_assert_msg(strstr(hoist_last_error(), cases[i].tensor), "case %zu: '%s'", i,
                       hoist_last_error());
-        unload(&l);
+        it_unload(&l);
     }
     /* and hoist run refuses before loading */
     char cfg_path[600], args[1024];
@@ -463,7 +440,7 @@ START_TEST(test_dynamic_session)
 {
     char *mdir = gen("dyn", "--preset tiny --dtype f32 --rope-scaling dynamic --rope-factor 2 "
                             "--max-position 4");
-    loaded l = load_host(mdir);
+    loaded l = it_load(mdir, true);
     ck_assert_int_eq(l.g.rope.type, HOIST_ROPE_DYNAMIC);
     hoist_session_options o = HOIST_SESSION_OPTIONS_DEFAULT;
     o.max_tokens = 32;
@@ -499,7 +476,7 @@ START_TEST(test_dynamic_session)
     ck_assert_mem_eq(ta, tr, sizeof ta);
     hoist_session_free(a);
     hoist_session_free(b);
-    unload(&l);
+    it_unload(&l);
     free(mdir);
 }
 END_TEST
