@@ -27,15 +27,8 @@ export HOIST_CLI=$hoist HOIST_TEST_DATA=$root/tests/data
 logf=$out/codec.log
 csv=$out/codec.csv
 
-# ctest files hold the absolute paths of the tree they were configured in
-built_in=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$root/build-dev/CMakeCache.txt")
-if [ -n "$built_in" ] && [ "$built_in" != "$root" ] && [ ! -e "$built_in" ]; then
-    mkdir -p "$(dirname "$built_in")" && ln -s "$root" "$built_in"
-fi
-
-log() { echo "== $*" | tee -a "$logf"; }
-run() { echo "\$ $*" | tee -a "$logf"; "$@" 2>&1 | tee -a "$logf"; }
-drop() { sync; echo 3 > /proc/sys/vm/drop_caches; }
+. "$root/tools/device-lib.sh"
+device_link_tree
 
 log "machine: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader), $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB RAM, $(date -u +%FT%TZ)"
 
