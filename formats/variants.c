@@ -285,27 +285,91 @@ static void json_common(vctx *c)
     }
 }
 
+/* The layer_types entry at i; "" for one that is not a string (json_common noted it). */
+static const char *layer_type(const json_t *types, size_t i)
+{
+    const char *s = json_string_value(json_array_get(types, i));
+    return s ? s : "";
+}
+
+/* The layers that attend over the window, as transformers marks them: layer_types when the
+ * config carries it, else Qwen's max_window_layers (28 by default, as Qwen2Config and
+ * Qwen3Config) and Mistral's every layer. hoist runs the window in the layers from one on, which
+ * is every pattern those classes derive; another one is noted naming the entry. */
+static void json_window_layers(vctx *c, int mistral)
+{
+    hoist_geometry *g = c->g;
+    const json_t *types = get(c->obj, "layer_types");
+    if (types && json_is_array(types)) {
+        size_t n = json_array_size(types), first = n;
+        if (n != g->n_layers) {
+            char why[96];
+            snprintf(why, sizeof why, "an array of %zu entries for %u layers", n, g->n_layers);
+            note(g, "%s: key \"%slayer_types\" is %s", c->path, c->prefix, why);
+            return;
+        }
+        for (size_t i = 0; i < n; i++) {
+            int sliding = strcmp(layer_type(types, i), "sliding_attention") == 0;
+            if (sliding && first == n) first = i;
+            if (sliding || (first == n && !mistral)) continue;
+            char k[48];
+            snprintf(k, sizeof k, "layer_types[%zu]", i);
+            note_key(c, NULL, k, json_array_get(types, i),
+                     mistral ? "MistralForCausalLM attends over the window in every layer"
+                             : "hoist runs the window in every layer after the first sliding one");
+            return;
+        }
+        g->window_from_layer = (uint32_t)first;
+        return;
+    }
+    if (mistral) return;
+    const json_t *v = get(c->obj, "max_window_layers");
+    if (!v) {
+        g->window_from_layer = 28;
+        return;
+    }
+    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+        json_integer_value(v) > (json_int_t)UINT32_MAX) {
+        note_key(c, NULL, "max_window_layers", v, "expected an integer from 0");
+        return;
+    }
+    g->window_from_layer = (uint32_t)json_integer_value(v);
+}
+
 /* The window a model_type attends over: Mistral's sliding_window (4096 when absent, as
- * MistralConfig defaults; null: none); Qwen2's and Qwen3's only with use_sliding_window. */
+ * MistralConfig defaults; null: none); Qwen2's and Qwen3's only with use_sliding_window (without
+ * it their configs drop the window, and a layer_types entry asking for one is an error in
+ * transformers). Llama has no window, whatever the keys say. */
 static void json_window(vctx *c)
 {
     hoist_geometry *g = c->g;
     int mistral = is_arch(g, "mistral");
-    if (!mistral && !((is_arch(g, "qwen2") || is_arch(g, "qwen3")) &&
-                      flag(c, c->obj, "use_sliding_window", 0)))
+    int qwen = is_arch(g, "qwen2") || is_arch(g, "qwen3");
+    if (!mistral && !(qwen && flag(c, c->obj, "use_sliding_window", 0))) {
+        const json_t *types = get(c->obj, "layer_types");
+        for (size_t i = 0; qwen && json_is_array(types) && i < json_array_size(types); i++)
+            if (strcmp(layer_type(types, i), "sliding_attention") == 0) {
+                char k[48];
+                snprintf(k, sizeof k, "layer_types[%zu]", i);
+                note_key(c, NULL, k, json_array_get(types, i),
+                         "use_sliding_window is false: there is no window to attend over");
+                return;
+            }
         return;
+    }
     const json_t *raw = json_object_get(c->obj, "sliding_window");
     if (mistral && !raw) {
         g->sliding_window = 4096;
-        return;
+    } else {
+        const json_t *v = get(c->obj, "sliding_window");
+        if (!v) return;
+        if (!json_is_integer(v) || json_integer_value(v) < 1) {
+            note_key(c, NULL, "sliding_window", v, "expected a positive integer or null");
+            return;
+        }
+        g->sliding_window = (uint64_t)json_integer_value(v);
     }
-    const json_t *v = get(c->obj, "sliding_window");
-    if (!v) return;
-    if (!json_is_integer(v) || json_integer_value(v) < 1) {
-        note_key(c, NULL, "sliding_window", v, "expected a positive integer or null");
-        return;
-    }
-    g->sliding_window = (uint64_t)json_integer_value(v);
+    json_window_layers(c, mistral);
 }
 
 void hoist__variants_from_json(const char *path, const json_t *root, const json_t *obj,

@@ -383,6 +383,9 @@ typedef struct hoist_geometry {
     uint32_t biases;            /* HOIST_BIAS_* */
     int qk_norm;                /* Qwen3: RMSNorm over each q and k head before the rotation */
     uint64_t sliding_window;    /* attention window in positions; 0: none */
+    /* The first layer that attends over the window; the layers before it attend over every
+     * earlier position (Qwen's max_window_layers, or its layer_types). 0: every layer. */
+    uint32_t window_from_layer;
     /* "" when hoist's forward pass computes what the configuration describes; otherwise the
      * first reason it would not, naming the configuration key and its value. Loading and
      * planning ignore it; hoist_session_check refuses it. */
@@ -1159,9 +1162,10 @@ HOIST_API int hoist_session_create(const hoist_weights *weights, const hoist_geo
                                    const hoist_session_options *opts, hoist_session **out);
 /* Whether the forward pass computes what g describes, for a session with opts (NULL: defaults),
  * before anything is loaded: HOIST_E_BAD_CONFIG naming the configuration key and its value for a
- * model_type other than llama, mistral, qwen2 and qwen3, g->unsupported, a sliding window shorter
- * than the session's positions, or a shape the kernels cannot take. hoist_session_create checks
- * the same. */
+ * model_type other than llama, mistral, qwen2 and qwen3, g->unsupported, or a shape the kernels
+ * cannot take. hoist_session_create checks the same. A sliding window is attended as
+ * transformers does (key j is seen from position p when p - j < sliding_window, in the layers from
+ * window_from_layer on); the KV cache still holds every position of the session. */
 HOIST_API int hoist_session_check(const hoist_geometry *g, const hoist_session_options *opts);
 /* The same, and the model's tensor table against g, reading no tensor data: every tensor of a
  * decoder layer must be one the geometry announces (a layer past n_layers, a bias or a q/k norm

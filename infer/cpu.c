@@ -279,8 +279,10 @@ static void cpu_token(hoist_session *s, cpu_state *c, int32_t token, uint32_t po
         hoist__ref_rope_pairs(c->k, g->n_kv_heads, hd, cos_row, sin_row, s->rope_interleaved);
         memcpy(kc + (size_t)pos * s->kv_dim, c->k, s->kv_dim * sizeof(float));
         memcpy(vc + (size_t)pos * s->kv_dim, c->v, s->kv_dim * sizeof(float));
-        hoist__ref_attention(c->attn, c->q, kc, vc, pos + 1, g->n_heads, g->n_kv_heads, hd,
-                             c->scores);
+        uint32_t first = L->window && pos + 1 > L->window ? pos + 1 - L->window : 0;
+        hoist__ref_attention(c->attn, c->q, kc + (size_t)first * s->kv_dim,
+                             vc + (size_t)first * s->kv_dim, pos + 1 - first, g->n_heads,
+                             g->n_kv_heads, hd, c->scores);
         hoist__ref_matvec(c->x, L->o.data, L->o.dtype, H, s->q_dim, c->attn, 1);
         hoist__ref_add(c->x, L->bo, H);
         hoist__ref_rmsnorm(c->xn, c->x, L->mlp_norm.data, L->mlp_norm.dtype, H, eps);

@@ -363,7 +363,7 @@ static int run_layer(hoist_session *s, gpu_state *c, gpu_dev *d, uint32_t l, uin
             d->stream, d->attn, d->qkv, L->q_col, L->k_col, L->v_col, c->k_cache[l],
             c->v_cache[l], s->wdtype, d->rope_cos, d->rope_sin, d->pos, g->n_heads,
             g->n_kv_heads, g->head_dim, d->partial, d->counters, d->nsplit, s->rope_interleaved,
-            xp));
+            L->window, xp));
     } else {
         RETURN_IF_ERR(hoist__k_rope_cache(d->stream, d->qkv, s->qkv_dim, L->q_col, L->k_col,
                                           L->v_col, c->k_cache[l], c->v_cache[l], s->wdtype,
@@ -371,7 +371,7 @@ static int run_layer(hoist_session *s, gpu_state *c, gpu_dev *d, uint32_t l, uin
                                           g->n_kv_heads, g->head_dim, s->rope_interleaved, xp));
         RETURN_IF_ERR(hoist__k_attention(d->stream, d->attn, d->qkv, s->qkv_dim, L->q_col,
                                          c->k_cache[l], c->v_cache[l], s->wdtype, d->pos, n,
-                                         g->n_heads, g->n_kv_heads, g->head_dim));
+                                         g->n_heads, g->n_kv_heads, g->head_dim, L->window));
     }
     RETURN_IF_ERR(gemm(s, c, d, L->o.data, L->o.dtype, H, s->q_dim, d->attn, n, d->x, H, 1.0f));
     RETURN_IF_ERR(add_bias(s, d, L->bo, n));

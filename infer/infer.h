@@ -31,6 +31,9 @@ typedef struct hoist__layer {
      * weights ([head_dim]). The backends read these, whatever the file's dtype. */
     float *bq, *bk, *bv, *bo, *bgate, *bup, *bdown, *q_norm, *k_norm;
     int device;
+    /* The keys a query attends to, itself included (transformers' sliding window: key j is seen
+     * from position p when p - j < window); 0: every earlier position. */
+    uint32_t window;
     /* q, k, v as one product when adjacent: base pointer and the column of each part in the
      * product's output (the parts in memory order); qkv_fused 0 means three products. */
     int qkv_fused;

@@ -300,13 +300,14 @@ template <typename T, int NPL>
 __global__ void __launch_bounds__(ATT_WARPS * 32)
     attention_kernel(T *out, const float *qkv, uint32_t ldq, uint32_t q_col, const T *kc,
                      const T *vc, const int32_t *pos, uint32_t n_heads, uint32_t n_kv,
-                     uint32_t hd, float scale)
+                     uint32_t hd, float scale, uint32_t window)
 {
     __shared__ float sm_m[ATT_WARPS], sm_l[ATT_WARPS];
     extern __shared__ float sm_acc[]; // [ATT_WARPS][hd]
     uint32_t h = blockIdx.x, t = blockIdx.y;
     int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
     int n_keys = *pos + (int)t + 1;
+    int first = window && n_keys > (int)window ? n_keys - (int)window : 0;
     size_t stride = (size_t)n_kv * hd;
     const T *kb = kc + (size_t)(h / (n_heads / n_kv)) * hd;
     const T *vb = vc + (size_t)(h / (n_heads / n_kv)) * hd;
@@ -321,7 +322,7 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
     float m = -INFINITY, l = 0.0f;
     auto krow = [&](int j) { return kb + (size_t)j * stride; };
     auto vrow = [&](int j) { return vb + (size_t)j * stride; };
-    for (int j0 = w * KU; j0 < n_keys; j0 += ATT_WARPS * KU)
+    for (int j0 = first + w * KU; j0 < n_keys; j0 += ATT_WARPS * KU)
         softmax_keys<T, NPL>(krow, vrow, j0, min(KU, n_keys - j0), qr, acc, m, l, lane, hd);
     publish_warp<NPL>(sm_m, sm_l, sm_acc, w, lane, hd, m, l, acc);
     float M = -INFINITY;
@@ -391,7 +392,7 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
                             uint32_t v_col, T *kc, T *vc, const float *cos_t, const float *sin_t,
                             const int32_t *pos, uint32_t n_heads, uint32_t n_kv, uint32_t hd,
                             float scale, float *partial, int32_t *counters, uint32_t inter,
-                            hoist__qkv_extra ex)
+                            uint32_t window, hoist__qkv_extra ex)
 {
     __shared__ float sm_m[ATT_WARPS], sm_l[ATT_WARPS], qs[MAX_HD];
     __shared__ float red[EXTRA ? 32 : 1]; // the q/k norms' sums
@@ -402,7 +403,8 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
     uint32_t h = blockIdx.x, split = blockIdx.y, half = hd / 2;
     uint32_t group = n_heads / n_kv, kvh = h / group;
     int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
-    int p = *pos, n_keys = p + 1;
+    int p = *pos, end = p + 1;
+    int first = window && end > (int)window ? end - (int)window : 0, n_keys = end - first;
     uint32_t nsplit = (uint32_t)min((int)gridDim.y, (n_keys + SPLIT_MIN_KEYS - 1) / SPLIT_MIN_KEYS);
     if (split >= nsplit && split != 0) return;
     size_t stride = (size_t)n_kv * hd;
@@ -442,7 +444,7 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
         acc[e] = 0.0f;
     }
     int chunk = (n_keys + (int)nsplit - 1) / (int)nsplit;
-    int jb = (int)split * chunk, je = min(n_keys, jb + chunk);
+    int jb = first + (int)split * chunk, je = min(end, jb + chunk);
     float m = -INFINITY, l = 0.0f;
     // the new key and value are read from shared memory: their cache rows may not be stored yet
     auto krow = [&](int j) { return j == p ? (const T *)cur_k : kb + (size_t)j * stride; };
@@ -723,14 +725,16 @@ extern "C" int hoist__k_rope_cache(hoist__stream *stream, float *qkv, uint32_t l
 template <typename T>
 static void launch_attention(cudaStream_t st, T *out, const float *qkv, uint32_t ldq,
                              uint32_t q_col, const T *kc, const T *vc, const int32_t *pos,
-                             uint32_t n, uint32_t n_heads, uint32_t n_kv, uint32_t hd)
+                             uint32_t n, uint32_t n_heads, uint32_t n_kv, uint32_t hd,
+                             uint32_t window)
 {
     dim3 grid(n_heads, n);
     size_t smem = (size_t)ATT_WARPS * hd * sizeof(float);
     float scale = 1.0f / sqrtf((float)hd);
 #define ATT(NPL)                                                                                  \
     attention_kernel<T, NPL><<<grid, ATT_WARPS * 32, smem, st>>>(out, qkv, ldq, q_col, kc, vc,  \
-                                                                 pos, n_heads, n_kv, hd, scale)
+                                                                 pos, n_heads, n_kv, hd, scale, \
+                                                                 window)
     if (hd <= 32)
         ATT(1);
     else if (hd <= 64)
@@ -745,12 +749,13 @@ static void launch_attention(cudaStream_t st, T *out, const float *qkv, uint32_t
 extern "C" int hoist__k_attention(hoist__stream *stream, void *out, const float *qkv, uint32_t ldq,
                                   uint32_t q_col, const void *k_cache, const void *v_cache,
                                   hoist_dtype dtype, const int32_t *pos, uint32_t n,
-                                  uint32_t n_heads, uint32_t n_kv, uint32_t head_dim)
+                                  uint32_t n_heads, uint32_t n_kv, uint32_t head_dim,
+                                  uint32_t window)
 {
     if (head_dim > 256) return refused(stream, "attention kernel");
     DISPATCH(dtype, T,
              launch_attention<T>(STREAM(stream), (T *)out, qkv, ldq, q_col, (const T *)k_cache,
-                                 (const T *)v_cache, pos, n, n_heads, n_kv, head_dim));
+                                 (const T *)v_cache, pos, n, n_heads, n_kv, head_dim, window));
     return launched(stream, "attention kernel");
 }
 
@@ -760,7 +765,7 @@ static void launch_attention_decode(cudaStream_t st, T *out, const float *qkv, u
                                     const float *cs, const float *sn, const int32_t *pos,
                                     uint32_t n_heads, uint32_t n_kv, uint32_t hd, float *partial,
                                     int32_t *counters, uint32_t nsplit, uint32_t inter,
-                                    const hoist__qkv_extra *extra)
+                                    uint32_t window, const hoist__qkv_extra *extra)
 {
     dim3 grid(n_heads, nsplit);
     size_t smem = (size_t)ATT_WARPS * hd * sizeof(float);
@@ -769,7 +774,7 @@ static void launch_attention_decode(cudaStream_t st, T *out, const float *qkv, u
 #define ATT_X(NPL, X)                                                                             \
     attention_decode_kernel<T, NPL, X><<<grid, ATT_WARPS * 32, smem, st>>>(                     \
         out, qkv, q_col, k_col, v_col, kc, vc, cs, sn, pos, n_heads, n_kv, hd, scale, partial,    \
-        counters, inter, ex)
+        counters, inter, window, ex)
 #define ATT(NPL)                                                                                  \
     do {                                                                                          \
         if (extra)                                                                                \
@@ -795,7 +800,7 @@ extern "C" int hoist__k_attention_decode(hoist__stream *stream, void *out, const
                                          const float *rope_cos, const float *rope_sin,
                                          const int32_t *pos, uint32_t n_heads, uint32_t n_kv,
                                          uint32_t head_dim, float *partial, int32_t *counters,
-                                         uint32_t nsplit, int interleaved,
+                                         uint32_t nsplit, int interleaved, uint32_t window,
                                          const hoist__qkv_extra *extra)
 {
     if (head_dim > MAX_HD || nsplit == 0 || nsplit > MAX_SPLIT)
@@ -804,7 +809,7 @@ extern "C" int hoist__k_attention_decode(hoist__stream *stream, void *out, const
              launch_attention_decode<T>(STREAM(stream), (T *)out, qkv, q_col, k_col, v_col,
                                         (T *)k_cache, (T *)v_cache, rope_cos, rope_sin, pos,
                                         n_heads, n_kv, head_dim, partial, counters, nsplit,
-                                        interleaved != 0, extra));
+                                        interleaved != 0, window, extra));
     return launched(stream, "decode attention kernel");
 }
 

@@ -53,24 +53,26 @@ int hoist__k_rope_cache(hoist__stream *stream, float *qkv, uint32_t ld, uint32_t
                         hoist_dtype dtype, const float *rope_cos, const float *rope_sin,
                         const int32_t *pos, uint32_t n, uint32_t n_heads, uint32_t n_kv,
                         uint32_t head_dim, int interleaved, const hoist__qkv_extra *extra);
-/* Causal grouped-query attention: token t (position *pos + t) of each query head attends to
- * cache rows 0..*pos + t; out[t] is [n_heads * head_dim]. The cache and out are in dtype. */
+/* Causal grouped-query attention: token t (position p = *pos + t) of each query head attends to
+ * cache rows 0..p, or with a window (hoist__layer.window) to the last `window` of them, p itself
+ * included; out[t] is [n_heads * head_dim]. The cache and out are in dtype. */
 int hoist__k_attention(hoist__stream *stream, void *out, const float *qkv, uint32_t ld,
                        uint32_t q_col, const void *k_cache, const void *v_cache, hoist_dtype dtype,
                        const int32_t *pos, uint32_t n, uint32_t n_heads, uint32_t n_kv,
-                       uint32_t head_dim);
+                       uint32_t head_dim, uint32_t window);
 /* One decode token (position *pos) in one kernel: rotates its q and k heads (read from qkv as
  * the projection wrote them; pairs as hoist__k_rope_cache's), appends its k and v to the cache,
- * and attends over positions
- * 0..*pos. Each query head's keys are split over nsplit blocks whose partial softmax sums meet in
- * `partial` ([n_heads][nsplit][head_dim + 2] floats); the last block of a head to finish merges
- * them, using `counters` ([n_heads] ints, zero on entry and on return). */
+ * and attends over positions 0..*pos (with a window, the last `window` of them, as
+ * hoist__k_attention). Each query head's keys are split over nsplit blocks whose partial softmax
+ * sums meet in `partial` ([n_heads][nsplit][head_dim + 2] floats); the last block of a head to
+ * finish merges them, using `counters` ([n_heads] ints, zero on entry and on return). */
 int hoist__k_attention_decode(hoist__stream *stream, void *out, const float *qkv, uint32_t q_col,
                               uint32_t k_col, uint32_t v_col, void *k_cache, void *v_cache,
                               hoist_dtype dtype, const float *rope_cos, const float *rope_sin,
                               const int32_t *pos, uint32_t n_heads, uint32_t n_kv,
                               uint32_t head_dim, float *partial, int32_t *counters,
-                              uint32_t nsplit, int interleaved, const hoist__qkv_extra *extra);
+                              uint32_t nsplit, int interleaved, uint32_t window,
+                              const hoist__qkv_extra *extra);
 /* out[t][i] = silu(gu[t][g_col + i] + bg[i]) * (gu[t][u_col + i] + bu[i]), i < n_cols, in
  * out_dtype; bg and bu (fp32, mlp_bias) may be NULL. */
 int hoist__k_swiglu(hoist__stream *stream, void *out, hoist_dtype out_dtype, const float *gu,

@@ -51,16 +51,14 @@ static int session_sizes(const hoist_geometry *g, const hoist_session_options *o
     return HOIST_OK;
 }
 
-/* Attention over a window is not implemented: it must cover every position the session holds
- * (a token attends to the ones less than sliding_window behind it). */
-static int check_window(const hoist_geometry *g, uint32_t tokens)
+/* Each layer's window (hoist__layer.window): the geometry's from window_from_layer on; a window
+ * as long as the cache attends over every position anyway, so it runs as none. */
+static void set_windows(hoist_session *s)
 {
-    RETURN_IF(g->sliding_window && g->sliding_window < tokens, HOIST_E_BAD_CONFIG,
-              "geometry: sliding_window is %llu, below the session's %u positions (attention "
-              "over a sliding window is not implemented: run at most %llu positions)",
-              (unsigned long long)g->sliding_window, tokens,
-              (unsigned long long)g->sliding_window);
-    return HOIST_OK;
+    const hoist_geometry *g = &s->geo;
+    uint32_t w = g->sliding_window < s->max_tokens ? (uint32_t)g->sliding_window : 0;
+    for (uint32_t l = 0; l < g->n_layers; l++)
+        s->layers[l].window = l >= g->window_from_layer ? w : 0;
 }
 
 /* The caller's structs as full-size copies (docs/ABI.md), then the checks. */
@@ -74,8 +72,7 @@ static int session_check(const hoist_geometry *geometry, const hoist_session_opt
     RETURN_IF_ERR(HOIST__IN(hoist_geometry, g, geometry, NULL));
     uint32_t tokens = 0, batch = 0; /* set by session_sizes; -O3 cannot tell */
     RETURN_IF_ERR(check_geometry(g));
-    RETURN_IF_ERR(session_sizes(g, &o, &tokens, &batch));
-    return check_window(g, tokens);
+    return session_sizes(g, &o, &tokens, &batch);
 }
 
 int hoist_session_check(const hoist_geometry *geometry, const hoist_session_options *opts)
@@ -153,7 +150,6 @@ static int session_init(hoist_session *s, const hoist_weights *w)
     s->kv_dim = g->n_kv_heads * g->head_dim;
     s->qkv_dim = s->q_dim + 2 * s->kv_dim;
     RETURN_IF_ERR(session_sizes(g, &s->opts, &s->max_tokens, &s->max_batch));
-    RETURN_IF_ERR(check_window(g, s->max_tokens));
 
     s->layers = hoist__calloc(g->n_layers, sizeof *s->layers);
     RETURN_IF(!s->layers, HOIST_E_NOMEM, "out of memory for %u layers", g->n_layers);
@@ -161,6 +157,7 @@ static int session_init(hoist_session *s, const hoist_weights *w)
     hoist__tensors_of_weights(w, &t);
     RETURN_IF_ERR(hoist__bind_model(s, &t));
     RETURN_IF_ERR(hoist__bind_extras(s, w));
+    set_windows(s);
     RETURN_IF_ERR(rope_init(s));
 
     if (s->embed.device == HOIST_DEVICE_HOST) {

@@ -173,6 +173,15 @@ START_TEST(test_bad_arguments)
     ck_assert_int_eq(tu_run_cli(args), 2);
     snprintf(args, sizeof args, "gen '%s/x' --size 3T --quiet 2>/dev/null", dir);
     ck_assert_int_ne(tu_run_cli(args), 0);
+    /* windows: Mistral's and Qwen's only, not in GGUF, window layers with a Qwen window only */
+    static const char *const window[] = {
+        "--sliding-window 8", "--family mistral --sliding-window 8 --format gguf",
+        "--family qwen2 --window-layers 1", "--family mistral --sliding-window 8 --window-layers 1",
+        "--family qwen3 --sliding-window 0"};
+    for (size_t i = 0; i < sizeof window / sizeof *window; i++) {
+        snprintf(args, sizeof args, "gen '%s/x' %s --quiet 2>/dev/null", dir, window[i]);
+        ck_assert_msg(tu_run_cli(args) == 2, "%s", window[i]);
+    }
 }
 END_TEST
 

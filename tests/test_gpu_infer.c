@@ -198,6 +198,18 @@ START_TEST(test_variants_bf16)
 }
 END_TEST
 
+/* Sliding windows on both kernels: a 600-token prompt in several prefill chunks, then decode
+ * steps whose window (100 keys) is split over several blocks, all starting past position 0;
+ * Qwen2's full layer 0 beside its windowed layer 1. */
+START_TEST(test_sliding_window)
+{
+    check_model("s1", WIDE "--dtype f32 --family mistral --sliding-window 100", 1e-4, 600);
+    check_model("s2", WIDE "--dtype f32 --family qwen2 --sliding-window 40 --window-layers 1",
+                1e-4, 300);
+    check_model("s3", WIDE "--family mistral --sliding-window 33", 1e-2, 120);
+}
+END_TEST
+
 /* Dynamic NTK through generate: the table rows of every decode step reach the device before the
  * replayed graph reads them. */
 START_TEST(test_dynamic_generate)
@@ -546,6 +558,7 @@ int main(void)
     tcase_add_test(tc, test_generate_matches_steps);
     tcase_add_test(tc, test_variants_f32);
     tcase_add_test(tc, test_variants_bf16);
+    tcase_add_test(tc, test_sliding_window);
     tcase_add_test(tc, test_dynamic_generate);
     tcase_add_test(tc, test_memory_bandwidth_args);
     tcase_add_test(tc, test_create_faults);

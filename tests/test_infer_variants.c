@@ -187,8 +187,11 @@ static void rotate(double *x, size_t heads, size_t hd, size_t p, double theta)
         }
 }
 
-/* The logits after tokens[0..n), as transformers' modeling code spells the block out, in double. */
-static void naive_logits(const loaded *l, const int32_t *tokens, size_t n, double *logits)
+/* The logits after tokens[0..n), as transformers' modeling code spells the block out, in double;
+ * a layer with a sliding window masks key j from position p unless j > p - window
+ * (masking_utils' sliding_window_overlay), and windows false runs without any. */
+static void naive_logits(const loaded *l, const int32_t *tokens, size_t n, bool windows,
+                         double *logits)
 {
     const hoist_geometry *g = &l->g;
     size_t H = g->hidden, I = g->intermediate, hd = g->head_dim, nh = g->n_heads,
@@ -215,20 +218,23 @@ static void naive_logits(const loaded *l, const int32_t *tokens, size_t n, doubl
             }
             rotate(q, nh, hd, p, g->rope_theta);
             rotate(k, nkv, hd, p, g->rope_theta);
+            size_t win = windows && ly >= g->window_from_layer ? g->sliding_window : 0;
+            size_t j0 = win && p + 1 > win ? p + 1 - win : 0;
             for (size_t h = 0; h < nh; h++) {
                 size_t kh = h / (nh / nkv);
                 double mx = -INFINITY, sum = 0;
-                for (size_t j = 0; j <= p; j++) {
+                for (size_t j = j0; j <= p; j++) {
                     double d = 0;
                     for (size_t i = 0; i < hd; i++)
                         d += q[h * hd + i] * kc[(ly * n + j) * kvd + kh * hd + i];
                     sc[j] = d / sqrt((double)hd);
                     mx = fmax(mx, sc[j]);
                 }
-                for (size_t j = 0; j <= p; j++) sum += sc[j] = exp(sc[j] - mx);
+                for (size_t j = j0; j <= p; j++) sum += sc[j] = exp(sc[j] - mx);
                 for (size_t i = 0; i < hd; i++) {
                     double a = 0;
-                    for (size_t j = 0; j <= p; j++) a += sc[j] / sum * vc[(ly * n + j) * kvd + kh * hd + i];
+                    for (size_t j = j0; j <= p; j++)
+                        a += sc[j] / sum * vc[(ly * n + j) * kvd + kh * hd + i];
                     o[h * hd + i] = a;
                 }
             }
@@ -258,6 +264,20 @@ static void naive_logits(const loaded *l, const int32_t *tokens, size_t n, doubl
 static const int32_t prompt[] = {1, 17, 200, 3, 99, 5, 42};
 #define NPROMPT (sizeof prompt / sizeof *prompt)
 
+/* The largest absolute difference between got and want, and want's largest magnitude. */
+static double logit_err(const float *got, const double *want, uint32_t n, double *range)
+{
+    double err = 0;
+    *range = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        *range = fmax(*range, fabs(want[i]));
+        err = fmax(err, fabs(got[i] - want[i]));
+    }
+    return err;
+}
+
+/* The session's logits after the prompt against naive_logits; with a window, the logits without
+ * it must differ, or the prompt did not reach past the window. */
 static void expect_naive(const char *mdir)
 {
     loaded l = it_load(mdir, true);
@@ -268,15 +288,16 @@ static void expect_naive(const char *mdir)
     float *got = malloc(l.g.vocab * sizeof *got);
     double *want = malloc(l.g.vocab * sizeof *want);
     ck_assert_int_eq(hoist_session_logits(s, got, l.g.vocab), HOIST_OK);
-    naive_logits(&l, prompt, NPROMPT, want);
-    double range = 0, err = 0;
-    for (uint32_t i = 0; i < l.g.vocab; i++) {
-        range = fmax(range, fabs(want[i]));
-        err = fmax(err, fabs(got[i] - want[i]));
-    }
+    naive_logits(&l, prompt, NPROMPT, true, want);
+    double range, err = logit_err(got, want, l.g.vocab, &range);
     ck_assert_msg(err <= 1e-5 * range + 1e-6, "%s: logits off by %g (range %g)", mdir, err,
                   range);
     ck_assert_double_gt(range, 0);
+    if (l.g.sliding_window) {
+        naive_logits(&l, prompt, NPROMPT, false, want);
+        err = logit_err(got, want, l.g.vocab, &range);
+        ck_assert_msg(err > 1e-3 * range, "%s: the window changed nothing (%g)", mdir, err);
+    }
     free(got);
     free(want);
     hoist_session_free(s);
@@ -289,6 +310,25 @@ START_TEST(test_biases_and_qk_norm_naive)
     char *a = gen("qwen2", "--preset tiny --family qwen2 --dtype f32 --seed 3");
     char *b = gen("qwen3", "--preset tiny --family qwen3 --dtype f32 --head-dim 32 --seed 3");
     char *c = gen("qwen3b", "--preset tiny --family qwen3 --dtype bf16 --seed 3");
+    expect_naive(a);
+    expect_naive(b);
+    expect_naive(c);
+    free(a);
+    free(b);
+    free(c);
+}
+END_TEST
+
+/* Sliding windows shorter than the prompt: Mistral's in every layer, Qwen2's from
+ * max_window_layers on (layer 0 full, layer 1 windowed), and a Qwen3 window in both. */
+START_TEST(test_sliding_window_naive)
+{
+    char *a = gen("mistral", "--preset tiny --family mistral --dtype f32 --sliding-window 3 "
+                             "--seed 5");
+    char *b = gen("qwen2w", "--preset tiny --family qwen2 --dtype f32 --sliding-window 2 "
+                            "--window-layers 1 --seed 5");
+    char *c = gen("qwen3w", "--preset tiny --family qwen3 --dtype bf16 --head-dim 32 "
+                            "--sliding-window 4 --seed 5");
     expect_naive(a);
     expect_naive(b);
     expect_naive(c);
@@ -490,6 +530,7 @@ int main(void)
     tcase_add_test(tc, test_rope_dynamic_state);
     tcase_add_test(tc, test_biases_and_qk_norm_naive);
     tcase_add_test(tc, test_llama_biases_naive);
+    tcase_add_test(tc, test_sliding_window_naive);
     tcase_add_test(tc, test_tensor_refusals);
     tcase_add_test(tc, test_dynamic_session);
     suite_add_tcase(s, tc);

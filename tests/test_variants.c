@@ -176,21 +176,73 @@ START_TEST(test_refusals)
 }
 END_TEST
 
-/* A sliding window is fine while the session's positions fit it, refused past them. */
+/* The layers that attend over the window, as transformers marks them: Mistral every layer,
+ * Qwen from max_window_layers (28 when absent) or from the first "sliding_attention" of
+ * layer_types; sessions of any length run them. */
 START_TEST(test_sliding_window)
 {
     hoist_geometry g = geometry_of("mistral", ", \"sliding_window\": 512");
+    ck_assert_uint_eq(g.sliding_window, 512);
+    ck_assert_uint_eq(g.window_from_layer, 0);
     hoist_session_options o = HOIST_SESSION_OPTIONS_DEFAULT;
-    o.max_tokens = 512;
+    o.max_tokens = 4096;
     ck_assert_int_eq(hoist_session_check(&g, &o), HOIST_OK);
-    o.max_tokens = 513;
-    ck_assert_int_eq(hoist_session_check(&g, &o), HOIST_E_BAD_CONFIG);
-    ck_assert_ptr_nonnull(strstr(hoist_last_error(), "sliding_window is 512"));
-    /* the default session (min(max_position, 4096) = 1024 positions) too */
-    ck_assert_int_eq(hoist_session_check(&g, NULL), HOIST_E_BAD_CONFIG);
+    g = geometry_of("mistral", ", \"sliding_window\": 16, "
+                               "\"layer_types\": [\"sliding_attention\", \"sliding_attention\"]");
+    ck_assert_str_eq(g.unsupported, "");
     g = geometry_of("qwen3", ", \"use_sliding_window\": true, \"sliding_window\": 64");
-    ck_assert_int_eq(hoist_session_check(&g, NULL), HOIST_E_BAD_CONFIG);
-    ck_assert_ptr_nonnull(strstr(hoist_last_error(), "sliding_window"));
+    ck_assert_uint_eq(g.sliding_window, 64);
+    ck_assert_uint_eq(g.window_from_layer, 28);
+    ck_assert_int_eq(hoist_session_check(&g, &o), HOIST_OK);
+    g = geometry_of("qwen2", ", \"use_sliding_window\": true, \"sliding_window\": 64, "
+                             "\"max_window_layers\": 1");
+    ck_assert_uint_eq(g.window_from_layer, 1);
+    /* layer_types wins over max_window_layers, as in transformers */
+    g = geometry_of("qwen2", ", \"use_sliding_window\": true, \"sliding_window\": 64, "
+                             "\"max_window_layers\": 0, "
+                             "\"layer_types\": [\"full_attention\", \"sliding_attention\"]");
+    ck_assert_str_eq(g.unsupported, "");
+    ck_assert_uint_eq(g.window_from_layer, 1);
+    g = geometry_of("qwen2", ", \"use_sliding_window\": true, \"sliding_window\": 64, "
+                             "\"layer_types\": [\"full_attention\", \"full_attention\"]");
+    ck_assert_uint_eq(g.window_from_layer, 2);
+    /* without use_sliding_window, Qwen has no window and layer_types of full attention are fine */
+    g = geometry_of("qwen2", ", \"sliding_window\": 64, "
+                             "\"layer_types\": [\"full_attention\", \"full_attention\"]");
+    ck_assert_uint_eq(g.sliding_window, 0);
+    ck_assert_str_eq(g.unsupported, "");
+}
+END_TEST
+
+/* Window layouts that transformers computes and hoist does not, or that transformers refuses. */
+static const struct {
+    const char *model_type, *extra, *key;
+} window_refusals[] = {
+    {"qwen2", ", \"use_sliding_window\": true, \"sliding_window\": 8, "
+              "\"layer_types\": [\"sliding_attention\", \"full_attention\"]",
+     "layer_types[1]"},
+    {"qwen2", ", \"use_sliding_window\": true, \"sliding_window\": 8, "
+              "\"layer_types\": [\"sliding_attention\"]",
+     "layer_types\" is an array of 1 entries for 2 layers"},
+    {"qwen3", ", \"sliding_window\": 8, "
+              "\"layer_types\": [\"full_attention\", \"sliding_attention\"]",
+     "layer_types[1]\" is \"sliding_attention\" (use_sliding_window is false"},
+    {"qwen2", ", \"use_sliding_window\": true, \"sliding_window\": 8, "
+              "\"max_window_layers\": -1",
+     "max_window_layers"},
+    {"mistral", ", \"sliding_window\": 8, "
+                "\"layer_types\": [\"full_attention\", \"sliding_attention\"]",
+     "layer_types[0]"},
+};
+
+START_TEST(test_window_refusals)
+{
+    for (size_t i = 0; i < sizeof window_refusals / sizeof *window_refusals; i++) {
+        hoist_geometry g = geometry_of(window_refusals[i].model_type, window_refusals[i].extra);
+        ck_assert_int_eq(hoist_session_check(&g, NULL), HOIST_E_BAD_CONFIG);
+        ck_assert_msg(strstr(hoist_last_error(), window_refusals[i].key), "case %zu: '%s'", i,
+                      hoist_last_error());
+    }
 }
 END_TEST
 
@@ -331,6 +383,7 @@ int main(void)
     tcase_add_test(tc, test_rope_types);
     tcase_add_test(tc, test_refusals);
     tcase_add_test(tc, test_sliding_window);
+    tcase_add_test(tc, test_window_refusals);
     tcase_add_test(tc, test_caller_built);
     tcase_add_test(tc, test_gguf_meta);
     tcase_add_test(tc, test_gen_families);

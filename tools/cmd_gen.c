@@ -39,6 +39,10 @@ static const char gen_usage[] =
     "  --rope-factor X      its factor (default linear/dynamic 2, yarn 4, llama3 8)\n"
     "  --rope-original N    original_max_position_embeddings of yarn and llama3\n"
     "                       (default max-position / factor; llama3.1: 8192)\n"
+    "  --sliding-window N   attend to the last N positions (mistral, qwen2, qwen3;\n"
+    "                       safetensors only)\n"
+    "  --window-layers N    qwen's max_window_layers: layers below N attend over every\n"
+    "                       position (default 0: every layer has the window)\n"
     "  --format F           safetensors (default) or gguf\n"
     "  --dtype T            bf16 (default), f16 or f32; q8_0 with --format gguf\n"
     "  --tie-embeddings     no lm_head.weight (tie_word_embeddings true)\n"
@@ -81,6 +85,8 @@ enum {
     OPT_ROPE_SCALING,
     OPT_ROPE_FACTOR,
     OPT_ROPE_ORIGINAL,
+    OPT_SLIDING_WINDOW,
+    OPT_WINDOW_LAYERS,
 };
 enum { DIM_LAYERS, DIM_HIDDEN, DIM_INTER, DIM_HEADS, DIM_KV, DIM_HEAD_DIM, DIM_VOCAB, DIM_MAX_POS,
        NDIMS };
@@ -112,6 +118,8 @@ static const struct option options[] = {
     {"rope-scaling", required_argument, NULL, OPT_ROPE_SCALING},
     {"rope-factor", required_argument, NULL, OPT_ROPE_FACTOR},
     {"rope-original", required_argument, NULL, OPT_ROPE_ORIGINAL},
+    {"sliding-window", required_argument, NULL, OPT_SLIDING_WINDOW},
+    {"window-layers", required_argument, NULL, OPT_WINDOW_LAYERS},
     {0},
 };
 
@@ -131,6 +139,7 @@ typedef struct gen_args {
     gen_format format;
     gen_family family;
     gen_rope rope;
+    uint64_t sliding_window, window_layers;
 } gen_args;
 
 static void list_presets(gen_dtype dtype)
@@ -211,6 +220,8 @@ static int option(cli_parser *p, int c, gen_args *a)
         a->rope.original = (uint32_t)v;
         return rc;
     }
+    case OPT_SLIDING_WINDOW: return cli_value_u64(p, 1, UINT32_MAX, &a->sliding_window);
+    case OPT_WINDOW_LAYERS: return cli_value_u64(p, 0, GEN_MAX_LAYERS, &a->window_layers);
     default: return cli_bad_option(p, c);
     }
 }
@@ -260,6 +271,8 @@ static int build_config(const gen_args *a, gen_config *cfg)
     cfg->format = a->format;
     cfg->family = a->family;
     cfg->rope = a->rope;
+    cfg->sliding_window = (uint32_t)a->sliding_window;
+    cfg->window_layers = (uint32_t)a->window_layers;
     gen_family_resolve(cfg, d[DIM_MAX_POS].set);
     cfg->threads = (unsigned)a->threads;
     cfg->force = a->force;
@@ -297,6 +310,8 @@ static void print_plan(const gen_args *a, const gen_config *cfg)
     printf("family    %s, rope scaling %s", gen_family_name(cfg->family),
            gen_rope_name(cfg->rope.type));
     if (cfg->rope.type != GEN_ROPE_NONE) printf(" (factor %g)", cfg->rope.factor);
+    if (cfg->sliding_window)
+        printf(", sliding window %u from layer %u", cfg->sliding_window, cfg->window_layers);
     printf("\n");
     printf("dtype     %s, seed %llu%s\n", gen_dtype_name(cfg->dtype), (unsigned long long)cfg->seed,
            cfg->dtype == GEN_DTYPE_Q8_0 ? " (norms f32; rows not a multiple of 32: f16)" : "");

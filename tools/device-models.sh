@@ -5,7 +5,8 @@
 #   f32:  greedy tokens over 32 steps must equal transformers' (host and cuda:0);
 #   bf16: the first step's logits within 2% of the range of transformers' logits.
 # Prompts of 96 tokens run past the original context of every scaled rope (llama3's 32, yarn's
-# 64, dynamic's max_position 32), where the scalings change the rotation. The models are wide
+# 64, dynamic's max_position 32), where the scalings change the rotation, and past every sliding
+# window (24 and 40 positions; qwen2's only from layer 1 on). The models are wide
 # (hidden 1024, head_dim 128) so that attention is peaked enough for the rotation to matter.
 # Expects a build made here and carried along (libhoist.so holding the dependencies the device
 # lacks):
@@ -47,8 +48,12 @@ declare -A flags=(
     [qwen3]="$wide --family qwen3 --head-dim 128"
     [qwen3-hd64]="$wide --family qwen3 --head-dim 64 --tie-embeddings"
     [mistral]="$wide --family mistral"
+    [mistral-window]="$wide --family mistral --sliding-window 24"
+    [qwen2-window]="$wide --family qwen2 --sliding-window 24 --window-layers 1"
+    [qwen3-window]="$wide --family qwen3 --head-dim 128 --sliding-window 40"
 )
-order="llama llama-tied-mha llama3.1 linear dynamic yarn qwen2 qwen2-yarn qwen3 qwen3-hd64 mistral"
+order="llama llama-tied-mha llama3.1 linear dynamic yarn qwen2 qwen2-yarn qwen3 qwen3-hd64 mistral
+       mistral-window qwen2-window qwen3-window"
 cases=${CASES:-$order}
 prompt=$(seq -s, 7 5 2000 | cut -d, -f1-96 | tr ',' '\n' | awk '{print $1 % 512}' | paste -sd,)
 

@@ -70,6 +70,26 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
+/* LlamaConfig has no window; llama.cpp's converter writes none for these architectures, so a
+ * GGUF file with one would run differently there. */
+static int validate_window(const gen_config *c, char *err, size_t errlen)
+{
+    bool qwen = c->family == GEN_FAMILY_QWEN2 || c->family == GEN_FAMILY_QWEN3;
+    if (c->sliding_window && !qwen && c->family != GEN_FAMILY_MISTRAL) {
+        set_err(err, errlen, "a sliding window is mistral's, qwen2's or qwen3's");
+        return -1;
+    }
+    if (c->sliding_window && c->format == GEN_FORMAT_GGUF) {
+        set_err(err, errlen, "a sliding window has no GGUF form that llama.cpp runs");
+        return -1;
+    }
+    if (c->window_layers && (!qwen || !c->sliding_window)) {
+        set_err(err, errlen, "window layers are qwen2's and qwen3's, with a sliding window");
+        return -1;
+    }
+    return 0;
+}
+
 int gen_family_validate(const gen_config *c, char *err, size_t errlen)
 {
     const gen_rope *r = &c->rope;
@@ -93,7 +113,7 @@ int gen_family_validate(const gen_config *c, char *err, size_t errlen)
         set_err(err, errlen, "llama3 rope scaling needs head-dim of 4 or more");
         return -1;
     }
-    return 0;
+    return validate_window(c, err, errlen);
 }
 
 const char *gen_family_model_type(const gen_config *c)
@@ -183,14 +203,26 @@ static void family_keys(FILE *f, const gen_config *c)
     switch (c->family) {
     case GEN_FAMILY_QWEN2:
     case GEN_FAMILY_QWEN3:
-        fprintf(f,
-                "  \"use_sliding_window\": false,\n"
-                "  \"sliding_window\": null,\n"
-                "  \"max_window_layers\": %u,\n",
-                c->layers);
+        if (c->sliding_window)
+            fprintf(f,
+                    "  \"use_sliding_window\": true,\n"
+                    "  \"sliding_window\": %u,\n"
+                    "  \"max_window_layers\": %u,\n",
+                    c->sliding_window, c->window_layers);
+        else
+            fprintf(f,
+                    "  \"use_sliding_window\": false,\n"
+                    "  \"sliding_window\": null,\n"
+                    "  \"max_window_layers\": %u,\n",
+                    c->layers);
         if (c->family == GEN_FAMILY_QWEN3) fprintf(f, "  \"attention_bias\": false,\n");
         break;
-    case GEN_FAMILY_MISTRAL: fprintf(f, "  \"sliding_window\": null,\n"); break;
+    case GEN_FAMILY_MISTRAL:
+        if (c->sliding_window)
+            fprintf(f, "  \"sliding_window\": %u,\n", c->sliding_window);
+        else
+            fprintf(f, "  \"sliding_window\": null,\n");
+        break;
     default:
         fprintf(f,
                 "  \"attention_bias\": false,\n"

@@ -71,6 +71,9 @@ typedef struct gen_config {
     bool sync;               /* fsync every shard before returning */
     gen_family family;       /* config.json keys, extra tensors, GGUF architecture */
     gen_rope rope;           /* rope_scaling (resolved with gen_family_resolve) */
+    uint32_t sliding_window; /* attention window (mistral, qwen2, qwen3); 0: none */
+    uint32_t window_layers;  /* qwen's max_window_layers: the layers before it attend over
+                                every position */
 } gen_config;
 
 /* The "tiny" geometry, bf16, 5 GiB shards, seed 0, all CPUs. */
