@@ -304,18 +304,25 @@ static void expect_naive(const char *mdir)
     it_unload(&l);
 }
 
+/* Each case ({name, gen flags}) generated and run against naive_logits. */
+static void expect_naive_gen(const char *const cases[][2], size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char *m = gen(cases[i][0], cases[i][1]);
+        expect_naive(m);
+        free(m);
+    }
+}
+
 /* Qwen2's q/k/v biases and Qwen3's q/k norms (weights 1 + noise, so their order counts). */
 START_TEST(test_biases_and_qk_norm_naive)
 {
-    char *a = gen("qwen2", "--preset tiny --family qwen2 --dtype f32 --seed 3");
-    char *b = gen("qwen3", "--preset tiny --family qwen3 --dtype f32 --head-dim 32 --seed 3");
-    char *c = gen("qwen3b", "--preset tiny --family qwen3 --dtype bf16 --seed 3");
-    expect_naive(a);
-    expect_naive(b);
-    expect_naive(c);
-    free(a);
-    free(b);
-    free(c);
+    static const char *const cases[][2] = {
+        {"qwen2", "--preset tiny --family qwen2 --dtype f32 --seed 3"},
+        {"qwen3", "--preset tiny --family qwen3 --dtype f32 --head-dim 32 --seed 3"},
+        {"qwen3b", "--preset tiny --family qwen3 --dtype bf16 --seed 3"},
+    };
+    expect_naive_gen(cases, sizeof cases / sizeof *cases);
 }
 END_TEST
 
@@ -323,18 +330,14 @@ END_TEST
  * max_window_layers on (layer 0 full, layer 1 windowed), and a Qwen3 window in both. */
 START_TEST(test_sliding_window_naive)
 {
-    char *a = gen("mistral", "--preset tiny --family mistral --dtype f32 --sliding-window 3 "
-                             "--seed 5");
-    char *b = gen("qwen2w", "--preset tiny --family qwen2 --dtype f32 --sliding-window 2 "
-                            "--window-layers 1 --seed 5");
-    char *c = gen("qwen3w", "--preset tiny --family qwen3 --dtype bf16 --head-dim 32 "
-                            "--sliding-window 4 --seed 5");
-    expect_naive(a);
-    expect_naive(b);
-    expect_naive(c);
-    free(a);
-    free(b);
-    free(c);
+    static const char *const cases[][2] = {
+        {"mistral", "--preset tiny --family mistral --dtype f32 --sliding-window 3 --seed 5"},
+        {"qwen2w", "--preset tiny --family qwen2 --dtype f32 --sliding-window 2 "
+                   "--window-layers 1 --seed 5"},
+        {"qwen3w", "--preset tiny --family qwen3 --dtype bf16 --head-dim 32 --sliding-window 4 "
+                   "--seed 5"},
+    };
+    expect_naive_gen(cases, sizeof cases / sizeof *cases);
 }
 END_TEST
 
