@@ -43,15 +43,11 @@ void hoist__uring_file_close(hoist__uring_file *f)
     atomic_store(&f->direct, 0);
 }
 
-int hoist__uring_file_open(hoist__uring_file *f, const char *path, uint64_t size, uint64_t dev,
-                           uint64_t ino, char *why, size_t whylen)
+int hoist__uring_file_direct(hoist__uring_file *f, uint64_t size, uint64_t dev, uint64_t ino,
+                             char *why, size_t whylen)
 {
-    f->path = path;
-    f->buffered_fd = f->direct_fd = -1;
+    f->direct_fd = -1;
     atomic_store(&f->direct, 0);
-    int os_errno;
-    RETURN_IF_ERR(hoist__io_open_same(path, size, dev, ino, O_RDONLY | O_CLOEXEC, &f->buffered_fd,
-                                      &os_errno));
     f->align = hoist__io_dio_align(f->buffered_fd);
     if (!f->align) {
         snprintf(why, whylen, "the filesystem reports no O_DIRECT support");
@@ -62,20 +58,36 @@ int hoist__uring_file_open(hoist__uring_file *f, const char *path, uint64_t size
         snprintf(why, whylen, "its %u-byte O_DIRECT unit does not divide 4096", f->align);
         return HOIST_OK;
     }
-    int rc = hoist__io_open_same(path, size, dev, ino, O_RDONLY | O_CLOEXEC | O_DIRECT,
+    int os_errno;
+    int rc = hoist__io_open_same(f->path, size, dev, ino, O_RDONLY | O_CLOEXEC | O_DIRECT,
                                  &f->direct_fd, &os_errno);
     if (rc < 0 && os_errno) {
         snprintf(why, whylen, "open: %s", strerror(os_errno));
         return HOIST_OK;
     }
     if (rc == HOIST_OK && !same_file(f->direct_fd, f->buffered_fd))
-        rc = hoist__err(HOIST_E_FILE_CHANGED, "%s: replaced while being opened", path);
+        rc = hoist__err(HOIST_E_FILE_CHANGED, "%s: replaced while being opened", f->path);
     if (rc < 0) {
-        hoist__uring_file_close(f);
+        if (f->direct_fd >= 0) close(f->direct_fd);
+        f->direct_fd = -1;
         return rc;
     }
     atomic_store(&f->direct, 1);
     return HOIST_OK;
+}
+
+int hoist__uring_file_open(hoist__uring_file *f, const char *path, uint64_t size, uint64_t dev,
+                           uint64_t ino, char *why, size_t whylen)
+{
+    f->path = path;
+    f->buffered_fd = f->direct_fd = -1;
+    atomic_store(&f->direct, 0);
+    int os_errno;
+    RETURN_IF_ERR(hoist__io_open_same(path, size, dev, ino, O_RDONLY | O_CLOEXEC, &f->buffered_fd,
+                                      &os_errno));
+    int rc = hoist__uring_file_direct(f, size, dev, ino, why, whylen);
+    if (rc < 0) hoist__uring_file_close(f);
+    return rc;
 }
 
 /* ---- one read's outcome, shared by the ring and pread ------------------------------------- */

@@ -31,6 +31,13 @@ typedef struct hoist__uring_file {
  * HOIST_E_FILE_CHANGED naming the file, with both descriptors closed. */
 int hoist__uring_file_open(hoist__uring_file *f, const char *path, uint64_t size, uint64_t dev,
                            uint64_t ino, char *why, size_t whylen);
+/* The same for a file whose buffered descriptor f->buffered_fd (and f->path) the caller opened
+ * and keeps: opens only the O_DIRECT one, where the filesystem takes it (f->direct 1), else
+ * leaves f->direct_fd -1 and says why. HOIST_E_OPEN, HOIST_E_IO or HOIST_E_FILE_CHANGED (the
+ * name now leads to another file) with f->direct_fd -1; the buffered descriptor is never closed
+ * here. */
+int hoist__uring_file_direct(hoist__uring_file *f, uint64_t size, uint64_t dev, uint64_t ino,
+                             char *why, size_t whylen);
 /* Closes what open opened; a file that was never opened must have both descriptors at -1. */
 void hoist__uring_file_close(hoist__uring_file *f);
 

@@ -715,7 +715,8 @@ typedef struct hoist_load_options {
                                   deep queue; those pages are dropped behind like the rest and,
                                   under ram_budget, counted against it. -1 = the path's default
                                   (HOIST_STREAM_READAHEAD), 0 = none; at most a quarter of
-                                  a budget. Other paths ignore it. */
+                                  a budget. Not asked of a file a cold load reads with
+                                  O_DIRECT, which would read it twice. Other paths ignore it. */
     /* The embedder's device allocator for the arenas (NULL = hoist's own: cudaMalloc, or
      * aligned host memory for HOIST_DEVICE_HOST): every arena of the load is taken from it and,
      * when the weights' last reference goes, given back to it. hoist copies the struct; its user

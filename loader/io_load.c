@@ -158,6 +158,24 @@ static uint64_t next_bit(const uint64_t *bits, uint64_t i, uint64_t end, int wan
     return end;
 }
 
+uint64_t hoist__residency_run(const hoist__residency *r, uint64_t off, uint64_t end,
+                              bool *resident)
+{
+    if (!r->bits) { /* none, all, or a probe that failed */
+        *resident = r->pages && r->resident == r->pages;
+        return end;
+    }
+    uint64_t first = off / r->page, last = (end + r->page - 1) / r->page;
+    if (last > r->pages) last = r->pages;
+    if (first >= last) {
+        *resident = false;
+        return end;
+    }
+    *resident = (r->bits[first / 64] >> (first % 64)) & 1;
+    uint64_t p = next_bit(r->bits, first, last, !*resident);
+    return p < last ? p * r->page : end;
+}
+
 /* hi UINT64_MAX: to the end of the file, partial last page included. */
 static void drop_bytes(int fd, uint64_t lo, uint64_t hi)
 {

@@ -53,6 +53,10 @@ uint64_t hoist__residency_bound(const hoist__file *files, uint32_t nfiles);
 void hoist__residency_probe(int fd, const char *path, uint64_t size, hoist__budget *budget,
                             hoist__residency *r);
 void hoist__residency_free(hoist__residency *r, hoist__budget *budget);
+/* Whether the page holding byte `off` was resident at the probe (*resident), and the end of the
+ * run of pages from there that were alike, at most `end`: a probe that failed says none were. */
+uint64_t hoist__residency_run(const hoist__residency *r, uint64_t off, uint64_t end,
+                              bool *resident);
 /* Drops the cached pages of [lo, hi) of fd (hi UINT64_MAX: to the end of the file), widened to
  * HOIST_IO_DROP_ALIGN, except the pages r says were resident; r NULL: all of them. */
 void hoist__residency_drop(const hoist__residency *r, int fd, uint64_t lo, uint64_t hi);

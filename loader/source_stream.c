@@ -1,12 +1,14 @@
-/* The stream path: buffered reads of each window into the pipeline's buffer, and
- * posix_fadvise(DONTNEED) behind the reads of only the pages the load brought in.
+/* The stream path: reads of each window into the pipeline's buffer that leave the page cache as
+ * they found it: O_DIRECT for what was not cached where the files take it, else buffered reads
+ * and posix_fadvise(DONTNEED) behind them of only the pages the load brought in.
  *
- * It needs neither O_DIRECT nor io_uring, so it works on any filesystem, and dropping what has
- * been read keeps the page cache from growing with the model: host memory is the staging the
- * pipeline sized to the budget plus the few windows in flight, whatever the model size. The drop
- * trails the lowest unread window (hoist__io_dropper) rather than each window, so kernel
- * readahead stays on and still leaves nothing behind. On a host load the pipeline hands the
- * destination itself as buf when a window is one piece, so those bytes are read in place. A
+ * It needs neither O_DIRECT nor io_uring (it uses them where they are to be had), so it works on
+ * any filesystem, and dropping what has been read keeps the page cache from growing with the
+ * model: host memory is the staging the pipeline sized to the budget plus the few windows in
+ * flight, whatever the model size. The drop trails the lowest unread window (hoist__io_dropper)
+ * rather than each window, so kernel readahead stays on and still leaves nothing behind. On a
+ * host load the pipeline hands the destination itself as buf when a window is one piece, so
+ * buffered reads land in place (O_DIRECT ones in the worker's staging buffer, copied out). A
  * sparse plan (tensor-parallel slices) reads only its pieces' ranges.
  *
  * The page cache is shared: a second rank or a restarted engine loading the same model should
@@ -22,15 +24,21 @@
  *
  * How the windows are read depends on what is cached (sampled at open): a cached model with
  * STREAM_THREADS workers calling pread (a copy out of memory); a cold one through an io_uring
- * per worker, each window cut into STREAM_RING_READ reads all in flight at once (a deep queue
- * within the windows the budget already counts), or by one pread worker where no ring is to be
- * had. */
+ * per worker, or by one pread worker where no ring is to be had. Through the rings, the pages
+ * the probe found not resident are read with O_DIRECT into the worker's staging buffer, so the
+ * load adds nothing to the page cache at all: no page to charge to a small cgroup, to reclaim or
+ * to drop (buffered, the same load ran at 79% of the uring path's speed in a 1 GiB cgroup); the
+ * pages that were resident are read buffered, out of the cache. A file whose filesystem refuses
+ * O_DIRECT (at open, or with EINVAL on a read) is read buffered through the same rings, each
+ * window cut into STREAM_RING_READ reads all in flight at once (a deep queue within the windows
+ * the budget already counts), and dropped behind the cursor as above. */
 #include "core/uring.h"
 #include "loader/io_load.h"
 #include "loader/source.h"
 
 #include <fcntl.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -62,6 +70,14 @@
 #define STREAM_RING_THREADS 4u
 #define STREAM_RING_READ (128u << 10)
 #define STREAM_RING_DEPTH 16u
+/* Cold files read with O_DIRECT (where the filesystem takes it): nothing passes through the page
+ * cache, so nothing argues for few workers, and the reads take the uring path's shape, which
+ * reads at the disk's speed (source_uring.c): 16 workers, each window in reads of a quarter of
+ * it, at least STREAM_RING_READ. Reads start and end at multiples of STREAM_DIRECT_ALIGN from
+ * the window's aligned start, a multiple of every O_DIRECT unit the engine accepts. */
+#define STREAM_DIRECT_THREADS 16u
+#define STREAM_DIRECT_SPLIT 4u
+#define STREAM_DIRECT_ALIGN HOIST_IO_DEFAULT_DIO_ALIGN
 /* Staging buffers a worker registers with its ring (the pipeline's slots per worker). */
 #define STREAM_RING_BUFS 8u
 
@@ -70,6 +86,7 @@ typedef struct stream_worker {
     hoist__uring eng;
     void *bufs[STREAM_RING_BUFS];
     unsigned nbufs;
+    uint64_t buf_bytes; /* of each buffer */
 } stream_worker;
 
 typedef struct stream_state {
@@ -83,10 +100,13 @@ typedef struct stream_state {
     size_t ahead;           /* windows past the one being read that are advised WILLNEED */
     _Atomic size_t advised; /* windows below this index have been advised */
     bool ring;              /* cold files read through the workers' rings (see STREAM_RING_*) */
-    hoist__uring_file *ufiles; /* the rings' view of fds (buffered only) */
+    bool direct;            /* some file was opened O_DIRECT for the rings (STREAM_DIRECT_*) */
+    /* the rings' view of the files: fds as the buffered descriptors, and O_DIRECT ones of
+     * their own where the filesystem takes them */
+    hoist__uring_file *ufiles;
     stream_worker *workers;
     unsigned nworkers;
-    _Atomic int told_ring;
+    _Atomic int told_ring, told_direct;
 } stream_state;
 
 static void stream_close(void *vs)
@@ -95,7 +115,9 @@ static void stream_close(void *vs)
     if (!s) return;
     for (unsigned i = 0; s->workers && i < s->nworkers; i++) hoist__uring_exit(&s->workers[i].eng);
     hoist__free(s->workers);
-    hoist__free(s->ufiles); /* the descriptors are fds' */
+    for (uint32_t i = 0; s->ufiles && i < s->nfiles; i++)
+        if (s->ufiles[i].direct_fd >= 0) close(s->ufiles[i].direct_fd);
+    hoist__free(s->ufiles); /* the buffered descriptors are fds' */
     hoist__io_dropper_free(&s->dropper);
     for (uint32_t i = 0; i < s->nfiles; i++) {
         if (s->fds[i] < 0) continue;
@@ -163,39 +185,62 @@ static bool ring_available(void)
     return live;
 }
 
-/* The rings' view of the files: their buffered descriptors, which the rings never close. */
-static int ring_files(stream_state *s, unsigned threads)
+/* The rings' view of the files: their buffered descriptors (fds', which the rings never
+ * close), and an O_DIRECT descriptor of each file whose filesystem takes it; a memory
+ * filesystem's pages are the file, with no cache to keep clean and no disk to queue on, so its
+ * files get none. Sets s->direct; *why says what refused the first file that got none. */
+static int ring_files(stream_state *s, char *why, size_t whylen)
 {
     s->ufiles = hoist__calloc(s->nfiles ? s->nfiles : 1, sizeof *s->ufiles);
-    s->workers = hoist__calloc(threads, sizeof *s->workers);
-    RETURN_IF(!s->ufiles || !s->workers, HOIST_E_NOMEM,
-              "out of memory for %u files and %u workers", s->nfiles, threads);
-    s->nworkers = threads;
-    for (uint32_t i = 0; i < s->nfiles; i++)
-        s->ufiles[i] = (hoist__uring_file){.path = s->hints.files[i].path,
-                                           .buffered_fd = s->fds[i],
-                                           .direct_fd = -1,
-                                           .align = HOIST_IO_DEFAULT_DIO_ALIGN};
+    RETURN_IF(!s->ufiles, HOIST_E_NOMEM, "out of memory for %u files", s->nfiles);
+    for (uint32_t i = 0; i < s->nfiles; i++) s->ufiles[i].direct_fd = -1;
+    for (uint32_t i = 0; i < s->nfiles; i++) {
+        const hoist__file *f = &s->hints.files[i];
+        hoist__uring_file *u = &s->ufiles[i];
+        u->path = f->path;
+        u->buffered_fd = s->fds[i];
+        u->align = HOIST_IO_DEFAULT_DIO_ALIGN;
+        char no[160] = "";
+        if (hoist__io_memory_backed(s->fds[i]))
+            snprintf(no, sizeof no, "a memory filesystem");
+        else
+            RETURN_IF_ERR(hoist__uring_file_direct(u, f->size, f->dev, f->ino, no, sizeof no));
+        s->direct |= atomic_load(&u->direct) != 0;
+        if (*no && !*why) snprintf(why, whylen, "%s: %s", f->path, no);
+    }
     return HOIST_OK;
 }
 
 /* Workers and window for what the page cache holds: a cached model is a copy out of memory
- * (STREAM_THREADS preads); a cold one is read through rings where there are any
- * (STREAM_RING_*), else by one pread worker whose kernel readahead stays on. */
+ * (STREAM_THREADS preads); a cold one is read through rings where there are any, with O_DIRECT
+ * where the files take it (STREAM_DIRECT_*) or buffered (STREAM_RING_*), else by one pread
+ * worker whose kernel readahead stays on. */
 static int stream_plan_workers(stream_state *s, const hoist__source_hints *h,
                                hoist__source_needs *needs)
 {
     const char *first = s->nfiles ? h->files[0].path : "model";
     bool cold = hoist__io_cached_fraction(h->files, h->nfiles) < 0.5;
     s->ring = cold && ring_available();
-    unsigned threads = !cold ? STREAM_THREADS : s->ring ? STREAM_RING_THREADS : STREAM_COLD_THREADS;
+    char why[256] = "";
+    if (s->ring) RETURN_IF_ERR(ring_files(s, why, sizeof why));
+    unsigned threads = !cold     ? STREAM_THREADS
+                       : s->direct ? STREAM_DIRECT_THREADS
+                       : s->ring   ? STREAM_RING_THREADS
+                                   : STREAM_COLD_THREADS;
     hoist__io_default_needs(h, threads, STREAM_WINDOW, needs);
     needs->staging = true;
     if (cold)
-        hoist__log(HOIST_LOG_DEBUG, "stream: %s is not in the page cache: %u worker%s%s", first,
-                   needs->threads, needs->threads == 1 ? "" : "s",
-                   s->ring ? ", each with an io_uring of buffered reads" : "");
-    return s->ring ? ring_files(s, needs->threads) : HOIST_OK;
+        hoist__log(HOIST_LOG_DEBUG, "stream: %s is not in the page cache: %u worker%s%s%s%s%s",
+                   first, needs->threads, needs->threads == 1 ? "" : "s",
+                   s->direct ? ", each with an io_uring reading what is not cached with O_DIRECT"
+                   : s->ring ? ", each with an io_uring of buffered reads"
+                             : "",
+                   *why ? " (not O_DIRECT: " : "", why, *why ? ")" : "");
+    if (!s->ring) return HOIST_OK;
+    s->workers = hoist__calloc(needs->threads, sizeof *s->workers);
+    RETURN_IF(!s->workers, HOIST_E_NOMEM, "out of memory for %u workers", needs->threads);
+    s->nworkers = needs->threads;
+    return HOIST_OK;
 }
 
 static int stream_open(const hoist__source_hints *h, void **out, hoist__source_needs *needs)
@@ -238,10 +283,12 @@ static void advise_range(int fd, uint64_t lo, uint64_t hi)
     }
 }
 
-/* A window's bytes, or only its pieces' in a sparse plan: gaps are not asked for. */
+/* A window's bytes, or only its pieces' in a sparse plan: gaps are not asked for. Not of a file
+ * read with O_DIRECT, which would read them twice and leave them cached. */
 static void advise(const stream_state *s, const hoist__window *w)
 {
     int fd = s->fds[w->file];
+    if (s->ufiles && atomic_load(&s->ufiles[w->file].direct)) return;
     if (!hoist__source_ranges(s->plan)) {
         advise_range(fd, w->lo, w->hi);
         return;
@@ -296,13 +343,20 @@ static int read_window(const stream_state *s, const hoist__window *w, uint8_t *b
 
 /* ---- reads through a worker's ring ------------------------------------------------------ */
 
-/* The reads of one window, STREAM_RING_READ bytes or less each, made as the engine asks: of the
- * whole window, or in a sparse plan of each of its pieces' ranges. */
+/* The reads of one window, made as the engine asks: of the whole window, or in a sparse plan of
+ * each of its pieces' ranges. Reading direct, the ranges are widened to STREAM_DIRECT_ALIGN and
+ * each is cut where the pages resident at the probe start or stop: those are read buffered (out
+ * of the cache, STREAM_RING_READ bytes at most), the others with O_DIRECT (`part` at most). */
 typedef struct ring_feed {
+    stream_state *s;
     const hoist__window *w;
-    uint8_t *buf;
+    uint8_t *buf;    /* where file byte `base` lands */
+    uint64_t base;
     int bi;          /* buf's registered index, -1 */
     bool sparse;
+    const hoist__residency *res; /* the window's file's pages resident at the probe; NULL:
+                                  * everything is read buffered */
+    uint64_t part;   /* the largest O_DIRECT read */
     hoist__range_iter it;
     hoist__range cur; /* what is left of the range being cut */
     uint64_t bytes;   /* asked of storage */
@@ -314,12 +368,25 @@ static bool ring_next(void *ctx, unsigned slot, hoist__uring_read *r)
     (void)slot; /* the window's buffer says where each read goes */
     if (f->cur.lo == f->cur.hi && (!f->sparse || !hoist__range_next(&f->it, &f->cur)))
         return false;
-    uint64_t a = f->cur.lo, b = f->cur.hi - a > STREAM_RING_READ ? a + STREAM_RING_READ : f->cur.hi;
-    *r = (hoist__uring_read){.file = f->w->file, .buf = f->bi, .direct = 0, .off = a, .end = b,
-                             .need = b, .dst = f->buf + (a - f->w->lo)};
+    uint64_t a = f->cur.lo, b = f->cur.hi;
+    bool resident = true;
+    if (f->res) b = hoist__residency_run(f->res, a, b, &resident);
+    uint64_t most = resident ? STREAM_RING_READ : f->part;
+    if (b - a > most) b = a + most;
+    *r = (hoist__uring_read){.file = f->w->file, .buf = f->bi, .direct = !resident, .off = a,
+                             .end = b, .need = b < f->cur.need ? b : f->cur.need,
+                             .dst = f->buf + (a - f->base)};
     f->cur.lo = b;
     f->bytes += b - a;
     return true;
+}
+
+static void ring_refused(void *ctx, const hoist__uring_file *f, const char *why)
+{
+    stream_state *s = ((ring_feed *)ctx)->s;
+    if (atomic_exchange(&s->told_direct, 1)) return;
+    hoist__log(HOIST_LOG_INFO, "stream: %s: O_DIRECT refused (%s); reading it buffered", f->path,
+               why);
 }
 
 static int buffer_index(const stream_worker *sw, const void *buf)
@@ -329,17 +396,47 @@ static int buffer_index(const stream_worker *sw, const void *buf)
     return -1;
 }
 
-static int ring_read(stream_state *s, stream_worker *sw, const hoist__window *w, uint8_t *buf)
+/* Where window w can be read with O_DIRECT, or NULL where it is read buffered into buf: the
+ * file takes O_DIRECT, some page of the window was not resident at the probe, and a staging
+ * buffer holds the window widened to STREAM_DIRECT_ALIGN (windows never straddle a multiple of
+ * the window size, itself a multiple of 4096, so it does). That is buf, or on a host load, where
+ * the pipeline hands the destination itself (which O_DIRECT cannot widen into), the worker's one
+ * buffer, which a host load leaves idle. */
+static uint8_t *direct_target(const stream_state *s, const stream_worker *sw,
+                              const hoist__window *w, uint8_t *buf)
 {
-    ring_feed f = {.w = w, .buf = buf, .bi = buffer_index(sw, buf),
-                   .sparse = hoist__source_ranges(s->plan)};
+    if (!atomic_load(&s->ufiles[w->file].direct)) return NULL;
+    uint64_t lo = hoist__align_down(w->lo, STREAM_DIRECT_ALIGN);
+    uint64_t hi = hoist__align_up(w->hi, STREAM_DIRECT_ALIGN);
+    bool resident;
+    if (hoist__residency_run(&s->res[w->file], lo, hi, &resident) == hi && resident) return NULL;
+    uint8_t *to = buffer_index(sw, buf) >= 0 ? buf : sw->nbufs == 1 ? sw->bufs[0] : NULL;
+    return to && hi - lo <= sw->buf_bytes ? to : NULL;
+}
+
+/* Reads window w through the worker's ring: with O_DIRECT into a staging buffer where
+ * direct_target finds one (*src then points into it, past the widening), else buffered into
+ * buf. */
+static int ring_read(stream_state *s, stream_worker *sw, const hoist__window *w, uint8_t *buf,
+                     const void **src, int *dma)
+{
+    uint8_t *to = direct_target(s, sw, w, buf), *into = to ? to : buf;
+    uint64_t unit = to ? STREAM_DIRECT_ALIGN : 1;
+    uint64_t lo = hoist__align_down(w->lo, unit), hi = hoist__align_up(w->hi, unit);
+    uint64_t part = hoist__align_up((hi - lo + STREAM_DIRECT_SPLIT - 1) / STREAM_DIRECT_SPLIT,
+                                    STREAM_DIRECT_ALIGN);
+    ring_feed f = {.s = s, .w = w, .buf = into, .base = lo, .bi = buffer_index(sw, into),
+                   .sparse = hoist__source_ranges(s->plan), .res = to ? &s->res[w->file] : NULL,
+                   .part = part > STREAM_RING_READ ? part : STREAM_RING_READ};
     if (f.sparse)
-        hoist__range_iter_init(&f.it, s->plan, w, 1);
+        hoist__range_iter_init(&f.it, s->plan, w, unit);
     else
-        f.cur = (hoist__range){.lo = w->lo, .hi = w->hi, .need = w->hi};
-    hoist__uring_feed feed = {.next = ring_next, .ctx = &f};
+        f.cur = (hoist__range){.lo = lo, .hi = hi, .need = w->hi};
+    hoist__uring_feed feed = {.next = ring_next, .refused = ring_refused, .ctx = &f};
     int rc = hoist__uring_run(&sw->eng, &feed);
     count(s, f.bytes);
+    *src = into + (w->lo - lo);
+    *dma = to != NULL; /* a staging slot, at an offset */
     return rc;
 }
 
@@ -354,6 +451,7 @@ static int stream_attach(void *vs, int worker, void *const *bufs, unsigned nbufs
     stream_worker *sw = &s->workers[worker];
     memcpy(sw->bufs, bufs, nbufs * sizeof *bufs);
     sw->nbufs = nbufs;
+    sw->buf_bytes = bytes;
     struct iovec iov[STREAM_RING_BUFS];
     for (unsigned i = 0; i < nbufs; i++) iov[i] = (struct iovec){bufs[i], bytes};
     RETURN_IF_ERR(hoist__uring_init(&sw->eng, STREAM_RING_DEPTH, s->ufiles, s->nfiles, iov, nbufs));
@@ -377,13 +475,16 @@ static int stream_read(void *vs, int worker, const hoist__window *w, void *buf, 
     stream_worker *sw = s->ring && worker >= 0 && (unsigned)worker < s->nworkers
                             ? &s->workers[worker]
                             : NULL;
-    RETURN_IF_ERR(sw && sw->eng.live ? ring_read(s, sw, w, buf) : read_window(s, w, buf));
+    *src = buf;
+    *dma = 0;
+    RETURN_IF_ERR(sw && sw->eng.live ? ring_read(s, sw, w, buf, src, dma)
+                                     : read_window(s, w, buf));
+    /* O_DIRECT reads brought nothing in, but a buffered one (a file refusing O_DIRECT, pages
+     * evicted since the probe) may have: the drop covers every window alike */
     if (s->dropper.ready)
         hoist__io_dropper_done(&s->dropper, w);
     else
         hoist__residency_drop(s->res ? &s->res[w->file] : NULL, fd, w->lo, w->hi);
-    *src = buf;
-    *dma = 0;
     return HOIST_OK;
 }
 

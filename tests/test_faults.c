@@ -160,6 +160,34 @@ START_TEST(test_read_faults)
 }
 END_TEST
 
+/* A cold model through stream: the O_DIRECT reads of its workers' rings (and its files'
+ * O_DIRECT descriptors) under every read fault and host allocation failure, into host memory
+ * (read into the worker's buffer, copied out) and through the device pipeline (read into the
+ * slots). */
+START_TEST(test_stream_cold_faults)
+{
+    char *model = tu_path(dir, "cold.safetensors");
+    st_write_random_model(model, 4, 300001);
+    fs_fault faults[] = {FS_READ_EIO, FS_READ_EINTR, FS_READ_SHORT, FS_HOST_ALLOC};
+    for (int dev = 0; dev <= 1; dev++)
+        for (int f = 0; f < 4; f++) {
+            fs_case c = base_case(model, HOIST_PATH_STREAM, dev);
+            c.fault = faults[f];
+            c.cold = true;
+            st_log_start();
+            fs_result r = fs_sweep(&c, 5000);
+            ck_assert_int_ge(st_lines(HOIST_LOG_DEBUG, "reading what is not cached with O_DIRECT"),
+                             1);
+            ck_assert_uint_gt(r.runs, 4);
+            if (faults[f] == FS_READ_EIO) ck_assert_uint_eq(r.failed, r.runs - 1);
+            if (faults[f] == FS_READ_EINTR || faults[f] == FS_READ_SHORT)
+                ck_assert_uint_eq(r.failed, 0);
+            if (faults[f] == FS_HOST_ALLOC) ck_assert_uint_gt(r.failed, 3);
+        }
+    free(model);
+}
+END_TEST
+
 /* Every host allocation of a load fails in turn, into host memory and through the device
  * pipeline, on every path. */
 START_TEST(test_host_alloc_faults)
@@ -291,6 +319,7 @@ int main(void)
     tcase_add_test(tc, test_packed);
     tcase_add_test(tc, test_packed_gpu_codec);
     tcase_add_test(tc, test_read_faults);
+    tcase_add_test(tc, test_stream_cold_faults);
     tcase_add_test(tc, test_host_alloc_faults);
     tcase_add_test(tc, test_device_call_faults);
     tcase_add_test(tc, test_sink_and_plan_loads);

@@ -1,5 +1,6 @@
 /* loader/source_stream.c and the I/O seam: buffered pread in windows, page cache dropped behind,
  * faults of docs/RELIABILITY.md cases 27 and 37, the RAM budget. Host destination. */
+#include "gpu/gpu.h"
 #include "source_test_common.h"
 
 /* Odd sizes and offsets, windows much smaller than tensors, several threads. */
@@ -439,24 +440,33 @@ END_TEST
 
 /* ---- a cold model through the workers' rings ------------------------------------------------ */
 
-/* Case 27 through the rings: buffered ring reads answering one byte, a random short count, or
- * EINTR every other completion give the file's bytes; under a 1 MiB budget too. */
+#define RING_LOG "each with an io_uring"
+#define DIRECT_LOG "each with an io_uring reading what is not cached with O_DIRECT"
+#define BUFFERED_LOG "each with an io_uring of buffered reads"
+
+/* Case 27 through the rings: ring reads answering one byte, a random short count, or EINTR
+ * every other completion give the file's bytes, with O_DIRECT (a short count at an unaligned
+ * offset finishes buffered) and with the file refusing O_DIRECT at open (buffered rings); under
+ * a 1 MiB budget too, and a budget too small is refused as on a warm file. One byte at a time
+ * costs the square of a read's length (the kernel copies the rest again each time): those run
+ * in 64 KiB windows. */
 START_TEST(test_cold_ring_faults)
 {
     char *path = tu_path(dir, "ring.safetensors");
     st_write_random_model(path, 6, (3u << 20) + 4097);
     hoist_model *m = st_open(path);
-    hoist__io_hooks one = {.uring_result = st_result_one_byte};
-    hoist__io_hooks rnd = {.uring_result = st_result_random_short};
-    hoist__io_hooks intr = {.uring_result = st_result_eintr_every_other};
-    const hoist__io_hooks *all[] = {NULL, &one, &rnd, &intr};
-    for (int i = 0; i < 4 && uncached(path); i++) {
-        st_log_start();
-        st_hooks(all[i]);
-        st_load_check(m, HOIST_PATH_STREAM, i == 3 ? 1 : 0, i == 2 ? 65536 : 0);
-        st_hooks(NULL);
-        ck_assert_int_eq(st_lines(HOIST_LOG_DEBUG, "each with an io_uring of buffered reads"), 1);
-    }
+    int (*results[])(int, uint64_t, unsigned, int) = {NULL, st_result_one_byte,
+                                                      st_result_random_short,
+                                                      st_result_eintr_every_other};
+    for (int refuse = 0; refuse <= 1; refuse++)
+        for (int i = 0; i < 4 && uncached(path); i++) {
+            st_log_start();
+            st_hooks(&(hoist__io_hooks){.open = refuse ? st_open_refuse_direct : NULL,
+                                        .uring_result = results[i]});
+            st_load_check(m, HOIST_PATH_STREAM, i == 3 ? 1 : 0, i == 1 || i == 2 ? 65536 : 0);
+            st_hooks(NULL);
+            ck_assert_int_eq(st_lines(HOIST_LOG_DEBUG, refuse ? BUFFERED_LOG : DIRECT_LOG), 1);
+        }
     if (uncached(path)) {
         hoist_load_options o = HOIST_LOAD_OPTIONS_DEFAULT;
         o.path = HOIST_PATH_STREAM;
@@ -469,8 +479,169 @@ START_TEST(test_cold_ring_faults)
         tu_assert_weights_match_files(m, w);
         hoist_weights_free(w);
     }
+    if (uncached(path)) {
+        hoist_load_options o = HOIST_LOAD_OPTIONS_DEFAULT;
+        o.path = HOIST_PATH_STREAM;
+        o.ram_budget = 4096;
+        hoist_weights *w = (hoist_weights *)1;
+        int fds = st_fd_count();
+        ck_assert_int_eq(hoist_load(m, &o, &w), HOIST_E_BUDGET);
+        ck_assert_int_eq(st_fd_count(), fds);
+        ck_assert_ptr_null(w);
+        ck_assert_ptr_nonnull(strstr(hoist_last_error(), "at least"));
+    }
     hoist_model_free(m);
     free(path);
+}
+END_TEST
+
+/* ---- O_DIRECT for what was not cached ------------------------------------------------------ */
+
+static _Atomic uint64_t direct_bytes, buffered_bytes;
+
+/* Counts what the ring reads bring, by descriptor kind; changes nothing. */
+static int result_count(int direct, uint64_t off, unsigned len, int res)
+{
+    (void)off, (void)len;
+    if (res > 0) atomic_fetch_add(direct ? &direct_bytes : &buffered_bytes, (uint64_t)res);
+    return res;
+}
+
+static void count_start(void)
+{
+    atomic_store(&direct_bytes, 0);
+    atomic_store(&buffered_bytes, 0);
+    st_hooks(&(hoist__io_hooks){.uring_result = result_count});
+}
+
+/* A cold model is read with O_DIRECT, every byte of it: no page of it enters the page cache at
+ * any moment of the load (sampled all along), none is left after, and the bytes are the file's;
+ * into host memory (the destination handed as the buffer, the bytes copied out of the worker's
+ * staging buffer) and through the device pipeline (slots, the bytes at an offset in them). */
+START_TEST(test_cold_direct_adds_nothing)
+{
+    probe_path = tu_path(dir, "direct.safetensors");
+    st_write_random_model(probe_path, 8, (4u << 20) + 12345);
+    hoist_model *m = st_open(probe_path);
+    const uint64_t data = 8 * ((4ull << 20) + 12345);
+    unsigned threads[] = {0, 3, 1, 8, 0};
+    uint64_t chunks[] = {0, 65536, 4096, 1u << 20, 0};
+    for (int i = 0; i < 5 && uncached(probe_path); i++) {
+        bool as_device = i == 4;
+        hoist__gpu_set_hooks(&(hoist__gpu_hooks){.host_as_device = as_device});
+        st_log_start();
+        count_start();
+        hoist_load_options o = HOIST_LOAD_OPTIONS_DEFAULT;
+        o.path = HOIST_PATH_STREAM;
+        o.threads = threads[i];
+        o.chunk_bytes = chunks[i];
+        hoist_weights *w = NULL;
+        probe_max = 0;
+        atomic_store(&probe_stop, 0);
+        pthread_t probe;
+        ck_assert_int_eq(pthread_create(&probe, NULL, probe_main, NULL), 0);
+        int rc = hoist_load(m, &o, &w);
+        atomic_store(&probe_stop, 1);
+        pthread_join(probe, NULL);
+        st_hooks(NULL);
+        ck_assert_msg(rc == HOIST_OK, "%s", hoist_last_error());
+        double after = st_cached_fraction(probe_path);
+        ck_assert_int_eq(st_lines(HOIST_LOG_DEBUG, DIRECT_LOG), 1);
+        ck_assert_msg(probe_max == 0 && after == 0,
+                      "%u x %llu%s: %.2f%% of the file cached during the load, %.2f%% after",
+                      threads[i], (unsigned long long)chunks[i], as_device ? " (device)" : "",
+                      probe_max * 100, after * 100);
+        /* every byte of the data, each window widened to whole 4096-byte blocks */
+        ck_assert_uint_ge(atomic_load(&direct_bytes), data);
+        ck_assert_uint_eq(atomic_load(&buffered_bytes), 0);
+        tu_assert_weights_match_files(m, w);
+        hoist_weights_free(w);
+        hoist__gpu_set_hooks(NULL);
+    }
+    hoist_model_free(m);
+    free(probe_path);
+}
+END_TEST
+
+/* Case 29 for stream: a file refusing O_DIRECT at open, or with EINVAL on its reads, is read
+ * buffered through the rings, logged once; same bytes, and what the load read is dropped again
+ * (one largest folio of slack, as test_cold_file_dropped). */
+START_TEST(test_cold_direct_refused)
+{
+    char *path = tu_path(dir, "refused.safetensors");
+    st_write_random_model(path, 6, (2u << 20) + 777);
+    hoist_model *m = st_open(path);
+    hoist__io_hooks at_open = {.open = st_open_refuse_direct};
+    hoist__io_hooks on_read = {.uring_result = st_result_refuse_direct};
+    const hoist__io_hooks *hooks[] = {&at_open, &on_read};
+    for (int i = 0; i < 2 && uncached(path); i++) {
+        st_log_start();
+        st_hooks(hooks[i]);
+        size_t pages;
+        unsigned char *after = load_then_map(m, path, 0, 0, &pages);
+        st_hooks(NULL);
+        size_t fresh = count_set(after, pages);
+        free(after);
+        ck_assert_msg(fresh <= HOIST_IO_DROP_ALIGN / page_size(),
+                      "refused %s: %zu of %zu pages left cached", i ? "on a read" : "at open",
+                      fresh, pages);
+        if (i == 0) {
+            ck_assert_int_eq(st_lines(HOIST_LOG_DEBUG, BUFFERED_LOG), 1);
+            ck_assert_int_eq(st_lines(HOIST_LOG_DEBUG, "(not O_DIRECT: "), 1);
+        } else {
+            ck_assert_int_eq(st_lines(HOIST_LOG_DEBUG, DIRECT_LOG), 1);
+            ck_assert_int_eq(st_lines(HOIST_LOG_INFO, "O_DIRECT refused (EINVAL"), 1);
+        }
+    }
+    hoist_model_free(m);
+    free(path);
+}
+END_TEST
+
+/* A model on a memory filesystem loads as any other, and so does one with a cold shard on disk
+ * and a shard linked to /dev/shm: the rings read the first with O_DIRECT and the second buffered
+ * (a memory filesystem's pages are the file: nothing to keep clean), and its pages stay. */
+START_TEST(test_cold_with_shard_in_memory)
+{
+    char *shm = st_shm_dir();
+    char *onshm = tu_path(shm, "m.safetensors");
+    st_write_random_model(onshm, 3, 300001);
+    hoist_model *m = st_open(onshm);
+    st_load_check(m, HOIST_PATH_STREAM, 0, 0);
+    st_load_check(m, HOIST_PATH_STREAM, 3, 4096);
+    ck_assert_int_eq(st_lines(HOIST_LOG_DEBUG, RING_LOG), 0); /* it is all cached */
+    hoist_model_free(m);
+    free(onshm);
+
+    char map[8192] = "{";
+    st_write_shard(dir, "model-00001-of-00002.safetensors", "a", 40, 5, map, sizeof map);
+    st_write_shard(shm, "model-00002-of-00002.safetensors", "b", 5, 6, map, sizeof map);
+    char *target = tu_path(shm, "model-00002-of-00002.safetensors");
+    char *link = tu_path(dir, "model-00002-of-00002.safetensors");
+    ck_assert_int_eq(symlink(target, link), 0);
+    char json[9000];
+    snprintf(json, sizeof json, "{\"metadata\":{\"total_size\":0},\"weight_map\":%s}}", map);
+    char *index = tu_path(dir, "model.safetensors.index.json");
+    tu_write(index, json, strlen(json));
+    char *disk = tu_path(dir, "model-00001-of-00002.safetensors");
+    m = st_open(index);
+    for (int i = 0; i < 2 && uncached(disk); i++) {
+        st_log_start();
+        count_start();
+        st_load_check(m, HOIST_PATH_STREAM, i ? 2 : 0, i ? 65536 : 0);
+        st_hooks(NULL);
+        ck_assert_int_eq(st_lines(HOIST_LOG_DEBUG, DIRECT_LOG), 1);
+        ck_assert_int_eq(st_lines(HOIST_LOG_DEBUG, "a memory filesystem"), 1);
+        ck_assert_uint_gt(atomic_load(&direct_bytes), 0);
+        ck_assert_uint_gt(atomic_load(&buffered_bytes), 0);
+        ck_assert(st_cached_fraction(target) == 1.0);
+    }
+    hoist_model_free(m);
+    free(disk);
+    free(index);
+    free(link);
+    free(target);
+    tu_rmtree(shm);
 }
 END_TEST
 
@@ -497,7 +668,7 @@ START_TEST(test_cold_ring_errors)
         st_hooks(NULL);
         ck_assert_int_eq(st_fd_count(), fds);
         ck_assert_ptr_null(w);
-        ck_assert_int_eq(st_lines(HOIST_LOG_DEBUG, "each with an io_uring of buffered reads"), 1);
+        ck_assert_int_eq(st_lines(HOIST_LOG_DEBUG, DIRECT_LOG), 1);
         const char *e = hoist_last_error();
         ck_assert_msg(strstr(e, "odd.safetensors") && strstr(e, i ? "ends at byte" : "at byte"),
                       "message: %s", e);
@@ -581,6 +752,9 @@ int main(void)
     tcase_add_test(tc, test_probe_fails);
     tcase_add_test(tc, test_cold_ring_faults);
     tcase_add_test(tc, test_cold_ring_errors);
+    tcase_add_test(tc, test_cold_direct_adds_nothing);
+    tcase_add_test(tc, test_cold_direct_refused);
+    tcase_add_test(tc, test_cold_with_shard_in_memory);
     tcase_add_test(tc, test_cold_without_ring);
     tcase_add_test(tc, test_ram_budget);
     tcase_add_test(tc, test_above_4g);

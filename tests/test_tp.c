@@ -173,6 +173,48 @@ START_TEST(test_uring_direct_units)
 }
 END_TEST
 
+/* stream on a cold model reads each rank's slices with O_DIRECT, every range widened to whole
+ * 4096-byte blocks: the bytes are the slices', no page of the file stays cached, and storage was
+ * asked for at least the slices and less than the model. */
+START_TEST(test_stream_cold_slices)
+{
+    char *model = tp_gen(dir, "cold", "--layers 2 --hidden 256 --intermediate 1024 --heads 4 "
+                                      "--kv-heads 2 --vocab 512 --dtype bf16");
+    hoist_model *m = st_open(model);
+    const char *file = hoist_model_file_path(m, 0);
+    size_t n = hoist_model_tensor_count(m);
+    for (int rank = 0; rank < 2; rank++) {
+        st_uncache(file);
+        if (st_cached_fraction(file) > 0) { /* a filesystem that keeps it (tmpfs) */
+            fprintf(stderr, "skipped: %s stays in the page cache\n", file);
+            break;
+        }
+        hoist_tp_options t = tp_opts(rank, 2);
+        st_log_start();
+        hoist_weights *w = tp_load_ok(m, HOIST_PATH_STREAM, &t);
+        hoist_set_log_callback(NULL, NULL, HOIST_LOG_ERROR);
+        ck_assert_int_eq(st_lines(HOIST_LOG_DEBUG, "reading what is not cached with O_DIRECT"), 1);
+        ck_assert_msg(st_cached_fraction(file) == 0, "rank %d left %.2f%% of the file cached",
+                      rank, st_cached_fraction(file) * 100);
+        hoist_load_stats s = tp_stats(w);
+        ck_assert_uint_ge(s.read_bytes, s.bytes);
+        ck_assert_uint_lt(s.read_bytes, hoist_model_total_bytes(m));
+        for (size_t i = 0; i < n; i++) {
+            hoist_tensor_info ti = HOIST_TENSOR_INFO_INIT;
+            hoist_tp_split sp;
+            ck_assert_int_eq(hoist_model_tensor(m, i, &ti), HOIST_OK);
+            ck_assert_int_eq(hoist_tp_default_rule(m, i, &t, &sp), HOIST_OK);
+            tp_ref c;
+            ck_assert(tp_ref_cut(&ti, sp.dim, sp.parts, sp.index, false, &c));
+            tp_assert_slice(m, w, i, &c, "stream, cold");
+        }
+        hoist_weights_free(w);
+    }
+    hoist_model_free(m);
+    free(model);
+}
+END_TEST
+
 /* The default rules' decision for a Llama checkpoint's names, HF and GGUF alike. */
 static void check_decision(const char *name, const hoist_tp_split *s, int rank, int world,
                            uint32_t kv_heads)
@@ -649,6 +691,7 @@ int main(void)
     tcase_add_test(tc, test_every_dtype_every_path);
     tcase_add_test(tc, test_reads_only_its_slice);
     tcase_add_test(tc, test_uring_direct_units);
+    tcase_add_test(tc, test_stream_cold_slices);
     tcase_add_test(tc, test_default_rules_safetensors);
     tcase_add_test(tc, test_default_rules_gguf_q8_0);
     tcase_add_test(tc, test_gguf_block_boundaries);
