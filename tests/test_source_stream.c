@@ -188,6 +188,19 @@ static void *probe_main(void *arg)
     return NULL;
 }
 
+/* hoist_load with probe_main sampling probe_path's residency all along (into probe_max). */
+static int load_probed(hoist_model *m, const hoist_load_options *o, hoist_weights **w)
+{
+    probe_max = 0;
+    atomic_store(&probe_stop, 0);
+    pthread_t probe;
+    ck_assert_int_eq(pthread_create(&probe, NULL, probe_main, NULL), 0);
+    int rc = hoist_load(m, o, w);
+    atomic_store(&probe_stop, 1);
+    pthread_join(probe, NULL);
+    return rc;
+}
+
 /* DONTNEED behind the reads: a 512 MiB model read cold leaves nothing in the page cache after
  * the load, and never has more than a little of itself cached during the load (sampled all
  * along; loosely bounded, see below); read warm, it stays cached. Windows of 1 MiB and less share
@@ -206,13 +219,7 @@ START_TEST(test_page_cache_stays_flat)
         o.threads = threads[i];
         o.chunk_bytes = chunks[i];
         hoist_weights *w = NULL;
-        probe_max = 0;
-        atomic_store(&probe_stop, 0);
-        pthread_t probe;
-        ck_assert_int_eq(pthread_create(&probe, NULL, probe_main, NULL), 0);
-        ck_assert_int_eq(hoist_load(m, &o, &w), HOIST_OK);
-        atomic_store(&probe_stop, 1);
-        pthread_join(probe, NULL);
+        ck_assert_int_eq(load_probed(m, &o, &w), HOIST_OK);
         double after = st_cached_fraction(probe_path);
         if (i == 0) probe_max = 0; /* what was not yet read was cached before the load */
         /* During the load the drop trails the slowest worker, so a worker stalled by a busy
@@ -536,13 +543,7 @@ START_TEST(test_cold_direct_adds_nothing)
         o.threads = threads[i];
         o.chunk_bytes = chunks[i];
         hoist_weights *w = NULL;
-        probe_max = 0;
-        atomic_store(&probe_stop, 0);
-        pthread_t probe;
-        ck_assert_int_eq(pthread_create(&probe, NULL, probe_main, NULL), 0);
-        int rc = hoist_load(m, &o, &w);
-        atomic_store(&probe_stop, 1);
-        pthread_join(probe, NULL);
+        int rc = load_probed(m, &o, &w);
         st_hooks(NULL);
         ck_assert_msg(rc == HOIST_OK, "%s", hoist_last_error());
         double after = st_cached_fraction(probe_path);
