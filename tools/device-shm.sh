@@ -15,8 +15,9 @@
 # Writes $OUT/shm.csv (case,path,load,seconds,GB/s,counters...) and $OUT/shm.log.
 # Expects the static build carried as build-dev/:
 #   cmake -S . -B build-dev -DHOIST_STATIC_DEPS=ON -DCMAKE_BUILD_TYPE=Release && cmake --build build-dev
-# Settings (environment): SIZE (8G; in G), HOIST (build-dev/hoist), MODEL_DIR (/root/hoist-bench), DEVICE (cuda:0), LOADS (3),
-# PATHS ("stream mmap"), CASES ("paths cat huge").
+# Settings (environment): SIZE (8G; in G), HOIST (build-dev/hoist), MODEL_DIR
+# (/root/hoist-bench), DEVICE (cuda:0), LOADS (3), PATHS ("stream mmap"), CASES
+# ("paths cat huge").
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${OUT:-$root/out}
