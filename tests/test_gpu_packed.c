@@ -345,16 +345,11 @@ START_TEST(test_codec_gpu_load_equals_original)
 {
     static const char *dtypes[] = {"bf16", "f16"};
     for (int d = 0; d < 2; d++) {
-        char args[2048], mdir[512], out[512];
-        snprintf(mdir, sizeof mdir, "%s/%s", dir, dtypes[d]);
-        snprintf(out, sizeof out, "%s/%s.hoist", dir, dtypes[d]);
-        snprintf(args, sizeof args,
-                 "gen '%s' --preset tiny --hidden 512 --intermediate 1376 --vocab 4096 --layers 4 "
-                 "--dtype %s --shard-size 4M --quiet",
-                 mdir, dtypes[d]);
-        ck_assert_int_eq(tu_run_cli(args), 0);
-        snprintf(args, sizeof args, "pack '%s' '%s' --codec gpu --chunk 64K > /dev/null", mdir, out);
-        ck_assert_int_eq(tu_run_cli(args), 0);
+        char mdir[512], out[512];
+        tu_gen_packed(dir, dtypes[d],
+                      "--preset tiny --hidden 512 --intermediate 1376 --vocab 4096 --layers 4 "
+                      "--shard-size 4M",
+                      "--codec gpu --chunk 64K", mdir, out);
         hoist_model *orig = open_ok(mdir), *m = open_ok(out);
         for (size_t p = 0; p < 3; p++)
             for (unsigned verify = 0; verify <= HOIST_VERIFY_READBACK; verify++) {

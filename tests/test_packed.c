@@ -1088,16 +1088,10 @@ START_TEST(test_codec_gpu_gen_ratio)
 {
     static const char *dtypes[] = {"bf16", "f16"};
     for (int d = 0; d < 2; d++) {
-        char args[2048], mdir[512], out[512];
-        snprintf(mdir, sizeof mdir, "%s/%s", dir, dtypes[d]);
-        snprintf(out, sizeof out, "%s/%s.hoist", dir, dtypes[d]);
-        snprintf(args, sizeof args,
-                 "gen '%s' --preset tiny --hidden 256 --intermediate 688 --vocab 1024 --layers 3 "
-                 "--dtype %s --quiet",
-                 mdir, dtypes[d]);
-        ck_assert_int_eq(tu_run_cli(args), 0);
-        snprintf(args, sizeof args, "pack '%s' '%s' --codec gpu > /dev/null", mdir, out);
-        ck_assert_int_eq(tu_run_cli(args), 0);
+        char mdir[512], out[512];
+        tu_gen_packed(dir, dtypes[d],
+                      "--preset tiny --hidden 256 --intermediate 688 --vocab 1024 --layers 3",
+                      "--codec gpu", mdir, out);
         hoist_model *orig = open_ok(mdir), *m = open_ok(out);
         hoist_packed_info info = HOIST_PACKED_INFO_INIT;
         ck_assert_int_eq(hoist_model_packed_info(m, &info), HOIST_OK);

@@ -81,6 +81,18 @@ static const char *env_or(const char *name, const char *fallback)
     return v && *v ? v : fallback;
 }
 
+void tu_gen_packed(const char *dir, const char *dtype, const char *gen_flags,
+                   const char *pack_flags, char *mdir, char *out)
+{
+    char args[2048];
+    snprintf(mdir, 512, "%s/%s", dir, dtype);
+    snprintf(out, 512, "%s/%s.hoist", dir, dtype);
+    snprintf(args, sizeof args, "gen '%s' %s --dtype %s --quiet", mdir, gen_flags, dtype);
+    ck_assert_msg(tu_run_cli(args) == 0, "hoist %s", args);
+    snprintf(args, sizeof args, "pack '%s' '%s' %s > /dev/null", mdir, out, pack_flags);
+    ck_assert_msg(tu_run_cli(args) == 0, "hoist %s", args);
+}
+
 int tu_run_cli(const char *args)
 {
     const char *cli = env_or("HOIST_CLI", HOIST_CLI);

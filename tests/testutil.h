@@ -36,6 +36,10 @@ int tu_run_cli(const char *args);
 /* tu_run_cli with the command's stdout and stderr captured: *out and *err (either may be NULL)
  * receive them, malloc'd and NUL-terminated. args must not redirect them itself. */
 int tu_run_cli_capture(const char *args, char **out, char **err);
+/* `hoist gen <dir>/<dtype> <gen_flags> --dtype <dtype>`, then `hoist pack` of it into
+ * <dir>/<dtype>.hoist with pack_flags; the two paths land in mdir and out (512 bytes each). */
+void tu_gen_packed(const char *dir, const char *dtype, const char *gen_flags,
+                   const char *pack_flags, char *mdir, char *out);
 /* Path of a file in tests/data (malloc'd). */
 char *tu_data(const char *relpath);
 /* Writes a single-file safetensors model with `count` U8/BF16/F32/... tensors of odd sizes
