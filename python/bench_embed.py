@@ -236,7 +236,8 @@ def main():
                 "mem_freed", "tokens", "logits_sha", "inv_freq_sha", "hf_mode", "class", "torch",
                 "transformers", "devices"]
         with open(args.csv, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=keys, extrasaction="ignore")
+            w = csv.DictWriter(f, fieldnames=keys, extrasaction="ignore",
+                               lineterminator="\n")
             w.writeheader()
             for r in rows:
                 w.writerow({k: (json.dumps(v) if isinstance(v, list) else v)

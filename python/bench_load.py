@@ -171,7 +171,7 @@ def main():
                   % (mode, summary[("safetensors", mode)] / summary[("hoist", mode)]))
     if args.csv and rows:
         with open(args.csv, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
             w.writeheader()
             w.writerows(rows)
     return 0
