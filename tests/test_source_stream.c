@@ -362,6 +362,20 @@ static void read_pages(int fd, size_t first, size_t n)
     free(buf);
 }
 
+/* Pages the kernel has reclaimed since boot (/proc/vmstat pgsteal_*): under memory pressure
+ * from tests running beside this one, it may evict a page that was read once, which is not a
+ * drop of the load's. */
+static uint64_t reclaimed_pages(void)
+{
+    FILE *f = fopen("/proc/vmstat", "r");
+    char key[64];
+    unsigned long long v, sum = 0;
+    while (f && fscanf(f, "%63s %llu", key, &v) == 2)
+        if (strncmp(key, "pgsteal_", 8) == 0) sum += v;
+    if (f) fclose(f);
+    return sum;
+}
+
 /* A partly cached model keeps exactly the pages it had: scattered single pages, a run, the last
  * page; the load's own pages around them go. */
 START_TEST(test_partly_cached_keeps_its_pages)
@@ -369,6 +383,7 @@ START_TEST(test_partly_cached_keeps_its_pages)
     char *path = tu_path(dir, "part.safetensors");
     st_write_random_model(path, 16, 4u << 20);
     hoist_model *m = st_open(path);
+    int checked = 0;
     for (int i = 0; i < 4; i++) {
         if (!uncached(path)) break;
         size_t pages;
@@ -385,15 +400,19 @@ START_TEST(test_partly_cached_keeps_its_pages)
         ck_assert_msg(kept >= 300 && kept < pages / 4, "%zu of %zu pages cached", kept, pages);
         /* every other load without cachestat: mincore alone maps the pages */
         if (i % 2) st_hooks(&(hoist__io_hooks){.cachestat = cachestat_enosys});
+        uint64_t reclaim = reclaimed_pages();
         unsigned char *after = load_then_map(m, path, ra_threads[i], ra_chunks[i], &pages);
         st_hooks(NULL);
         size_t lost = count_new(after, before, pages), fresh = count_new(before, after, pages);
-        ck_assert_msg(lost == 0 && fresh == 0,
+        bool evicted = lost && reclaimed_pages() != reclaim; /* this round tells nothing */
+        ck_assert_msg((lost == 0 || evicted) && fresh == 0,
                       "%u x %llu: of %zu cached pages %zu dropped, and %zu others left cached",
                       ra_threads[i], (unsigned long long)ra_chunks[i], kept, lost, fresh);
+        checked += !evicted;
         free(before);
         free(after);
     }
+    ck_assert_int_gt(checked, 0);
     hoist_model_free(m);
     free(path);
 }
