@@ -50,6 +50,16 @@ static hoist_load_stats load_with(hoist_model *m, int64_t readahead, uint64_t bu
     return s;
 }
 
+/* peak is want, give or take the residency map of a 32 MiB file (a bit per page), which the
+ * probe holds only while the file is partly cached: the kernel may reclaim some of its pages
+ * between two loads when tests beside this one need the memory. */
+static void assert_peak(uint64_t peak, uint64_t want)
+{
+    uint64_t map = (32u << 20) / 4096 / 8 + 64;
+    ck_assert_msg(peak + map >= want && peak <= want + map, "peak %llu, want %llu",
+                  (unsigned long long)peak, (unsigned long long)want);
+}
+
 /* The read-ahead is host memory of the load: it shows in the peak by whole windows, never past
  * the model's last window, and under a budget it takes at most a quarter of it. */
 START_TEST(test_read_ahead_counted)
@@ -58,11 +68,11 @@ START_TEST(test_read_ahead_counted)
     st_write_random_model(path, 8, 4u << 20); /* 32 MiB and a header: 17 windows of 2 MiB */
     hoist_model *m = st_open(path);
     uint64_t none = load_with(m, 0, 0).peak_host_bytes;
-    ck_assert_uint_eq(load_with(m, 8u << 20, 0).peak_host_bytes, none + (8u << 20));
-    ck_assert_uint_eq(load_with(m, (8u << 20) + 4096, 0).peak_host_bytes, none + (8u << 20));
-    ck_assert_uint_eq(load_with(m, 1u << 30, 0).peak_host_bytes, none + 16 * (2u << 20));
-    ck_assert_uint_eq(load_with(m, -1, 0).peak_host_bytes,
-                      none + HOIST_STREAM_READAHEAD / (2u << 20) * (2u << 20));
+    assert_peak(load_with(m, 8u << 20, 0).peak_host_bytes, none + (8u << 20));
+    assert_peak(load_with(m, (8u << 20) + 4096, 0).peak_host_bytes, none + (8u << 20));
+    assert_peak(load_with(m, 1u << 30, 0).peak_host_bytes, none + 16 * (2u << 20));
+    assert_peak(load_with(m, -1, 0).peak_host_bytes,
+                none + HOIST_STREAM_READAHEAD / (2u << 20) * (2u << 20));
 
     uint64_t budget = 24u << 20;
     hoist_load_stats b = load_with(m, 1u << 30, budget);
