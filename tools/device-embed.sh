@@ -63,6 +63,10 @@ log "3. time to a ready model on cuda:0: hoist.transformers vs from_pretrained, 
 run python3 "$root/python/bench_embed.py" "$work/$preset" --device cuda:0 \
     --cold "${COLD:-1}" --warm "${WARM:-2}" --tokens "${TOKENS:-8}" --memory \
     --csv "$out/embed.csv"
-[ -f "$out/embed.csv" ] && { echo; column -s, -t < "$out/embed.csv" | cut -c1-200; } | tee -a "$out/log"
+# the CSV as aligned columns (python, since the device machine has no column(1))
+[ -f "$out/embed.csv" ] && python3 -c 'import csv, sys
+rows = list(csv.reader(open(sys.argv[1])))
+w = [max(len(r[i]) for r in rows if i < len(r)) for i in range(len(rows[0]))]
+for r in rows: print("  ".join(c.ljust(w[i]) for i, c in enumerate(r))[:200])' "$out/embed.csv" | tee -a "$out/log"
 log "done (status $status); results in $out"
 exit $status
