@@ -14,6 +14,10 @@ the model's greedy tokens for a fixed prompt, a hash of its logits for that prom
 drop the page cache first (root); warm runs follow a read of every file. The parent checks that
 every run of both loaders gave the same tokens, prints a table and writes one CSV row per run.
 
+--profile DIR writes, for each hoist run, a cProfile of the from_pretrained call (its calling
+thread) and the load thread's own timings (hoist's C load, then the making of the tensors) to
+DIR/prof-hoist-CACHE-RUN.txt: where the seconds outside the load go.
+
 --memory adds a run in which hoist's load is followed by torch.cuda.memory_allocated() before the
 load, after it and after the model is dropped: the arena is torch's memory (hoist's allocator
 hook), so it rises by the model's bytes and falls back.
@@ -82,8 +86,12 @@ def child(args):
     ctx = time.perf_counter()
     mem0 = allocated()
     if args.loader == "hoist":
+        prof, marks = (_profile(hoist) if args.profile else (None, None))
         t0 = time.perf_counter()
         model = hoist.transformers.from_pretrained(args.model, device=args.device)
+        if prof is not None:
+            sync()
+            _write_profile(args, prof, marks, t0, time.perf_counter())
     else:
         t0 = time.perf_counter()
         try:
@@ -131,9 +139,55 @@ def child(args):
     print("RESULT " + json.dumps(out), flush=True)
 
 
-def run_child(args, loader, cache, memory=False):
+def _profile(hoist):
+    """A cProfile of the calling thread, enabled, and the load thread's timestamps: SafeOpen's
+    load (the C load, arena allocation included) and tensors() (the load, then the tensors
+    made) wrapped to record when they start and end."""
+    import cProfile
+
+    from hoist import _core
+
+    marks = []
+
+    def timed(name, fn):
+        def wrapper(*a, **k):
+            marks.append((name + " start", time.perf_counter()))
+            try:
+                return fn(*a, **k)
+            finally:
+                marks.append((name + " end", time.perf_counter()))
+        return wrapper
+
+    _core.safe_open.load = timed("load", _core.safe_open.load)
+    _core.safe_open.tensors = timed("tensors", _core.safe_open.tensors)
+    prof = cProfile.Profile()
+    prof.enable()
+    return prof, marks
+
+
+def _write_profile(args, prof, marks, t0, t1):
+    import io
+    import pstats
+
+    prof.disable()
+    os.makedirs(args.profile, exist_ok=True)
+    buf = io.StringIO()
+    buf.write("from_pretrained %.3f s\n" % (t1 - t0))
+    for name, t in marks:
+        buf.write("  %-16s %+.3f s\n" % (name, t - t0))
+    for key, n in (("cumulative", 45), ("tottime", 25)):
+        pstats.Stats(prof, stream=buf).sort_stats(key).print_stats(n)
+    with open(os.path.join(args.profile, "prof-hoist-%s-%d.txt" % (args.cache, args.run)),
+              "w") as f:
+        f.write(buf.getvalue())
+
+
+def run_child(args, loader, cache, memory=False, run=0):
     cmd = [sys.executable, os.path.abspath(__file__), args.model, "--device", args.device,
-           "--child", loader, "--cache-state", cache, "--tokens", str(args.tokens)]
+           "--child", loader, "--cache-state", cache, "--tokens", str(args.tokens),
+           "--run", str(run)]
+    if args.profile and loader == "hoist" and not memory:
+        cmd += ["--profile", args.profile]
     if memory:
         cmd.append("--memory")
     if cache == "cold":
@@ -162,6 +216,8 @@ def main():
     ap.add_argument("--tokens", type=int, default=8)
     ap.add_argument("--csv")
     ap.add_argument("--memory", action="store_true")
+    ap.add_argument("--profile", metavar="DIR")
+    ap.add_argument("--run", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--child", choices=["hoist", "hf"], help=argparse.SUPPRESS)
     ap.add_argument("--cache-state", default="warm", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -173,7 +229,7 @@ def main():
     for cache, n in (("cold", args.cold), ("warm", args.warm)):
         for i in range(n):
             for loader in ("hoist", "hf"):  # alternating, so drift hits both alike
-                r = run_child(args, loader, cache)
+                r = run_child(args, loader, cache, run=i)
                 if r is None:
                     failed += 1
                     continue
