@@ -241,6 +241,8 @@ int hoist__load_rank(hoist_model *model, const hoist_load_options *o, struct hoi
     }
     load_delete(ld);
     if (rc < 0) return rc;
+    /* the teardown (unmapping, closing the source) is part of what the caller waited for */
+    w->stats.seconds = hoist__now() - t0;
     atomic_fetch_add(&live_weights, 1);
     atomic_fetch_add(&live_arena_bytes, w->stats.arena_bytes);
     *out = w;
@@ -285,11 +287,13 @@ int hoist_load_sink(hoist_model *model, const hoist_load_options *opts, hoist_si
     if (rc == HOIST_OK) rc = transfer(ld);
     if (rc == HOIST_OK) rc = finish(ld);
     if (rc == HOIST_OK) rc = hoist__sink_announce_empty(ld, ld->table->ntensors);
+    hoist_load_stats st = {0};
+    if (rc == HOIST_OK) st = load_stats(ld, t0);
+    load_delete(ld);
     if (rc == HOIST_OK && stats) {
-        hoist_load_stats st = load_stats(ld, t0);
+        st.seconds = hoist__now() - t0; /* the teardown included, as in hoist_load */
         HOIST__OUT(hoist_load_stats, stats, &st);
     }
-    load_delete(ld);
     if (rc == HOIST_OK) hoist__err_clear();
     return rc;
 }

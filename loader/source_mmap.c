@@ -6,10 +6,13 @@
  * once its copy completes; several workers register ahead while earlier windows are in flight.
  * To the host, workers memcpy straight from the mapping into the arena.
  *
- * Mapped pages count in the process's RSS. Under a RAM budget each worker unmaps its previous
- * window's pages when it starts the next (MADV_DONTNEED: the page cache keeps them, the process
- * no longer does), so RSS stays at the windows in hand; the page cache itself still grows with the
- * model, which is what this path trades for speed (stream and uring do not). A sparse plan
+ * Mapped pages count in the process's RSS, and each mapped page is a page-table entry that the
+ * final munmap must tear down alone: 4 million entries for a 16 GB model, a serial tail after
+ * the parallel copy. So each worker unmaps its previous window's pages when it starts the next
+ * (MADV_DONTNEED: the page cache keeps them, the process no longer does): RSS stays at the
+ * windows in hand, the teardown is spread over the workers, and the munmap at close finds
+ * nothing left to tear down. The page cache itself still grows with the model, which is what
+ * this path trades for speed (stream and uring do not). A sparse plan
  * (tensor-parallel slices) populates only its pieces' pages, with readahead off, and never
  * registers (that would pin, so read, whole windows). */
 #include "loader/io_load.h"
@@ -43,7 +46,7 @@ typedef struct mmap_state {
     uint64_t *sizes;
     int registering;
     long page;
-    /* under a budget: each worker's window still mapped in (dropped when it starts the next) */
+    /* each worker's window still mapped in (dropped when it starts the next) */
     unsigned nworkers;
     uint8_t **held_lo;
     size_t *held_len;
@@ -147,21 +150,20 @@ static int mmap_open(const hoist__source_hints *h, void **out, hoist__source_nee
                     : s->registering ? MMAP_REGISTER_WINDOW
                                      : MMAP_STAGING_WINDOW;
     needs->staging = !h->host && !s->registering;
-    if (h->ram_budget) { /* the budget fit may lower threads, never raise them */
-        s->nworkers = needs->threads;
-        s->held_lo = hoist__calloc(s->nworkers, sizeof *s->held_lo);
-        s->held_len = hoist__calloc(s->nworkers, sizeof *s->held_len);
-        if (!s->held_lo || !s->held_len) {
-            mmap_close(s);
-            return hoist__err(HOIST_E_NOMEM, "out of memory");
-        }
+    /* the budget fit may lower threads, never raise them */
+    s->nworkers = needs->threads;
+    s->held_lo = hoist__calloc(s->nworkers ? s->nworkers : 1, sizeof *s->held_lo);
+    s->held_len = hoist__calloc(s->nworkers ? s->nworkers : 1, sizeof *s->held_len);
+    if (!s->held_lo || !s->held_len) {
+        mmap_close(s);
+        return hoist__err(HOIST_E_NOMEM, "out of memory");
     }
     *out = s;
     return HOIST_OK;
 }
 
-/* Under a budget: gives back the worker's previous window (its bytes have been consumed: copied
- * to staging or the arena, handed to a sink, or DMAed and unregistered) and remembers this one. */
+/* Gives back the worker's previous window (its bytes have been consumed: copied to staging or
+ * the arena, handed to a sink, or DMAed and unregistered) and remembers this one. */
 static void hold_window(mmap_state *s, int worker, uint8_t *lo, size_t len)
 {
     if ((unsigned)worker >= s->nworkers) return;
@@ -287,7 +289,7 @@ static void mmap_release(void *vs, const hoist__window *w)
     uint8_t *p = s->maps[w->file] + w->lo;
     uint8_t *lo = (uint8_t *)hoist__align_down((uintptr_t)p, (uint64_t)s->page);
     s->gpu->host_unregister(lo);
-    if (s->nworkers) madvise(lo, (size_t)((s->maps[w->file] + w->hi) - lo), MADV_DONTNEED);
+    madvise(lo, (size_t)((s->maps[w->file] + w->hi) - lo), MADV_DONTNEED);
 }
 
 /* The windows in the workers' hands are resident; in register mode, also locked. */

@@ -217,6 +217,8 @@ def main():
     ap.add_argument("--csv")
     ap.add_argument("--memory", action="store_true")
     ap.add_argument("--profile", metavar="DIR")
+    ap.add_argument("--loaders", default="hoist,hf",
+                    help="which loaders run, comma-separated (hoist alone: an A/B of two builds)")
     ap.add_argument("--run", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--child", choices=["hoist", "hf"], help=argparse.SUPPRESS)
     ap.add_argument("--cache-state", default="warm", help=argparse.SUPPRESS)
@@ -228,7 +230,7 @@ def main():
     rows, failed = [], 0
     for cache, n in (("cold", args.cold), ("warm", args.warm)):
         for i in range(n):
-            for loader in ("hoist", "hf"):  # alternating, so drift hits both alike
+            for loader in args.loaders.split(","):  # alternating, so drift hits both alike
                 r = run_child(args, loader, cache, run=i)
                 if r is None:
                     failed += 1
