@@ -761,7 +761,7 @@ typedef struct hoist_allocator {
 typedef struct hoist_load_stats {
     size_t size;               /* set by the caller: HOIST_LOAD_STATS_INIT */
     const char *path;          /* name of the path that ran (after auto/fallbacks) */
-    double seconds;            /* wall time of the whole load */
+    double seconds;            /* wall time of the whole call, teardown included */
     double read_seconds;       /* summed over workers: bytes from storage into host memory */
     double copy_seconds;       /* summed over workers: host to destination */
     double verify_seconds;     /* summed over workers: hashing bytes against the manifest or a
