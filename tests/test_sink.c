@@ -317,18 +317,6 @@ static uint64_t reference_hash(hoist_model *m)
     return d;
 }
 
-static uint64_t vm_hwm(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    ck_assert_ptr_nonnull(f);
-    char line[256];
-    unsigned long long kb = 0;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmHWM: %llu kB", &kb) == 1) break;
-    fclose(f);
-    return kb << 10;
-}
-
 /* Resets VmHWM to the current RSS, so the peak measured is this load's. */
 static int reset_hwm(void)
 {
@@ -368,7 +356,7 @@ START_TEST(test_4g_through_64m_budget)
     uint64_t rss0 = tu_rss_bytes();
     hoist_load_stats st = HOIST_LOAD_STATS_INIT;
     ck_assert_msg(hoist_load_sink(m, &o, hash_cb, &hs, &st) == HOIST_OK, "%s", hoist_last_error());
-    uint64_t hwm = vm_hwm();
+    uint64_t hwm = tu_status_bytes("VmHWM");
     uint64_t got = XXH3_64bits_digest(hs.h);
     XXH3_freeState(hs.h);
 
@@ -393,7 +381,7 @@ START_TEST(test_4g_through_64m_budget)
     o.path = HOIST_PATH_MMAP;
     have_hwm = reset_hwm() == 0;
     ck_assert_msg(hoist_load_sink(m, &o, hash_cb, &hs, &st) == HOIST_OK, "%s", hoist_last_error());
-    hwm = vm_hwm();
+    hwm = tu_status_bytes("VmHWM");
     ck_assert_uint_eq(XXH3_64bits_digest(hs.h), want);
     XXH3_freeState(hs.h);
     ck_assert_uint_le(st.peak_host_bytes, SINK_BUDGET);

@@ -146,19 +146,6 @@ START_TEST(test_foreign_sigbus_is_passed_on)
 }
 END_TEST
 
-/* RssFile of /proc/self/status: the file pages mapped into this process. */
-static uint64_t rss_file_bytes(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    ck_assert_ptr_nonnull(f);
-    char line[256];
-    unsigned long long kb = 0;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "RssFile: %llu", &kb) == 1) break;
-    fclose(f);
-    return (uint64_t)kb << 10;
-}
-
 typedef struct rss_peak {
     pthread_mutex_t lock;
     uint64_t peak;
@@ -168,7 +155,7 @@ static int sample_rss_file(const hoist_piece *piece, void *user)
 {
     (void)piece;
     rss_peak *p = user;
-    uint64_t now = rss_file_bytes();
+    uint64_t now = tu_status_bytes("RssFile");
     pthread_mutex_lock(&p->lock);
     if (now > p->peak) p->peak = now;
     pthread_mutex_unlock(&p->lock);
@@ -201,7 +188,7 @@ START_TEST(test_windows_unmapped_without_budget)
     hoist_load_options o = host_opts(2);
     o.chunk_bytes = MIB;
     rss_peak peak = {.lock = PTHREAD_MUTEX_INITIALIZER};
-    uint64_t before = rss_file_bytes();
+    uint64_t before = tu_status_bytes("RssFile");
     ck_assert_int_eq(hoist_load_sink(m, &o, sample_rss_file, &peak, NULL), HOIST_OK);
     ck_assert_uint_gt(peak.peak, 0);
     uint64_t grew = peak.peak > before ? peak.peak - before : 0;

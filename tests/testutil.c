@@ -221,16 +221,21 @@ void tu_assert_weights_match_files(const hoist_model *m, const hoist_weights *w)
     free(fds);
 }
 
-uint64_t tu_rss_bytes(void)
+uint64_t tu_status_bytes(const char *field)
 {
     FILE *f = fopen("/proc/self/status", "r");
     char line[256];
-    uint64_t kb = 0;
+    size_t n = strlen(field);
+    unsigned long long kb = 0;
     while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "VmRSS: %llu", (unsigned long long *)&kb) == 1) break;
+        if (strncmp(line, field, n) == 0 && line[n] == ':' &&
+            sscanf(line + n + 1, "%llu", &kb) == 1)
+            break;
     if (f) fclose(f);
-    return kb * 1024;
+    return (uint64_t)kb * 1024;
 }
+
+uint64_t tu_rss_bytes(void) { return tu_status_bytes("VmRSS"); }
 
 int tu_run_suite(Suite *s) { return run_suite(s, 1); }
 

@@ -48,6 +48,8 @@ char *tu_data(const char *relpath);
 uint64_t tu_write_odd_model(const char *path, int count, uint32_t seed);
 /* Asserts that every tensor of w holds exactly the bytes of its file range. */
 void tu_assert_weights_match_files(const hoist_model *m, const hoist_weights *w);
+/* A "Name: N kB" field of /proc/self/status in bytes (VmHWM, RssFile...); 0 when absent. */
+uint64_t tu_status_bytes(const char *field);
 /* Current resident set size of this process, in bytes (VmRSS of /proc/self/status). */
 uint64_t tu_rss_bytes(void);
 
