@@ -522,16 +522,20 @@ static int read_ceiling(const hoist_model *model, const hoist_ceiling_options *o
     return rc;
 }
 
-int hoist_read_ceiling(const hoist_model *model, const hoist_ceiling_options *opts,
-                       hoist_ceiling *out)
+typedef int (*ceiling_fn)(const hoist_model *, const hoist_ceiling_options *, hoist_ceiling *);
+
+/* The public entry points' common part: arguments checked, the options taken in at the library's
+ * size, and *out zeroed on failure, written whole on success. */
+static int measure(const hoist_model *model, const hoist_ceiling_options *opts,
+                   hoist_ceiling *out, const char *fn_name, ceiling_fn fn)
 {
-    RETURN_IF(!model || !out, HOIST_E_INVALID_ARG, "hoist_read_ceiling: NULL argument");
+    RETURN_IF(!model || !out, HOIST_E_INVALID_ARG, "%s: NULL argument", fn_name);
     RETURN_IF_ERR(HOIST__CHECK(hoist_ceiling, out));
     hoist_ceiling_options o;
     RETURN_IF_ERR(HOIST__IN(hoist_ceiling_options, &o, opts, &default_options));
-    RETURN_IF_ERR(check_args(model, &o, out, "hoist_read_ceiling"));
+    RETURN_IF_ERR(check_args(model, &o, out, fn_name));
     hoist_ceiling r = HOIST_CEILING_INIT;
-    int rc = read_ceiling(model, &o, &r);
+    int rc = fn(model, &o, &r);
     if (rc < 0) {
         HOIST__ZERO(hoist_ceiling, out);
         return rc;
@@ -539,6 +543,12 @@ int hoist_read_ceiling(const hoist_model *model, const hoist_ceiling_options *op
     HOIST__OUT(hoist_ceiling, out, &r);
     hoist__err_clear();
     return HOIST_OK;
+}
+
+int hoist_read_ceiling(const hoist_model *model, const hoist_ceiling_options *opts,
+                       hoist_ceiling *out)
+{
+    return measure(model, opts, out, "hoist_read_ceiling", read_ceiling);
 }
 
 /* ---- the staging ceiling ------------------------------------------------------------------ */
@@ -758,18 +768,5 @@ static int staging_ceiling(const hoist_model *model, const hoist_ceiling_options
 int hoist_staging_ceiling(const hoist_model *model, const hoist_ceiling_options *opts,
                           hoist_ceiling *out)
 {
-    RETURN_IF(!model || !out, HOIST_E_INVALID_ARG, "hoist_staging_ceiling: NULL argument");
-    RETURN_IF_ERR(HOIST__CHECK(hoist_ceiling, out));
-    hoist_ceiling_options o;
-    RETURN_IF_ERR(HOIST__IN(hoist_ceiling_options, &o, opts, &default_options));
-    RETURN_IF_ERR(check_args(model, &o, out, "hoist_staging_ceiling"));
-    hoist_ceiling r = HOIST_CEILING_INIT;
-    int rc = staging_ceiling(model, &o, &r);
-    if (rc < 0) {
-        HOIST__ZERO(hoist_ceiling, out);
-        return rc;
-    }
-    HOIST__OUT(hoist_ceiling, out, &r);
-    hoist__err_clear();
-    return HOIST_OK;
+    return measure(model, opts, out, "hoist_staging_ceiling", staging_ceiling);
 }
