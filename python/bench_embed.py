@@ -34,6 +34,8 @@ import subprocess
 import sys
 import time
 
+from bench_common import drop_caches, warm_up
+
 START = time.perf_counter()
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROMPT = [[128000, 791, 6864, 315, 9822, 374]]
@@ -42,19 +44,6 @@ PROMPT = [[128000, 791, 6864, 315, 9822, 374]]
 def files_of(model):
     return sorted(glob.glob(os.path.join(model, "*.safetensors")) +
                   glob.glob(os.path.join(model, "*.json")))
-
-
-def drop_caches():
-    os.sync()
-    with open("/proc/sys/vm/drop_caches", "w") as f:
-        f.write("3\n")
-
-
-def warm_up(files):
-    for path in files:
-        with open(path, "rb", buffering=0) as f:
-            while f.read(64 << 20):
-                pass
 
 
 def child(args):

@@ -24,33 +24,9 @@ import subprocess
 import sys
 import time
 
+from bench_common import drop_caches, shards, warm_up
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def files_of(model):
-    if os.path.isdir(model):
-        index = os.path.join(model, "model.safetensors.index.json")
-        if not os.path.exists(index):
-            return [os.path.join(model, "model.safetensors")]
-        model = index
-    if model.endswith(".json"):
-        with open(model) as f:
-            names = sorted(set(json.load(f)["weight_map"].values()))
-        return [os.path.join(os.path.dirname(model), n) for n in names]
-    return [model]
-
-
-def drop_caches():
-    os.sync()
-    with open("/proc/sys/vm/drop_caches", "w") as f:
-        f.write("3\n")
-
-
-def warm_up(files):
-    for path in files:
-        with open(path, "rb", buffering=0) as f:
-            while f.read(64 << 20):
-                pass
 
 
 def rss_bytes():
@@ -63,7 +39,7 @@ def child(args):
 
     device = torch.device(args.device)
     torch.zeros(1, device=device)  # the CUDA context, outside the timings
-    files = files_of(args.model)
+    files = shards(args.model)
     if args.loader == "hoist":
         sys.path.insert(0, HERE)
         import hoist
@@ -121,7 +97,7 @@ def main():
         args.loader, args.mode, args.runs = args.child[0], args.child[1], int(args.child[2])
         return child(args)
 
-    files = files_of(args.model)
+    files = shards(args.model)
     size = sum(os.path.getsize(f) for f in files)
     print("model %s: %d file(s), %.2f GB; device %s" % (args.model, len(files), size / 1e9,
                                                         args.device))

@@ -17,7 +17,6 @@ bits, and checks it like the others.
 
 import argparse
 import gc
-import json
 import os
 import sys
 import time
@@ -28,26 +27,13 @@ from safetensors.torch import save_file as st_save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hoist  # noqa: E402
+from bench_common import shards  # noqa: E402
 
 SHAPES = [(), (0,), (1,), (7,), (3, 5), (2, 1, 3), (1, 1, 1, 1, 1, 1, 1, 1), (4097,), (3, 0, 5),
           (65, 63), (128, 1024)]
 DTYPES = ["bool", "uint8", "int8", "int16", "int32", "int64", "uint16", "uint32", "uint64",
           "float16", "bfloat16", "float32", "float64", "complex64", "float8_e4m3fn",
           "float8_e5m2", "float8_e8m0fnu", "float8_e4m3fnuz", "float8_e5m2fnuz"]
-
-
-def shards(model):
-    """The .safetensors files of a checkpoint, as safetensors users would list them."""
-    if os.path.isdir(model):
-        index = os.path.join(model, "model.safetensors.index.json")
-        if not os.path.exists(index):
-            return [os.path.join(model, "model.safetensors")]
-        model = index
-    if model.endswith(".json"):
-        with open(model) as f:
-            names = sorted(set(json.load(f)["weight_map"].values()))
-        return [os.path.join(os.path.dirname(model), n) for n in names]
-    return [model]
 
 
 def bits(t):
