@@ -4,6 +4,7 @@
  * kernel does; formats/exphuff.c is the reference they must agree with (tests/test_gpu_packed.c
  * compares all three). */
 #include "gpu/codec.h"
+#include "gpu/codec_huff.h"
 #include "core/core.h"
 
 #include <string.h>
@@ -21,54 +22,24 @@ static uint32_t le32(const uint8_t *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* Table entry i as each kernel thread computes it: the canonical code of some length l that is
- * the top l bits of i, found from the first code and first symbol of each length. */
-static uint16_t lut_entry(const uint8_t *syms, const uint16_t *count, uint32_t i)
-{
-    uint32_t code = 0, idx = 0;
-    for (unsigned l = 1; l <= L; l++) {
-        uint32_t k = (i >> (L - l)) - code;
-        if (k < count[l]) return (uint16_t)(l << 8 | syms[idx + k]);
-        idx += count[l];
-        code = (code + count[l]) << 1;
-    }
-    return 0;
-}
-
 /* One Huffman block; false when its bits do not decode to exactly its words. */
 static bool host_block(const uint8_t *base, const hoist__gpu_codec_chunk *c, const uint16_t *lut,
                        uint32_t b, uint8_t *out)
 {
     uint32_t nblocks = (c->elems + c->block_elems - 1) / c->block_elems;
-    uint32_t w0 = le32(base + c->offsets + 4 * b), w = w0;
+    uint32_t w0 = le32(base + c->offsets + 4 * b);
     uint32_t wend = b + 1 < nblocks ? le32(base + c->offsets + 4 * (b + 1)) : c->words;
     uint32_t lo = b * c->block_elems;
     uint32_t hi = lo + c->block_elems < c->elems ? lo + c->block_elems : c->elems;
-    uint64_t acc = 0, used = 0;
-    unsigned have = 0;
-    bool ok = true;
+    hoist__huff_reader r = hoist__huff_start(w0);
     for (uint32_t i = lo; i < hi; i++) {
-        if (have < L) {
-            uint64_t v = w < wend ? le32(base + c->bits + 4ull * w) : 0;
-            w++;
-            acc |= v << (32 - have);
-            have += 32;
-        }
-        uint16_t e = lut[acc >> (64 - L)];
-        unsigned l = e >> 8;
-        if (!l) {
-            ok = false;
-            l = 1;
-        }
-        acc <<= l;
-        have -= l;
-        used += l;
-        unsigned v = (unsigned)(e & 0xff) << 8 | base[c->raw + i];
-        v = (v >> 1 | v << 15) & 0xffff;
+        if (hoist__huff_hungry(&r))
+            hoist__huff_feed(&r, r.w < wend ? le32(base + c->bits + 4ull * r.w) : 0);
+        uint16_t v = hoist__huff_join(hoist__huff_next(&r, lut), base[c->raw + i]);
         out[2 * i] = (uint8_t)v;
         out[2 * i + 1] = (uint8_t)(v >> 8);
     }
-    return ok && (used + 31) / 32 == (uint64_t)(wend - w0);
+    return hoist__huff_exact(&r, w0, wend);
 }
 
 static void host_decode(const uint8_t *staged, const hoist__gpu_codec_chunk *chunks, uint32_t n,
@@ -78,7 +49,8 @@ static void host_decode(const uint8_t *staged, const hoist__gpu_codec_chunk *chu
     for (uint32_t k = 0; k < n; k++) {
         const hoist__gpu_codec_chunk *c = &chunks[k];
         const uint8_t *base = staged + c->in;
-        for (uint32_t i = 0; i < (1u << L); i++) lut[i] = lut_entry(base + c->syms, c->count, i);
+        for (uint32_t i = 0; i < (1u << L); i++)
+            lut[i] = hoist__huff_lut_entry(base + c->syms, c->count, i);
         uint32_t nblocks = (c->elems + c->block_elems - 1) / c->block_elems;
         bool ok = true;
         for (uint32_t b = 0; b < nblocks; b++)

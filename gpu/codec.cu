@@ -3,6 +3,7 @@
 // on one thread through a shared-memory table, and writes the decoded elements as 16-byte
 // vectors, a warp covering 512 contiguous bytes.
 #include "gpu/codec.h"
+#include "gpu/codec_huff.h"
 #include "gpu/cuda_native.h"
 
 #include <cuda_runtime.h>
@@ -30,25 +31,6 @@ __device__ __forceinline__ uint32_t load32(const uint8_t *p)
     return sh ? __funnelshift_r(lo, w[1], sh) : lo;
 }
 
-__device__ __forceinline__ uint16_t join(unsigned sym, unsigned raw)
-{
-    unsigned v = sym << 8 | raw;
-    return uint16_t((v >> 1 | v << 15) & 0xffff);
-}
-
-// Entry i of the chunk's decode table (see lut_entry in codec.c: the same computation).
-__device__ uint16_t lut_entry(const uint8_t *syms, const uint16_t *count, uint32_t i)
-{
-    uint32_t code = 0, idx = 0;
-    for (unsigned l = 1; l <= LEN; l++) {
-        uint32_t k = (i >> (LEN - l)) - code;
-        if (k < count[l]) return uint16_t(l << 8 | syms[idx + k]);
-        idx += count[l];
-        code = (code + count[l]) << 1;
-    }
-    return 0;
-}
-
 // The CUDA block's hblocks wrote `row` symbols of phase p into shared memory: join them with the
 // raw plane and store them, 8 elements (16 bytes) per thread per step.
 __device__ void write_phase(const hoist__gpu_codec_chunk &c, const uint8_t *base, const uint8_t *sym,
@@ -72,14 +54,14 @@ __device__ void write_phase(const hoist__gpu_codec_chunk &c, const uint8_t *base
             for (unsigned j = 0; j < 4; j++) {
                 uint32_t r = j < 2 ? r0 : r1;
                 unsigned sh = (j & 1) * 16;
-                uint16_t a = join(s[2 * j], (r >> sh) & 0xff);
-                uint16_t bb = join(s[2 * j + 1], (r >> (sh + 8)) & 0xff);
+                uint16_t a = hoist__huff_join(s[2 * j], (r >> sh) & 0xff);
+                uint16_t bb = hoist__huff_join(s[2 * j + 1], (r >> (sh + 8)) & 0xff);
                 w[j] = uint32_t(a) | uint32_t(bb) << 16;
             }
             *reinterpret_cast<uint4 *>(dst) = make_uint4(w[0], w[1], w[2], w[3]);
         } else {
             for (uint32_t j = 0; j < VEC && e0 + j < end; j++) {
-                uint16_t x = join(s[j], raw[j]);
+                uint16_t x = hoist__huff_join(s[j], raw[j]);
                 dst[2 * j] = uint8_t(x);
                 dst[2 * j + 1] = uint8_t(x >> 8);
             }
@@ -99,45 +81,31 @@ __global__ void __launch_bounds__(TPB)
     uint32_t first = blockIdx.y * TPB;
     if (first >= nblocks) return; // the whole CUDA block: this chunk has fewer groups
     const uint8_t *base = staged + c.in;
-    for (uint32_t i = threadIdx.x; i < LUT; i += TPB) lut[i] = lut_entry(base + c.syms, c.count, i);
+    for (uint32_t i = threadIdx.x; i < LUT; i += TPB)
+        lut[i] = hoist__huff_lut_entry(base + c.syms, c.count, i);
     __syncthreads();
 
     uint32_t b = first + threadIdx.x;
     bool active = b < nblocks;
     uint32_t lo = b * c.block_elems;
     uint32_t n = active ? min(c.block_elems, c.elems - lo) : 0;
-    uint32_t w0 = active ? load32(base + c.offsets + 4 * b) : 0, w = w0;
+    uint32_t w0 = active ? load32(base + c.offsets + 4 * b) : 0;
     uint32_t wend = b + 1 < nblocks ? load32(base + c.offsets + 4 * (b + 1)) : c.words;
     const uint8_t *words = base + c.bits;
-    uint64_t acc = 0, used = 0;
-    unsigned have = 0;
-    bool ok = true;
+    hoist__huff_reader r = hoist__huff_start(w0);
     uint8_t *row = sym + threadIdx.x * ROW;
     for (uint32_t p = 0; p < c.block_elems; p += PHASE) {
         uint32_t m = n > p ? min(PHASE, n - p) : 0;
         for (uint32_t j = 0; j < m; j++) {
-            if (have < LEN) { // past the block's words: zeros, and the count below fails it
-                uint64_t v = w < wend ? load32(words + 4ull * w) : 0;
-                w++;
-                acc |= v << (32 - have);
-                have += 32;
-            }
-            uint16_t e = lut[acc >> (64 - LEN)];
-            unsigned l = e >> 8;
-            if (!l) {
-                ok = false;
-                l = 1;
-            }
-            acc <<= l;
-            have -= l;
-            used += l;
-            row[j] = uint8_t(e);
+            if (hoist__huff_hungry(&r)) // past the block's words: zeros, and exact() fails it
+                hoist__huff_feed(&r, r.w < wend ? load32(words + 4ull * r.w) : 0);
+            row[j] = hoist__huff_next(&r, lut);
         }
         __syncthreads();
         write_phase(c, base, sym, first, nblocks, p);
         __syncthreads();
     }
-    if (active && (!ok || (used + 31) / 32 != uint64_t(wend - w0))) atomicMin(err, c.index);
+    if (active && !hoist__huff_exact(&r, w0, wend)) atomicMin(err, c.index);
 }
 
 } // namespace
