@@ -393,11 +393,51 @@ def _rebuild_buffers(module, device):
 
 # ---- the entry point ----------------------------------------------------------------------------
 
-def _build_while_loading(handle, config, build_dtype, trust_remote_code, attn_implementation):
-    """The load runs on a thread of its own while this one builds the skeleton: hoist's load
-    holds the GIL only to make the tensors at its end (ctypes releases it around the C call), and
-    the build needs no weights, so the two overlap. The load's exception, if any, is raised here
-    after the build is done with; a build that fails drops the loaded tensors with it."""
+def _known_model_types():
+    """The model_type names transformers' AutoConfig maps, without importing any of their
+    modules; None where this transformers does not say (the check is then left to AutoConfig)."""
+    try:
+        from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+    except ImportError:
+        return None
+    return CONFIG_MAPPING_NAMES
+
+
+def _config_source(directory, trust_remote_code, config=None):
+    """A function that returns the checkpoint's transformers config, to call while the load runs:
+    AutoConfig imports the family's configuration module there, which with transformers 5 pulls
+    in torchvision (a quarter of a second on the H200 machine, before the first byte would
+    otherwise be loaded). What can fail cheaply is checked now, so that a bad config.json fails
+    before the load rather than after it: the file read and parsed, its model_type one that
+    AutoConfig knows. Anything else (a missing file, remote code) runs AutoConfig now, raising
+    transformers' own error; a known model_type whose values the config class rejects fails
+    after the load. A config given is returned as it is."""
+    if config is not None:
+        return lambda: config
+
+    def now():
+        return _tf.AutoConfig.from_pretrained(directory, trust_remote_code=trust_remote_code)
+
+    try:
+        with open(os.path.join(directory, "config.json")) as f:
+            model_type = json.load(f).get("model_type")
+    except (OSError, ValueError, AttributeError):
+        model_type = None
+    known = _known_model_types()
+    if trust_remote_code or not isinstance(model_type, str) or \
+            (known is not None and model_type not in known):
+        config = now()
+        return lambda: config
+    return now
+
+
+def _build_while_loading(handle, config_source, build_dtype, trust_remote_code,
+                         attn_implementation):
+    """The load runs on a thread of its own while this one resolves the config and builds the
+    skeleton: hoist's load holds the GIL only to make the tensors at its end (ctypes releases it
+    around the C call), and neither needs the weights, so they overlap. The load's exception, if
+    any, is raised here after the build is done with; a build that fails drops the loaded tensors
+    with it. Returns (model, tensors, config)."""
     result = {}
 
     def load():
@@ -409,12 +449,13 @@ def _build_while_loading(handle, config, build_dtype, trust_remote_code, attn_im
     worker = threading.Thread(target=load, name="hoist-load", daemon=True)
     worker.start()
     try:
+        config = config_source()
         model = _build(config, build_dtype, trust_remote_code, attn_implementation)
     finally:
         worker.join()
     if "error" in result:
         raise result.pop("error")
-    return model, result.pop("tensors")
+    return model, result.pop("tensors"), config
 
 
 def from_pretrained(path, device="cuda:0", dtype=None, device_map=None, *, config=None,
@@ -448,14 +489,13 @@ def from_pretrained(path, device="cuda:0", dtype=None, device_map=None, *, confi
     for every failure of the load itself.
     """
     directory = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
-    if config is None:
-        config = _tf.AutoConfig.from_pretrained(directory, trust_remote_code=trust_remote_code)
     if device_map not in (None, "auto"):
         raise _error("HOIST_E_INVALID_ARG", "device_map=%r: hoist places whole layers with its "
                      "planner; pass device_map=\"auto\" (with devices=[...] to choose them) or "
                      "None" % (device_map,))
     # with a plan the load follows it; the device still names torch's device to keep current
     target = _hoist_device(device)
+    config_source = _config_source(directory, trust_remote_code, config)
     handle = _core.safe_open(path, framework="pt", device=target, **load_kwargs)
     try:
         if device_map == "auto":
@@ -468,8 +508,8 @@ def from_pretrained(path, device="cuda:0", dtype=None, device_map=None, *, confi
                 caps = [by_id.get(i, 0) for i in ids]
             handle.plan(ids, max_seq_len=max_seq_len, free_bytes=caps)
         build_dtype = _parse_dtype(dtype) or _checkpoint_dtype(handle)
-        model, tensors = _build_while_loading(handle, config, build_dtype, trust_remote_code,
-                                              attn_implementation)
+        model, tensors, config = _build_while_loading(handle, config_source, build_dtype,
+                                                      trust_remote_code, attn_implementation)
         stats = handle.stats()
     finally:
         handle.close()

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 
 import pytest
 
@@ -136,6 +137,46 @@ def rewrite(path, edit):
     tensors, metadata = ref.read_file(st)
     rows = [(n, d, s, b) for n, (d, s, b) in tensors.items()]
     ref.write(st, edit(rows), metadata=metadata)
+
+
+def test_config_resolved_while_loading(tmp, monkeypatch):
+    """AutoConfig (with transformers 5 a quarter of a second of imports) runs once the load has
+    started, not before it."""
+    path = gen(tmp, "m")
+    started, seen = threading.Event(), []
+    tensors = hoist._core.safe_open.tensors
+    auto = transformers.AutoConfig.from_pretrained
+
+    def load(self):
+        started.set()
+        return tensors(self)
+
+    def config(*args, **kwargs):
+        seen.append(started.wait(30))
+        return auto(*args, **kwargs)
+
+    monkeypatch.setattr(hoist._core.safe_open, "tensors", load)
+    monkeypatch.setattr(transformers.AutoConfig, "from_pretrained", staticmethod(config))
+    model = ht.from_pretrained(path, device="cpu")
+    assert seen == [True]
+    assert greedy(model, 2)
+
+
+def test_unknown_model_type_fails_before_the_load(tmp, monkeypatch):
+    path = gen(tmp, "m")
+    with open(os.path.join(path, "config.json")) as f:
+        config = json.load(f)
+    config["model_type"] = "no-such-family"
+    with open(os.path.join(path, "config.json"), "w") as f:
+        json.dump(config, f)
+    loads = []
+    monkeypatch.setattr(hoist._core.safe_open, "tensors", lambda self: loads.append(self))
+    base = hoist.live_weights()
+    with pytest.raises(ValueError) as e:
+        ht.from_pretrained(path, device="cpu")
+    assert "no-such-family" in str(e.value)
+    assert loads == []
+    assert hoist.live_weights() == base
 
 
 def test_missing_tensor_is_named(tmp):
