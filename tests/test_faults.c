@@ -4,6 +4,8 @@
  * test_gpu_faults.c runs the same sweeps on CUDA. */
 #include "fault_sweep.h"
 
+#include <string.h>
+
 static const hoist_path paths[] = {HOIST_PATH_MMAP, HOIST_PATH_STREAM, HOIST_PATH_URING};
 
 static fs_case base_case(const char *model, hoist_path path, bool as_device)
@@ -67,12 +69,9 @@ END_TEST
  * loads that decode and check every chunk, into host memory and through the device pipeline. */
 START_TEST(test_packed)
 {
-    char args[1024];
-    snprintf(args, sizeof args, "gen '%s/m' --preset tiny --quiet", dir);
-    ck_assert_int_eq(tu_run_cli(args), 0);
-    snprintf(args, sizeof args, "pack '%s/m' '%s/m.hoist' --chunk 16K > /dev/null", dir, dir);
-    ck_assert_int_eq(tu_run_cli(args), 0);
-    char *model = tu_path(dir, "m.hoist"), *ref = tu_path(dir, "m");
+    char mdir[512], packed[512];
+    tu_gen_packed(dir, "bf16", "--preset tiny", "--chunk 16K", mdir, packed);
+    char *model = strdup(packed), *ref = strdup(mdir);
     fs_fault faults[] = {FS_READ_EIO, FS_READ_EINTR, FS_READ_SHORT, FS_HOST_ALLOC};
     for (int f = 0; f < 4; f++) {
         fs_case c = base_case(model, HOIST_PATH_STREAM, false);

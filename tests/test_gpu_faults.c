@@ -3,6 +3,8 @@
  * with VRAM flat (35). Needs a CUDA device: exits 77 (skipped) without one. */
 #include "fault_sweep.h"
 
+#include <string.h>
+
 typedef struct gpu_path {
     hoist_path path;
     int mmap_register;
@@ -115,12 +117,9 @@ END_TEST
  * it was packed from, everything given back. */
 START_TEST(test_packed)
 {
-    char args[1024];
-    snprintf(args, sizeof args, "gen '%s/m' --preset tiny --quiet", dir);
-    ck_assert_int_eq(tu_run_cli(args), 0);
-    snprintf(args, sizeof args, "pack '%s/m' '%s/m.hoist' --chunk 16K > /dev/null", dir, dir);
-    ck_assert_int_eq(tu_run_cli(args), 0);
-    char *model = tu_path(dir, "m.hoist"), *ref = tu_path(dir, "m");
+    char mdir[512], packed[512];
+    tu_gen_packed(dir, "bf16", "--preset tiny", "--chunk 16K", mdir, packed);
+    char *model = strdup(packed), *ref = strdup(mdir);
     warm_up(ref);
     fs_fault faults[] = {FS_HOST_ALLOC, FS_READ_EIO, FS_GPU_CALL, FS_GPU_CALL, FS_GPU_CALL,
                          FS_GPU_CALL};

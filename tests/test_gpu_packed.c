@@ -23,13 +23,6 @@ static void teardown(void)
     dir = NULL;
 }
 
-static hoist_model *open_ok(const char *path)
-{
-    hoist_model *m = NULL;
-    ck_assert_msg(hoist_model_open(path, NULL, &m) == HOIST_OK, "%s", hoist_last_error());
-    return m;
-}
-
 /* Every tensor of orig (from its file) equals the tensor of that name in w. */
 static void assert_same_as(const hoist_model *orig, const hoist_weights *w)
 {
@@ -78,11 +71,11 @@ START_TEST(test_packed_every_path)
 {
     char *src = tu_path(dir, "odd.safetensors"), *dst = tu_path(dir, "odd.hoist");
     tu_write_odd_model(src, 66, 31);
-    hoist_model *orig = open_ok(src);
+    hoist_model *orig = tu_open_ok(src);
     hoist_pack_options po = HOIST_PACK_OPTIONS_DEFAULT;
     po.chunk_bytes = 16384;
     ck_assert_int_eq(hoist_pack(orig, dst, &po, NULL), HOIST_OK);
-    hoist_model *m = open_ok(dst);
+    hoist_model *m = tu_open_ok(dst);
     for (size_t p = 0; p < 3; p++)
         for (int reg = -1; reg <= 1; reg += 2) {
             hoist_weights *w;
@@ -106,10 +99,10 @@ START_TEST(test_gen_model_packed_and_verified)
              "--shard-size 4M --quiet",
              mdir);
     ck_assert_int_eq(tu_run_cli(args), 0);
-    hoist_model *orig = open_ok(mdir);
+    hoist_model *orig = tu_open_ok(mdir);
     ck_assert_int_eq(hoist_model_sum(orig, NULL), HOIST_OK);
     ck_assert_int_eq(hoist_pack(orig, out, NULL, NULL), HOIST_OK);
-    hoist_model *m = open_ok(out);
+    hoist_model *m = tu_open_ok(out);
     for (size_t p = 0; p < 3; p++) {
         hoist_weights *w;
         ck_assert_msg(load_gpu(m, paths[p], HOIST_VERIFY_MANIFEST, -1, &w) == HOIST_OK, "%s",
@@ -135,7 +128,7 @@ START_TEST(test_damage_fails_and_releases)
 {
     char *src = tu_path(dir, "odd.safetensors"), *dst = tu_path(dir, "odd.hoist");
     tu_write_odd_model(src, 40, 12);
-    hoist_model *orig = open_ok(src);
+    hoist_model *orig = tu_open_ok(src);
     ck_assert_int_eq(hoist_model_sum(orig, NULL), HOIST_OK);
     ck_assert_int_eq(hoist_pack(orig, dst, NULL, NULL), HOIST_OK);
     size_t ti;
@@ -152,8 +145,8 @@ START_TEST(test_damage_fails_and_releases)
     b[n / 2] ^= 1; /* in the frames of some large tensor */
     tu_write(dst, b, n);
     free(b);
-    orig = open_ok(src);
-    hoist_model *m = open_ok(dst);
+    orig = tu_open_ok(src);
+    hoist_model *m = tu_open_ok(dst);
     for (size_t p = 0; p < 3; p++) {
         hoist_weights *w;
         ck_assert_int_eq(load_gpu(orig, paths[p], HOIST_VERIFY_MANIFEST, -1, &w),
@@ -350,7 +343,7 @@ START_TEST(test_codec_gpu_load_equals_original)
                       "--preset tiny --hidden 512 --intermediate 1376 --vocab 4096 --layers 4 "
                       "--shard-size 4M",
                       "--codec gpu --chunk 64K", mdir, out);
-        hoist_model *orig = open_ok(mdir), *m = open_ok(out);
+        hoist_model *orig = tu_open_ok(mdir), *m = tu_open_ok(out);
         for (size_t p = 0; p < 3; p++)
             for (unsigned verify = 0; verify <= HOIST_VERIFY_READBACK; verify++) {
                 hoist_weights *w;
@@ -400,7 +393,7 @@ START_TEST(test_codec_gpu_handcrafted)
         char rel[300];
         snprintf(rel, sizeof rel, "packed/%s", name);
         char *path = tu_data(rel);
-        hoist_model *m = open_ok(path);
+        hoist_model *m = tu_open_ok(path);
         for (size_t p = 0; p < 3; p++) {
             hoist_weights *w;
             int rc = load_gpu(m, paths[p], HOIST_VERIFY_READBACK, -1, &w);

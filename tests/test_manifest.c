@@ -24,14 +24,6 @@ static void teardown(void)
     dir = NULL;
 }
 
-static hoist_model *open_ok(const char *path)
-{
-    hoist_model *m = NULL;
-    int rc = hoist_model_open(path, NULL, &m);
-    ck_assert_msg(rc == HOIST_OK, "%s: %s", path, hoist_last_error());
-    return m;
-}
-
 static void sum_ok(hoist_model *m, uint64_t chunk)
 {
     hoist_sum_options o = HOIST_SUM_OPTIONS_DEFAULT;
@@ -87,7 +79,7 @@ START_TEST(test_sum_verify_load_odd_model)
 {
     char *path = tu_path(dir, "odd.safetensors");
     tu_write_odd_model(path, 60, 17);
-    hoist_model *m = open_ok(path);
+    hoist_model *m = tu_open_ok(path);
     sum_ok(m, 4096);
     struct stat sb;
     ck_assert_int_eq(stat(hoist_model_manifest_path(m), &sb), 0);
@@ -112,7 +104,7 @@ START_TEST(test_sharded_model)
     char args[512], *mdir = tu_path(dir, "m");
     snprintf(args, sizeof args, "gen '%s' --preset tiny --shard-size 96K --quiet", mdir);
     ck_assert_int_eq(tu_run_cli(args), 0);
-    hoist_model *m = open_ok(mdir);
+    hoist_model *m = tu_open_ok(mdir);
     ck_assert_uint_gt(hoist_model_file_count(m), 2);
     sum_ok(m, 0);
     ck_assert_ptr_nonnull(
@@ -130,7 +122,7 @@ START_TEST(test_sharded_model)
         ck_assert_int_eq(load_verified(m, paths[pi], 1, 0, 0, NULL), HOIST_OK);
     /* the same checkpoint opened through its index finds the same manifest */
     char *index = tu_path(mdir, "model.safetensors.index.json");
-    hoist_model *m2 = open_ok(index);
+    hoist_model *m2 = tu_open_ok(index);
     ck_assert_str_eq(hoist_model_manifest_path(m2), hoist_model_manifest_path(m));
     ck_assert_int_eq(hoist_model_verify(m2, NULL), HOIST_OK);
     hoist_model_free(m2);
@@ -149,7 +141,7 @@ START_TEST(test_flipped_byte_fails_naming_tensor_and_chunk)
 {
     char *path = tu_path(dir, "odd.safetensors");
     tu_write_odd_model(path, 40, 9);
-    hoist_model *m = open_ok(path);
+    hoist_model *m = tu_open_ok(path);
     sum_ok(m, 8192);
     size_t ti;
     ck_assert_int_eq(hoist_model_find(m, "t037", &ti), HOIST_OK); /* 1 MiB+ of F32 */
@@ -158,7 +150,7 @@ START_TEST(test_flipped_byte_fails_naming_tensor_and_chunk)
     uint64_t off = t.offset + t.nbytes / 2;
     hoist_model_free(m);
     flip_byte(path, off);
-    m = open_ok(path);
+    m = tu_open_ok(path);
     char chunk[64];
     snprintf(chunk, sizeof chunk, "chunk %llu ", (unsigned long long)(off / 8192));
     for (size_t pi = 0; pi < 3; pi++)
@@ -217,7 +209,7 @@ START_TEST(test_wrong_tensor_hash_fails_verify)
 {
     char *path = tu_path(dir, "odd.safetensors");
     tu_write_odd_model(path, 40, 9);
-    hoist_model *m = open_ok(path);
+    hoist_model *m = tu_open_ok(path);
     for (int k = 0; k < 2; k++) {
         sum_ok(m, 4096);
         break_tensor_hash(m, WRONG[k]);
@@ -242,7 +234,7 @@ START_TEST(test_wrong_tensor_hash_fails_load)
 {
     char *path = tu_path(dir, "odd.safetensors");
     tu_write_odd_model(path, 40, 9);
-    hoist_model *m = open_ok(path);
+    hoist_model *m = tu_open_ok(path);
     for (int k = 0; k < 2; k++) {
         sum_ok(m, 4096);
         break_tensor_hash(m, WRONG[k]);
@@ -277,7 +269,7 @@ START_TEST(test_verify_names_the_damaged_tensor)
 {
     char *path = tu_path(dir, "odd.safetensors");
     tu_write_odd_model(path, 40, 9);
-    hoist_model *m = open_ok(path);
+    hoist_model *m = tu_open_ok(path);
     sum_ok(m, 1u << 20);
     /* the last tensor of the first chunk: not its first */
     size_t pick = SIZE_MAX;
@@ -296,7 +288,7 @@ START_TEST(test_verify_names_the_damaged_tensor)
     uint64_t off = t.offset + t.nbytes - 1;
     hoist_model_free(m);
     flip_byte(path, off);
-    m = open_ok(path);
+    m = tu_open_ok(path);
     ck_assert_int_eq(hoist_model_verify(m, NULL), HOIST_E_INTEGRITY);
     ck_assert_msg(strstr(hoist_last_error(), want) && strstr(hoist_last_error(), "chunk 0 "),
                   "%s", hoist_last_error());
@@ -311,7 +303,7 @@ START_TEST(test_changed_header)
 {
     char *path = tu_path(dir, "odd.safetensors");
     tu_write_odd_model(path, 10, 4);
-    hoist_model *m = open_ok(path);
+    hoist_model *m = tu_open_ok(path);
     sum_ok(m, 0);
     hoist_model_free(m);
     size_t n;
@@ -321,7 +313,7 @@ START_TEST(test_changed_header)
     p[1] = 'q';
     tu_write(path, b, n);
     free(b);
-    m = open_ok(path);
+    m = tu_open_ok(path);
     ck_assert_int_eq(load_verified(m, HOIST_PATH_STREAM, 0, 0, 0, NULL), HOIST_E_INTEGRITY);
     ck_assert_ptr_nonnull(strstr(hoist_last_error(), "header"));
     ck_assert_int_eq(hoist_model_verify(m, NULL), HOIST_E_INTEGRITY);
@@ -337,7 +329,7 @@ START_TEST(test_other_files_and_missing_manifest)
     char *a = tu_path(dir, "a.safetensors"), *b = tu_path(dir, "b.safetensors");
     tu_write_odd_model(a, 12, 1);
     tu_write_odd_model(b, 14, 1);
-    hoist_model *ma = open_ok(a), *mb = open_ok(b);
+    hoist_model *ma = tu_open_ok(a), *mb = tu_open_ok(b);
     ck_assert_int_eq(hoist_model_verify(ma, NULL), HOIST_E_NOT_FOUND);
     ck_assert_ptr_nonnull(strstr(hoist_last_error(), "hoist sum"));
     ck_assert_int_eq(load_verified(ma, HOIST_PATH_MMAP, 0, 0, 0, NULL), HOIST_E_NOT_FOUND);
@@ -377,7 +369,7 @@ START_TEST(test_windows_follow_the_chunk)
 {
     char *path = tu_path(dir, "odd.safetensors");
     tu_write_odd_model(path, 50, 6);
-    hoist_model *m = open_ok(path);
+    hoist_model *m = tu_open_ok(path);
     sum_ok(m, 65536);
     ck_assert_int_eq(load_verified(m, HOIST_PATH_URING, 0, 4096, 2, NULL), HOIST_OK);
     ck_assert_int_eq(load_verified(m, HOIST_PATH_STREAM, 1, 98304, 3, NULL), HOIST_OK);
@@ -404,7 +396,7 @@ static hoist_model *cut_prepare(void *user)
 {
     const char *path = user;
     tu_write_odd_model(path, 7, 3); /* about 145 KB: 18 windows */
-    hoist_model *m = open_ok(path);
+    hoist_model *m = tu_open_ok(path);
     sum_ok(m, 8192);
     return m;
 }
@@ -438,7 +430,7 @@ static char *write_described_model(void)
 START_TEST(test_handcrafted_manifests)
 {
     char *model = write_described_model();
-    hoist_model *m = open_ok(model);
+    hoist_model *m = tu_open_ok(model);
     char *tsv = tu_data("manifest/cases.tsv");
     FILE *f = fopen(tsv, "r");
     ck_assert_ptr_nonnull(f);
@@ -488,7 +480,7 @@ START_TEST(test_bad_options)
 {
     char *path = tu_path(dir, "odd.safetensors");
     tu_write_odd_model(path, 4, 1);
-    hoist_model *m = open_ok(path);
+    hoist_model *m = tu_open_ok(path);
     hoist_load_options o = HOIST_LOAD_OPTIONS_DEFAULT;
     o.verify = 8;
     hoist_weights *w = (hoist_weights *)1;

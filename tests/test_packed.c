@@ -29,14 +29,6 @@ static void teardown(void)
     dir = NULL;
 }
 
-static hoist_model *open_ok(const char *path)
-{
-    hoist_model *m = NULL;
-    int rc = hoist_model_open(path, NULL, &m);
-    ck_assert_msg(rc == HOIST_OK, "%s: %s", path, hoist_last_error());
-    return m;
-}
-
 static void pack_ok(hoist_model *m, const char *out, uint64_t chunk, int filter, int level)
 {
     hoist_pack_options o = HOIST_PACK_OPTIONS_DEFAULT;
@@ -124,7 +116,7 @@ START_TEST(test_round_trip_every_dtype_every_path)
 {
     char *src = tu_path(dir, "odd.safetensors"), *dst = tu_path(dir, "odd.hoist");
     tu_write_odd_model(src, 66, 21);
-    hoist_model *orig = open_ok(src);
+    hoist_model *orig = tu_open_ok(src);
     static const struct {
         uint64_t chunk;
         int filter, level;
@@ -134,7 +126,7 @@ START_TEST(test_round_trip_every_dtype_every_path)
                  {0, HOIST_FILTER_EXPONENT, 0}};
     for (size_t p = 0; p < sizeof packs / sizeof *packs; p++) {
         pack_ok(orig, dst, packs[p].chunk, packs[p].filter, packs[p].level);
-        hoist_model *m = open_ok(dst);
+        hoist_model *m = tu_open_ok(dst);
         ck_assert_int_eq(hoist_model_format(m), HOIST_FORMAT_PACKED);
         ck_assert_uint_eq(hoist_model_total_bytes(m), hoist_model_total_bytes(orig));
         ck_assert_str_eq(hoist_model_metadata_get(m, "format"), "pt");
@@ -170,10 +162,10 @@ START_TEST(test_gen_checkpoints)
                  "--dtype %s --shard-size 1M --quiet",
                  mdir, dtypes[d]);
         ck_assert_int_eq(tu_run_cli(args), 0);
-        hoist_model *orig = open_ok(mdir);
+        hoist_model *orig = tu_open_ok(mdir);
         ck_assert_uint_gt(hoist_model_file_count(orig), 1);
         pack_ok(orig, out, 0, HOIST_FILTER_AUTO, 0);
-        hoist_model *m = open_ok(out);
+        hoist_model *m = tu_open_ok(out);
         hoist_packed_info info = HOIST_PACKED_INFO_INIT;
         ck_assert_int_eq(hoist_model_packed_info(m, &info), HOIST_OK);
         if (d == 0)
@@ -209,9 +201,9 @@ START_TEST(test_windows_and_budget)
 {
     char *src = tu_path(dir, "odd.safetensors"), *dst = tu_path(dir, "odd.hoist");
     tu_write_odd_model(src, 30, 5);
-    hoist_model *orig = open_ok(src);
+    hoist_model *orig = tu_open_ok(src);
     pack_ok(orig, dst, 65536, HOIST_FILTER_AUTO, 1);
-    hoist_model *m = open_ok(dst);
+    hoist_model *m = tu_open_ok(dst);
     hoist_load_stats s = load_same(m, orig, HOIST_PATH_STREAM, 0, 2, 4096);
     ck_assert(s.decode_seconds > 0);
     hoist_load_options o = HOIST_LOAD_OPTIONS_DEFAULT;
@@ -241,9 +233,9 @@ START_TEST(test_readback_verify)
 {
     char *src = tu_path(dir, "odd.safetensors"), *dst = tu_path(dir, "odd.hoist");
     tu_write_odd_model(src, 40, 8);
-    hoist_model *orig = open_ok(src);
+    hoist_model *orig = tu_open_ok(src);
     pack_ok(orig, dst, 4096, HOIST_FILTER_AUTO, 1);
-    hoist_model *m = open_ok(dst);
+    hoist_model *m = tu_open_ok(dst);
     for (int dev = 0; dev <= 1; dev++) {
         hoist__gpu_hooks h = {.host_as_device = true};
         hoist__gpu_set_hooks(dev ? &h : NULL);
@@ -272,18 +264,18 @@ START_TEST(test_empty_and_zero_size)
                          "{\"e\":{\"dtype\":\"BF16\",\"shape\":[0,4],\"data_offsets\":[0,0]},"
                          "\"s\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]}}",
                          "\x00\x00\x80\x3f", 4);
-    hoist_model *orig = open_ok(src);
+    hoist_model *orig = tu_open_ok(src);
     pack_ok(orig, dst, 0, HOIST_FILTER_AUTO, 0);
-    hoist_model *m = open_ok(dst);
+    hoist_model *m = tu_open_ok(dst);
     ck_assert_uint_eq(hoist_model_tensor_count(m), 2);
     for (size_t pi = 0; pi < 3; pi++) load_same(m, orig, paths[pi], 1, 0, 0);
     ck_assert_int_eq(hoist_model_verify(m, NULL), HOIST_OK);
     hoist_model_free(m);
     hoist_model_free(orig);
     tu_write_safetensors(src, "{}", NULL, 0);
-    orig = open_ok(src);
+    orig = tu_open_ok(src);
     pack_ok(orig, dst, 0, HOIST_FILTER_AUTO, 0);
-    m = open_ok(dst);
+    m = tu_open_ok(dst);
     ck_assert_uint_eq(hoist_model_tensor_count(m), 0);
     load_same(m, orig, HOIST_PATH_URING, 0, 0, 0);
     hoist_model_free(m);
@@ -319,9 +311,9 @@ START_TEST(test_sink_gets_decoded_bytes)
 {
     char *src = tu_path(dir, "odd.safetensors"), *dst = tu_path(dir, "odd.hoist");
     tu_write_odd_model(src, 30, 14);
-    hoist_model *orig = open_ok(src);
+    hoist_model *orig = tu_open_ok(src);
     pack_ok(orig, dst, 4096, HOIST_FILTER_AUTO, 1);
-    hoist_model *m = open_ok(dst);
+    hoist_model *m = tu_open_ok(dst);
     for (size_t pi = 0; pi < 3; pi++) {
         rebuild r = {.orig = orig,
                      .bufs = calloc(hoist_model_tensor_count(orig), sizeof *r.bufs)};
@@ -356,7 +348,7 @@ END_TEST
 /* Flips one bit of the frame of tensor `name` (the middle of its stored bytes). */
 static void flip_in_tensor(const char *path, const char *name)
 {
-    hoist_model *m = open_ok(path);
+    hoist_model *m = tu_open_ok(path);
     uint64_t off = 64;
     size_t i = 0;
     for (; i < hoist_model_tensor_count(m); i++) {
@@ -385,11 +377,11 @@ START_TEST(test_flipped_bit_fails_naming_the_tensor)
 {
     char *src = tu_path(dir, "odd.safetensors"), *dst = tu_path(dir, "odd.hoist");
     tu_write_odd_model(src, 40, 12);
-    hoist_model *orig = open_ok(src);
+    hoist_model *orig = tu_open_ok(src);
     pack_ok(orig, dst, 4096, HOIST_FILTER_AUTO, 1);
     hoist_model_free(orig);
     flip_in_tensor(dst, "t033"); /* a 64 KiB tensor of several chunks */
-    hoist_model *m = open_ok(dst);
+    hoist_model *m = tu_open_ok(dst);
     for (size_t pi = 0; pi < 3; pi++)
         for (int dev = 0; dev <= 1; dev++) {
             hoist__gpu_hooks h = {.host_as_device = true};
@@ -466,11 +458,11 @@ START_TEST(test_wrong_tensor_hash_fails)
 {
     char *src = tu_path(dir, "odd.safetensors"), *dst = tu_path(dir, "odd.hoist");
     tu_write_odd_model(src, 40, 12);
-    hoist_model *orig = open_ok(src);
+    hoist_model *orig = tu_open_ok(src);
     pack_ok(orig, dst, 4096, HOIST_FILTER_AUTO, 1);
     hoist_model_free(orig);
     break_tensor_hash(dst, "t033"); /* a 64 KiB tensor of several chunks */
-    hoist_model *m = open_ok(dst);
+    hoist_model *m = tu_open_ok(dst);
     for (size_t pi = 0; pi < 3; pi++)
         for (int dev = 0; dev <= 1; dev++)
             for (int small = 0; small <= 1; small++) {
@@ -507,9 +499,9 @@ START_TEST(test_truncated_container)
 {
     char *src = tu_path(dir, "odd.safetensors"), *dst = tu_path(dir, "odd.hoist");
     tu_write_odd_model(src, 30, 2);
-    hoist_model *orig = open_ok(src);
+    hoist_model *orig = tu_open_ok(src);
     pack_ok(orig, dst, 4096, HOIST_FILTER_AUTO, 1);
-    hoist_model *m = open_ok(dst);
+    hoist_model *m = tu_open_ok(dst);
     struct stat sb;
     ck_assert_int_eq(stat(dst, &sb), 0);
     ck_assert_int_eq(truncate(dst, sb.st_size / 2), 0);
@@ -545,7 +537,7 @@ static hoist_model *cut_prepare(void *user)
 {
     cut_ctx *c = user;
     tu_write(c->dst, c->bytes, c->n);
-    return open_ok(c->dst);
+    return tu_open_ok(c->dst);
 }
 
 static void cut_check(const hoist_weights *w, void *user)
@@ -557,7 +549,7 @@ START_TEST(test_truncated_under_the_mapping)
 {
     char *src = tu_path(dir, "odd.safetensors"), *dst = tu_path(dir, "odd.hoist");
     tu_write_odd_model(src, 7, 3); /* about 145 KB: 18 windows */
-    hoist_model *orig = open_ok(src);
+    hoist_model *orig = tu_open_ok(src);
     pack_ok(orig, dst, 4096, HOIST_FILTER_AUTO, 1);
     size_t n;
     void *bytes = tu_read(dst, &n);
@@ -660,7 +652,7 @@ END_TEST
 START_TEST(test_handcrafted_good_bytes)
 {
     char *path = tu_data("packed/good.hoist");
-    hoist_model *m = open_ok(path);
+    hoist_model *m = tu_open_ok(path);
     hoist_weights *w = NULL;
     ck_assert_int_eq(hoist_load(m, NULL, &w), HOIST_OK);
     hoist_view v = HOIST_VIEW_INIT;
@@ -685,7 +677,7 @@ START_TEST(test_pack_refusals)
 {
     char *src = tu_path(dir, "odd.safetensors"), *dst = tu_path(dir, "odd.hoist");
     tu_write_odd_model(src, 10, 3);
-    hoist_model *orig = open_ok(src);
+    hoist_model *orig = tu_open_ok(src);
     hoist_pack_options o = HOIST_PACK_OPTIONS_DEFAULT;
     ck_assert_int_eq(hoist_pack(orig, src, &o, NULL), HOIST_E_INVALID_ARG); /* its own file */
     ck_assert_ptr_nonnull(strstr(hoist_last_error(), "own files"));
@@ -701,7 +693,7 @@ START_TEST(test_pack_refusals)
     o.level = 0;
     o.filter = 5;
     ck_assert_int_eq(hoist_pack(orig, dst, &o, NULL), HOIST_E_INVALID_ARG);
-    hoist_model *m = open_ok(dst);
+    hoist_model *m = tu_open_ok(dst);
     char *again = tu_path(dir, "again.hoist");
     ck_assert_int_eq(hoist_pack(m, again, NULL, NULL), HOIST_E_UNSUPPORTED);
     ck_assert_int_eq(hoist_model_sum(m, NULL), HOIST_E_UNSUPPORTED);
@@ -993,7 +985,7 @@ START_TEST(test_codec_gpu_pack_load)
 {
     char *src = tu_path(dir, "c.safetensors"), *dst = tu_path(dir, "c.hoist");
     write_codec_model(src);
-    hoist_model *orig = open_ok(src);
+    hoist_model *orig = tu_open_ok(src);
     static const uint64_t chunks[] = {4096, 65536};
     for (size_t c = 0; c < 2; c++) {
         hoist_pack_options po = HOIST_PACK_OPTIONS_DEFAULT;
@@ -1002,7 +994,7 @@ START_TEST(test_codec_gpu_pack_load)
         po.overwrite = 1;
         po.threads = 2;
         ck_assert_msg(hoist_pack(orig, dst, &po, NULL) == HOIST_OK, "%s", hoist_last_error());
-        hoist_model *m = open_ok(dst);
+        hoist_model *m = tu_open_ok(dst);
         hoist_packed_info info = HOIST_PACKED_INFO_INIT;
         ck_assert_int_eq(hoist_model_packed_info(m, &info), HOIST_OK);
         ck_assert_uint_eq(info.version, 2);
@@ -1044,7 +1036,7 @@ START_TEST(test_codec_gpu_pack_load)
     hoist_pack_options po = HOIST_PACK_OPTIONS_DEFAULT;
     po.overwrite = 1;
     ck_assert_int_eq(hoist_pack(orig, dst, &po, NULL), HOIST_OK);
-    hoist_model *m = open_ok(dst);
+    hoist_model *m = tu_open_ok(dst);
     hoist_packed_info info = HOIST_PACKED_INFO_INIT;
     ck_assert_int_eq(hoist_model_packed_info(m, &info), HOIST_OK);
     ck_assert_uint_eq(info.version, 1);
@@ -1063,7 +1055,7 @@ END_TEST
 START_TEST(test_codec_gpu_hash_needs_verify)
 {
     char *path = tu_data("packed/g_chunk_hash.hoist");
-    hoist_model *m = open_ok(path);
+    hoist_model *m = tu_open_ok(path);
     hoist_load_stats st;
     hoist_weights *w = load_opts(m, HOIST_PATH_STREAM, 1, 1, 0, &st);
     ck_assert_uint_eq(st.gpu_decoded_bytes, 4096);
@@ -1092,7 +1084,7 @@ START_TEST(test_codec_gpu_gen_ratio)
         tu_gen_packed(dir, dtypes[d],
                       "--preset tiny --hidden 256 --intermediate 688 --vocab 1024 --layers 3",
                       "--codec gpu", mdir, out);
-        hoist_model *orig = open_ok(mdir), *m = open_ok(out);
+        hoist_model *orig = tu_open_ok(mdir), *m = tu_open_ok(out);
         hoist_packed_info info = HOIST_PACKED_INFO_INIT;
         ck_assert_int_eq(hoist_model_packed_info(m, &info), HOIST_OK);
         if (d == 0)
@@ -1122,7 +1114,7 @@ START_TEST(test_cli_codec)
     ck_assert_int_eq(tu_run_cli(args), 0);
     snprintf(args, sizeof args, "pack '%s' '%s' --codec=gpu > /dev/null", mdir, out);
     ck_assert_int_eq(tu_run_cli(args), 0);
-    hoist_model *m = open_ok(out);
+    hoist_model *m = tu_open_ok(out);
     hoist_packed_info info = HOIST_PACKED_INFO_INIT;
     ck_assert_int_eq(hoist_model_packed_info(m, &info), HOIST_OK);
     ck_assert_uint_eq(info.version, 2);

@@ -73,14 +73,6 @@ static char *make_hub(const char *src)
     return snap;
 }
 
-static hoist_model *open_ok(const char *path)
-{
-    hoist_model *m = NULL;
-    int rc = hoist_model_open(path, NULL, &m);
-    ck_assert_msg(rc == HOIST_OK, "%s: %s: %s", path, hoist_status_name(rc), hoist_last_error());
-    return m;
-}
-
 /* Every file of m is named inside the snapshot folder (the names the loader reopens and
  * rechecks), and every path loads the model byte for byte. */
 static void check_model(hoist_model *m, size_t nfiles)
@@ -105,13 +97,13 @@ START_TEST(test_snapshot_sharded)
 {
     char *src = gen_model("sharded", 1);
     char *snap = make_hub(src);
-    hoist_model *m = open_ok(snap);
+    hoist_model *m = tu_open_ok(snap);
     check_model(m, 5);
     ck_assert_uint_eq(hoist_model_tensor_count(m), 21);
     hoist_model_free(m);
     /* the index named by its own path (itself a link) reads its shards beside it */
     char *index = tu_path(snap, "model.safetensors.index.json");
-    m = open_ok(index);
+    m = tu_open_ok(index);
     check_model(m, 5);
     hoist_model_free(m);
     free(index);
@@ -126,11 +118,11 @@ START_TEST(test_repo_folder)
     for (int sharded = 0; sharded < 2; sharded++) {
         char *src = gen_model(sharded ? "s" : "single", sharded);
         char *snap = make_hub(src);
-        hoist_model *m = open_ok(snap);
+        hoist_model *m = tu_open_ok(snap);
         check_model(m, sharded ? 5 : 1);
         hoist_model_free(m);
         char *repo = tu_path(root, REPO);
-        m = open_ok(repo);
+        m = tu_open_ok(repo);
         check_model(m, sharded ? 5 : 1);
         hoist_model_free(m);
         tu_rmtree(repo);
@@ -175,7 +167,7 @@ START_TEST(test_model_id)
     ck_assert_int_eq(chdir(cwd), 0);
 
     ck_assert_int_eq(setenv("HF_HUB_CACHE", root, 1), 0);
-    hoist_model *m = open_ok(ORG "/" NAME);
+    hoist_model *m = tu_open_ok(ORG "/" NAME);
     check_model(m, 5);
     hoist_model_free(m);
 
@@ -185,7 +177,7 @@ START_TEST(test_model_id)
     ck_assert_int_eq(symlink(root, hub), 0);
     ck_assert_int_eq(unsetenv("HF_HUB_CACHE"), 0);
     ck_assert_int_eq(setenv("HF_HOME", home, 1), 0);
-    m = open_ok(ORG "/" NAME);
+    m = tu_open_ok(ORG "/" NAME);
     check_model(m, 5);
     hoist_model_free(m);
 
@@ -274,7 +266,7 @@ static int swap_open(const char *path, int flags)
 /* In a plain model folder and in a hub snapshot (whose names are links already). */
 static void check_swapped_name_caught(const char *model_dir, int hub)
 {
-    hoist_model *m = open_ok(model_dir);
+    hoist_model *m = tu_open_ok(model_dir);
     /* another file of the same size (a byte of tensor data changed) */
     swap_from = strdup(hoist_model_file_path(m, 2));
     swap_to = tu_path(root, "impostor.safetensors");

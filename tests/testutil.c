@@ -93,6 +93,14 @@ void tu_gen_packed(const char *dir, const char *dtype, const char *gen_flags,
     ck_assert_msg(tu_run_cli(args) == 0, "hoist %s", args);
 }
 
+hoist_model *tu_open_ok(const char *path)
+{
+    hoist_model *m = NULL;
+    int rc = hoist_model_open(path, NULL, &m);
+    ck_assert_msg(rc == HOIST_OK, "%s: %s: %s", path, hoist_status_name(rc), hoist_last_error());
+    return m;
+}
+
 int tu_run_cli(const char *args)
 {
     const char *cli = env_or("HOIST_CLI", HOIST_CLI);

@@ -40,6 +40,9 @@ int tu_run_cli_capture(const char *args, char **out, char **err);
  * <dir>/<dtype>.hoist with pack_flags; the two paths land in mdir and out (512 bytes each). */
 void tu_gen_packed(const char *dir, const char *dtype, const char *gen_flags,
                    const char *pack_flags, char *mdir, char *out);
+/* hoist_model_open(path) with default options; fails the test, naming the path, the status and
+ * hoist's message, when it does not open. The caller frees the model. */
+hoist_model *tu_open_ok(const char *path);
 /* Path of a file in tests/data (malloc'd). */
 char *tu_data(const char *relpath);
 /* Writes a single-file safetensors model with `count` U8/BF16/F32/... tensors of odd sizes
