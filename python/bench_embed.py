@@ -10,13 +10,15 @@ Each run is a new python3 process. It reports the seconds from its start to a mo
 generate() (imports, the CUDA context and the build included: what a user waits for) and the
 from_pretrained call alone (the CUDA context made and transformers' AutoModelForCausalLM and
 hoist.transformers imported before it, alike for both: that import alone takes seconds), then
-the model's greedy tokens for a fixed prompt, a hash of its logits for that prompt, and the rotary inv_freq bytes. Cold runs
-drop the page cache first (root); warm runs follow a read of every file. The parent checks that
+the model's greedy tokens for a fixed prompt, a hash of its logits for that prompt, and the
+rotary inv_freq bytes. Cold runs drop the page cache first (root); warm runs follow a read of
+every file. The parent checks that
 every run of both loaders gave the same tokens, prints a table and writes one CSV row per run.
 
---profile DIR writes, for each hoist run, a cProfile of the from_pretrained call (its calling
-thread) and the load thread's own timings (hoist's C load, then the making of the tensors) to
-DIR/prof-hoist-CACHE-RUN.txt: where the seconds outside the load go.
+--profile DIR adds one warm hoist run, after the timed ones and left out of their statistics
+(cProfile slows the calling thread), that writes a cProfile of the from_pretrained call (its
+calling thread) and the load thread's own timings (hoist's C load, then the making of the
+tensors) to DIR/prof-hoist-warm-0.txt: where the seconds outside the load go.
 
 --memory adds a run in which hoist's load is followed by torch.cuda.memory_allocated() before the
 load, after it and after the model is dropped: the arena is torch's memory (hoist's allocator
@@ -171,11 +173,11 @@ def _write_profile(args, prof, marks, t0, t1):
         f.write(buf.getvalue())
 
 
-def run_child(args, loader, cache, memory=False, run=0):
+def run_child(args, loader, cache, memory=False, run=0, profile=False):
     cmd = [sys.executable, os.path.abspath(__file__), args.model, "--device", args.device,
            "--child", loader, "--cache-state", cache, "--tokens", str(args.tokens),
            "--run", str(run)]
-    if args.profile and loader == "hoist" and not memory:
+    if profile:
         cmd += ["--profile", args.profile]
     if memory:
         cmd.append("--memory")
@@ -229,6 +231,13 @@ def main():
                 print("%-5s %-4s run %d: ready in %.2f s (from_pretrained %.2f s), tokens %s"
                       % (loader, cache, i, r["ready_s"], r["load_s"], r["tokens"]), flush=True)
     mem = run_child(args, "hoist", "warm", memory=True) if args.memory else None
+    if args.profile:
+        prof = run_child(args, "hoist", "warm", profile=True)
+        if prof is None:
+            failed += 1
+        else:
+            print("profiled hoist run (not in the statistics): from_pretrained %.2f s, in %s"
+                  % (prof["load_s"], args.profile), flush=True)
 
     print("\n%-6s %-5s %4s %22s %22s" % ("loader", "cache", "runs", "ready s median [min]",
                                          "from_pretrained s"))

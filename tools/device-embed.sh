@@ -16,7 +16,8 @@
 #     AutoModelForCausalLM.from_pretrained(dir, dtype=torch.bfloat16, device_map="cuda:0"), each
 #     load in a fresh process, cold (drop_caches) and warm in the same run; greedy tokens
 #     identical between the two; memory_allocated() up by the model's bytes after the hoist load
-#     and back after the model is dropped.
+#     and back after the model is dropped; then one more hoist run, profiled (cProfile and the
+#     load thread's timings under $OUT/embed/prof), outside the statistics.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${OUT:-$root/out}/embed
@@ -62,7 +63,7 @@ ls -la "$work/$preset" >> "$out/log"
 log "3. time to a ready model on cuda:0: hoist.transformers vs from_pretrained, cold and warm"
 run python3 "$root/python/bench_embed.py" "$work/$preset" --device cuda:0 \
     --cold "${COLD:-1}" --warm "${WARM:-2}" --tokens "${TOKENS:-8}" --memory \
-    --csv "$out/embed.csv"
+    --profile "$out/prof" --csv "$out/embed.csv"
 # the CSV as aligned columns (python, since the device machine has no column(1))
 [ -f "$out/embed.csv" ] && python3 -c 'import csv, sys
 rows = list(csv.reader(open(sys.argv[1])))
