@@ -4,7 +4,6 @@
  * kernel does; formats/exphuff.c is the reference they must agree with (tests/test_gpu_packed.c
  * compares all three). */
 #include "gpu/codec.h"
-#include "gpu/codec_huff.h"
 #include "core/core.h"
 
 #include <string.h>

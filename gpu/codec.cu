@@ -3,7 +3,6 @@
 // on one thread through a shared-memory table, and writes the decoded elements as 16-byte
 // vectors, a warp covering 512 contiguous bytes.
 #include "gpu/codec.h"
-#include "gpu/codec_huff.h"
 #include "gpu/cuda_native.h"
 
 #include <cuda_runtime.h>

@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "gpu/codec_huff.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -21,7 +23,7 @@ extern "C" {
 #include "gpu/gpu.h"
 
 #define HOIST_GPU_CODEC_THREADS 128u
-#define HOIST_GPU_CODEC_MAX_LEN 12u
+#define HOIST_GPU_CODEC_MAX_LEN HOIST__HUFF_MAX_LEN
 /* Bytes past a staged window the decoder may read (its unaligned 32-bit loads): the staging
  * buffer must be this much longer than the window. */
 #define HOIST_GPU_CODEC_SLACK 64u

@@ -1,14 +1,17 @@
 /* The Huffman half of the codec's decoder, written once for its two compilers: gpu/codec.cu's
  * kernel (nvcc, device code) and gpu/codec.c's host twin (cc), which must decode exactly as the
- * kernel does. Everything here is inline and touches no memory but what it is handed: each side
- * loads the bitstream's words its own way (aligned device loads, bytewise host reads). */
+ * kernel does; gpu/codec.h includes it for both. Everything here is inline and touches no memory
+ * but what it is handed: each side loads the bitstream's words its own way (aligned device
+ * loads, bytewise host reads). */
 #ifndef HOIST_GPU_CODEC_HUFF_H
 #define HOIST_GPU_CODEC_HUFF_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "gpu/codec.h"
+/* The longest code: the decode table has 1 << HOIST__HUFF_MAX_LEN entries (gpu/codec.h exports
+ * it as HOIST_GPU_CODEC_MAX_LEN). */
+#define HOIST__HUFF_MAX_LEN 12u
 
 #ifdef __CUDACC__
 #define HOIST__HUFF_FN __host__ __device__ __forceinline__
@@ -16,7 +19,7 @@
 #define HOIST__HUFF_FN static inline
 #endif
 
-#define HOIST__HUFF_LEN HOIST_GPU_CODEC_MAX_LEN
+#define HOIST__HUFF_LEN HOIST__HUFF_MAX_LEN
 
 /* Entry i of a chunk's decode table: (length << 8 | symbol) of the canonical code whose top
  * `length` bits are i's, found from the first code and first symbol of each length; 0 where no
