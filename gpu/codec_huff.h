@@ -19,8 +19,6 @@
 #define HOIST__HUFF_FN static inline
 #endif
 
-#define HOIST__HUFF_LEN HOIST__HUFF_MAX_LEN
-
 /* Entry i of a chunk's decode table: (length << 8 | symbol) of the canonical code whose top
  * `length` bits are i's, found from the first code and first symbol of each length; 0 where no
  * code is assigned. */
@@ -28,8 +26,8 @@ HOIST__HUFF_FN uint16_t hoist__huff_lut_entry(const uint8_t *syms, const uint16_
                                               uint32_t i)
 {
     uint32_t code = 0, idx = 0;
-    for (unsigned l = 1; l <= HOIST__HUFF_LEN; l++) {
-        uint32_t k = (i >> (HOIST__HUFF_LEN - l)) - code;
+    for (unsigned l = 1; l <= HOIST__HUFF_MAX_LEN; l++) {
+        uint32_t k = (i >> (HOIST__HUFF_MAX_LEN - l)) - code;
         if (k < count[l]) return (uint16_t)(l << 8 | syms[idx + k]);
         idx += count[l];
         code = (code + count[l]) << 1;
@@ -56,7 +54,7 @@ HOIST__HUFF_FN hoist__huff_reader hoist__huff_start(uint32_t w0)
  * the caller feeds zeros, and hoist__huff_exact fails the block. */
 HOIST__HUFF_FN bool hoist__huff_hungry(const hoist__huff_reader *r)
 {
-    return r->have < HOIST__HUFF_LEN;
+    return r->have < HOIST__HUFF_MAX_LEN;
 }
 
 HOIST__HUFF_FN void hoist__huff_feed(hoist__huff_reader *r, uint32_t word)
@@ -70,7 +68,7 @@ HOIST__HUFF_FN void hoist__huff_feed(hoist__huff_reader *r, uint32_t word)
  * as one bit and marks the block bad. */
 HOIST__HUFF_FN uint8_t hoist__huff_next(hoist__huff_reader *r, const uint16_t *lut)
 {
-    uint16_t e = lut[r->acc >> (64 - HOIST__HUFF_LEN)];
+    uint16_t e = lut[r->acc >> (64 - HOIST__HUFF_MAX_LEN)];
     unsigned l = e >> 8;
     if (!l) {
         r->ok = false;

@@ -288,7 +288,7 @@ int hoist_load_sink(hoist_model *model, const hoist_load_options *opts, hoist_si
     if (rc == HOIST_OK) rc = finish(ld);
     if (rc == HOIST_OK) rc = hoist__sink_announce_empty(ld, ld->table->ntensors);
     hoist_load_stats st = {0};
-    if (rc == HOIST_OK) st = load_stats(ld, t0);
+    if (rc == HOIST_OK && stats) st = load_stats(ld, t0);
     load_delete(ld);
     if (rc == HOIST_OK && stats) {
         st.seconds = hoist__now() - t0; /* the teardown included, as in hoist_load */

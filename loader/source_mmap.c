@@ -152,8 +152,8 @@ static int mmap_open(const hoist__source_hints *h, void **out, hoist__source_nee
     needs->staging = !h->host && !s->registering;
     /* the budget fit may lower threads, never raise them */
     s->nworkers = needs->threads;
-    s->held_lo = hoist__calloc(s->nworkers ? s->nworkers : 1, sizeof *s->held_lo);
-    s->held_len = hoist__calloc(s->nworkers ? s->nworkers : 1, sizeof *s->held_len);
+    s->held_lo = hoist__calloc(s->nworkers, sizeof *s->held_lo);
+    s->held_len = hoist__calloc(s->nworkers, sizeof *s->held_len);
     if (!s->held_lo || !s->held_len) {
         mmap_close(s);
         return hoist__err(HOIST_E_NOMEM, "out of memory");

@@ -18,7 +18,7 @@ every run of both loaders gave the same tokens, prints a table and writes one CS
 --profile DIR adds one warm hoist run, after the timed ones and left out of their statistics
 (cProfile slows the calling thread), that writes a cProfile of the from_pretrained call (its
 calling thread) and the load thread's own timings (hoist's C load, then the making of the
-tensors) to DIR/prof-hoist-warm-0.txt: where the seconds outside the load go.
+tensors) to DIR/prof-hoist.txt: where the seconds outside the load go.
 
 --memory adds a run in which hoist's load is followed by torch.cuda.memory_allocated() before the
 load, after it and after the model is dropped: the arena is torch's memory (hoist's allocator
@@ -77,7 +77,7 @@ def child(args):
     ctx = time.perf_counter()
     mem0 = allocated()
     if args.loader == "hoist":
-        prof, marks = (_profile(hoist) if args.profile else (None, None))
+        prof, marks = _profile() if args.profile else (None, None)
         t0 = time.perf_counter()
         model = hoist.transformers.from_pretrained(args.model, device=args.device)
         if prof is not None:
@@ -130,7 +130,7 @@ def child(args):
     print("RESULT " + json.dumps(out), flush=True)
 
 
-def _profile(hoist):
+def _profile():
     """A cProfile of the calling thread, enabled, and the load thread's timestamps: SafeOpen's
     load (the C load, arena allocation included) and tensors() (the load, then the tensors
     made) wrapped to record when they start and end."""
@@ -168,15 +168,13 @@ def _write_profile(args, prof, marks, t0, t1):
         buf.write("  %-16s %+.3f s\n" % (name, t - t0))
     for key, n in (("cumulative", 45), ("tottime", 25)):
         pstats.Stats(prof, stream=buf).sort_stats(key).print_stats(n)
-    with open(os.path.join(args.profile, "prof-hoist-%s-%d.txt" % (args.cache, args.run)),
-              "w") as f:
+    with open(os.path.join(args.profile, "prof-hoist.txt"), "w") as f:
         f.write(buf.getvalue())
 
 
-def run_child(args, loader, cache, memory=False, run=0, profile=False):
+def run_child(args, loader, cache, memory=False, profile=False):
     cmd = [sys.executable, os.path.abspath(__file__), args.model, "--device", args.device,
-           "--child", loader, "--cache-state", cache, "--tokens", str(args.tokens),
-           "--run", str(run)]
+           "--child", loader, "--cache-state", cache, "--tokens", str(args.tokens)]
     if profile:
         cmd += ["--profile", args.profile]
     if memory:
@@ -210,7 +208,6 @@ def main():
     ap.add_argument("--profile", metavar="DIR")
     ap.add_argument("--loaders", default="hoist,hf",
                     help="which loaders run, comma-separated (hoist alone: an A/B of two builds)")
-    ap.add_argument("--run", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--child", choices=["hoist", "hf"], help=argparse.SUPPRESS)
     ap.add_argument("--cache-state", default="warm", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -222,7 +219,7 @@ def main():
     for cache, n in (("cold", args.cold), ("warm", args.warm)):
         for i in range(n):
             for loader in args.loaders.split(","):  # alternating, so drift hits both alike
-                r = run_child(args, loader, cache, run=i)
+                r = run_child(args, loader, cache)
                 if r is None:
                     failed += 1
                     continue

@@ -4,8 +4,6 @@
  * test_gpu_faults.c runs the same sweeps on CUDA. */
 #include "fault_sweep.h"
 
-#include <string.h>
-
 static const hoist_path paths[] = {HOIST_PATH_MMAP, HOIST_PATH_STREAM, HOIST_PATH_URING};
 
 static fs_case base_case(const char *model, hoist_path path, bool as_device)
@@ -69,9 +67,8 @@ END_TEST
  * loads that decode and check every chunk, into host memory and through the device pipeline. */
 START_TEST(test_packed)
 {
-    char mdir[512], packed[512];
-    tu_gen_packed(dir, "bf16", "--preset tiny", "--chunk 16K", mdir, packed);
-    char *model = strdup(packed), *ref = strdup(mdir);
+    char ref[512], model[512];
+    tu_gen_packed(dir, "bf16", "--preset tiny", "--chunk 16K", ref, model);
     fs_fault faults[] = {FS_READ_EIO, FS_READ_EINTR, FS_READ_SHORT, FS_HOST_ALLOC};
     for (int f = 0; f < 4; f++) {
         fs_case c = base_case(model, HOIST_PATH_STREAM, false);
@@ -97,8 +94,6 @@ START_TEST(test_packed)
                 if (load_faults[f] != FS_READ_EIO || paths[p] != HOIST_PATH_MMAP)
                     ck_assert_uint_gt(r.failed, 0);
             }
-    free(model);
-    free(ref);
 }
 END_TEST
 

@@ -3,8 +3,6 @@
  * with VRAM flat (35). Needs a CUDA device: exits 77 (skipped) without one. */
 #include "fault_sweep.h"
 
-#include <string.h>
-
 typedef struct gpu_path {
     hoist_path path;
     int mmap_register;
@@ -117,9 +115,8 @@ END_TEST
  * it was packed from, everything given back. */
 START_TEST(test_packed)
 {
-    char mdir[512], packed[512];
-    tu_gen_packed(dir, "bf16", "--preset tiny", "--chunk 16K", mdir, packed);
-    char *model = strdup(packed), *ref = strdup(mdir);
+    char ref[512], model[512];
+    tu_gen_packed(dir, "bf16", "--preset tiny", "--chunk 16K", ref, model);
     warm_up(ref);
     fs_fault faults[] = {FS_HOST_ALLOC, FS_READ_EIO, FS_GPU_CALL, FS_GPU_CALL, FS_GPU_CALL,
                          FS_GPU_CALL};
@@ -134,8 +131,6 @@ START_TEST(test_packed)
             fs_result r = fs_sweep(&c, 5000);
             if (faults[f] != FS_READ_EIO) ck_assert_uint_gt(r.failed, 0);
         }
-    free(model);
-    free(ref);
 }
 END_TEST
 

@@ -183,8 +183,7 @@ START_TEST(test_windows_unmapped_without_budget)
     free(tu_read(path, &n)); /* in the page cache: the mapping's populate only maps it */
     ck_assert_uint_eq(n, DATA + 8 + strlen(header));
 
-    hoist_model *m = NULL;
-    ck_assert_int_eq(hoist_model_open(path, NULL, &m), HOIST_OK);
+    hoist_model *m = tu_open_ok(path);
     hoist_load_options o = host_opts(2);
     o.chunk_bytes = MIB;
     rss_peak peak = {.lock = PTHREAD_MUTEX_INITIALIZER};
