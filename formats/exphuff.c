@@ -265,23 +265,42 @@ int hoist__exphuff_parse(const uint8_t *in, uint32_t stored, uint32_t len, hoist
 
 /* ---- decoding ----------------------------------------------------------------------------- */
 
-/* lut[i]: (length << 8 | symbol) of the code that prefixes the 12-bit value i, 0 where none. */
-static void build_lut(const uint8_t *in, const hoist__exphuff *x, uint16_t *lut)
+/* Two tables per chunk, both indexed by the next 12 bits of a block. lut1[i] is (length << 8 |
+ * symbol) of the one code that i begins with, 0 where none. lut3[i] holds as many whole codes as
+ * those 12 bits hold, up to three (a weight's exponent takes under 3 bits on average, so most
+ * lookups give three symbols): their symbols in bytes 0..2, the bits they take in bits 24..27
+ * and their number in bits 28..29; 0 where i begins with no code. */
+#define LUT3_BITS(e) (((e) >> 24) & 0xf)
+#define LUT3_SYMS(e) ((e) >> 28)
+
+static void build_luts(const uint8_t *in, const hoist__exphuff *x, uint16_t *lut1, uint32_t *lut3)
 {
-    memset(lut, 0, HOIST_EXPHUFF_LUT * sizeof *lut);
+    memset(lut1, 0, HOIST_EXPHUFF_LUT * sizeof *lut1);
     uint32_t code = 0, k = 0;
     for (unsigned l = 1; l <= L; l++) {
         for (uint32_t j = 0; j < x->count[l]; j++, k++, code++) {
             uint16_t e = (uint16_t)(l << 8 | in[x->syms + k]);
             uint32_t lo = code << (L - l), n = 1u << (L - l);
-            for (uint32_t i = 0; i < n; i++) lut[lo + i] = e; /* Kraft: lo + n <= 4096 */
+            for (uint32_t i = 0; i < n; i++) lut1[lo + i] = e; /* Kraft: lo + n <= 4096 */
         }
         code <<= 1;
+    }
+    for (uint32_t i = 0; i < HOIST_EXPHUFF_LUT; i++) {
+        uint32_t e = 0, used = 0, n = 0;
+        for (; n < 3; n++) { /* the next code starts `used` bits in: shift them out */
+            uint16_t c = lut1[(i << used) & (HOIST_EXPHUFF_LUT - 1)];
+            unsigned l = c >> 8;
+            if (!l || used + l > L) break; /* no code, or one that runs past these 12 bits */
+            e |= (uint32_t)(c & 0xff) << (8 * n);
+            used += l;
+        }
+        lut3[i] = e | used << 24 | n << 28;
     }
 }
 
 /* A block's bit reader: pending bits at the top of acc. Past the block's words it reads zeros,
- * and the word count checked at the end fails the block. */
+ * and the word count checked at the end fails the block. Passed and returned by value, so that
+ * the compiler keeps four of them in registers. */
 typedef struct bitr {
     const uint8_t *words;
     uint32_t w0, w, wend;
@@ -290,44 +309,120 @@ typedef struct bitr {
     bool bad; /* a bit pattern that is no code */
 } bitr;
 
-static void bitr_init(bitr *r, const uint8_t *in, const hoist__exphuff *x, uint32_t b)
+static bitr bitr_at(const uint8_t *in, const hoist__exphuff *x, uint32_t b)
 {
-    r->words = in + x->bits;
-    r->w0 = r->w = le32(in + x->offsets + 4ull * b);
-    r->wend = b + 1 < x->nblocks ? le32(in + x->offsets + 4ull * (b + 1)) : x->words;
-    r->acc = 0;
-    r->have = 0;
-    r->bad = false;
+    bitr r = {.words = in + x->bits};
+    r.w0 = r.w = le32(in + x->offsets + 4ull * b);
+    r.wend = b + 1 < x->nblocks ? le32(in + x->offsets + 4ull * (b + 1)) : x->words;
+    return r;
 }
 
-static inline unsigned bitr_sym(bitr *r, const uint16_t *lut)
+/* Tops acc up to at least 32 bits (so that two lookups of up to 12 bits need no check between
+ * them) without a data-dependent branch: the word is loaded, and kept only when needed. */
+static inline bitr refill(bitr r)
 {
-    if (r->have < L) {
-        uint32_t word = 0; /* little-endian host (formats/filter.c asserts it) */
-        if (r->w < r->wend) memcpy(&word, r->words + 4ull * r->w, 4);
-        uint64_t v = word;
-        r->w++;
-        r->acc |= v << (32 - r->have);
-        r->have += 32;
-    }
-    uint16_t e = lut[r->acc >> (64 - L)];
-    unsigned l = e >> 8;
-    r->bad |= !l;
-    l += !l; /* go on decoding garbage rather than branch: the block fails below */
+    uint32_t word = 0, need = r.have < 32;
+    if (r.w < r.wend) memcpy(&word, r.words + 4ull * r.w, 4); /* little-endian host (filter.c) */
+    r.acc |= (uint64_t)(word & (0u - need)) << ((32 - r.have) & 63);
+    r.have += 32 * need;
+    r.w += need;
+    return r;
+}
+
+/* Up to three symbols through lut3, stored at sym (4 bytes written: the caller's buffer has room
+ * past its end); returns how many. A pattern that is no code takes one bit and gives one garbage
+ * symbol, rather than a branch: the block then fails. */
+static inline uint32_t take3(bitr *r, const uint32_t *lut3, uint8_t *sym)
+{
+    uint32_t e = lut3[r->acc >> (64 - L)];
+    uint32_t n = LUT3_SYMS(e), l = LUT3_BITS(e);
+    r->bad |= !n;
+    l += !n;
+    n += !n;
+    memcpy(sym, &e, 4);
     r->acc <<= l;
     r->have -= l;
-    return e & 0xff;
+    return n;
 }
 
-/* The decoders put each symbol in its element's high byte; join() then rebuilds whole elements
- * in one pass the compiler vectorizes, instead of a scalar join per decoded symbol. */
-static void join(uint8_t *restrict out, const uint8_t *restrict raw, uint32_t elems)
+/* One symbol through lut1: the end of a span, where three might overshoot it. */
+static inline uint8_t take1(bitr *r, const uint16_t *lut1)
 {
-    for (uint32_t i = 0; i < elems; i++) {
-        uint16_t v;
-        memcpy(&v, out + 2 * i, 2);
-        v = (uint16_t)((v & 0xff00) | raw[i]);
-        v = (uint16_t)(v >> 1 | v << 15);
+    uint16_t e = lut1[r->acc >> (64 - L)];
+    unsigned l = e >> 8;
+    r->bad |= !l;
+    l += !l;
+    r->acc <<= l;
+    r->have -= l;
+    return (uint8_t)e;
+}
+
+/* Symbols p .. n-1 of a span into sym (n + 3 bytes of room). */
+static inline bitr finish(bitr r, const uint32_t *lut3, const uint16_t *lut1, uint8_t *sym,
+                          uint32_t p, uint32_t n)
+{
+    while (p + 3 <= n) {
+        r = refill(r);
+        p += take3(&r, lut3, sym + p);
+    }
+    while (p < n) {
+        r = refill(r);
+        sym[p++] = take1(&r, lut1);
+    }
+    return r;
+}
+
+/* n symbols from each of four readers into four rows of sym, SPAN + 3 bytes apart: their
+ * lookups interleaved, so that the CPU overlaps them (one reader is a chain of dependent loads);
+ * the few symbols left when one reader nears the end are finished one reader at a time. */
+#define SPAN 1024u
+#define ROW (SPAN + 4u)
+static void take_four(bitr r[4], const uint32_t *lut3, const uint16_t *lut1, uint8_t *sym,
+                      uint32_t n)
+{
+    bitr r0 = r[0], r1 = r[1], r2 = r[2], r3 = r[3];
+    uint8_t *s0 = sym, *s1 = sym + ROW, *s2 = sym + 2 * ROW, *s3 = sym + 3 * ROW;
+    uint32_t p0 = 0, p1 = 0, p2 = 0, p3 = 0;
+    while (p0 + 6 <= n && p1 + 6 <= n && p2 + 6 <= n && p3 + 6 <= n) {
+        r0 = refill(r0);
+        r1 = refill(r1);
+        r2 = refill(r2);
+        r3 = refill(r3);
+        p0 += take3(&r0, lut3, s0 + p0);
+        p1 += take3(&r1, lut3, s1 + p1);
+        p2 += take3(&r2, lut3, s2 + p2);
+        p3 += take3(&r3, lut3, s3 + p3);
+        p0 += take3(&r0, lut3, s0 + p0);
+        p1 += take3(&r1, lut3, s1 + p1);
+        p2 += take3(&r2, lut3, s2 + p2);
+        p3 += take3(&r3, lut3, s3 + p3);
+    }
+    r[0] = finish(r0, lut3, lut1, s0, p0, n);
+    r[1] = finish(r1, lut3, lut1, s1, p1, n);
+    r[2] = finish(r2, lut3, lut1, s2, p2, n);
+    r[3] = finish(r3, lut3, lut1, s3, p3, n);
+}
+
+/* Rebuilds n elements from their symbols and raw bytes, with whole-vector stores into out (which
+ * is often memory no cache holds yet). Groups of a fixed 16 elements are what -O2's cheap
+ * vectorizer takes: a loop it can replace whole, without a remainder to peel. */
+static inline uint16_t element(uint8_t sym, uint8_t raw)
+{
+    uint16_t v = (uint16_t)(sym << 8 | raw);
+    return (uint16_t)(v >> 1 | v << 15);
+}
+
+static void join(uint8_t *restrict out, const uint8_t *restrict sym, const uint8_t *restrict raw,
+                 uint32_t n)
+{
+    uint32_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (uint32_t j = i; j < i + 16; j++) {
+            uint16_t v = element(sym[j], raw[j]);
+            memcpy(out + 2 * j, &v, 2);
+        }
+    for (; i < n; i++) {
+        uint16_t v = element(sym[i], raw[i]);
         memcpy(out + 2 * i, &v, 2);
     }
 }
@@ -343,56 +438,43 @@ static int bitr_check(const bitr *r, uint32_t b, char *why, size_t n)
     return 0;
 }
 
-/* Blocks b .. b+3, all full: four independent bit readers in one loop, so that the CPU overlaps
- * their table lookups (one reader is a chain of dependent loads). */
-#define WAYS 4
-static int decode_ways(const uint8_t *in, const hoist__exphuff *x, const uint16_t *lut,
-                       uint32_t b, uint8_t *out, char *why, size_t n)
+/* Blocks b .. b+ways-1 (ways 4, all full; or 1, the last one shorter), SPAN symbols at a time
+ * through a scratch that stays in the L1 cache. */
+static int decode_blocks(const uint8_t *in, const hoist__exphuff *x, const uint16_t *lut1,
+                         const uint32_t *lut3, uint32_t b, uint32_t ways, uint8_t *out,
+                         char *why, size_t why_len)
 {
-    /* four named readers, not an array: kept in registers, not reloaded after every store */
-    bitr r0, r1, r2, r3;
-    bitr_init(&r0, in, x, b);
-    bitr_init(&r1, in, x, b + 1);
-    bitr_init(&r2, in, x, b + 2);
-    bitr_init(&r3, in, x, b + 3);
-    uint32_t be = x->block_elems;
-    uint8_t *o0 = out + 2ull * b * be + 1, *o1 = o0 + 2ull * be, *o2 = o1 + 2ull * be,
-            *o3 = o2 + 2ull * be;
-    for (uint32_t i = 0; i < be; i++) {
-        unsigned s0 = bitr_sym(&r0, lut), s1 = bitr_sym(&r1, lut);
-        unsigned s2 = bitr_sym(&r2, lut), s3 = bitr_sym(&r3, lut);
-        o0[2 * i] = (uint8_t)s0;
-        o1[2 * i] = (uint8_t)s1;
-        o2[2 * i] = (uint8_t)s2;
-        o3[2 * i] = (uint8_t)s3;
-    }
-    if (bitr_check(&r0, b, why, n) < 0 || bitr_check(&r1, b + 1, why, n) < 0 ||
-        bitr_check(&r2, b + 2, why, n) < 0 || bitr_check(&r3, b + 3, why, n) < 0)
-        return -1;
-    return 0;
-}
-
-static int decode_block(const uint8_t *in, const hoist__exphuff *x, const uint16_t *lut,
-                        uint32_t b, uint8_t *out, char *why, size_t n)
-{
-    bitr r;
-    bitr_init(&r, in, x, b);
+    uint8_t sym[4 * ROW];
+    bitr r[4];
     uint32_t lo = b * x->block_elems;
-    uint32_t hi = lo + x->block_elems < x->elems ? lo + x->block_elems : x->elems;
-    for (uint32_t i = lo; i < hi; i++) out[2 * i + 1] = (uint8_t)bitr_sym(&r, lut);
-    return bitr_check(&r, b, why, n);
+    uint32_t len = ways == 4 || lo + x->block_elems <= x->elems ? x->block_elems : x->elems - lo;
+    for (uint32_t k = 0; k < ways; k++) r[k] = bitr_at(in, x, b + k);
+    for (uint32_t at = 0; at < len; at += SPAN) {
+        uint32_t n = len - at < SPAN ? len - at : SPAN;
+        if (ways == 4)
+            take_four(r, lut3, lut1, sym, n);
+        else
+            r[0] = finish(r[0], lut3, lut1, sym, 0, n);
+        for (uint32_t k = 0; k < ways; k++) {
+            uint64_t e = (uint64_t)lo + (uint64_t)k * x->block_elems + at;
+            join(out + 2 * e, sym + k * ROW, in + x->raw + e, n);
+        }
+    }
+    for (uint32_t k = 0; k < ways; k++)
+        if (bitr_check(&r[k], b + k, why, why_len) < 0) return -1;
+    return 0;
 }
 
 int hoist__exphuff_decode(const uint8_t *in, const hoist__exphuff *x, uint8_t *out, char *why,
                           size_t why_len)
 {
-    uint16_t lut[HOIST_EXPHUFF_LUT];
-    build_lut(in, x, lut);
+    uint16_t lut1[HOIST_EXPHUFF_LUT];
+    uint32_t lut3[HOIST_EXPHUFF_LUT];
+    build_luts(in, x, lut1, lut3);
     uint32_t full = x->elems / x->block_elems, b = 0;
-    for (; b + WAYS <= full; b += WAYS)
-        if (decode_ways(in, x, lut, b, out, why, why_len) < 0) return -1;
+    for (; b + 4 <= full; b += 4)
+        if (decode_blocks(in, x, lut1, lut3, b, 4, out, why, why_len) < 0) return -1;
     for (; b < x->nblocks; b++)
-        if (decode_block(in, x, lut, b, out, why, why_len) < 0) return -1;
-    join(out, in + x->raw, x->elems);
+        if (decode_blocks(in, x, lut1, lut3, b, 1, out, why, why_len) < 0) return -1;
     return 0;
 }

@@ -2,6 +2,7 @@
 #include "testutil.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -229,6 +230,63 @@ START_TEST(test_concurrent_loads)
 }
 END_TEST
 
+/* Whether the smaps entry of the mapping that holds p says THPeligible: 1 (-1: no such line). */
+static int thp_eligible(const void *p)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    ck_assert_ptr_nonnull(f);
+    char line[512];
+    int found = 0, eligible = -1;
+    uintptr_t a = (uintptr_t)p;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' '))
+            found = a >= lo && a < hi;
+        else if (found && sscanf(line, "THPeligible: %d", &eligible) == 1)
+            break;
+    }
+    fclose(f);
+    return eligible;
+}
+
+/* A host arena of 2 MiB or more asks for transparent huge pages (gpu/gpu_host.c): a load writes
+ * all of a fresh arena, and a fault per 4 KiB page was a large part of a host load. Checked where
+ * THP is "madvise": there only the advice makes memory eligible ("always" makes all of it,
+ * "never" none). */
+START_TEST(test_host_arena_asks_for_huge_pages)
+{
+    char mode[256] = "";
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    if (f && !fgets(mode, sizeof mode, f)) mode[0] = 0;
+    if (f) fclose(f);
+    if (!strstr(mode, "[madvise]")) {
+        fprintf(stderr, "skipped: transparent huge pages are not in madvise mode (%s)\n", mode);
+        return;
+    }
+    char *path = tu_path(dir, "big.safetensors");
+    size_t n = 8u << 20;
+    uint8_t *data = calloc(1, n);
+    tu_write_safetensors(path, "{\"w\":{\"dtype\":\"U8\",\"shape\":[8388608],"
+                               "\"data_offsets\":[0,8388608]}}", data, n);
+    hoist_model *m = tu_open_ok(path);
+    hoist_load_options o = HOIST_LOAD_OPTIONS_DEFAULT;
+    o.device = HOIST_DEVICE_HOST;
+    hoist_weights *w = NULL;
+    ck_assert_int_eq(hoist_load(m, &o, &w), HOIST_OK);
+    hoist_view v = HOIST_VIEW_INIT;
+    ck_assert_int_eq(hoist_weights_view(w, 0, &v), HOIST_OK);
+    int eligible = thp_eligible(v.data);
+    if (eligible < 0)
+        fprintf(stderr, "skipped: /proc/self/smaps has no THPeligible line\n");
+    else
+        ck_assert_int_eq(eligible, 1);
+    hoist_weights_free(w);
+    hoist_model_free(m);
+    free(data);
+    free(path);
+}
+END_TEST
+
 START_TEST(test_path_and_device_names)
 {
     hoist_path p;
@@ -262,6 +320,7 @@ int main(void)
     tcase_add_test(tc, test_bad_arguments);
     tcase_add_test(tc, test_concurrent_loads);
     tcase_add_test(tc, test_path_and_device_names);
+    tcase_add_test(tc, test_host_arena_asks_for_huge_pages);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }
