@@ -926,6 +926,61 @@ START_TEST(test_exphuff_host_twin_agrees)
 }
 END_TEST
 
+/* Damaged bitstreams: the CPU decoder (formats/exphuff.c, three symbols per lookup) and the GPU
+ * kernel's algorithm (the host twin, one symbol per lookup) accept exactly the same chunks and
+ * decode them to the same bytes, so that no file loads on one and is refused by the other. Bits
+ * are flipped and words zeroed across the blocks of a chunk with a short last block. */
+START_TEST(test_exphuff_decoders_agree_on_damage)
+{
+    hoist__gpu_hooks h = {.host_as_device = true};
+    hoist__gpu_set_hooks(&h);
+    const uint32_t elems = 5 * 1024 + 37, len = 2 * elems;
+    uint8_t *src = malloc(len), *good = malloc(2 * len + 1024), *bad = malloc(2 * len + 1024);
+    uint8_t *cpu = malloc(len), *twin = malloc(len);
+    fill(src, elems, PAT_NORMAL, 77);
+    size_t stored = hoist__exphuff_encode(src, len, good, 2 * len + 1024);
+    ck_assert_uint_gt(stored, 0);
+    hoist__exphuff x;
+    char why[256];
+    ck_assert_int_eq(hoist__exphuff_parse(good, (uint32_t)stored, len, &x, why, sizeof why), 0);
+    hoist__gpu_codec_chunk d = {.out = (uint64_t)(uintptr_t)twin, .in = 0, .elems = x.elems,
+                                .block_elems = x.block_elems, .syms = x.syms,
+                                .offsets = x.offsets, .raw = x.raw, .bits = x.bits,
+                                .words = x.words, .index = 0};
+    memcpy(d.count, x.count, sizeof d.count);
+    uint32_t seed = 2024, accepted = 0, refused = 0;
+    for (int trial = 0; trial < 400; trial++) {
+        memcpy(bad, good, stored);
+        uint32_t flips = 1 + xs(&seed) % 3;
+        for (uint32_t k = 0; k < flips; k++) {
+            uint32_t word = xs(&seed) % x.words, at = x.bits + 4 * word;
+            if (xs(&seed) % 4 == 0)
+                memset(bad + at, 0, 4); /* a zeroed word: often still codes, in other symbols */
+            else
+                bad[at + xs(&seed) % 4] ^= (uint8_t)(1u << (xs(&seed) % 8));
+        }
+        int cpu_ok = hoist__exphuff_decode(bad, &x, cpu, why, sizeof why) == 0;
+        uint32_t err = UINT32_MAX;
+        ck_assert_int_eq(hoist__gpu_codec_decode(&hoist__gpu_host, HOIST_DEVICE_HOST, NULL, bad,
+                                                 &d, 1, 1, &err),
+                         HOIST_OK);
+        int twin_ok = err == UINT32_MAX;
+        ck_assert_msg(cpu_ok == twin_ok, "trial %d: CPU %s, twin %s (%s)", trial,
+                      cpu_ok ? "accepts" : "refuses", twin_ok ? "accepts" : "refuses", why);
+        if (cpu_ok) ck_assert_msg(memcmp(cpu, twin, len) == 0, "trial %d: bytes differ", trial);
+        cpu_ok ? accepted++ : refused++;
+    }
+    ck_assert_uint_gt(accepted, 0); /* both verdicts were exercised */
+    ck_assert_uint_gt(refused, 0);
+    free(src);
+    free(good);
+    free(bad);
+    free(cpu);
+    free(twin);
+    hoist__gpu_set_hooks(NULL);
+}
+END_TEST
+
 /* A checkpoint of the patterns above in bf16 and f16, with an f32 tensor, an empty one and
  * sizes around the chunk and block sizes. */
 static void write_codec_model(const char *path)
@@ -1159,6 +1214,7 @@ int main(void)
     tcase_add_test(tc, test_cli_pack_inspect_load_verify);
     tcase_add_test(tc, test_exphuff_round_trip);
     tcase_add_test(tc, test_exphuff_host_twin_agrees);
+    tcase_add_test(tc, test_exphuff_decoders_agree_on_damage);
     tcase_add_test(tc, test_codec_gpu_pack_load);
     tcase_add_test(tc, test_codec_gpu_hash_needs_verify);
     tcase_add_test(tc, test_codec_gpu_gen_ratio);
