@@ -6,7 +6,9 @@ back to torch's caching allocator instead of cudaFree.
 - a CUDA device: torch.cuda.caching_allocator_alloc(bytes, device) and caching_allocator_delete;
 - the host: a torch.empty(bytes, dtype=uint8) tensor kept here until hoist gives the block back
   (its storage is torch's CPU allocator's), which is also what lets CI exercise the hook without
-  a GPU.
+  a GPU. An arena of 2 MiB or more starts at the first 2 MiB boundary of a block 2 MiB longer,
+  advised for transparent huge pages, as hoist's own host arenas are: a load writes every byte of
+  a fresh arena, and with 4 KiB pages a page fault per 4 KiB is a large part of a host load.
 
 hoist calls alloc on the loading thread and free when the weights' last reference goes (a
 tensor's DLPack deleter, in Python): ctypes takes the GIL for both. A failure inside returns NULL
@@ -19,6 +21,23 @@ import logging
 import threading
 
 from . import _lib
+
+_HUGE = 2 << 20
+_MADV_HUGEPAGE = 14  # Linux, every architecture
+
+
+_madvise = None
+
+
+def _advise_huge(ptr, nbytes):
+    """Asks for transparent huge pages over [ptr, ptr + nbytes) (ptr 2 MiB-aligned). Advice
+    only: where THP is off, or madvise is refused, the pages stay small."""
+    global _madvise
+    if _madvise is None:
+        f = ctypes.CDLL(None, use_errno=True).madvise
+        f.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+        _madvise = f
+    _madvise(ptr, nbytes & ~(_HUGE - 1), _MADV_HUGEPAGE)
 
 AllocFn = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t)
 FreeFn = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t)
@@ -42,7 +61,7 @@ class TorchArenas:
 
     def __init__(self):
         self.lock = threading.Lock()
-        self.host = {}          # address -> the uint8 tensor that owns it
+        self.host = {}          # address -> (the uint8 tensor that owns it, bytes lent)
         self.cuda = {}          # address -> (device, bytes)
         self.allocs = 0
         self.frees = 0
@@ -52,10 +71,14 @@ class TorchArenas:
             import torch
 
             if device < 0:
-                block = torch.empty(nbytes, dtype=torch.uint8)
+                huge = nbytes >= _HUGE
+                block = torch.empty(nbytes + (_HUGE if huge else 0), dtype=torch.uint8)
                 ptr = block.data_ptr()
+                if huge:
+                    ptr = (ptr + _HUGE - 1) & ~(_HUGE - 1)
+                    _advise_huge(ptr, nbytes)
                 with self.lock:
-                    self.host[ptr] = block
+                    self.host[ptr] = (block, nbytes)
             else:
                 ptr = torch.cuda.caching_allocator_alloc(nbytes, device)
                 with self.lock:
@@ -86,7 +109,7 @@ class TorchArenas:
         """(blocks lent and not yet given back, their bytes)."""
         with self.lock:
             return (len(self.host) + len(self.cuda),
-                    sum(t.numel() for t in self.host.values()) +
+                    sum(n for _, n in self.host.values()) +
                     sum(n for _, n in self.cuda.values()))
 
 

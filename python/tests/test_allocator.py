@@ -36,9 +36,10 @@ def test_host_arena_comes_from_torch(model):
     tensors = hoist.load_file(model)  # device "cpu", framework "pt": allocator "auto" = torch
     assert arenas.allocs == allocs + 1 and arenas.frees == frees
     assert arenas.live()[0] == lent_before[0] + 1
-    (block,) = [t for a, t in arenas.host.items() if a not in lent]
+    ((block, nbytes),) = [b for a, b in arenas.host.items() if a not in lent]
     lo, hi = block.data_ptr(), block.data_ptr() + block.numel()
-    assert hoist.live_weights()[1] - base[1] == block.numel()  # the whole arena is torch's
+    assert nbytes == block.numel()  # under 2 MiB: the block is the arena, no alignment slack
+    assert hoist.live_weights()[1] - base[1] == nbytes  # the whole arena is torch's
     for name, t in tensors.items():
         assert lo <= t.data_ptr() and t.data_ptr() + t.numel() * t.element_size() <= hi, name
     assert bytes(tensors["b"].numpy()) == b"arenas!"
@@ -51,6 +52,49 @@ def test_host_arena_comes_from_torch(model):
     gc.collect()
     assert arenas.frees == frees + 1 and arenas.live() == lent_before
     assert hoist.live_weights() == base
+
+
+def _thp_eligible(addr):
+    """THPeligible of the mapping that holds addr in /proc/self/smaps (None: no such line)."""
+    inside = False
+    with open("/proc/self/smaps") as f:
+        for line in f:
+            head = line.split()[0]
+            if "-" in head and ":" not in head:
+                lo, hi = (int(x, 16) for x in head.split("-"))
+                inside = lo <= addr < hi
+            elif inside and head == "THPeligible:":
+                return int(line.split()[1])
+    return None
+
+
+def test_big_host_arena_is_aligned_and_asks_for_huge_pages():
+    """An arena of 2 MiB or more starts on a 2 MiB boundary inside its torch block and asks for
+    transparent huge pages: a load writes all of it, and 4 KiB faults were a large part of a host
+    load. The advice is checked where THP is in madvise mode (elsewhere it decides nothing)."""
+    d = tempfile.mkdtemp(prefix="hoist-py-alloc-")
+    try:
+        path = os.path.join(d, "big.safetensors")
+        payload = bytes(range(256)) * (6 << 12)  # 6 MiB
+        ref.write(path, [("w", "U8", (len(payload),), payload)])
+        arenas = _alloc.TORCH
+        gc.collect()
+        lent = dict(arenas.host)
+        tensors = hoist.load_file(path)
+        ((addr, (block, nbytes)),) = [(a, b) for a, b in arenas.host.items() if a not in lent]
+        assert addr % (2 << 20) == 0
+        assert block.data_ptr() <= addr and addr + nbytes <= block.data_ptr() + block.numel()
+        t = tensors["w"]
+        assert addr <= t.data_ptr() and t.data_ptr() + t.numel() <= addr + nbytes
+        assert bytes(t.numpy()[:1024]) == payload[:1024]
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
+            mode = f.read()
+        eligible = _thp_eligible(addr)
+        if "[madvise]" not in mode or eligible is None:
+            pytest.skip("transparent huge pages not in madvise mode, or no THPeligible")
+        assert eligible == 1
+    finally:
+        shutil.rmtree(d)
 
 
 def test_hoist_allocator_leaves_torch_alone(model):
