@@ -372,7 +372,7 @@ static inline bitr finish(bitr r, const uint32_t *lut3, const uint16_t *lut1, ui
     return r;
 }
 
-/* n symbols from each of four readers into four rows of sym, SPAN + 3 bytes apart: their
+/* n symbols from each of four readers into four rows of sym, ROW bytes apart: their
  * lookups interleaved, so that the CPU overlaps them (one reader is a chain of dependent loads);
  * the few symbols left when one reader nears the end are finished one reader at a time. */
 #define SPAN 1024u
