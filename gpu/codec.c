@@ -2,7 +2,7 @@
  * calling thread, so that the loader's GPU decoding path (descriptors, staging, error words) is
  * exercised through the host backend where there is no GPU. Both read a chunk exactly as the
  * kernel does; formats/exphuff.c is the reference they must agree with (tests/test_gpu_packed.c
- * compares all three). */
+ * compares all three). The twin then hashes each chunk as the hash kernel shares the work out. */
 #include "gpu/codec.h"
 #include "core/core.h"
 
@@ -41,6 +41,48 @@ static bool host_block(const uint8_t *base, const hoist__gpu_codec_chunk *c, con
     return hoist__huff_exact(&r, w0, wend);
 }
 
+static const uint8_t secret[HOIST__XXH3_SECRET_SIZE] = {HOIST__XXH3_SECRET_BYTES};
+
+/* The 32 bytes at p, as the kernel's load_half reads them. */
+static void half_at(uint64_t d[4], const uint8_t *p)
+{
+    for (unsigned j = 0; j < 4; j++) d[j] = hoist__xxh3_rd64(p + 8 * j);
+}
+
+/* The hash kernel's warp, one lane at a time: each lane's terms of a block are summed into the
+ * accumulators of its half before the scramble, as add_terms() does with shuffles. */
+uint64_t hoist__gpu_codec_xxh3(const uint8_t *in, uint64_t len)
+{
+    if (len <= HOIST__XXH3_MIDSIZE_MAX) return hoist__xxh3_short(in, (size_t)len, secret);
+    uint64_t acc[8], sk[8], sum[8], t4[4], key4[4], d[4];
+    hoist__xxh3_init(acc);
+    hoist__xxh3_scramble_keys(sk, secret);
+    uint64_t blocks = (len - 1) / HOIST__XXH3_BLOCK;
+    uint64_t stripes = ((len - 1) - blocks * HOIST__XXH3_BLOCK) / HOIST__XXH3_STRIPE;
+    for (uint64_t b = 0; b <= blocks; b++) { /* b == blocks: the partial block and last stripe */
+        memset(sum, 0, sizeof sum);
+        for (unsigned lane = 0; lane < 32; lane++) {
+            unsigned s = HOIST__XXH3_LANE_STRIPE(lane), h = HOIST__XXH3_LANE_HALF(lane);
+            const uint8_t *mine = in + b * HOIST__XXH3_BLOCK + s * HOIST__XXH3_STRIPE + 32 * h;
+            memset(t4, 0, sizeof t4);
+            if (b < blocks || s < stripes) {
+                hoist__xxh3_half_keys(key4, secret + 8 * s, h);
+                half_at(d, mine);
+                hoist__xxh3_half(t4, d, key4);
+            }
+            if (b == blocks && s == HOIST__XXH3_BLOCK / HOIST__XXH3_STRIPE - 1) {
+                hoist__xxh3_half_keys(key4, secret + HOIST__XXH3_LAST_KEY, h);
+                half_at(d, in + len - HOIST__XXH3_STRIPE + 32 * h);
+                hoist__xxh3_half(t4, d, key4);
+            }
+            for (unsigned j = 0; j < 4; j++) sum[4 * h + j] += t4[j];
+        }
+        for (unsigned i = 0; i < 8; i++) acc[i] += sum[i];
+        if (b < blocks) hoist__xxh3_scramble(acc, sk);
+    }
+    return hoist__xxh3_merge(acc, secret, len);
+}
+
 static void host_decode(const uint8_t *staged, const hoist__gpu_codec_chunk *chunks, uint32_t n,
                         uint32_t *err)
 {
@@ -54,7 +96,10 @@ static void host_decode(const uint8_t *staged, const hoist__gpu_codec_chunk *chu
         bool ok = true;
         for (uint32_t b = 0; b < nblocks; b++)
             ok &= host_block(base, c, lut, b, (uint8_t *)(uintptr_t)c->out);
-        if (!ok && c->index < *err) *err = c->index;
+        if (!ok && c->index < err[0]) err[0] = c->index;
+        uint8_t *out = (uint8_t *)(uintptr_t)c->out;
+        if (hoist__gpu_codec_xxh3(out, 2ull * c->elems) != c->xxh3 && c->index < err[1])
+            err[1] = c->index;
     }
 }
 

@@ -1,7 +1,8 @@
 // The CUDA decoder of packed codec 2 chunks (layout and plan in codec.h). Reads the staged
 // window with aligned 32-bit loads (a chunk may start at any byte), decodes each Huffman block
 // on one thread through a shared-memory table, and writes the decoded elements as 16-byte
-// vectors, a warp covering 512 contiguous bytes.
+// vectors, a warp covering 512 contiguous bytes. A second kernel then hashes each decoded chunk
+// (XXH3-64, one warp per chunk) against the hash the container recorded.
 #include "gpu/codec.h"
 #include "gpu/cuda_native.h"
 
@@ -107,6 +108,95 @@ __global__ void __launch_bounds__(TPB)
     if (active && !hoist__huff_exact(&r, w0, wend)) atomicMin(err, c.index);
 }
 
+// ---- the chunks' XXH3 ------------------------------------------------------------------------
+
+__constant__ uint8_t k_secret[HOIST__XXH3_SECRET_SIZE] = {HOIST__XXH3_SECRET_BYTES};
+constexpr unsigned HASH_WARPS = 4;
+
+// The 32 bytes at p (the lane's half of a stripe): aligned 8-byte loads where the chunk's
+// output is 8-byte aligned (arena views are 64-aligned), bytes otherwise.
+__device__ __forceinline__ void load_half(uint64_t d[4], const uint8_t *p, bool aligned)
+{
+    for (unsigned j = 0; j < 4; j++)
+        d[j] = aligned ? reinterpret_cast<const uint64_t *>(p)[j] : hoist__xxh3_rd64(p + 8 * j);
+}
+
+// Sums the lanes' terms over the warp into every lane's copy of the accumulators: first over
+// the 16 stripes (lanes of the same half), then the two halves swap theirs.
+__device__ __forceinline__ void add_terms(uint64_t acc[8], uint64_t t4[4], unsigned h)
+{
+    for (unsigned m = 2; m < 32; m <<= 1)
+        for (unsigned j = 0; j < 4; j++) t4[j] += __shfl_xor_sync(0xffffffffu, t4[j], m);
+    for (unsigned j = 0; j < 4; j++) {
+        uint64_t other = __shfl_xor_sync(0xffffffffu, t4[j], 1);
+        acc[j] += h ? other : t4[j];
+        acc[4 + j] += h ? t4[j] : other;
+    }
+}
+
+// Block b, its half-stripe already in d: its terms summed over the warp and scrambled in, and d
+// reloaded with block b + 2, so that two blocks' loads are always in flight.
+__device__ __forceinline__ void hash_block(uint64_t acc[8], uint64_t d[4], const uint64_t key4[4],
+                                           const uint64_t sk[8], unsigned h, const uint8_t *mine,
+                                           uint64_t b, uint64_t blocks, bool aligned)
+{
+    uint64_t t4[4] = {0, 0, 0, 0};
+    hoist__xxh3_half(t4, d, key4);
+    if (b + 2 < blocks) load_half(d, mine + (b + 2) * HOIST__XXH3_BLOCK, aligned);
+    add_terms(acc, t4, h);
+    hoist__xxh3_scramble(acc, sk);
+}
+
+// One warp per chunk, the lanes sharing its blocks as codec_xxh3.h describes; a chunk whose
+// decoded bytes do not hash to its recorded XXH3 lowers *err to its index.
+__global__ void __launch_bounds__(HASH_WARPS * 32)
+    hash_kernel(const hoist__gpu_codec_chunk *chunks, uint32_t n, uint32_t *err)
+{
+    __shared__ uint8_t secret[HOIST__XXH3_SECRET_SIZE];
+    for (unsigned i = threadIdx.x; i < HOIST__XXH3_SECRET_SIZE; i += blockDim.x)
+        secret[i] = k_secret[i];
+    __syncthreads();
+    uint32_t ci = blockIdx.x * HASH_WARPS + (threadIdx.x >> 5);
+    if (ci >= n) return;
+    const hoist__gpu_codec_chunk c = chunks[ci];
+    const uint8_t *in = reinterpret_cast<const uint8_t *>(c.out);
+    uint64_t len = 2ull * c.elems, hash;
+    unsigned lane = threadIdx.x & 31, s = HOIST__XXH3_LANE_STRIPE(lane), h = HOIST__XXH3_LANE_HALF(lane);
+    if (len <= HOIST__XXH3_MIDSIZE_MAX) {
+        hash = hoist__xxh3_short(in, len, secret);
+    } else {
+        bool aligned = (c.out & 7) == 0;
+        uint64_t acc[8], sk[8], key4[4], d0[4], d1[4];
+        hoist__xxh3_init(acc);
+        hoist__xxh3_scramble_keys(sk, secret);
+        hoist__xxh3_half_keys(key4, secret + 8 * s, h);
+        const uint8_t *mine = in + s * HOIST__XXH3_STRIPE + 32 * h;
+        uint64_t blocks = (len - 1) / HOIST__XXH3_BLOCK;
+        if (blocks > 0) load_half(d0, mine, aligned);
+        if (blocks > 1) load_half(d1, mine + HOIST__XXH3_BLOCK, aligned);
+        for (uint64_t b = 0; b < blocks; b += 2) { // two named buffers: registers, not an array
+            hash_block(acc, d0, key4, sk, h, mine, b, blocks, aligned);
+            if (b + 1 < blocks) hash_block(acc, d1, key4, sk, h, mine, b + 1, blocks, aligned);
+        }
+        uint64_t stripes = ((len - 1) - blocks * HOIST__XXH3_BLOCK) / HOIST__XXH3_STRIPE;
+        uint64_t t4[4] = {0, 0, 0, 0}, x[4];
+        if (s < stripes) {
+            load_half(x, mine + blocks * HOIST__XXH3_BLOCK, aligned);
+            hoist__xxh3_half(t4, x, key4);
+        }
+        if (s == HOIST__XXH3_BLOCK / HOIST__XXH3_STRIPE - 1) {
+            const uint8_t *last = in + len - HOIST__XXH3_STRIPE + 32 * h;
+            uint64_t lk[4];
+            load_half(x, last, aligned && (len & 7) == 0);
+            hoist__xxh3_half_keys(lk, secret + HOIST__XXH3_LAST_KEY, h);
+            hoist__xxh3_half(t4, x, lk);
+        }
+        add_terms(acc, t4, h);
+        hash = hoist__xxh3_merge(acc, secret, len);
+    }
+    if (lane == 0 && hash != c.xxh3) atomicMin(err, c.index);
+}
+
 } // namespace
 
 extern "C" int hoist__gpu_codec_cuda(int device, hoist__stream *s, const uint8_t *staged,
@@ -121,5 +211,9 @@ extern "C" int hoist__gpu_codec_cuda(int device, hoist__stream *s, const uint8_t
     }
     dim3 grid(n, groups ? groups : 1);
     exphuff_kernel<<<grid, TPB, 0, s->stream>>>(staged, chunks, err);
-    return hoist__cuda_check(cudaGetLastError(), "the codec kernel launch", device);
+    int rc = hoist__cuda_check(cudaGetLastError(), "the codec kernel launch", device);
+    if (rc < 0) return rc;
+    hash_kernel<<<(n + HASH_WARPS - 1) / HASH_WARPS, HASH_WARPS * 32, 0, s->stream>>>(chunks, n,
+                                                                                     err + 1);
+    return hoist__cuda_check(cudaGetLastError(), "the chunk hash kernel launch", device);
 }

@@ -7,7 +7,8 @@
  * chunk, one thread per Huffman block: the chunk's 4096-entry decode table is built in shared
  * memory, every thread decodes its block's symbols a phase at a time into shared memory, and the
  * CUDA block then joins them with the raw plane and writes 16-byte vectors, contiguous across a
- * warp. */
+ * warp. A second kernel then hashes every decoded chunk (XXH3-64, gpu/codec_xxh3.h; one warp per
+ * chunk) against the hash its descriptor carries. */
 #ifndef HOIST_GPU_CODEC_H
 #define HOIST_GPU_CODEC_H
 
@@ -15,6 +16,7 @@
 #include <stdint.h>
 
 #include "gpu/codec_huff.h"
+#include "gpu/codec_xxh3.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -31,6 +33,7 @@ extern "C" {
 /* A chunk for the decoder. Offsets inside the chunk are from its first stored byte. */
 typedef struct hoist__gpu_codec_chunk {
     uint64_t out;         /* device address of its decoded bytes (2 * elems) */
+    uint64_t xxh3;        /* the XXH3-64 its decoded bytes must have (the container's record) */
     uint32_t in;          /* its first stored byte, from the staged window's first byte */
     uint32_t elems;       /* 16-bit elements */
     uint32_t block_elems; /* a power of two, at least 256 */
@@ -46,14 +49,20 @@ typedef struct hoist__gpu_codec_chunk {
 bool hoist__gpu_codec_ready(const hoist__gpu_ops *g);
 
 /* Queues on s the decoding of n chunks (their descriptors in device memory at `chunks`) from
- * the window staged at `staged` (device memory, HOIST_GPU_CODEC_SLACK bytes longer than it).
- * groups: the most Huffman-block groups (HOIST_GPU_CODEC_THREADS blocks) of any chunk. A chunk
- * whose bits do not decode (an unassigned code, a block that does not use exactly its words)
- * lowers *err (device memory, start it at UINT32_MAX) to its index; its output is then garbage
- * and the caller fails the load. Passes through the device seam (HOIST_GPU_DECODE). */
+ * the window staged at `staged` (device memory, HOIST_GPU_CODEC_SLACK bytes longer than it),
+ * then the hashing of what they decoded to. groups: the most Huffman-block groups
+ * (HOIST_GPU_CODEC_THREADS blocks) of any chunk. err is two words of device memory, both
+ * started at UINT32_MAX: a chunk whose bits do not decode (an unassigned code, a block that
+ * does not use exactly its words) lowers err[0] to its index, one whose decoded bytes do not
+ * hash to its descriptor's xxh3 lowers err[1]; the caller then fails the load. Passes through
+ * the device seam (HOIST_GPU_DECODE). */
 int hoist__gpu_codec_decode(const hoist__gpu_ops *g, int device, hoist__stream *s,
                             const uint8_t *staged, const hoist__gpu_codec_chunk *chunks,
                             uint32_t n, uint32_t groups, uint32_t *err);
+
+/* XXH3-64 of len bytes at p, computed as the hash kernel computes it (its lanes' shares of each
+ * block summed the way the warp sums them): the host twin's hash, which tests hold to libxxhash. */
+uint64_t hoist__gpu_codec_xxh3(const uint8_t *p, uint64_t len);
 
 /* The CUDA launcher (gpu/codec.cu; gpu/codec_none.c without CUDA). */
 int hoist__gpu_codec_cuda(int device, hoist__stream *s, const uint8_t *staged,

@@ -669,10 +669,10 @@ HOIST_API const char *hoist_path_name(hoist_path path);
 HOIST_API int hoist_path_parse(const char *text, hoist_path *path);
 
 /* What a load checks (hoist_load_options.verify): flags, combinable. A packed model's chunks carry
- * XXH3 hashes that every load of it checks, whatever the flags, except the codec 2 chunks a GPU
- * decodes (hoist pack --codec gpu): those are hashed, read back, only when a flag is set
- * (hoist_load_stats.unhashed_bytes counts them otherwise; docs/PACKED.md). For a packed model
- * HOIST_VERIFY_MANIFEST needs no manifest file. */
+ * XXH3 hashes that every load of it checks, whatever the flags: on the CPU where the CPU decodes
+ * them, on the GPU for the codec 2 chunks a GPU decodes (hoist pack --codec gpu; docs/PACKED.md).
+ * For a packed model HOIST_VERIFY_MANIFEST needs no manifest file, and with any flag the GPU's
+ * chunks are also read back and hashed on the CPU before publishing. */
 typedef enum hoist_verify {
     HOIST_VERIFY_NONE = 0,
     /* Hash every byte on the worker threads as it passes through staging, before it is copied,
@@ -780,9 +780,9 @@ typedef struct hoist_load_stats {
     double exchange_seconds;   /* cooperative load: wall time of the exchange between ranks */
     uint64_t exchange_bytes;   /* cooperative load: bytes this rank received from the others */
     /* A packed model's codec 2 chunks decoded on the GPU (hoist pack --codec gpu), in model
-     * bytes; and of those, the bytes no hash checked: their structure and codes were checked
-     * while decoding, their XXH3 only when opts.verify asks (it hashes them read back from the
-     * device before publishing, and this is then 0). docs/PACKED.md. */
+     * bytes; and of those, the bytes no hash checked. The GPU hashes every chunk it decodes,
+     * so that is 0; it counted the GPU's chunks when only opts.verify hashed them, and stays
+     * for the programs that read it. docs/PACKED.md. */
     uint64_t gpu_decoded_bytes;
     uint64_t unhashed_bytes;
 } hoist_load_stats;

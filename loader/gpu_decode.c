@@ -1,15 +1,18 @@
 /* GPU decoding of codec 2 chunks (see gpu_decode.h). Every chunk's structure is checked on the
  * CPU from the stored bytes before its descriptor is built, so the kernel only ever follows
  * offsets inside the staged window; what the bits decode to is checked by the kernel (error
- * word) and, with opts.verify, by hashing what landed (loader/verify.c) before publishing. */
+ * word 0), and what landed is hashed on the GPU against the container's record (error word 1)
+ * before anything is published. */
 #include "formats/exphuff.h"
 #include "formats/packed.h"
 #include "gpu/codec.h"
 #include "loader/gpu_decode.h"
 #include "loader/source.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #define DEV_ALIGN 256u
 
@@ -70,16 +73,20 @@ void hoist__gdec_plan(hoist__load *ld)
         (uint64_t)ld->opts.threads * (stage + list_bytes(most_chunks(ld)) + DEV_ALIGN);
 }
 
+/* Each worker's two error words (a chunk that does not decode, one that does not hash) */
+#define NERR 2
+
 /* The error words start at UINT32_MAX (no chunk failed): one copy each on a stream of its own,
  * waited for before any kernel can run. */
 static int init_errors(hoist__gdec *gd)
 {
     hoist__stream *s = NULL;
     uint32_t *start = (uint32_t *)(gd->pinned + gd->pinned_bytes - DEV_ALIGN);
-    *start = UINT32_MAX;
+    for (unsigned k = 0; k < NERR; k++) start[k] = UINT32_MAX;
     int rc = gd->g->stream_create(gd->device, &s);
     for (unsigned i = 0; rc == HOIST_OK && i < gd->nworkers; i++)
-        rc = gd->g->copy_h2d(gd->w[i].dev + gd->stage + gd->list_bytes, start, sizeof *start, s);
+        rc = gd->g->copy_h2d(gd->w[i].dev + gd->stage + gd->list_bytes, start,
+                             NERR * sizeof *start, s);
     if (s) {
         int r = gd->g->stream_sync(s);
         if (rc == HOIST_OK) rc = r;
@@ -120,8 +127,7 @@ int hoist__gdec_open(hoist__load *ld, unsigned workers)
     char dn[HOIST_DEVICE_NAME_MAX];
     hoist__log(HOIST_LOG_INFO,
                "%s: %llu codec 2 chunks (%.3f GB) decode on %s, %llu bytes of device staging; "
-               "their structure and codes are checked there, their XXH3 hashes only with "
-               "verification (docs/PACKED.md)",
+               "their structure, codes and XXH3 hashes are checked there (docs/PACKED.md)",
                ld->table->origin, (unsigned long long)pk->exphuff_chunks,
                (double)pk->exphuff_bytes / 1e9, hoist_device_name(gd->device, dn, sizeof dn),
                (unsigned long long)gd->dev_bytes * workers);
@@ -162,7 +168,7 @@ static int build_list(hoist__load *ld, size_t wi, const uint8_t *in, const uint8
         hoist__exphuff x;
         RETURN_IF_ERR(hoist__packed_exphuff_check(t, c, in + (ch->file_off - fw->lo), &x));
         hoist__gpu_codec_chunk *d = &list[(*n)++];
-        *d = (hoist__gpu_codec_chunk){.out = (uint64_t)(uintptr_t)dst,
+        *d = (hoist__gpu_codec_chunk){.out = (uint64_t)(uintptr_t)dst, .xxh3 = ch->xxh3,
                                       .in = (uint32_t)(ch->file_off - fw->lo),
                                       .elems = x.elems, .block_elems = x.block_elems,
                                       .syms = x.syms, .offsets = x.offsets, .raw = x.raw,
@@ -206,31 +212,68 @@ int hoist__gdec_window(hoist__load *ld, int worker, unsigned slot, size_t wi, co
     return HOIST_OK;
 }
 
+/* Where chunk ci is, for a message: "tensor 'x', chunk k of n (bytes a..b of the file)". */
+static int chunk_fail(const hoist__table *t, uint32_t ci, int status, const char *what)
+{
+    const hoist__chunk *ch = &t->packed->chunks[ci];
+    const hoist__packed_tensor *pt = &t->packed->tensors[ch->tensor];
+    return hoist__err(status, "%s: tensor '%s', chunk %llu of %llu (bytes %llu..%llu of the file): %s",
+                      t->files[0].path, t->tensors[ch->tensor].name,
+                      (unsigned long long)(ci - pt->first_chunk), (unsigned long long)pt->nchunks,
+                      (unsigned long long)ch->file_off,
+                      (unsigned long long)(ch->file_off + ch->stored), what);
+}
+
+/* Chunk ci's decoded bytes did not hash to its record on the GPU: read them back and hash them
+ * here, so that the message says whether the bytes are wrong (the container is damaged) or the
+ * hash kernel is (a hoist bug, which HOIST_GPU_DECODE=0 steps around). */
+static int hash_fail(hoist__load *ld, uint32_t ci)
+{
+    hoist__gdec *gd = ld->gdec;
+    const hoist__table *t = ld->table;
+    const hoist__chunk *ch = &t->packed->chunks[ci];
+    uint8_t *buf = hoist__malloc(ch->len ? ch->len : 1);
+    RETURN_IF(!buf, HOIST_E_NOMEM, "out of memory reading back a %u-byte chunk", ch->len);
+    int rc = gd->g->copy_d2h(buf, chunk_dst(ld, ch), ch->len, gd->device);
+    uint64_t h = rc == HOIST_OK ? XXH3_64bits(buf, ch->len) : 0;
+    hoist__free(buf);
+    if (rc < 0) return rc;
+    char what[200];
+    if (h == ch->xxh3) {
+        snprintf(what, sizeof what,
+                 "the GPU's XXH3 of its decoded bytes differs from the CPU's, which matches the "
+                 "record %016llx: a hoist bug (HOIST_GPU_DECODE=0 decodes on the CPU instead)",
+                 (unsigned long long)ch->xxh3);
+        return chunk_fail(t, ci, HOIST_E_INTERNAL, what);
+    }
+    snprintf(what, sizeof what,
+             "decoded on the GPU, its bytes hash to %016llx, the container recorded %016llx",
+             (unsigned long long)h, (unsigned long long)ch->xxh3);
+    return chunk_fail(t, ci, HOIST_E_INTEGRITY, what);
+}
+
 int hoist__gdec_finish(hoist__load *ld)
 {
     hoist__gdec *gd = ld->gdec;
     const hoist__table *t = ld->table;
-    uint32_t first = UINT32_MAX;
+    uint32_t first[NERR] = {UINT32_MAX, UINT32_MAX};
     for (unsigned i = 0; i < gd->nworkers; i++) {
-        uint32_t e;
-        RETURN_IF_ERR(gd->g->copy_d2h(&e, gd->w[i].dev + gd->stage + gd->list_bytes, sizeof e,
+        uint32_t e[NERR];
+        RETURN_IF_ERR(gd->g->copy_d2h(e, gd->w[i].dev + gd->stage + gd->list_bytes, sizeof e,
                                       gd->device));
-        if (e < first) first = e;
+        for (unsigned k = 0; k < NERR; k++)
+            if (e[k] < first[k]) first[k] = e[k];
     }
-    if (first == UINT32_MAX) return HOIST_OK;
-    RETURN_IF(first >= t->packed->nchunks, HOIST_E_INTERNAL,
-              "%s: the GPU decoder reported chunk %u of %llu", t->files[0].path, first,
-              (unsigned long long)t->packed->nchunks);
-    const hoist__chunk *ch = &t->packed->chunks[first];
-    const hoist__packed_tensor *pt = &t->packed->tensors[ch->tensor];
-    return hoist__err(HOIST_E_DECODE,
-                      "%s: tensor '%s', chunk %llu of %llu (bytes %llu..%llu of the file): the "
-                      "GPU decoder found a block whose bits are no code or do not end on its "
-                      "recorded word",
-                      t->files[0].path, t->tensors[ch->tensor].name,
-                      (unsigned long long)(first - pt->first_chunk),
-                      (unsigned long long)pt->nchunks, (unsigned long long)ch->file_off,
-                      (unsigned long long)(ch->file_off + ch->stored));
+    for (unsigned k = 0; k < NERR; k++)
+        RETURN_IF(first[k] != UINT32_MAX && first[k] >= t->packed->nchunks, HOIST_E_INTERNAL,
+                  "%s: the GPU decoder reported chunk %u of %llu", t->files[0].path, first[k],
+                  (unsigned long long)t->packed->nchunks);
+    if (first[0] != UINT32_MAX)
+        return chunk_fail(t, first[0], HOIST_E_DECODE,
+                          "the GPU decoder found a block whose bits are no code or do not end "
+                          "on its recorded word");
+    if (first[1] != UINT32_MAX) return hash_fail(ld, first[1]);
+    return HOIST_OK;
 }
 
 void hoist__gdec_close(hoist__load *ld)

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 static char *dir;
 
@@ -218,12 +219,14 @@ static void fill(uint8_t *p, size_t elems, int pat, uint32_t seed)
     }
 }
 
-/* Encodes n chunks of `elems` elements at unaligned offsets of one staged window, decodes them
- * with the CUDA kernel into device memory, and returns the kernel's milliseconds; want/got hold
- * the original and the GPU's bytes (host memory), cpu the CPU decoder's. */
+/* Encodes n chunks of `elems` elements at unaligned offsets of one staged window, decodes and
+ * hashes them with the CUDA kernels into device memory, and returns the kernels' milliseconds;
+ * want/got hold the original and the GPU's bytes (host memory), cpu the CPU decoder's, err the
+ * two error words (decoding, hashing). corrupt 1 flips a bit of chunk n/2's bitstream, 2 its
+ * recorded hash. */
 typedef struct staged_run {
     uint8_t *want, *got, *cpu;
-    uint32_t err;
+    uint32_t err[2];
     float ms;
 } staged_run;
 
@@ -235,7 +238,7 @@ static staged_run gpu_decode_chunks(uint32_t n, uint32_t elems, int pat, int cor
     uint64_t len = 2ull * elems, cap = 2 * len + 1024, total = n * len;
     uint8_t *stage = calloc(1, n * (cap + 3) + HOIST_GPU_CODEC_SLACK);
     staged_run r = {.want = malloc(total), .got = malloc(total), .cpu = malloc(total),
-                    .err = UINT32_MAX};
+                    .err = {UINT32_MAX, UINT32_MAX}};
     hoist__gpu_codec_chunk *d = calloc(n, sizeof *d);
     uint8_t *dev_out = NULL, *dev_in = NULL, *dev_d = NULL, *dev_err = NULL;
     uint64_t at = 3, stage_bytes;
@@ -250,12 +253,14 @@ static staged_run gpu_decode_chunks(uint32_t n, uint32_t elems, int pat, int cor
                                               sizeof why), 0);
         ck_assert_int_eq(hoist__exphuff_decode(stage + at, &x, r.cpu + i * len, why, sizeof why),
                          0);
-        d[i] = (hoist__gpu_codec_chunk){.in = (uint32_t)at, .elems = x.elems,
+        d[i] = (hoist__gpu_codec_chunk){.xxh3 = XXH3_64bits(w, len), .in = (uint32_t)at,
+                                        .elems = x.elems,
                                         .block_elems = x.block_elems, .syms = x.syms,
                                         .offsets = x.offsets, .raw = x.raw, .bits = x.bits,
                                         .words = x.words, .index = i};
         memcpy(d[i].count, x.count, sizeof d[i].count);
-        if (corrupt && i == n / 2) stage[at + x.bits + 1] ^= 0x10;
+        if (corrupt == 1 && i == n / 2) stage[at + x.bits + 1] ^= 0x10;
+        if (corrupt == 2 && i == n / 2) d[i].xxh3 ^= 1;
         at += st + (i % 4);
     }
     stage_bytes = at + HOIST_GPU_CODEC_SLACK;
@@ -271,7 +276,7 @@ static staged_run gpu_decode_chunks(uint32_t n, uint32_t elems, int pat, int cor
     ck_assert_int_eq(g->event_create_timed(0, &e1), HOIST_OK);
     ck_assert_int_eq(g->copy_h2d(dev_in, stage, stage_bytes, s), HOIST_OK);
     ck_assert_int_eq(g->copy_h2d(dev_d, d, n * sizeof *d, s), HOIST_OK);
-    ck_assert_int_eq(g->copy_h2d(dev_err, &r.err, 4, s), HOIST_OK);
+    ck_assert_int_eq(g->copy_h2d(dev_err, r.err, sizeof r.err, s), HOIST_OK);
     uint32_t groups = (elems / HOIST_EXPHUFF_BLOCK + 1 + HOIST_GPU_CODEC_THREADS - 1) /
                       HOIST_GPU_CODEC_THREADS;
     ck_assert_int_eq(g->event_record(e0, s), HOIST_OK);
@@ -282,7 +287,7 @@ static staged_run gpu_decode_chunks(uint32_t n, uint32_t elems, int pat, int cor
     ck_assert_int_eq(g->stream_sync(s), HOIST_OK);
     ck_assert_int_eq(g->event_elapsed(e0, e1, &r.ms), HOIST_OK);
     ck_assert_int_eq(g->copy_d2h(r.got, dev_out, total, 0), HOIST_OK);
-    ck_assert_int_eq(g->copy_d2h(&r.err, dev_err, 4, 0), HOIST_OK);
+    ck_assert_int_eq(g->copy_d2h(r.err, dev_err, sizeof r.err, 0), HOIST_OK);
     g->event_destroy(e0);
     g->event_destroy(e1);
     g->stream_destroy(s);
@@ -303,9 +308,10 @@ static void staged_free(staged_run *r)
 }
 
 /* The kernel and the CPU decoder give the original bytes for every pattern and awkward size
- * (less than a block, odd counts, a 4 MiB chunk of many groups), chunks at unaligned offsets;
- * a flipped bit makes the kernel name that chunk or decode other bytes. Prints the kernel's
- * output rate on 256 MiB of normal-like bf16. */
+ * (less than a block, odd counts, a 4 MiB chunk of many groups), chunks at unaligned offsets,
+ * and the hash kernel finds every chunk's XXH3 as libxxhash does (the short lengths included);
+ * a flipped bit makes a kernel name that chunk, and so does a wrong recorded hash (the hash
+ * kernel alone). Prints the kernels' output rate on 256 MiB of normal-like bf16. */
 START_TEST(test_codec_kernel_agrees_with_cpu)
 {
     static const uint32_t sizes[] = {1, 3, 255, 1025, 4097, 131072, 2097152};
@@ -313,20 +319,27 @@ START_TEST(test_codec_kernel_agrees_with_cpu)
         for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
             uint32_t n = sizes[k] > 200000 ? 2 : 5;
             staged_run r = gpu_decode_chunks(n, sizes[k], pat, 0);
-            ck_assert_uint_eq(r.err, UINT32_MAX);
+            ck_assert_uint_eq(r.err[0], UINT32_MAX);
+            ck_assert_msg(r.err[1] == UINT32_MAX, "hash: pattern %d, %u elements", pat, sizes[k]);
             ck_assert_msg(memcmp(r.cpu, r.want, 2ull * n * sizes[k]) == 0, "cpu: pattern %d", pat);
             ck_assert_msg(memcmp(r.got, r.want, 2ull * n * sizes[k]) == 0,
                           "gpu: pattern %d, %u elements", pat, sizes[k]);
             staged_free(&r);
         }
     staged_run bad = gpu_decode_chunks(5, 131072, 0, 1);
-    ck_assert(bad.err == 2 || memcmp(bad.got, bad.want, 10 * 131072) != 0);
+    ck_assert(bad.err[0] == 2 || bad.err[1] == 2);
     staged_free(&bad);
+    staged_run wrong = gpu_decode_chunks(5, 131072, 0, 2);
+    ck_assert_uint_eq(wrong.err[0], UINT32_MAX);
+    ck_assert_uint_eq(wrong.err[1], 2);
+    ck_assert(memcmp(wrong.got, wrong.want, 10 * 131072) == 0);
+    staged_free(&wrong);
     staged_run big = gpu_decode_chunks(64, 2097152, 0, 0);
-    ck_assert_uint_eq(big.err, UINT32_MAX);
+    ck_assert_uint_eq(big.err[0], UINT32_MAX);
+    ck_assert_uint_eq(big.err[1], UINT32_MAX);
     ck_assert(memcmp(big.got, big.want, 64ull * 4194304) == 0);
-    printf("codec kernel: 256 MiB of bf16 decoded in %.3f ms: %.1f GB/s of output\n", big.ms,
-           64.0 * 4194304 / (big.ms * 1e-3) / 1e9);
+    printf("codec kernels: 256 MiB of bf16 decoded and hashed in %.3f ms: %.1f GB/s of output\n",
+           big.ms, 64.0 * 4194304 / (big.ms * 1e-3) / 1e9);
     staged_free(&big);
 }
 END_TEST
@@ -354,7 +367,7 @@ START_TEST(test_codec_gpu_load_equals_original)
                 hoist_load_stats st = HOIST_LOAD_STATS_INIT;
                 ck_assert_int_eq(hoist_weights_stats(w, &st), HOIST_OK);
                 ck_assert_uint_gt(st.gpu_decoded_bytes, hoist_model_total_bytes(m) / 2);
-                ck_assert_uint_eq(st.unhashed_bytes, verify ? 0 : st.gpu_decoded_bytes);
+                ck_assert_uint_eq(st.unhashed_bytes, 0);
                 hoist_weights_free(w);
             }
         setenv("HOIST_GPU_DECODE", "0", 1);
@@ -373,8 +386,9 @@ START_TEST(test_codec_gpu_load_equals_original)
 }
 END_TEST
 
-/* The handcrafted codec 2 containers (tests/data/packed/g_*, good_gpu) loaded into cuda:0 with
- * verification: the status cases.tsv lists, naming what it lists, device memory given back. */
+/* The handcrafted codec 2 containers (tests/data/packed/g_*, good_gpu) loaded into cuda:0, with
+ * verification and without (the hash kernel alone): the status cases.tsv lists, naming what it
+ * lists, device memory given back. */
 START_TEST(test_codec_gpu_handcrafted)
 {
     char *tsv = tu_data("packed/cases.tsv");
@@ -394,14 +408,14 @@ START_TEST(test_codec_gpu_handcrafted)
         snprintf(rel, sizeof rel, "packed/%s", name);
         char *path = tu_data(rel);
         hoist_model *m = tu_open_ok(path);
-        for (size_t p = 0; p < 3; p++) {
+        for (size_t p = 0; p < 6; p++) {
             hoist_weights *w;
-            int rc = load_gpu(m, paths[p], HOIST_VERIFY_READBACK, -1, &w);
+            int rc = load_gpu(m, paths[p % 3], p < 3 ? HOIST_VERIFY_READBACK : 0, -1, &w);
             char want[80];
             snprintf(want, sizeof want, "HOIST_E_%s", load_s);
             ck_assert_msg(strcmp(load_s, "OK") == 0 ? rc == HOIST_OK
                                                     : strcmp(hoist_status_name(rc), want) == 0,
-                          "%s via %s: %s: %s", name, hoist_path_name(paths[p]),
+                          "%s via %s: %s: %s", name, hoist_path_name(paths[p % 3]),
                           hoist_status_name(rc), hoist_last_error());
             if (rc < 0)
                 ck_assert_msg(strstr(hoist_last_error(), needle), "%s: '%s' lacks '%s'", name,

@@ -613,8 +613,6 @@ START_TEST(test_handcrafted_cases)
                     hoist__gpu_set_hooks(dev ? &h : NULL);
                     hoist_load_options o = HOIST_LOAD_OPTIONS_DEFAULT;
                     o.path = paths[pi];
-                    /* codec 2 chunks decoded "on the device" are hashed only when verifying */
-                    if (dev) o.verify = HOIST_VERIFY_READBACK;
                     hoist_weights *w = NULL;
                     rc = hoist_load(m, &o, &w);
                     ck_assert_msg(rc == status_of(load_s), "%s via %s: load gave %s: %s", name,
@@ -896,27 +894,30 @@ START_TEST(test_exphuff_host_twin_agrees)
         hoist__exphuff x;
         char why[256];
         ck_assert_int_eq(hoist__exphuff_parse(stage + at, (uint32_t)st, len, &x, why, sizeof why), 0);
-        d[i] = (hoist__gpu_codec_chunk){.out = (uint64_t)(uintptr_t)got[i], .in = at,
+        d[i] = (hoist__gpu_codec_chunk){.out = (uint64_t)(uintptr_t)got[i],
+                                        .xxh3 = XXH3_64bits(want[i], len), .in = at,
                                         .elems = x.elems, .block_elems = x.block_elems,
                                         .syms = x.syms, .offsets = x.offsets, .raw = x.raw,
                                         .bits = x.bits, .words = x.words, .index = (uint32_t)i};
         memcpy(d[i].count, x.count, sizeof d[i].count);
         at += (uint32_t)st + 3;
     }
-    uint32_t err = UINT32_MAX;
+    uint32_t err[2] = {UINT32_MAX, UINT32_MAX};
     ck_assert_int_eq(hoist__gpu_codec_decode(&hoist__gpu_host, HOIST_DEVICE_HOST, NULL, stage, d,
-                                             N, 2, &err),
+                                             N, 2, err),
                      HOIST_OK);
-    ck_assert_uint_eq(err, UINT32_MAX);
+    ck_assert_uint_eq(err[0], UINT32_MAX);
+    ck_assert_uint_eq(err[1], UINT32_MAX); /* every chunk hashes to its record */
     for (int i = 0; i < N; i++)
         ck_assert_msg(memcmp(got[i], want[i], 2 * elems[i]) == 0, "chunk %d differs", i);
-    /* a flipped bit in chunk 2's bitstream: the twin names chunk 2, or decodes other bytes */
+    /* a flipped bit in chunk 2's bitstream: the twin names chunk 2, as undecodable or (having
+     * decoded other bytes) as not hashing to its record */
     stage[d[2].in + d[2].bits + 5] ^= 0x40;
     memset(got[2], 0, 2 * elems[2]);
     ck_assert_int_eq(hoist__gpu_codec_decode(&hoist__gpu_host, HOIST_DEVICE_HOST, NULL, stage,
-                                             d + 2, 1, 1, &err),
+                                             d + 2, 1, 1, err),
                      HOIST_OK);
-    ck_assert(err == 2 || memcmp(got[2], want[2], 2 * elems[2]) != 0);
+    ck_assert(err[0] == 2 || err[1] == 2);
     for (int i = 0; i < N; i++) {
         free(want[i]);
         free(got[i]);
@@ -943,7 +944,8 @@ START_TEST(test_exphuff_decoders_agree_on_damage)
     hoist__exphuff x;
     char why[256];
     ck_assert_int_eq(hoist__exphuff_parse(good, (uint32_t)stored, len, &x, why, sizeof why), 0);
-    hoist__gpu_codec_chunk d = {.out = (uint64_t)(uintptr_t)twin, .in = 0, .elems = x.elems,
+    hoist__gpu_codec_chunk d = {.out = (uint64_t)(uintptr_t)twin, .xxh3 = XXH3_64bits(src, len),
+                                .in = 0, .elems = x.elems,
                                 .block_elems = x.block_elems, .syms = x.syms,
                                 .offsets = x.offsets, .raw = x.raw, .bits = x.bits,
                                 .words = x.words, .index = 0};
@@ -960,14 +962,16 @@ START_TEST(test_exphuff_decoders_agree_on_damage)
                 bad[at + xs(&seed) % 4] ^= (uint8_t)(1u << (xs(&seed) % 8));
         }
         int cpu_ok = hoist__exphuff_decode(bad, &x, cpu, why, sizeof why) == 0;
-        uint32_t err = UINT32_MAX;
+        uint32_t err[2] = {UINT32_MAX, UINT32_MAX};
         ck_assert_int_eq(hoist__gpu_codec_decode(&hoist__gpu_host, HOIST_DEVICE_HOST, NULL, bad,
-                                                 &d, 1, 1, &err),
+                                                 &d, 1, 1, err),
                          HOIST_OK);
-        int twin_ok = err == UINT32_MAX;
+        int twin_ok = err[0] == UINT32_MAX;
         ck_assert_msg(cpu_ok == twin_ok, "trial %d: CPU %s, twin %s (%s)", trial,
                       cpu_ok ? "accepts" : "refuses", twin_ok ? "accepts" : "refuses", why);
         if (cpu_ok) ck_assert_msg(memcmp(cpu, twin, len) == 0, "trial %d: bytes differ", trial);
+        if (cpu_ok) /* a damaged chunk that still decodes is caught by its hash, only then */
+            ck_assert_uint_eq(err[1], memcmp(twin, src, len) ? 0 : UINT32_MAX);
         cpu_ok ? accepted++ : refused++;
     }
     ck_assert_uint_gt(accepted, 0); /* both verdicts were exercised */
@@ -1034,8 +1038,8 @@ static hoist_weights *load_opts(hoist_model *m, hoist_path path, int dev, unsign
 
 /* pack --codec gpu -> a version 2 container; every path, on the host (CPU decoder) and through
  * the device pipeline (the GPU decoding path with the host twin), with and without
- * verification, gives the original bytes; the stats say what the GPU decoded and what no hash
- * saw. Chunks of 4 KiB and 64 KiB. */
+ * verification, gives the original bytes; the stats say what the GPU decoded, and that every
+ * byte of it was hashed. Chunks of 4 KiB and 64 KiB. */
 START_TEST(test_codec_gpu_pack_load)
 {
     char *src = tu_path(dir, "c.safetensors"), *dst = tu_path(dir, "c.hoist");
@@ -1077,7 +1081,7 @@ START_TEST(test_codec_gpu_pack_load)
                     hoist__gpu_set_hooks(NULL);
                     if (dev) {
                         ck_assert_uint_gt(st.gpu_decoded_bytes, 300000);
-                        ck_assert_uint_eq(st.unhashed_bytes, verify ? 0 : st.gpu_decoded_bytes);
+                        ck_assert_uint_eq(st.unhashed_bytes, 0);
                     } else {
                         ck_assert_uint_eq(st.gpu_decoded_bytes, 0);
                     }
@@ -1104,28 +1108,63 @@ START_TEST(test_codec_gpu_pack_load)
 }
 END_TEST
 
-/* A codec 2 chunk whose recorded hash is wrong: the host load and hoist verify fail on it; a
- * load that decodes it on the device loads it unhashed, says so in its stats, and fails once
- * verification is asked for. */
-START_TEST(test_codec_gpu_hash_needs_verify)
+/* A codec 2 chunk whose recorded hash is wrong: a load that decodes it on the device (the hash
+ * kernel's host twin) fails naming the tensor and saying that the bytes, read back and hashed
+ * on the CPU, differ from the record; with verification too; the host load and hoist verify
+ * fail on it as well. */
+START_TEST(test_codec_gpu_hash_checked)
 {
     char *path = tu_data("packed/g_chunk_hash.hoist");
     hoist_model *m = tu_open_ok(path);
-    hoist_load_stats st;
-    hoist_weights *w = load_opts(m, HOIST_PATH_STREAM, 1, 1, 0, &st);
-    ck_assert_uint_eq(st.gpu_decoded_bytes, 4096);
-    ck_assert_uint_eq(st.unhashed_bytes, 4096);
-    hoist_weights_free(w);
-    hoist_load_options o = HOIST_LOAD_OPTIONS_DEFAULT;
-    o.verify = HOIST_VERIFY_MANIFEST;
-    w = NULL;
-    ck_assert_int_eq(hoist_load(m, &o, &w), HOIST_E_INTEGRITY); /* still the device pipeline */
-    ck_assert_ptr_nonnull(strstr(hoist_last_error(), "h.weight"));
+    for (unsigned verify = 0; verify <= HOIST_VERIFY_MANIFEST; verify += HOIST_VERIFY_MANIFEST) {
+        hoist__gpu_hooks h = {.host_as_device = true};
+        hoist__gpu_set_hooks(&h);
+        hoist_load_options o = HOIST_LOAD_OPTIONS_DEFAULT;
+        o.path = HOIST_PATH_STREAM;
+        o.verify = verify;
+        hoist_weights *w = NULL;
+        ck_assert_int_eq(hoist_load(m, &o, &w), HOIST_E_INTEGRITY);
+        ck_assert_ptr_null(w);
+        ck_assert_ptr_nonnull(strstr(hoist_last_error(), "h.weight"));
+        if (!verify) /* the GPU's verdict, confirmed on the CPU (with verify, staging's hash) */
+            ck_assert_msg(strstr(hoist_last_error(), "decoded on the GPU, its bytes hash to"),
+                          "%s", hoist_last_error());
+        for (int r = 0; r < HOIST_GPU_NRES; r++)
+            if (r != HOIST_GPU_RES_PINNED) ck_assert_int_eq(hoist__gpu_live(r), 0);
+    }
     hoist__gpu_set_hooks(NULL);
+    hoist_weights *w = NULL;
     ck_assert_int_eq(hoist_load(m, NULL, &w), HOIST_E_INTEGRITY);
     ck_assert_int_eq(hoist_model_verify(m, NULL), HOIST_E_INTEGRITY);
     hoist_model_free(m);
     free(path);
+}
+END_TEST
+
+/* The hash kernel's XXH3 (its host twin: every lane's share of each block, summed as the warp
+ * sums them) and the one-thread hoist__xxh3_64 are libxxhash's XXH3_64bits for every length
+ * class (0, 1-3, 4-8, 9-16, 17-128, 129-240, then whole and partial 1024-byte blocks, the last
+ * stripe overlapping the one before) and at every alignment. */
+START_TEST(test_xxh3_twin_is_libxxhash)
+{
+    static const uint8_t sec[HOIST__XXH3_SECRET_SIZE] = {HOIST__XXH3_SECRET_BYTES};
+    size_t cap = 300000;
+    uint8_t *buf = malloc(cap + 8);
+    uint32_t x = 99;
+    for (size_t i = 0; i < cap + 8; i++) buf[i] = (uint8_t)xs(&x);
+    static const size_t big[] = {1023, 1024, 1025, 1087, 1088, 1089, 2047, 2048, 2049, 4096 + 65,
+                                 65536, 262144, 262145, 299999};
+    for (size_t k = 0; k < 2100 + sizeof big / sizeof *big; k++) {
+        size_t len = k < 2100 ? k : big[k - 2100];
+        for (size_t at = 0; at < 8; at += (len > 4096 ? 7 : 1)) {
+            uint64_t want = XXH3_64bits(buf + at, len);
+            ck_assert_msg(hoist__gpu_codec_xxh3(buf + at, len) == want, "kernel way, len %zu at %zu",
+                          len, at);
+            ck_assert_msg(hoist__xxh3_64(buf + at, len, sec) == want, "one thread, len %zu at %zu",
+                          len, at);
+        }
+    }
+    free(buf);
 }
 END_TEST
 
@@ -1216,7 +1255,8 @@ int main(void)
     tcase_add_test(tc, test_exphuff_host_twin_agrees);
     tcase_add_test(tc, test_exphuff_decoders_agree_on_damage);
     tcase_add_test(tc, test_codec_gpu_pack_load);
-    tcase_add_test(tc, test_codec_gpu_hash_needs_verify);
+    tcase_add_test(tc, test_codec_gpu_hash_checked);
+    tcase_add_test(tc, test_xxh3_twin_is_libxxhash);
     tcase_add_test(tc, test_codec_gpu_gen_ratio);
     tcase_add_test(tc, test_cli_codec);
     suite_add_tcase(s, tc);

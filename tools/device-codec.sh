@@ -7,9 +7,9 @@
 #          decoders agree) and test_packed;
 #   bench  generates a SIZE bf16 checkpoint (hoist gen), packs it with --codec zstd and --codec
 #          gpu, and measures, REPS rounds in rotated order, each load a fresh process into cuda:0:
-#          raw (the safetensors), zstd, gpu (decoded on the GPU), gpu-cpu (the same container
-#          decoded on the CPU: HOIST_GPU_DECODE=0) and gpu+verify (GPU decode, then every chunk
-#          hashed read back), warm (page cache holding the files) and cold (drop_caches before
+#          raw (the safetensors), zstd, gpu (decoded and hashed on the GPU), gpu-cpu (the same
+#          container decoded on the CPU: HOIST_GPU_DECODE=0) and gpu+verify (GPU decode, then
+#          every chunk also hashed read back), warm (page cache holding the files) and cold (drop_caches before
 #          each load); then `hoist bench` on the raw model for the ceilings of the same run
 #          (raw O_DIRECT read, host staging, pinned host-to-device copy).
 # Writes $OUT/codec.log, $OUT/codec.csv (one row per load) and $OUT/ceilings.csv (or ./out).

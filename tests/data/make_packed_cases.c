@@ -560,8 +560,8 @@ int main(int argc, char **argv)
             "`hoist_load` (every path) and of `hoist_model_verify` when the open succeeds. A\n"
             "load and `hoist verify` check every chunk's hash and every tensor's: a tensor hash\n"
             "that contradicts its chunks fails both (`c26_tensor_hash*`). A load that decodes\n"
-            "codec 2 chunks on the GPU (or through the device pipeline's host twin) hashes them\n"
-            "only when verifying, so the test verifies those loads (docs/PACKED.md).\n\n"
+            "codec 2 chunks on the GPU (or through the device pipeline's host twin) hashes each\n"
+            "chunk there; it does not check the tensor hash (docs/PACKED.md).\n\n"
             "| file | case | open | load | verify | what |\n|---|---|---|---|---|---|\n");
     one("good.hoist", 0, "OK", "OK", "OK", "", "the valid model", NULL);
     one("empty.hoist", 0, "OK", "OK", "OK", "", "no tensors, no chunks", m_empty);
@@ -676,7 +676,7 @@ int main(int argc, char **argv)
     one_gpu("g_no_code.hoist", 38, "OK", "DECODE", "DECODE", "h.weight",
             "bits \"11\" that the table assigns no symbol (CPU and GPU decoders)", g_no_code);
     one_gpu("g_chunk_hash.hoist", 26, "OK", "INTEGRITY", "INTEGRITY", "h.weight",
-            "hash of the codec 2 chunk wrong (a GPU load checks it only when verifying)",
+            "hash of the codec 2 chunk wrong (a GPU load checks it with its hash kernel)",
             g_chunk_hash);
     buf tiny = {0};
     put(&tiny, "HOISTPAK", 8);
