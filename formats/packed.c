@@ -638,9 +638,7 @@ void hoist__decoder_free(hoist__decoder *d)
 }
 
 /* Fails naming where the chunk lives, then why (printf-style). */
-static int chunk_err(const hoist__table *t, uint64_t ci, int status, const char *fmt, ...)
-    HOIST_PRINTF(4, 5);
-static int chunk_err(const hoist__table *t, uint64_t ci, int status, const char *fmt, ...)
+int hoist__packed_chunk_err(const hoist__table *t, uint64_t ci, int status, const char *fmt, ...)
 {
     const hoist__chunk *c = &t->packed->chunks[ci];
     const hoist__tensor *ti = &t->tensors[c->tensor];
@@ -668,38 +666,40 @@ static int zstd_frame(const hoist__table *t, hoist__decoder *d, uint64_t ci, con
     ZSTD_frameHeader fh;
     size_t r = ZSTD_getFrameHeader(&fh, in, c->stored);
     if (r != 0) /* > 0: the frame header itself is cut short */
-        return chunk_err(t, ci, HOIST_E_DECODE, "bad zstd frame header: %s",
-                         ZSTD_isError(r) ? ZSTD_getErrorName(r) : "truncated");
+        return hoist__packed_chunk_err(t, ci, HOIST_E_DECODE, "bad zstd frame header: %s",
+                                       ZSTD_isError(r) ? ZSTD_getErrorName(r) : "truncated");
     if (fh.frameType != ZSTD_frame)
-        return chunk_err(t, ci, HOIST_E_DECODE, "a skippable frame where data should be");
+        return hoist__packed_chunk_err(t, ci, HOIST_E_DECODE,
+                                       "a skippable frame where data should be");
     if (fh.frameContentSize == ZSTD_CONTENTSIZE_UNKNOWN)
-        return chunk_err(t, ci, HOIST_E_DECODE,
-                         "the frame does not declare its decoded size (the chunk holds %u bytes)",
-                         c->len);
+        return hoist__packed_chunk_err(
+            t, ci, HOIST_E_DECODE,
+            "the frame does not declare its decoded size (the chunk holds %u bytes)", c->len);
     if (fh.frameContentSize != c->len)
-        return chunk_err(t, ci, HOIST_E_DECODE,
-                         "the frame declares %llu decoded bytes, the chunk holds %u",
-                         (unsigned long long)fh.frameContentSize, c->len);
+        return hoist__packed_chunk_err(t, ci, HOIST_E_DECODE,
+                                       "the frame declares %llu decoded bytes, the chunk holds %u",
+                                       (unsigned long long)fh.frameContentSize, c->len);
     uint64_t wmax = t->packed->chunk_bytes > (1u << ZSTD_WINDOWLOG_MIN)
                         ? t->packed->chunk_bytes
                         : (1u << ZSTD_WINDOWLOG_MIN);
     if (fh.windowSize > wmax)
-        return chunk_err(t, ci, HOIST_E_DECODE,
-                         "the frame asks for a %llu-byte window (chunks are %llu bytes)",
-                         (unsigned long long)fh.windowSize,
-                         (unsigned long long)t->packed->chunk_bytes);
+        return hoist__packed_chunk_err(
+            t, ci, HOIST_E_DECODE, "the frame asks for a %llu-byte window (chunks are %llu bytes)",
+            (unsigned long long)fh.windowSize, (unsigned long long)t->packed->chunk_bytes);
     size_t whole = ZSTD_findFrameCompressedSize(in, c->stored);
     if (ZSTD_isError(whole))
-        return chunk_err(t, ci, HOIST_E_DECODE, "zstd: %s", ZSTD_getErrorName(whole));
+        return hoist__packed_chunk_err(t, ci, HOIST_E_DECODE, "zstd: %s", ZSTD_getErrorName(whole));
     if (whole != c->stored)
-        return chunk_err(t, ci, HOIST_E_DECODE, "%llu trailing bytes after a %llu-byte frame",
-                         (unsigned long long)(c->stored - whole), (unsigned long long)whole);
+        return hoist__packed_chunk_err(
+            t, ci, HOIST_E_DECODE, "%llu trailing bytes after a %llu-byte frame",
+            (unsigned long long)(c->stored - whole), (unsigned long long)whole);
     size_t got = ZSTD_decompressDCtx(d->dctx, dst, c->len, in, c->stored);
     if (ZSTD_isError(got))
-        return chunk_err(t, ci, HOIST_E_DECODE, "zstd: %s", ZSTD_getErrorName(got));
+        return hoist__packed_chunk_err(t, ci, HOIST_E_DECODE, "zstd: %s", ZSTD_getErrorName(got));
     if (got != c->len)
-        return chunk_err(t, ci, HOIST_E_DECODE, "the frame decodes to %llu bytes, not %u",
-                         (unsigned long long)got, c->len);
+        return hoist__packed_chunk_err(t, ci, HOIST_E_DECODE,
+                                       "the frame decodes to %llu bytes, not %u",
+                                       (unsigned long long)got, c->len);
     return HOIST_OK;
 }
 
@@ -709,7 +709,7 @@ int hoist__packed_exphuff_check(const hoist__table *t, uint64_t ci, const uint8_
     const hoist__chunk *c = &t->packed->chunks[ci];
     char why[200];
     if (hoist__exphuff_parse(in, c->stored, c->len, x, why, sizeof why) < 0)
-        return chunk_err(t, ci, HOIST_E_DECODE, "%s", why);
+        return hoist__packed_chunk_err(t, ci, HOIST_E_DECODE, "%s", why);
     return HOIST_OK;
 }
 
@@ -719,7 +719,7 @@ static int exphuff_chunk(const hoist__table *t, uint64_t ci, const uint8_t *in, 
     RETURN_IF_ERR(hoist__packed_exphuff_check(t, ci, in, &x));
     char why[200];
     if (hoist__exphuff_decode(in, &x, out, why, sizeof why) < 0)
-        return chunk_err(t, ci, HOIST_E_DECODE, "%s", why);
+        return hoist__packed_chunk_err(t, ci, HOIST_E_DECODE, "%s", why);
     return HOIST_OK;
 }
 
@@ -748,8 +748,9 @@ int hoist__packed_decode(const hoist__table *t, hoist__decoder *d, uint64_t ci, 
     if (decode_ns) *decode_ns += (uint64_t)((t1 - t0) * 1e9);
     if (hash_ns) *hash_ns += (uint64_t)((t2 - t1) * 1e9);
     if (h != c->xxh3)
-        return chunk_err(t, ci, HOIST_E_INTEGRITY,
-                         "decoded bytes hash to %016llx, the container recorded %016llx",
-                         (unsigned long long)h, (unsigned long long)c->xxh3);
+        return hoist__packed_chunk_err(
+            t, ci, HOIST_E_INTEGRITY,
+            "decoded bytes hash to %016llx, the container recorded %016llx", (unsigned long long)h,
+            (unsigned long long)c->xxh3);
     return HOIST_OK;
 }

@@ -30,6 +30,7 @@
 #ifndef HOIST_PACKED_H
 #define HOIST_PACKED_H
 
+#include "core/core.h"
 #include "formats/table.h"
 
 #include <stdbool.h>
@@ -126,5 +127,10 @@ int hoist__packed_decode(const hoist__table *t, hoist__decoder *d, uint64_t c, c
 struct hoist__exphuff;
 int hoist__packed_exphuff_check(const hoist__table *t, uint64_t c, const uint8_t *in,
                                 struct hoist__exphuff *x);
+
+/* Fails with `status` for chunk c: the message names the file, the tensor, the chunk's place in
+ * it and its bytes in the file, then the printf-style reason. Returns status. */
+int hoist__packed_chunk_err(const hoist__table *t, uint64_t c, int status, const char *fmt, ...)
+    HOIST_PRINTF(4, 5);
 
 #endif

@@ -54,9 +54,14 @@ static void half_at(uint64_t d[4], const uint8_t *p)
 uint64_t hoist__gpu_codec_xxh3(const uint8_t *in, uint64_t len)
 {
     if (len <= HOIST__XXH3_MIDSIZE_MAX) return hoist__xxh3_short(in, (size_t)len, secret);
-    uint64_t acc[8], sk[8], sum[8], t4[4], key4[4], d[4];
+    uint64_t acc[8], sk[8], sum[8], t4[4], key4[32][4], last4[2][4], d[4];
     hoist__xxh3_init(acc);
     hoist__xxh3_scramble_keys(sk, secret);
+    for (unsigned lane = 0; lane < 32; lane++) /* as each lane reads its keys once */
+        hoist__xxh3_half_keys(key4[lane], secret + 8 * HOIST__XXH3_LANE_STRIPE(lane),
+                              HOIST__XXH3_LANE_HALF(lane));
+    for (unsigned h = 0; h < 2; h++)
+        hoist__xxh3_half_keys(last4[h], secret + HOIST__XXH3_LAST_KEY, h);
     uint64_t blocks = (len - 1) / HOIST__XXH3_BLOCK;
     uint64_t stripes = ((len - 1) - blocks * HOIST__XXH3_BLOCK) / HOIST__XXH3_STRIPE;
     for (uint64_t b = 0; b <= blocks; b++) { /* b == blocks: the partial block and last stripe */
@@ -66,14 +71,12 @@ uint64_t hoist__gpu_codec_xxh3(const uint8_t *in, uint64_t len)
             const uint8_t *mine = in + b * HOIST__XXH3_BLOCK + s * HOIST__XXH3_STRIPE + 32 * h;
             memset(t4, 0, sizeof t4);
             if (b < blocks || s < stripes) {
-                hoist__xxh3_half_keys(key4, secret + 8 * s, h);
                 half_at(d, mine);
-                hoist__xxh3_half(t4, d, key4);
+                hoist__xxh3_half(t4, d, key4[lane]);
             }
             if (b == blocks && s == HOIST__XXH3_BLOCK / HOIST__XXH3_STRIPE - 1) {
-                hoist__xxh3_half_keys(key4, secret + HOIST__XXH3_LAST_KEY, h);
                 half_at(d, in + len - HOIST__XXH3_STRIPE + 32 * h);
-                hoist__xxh3_half(t4, d, key4);
+                hoist__xxh3_half(t4, d, last4[h]);
             }
             for (unsigned j = 0; j < 4; j++) sum[4 * h + j] += t4[j];
         }

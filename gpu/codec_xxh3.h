@@ -7,8 +7,8 @@
  * An input above 240 bytes is cut into 1024-byte blocks of 16 stripes of 64 bytes. Within a
  * block each stripe only adds terms to the eight accumulators, so the stripes may be summed in
  * any order and by different threads (the kernel gives each stripe to two lanes of a warp); the
- * scramble between blocks is the one sequential step. hoist__xxh3_stripe_terms() is that
- * per-stripe piece; hoist__xxh3_64() runs the whole algorithm on one thread. */
+ * scramble between blocks is the one sequential step. hoist__xxh3_half() is a lane's piece of
+ * a stripe; hoist__xxh3_64() runs the whole algorithm on one thread. */
 #ifndef HOIST_GPU_CODEC_XXH3_H
 #define HOIST_GPU_CODEC_XXH3_H
 
@@ -103,7 +103,8 @@ HOIST__XXH_FN uint64_t hoist__xxh3_mix16(const uint8_t *in, const uint8_t *secre
 HOIST__XXH_FN uint64_t hoist__xxh3_short(const uint8_t *in, size_t len, const uint8_t *secret)
 {
     if (len == 0)
-        return hoist__xxh64_avalanche(hoist__xxh3_rd64(secret + 56) ^ hoist__xxh3_rd64(secret + 64));
+        return hoist__xxh64_avalanche(hoist__xxh3_rd64(secret + 56) ^
+                                      hoist__xxh3_rd64(secret + 64));
     if (len <= 3) {
         uint32_t c = (uint32_t)in[0] << 16 | (uint32_t)in[len >> 1] << 24 | in[len - 1] |
                      (uint32_t)len << 8;
@@ -149,7 +150,8 @@ HOIST__XXH_FN uint64_t hoist__xxh3_short(const uint8_t *in, size_t len, const ui
     }
     for (size_t i = 0; i < 8; i++) acc += hoist__xxh3_mix16(in + 16 * i, secret + 16 * i);
     acc = hoist__xxh3_avalanche(acc);
-    for (size_t i = 8; i < len / 16; i++) acc += hoist__xxh3_mix16(in + 16 * i, secret + 16 * (i - 8) + 3);
+    for (size_t i = 8; i < len / 16; i++) /* from secret byte 3 on: XXH3_MIDSIZE_STARTOFFSET */
+        acc += hoist__xxh3_mix16(in + 16 * i, secret + 16 * (i - 8) + 3);
     acc += hoist__xxh3_mix16(in + len - 16, secret + 136 - 17);
     return hoist__xxh3_avalanche(acc);
 }

@@ -9,7 +9,6 @@
 #include "loader/gpu_decode.h"
 #include "loader/source.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
@@ -212,18 +211,6 @@ int hoist__gdec_window(hoist__load *ld, int worker, unsigned slot, size_t wi, co
     return HOIST_OK;
 }
 
-/* Where chunk ci is, for a message: "tensor 'x', chunk k of n (bytes a..b of the file)". */
-static int chunk_fail(const hoist__table *t, uint32_t ci, int status, const char *what)
-{
-    const hoist__chunk *ch = &t->packed->chunks[ci];
-    const hoist__packed_tensor *pt = &t->packed->tensors[ch->tensor];
-    return hoist__err(status, "%s: tensor '%s', chunk %llu of %llu (bytes %llu..%llu of the file): %s",
-                      t->files[0].path, t->tensors[ch->tensor].name,
-                      (unsigned long long)(ci - pt->first_chunk), (unsigned long long)pt->nchunks,
-                      (unsigned long long)ch->file_off,
-                      (unsigned long long)(ch->file_off + ch->stored), what);
-}
-
 /* Chunk ci's decoded bytes did not hash to its record on the GPU: read them back and hash them
  * here, so that the message says whether the bytes are wrong (the container is damaged) or the
  * hash kernel is (a hoist bug, which HOIST_GPU_DECODE=0 steps around). */
@@ -238,18 +225,16 @@ static int hash_fail(hoist__load *ld, uint32_t ci)
     uint64_t h = rc == HOIST_OK ? XXH3_64bits(buf, ch->len) : 0;
     hoist__free(buf);
     if (rc < 0) return rc;
-    char what[200];
-    if (h == ch->xxh3) {
-        snprintf(what, sizeof what,
-                 "the GPU's XXH3 of its decoded bytes differs from the CPU's, which matches the "
-                 "record %016llx: a hoist bug (HOIST_GPU_DECODE=0 decodes on the CPU instead)",
-                 (unsigned long long)ch->xxh3);
-        return chunk_fail(t, ci, HOIST_E_INTERNAL, what);
-    }
-    snprintf(what, sizeof what,
-             "decoded on the GPU, its bytes hash to %016llx, the container recorded %016llx",
-             (unsigned long long)h, (unsigned long long)ch->xxh3);
-    return chunk_fail(t, ci, HOIST_E_INTEGRITY, what);
+    if (h == ch->xxh3)
+        return hoist__packed_chunk_err(
+            t, ci, HOIST_E_INTERNAL,
+            "the GPU's XXH3 of its decoded bytes differs from the CPU's, which matches the record "
+            "%016llx: a hoist bug (HOIST_GPU_DECODE=0 decodes on the CPU instead)",
+            (unsigned long long)ch->xxh3);
+    return hoist__packed_chunk_err(
+        t, ci, HOIST_E_INTEGRITY,
+        "decoded on the GPU, its bytes hash to %016llx, the container recorded %016llx",
+        (unsigned long long)h, (unsigned long long)ch->xxh3);
 }
 
 int hoist__gdec_finish(hoist__load *ld)
@@ -269,9 +254,9 @@ int hoist__gdec_finish(hoist__load *ld)
                   "%s: the GPU decoder reported chunk %u of %llu", t->files[0].path, first[k],
                   (unsigned long long)t->packed->nchunks);
     if (first[0] != UINT32_MAX)
-        return chunk_fail(t, first[0], HOIST_E_DECODE,
-                          "the GPU decoder found a block whose bits are no code or do not end "
-                          "on its recorded word");
+        return hoist__packed_chunk_err(t, first[0], HOIST_E_DECODE,
+                                       "the GPU decoder found a block whose bits are no code or "
+                                       "do not end on its recorded word");
     if (first[1] != UINT32_MAX) return hash_fail(ld, first[1]);
     return HOIST_OK;
 }
