@@ -110,6 +110,7 @@ def child(args):
         out["hoist_path"] = model.hoist_stats.get("path")
         out["hoist_load_s"] = model.hoist_stats.get("seconds")
         out["arena_bytes"] = model.hoist_stats.get("arena_bytes")
+        out["timeline"] = model.hoist_timeline
     if args.memory:
         del model
         gc.collect()
@@ -225,8 +226,9 @@ def main():
                     continue
                 r["run"] = i
                 rows.append(r)
-                print("%-5s %-4s run %d: ready in %.2f s (from_pretrained %.2f s), tokens %s"
-                      % (loader, cache, i, r["ready_s"], r["load_s"], r["tokens"]), flush=True)
+                print("%-5s %-4s run %d: ready in %.2f s (from_pretrained %.2f s), tokens %s%s"
+                      % (loader, cache, i, r["ready_s"], r["load_s"], r["tokens"],
+                         ", timeline %s" % r["timeline"] if "timeline" in r else ""), flush=True)
     mem = run_child(args, "hoist", "warm", memory=True) if args.memory else None
     if args.profile:
         prof = run_child(args, "hoist", "warm", profile=True)
@@ -286,14 +288,14 @@ def main():
     if args.csv:
         keys = ["loader", "cache", "run", "ready_s", "load_s", "context_s", "hoist_load_s",
                 "hoist_path", "param_bytes", "arena_bytes", "mem_before", "mem_loaded",
-                "mem_freed", "tokens", "logits_sha", "inv_freq_sha", "hf_mode", "class", "torch",
+                "mem_freed", "timeline", "tokens", "logits_sha", "inv_freq_sha", "hf_mode", "class", "torch",
                 "transformers", "devices"]
         with open(args.csv, "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=keys, extrasaction="ignore",
                                lineterminator="\n")
             w.writeheader()
             for r in rows:
-                w.writerow({k: (json.dumps(v) if isinstance(v, list) else v)
+                w.writerow({k: (json.dumps(v) if isinstance(v, (list, dict)) else v)
                             for k, v in r.items()})
     return 0 if same and mem_ok and not failed else 1
 

@@ -4,7 +4,8 @@
 # Expects the static device build carried along:
 #   cmake -S . -B build-dev -DHOIST_STATIC_DEPS=ON -DCMAKE_BUILD_TYPE=Release && cmake --build build-dev
 # Writes the log, the table and the CSV under $OUT/embed (or ./out/embed).
-#   tools/device-embed.sh        PRESET=llama-8b (16 GB bf16), COLD=1 WARM=2 TOKENS=8, WORK=/root/hoist-embed
+#   tools/device-embed.sh        PRESET=llama-8b (16 GB bf16), COLD=1 WARM=2 TOKENS=8 PROFILE=1,
+#                                WORK=/root/hoist-embed
 # Stages:
 #  1. the binding's pytest suite with the real transformers and a GPU: test_transformers.py
 #     (logits and greedy tokens equal to from_pretrained's, tied weights, errors, the cuda:0
@@ -17,7 +18,8 @@
 #     load in a fresh process, cold (drop_caches) and warm in the same run; greedy tokens
 #     identical between the two; memory_allocated() up by the model's bytes after the hoist load
 #     and back after the model is dropped; then one more hoist run, profiled (cProfile and the
-#     load thread's timings under $OUT/embed/prof), outside the statistics.
+#     load thread's timings under $OUT/embed/prof), outside the statistics (PROFILE=0: none; every
+#     hoist run reports model.hoist_timeline, where its seconds went, in any case).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${OUT:-$root/out}/embed
@@ -63,7 +65,7 @@ ls -la "$work/$preset" >> "$out/log"
 log "3. time to a ready model on cuda:0: hoist.transformers vs from_pretrained, cold and warm"
 run python3 "$root/python/bench_embed.py" "$work/$preset" --device cuda:0 \
     --cold "${COLD:-1}" --warm "${WARM:-2}" --tokens "${TOKENS:-8}" --memory \
-    --profile "$out/prof" --csv "$out/embed.csv"
+    $([ "${PROFILE:-1}" = 1 ] && echo --profile "$out/prof") --csv "$out/embed.csv"
 # the CSV as aligned columns (python, since the device machine has no column(1))
 [ -f "$out/embed.csv" ] && python3 -c 'import csv, sys
 rows = list(csv.reader(open(sys.argv[1])))

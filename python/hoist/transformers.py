@@ -22,6 +22,7 @@ import logging
 import os
 import re
 import threading
+import time
 
 import torch
 import transformers as _tf
@@ -432,12 +433,13 @@ def _config_source(directory, trust_remote_code, config=None):
 
 
 def _build_while_loading(handle, config_source, build_dtype, trust_remote_code,
-                         attn_implementation):
+                         attn_implementation, marks):
     """The load runs on a thread of its own while this one resolves the config and builds the
     skeleton: hoist's load holds the GIL only to make the tensors at its end (ctypes releases it
     around the C call), and neither needs the weights, so they overlap. The load's exception, if
     any, is raised here after the build is done with; a build that fails drops the loaded tensors
-    with it. Returns (model, tensors, config)."""
+    with it. Returns (model, tensors, config); marks gets the perf_counter() times at which the
+    load ended ("loaded"), the config was ready ("config") and the skeleton built ("built")."""
     result = {}
 
     def load():
@@ -445,12 +447,15 @@ def _build_while_loading(handle, config_source, build_dtype, trust_remote_code,
             result["tensors"] = handle.tensors()
         except BaseException as e:  # re-raised on the caller's thread below
             result["error"] = e
+        marks["loaded"] = time.perf_counter()
 
     worker = threading.Thread(target=load, name="hoist-load", daemon=True)
     worker.start()
     try:
         config = config_source()
+        marks["config"] = time.perf_counter()
         model = _build(config, build_dtype, trust_remote_code, attn_implementation)
+        marks["built"] = time.perf_counter()
     finally:
         worker.join()
     if "error" in result:
@@ -483,11 +488,16 @@ def from_pretrained(path, device="cuda:0", dtype=None, device_map=None, *, confi
         verify).
 
     Returns the model in eval mode, requires_grad off, with model.hoist_stats (the load's
-    statistics). Raises HoistError: for a checkpoint that lacks parameters of the model
+    statistics) and model.hoist_timeline: seconds from the call's start at which the checkpoint
+    was opened ("opened"; the load starts then, on a thread of its own), transformers' config was
+    ready ("config"), the skeleton was built ("built"), the load ended ("loaded") and the model
+    was ready ("ready"): whichever of "built" and "loaded" is later is the critical path. Raises HoistError: for a checkpoint that lacks parameters of the model
     (HOIST_E_NOT_FOUND, .missing) or holds tensors the model does not have (HOIST_E_BAD_TENSOR,
     .unexpected), or whose shapes or dtypes differ (HOIST_E_SIZE_MISMATCH), each naming them; and
     for every failure of the load itself.
     """
+    start = time.perf_counter()
+    marks = {}
     directory = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
     if device_map not in (None, "auto"):
         raise _error("HOIST_E_INVALID_ARG", "device_map=%r: hoist places whole layers with its "
@@ -508,8 +518,10 @@ def from_pretrained(path, device="cuda:0", dtype=None, device_map=None, *, confi
                 caps = [by_id.get(i, 0) for i in ids]
             handle.plan(ids, max_seq_len=max_seq_len, free_bytes=caps)
         build_dtype = _parse_dtype(dtype) or _checkpoint_dtype(handle)
+        marks["opened"] = time.perf_counter()
         model, tensors, config = _build_while_loading(handle, config_source, build_dtype,
-                                                      trust_remote_code, attn_implementation)
+                                                      trust_remote_code, attn_implementation,
+                                                      marks)
         stats = handle.stats()
     finally:
         handle.close()
@@ -553,6 +565,8 @@ def from_pretrained(path, device="cuda:0", dtype=None, device_map=None, *, confi
     model.eval()
     _generation_config(model, directory)
     model.hoist_stats = stats
+    marks["ready"] = time.perf_counter()
+    model.hoist_timeline = {k: round(v - start, 6) for k, v in marks.items()}
     _log.info("%s: %s built from %s in %.3f s of loading (%s)", path, name, stats.get("path"),
               stats.get("seconds", 0.0), ", ".join(sorted({str(p.device)
                                                            for p in model.parameters()})))

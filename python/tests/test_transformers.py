@@ -107,6 +107,9 @@ def test_same_model_as_from_pretrained(tmp, dtype):
     assert torch.equal(logits(model), logits(theirs))
     assert greedy(model) == greedy(theirs)
     assert model.hoist_stats["bytes"] > 0 and model.hoist_stats["path"]
+    t = model.hoist_timeline
+    assert 0 <= t["opened"] <= t["config"] <= t["built"] <= t["ready"]
+    assert t["opened"] <= t["loaded"] <= t["ready"]
     del model, params, p
     gc.collect()
     assert hoist.live_weights() == base  # the model held the arena, and nothing else did
