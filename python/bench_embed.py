@@ -76,10 +76,11 @@ def child(args):
     sync()
     ctx = time.perf_counter()
     mem0 = allocated()
-    if args.loader == "hoist":
+    if args.loader.startswith("hoist"):
         prof, marks = _profile() if args.profile else (None, None)
+        kwargs = load_kwargs(args.loader)
         t0 = time.perf_counter()
-        model = hoist.transformers.from_pretrained(args.model, device=args.device)
+        model = hoist.transformers.from_pretrained(args.model, device=args.device, **kwargs)
         if prof is not None:
             sync()
             _write_profile(args, prof, marks, t0, time.perf_counter())
@@ -106,7 +107,7 @@ def child(args):
            "devices": sorted({str(p.device) for p in model.parameters()})}
     if args.loader == "hf":
         out["hf_mode"] = hf_mode
-    if args.loader == "hoist":
+    if args.loader.startswith("hoist"):
         out["hoist_path"] = model.hoist_stats.get("path")
         out["hoist_load_s"] = model.hoist_stats.get("seconds")
         out["arena_bytes"] = model.hoist_stats.get("arena_bytes")
@@ -129,6 +130,17 @@ def child(args):
         out["logits_head"] = [round(float(x), 4) for x in logits[0, -1, :4]]
         out["tokens"] = gen[0, ids.shape[1]:].tolist()
     print("RESULT " + json.dumps(out), flush=True)
+
+
+def load_kwargs(loader):
+    """hoist.transformers.from_pretrained's load options from a loader name: "hoist" has none,
+    "hoist+threads=8+path_kind=uring" passes threads=8 and path_kind="uring" (an A/B of settings
+    in one run)."""
+    kwargs = {}
+    for part in loader.split("+")[1:]:
+        key, _, value = part.partition("=")
+        kwargs[key] = int(value) if value.isdigit() else value
+    return kwargs
 
 
 def _profile():
@@ -208,8 +220,9 @@ def main():
     ap.add_argument("--memory", action="store_true")
     ap.add_argument("--profile", metavar="DIR")
     ap.add_argument("--loaders", default="hoist,hf",
-                    help="which loaders run, comma-separated (hoist alone: an A/B of two builds)")
-    ap.add_argument("--child", choices=["hoist", "hf"], help=argparse.SUPPRESS)
+                    help="which loaders run, comma-separated (hoist alone: an A/B of two builds; "
+                    "hoist+threads=8: hoist with that load option)")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--cache-state", default="warm", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -240,7 +253,8 @@ def main():
 
     print("\n%-6s %-5s %4s %22s %22s" % ("loader", "cache", "runs", "ready s median [min]",
                                          "from_pretrained s"))
-    for loader in ("hoist", "hf"):
+    loaders = list(dict.fromkeys(r["loader"] for r in rows))
+    for loader in loaders:
         for cache in ("cold", "warm"):
             sel = [r for r in rows if r["loader"] == loader and r["cache"] == cache]
             if not sel:
@@ -252,15 +266,15 @@ def main():
                      statistics.median(load), min(load)))
     for cache in ("cold", "warm"):
         med = {}
-        for loader in ("hoist", "hf"):
+        for loader in loaders:
             sel = [r for r in rows if r["loader"] == loader and r["cache"] == cache]
             if sel:
                 med[loader] = (statistics.median(r["ready_s"] for r in sel),
                                statistics.median(r["load_s"] for r in sel))
-        if len(med) == 2:
-            print("%s: hoist is %.2fx faster in from_pretrained, %.2fx to ready from process start"
+        for loader in [l for l in med if l != "hf" and "hf" in med]:
+            print("%s: %s is %.2fx faster in from_pretrained, %.2fx to ready from process start"
                   " (the same imports and CUDA context in both: %.1f s)"
-                  % (cache, med["hf"][1] / med["hoist"][1], med["hf"][0] / med["hoist"][0],
+                  % (cache, loader, med["hf"][1] / med[loader][1], med["hf"][0] / med[loader][0],
                      statistics.median(r["context_s"] for r in rows if r["cache"] == cache)))
     token_sets = {json.dumps(r["tokens"]) for r in rows}
     logit_sets = {r["logits_sha"] for r in rows}

@@ -5,6 +5,7 @@
 #   cmake -S . -B build-dev -DHOIST_STATIC_DEPS=ON -DCMAKE_BUILD_TYPE=Release && cmake --build build-dev
 # Writes the log, the table and the CSV under $OUT/embed (or ./out/embed).
 #   tools/device-embed.sh        PRESET=llama-8b (16 GB bf16), COLD=1 WARM=2 TOKENS=8 PROFILE=1,
+#                                LOADERS=hoist,hf (hoist+threads=8: a variant of the load options),
 #                                WORK=/root/hoist-embed
 # Stages:
 #  1. the binding's pytest suite with the real transformers and a GPU: test_transformers.py
@@ -65,6 +66,7 @@ ls -la "$work/$preset" >> "$out/log"
 log "3. time to a ready model on cuda:0: hoist.transformers vs from_pretrained, cold and warm"
 run python3 "$root/python/bench_embed.py" "$work/$preset" --device cuda:0 \
     --cold "${COLD:-1}" --warm "${WARM:-2}" --tokens "${TOKENS:-8}" --memory \
+    --loaders "${LOADERS:-hoist,hf}" \
     $([ "${PROFILE:-1}" = 1 ] && echo --profile "$out/prof") --csv "$out/embed.csv"
 # the CSV as aligned columns (python, since the device machine has no column(1))
 [ -f "$out/embed.csv" ] && python3 -c 'import csv, sys
