@@ -302,8 +302,8 @@ def main():
     if args.csv:
         keys = ["loader", "cache", "run", "ready_s", "load_s", "context_s", "hoist_load_s",
                 "hoist_path", "param_bytes", "arena_bytes", "mem_before", "mem_loaded",
-                "mem_freed", "timeline", "tokens", "logits_sha", "inv_freq_sha", "hf_mode", "class", "torch",
-                "transformers", "devices"]
+                "mem_freed", "timeline", "tokens", "logits_sha", "inv_freq_sha", "hf_mode",
+                "class", "torch", "transformers", "devices"]
         with open(args.csv, "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=keys, extrasaction="ignore",
                                lineterminator="\n")

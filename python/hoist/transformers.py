@@ -491,7 +491,9 @@ def from_pretrained(path, device="cuda:0", dtype=None, device_map=None, *, confi
     statistics) and model.hoist_timeline: seconds from the call's start at which the checkpoint
     was opened ("opened"; the load starts then, on a thread of its own), transformers' config was
     ready ("config"), the skeleton was built ("built"), the load ended ("loaded") and the model
-    was ready ("ready"): whichever of "built" and "loaded" is later is the critical path. Raises HoistError: for a checkpoint that lacks parameters of the model
+    was ready ("ready"): whichever of "built" and "loaded" is later is the critical path.
+
+    Raises HoistError: for a checkpoint that lacks parameters of the model
     (HOIST_E_NOT_FOUND, .missing) or holds tensors the model does not have (HOIST_E_BAD_TENSOR,
     .unexpected), or whose shapes or dtypes differ (HOIST_E_SIZE_MISMATCH), each naming them; and
     for every failure of the load itself.
