@@ -683,65 +683,87 @@ __device__ __forceinline__ float dot4_i8(uint32_t q, const float *f)
     return s;
 }
 
-template <typename T>
+// R rows per warp: each x vector read serves R rows (x is read from L1 once per row otherwise,
+// twice the bytes of the row itself in bf16).
+template <typename T, int R>
 __global__ void __launch_bounds__(GEMV_WARPS * 32)
     gemv_q8_0_staged_kernel(float *y, const uint8_t *w, const T *x, uint32_t rows, uint32_t cols,
                             float beta)
 {
-    __shared__ uint4 stage[GEMV_WARPS][Q8_GROUP_VECS];
+    __shared__ uint4 stage[GEMV_WARPS][R][Q8_GROUP_VECS];
     uint32_t warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    uint32_t row = blockIdx.x * GEMV_WARPS + warp;
-    if (row >= rows) return; // the whole warp: only __syncwarp below
+    uint32_t row0 = (blockIdx.x * GEMV_WARPS + warp) * R;
+    if (row0 >= rows) return; // the whole warp: only __syncwarp below
+    uint32_t nr = rows - row0 < (uint32_t)R ? rows - row0 : (uint32_t)R;
     uint32_t nblk = cols / Q8_BLOCK, nvec = nblk * Q8_BYTES / 16;
-    const uint4 *rq = (const uint4 *)(w + (size_t)row * nblk * Q8_BYTES);
-    uint4 *sh = stage[warp];
-    uint4 next[Q8_LANE_VECS];
+    const uint4 *rq = (const uint4 *)(w + (size_t)row0 * nblk * Q8_BYTES);
+    uint4 next[R][Q8_LANE_VECS];
 #pragma unroll
-    for (uint32_t k = 0; k < Q8_LANE_VECS; k++) {
-        uint32_t i = lane + 32 * k;
-        if (i < Q8_GROUP_VECS && i < nvec) next[k] = __ldcs(rq + i);
-    }
-    float sum = 0.0f;
-    for (uint32_t b0 = 0, v0 = 0; b0 < nblk; b0 += Q8_GROUP, v0 += Q8_GROUP_VECS) {
-        __syncwarp(); // every lane is done with the last group
+    for (int r = 0; r < R; r++)
 #pragma unroll
         for (uint32_t k = 0; k < Q8_LANE_VECS; k++) {
             uint32_t i = lane + 32 * k;
-            if (i < Q8_GROUP_VECS && v0 + i < nvec) sh[i] = next[k];
+            if ((uint32_t)r < nr && i < Q8_GROUP_VECS && i < nvec)
+                next[r][k] = __ldcs(rq + (size_t)r * nvec + i);
         }
+    float sum[R] = {};
+    for (uint32_t b0 = 0, v0 = 0; b0 < nblk; b0 += Q8_GROUP, v0 += Q8_GROUP_VECS) {
+        __syncwarp(); // every lane is done with the last group
+#pragma unroll
+        for (int r = 0; r < R; r++)
+#pragma unroll
+            for (uint32_t k = 0; k < Q8_LANE_VECS; k++) {
+                uint32_t i = lane + 32 * k;
+                if (i < Q8_GROUP_VECS && v0 + i < nvec) stage[warp][r][i] = next[r][k];
+            }
         __syncwarp();
         if (b0 + Q8_GROUP < nblk) {
 #pragma unroll
-            for (uint32_t k = 0; k < Q8_LANE_VECS; k++) {
-                uint32_t i = lane + 32 * k, v = v0 + Q8_GROUP_VECS + i;
-                if (i < Q8_GROUP_VECS && v < nvec) next[k] = __ldcs(rq + v);
-            }
+            for (int r = 0; r < R; r++)
+#pragma unroll
+                for (uint32_t k = 0; k < Q8_LANE_VECS; k++) {
+                    uint32_t i = lane + 32 * k, v = v0 + Q8_GROUP_VECS + i;
+                    if ((uint32_t)r < nr && i < Q8_GROUP_VECS && v < nvec)
+                        next[r][k] = __ldcs(rq + (size_t)r * nvec + v);
+                }
         }
         uint32_t b = b0 + lane;
         if (b >= nblk) continue;
         // block `lane` of the group: bytes lane * 34 .. + 33, 2-byte aligned, so nine aligned
-        // words and a funnel shift of 0 or 16 bits
+        // words and a funnel shift of 0 or 16 bits (rows past nr hold stale words, never summed)
         uint32_t off = lane * Q8_BYTES, sh8 = (off & 3) * 8;
-        const uint32_t *s32 = (const uint32_t *)sh + (off >> 2);
-        uint32_t wd[9];
+        uint32_t wd[R][9];
+        float d[R], part[R];
 #pragma unroll
-        for (int i = 0; i < 9; i++) wd[i] = s32[i];
-        float d = __half2float(
-            __ushort_as_half((unsigned short)(__funnelshift_r(wd[0], wd[1], sh8) & 0xffffu)));
+        for (int r = 0; r < R; r++) {
+            const uint32_t *s32 = (const uint32_t *)stage[warp][r] + (off >> 2);
+#pragma unroll
+            for (int i = 0; i < 9; i++) wd[r][i] = s32[i];
+            d[r] = __half2float(__ushort_as_half(
+                (unsigned short)(__funnelshift_r(wd[r][0], wd[r][1], sh8) & 0xffffu)));
+            part[r] = 0.0f;
+        }
         const T *xb = x + (size_t)b * Q8_BLOCK;
-        float s = 0.0f;
 #pragma unroll
         for (int j = 0; j < 4; j++) {
             float f[8];
             load8(xb + 8 * j, f);
             // quant word i starts 2 + 4i bytes into the block
-            s += dot4_i8(__funnelshift_rc(wd[2 * j], wd[2 * j + 1], sh8 + 16), f);
-            s += dot4_i8(__funnelshift_rc(wd[2 * j + 1], wd[2 * j + 2], sh8 + 16), f + 4);
+#pragma unroll
+            for (int r = 0; r < R; r++) {
+                part[r] += dot4_i8(__funnelshift_rc(wd[r][2 * j], wd[r][2 * j + 1], sh8 + 16), f);
+                part[r] +=
+                    dot4_i8(__funnelshift_rc(wd[r][2 * j + 1], wd[r][2 * j + 2], sh8 + 16), f + 4);
+            }
         }
-        sum += d * s;
+#pragma unroll
+        for (int r = 0; r < R; r++) sum[r] += d[r] * part[r];
     }
-    sum = warp_sum(sum);
-    if (lane == 0) y[row] = beta == 0.0f ? sum : beta * y[row] + sum;
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+        float v = warp_sum(sum[r]);
+        if (lane == 0 && (uint32_t)r < nr) y[row0 + r] = beta == 0.0f ? v : beta * y[row0 + r] + v;
+    }
 }
 
 } // namespace
@@ -785,13 +807,16 @@ extern "C" int hoist__k_dequant_q8_0(hoist__stream *stream, void *out, hoist_dty
     return launched(stream, "Q8_0 dequantization kernel");
 }
 
-// The staged kernel where its alignment holds; HOIST_Q8_GEMV=scalar keeps the scalar one, so that
-// both can be measured in one build.
-static int q8_staged(const void *w, const void *x, uint32_t cols)
+// Which Q8_0 kernel takes a product: the staged one (rows_per_warp 1 or 2) where its alignment
+// holds, else the scalar one (0). HOIST_Q8_GEMV=scalar, staged or staged2 chooses among those
+// that can, so that all can be measured in one build.
+static int q8_rows_per_warp(const void *w, const void *x, uint32_t cols)
 {
+    if (cols % 256 != 0 || (uintptr_t)w % 16 != 0 || (uintptr_t)x % 16 != 0) return 0;
     const char *e = getenv("HOIST_Q8_GEMV");
     if (e && strcmp(e, "scalar") == 0) return 0;
-    return cols % 256 == 0 && (uintptr_t)w % 16 == 0 && (uintptr_t)x % 16 == 0;
+    if (e && strcmp(e, "staged") == 0) return 1;
+    return 2;
 }
 
 extern "C" int hoist__k_gemv_q8_0(hoist__stream *stream, float *y, const void *w, const void *x,
@@ -799,11 +824,19 @@ extern "C" int hoist__k_gemv_q8_0(hoist__stream *stream, float *y, const void *w
 {
     if (rows == 0) return HOIST_OK;
     unsigned blocks = (rows + GEMV_WARPS - 1) / GEMV_WARPS;
-    if (q8_staged(w, x, cols)) {
+    int r = q8_rows_per_warp(w, x, cols);
+    if (r == 1) {
         DISPATCH(x_dtype, T,
-                 gemv_q8_0_staged_kernel<T><<<blocks, GEMV_WARPS * 32, 0, STREAM(stream)>>>(
+                 gemv_q8_0_staged_kernel<T, 1><<<blocks, GEMV_WARPS * 32, 0, STREAM(stream)>>>(
                      y, (const uint8_t *)w, (const T *)x, rows, cols, beta));
         return launched(stream, "Q8_0 matrix-vector kernel (staged)");
+    }
+    if (r == 2) {
+        unsigned blocks2 = (rows + 2 * GEMV_WARPS - 1) / (2 * GEMV_WARPS);
+        DISPATCH(x_dtype, T,
+                 gemv_q8_0_staged_kernel<T, 2><<<blocks2, GEMV_WARPS * 32, 0, STREAM(stream)>>>(
+                     y, (const uint8_t *)w, (const T *)x, rows, cols, beta));
+        return launched(stream, "Q8_0 matrix-vector kernel (staged, two rows a warp)");
     }
     DISPATCH(x_dtype, T,
              gemv_q8_0_kernel<T><<<blocks, GEMV_WARPS * 32, 0, STREAM(stream)>>>(

@@ -1,7 +1,7 @@
 /* The CUDA kernels of infer/kernels.cu that the forward-pass tests reach only through whole
  * models: here each is held to a double-precision reference on inputs chosen to reach its edges.
- * The Q8_0 matrix-vector product has two kernels (the staged one for 16-byte aligned rows of a
- * multiple of 256 columns, the scalar one for the rest); both must give the reference's sums for
+ * The Q8_0 matrix-vector product has two kernels (the staged one, one or two rows a warp, for
+ * 16-byte aligned rows of a multiple of 256 columns; the scalar one for the rest); all must give the reference's sums for
  * every activation dtype, beta, a partial last group of blocks and row counts that leave a thread
  * block part empty. Built with the CUDA backend only; exits 77 (skipped) without a device. */
 #include "gpu/gpu.h"
@@ -120,8 +120,9 @@ static void check_q8(const hoist__gpu_ops *g, hoist__stream *st, const q8_case *
 
 /* Widths of a whole number of staging groups (32 blocks), a partial last group of each size the
  * staged kernel takes (8, 16, 24 blocks), Llama's 4096 and 14336, and widths only the scalar
- * kernel takes; rows from one to past a thread block of eight warps. Every case runs through
- * the default selection and through HOIST_Q8_GEMV=scalar. */
+ * kernel takes; rows from one to past a thread block of eight warps (of two rows each, an odd
+ * count leaving a warp one). Every case runs through the default selection and through
+ * HOIST_Q8_GEMV=staged (one row a warp) and scalar. */
 START_TEST(test_gemv_q8_0_matches_reference)
 {
     const hoist__gpu_ops *g = hoist__gpu_cuda();
@@ -132,9 +133,10 @@ START_TEST(test_gemv_q8_0_matches_reference)
     const uint32_t rows[] = {1, 7, 8, 9, 33};
     const hoist_dtype xt[] = {HOIST_DTYPE_BF16, HOIST_DTYPE_F16, HOIST_DTYPE_F32};
     const float betas[] = {0.0f, 1.0f, 0.5f};
+    const char *kernels[] = {NULL, "staged", "scalar"}; /* the default: staged, two rows a warp */
     uint32_t seed = 0x9e3779b9u, n = 0;
-    for (int kernel = 0; kernel < 2; kernel++) {
-        if (kernel) setenv("HOIST_Q8_GEMV", "scalar", 1);
+    for (int k = 0; k < 3; k++) {
+        if (kernels[k]) setenv("HOIST_Q8_GEMV", kernels[k], 1);
         for (size_t ci = 0; ci < sizeof cols / sizeof *cols; ci++)
             for (size_t ri = 0; ri < sizeof rows / sizeof *rows; ri++, n++) {
                 q8_case c = {rows[ri], cols[ci], 0, xt[n % 3], betas[n / 3 % 3]};

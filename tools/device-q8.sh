@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Runs on the device machine (see docs/DEVICE.md): the Q8_0 matrix-vector kernels of
-# infer/kernels.cu (test_gpu_kernels holds both to a double-precision reference; test_gpu_gguf
-# runs whole Q8_0 models on each), then decode at batch 1 of a llama-8b-shaped Q8_0 GGUF and of
-# the bf16 checkpoint of the same geometry with `hoist run`, the staged and the scalar Q8_0 kernel
-# alternating (HOIST_Q8_GEMV=scalar selects the old one). Expects the static build-dev/ of
-# docs/DEVICE.md. Writes $OUT/q8/log and $OUT/q8/q8.csv (kernel, then `hoist run --csv`'s
-# columns).
+# infer/kernels.cu (test_gpu_kernels holds each to a double-precision reference; test_gpu_gguf
+# runs whole Q8_0 models), then decode at batch 1 of a llama-8b-shaped Q8_0 GGUF and of the bf16
+# checkpoint of the same geometry with `hoist run`, the Q8_0 kernels alternating
+# (HOIST_Q8_GEMV=staged2, staged or scalar: staged two rows a warp, one row, the scalar kernel).
+# Expects the static build-dev/ of docs/DEVICE.md. Writes $OUT/q8/log and $OUT/q8/q8.csv (kernel,
+# then `hoist run --csv`'s columns).
 #   ROUNDS=3 tools/device-q8.sh
 # (WORK=/dev/shm/hoist-q8 holds the Q8_0 model; BF16=/root/hoist-embed/llama-8b is the bf16
 # one, device-embed.sh's)
@@ -52,16 +52,17 @@ one() { # kernel-label model [env]
     echo "$label,$line" | tee -a "$csv" "$out/log"
 }
 log "the same tokens from both Q8_0 kernels"
-for k in staged scalar; do
+for k in staged2 staged scalar; do
     e=HOIST_Q8_GEMV=$k
     echo "$k: $(env $e "$hoist" run "$q8/model.gguf" --device cuda:0 --tokens 1,2,3,4,5 --n 32 \
         2>> "$out/log" | sed -n 's/^generated ([0-9]*): //p')" | tee -a "$out/log"
 done
-log "decode at batch 1, $rounds rounds: Q8_0 staged, Q8_0 scalar, bf16"
+log "decode at batch 1, $rounds rounds: Q8_0 staged (two rows a warp, one), Q8_0 scalar, bf16"
 for r in $(seq "$rounds"); do
+    one q8_0-staged2 "$q8/model.gguf" HOIST_Q8_GEMV=staged2
     one q8_0-staged "$q8/model.gguf" HOIST_Q8_GEMV=staged
     one q8_0-scalar "$q8/model.gguf" HOIST_Q8_GEMV=scalar
-    one bf16 "$bf" HOIST_Q8_GEMV=staged
+    one bf16 "$bf" HOIST_UNUSED=1
 done
 log "done (status $status)"
 exit $status
