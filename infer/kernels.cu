@@ -54,6 +54,26 @@ template <> __device__ __forceinline__ void st<__nv_bfloat16>(__nv_bfloat16 *p, 
         }                                                                                         \
     } while (0)
 
+// Programmatic dependent launch (Hopper): a decode step is a chain of small kernels (norms,
+// attention, SwiGLU) and matrix-vector products, each waiting for the last. A product launched
+// with the attribute (q8_launch) may start while the kernel before it runs, once that kernel's
+// blocks have all called pdl_trigger; it issues its first weight loads, which depend on nothing
+// earlier, and only then waits in pdl_wait for the previous grid to finish and its writes to be
+// visible. So the small kernels' time is spent streaming weights. Both are no-ops in a kernel
+// launched without the attribute or before it.
+__device__ __forceinline__ void pdl_trigger()
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;");
+#endif
+}
+__device__ __forceinline__ void pdl_wait()
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
 __device__ __forceinline__ float warp_sum(float v)
 {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
@@ -127,6 +147,7 @@ __device__ __forceinline__ void rope_pair(uint32_t i, uint32_t half, uint32_t in
 template <typename Tw, typename To, int VEC>
 __global__ void rmsnorm_kernel(To *out, const float *x, const Tw *w, uint32_t n_cols, float eps)
 {
+    pdl_trigger();
     __shared__ float sh[32];
     const float *xr = x + (size_t)blockIdx.x * n_cols;
     float ss = 0.0f;
@@ -397,6 +418,7 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
                             float scale, float *partial, int32_t *counters, uint32_t inter,
                             uint32_t window, hoist__qkv_extra ex)
 {
+    pdl_trigger();
     __shared__ float sm_m[ATT_WARPS], sm_l[ATT_WARPS], qs[MAX_HD];
     __shared__ float red[EXTRA ? 32 : 1]; // the q/k norms' sums
     __shared__ float pm[MAX_SPLIT], pl[MAX_SPLIT], fs[MAX_SPLIT];
@@ -513,6 +535,7 @@ __global__ void swiglu_kernel(T *out, const float *gu, uint32_t ldg, uint32_t g_
                               uint32_t u_col, size_t total, uint32_t n_cols, const float *bg,
                               const float *bu)
 {
+    pdl_trigger();
     for (size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x; idx < total;
          idx += (size_t)gridDim.x * blockDim.x) {
         size_t t = idx / n_cols, i = idx % n_cols;
@@ -706,6 +729,8 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32)
             if ((uint32_t)r < nr && i < Q8_GROUP_VECS && i < nvec)
                 next[r][k] = __ldcs(rq + (size_t)r * nvec + i);
         }
+    pdl_wait(); // x and y are the previous kernels' output; the loads above are not
+    pdl_trigger();
     float sum[R] = {};
     for (uint32_t b0 = 0, v0 = 0; b0 < nblk; b0 += Q8_GROUP, v0 += Q8_GROUP_VECS) {
         __syncwarp(); // every lane is done with the last group
@@ -819,6 +844,31 @@ static int q8_rows_per_warp(const void *w, const void *x, uint32_t cols)
     return 2;
 }
 
+// Launches a staged Q8_0 product with programmatic dependent launch (see pdl_trigger), unless
+// HOIST_PDL=0 (for A/B runs).
+template <typename T>
+static int q8_launch(hoist__stream *stream, void (*kernel)(float *, const uint8_t *, const T *,
+                                                            uint32_t, uint32_t, float),
+                     unsigned grid, float *y, const void *w, const void *x, uint32_t rows,
+                     uint32_t cols, float beta)
+{
+    const char *e = getenv("HOIST_PDL");
+    cudaLaunchAttribute at = {};
+    at.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at.val.programmaticStreamSerializationAllowed = !(e && strcmp(e, "0") == 0);
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3(grid);
+    cfg.blockDim = dim3(GEMV_WARPS * 32);
+    cfg.stream = STREAM(stream);
+    cfg.attrs = &at;
+    cfg.numAttrs = 1;
+    cudaError_t err = cudaLaunchKernelEx(&cfg, kernel, y, (const uint8_t *)w, (const T *)x, rows,
+                                         cols, beta);
+    if (err != cudaSuccess)
+        return hoist__cuda_check(err, "Q8_0 matrix-vector kernel (staged)", stream->device);
+    return launched(stream, "Q8_0 matrix-vector kernel (staged)");
+}
+
 extern "C" int hoist__k_gemv_q8_0(hoist__stream *stream, float *y, const void *w, const void *x,
                                   hoist_dtype x_dtype, uint32_t rows, uint32_t cols, float beta)
 {
@@ -826,17 +876,16 @@ extern "C" int hoist__k_gemv_q8_0(hoist__stream *stream, float *y, const void *w
     unsigned blocks = (rows + GEMV_WARPS - 1) / GEMV_WARPS;
     int r = q8_rows_per_warp(w, x, cols);
     if (r == 1) {
+        unsigned grid = (rows + GEMV_WARPS - 1) / GEMV_WARPS;
         DISPATCH(x_dtype, T,
-                 gemv_q8_0_staged_kernel<T, 1><<<blocks, GEMV_WARPS * 32, 0, STREAM(stream)>>>(
-                     y, (const uint8_t *)w, (const T *)x, rows, cols, beta));
-        return launched(stream, "Q8_0 matrix-vector kernel (staged)");
+                 return q8_launch(stream, gemv_q8_0_staged_kernel<T, 1>, grid, y, w, x, rows,
+                                  cols, beta));
     }
     if (r == 2) {
-        unsigned blocks2 = (rows + 2 * GEMV_WARPS - 1) / (2 * GEMV_WARPS);
+        unsigned grid = (rows + 2 * GEMV_WARPS - 1) / (2 * GEMV_WARPS);
         DISPATCH(x_dtype, T,
-                 gemv_q8_0_staged_kernel<T, 2><<<blocks2, GEMV_WARPS * 32, 0, STREAM(stream)>>>(
-                     y, (const uint8_t *)w, (const T *)x, rows, cols, beta));
-        return launched(stream, "Q8_0 matrix-vector kernel (staged, two rows a warp)");
+                 return q8_launch(stream, gemv_q8_0_staged_kernel<T, 2>, grid, y, w, x, rows,
+                                  cols, beta));
     }
     DISPATCH(x_dtype, T,
              gemv_q8_0_kernel<T><<<blocks, GEMV_WARPS * 32, 0, STREAM(stream)>>>(

@@ -1,9 +1,11 @@
 /* The CUDA kernels of infer/kernels.cu that the forward-pass tests reach only through whole
  * models: here each is held to a double-precision reference on inputs chosen to reach its edges.
- * The Q8_0 matrix-vector product has two kernels (the staged one, one or two rows a warp, for
- * 16-byte aligned rows of a multiple of 256 columns; the scalar one for the rest); all must give the reference's sums for
- * every activation dtype, beta, a partial last group of blocks and row counts that leave a thread
- * block part empty. Built with the CUDA backend only; exits 77 (skipped) without a device. */
+ * The Q8_0 matrix-vector product has two kernels: the staged one, one or two rows a warp, for
+ * 16-byte aligned rows of a multiple of 256 columns, and the scalar one for the rest. Each must
+ * give the reference's sums for every activation dtype, beta, a partial last group of blocks and
+ * row counts that leave a thread block part empty; the staged one with programmatic dependent
+ * launch and without (HOIST_PDL=0). Built with the CUDA backend only; exits 77 (skipped) without
+ * a device. */
 #include "gpu/gpu.h"
 #include "infer/kernels.h"
 #include "testutil.h"
@@ -146,6 +148,11 @@ START_TEST(test_gemv_q8_0_matches_reference)
          * suit the staged one */
         q8_case c = {9, 4096, 34, HOIST_DTYPE_BF16, 0.5f};
         check_q8(g, st, &c, seed);
+        /* launched without the programmatic dependency, as HOIST_PDL=0 asks */
+        setenv("HOIST_PDL", "0", 1);
+        q8_case p = {33, 2304, 0, HOIST_DTYPE_F16, 1.0f};
+        check_q8(g, st, &p, seed);
+        unsetenv("HOIST_PDL");
         unsetenv("HOIST_Q8_GEMV");
     }
     g->stream_destroy(st);

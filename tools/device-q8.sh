@@ -3,7 +3,8 @@
 # infer/kernels.cu (test_gpu_kernels holds each to a double-precision reference; test_gpu_gguf
 # runs whole Q8_0 models), then decode at batch 1 of a llama-8b-shaped Q8_0 GGUF and of the bf16
 # checkpoint of the same geometry with `hoist run`, the Q8_0 kernels alternating
-# (HOIST_Q8_GEMV=staged2, staged or scalar: staged two rows a warp, one row, the scalar kernel).
+# (HOIST_Q8_GEMV=staged2, staged or scalar: staged two rows a warp, one row, the scalar kernel;
+# HOIST_PDL=0 launches the staged one without programmatic dependent launch).
 # Expects the static build-dev/ of docs/DEVICE.md. Writes $OUT/q8/log and $OUT/q8/q8.csv (kernel,
 # then `hoist run --csv`'s columns).
 #   ROUNDS=3 tools/device-q8.sh
@@ -42,7 +43,8 @@ q8=$work/q8 bf=${BF16:-/root/hoist-embed/llama-8b}
     --threads "$(nproc)" --quiet
 [ -f "$bf/config.json" ] || run "$hoist" gen "$bf" --preset llama-8b --threads "$(nproc)" --quiet
 csv=$out/q8.csv
-echo "kernel,device,load_s,prompt_tokens,new_tokens,ttft_s,prefill_tok_s,decode_tok_s,weight_bytes_per_token,mem_gb_s,roofline_tok_s,roofline_pct" > "$csv"
+echo "kernel,device,load_s,prompt_tokens,new_tokens,ttft_s,prefill_tok_s,decode_tok_s,\
+weight_bytes_per_token,mem_gb_s,roofline_tok_s,roofline_pct" > "$csv"
 one() { # kernel-label model [env]
     local label=$1 model=$2
     shift 2
@@ -57,9 +59,11 @@ for k in staged2 staged scalar; do
     echo "$k: $(env $e "$hoist" run "$q8/model.gguf" --device cuda:0 --tokens 1,2,3,4,5 --n 32 \
         2>> "$out/log" | sed -n 's/^generated ([0-9]*): //p')" | tee -a "$out/log"
 done
-log "decode at batch 1, $rounds rounds: Q8_0 staged (two rows a warp, one), Q8_0 scalar, bf16"
+log "decode at batch 1, $rounds rounds: Q8_0 staged (two rows a warp, without programmatic
+    dependent launch, one row), Q8_0 scalar, bf16"
 for r in $(seq "$rounds"); do
     one q8_0-staged2 "$q8/model.gguf" HOIST_Q8_GEMV=staged2
+    one q8_0-staged2-nopdl "$q8/model.gguf" HOIST_Q8_GEMV=staged2 HOIST_PDL=0
     one q8_0-staged "$q8/model.gguf" HOIST_Q8_GEMV=staged
     one q8_0-scalar "$q8/model.gguf" HOIST_Q8_GEMV=scalar
     one bf16 "$bf" HOIST_UNUSED=1
