@@ -56,7 +56,7 @@ template <> __device__ __forceinline__ void st<__nv_bfloat16>(__nv_bfloat16 *p, 
 
 // Programmatic dependent launch (Hopper): a decode step is a chain of small kernels (norms,
 // attention, SwiGLU) and matrix-vector products, each waiting for the last. A product launched
-// with the attribute (q8_launch) may start while the kernel before it runs, once that kernel's
+// with the attribute (pdl_launch) may start while the kernel before it runs, once that kernel's
 // blocks have all called pdl_trigger; it issues its first weight loads, which depend on nothing
 // earlier, and only then waits in pdl_wait for the previous grid to finish and its writes to be
 // visible. So the small kernels' time is spent streaming weights. Both are no-ops in a kernel
@@ -791,6 +791,78 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32)
     }
 }
 
+// y[r] = beta * y[r] + W[r] . x for one token, W and x bf16 or f16 (the same dtype) with cols a
+// multiple of 8 and 16-byte aligned rows: R rows a warp, every load 16 bytes, each lane keeping
+// HV_AHEAD vectors of each row in flight (R * HV_AHEAD * 512 bytes a warp), the first issued
+// before pdl_wait. Takes the decode step's products from cuBLAS, whose kernels cannot start
+// before the one ahead of them ends.
+constexpr uint32_t HV_AHEAD = 4;
+
+__device__ __forceinline__ void unpack8(uint4 v, const __nv_bfloat16 *, float *f)
+{
+    uint32_t w[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        f[2 * i] = __uint_as_float(w[i] << 16);
+        f[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
+    }
+}
+__device__ __forceinline__ void unpack8(uint4 v, const __half *, float *f)
+{
+    const __half2 *h = (const __half2 *)&v;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        float2 t = __half22float2(h[i]);
+        f[2 * i] = t.x;
+        f[2 * i + 1] = t.y;
+    }
+}
+
+template <typename T, int R>
+__global__ void __launch_bounds__(GEMV_WARPS * 32)
+    gemv_half_kernel(float *y, const T *w, const T *x, uint32_t rows, uint32_t cols, float beta)
+{
+    uint32_t warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    uint32_t row0 = (blockIdx.x * GEMV_WARPS + warp) * R;
+    if (row0 >= rows) return;
+    uint32_t nr = rows - row0 < (uint32_t)R ? rows - row0 : (uint32_t)R;
+    uint32_t nv = cols / 8; // 16-byte vectors a row
+    const uint4 *wr = (const uint4 *)(w + (size_t)row0 * cols);
+    const uint4 *xv = (const uint4 *)x;
+    uint4 buf[HV_AHEAD][R];
+#pragma unroll
+    for (uint32_t k = 0; k < HV_AHEAD; k++)
+#pragma unroll
+        for (int r = 0; r < R; r++)
+            if ((uint32_t)r < nr && lane + 32 * k < nv)
+                buf[k][r] = __ldcs(wr + (size_t)r * nv + lane + 32 * k);
+    pdl_wait(); // x and y are the previous kernels' output; the loads above are not
+    pdl_trigger();
+    float sum[R] = {};
+    for (uint32_t v0 = 0; v0 < nv; v0 += 32 * HV_AHEAD) {
+#pragma unroll
+        for (uint32_t k = 0; k < HV_AHEAD; k++) {
+            uint32_t i = v0 + lane + 32 * k, j = i + 32 * HV_AHEAD;
+            if (i >= nv) break; // the vectors of a lane only grow with k
+            float f[8], g[8];
+            unpack8(xv[i], x, f);
+#pragma unroll
+            for (int r = 0; r < R; r++) {
+                if ((uint32_t)r >= nr) break;
+                unpack8(buf[k][r], x, g);
+#pragma unroll
+                for (int e = 0; e < 8; e++) sum[r] = fmaf(g[e], f[e], sum[r]);
+                if (j < nv) buf[k][r] = __ldcs(wr + (size_t)r * nv + j);
+            }
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+        float v = warp_sum(sum[r]);
+        if (lane == 0 && (uint32_t)r < nr) y[row0 + r] = beta == 0.0f ? v : beta * y[row0 + r] + v;
+    }
+}
+
 } // namespace
 
 #define STREAM(s) ((s)->stream)
@@ -844,13 +916,13 @@ static int q8_rows_per_warp(const void *w, const void *x, uint32_t cols)
     return 2;
 }
 
-// Launches a staged Q8_0 product with programmatic dependent launch (see pdl_trigger), unless
-// HOIST_PDL=0 (for A/B runs).
-template <typename T>
-static int q8_launch(hoist__stream *stream, void (*kernel)(float *, const uint8_t *, const T *,
-                                                            uint32_t, uint32_t, float),
-                     unsigned grid, float *y, const void *w, const void *x, uint32_t rows,
-                     uint32_t cols, float beta)
+// Launches a matrix-vector kernel of GEMV_WARPS warps a block with programmatic dependent launch
+// (see pdl_trigger), unless HOIST_PDL=0 (for A/B runs).
+template <typename W, typename X>
+static int pdl_launch(hoist__stream *stream,
+                      void (*kernel)(float *, const W *, const X *, uint32_t, uint32_t, float),
+                      unsigned grid, float *y, const W *w, const X *x, uint32_t rows,
+                      uint32_t cols, float beta, const char *what)
 {
     const char *e = getenv("HOIST_PDL");
     cudaLaunchAttribute at = {};
@@ -862,11 +934,9 @@ static int q8_launch(hoist__stream *stream, void (*kernel)(float *, const uint8_
     cfg.stream = STREAM(stream);
     cfg.attrs = &at;
     cfg.numAttrs = 1;
-    cudaError_t err = cudaLaunchKernelEx(&cfg, kernel, y, (const uint8_t *)w, (const T *)x, rows,
-                                         cols, beta);
-    if (err != cudaSuccess)
-        return hoist__cuda_check(err, "Q8_0 matrix-vector kernel (staged)", stream->device);
-    return launched(stream, "Q8_0 matrix-vector kernel (staged)");
+    cudaError_t err = cudaLaunchKernelEx(&cfg, kernel, y, w, x, rows, cols, beta);
+    if (err != cudaSuccess) return hoist__cuda_check(err, what, stream->device);
+    return launched(stream, what);
 }
 
 extern "C" int hoist__k_gemv_q8_0(hoist__stream *stream, float *y, const void *w, const void *x,
@@ -878,19 +948,44 @@ extern "C" int hoist__k_gemv_q8_0(hoist__stream *stream, float *y, const void *w
     if (r == 1) {
         unsigned grid = (rows + GEMV_WARPS - 1) / GEMV_WARPS;
         DISPATCH(x_dtype, T,
-                 return q8_launch(stream, gemv_q8_0_staged_kernel<T, 1>, grid, y, w, x, rows,
-                                  cols, beta));
+                 return pdl_launch(stream, gemv_q8_0_staged_kernel<T, 1>, grid, y,
+                                   (const uint8_t *)w, (const T *)x, rows, cols, beta,
+                                   "Q8_0 matrix-vector kernel (staged)"));
     }
     if (r == 2) {
         unsigned grid = (rows + 2 * GEMV_WARPS - 1) / (2 * GEMV_WARPS);
         DISPATCH(x_dtype, T,
-                 return q8_launch(stream, gemv_q8_0_staged_kernel<T, 2>, grid, y, w, x, rows,
-                                  cols, beta));
+                 return pdl_launch(stream, gemv_q8_0_staged_kernel<T, 2>, grid, y,
+                                   (const uint8_t *)w, (const T *)x, rows, cols, beta,
+                                   "Q8_0 matrix-vector kernel (staged)"));
     }
     DISPATCH(x_dtype, T,
              gemv_q8_0_kernel<T><<<blocks, GEMV_WARPS * 32, 0, STREAM(stream)>>>(
                  y, (const uint8_t *)w, (const T *)x, rows, cols, beta));
     return launched(stream, "Q8_0 matrix-vector kernel");
+}
+
+// HOIST_GEMV=cublas leaves every product to cuBLAS (for A/B runs).
+extern "C" int hoist__k_gemv_takes(const void *w, const void *x, hoist_dtype dtype, uint32_t cols)
+{
+    const char *e = getenv("HOIST_GEMV");
+    if (e && strcmp(e, "cublas") == 0) return 0;
+    return (dtype == HOIST_DTYPE_BF16 || dtype == HOIST_DTYPE_F16) && cols % 8 == 0 &&
+           (uintptr_t)w % 16 == 0 && (uintptr_t)x % 16 == 0;
+}
+
+extern "C" int hoist__k_gemv(hoist__stream *stream, float *y, const void *w, const void *x,
+                             hoist_dtype dtype, uint32_t rows, uint32_t cols, float beta)
+{
+    if (!hoist__k_gemv_takes(w, x, dtype, cols)) return refused(stream, "matrix-vector kernel");
+    if (rows == 0) return HOIST_OK;
+    unsigned grid = (rows + 2 * GEMV_WARPS - 1) / (2 * GEMV_WARPS);
+    if (dtype == HOIST_DTYPE_BF16)
+        return pdl_launch(stream, gemv_half_kernel<__nv_bfloat16, 2>, grid, y,
+                          (const __nv_bfloat16 *)w, (const __nv_bfloat16 *)x, rows, cols, beta,
+                          "matrix-vector kernel");
+    return pdl_launch(stream, gemv_half_kernel<__half, 2>, grid, y, (const __half *)w,
+                      (const __half *)x, rows, cols, beta, "matrix-vector kernel");
 }
 
 extern "C" int hoist__k_rmsnorm(hoist__stream *stream, void *out, hoist_dtype out_dtype,

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs on the device machine (see docs/DEVICE.md): the Q8_0 matrix-vector kernels of
 # infer/kernels.cu (test_gpu_kernels holds each to a double-precision reference; test_gpu_gguf
-# runs whole Q8_0 models), then decode at batch 1 of a llama-8b-shaped Q8_0 GGUF and of the bf16
+# and test_gpu_infer run whole models), then decode at batch 1 of a llama-8b-shaped Q8_0 GGUF and of the bf16
 # checkpoint of the same geometry with `hoist run`, the Q8_0 kernels alternating
 # (HOIST_Q8_GEMV=staged2, staged or scalar: staged two rows a warp, one row, the scalar kernel;
-# HOIST_PDL=0 launches the staged one without programmatic dependent launch).
+# HOIST_PDL=0 launches the staged one without programmatic dependent launch), and the bf16 model
+# with hoist's matrix-vector kernel and with cuBLAS's (HOIST_GEMV=cublas).
 # Expects the static build-dev/ of docs/DEVICE.md. Writes $OUT/q8/log and $OUT/q8/q8.csv (kernel,
 # then `hoist run --csv`'s columns).
 #   ROUNDS=3 tools/device-q8.sh
@@ -35,6 +36,7 @@ log "machine: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 tmp=$(mktemp -d)
 (cd "$tmp" && run timeout 200 "$bin/tests/test_gpu_kernels")
 (cd "$tmp" && run timeout 300 "$bin/tests/test_gpu_gguf")
+(cd "$tmp" && run timeout 300 "$bin/tests/test_gpu_infer")
 rm -rf "$tmp"
 
 mkdir -p "$work"
@@ -60,13 +62,14 @@ for k in staged2 staged scalar; do
         2>> "$out/log" | sed -n 's/^generated ([0-9]*): //p')" | tee -a "$out/log"
 done
 log "decode at batch 1, $rounds rounds: Q8_0 staged (two rows a warp, without programmatic
-    dependent launch, one row), Q8_0 scalar, bf16"
+    dependent launch, one row), Q8_0 scalar, bf16 (hoist's matrix-vector kernel, cuBLAS)"
 for r in $(seq "$rounds"); do
     one q8_0-staged2 "$q8/model.gguf" HOIST_Q8_GEMV=staged2
     one q8_0-staged2-nopdl "$q8/model.gguf" HOIST_Q8_GEMV=staged2 HOIST_PDL=0
     one q8_0-staged "$q8/model.gguf" HOIST_Q8_GEMV=staged
     one q8_0-scalar "$q8/model.gguf" HOIST_Q8_GEMV=scalar
     one bf16 "$bf" HOIST_UNUSED=1
+    one bf16-cublas "$bf" HOIST_GEMV=cublas
 done
 log "done (status $status)"
 exit $status
