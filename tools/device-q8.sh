@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Runs on the device machine (see docs/DEVICE.md): the Q8_0 matrix-vector kernels of
-# infer/kernels.cu (test_gpu_kernels holds each to a double-precision reference; test_gpu_gguf
-# and test_gpu_infer run whole models), then decode at batch 1 of a llama-8b-shaped Q8_0 GGUF and of the bf16
-# checkpoint of the same geometry with `hoist run`, the Q8_0 kernels alternating
-# (HOIST_Q8_GEMV=staged2, staged or scalar: staged two rows a warp, one row, the scalar kernel;
-# HOIST_PDL=0 launches the staged one without programmatic dependent launch), and the bf16 model
-# with hoist's matrix-vector kernel and with cuBLAS's (HOIST_GEMV=cublas).
+# Runs on the device machine (see docs/DEVICE.md): the matrix-vector kernels of infer/kernels.cu
+# (test_gpu_kernels holds each to a double-precision reference; test_gpu_gguf and test_gpu_infer
+# run whole models), then decode at batch 1 with `hoist run` of a llama-8b-shaped Q8_0 GGUF, its
+# kernels alternating (HOIST_Q8_GEMV=staged2, staged or scalar: staged two rows a warp, one row,
+# the scalar kernel; HOIST_PDL=0 launches the staged one without programmatic dependent launch),
+# and of the bf16 checkpoint of the same geometry with hoist's matrix-vector kernel and with
+# cuBLAS's (HOIST_GEMV=cublas).
 # Expects the static build-dev/ of docs/DEVICE.md. Writes $OUT/q8/log and $OUT/q8/q8.csv (kernel,
 # then `hoist run --csv`'s columns).
 #   ROUNDS=3 tools/device-q8.sh
