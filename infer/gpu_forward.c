@@ -71,14 +71,11 @@ typedef struct gpu_state {
 static int use(gpu_state *c, const gpu_dev *d) { return c->g->scope_switch(&c->scope, d->id); }
 
 /* y[n][ldy] (+)= x[n][cols] . W[rows][cols]^T, W in the activation dtype; one token makes it a
- * matrix-vector product, which kernels.h's own kernel takes where it can (its weight loads start
- * before the kernel ahead of it ends; cuBLAS's cannot). */
+ * matrix-vector product. */
 static int gemm_float(const hoist_session *s, gpu_state *c, gpu_dev *d, const void *w,
                       uint32_t rows, uint32_t cols, const void *x, uint32_t n, float *y,
                       uint32_t ldy, float beta)
 {
-    if (n == 1 && hoist__k_gemv_takes(w, x, s->wdtype, cols))
-        return hoist__k_gemv(d->stream, y, w, x, s->wdtype, rows, cols, beta);
     hoist__gemm m = {.m = rows, .n = n, .k = cols, .a = w, .lda = cols, .b = x, .ldb = cols,
                      .ab_dtype = s->wdtype, .c = y, .ldc = ldy, .c_dtype = HOIST_DTYPE_F32,
                      .alpha = 1.0f, .beta = beta};

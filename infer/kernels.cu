@@ -54,26 +54,6 @@ template <> __device__ __forceinline__ void st<__nv_bfloat16>(__nv_bfloat16 *p, 
         }                                                                                         \
     } while (0)
 
-// Programmatic dependent launch (Hopper): a decode step is a chain of small kernels (norms,
-// attention, SwiGLU) and matrix-vector products, each waiting for the last. A product launched
-// with the attribute (pdl_launch) may start while the kernel before it runs, once that kernel's
-// blocks have all called pdl_trigger; it issues its first weight loads, which depend on nothing
-// earlier, and only then waits in pdl_wait for the previous grid to finish and its writes to be
-// visible. So the small kernels' time is spent streaming weights. Both are no-ops in a kernel
-// launched without the attribute or before it.
-__device__ __forceinline__ void pdl_trigger()
-{
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("griddepcontrol.launch_dependents;");
-#endif
-}
-__device__ __forceinline__ void pdl_wait()
-{
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("griddepcontrol.wait;" ::: "memory");
-#endif
-}
-
 __device__ __forceinline__ float warp_sum(float v)
 {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
@@ -147,7 +127,6 @@ __device__ __forceinline__ void rope_pair(uint32_t i, uint32_t half, uint32_t in
 template <typename Tw, typename To, int VEC>
 __global__ void rmsnorm_kernel(To *out, const float *x, const Tw *w, uint32_t n_cols, float eps)
 {
-    pdl_trigger();
     __shared__ float sh[32];
     const float *xr = x + (size_t)blockIdx.x * n_cols;
     float ss = 0.0f;
@@ -418,7 +397,6 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
                             float scale, float *partial, int32_t *counters, uint32_t inter,
                             uint32_t window, hoist__qkv_extra ex)
 {
-    pdl_trigger();
     __shared__ float sm_m[ATT_WARPS], sm_l[ATT_WARPS], qs[MAX_HD];
     __shared__ float red[EXTRA ? 32 : 1]; // the q/k norms' sums
     __shared__ float pm[MAX_SPLIT], pl[MAX_SPLIT], fs[MAX_SPLIT];
@@ -535,7 +513,6 @@ __global__ void swiglu_kernel(T *out, const float *gu, uint32_t ldg, uint32_t g_
                               uint32_t u_col, size_t total, uint32_t n_cols, const float *bg,
                               const float *bu)
 {
-    pdl_trigger();
     for (size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x; idx < total;
          idx += (size_t)gridDim.x * blockDim.x) {
         size_t t = idx / n_cols, i = idx % n_cols;
@@ -655,12 +632,14 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32)
 
 // The same product for rows that start 16-byte aligned with cols a multiple of 256 (every
 // Llama-class width; a row is then a whole number of 16-byte words). The scalar kernel's 2-byte
-// loads keep too few bytes in flight, and its int8 conversions (I2F, a sixteenth of the FMA
-// rate on Hopper) alone take as long as the bytes do. Here each warp moves 32 blocks (1088
-// bytes, 68 aligned 16-byte words) of its row at a time into shared memory, the next 32 already
-// loading into registers while each lane takes one block of the last: its scale and quants from
-// shared memory, its 32 x in 16-byte vectors. An int8 becomes a float exactly through the
-// exponent trick (0x4B000000 | (q ^ 0x80) is 2^23 + q + 128), one byte permute and one add.
+// loads keep too few bytes in flight, and each of its int8 goes through a conversion
+// instruction, which has a fraction of the FMA pipes' rate. Here each warp moves 32 blocks (1088
+// bytes, 68 aligned 16-byte words) of each of its rows at a time into shared memory, the next 32
+// already loading into registers while each lane takes one block of the last: its scale and
+// quants from shared memory, its 32 x in 16-byte vectors. An int8 becomes a float exactly
+// through the exponent trick (0x4B000000 | (q ^ 0x80) is 2^23 + q + 128): one byte permute and
+// one add. On the H200 it decodes a llama-8b Q8_0 model 1.37x as fast as the scalar kernel
+// (docs/BENCHMARKS.md).
 constexpr uint32_t Q8_GROUP = 32;                          // blocks a warp stages at once
 constexpr uint32_t Q8_GROUP_VECS = Q8_GROUP * Q8_BYTES / 16; // 68
 constexpr uint32_t Q8_LANE_VECS = (Q8_GROUP_VECS + 31) / 32; // 3
@@ -706,36 +685,37 @@ __device__ __forceinline__ float dot4_i8(uint32_t q, const float *f)
     return s;
 }
 
-// R rows per warp: each x vector read serves R rows (x is read from L1 once per row otherwise,
-// twice the bytes of the row itself in bf16).
-template <typename T, int R>
+// Two rows a warp: each x vector read serves both (read once a row, x is twice the bytes of the
+// row itself in bf16), and a warp has twice the bytes in flight (one row a warp measured 18%
+// slower on the H200).
+constexpr int Q8_ROWS = 2;
+
+template <typename T>
 __global__ void __launch_bounds__(GEMV_WARPS * 32)
     gemv_q8_0_staged_kernel(float *y, const uint8_t *w, const T *x, uint32_t rows, uint32_t cols,
                             float beta)
 {
-    __shared__ uint4 stage[GEMV_WARPS][R][Q8_GROUP_VECS];
+    __shared__ uint4 stage[GEMV_WARPS][Q8_ROWS][Q8_GROUP_VECS];
     uint32_t warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    uint32_t row0 = (blockIdx.x * GEMV_WARPS + warp) * R;
+    uint32_t row0 = (blockIdx.x * GEMV_WARPS + warp) * Q8_ROWS;
     if (row0 >= rows) return; // the whole warp: only __syncwarp below
-    uint32_t nr = rows - row0 < (uint32_t)R ? rows - row0 : (uint32_t)R;
+    uint32_t nr = rows - row0 < (uint32_t)Q8_ROWS ? rows - row0 : (uint32_t)Q8_ROWS;
     uint32_t nblk = cols / Q8_BLOCK, nvec = nblk * Q8_BYTES / 16;
     const uint4 *rq = (const uint4 *)(w + (size_t)row0 * nblk * Q8_BYTES);
-    uint4 next[R][Q8_LANE_VECS];
+    uint4 next[Q8_ROWS][Q8_LANE_VECS];
 #pragma unroll
-    for (int r = 0; r < R; r++)
+    for (int r = 0; r < Q8_ROWS; r++)
 #pragma unroll
         for (uint32_t k = 0; k < Q8_LANE_VECS; k++) {
             uint32_t i = lane + 32 * k;
             if ((uint32_t)r < nr && i < Q8_GROUP_VECS && i < nvec)
                 next[r][k] = __ldcs(rq + (size_t)r * nvec + i);
         }
-    pdl_wait(); // x and y are the previous kernels' output; the loads above are not
-    pdl_trigger();
-    float sum[R] = {};
+    float sum[Q8_ROWS] = {};
     for (uint32_t b0 = 0, v0 = 0; b0 < nblk; b0 += Q8_GROUP, v0 += Q8_GROUP_VECS) {
         __syncwarp(); // every lane is done with the last group
 #pragma unroll
-        for (int r = 0; r < R; r++)
+        for (int r = 0; r < Q8_ROWS; r++)
 #pragma unroll
             for (uint32_t k = 0; k < Q8_LANE_VECS; k++) {
                 uint32_t i = lane + 32 * k;
@@ -744,7 +724,7 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32)
         __syncwarp();
         if (b0 + Q8_GROUP < nblk) {
 #pragma unroll
-            for (int r = 0; r < R; r++)
+            for (int r = 0; r < Q8_ROWS; r++)
 #pragma unroll
                 for (uint32_t k = 0; k < Q8_LANE_VECS; k++) {
                     uint32_t i = lane + 32 * k, v = v0 + Q8_GROUP_VECS + i;
@@ -757,10 +737,10 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32)
         // block `lane` of the group: bytes lane * 34 .. + 33, 2-byte aligned, so nine aligned
         // words and a funnel shift of 0 or 16 bits (rows past nr hold stale words, never summed)
         uint32_t off = lane * Q8_BYTES, sh8 = (off & 3) * 8;
-        uint32_t wd[R][9];
-        float d[R], part[R];
+        uint32_t wd[Q8_ROWS][9];
+        float d[Q8_ROWS], part[Q8_ROWS];
 #pragma unroll
-        for (int r = 0; r < R; r++) {
+        for (int r = 0; r < Q8_ROWS; r++) {
             const uint32_t *s32 = (const uint32_t *)stage[warp][r] + (off >> 2);
 #pragma unroll
             for (int i = 0; i < 9; i++) wd[r][i] = s32[i];
@@ -775,89 +755,17 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32)
             load8(xb + 8 * j, f);
             // quant word i starts 2 + 4i bytes into the block
 #pragma unroll
-            for (int r = 0; r < R; r++) {
+            for (int r = 0; r < Q8_ROWS; r++) {
                 part[r] += dot4_i8(__funnelshift_rc(wd[r][2 * j], wd[r][2 * j + 1], sh8 + 16), f);
                 part[r] +=
                     dot4_i8(__funnelshift_rc(wd[r][2 * j + 1], wd[r][2 * j + 2], sh8 + 16), f + 4);
             }
         }
 #pragma unroll
-        for (int r = 0; r < R; r++) sum[r] += d[r] * part[r];
+        for (int r = 0; r < Q8_ROWS; r++) sum[r] += d[r] * part[r];
     }
 #pragma unroll
-    for (int r = 0; r < R; r++) {
-        float v = warp_sum(sum[r]);
-        if (lane == 0 && (uint32_t)r < nr) y[row0 + r] = beta == 0.0f ? v : beta * y[row0 + r] + v;
-    }
-}
-
-// y[r] = beta * y[r] + W[r] . x for one token, W and x bf16 or f16 (the same dtype) with cols a
-// multiple of 8 and 16-byte aligned rows: R rows a warp, every load 16 bytes, each lane keeping
-// HV_AHEAD vectors of each row in flight (R * HV_AHEAD * 512 bytes a warp), the first issued
-// before pdl_wait. Takes the decode step's products from cuBLAS, whose kernels cannot start
-// before the one ahead of them ends.
-constexpr uint32_t HV_AHEAD = 4;
-
-__device__ __forceinline__ void unpack8(uint4 v, const __nv_bfloat16 *, float *f)
-{
-    uint32_t w[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-    for (int i = 0; i < 4; i++) {
-        f[2 * i] = __uint_as_float(w[i] << 16);
-        f[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
-    }
-}
-__device__ __forceinline__ void unpack8(uint4 v, const __half *, float *f)
-{
-    const __half2 *h = (const __half2 *)&v;
-#pragma unroll
-    for (int i = 0; i < 4; i++) {
-        float2 t = __half22float2(h[i]);
-        f[2 * i] = t.x;
-        f[2 * i + 1] = t.y;
-    }
-}
-
-template <typename T, int R>
-__global__ void __launch_bounds__(GEMV_WARPS * 32)
-    gemv_half_kernel(float *y, const T *w, const T *x, uint32_t rows, uint32_t cols, float beta)
-{
-    uint32_t warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    uint32_t row0 = (blockIdx.x * GEMV_WARPS + warp) * R;
-    if (row0 >= rows) return;
-    uint32_t nr = rows - row0 < (uint32_t)R ? rows - row0 : (uint32_t)R;
-    uint32_t nv = cols / 8; // 16-byte vectors a row
-    const uint4 *wr = (const uint4 *)(w + (size_t)row0 * cols);
-    const uint4 *xv = (const uint4 *)x;
-    uint4 buf[HV_AHEAD][R];
-#pragma unroll
-    for (uint32_t k = 0; k < HV_AHEAD; k++)
-#pragma unroll
-        for (int r = 0; r < R; r++)
-            if ((uint32_t)r < nr && lane + 32 * k < nv)
-                buf[k][r] = __ldcs(wr + (size_t)r * nv + lane + 32 * k);
-    pdl_wait(); // x and y are the previous kernels' output; the loads above are not
-    pdl_trigger();
-    float sum[R] = {};
-    for (uint32_t v0 = 0; v0 < nv; v0 += 32 * HV_AHEAD) {
-#pragma unroll
-        for (uint32_t k = 0; k < HV_AHEAD; k++) {
-            uint32_t i = v0 + lane + 32 * k, j = i + 32 * HV_AHEAD;
-            if (i >= nv) break; // the vectors of a lane only grow with k
-            float f[8], g[8];
-            unpack8(xv[i], x, f);
-#pragma unroll
-            for (int r = 0; r < R; r++) {
-                if ((uint32_t)r >= nr) break;
-                unpack8(buf[k][r], x, g);
-#pragma unroll
-                for (int e = 0; e < 8; e++) sum[r] = fmaf(g[e], f[e], sum[r]);
-                if (j < nv) buf[k][r] = __ldcs(wr + (size_t)r * nv + j);
-            }
-        }
-    }
-#pragma unroll
-    for (int r = 0; r < R; r++) {
+    for (int r = 0; r < Q8_ROWS; r++) {
         float v = warp_sum(sum[r]);
         if (lane == 0 && (uint32_t)r < nr) y[row0 + r] = beta == 0.0f ? v : beta * y[row0 + r] + v;
     }
@@ -904,39 +812,13 @@ extern "C" int hoist__k_dequant_q8_0(hoist__stream *stream, void *out, hoist_dty
     return launched(stream, "Q8_0 dequantization kernel");
 }
 
-// Which Q8_0 kernel takes a product: the staged one (rows_per_warp 1 or 2) where its alignment
-// holds, else the scalar one (0). HOIST_Q8_GEMV=scalar, staged or staged2 chooses among those
-// that can, so that all can be measured in one build.
-static int q8_rows_per_warp(const void *w, const void *x, uint32_t cols)
+// Whether the staged Q8_0 kernel takes a product (its alignment holds), unless
+// HOIST_Q8_GEMV=scalar asks for the scalar one, so that both can be measured in one build.
+static int q8_staged(const void *w, const void *x, uint32_t cols)
 {
     if (cols % 256 != 0 || (uintptr_t)w % 16 != 0 || (uintptr_t)x % 16 != 0) return 0;
     const char *e = getenv("HOIST_Q8_GEMV");
-    if (e && strcmp(e, "scalar") == 0) return 0;
-    if (e && strcmp(e, "staged") == 0) return 1;
-    return 2;
-}
-
-// Launches a matrix-vector kernel of GEMV_WARPS warps a block with programmatic dependent launch
-// (see pdl_trigger), unless HOIST_PDL=0 (for A/B runs).
-template <typename W, typename X>
-static int pdl_launch(hoist__stream *stream,
-                      void (*kernel)(float *, const W *, const X *, uint32_t, uint32_t, float),
-                      unsigned grid, float *y, const W *w, const X *x, uint32_t rows,
-                      uint32_t cols, float beta, const char *what)
-{
-    const char *e = getenv("HOIST_PDL");
-    cudaLaunchAttribute at = {};
-    at.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    at.val.programmaticStreamSerializationAllowed = !(e && strcmp(e, "0") == 0);
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3(grid);
-    cfg.blockDim = dim3(GEMV_WARPS * 32);
-    cfg.stream = STREAM(stream);
-    cfg.attrs = &at;
-    cfg.numAttrs = 1;
-    cudaError_t err = cudaLaunchKernelEx(&cfg, kernel, y, w, x, rows, cols, beta);
-    if (err != cudaSuccess) return hoist__cuda_check(err, what, stream->device);
-    return launched(stream, what);
+    return !(e && strcmp(e, "scalar") == 0);
 }
 
 extern "C" int hoist__k_gemv_q8_0(hoist__stream *stream, float *y, const void *w, const void *x,
@@ -944,48 +826,17 @@ extern "C" int hoist__k_gemv_q8_0(hoist__stream *stream, float *y, const void *w
 {
     if (rows == 0) return HOIST_OK;
     unsigned blocks = (rows + GEMV_WARPS - 1) / GEMV_WARPS;
-    int r = q8_rows_per_warp(w, x, cols);
-    if (r == 1) {
-        unsigned grid = (rows + GEMV_WARPS - 1) / GEMV_WARPS;
+    if (q8_staged(w, x, cols)) {
+        unsigned grid = (rows + Q8_ROWS * GEMV_WARPS - 1) / (Q8_ROWS * GEMV_WARPS);
         DISPATCH(x_dtype, T,
-                 return pdl_launch(stream, gemv_q8_0_staged_kernel<T, 1>, grid, y,
-                                   (const uint8_t *)w, (const T *)x, rows, cols, beta,
-                                   "Q8_0 matrix-vector kernel (staged)"));
-    }
-    if (r == 2) {
-        unsigned grid = (rows + 2 * GEMV_WARPS - 1) / (2 * GEMV_WARPS);
-        DISPATCH(x_dtype, T,
-                 return pdl_launch(stream, gemv_q8_0_staged_kernel<T, 2>, grid, y,
-                                   (const uint8_t *)w, (const T *)x, rows, cols, beta,
-                                   "Q8_0 matrix-vector kernel (staged)"));
+                 gemv_q8_0_staged_kernel<T><<<grid, GEMV_WARPS * 32, 0, STREAM(stream)>>>(
+                     y, (const uint8_t *)w, (const T *)x, rows, cols, beta));
+        return launched(stream, "Q8_0 matrix-vector kernel (staged)");
     }
     DISPATCH(x_dtype, T,
              gemv_q8_0_kernel<T><<<blocks, GEMV_WARPS * 32, 0, STREAM(stream)>>>(
                  y, (const uint8_t *)w, (const T *)x, rows, cols, beta));
     return launched(stream, "Q8_0 matrix-vector kernel");
-}
-
-// HOIST_GEMV=cublas leaves every product to cuBLAS (for A/B runs).
-extern "C" int hoist__k_gemv_takes(const void *w, const void *x, hoist_dtype dtype, uint32_t cols)
-{
-    const char *e = getenv("HOIST_GEMV");
-    if (e && strcmp(e, "cublas") == 0) return 0;
-    return (dtype == HOIST_DTYPE_BF16 || dtype == HOIST_DTYPE_F16) && cols % 8 == 0 &&
-           (uintptr_t)w % 16 == 0 && (uintptr_t)x % 16 == 0;
-}
-
-extern "C" int hoist__k_gemv(hoist__stream *stream, float *y, const void *w, const void *x,
-                             hoist_dtype dtype, uint32_t rows, uint32_t cols, float beta)
-{
-    if (!hoist__k_gemv_takes(w, x, dtype, cols)) return refused(stream, "matrix-vector kernel");
-    if (rows == 0) return HOIST_OK;
-    unsigned grid = (rows + 2 * GEMV_WARPS - 1) / (2 * GEMV_WARPS);
-    if (dtype == HOIST_DTYPE_BF16)
-        return pdl_launch(stream, gemv_half_kernel<__nv_bfloat16, 2>, grid, y,
-                          (const __nv_bfloat16 *)w, (const __nv_bfloat16 *)x, rows, cols, beta,
-                          "matrix-vector kernel");
-    return pdl_launch(stream, gemv_half_kernel<__half, 2>, grid, y, (const __half *)w,
-                      (const __half *)x, rows, cols, beta, "matrix-vector kernel");
 }
 
 extern "C" int hoist__k_rmsnorm(hoist__stream *stream, void *out, hoist_dtype out_dtype,

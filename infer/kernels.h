@@ -41,15 +41,6 @@ int hoist__k_dequant_q8_0(hoist__stream *stream, void *out, hoist_dtype out_dtyp
  * [cols] in x_dtype, y fp32. Reads the quantized weights once, as the decode step needs. */
 int hoist__k_gemv_q8_0(hoist__stream *stream, float *y, const void *w, const void *x,
                        hoist_dtype x_dtype, uint32_t rows, uint32_t cols, float beta);
-/* Whether hoist__k_gemv takes a product of W [rows][cols] in dtype (bf16 or f16, x the same)
- * with these pointers: cols a multiple of 8, both 16-byte aligned, and HOIST_GEMV is not
- * "cublas" (which leaves every product to gpu/'s matrix products, for A/B runs). */
-int hoist__k_gemv_takes(const void *w, const void *x, hoist_dtype dtype, uint32_t cols);
-/* y[r] = beta * y[r] + W[r] . x for one token, W and x in dtype, y fp32, fp32 accumulation, for
- * products hoist__k_gemv_takes. Its weight loads start while the kernel queued before it still
- * runs (programmatic dependent launch), which the decode step's small kernels leave room for. */
-int hoist__k_gemv(hoist__stream *stream, float *y, const void *w, const void *x,
-                  hoist_dtype dtype, uint32_t rows, uint32_t cols, float beta);
 /* out[t] = x[t] / sqrt(mean(x[t]^2) + eps) * w, in out_dtype. */
 int hoist__k_rmsnorm(hoist__stream *stream, void *out, hoist_dtype out_dtype, const float *x,
                      const void *w, hoist_dtype w_dtype, uint32_t n, uint32_t n_cols, float eps);

@@ -1,11 +1,9 @@
 #!/usr/bin/env bash
-# Runs on the device machine (see docs/DEVICE.md): the matrix-vector kernels of infer/kernels.cu
-# (test_gpu_kernels holds each to a double-precision reference; test_gpu_gguf and test_gpu_infer
-# run whole models), then decode at batch 1 with `hoist run` of a llama-8b-shaped Q8_0 GGUF, its
-# kernels alternating (HOIST_Q8_GEMV=staged2, staged or scalar: staged two rows a warp, one row,
-# the scalar kernel; HOIST_PDL=0 launches the staged one without programmatic dependent launch),
-# and of the bf16 checkpoint of the same geometry with hoist's matrix-vector kernel and with
-# cuBLAS's (HOIST_GEMV=cublas).
+# Runs on the device machine (see docs/DEVICE.md): the Q8_0 matrix-vector kernels of
+# infer/kernels.cu (test_gpu_kernels holds both to a double-precision reference; test_gpu_gguf
+# and test_gpu_infer run whole models), then decode at batch 1 with `hoist run` of a
+# llama-8b-shaped Q8_0 GGUF, the staged kernel and the scalar one (HOIST_Q8_GEMV=scalar)
+# alternating, and of the bf16 checkpoint of the same geometry.
 # Expects the static build-dev/ of docs/DEVICE.md. Writes $OUT/q8/log and $OUT/q8/q8.csv (kernel,
 # then `hoist run --csv`'s columns).
 #   ROUNDS=3 tools/device-q8.sh
@@ -56,20 +54,16 @@ one() { # kernel-label model [env]
     echo "$label,$line" | tee -a "$csv" "$out/log"
 }
 log "the same tokens from both Q8_0 kernels"
-for k in staged2 staged scalar; do
-    e=HOIST_Q8_GEMV=$k
-    echo "$k: $(env $e "$hoist" run "$q8/model.gguf" --device cuda:0 --tokens 1,2,3,4,5 --n 32 \
-        2>> "$out/log" | sed -n 's/^generated ([0-9]*): //p')" | tee -a "$out/log"
+for k in staged scalar; do
+    echo "$k: $(env HOIST_Q8_GEMV=$k "$hoist" run "$q8/model.gguf" --device cuda:0 \
+        --tokens 1,2,3,4,5 --n 32 2>> "$out/log" | sed -n 's/^generated ([0-9]*): //p')" |
+        tee -a "$out/log"
 done
-log "decode at batch 1, $rounds rounds: Q8_0 staged (two rows a warp, without programmatic
-    dependent launch, one row), Q8_0 scalar, bf16 (hoist's matrix-vector kernel, cuBLAS)"
+log "decode at batch 1, $rounds rounds: Q8_0 staged, Q8_0 scalar, bf16"
 for r in $(seq "$rounds"); do
-    one q8_0-staged2 "$q8/model.gguf" HOIST_Q8_GEMV=staged2
-    one q8_0-staged2-nopdl "$q8/model.gguf" HOIST_Q8_GEMV=staged2 HOIST_PDL=0
     one q8_0-staged "$q8/model.gguf" HOIST_Q8_GEMV=staged
     one q8_0-scalar "$q8/model.gguf" HOIST_Q8_GEMV=scalar
     one bf16 "$bf" HOIST_UNUSED=1
-    one bf16-cublas "$bf" HOIST_GEMV=cublas
 done
 log "done (status $status)"
 exit $status
