@@ -18,30 +18,25 @@ hoist=$bin/hoist
 rounds=${ROUNDS:-3}
 work=${WORK:-/dev/shm/hoist-q8}
 export HOIST_CLI=$hoist HOIST_TEST_DATA=$root/tests/data
-for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do
-    [ -d "$d" ] && export LD_LIBRARY_PATH=$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-done
+logf=$out/log
+. "$root/tools/device-lib.sh"
 status=0
-log() { echo "== $*" | tee -a "$out/log"; }
-run() {
-    echo "\$ $*" | tee -a "$out/log"
-    "$@" 2>&1 | tee -a "$out/log"
-    local rc=${PIPESTATUS[0]}
-    [ "$rc" -eq 0 ] || { echo "(exit $rc)" | tee -a "$out/log"; status=1; }
-}
+check() { run "$@" || { echo "(exit $?)" | tee -a "$logf"; status=1; }; }
 
-log "machine: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -1), $(nproc) cores, $(date -u +%F)"
+log "machine: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -1), \
+$(nproc) cores, $(date -u +%F)"
 tmp=$(mktemp -d)
-(cd "$tmp" && run timeout 200 "$bin/tests/test_gpu_kernels")
-(cd "$tmp" && run timeout 300 "$bin/tests/test_gpu_gguf")
-(cd "$tmp" && run timeout 300 "$bin/tests/test_gpu_infer")
-rm -rf "$tmp"
+cd "$tmp" || exit 1
+check timeout 200 "$bin/tests/test_gpu_kernels"
+check timeout 300 "$bin/tests/test_gpu_gguf"
+check timeout 300 "$bin/tests/test_gpu_infer"
+cd "$root" && rm -rf "$tmp"
 
 mkdir -p "$work"
 q8=$work/q8 bf=${BF16:-/root/hoist-embed/llama-8b}
-[ -f "$q8/model.gguf" ] || run "$hoist" gen "$q8" --preset llama-8b --dtype q8_0 --format gguf \
+[ -f "$q8/model.gguf" ] || check "$hoist" gen "$q8" --preset llama-8b --dtype q8_0 --format gguf \
     --threads "$(nproc)" --quiet
-[ -f "$bf/config.json" ] || run "$hoist" gen "$bf" --preset llama-8b --threads "$(nproc)" --quiet
+[ -f "$bf/config.json" ] || check "$hoist" gen "$bf" --preset llama-8b --threads "$(nproc)" --quiet
 csv=$out/q8.csv
 echo "kernel,device,load_s,prompt_tokens,new_tokens,ttft_s,prefill_tok_s,decode_tok_s,\
 weight_bytes_per_token,mem_gb_s,roofline_tok_s,roofline_pct" > "$csv"
@@ -50,14 +45,14 @@ one() { # kernel-label model [env]
     shift 2
     local line
     line=$(env "$@" "$hoist" run "$model" --device cuda:0 --csv --tokens 1,2,3,4,5 --n 256 \
-        2>> "$out/log") || { echo "(run $label failed)" | tee -a "$out/log"; status=1; return; }
-    echo "$label,$line" | tee -a "$csv" "$out/log"
+        2>> "$logf") || { echo "(run $label failed)" | tee -a "$logf"; status=1; return; }
+    echo "$label,$line" | tee -a "$csv" "$logf"
 }
 log "the same tokens from both Q8_0 kernels"
 for k in staged scalar; do
     echo "$k: $(env HOIST_Q8_GEMV=$k "$hoist" run "$q8/model.gguf" --device cuda:0 \
-        --tokens 1,2,3,4,5 --n 32 2>> "$out/log" | sed -n 's/^generated ([0-9]*): //p')" |
-        tee -a "$out/log"
+        --tokens 1,2,3,4,5 --n 32 2>> "$logf" | sed -n 's/^generated ([0-9]*): //p')" |
+        tee -a "$logf"
 done
 log "decode at batch 1, $rounds rounds: Q8_0 staged, Q8_0 scalar, bf16"
 for r in $(seq "$rounds"); do
