@@ -97,45 +97,55 @@ static void residency_forget(hoist__residency *r, hoist__budget *budget)
     r->bytes = 0;
 }
 
-/* The bitmap of a file that is partly resident, or whose cachestat cannot say. */
-static const char *probe_map(int fd, const char *path, uint64_t size, int cs,
-                             hoist__budget *budget, hoist__residency *r)
+/* The bitmap of a file that is partly resident, or whose cachestat cannot say; *why says what
+ * kept it from being made. Only an allocation that fails is an error. */
+static int probe_map(int fd, const char *path, uint64_t size, int cs, hoist__budget *budget,
+                     hoist__residency *r, const char **why)
 {
-    const char *why = mincore_hidden(fd, path);
-    if (why) return why;
+    *why = mincore_hidden(fd, path);
+    if (*why) return HOIST_OK;
     uint64_t bytes = bitmap_bytes(r->pages);
-    if (hoist__budget_take(budget, bytes, "the page-cache residency map") < 0)
-        return "the budget has no room for its map";
+    if (hoist__budget_take(budget, bytes, "the page-cache residency map") < 0) {
+        *why = "the budget has no room for its map";
+        return HOIST_OK;
+    }
     r->bytes = bytes;
     r->bits = hoist__calloc(1, (size_t)bytes);
-    return r->bits ? probe_pages(fd, size, cs, r) : "out of memory for its map";
+    RETURN_IF(!r->bits, HOIST_E_NOMEM,
+              "%s: out of memory for a %llu-byte map of the pages the page cache holds", path,
+              (unsigned long long)bytes);
+    *why = probe_pages(fd, size, cs, r);
+    return HOIST_OK;
 }
 
-void hoist__residency_probe(int fd, const char *path, uint64_t size, hoist__budget *budget,
-                            hoist__residency *r)
+int hoist__residency_probe(int fd, const char *path, uint64_t size, hoist__budget *budget,
+                           hoist__residency *r)
 {
     memset(r, 0, sizeof *r);
     r->page = page_bytes();
     r->pages = (size + r->page - 1) / r->page;
-    if (!r->pages) return;
+    if (!r->pages) return HOIST_OK;
     /* a whole model cached, or none of it, is one call */
     uint64_t cached = 0;
     int cs = hoist__io_cachestat(fd, 0, 0, &cached) == 0;
     if (cs && (cached == 0 || cached >= r->pages)) {
         r->resident = cached ? r->pages : 0;
-        return;
+        return HOIST_OK;
     }
-    const char *why = probe_map(fd, path, size, cs, budget, r);
-    if (why) {
+    const char *why = NULL;
+    int rc = probe_map(fd, path, size, cs, budget, r, &why);
+    if (rc < 0 || why) {
         residency_forget(r, budget);
         r->resident = 0;
+        if (rc < 0) return rc;
         hoist__log(HOIST_LOG_DEBUG,
                    "%s: cannot tell which pages were cached before the load (%s): dropping every "
                    "page it reads",
                    path, why);
-        return;
+        return HOIST_OK;
     }
     if (r->resident == 0 || r->resident == r->pages) residency_forget(r, budget);
+    return HOIST_OK;
 }
 
 void hoist__residency_free(hoist__residency *r, hoist__budget *budget)

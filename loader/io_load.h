@@ -46,12 +46,14 @@ uint64_t hoist__residency_bound(const hoist__file *files, uint32_t nfiles);
 /* Probes which pages of the `size`-byte file open as fd (named path) are resident: cachestat
  * over the file and then over runs of pages, mincore over a read-only mapping of the runs it
  * finds mixed (or of every run where cachestat is missing); no page is faulted in or read, and
- * a bitmap is kept only for a file partly resident. Never fails:
- * a probe that cannot be made (no mapping, mincore refused, a file whose owner does not let this
- * process see its cache, the budget) leaves r saying none were resident, so the load drops
- * everything it read, as the budget requires, and says why at DEBUG. */
-void hoist__residency_probe(int fd, const char *path, uint64_t size, hoist__budget *budget,
-                            hoist__residency *r);
+ * a bitmap is kept only for a file partly resident. A probe that cannot be made (no mapping,
+ * mincore refused, a file whose owner does not let this process see its cache, the budget)
+ * leaves r saying none were resident, so the load drops everything it read, as the budget
+ * requires, and says why at DEBUG. Fails only with HOIST_E_NOMEM, naming the file, when the
+ * bitmap cannot be allocated (every host allocation that fails fails the load); r then holds
+ * nothing. */
+int hoist__residency_probe(int fd, const char *path, uint64_t size, hoist__budget *budget,
+                           hoist__residency *r);
 void hoist__residency_free(hoist__residency *r, hoist__budget *budget);
 /* Whether the page holding byte `off` was resident at the probe (*resident), and the end of the
  * run of pages from there that were alike, at most `end`: a probe that failed says none were. */

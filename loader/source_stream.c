@@ -109,6 +109,14 @@ typedef struct stream_state {
     _Atomic int told_ring, told_direct;
 } stream_state;
 
+static void free_residency(stream_state *s)
+{
+    for (uint32_t i = 0; s->res && i < s->nfiles; i++) hoist__residency_free(&s->res[i], s->budget);
+    if (s->res) hoist__budget_give(s->budget, s->nfiles * sizeof *s->res);
+    hoist__free(s->res);
+    s->res = NULL;
+}
+
 static void stream_close(void *vs)
 {
     stream_state *s = vs;
@@ -126,9 +134,7 @@ static void stream_close(void *vs)
         if (s->res) hoist__residency_drop(&s->res[i], s->fds[i], 0, UINT64_MAX);
         close(s->fds[i]);
     }
-    for (uint32_t i = 0; s->res && i < s->nfiles; i++) hoist__residency_free(&s->res[i], s->budget);
-    if (s->res) hoist__budget_give(s->budget, s->nfiles * sizeof *s->res);
-    hoist__free(s->res);
+    free_residency(s);
     hoist__free(s->fds);
     hoist__free(s);
 }
@@ -499,9 +505,14 @@ static int probe_files(stream_state *s, hoist__budget *budget)
         return hoist__err(HOIST_E_NOMEM, "out of memory for %u residency maps", s->nfiles);
     }
     s->budget = budget;
-    for (uint32_t i = 0; i < s->nfiles; i++)
-        hoist__residency_probe(s->fds[i], s->hints.files[i].path, s->hints.files[i].size,
-                               budget, &s->res[i]);
+    for (uint32_t i = 0; i < s->nfiles; i++) {
+        int rc = hoist__residency_probe(s->fds[i], s->hints.files[i].path,
+                                        s->hints.files[i].size, budget, &s->res[i]);
+        if (rc < 0) { /* nothing was read yet: without maps, the close drops nothing */
+            free_residency(s);
+            return rc;
+        }
+    }
     return HOIST_OK;
 }
 

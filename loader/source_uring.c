@@ -360,8 +360,8 @@ static int probe_buffered(uring_state *s, hoist__budget *budget)
     }
     for (uint32_t i = 0; i < s->nfiles; i++)
         if (buffered(s, i))
-            hoist__residency_probe(s->files[i].buffered_fd, s->files[i].path,
-                                   s->hints_files[i].size, budget, &s->res[i]);
+            RETURN_IF_ERR(hoist__residency_probe(s->files[i].buffered_fd, s->files[i].path,
+                                                 s->hints_files[i].size, budget, &s->res[i]));
     return HOIST_OK;
 }
 

@@ -35,6 +35,7 @@ typedef struct fs_case {
     bool plan;                   /* load by a plan placing everything on opts.device */
     bool cold;                   /* the model's files dropped from the page cache before each
                                     load (after the open) */
+    bool partly_cold;            /* ... the last quarter of each dropped (st_partly_uncache) */
     const char *reference;       /* a model whose bytes the load must equal (else model's own
                                     files: not for containers that compress) */
 } fs_case;
@@ -294,6 +295,8 @@ static ST_UNUSED fs_result fs_sweep(const fs_case *c, unsigned max_k)
         if (rc == HOIST_OK && c->sink) fs_sink_init(&sink, m);
         for (size_t f = 0; rc == HOIST_OK && c->cold && f < hoist_model_file_count(m); f++)
             st_uncache(hoist_model_file_path(m, f));
+        for (size_t f = 0; rc == HOIST_OK && c->partly_cold && f < hoist_model_file_count(m); f++)
+            st_partly_uncache(hoist_model_file_path(m, f));
         if (rc == HOIST_OK) {
             if (!c->during_open) fs_arm(c, k);
             w = (hoist_weights *)1;

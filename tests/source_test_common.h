@@ -234,7 +234,6 @@ static ST_UNUSED unsigned char *st_resident_map(const char *path, size_t *pages)
     return vec;
 }
 
-/* Writes back and drops path's pages, as a cold start would find it. */
 /* A new directory on /dev/shm, which must be a tmpfs; the caller removes it with tu_rmtree. */
 static ST_UNUSED char *st_shm_dir(void)
 {
@@ -260,12 +259,28 @@ static ST_UNUSED void st_read_file(const char *path)
     close(fd);
 }
 
+/* Writes back and drops path's pages, as a cold start would find it. */
 static ST_UNUSED void st_uncache(const char *path)
 {
     int fd = open(path, O_RDONLY);
     ck_assert_int_ge(fd, 0);
     ck_assert_int_eq(fsync(fd), 0);
     ck_assert_int_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+    close(fd);
+}
+
+/* path read whole, then its last quarter written back and dropped: a file partly in the page
+ * cache. */
+static ST_UNUSED void st_partly_uncache(const char *path)
+{
+    st_read_file(path);
+    int fd = open(path, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    struct stat st;
+    ck_assert_int_eq(fstat(fd, &st), 0);
+    off_t page = (off_t)sysconf(_SC_PAGESIZE), from = st.st_size / 4 * 3 / page * page;
+    ck_assert_int_eq(fsync(fd), 0);
+    ck_assert_int_eq(posix_fadvise(fd, from, 0, POSIX_FADV_DONTNEED), 0);
     close(fd);
 }
 

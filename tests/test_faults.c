@@ -36,6 +36,29 @@ START_TEST(test_open_and_load)
 }
 END_TEST
 
+/* A model partly in the page cache: stream keeps a map of the pages that were cached (its
+ * residency probe), and an allocation of that map that fails fails the load like any other. It
+ * used to be absorbed (the probe then said no page was cached, so the load would drop pages other
+ * processes had cached), which made this sweep's count depend on the page cache. */
+START_TEST(test_partly_cached)
+{
+    char args[512];
+    snprintf(args, sizeof args, "gen '%s/p' --preset tiny --quiet", dir);
+    ck_assert_int_eq(tu_run_cli(args), 0);
+    char *model = tu_path(dir, "p/model.safetensors");
+    st_partly_uncache(model);
+    double f = st_cached_fraction(model);
+    ck_assert_msg(f > 0.5 && f < 1.0, "%s: %.2f of its pages cached, expected a part", model, f);
+    fs_case c = base_case(model, HOIST_PATH_STREAM, false);
+    c.fault = FS_HOST_ALLOC;
+    c.partly_cold = true;
+    fs_result r = fs_sweep(&c, 20000);
+    ck_assert_uint_gt(r.runs, 2);
+    ck_assert_uint_eq(r.failed, r.runs - 1);
+    free(model);
+}
+END_TEST
+
 /* The same from a GGUF file (hoist gen --format gguf): its header, key-values and tensor infos
  * are read through the same seams. */
 START_TEST(test_open_and_load_gguf)
@@ -309,6 +332,7 @@ int main(void)
     tcase_add_checked_fixture(tc, st_setup, st_teardown);
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_open_and_load);
+    tcase_add_test(tc, test_partly_cached);
     tcase_add_test(tc, test_open_and_load_gguf);
     tcase_add_test(tc, test_packed);
     tcase_add_test(tc, test_packed_gpu_codec);
