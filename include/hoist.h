@@ -770,7 +770,9 @@ typedef struct hoist_load_stats {
     uint64_t arena_bytes;      /* destination memory taken (alignment included), all devices */
     uint64_t peak_host_bytes;  /* high-water mark of loader-owned host memory (staging, tables) */
     unsigned threads;
-    double decode_seconds;     /* summed over workers: decompressing a packed model's chunks */
+    double decode_seconds;     /* summed over workers: decompressing a packed model's chunks
+                                  on the CPU (codec 2 chunks decoded on the GPU run on the
+                                  workers' streams and are not counted here) */
     double readback_seconds;   /* wall time of HOIST_VERIFY_READBACK */
     uint64_t file_bytes;       /* bytes of the files the load consumed: a packed model's
                                   compressed chunks; otherwise equal to bytes */
