@@ -690,6 +690,22 @@ __device__ __forceinline__ float dot4_i8(uint32_t q, const float *f)
 // slower on the H200).
 constexpr int Q8_ROWS = 2;
 
+// This lane's words of the staging group starting at 16-byte word v0 of each of the warp's nr
+// rows (row r at rq + r * nvec), loaded into next; words past a row's end are left alone.
+__device__ __forceinline__ void q8_fetch_group(uint4 (&next)[Q8_ROWS][Q8_LANE_VECS],
+                                               const uint4 *rq, uint32_t nvec, uint32_t nr,
+                                               uint32_t lane, uint32_t v0)
+{
+#pragma unroll
+    for (int r = 0; r < Q8_ROWS; r++)
+#pragma unroll
+        for (uint32_t k = 0; k < Q8_LANE_VECS; k++) {
+            uint32_t i = lane + 32 * k, v = v0 + i;
+            if ((uint32_t)r < nr && i < Q8_GROUP_VECS && v < nvec)
+                next[r][k] = __ldcs(rq + (size_t)r * nvec + v);
+        }
+}
+
 template <typename T>
 __global__ void __launch_bounds__(GEMV_WARPS * 32)
     gemv_q8_0_staged_kernel(float *y, const uint8_t *w, const T *x, uint32_t rows, uint32_t cols,
@@ -703,14 +719,7 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32)
     uint32_t nblk = cols / Q8_BLOCK, nvec = nblk * Q8_BYTES / 16;
     const uint4 *rq = (const uint4 *)(w + (size_t)row0 * nblk * Q8_BYTES);
     uint4 next[Q8_ROWS][Q8_LANE_VECS];
-#pragma unroll
-    for (int r = 0; r < Q8_ROWS; r++)
-#pragma unroll
-        for (uint32_t k = 0; k < Q8_LANE_VECS; k++) {
-            uint32_t i = lane + 32 * k;
-            if ((uint32_t)r < nr && i < Q8_GROUP_VECS && i < nvec)
-                next[r][k] = __ldcs(rq + (size_t)r * nvec + i);
-        }
+    q8_fetch_group(next, rq, nvec, nr, lane, 0);
     float sum[Q8_ROWS] = {};
     for (uint32_t b0 = 0, v0 = 0; b0 < nblk; b0 += Q8_GROUP, v0 += Q8_GROUP_VECS) {
         __syncwarp(); // every lane is done with the last group
@@ -722,16 +731,7 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32)
                 if (i < Q8_GROUP_VECS && v0 + i < nvec) stage[warp][r][i] = next[r][k];
             }
         __syncwarp();
-        if (b0 + Q8_GROUP < nblk) {
-#pragma unroll
-            for (int r = 0; r < Q8_ROWS; r++)
-#pragma unroll
-                for (uint32_t k = 0; k < Q8_LANE_VECS; k++) {
-                    uint32_t i = lane + 32 * k, v = v0 + Q8_GROUP_VECS + i;
-                    if ((uint32_t)r < nr && i < Q8_GROUP_VECS && v < nvec)
-                        next[r][k] = __ldcs(rq + (size_t)r * nvec + v);
-                }
-        }
+        if (b0 + Q8_GROUP < nblk) q8_fetch_group(next, rq, nvec, nr, lane, v0 + Q8_GROUP_VECS);
         uint32_t b = b0 + lane;
         if (b >= nblk) continue;
         // block `lane` of the group: bytes lane * 34 .. + 33, 2-byte aligned, so nine aligned
@@ -825,7 +825,6 @@ extern "C" int hoist__k_gemv_q8_0(hoist__stream *stream, float *y, const void *w
                                   hoist_dtype x_dtype, uint32_t rows, uint32_t cols, float beta)
 {
     if (rows == 0) return HOIST_OK;
-    unsigned blocks = (rows + GEMV_WARPS - 1) / GEMV_WARPS;
     if (q8_staged(w, x, cols)) {
         unsigned grid = (rows + Q8_ROWS * GEMV_WARPS - 1) / (Q8_ROWS * GEMV_WARPS);
         DISPATCH(x_dtype, T,
@@ -833,6 +832,7 @@ extern "C" int hoist__k_gemv_q8_0(hoist__stream *stream, float *y, const void *w
                      y, (const uint8_t *)w, (const T *)x, rows, cols, beta));
         return launched(stream, "Q8_0 matrix-vector kernel (staged)");
     }
+    unsigned blocks = (rows + GEMV_WARPS - 1) / GEMV_WARPS;
     DISPATCH(x_dtype, T,
              gemv_q8_0_kernel<T><<<blocks, GEMV_WARPS * 32, 0, STREAM(stream)>>>(
                  y, (const uint8_t *)w, (const T *)x, rows, cols, beta));
