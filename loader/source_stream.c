@@ -181,14 +181,15 @@ static uint64_t stream_host_bytes(void *vs, unsigned threads, uint64_t window)
 }
 
 /* Whether this process may have an io_uring at all (kernel.io_uring_disabled, seccomp, ENOSYS,
- * the memlock limit say no): asked once, through the seam, with a one-entry ring. */
-static bool ring_available(void)
+ * the memlock limit say no: *live false): asked once, through the seam, with a one-entry ring.
+ * Only the ring's own memory failing is an error (HOIST_E_NOMEM), not a kernel that refuses. */
+static int ring_available(bool *live)
 {
     hoist__uring u;
-    if (hoist__uring_init(&u, 1, NULL, 0, NULL, 0) < 0) return false;
-    bool live = u.live;
+    RETURN_IF_ERR(hoist__uring_init(&u, 1, NULL, 0, NULL, 0));
+    *live = u.live;
     hoist__uring_exit(&u);
-    return live;
+    return HOIST_OK;
 }
 
 /* The rings' view of the files: their buffered descriptors (fds', which the rings never
@@ -226,7 +227,8 @@ static int stream_plan_workers(stream_state *s, const hoist__source_hints *h,
 {
     const char *first = s->nfiles ? h->files[0].path : "model";
     bool cold = hoist__io_cached_fraction(h->files, h->nfiles) < 0.5;
-    s->ring = cold && ring_available();
+    s->ring = false;
+    if (cold) RETURN_IF_ERR(ring_available(&s->ring));
     char why[256] = "";
     if (s->ring) RETURN_IF_ERR(ring_files(s, why, sizeof why));
     unsigned threads = !cold     ? STREAM_THREADS
