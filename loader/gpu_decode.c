@@ -15,20 +15,18 @@
 
 #define DEV_ALIGN 256u
 
-typedef struct gworker {
-    uint8_t *dev;                              /* staging, chunk list, error word */
-    hoist__gpu_codec_chunk *list[HOIST_SLOTS_PER_WORKER]; /* pinned, one per slot */
-} gworker;
-
+/* Each slot of each worker has its own device staging and chunk list, so that a worker copies
+ * its next window while the kernels of its last one run (each slot queues on its own stream);
+ * one allocation holds them all, then the error words every kernel may lower. */
 typedef struct hoist__gdec {
     const hoist__gpu_ops *g;
     int device;
-    unsigned nworkers;
-    gworker *w;
+    unsigned nunits;                /* workers x HOIST_SLOTS_PER_WORKER */
     uint64_t max_chunks;            /* codec 2 chunks in the fullest window */
-    uint64_t stage, list_bytes;     /* device layout of a worker's buffer */
-    uint64_t dev_bytes;             /* per worker */
-    uint8_t *pinned;                /* every worker's lists, then the error words' start value */
+    uint64_t stage, list_bytes;     /* a unit's device layout: its staging, then its list */
+    uint8_t *dev;                   /* every unit, then the error words */
+    uint64_t dev_bytes;
+    uint8_t *pinned;                /* every unit's list, then the error words' start value */
     uint64_t pinned_bytes, taken;
 } hoist__gdec;
 
@@ -52,13 +50,12 @@ static uint64_t most_chunks(const hoist__load *ld)
     return most;
 }
 
-void hoist__gdec_plan(hoist__load *ld)
+void hoist__gdec_decide(hoist__load *ld)
 {
     const hoist__packed *pk = ld->table->packed;
     ld->gpu_decode = false;
-    ld->plan.device_staging = 0;
     if (!pk || !pk->exphuff_chunks || ld->host_sink || ld->narenas != 1 || ld->slices ||
-        ld->plan.sparse || !hoist__gpu_codec_ready(ld->arenas[0].gpu))
+        !hoist__gpu_codec_ready(ld->arenas[0].gpu))
         return;
     const char *env = getenv("HOIST_GPU_DECODE");
     if (env && strcmp(env, "0") == 0) {
@@ -67,15 +64,30 @@ void hoist__gdec_plan(hoist__load *ld)
         return;
     }
     ld->gpu_decode = true;
-    uint64_t stage = hoist__align_up(ld->plan.window_bytes + HOIST_GPU_CODEC_SLACK, DEV_ALIGN);
-    ld->plan.device_staging =
-        (uint64_t)ld->opts.threads * (stage + list_bytes(most_chunks(ld)) + DEV_ALIGN);
 }
 
-/* Each worker's two error words (a chunk that does not decode, one that does not hash) */
+static uint64_t stage_bytes(const hoist__load *ld)
+{
+    return hoist__align_up(ld->plan.window_bytes + HOIST_GPU_CODEC_SLACK, DEV_ALIGN);
+}
+
+void hoist__gdec_plan(hoist__load *ld)
+{
+    ld->plan.device_staging = 0;
+    if (!ld->gpu_decode) return;
+    uint64_t units = (uint64_t)ld->opts.threads * HOIST_SLOTS_PER_WORKER;
+    ld->plan.device_staging = units * (stage_bytes(ld) + list_bytes(most_chunks(ld))) + DEV_ALIGN;
+}
+
+/* The two error words (a chunk that does not decode, one that does not hash) */
 #define NERR 2
 
-/* The error words start at UINT32_MAX (no chunk failed): one copy each on a stream of its own,
+static uint32_t *dev_errors(const hoist__gdec *gd)
+{
+    return (uint32_t *)(gd->dev + gd->dev_bytes - DEV_ALIGN);
+}
+
+/* The error words start at UINT32_MAX (no chunk failed): copied on a stream of its own and
  * waited for before any kernel can run. */
 static int init_errors(hoist__gdec *gd)
 {
@@ -83,9 +95,7 @@ static int init_errors(hoist__gdec *gd)
     uint32_t *start = (uint32_t *)(gd->pinned + gd->pinned_bytes - DEV_ALIGN);
     for (unsigned k = 0; k < NERR; k++) start[k] = UINT32_MAX;
     int rc = gd->g->stream_create(gd->device, &s);
-    for (unsigned i = 0; rc == HOIST_OK && i < gd->nworkers; i++)
-        rc = gd->g->copy_h2d(gd->w[i].dev + gd->stage + gd->list_bytes, start,
-                             NERR * sizeof *start, s);
+    if (rc == HOIST_OK) rc = gd->g->copy_h2d(dev_errors(gd), start, NERR * sizeof *start, s);
     if (s) {
         int r = gd->g->stream_sync(s);
         if (rc == HOIST_OK) rc = r;
@@ -102,26 +112,19 @@ int hoist__gdec_open(hoist__load *ld, unsigned workers)
     const hoist__packed *pk = ld->table->packed;
     gd->g = ld->arenas[0].gpu;
     gd->device = ld->arenas[0].device;
+    gd->nunits = workers * HOIST_SLOTS_PER_WORKER;
     gd->max_chunks = most_chunks(ld);
-    gd->stage = hoist__align_up(ld->plan.window_bytes + HOIST_GPU_CODEC_SLACK, DEV_ALIGN);
+    gd->stage = stage_bytes(ld);
     gd->list_bytes = list_bytes(gd->max_chunks);
-    gd->dev_bytes = gd->stage + gd->list_bytes + DEV_ALIGN;
-    gd->pinned_bytes = (uint64_t)workers * HOIST_SLOTS_PER_WORKER * gd->list_bytes + DEV_ALIGN;
+    gd->dev_bytes = (uint64_t)gd->nunits * (gd->stage + gd->list_bytes) + DEV_ALIGN;
+    gd->pinned_bytes = (uint64_t)gd->nunits * gd->list_bytes + DEV_ALIGN;
     RETURN_IF_ERR(hoist__budget_take(&ld->budget, gd->pinned_bytes, "the GPU decoder's lists"));
     gd->taken = gd->pinned_bytes;
     void *p = NULL;
     RETURN_IF_ERR(hoist__pinned_acquire(gd->g, gd->pinned_bytes, &p));
     gd->pinned = p;
-    gd->w = hoist__calloc(workers ? workers : 1, sizeof *gd->w);
-    RETURN_IF(!gd->w, HOIST_E_NOMEM, "out of memory for %u GPU decoders", workers);
-    for (; gd->nworkers < workers; gd->nworkers++) {
-        gworker *w = &gd->w[gd->nworkers];
-        RETURN_IF_ERR(gd->g->mem_alloc(gd->device, gd->dev_bytes, (void **)&w->dev));
-        for (unsigned s = 0; s < HOIST_SLOTS_PER_WORKER; s++)
-            w->list[s] = (hoist__gpu_codec_chunk *)(gd->pinned +
-                                                    ((uint64_t)gd->nworkers * HOIST_SLOTS_PER_WORKER + s) *
-                                                        gd->list_bytes);
-    }
+    RETURN_IF_ERR(gd->g->mem_alloc(gd->device, gd->dev_bytes, &p));
+    gd->dev = p;
     RETURN_IF_ERR(init_errors(gd));
     char dn[HOIST_DEVICE_NAME_MAX];
     hoist__log(HOIST_LOG_INFO,
@@ -129,7 +132,7 @@ int hoist__gdec_open(hoist__load *ld, unsigned workers)
                "their structure, codes and XXH3 hashes are checked there (docs/PACKED.md)",
                ld->table->origin, (unsigned long long)pk->exphuff_chunks,
                (double)pk->exphuff_bytes / 1e9, hoist_device_name(gd->device, dn, sizeof dn),
-               (unsigned long long)gd->dev_bytes * workers);
+               (unsigned long long)gd->dev_bytes);
     return HOIST_OK;
 }
 
@@ -181,29 +184,26 @@ static int build_list(hoist__load *ld, size_t wi, const uint8_t *in, const uint8
 }
 
 int hoist__gdec_window(hoist__load *ld, int worker, unsigned slot, size_t wi, const uint8_t *in,
-                       const uint8_t *decoded, hoist__stream *s, hoist__event *in_ev,
-                       bool *in_recorded)
+                       const uint8_t *decoded, hoist__stream *s)
 {
     hoist__gdec *gd = ld->gdec;
-    RETURN_IF(worker < 0 || (unsigned)worker >= gd->nworkers || slot >= HOIST_SLOTS_PER_WORKER,
-              HOIST_E_INTERNAL, "GPU decoder for worker %d slot %u", worker, slot);
-    gworker *w = &gd->w[worker];
-    hoist__gpu_codec_chunk *list = w->list[slot];
+    uint64_t u = (uint64_t)worker * HOIST_SLOTS_PER_WORKER + slot;
+    RETURN_IF(worker < 0 || slot >= HOIST_SLOTS_PER_WORKER || u >= gd->nunits, HOIST_E_INTERNAL,
+              "GPU decoder for worker %d slot %u", worker, slot);
+    uint8_t *stage = gd->dev + u * (gd->stage + gd->list_bytes);
+    hoist__gpu_codec_chunk *list = (hoist__gpu_codec_chunk *)(gd->pinned + u * gd->list_bytes);
     uint32_t n = 0, groups = 0;
     uint64_t bytes = 0;
-    *in_recorded = false;
     RETURN_IF_ERR(build_list(ld, wi, in, decoded, s, list, &n, &groups, &bytes));
     if (!n) return HOIST_OK;
     const hoist__window *fw = &ld->plan.windows[wi];
     const char *path = ld->table->files[0].path;
-    int rc = gd->g->copy_h2d(w->dev, in, fw->hi - fw->lo, s);
-    if (rc == HOIST_OK) rc = gd->g->event_record(in_ev, s);
-    if (rc == HOIST_OK) *in_recorded = true;
-    if (rc == HOIST_OK) rc = gd->g->copy_h2d(w->dev + gd->stage, list, n * sizeof *list, s);
+    int rc = gd->g->copy_h2d(stage, in, fw->hi - fw->lo, s);
+    if (rc == HOIST_OK) rc = gd->g->copy_h2d(stage + gd->stage, list, n * sizeof *list, s);
     if (rc == HOIST_OK)
-        rc = hoist__gpu_codec_decode(gd->g, gd->device, s, w->dev,
-                                     (const hoist__gpu_codec_chunk *)(w->dev + gd->stage), n,
-                                     groups, (uint32_t *)(w->dev + gd->stage + gd->list_bytes));
+        rc = hoist__gpu_codec_decode(gd->g, gd->device, s, stage,
+                                     (const hoist__gpu_codec_chunk *)(stage + gd->stage), n,
+                                     groups, dev_errors(gd));
     if (rc < 0)
         return hoist__err_prefix(rc, "%s: decoding bytes %llu..%llu of the file on the GPU", path,
                                  (unsigned long long)fw->lo, (unsigned long long)fw->hi);
@@ -241,14 +241,8 @@ int hoist__gdec_finish(hoist__load *ld)
 {
     hoist__gdec *gd = ld->gdec;
     const hoist__table *t = ld->table;
-    uint32_t first[NERR] = {UINT32_MAX, UINT32_MAX};
-    for (unsigned i = 0; i < gd->nworkers; i++) {
-        uint32_t e[NERR];
-        RETURN_IF_ERR(gd->g->copy_d2h(e, gd->w[i].dev + gd->stage + gd->list_bytes, sizeof e,
-                                      gd->device));
-        for (unsigned k = 0; k < NERR; k++)
-            if (e[k] < first[k]) first[k] = e[k];
-    }
+    uint32_t first[NERR];
+    RETURN_IF_ERR(gd->g->copy_d2h(first, dev_errors(gd), sizeof first, gd->device));
     for (unsigned k = 0; k < NERR; k++)
         RETURN_IF(first[k] != UINT32_MAX && first[k] >= t->packed->nchunks, HOIST_E_INTERNAL,
                   "%s: the GPU decoder reported chunk %u of %llu", t->files[0].path, first[k],
@@ -265,10 +259,9 @@ void hoist__gdec_close(hoist__load *ld)
 {
     hoist__gdec *gd = ld->gdec;
     if (!gd) return;
-    for (unsigned i = 0; gd->w && i < gd->nworkers; i++) gd->g->mem_free(gd->device, gd->w[i].dev);
+    if (gd->dev) gd->g->mem_free(gd->device, gd->dev);
     if (gd->pinned) hoist__pinned_release(gd->g, gd->pinned, gd->pinned_bytes);
     hoist__budget_give(&ld->budget, gd->taken);
-    hoist__free(gd->w);
     hoist__free(gd);
     ld->gdec = NULL;
 }

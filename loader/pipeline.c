@@ -25,6 +25,10 @@ typedef struct slot {
     uint32_t recorded;         /* arenas whose event was recorded behind the last window */
     const hoist__window *busy; /* window whose copy may still be in flight */
     int release;               /* call source->release on busy once its copy is done */
+    /* GPU decoding: the slot's own read buffer and stream (its device staging is the decoder's),
+     * so that the worker's next window is read and copied while this one decodes */
+    void *in;
+    hoist__stream *stream;
 } slot;
 
 typedef struct worker {
@@ -35,11 +39,7 @@ typedef struct worker {
     hoist__stream *stream[HOIST_PLAN_MAX_DEVICES]; /* one per arena */
     slot slots[HOIST_SLOTS_PER_WORKER];
     unsigned nslots, next;
-    void *in_buf; /* a transform's read buffer (has_in_buf) */
-    /* GPU decoding: recorded once the staging copy out of in_buf is queued; waited for before
-     * in_buf is read into again */
-    hoist__event *in_ev;
-    bool in_recorded;
+    void *in_buf; /* a transform's read buffer (read_buffers; GPU decoding: each slot's in) */
 } worker;
 
 int hoist__load_fail(hoist__load *ld, int status)
@@ -246,13 +246,18 @@ static int decoding(const hoist__load *ld) { return ld->transform && ld->transfo
 /* Whether the source may hand out bytes of a file mapping, which only its copy may read. */
 static int mapped(const hoist__load *ld) { return !!(ld->source->flags & HOIST_SOURCE_MAPPED); }
 
-/* Whether each worker has a read buffer beside its slots: a decoding load reads (or copies) the
+/* The read buffers each worker has beside its slots: a decoding load reads (or copies) the
  * stored bytes there and decodes them into a slot; a checking load on the host with a mapping
- * source copies the window there before checking it (see transform_window). */
-static int has_in_buf(const hoist__load *ld)
+ * source copies the window there before checking it (see transform_window). The CPU is done
+ * with a read buffer when the window is decoded, but the GPU decoder copies from it later, so
+ * there each slot has its own. */
+static unsigned read_buffers(const hoist__load *ld)
 {
-    return decoding(ld) || (ld->transform && mapped(ld) && ld->host_sink);
+    if (ld->gpu_decode) return HOIST_SLOTS_PER_WORKER;
+    return decoding(ld) || (ld->transform && mapped(ld) && ld->host_sink) ? 1 : 0;
 }
+
+static int has_in_buf(const hoist__load *ld) { return read_buffers(ld) > 0; }
 
 /* The transform stage. A source that hands out a mapping (HOIST_SOURCE_MAPPED) has its window
  * copied out first, the source's guarded way, into a buffer of the worker's (the read buffer, or
@@ -292,20 +297,19 @@ static int gpu_window(worker *wk, slot *s, size_t index, const void *src)
 {
     hoist__load *ld = wk->ld;
     const hoist__window *w = &ld->plan.windows[index];
-    const uint8_t *in = src, *own = wk->in_buf;
+    const uint8_t *in = src, *own = s->in;
     uint64_t n = w->hi - w->lo;
     if (mapped(ld) || in < own || in + n > own + ld->plan.window_bytes) {
-        RETURN_IF_ERR(ld->source->copy(ld->source_state, w, wk->in_buf, src, n));
+        RETURN_IF_ERR(ld->source->copy(ld->source_state, w, s->in, src, n));
         in = own;
     }
     RETURN_IF_ERR(ld->transform->window(ld->transform_state, wk->id, index, in, s->buf));
     double t1 = hoist__now();
     int rc = hoist__gdec_window(ld, wk->id, (unsigned)(s - wk->slots), index, in, s->buf,
-                                wk->stream[0], wk->in_ev, &wk->in_recorded);
-    if (rc == HOIST_OK) rc = ld->arenas[0].gpu->event_record(s->ev[0], wk->stream[0]);
+                                s->stream);
+    if (rc == HOIST_OK) rc = ld->arenas[0].gpu->event_record(s->ev[0], s->stream);
     if (rc < 0) { /* copies already queued may still read the buffers: let them finish */
-        (void)ld->arenas[0].gpu->stream_sync(wk->stream[0]);
-        wk->in_recorded = false;
+        (void)ld->arenas[0].gpu->stream_sync(s->stream);
         return rc;
     }
     s->recorded = 1;
@@ -334,11 +338,7 @@ static int process_window(worker *wk, size_t index)
                                    ? single_piece(&ld->plan, w)
                                    : NULL;
     if (one) buf = ld->arenas[one->arena].base + one->dst_off + (w->lo - one->file_off);
-    if (dec) buf = wk->in_buf;
-    if (ld->gpu_decode && wk->in_recorded) { /* the last staging copy out of in_buf */
-        RETURN_IF_ERR(ld->arenas[0].gpu->event_sync(wk->in_ev));
-        wk->in_recorded = false;
-    }
+    if (dec) buf = ld->gpu_decode ? s->in : wk->in_buf;
 
     const void *src = NULL;
     int dma = 0;
@@ -418,9 +418,10 @@ static void worker_teardown(worker *wk)
         for (size_t a = 0; a < ld->narenas; a++)
             if (s->ev[a]) ld->arenas[a].gpu->event_destroy(s->ev[a]);
     }
+    for (unsigned i = 0; i < HOIST_SLOTS_PER_WORKER; i++)
+        if (wk->slots[i].stream) ld->arenas[0].gpu->stream_destroy(wk->slots[i].stream);
     for (size_t a = 0; a < ld->narenas; a++)
         if (wk->stream[a]) ld->arenas[a].gpu->stream_destroy(wk->stream[a]);
-    if (wk->in_ev) ld->arenas[0].gpu->event_destroy(wk->in_ev);
 }
 
 /* How many slots a worker has; *buffers says whether they carry staging buffers. */
@@ -431,32 +432,38 @@ static unsigned worker_slots(const hoist__load *ld, int *buffers)
     return HOIST_SLOTS_PER_WORKER;
 }
 
-/* Staging bytes of one worker: a window per slot buffer, and its read buffer. */
+/* Staging bytes of one worker: a window per slot buffer and per read buffer. */
 static uint64_t worker_staging(const hoist__load *ld, int buffers, uint64_t window)
 {
     unsigned nslots = worker_slots(ld, &buffers);
-    return ((buffers ? nslots : 0) + (has_in_buf(ld) ? 1u : 0u)) * window;
+    return ((buffers ? nslots : 0) + read_buffers(ld)) * window;
 }
 
 /* Streams and events for one worker, and its share of the staging pool (`base`: its slot
- * buffers, then its read buffer), handed to the source. */
+ * buffers, then its read buffers), handed to the source. */
 static int worker_setup(worker *wk, int buffers, uint8_t *base)
 {
     hoist__load *ld = wk->ld;
     uint64_t window = ld->plan.window_bytes;
     wk->nslots = worker_slots(ld, &buffers);
-    for (size_t a = 0; a < ld->narenas && !ld->host_sink; a++)
+    /* a GPU-decoding worker queues everything on its slots' streams */
+    for (size_t a = 0; a < ld->narenas && !ld->host_sink && !ld->gpu_decode; a++)
         RETURN_IF_ERR(ld->arenas[a].gpu->stream_create(ld->arenas[a].device, &wk->stream[a]));
-    if (ld->gpu_decode)
-        RETURN_IF_ERR(ld->arenas[0].gpu->event_create(ld->arenas[0].device, &wk->in_ev));
+    uint64_t in = (buffers ? wk->nslots : 0) * window; /* the read buffers' place in base */
+    void *ins[HOIST_SLOTS_PER_WORKER];
     for (unsigned i = 0; i < wk->nslots; i++) {
         slot *s = &wk->slots[i];
         for (size_t a = 0; a < ld->narenas && !ld->host_sink; a++)
             RETURN_IF_ERR(ld->arenas[a].gpu->event_create(ld->arenas[a].device, &s->ev[a]));
         if (buffers) s->buf = base + i * window;
+        if (!ld->gpu_decode) continue;
+        RETURN_IF_ERR(ld->arenas[0].gpu->stream_create(ld->arenas[0].device, &s->stream));
+        s->in = ins[i] = base + in + i * window;
     }
-    if (has_in_buf(ld)) {
-        wk->in_buf = base + (buffers ? wk->nslots : 0) * window;
+    if (ld->gpu_decode) {
+        RETURN_IF_ERR(ld->source->attach(ld->source_state, wk->id, ins, wk->nslots, window));
+    } else if (has_in_buf(ld)) {
+        wk->in_buf = base + in;
         RETURN_IF_ERR(ld->source->attach(ld->source_state, wk->id, &wk->in_buf, 1, window));
     } else if (buffers && wk->nslots) {
         void *bufs[HOIST_SLOTS_PER_WORKER];

@@ -173,6 +173,7 @@ int hoist__load_resolve(hoist__load *ld)
     ld->host_sink |= ld->sink != NULL;
     RETURN_IF_ERR(open_source(ld));
     RETURN_IF_ERR(hoist__transform_prepare(ld));
+    hoist__gdec_decide(ld); /* before the budget: it sizes the pipeline's read buffers */
     RETURN_IF_ERR(fit_budget(ld));
     RETURN_IF_ERR(build_plan(ld));
     hoist__gdec_plan(ld);
