@@ -13,7 +13,7 @@
 #          each load); then `hoist bench` on the raw model for the ceilings of the same run
 #          (raw O_DIRECT read, host staging, pinned host-to-device copy).
 # Writes $OUT/codec.log, $OUT/codec.csv (one row per load) and $OUT/ceilings.csv (or ./out).
-# Env: SIZE (8G), REPS (3), PATHS (uring mmap), STAGES.
+# Env: SIZE (8G), REPS (3), PATHS (uring mmap), STAGES, MODES (warm cold), LABELS (the five above).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${OUT:-$root/out}
@@ -22,6 +22,8 @@ size=${SIZE:-8G}
 reps=${REPS:-3}
 paths=${PATHS:-"uring mmap"}
 stages=${STAGES:-"tests bench"}
+modes=${MODES:-"warm cold"}
+labels=" ${LABELS:-raw zstd gpu gpu-cpu gpu+verify} "
 hoist=$root/build-dev/hoist
 export HOIST_CLI=$hoist HOIST_TEST_DATA=$root/tests/data
 logf=$out/codec.log
@@ -81,13 +83,14 @@ round() {
     local n=${#loads[@]} i
     for i in $(seq 0 $((n - 1))); do
         IFS='|' read -r label file envs <<< "${loads[$(( (i + rep) % n ))]}"
+        [[ "$labels" == *" $label "* ]] || continue
         local extra=()
         [ "$label" = gpu+verify ] && extra=(--verify)
         one "$label" "$mode" "$rep" "$path" "${envs:-HOIST_UNUSED=1}" "$file" "${extra[@]}"
     done
 }
 
-for mode in warm cold; do
+for mode in $modes; do
     log "$mode loads, $reps rounds, paths: $paths"
     for rep in $(seq 1 "$reps"); do
         for p in $paths; do round "$mode" "$rep" "$p"; done
