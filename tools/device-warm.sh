@@ -39,6 +39,8 @@ for r in $(seq "$rounds"); do
     done
 done
 run "$hoist" bench "$model" --device cuda:0 --paths mmap --repeat 3 --warm --csv "$out/bench.csv" --quiet
+log "the CPU's copy alone: staging into host memory, no device (its host staging ceiling)"
+run "$hoist" bench "$model" --device host --paths mmap --repeat 1 --warm --csv "$out/host.csv" --quiet
 log "median GB/s per setting"
 awk -F, 'NR > 1 { k = $2 " threads, " $3; v[k] = v[k] " " $8 }
     END { for (k in v) { m = split(substr(v[k], 2), a, " ");
