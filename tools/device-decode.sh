@@ -68,21 +68,21 @@ for r in $(seq "$rounds"); do
 done
 
 if [ "${NCU:-0}" = 1 ]; then
-    # a one-token prompt runs the decode step's kernels too: that step and two generated ones
+    # a one-token prompt runs the decode step's kernels too: that step and one generated one
     for m in $models; do
         for v in $variants; do
             f=$out/ncu-${m%%|*}-$v.csv
-            log "ncu: every kernel of three decode steps, ${m%%|*}, $v"
+            log "ncu: every kernel of two decode steps, ${m%%|*}, $v"
             HOIST_DECODE_KERNELS=$v timeout 300 ncu --clock-control none --cache-control all \
                 --metrics gpu__time_duration.sum --csv --print-units base \
-                "$hoist" run "${m#*|}" --device cuda:0 --no-graphs --warmup 0 --tokens 1 --n 2 \
+                "$hoist" run "${m#*|}" --device cuda:0 --no-graphs --warmup 0 --tokens 1 --n 1 \
                 > "$f" 2>> "$logf" || { echo "(ncu exit $?)" | tee -a "$logf"; }
             awk -F'","' '$0 ~ /gpu__time_duration/ {
                     v = $NF; gsub(/[",]/, "", v); k = $5; sub(/[<(].*/, "", k); sub(/^void /, "", k)
                     t[k] += v; n[k]++; all += v }
                 END { for (k in t) printf "  %-44s %5d launches %10.1f us per step\n", k, n[k],
-                                          t[k] / 3e3;
-                      printf "  all kernels %.1f us per step\n", all / 3e3 }' "$f" |
+                                          t[k] / 2e3;
+                      printf "  all kernels %.1f us per step\n", all / 2e3 }' "$f" |
                 sort -t' ' -k1,1 | tee -a "$logf"
         done
     done
