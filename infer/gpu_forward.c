@@ -15,12 +15,18 @@
 #include "core/core.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define MAX_DEVICES 64
 #define BLAS_WORKSPACE (32u << 20) /* what cuBLAS asks for on Hopper; fixed so graphs can capture */
 /* A Q8_0 matrix is dequantized into the activation dtype this many bytes of rows at a time (at
  * least one row), each slice multiplied as it is ready. */
 #define DEQUANT_BYTES (32u << 20)
+/* The products of a one-token step: 1 runs the fused decode kernels of kernels.h (a layer in
+ * five launches), 0 today's (cuBLAS, or the staged Q8_0 kernel). HOIST_DECODE_KERNELS=fused or
+ * =cublas picks either for a session, so that both can be measured in one build. */
+#define DECODE_FUSED_DEFAULT 0
 
 typedef struct gpu_dev {
     int id;
@@ -65,6 +71,7 @@ typedef struct gpu_state {
     size_t es;                /* bytes per element of the weight dtype */
     hoist__graph *graph;
     int graph_state;          /* 0 not tried, 1 ready, -1 failed (launch directly) */
+    int fused;                /* one-token steps run the fused decode kernels (DECODE_FUSED_*) */
 } gpu_state;
 
 /* Kernels and products go to the current device: each is queued after making its device so. */
@@ -315,6 +322,11 @@ static int create_impl(hoist_session *s)
     RETURN_IF(!c->blas || !ops->scope_enter, HOIST_E_UNSUPPORTED,
               "device %d: the %s backend runs no inference", s->embed.device, ops->name);
     c->g = ops;
+    const char *dk = getenv("HOIST_DECODE_KERNELS");
+    c->fused = dk && *dk ? strcmp(dk, "fused") == 0 : DECODE_FUSED_DEFAULT;
+    if (dk && *dk && strcmp(dk, "fused") != 0 && strcmp(dk, "cublas") != 0)
+        hoist__log(HOIST_LOG_WARN, "HOIST_DECODE_KERNELS=%s: expected fused or cublas", dk);
+    hoist__log(HOIST_LOG_DEBUG, "decode steps run the %s kernels", c->fused ? "fused" : "cublas");
     RETURN_IF_ERR(map_devices(s, c));
     RETURN_IF_ERR(ops->scope_enter(&c->scope, c->dev[c->embed_dev].id));
     int rc = build(s, c);
@@ -336,6 +348,97 @@ static int add_bias(const hoist_session *s, gpu_dev *d, const float *bias, uint3
     return hoist__k_add_bias(d->stream, d->x, H, on_dev(s, d, bias), n, H);
 }
 
+/* Whether the fused decode kernels take matrix v of `cols` columns (kernels.h says which); a
+ * part of the layer whose matrices do not all qualify runs today's kernels instead. */
+static int takes(const hoist_session *s, const hoist_view *v, uint32_t cols)
+{
+    return hoist__k_decode_takes(v->data, v->dtype, s->wdtype, cols);
+}
+
+static int qkv_takes(const hoist_session *s, const hoist__layer *L)
+{
+    uint32_t H = s->geo.hidden;
+    if (L->qkv_fused) return hoist__k_decode_takes(L->qkv_base, L->q.dtype, s->wdtype, H);
+    return takes(s, &L->q, H) && takes(s, &L->k, H) && takes(s, &L->v, H);
+}
+
+/* One kernel reads gate row i and up row i: of one dtype, wherever each tensor lies (a fused
+ * gate/up matrix's views point at its parts). */
+static int mlp_takes(const hoist_session *s, const hoist__layer *L)
+{
+    uint32_t H = s->geo.hidden;
+    return L->gate.dtype == L->up.dtype && takes(s, &L->gate, H) && takes(s, &L->up, H);
+}
+
+/* The q/k/v products of a token with the attention norm in front, from the residual stream. */
+static int norm_qkv(const hoist_session *s, gpu_dev *d, const hoist__layer *L)
+{
+    uint32_t H = s->geo.hidden;
+    float eps = (float)s->geo.rms_eps;
+    const void *nw = L->attn_norm.data;
+    hoist_dtype nd = L->attn_norm.dtype;
+    if (L->qkv_fused)
+        return hoist__k_decode_norm_gemv(d->stream, d->qkv, L->qkv_base, L->q.dtype, d->x, nw, nd,
+                                         eps, s->wdtype, s->qkv_dim, H, 0.0f);
+    const hoist_view *m[] = {&L->q, &L->k, &L->v};
+    const uint32_t rows[] = {s->q_dim, s->kv_dim, s->kv_dim}, col[] = {L->q_col, L->k_col,
+                                                                        L->v_col};
+    for (int i = 0; i < 3; i++)
+        RETURN_IF_ERR(hoist__k_decode_norm_gemv(d->stream, d->qkv + col[i], m[i]->data,
+                                                m[i]->dtype, d->x, nw, nd, eps, s->wdtype,
+                                                rows[i], H, 0.0f));
+    return HOIST_OK;
+}
+
+/* The q/k/v products of n tokens of d->xn. */
+static int qkv_products(const hoist_session *s, gpu_state *c, gpu_dev *d, const hoist__layer *L,
+                        uint32_t n)
+{
+    uint32_t H = s->geo.hidden;
+    if (L->qkv_fused)
+        return gemm(s, c, d, L->qkv_base, L->q.dtype, s->qkv_dim, H, d->xn, n, d->qkv,
+                    s->qkv_dim, 0);
+    RETURN_IF_ERR(gemm(s, c, d, L->q.data, L->q.dtype, s->q_dim, H, d->xn, n, d->qkv + L->q_col,
+                       s->qkv_dim, 0));
+    RETURN_IF_ERR(gemm(s, c, d, L->k.data, L->k.dtype, s->kv_dim, H, d->xn, n,
+                       d->qkv + L->k_col, s->qkv_dim, 0));
+    return gemm(s, c, d, L->v.data, L->v.dtype, s->kv_dim, H, d->xn, n, d->qkv + L->v_col,
+                s->qkv_dim, 0);
+}
+
+/* The MLP norm, gate/up products and SwiGLU of n tokens into d->act. */
+static int mlp_products(const hoist_session *s, gpu_state *c, gpu_dev *d, const hoist__layer *L,
+                        uint32_t n)
+{
+    uint32_t H = s->geo.hidden, I = s->geo.intermediate;
+    RETURN_IF_ERR(hoist__k_rmsnorm(d->stream, d->xn, s->wdtype, d->x, L->mlp_norm.data,
+                                   L->mlp_norm.dtype, n, H, (float)s->geo.rms_eps));
+    if (L->gu_fused) {
+        RETURN_IF_ERR(gemm(s, c, d, L->gu_base, L->gate.dtype, 2 * I, H, d->xn, n, d->gu, 2 * I,
+                           0));
+    } else {
+        RETURN_IF_ERR(gemm(s, c, d, L->gate.data, L->gate.dtype, I, H, d->xn, n,
+                           d->gu + L->g_col, 2 * I, 0));
+        RETURN_IF_ERR(gemm(s, c, d, L->up.data, L->up.dtype, I, H, d->xn, n, d->gu + L->u_col,
+                           2 * I, 0));
+    }
+    return hoist__k_swiglu(d->stream, d->act, s->wdtype, d->gu, 2 * I, L->g_col, L->u_col, n, I,
+                           on_dev(s, d, L->bgate), on_dev(s, d, L->bup));
+}
+
+/* x += W . in (+ bias): o_proj and down_proj; `fused` folds the bias into the decode kernel. */
+static int residual_product(const hoist_session *s, gpu_state *c, gpu_dev *d,
+                            const hoist_view *w, const float *bias, uint32_t cols, const void *in,
+                            uint32_t n, int fused)
+{
+    uint32_t H = s->geo.hidden;
+    if (fused && takes(s, w, cols))
+        return hoist__k_decode_gemv(d->stream, d->x, w->data, w->dtype, in, s->wdtype, H, cols,
+                                    1.0f, on_dev(s, d, bias));
+    RETURN_IF_ERR(gemm(s, c, d, w->data, w->dtype, H, cols, in, n, d->x, H, 1.0f));
+    return add_bias(s, d, bias, n);
+}
+
 static int run_layer(hoist_session *s, gpu_state *c, gpu_dev *d, uint32_t l, uint32_t n)
 {
     const hoist_geometry *g = &s->geo;
@@ -345,18 +448,13 @@ static int run_layer(hoist_session *s, gpu_state *c, gpu_dev *d, uint32_t l, uin
     hoist__qkv_extra ex = {on_dev(s, d, L->bq), on_dev(s, d, L->bk), on_dev(s, d, L->bv),
                            on_dev(s, d, L->q_norm), on_dev(s, d, L->k_norm), eps};
     const hoist__qkv_extra *xp = L->bq || L->bk || L->bv || L->q_norm ? &ex : NULL;
-    RETURN_IF_ERR(hoist__k_rmsnorm(d->stream, d->xn, s->wdtype, d->x, L->attn_norm.data,
-                                   L->attn_norm.dtype, n, H, eps));
-    if (L->qkv_fused) {
-        RETURN_IF_ERR(gemm(s, c, d, L->qkv_base, L->q.dtype, s->qkv_dim, H, d->xn, n, d->qkv,
-                           s->qkv_dim, 0));
+    int fused = n == 1 && c->fused;
+    if (fused && qkv_takes(s, L)) {
+        RETURN_IF_ERR(norm_qkv(s, d, L));
     } else {
-        RETURN_IF_ERR(gemm(s, c, d, L->q.data, L->q.dtype, s->q_dim, H, d->xn, n,
-                           d->qkv + L->q_col, s->qkv_dim, 0));
-        RETURN_IF_ERR(gemm(s, c, d, L->k.data, L->k.dtype, s->kv_dim, H, d->xn, n,
-                           d->qkv + L->k_col, s->qkv_dim, 0));
-        RETURN_IF_ERR(gemm(s, c, d, L->v.data, L->v.dtype, s->kv_dim, H, d->xn, n,
-                           d->qkv + L->v_col, s->qkv_dim, 0));
+        RETURN_IF_ERR(hoist__k_rmsnorm(d->stream, d->xn, s->wdtype, d->x, L->attn_norm.data,
+                                       L->attn_norm.dtype, n, H, eps));
+        RETURN_IF_ERR(qkv_products(s, c, d, L, n));
     }
     if (n == 1) { /* decode: rotary, cache append and split attention in one kernel */
         RETURN_IF_ERR(hoist__k_attention_decode(
@@ -373,23 +471,15 @@ static int run_layer(hoist_session *s, gpu_state *c, gpu_dev *d, uint32_t l, uin
                                          c->k_cache[l], c->v_cache[l], s->wdtype, d->pos, n,
                                          g->n_heads, g->n_kv_heads, g->head_dim, L->window));
     }
-    RETURN_IF_ERR(gemm(s, c, d, L->o.data, L->o.dtype, H, s->q_dim, d->attn, n, d->x, H, 1.0f));
-    RETURN_IF_ERR(add_bias(s, d, L->bo, n));
-    RETURN_IF_ERR(hoist__k_rmsnorm(d->stream, d->xn, s->wdtype, d->x, L->mlp_norm.data,
-                                   L->mlp_norm.dtype, n, H, eps));
-    if (L->gu_fused) {
-        RETURN_IF_ERR(gemm(s, c, d, L->gu_base, L->gate.dtype, 2 * I, H, d->xn, n, d->gu, 2 * I,
-                           0));
-    } else {
-        RETURN_IF_ERR(gemm(s, c, d, L->gate.data, L->gate.dtype, I, H, d->xn, n,
-                           d->gu + L->g_col, 2 * I, 0));
-        RETURN_IF_ERR(gemm(s, c, d, L->up.data, L->up.dtype, I, H, d->xn, n, d->gu + L->u_col,
-                           2 * I, 0));
-    }
-    RETURN_IF_ERR(hoist__k_swiglu(d->stream, d->act, s->wdtype, d->gu, 2 * I, L->g_col, L->u_col,
-                                  n, I, on_dev(s, d, L->bgate), on_dev(s, d, L->bup)));
-    RETURN_IF_ERR(gemm(s, c, d, L->down.data, L->down.dtype, H, I, d->act, n, d->x, H, 1.0f));
-    return add_bias(s, d, L->bdown, n);
+    RETURN_IF_ERR(residual_product(s, c, d, &L->o, L->bo, s->q_dim, d->attn, n, fused));
+    if (fused && mlp_takes(s, L))
+        RETURN_IF_ERR(hoist__k_decode_norm_swiglu(
+            d->stream, d->act, s->wdtype, L->gate.data, L->up.data, L->gate.dtype, d->x,
+            L->mlp_norm.data, L->mlp_norm.dtype, eps, I, H, on_dev(s, d, L->bgate),
+            on_dev(s, d, L->bup)));
+    else
+        RETURN_IF_ERR(mlp_products(s, c, d, L, n));
+    return residual_product(s, c, d, &L->down, L->bdown, I, d->act, n, fused);
 }
 
 /* Hands the residual stream of n tokens from device `from` to device `to`: the copy runs on the
@@ -436,11 +526,18 @@ static int step(hoist_session *s, gpu_state *c, uint32_t n, int history)
         cur = c->head_dev;
         d = &c->dev[cur];
     }
-    RETURN_IF_ERR(hoist__k_rmsnorm(d->stream, d->xn, s->wdtype, d->x + (size_t)(n - 1) * H,
-                                   s->final_norm.data, s->final_norm.dtype, 1, H,
-                                   (float)g->rms_eps));
-    RETURN_IF_ERR(gemm(s, c, d, s->head.data, s->head.dtype, g->vocab, H, d->xn, 1, c->logits,
-                       g->vocab, 0));
+    const float *last = d->x + (size_t)(n - 1) * H;
+    if (c->fused && takes(s, &s->head, H)) {
+        RETURN_IF_ERR(hoist__k_decode_norm_gemv(d->stream, c->logits, s->head.data,
+                                                s->head.dtype, last, s->final_norm.data,
+                                                s->final_norm.dtype, (float)g->rms_eps,
+                                                s->wdtype, g->vocab, H, 0.0f));
+    } else {
+        RETURN_IF_ERR(hoist__k_rmsnorm(d->stream, d->xn, s->wdtype, last, s->final_norm.data,
+                                       s->final_norm.dtype, 1, H, (float)g->rms_eps));
+        RETURN_IF_ERR(gemm(s, c, d, s->head.data, s->head.dtype, g->vocab, H, d->xn, 1,
+                           c->logits, g->vocab, 0));
+    }
     if (!history) return HOIST_OK;
     gpu_dev *e = &c->dev[c->embed_dev];
     int32_t *dst = c->head_dev == c->embed_dev ? c->tokens : c->token;

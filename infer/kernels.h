@@ -88,6 +88,37 @@ int hoist__k_add_bias(hoist__stream *stream, float *x, uint32_t ld, const float 
  * one to finish reduces their results. */
 int hoist__k_argmax(hoist__stream *stream, const float *logits, uint32_t n, int32_t *token,
                     int32_t *history, int32_t *count, void *scratch);
+/* The fused kernels of a one-token decode step (kernels_gemv.cu), which run a layer in five
+ * launches: RMSNorm with the q/k/v product, attention, o product, RMSNorm with the gate/up
+ * product and SwiGLU, down product. W is Q8_0 (cols a multiple of 256) or in the activation
+ * dtype x_dtype (bf16, f16 or f32; cols a multiple of 8); rows of W start 16-byte aligned and x
+ * (activations, or the fp32 residual stream) is 16-byte aligned; cols * the size of x_dtype is
+ * at most 64 KiB, as the input is staged in shared memory. hoist__k_decode_takes says whether a
+ * matrix qualifies; the launchers refuse one that does not (HOIST_E_DEVICE, as a failed launch)
+ * rather than compute something else. Any row count; no host synchronization or allocation, so
+ * a decode step that uses them can be captured as a graph. */
+int hoist__k_decode_takes(const void *w, hoist_dtype w_dtype, hoist_dtype x_dtype, uint32_t cols);
+/* y[r] = beta * y[r] + W[r] . x + bias[r] for one token (bias fp32 [rows], or NULL): the o and
+ * down products with beta 1, their biases folded in (added after the product, as
+ * hoist__k_add_bias adds them). */
+int hoist__k_decode_gemv(hoist__stream *stream, float *y, const void *w, hoist_dtype w_dtype,
+                         const void *x, hoist_dtype x_dtype, uint32_t rows, uint32_t cols,
+                         float beta, const float *bias);
+/* y[r] = beta * y[r] + W[r] . xn with xn = hoist__k_rmsnorm(x [cols] fp32, norm_w, eps) in
+ * x_dtype, computed by every block for itself; xn is bit-identical to hoist__k_rmsnorm's. */
+int hoist__k_decode_norm_gemv(hoist__stream *stream, float *y, const void *w, hoist_dtype w_dtype,
+                              const float *x, const void *norm_w, hoist_dtype norm_dtype,
+                              float eps, hoist_dtype x_dtype, uint32_t rows, uint32_t cols,
+                              float beta);
+/* act[i] = silu(Wg[i] . xn + bg[i]) * (Wu[i] . xn + bu[i]) in act_dtype for i < rows, xn as
+ * hoist__k_decode_norm_gemv's (x_dtype act_dtype), the SwiGLU as hoist__k_swiglu's. Wg and Wu
+ * ([rows][cols] each, one w_dtype) are separate tensors or two parts of a fused gate/up matrix;
+ * bg and bu (fp32) may be NULL. */
+int hoist__k_decode_norm_swiglu(hoist__stream *stream, void *act, hoist_dtype act_dtype,
+                                const void *w_gate, const void *w_up, hoist_dtype w_dtype,
+                                const float *x, const void *norm_w, hoist_dtype norm_dtype,
+                                float eps, uint32_t rows, uint32_t cols, const float *b_gate,
+                                const float *b_up);
 /* *pos += n. */
 int hoist__k_advance(hoist__stream *stream, int32_t *pos, uint32_t n);
 

@@ -29,12 +29,22 @@ typedef struct loaded {
     hoist_geometry g;
 } loaded;
 
+static loaded open_both(const char *mdir);
+
 static loaded load_both(const char *name, const char *flags)
 {
     char args[1024];
     char *mdir = tu_path(dir, name);
     snprintf(args, sizeof args, "gen '%s' %s --quiet", mdir, flags);
     ck_assert_msg(tu_run_cli(args) == 0, "hoist %s failed", args);
+    loaded l = open_both(mdir);
+    free(mdir);
+    return l;
+}
+
+/* The checkpoint in mdir loaded into host memory and into cuda:0. */
+static loaded open_both(const char *mdir)
+{
     loaded l = {.g = HOIST_GEOMETRY_INIT};
     ck_assert_msg(hoist_model_open(mdir, NULL, &l.m) == HOIST_OK, "%s", hoist_last_error());
     ck_assert_msg(hoist_model_geometry(l.m, &l.g) == HOIST_OK, "%s", hoist_last_error());
@@ -42,7 +52,6 @@ static loaded load_both(const char *name, const char *flags)
     ck_assert_msg(hoist_load(l.m, &o, &l.host) == HOIST_OK, "%s", hoist_last_error());
     o.device = 0;
     ck_assert_msg(hoist_load(l.m, &o, &l.gpu) == HOIST_OK, "%s", hoist_last_error());
-    free(mdir);
     return l;
 }
 
@@ -60,6 +69,14 @@ static hoist_session *session(const hoist_weights *w, const hoist_geometry *g,
     int rc = hoist_session_create(w, g, o, &s);
     ck_assert_msg(rc == HOIST_OK, "%s: %s", hoist_status_name(rc), hoist_last_error());
     return s;
+}
+
+/* Which decode kernels the sessions created next use (HOIST_DECODE_KERNELS is read when a
+ * session is created); NULL: the default. */
+static void decode_kernels(const char *which)
+{
+    if (which) setenv("HOIST_DECODE_KERNELS", which, 1);
+    else unsetenv("HOIST_DECODE_KERNELS");
 }
 
 static double rel_err(const float *got, const float *ref, size_t n)
@@ -89,9 +106,15 @@ static void compare(hoist_session *gpu, hoist_session *cpu, uint32_t vocab, doub
 
 /* Runs a prompt, then decode steps fed with the reference's own greedy choice, comparing the
  * logits after every step. */
+static void check_loaded(loaded l, const char *flags, double tol, uint32_t prompt_len);
+
 static void check_model(const char *name, const char *flags, double tol, uint32_t prompt_len)
 {
-    loaded l = load_both(name, flags);
+    check_loaded(load_both(name, flags), flags, tol, prompt_len);
+}
+
+static void check_loaded(loaded l, const char *flags, double tol, uint32_t prompt_len)
+{
     /* room for the prompt and the steps whatever max_position says (dynamic NTK runs past it) */
     hoist_session_options o = HOIST_SESSION_OPTIONS_DEFAULT;
     o.max_tokens = prompt_len + 8;
@@ -355,6 +378,14 @@ START_TEST(test_two_gpus)
     ck_assert_int_eq(hoist_session_generate(c, prompt, 7, N, tc), HOIST_OK);
     ck_assert_mem_eq(tg, tc, sizeof tg);
     compare(g, c, geo.vocab, 1e-4, "two GPUs after generate", N);
+    /* the fused decode kernels on each layer's device */
+    decode_kernels("fused");
+    hoist_session *f = session(gw, &geo, NULL);
+    decode_kernels(NULL);
+    int32_t tf[N];
+    ck_assert_int_eq(hoist_session_generate(f, prompt, 7, N, tf), HOIST_OK);
+    ck_assert_mem_eq(tf, tc, sizeof tf);
+    hoist_session_free(f);
     hoist_session_free(g);
     hoist_session_free(c);
     hoist_weights_free(gw);
@@ -541,6 +572,141 @@ START_TEST(test_memory_bandwidth_args)
 }
 END_TEST
 
+/* ---- the fused decode kernels --------------------------------------------------------------- */
+
+
+/* Decode steps through the fused kernels against the fp32 reference, in the tolerances the
+ * default path meets: every dtype, tied and untied heads, q/k/v biases (qwen2), q/k norms
+ * (qwen3), sliding windows, Q8_0 matrices (GGUF) and the tiny preset's widths. */
+START_TEST(test_fused_decode_matches_reference)
+{
+    decode_kernels("fused");
+    check_model("fa", SMALL "--heads 4 --kv-heads 4 --head-dim 64", 1e-2, 9);
+    check_model("fb", SMALL "--heads 8 --kv-heads 2 --head-dim 32 --dtype f32 --tie-embeddings",
+                1e-4, 9);
+    check_model("fc", SMALL "--heads 8 --kv-heads 2 --head-dim 32 --dtype f16", 1e-2, 9);
+    check_model("fd", WIDE "--dtype f32 --family qwen2", 1e-4, 20);
+    check_model("fe", SMALL "--heads 4 --kv-heads 2 --head-dim 64 --dtype f32 --family qwen3",
+                1e-4, 20);
+    check_model("ff", WIDE "--family qwen2 --format gguf --dtype q8_0", 2e-2, 20);
+    check_model("fg", WIDE "--dtype f32 --family llama3.1 --rope-original 16 --format gguf",
+                1e-4, 20);
+    check_model("fh", WIDE "--dtype f32 --family mistral --sliding-window 33", 1e-4, 60);
+    check_model("fi", "--preset tiny", 1e-2, 5);
+    decode_kernels(NULL);
+}
+END_TEST
+
+/* Greedy tokens (generate: graph capture and replay) of the fused kernels equal the default
+ * path's, and for f32 weights the reference's. */
+static void same_tokens(const char *name, const char *flags, int vs_reference)
+{
+    loaded l = load_both(name, flags);
+    const int32_t prompt[] = {5, 77, 300, 2, 999};
+    enum { N = 16 };
+    int32_t td[N], tf[N], tc[N];
+    decode_kernels("cublas");
+    hoist_session *d = session(l.gpu, &l.g, NULL);
+    decode_kernels("fused");
+    hoist_session *f = session(l.gpu, &l.g, NULL);
+    decode_kernels(NULL);
+    ck_assert_int_eq(hoist_session_generate(d, prompt, 5, N, td), HOIST_OK);
+    ck_assert_int_eq(hoist_session_generate(f, prompt, 5, N, tf), HOIST_OK);
+    ck_assert_msg(memcmp(td, tf, sizeof td) == 0, "%s: the fused kernels' tokens differ", flags);
+    if (vs_reference) {
+        hoist_session *c = session(l.host, &l.g, NULL);
+        ck_assert_int_eq(hoist_session_generate(c, prompt, 5, N, tc), HOIST_OK);
+        ck_assert_mem_eq(tf, tc, sizeof tf);
+        hoist_session_free(c);
+    }
+    hoist_session_free(d);
+    hoist_session_free(f);
+    unload(&l);
+}
+
+START_TEST(test_fused_generate_matches_default)
+{
+    same_tokens("ga", SMALL "--heads 8 --kv-heads 2 --head-dim 64 --dtype f32", 1);
+    same_tokens("gb", SMALL "--heads 8 --kv-heads 2 --head-dim 32 --dtype f32 --family qwen2",
+                1);
+    same_tokens("gc", SMALL "--heads 4 --kv-heads 4 --head-dim 64", 0);
+    same_tokens("gd", WIDE "--family qwen2 --format gguf --dtype q8_0", 0);
+}
+END_TEST
+
+/* Llama's attention_bias and mlp_bias (o, gate, up and down biases: the fused kernels'
+ * epilogues), q, k, v and gate, up in tensors apart (a bias between each), written here in f32
+ * with widths the fused kernels take; the fused decode steps against the reference. */
+START_TEST(test_fused_llama_biases)
+{
+    char *mdir = tu_path(dir, "biased");
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", mdir);
+    ck_assert_int_eq(system(cmd), 0);
+    static const struct {
+        const char *name;
+        int rows, cols;
+    } t[] = {
+        {"model.embed_tokens.weight", 300, 64},
+        {"model.layers.0.input_layernorm.weight", 64, 0},
+        {"model.layers.0.self_attn.q_proj.weight", 64, 64},
+        {"model.layers.0.self_attn.q_proj.bias", 64, 0},
+        {"model.layers.0.self_attn.k_proj.weight", 32, 64},
+        {"model.layers.0.self_attn.k_proj.bias", 32, 0},
+        {"model.layers.0.self_attn.v_proj.weight", 32, 64},
+        {"model.layers.0.self_attn.v_proj.bias", 32, 0},
+        {"model.layers.0.self_attn.o_proj.weight", 64, 64},
+        {"model.layers.0.self_attn.o_proj.bias", 64, 0},
+        {"model.layers.0.post_attention_layernorm.weight", 64, 0},
+        {"model.layers.0.mlp.gate_proj.weight", 48, 64},
+        {"model.layers.0.mlp.gate_proj.bias", 48, 0},
+        {"model.layers.0.mlp.up_proj.weight", 48, 64},
+        {"model.layers.0.mlp.up_proj.bias", 48, 0},
+        {"model.layers.0.mlp.down_proj.weight", 64, 48},
+        {"model.layers.0.mlp.down_proj.bias", 64, 0},
+        {"model.norm.weight", 64, 0},
+        {"lm_head.weight", 300, 64},
+    };
+    enum { N = sizeof t / sizeof *t };
+    char header[8192] = "{";
+    size_t total = 0;
+    for (int i = 0; i < N; i++) total += (size_t)t[i].rows * (t[i].cols ? t[i].cols : 1) * 4;
+    float *data = malloc(total);
+    uint32_t lcg = 12345;
+    for (size_t i = 0; i < total / 4; i++) {
+        lcg = lcg * 1664525u + 1013904223u;
+        data[i] = ((float)(lcg >> 8) / 16777216.0f - 0.5f) * 0.8f;
+    }
+    size_t off = 0;
+    for (int i = 0; i < N; i++) {
+        size_t bytes = (size_t)t[i].rows * (t[i].cols ? t[i].cols : 1) * 4;
+        char shape[32];
+        if (t[i].cols) snprintf(shape, sizeof shape, "[%d, %d]", t[i].rows, t[i].cols);
+        else snprintf(shape, sizeof shape, "[%d]", t[i].rows);
+        snprintf(header + strlen(header), sizeof header - strlen(header),
+                 "%s\"%s\":{\"dtype\":\"F32\",\"shape\":%s,\"data_offsets\":[%zu,%zu]}",
+                 i ? "," : "", t[i].name, shape, off, off + bytes);
+        off += bytes;
+    }
+    strcat(header, "}");
+    char *p = tu_path(mdir, "model.safetensors");
+    tu_write_safetensors(p, header, data, total);
+    free(p);
+    free(data);
+    const char *cfg = "{\"model_type\": \"llama\", \"hidden_size\": 64, \"intermediate_size\": 48, "
+                      "\"num_hidden_layers\": 1, \"num_attention_heads\": 2, "
+                      "\"num_key_value_heads\": 1, \"vocab_size\": 300, \"rms_norm_eps\": 1e-5, "
+                      "\"rope_theta\": 100.0, \"attention_bias\": true, \"mlp_bias\": true}";
+    p = tu_path(mdir, "config.json");
+    tu_write(p, cfg, strlen(cfg));
+    free(p);
+    decode_kernels("fused");
+    check_loaded(open_both(mdir), "llama biases", 1e-4, 7);
+    decode_kernels(NULL);
+    free(mdir);
+}
+END_TEST
+
 int main(void)
 {
     if (hoist_device_count() == 0) return TU_SKIP;
@@ -560,6 +726,9 @@ int main(void)
     tcase_add_test(tc, test_variants_bf16);
     tcase_add_test(tc, test_sliding_window);
     tcase_add_test(tc, test_dynamic_generate);
+    tcase_add_test(tc, test_fused_decode_matches_reference);
+    tcase_add_test(tc, test_fused_generate_matches_default);
+    tcase_add_test(tc, test_fused_llama_biases);
     tcase_add_test(tc, test_memory_bandwidth_args);
     tcase_add_test(tc, test_create_faults);
     tcase_add_test(tc, test_generate_faults);

@@ -1,0 +1,387 @@
+// The fused matrix-vector kernels of a one-token decode step (see kernels.h): a layer's
+// products in five launches instead of eight. Weights stream from HBM exactly once and nothing
+// else should slow that down, so each kernel keeps many bytes in flight per SM and does the small
+// work beside the product (the RMSNorm of its input, the SwiGLU of its output, a bias) where the
+// product already is, rather than in launches of its own.
+#include "infer/kernels_common.cuh"
+
+namespace {
+
+// What one launch computes; the kernels' template arguments say which fields are read.
+struct dparams {
+    const uint8_t *w0, *w1; // rows; w1: the up rows of a SwiGLU launch
+    const void *x;          // the input in the activation dtype (no norm)
+    const float *xf;        // the fp32 residual stream (norm)
+    const void *nw;         // the norm's weights, [cols] of nd
+    hoist_dtype nd;
+    float eps;
+    float *y; // y[r] = beta * y[r] + W[r] . x (+ bias[r])
+    float beta;
+    const float *bias;
+    void *act; // act[i] = silu(g_i + bg[i]) * (u_i + bu[i])
+    const float *bg, *bu;
+    uint32_t rows, cols;
+};
+
+constexpr int DW = 8;      // warps a block (both kernel families)
+constexpr int DU = 16;     // 16-byte words a lane has in flight: a 4096-wide bf16 row per warp
+constexpr size_t XS_MAX = 64u << 10; // the largest input staged in shared memory
+
+__device__ __forceinline__ float ld_any(const void *p, hoist_dtype dt, uint32_t i)
+{
+    switch (dt) {
+    case HOIST_DTYPE_BF16: return ld((const __nv_bfloat16 *)p, i);
+    case HOIST_DTYPE_F16: return ld((const __half *)p, i);
+    default: return ld((const float *)p, i);
+    }
+}
+
+// xs = rmsnorm(x) rounded to T, bit-identical to rmsnorm_kernel's row: threads below its
+// thread count add the partial sums its threads add, in its order (block_sum's tree then gives
+// the same total, the other warps bringing exact zeros), and each element is scaled and rounded
+// by the same expression. Every thread of the block calls it; it ends in a barrier.
+template <typename T>
+__device__ void norm_prologue(T *xs, const dparams &p, float *red)
+{
+    uint32_t n = p.cols, nt = rmsnorm_threads(n), t = threadIdx.x;
+    const float *xr = p.xf;
+    float ss = 0.0f;
+    if (t < nt) {
+        if (n % 4 == 0) {
+            for (uint32_t i = t * 4; i < n; i += nt * 4) {
+                float4 v = *(const float4 *)(xr + i);
+                ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+            }
+        } else {
+            for (uint32_t i = t; i < n; i += nt) ss += xr[i] * xr[i];
+        }
+    }
+    ss = block_sum(ss, red);
+    float inv = 1.0f / sqrtf(ss / (float)n + p.eps);
+    for (uint32_t i = t; i < n; i += blockDim.x) st(xs, i, xr[i] * inv * ld_any(p.nw, p.nd, i));
+    __syncthreads();
+}
+
+// ---- weights in the activation dtype ----------------------------------------------------------
+//
+// A warp per row (per gate/up pair with SwiGLU), all of a chunk's 16-byte loads issued before
+// any of its math: DU words a lane, 8 KiB a warp, a whole 4096-wide bf16 row. The first chunk is
+// requested before the block stages its input, so the weights are already on their way while the
+// block reads x. Loads bypass L1 and are marked evict-first in L2, which the activations, the
+// KV cache and the residual stream then keep. The input sits in shared memory once per block,
+// read back 16 bytes a lane, conflict-free.
+
+__device__ __forceinline__ uint64_t evict_first_policy()
+{
+    uint64_t pol = 0;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(pol));
+#endif
+    return pol;
+}
+
+__device__ __forceinline__ uint4 ld_stream(const uint4 *p, uint64_t pol)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    uint4 v;
+    asm("ld.global.nc.L1::no_allocate.L2::cache_hint.v4.u32 {%0, %1, %2, %3}, [%4], %5;"
+        : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+        : "l"(p), "l"(pol));
+    return v;
+#else
+    (void)pol;
+    return __ldcs(p);
+#endif
+}
+
+// The dot product of 16 bytes of weights and 16 bytes of x, in fp32.
+template <typename T> __device__ __forceinline__ float dot16(uint4 a, uint4 b);
+template <> __device__ __forceinline__ float dot16<__nv_bfloat16>(uint4 a, uint4 b)
+{
+    uint32_t wa[4] = {a.x, a.y, a.z, a.w}, wb[4] = {b.x, b.y, b.z, b.w};
+    float s = 0.0f;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        s = fmaf(__uint_as_float(wa[i] << 16), __uint_as_float(wb[i] << 16), s);
+        s = fmaf(__uint_as_float(wa[i] & 0xffff0000u), __uint_as_float(wb[i] & 0xffff0000u), s);
+    }
+    return s;
+}
+template <> __device__ __forceinline__ float dot16<__half>(uint4 a, uint4 b)
+{
+    const __half2 *ha = (const __half2 *)&a, *hb = (const __half2 *)&b;
+    float s = 0.0f;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        float2 fa = __half22float2(ha[i]), fb = __half22float2(hb[i]);
+        s = fmaf(fa.x, fb.x, s);
+        s = fmaf(fa.y, fb.y, s);
+    }
+    return s;
+}
+template <> __device__ __forceinline__ float dot16<float>(uint4 a, uint4 b)
+{
+    float s = __uint_as_float(a.x) * __uint_as_float(b.x);
+    s = fmaf(__uint_as_float(a.y), __uint_as_float(b.y), s);
+    s = fmaf(__uint_as_float(a.z), __uint_as_float(b.z), s);
+    return fmaf(__uint_as_float(a.w), __uint_as_float(b.w), s);
+}
+
+// This lane's words of the chunk at word v0 of a row of nvec words: lane + 32k, so that each
+// step of k is one coalesced 512-byte request of the warp.
+__device__ __forceinline__ void fetch_chunk(uint4 (&buf)[DU], const uint4 *wr, uint32_t v0,
+                                            uint32_t nvec, uint32_t lane, uint64_t pol)
+{
+#pragma unroll
+    for (int k = 0; k < DU; k++) {
+        uint32_t v = v0 + lane + 32 * k;
+        if (v < nvec) buf[k] = ld_stream(wr + v, pol);
+    }
+}
+
+// This lane's part of row wr . xs, the first chunk already in buf. Every launch mode sums a row
+// in this one order, so a SwiGLU launch's products equal a plain launch's bit for bit.
+template <typename T>
+__device__ __forceinline__ float row_dot(uint4 (&buf)[DU], const uint4 *wr, const uint4 *xs,
+                                         uint32_t nvec, uint32_t lane, uint64_t pol)
+{
+    float acc = 0.0f;
+    for (uint32_t v0 = 0;;) {
+#pragma unroll
+        for (int k = 0; k < DU; k++) {
+            uint32_t v = v0 + lane + 32 * k;
+            if (v < nvec) acc += dot16<T>(buf[k], xs[v]);
+        }
+        v0 += 32 * DU;
+        if (v0 >= nvec) return acc;
+        fetch_chunk(buf, wr, v0, nvec, lane, pol);
+    }
+}
+
+// The input of cols elements into shared memory: x itself, or rmsnorm(xf) with NORM.
+template <typename T, bool NORM>
+__device__ __forceinline__ void stage_input(uint4 *xs, const dparams &p, float *red)
+{
+    if (NORM) {
+        norm_prologue<T>((T *)xs, p, red);
+        return;
+    }
+    const uint4 *xg = (const uint4 *)p.x;
+    uint32_t nvec = p.cols * (uint32_t)sizeof(T) / 16;
+    for (uint32_t i = threadIdx.x; i < nvec; i += blockDim.x) xs[i] = xg[i];
+    __syncthreads();
+}
+
+// Row (or gate/up pair) r's sums s0 (and s1) into the output.
+template <typename T, bool SWIGLU>
+__device__ __forceinline__ void epilogue(const dparams &p, uint32_t r, float s0, float s1)
+{
+    if (SWIGLU) {
+        float g = s0, u = s1; // as swiglu_kernel computes it
+        if (p.bg) g += p.bg[r];
+        if (p.bu) u += p.bu[r];
+        st((T *)p.act, r, g / (1.0f + __expf(-g)) * u);
+        return;
+    }
+    float v = p.beta == 0.0f ? s0 : p.beta * p.y[r] + s0;
+    if (p.bias) v += p.bias[r]; // after the product, as hoist__k_add_bias adds it
+    p.y[r] = v;
+}
+
+// Block: DW warps, warp w of block b on row (pair) b * DW + w; dynamic shared memory: the
+// input, cols elements of T. Two blocks an SM at most 128 registers a thread keep 16 warps, 128
+// KiB of weights, in flight per SM.
+template <typename T, bool NORM, bool SWIGLU>
+__global__ void __launch_bounds__(DW * 32, 2) decode_gemv_kernel(dparams p)
+{
+    __shared__ float red[32];
+    extern __shared__ uint4 xs[];
+    uint32_t lane = threadIdx.x & 31, r = blockIdx.x * DW + (threadIdx.x >> 5);
+    uint32_t nvec = p.cols * (uint32_t)sizeof(T) / 16;
+    uint64_t pol = evict_first_policy();
+    bool has = r < p.rows;
+    const uint4 *w0 = (const uint4 *)p.w0 + (size_t)r * nvec;
+    uint4 buf[DU];
+    if (has) fetch_chunk(buf, w0, 0, nvec, lane, pol);
+    stage_input<T, NORM>(xs, p, red);
+    if (!has) return;
+    float s0 = row_dot<T>(buf, w0, xs, nvec, lane, pol), s1 = 0.0f;
+    if (SWIGLU) {
+        const uint4 *w1 = (const uint4 *)p.w1 + (size_t)r * nvec;
+        fetch_chunk(buf, w1, 0, nvec, lane, pol);
+        s1 = warp_sum(row_dot<T>(buf, w1, xs, nvec, lane, pol));
+    }
+    s0 = warp_sum(s0);
+    if (lane == 0) epilogue<T, SWIGLU>(p, r, s0, s1);
+}
+
+// ---- Q8_0 weights ----------------------------------------------------------------------------
+//
+// The staged kernel of kernels.cu (its loop is q8_dot_rows: two rows a warp, each row's blocks
+// staged 32 at a time through shared memory) with the norm in front and the epilogues behind.
+// With SwiGLU a warp's two rows are gate row i and up row i. With the norm, x is the block's
+// normalized copy in shared memory, built while the first group of each warp's rows loads;
+// without it x is read from global memory, as the staged kernel reads it.
+template <typename T, bool NORM, bool SWIGLU>
+__global__ void __launch_bounds__(GEMV_WARPS * 32, Q8_MIN_BLOCKS) decode_q8_0_kernel(dparams p)
+{
+    __shared__ uint4 stage[GEMV_WARPS][Q8_ROWS][Q8_GROUP_VECS];
+    __shared__ float red[32];
+    extern __shared__ uint4 xs[];
+    uint32_t warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    uint32_t unit = blockIdx.x * GEMV_WARPS + warp;
+    uint32_t nblk = p.cols / Q8_BLOCK, nvec = nblk * Q8_BYTES / 16;
+    size_t row_bytes = (size_t)nblk * Q8_BYTES;
+    uint32_t row0 = SWIGLU ? unit : unit * Q8_ROWS, nr;
+    const uint4 *rq = (const uint4 *)(p.w0 + (size_t)row0 * row_bytes);
+    ptrdiff_t stride = nvec; // both 16-byte aligned: the up row is a whole number of words away
+    if (SWIGLU) {
+        nr = unit < p.rows ? 2 : 0;
+        stride = ((const uint4 *)p.w1 - (const uint4 *)p.w0);
+    } else {
+        nr = row0 >= p.rows ? 0 : min(p.rows - row0, (uint32_t)Q8_ROWS);
+    }
+    uint4 next[Q8_ROWS][Q8_LANE_VECS];
+    if (nr) q8_fetch_group(next, rq, stride, nvec, nr, lane, 0);
+    const T *x = (const T *)p.x;
+    if (NORM) {
+        norm_prologue<T>((T *)xs, p, red);
+        x = (const T *)xs;
+    }
+    if (!nr) return; // the whole warp, after the block's barrier
+    float sum[Q8_ROWS];
+    q8_dot_rows(stage[warp], next, rq, stride, nr, x, nblk, lane, sum);
+#pragma unroll
+    for (int r = 0; r < Q8_ROWS; r++) sum[r] = warp_sum(sum[r]);
+    if (lane != 0) return;
+    if (SWIGLU)
+        epilogue<T, true>(p, unit, sum[0], sum[1]);
+    else
+        for (uint32_t r = 0; r < nr; r++) epilogue<T, false>(p, row0 + r, sum[r], 0.0f);
+}
+
+} // namespace
+
+static size_t dtype_bytes(hoist_dtype dt)
+{
+    return dt == HOIST_DTYPE_BF16 || dt == HOIST_DTYPE_F16 ? 2 : 4;
+}
+
+static bool act_dtype(hoist_dtype dt)
+{
+    return dt == HOIST_DTYPE_BF16 || dt == HOIST_DTYPE_F16 || dt == HOIST_DTYPE_F32;
+}
+
+extern "C" int hoist__k_decode_takes(const void *w, hoist_dtype w_dtype, hoist_dtype x_dtype,
+                                     uint32_t cols)
+{
+    if (!w || (uintptr_t)w % 16 != 0 || cols == 0 || !act_dtype(x_dtype)) return 0;
+    if ((size_t)cols * dtype_bytes(x_dtype) > XS_MAX) return 0;
+    if (w_dtype == HOIST_DTYPE_Q8_0) return cols % 256 == 0;
+    return w_dtype == x_dtype && cols % 8 == 0;
+}
+
+// Dynamic shared memory past the default 48 KiB must be allowed per kernel (and device) first;
+// the call is no stream operation, so a graph capture in progress is unaffected.
+template <typename K>
+static int launch(K kernel, unsigned grid, size_t smem, hoist__stream *s, const dparams &p,
+                  const char *what)
+{
+    if (grid == 0) return HOIST_OK;
+    if (smem > (48u << 10)) {
+        cudaError_t e =
+            cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+        if (e != cudaSuccess) return hoist__cuda_check(e, what, s->device);
+    }
+    kernel<<<grid, DW * 32, smem, STREAM(s)>>>(p);
+    return launched(s, what);
+}
+
+// One launch of either family: Q8_0 weights or weights in the activation dtype T.
+template <typename T, bool NORM, bool SWIGLU>
+static int launch_decode(hoist__stream *s, hoist_dtype w_dtype, const dparams &p,
+                         const char *what)
+{
+    size_t xs = (size_t)p.cols * sizeof(T);
+    if (w_dtype == HOIST_DTYPE_Q8_0) {
+        unsigned per = SWIGLU ? GEMV_WARPS : GEMV_WARPS * Q8_ROWS;
+        return launch(decode_q8_0_kernel<T, NORM, SWIGLU>, (p.rows + per - 1) / per,
+                      NORM ? xs : 0, s, p, what);
+    }
+    return launch(decode_gemv_kernel<T, NORM, SWIGLU>, (p.rows + DW - 1) / DW, xs, s, p, what);
+}
+
+// The weights' shape, the input's alignment and the dtypes a launch needs, else refused.
+static bool takes(const void *w, hoist_dtype w_dtype, hoist_dtype x_dtype, uint32_t cols,
+                  const void *x)
+{
+    return hoist__k_decode_takes(w, w_dtype, x_dtype, cols) && (uintptr_t)x % 16 == 0;
+}
+
+extern "C" int hoist__k_decode_gemv(hoist__stream *stream, float *y, const void *w,
+                                    hoist_dtype w_dtype, const void *x, hoist_dtype x_dtype,
+                                    uint32_t rows, uint32_t cols, float beta, const float *bias)
+{
+    const char *what = "decode matrix-vector kernel";
+    if (!takes(w, w_dtype, x_dtype, cols, x)) return refused(stream, what);
+    dparams p = {};
+    p.w0 = (const uint8_t *)w;
+    p.x = x;
+    p.y = y;
+    p.beta = beta;
+    p.bias = bias;
+    p.rows = rows;
+    p.cols = cols;
+    int rc;
+    DISPATCH(x_dtype, T, rc = (launch_decode<T, false, false>(stream, w_dtype, p, what)));
+    return rc;
+}
+
+extern "C" int hoist__k_decode_norm_gemv(hoist__stream *stream, float *y, const void *w,
+                                         hoist_dtype w_dtype, const float *x, const void *norm_w,
+                                         hoist_dtype norm_dtype, float eps, hoist_dtype x_dtype,
+                                         uint32_t rows, uint32_t cols, float beta)
+{
+    const char *what = "decode RMSNorm matrix-vector kernel";
+    if (!takes(w, w_dtype, x_dtype, cols, x)) return refused(stream, what);
+    dparams p = {};
+    p.w0 = (const uint8_t *)w;
+    p.xf = x;
+    p.nw = norm_w;
+    p.nd = norm_dtype;
+    p.eps = eps;
+    p.y = y;
+    p.beta = beta;
+    p.rows = rows;
+    p.cols = cols;
+    int rc;
+    DISPATCH(x_dtype, T, rc = (launch_decode<T, true, false>(stream, w_dtype, p, what)));
+    return rc;
+}
+
+extern "C" int hoist__k_decode_norm_swiglu(hoist__stream *stream, void *act, hoist_dtype act_dtype,
+                                           const void *w_gate, const void *w_up,
+                                           hoist_dtype w_dtype, const float *x,
+                                           const void *norm_w, hoist_dtype norm_dtype, float eps,
+                                           uint32_t rows, uint32_t cols, const float *b_gate,
+                                           const float *b_up)
+{
+    const char *what = "decode RMSNorm gate/up SwiGLU kernel";
+    if (!takes(w_gate, w_dtype, act_dtype, cols, x) || !takes(w_up, w_dtype, act_dtype, cols, x))
+        return refused(stream, what);
+    dparams p = {};
+    p.w0 = (const uint8_t *)w_gate;
+    p.w1 = (const uint8_t *)w_up;
+    p.xf = x;
+    p.nw = norm_w;
+    p.nd = norm_dtype;
+    p.eps = eps;
+    p.act = act;
+    p.bg = b_gate;
+    p.bu = b_up;
+    p.rows = rows;
+    p.cols = cols;
+    int rc;
+    DISPATCH(act_dtype, T, rc = (launch_decode<T, true, true>(stream, w_dtype, p, what)));
+    return rc;
+}
