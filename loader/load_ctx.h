@@ -65,6 +65,7 @@ typedef struct hoist__load {
 
     /* per-stage seconds, summed over workers (nanoseconds, for atomic adds) */
     _Atomic uint64_t read_ns, copy_ns;
+    _Atomic uint64_t wait_ns; /* workers waiting for a slot's device work, summed (debug log) */
     hoist__progress progress; /* bytes handed to the destination */
     double readback_seconds;
     /* wall time of each phase, logged at DEBUG: where a fast load's time goes */

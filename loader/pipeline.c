@@ -140,11 +140,13 @@ static int slot_retire(worker *wk, slot *s)
     hoist__load *ld = wk->ld;
     const hoist__source_ops *src = ld->source;
     int rc = HOIST_OK;
+    double t0 = hoist__now();
     for (size_t a = 0; a < ld->narenas; a++) {
         if (!(s->recorded & (1u << a))) continue;
         int r = ld->arenas[a].gpu->event_sync(s->ev[a]);
         if (rc == HOIST_OK) rc = r;
     }
+    atomic_fetch_add(&ld->wait_ns, ns_since(t0));
     s->recorded = 0;
     if (s->release) src->release(wk->ld->source_state, s->busy);
     s->busy = NULL;
@@ -299,12 +301,12 @@ static int gpu_window(worker *wk, slot *s, size_t index, const void *src)
     const hoist__window *w = &ld->plan.windows[index];
     const uint8_t *in = src, *own = s->in;
     uint64_t n = w->hi - w->lo;
+    double t1 = hoist__now(); /* the copy out of a mapping counts as copying, as copy_piece's */
     if (mapped(ld) || in < own || in + n > own + ld->plan.window_bytes) {
         RETURN_IF_ERR(ld->source->copy(ld->source_state, w, s->in, src, n));
         in = own;
     }
     RETURN_IF_ERR(ld->transform->window(ld->transform_state, wk->id, index, in, s->buf));
-    double t1 = hoist__now();
     int rc = hoist__gdec_window(ld, wk->id, (unsigned)(s - wk->slots), index, in, s->buf,
                                 s->stream);
     if (rc == HOIST_OK) rc = ld->arenas[0].gpu->event_record(s->ev[0], s->stream);

@@ -426,7 +426,7 @@ static void check_norm_swiglu(const hoist__gpu_ops *g, hoist__stream *st, const 
     dev_get(g, st, ref, dref, I * es);
     for (uint32_t i = 0; i < I; i++) {
         double a = get_val(act, i, c->xdt), b = get_val(ref, i, c->xdt);
-        ck_assert_msg(fabs(a - b) <= ulp(b, c->xdt),
+        ck_assert_msg(a == b || fabs(a - b) <= ulp(b, c->xdt), /* == : both infinite */
                       "SwiGLU epilogue, %u x %u, W %s, x %s, layout %d, bias %d: act[%u] %.9g, "
                       "swiglu_kernel %.9g",
                       I, H, dname(c->wdt), dname(c->xdt), layout, c->bias, i, a, b);
@@ -444,6 +444,13 @@ static void check_norm_swiglu(const hoist__gpu_ops *g, hoist__stream *st, const 
         /* fp32 sums (1e-5 of the magnitudes) through silu(g) * u, then the rounding to x's dtype */
         double tol = 1e-5 * (gm * fabs(us) * 1.2 + um * fabs(gs * sg)) + 1e-4 * fabs(want) +
                      2 * ulp(want, c->xdt) + 1e-6;
+        if (isinf(a)) { /* past f16's 65504 the store rounds to infinity, of the product's sign */
+            ck_assert_msg(c->xdt == HOIST_DTYPE_F16 && fabs(want) > 65000 &&
+                              signbit(a) == signbit(want),
+                          "SwiGLU epilogue, %u x %u, W %s, x %s: act[%u] %g, the reference %.9g",
+                          I, H, dname(c->wdt), dname(c->xdt), i, a, want);
+            continue;
+        }
         ck_assert_msg(fabs(a - want) <= tol,
                       "SwiGLU epilogue, %u x %u, W %s, x %s, layout %d, bias %d: act[%u] %.9g, "
                       "the reference %.9g",

@@ -5,6 +5,8 @@
 # Stages (STAGES, default "tests bench"):
 #   tests  test_gpu_packed (GPU-decoded loads equal the original; the CPU, host-twin and CUDA
 #          decoders agree) and test_packed;
+#   probe  warm GPU-decoded loads with HOIST_LOG=debug (the workers' time), variants of queues
+#          and workers, and Nsight Compute's times of a sample of the codec kernels;
 #   bench  generates a SIZE bf16 checkpoint (hoist gen), packs it with --codec zstd and --codec
 #          gpu, and measures, REPS rounds in rotated order, each load a fresh process into cuda:0:
 #          raw (the safetensors), zstd, gpu (decoded and hashed on the GPU), gpu-cpu (the same
@@ -43,7 +45,7 @@ if [[ " $stages " == *" tests "* ]]; then
     done) 2>&1 | tee -a "$logf"
 fi
 
-[[ " $stages " == *" bench "* ]] || { log "done"; exit 0; }
+[[ " $stages " == *" bench "* || " $stages " == *" probe "* ]] || { log "done"; exit 0; }
 
 run "$hoist" devices --bandwidth
 model=/root/hoist-bench/m$size
@@ -62,6 +64,35 @@ for f in "$zstd" "$gpu"; do
         'BEGIN { printf "container %s: %d of %d bytes = %.2f%% (target <= 70%% for gpu)\n", n, p, m, 100 * p / m }' |
         tee -a "$logf"
 done
+
+if [[ " $stages " == *" probe "* ]]; then
+    # where a warm GPU-decoded load's time goes: the workers' summed read, copy and wait for
+    # their slots' device work (HOIST_LOG=debug), the same with CUDA's 32 hardware queues instead
+    # of 8 (the slots' streams share them), other worker counts and larger windows (fewer,
+    # larger kernels); then Nsight Compute's
+    # duration of a sample of the decode and hash kernels, each run alone
+    cat "$gpu" > /dev/null
+    for v in "HOIST_UNUSED=1|" "CUDA_DEVICE_MAX_CONNECTIONS=32|" "HOIST_UNUSED=1|--threads 8" \
+             "CUDA_DEVICE_MAX_CONNECTIONS=32|--threads 8" "HOIST_UNUSED=1|--threads 24" \
+             "HOIST_UNUSED=1|--chunk 8M" "CUDA_DEVICE_MAX_CONNECTIONS=32|--chunk 8M"; do
+        for rep in 1 2; do
+            echo "\$ ${v%%|*} hoist load gpu --path mmap ${v#*|}" | tee -a "$logf"
+            env HOIST_LOG=debug "${v%%|*}" "$hoist" load "$gpu" --path mmap --device cuda:0 --csv \
+                ${v#*|} 2>&1 | grep -E 'load phases|^mmap' | tee -a "$logf"
+        done
+    done
+    echo "\$ HOIST_LOG=debug hoist load raw --path mmap" | tee -a "$logf"
+    HOIST_LOG=debug "$hoist" load "$model" --path mmap --device cuda:0 --csv 2>&1 |
+        grep -E 'load phases|^mmap' | tee -a "$logf"
+    timeout 300 ncu --clock-control none --metrics gpu__time_duration.sum --csv \
+        --print-units base -k regex:'exphuff|hash' --launch-skip 400 --launch-count 200 \
+        "$hoist" load "$gpu" --path mmap --device cuda:0 > "$out/ncu-codec.csv" 2>> "$logf"
+    awk -F'","' '$0 ~ /gpu__time_duration/ { v = $NF; gsub(/[",]/, "", v); k = $5
+            sub(/\(.*/, "", k); sub(/.*::/, "", k); t[k] += v; n[k]++ }
+        END { for (k in t) printf "ncu: %s %d launches, mean %.1f us\n", k, n[k], t[k] / n[k] / 1e3 }' \
+        "$out/ncu-codec.csv" | tee -a "$logf"
+fi
+[[ " $stages " == *" bench "* ]] || { log "done"; exit 0; }
 
 echo "label,mode,rep,path,device,threads,seconds,model_gb_per_s,bytes,loader_peak_bytes,process_peak_rss_bytes,file_bytes,read_seconds,copy_seconds,verify_seconds,decode_seconds" > "$csv"
 # one load in a fresh process: label, mode (cold|warm), rep, path, then env and hoist load args
