@@ -2,7 +2,8 @@
  * calling thread, so that the loader's GPU decoding path (descriptors, staging, error words) is
  * exercised through the host backend where there is no GPU. Both read a chunk exactly as the
  * kernel does; formats/exphuff.c is the reference they must agree with (tests/test_gpu_packed.c
- * compares all three). The twin then hashes each chunk as the hash kernel shares the work out. */
+ * compares all three). The twin then hashes each chunk as the kernel's hashing warp shares the
+ * work out. */
 #include "gpu/codec.h"
 #include "core/core.h"
 
@@ -49,7 +50,7 @@ static void half_at(uint64_t d[4], const uint8_t *p)
     for (unsigned j = 0; j < 4; j++) d[j] = hoist__xxh3_rd64(p + 8 * j);
 }
 
-/* The hash kernel's warp, one lane at a time: each lane's terms of a block are summed into the
+/* The kernel's hashing warp, one lane at a time: each lane's terms of a block are summed into the
  * accumulators of its half before the scramble, as add_terms() does with shuffles. */
 uint64_t hoist__gpu_codec_xxh3(const uint8_t *in, uint64_t len)
 {
@@ -86,12 +87,12 @@ uint64_t hoist__gpu_codec_xxh3(const uint8_t *in, uint64_t len)
     return hoist__xxh3_merge(acc, secret, len);
 }
 
-static void host_decode(const uint8_t *staged, const hoist__gpu_codec_chunk *chunks, uint32_t n,
+static void host_decode(const uint8_t *staged, hoist__gpu_codec_chunk *chunks, uint32_t n,
                         uint32_t *err)
 {
     uint16_t lut[1u << L];
     for (uint32_t k = 0; k < n; k++) {
-        const hoist__gpu_codec_chunk *c = &chunks[k];
+        hoist__gpu_codec_chunk *c = &chunks[k];
         const uint8_t *base = staged + c->in;
         for (uint32_t i = 0; i < (1u << L); i++)
             lut[i] = hoist__huff_lut_entry(base + c->syms, c->count, i);
@@ -103,12 +104,13 @@ static void host_decode(const uint8_t *staged, const hoist__gpu_codec_chunk *chu
         uint8_t *out = (uint8_t *)(uintptr_t)c->out;
         if (hoist__gpu_codec_xxh3(out, 2ull * c->elems) != c->xxh3 && c->index < err[1])
             err[1] = c->index;
+        c->done = (nblocks + HOIST_GPU_CODEC_THREADS - 1) / HOIST_GPU_CODEC_THREADS;
     }
 }
 
 int hoist__gpu_codec_decode(const hoist__gpu_ops *g, int device, hoist__stream *s,
-                            const uint8_t *staged, const hoist__gpu_codec_chunk *chunks,
-                            uint32_t n, uint32_t groups, uint32_t *err)
+                            const uint8_t *staged, hoist__gpu_codec_chunk *chunks, uint32_t n,
+                            uint32_t groups, uint32_t *err)
 {
     RETURN_IF_ERR(hoist__gpu_seam(g->name, device, HOIST_GPU_DECODE, n));
     if (!n) return HOIST_OK;

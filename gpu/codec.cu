@@ -1,8 +1,8 @@
 // The CUDA decoder of packed codec 2 chunks (layout and plan in codec.h). Reads the staged
 // window with aligned 32-bit loads (a chunk may start at any byte), decodes each Huffman block
 // on one thread through a shared-memory table, and writes the decoded elements as 16-byte
-// vectors, a warp covering 512 contiguous bytes. A second kernel then hashes each decoded chunk
-// (XXH3-64, one warp per chunk) against the hash the container recorded.
+// vectors, a warp covering 512 contiguous bytes. The CUDA block that completes a chunk then
+// hashes it (XXH3-64, one warp) against the hash the container recorded.
 #include "gpu/codec.h"
 #include "gpu/cuda_native.h"
 
@@ -33,8 +33,8 @@ __device__ __forceinline__ uint32_t load32(const uint8_t *p)
 
 // The CUDA block's hblocks wrote `row` symbols of phase p into shared memory: join them with the
 // raw plane and store them, 8 elements (16 bytes) per thread per step.
-__device__ void write_phase(const hoist__gpu_codec_chunk &c, const uint8_t *base, const uint8_t *sym,
-                            uint32_t first, uint32_t nblocks, uint32_t p)
+__device__ void write_phase(const hoist__gpu_codec_chunk &c, const uint8_t *base,
+                            const uint8_t *sym, uint32_t first, uint32_t nblocks, uint32_t p)
 {
     constexpr unsigned per_row = PHASE / VEC;
     uint8_t *out = reinterpret_cast<uint8_t *>(c.out);
@@ -69,56 +69,18 @@ __device__ void write_phase(const hoist__gpu_codec_chunk &c, const uint8_t *base
     }
 }
 
-__global__ void __launch_bounds__(TPB)
-    exphuff_kernel(const uint8_t *staged, const hoist__gpu_codec_chunk *chunks, uint32_t *err)
-{
-    __shared__ uint16_t lut[LUT];
-    __shared__ uint8_t sym[TPB * ROW];
-    __shared__ hoist__gpu_codec_chunk c;
-    if (threadIdx.x == 0) c = chunks[blockIdx.x];
-    __syncthreads();
-    uint32_t nblocks = (c.elems + c.block_elems - 1) / c.block_elems;
-    uint32_t first = blockIdx.y * TPB;
-    if (first >= nblocks) return; // the whole CUDA block: this chunk has fewer groups
-    const uint8_t *base = staged + c.in;
-    for (uint32_t i = threadIdx.x; i < LUT; i += TPB)
-        lut[i] = hoist__huff_lut_entry(base + c.syms, c.count, i);
-    __syncthreads();
-
-    uint32_t b = first + threadIdx.x;
-    bool active = b < nblocks;
-    uint32_t lo = b * c.block_elems;
-    uint32_t n = active ? min(c.block_elems, c.elems - lo) : 0;
-    uint32_t w0 = active ? load32(base + c.offsets + 4 * b) : 0;
-    uint32_t wend = b + 1 < nblocks ? load32(base + c.offsets + 4 * (b + 1)) : c.words;
-    const uint8_t *words = base + c.bits;
-    hoist__huff_reader r = hoist__huff_start(w0);
-    uint8_t *row = sym + threadIdx.x * ROW;
-    for (uint32_t p = 0; p < c.block_elems; p += PHASE) {
-        uint32_t m = n > p ? min(PHASE, n - p) : 0;
-        for (uint32_t j = 0; j < m; j++) {
-            if (hoist__huff_hungry(&r)) // past the block's words: zeros, and exact() fails it
-                hoist__huff_feed(&r, r.w < wend ? load32(words + 4ull * r.w) : 0);
-            row[j] = hoist__huff_next(&r, lut);
-        }
-        __syncthreads();
-        write_phase(c, base, sym, first, nblocks, p);
-        __syncthreads();
-    }
-    if (active && !hoist__huff_exact(&r, w0, wend)) atomicMin(err, c.index);
-}
-
 // ---- the chunks' XXH3 ------------------------------------------------------------------------
 
 __constant__ uint8_t k_secret[HOIST__XXH3_SECRET_SIZE] = {HOIST__XXH3_SECRET_BYTES};
-constexpr unsigned HASH_WARPS = 4;
 
 // The 32 bytes at p (the lane's half of a stripe): aligned 8-byte loads where the chunk's
-// output is 8-byte aligned (arena views are 64-aligned), bytes otherwise.
+// output is 8-byte aligned (arena views are 64-aligned), bytes otherwise. Other CUDA blocks wrote
+// most of them: the loads go to L2 (ld.global.cg), past this SM's L1, which is not coherent.
 __device__ __forceinline__ void load_half(uint64_t d[4], const uint8_t *p, bool aligned)
 {
     for (unsigned j = 0; j < 4; j++)
-        d[j] = aligned ? reinterpret_cast<const uint64_t *>(p)[j] : hoist__xxh3_rd64(p + 8 * j);
+        d[j] = aligned ? __ldcg(reinterpret_cast<const unsigned long long *>(p) + j)
+                       : hoist__xxh3_rd64(p + 8 * j);
 }
 
 // Sums the lanes' terms over the warp into every lane's copy of the accumulators: first over
@@ -147,21 +109,14 @@ __device__ __forceinline__ void hash_block(uint64_t acc[8], uint64_t d[4], const
     hoist__xxh3_scramble(acc, sk);
 }
 
-// One warp per chunk, the lanes sharing its blocks as codec_xxh3.h describes; a chunk whose
-// decoded bytes do not hash to its recorded XXH3 lowers *err to its index.
-__global__ void __launch_bounds__(HASH_WARPS * 32)
-    hash_kernel(const hoist__gpu_codec_chunk *chunks, uint32_t n, uint32_t *err)
+// One warp hashes chunk c, the lanes sharing its blocks as codec_xxh3.h describes; a chunk
+// whose decoded bytes do not hash to its recorded XXH3 lowers *err to its index.
+__device__ void hash_chunk(const hoist__gpu_codec_chunk &c, const uint8_t *secret, uint32_t *err)
 {
-    __shared__ uint8_t secret[HOIST__XXH3_SECRET_SIZE];
-    for (unsigned i = threadIdx.x; i < HOIST__XXH3_SECRET_SIZE; i += blockDim.x)
-        secret[i] = k_secret[i];
-    __syncthreads();
-    uint32_t ci = blockIdx.x * HASH_WARPS + (threadIdx.x >> 5);
-    if (ci >= n) return;
-    const hoist__gpu_codec_chunk c = chunks[ci];
     const uint8_t *in = reinterpret_cast<const uint8_t *>(c.out);
     uint64_t len = 2ull * c.elems, hash;
-    unsigned lane = threadIdx.x & 31, s = HOIST__XXH3_LANE_STRIPE(lane), h = HOIST__XXH3_LANE_HALF(lane);
+    unsigned lane = threadIdx.x & 31;
+    unsigned s = HOIST__XXH3_LANE_STRIPE(lane), h = HOIST__XXH3_LANE_HALF(lane);
     if (len <= HOIST__XXH3_MIDSIZE_MAX) {
         hash = hoist__xxh3_short(in, len, secret);
     } else {
@@ -197,11 +152,73 @@ __global__ void __launch_bounds__(HASH_WARPS * 32)
     if (lane == 0 && hash != c.xxh3) atomicMin(err, c.index);
 }
 
+// The CUDA block that completes chunk c hashes it: each block's stores are made visible device-
+// wide before it counts itself done (the last-block pattern of CUDA's threadFenceReduction), so
+// the last one to count reads every group's output. err[1] takes the hash's verdict.
+__device__ void hash_if_last(const hoist__gpu_codec_chunk &c, uint32_t *done, uint32_t groups,
+                             uint32_t *err)
+{
+    __shared__ bool last;
+    __shared__ uint8_t secret[HOIST__XXH3_SECRET_SIZE];
+    __syncthreads(); // the whole block's stores are issued
+    if (threadIdx.x == 0) {
+        __threadfence();
+        last = atomicAdd(done, 1u) == groups - 1;
+    }
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+    for (unsigned i = threadIdx.x; i < HOIST__XXH3_SECRET_SIZE; i += blockDim.x)
+        secret[i] = k_secret[i];
+    __syncthreads();
+    if (threadIdx.x < 32) hash_chunk(c, secret, err);
+}
+
+__global__ void __launch_bounds__(TPB)
+    exphuff_kernel(const uint8_t *staged, hoist__gpu_codec_chunk *chunks, uint32_t *err)
+{
+    __shared__ uint16_t lut[LUT];
+    __shared__ uint8_t sym[TPB * ROW];
+    __shared__ hoist__gpu_codec_chunk c;
+    if (threadIdx.x == 0) c = chunks[blockIdx.x];
+    __syncthreads();
+    uint32_t nblocks = (c.elems + c.block_elems - 1) / c.block_elems;
+    uint32_t first = blockIdx.y * TPB;
+    if (first >= nblocks) return; // the whole CUDA block: this chunk has fewer groups
+    const uint8_t *base = staged + c.in;
+    for (uint32_t i = threadIdx.x; i < LUT; i += TPB)
+        lut[i] = hoist__huff_lut_entry(base + c.syms, c.count, i);
+    __syncthreads();
+
+    uint32_t b = first + threadIdx.x;
+    bool active = b < nblocks;
+    uint32_t lo = b * c.block_elems;
+    uint32_t n = active ? min(c.block_elems, c.elems - lo) : 0;
+    uint32_t w0 = active ? load32(base + c.offsets + 4 * b) : 0;
+    uint32_t wend = b + 1 < nblocks ? load32(base + c.offsets + 4 * (b + 1)) : c.words;
+    const uint8_t *words = base + c.bits;
+    hoist__huff_reader r = hoist__huff_start(w0);
+    uint8_t *row = sym + threadIdx.x * ROW;
+    for (uint32_t p = 0; p < c.block_elems; p += PHASE) {
+        uint32_t m = n > p ? min(PHASE, n - p) : 0;
+        for (uint32_t j = 0; j < m; j++) {
+            if (hoist__huff_hungry(&r)) // past the block's words: zeros, and exact() fails it
+                hoist__huff_feed(&r, r.w < wend ? load32(words + 4ull * r.w) : 0);
+            row[j] = hoist__huff_next(&r, lut);
+        }
+        __syncthreads();
+        write_phase(c, base, sym, first, nblocks, p);
+        __syncthreads();
+    }
+    if (active && !hoist__huff_exact(&r, w0, wend)) atomicMin(err, c.index);
+    hash_if_last(c, &chunks[blockIdx.x].done, (nblocks + TPB - 1) / TPB, err + 1);
+}
+
 } // namespace
 
 extern "C" int hoist__gpu_codec_cuda(int device, hoist__stream *s, const uint8_t *staged,
-                                     const hoist__gpu_codec_chunk *chunks, uint32_t n,
-                                     uint32_t groups, uint32_t *err)
+                                     hoist__gpu_codec_chunk *chunks, uint32_t n, uint32_t groups,
+                                     uint32_t *err)
 {
     // kernels launch on the thread's current device; a worker thread of the load is hoist's own
     int cur = -1;
@@ -211,9 +228,5 @@ extern "C" int hoist__gpu_codec_cuda(int device, hoist__stream *s, const uint8_t
     }
     dim3 grid(n, groups ? groups : 1);
     exphuff_kernel<<<grid, TPB, 0, s->stream>>>(staged, chunks, err);
-    int rc = hoist__cuda_check(cudaGetLastError(), "the codec kernel launch", device);
-    if (rc < 0) return rc;
-    hash_kernel<<<(n + HASH_WARPS - 1) / HASH_WARPS, HASH_WARPS * 32, 0, s->stream>>>(chunks, n,
-                                                                                     err + 1);
-    return hoist__cuda_check(cudaGetLastError(), "the chunk hash kernel launch", device);
+    return hoist__cuda_check(cudaGetLastError(), "the codec kernel launch", device);
 }

@@ -7,8 +7,10 @@
  * chunk, one thread per Huffman block: the chunk's 4096-entry decode table is built in shared
  * memory, every thread decodes its block's symbols a phase at a time into shared memory, and the
  * CUDA block then joins them with the raw plane and writes 16-byte vectors, contiguous across a
- * warp. A second kernel then hashes every decoded chunk (XXH3-64, gpu/codec_xxh3.h; one warp per
- * chunk) against the hash its descriptor carries. */
+ * warp. The CUDA block that finishes a chunk's last group then hashes the chunk (XXH3-64,
+ * gpu/codec_xxh3.h; one warp) against the hash its descriptor carries: one kernel per window, so
+ * that nothing queued behind it waits for a second kernel that waits for the first (a stream's
+ * work shares one of CUDA's few hardware queues with other streams' copies). */
 #ifndef HOIST_GPU_CODEC_H
 #define HOIST_GPU_CODEC_H
 
@@ -42,31 +44,33 @@ typedef struct hoist__gpu_codec_chunk {
     uint32_t index;       /* the caller's number for it, reported back on failure */
     uint16_t count[HOIST_GPU_CODEC_MAX_LEN + 1]; /* codes of each length */
     uint16_t pad;
+    uint32_t done;        /* 0 on entry: the decoder counts the chunk's finished groups here */
+    uint32_t pad2;
 } hoist__gpu_codec_chunk;
 
 /* Whether backend g has the decoder: CUDA, and the host backend while the test hooks ask for
  * host_as_device (it then decodes on the calling thread, as its copies run). */
 bool hoist__gpu_codec_ready(const hoist__gpu_ops *g);
 
-/* Queues on s the decoding of n chunks (their descriptors in device memory at `chunks`) from
- * the window staged at `staged` (device memory, HOIST_GPU_CODEC_SLACK bytes longer than it),
- * then the hashing of what they decoded to. groups: the most Huffman-block groups
+/* Queues on s the decoding of n chunks (their descriptors in device memory at `chunks`, each
+ * `done` 0) from the window staged at `staged` (device memory, HOIST_GPU_CODEC_SLACK bytes
+ * longer than it), and the hashing of what they decoded to. groups: the most Huffman-block groups
  * (HOIST_GPU_CODEC_THREADS blocks) of any chunk. err is two words of device memory, both
  * started at UINT32_MAX: a chunk whose bits do not decode (an unassigned code, a block that
  * does not use exactly its words) lowers err[0] to its index, one whose decoded bytes do not
  * hash to its descriptor's xxh3 lowers err[1]; the caller then fails the load. Passes through
  * the device seam (HOIST_GPU_DECODE). */
 int hoist__gpu_codec_decode(const hoist__gpu_ops *g, int device, hoist__stream *s,
-                            const uint8_t *staged, const hoist__gpu_codec_chunk *chunks,
-                            uint32_t n, uint32_t groups, uint32_t *err);
+                            const uint8_t *staged, hoist__gpu_codec_chunk *chunks, uint32_t n,
+                            uint32_t groups, uint32_t *err);
 
-/* XXH3-64 of len bytes at p, computed as the hash kernel computes it (its lanes' shares of each
+/* XXH3-64 of len bytes at p, computed as the kernel's hashing warp computes it (its lanes' shares of each
  * block summed the way the warp sums them): the host twin's hash, which tests hold to libxxhash. */
 uint64_t hoist__gpu_codec_xxh3(const uint8_t *p, uint64_t len);
 
 /* The CUDA launcher (gpu/codec.cu; gpu/codec_none.c without CUDA). */
 int hoist__gpu_codec_cuda(int device, hoist__stream *s, const uint8_t *staged,
-                          const hoist__gpu_codec_chunk *chunks, uint32_t n, uint32_t groups,
+                          hoist__gpu_codec_chunk *chunks, uint32_t n, uint32_t groups,
                           uint32_t *err);
 
 #ifdef __cplusplus

@@ -202,7 +202,7 @@ int hoist__gdec_window(hoist__load *ld, int worker, unsigned slot, size_t wi, co
     if (rc == HOIST_OK) rc = gd->g->copy_h2d(stage + gd->stage, list, n * sizeof *list, s);
     if (rc == HOIST_OK)
         rc = hoist__gpu_codec_decode(gd->g, gd->device, s, stage,
-                                     (const hoist__gpu_codec_chunk *)(stage + gd->stage), n,
+                                     (hoist__gpu_codec_chunk *)(stage + gd->stage), n,
                                      groups, dev_errors(gd));
     if (rc < 0)
         return hoist__err_prefix(rc, "%s: decoding bytes %llu..%llu of the file on the GPU", path,
