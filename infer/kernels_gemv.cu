@@ -313,20 +313,21 @@ static int launch(K kernel, unsigned grid, size_t smem, hoist__stream *s, const 
 
 // lg of the split of a decode_gemv launch of `units` rows (gate/up pairs) of nvec 16-byte words.
 // An SM holds two blocks of DW warps (the register bound), each warp with up to a chunk (32 x DU
-// words, 8 KiB) of loads in flight. The split doubles while the launch has fewer than two waves
-// of warps and a warp's part stays at least half a chunk (4 KiB a request burst), then while a
-// part is longer than one chunk: a warp loads its part in sequential round trips of a chunk, and
-// a 14336-wide bf16 row (3.5 chunks) was three and a half of them with nothing in flight between.
-// On the H200 (132 SMs, 2112 warps a wave), bf16: 4096 x 4096 -> S 2 (1024 blocks, 4 KiB a
-// warp), 4096 x 14336 -> S 4 (2048 blocks, 7 KiB a warp, 112 KiB in flight per SM), 6144 x 4096
-// and the 14336 gate/up pairs -> S 1.
+// words, 8 KiB) of loads in flight, so what an SM has in flight is 16 warps' parts, up to a chunk
+// each. The split doubles while the launch has fewer than two waves of warps and a warp's part
+// stays a whole chunk (a smaller part would cut the bytes in flight per SM to gain waves), then
+// while a part is longer than one chunk: a warp loads its part in sequential round trips of a
+// chunk, and a 14336-wide bf16 row (3.5 chunks) was three and a half of them with nothing in
+// flight between. On the H200 (132 SMs, 2112 warps a wave), bf16: 4096 x 14336 -> S 4 (2048
+// blocks, 7 KiB a warp, 112 KiB in flight per SM), 4096 x 4096, 6144 x 4096 and the 14336
+// gate/up pairs -> S 1 (a chunk a row already); f32 4096 x 4096 -> S 2.
 static uint32_t gemv_split_lg(int device, uint32_t units, uint32_t nvec)
 {
     unsigned f = hoist__k_forced_split_lg1();
     if (f) return f - 1;
     uint64_t wave = (uint64_t)sm_count(device) * 2 * DW;
     uint32_t lg = 0, chunk = 32 * DU;
-    while (lg < 3 && ((uint64_t)units << lg) < 2 * wave && (nvec >> (lg + 1)) >= chunk / 2) lg++;
+    while (lg < 3 && ((uint64_t)units << lg) < 2 * wave && (nvec >> (lg + 1)) >= chunk) lg++;
     while (lg < 3 && ((nvec + (1u << lg) - 1) >> lg) > chunk) lg++;
     return lg;
 }
