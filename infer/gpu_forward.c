@@ -370,24 +370,60 @@ static int mlp_takes(const hoist_session *s, const hoist__layer *L)
     return L->gate.dtype == L->up.dtype && takes(s, &L->gate, H) && takes(s, &L->up, H);
 }
 
-/* The q/k/v products of a token with the attention norm in front, from the residual stream. */
+/* The q/k/v products of a token with the attention norm in front, from the residual stream: the
+ * norm in the products' kernels where their launches are small enough for it
+ * (hoist__k_decode_norm_fuses), else once into d->xn, then the plain products (same bits). */
 static int norm_qkv(const hoist_session *s, gpu_dev *d, const hoist__layer *L)
 {
     uint32_t H = s->geo.hidden;
     float eps = (float)s->geo.rms_eps;
     const void *nw = L->attn_norm.data;
-    hoist_dtype nd = L->attn_norm.dtype;
-    if (L->qkv_fused)
-        return hoist__k_decode_norm_gemv(d->stream, d->qkv, L->qkv_base, L->q.dtype, d->x, nw, nd,
-                                         eps, s->wdtype, s->qkv_dim, H, 0.0f);
+    hoist_dtype nd = L->attn_norm.dtype, wt = s->wdtype;
     const hoist_view *m[] = {&L->q, &L->k, &L->v};
     const uint32_t rows[] = {s->q_dim, s->kv_dim, s->kv_dim}, col[] = {L->q_col, L->k_col,
                                                                         L->v_col};
+    int fuse = 1;
+    if (L->qkv_fused)
+        fuse = hoist__k_decode_norm_fuses(d->stream, L->q.dtype, wt, s->qkv_dim, H, 0);
+    else
+        for (int i = 0; i < 3; i++)
+            fuse = fuse && hoist__k_decode_norm_fuses(d->stream, m[i]->dtype, wt, rows[i], H, 0);
+    if (!fuse) {
+        RETURN_IF_ERR(hoist__k_rmsnorm(d->stream, d->xn, wt, d->x, nw, nd, 1, H, eps));
+        if (L->qkv_fused)
+            return hoist__k_decode_gemv(d->stream, d->qkv, L->qkv_base, L->q.dtype, d->xn, wt,
+                                        s->qkv_dim, H, 0.0f, NULL);
+        for (int i = 0; i < 3; i++)
+            RETURN_IF_ERR(hoist__k_decode_gemv(d->stream, d->qkv + col[i], m[i]->data,
+                                               m[i]->dtype, d->xn, wt, rows[i], H, 0.0f, NULL));
+        return HOIST_OK;
+    }
+    if (L->qkv_fused)
+        return hoist__k_decode_norm_gemv(d->stream, d->qkv, L->qkv_base, L->q.dtype, d->x, nw, nd,
+                                         eps, wt, s->qkv_dim, H, 0.0f);
     for (int i = 0; i < 3; i++)
         RETURN_IF_ERR(hoist__k_decode_norm_gemv(d->stream, d->qkv + col[i], m[i]->data,
-                                                m[i]->dtype, d->x, nw, nd, eps, s->wdtype,
-                                                rows[i], H, 0.0f));
+                                                m[i]->dtype, d->x, nw, nd, eps, wt, rows[i], H,
+                                                0.0f));
     return HOIST_OK;
+}
+
+/* The MLP norm, gate/up products and SwiGLU of a token into d->act, the norm fused or not as
+ * norm_qkv decides it. */
+static int norm_swiglu(const hoist_session *s, gpu_dev *d, const hoist__layer *L)
+{
+    uint32_t H = s->geo.hidden, I = s->geo.intermediate;
+    float eps = (float)s->geo.rms_eps;
+    hoist_dtype wt = s->wdtype;
+    const float *bg = on_dev(s, d, L->bgate), *bu = on_dev(s, d, L->bup);
+    if (hoist__k_decode_norm_fuses(d->stream, L->gate.dtype, wt, I, H, 1))
+        return hoist__k_decode_norm_swiglu(d->stream, d->act, wt, L->gate.data, L->up.data,
+                                           L->gate.dtype, d->x, L->mlp_norm.data,
+                                           L->mlp_norm.dtype, eps, I, H, bg, bu);
+    RETURN_IF_ERR(hoist__k_rmsnorm(d->stream, d->xn, wt, d->x, L->mlp_norm.data,
+                                   L->mlp_norm.dtype, 1, H, eps));
+    return hoist__k_decode_swiglu(d->stream, d->act, wt, L->gate.data, L->up.data, L->gate.dtype,
+                                  d->xn, I, H, bg, bu);
 }
 
 /* The q/k/v products of n tokens of d->xn. */
@@ -473,10 +509,7 @@ static int run_layer(hoist_session *s, gpu_state *c, gpu_dev *d, uint32_t l, uin
     }
     RETURN_IF_ERR(residual_product(s, c, d, &L->o, L->bo, s->q_dim, d->attn, n, fused));
     if (fused && mlp_takes(s, L))
-        RETURN_IF_ERR(hoist__k_decode_norm_swiglu(
-            d->stream, d->act, s->wdtype, L->gate.data, L->up.data, L->gate.dtype, d->x,
-            L->mlp_norm.data, L->mlp_norm.dtype, eps, I, H, on_dev(s, d, L->bgate),
-            on_dev(s, d, L->bup)));
+        RETURN_IF_ERR(norm_swiglu(s, d, L));
     else
         RETURN_IF_ERR(mlp_products(s, c, d, L, n));
     return residual_product(s, c, d, &L->down, L->bdown, I, d->act, n, fused);
@@ -527,11 +560,17 @@ static int step(hoist_session *s, gpu_state *c, uint32_t n, int history)
         d = &c->dev[cur];
     }
     const float *last = d->x + (size_t)(n - 1) * H;
-    if (c->fused && takes(s, &s->head, H)) {
+    if (c->fused && takes(s, &s->head, H) &&
+        hoist__k_decode_norm_fuses(d->stream, s->head.dtype, s->wdtype, g->vocab, H, 0)) {
         RETURN_IF_ERR(hoist__k_decode_norm_gemv(d->stream, c->logits, s->head.data,
                                                 s->head.dtype, last, s->final_norm.data,
                                                 s->final_norm.dtype, (float)g->rms_eps,
                                                 s->wdtype, g->vocab, H, 0.0f));
+    } else if (c->fused && takes(s, &s->head, H)) { /* too many blocks to norm in each */
+        RETURN_IF_ERR(hoist__k_rmsnorm(d->stream, d->xn, s->wdtype, last, s->final_norm.data,
+                                       s->final_norm.dtype, 1, H, (float)g->rms_eps));
+        RETURN_IF_ERR(hoist__k_decode_gemv(d->stream, c->logits, s->head.data, s->head.dtype,
+                                           d->xn, s->wdtype, g->vocab, H, 0.0f, NULL));
     } else {
         RETURN_IF_ERR(hoist__k_rmsnorm(d->stream, d->xn, s->wdtype, last, s->final_norm.data,
                                        s->final_norm.dtype, 1, H, (float)g->rms_eps));

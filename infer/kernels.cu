@@ -52,7 +52,9 @@ __device__ __forceinline__ void rope_pair(uint32_t i, uint32_t half, uint32_t in
     *b = inter ? 2 * i + 1 : i + half;
 }
 
-// VEC elements per thread and step: 4 when the row is a whole number of float4s.
+// VEC elements per thread and step: 4 when the row is a whole number of float4s. The sums of
+// squares (ss_add4, ss_add1, block_sum_once) are the ones norm_prologue (kernels_gemv.cu) adds:
+// the two must stay bit-identical.
 template <typename Tw, typename To, int VEC>
 __global__ void rmsnorm_kernel(To *out, const float *x, const Tw *w, uint32_t n_cols, float eps)
 {
@@ -60,14 +62,12 @@ __global__ void rmsnorm_kernel(To *out, const float *x, const Tw *w, uint32_t n_
     const float *xr = x + (size_t)blockIdx.x * n_cols;
     float ss = 0.0f;
     if (VEC == 4) {
-        for (uint32_t i = threadIdx.x * 4; i < n_cols; i += blockDim.x * 4) {
-            float4 v = *(const float4 *)(xr + i);
-            ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
-        }
+        for (uint32_t i = threadIdx.x * 4; i < n_cols; i += blockDim.x * 4)
+            ss = ss_add4(ss, *(const float4 *)(xr + i));
     } else {
-        for (uint32_t i = threadIdx.x; i < n_cols; i += blockDim.x) ss += xr[i] * xr[i];
+        for (uint32_t i = threadIdx.x; i < n_cols; i += blockDim.x) ss = ss_add1(ss, xr[i]);
     }
-    ss = block_sum(ss, sh);
+    ss = block_sum_once(ss, sh);
     float inv = 1.0f / sqrtf(ss / (float)n_cols + eps);
     To *o = out + (size_t)blockIdx.x * n_cols;
     if (VEC == 4) {
@@ -79,7 +79,53 @@ __global__ void rmsnorm_kernel(To *out, const float *x, const Tw *w, uint32_t n_
             st(o, i + 3, v.w * inv * ld(w, i + 3));
         }
     } else {
-        for (uint32_t i = threadIdx.x; i < n_cols; i += blockDim.x) st(o, i, xr[i] * inv * ld(w, i));
+        for (uint32_t i = threadIdx.x; i < n_cols; i += blockDim.x)
+            st(o, i, xr[i] * inv * ld(w, i));
+    }
+}
+
+// rmsnorm_kernel<VEC 4> for rows of at most RMS_REG float4s a thread (8192 floats at 256
+// threads: every hidden size in use), its row and weights held in registers. A one-token step
+// runs this as a lone block (65 times a step on a 32-layer model), so its time is latency: the
+// row and the weights are all requested at once, before the sum, instead of the weights after
+// it, which saves a memory round trip, and the block sum takes one barrier instead of two. Same
+// sums in the same order, same expressions: bit-identical to rmsnorm_kernel.
+constexpr uint32_t RMS_REG = 8;
+
+template <typename Tw, typename To>
+__global__ void rmsnorm_reg_kernel(To *out, const float *x, const Tw *w, uint32_t n_cols,
+                                   float eps)
+{
+    __shared__ float sh[32];
+    const float *xr = x + (size_t)blockIdx.x * n_cols;
+    uint32_t t = threadIdx.x, nt = blockDim.x;
+    float4 v[RMS_REG];
+    float wf[RMS_REG][4];
+#pragma unroll
+    for (uint32_t k = 0; k < RMS_REG; k++) {
+        uint32_t i = (t + k * nt) * 4;
+        if (i < n_cols) {
+            v[k] = *(const float4 *)(xr + i);
+#pragma unroll
+            for (int j = 0; j < 4; j++) wf[k][j] = ld(w, i + j);
+        }
+    }
+    float ss = 0.0f;
+#pragma unroll
+    for (uint32_t k = 0; k < RMS_REG; k++)
+        if ((t + k * nt) * 4 < n_cols) ss = ss_add4(ss, v[k]);
+    ss = block_sum_once(ss, sh);
+    float inv = 1.0f / sqrtf(ss / (float)n_cols + eps);
+    To *o = out + (size_t)blockIdx.x * n_cols;
+#pragma unroll
+    for (uint32_t k = 0; k < RMS_REG; k++) {
+        uint32_t i = (t + k * nt) * 4;
+        if (i < n_cols) {
+            st(o, i, v[k].x * inv * wf[k][0]);
+            st(o, i + 1, v[k].y * inv * wf[k][1]);
+            st(o, i + 2, v[k].z * inv * wf[k][2]);
+            st(o, i + 3, v[k].w * inv * wf[k][3]);
+        }
     }
 }
 
@@ -572,28 +618,35 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32)
 // Two rows a warp (Q8_ROWS): each x vector read serves both (read once a row, x is twice the
 // bytes of the row itself in bf16), and a warp has twice the bytes in flight (one row a warp
 // measured 18% slower on the H200). The loop itself is q8_dot_rows (kernels_common.cuh), which
-// the fused decode kernels share.
+// the fused decode kernels share. Few-row launches split each row pair's columns among 1 << lg
+// warps (split-K, kernels_common.cuh), in parts of whole 8-block units (256 columns: a part then
+// starts 16-byte aligned, 17 words a unit, and its x at a multiple of 256 elements).
 template <typename T>
 __global__ void __launch_bounds__(GEMV_WARPS * 32, Q8_MIN_BLOCKS)
     gemv_q8_0_staged_kernel(float *y, const uint8_t *w, const T *x, uint32_t rows, uint32_t cols,
-                            float beta)
+                            float beta, uint32_t lg)
 {
     __shared__ uint4 stage[GEMV_WARPS][Q8_ROWS][Q8_GROUP_VECS];
-    uint32_t warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    uint32_t row0 = (blockIdx.x * GEMV_WARPS + warp) * Q8_ROWS;
-    if (row0 >= rows) return; // the whole warp: only __syncwarp below
-    uint32_t nr = rows - row0 < (uint32_t)Q8_ROWS ? rows - row0 : (uint32_t)Q8_ROWS;
-    uint32_t nblk = cols / Q8_BLOCK, nvec = nblk * Q8_BYTES / 16;
-    const uint4 *rq = (const uint4 *)(w + (size_t)row0 * nblk * Q8_BYTES);
-    uint4 next[Q8_ROWS][Q8_LANE_VECS];
-    q8_fetch_group(next, rq, nvec, nvec, nr, lane, 0);
-    float sum[Q8_ROWS];
-    q8_dot_rows(stage[warp], next, rq, nvec, nr, x, nblk, lane, sum);
+    __shared__ float red[GEMV_WARPS][Q8_ROWS];
+    uint32_t warp = threadIdx.x >> 5, lane = threadIdx.x & 31, part = warp & ((1u << lg) - 1);
+    uint32_t row0 = ((blockIdx.x * GEMV_WARPS + warp) >> lg) * Q8_ROWS;
+    uint32_t nr = row0 >= rows ? 0 : min(rows - row0, (uint32_t)Q8_ROWS);
+    float sum[Q8_ROWS] = {0.0f, 0.0f};
+    if (nr) { // warps without rows still meet the others at split_sum's barrier
+        uint32_t nblk = cols / Q8_BLOCK, nvec = nblk * Q8_BYTES / 16, units = nblk / 8;
+        uint32_t u0 = split_at(units, part, lg), nb = (split_at(units, part + 1, lg) - u0) * 8;
+        const uint4 *rq = (const uint4 *)(w + (size_t)row0 * nblk * Q8_BYTES) + u0 * 17;
+        uint4 next[Q8_ROWS][Q8_LANE_VECS];
+        q8_fetch_group(next, rq, nvec, nb * Q8_BYTES / 16, nr, lane, 0);
+        q8_dot_rows(stage[warp], next, rq, nvec, nr, x + (size_t)u0 * 256, nb, lane, sum);
 #pragma unroll
-    for (int r = 0; r < Q8_ROWS; r++) {
-        float v = warp_sum(sum[r]);
-        if (lane == 0 && (uint32_t)r < nr) y[row0 + r] = beta == 0.0f ? v : beta * y[row0 + r] + v;
+        for (int r = 0; r < Q8_ROWS; r++) sum[r] = warp_sum(sum[r]);
     }
+    split_sum(sum, red, lg);
+    if (lane != 0 || part != 0) return;
+#pragma unroll
+    for (int r = 0; r < Q8_ROWS; r++)
+        if ((uint32_t)r < nr) y[row0 + r] = beta == 0.0f ? sum[r] : beta * y[row0 + r] + sum[r];
 }
 
 } // namespace
@@ -623,6 +676,19 @@ extern "C" int hoist__k_dequant_q8_0(hoist__stream *stream, void *out, hoist_dty
     return launched(stream, "Q8_0 dequantization kernel");
 }
 
+static unsigned forced_split_lg1; // hoist__k_force_split's, atomically
+
+extern "C" void hoist__k_force_split(unsigned split)
+{
+    unsigned lg1 = split == 1 ? 1 : split == 2 ? 2 : split == 4 ? 3 : split == 8 ? 4 : 0;
+    __atomic_store_n(&forced_split_lg1, lg1, __ATOMIC_RELAXED);
+}
+
+extern "C" unsigned hoist__k_forced_split_lg1(void)
+{
+    return __atomic_load_n(&forced_split_lg1, __ATOMIC_RELAXED);
+}
+
 // Whether the staged Q8_0 kernel takes a product (its alignment holds), unless
 // HOIST_Q8_GEMV=scalar asks for the scalar one, so that both can be measured in one build.
 static int q8_staged(const void *w, const void *x, uint32_t cols)
@@ -637,10 +703,13 @@ extern "C" int hoist__k_gemv_q8_0(hoist__stream *stream, float *y, const void *w
 {
     if (rows == 0) return HOIST_OK;
     if (q8_staged(w, x, cols)) {
-        unsigned grid = (rows + Q8_ROWS * GEMV_WARPS - 1) / (Q8_ROWS * GEMV_WARPS);
+        uint32_t pairs = (rows + Q8_ROWS - 1) / Q8_ROWS;
+        uint32_t lg = q8_split_lg(stream->device, pairs, cols / Q8_BLOCK);
+        uint32_t per = GEMV_WARPS >> lg; // row pairs a block
+        unsigned grid = (pairs + per - 1) / per;
         DISPATCH(x_dtype, T,
                  gemv_q8_0_staged_kernel<T><<<grid, GEMV_WARPS * 32, 0, STREAM(stream)>>>(
-                     y, (const uint8_t *)w, (const T *)x, rows, cols, beta));
+                     y, (const uint8_t *)w, (const T *)x, rows, cols, beta, lg));
         return launched(stream, "Q8_0 matrix-vector kernel (staged)");
     }
     unsigned blocks = (rows + GEMV_WARPS - 1) / GEMV_WARPS;
@@ -655,7 +724,13 @@ extern "C" int hoist__k_rmsnorm(hoist__stream *stream, void *out, hoist_dtype ou
                                 uint32_t n_cols, float eps)
 {
     unsigned threads = rmsnorm_threads(n_cols);
-    if (n_cols % 4 == 0) /* rows start at multiples of 16 bytes: cudaMalloc'd, 4k floats apart */
+    if (n == 0) return HOIST_OK;
+    if (n_cols % 4 == 0 && n_cols <= threads * 4 * RMS_REG)
+        DISPATCH(w_dtype, Tw,
+                 DISPATCH(out_dtype, To,
+                          rmsnorm_reg_kernel<Tw, To><<<n, threads, 0, STREAM(stream)>>>(
+                              (To *)out, x, (const Tw *)w, n_cols, eps)));
+    else if (n_cols % 4 == 0) /* rows start at multiples of 16 bytes: cudaMalloc'd, 4k floats */
         DISPATCH(w_dtype, Tw,
                  DISPATCH(out_dtype, To,
                           rmsnorm_kernel<Tw, To, 4><<<n, threads, 0, STREAM(stream)>>>(

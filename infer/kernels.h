@@ -41,6 +41,13 @@ int hoist__k_dequant_q8_0(hoist__stream *stream, void *out, hoist_dtype out_dtyp
  * [cols] in x_dtype, y fp32. Reads the quantized weights once, as the decode step needs. */
 int hoist__k_gemv_q8_0(hoist__stream *stream, float *y, const void *w, const void *x,
                        hoist_dtype x_dtype, uint32_t rows, uint32_t cols, float beta);
+/* Few-row products (hoist__k_gemv_q8_0's staged kernel and the decode kernels below) split each
+ * row's columns among 1, 2, 4 or 8 warps, a split chosen per launch from the shape and the SM
+ * count, and add the parts in a fixed order: a shape gives the same bits at every launch on one
+ * device. hoist__k_force_split(split) makes every later launch use split (1, 2, 4 or 8) instead,
+ * so that tests reach each one and measurements compare them; 0 (or any other value) restores
+ * the launchers' choice. Process-wide, not for use beside launches in other threads. */
+void hoist__k_force_split(unsigned split);
 /* out[t] = x[t] / sqrt(mean(x[t]^2) + eps) * w, in out_dtype. */
 int hoist__k_rmsnorm(hoist__stream *stream, void *out, hoist_dtype out_dtype, const float *x,
                      const void *w, hoist_dtype w_dtype, uint32_t n, uint32_t n_cols, float eps);
@@ -119,6 +126,19 @@ int hoist__k_decode_norm_swiglu(hoist__stream *stream, void *act, hoist_dtype ac
                                 const float *x, const void *norm_w, hoist_dtype norm_dtype,
                                 float eps, uint32_t rows, uint32_t cols, const float *b_gate,
                                 const float *b_up);
+/* act[i] = silu(Wg[i] . x + bg[i]) * (Wu[i] . x + bu[i]) for x already normalized ([cols] in
+ * act_dtype, 16-byte aligned): hoist__k_decode_norm_swiglu after a hoist__k_rmsnorm of its own,
+ * with the same products, bit for bit. */
+int hoist__k_decode_swiglu(hoist__stream *stream, void *act, hoist_dtype act_dtype,
+                           const void *w_gate, const void *w_up, hoist_dtype w_dtype,
+                           const void *x, uint32_t rows, uint32_t cols, const float *b_gate,
+                           const float *b_up);
+/* Whether the norm-fused launchers are the faster way to run a product of `rows` rows (gate/up
+ * pairs with swiglu) on the stream's device: they normalize the input in every thread block, worth
+ * it only while the launch has at most a block an SM; otherwise hoist__k_rmsnorm once, then
+ * hoist__k_decode_gemv or hoist__k_decode_swiglu. Either way gives the same bits. */
+int hoist__k_decode_norm_fuses(const hoist__stream *stream, hoist_dtype w_dtype,
+                               hoist_dtype x_dtype, uint32_t rows, uint32_t cols, int swiglu);
 /* *pos += n. */
 int hoist__k_advance(hoist__stream *stream, int32_t *pos, uint32_t n);
 

@@ -78,6 +78,32 @@ __device__ float block_sum(float v, float *sh)
     return sh[0];
 }
 
+// block_sum's total with one barrier instead of two: after the warps' partials are in sh, every
+// warp runs warp 0's butterfly over them itself (each lane's pair sums are the same two floats in
+// either order, so every lane of every warp ends with warp 0's bits). For kernels that sum once
+// (the RMSNorms): sh is not reusable afterwards without another barrier.
+__device__ __forceinline__ float block_sum_once(float v, float *sh)
+{
+    int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
+    v = warp_sum(v);
+    if (lane == 0) sh[w] = v;
+    __syncthreads();
+    return warp_sum(lane < nw ? sh[lane] : 0.0f);
+}
+
+// A thread's running sum of squares over x in the RMSNorms' order, the products and adds pinned
+// (no contraction choices left to the compiler), so that rmsnorm_kernel, its register variant
+// and the decode kernels' norm_prologue, which must agree bit for bit, cannot drift apart.
+__device__ __forceinline__ float ss_add4(float ss, float4 v)
+{
+    float t = __fmul_rn(v.x, v.x);
+    t = __fmaf_rn(v.y, v.y, t);
+    t = __fmaf_rn(v.z, v.z, t);
+    t = __fmaf_rn(v.w, v.w, t);
+    return __fadd_rn(ss, t);
+}
+__device__ __forceinline__ float ss_add1(float ss, float v) { return __fmaf_rn(v, v, ss); }
+
 // Q8_0 (ggml): 32 weights per 34-byte block, an f16 scale then 32 int8; rows are whole blocks.
 constexpr uint32_t Q8_BLOCK = 32, Q8_BYTES = 34;
 
@@ -91,6 +117,88 @@ constexpr uint32_t Q8_LANE_VECS = (Q8_GROUP_VECS + 31) / 32; // 3
 // Blocks an SM keeps of a Q8_0 kernel: the staged kernel measured on the H200 ran four (64
 // registers a thread), which the launch bounds hold it to.
 constexpr int Q8_MIN_BLOCKS = 4;
+
+// ---- split-K -------------------------------------------------------------------------------
+//
+// A matrix of few rows (o, down, qkv: 4096 or 6144) gives a kernel of a row (pair) per warp too
+// few warps to fill the GPU: 256 blocks of 8 warps are under two blocks an SM, and each warp
+// walks its whole row with one group of loads in flight, so the launch is latency-bound. Such
+// launches split each row's columns among S = 1 << lg warps of one block (S = 1, 2, 4, 8): warp
+// w of the block works on unit w >> lg of the block (its row, row pair or gate/up pair) and on
+// the contiguous part w & (S - 1) of the columns, and the S partial sums meet in shared memory,
+// added in part order by the unit's first warp, so every launch of a shape (on one device) gives
+// the same bits, and the epilogue (beta, bias, SwiGLU) runs once, after the sum. The kernels'
+// launchers choose S from the SM count (kernels.cu, kernels_gemv.cu say how).
+
+// Item where part p of n items split S = 1 << lg ways starts: parts differ by at most one item.
+__device__ __forceinline__ uint32_t split_at(uint32_t n, uint32_t p, uint32_t lg)
+{
+    return (uint32_t)(((uint64_t)n * p) >> lg);
+}
+
+// The S = 1 << lg warps of each unit hold warp-summed partials v of the same two sums; after
+// this, lane 0 of the unit's first warp holds the totals (part 0 + part 1 + ..., in that order).
+// Every thread of the block calls it: it is a barrier unless lg is 0 (uniform over the launch).
+// red holds two floats a warp.
+__device__ __forceinline__ void split_sum(float (&v)[2], float (*red)[2], uint32_t lg)
+{
+    if (lg == 0) return;
+    uint32_t warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    if (lane == 0) {
+        red[warp][0] = v[0];
+        red[warp][1] = v[1];
+    }
+    __syncthreads();
+    if (lane != 0 || (warp & ((1u << lg) - 1)) != 0) return;
+    for (uint32_t k = 1; k < (1u << lg); k++) {
+        v[0] += red[warp + k][0];
+        v[1] += red[warp + k][1];
+    }
+}
+
+} // namespace
+
+// The split a test or a measurement asked for with hoist__k_force_split (kernels.cu): log2 + 1
+// of S, or 0 for the launchers' own choice.
+extern "C" unsigned hoist__k_forced_split_lg1(void);
+
+// Streaming multiprocessors of a device, asked once per device and process (the split rules run
+// at every launch, also while a graph is captured, which the attribute query does not disturb).
+static inline int sm_count(int device)
+{
+    static int cache[64];
+    int n = device >= 0 && device < 64 ? __atomic_load_n(&cache[device], __ATOMIC_RELAXED) : 0;
+    if (n > 0) return n;
+    if (cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
+        n <= 0) {
+        (void)cudaGetLastError(); // not the next launch's error
+        return 132;               // an H100 / H200: the split is a speed choice, never a result's
+    }
+    if (device >= 0 && device < 64) __atomic_store_n(&cache[device], n, __ATOMIC_RELAXED);
+    return n;
+}
+
+// lg of the split of a Q8_0 launch (the staged kernel, decode_q8_0_kernel) of `units` row pairs
+// (or gate/up pairs) of nblk blocks. An SM holds Q8_MIN_BLOCKS blocks of GEMV_WARPS warps (the
+// register bound), each warp with one staging group of its two rows (2 x 1088 bytes) loading
+// while it works on the last, so what an SM has in flight is its resident warps: the split
+// doubles until the launch has two waves of them (the second absorbing the blocks' uneven finish
+// and start-up), but stops before a warp would get less than a whole group (32 blocks): a warp
+// whose part is one group has no next group to overlap with its math, and its x and reduction
+// cost no longer shrink. On the H200 (132 SMs, 4224 warps a wave): 4096 x 4096 -> S 4 (1024
+// blocks, a group a warp), 4096 x 14336 -> S 8 (2048 blocks, 56 blocks a warp), 6144 x 4096 ->
+// S 4, the 28672-row gate/up and the head -> S 1 (as before).
+static inline uint32_t q8_split_lg(int device, uint32_t units, uint32_t nblk)
+{
+    unsigned f = hoist__k_forced_split_lg1();
+    if (f) return f - 1;
+    uint64_t wave = (uint64_t)sm_count(device) * Q8_MIN_BLOCKS * GEMV_WARPS;
+    uint32_t groups = (nblk + Q8_GROUP - 1) / Q8_GROUP, lg = 0;
+    while (lg < 3 && ((uint64_t)units << lg) < 2 * wave && (2u << lg) <= groups) lg++;
+    return lg;
+}
+
+namespace {
 
 // Threads of hoist__k_rmsnorm's blocks: the decode kernels that normalize their input add the
 // same partial sums in the same order, so their scale is bit-identical to it.
@@ -169,10 +277,12 @@ __device__ __forceinline__ void q8_dot_rows(uint4 (&stage)[Q8_ROWS][Q8_GROUP_VEC
                                             const T *x, uint32_t nblk, uint32_t lane,
                                             float (&sum)[Q8_ROWS])
 {
+    // one counter, the group's first word v0 (its first block is v0 / 17 * 8): the loop's state
+    // fits the staged kernel's 64 registers with the split-K part's offsets beside it
     uint32_t nvec = nblk * Q8_BYTES / 16;
 #pragma unroll
     for (int r = 0; r < Q8_ROWS; r++) sum[r] = 0.0f;
-    for (uint32_t b0 = 0, v0 = 0; b0 < nblk; b0 += Q8_GROUP, v0 += Q8_GROUP_VECS) {
+    for (uint32_t v0 = 0; v0 < nvec; v0 += Q8_GROUP_VECS) {
         __syncwarp(); // every lane is done with the last group
 #pragma unroll
         for (int r = 0; r < Q8_ROWS; r++)
@@ -182,10 +292,10 @@ __device__ __forceinline__ void q8_dot_rows(uint4 (&stage)[Q8_ROWS][Q8_GROUP_VEC
                 if (i < Q8_GROUP_VECS && v0 + i < nvec) stage[r][i] = next[r][k];
             }
         __syncwarp();
-        if (b0 + Q8_GROUP < nblk)
+        if (v0 + Q8_GROUP_VECS < nvec)
             q8_fetch_group(next, rq, stride, nvec, nr, lane, v0 + Q8_GROUP_VECS);
-        uint32_t b = b0 + lane;
-        if (b >= nblk) continue;
+        if (lane * 17 >= (nvec - v0) * 8) continue; // past the last block: 17 words per 8 blocks
+        uint32_t b = v0 / 17 * 8 + lane;
         // block `lane` of the group: bytes lane * 34 .. + 33, 2-byte aligned, so nine aligned
         // words and a funnel shift of 0 or 16 bits (rows past nr hold stale words, never summed)
         uint32_t off = lane * Q8_BYTES, sh8 = (off & 3) * 8;

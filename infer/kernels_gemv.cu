@@ -48,15 +48,13 @@ __device__ void norm_prologue(T *xs, const dparams &p, float *red)
     float ss = 0.0f;
     if (t < nt) {
         if (n % 4 == 0) {
-            for (uint32_t i = t * 4; i < n; i += nt * 4) {
-                float4 v = *(const float4 *)(xr + i);
-                ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
-            }
+            for (uint32_t i = t * 4; i < n; i += nt * 4)
+                ss = ss_add4(ss, *(const float4 *)(xr + i));
         } else {
-            for (uint32_t i = t; i < n; i += nt) ss += xr[i] * xr[i];
+            for (uint32_t i = t; i < n; i += nt) ss = ss_add1(ss, xr[i]);
         }
     }
-    ss = block_sum(ss, red);
+    ss = block_sum_once(ss, red);
     float inv = 1.0f / sqrtf(ss / (float)n + p.eps);
     for (uint32_t i = t; i < n; i += blockDim.x) st(xs, i, xr[i] * inv * ld_any(p.nw, p.nd, i));
     __syncthreads();
@@ -188,31 +186,39 @@ __device__ __forceinline__ void epilogue(const dparams &p, uint32_t r, float s0,
     p.y[r] = v;
 }
 
-// Block: DW warps, warp w of block b on row (pair) b * DW + w; dynamic shared memory: the
-// input, cols elements of T. Two blocks an SM at most 128 registers a thread keep 16 warps, 128
-// KiB of weights, in flight per SM.
+// Block: DW warps, on DW >> lg rows (gate/up pairs with SwiGLU), each row's words split among
+// 1 << lg warps (split-K, kernels_common.cuh; gemv_split_lg says how many): warp w of block b on
+// row (b * DW + w) >> lg, part w & ((1 << lg) - 1) of its words; dynamic shared memory: the
+// input, cols elements of T. Two blocks an SM at most 128 registers a thread keep 16 warps, up to
+// 128 KiB of weights, in flight per SM.
 template <typename T, bool NORM, bool SWIGLU>
-__global__ void __launch_bounds__(DW * 32, 2) decode_gemv_kernel(dparams p)
+__global__ void __launch_bounds__(DW * 32, 2) decode_gemv_kernel(dparams p, uint32_t lg)
 {
     __shared__ float red[32];
+    __shared__ float parts[DW][2];
     extern __shared__ uint4 xs[];
-    uint32_t lane = threadIdx.x & 31, r = blockIdx.x * DW + (threadIdx.x >> 5);
+    uint32_t warp = threadIdx.x >> 5, lane = threadIdx.x & 31, part = warp & ((1u << lg) - 1);
+    uint32_t r = (blockIdx.x * DW + warp) >> lg;
     uint32_t nvec = p.cols * (uint32_t)sizeof(T) / 16;
+    uint32_t v0 = split_at(nvec, part, lg), n = split_at(nvec, part + 1, lg) - v0;
     uint64_t pol = evict_first_policy();
     bool has = r < p.rows;
-    const uint4 *w0 = (const uint4 *)p.w0 + (size_t)r * nvec;
+    const uint4 *w0 = (const uint4 *)p.w0 + (size_t)r * nvec + v0;
     uint4 buf[DU];
-    if (has) fetch_chunk(buf, w0, 0, nvec, lane, pol);
+    if (has) fetch_chunk(buf, w0, 0, n, lane, pol);
     stage_input<T, NORM>(xs, p, red);
-    if (!has) return;
-    float s0 = row_dot<T>(buf, w0, xs, nvec, lane, pol), s1 = 0.0f;
-    if (SWIGLU) {
-        const uint4 *w1 = (const uint4 *)p.w1 + (size_t)r * nvec;
-        fetch_chunk(buf, w1, 0, nvec, lane, pol);
-        s1 = warp_sum(row_dot<T>(buf, w1, xs, nvec, lane, pol));
+    float s[2] = {0.0f, 0.0f};
+    if (has) { // warps without a row still meet the others at split_sum's barrier
+        s[0] = row_dot<T>(buf, w0, xs + v0, n, lane, pol);
+        if (SWIGLU) {
+            const uint4 *w1 = (const uint4 *)p.w1 + (size_t)r * nvec + v0;
+            fetch_chunk(buf, w1, 0, n, lane, pol);
+            s[1] = warp_sum(row_dot<T>(buf, w1, xs + v0, n, lane, pol));
+        }
+        s[0] = warp_sum(s[0]);
     }
-    s0 = warp_sum(s0);
-    if (lane == 0) epilogue<T, SWIGLU>(p, r, s0, s1);
+    split_sum(s, parts, lg);
+    if (has && lane == 0 && part == 0) epilogue<T, SWIGLU>(p, r, s[0], s[1]);
 }
 
 // ---- Q8_0 weights ----------------------------------------------------------------------------
@@ -223,17 +229,21 @@ __global__ void __launch_bounds__(DW * 32, 2) decode_gemv_kernel(dparams p)
 // normalized copy in shared memory, built while the first group of each warp's rows loads;
 // without it x is read from global memory, as the staged kernel reads it.
 template <typename T, bool NORM, bool SWIGLU>
-__global__ void __launch_bounds__(GEMV_WARPS * 32, Q8_MIN_BLOCKS) decode_q8_0_kernel(dparams p)
+__global__ void __launch_bounds__(GEMV_WARPS * 32, Q8_MIN_BLOCKS)
+    decode_q8_0_kernel(dparams p, uint32_t lg)
 {
     __shared__ uint4 stage[GEMV_WARPS][Q8_ROWS][Q8_GROUP_VECS];
     __shared__ float red[32];
+    __shared__ float parts[GEMV_WARPS][Q8_ROWS];
     extern __shared__ uint4 xs[];
-    uint32_t warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    uint32_t unit = blockIdx.x * GEMV_WARPS + warp;
-    uint32_t nblk = p.cols / Q8_BLOCK, nvec = nblk * Q8_BYTES / 16;
+    uint32_t warp = threadIdx.x >> 5, lane = threadIdx.x & 31, part = warp & ((1u << lg) - 1);
+    uint32_t unit = (blockIdx.x * GEMV_WARPS + warp) >> lg;
+    uint32_t nblk = p.cols / Q8_BLOCK, nvec = nblk * Q8_BYTES / 16, units = nblk / 8;
+    // this warp's part of the columns: whole 8-block units, as the staged kernel splits them
+    uint32_t u0 = split_at(units, part, lg), nb = (split_at(units, part + 1, lg) - u0) * 8;
     size_t row_bytes = (size_t)nblk * Q8_BYTES;
     uint32_t row0 = SWIGLU ? unit : unit * Q8_ROWS, nr;
-    const uint4 *rq = (const uint4 *)(p.w0 + (size_t)row0 * row_bytes);
+    const uint4 *rq = (const uint4 *)(p.w0 + (size_t)row0 * row_bytes) + u0 * 17;
     ptrdiff_t stride = nvec; // both 16-byte aligned: the up row is a whole number of words away
     if (SWIGLU) {
         nr = unit < p.rows ? 2 : 0;
@@ -242,22 +252,26 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32, Q8_MIN_BLOCKS) decode_q8_0_ke
         nr = row0 >= p.rows ? 0 : min(p.rows - row0, (uint32_t)Q8_ROWS);
     }
     uint4 next[Q8_ROWS][Q8_LANE_VECS];
-    if (nr) q8_fetch_group(next, rq, stride, nvec, nr, lane, 0);
+    if (nr) q8_fetch_group(next, rq, stride, nb * Q8_BYTES / 16, nr, lane, 0);
     const T *x = (const T *)p.x;
     if (NORM) {
         norm_prologue<T>((T *)xs, p, red);
         x = (const T *)xs;
     }
-    if (!nr) return; // the whole warp, after the block's barrier
-    float sum[Q8_ROWS];
-    q8_dot_rows(stage[warp], next, rq, stride, nr, x, nblk, lane, sum);
+    float sum[Q8_ROWS] = {0.0f, 0.0f};
+    if (nr) { // warps without rows still meet the others at split_sum's barrier
+        q8_dot_rows(stage[warp], next, rq, stride, nr, x + (size_t)u0 * 256, nb, lane, sum);
 #pragma unroll
-    for (int r = 0; r < Q8_ROWS; r++) sum[r] = warp_sum(sum[r]);
-    if (lane != 0) return;
+        for (int r = 0; r < Q8_ROWS; r++) sum[r] = warp_sum(sum[r]);
+    }
+    split_sum(sum, parts, lg);
+    if (lane != 0 || part != 0 || !nr) return;
     if (SWIGLU)
         epilogue<T, true>(p, unit, sum[0], sum[1]);
     else
-        for (uint32_t r = 0; r < nr; r++) epilogue<T, false>(p, row0 + r, sum[r], 0.0f);
+#pragma unroll
+        for (int r = 0; r < Q8_ROWS; r++) // constant indices: sum stays in registers
+            if ((uint32_t)r < nr) epilogue<T, false>(p, row0 + r, sum[r], 0.0f);
 }
 
 } // namespace
@@ -285,7 +299,7 @@ extern "C" int hoist__k_decode_takes(const void *w, hoist_dtype w_dtype, hoist_d
 // the call is no stream operation, so a graph capture in progress is unaffected.
 template <typename K>
 static int launch(K kernel, unsigned grid, size_t smem, hoist__stream *s, const dparams &p,
-                  const char *what)
+                  uint32_t lg, const char *what)
 {
     if (grid == 0) return HOIST_OK;
     if (smem > (48u << 10)) {
@@ -293,8 +307,45 @@ static int launch(K kernel, unsigned grid, size_t smem, hoist__stream *s, const 
             cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
         if (e != cudaSuccess) return hoist__cuda_check(e, what, s->device);
     }
-    kernel<<<grid, DW * 32, smem, STREAM(s)>>>(p);
+    kernel<<<grid, DW * 32, smem, STREAM(s)>>>(p, lg);
     return launched(s, what);
+}
+
+// lg of the split of a decode_gemv launch of `units` rows (gate/up pairs) of nvec 16-byte words.
+// An SM holds two blocks of DW warps (the register bound), each warp with up to a chunk (32 x DU
+// words, 8 KiB) of loads in flight, so what an SM has in flight is 16 warps' parts, up to a chunk
+// each. The split doubles while the launch has fewer than two waves of warps and a warp's part
+// stays a whole chunk (a smaller part would cut the bytes in flight per SM to gain waves), then
+// while a part is longer than one chunk: a warp loads its part in sequential round trips of a
+// chunk, and a 14336-wide bf16 row (3.5 chunks) was three and a half of them with nothing in
+// flight between. On the H200 (132 SMs, 2112 warps a wave), bf16: 4096 x 14336 -> S 4 (2048
+// blocks, 7 KiB a warp, 112 KiB in flight per SM), 4096 x 4096, 6144 x 4096 and the 14336
+// gate/up pairs -> S 1 (a chunk a row already); f32 4096 x 4096 -> S 2.
+static uint32_t gemv_split_lg(int device, uint32_t units, uint32_t nvec)
+{
+    unsigned f = hoist__k_forced_split_lg1();
+    if (f) return f - 1;
+    uint64_t wave = (uint64_t)sm_count(device) * 2 * DW;
+    uint32_t lg = 0, chunk = 32 * DU;
+    while (lg < 3 && ((uint64_t)units << lg) < 2 * wave && (nvec >> (lg + 1)) >= chunk) lg++;
+    while (lg < 3 && ((nvec + (1u << lg) - 1) >> lg) > chunk) lg++;
+    return lg;
+}
+
+// The grid and split of a launch: `units` rows, row pairs (plain Q8_0) or gate/up pairs.
+static unsigned decode_grid(int device, hoist_dtype w_dtype, size_t x_size, uint32_t rows,
+                            uint32_t cols, bool swiglu, uint32_t *lg)
+{
+    uint32_t units;
+    if (w_dtype == HOIST_DTYPE_Q8_0) {
+        units = swiglu ? rows : (rows + Q8_ROWS - 1) / Q8_ROWS;
+        *lg = q8_split_lg(device, units, cols / Q8_BLOCK);
+    } else {
+        units = rows;
+        *lg = gemv_split_lg(device, units, (uint32_t)(cols * x_size / 16));
+    }
+    uint32_t per = DW >> *lg; // units a block
+    return (units + per - 1) / per;
 }
 
 // One launch of either family: Q8_0 weights or weights in the activation dtype T.
@@ -303,12 +354,11 @@ static int launch_decode(hoist__stream *s, hoist_dtype w_dtype, const dparams &p
                          const char *what)
 {
     size_t xs = (size_t)p.cols * sizeof(T);
-    if (w_dtype == HOIST_DTYPE_Q8_0) {
-        unsigned per = SWIGLU ? GEMV_WARPS : GEMV_WARPS * Q8_ROWS;
-        return launch(decode_q8_0_kernel<T, NORM, SWIGLU>, (p.rows + per - 1) / per,
-                      NORM ? xs : 0, s, p, what);
-    }
-    return launch(decode_gemv_kernel<T, NORM, SWIGLU>, (p.rows + DW - 1) / DW, xs, s, p, what);
+    uint32_t lg;
+    unsigned grid = decode_grid(s->device, w_dtype, sizeof(T), p.rows, p.cols, SWIGLU, &lg);
+    if (w_dtype == HOIST_DTYPE_Q8_0)
+        return launch(decode_q8_0_kernel<T, NORM, SWIGLU>, grid, NORM ? xs : 0, s, p, lg, what);
+    return launch(decode_gemv_kernel<T, NORM, SWIGLU>, grid, xs, s, p, lg, what);
 }
 
 // The weights' shape, the input's alignment and the dtypes a launch needs, else refused.
@@ -356,6 +406,44 @@ extern "C" int hoist__k_decode_norm_gemv(hoist__stream *stream, float *y, const 
     p.cols = cols;
     int rc;
     DISPATCH(x_dtype, T, rc = (launch_decode<T, true, false>(stream, w_dtype, p, what)));
+    return rc;
+}
+
+// A block's norm costs it a read of the whole input (16 KiB at 4096 floats, from L2) and a
+// barrier before its first product: where the launch's blocks fit the SMs at once that is paid
+// once an SM while the first weights load, but thousands of blocks pay it thousands of times
+// (the Q8_0 head on the H200: 8016 blocks read 131 MB of L2 for a 558 MB matrix and took longer
+// than the RMSNorm kernel and the plain product together), so beyond one block an SM the norm
+// runs once, on its own.
+extern "C" int hoist__k_decode_norm_fuses(const hoist__stream *stream, hoist_dtype w_dtype,
+                                          hoist_dtype x_dtype, uint32_t rows, uint32_t cols,
+                                          int swiglu)
+{
+    uint32_t lg;
+    unsigned grid =
+        decode_grid(stream->device, w_dtype, dtype_bytes(x_dtype), rows, cols, swiglu != 0, &lg);
+    return grid <= (unsigned)sm_count(stream->device);
+}
+
+extern "C" int hoist__k_decode_swiglu(hoist__stream *stream, void *act, hoist_dtype act_dtype,
+                                      const void *w_gate, const void *w_up, hoist_dtype w_dtype,
+                                      const void *x, uint32_t rows, uint32_t cols,
+                                      const float *b_gate, const float *b_up)
+{
+    const char *what = "decode gate/up SwiGLU kernel";
+    if (!takes(w_gate, w_dtype, act_dtype, cols, x) || !takes(w_up, w_dtype, act_dtype, cols, x))
+        return refused(stream, what);
+    dparams p = {};
+    p.w0 = (const uint8_t *)w_gate;
+    p.w1 = (const uint8_t *)w_up;
+    p.x = x;
+    p.act = act;
+    p.bg = b_gate;
+    p.bu = b_up;
+    p.rows = rows;
+    p.cols = cols;
+    int rc;
+    DISPATCH(act_dtype, T, rc = (launch_decode<T, false, true>(stream, w_dtype, p, what)));
     return rc;
 }
 

@@ -5,7 +5,9 @@
  * reference's sums for every activation dtype, beta, a partial last group of blocks and row
  * counts that leave a warp one row or a thread block part empty. The fused decode kernels
  * (kernels_gemv.cu) are held to the same references, and their norm and SwiGLU parts to
- * hoist__k_rmsnorm's and hoist__k_swiglu's outputs. Built with the CUDA backend only; exits 77
+ * hoist__k_rmsnorm's and hoist__k_swiglu's outputs. Few-row products split each row among
+ * warps (split-K): every split is forced in turn (hoist__k_force_split), held to the same
+ * references, and two launches must give the same bits. Built with the CUDA backend only; exits 77
  * (skipped) without a device. */
 #include "gpu/gpu.h"
 #include "infer/kernels.h"
@@ -100,6 +102,17 @@ static void check_q8(const hoist__gpu_ops *g, hoist__stream *st, const q8_case *
                      HOIST_OK);
     ck_assert_int_eq(g->stream_sync(st), HOIST_OK);
     ck_assert_int_eq(g->copy_d2h(got, dy, c->rows * sizeof(float), 0), HOIST_OK);
+    /* a second launch from the same y gives the same bits (the split's fixed order) */
+    float *again = malloc(c->rows * sizeof *again);
+    ck_assert_int_eq(g->copy_h2d(dy, y0, c->rows * sizeof(float), st), HOIST_OK);
+    ck_assert_int_eq(hoist__k_gemv_q8_0(st, dy, (uint8_t *)dw + c->w_offset, dx, c->x_dtype,
+                                        c->rows, c->cols, c->beta),
+                     HOIST_OK);
+    ck_assert_int_eq(g->stream_sync(st), HOIST_OK);
+    ck_assert_int_eq(g->copy_d2h(again, dy, c->rows * sizeof(float), 0), HOIST_OK);
+    ck_assert_msg(memcmp(got, again, c->rows * sizeof(float)) == 0,
+                  "Q8_0 gemv, %u x %u: two launches differ", c->rows, c->cols);
+    free(again);
     for (uint32_t r = 0; r < c->rows; r++)
         ck_assert_msg(fabs(got[r] - ref[r]) <= 1e-5 * mag[r] + 1e-6,
                       "Q8_0 gemv (%s kernel), %u x %u, x %s, beta %g, offset %u: row %u is %.9g, "
@@ -300,6 +313,16 @@ static void check_decode_gemv(const hoist__gpu_ops *g, hoist__stream *st, const 
                      HOIST_OK);
     dev_get(g, st, got, dy, c->rows * 4);
     check_rows(c, "decode gemv", got, val, x, y0, c->bias ? b : NULL);
+    /* a second launch from the same y gives the same bits (the split's fixed order) */
+    float *again = malloc(c->rows * 4);
+    ck_assert_int_eq(g->copy_h2d(dy, y0, c->rows * 4, st), HOIST_OK);
+    ck_assert_int_eq(hoist__k_decode_gemv(st, dy, dw, c->wdt, dx, c->xdt, c->rows, c->cols,
+                                          c->beta, c->bias ? db : NULL),
+                     HOIST_OK);
+    dev_get(g, st, again, dy, c->rows * 4);
+    ck_assert_msg(memcmp(got, again, c->rows * 4) == 0, "decode gemv, %u x %u, W %s: two launches "
+                  "differ", c->rows, c->cols, dname(c->wdt));
+    free(again);
     g->mem_free(0, dw);
     g->mem_free(0, dx);
     g->mem_free(0, dy);
@@ -370,6 +393,23 @@ static void check_norm_gemv(const hoist__gpu_ops *g, hoist__stream *st, const dc
                      HOIST_OK);
     dev_get(g, st, got, dy, c->rows * 4);
     check_rows(c, "decode RMSNorm gemv", got, val, xn, y0, NULL);
+    /* hoist__k_rmsnorm, then the plain product: the same bits (the fused path takes this way
+     * where its launches have many blocks) */
+    float *plain = malloc(c->rows * 4);
+    void *dxn = dev_put(g, st, NULL, c->cols * dt_bytes(c->xdt));
+    ck_assert_int_eq(g->copy_h2d(dy, y0, c->rows * 4, st), HOIST_OK);
+    ck_assert_int_eq(hoist__k_rmsnorm(st, dxn, c->xdt, dx, dnw, c->ndt, 1, c->cols, c->eps),
+                     HOIST_OK);
+    ck_assert_int_eq(hoist__k_decode_gemv(st, dy, dw, c->wdt, dxn, c->xdt, c->rows, c->cols,
+                                          c->beta, NULL),
+                     HOIST_OK);
+    dev_get(g, st, plain, dy, c->rows * 4);
+    ck_assert_msg(memcmp(got, plain, c->rows * 4) == 0,
+                  "decode RMSNorm gemv, %u x %u, W %s, x %s, norm %s: rmsnorm then the product "
+                  "differs from the fused launch",
+                  c->rows, c->cols, dname(c->wdt), dname(c->xdt), dname(c->ndt));
+    g->mem_free(0, dxn);
+    free(plain);
     g->mem_free(0, dw);
     g->mem_free(0, dx);
     g->mem_free(0, dnw);
@@ -421,9 +461,19 @@ static void check_norm_swiglu(const hoist__gpu_ops *g, hoist__stream *st, const 
     ck_assert_int_eq(hoist__k_decode_gemv(st, dgu + I, wu, c->wdt, dxn, c->xdt, I, H, 0.0f, NULL),
                      HOIST_OK);
     ck_assert_int_eq(hoist__k_swiglu(st, dref, c->xdt, dgu, 2 * I, 0, I, 1, I, bg, bu), HOIST_OK);
-    uint8_t *act = malloc(I * es), *ref = malloc(I * es);
+    uint8_t *act = malloc(I * es), *ref = malloc(I * es), *plain = malloc(I * es);
     dev_get(g, st, act, dact, I * es);
     dev_get(g, st, ref, dref, I * es);
+    /* the norm run on its own (hoist__k_decode_norm_fuses said no), then the SwiGLU product: the
+     * same bits as the fused launch */
+    ck_assert_int_eq(hoist__k_decode_swiglu(st, dref, c->xdt, wg, wu, c->wdt, dxn, I, H, bg, bu),
+                     HOIST_OK);
+    dev_get(g, st, plain, dref, I * es);
+    ck_assert_msg(memcmp(act, plain, I * es) == 0,
+                  "SwiGLU, %u x %u, W %s, x %s, layout %d: hoist__k_decode_swiglu after "
+                  "hoist__k_rmsnorm differs from the norm-fused launch",
+                  I, H, dname(c->wdt), dname(c->xdt), layout);
+    free(plain);
     for (uint32_t i = 0; i < I; i++) {
         double a = get_val(act, i, c->xdt), b = get_val(ref, i, c->xdt);
         ck_assert_msg(a == b || fabs(a - b) <= ulp(b, c->xdt), /* == : both infinite */
@@ -542,6 +592,81 @@ START_TEST(test_decode_norm_swiglu_matches_swiglu_kernel)
 }
 END_TEST
 
+/* ---- split-K ---------------------------------------------------------------------------- */
+
+/* The splits hoist__k_force_split pins (0: the launchers' own choice, which on the test's GPU
+ * splits the few-row shapes below). */
+static const unsigned splits[] = {0, 1, 2, 4, 8};
+
+/* The staged Q8_0 kernel with each row pair's columns split among 1 to 8 warps: few rows (1, 3,
+ * 64, 4096; odd counts leave a unit's second row empty), widths whose 256-column units divide
+ * unevenly among the warps (768: 3 units split 2 ways; 14336: 56 units split 8 ways is 7 units,
+ * 1.75 staging groups, a warp) or leave warps none (768 split 4 or 8), each beta, each x dtype;
+ * check_q8 also launches twice and wants the same bits. */
+START_TEST(test_gemv_q8_0_split_k)
+{
+    const hoist__gpu_ops *g = hoist__gpu_cuda();
+    hoist__stream *st;
+    ck_assert_int_eq(g->stream_create(0, &st), HOIST_OK);
+    const uint32_t shape[][2] = {{1, 4096}, {1, 14336}, {3, 768}, {3, 14336}, {64, 4096},
+                                 {64, 768}, {4096, 4096}, {4096, 14336}};
+    const hoist_dtype xt[] = {HOIST_DTYPE_BF16, HOIST_DTYPE_F16, HOIST_DTYPE_F32};
+    const float betas[] = {0.0f, 1.0f, 0.5f};
+    uint32_t n = 0;
+    for (size_t si = 0; si < sizeof splits / sizeof *splits; si++) {
+        hoist__k_force_split(splits[si]);
+        for (size_t hi = 0; hi < sizeof shape / sizeof *shape; hi++, n++) {
+            if (shape[hi][0] == 4096 && shape[hi][1] == 14336 && splits[si] != 0 &&
+                splits[si] != 8)
+                continue; /* the host reference's time */
+            q8_case c = {shape[hi][0], shape[hi][1], 0, xt[n % 3], betas[n / 3 % 3]};
+            check_q8(g, st, &c, 0x5eed0u + n);
+        }
+    }
+    hoist__k_force_split(0);
+    g->stream_destroy(st);
+}
+END_TEST
+
+/* The decode kernels under each split: the plain product (beta 0 and 1, with and without a bias,
+ * launched twice for the same bits), the norm-fused one (and its bits against rmsnorm then the
+ * product) and the SwiGLU epilogue after the split's sum, Q8_0 and float weights, few rows. */
+START_TEST(test_decode_split_k)
+{
+    const hoist__gpu_ops *g = hoist__gpu_cuda();
+    hoist__stream *st;
+    ck_assert_int_eq(g->stream_create(0, &st), HOIST_OK);
+    const uint32_t rows[] = {1, 3, 64};
+    uint32_t n = 0;
+    for (size_t si = 0; si < sizeof splits / sizeof *splits; si++) {
+        hoist__k_force_split(splits[si]);
+        for (int q = 0; q < 2; q++) {
+            for (int wi = 0; wi < 3; wi++)
+                for (size_t ri = 0; ri < sizeof rows / sizeof *rows; ri++, n++) {
+                    hoist_dtype xdt = xdts[n % 3], wdt = q ? HOIST_DTYPE_Q8_0 : xdt;
+                    uint32_t cols = wi == 0 ? 4096 : wi == 1 ? 14336 : small_width(wdt);
+                    dcase c = {rows[ri], cols, wdt, xdt, xdts[(n + 1) % 3], (float)(n % 2),
+                               n % 3 ? 1e-5f : 0.5f, (int)(n / 2 % 2)};
+                    check_decode_gemv(g, st, &c, 0x51e0u + n);
+                    c.bias = 0;
+                    check_norm_gemv(g, st, &c, 0x51e1u + n);
+                    if (wi != 1) {
+                        c.beta = 0.0f;
+                        c.bias = (int)(n % 2);
+                        check_norm_swiglu(g, st, &c, (int)(n % 3), 0x51e2u + n);
+                    }
+                }
+            /* a few-row matrix of Llama's size */
+            hoist_dtype xdt = xdts[n % 3], wdt = q ? HOIST_DTYPE_Q8_0 : xdt;
+            dcase c = {4096, 4096, wdt, xdt, HOIST_DTYPE_BF16, 1.0f, 1e-5f, 1};
+            check_decode_gemv(g, st, &c, 0x51e3u + n++);
+        }
+    }
+    hoist__k_force_split(0);
+    g->stream_destroy(st);
+}
+END_TEST
+
 /* What the kernels do not take is said by hoist__k_decode_takes and refused by the launchers,
  * never computed some other way. */
 START_TEST(test_decode_refuses_what_it_does_not_take)
@@ -570,6 +695,9 @@ START_TEST(test_decode_refuses_what_it_does_not_take)
     ck_assert_int_eq(hoist__k_decode_norm_swiglu(st, x, bf, w, (uint8_t *)w + 2, bf, y, x, bf,
                                                  1e-5f, 4, 4096, NULL, NULL),
                      HOIST_E_DEVICE);
+    ck_assert_int_eq(hoist__k_decode_swiglu(st, x, bf, w, w, bf, (uint8_t *)x + 8, 4, 4096, NULL,
+                                            NULL),
+                     HOIST_E_DEVICE); /* unaligned input */
     ck_assert_int_eq(g->stream_sync(st), HOIST_OK); /* nothing was launched */
     g->mem_free(0, w);
     g->mem_free(0, x);
@@ -591,6 +719,8 @@ int main(void)
     tcase_add_test(tc, test_decode_gemv_matches_reference);
     tcase_add_test(tc, test_decode_norm_gemv_matches_rmsnorm_then_product);
     tcase_add_test(tc, test_decode_norm_swiglu_matches_swiglu_kernel);
+    tcase_add_test(tc, test_gemv_q8_0_split_k);
+    tcase_add_test(tc, test_decode_split_k);
     tcase_add_test(tc, test_decode_refuses_what_it_does_not_take);
     suite_add_tcase(s, tc);
     return tu_run_suite_nofork(s);
