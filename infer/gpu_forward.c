@@ -23,10 +23,13 @@
 /* A Q8_0 matrix is dequantized into the activation dtype this many bytes of rows at a time (at
  * least one row), each slice multiplied as it is ready. */
 #define DEQUANT_BYTES (32u << 20)
-/* The products of a one-token step: 1 runs the fused decode kernels of kernels.h (a layer in
- * five launches), 0 today's (cuBLAS, or the staged Q8_0 kernel). HOIST_DECODE_KERNELS=fused or
- * =cublas picks either for a session, so that both can be measured in one build. */
-#define DECODE_FUSED_DEFAULT 0
+/* The products of a one-token step: the fused decode kernels of kernels.h (a layer in five
+ * launches) or cuBLAS and the staged Q8_0 kernel. Measured on 2026-12-05 (docs/BENCHMARKS.md),
+ * a bf16 Llama-8B decodes faster fused (220 against 214 tok/s on an H200, 170 against 161 on an
+ * H100), a Q8_0 one faster unfused (the staged kernel), so the default follows the weights:
+ * fused unless some matrix is Q8_0. HOIST_DECODE_KERNELS=fused or =cublas picks either for a
+ * session, so that both can be measured in one build. */
+static int fused_by_default(const hoist_session *s) { return !s->has_q8_0; }
 
 typedef struct gpu_dev {
     int id;
@@ -323,7 +326,7 @@ static int create_impl(hoist_session *s)
               "device %d: the %s backend runs no inference", s->embed.device, ops->name);
     c->g = ops;
     const char *dk = getenv("HOIST_DECODE_KERNELS");
-    c->fused = dk && *dk ? strcmp(dk, "fused") == 0 : DECODE_FUSED_DEFAULT;
+    c->fused = dk && *dk ? strcmp(dk, "fused") == 0 : fused_by_default(s);
     if (dk && *dk && strcmp(dk, "fused") != 0 && strcmp(dk, "cublas") != 0)
         hoist__log(HOIST_LOG_WARN, "HOIST_DECODE_KERNELS=%s: expected fused or cublas", dk);
     hoist__log(HOIST_LOG_DEBUG, "decode steps run the %s kernels", c->fused ? "fused" : "cublas");

@@ -618,9 +618,10 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32)
 // Two rows a warp (Q8_ROWS): each x vector read serves both (read once a row, x is twice the
 // bytes of the row itself in bf16), and a warp has twice the bytes in flight (one row a warp
 // measured 18% slower on the H200). The loop itself is q8_dot_rows (kernels_common.cuh), which
-// the fused decode kernels share. Few-row launches split each row pair's columns among 1 << lg
-// warps (split-K, kernels_common.cuh), in parts of whole 8-block units (256 columns: a part then
-// starts 16-byte aligned, 17 words a unit, and its x at a multiple of 256 elements).
+// the fused decode kernels share. It can split each row pair's columns among 1 << lg warps
+// (split-K, kernels_common.cuh), in parts of whole 8-block units (256 columns: a part then starts
+// 16-byte aligned, 17 words a unit, and its x at a multiple of 256 elements); its launcher runs
+// it unsplit (see there) unless a test forces a split.
 template <typename T>
 __global__ void __launch_bounds__(GEMV_WARPS * 32, Q8_MIN_BLOCKS)
     gemv_q8_0_staged_kernel(float *y, const uint8_t *w, const T *x, uint32_t rows, uint32_t cols,
@@ -704,7 +705,11 @@ extern "C" int hoist__k_gemv_q8_0(hoist__stream *stream, float *y, const void *w
     if (rows == 0) return HOIST_OK;
     if (q8_staged(w, x, cols)) {
         uint32_t pairs = (rows + Q8_ROWS - 1) / Q8_ROWS;
-        uint32_t lg = q8_split_lg(stream->device, pairs, cols / Q8_BLOCK);
+        /* unsplit unless a test forces a split: the rule of q8_split_lg made a Q8_0 Llama-8B
+         * step slower on the H200 (262 against 289 tok/s, docs/BENCHMARKS.md); the fused
+         * kernels keep it, where it measured faster (271 against 268) */
+        unsigned forced = hoist__k_forced_split_lg1();
+        uint32_t lg = forced ? forced - 1 : 0;
         uint32_t per = GEMV_WARPS >> lg; // row pairs a block
         unsigned grid = (pairs + per - 1) / per;
         DISPATCH(x_dtype, T,

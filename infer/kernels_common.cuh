@@ -178,7 +178,8 @@ static inline int sm_count(int device)
     return n;
 }
 
-// lg of the split of a Q8_0 launch (the staged kernel, decode_q8_0_kernel) of `units` row pairs
+// lg of the split of a Q8_0 launch (decode_q8_0_kernel; the staged kernel's launcher measured
+// slower with it and does not split) of `units` row pairs
 // (or gate/up pairs) of nblk blocks. An SM holds Q8_MIN_BLOCKS blocks of GEMV_WARPS warps (the
 // register bound), each warp with one staging group of its two rows (2 x 1088 bytes) loading
 // while it works on the last, so what an SM has in flight is its resident warps: the split

@@ -575,29 +575,32 @@ END_TEST
 /* ---- the fused decode kernels --------------------------------------------------------------- */
 
 
-/* Decode steps through the fused kernels against the fp32 reference, in the tolerances the
- * default path meets: every dtype, tied and untied heads, q/k/v biases (qwen2), q/k norms
- * (qwen3), sliding windows, Q8_0 matrices (GGUF) and the tiny preset's widths. */
-START_TEST(test_fused_decode_matches_reference)
+/* Decode steps through either path (the default picks by the weights' dtype) against the fp32
+ * reference, in the same tolerances: every dtype, tied and untied heads, q/k/v biases (qwen2),
+ * q/k norms (qwen3), sliding windows, Q8_0 matrices (GGUF) and the tiny preset's widths. */
+START_TEST(test_decode_paths_match_reference)
 {
-    decode_kernels("fused");
-    check_model("fa", SMALL "--heads 4 --kv-heads 4 --head-dim 64", 1e-2, 9);
-    check_model("fb", SMALL "--heads 8 --kv-heads 2 --head-dim 32 --dtype f32 --tie-embeddings",
+    static const char *const paths[] = {"fused", "cublas"};
+    char nm[9][4]; /* a model of each path's own: "fa".."fi", "ca".."ci" */
+    for (int k = 0; k < 9; k++) snprintf(nm[k], sizeof nm[k], "%c%c", paths[_i][0], 'a' + k);
+    decode_kernels(paths[_i]);
+    check_model(nm[0], SMALL "--heads 4 --kv-heads 4 --head-dim 64", 1e-2, 9);
+    check_model(nm[1], SMALL "--heads 8 --kv-heads 2 --head-dim 32 --dtype f32 --tie-embeddings",
                 1e-4, 9);
-    check_model("fc", SMALL "--heads 8 --kv-heads 2 --head-dim 32 --dtype f16", 1e-2, 9);
-    check_model("fd", WIDE "--dtype f32 --family qwen2", 1e-4, 20);
-    check_model("fe", SMALL "--heads 4 --kv-heads 2 --head-dim 64 --dtype f32 --family qwen3",
+    check_model(nm[2], SMALL "--heads 8 --kv-heads 2 --head-dim 32 --dtype f16", 1e-2, 9);
+    check_model(nm[3], WIDE "--dtype f32 --family qwen2", 1e-4, 20);
+    check_model(nm[4], SMALL "--heads 4 --kv-heads 2 --head-dim 64 --dtype f32 --family qwen3",
                 1e-4, 20);
-    check_model("ff", WIDE "--family qwen2 --format gguf --dtype q8_0", 2e-2, 20);
-    check_model("fg", WIDE "--dtype f32 --family llama3.1 --rope-original 16 --format gguf",
+    check_model(nm[5], WIDE "--family qwen2 --format gguf --dtype q8_0", 2e-2, 20);
+    check_model(nm[6], WIDE "--dtype f32 --family llama3.1 --rope-original 16 --format gguf",
                 1e-4, 20);
-    check_model("fh", WIDE "--dtype f32 --family mistral --sliding-window 33", 1e-4, 60);
-    check_model("fi", "--preset tiny", 1e-2, 5);
+    check_model(nm[7], WIDE "--dtype f32 --family mistral --sliding-window 33", 1e-4, 60);
+    check_model(nm[8], "--preset tiny", 1e-2, 5);
     decode_kernels(NULL);
 }
 END_TEST
 
-/* Greedy tokens (generate: graph capture and replay) of the fused kernels equal the default
+/* Greedy tokens (generate: graph capture and replay) of the fused kernels equal the cuBLAS
  * path's, and for f32 weights the reference's. */
 static void same_tokens(const char *name, const char *flags, int vs_reference)
 {
@@ -726,7 +729,7 @@ int main(void)
     tcase_add_test(tc, test_variants_bf16);
     tcase_add_test(tc, test_sliding_window);
     tcase_add_test(tc, test_dynamic_generate);
-    tcase_add_test(tc, test_fused_decode_matches_reference);
+    tcase_add_loop_test(tc, test_decode_paths_match_reference, 0, 2);
     tcase_add_test(tc, test_fused_generate_matches_default);
     tcase_add_test(tc, test_fused_llama_biases);
     tcase_add_test(tc, test_memory_bandwidth_args);
