@@ -68,22 +68,30 @@ for r in $(seq "$rounds"); do
 done
 
 if [ "${NCU:-0}" = 1 ]; then
-    # a one-token prompt runs the decode step's kernels too: that step and one generated one
+    # a one-token prompt runs the decode step's kernels: that one step (--n 1 takes its argmax)
     for m in $models; do
         for v in $variants; do
             f=$out/ncu-${m%%|*}-$v.csv
-            log "ncu: every kernel of two decode steps, ${m%%|*}, $v"
+            log "ncu: every kernel of one decode step, ${m%%|*}, $v"
             HOIST_DECODE_KERNELS=$v timeout 300 ncu --clock-control none --cache-control all \
                 --metrics gpu__time_duration.sum --csv --print-units base \
                 "$hoist" run "${m#*|}" --device cuda:0 --no-graphs --warmup 0 --tokens 1 --n 1 \
                 > "$f" 2>> "$logf" || { echo "(ncu exit $?)" | tee -a "$logf"; }
-            awk -F'","' '$0 ~ /gpu__time_duration/ {
-                    v = $NF; gsub(/[",]/, "", v); k = $5; sub(/[<(].*/, "", k); sub(/^void /, "", k)
-                    t[k] += v; n[k]++; all += v }
-                END { for (k in t) printf "  %-44s %5d launches %10.1f us per step\n", k, n[k],
-                                          t[k] / 2e3;
-                      printf "  all kernels %.1f us per step\n", all / 2e3 }' "$f" |
-                sort -t' ' -k1,1 | tee -a "$logf"
+            python3 - "$f" <<'PY' | tee -a "$logf"
+import collections, csv, re, sys
+rows = [r for r in csv.reader(open(sys.argv[1])) if len(r) > 10]
+if not rows:
+    sys.exit(0)
+h = rows[0]
+k, v, g = h.index("Kernel Name"), h.index("Metric Value"), h.index("Grid Size")
+t = collections.defaultdict(list)
+for r in rows[1:]:
+    name = re.sub(r"\(.*", "", r[k].replace("(anonymous namespace)::", "")).replace("void ", "")
+    t[(name[:56], r[g])].append(float(r[v].replace(",", "")) / 1e3)
+for (name, grid), us in sorted(t.items(), key=lambda x: -sum(x[1])):
+    print(f"  {name:56s} grid {grid:14s} {len(us):4d}x median {sorted(us)[len(us) // 2]:8.2f} us")
+print(f"  all kernels of the step: {sum(map(sum, t.values())):.1f} us")
+PY
         done
     done
 fi
