@@ -368,23 +368,51 @@ static bool takes(const void *w, hoist_dtype w_dtype, hoist_dtype x_dtype, uint3
     return hoist__k_decode_takes(w, w_dtype, x_dtype, cols) && (uintptr_t)x % 16 == 0;
 }
 
+// Refuses what the kernels do not take (both matrices of a SwiGLU launch), else launches.
+template <bool NORM, bool SWIGLU>
+static int checked_launch(hoist__stream *s, hoist_dtype w_dtype, hoist_dtype x_dtype,
+                          const dparams &p, const char *what)
+{
+    const void *in = NORM ? (const void *)p.xf : p.x;
+    if (!takes(p.w0, w_dtype, x_dtype, p.cols, in) ||
+        (SWIGLU && !takes(p.w1, w_dtype, x_dtype, p.cols, in)))
+        return refused(s, what);
+    int rc;
+    DISPATCH(x_dtype, T, rc = (launch_decode<T, NORM, SWIGLU>(s, w_dtype, p, what)));
+    return rc;
+}
+
+// The fields every launch sets: its matrices (w1: the up rows of a SwiGLU launch) and shape.
+static dparams shaped(const void *w0, const void *w1, uint32_t rows, uint32_t cols)
+{
+    dparams p = {};
+    p.w0 = (const uint8_t *)w0;
+    p.w1 = (const uint8_t *)w1;
+    p.rows = rows;
+    p.cols = cols;
+    return p;
+}
+
+// The input of a launch with the norm in front: the fp32 residual stream and the norm's weights.
+static void normed(dparams &p, const float *x, const void *norm_w, hoist_dtype nd, float eps)
+{
+    p.xf = x;
+    p.nw = norm_w;
+    p.nd = nd;
+    p.eps = eps;
+}
+
 extern "C" int hoist__k_decode_gemv(hoist__stream *stream, float *y, const void *w,
                                     hoist_dtype w_dtype, const void *x, hoist_dtype x_dtype,
                                     uint32_t rows, uint32_t cols, float beta, const float *bias)
 {
-    const char *what = "decode matrix-vector kernel";
-    if (!takes(w, w_dtype, x_dtype, cols, x)) return refused(stream, what);
-    dparams p = {};
-    p.w0 = (const uint8_t *)w;
+    dparams p = shaped(w, NULL, rows, cols);
     p.x = x;
     p.y = y;
     p.beta = beta;
     p.bias = bias;
-    p.rows = rows;
-    p.cols = cols;
-    int rc;
-    DISPATCH(x_dtype, T, rc = (launch_decode<T, false, false>(stream, w_dtype, p, what)));
-    return rc;
+    return checked_launch<false, false>(stream, w_dtype, x_dtype, p,
+                                        "decode matrix-vector kernel");
 }
 
 extern "C" int hoist__k_decode_norm_gemv(hoist__stream *stream, float *y, const void *w,
@@ -392,21 +420,12 @@ extern "C" int hoist__k_decode_norm_gemv(hoist__stream *stream, float *y, const 
                                          hoist_dtype norm_dtype, float eps, hoist_dtype x_dtype,
                                          uint32_t rows, uint32_t cols, float beta)
 {
-    const char *what = "decode RMSNorm matrix-vector kernel";
-    if (!takes(w, w_dtype, x_dtype, cols, x)) return refused(stream, what);
-    dparams p = {};
-    p.w0 = (const uint8_t *)w;
-    p.xf = x;
-    p.nw = norm_w;
-    p.nd = norm_dtype;
-    p.eps = eps;
+    dparams p = shaped(w, NULL, rows, cols);
+    normed(p, x, norm_w, norm_dtype, eps);
     p.y = y;
     p.beta = beta;
-    p.rows = rows;
-    p.cols = cols;
-    int rc;
-    DISPATCH(x_dtype, T, rc = (launch_decode<T, true, false>(stream, w_dtype, p, what)));
-    return rc;
+    return checked_launch<true, false>(stream, w_dtype, x_dtype, p,
+                                       "decode RMSNorm matrix-vector kernel");
 }
 
 // A block's norm costs it a read of the whole input (16 KiB at 4096 floats, from L2) and a
@@ -430,21 +449,13 @@ extern "C" int hoist__k_decode_swiglu(hoist__stream *stream, void *act, hoist_dt
                                       const void *x, uint32_t rows, uint32_t cols,
                                       const float *b_gate, const float *b_up)
 {
-    const char *what = "decode gate/up SwiGLU kernel";
-    if (!takes(w_gate, w_dtype, act_dtype, cols, x) || !takes(w_up, w_dtype, act_dtype, cols, x))
-        return refused(stream, what);
-    dparams p = {};
-    p.w0 = (const uint8_t *)w_gate;
-    p.w1 = (const uint8_t *)w_up;
+    dparams p = shaped(w_gate, w_up, rows, cols);
     p.x = x;
     p.act = act;
     p.bg = b_gate;
     p.bu = b_up;
-    p.rows = rows;
-    p.cols = cols;
-    int rc;
-    DISPATCH(act_dtype, T, rc = (launch_decode<T, false, true>(stream, w_dtype, p, what)));
-    return rc;
+    return checked_launch<false, true>(stream, w_dtype, act_dtype, p,
+                                       "decode gate/up SwiGLU kernel");
 }
 
 extern "C" int hoist__k_decode_norm_swiglu(hoist__stream *stream, void *act, hoist_dtype act_dtype,
@@ -454,22 +465,11 @@ extern "C" int hoist__k_decode_norm_swiglu(hoist__stream *stream, void *act, hoi
                                            uint32_t rows, uint32_t cols, const float *b_gate,
                                            const float *b_up)
 {
-    const char *what = "decode RMSNorm gate/up SwiGLU kernel";
-    if (!takes(w_gate, w_dtype, act_dtype, cols, x) || !takes(w_up, w_dtype, act_dtype, cols, x))
-        return refused(stream, what);
-    dparams p = {};
-    p.w0 = (const uint8_t *)w_gate;
-    p.w1 = (const uint8_t *)w_up;
-    p.xf = x;
-    p.nw = norm_w;
-    p.nd = norm_dtype;
-    p.eps = eps;
+    dparams p = shaped(w_gate, w_up, rows, cols);
+    normed(p, x, norm_w, norm_dtype, eps);
     p.act = act;
     p.bg = b_gate;
     p.bu = b_up;
-    p.rows = rows;
-    p.cols = cols;
-    int rc;
-    DISPATCH(act_dtype, T, rc = (launch_decode<T, true, true>(stream, w_dtype, p, what)));
-    return rc;
+    return checked_launch<true, true>(stream, w_dtype, act_dtype, p,
+                                      "decode RMSNorm gate/up SwiGLU kernel");
 }

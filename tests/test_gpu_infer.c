@@ -646,63 +646,32 @@ START_TEST(test_fused_llama_biases)
     char cmd[600];
     snprintf(cmd, sizeof cmd, "mkdir -p '%s'", mdir);
     ck_assert_int_eq(system(cmd), 0);
-    static const struct {
-        const char *name;
-        int rows, cols;
-    } t[] = {
-        {"model.embed_tokens.weight", 300, 64},
-        {"model.layers.0.input_layernorm.weight", 64, 0},
-        {"model.layers.0.self_attn.q_proj.weight", 64, 64},
-        {"model.layers.0.self_attn.q_proj.bias", 64, 0},
-        {"model.layers.0.self_attn.k_proj.weight", 32, 64},
-        {"model.layers.0.self_attn.k_proj.bias", 32, 0},
-        {"model.layers.0.self_attn.v_proj.weight", 32, 64},
-        {"model.layers.0.self_attn.v_proj.bias", 32, 0},
-        {"model.layers.0.self_attn.o_proj.weight", 64, 64},
-        {"model.layers.0.self_attn.o_proj.bias", 64, 0},
-        {"model.layers.0.post_attention_layernorm.weight", 64, 0},
-        {"model.layers.0.mlp.gate_proj.weight", 48, 64},
-        {"model.layers.0.mlp.gate_proj.bias", 48, 0},
-        {"model.layers.0.mlp.up_proj.weight", 48, 64},
-        {"model.layers.0.mlp.up_proj.bias", 48, 0},
-        {"model.layers.0.mlp.down_proj.weight", 64, 48},
-        {"model.layers.0.mlp.down_proj.bias", 64, 0},
-        {"model.norm.weight", 64, 0},
-        {"lm_head.weight", 300, 64},
+    static const tu_f32_tensor t[] = {
+        {"model.embed_tokens.weight", 300, 64, NULL},
+        {"model.layers.0.input_layernorm.weight", 64, 0, NULL},
+        {"model.layers.0.self_attn.q_proj.weight", 64, 64, NULL},
+        {"model.layers.0.self_attn.q_proj.bias", 64, 0, NULL},
+        {"model.layers.0.self_attn.k_proj.weight", 32, 64, NULL},
+        {"model.layers.0.self_attn.k_proj.bias", 32, 0, NULL},
+        {"model.layers.0.self_attn.v_proj.weight", 32, 64, NULL},
+        {"model.layers.0.self_attn.v_proj.bias", 32, 0, NULL},
+        {"model.layers.0.self_attn.o_proj.weight", 64, 64, NULL},
+        {"model.layers.0.self_attn.o_proj.bias", 64, 0, NULL},
+        {"model.layers.0.post_attention_layernorm.weight", 64, 0, NULL},
+        {"model.layers.0.mlp.gate_proj.weight", 48, 64, NULL},
+        {"model.layers.0.mlp.gate_proj.bias", 48, 0, NULL},
+        {"model.layers.0.mlp.up_proj.weight", 48, 64, NULL},
+        {"model.layers.0.mlp.up_proj.bias", 48, 0, NULL},
+        {"model.layers.0.mlp.down_proj.weight", 64, 48, NULL},
+        {"model.layers.0.mlp.down_proj.bias", 64, 0, NULL},
+        {"model.norm.weight", 64, 0, NULL},
+        {"lm_head.weight", 300, 64, NULL},
     };
-    enum { N = sizeof t / sizeof *t };
-    char header[8192] = "{";
-    size_t total = 0;
-    for (int i = 0; i < N; i++) total += (size_t)t[i].rows * (t[i].cols ? t[i].cols : 1) * 4;
-    float *data = malloc(total);
-    uint32_t lcg = 12345;
-    for (size_t i = 0; i < total / 4; i++) {
-        lcg = lcg * 1664525u + 1013904223u;
-        data[i] = ((float)(lcg >> 8) / 16777216.0f - 0.5f) * 0.8f;
-    }
-    size_t off = 0;
-    for (int i = 0; i < N; i++) {
-        size_t bytes = (size_t)t[i].rows * (t[i].cols ? t[i].cols : 1) * 4;
-        char shape[32];
-        if (t[i].cols) snprintf(shape, sizeof shape, "[%d, %d]", t[i].rows, t[i].cols);
-        else snprintf(shape, sizeof shape, "[%d]", t[i].rows);
-        snprintf(header + strlen(header), sizeof header - strlen(header),
-                 "%s\"%s\":{\"dtype\":\"F32\",\"shape\":%s,\"data_offsets\":[%zu,%zu]}",
-                 i ? "," : "", t[i].name, shape, off, off + bytes);
-        off += bytes;
-    }
-    strcat(header, "}");
-    char *p = tu_path(mdir, "model.safetensors");
-    tu_write_safetensors(p, header, data, total);
-    free(p);
-    free(data);
     const char *cfg = "{\"model_type\": \"llama\", \"hidden_size\": 64, \"intermediate_size\": 48, "
                       "\"num_hidden_layers\": 1, \"num_attention_heads\": 2, "
                       "\"num_key_value_heads\": 1, \"vocab_size\": 300, \"rms_norm_eps\": 1e-5, "
                       "\"rope_theta\": 100.0, \"attention_bias\": true, \"mlp_bias\": true}";
-    p = tu_path(mdir, "config.json");
-    tu_write(p, cfg, strlen(cfg));
-    free(p);
+    tu_write_f32_model(mdir, t, (int)(sizeof t / sizeof *t), cfg);
     decode_kernels("fused");
     check_loaded(open_both(mdir), "llama biases", 1e-4, 7);
     decode_kernels(NULL);

@@ -259,38 +259,11 @@ END_TEST
 
 /* ---- a handcrafted model ---------------------------------------------------------------- */
 
-typedef struct tensor_spec {
-    const char *name;
-    int rows, cols; /* cols 0: a vector */
-    const float *data;
-} tensor_spec;
+typedef tu_f32_tensor tensor_spec;
 
 /* Writes an F32 safetensors file of the given tensors and a config.json into dir. */
 static void write_model(const char *mdir, const tensor_spec *t, int n, int tied)
 {
-    char header[8192] = "{";
-    size_t off = 0, total = 0;
-    for (int i = 0; i < n; i++) total += (size_t)t[i].rows * (t[i].cols ? t[i].cols : 1) * 4;
-    uint8_t *data = malloc(total);
-    ck_assert_ptr_nonnull(data);
-    for (int i = 0; i < n; i++) {
-        size_t bytes = (size_t)t[i].rows * (t[i].cols ? t[i].cols : 1) * 4;
-        char shape[32];
-        if (t[i].cols)
-            snprintf(shape, sizeof shape, "[%d, %d]", t[i].rows, t[i].cols);
-        else
-            snprintf(shape, sizeof shape, "[%d]", t[i].rows);
-        snprintf(header + strlen(header), sizeof header - strlen(header),
-                 "%s\"%s\":{\"dtype\":\"F32\",\"shape\":%s,\"data_offsets\":[%zu,%zu]}",
-                 i ? "," : "", t[i].name, shape, off, off + bytes);
-        memcpy(data + off, t[i].data, bytes);
-        off += bytes;
-    }
-    strcat(header, "}");
-    char *p = tu_path(mdir, "model.safetensors");
-    tu_write_safetensors(p, header, data, total);
-    free(p);
-    free(data);
     char cfg[1024];
     snprintf(cfg, sizeof cfg,
              "{\"architectures\": [\"LlamaForCausalLM\"], \"model_type\": \"llama\", \"hidden_size\": 2, "
@@ -299,9 +272,7 @@ static void write_model(const char *mdir, const tensor_spec *t, int n, int tied)
              "\"max_position_embeddings\": 16, \"rms_norm_eps\": 1e-5, \"rope_theta\": 10000.0, "
              "\"tie_word_embeddings\": %s}",
              tied ? "true" : "false");
-    p = tu_path(mdir, "config.json");
-    tu_write(p, cfg, strlen(cfg));
-    free(p);
+    tu_write_f32_model(mdir, t, n, cfg);
 }
 
 static const float embed[] = {1, 1, 2, -2, 0, 3};

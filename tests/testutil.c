@@ -56,6 +56,44 @@ void tu_write_safetensors(const char *path, const char *header, const void *data
     free(buf);
 }
 
+void tu_write_f32_model(const char *mdir, const tu_f32_tensor *t, int n, const char *config)
+{
+    char header[8192] = "{";
+    size_t off = 0, total = 0;
+    for (int i = 0; i < n; i++) total += (size_t)t[i].rows * (t[i].cols ? t[i].cols : 1) * 4;
+    float *data = malloc(total ? total : 1);
+    ck_assert_ptr_nonnull(data);
+    uint32_t lcg = 12345;
+    for (int i = 0; i < n; i++) {
+        size_t count = (size_t)t[i].rows * (t[i].cols ? t[i].cols : 1), bytes = count * 4;
+        float *dst = data + off / 4;
+        for (size_t k = 0; k < count; k++) {
+            lcg = lcg * 1664525u + 1013904223u;
+            dst[k] = t[i].data ? t[i].data[k] : ((float)(lcg >> 8) / 16777216.0f - 0.5f) * 0.8f;
+        }
+        char shape[32];
+        if (t[i].cols)
+            snprintf(shape, sizeof shape, "[%d, %d]", t[i].rows, t[i].cols);
+        else
+            snprintf(shape, sizeof shape, "[%d]", t[i].rows);
+        size_t used = strlen(header);
+        int w = snprintf(header + used, sizeof header - used,
+                         "%s\"%s\":{\"dtype\":\"F32\",\"shape\":%s,\"data_offsets\":[%zu,%zu]}",
+                         i ? "," : "", t[i].name, shape, off, off + bytes);
+        ck_assert_msg(w > 0 && (size_t)w < sizeof header - used - 1, "header of %d tensors", n);
+        off += bytes;
+    }
+    strcat(header, "}");
+    char *p = tu_path(mdir, "model.safetensors");
+    tu_write_safetensors(p, header, data, total);
+    free(p);
+    free(data);
+    if (!config) return;
+    p = tu_path(mdir, "config.json");
+    tu_write(p, config, strlen(config));
+    free(p);
+}
+
 void *tu_read(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");

@@ -28,6 +28,16 @@ void tu_write(const char *path, const void *data, size_t len);
 /* Writes a safetensors file: 8-byte little-endian header length, the header text as given
  * (no padding added), then data_len bytes of data. */
 void tu_write_safetensors(const char *path, const char *header, const void *data, size_t data_len);
+/* An F32 tensor of tu_write_f32_model: rows x cols (cols 0: a vector of rows); data NULL takes
+ * the next values of one reproducible stream in [-0.4, 0.4) that runs through the file. */
+typedef struct tu_f32_tensor {
+    const char *name;
+    int rows, cols;
+    const float *data;
+} tu_f32_tensor;
+/* Writes <mdir>/model.safetensors with the n tensors in order, and <mdir>/config.json with
+ * config (NULL: none). Fails the test on error. */
+void tu_write_f32_model(const char *mdir, const tu_f32_tensor *t, int n, const char *config);
 /* Reads a whole file into a malloc'd buffer; *len receives its size. NULL on failure. */
 void *tu_read(const char *path, size_t *len);
 /* Runs the hoist CLI with the given argument string (passed through /bin/sh); returns its exit
