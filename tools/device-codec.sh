@@ -67,14 +67,15 @@ done
 
 if [[ " $stages " == *" probe "* ]]; then
     # where a warm GPU-decoded load's time goes: the workers' summed read, copy and wait for
-    # their slots' device work (HOIST_LOG=debug), the same with CUDA's 32 hardware queues instead
-    # of 8 (the slots' streams share them), other worker counts and larger windows (fewer,
-    # larger kernels); then Nsight Compute's
+    # their slots' device work (HOIST_LOG=debug), with kernels queued once their copies are done
+    # (HOIST_GPU_DECODE_LAUNCH=deferred) against CUDA's 32 hardware queues instead of 8 (the
+    # slots' streams share them), larger windows and fewer workers; then Nsight Compute's
     # duration of a sample of the decode and hash kernels, each run alone
     cat "$gpu" > /dev/null
-    for v in "HOIST_UNUSED=1|" "CUDA_DEVICE_MAX_CONNECTIONS=32|" "HOIST_UNUSED=1|--threads 8" \
-             "CUDA_DEVICE_MAX_CONNECTIONS=32|--threads 8" "HOIST_UNUSED=1|--threads 24" \
-             "HOIST_UNUSED=1|--chunk 8M" "CUDA_DEVICE_MAX_CONNECTIONS=32|--chunk 8M"; do
+    for v in "HOIST_UNUSED=1|" "HOIST_GPU_DECODE_LAUNCH=deferred|" \
+             "CUDA_DEVICE_MAX_CONNECTIONS=32|" "HOIST_GPU_DECODE_LAUNCH=deferred|--chunk 4M" \
+             "CUDA_DEVICE_MAX_CONNECTIONS=32|--chunk 4M" "HOIST_UNUSED=1|--chunk 8M" \
+             "HOIST_GPU_DECODE_LAUNCH=deferred|--threads 8"; do
         for rep in 1 2; do
             echo "\$ ${v%%|*} hoist load gpu --path mmap ${v#*|}" | tee -a "$logf"
             env HOIST_LOG=debug "${v%%|*}" "$hoist" load "$gpu" --path mmap --device cuda:0 --csv \
