@@ -87,12 +87,12 @@ uint64_t hoist__gpu_codec_xxh3(const uint8_t *in, uint64_t len)
     return hoist__xxh3_merge(acc, secret, len);
 }
 
-static void host_decode(const uint8_t *staged, hoist__gpu_codec_chunk *chunks, uint32_t n,
+static void host_decode(const uint8_t *staged, const hoist__gpu_codec_chunk *chunks, uint32_t n,
                         uint32_t *err)
 {
     uint16_t lut[1u << L];
     for (uint32_t k = 0; k < n; k++) {
-        hoist__gpu_codec_chunk *c = &chunks[k];
+        const hoist__gpu_codec_chunk *c = &chunks[k];
         const uint8_t *base = staged + c->in;
         for (uint32_t i = 0; i < (1u << L); i++)
             lut[i] = hoist__huff_lut_entry(base + c->syms, c->count, i);
@@ -104,7 +104,6 @@ static void host_decode(const uint8_t *staged, hoist__gpu_codec_chunk *chunks, u
         uint8_t *out = (uint8_t *)(uintptr_t)c->out;
         if (hoist__gpu_codec_xxh3(out, 2ull * c->elems) != c->xxh3 && c->index < err[1])
             err[1] = c->index;
-        c->done = (nblocks + HOIST_GPU_CODEC_THREADS - 1) / HOIST_GPU_CODEC_THREADS;
     }
 }
 

@@ -358,11 +358,33 @@ static int takes(const hoist_session *s, const hoist_view *v, uint32_t cols)
     return hoist__k_decode_takes(v->data, v->dtype, s->wdtype, cols);
 }
 
+/* The q/k/v projection as the matrices multiplied: the fused q/k/v matrix, or q, k and v
+ * apart, each with its rows and the column of d->qkv its outputs start at. */
+typedef struct qkv_part {
+    const void *w;
+    hoist_dtype dtype;
+    uint32_t rows, col;
+} qkv_part;
+
+static int qkv_parts(const hoist_session *s, const hoist__layer *L, qkv_part p[3])
+{
+    if (L->qkv_fused) {
+        p[0] = (qkv_part){L->qkv_base, L->q.dtype, s->qkv_dim, 0};
+        return 1;
+    }
+    p[0] = (qkv_part){L->q.data, L->q.dtype, s->q_dim, L->q_col};
+    p[1] = (qkv_part){L->k.data, L->k.dtype, s->kv_dim, L->k_col};
+    p[2] = (qkv_part){L->v.data, L->v.dtype, s->kv_dim, L->v_col};
+    return 3;
+}
+
 static int qkv_takes(const hoist_session *s, const hoist__layer *L)
 {
-    uint32_t H = s->geo.hidden;
-    if (L->qkv_fused) return hoist__k_decode_takes(L->qkv_base, L->q.dtype, s->wdtype, H);
-    return takes(s, &L->q, H) && takes(s, &L->k, H) && takes(s, &L->v, H);
+    qkv_part p[3];
+    int np = qkv_parts(s, L, p);
+    for (int i = 0; i < np; i++)
+        if (!hoist__k_decode_takes(p[i].w, p[i].dtype, s->wdtype, s->geo.hidden)) return 0;
+    return 1;
 }
 
 /* One kernel reads gate row i and up row i: of one dtype, wherever each tensor lies (a fused
@@ -382,32 +404,18 @@ static int norm_qkv(const hoist_session *s, gpu_dev *d, const hoist__layer *L)
     float eps = (float)s->geo.rms_eps;
     const void *nw = L->attn_norm.data;
     hoist_dtype nd = L->attn_norm.dtype, wt = s->wdtype;
-    const hoist_view *m[] = {&L->q, &L->k, &L->v};
-    const uint32_t rows[] = {s->q_dim, s->kv_dim, s->kv_dim}, col[] = {L->q_col, L->k_col,
-                                                                        L->v_col};
-    int fuse = 1;
-    if (L->qkv_fused)
-        fuse = hoist__k_decode_norm_fuses(d->stream, L->q.dtype, wt, s->qkv_dim, H, 0);
-    else
-        for (int i = 0; i < 3; i++)
-            fuse = fuse && hoist__k_decode_norm_fuses(d->stream, m[i]->dtype, wt, rows[i], H, 0);
-    if (!fuse) {
-        RETURN_IF_ERR(hoist__k_rmsnorm(d->stream, d->xn, wt, d->x, nw, nd, 1, H, eps));
-        if (L->qkv_fused)
-            return hoist__k_decode_gemv(d->stream, d->qkv, L->qkv_base, L->q.dtype, d->xn, wt,
-                                        s->qkv_dim, H, 0.0f, NULL);
-        for (int i = 0; i < 3; i++)
-            RETURN_IF_ERR(hoist__k_decode_gemv(d->stream, d->qkv + col[i], m[i]->data,
-                                               m[i]->dtype, d->xn, wt, rows[i], H, 0.0f, NULL));
-        return HOIST_OK;
+    qkv_part p[3];
+    int np = qkv_parts(s, L, p), fuse = 1;
+    for (int i = 0; i < np; i++)
+        fuse = fuse && hoist__k_decode_norm_fuses(d->stream, p[i].dtype, wt, p[i].rows, H, 0);
+    if (!fuse) RETURN_IF_ERR(hoist__k_rmsnorm(d->stream, d->xn, wt, d->x, nw, nd, 1, H, eps));
+    for (int i = 0; i < np; i++) {
+        float *y = d->qkv + p[i].col;
+        RETURN_IF_ERR(fuse ? hoist__k_decode_norm_gemv(d->stream, y, p[i].w, p[i].dtype, d->x, nw,
+                                                       nd, eps, wt, p[i].rows, H, 0.0f)
+                           : hoist__k_decode_gemv(d->stream, y, p[i].w, p[i].dtype, d->xn, wt,
+                                                  p[i].rows, H, 0.0f, NULL));
     }
-    if (L->qkv_fused)
-        return hoist__k_decode_norm_gemv(d->stream, d->qkv, L->qkv_base, L->q.dtype, d->x, nw, nd,
-                                         eps, wt, s->qkv_dim, H, 0.0f);
-    for (int i = 0; i < 3; i++)
-        RETURN_IF_ERR(hoist__k_decode_norm_gemv(d->stream, d->qkv + col[i], m[i]->data,
-                                                m[i]->dtype, d->x, nw, nd, eps, wt, rows[i], H,
-                                                0.0f));
     return HOIST_OK;
 }
 
@@ -433,16 +441,12 @@ static int norm_swiglu(const hoist_session *s, gpu_dev *d, const hoist__layer *L
 static int qkv_products(const hoist_session *s, gpu_state *c, gpu_dev *d, const hoist__layer *L,
                         uint32_t n)
 {
-    uint32_t H = s->geo.hidden;
-    if (L->qkv_fused)
-        return gemm(s, c, d, L->qkv_base, L->q.dtype, s->qkv_dim, H, d->xn, n, d->qkv,
-                    s->qkv_dim, 0);
-    RETURN_IF_ERR(gemm(s, c, d, L->q.data, L->q.dtype, s->q_dim, H, d->xn, n, d->qkv + L->q_col,
-                       s->qkv_dim, 0));
-    RETURN_IF_ERR(gemm(s, c, d, L->k.data, L->k.dtype, s->kv_dim, H, d->xn, n,
-                       d->qkv + L->k_col, s->qkv_dim, 0));
-    return gemm(s, c, d, L->v.data, L->v.dtype, s->kv_dim, H, d->xn, n, d->qkv + L->v_col,
-                s->qkv_dim, 0);
+    qkv_part p[3];
+    int np = qkv_parts(s, L, p);
+    for (int i = 0; i < np; i++)
+        RETURN_IF_ERR(gemm(s, c, d, p[i].w, p[i].dtype, p[i].rows, s->geo.hidden, d->xn, n,
+                           d->qkv + p[i].col, s->qkv_dim, 0));
+    return HOIST_OK;
 }
 
 /* The MLP norm, gate/up products and SwiGLU of n tokens into d->act. */
@@ -531,6 +535,28 @@ static int move_x(gpu_state *c, int from, int to, uint32_t n, uint32_t H)
     return g->stream_wait(b->stream, a->ev);
 }
 
+/* The final norm and the head on the last token's residual: through the fused decode kernels
+ * where they take the head (the norm inside the product where its launch is small enough), else
+ * the RMSNorm and cuBLAS. */
+static int head_logits(const hoist_session *s, gpu_state *c, gpu_dev *d, const float *last)
+{
+    const hoist_geometry *g = &s->geo;
+    uint32_t H = g->hidden;
+    float eps = (float)g->rms_eps;
+    int fused = c->fused && takes(s, &s->head, H);
+    if (fused && hoist__k_decode_norm_fuses(d->stream, s->head.dtype, s->wdtype, g->vocab, H, 0))
+        return hoist__k_decode_norm_gemv(d->stream, c->logits, s->head.data, s->head.dtype, last,
+                                         s->final_norm.data, s->final_norm.dtype, eps, s->wdtype,
+                                         g->vocab, H, 0.0f);
+    RETURN_IF_ERR(hoist__k_rmsnorm(d->stream, d->xn, s->wdtype, last, s->final_norm.data,
+                                   s->final_norm.dtype, 1, H, eps));
+    if (fused) /* too many blocks to norm in each */
+        return hoist__k_decode_gemv(d->stream, c->logits, s->head.data, s->head.dtype, d->xn,
+                                    s->wdtype, g->vocab, H, 0.0f, NULL);
+    return gemm(s, c, d, s->head.data, s->head.dtype, g->vocab, H, d->xn, 1, c->logits, g->vocab,
+                0);
+}
+
 /* One forward step of n tokens already in c->tokens: embedding, the layers device by device,
  * the final norm and the head on the last token; with `history`, the argmax is fed back into
  * c->tokens and recorded. Enqueues only: no host synchronization. */
@@ -562,24 +588,7 @@ static int step(hoist_session *s, gpu_state *c, uint32_t n, int history)
         cur = c->head_dev;
         d = &c->dev[cur];
     }
-    const float *last = d->x + (size_t)(n - 1) * H;
-    if (c->fused && takes(s, &s->head, H) &&
-        hoist__k_decode_norm_fuses(d->stream, s->head.dtype, s->wdtype, g->vocab, H, 0)) {
-        RETURN_IF_ERR(hoist__k_decode_norm_gemv(d->stream, c->logits, s->head.data,
-                                                s->head.dtype, last, s->final_norm.data,
-                                                s->final_norm.dtype, (float)g->rms_eps,
-                                                s->wdtype, g->vocab, H, 0.0f));
-    } else if (c->fused && takes(s, &s->head, H)) { /* too many blocks to norm in each */
-        RETURN_IF_ERR(hoist__k_rmsnorm(d->stream, d->xn, s->wdtype, last, s->final_norm.data,
-                                       s->final_norm.dtype, 1, H, (float)g->rms_eps));
-        RETURN_IF_ERR(hoist__k_decode_gemv(d->stream, c->logits, s->head.data, s->head.dtype,
-                                           d->xn, s->wdtype, g->vocab, H, 0.0f, NULL));
-    } else {
-        RETURN_IF_ERR(hoist__k_rmsnorm(d->stream, d->xn, s->wdtype, last, s->final_norm.data,
-                                       s->final_norm.dtype, 1, H, (float)g->rms_eps));
-        RETURN_IF_ERR(gemm(s, c, d, s->head.data, s->head.dtype, g->vocab, H, d->xn, 1,
-                           c->logits, g->vocab, 0));
-    }
+    RETURN_IF_ERR(head_logits(s, c, d, d->x + (size_t)(n - 1) * H));
     if (!history) return HOIST_OK;
     gpu_dev *e = &c->dev[c->embed_dev];
     int32_t *dst = c->head_dev == c->embed_dev ? c->tokens : c->token;

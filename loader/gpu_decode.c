@@ -199,10 +199,10 @@ static int window_err(const hoist__load *ld, size_t wi, int rc)
                              (unsigned long long)fw->hi);
 }
 
-/* Slot `slot` of worker `worker`'s device staging (its list follows it). */
-static uint8_t *unit_stage(const hoist__gdec *gd, int worker, unsigned slot)
+/* Unit u's device staging (its list follows it): slot `slot` of worker `worker` is unit
+ * worker * HOIST_SLOTS_PER_WORKER + slot. */
+static uint8_t *unit_stage(const hoist__gdec *gd, uint64_t u)
 {
-    uint64_t u = (uint64_t)worker * HOIST_SLOTS_PER_WORKER + slot;
     return gd->dev + u * (gd->stage + gd->list_bytes);
 }
 
@@ -213,26 +213,24 @@ int hoist__gdec_window(hoist__load *ld, int worker, unsigned slot, size_t wi, co
     uint64_t u = (uint64_t)worker * HOIST_SLOTS_PER_WORKER + slot;
     RETURN_IF(worker < 0 || slot >= HOIST_SLOTS_PER_WORKER || u >= gd->nunits, HOIST_E_INTERNAL,
               "GPU decoder for worker %d slot %u", worker, slot);
-    uint8_t *stage = unit_stage(gd, worker, slot);
+    uint8_t *stage = unit_stage(gd, u);
     hoist__gpu_codec_chunk *list = (hoist__gpu_codec_chunk *)(gd->pinned + u * gd->list_bytes);
     hoist__gdec_kernel k = {.wi = wi, .worker = worker, .slot = slot};
-    if (later) *later = k; /* nothing to launch, unless the window has codec 2 chunks */
     RETURN_IF_ERR(build_list(ld, wi, in, decoded, s, list, &k.n, &k.groups, &k.bytes));
+    if (later) *later = k; /* n 0: nothing to launch */
     if (!k.n) return HOIST_OK;
     const hoist__window *fw = &ld->plan.windows[wi];
     int rc = gd->g->copy_h2d(stage, in, fw->hi - fw->lo, s);
     if (rc == HOIST_OK) rc = gd->g->copy_h2d(stage + gd->stage, list, k.n * sizeof *list, s);
     if (rc < 0) return window_err(ld, wi, rc);
-    if (!later) return hoist__gdec_launch(ld, &k, s);
-    *later = k;
-    return HOIST_OK;
+    return later ? HOIST_OK : hoist__gdec_launch(ld, &k, s);
 }
 
 int hoist__gdec_launch(hoist__load *ld, const hoist__gdec_kernel *k, hoist__stream *s)
 {
     hoist__gdec *gd = ld->gdec;
     if (!k->n) return HOIST_OK;
-    uint8_t *stage = unit_stage(gd, k->worker, k->slot);
+    uint8_t *stage = unit_stage(gd, (uint64_t)k->worker * HOIST_SLOTS_PER_WORKER + k->slot);
     int rc = hoist__gpu_codec_decode(gd->g, gd->device, s, stage,
                                      (hoist__gpu_codec_chunk *)(stage + gd->stage), k->n,
                                      k->groups, dev_errors(gd));

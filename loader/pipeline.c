@@ -40,10 +40,10 @@ typedef struct worker {
     slot slots[HOIST_SLOTS_PER_WORKER];
     unsigned nslots, next;
     void *in_buf; /* a transform's read buffer (read_buffers; GPU decoding: each slot's in) */
-    /* GPU decoding with deferred launches (hoist__gdec_defers): the last window's kernel, queued
-     * once the next window is read, when its copies have had that long to complete */
+    /* GPU decoding with deferred launches (hoist__gdec_defers): the last window's kernel (in
+     * slots[pending.slot]), queued once the next window is read, when its copies have had that
+     * long to complete */
     hoist__gdec_kernel pending;
-    slot *pending_slot;
 } worker;
 
 int hoist__load_fail(hoist__load *ld, int status)
@@ -144,13 +144,15 @@ static int slot_retire(worker *wk, slot *s)
     hoist__load *ld = wk->ld;
     const hoist__source_ops *src = ld->source;
     int rc = HOIST_OK;
-    double t0 = hoist__now();
-    for (size_t a = 0; a < ld->narenas; a++) {
-        if (!(s->recorded & (1u << a))) continue;
-        int r = ld->arenas[a].gpu->event_sync(s->ev[a]);
-        if (rc == HOIST_OK) rc = r;
+    if (s->recorded) { /* host loads record nothing: no clock read for them */
+        double t0 = hoist__now();
+        for (size_t a = 0; a < ld->narenas; a++) {
+            if (!(s->recorded & (1u << a))) continue;
+            int r = ld->arenas[a].gpu->event_sync(s->ev[a]);
+            if (rc == HOIST_OK) rc = r;
+        }
+        atomic_fetch_add(&ld->wait_ns, ns_since(t0));
     }
-    atomic_fetch_add(&ld->wait_ns, ns_since(t0));
     s->recorded = 0;
     if (s->release) src->release(wk->ld->source_state, s->busy);
     s->busy = NULL;
@@ -300,10 +302,10 @@ static int transform_window(worker *wk, slot *s, size_t wi, const hoist__window 
 static int launch_pending(worker *wk)
 {
     hoist__load *ld = wk->ld;
-    slot *ps = wk->pending_slot;
     hoist__gdec_kernel k = wk->pending;
     wk->pending.n = 0;
-    if (!ps || !k.n) return HOIST_OK;
+    if (!k.n) return HOIST_OK;
+    slot *ps = &wk->slots[k.slot];
     const hoist__gpu_ops *g = ld->arenas[0].gpu;
     int rc = g->event_sync(ps->ev[0]); /* its copies */
     if (rc == HOIST_OK) rc = hoist__gdec_launch(ld, &k, ps->stream);
@@ -343,7 +345,6 @@ static int gpu_window(worker *wk, slot *s, size_t index, const void *src)
     if (defer) {
         RETURN_IF_ERR(launch_pending(wk));
         wk->pending = k;
-        wk->pending_slot = s;
     }
     const hoist__window *mw = &ld->plan.decode[index].model;
     hoist__progress_add(&ld->progress, mw->hi - mw->lo);
@@ -360,7 +361,8 @@ static int process_window(worker *wk, size_t index)
     void *buf = NULL;
     if (wk->nslots) {
         s = &wk->slots[wk->next++ % wk->nslots];
-        if (s == wk->pending_slot) RETURN_IF_ERR(launch_pending(wk)); /* one slot: its kernel */
+        if (wk->pending.n && s == &wk->slots[wk->pending.slot]) /* one slot: its kernel first */
+            RETURN_IF_ERR(launch_pending(wk));
         RETURN_IF_ERR(slot_retire(wk, s));
         buf = s->buf;
     }
