@@ -72,10 +72,12 @@ if [[ " $stages " == *" probe "* ]]; then
     # slots' streams share them), larger windows and fewer workers; then Nsight Compute's
     # duration of a sample of the decode and hash kernels, each run alone
     cat "$gpu" > /dev/null
-    for v in ${PROBES:-"HOIST_UNUSED=1|" "HOIST_GPU_DECODE_LAUNCH=deferred|" \
-             "CUDA_DEVICE_MAX_CONNECTIONS=32|" "HOIST_GPU_DECODE_LAUNCH=deferred|--chunk 4M" \
-             "HOIST_GPU_DECODE_LAUNCH=deferred|--chunk 8M" \
-             "HOIST_GPU_DECODE_LAUNCH=deferred|--threads 8"}; do
+    probes=("HOIST_UNUSED=1|" "HOIST_GPU_DECODE_LAUNCH=deferred|" "CUDA_DEVICE_MAX_CONNECTIONS=32|"
+            "HOIST_GPU_DECODE_LAUNCH=deferred|--chunk 4M" "HOIST_GPU_DECODE_LAUNCH=deferred|--chunk 8M"
+            "HOIST_GPU_DECODE_LAUNCH=deferred|--threads 8")
+    # PROBES: other variants, ';'-separated ENV|ARGS
+    [ -n "${PROBES:-}" ] && IFS=';' read -r -a probes <<< "$PROBES"
+    for v in "${probes[@]}"; do
         for rep in 1 2; do
             echo "\$ ${v%%|*} hoist load gpu --path mmap ${v#*|}" | tee -a "$logf"
             env HOIST_LOG=debug "${v%%|*}" "$hoist" load "$gpu" --path mmap --device cuda:0 --csv \
