@@ -469,8 +469,7 @@ static int norm_qkv(const hoist_session *s, const gpu_state *c, gpu_dev *d,
         fuse = fuse && hoist__k_decode_norm_fuses(d->stream, p[i].dtype, wt, p[i].rows, H, 0);
     hoist__k_prefetch pf = ahead_qkv(s, c, L);
     if (!fuse)
-        RETURN_IF_ERR(
-            hoist__k_rmsnorm_prefetch(d->stream, d->xn, wt, d->x, nw, nd, 1, H, eps, &pf));
+        RETURN_IF_ERR(hoist__k_rmsnorm_prefetch(d->stream, d->xn, wt, d->x, nw, nd, 1, H, eps, &pf));
     for (int i = 0; i < np; i++) {
         float *y = d->qkv + p[i].col;
         RETURN_IF_ERR(fuse ? hoist__k_decode_norm_gemv(d->stream, y, p[i].w, p[i].dtype, d->x, nw,

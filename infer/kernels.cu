@@ -52,7 +52,6 @@ __device__ __forceinline__ void rope_pair(uint32_t i, uint32_t half, uint32_t in
     *b = inter ? 2 * i + 1 : i + half;
 }
 
-// Block r < n normalizes row r; the blocks past them are prefetch blocks (hoist__k_prefetch).
 // VEC elements per thread and step: 4 when the row is a whole number of float4s. The sums of
 // squares (ss_add4, ss_add1, block_sum_once) are the ones norm_prologue (kernels_gemv.cu) adds:
 // the two must stay bit-identical.
@@ -325,9 +324,8 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
 // Block (h, split) of one decode token: the head's q and its kv head's new k and v are rotated
 // in the block (the new k and v in shared memory, rounded as the cache holds them; one block per
 // kv head also stores them in the cache). The keys are split evenly over as many of the head's
-// `splits` blocks as give each at least SPLIT_MIN_KEYS (the rest return at once); the last
+// gridDim.y blocks as give each at least SPLIT_MIN_KEYS (the rest return at once); the last
 // block to finish merges their partial sums. With one split the block writes the output itself.
-// Rows of the grid past the splits' are prefetch blocks (hoist__k_prefetch).
 constexpr uint32_t MAX_HD = 256, MAX_SPLIT = 64;
 constexpr int SPLIT_MIN_KEYS = 32;
 
@@ -375,8 +373,7 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
                             uint32_t v_col, T *kc, T *vc, const float *cos_t, const float *sin_t,
                             const int32_t *pos, uint32_t n_heads, uint32_t n_kv, uint32_t hd,
                             float scale, float *partial, int32_t *counters, uint32_t inter,
-                            uint32_t window, hoist__qkv_extra ex, uint32_t splits,
-                            hoist__k_prefetch pf)
+                            uint32_t window, hoist__qkv_extra ex, hoist__k_prefetch pf)
 {
     __shared__ float sm_m[ATT_WARPS], sm_l[ATT_WARPS], qs[MAX_HD];
     __shared__ float red[EXTRA ? 32 : 1]; // the q/k norms' sums
@@ -385,14 +382,15 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
     __shared__ int last;
     extern __shared__ float sm_acc[]; // [ATT_WARPS][hd]
     uint32_t h = blockIdx.x, split = blockIdx.y, half = hd / 2;
-    if (split >= splits) // the rows past the splits' are prefetch blocks
-        return prefetch_share(pf, (split - splits) * gridDim.x + h,
-                              (gridDim.y - splits) * gridDim.x);
+    if (h >= n_heads) { // a prefetch block (the first row of the grid's)
+        if (split == 0) prefetch_share(pf, h - n_heads, gridDim.x - n_heads);
+        return;
+    }
     uint32_t group = n_heads / n_kv, kvh = h / group;
     int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
     int p = *pos, end = p + 1;
     int first = window && end > (int)window ? end - (int)window : 0, n_keys = end - first;
-    uint32_t nsplit = (uint32_t)min((int)splits, (n_keys + SPLIT_MIN_KEYS - 1) / SPLIT_MIN_KEYS);
+    uint32_t nsplit = (uint32_t)min((int)gridDim.y, (n_keys + SPLIT_MIN_KEYS - 1) / SPLIT_MIN_KEYS);
     if (split >= nsplit && split != 0) return;
     size_t stride = (size_t)n_kv * hd;
     const float *c = cos_t + (size_t)p * half, *s = sin_t + (size_t)p * half;
@@ -742,8 +740,7 @@ extern "C" int hoist__k_rmsnorm_prefetch(hoist__stream *stream, void *out, hoist
     if (n == 0) return HOIST_OK;
     unsigned grid = n + prefetch_blocks(stream->device, pf);
     hoist__k_prefetch p = pf ? *pf : hoist__k_prefetch{};
-#define RMS(K)                                                                                    \
-    K<<<grid, threads, 0, STREAM(stream)>>>((To *)out, x, (const Tw *)w, n_cols, eps, n, p)
+#define RMS(K) K<<<grid, threads, 0, STREAM(stream)>>>((To *)out, x, (const Tw *)w, n_cols, eps, n, p)
     if (n_cols % 4 == 0 && n_cols <= threads * 4 * RMS_REG)
         DISPATCH(w_dtype, Tw, DISPATCH(out_dtype, To, RMS((rmsnorm_reg_kernel<Tw, To>))));
     else if (n_cols % 4 == 0) /* rows start at multiples of 16 bytes: cudaMalloc'd, 4k floats */
@@ -832,7 +829,7 @@ static void launch_attention_decode(cudaStream_t st, T *out, const float *qkv, u
                                     uint32_t window, const hoist__qkv_extra *extra,
                                     const hoist__k_prefetch *pf, unsigned pf_blocks)
 {
-    dim3 grid(n_heads, nsplit + (pf_blocks + n_heads - 1) / n_heads);
+    dim3 grid(n_heads + pf_blocks, nsplit);
     hoist__k_prefetch p = pf ? *pf : hoist__k_prefetch{};
     size_t smem = (size_t)ATT_WARPS * hd * sizeof(float);
     float scale = 1.0f / sqrtf((float)hd);
@@ -840,7 +837,7 @@ static void launch_attention_decode(cudaStream_t st, T *out, const float *qkv, u
 #define ATT_X(NPL, X)                                                                             \
     attention_decode_kernel<T, NPL, X><<<grid, ATT_WARPS * 32, smem, st>>>(                     \
         out, qkv, q_col, k_col, v_col, kc, vc, cs, sn, pos, n_heads, n_kv, hd, scale, partial,    \
-        counters, inter, window, ex, nsplit, p)
+        counters, inter, window, ex, p)
 #define ATT(NPL)                                                                                  \
     do {                                                                                          \
         if (extra)                                                                                \

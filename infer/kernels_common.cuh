@@ -200,9 +200,10 @@ static __device__ void prefetch_share(const hoist__k_prefetch &pf, uint32_t b, u
 {
     uint64_t t = (uint64_t)threadIdx.x * nb + b, nt = (uint64_t)nb * blockDim.x;
     for (int r = 0; r < HOIST_K_PREFETCH_RANGES; r++) {
-        if (!pf.ptr[r] || pf.bytes[r] < 16) continue;
-        uintptr_t start = __cvta_generic_to_global(pf.ptr[r]);
-        uintptr_t lo = (start + 15) & ~uintptr_t(15), hi = (start + pf.bytes[r]) & ~uintptr_t(15);
+        uintptr_t a = reinterpret_cast<uintptr_t>(pf.ptr[r]);
+        if (!a || pf.bytes[r] < 16) continue;
+        uintptr_t lo = __cvta_generic_to_global(pf.ptr[r]), hi = (lo + pf.bytes[r]) & ~uintptr_t(15);
+        lo = (lo + 15) & ~uintptr_t(15);
         uint64_t n = hi > lo ? hi - lo : 0, pieces = (n + PF_PIECE - 1) / PF_PIECE;
         for (uint64_t k = t; k < pieces; k += nt)
             l2_prefetch(lo + k * PF_PIECE, (uint32_t)min((uint64_t)PF_PIECE, n - k * PF_PIECE));
