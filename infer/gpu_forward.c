@@ -31,12 +31,6 @@
  * session, so that both can be measured in one build. */
 static int fused_by_default(const hoist_session *s) { return !s->has_q8_0; }
 
-/* In a one-token step, the lone-block RMSNorms and the attention kernel leave HBM idle between
- * products; each prefetches into L2 the first PREFETCH_MB of the weights of the product after it
- * (hoist__k_prefetch), about what HBM moves during such a kernel, well inside the 50 MB L2 of
- * an H100 or H200. HOIST_DECODE_PREFETCH_MB sets another amount (0: none), for A/B runs. */
-#define PREFETCH_MB 24u
-
 typedef struct gpu_dev {
     int id;
     hoist__stream *stream;
@@ -81,7 +75,6 @@ typedef struct gpu_state {
     hoist__graph *graph;
     int graph_state;          /* 0 not tried, 1 ready, -1 failed (launch directly) */
     int fused;                /* one-token steps run the fused decode kernels (DECODE_FUSED_*) */
-    uint64_t prefetch;        /* bytes of a product's weights prefetched ahead of it (PREFETCH) */
 } gpu_state;
 
 /* Kernels and products go to the current device: each is queued after making its device so. */
@@ -336,10 +329,7 @@ static int create_impl(hoist_session *s)
     c->fused = dk && *dk ? strcmp(dk, "fused") == 0 : fused_by_default(s);
     if (dk && *dk && strcmp(dk, "fused") != 0 && strcmp(dk, "cublas") != 0)
         hoist__log(HOIST_LOG_WARN, "HOIST_DECODE_KERNELS=%s: expected fused or cublas", dk);
-    const char *pm = getenv("HOIST_DECODE_PREFETCH_MB");
-    c->prefetch = (uint64_t)(pm && *pm ? strtoul(pm, NULL, 10) : PREFETCH_MB) << 20;
-    hoist__log(HOIST_LOG_DEBUG, "decode steps run the %s kernels, %llu MiB prefetched ahead",
-               c->fused ? "fused" : "cublas", (unsigned long long)(c->prefetch >> 20));
+    hoist__log(HOIST_LOG_DEBUG, "decode steps run the %s kernels", c->fused ? "fused" : "cublas");
     RETURN_IF_ERR(map_devices(s, c));
     RETURN_IF_ERR(ops->scope_enter(&c->scope, c->dev[c->embed_dev].id));
     int rc = build(s, c);
@@ -397,54 +387,6 @@ static int qkv_takes(const hoist_session *s, const hoist__layer *L)
     return 1;
 }
 
-/* Bytes of a [rows][cols] matrix of dtype dt. */
-static uint64_t matrix_bytes(const gpu_state *c, hoist_dtype dt, uint32_t rows, uint32_t cols)
-{
-    uint64_t row = dt == HOIST_DTYPE_Q8_0 ? (uint64_t)cols / HOIST_Q8_0_BLOCK * HOIST_Q8_0_BYTES
-                                          : (uint64_t)cols * c->es;
-    return row * rows;
-}
-
-/* What the kernel ahead of a one-token product prefetches (hoist__k_prefetch): the first
- * c->prefetch bytes of its n matrices, which it reads one after another, or with `paired` side by
- * side (gate row i with up row i), the budget then shared evenly. */
-static hoist__k_prefetch ahead(const gpu_state *c, const void *const *w, const uint64_t *bytes,
-                               int n, int paired)
-{
-    hoist__k_prefetch pf = {{NULL}, {0}};
-    uint64_t left = c->prefetch;
-    for (int i = 0; i < n && i < HOIST_K_PREFETCH_RANGES && left; i++) {
-        uint64_t want = paired ? c->prefetch / (uint64_t)n : left;
-        pf.ptr[i] = w[i];
-        pf.bytes[i] = bytes[i] < want ? bytes[i] : want;
-        left -= pf.bytes[i];
-    }
-    return pf;
-}
-
-static hoist__k_prefetch ahead_qkv(const hoist_session *s, const gpu_state *c,
-                                   const hoist__layer *L)
-{
-    qkv_part p[3];
-    int np = qkv_parts(s, L, p);
-    const void *w[3];
-    uint64_t b[3];
-    for (int i = 0; i < np; i++) {
-        w[i] = p[i].w;
-        b[i] = matrix_bytes(c, p[i].dtype, p[i].rows, s->geo.hidden);
-    }
-    return ahead(c, w, b, np, 0);
-}
-
-static hoist__k_prefetch ahead_mlp(const hoist_session *s, const gpu_state *c,
-                                   const hoist__layer *L)
-{
-    uint32_t H = s->geo.hidden, I = s->geo.intermediate;
-    const void *w[2] = {L->gate.data, L->up.data};
-    uint64_t b[2] = {matrix_bytes(c, L->gate.dtype, I, H), matrix_bytes(c, L->up.dtype, I, H)};
-    return ahead(c, w, b, 2, 1);
-}
-
 /* One kernel reads gate row i and up row i: of one dtype, wherever each tensor lies (a fused
  * gate/up matrix's views point at its parts). */
 static int mlp_takes(const hoist_session *s, const hoist__layer *L)
@@ -456,8 +398,7 @@ static int mlp_takes(const hoist_session *s, const hoist__layer *L)
 /* The q/k/v products of a token with the attention norm in front, from the residual stream: the
  * norm in the products' kernels where their launches are small enough for it
  * (hoist__k_decode_norm_fuses), else once into d->xn, then the plain products (same bits). */
-static int norm_qkv(const hoist_session *s, const gpu_state *c, gpu_dev *d,
-                    const hoist__layer *L)
+static int norm_qkv(const hoist_session *s, gpu_dev *d, const hoist__layer *L)
 {
     uint32_t H = s->geo.hidden;
     float eps = (float)s->geo.rms_eps;
@@ -467,9 +408,7 @@ static int norm_qkv(const hoist_session *s, const gpu_state *c, gpu_dev *d,
     int np = qkv_parts(s, L, p), fuse = 1;
     for (int i = 0; i < np; i++)
         fuse = fuse && hoist__k_decode_norm_fuses(d->stream, p[i].dtype, wt, p[i].rows, H, 0);
-    hoist__k_prefetch pf = ahead_qkv(s, c, L);
-    if (!fuse)
-        RETURN_IF_ERR(hoist__k_rmsnorm_prefetch(d->stream, d->xn, wt, d->x, nw, nd, 1, H, eps, &pf));
+    if (!fuse) RETURN_IF_ERR(hoist__k_rmsnorm(d->stream, d->xn, wt, d->x, nw, nd, 1, H, eps));
     for (int i = 0; i < np; i++) {
         float *y = d->qkv + p[i].col;
         RETURN_IF_ERR(fuse ? hoist__k_decode_norm_gemv(d->stream, y, p[i].w, p[i].dtype, d->x, nw,
@@ -482,8 +421,7 @@ static int norm_qkv(const hoist_session *s, const gpu_state *c, gpu_dev *d,
 
 /* The MLP norm, gate/up products and SwiGLU of a token into d->act, the norm fused or not as
  * norm_qkv decides it. */
-static int norm_swiglu(const hoist_session *s, const gpu_state *c, gpu_dev *d,
-                       const hoist__layer *L)
+static int norm_swiglu(const hoist_session *s, gpu_dev *d, const hoist__layer *L)
 {
     uint32_t H = s->geo.hidden, I = s->geo.intermediate;
     float eps = (float)s->geo.rms_eps;
@@ -493,9 +431,8 @@ static int norm_swiglu(const hoist_session *s, const gpu_state *c, gpu_dev *d,
         return hoist__k_decode_norm_swiglu(d->stream, d->act, wt, L->gate.data, L->up.data,
                                            L->gate.dtype, d->x, L->mlp_norm.data,
                                            L->mlp_norm.dtype, eps, I, H, bg, bu);
-    hoist__k_prefetch pf = ahead_mlp(s, c, L);
-    RETURN_IF_ERR(hoist__k_rmsnorm_prefetch(d->stream, d->xn, wt, d->x, L->mlp_norm.data,
-                                            L->mlp_norm.dtype, 1, H, eps, &pf));
+    RETURN_IF_ERR(hoist__k_rmsnorm(d->stream, d->xn, wt, d->x, L->mlp_norm.data,
+                                   L->mlp_norm.dtype, 1, H, eps));
     return hoist__k_decode_swiglu(d->stream, d->act, wt, L->gate.data, L->up.data, L->gate.dtype,
                                   d->xn, I, H, bg, bu);
 }
@@ -517,10 +454,8 @@ static int mlp_products(const hoist_session *s, gpu_state *c, gpu_dev *d, const 
                         uint32_t n)
 {
     uint32_t H = s->geo.hidden, I = s->geo.intermediate;
-    hoist__k_prefetch pf = ahead_mlp(s, c, L);
-    RETURN_IF_ERR(hoist__k_rmsnorm_prefetch(d->stream, d->xn, s->wdtype, d->x, L->mlp_norm.data,
-                                            L->mlp_norm.dtype, n, H, (float)s->geo.rms_eps,
-                                            n == 1 ? &pf : NULL));
+    RETURN_IF_ERR(hoist__k_rmsnorm(d->stream, d->xn, s->wdtype, d->x, L->mlp_norm.data,
+                                   L->mlp_norm.dtype, n, H, (float)s->geo.rms_eps));
     if (L->gu_fused) {
         RETURN_IF_ERR(gemm(s, c, d, L->gu_base, L->gate.dtype, 2 * I, H, d->xn, n, d->gu, 2 * I,
                            0));
@@ -558,23 +493,18 @@ static int run_layer(hoist_session *s, gpu_state *c, gpu_dev *d, uint32_t l, uin
     const hoist__qkv_extra *xp = L->bq || L->bk || L->bv || L->q_norm ? &ex : NULL;
     int fused = n == 1 && c->fused;
     if (fused && qkv_takes(s, L)) {
-        RETURN_IF_ERR(norm_qkv(s, c, d, L));
+        RETURN_IF_ERR(norm_qkv(s, d, L));
     } else {
-        hoist__k_prefetch pf = ahead_qkv(s, c, L);
-        RETURN_IF_ERR(hoist__k_rmsnorm_prefetch(d->stream, d->xn, s->wdtype, d->x,
-                                                L->attn_norm.data, L->attn_norm.dtype, n, H, eps,
-                                                n == 1 ? &pf : NULL));
+        RETURN_IF_ERR(hoist__k_rmsnorm(d->stream, d->xn, s->wdtype, d->x, L->attn_norm.data,
+                                       L->attn_norm.dtype, n, H, eps));
         RETURN_IF_ERR(qkv_products(s, c, d, L, n));
     }
     if (n == 1) { /* decode: rotary, cache append and split attention in one kernel */
-        const void *ow = L->o.data;
-        uint64_t ob = matrix_bytes(c, L->o.dtype, H, s->q_dim);
-        hoist__k_prefetch pf = ahead(c, &ow, &ob, 1, 0);
         RETURN_IF_ERR(hoist__k_attention_decode(
             d->stream, d->attn, d->qkv, L->q_col, L->k_col, L->v_col, c->k_cache[l],
             c->v_cache[l], s->wdtype, d->rope_cos, d->rope_sin, d->pos, g->n_heads,
             g->n_kv_heads, g->head_dim, d->partial, d->counters, d->nsplit, s->rope_interleaved,
-            L->window, xp, &pf));
+            L->window, xp));
     } else {
         RETURN_IF_ERR(hoist__k_rope_cache(d->stream, d->qkv, s->qkv_dim, L->q_col, L->k_col,
                                           L->v_col, c->k_cache[l], c->v_cache[l], s->wdtype,
@@ -586,7 +516,7 @@ static int run_layer(hoist_session *s, gpu_state *c, gpu_dev *d, uint32_t l, uin
     }
     RETURN_IF_ERR(residual_product(s, c, d, &L->o, L->bo, s->q_dim, d->attn, n, fused));
     if (fused && mlp_takes(s, L))
-        RETURN_IF_ERR(norm_swiglu(s, c, d, L));
+        RETURN_IF_ERR(norm_swiglu(s, d, L));
     else
         RETURN_IF_ERR(mlp_products(s, c, d, L, n));
     return residual_product(s, c, d, &L->down, L->bdown, I, d->act, n, fused);
@@ -618,11 +548,8 @@ static int head_logits(const hoist_session *s, gpu_state *c, gpu_dev *d, const f
         return hoist__k_decode_norm_gemv(d->stream, c->logits, s->head.data, s->head.dtype, last,
                                          s->final_norm.data, s->final_norm.dtype, eps, s->wdtype,
                                          g->vocab, H, 0.0f);
-    const void *hw = s->head.data;
-    uint64_t hb = matrix_bytes(c, s->head.dtype, g->vocab, H);
-    hoist__k_prefetch pf = ahead(c, &hw, &hb, 1, 0);
-    RETURN_IF_ERR(hoist__k_rmsnorm_prefetch(d->stream, d->xn, s->wdtype, last, s->final_norm.data,
-                                            s->final_norm.dtype, 1, H, eps, &pf));
+    RETURN_IF_ERR(hoist__k_rmsnorm(d->stream, d->xn, s->wdtype, last, s->final_norm.data,
+                                   s->final_norm.dtype, 1, H, eps));
     if (fused) /* too many blocks to norm in each */
         return hoist__k_decode_gemv(d->stream, c->logits, s->head.data, s->head.dtype, d->xn,
                                     s->wdtype, g->vocab, H, 0.0f, NULL);

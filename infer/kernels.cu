@@ -56,11 +56,9 @@ __device__ __forceinline__ void rope_pair(uint32_t i, uint32_t half, uint32_t in
 // squares (ss_add4, ss_add1, block_sum_once) are the ones norm_prologue (kernels_gemv.cu) adds:
 // the two must stay bit-identical.
 template <typename Tw, typename To, int VEC>
-__global__ void rmsnorm_kernel(To *out, const float *x, const Tw *w, uint32_t n_cols, float eps,
-                               uint32_t n, hoist__k_prefetch pf)
+__global__ void rmsnorm_kernel(To *out, const float *x, const Tw *w, uint32_t n_cols, float eps)
 {
     __shared__ float sh[32];
-    if (blockIdx.x >= n) return prefetch_share(pf, blockIdx.x - n, gridDim.x - n);
     const float *xr = x + (size_t)blockIdx.x * n_cols;
     float ss = 0.0f;
     if (VEC == 4) {
@@ -96,10 +94,9 @@ constexpr uint32_t RMS_REG = 8;
 
 template <typename Tw, typename To>
 __global__ void rmsnorm_reg_kernel(To *out, const float *x, const Tw *w, uint32_t n_cols,
-                                   float eps, uint32_t n, hoist__k_prefetch pf)
+                                   float eps)
 {
     __shared__ float sh[32];
-    if (blockIdx.x >= n) return prefetch_share(pf, blockIdx.x - n, gridDim.x - n);
     const float *xr = x + (size_t)blockIdx.x * n_cols;
     uint32_t t = threadIdx.x, nt = blockDim.x;
     float4 v[RMS_REG];
@@ -373,7 +370,7 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
                             uint32_t v_col, T *kc, T *vc, const float *cos_t, const float *sin_t,
                             const int32_t *pos, uint32_t n_heads, uint32_t n_kv, uint32_t hd,
                             float scale, float *partial, int32_t *counters, uint32_t inter,
-                            uint32_t window, hoist__qkv_extra ex, hoist__k_prefetch pf)
+                            uint32_t window, hoist__qkv_extra ex)
 {
     __shared__ float sm_m[ATT_WARPS], sm_l[ATT_WARPS], qs[MAX_HD];
     __shared__ float red[EXTRA ? 32 : 1]; // the q/k norms' sums
@@ -382,10 +379,6 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
     __shared__ int last;
     extern __shared__ float sm_acc[]; // [ATT_WARPS][hd]
     uint32_t h = blockIdx.x, split = blockIdx.y, half = hd / 2;
-    if (h >= n_heads) { // a prefetch block (the first row of the grid's)
-        if (split == 0) prefetch_share(pf, h - n_heads, gridDim.x - n_heads);
-        return;
-    }
     uint32_t group = n_heads / n_kv, kvh = h / group;
     int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
     int p = *pos, end = p + 1;
@@ -731,31 +724,28 @@ extern "C" int hoist__k_gemv_q8_0(hoist__stream *stream, float *y, const void *w
     return launched(stream, "Q8_0 matrix-vector kernel");
 }
 
-extern "C" int hoist__k_rmsnorm_prefetch(hoist__stream *stream, void *out, hoist_dtype out_dtype,
-                                         const float *x, const void *w, hoist_dtype w_dtype,
-                                         uint32_t n, uint32_t n_cols, float eps,
-                                         const hoist__k_prefetch *pf)
-{
-    unsigned threads = rmsnorm_threads(n_cols);
-    if (n == 0) return HOIST_OK;
-    unsigned grid = n + prefetch_blocks(stream->device, pf);
-    hoist__k_prefetch p = pf ? *pf : hoist__k_prefetch{};
-#define RMS(K) K<<<grid, threads, 0, STREAM(stream)>>>((To *)out, x, (const Tw *)w, n_cols, eps, n, p)
-    if (n_cols % 4 == 0 && n_cols <= threads * 4 * RMS_REG)
-        DISPATCH(w_dtype, Tw, DISPATCH(out_dtype, To, RMS((rmsnorm_reg_kernel<Tw, To>))));
-    else if (n_cols % 4 == 0) /* rows start at multiples of 16 bytes: cudaMalloc'd, 4k floats */
-        DISPATCH(w_dtype, Tw, DISPATCH(out_dtype, To, RMS((rmsnorm_kernel<Tw, To, 4>))));
-    else
-        DISPATCH(w_dtype, Tw, DISPATCH(out_dtype, To, RMS((rmsnorm_kernel<Tw, To, 1>))));
-#undef RMS
-    return launched(stream, "RMSNorm kernel");
-}
-
 extern "C" int hoist__k_rmsnorm(hoist__stream *stream, void *out, hoist_dtype out_dtype,
                                 const float *x, const void *w, hoist_dtype w_dtype, uint32_t n,
                                 uint32_t n_cols, float eps)
 {
-    return hoist__k_rmsnorm_prefetch(stream, out, out_dtype, x, w, w_dtype, n, n_cols, eps, NULL);
+    unsigned threads = rmsnorm_threads(n_cols);
+    if (n == 0) return HOIST_OK;
+    if (n_cols % 4 == 0 && n_cols <= threads * 4 * RMS_REG)
+        DISPATCH(w_dtype, Tw,
+                 DISPATCH(out_dtype, To,
+                          rmsnorm_reg_kernel<Tw, To><<<n, threads, 0, STREAM(stream)>>>(
+                              (To *)out, x, (const Tw *)w, n_cols, eps)));
+    else if (n_cols % 4 == 0) /* rows start at multiples of 16 bytes: cudaMalloc'd, 4k floats */
+        DISPATCH(w_dtype, Tw,
+                 DISPATCH(out_dtype, To,
+                          rmsnorm_kernel<Tw, To, 4><<<n, threads, 0, STREAM(stream)>>>(
+                              (To *)out, x, (const Tw *)w, n_cols, eps)));
+    else
+        DISPATCH(w_dtype, Tw,
+                 DISPATCH(out_dtype, To,
+                          rmsnorm_kernel<Tw, To, 1><<<n, threads, 0, STREAM(stream)>>>(
+                              (To *)out, x, (const Tw *)w, n_cols, eps)));
+    return launched(stream, "RMSNorm kernel");
 }
 
 extern "C" int hoist__k_rope_cache(hoist__stream *stream, float *qkv, uint32_t ldq, uint32_t q_col,
@@ -826,18 +816,16 @@ static void launch_attention_decode(cudaStream_t st, T *out, const float *qkv, u
                                     const float *cs, const float *sn, const int32_t *pos,
                                     uint32_t n_heads, uint32_t n_kv, uint32_t hd, float *partial,
                                     int32_t *counters, uint32_t nsplit, uint32_t inter,
-                                    uint32_t window, const hoist__qkv_extra *extra,
-                                    const hoist__k_prefetch *pf, unsigned pf_blocks)
+                                    uint32_t window, const hoist__qkv_extra *extra)
 {
-    dim3 grid(n_heads + pf_blocks, nsplit);
-    hoist__k_prefetch p = pf ? *pf : hoist__k_prefetch{};
+    dim3 grid(n_heads, nsplit);
     size_t smem = (size_t)ATT_WARPS * hd * sizeof(float);
     float scale = 1.0f / sqrtf((float)hd);
     hoist__qkv_extra ex = extra ? *extra : hoist__qkv_extra{};
 #define ATT_X(NPL, X)                                                                             \
     attention_decode_kernel<T, NPL, X><<<grid, ATT_WARPS * 32, smem, st>>>(                     \
         out, qkv, q_col, k_col, v_col, kc, vc, cs, sn, pos, n_heads, n_kv, hd, scale, partial,    \
-        counters, inter, window, ex, p)
+        counters, inter, window, ex)
 #define ATT(NPL)                                                                                  \
     do {                                                                                          \
         if (extra)                                                                                \
@@ -864,8 +852,7 @@ extern "C" int hoist__k_attention_decode(hoist__stream *stream, void *out, const
                                          const int32_t *pos, uint32_t n_heads, uint32_t n_kv,
                                          uint32_t head_dim, float *partial, int32_t *counters,
                                          uint32_t nsplit, int interleaved, uint32_t window,
-                                         const hoist__qkv_extra *extra,
-                                         const hoist__k_prefetch *pf)
+                                         const hoist__qkv_extra *extra)
 {
     if (head_dim > MAX_HD || nsplit == 0 || nsplit > MAX_SPLIT)
         return refused(stream, "decode attention kernel");
@@ -873,8 +860,7 @@ extern "C" int hoist__k_attention_decode(hoist__stream *stream, void *out, const
              launch_attention_decode<T>(STREAM(stream), (T *)out, qkv, q_col, k_col, v_col,
                                         (T *)k_cache, (T *)v_cache, rope_cos, rope_sin, pos,
                                         n_heads, n_kv, head_dim, partial, counters, nsplit,
-                                        interleaved != 0, window, extra, pf,
-                                        prefetch_blocks(stream->device, pf)));
+                                        interleaved != 0, window, extra));
     return launched(stream, "decode attention kernel");
 }
 

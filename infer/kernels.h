@@ -51,24 +51,6 @@ void hoist__k_force_split(unsigned split);
 /* out[t] = x[t] / sqrt(mean(x[t]^2) + eps) * w, in out_dtype. */
 int hoist__k_rmsnorm(hoist__stream *stream, void *out, hoist_dtype out_dtype, const float *x,
                      const void *w, hoist_dtype w_dtype, uint32_t n, uint32_t n_cols, float eps);
-
-/* Device memory a kernel asks the GPU to bring into its L2 cache while it runs: the weights of
- * the product that follows it. A one-token step alternates products that stream weights from
- * HBM with small kernels (a lone RMSNorm block, attention's few blocks) that leave it idle; the
- * small kernel's launch gets one more block an SM that only issues prefetches of the next
- * product's first bytes, so that the product finds them in L2. A hint, never a result's
- * difference: the kernel's own blocks are unchanged. Ranges of 0 bytes (or NULL) are none;
- * bytes outside 16-byte alignment at either end are skipped. */
-#define HOIST_K_PREFETCH_RANGES 3
-typedef struct hoist__k_prefetch {
-    const void *ptr[HOIST_K_PREFETCH_RANGES];
-    uint64_t bytes[HOIST_K_PREFETCH_RANGES];
-} hoist__k_prefetch;
-
-/* hoist__k_rmsnorm, prefetching pf's ranges while it runs (pf NULL: none). */
-int hoist__k_rmsnorm_prefetch(hoist__stream *stream, void *out, hoist_dtype out_dtype,
-                              const float *x, const void *w, hoist_dtype w_dtype, uint32_t n,
-                              uint32_t n_cols, float eps, const hoist__k_prefetch *pf);
 /* Rotates the q and k heads of each row of qkv (ld floats per row; q, k, v start at the given
  * columns) in place by the position's cos/sin row ([position][head_dim / 2]), and stores k and v
  * of token t at cache row *pos + t ([row][n_kv * head_dim] in dtype). Rotary pairs are (i,
@@ -90,15 +72,14 @@ int hoist__k_attention(hoist__stream *stream, void *out, const float *qkv, uint3
  * and attends over positions 0..*pos (with a window, the last `window` of them, as
  * hoist__k_attention). Each query head's keys are split over nsplit blocks whose partial softmax
  * sums meet in `partial` ([n_heads][nsplit][head_dim + 2] floats); the last block of a head to
- * finish merges them, using `counters` ([n_heads] ints, zero on entry and on return). pf (or
- * NULL) is prefetched while it runs, as hoist__k_rmsnorm_prefetch's. */
+ * finish merges them, using `counters` ([n_heads] ints, zero on entry and on return). */
 int hoist__k_attention_decode(hoist__stream *stream, void *out, const float *qkv, uint32_t q_col,
                               uint32_t k_col, uint32_t v_col, void *k_cache, void *v_cache,
                               hoist_dtype dtype, const float *rope_cos, const float *rope_sin,
                               const int32_t *pos, uint32_t n_heads, uint32_t n_kv,
                               uint32_t head_dim, float *partial, int32_t *counters,
                               uint32_t nsplit, int interleaved, uint32_t window,
-                              const hoist__qkv_extra *extra, const hoist__k_prefetch *pf);
+                              const hoist__qkv_extra *extra);
 /* out[t][i] = silu(gu[t][g_col + i] + bg[i]) * (gu[t][u_col + i] + bu[i]), i < n_cols, in
  * out_dtype; bg and bu (fp32, mlp_bias) may be NULL. */
 int hoist__k_swiglu(hoist__stream *stream, void *out, hoist_dtype out_dtype, const float *gu,

@@ -178,47 +178,6 @@ static inline int sm_count(int device)
     return n;
 }
 
-// ---- L2 prefetch (hoist__k_prefetch) ------------------------------------------------------
-//
-// A kernel with a prefetch gets prefetch_blocks() blocks past its own, one an SM, which only
-// issue prefetches: on sm_90 one bulk request of up to PF_PIECE bytes a thread (the SM's copy
-// engine walks it, no registers held), elsewhere a prefetch a 128-byte line. Consecutive pieces
-// go to different blocks, so that every SM's share starts at once.
-constexpr uint32_t PF_PIECE = 4096;
-
-static __device__ __forceinline__ void l2_prefetch(uintptr_t p, uint32_t bytes)
-{
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes) : "memory");
-#else
-    for (uint32_t o = 0; o < bytes; o += 128) asm volatile("prefetch.global.L2 [%0];" ::"l"(p + o));
-#endif
-}
-
-// Block b of the nb prefetch blocks: its pieces of every range.
-static __device__ void prefetch_share(const hoist__k_prefetch &pf, uint32_t b, uint32_t nb)
-{
-    uint64_t t = (uint64_t)threadIdx.x * nb + b, nt = (uint64_t)nb * blockDim.x;
-    for (int r = 0; r < HOIST_K_PREFETCH_RANGES; r++) {
-        uintptr_t a = reinterpret_cast<uintptr_t>(pf.ptr[r]);
-        if (!a || pf.bytes[r] < 16) continue;
-        uintptr_t lo = __cvta_generic_to_global(pf.ptr[r]), hi = (lo + pf.bytes[r]) & ~uintptr_t(15);
-        lo = (lo + 15) & ~uintptr_t(15);
-        uint64_t n = hi > lo ? hi - lo : 0, pieces = (n + PF_PIECE - 1) / PF_PIECE;
-        for (uint64_t k = t; k < pieces; k += nt)
-            l2_prefetch(lo + k * PF_PIECE, (uint32_t)min((uint64_t)PF_PIECE, n - k * PF_PIECE));
-    }
-}
-
-// Blocks a launch adds for pf (NULL or empty: none).
-static inline unsigned prefetch_blocks(int device, const hoist__k_prefetch *pf)
-{
-    if (!pf) return 0;
-    for (int r = 0; r < HOIST_K_PREFETCH_RANGES; r++)
-        if (pf->ptr[r] && pf->bytes[r] >= 16) return (unsigned)sm_count(device);
-    return 0;
-}
-
 // lg of the split of a Q8_0 launch (decode_q8_0_kernel; the staged kernel's launcher measured
 // slower with it and does not split) of `units` row pairs
 // (or gate/up pairs) of nblk blocks. An SM holds Q8_MIN_BLOCKS blocks of GEMV_WARPS warps (the

@@ -637,53 +637,6 @@ START_TEST(test_fused_generate_matches_default)
 }
 END_TEST
 
-/* The L2 prefetch ahead of each product (HOIST_DECODE_PREFETCH_MB; the norm and attention
- * kernels get extra blocks that only prefetch) is a hint: the logits of a prompt and of three
- * decode steps are the same bits without it, with 1 MiB and with the default, on either path,
- * for bf16, f16 (qwen2: q/k/v biases) and Q8_0 weights. */
-static void logits_after(hoist_session *s, float *out, size_t n)
-{
-    const int32_t prompt[] = {5, 77, 300, 2, 999};
-    ck_assert_int_eq(hoist_session_prefill(s, prompt, 5), HOIST_OK);
-    for (int32_t t = 11; t < 14; t++) ck_assert_int_eq(hoist_session_decode(s, t), HOIST_OK);
-    ck_assert_int_eq(hoist_session_logits(s, out, n), HOIST_OK);
-}
-
-START_TEST(test_prefetch_changes_no_bit)
-{
-    static const char *const models[][2] = {
-        {"pa", SMALL "--heads 4 --kv-heads 4 --head-dim 64"},
-        {"pb", WIDE "--family qwen2 --format gguf --dtype q8_0"},
-        {"pc", WIDE "--dtype f16 --family qwen2"},
-    };
-    static const char *const paths[] = {"fused", "cublas"}, *const mb[] = {"0", "1", NULL};
-    loaded l = load_both(models[_i][0], models[_i][1]);
-    size_t n = l.g.vocab;
-    float *ref = malloc(n * sizeof *ref), *got = malloc(n * sizeof *got);
-    ck_assert_ptr_nonnull(ref);
-    ck_assert_ptr_nonnull(got);
-    for (int p = 0; p < 2; p++) {
-        decode_kernels(paths[p]);
-        for (int k = 0; k < 3; k++) {
-            if (mb[k]) setenv("HOIST_DECODE_PREFETCH_MB", mb[k], 1);
-            else unsetenv("HOIST_DECODE_PREFETCH_MB");
-            hoist_session *s = session(l.gpu, &l.g, NULL);
-            logits_after(s, k ? got : ref, n);
-            hoist_session_free(s);
-            if (k)
-                ck_assert_msg(memcmp(ref, got, n * sizeof *got) == 0,
-                              "%s, %s kernels: logits with HOIST_DECODE_PREFETCH_MB=%s differ "
-                              "from none", models[_i][1], paths[p], mb[k] ? mb[k] : "(default)");
-        }
-    }
-    unsetenv("HOIST_DECODE_PREFETCH_MB");
-    decode_kernels(NULL);
-    free(ref);
-    free(got);
-    unload(&l);
-}
-END_TEST
-
 /* Llama's attention_bias and mlp_bias (o, gate, up and down biases: the fused kernels'
  * epilogues), q, k, v and gate, up in tensors apart (a bias between each), written here in f32
  * with widths the fused kernels take; the fused decode steps against the reference. */
@@ -748,7 +701,6 @@ int main(void)
     tcase_add_loop_test(tc, test_decode_paths_match_reference, 0, 2);
     tcase_add_test(tc, test_fused_generate_matches_default);
     tcase_add_test(tc, test_fused_llama_biases);
-    tcase_add_loop_test(tc, test_prefetch_changes_no_bit, 0, 3);
     tcase_add_test(tc, test_memory_bandwidth_args);
     tcase_add_test(tc, test_create_faults);
     tcase_add_test(tc, test_generate_faults);

@@ -667,54 +667,6 @@ START_TEST(test_decode_split_k)
 }
 END_TEST
 
-/* A prefetch is a hint: hoist__k_rmsnorm_prefetch's rows are hoist__k_rmsnorm's bits, for one
- * row (the decode step's) and several, whatever the ranges: 48 MiB, ends off 16-byte alignment,
- * under 16 bytes, NULL. */
-START_TEST(test_rmsnorm_prefetch_same_bits)
-{
-    const hoist__gpu_ops *g = hoist__gpu_cuda();
-    hoist__stream *st;
-    ck_assert_int_eq(g->stream_create(0, &st), HOIST_OK);
-    enum { COLS = 4096, ROWS = 3 };
-    uint32_t seed = 0x9e37u;
-    float *x = malloc(ROWS * COLS * 4);
-    uint16_t *nw = malloc(COLS * 2), *a = malloc(ROWS * COLS * 2), *b = malloc(ROWS * COLS * 2);
-    for (uint32_t i = 0; i < ROWS * COLS; i++)
-        x[i] = (float)((int)(rnd(&seed) % 2001) - 1000) / 700.0f;
-    for (uint32_t i = 0; i < COLS; i++) nw[i] = bf16_bits((float)(rnd(&seed) % 64 + 16) / 32.0f);
-    float *dx = dev_put(g, st, x, ROWS * COLS * 4);
-    void *dnw = dev_put(g, st, nw, COLS * 2), *da = dev_put(g, st, NULL, ROWS * COLS * 2);
-    void *db = dev_put(g, st, NULL, ROWS * COLS * 2), *big = dev_put(g, st, NULL, 48u << 20);
-    const hoist_dtype bf = HOIST_DTYPE_BF16;
-    hoist__k_prefetch pf = {{big, (uint8_t *)big + 7, NULL}, {48u << 20, 1000001, 64}};
-    hoist__k_prefetch tiny = {{(uint8_t *)big + 3, NULL, big}, {12, 0, 15}};
-    const hoist__k_prefetch *pfs[] = {&pf, &tiny};
-    for (uint32_t rows = 1; rows <= ROWS; rows += ROWS - 1)
-        for (int k = 0; k < 2; k++) {
-            ck_assert_int_eq(hoist__k_rmsnorm(st, da, bf, dx, dnw, bf, rows, COLS, 1e-5f),
-                             HOIST_OK);
-            ck_assert_int_eq(hoist__k_rmsnorm_prefetch(st, db, bf, dx, dnw, bf, rows, COLS,
-                                                       1e-5f, pfs[k]),
-                             HOIST_OK);
-            dev_get(g, st, a, da, rows * COLS * 2);
-            dev_get(g, st, b, db, rows * COLS * 2);
-            ck_assert_msg(memcmp(a, b, rows * COLS * 2) == 0,
-                          "%u rows, prefetch %d: the norm's bits differ", rows, k);
-        }
-    ck_assert_int_eq(g->stream_sync(st), HOIST_OK);
-    g->mem_free(0, dx);
-    g->mem_free(0, dnw);
-    g->mem_free(0, da);
-    g->mem_free(0, db);
-    g->mem_free(0, big);
-    g->stream_destroy(st);
-    free(x);
-    free(nw);
-    free(a);
-    free(b);
-}
-END_TEST
-
 /* What the kernels do not take is said by hoist__k_decode_takes and refused by the launchers,
  * never computed some other way. */
 START_TEST(test_decode_refuses_what_it_does_not_take)
@@ -770,7 +722,6 @@ int main(void)
     tcase_add_test(tc, test_gemv_q8_0_split_k);
     tcase_add_test(tc, test_decode_split_k);
     tcase_add_test(tc, test_decode_refuses_what_it_does_not_take);
-    tcase_add_test(tc, test_rmsnorm_prefetch_same_bits);
     suite_add_tcase(s, tc);
     return tu_run_suite_nofork(s);
 }

@@ -9,8 +9,7 @@
 # Expects the static build-dev/ of docs/DEVICE.md. Writes $OUT/decode/log, decode.csv (variant,
 # model, then `hoist run --csv`'s columns) and with NCU=1 ncu-<model>-<variant>.csv.
 #   ROUNDS=2 VARIANTS="cublas fused" tools/device-decode.sh
-# A variant is the value of HOIST_DECODE_KERNELS (infer/gpu_forward.c), optionally followed by
-# :MB, the value of HOIST_DECODE_PREFETCH_MB (fused:0 turns the L2 prefetch off). WORK=/dev/shm/hoist-q8
+# A variant is the value of HOIST_DECODE_KERNELS (infer/gpu_forward.c). WORK=/dev/shm/hoist-q8
 # holds the Q8_0 model; BF16=/root/hoist-embed/llama-8b is the bf16 one (device-embed.sh's).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -47,22 +46,16 @@ models="q8_0|$q8/model.gguf bf16|$bf"
 csv=$out/decode.csv
 echo "variant,model,device,load_s,prompt_tokens,new_tokens,ttft_s,prefill_tok_s,decode_tok_s,\
 weight_bytes_per_token,mem_gb_s,roofline_tok_s,roofline_pct" > "$csv"
-# the environment of a variant: kernels[:prefetch MB]
-venv() {
-    local k=${1%%:*} mb=${1#*:}
-    echo "HOIST_DECODE_KERNELS=$k"
-    [ "$mb" != "$1" ] && echo "HOIST_DECODE_PREFETCH_MB=$mb"
-}
 one() { # variant model-label model
     local line
-    line=$(env $(venv "$1") "$hoist" run "$3" --device cuda:0 --csv --tokens 1,2,3,4,5 \
+    line=$(HOIST_DECODE_KERNELS=$1 "$hoist" run "$3" --device cuda:0 --csv --tokens 1,2,3,4,5 \
         --n 256 2>> "$logf") || { echo "(run $1 $2 failed)" | tee -a "$logf"; status=1; return; }
     echo "$1,$2,$line" | tee -a "$csv" "$logf"
 }
 log "the same 32 tokens from every variant"
 for m in $models; do
     for v in $variants; do
-        echo "${m%%|*} $v: $(env $(venv "$v") "$hoist" run "${m#*|}" --device cuda:0 \
+        echo "${m%%|*} $v: $(HOIST_DECODE_KERNELS=$v "$hoist" run "${m#*|}" --device cuda:0 \
             --tokens 1,2,3,4,5 --n 32 2>> "$logf" | sed -n 's/^generated ([0-9]*): //p')" |
             tee -a "$logf"
     done
@@ -80,7 +73,7 @@ if [ "${NCU:-0}" = 1 ]; then
         for v in $variants; do
             f=$out/ncu-${m%%|*}-$v.csv
             log "ncu: every kernel of one decode step, ${m%%|*}, $v"
-            env $(venv "$v") timeout 300 ncu --clock-control none --cache-control all \
+            HOIST_DECODE_KERNELS=$v timeout 300 ncu --clock-control none --cache-control all \
                 --metrics gpu__time_duration.sum --csv --print-units base \
                 "$hoist" run "${m#*|}" --device cuda:0 --no-graphs --warmup 0 --tokens 1 --n 1 \
                 > "$f" 2>> "$logf" || { echo "(ncu exit $?)" | tee -a "$logf"; }
