@@ -15,6 +15,12 @@
 
 #define DEV_ALIGN 256u
 
+/* Windows of a GPU-decoded load, unless the caller chose: twice the sources' 2 MiB halves the
+ * kernels and copies per byte. Warm from the page cache on an H100 (8.64 GB model, 16 workers,
+ * mmap), 4 MiB windows placed 51-52 GB/s of model bytes against 36-37 with 2 MiB; 8 MiB gave
+ * 39-48, 16 MiB 24-36 (docs/BENCHMARKS.md, "Issue #23, second session of 2026-12-05"). */
+#define GDEC_WINDOW (4u << 20)
+
 /* Each slot of each worker has its own device staging and chunk list, so that a worker copies
  * its next window while the kernels of its last one run (each slot queues on its own stream);
  * one allocation holds them all, then the error words every kernel may lower. */
@@ -65,6 +71,12 @@ void hoist__gdec_decide(hoist__load *ld)
         return;
     }
     ld->gpu_decode = true;
+    uint64_t w = ld->opts.chunk_bytes, q = ld->transform_needs.window_quantum;
+    if (ld->window_asked || w >= GDEC_WINDOW) return;
+    ld->opts.chunk_bytes = q ? hoist__align_up(GDEC_WINDOW, q) : GDEC_WINDOW;
+    hoist__log(HOIST_LOG_DEBUG, "%s: %llu-byte windows for the GPU decoder (the source's: %llu)",
+               ld->table->origin, (unsigned long long)ld->opts.chunk_bytes,
+               (unsigned long long)w);
 }
 
 static uint64_t stage_bytes(const hoist__load *ld)

@@ -12,7 +12,8 @@
 
 /* Before the budget is fitted: whether this load decodes on the GPU (a packed model with codec
  * 2 chunks, one CUDA arena, whole tensors, the backend's decoder present, HOIST_GPU_DECODE not
- * "0"); sets ld->gpu_decode, which gives each slot of the pipeline a read buffer of its own. */
+ * "0"); sets ld->gpu_decode, which gives each slot of the pipeline a read buffer of its own, and
+ * widens the windows to 4 MiB where the caller did not choose them. */
 void hoist__gdec_decide(hoist__load *ld);
 /* After the plan: the device staging a GPU-decoded load takes beside the arena. */
 void hoist__gdec_plan(hoist__load *ld);

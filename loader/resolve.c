@@ -171,9 +171,10 @@ int hoist__load_resolve(hoist__load *ld)
     RETURN_IF_ERR(hoist__tp_resolve(ld, ld->sink ? "hoist_load_sink" : "hoist_load"));
     RETURN_IF_ERR(hoist__arenas_resolve(ld, ld->model));
     ld->host_sink |= ld->sink != NULL;
+    ld->window_asked = ld->opts.chunk_bytes != 0;
     RETURN_IF_ERR(open_source(ld));
     RETURN_IF_ERR(hoist__transform_prepare(ld));
-    hoist__gdec_decide(ld); /* before the budget: it sizes the pipeline's read buffers */
+    hoist__gdec_decide(ld); /* before the budget: it sizes the windows and read buffers */
     RETURN_IF_ERR(fit_budget(ld));
     RETURN_IF_ERR(build_plan(ld));
     hoist__gdec_plan(ld);
