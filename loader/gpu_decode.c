@@ -34,7 +34,6 @@ typedef struct hoist__gdec {
     uint64_t dev_bytes;
     uint8_t *pinned;                /* every unit's list, then the error words' start value */
     uint64_t pinned_bytes, taken;
-    bool defer;                     /* HOIST_GPU_DECODE_LAUNCH=deferred (hoist__gdec_defers) */
 } hoist__gdec;
 
 static uint64_t list_bytes(uint64_t chunks)
@@ -139,11 +138,6 @@ int hoist__gdec_open(hoist__load *ld, unsigned workers)
     RETURN_IF_ERR(gd->g->mem_alloc(gd->device, gd->dev_bytes, &p));
     gd->dev = p;
     RETURN_IF_ERR(init_errors(gd));
-    const char *launch = getenv("HOIST_GPU_DECODE_LAUNCH");
-    gd->defer = launch && strcmp(launch, "deferred") == 0;
-    if (launch && !gd->defer && strcmp(launch, "immediate") != 0)
-        hoist__log(HOIST_LOG_WARN, "HOIST_GPU_DECODE_LAUNCH=%s: expected immediate or deferred",
-                   launch);
     char dn[HOIST_DEVICE_NAME_MAX];
     hoist__log(HOIST_LOG_INFO,
                "%s: %llu codec 2 chunks (%.3f GB) decode on %s, %llu bytes of device staging; "
@@ -201,8 +195,6 @@ static int build_list(hoist__load *ld, size_t wi, const uint8_t *in, const uint8
     return HOIST_OK;
 }
 
-bool hoist__gdec_defers(const hoist__load *ld) { return ld->gdec && ld->gdec->defer; }
-
 static int window_err(const hoist__load *ld, size_t wi, int rc)
 {
     const hoist__window *fw = &ld->plan.windows[wi];
@@ -219,7 +211,7 @@ static uint8_t *unit_stage(const hoist__gdec *gd, uint64_t u)
 }
 
 int hoist__gdec_window(hoist__load *ld, int worker, unsigned slot, size_t wi, const uint8_t *in,
-                       const uint8_t *decoded, hoist__stream *s, hoist__gdec_kernel *later)
+                       const uint8_t *decoded, hoist__stream *s)
 {
     hoist__gdec *gd = ld->gdec;
     uint64_t u = (uint64_t)worker * HOIST_SLOTS_PER_WORKER + slot;
@@ -227,27 +219,19 @@ int hoist__gdec_window(hoist__load *ld, int worker, unsigned slot, size_t wi, co
               "GPU decoder for worker %d slot %u", worker, slot);
     uint8_t *stage = unit_stage(gd, u);
     hoist__gpu_codec_chunk *list = (hoist__gpu_codec_chunk *)(gd->pinned + u * gd->list_bytes);
-    hoist__gdec_kernel k = {.wi = wi, .worker = worker, .slot = slot};
-    RETURN_IF_ERR(build_list(ld, wi, in, decoded, s, list, &k.n, &k.groups, &k.bytes));
-    if (later) *later = k; /* n 0: nothing to launch */
-    if (!k.n) return HOIST_OK;
+    uint32_t n = 0, groups = 0;
+    uint64_t bytes = 0;
+    RETURN_IF_ERR(build_list(ld, wi, in, decoded, s, list, &n, &groups, &bytes));
+    if (!n) return HOIST_OK;
     const hoist__window *fw = &ld->plan.windows[wi];
     int rc = gd->g->copy_h2d(stage, in, fw->hi - fw->lo, s);
-    if (rc == HOIST_OK) rc = gd->g->copy_h2d(stage + gd->stage, list, k.n * sizeof *list, s);
+    if (rc == HOIST_OK) rc = gd->g->copy_h2d(stage + gd->stage, list, n * sizeof *list, s);
+    if (rc == HOIST_OK)
+        rc = hoist__gpu_codec_decode(gd->g, gd->device, s, stage,
+                                     (hoist__gpu_codec_chunk *)(stage + gd->stage), n, groups,
+                                     dev_errors(gd));
     if (rc < 0) return window_err(ld, wi, rc);
-    return later ? HOIST_OK : hoist__gdec_launch(ld, &k, s);
-}
-
-int hoist__gdec_launch(hoist__load *ld, const hoist__gdec_kernel *k, hoist__stream *s)
-{
-    hoist__gdec *gd = ld->gdec;
-    if (!k->n) return HOIST_OK;
-    uint8_t *stage = unit_stage(gd, (uint64_t)k->worker * HOIST_SLOTS_PER_WORKER + k->slot);
-    int rc = hoist__gpu_codec_decode(gd->g, gd->device, s, stage,
-                                     (hoist__gpu_codec_chunk *)(stage + gd->stage), k->n,
-                                     k->groups, dev_errors(gd));
-    if (rc < 0) return window_err(ld, k->wi, rc);
-    atomic_fetch_add(&ld->gpu_decoded_bytes, k->bytes);
+    atomic_fetch_add(&ld->gpu_decoded_bytes, bytes);
     return HOIST_OK;
 }
 

@@ -20,31 +20,13 @@ void hoist__gdec_plan(hoist__load *ld);
 /* Before the pipeline (ld->gpu_decode): every slot's device staging and chunk list, taken
  * through the device seam and the budget. */
 int hoist__gdec_open(hoist__load *ld, unsigned workers);
-/* A window's kernel left for later (hoist__gdec_window's `later`): n 0 when there is none. */
-typedef struct hoist__gdec_kernel {
-    size_t wi;
-    int worker;
-    unsigned slot;
-    uint32_t n, groups; /* its codec 2 chunks, their most Huffman-block groups */
-    uint64_t bytes;     /* the model bytes they decode to */
-} hoist__gdec_kernel;
-
 /* Worker `worker`'s window wi in its slot `slot`: `in` holds the window's stored bytes in pinned
  * memory, `decoded` (pinned) the CPU-decoded bytes of its other chunks at their model offsets.
  * Queues on s (the slot's stream) the copies of those chunks and the staging copy, then the
- * kernel; with `later`, leaves the kernel for hoist__gdec_launch and describes it there. Both
- * buffers, and the slot's device staging, are free again once s has passed what was queued. */
+ * kernel. Both buffers, and the slot's device staging, are free again once s has passed what
+ * was queued. */
 int hoist__gdec_window(hoist__load *ld, int worker, unsigned slot, size_t wi, const uint8_t *in,
-                       const uint8_t *decoded, hoist__stream *s, hoist__gdec_kernel *later);
-/* Queues on s (the window's slot stream, its copies complete or queued before) the kernel that
- * hoist__gdec_window left in k. */
-int hoist__gdec_launch(hoist__load *ld, const hoist__gdec_kernel *k, hoist__stream *s);
-/* Whether windows' kernels are queued once their copies have completed (the pipeline then
- * launches each after the worker's next window is read): HOIST_GPU_DECODE_LAUNCH=deferred, an
- * A/B switch until measured (docs/PACKED.md). A kernel queued behind copies still in flight
- * holds one of CUDA's hardware queues, and every other stream's work queued in it, until they
- * complete. */
-bool hoist__gdec_defers(const hoist__load *ld);
+                       const uint8_t *decoded, hoist__stream *s);
 /* After the pipeline drained: fails naming the chunk if a kernel found a block that does not
  * decode. */
 int hoist__gdec_finish(hoist__load *ld);

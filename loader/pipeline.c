@@ -40,10 +40,6 @@ typedef struct worker {
     slot slots[HOIST_SLOTS_PER_WORKER];
     unsigned nslots, next;
     void *in_buf; /* a transform's read buffer (read_buffers; GPU decoding: each slot's in) */
-    /* GPU decoding with deferred launches (hoist__gdec_defers): the last window's kernel (in
-     * slots[pending.slot]), queued once the next window is read, when its copies have had that
-     * long to complete */
-    hoist__gdec_kernel pending;
 } worker;
 
 int hoist__load_fail(hoist__load *ld, int status)
@@ -297,27 +293,10 @@ static int transform_window(worker *wk, slot *s, size_t wi, const hoist__window 
     return HOIST_OK;
 }
 
-/* Queues the kernel of the window left pending, once its copies are done (they had the time the
- * worker took for its next window); the slot's event then follows the kernel. */
-static int launch_pending(worker *wk)
-{
-    hoist__load *ld = wk->ld;
-    hoist__gdec_kernel k = wk->pending;
-    wk->pending.n = 0;
-    if (!k.n) return HOIST_OK;
-    slot *ps = &wk->slots[k.slot];
-    const hoist__gpu_ops *g = ld->arenas[0].gpu;
-    int rc = g->event_sync(ps->ev[0]); /* its copies */
-    if (rc == HOIST_OK) rc = hoist__gdec_launch(ld, &k, ps->stream);
-    if (rc == HOIST_OK) rc = g->event_record(ps->ev[0], ps->stream);
-    if (rc < 0) (void)g->stream_sync(ps->stream); /* the slot's event may not cover the kernel */
-    return rc;
-}
-
 /* A window of a GPU-decoded load (loader/gpu_decode.h): the stored bytes must sit in the read
  * buffer (pinned) for the staging copy; the decode transform decodes the other chunks into the
  * slot; the decoder queues every copy and the kernel on the slot's stream, and the slot's event
- * follows them. With deferred launches the kernel is queued after the next window's copies. */
+ * follows them. */
 static int gpu_window(worker *wk, slot *s, size_t index, const void *src)
 {
     hoist__load *ld = wk->ld;
@@ -330,10 +309,8 @@ static int gpu_window(worker *wk, slot *s, size_t index, const void *src)
         in = own;
     }
     RETURN_IF_ERR(ld->transform->window(ld->transform_state, wk->id, index, in, s->buf));
-    bool defer = hoist__gdec_defers(ld);
-    hoist__gdec_kernel k;
     int rc = hoist__gdec_window(ld, wk->id, (unsigned)(s - wk->slots), index, in, s->buf,
-                                s->stream, defer ? &k : NULL);
+                                s->stream);
     if (rc == HOIST_OK) rc = ld->arenas[0].gpu->event_record(s->ev[0], s->stream);
     if (rc < 0) { /* copies already queued may still read the buffers: let them finish */
         (void)ld->arenas[0].gpu->stream_sync(s->stream);
@@ -342,10 +319,6 @@ static int gpu_window(worker *wk, slot *s, size_t index, const void *src)
     s->recorded = 1;
     s->busy = w;
     s->release = 0;
-    if (defer) {
-        RETURN_IF_ERR(launch_pending(wk));
-        wk->pending = k;
-    }
     const hoist__window *mw = &ld->plan.decode[index].model;
     hoist__progress_add(&ld->progress, mw->hi - mw->lo);
     atomic_fetch_add(&ld->copy_ns, ns_since(t1));
@@ -361,8 +334,6 @@ static int process_window(worker *wk, size_t index)
     void *buf = NULL;
     if (wk->nslots) {
         s = &wk->slots[wk->next++ % wk->nslots];
-        if (wk->pending.n && s == &wk->slots[wk->pending.slot]) /* one slot: its kernel first */
-            RETURN_IF_ERR(launch_pending(wk));
         RETURN_IF_ERR(slot_retire(wk, s));
         buf = s->buf;
     }
@@ -434,11 +405,6 @@ static void *worker_main(void *arg)
             hoist__load_fail(ld, rc);
             break;
         }
-    }
-    /* the last window's kernel, unless the load failed: its copies are then only waited for */
-    if (!atomic_load(&ld->failed)) {
-        int rc = launch_pending(wk);
-        if (rc < 0) hoist__load_fail(ld, rc);
     }
     /* drain: every copy this worker issued must be complete before the load returns */
     for (unsigned i = 0; i < wk->nslots; i++) {

@@ -67,14 +67,12 @@ done
 
 if [[ " $stages " == *" probe "* ]]; then
     # where a warm GPU-decoded load's time goes: the workers' summed read, copy and wait for
-    # their slots' device work (HOIST_LOG=debug), with kernels queued once their copies are done
-    # (HOIST_GPU_DECODE_LAUNCH=deferred) against CUDA's 32 hardware queues instead of 8 (the
-    # slots' streams share them), larger windows and fewer workers; then Nsight Compute's
-    # duration of a sample of the decode and hash kernels, each run alone
+    # their slots' device work (HOIST_LOG=debug), with the default 4 MiB windows, 2 and 8 MiB,
+    # CUDA's 32 hardware queues instead of 8 (the slots' streams share them) and fewer workers;
+    # then Nsight Compute's duration of a sample of the decode kernels, each run alone
     cat "$gpu" > /dev/null
-    probes=("HOIST_UNUSED=1|" "HOIST_GPU_DECODE_LAUNCH=deferred|" "CUDA_DEVICE_MAX_CONNECTIONS=32|"
-            "HOIST_GPU_DECODE_LAUNCH=deferred|--chunk 4M" "HOIST_GPU_DECODE_LAUNCH=deferred|--chunk 8M"
-            "HOIST_GPU_DECODE_LAUNCH=deferred|--threads 8")
+    probes=("HOIST_UNUSED=1|" "HOIST_UNUSED=1|--chunk 2M" "HOIST_UNUSED=1|--chunk 8M"
+            "CUDA_DEVICE_MAX_CONNECTIONS=32|" "HOIST_UNUSED=1|--threads 8")
     # PROBES: other variants, ';'-separated ENV|ARGS
     [ -n "${PROBES:-}" ] && IFS=';' read -r -a probes <<< "$PROBES"
     for v in "${probes[@]}"; do
