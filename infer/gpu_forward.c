@@ -24,12 +24,12 @@
  * least one row), each slice multiplied as it is ready. */
 #define DEQUANT_BYTES (32u << 20)
 /* The products of a one-token step: the fused decode kernels of kernels.h (a layer in five
- * launches) or cuBLAS and the staged Q8_0 kernel. Measured on 2026-12-05 (docs/BENCHMARKS.md),
+ * launches), or cuBLAS and the staged Q8_0 kernel. Measured on 2026-12-05 (docs/BENCHMARKS.md),
  * a bf16 Llama-8B decodes faster fused (220 against 214 tok/s on an H200, 170 against 161 on an
- * H100), a Q8_0 one faster unfused (the staged kernel), so the default follows the weights:
- * fused unless some matrix is Q8_0. HOIST_DECODE_KERNELS=fused or =cublas picks either for a
- * session, so that both can be measured in one build. */
-static int fused_by_default(const hoist_session *s) { return !s->has_q8_0; }
+ * H100), and so does a Q8_0 one once its launches are unsplit (253 against 247 on an H100), so
+ * every model decodes fused. HOIST_DECODE_KERNELS=cublas (or =fused) picks a path for a session,
+ * so that both can be measured in one build. */
+#define FUSED_BY_DEFAULT 1
 
 typedef struct gpu_dev {
     int id;
@@ -326,10 +326,14 @@ static int create_impl(hoist_session *s)
               "device %d: the %s backend runs no inference", s->embed.device, ops->name);
     c->g = ops;
     const char *dk = getenv("HOIST_DECODE_KERNELS");
-    c->fused = dk && *dk ? strcmp(dk, "fused") == 0 : fused_by_default(s);
+    c->fused = dk && *dk ? strcmp(dk, "fused") == 0 : FUSED_BY_DEFAULT;
     if (dk && *dk && strcmp(dk, "fused") != 0 && strcmp(dk, "cublas") != 0)
         hoist__log(HOIST_LOG_WARN, "HOIST_DECODE_KERNELS=%s: expected fused or cublas", dk);
     hoist__log(HOIST_LOG_DEBUG, "decode steps run the %s kernels", c->fused ? "fused" : "cublas");
+    /* HOIST_DECODE_SPLIT=1, 2, 4 or 8 forces every few-row product's split (hoist__k_force_split,
+     * process-wide), for A/B runs of the split rules */
+    const char *sp = getenv("HOIST_DECODE_SPLIT");
+    if (sp && *sp) hoist__k_force_split((unsigned)strtoul(sp, NULL, 10));
     RETURN_IF_ERR(map_devices(s, c));
     RETURN_IF_ERR(ops->scope_enter(&c->scope, c->dev[c->embed_dev].id));
     int rc = build(s, c);

@@ -705,11 +705,7 @@ extern "C" int hoist__k_gemv_q8_0(hoist__stream *stream, float *y, const void *w
     if (rows == 0) return HOIST_OK;
     if (q8_staged(w, x, cols)) {
         uint32_t pairs = (rows + Q8_ROWS - 1) / Q8_ROWS;
-        /* unsplit unless a test forces a split: the rule of q8_split_lg made a Q8_0 Llama-8B
-         * step slower on the H200 (262 against 289 tok/s, docs/BENCHMARKS.md); the fused
-         * kernels keep it, where it measured faster (271 against 268) */
-        unsigned forced = hoist__k_forced_split_lg1();
-        uint32_t lg = forced ? forced - 1 : 0;
+        uint32_t lg = q8_split_lg();
         uint32_t per = GEMV_WARPS >> lg; // row pairs a block
         unsigned grid = (pairs + per - 1) / per;
         DISPATCH(x_dtype, T,

@@ -41,10 +41,10 @@ int hoist__k_dequant_q8_0(hoist__stream *stream, void *out, hoist_dtype out_dtyp
  * [cols] in x_dtype, y fp32. Reads the quantized weights once, as the decode step needs. */
 int hoist__k_gemv_q8_0(hoist__stream *stream, float *y, const void *w, const void *x,
                        hoist_dtype x_dtype, uint32_t rows, uint32_t cols, float beta);
-/* Few-row products (hoist__k_gemv_q8_0's staged kernel and the decode kernels below) split each
- * row's columns among 1, 2, 4 or 8 warps, a split chosen per launch from the shape and the SM
- * count, and add the parts in a fixed order: a shape gives the same bits at every launch on one
- * device. hoist__k_force_split(split) makes every later launch use split (1, 2, 4 or 8) instead,
+/* Few-row products of the decode kernels below split each row's columns among 1, 2, 4 or 8
+ * warps, a split chosen per launch from the shape and the SM count (Q8_0 weights, and
+ * hoist__k_gemv_q8_0's staged kernel, measured faster unsplit), and add the parts in a fixed
+ * order: a shape gives the same bits at every launch on one device. hoist__k_force_split(split) makes every later launch use split (1, 2, 4 or 8) instead,
  * so that tests reach each one and measurements compare them; 0 (or any other value) restores
  * the launchers' choice. Process-wide, not for use beside launches in other threads. */
 void hoist__k_force_split(unsigned split);

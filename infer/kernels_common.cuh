@@ -178,25 +178,17 @@ static inline int sm_count(int device)
     return n;
 }
 
-// lg of the split of a Q8_0 launch (decode_q8_0_kernel; the staged kernel's launcher measured
-// slower with it and does not split) of `units` row pairs
-// (or gate/up pairs) of nblk blocks. An SM holds Q8_MIN_BLOCKS blocks of GEMV_WARPS warps (the
-// register bound), each warp with one staging group of its two rows (2 x 1088 bytes) loading
-// while it works on the last, so what an SM has in flight is its resident warps: the split
-// doubles until the launch has two waves of them (the second absorbing the blocks' uneven finish
-// and start-up), but stops before a warp would get less than a whole group (32 blocks): a warp
-// whose part is one group has no next group to overlap with its math, and its x and reduction
-// cost no longer shrink. On the H200 (132 SMs, 4224 warps a wave): 4096 x 4096 -> S 4 (1024
-// blocks, a group a warp), 4096 x 14336 -> S 8 (2048 blocks, 56 blocks a warp), 6144 x 4096 ->
-// S 4, the 28672-row gate/up and the head -> S 1 (as before).
-static inline uint32_t q8_split_lg(int device, uint32_t units, uint32_t nblk)
+// lg of the split of a Q8_0 launch (decode_q8_0_kernel, and the staged kernel's launcher): 0,
+// each row pair's columns on one warp, unless a test or measurement forces a split
+// (hoist__k_force_split). Splitting few-row Q8_0 matrices until a launch had two waves of warps
+// (o and qkv 4 ways, down 8) made a Q8_0 Llama-8B step slower on both Hoppers: 262 against 289
+// tok/s on an H200 through the staged kernel, 235.5 against 253.0 on an H100 through the fused
+// ones (docs/BENCHMARKS.md). A warp whose part is a single 32-block group has no next group to
+// load while it works, and its x and reduction cost no longer shrink with the part.
+static inline uint32_t q8_split_lg(void)
 {
     unsigned f = hoist__k_forced_split_lg1();
-    if (f) return f - 1;
-    uint64_t wave = (uint64_t)sm_count(device) * Q8_MIN_BLOCKS * GEMV_WARPS;
-    uint32_t groups = (nblk + Q8_GROUP - 1) / Q8_GROUP, lg = 0;
-    while (lg < 3 && ((uint64_t)units << lg) < 2 * wave && (2u << lg) <= groups) lg++;
-    return lg;
+    return f ? f - 1 : 0;
 }
 
 namespace {

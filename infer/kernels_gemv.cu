@@ -339,7 +339,7 @@ static unsigned decode_grid(int device, hoist_dtype w_dtype, size_t x_size, uint
     uint32_t units;
     if (w_dtype == HOIST_DTYPE_Q8_0) {
         units = swiglu ? rows : (rows + Q8_ROWS - 1) / Q8_ROWS;
-        *lg = q8_split_lg(device, units, cols / Q8_BLOCK);
+        *lg = q8_split_lg();
     } else {
         units = rows;
         *lg = gemv_split_lg(device, units, (uint32_t)(cols * x_size / 16));
