@@ -44,9 +44,10 @@ int hoist__k_gemv_q8_0(hoist__stream *stream, float *y, const void *w, const voi
 /* Few-row products of the decode kernels below split each row's columns among 1, 2, 4 or 8
  * warps, a split chosen per launch from the shape and the SM count (Q8_0 weights, and
  * hoist__k_gemv_q8_0's staged kernel, measured faster unsplit), and add the parts in a fixed
- * order: a shape gives the same bits at every launch on one device. hoist__k_force_split(split) makes every later launch use split (1, 2, 4 or 8) instead,
- * so that tests reach each one and measurements compare them; 0 (or any other value) restores
- * the launchers' choice. Process-wide, not for use beside launches in other threads. */
+ * order: a shape gives the same bits at every launch on one device. hoist__k_force_split(split)
+ * makes every later launch use split (1, 2, 4 or 8) instead, so that tests reach each one and
+ * measurements compare them; 0 (or any other value) restores the launchers' choice.
+ * Process-wide, not for use beside launches in other threads. */
 void hoist__k_force_split(unsigned split);
 /* out[t] = x[t] / sqrt(mean(x[t]^2) + eps) * w, in out_dtype. */
 int hoist__k_rmsnorm(hoist__stream *stream, void *out, hoist_dtype out_dtype, const float *x,
