@@ -1108,6 +1108,68 @@ START_TEST(test_codec_gpu_pack_load)
 }
 END_TEST
 
+/* A GPU-decoded load reads 4 MiB windows unless the caller chose (loader/gpu_decode.c): through
+ * the device pipeline (the host twin), every path says at DEBUG that it widened the source's
+ * windows to 4 MiB, and with o.chunk_bytes of 1 MiB it keeps them; the bytes are the original's
+ * either way. */
+static char window_msg[256];
+static int window_msgs;
+
+static void window_line(hoist_log_level level, const char *msg, void *user)
+{
+    (void)level;
+    (void)user;
+    if (!strstr(msg, "windows for the GPU decoder")) return;
+    snprintf(window_msg, sizeof window_msg, "%s", msg);
+    window_msgs++;
+}
+
+START_TEST(test_codec_gpu_windows)
+{
+    char *src = tu_path(dir, "w.safetensors"), *dst = tu_path(dir, "w.hoist");
+    write_codec_model(src);
+    hoist_model *orig = tu_open_ok(src);
+    hoist_pack_options po = HOIST_PACK_OPTIONS_DEFAULT;
+    po.codec = HOIST_PACK_CODEC_GPU;
+    po.overwrite = 1;
+    ck_assert_int_eq(hoist_pack(orig, dst, &po, NULL), HOIST_OK);
+    hoist_model *m = tu_open_ok(dst);
+    for (size_t pi = 0; pi < 3; pi++)
+        for (int asked = 0; asked < 2; asked++) {
+            hoist__gpu_hooks h = {.host_as_device = true};
+            hoist__gpu_set_hooks(&h);
+            window_msgs = 0;
+            hoist_set_log_callback(window_line, NULL, HOIST_LOG_DEBUG);
+            hoist_load_options o = HOIST_LOAD_OPTIONS_DEFAULT;
+            o.path = paths[pi];
+            o.chunk_bytes = asked ? 1u << 20 : 0;
+            hoist_weights *w = NULL;
+            int rc = hoist_load(m, &o, &w);
+            hoist_set_log_callback(NULL, NULL, HOIST_LOG_ERROR);
+            hoist__gpu_set_hooks(NULL);
+            ck_assert_msg(rc == HOIST_OK, "%s: %s", hoist_path_name(paths[pi]),
+                          hoist_last_error());
+            assert_same_as(orig, w);
+            hoist_load_stats st = HOIST_LOAD_STATS_INIT;
+            ck_assert_int_eq(hoist_weights_stats(w, &st), HOIST_OK);
+            ck_assert_uint_gt(st.gpu_decoded_bytes, 0);
+            if (asked)
+                ck_assert_msg(window_msgs == 0, "%s: the caller's 1 MiB windows changed: %s",
+                              hoist_path_name(paths[pi]), window_msg);
+            else
+                ck_assert_msg(window_msgs == 1 &&
+                                  strstr(window_msg, ": 4194304-byte windows for the GPU decoder"),
+                              "%s: %d lines, the last: %s", hoist_path_name(paths[pi]),
+                              window_msgs, window_msg);
+            hoist_weights_free(w);
+        }
+    hoist_model_free(m);
+    hoist_model_free(orig);
+    free(src);
+    free(dst);
+}
+END_TEST
+
 /* A codec 2 chunk whose recorded hash is wrong: a load that decodes it on the device (the hash
  * kernel's host twin) fails naming the tensor and saying that the bytes, read back and hashed
  * on the CPU, differ from the record; with verification too; the host load and hoist verify
@@ -1256,6 +1318,7 @@ int main(void)
     tcase_add_test(tc, test_exphuff_decoders_agree_on_damage);
     tcase_add_test(tc, test_codec_gpu_pack_load);
     tcase_add_test(tc, test_codec_gpu_hash_checked);
+    tcase_add_test(tc, test_codec_gpu_windows);
     tcase_add_test(tc, test_xxh3_twin_is_libxxhash);
     tcase_add_test(tc, test_codec_gpu_gen_ratio);
     tcase_add_test(tc, test_cli_codec);
