@@ -333,7 +333,12 @@ static int create_impl(hoist_session *s)
     /* HOIST_DECODE_SPLIT=1, 2, 4 or 8 forces every few-row product's split (hoist__k_force_split,
      * process-wide), for A/B runs of the split rules */
     const char *sp = getenv("HOIST_DECODE_SPLIT");
-    if (sp && *sp) hoist__k_force_split((unsigned)strtoul(sp, NULL, 10));
+    if (sp && *sp) {
+        unsigned split = (unsigned)strtoul(sp, NULL, 10);
+        if (split != 1 && split != 2 && split != 4 && split != 8)
+            hoist__log(HOIST_LOG_WARN, "HOIST_DECODE_SPLIT=%s: expected 1, 2, 4 or 8", sp);
+        hoist__k_force_split(split);
+    }
     RETURN_IF_ERR(map_devices(s, c));
     RETURN_IF_ERR(ops->scope_enter(&c->scope, c->dev[c->embed_dev].id));
     int rc = build(s, c);
