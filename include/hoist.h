@@ -693,7 +693,8 @@ typedef struct hoist_load_options {
     int device;                /* HOIST_DEVICE_HOST or a CUDA ordinal */
     uint64_t ram_budget;       /* host bytes the loader may take for staging; 0 = path default */
     unsigned threads;          /* worker threads; 0 = chosen by the path */
-    uint64_t chunk_bytes;      /* staging chunk; 0 = chosen by the path */
+    uint64_t chunk_bytes;      /* staging chunk; 0 = chosen by the path (4 MiB for a packed
+                                  model decoded on the GPU) */
     unsigned verify;           /* HOIST_VERIFY_* flags; 0 = none */
     int mmap_register;         /* mmap to GPU: register the mapping and DMA from it (1), or
                                   copy through pinned staging slots (0); -1 = the faster default.
