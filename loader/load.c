@@ -7,6 +7,7 @@
 #include "loader/weights.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -157,15 +158,19 @@ static hoist_load_stats load_stats(const hoist__load *ld, double t0)
 
 static void log_phases(const hoist__load *ld, double total)
 {
+    char gpu[96] = "";
+    if (ld->gpu_decode)
+        snprintf(gpu, sizeof gpu, " (of which decoding on the CPU and queueing for the GPU %.1f)",
+                 atomic_load(&ld->queue_ns) / 1e6);
     hoist__log(HOIST_LOG_DEBUG,
                "load phases (ms): prepare %.1f, arenas %.1f, staging setup %.1f, transfer %.1f, "
                "teardown %.1f, the rest %.1f, of %.1f; the workers (summed) read %.1f, copied "
-               "%.1f, waited for the device %.1f",
+               "%.1f%s, waited for the device %.1f",
                ld->prepare_s * 1e3, ld->arenas_s * 1e3, ld->setup_s * 1e3, ld->transfer_s * 1e3,
                ld->teardown_s * 1e3,
                (total - ld->prepare_s - ld->arenas_s - ld->setup_s - ld->transfer_s -
                 ld->teardown_s) * 1e3,
-               total * 1e3, atomic_load(&ld->read_ns) / 1e6, atomic_load(&ld->copy_ns) / 1e6,
+               total * 1e3, atomic_load(&ld->read_ns) / 1e6, atomic_load(&ld->copy_ns) / 1e6, gpu,
                atomic_load(&ld->wait_ns) / 1e6);
 }
 

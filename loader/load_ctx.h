@@ -66,6 +66,9 @@ typedef struct hoist__load {
     /* per-stage seconds, summed over workers (nanoseconds, for atomic adds) */
     _Atomic uint64_t read_ns, copy_ns;
     _Atomic uint64_t wait_ns; /* workers waiting for a slot's device work, summed (debug log) */
+    /* of copy_ns, a GPU-decoded window's CPU decoding and queueing of its copies and kernel:
+     * where the driver blocks a worker that queues into full hardware queues (debug log) */
+    _Atomic uint64_t queue_ns;
     hoist__progress progress; /* bytes handed to the destination */
     double readback_seconds;
     /* wall time of each phase, logged at DEBUG: where a fast load's time goes */

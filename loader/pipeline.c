@@ -308,6 +308,7 @@ static int gpu_window(worker *wk, slot *s, size_t index, const void *src)
         RETURN_IF_ERR(ld->source->copy(ld->source_state, w, s->in, src, n));
         in = own;
     }
+    double t2 = hoist__now();
     RETURN_IF_ERR(ld->transform->window(ld->transform_state, wk->id, index, in, s->buf));
     int rc = hoist__gdec_window(ld, wk->id, (unsigned)(s - wk->slots), index, in, s->buf,
                                 s->stream);
@@ -321,6 +322,7 @@ static int gpu_window(worker *wk, slot *s, size_t index, const void *src)
     s->release = 0;
     const hoist__window *mw = &ld->plan.decode[index].model;
     hoist__progress_add(&ld->progress, mw->hi - mw->lo);
+    atomic_fetch_add(&ld->queue_ns, ns_since(t2));
     atomic_fetch_add(&ld->copy_ns, ns_since(t1));
     return HOIST_OK;
 }
