@@ -643,35 +643,7 @@ END_TEST
 START_TEST(test_fused_llama_biases)
 {
     char *mdir = tu_path(dir, "biased");
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", mdir);
-    ck_assert_int_eq(system(cmd), 0);
-    static const tu_f32_tensor t[] = {
-        {"model.embed_tokens.weight", 300, 64, NULL},
-        {"model.layers.0.input_layernorm.weight", 64, 0, NULL},
-        {"model.layers.0.self_attn.q_proj.weight", 64, 64, NULL},
-        {"model.layers.0.self_attn.q_proj.bias", 64, 0, NULL},
-        {"model.layers.0.self_attn.k_proj.weight", 32, 64, NULL},
-        {"model.layers.0.self_attn.k_proj.bias", 32, 0, NULL},
-        {"model.layers.0.self_attn.v_proj.weight", 32, 64, NULL},
-        {"model.layers.0.self_attn.v_proj.bias", 32, 0, NULL},
-        {"model.layers.0.self_attn.o_proj.weight", 64, 64, NULL},
-        {"model.layers.0.self_attn.o_proj.bias", 64, 0, NULL},
-        {"model.layers.0.post_attention_layernorm.weight", 64, 0, NULL},
-        {"model.layers.0.mlp.gate_proj.weight", 48, 64, NULL},
-        {"model.layers.0.mlp.gate_proj.bias", 48, 0, NULL},
-        {"model.layers.0.mlp.up_proj.weight", 48, 64, NULL},
-        {"model.layers.0.mlp.up_proj.bias", 48, 0, NULL},
-        {"model.layers.0.mlp.down_proj.weight", 64, 48, NULL},
-        {"model.layers.0.mlp.down_proj.bias", 64, 0, NULL},
-        {"model.norm.weight", 64, 0, NULL},
-        {"lm_head.weight", 300, 64, NULL},
-    };
-    const char *cfg = "{\"model_type\": \"llama\", \"hidden_size\": 64, \"intermediate_size\": 48, "
-                      "\"num_hidden_layers\": 1, \"num_attention_heads\": 2, "
-                      "\"num_key_value_heads\": 1, \"vocab_size\": 300, \"rms_norm_eps\": 1e-5, "
-                      "\"rope_theta\": 100.0, \"attention_bias\": true, \"mlp_bias\": true}";
-    tu_write_f32_model(mdir, t, (int)(sizeof t / sizeof *t), cfg);
+    tu_write_biased_llama(mdir, 64, 48);
     decode_kernels("fused");
     check_loaded(open_both(mdir), "llama biases", 1e-4, 7);
     decode_kernels(NULL);

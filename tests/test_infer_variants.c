@@ -346,35 +346,7 @@ END_TEST
 START_TEST(test_llama_biases_naive)
 {
     char *mdir = tu_path(dir, "biased");
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", mdir);
-    ck_assert_int_eq(system(cmd), 0);
-    static const tu_f32_tensor t[] = {
-        {"model.embed_tokens.weight", 300, 8, NULL},
-        {"model.layers.0.input_layernorm.weight", 8, 0, NULL},
-        {"model.layers.0.self_attn.q_proj.weight", 8, 8, NULL},
-        {"model.layers.0.self_attn.q_proj.bias", 8, 0, NULL},
-        {"model.layers.0.self_attn.k_proj.weight", 4, 8, NULL},
-        {"model.layers.0.self_attn.k_proj.bias", 4, 0, NULL},
-        {"model.layers.0.self_attn.v_proj.weight", 4, 8, NULL},
-        {"model.layers.0.self_attn.v_proj.bias", 4, 0, NULL},
-        {"model.layers.0.self_attn.o_proj.weight", 8, 8, NULL},
-        {"model.layers.0.self_attn.o_proj.bias", 8, 0, NULL},
-        {"model.layers.0.post_attention_layernorm.weight", 8, 0, NULL},
-        {"model.layers.0.mlp.gate_proj.weight", 6, 8, NULL},
-        {"model.layers.0.mlp.gate_proj.bias", 6, 0, NULL},
-        {"model.layers.0.mlp.up_proj.weight", 6, 8, NULL},
-        {"model.layers.0.mlp.up_proj.bias", 6, 0, NULL},
-        {"model.layers.0.mlp.down_proj.weight", 8, 6, NULL},
-        {"model.layers.0.mlp.down_proj.bias", 8, 0, NULL},
-        {"model.norm.weight", 8, 0, NULL},
-        {"lm_head.weight", 300, 8, NULL},
-    };
-    const char *cfg = "{\"model_type\": \"llama\", \"hidden_size\": 8, \"intermediate_size\": 6, "
-                      "\"num_hidden_layers\": 1, \"num_attention_heads\": 2, "
-                      "\"num_key_value_heads\": 1, \"vocab_size\": 300, \"rms_norm_eps\": 1e-5, "
-                      "\"rope_theta\": 100.0, \"attention_bias\": true, \"mlp_bias\": true}";
-    tu_write_f32_model(mdir, t, (int)(sizeof t / sizeof *t), cfg);
+    tu_write_biased_llama(mdir, 8, 6);
     expect_naive(mdir);
     free(mdir);
 }

@@ -1,11 +1,13 @@
 #include "testutil.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
 #include <execinfo.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -92,6 +94,41 @@ void tu_write_f32_model(const char *mdir, const tu_f32_tensor *t, int n, const c
     p = tu_path(mdir, "config.json");
     tu_write(p, config, strlen(config));
     free(p);
+}
+
+void tu_write_biased_llama(const char *mdir, int hidden, int intermediate)
+{
+    ck_assert_msg(mkdir(mdir, 0755) == 0 || errno == EEXIST, "mkdir %s", mdir);
+    const int h = hidden, kv = hidden / 2, in = intermediate;
+    const tu_f32_tensor t[] = {
+        {"model.embed_tokens.weight", 300, h, NULL},
+        {"model.layers.0.input_layernorm.weight", h, 0, NULL},
+        {"model.layers.0.self_attn.q_proj.weight", h, h, NULL},
+        {"model.layers.0.self_attn.q_proj.bias", h, 0, NULL},
+        {"model.layers.0.self_attn.k_proj.weight", kv, h, NULL},
+        {"model.layers.0.self_attn.k_proj.bias", kv, 0, NULL},
+        {"model.layers.0.self_attn.v_proj.weight", kv, h, NULL},
+        {"model.layers.0.self_attn.v_proj.bias", kv, 0, NULL},
+        {"model.layers.0.self_attn.o_proj.weight", h, h, NULL},
+        {"model.layers.0.self_attn.o_proj.bias", h, 0, NULL},
+        {"model.layers.0.post_attention_layernorm.weight", h, 0, NULL},
+        {"model.layers.0.mlp.gate_proj.weight", in, h, NULL},
+        {"model.layers.0.mlp.gate_proj.bias", in, 0, NULL},
+        {"model.layers.0.mlp.up_proj.weight", in, h, NULL},
+        {"model.layers.0.mlp.up_proj.bias", in, 0, NULL},
+        {"model.layers.0.mlp.down_proj.weight", h, in, NULL},
+        {"model.layers.0.mlp.down_proj.bias", h, 0, NULL},
+        {"model.norm.weight", h, 0, NULL},
+        {"lm_head.weight", 300, h, NULL},
+    };
+    char cfg[512];
+    snprintf(cfg, sizeof cfg,
+             "{\"model_type\": \"llama\", \"hidden_size\": %d, \"intermediate_size\": %d, "
+             "\"num_hidden_layers\": 1, \"num_attention_heads\": 2, "
+             "\"num_key_value_heads\": 1, \"vocab_size\": 300, \"rms_norm_eps\": 1e-5, "
+             "\"rope_theta\": 100.0, \"attention_bias\": true, \"mlp_bias\": true}",
+             h, in);
+    tu_write_f32_model(mdir, t, (int)(sizeof t / sizeof *t), cfg);
 }
 
 void *tu_read(const char *path, size_t *len)

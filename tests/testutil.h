@@ -38,6 +38,10 @@ typedef struct tu_f32_tensor {
 /* Writes <mdir>/model.safetensors with the n tensors in order, and <mdir>/config.json with
  * config (NULL: none). Fails the test on error. */
 void tu_write_f32_model(const char *mdir, const tu_f32_tensor *t, int n, const char *config);
+/* Creates mdir and writes a one-layer F32 Llama into it with every bias Llama's attention_bias
+ * and mlp_bias add (q, k, v, o, gate, up, down; each in its own tensor, between the weights):
+ * two heads of hidden / 2, one kv head, vocab 300. Fails the test on error. */
+void tu_write_biased_llama(const char *mdir, int hidden, int intermediate);
 /* Reads a whole file into a malloc'd buffer; *len receives its size. NULL on failure. */
 void *tu_read(const char *path, size_t *len);
 /* Runs the hoist CLI with the given argument string (passed through /bin/sh); returns its exit
