@@ -519,9 +519,16 @@ static void check_norm_swiglu(const hoist__gpu_ops *g, hoist__stream *st, const 
 
 static const hoist_dtype xdts[] = {HOIST_DTYPE_BF16, HOIST_DTYPE_F16, HOIST_DTYPE_F32};
 
-/* The smallest widths each weight kind takes that are no power of two: 264 (33 words of bf16)
- * and 768 (24 Q8_0 blocks, a partial staging group). */
-static uint32_t small_width(hoist_dtype wdt) { return wdt == HOIST_DTYPE_Q8_0 ? 768 : 264; }
+/* The sweeps' weights: Q8_0 (q) or the activation dtype. */
+static hoist_dtype sweep_wdt(int q, hoist_dtype xdt) { return q ? HOIST_DTYPE_Q8_0 : xdt; }
+
+/* The sweeps' widths: 4096 (wi 0), 14336 (wi 1), and (wi 2) the smallest each weight kind takes
+ * that is no power of two, 264 (33 words of bf16) or 768 (24 Q8_0 blocks, a partial staging
+ * group). */
+static uint32_t sweep_width(int wi, hoist_dtype wdt)
+{
+    return wi == 0 ? 4096 : wi == 1 ? 14336 : wdt == HOIST_DTYPE_Q8_0 ? 768 : 264;
+}
 
 /* Widths 4096, 14336 and a small one, row counts from one to past a block (odd ones leaving warps
  * of a block, or a Q8_0 warp's second row, empty), every activation dtype, beta 0 and 1, with and
@@ -537,8 +544,8 @@ START_TEST(test_decode_gemv_matches_reference)
         for (int wi = 0; wi < 3; wi++)
             for (size_t ri = 0; ri < sizeof rows / sizeof *rows; ri++)
                 for (int xi = 0; xi < 3; xi++, n++) {
-                    hoist_dtype wdt = q ? HOIST_DTYPE_Q8_0 : xdts[xi];
-                    uint32_t cols = wi == 0 ? 4096 : wi == 1 ? 14336 : small_width(wdt);
+                    hoist_dtype wdt = sweep_wdt(q, xdts[xi]);
+                    uint32_t cols = sweep_width(wi, wdt);
                     if (cols == 14336 && rows[ri] > 33) continue; /* the host reference's time */
                     dcase c = {rows[ri], cols, wdt, xdts[xi], HOIST_DTYPE_BF16,
                                (float)(n % 2), 0, (int)(n / 2 % 2)};
@@ -560,9 +567,8 @@ START_TEST(test_decode_norm_gemv_matches_rmsnorm_then_product)
         for (int wi = 0; wi < 3; wi++)
             for (size_t ri = 0; ri < sizeof rows / sizeof *rows; ri++)
                 for (int xi = 0; xi < 3; xi++, n++) {
-                    hoist_dtype wdt = q ? HOIST_DTYPE_Q8_0 : xdts[xi];
-                    uint32_t cols = wi == 0 ? 4096 : wi == 1 ? 14336 : small_width(wdt);
-                    dcase c = {rows[ri], cols, wdt, xdts[xi], xdts[(xi + n) % 3],
+                    hoist_dtype wdt = sweep_wdt(q, xdts[xi]);
+                    dcase c = {rows[ri], sweep_width(wi, wdt), wdt, xdts[xi], xdts[(xi + n) % 3],
                                (float)(n % 2), eps[n % 3], 0};
                     check_norm_gemv(g, st, &c, 0x7654321u + n);
                 }
@@ -578,12 +584,12 @@ START_TEST(test_decode_norm_swiglu_matches_swiglu_kernel)
     const uint32_t rows[] = {1, 9, 203};
     uint32_t n = 0;
     for (int q = 0; q < 2; q++)
-        for (int wi = 0; wi < 2; wi++)
+        for (int wi = 0; wi < 3; wi += 2) /* 4096 and the small width */
             for (size_t ri = 0; ri < sizeof rows / sizeof *rows; ri++)
                 for (int xi = 0; xi < 3; xi++)
                     for (int layout = 0; layout < 3; layout++, n++) {
-                        hoist_dtype wdt = q ? HOIST_DTYPE_Q8_0 : xdts[xi];
-                        uint32_t cols = wi == 0 ? 4096 : small_width(wdt);
+                        hoist_dtype wdt = sweep_wdt(q, xdts[xi]);
+                        uint32_t cols = sweep_width(wi, wdt);
                         dcase c = {rows[ri], cols, wdt, xdts[xi], xdts[(xi + n) % 3], 0.0f,
                                    n % 2 ? 1e-5f : 0.5f, (int)(n / 3 % 2)};
                         check_norm_swiglu(g, st, &c, layout, 0xabcdefu + n);
@@ -643,10 +649,9 @@ START_TEST(test_decode_split_k)
         for (int q = 0; q < 2; q++) {
             for (int wi = 0; wi < 3; wi++)
                 for (size_t ri = 0; ri < sizeof rows / sizeof *rows; ri++, n++) {
-                    hoist_dtype xdt = xdts[n % 3], wdt = q ? HOIST_DTYPE_Q8_0 : xdt;
-                    uint32_t cols = wi == 0 ? 4096 : wi == 1 ? 14336 : small_width(wdt);
-                    dcase c = {rows[ri], cols, wdt, xdt, xdts[(n + 1) % 3], (float)(n % 2),
-                               n % 3 ? 1e-5f : 0.5f, (int)(n / 2 % 2)};
+                    hoist_dtype xdt = xdts[n % 3], wdt = sweep_wdt(q, xdt);
+                    dcase c = {rows[ri], sweep_width(wi, wdt), wdt, xdt, xdts[(n + 1) % 3],
+                               (float)(n % 2), n % 3 ? 1e-5f : 0.5f, (int)(n / 2 % 2)};
                     check_decode_gemv(g, st, &c, 0x51e0u + n);
                     c.bias = 0;
                     check_norm_gemv(g, st, &c, 0x51e1u + n);
@@ -657,7 +662,7 @@ START_TEST(test_decode_split_k)
                     }
                 }
             /* a few-row matrix of Llama's size */
-            hoist_dtype xdt = xdts[n % 3], wdt = q ? HOIST_DTYPE_Q8_0 : xdt;
+            hoist_dtype xdt = xdts[n % 3], wdt = sweep_wdt(q, xdt);
             dcase c = {4096, 4096, wdt, xdt, HOIST_DTYPE_BF16, 1.0f, 1e-5f, 1};
             check_decode_gemv(g, st, &c, 0x51e3u + n++);
         }
