@@ -70,13 +70,13 @@ void hoist__gdec_decide(hoist__load *ld)
         return;
     }
     ld->gpu_decode = true;
-    uint64_t w = ld->opts.chunk_bytes, q = ld->transform_needs.window_quantum;
-    if (ld->window_asked || w >= GDEC_WINDOW) return;
-    ld->opts.chunk_bytes = q ? hoist__align_up(GDEC_WINDOW, q) : GDEC_WINDOW;
-    hoist__log(HOIST_LOG_DEBUG, "%s: %llu-byte windows for the GPU decoder (the source's: %llu)",
-               ld->table->origin, (unsigned long long)ld->opts.chunk_bytes,
-               (unsigned long long)w);
+    if (!ld->opts.chunk_bytes)
+        hoist__log(HOIST_LOG_DEBUG,
+                   "%s: %u-byte windows for the GPU decoder (the caller chose none)",
+                   ld->table->origin, GDEC_WINDOW);
 }
+
+uint64_t hoist__gdec_window_hint(const hoist__load *ld) { return ld->gpu_decode ? GDEC_WINDOW : 0; }
 
 static uint64_t stage_bytes(const hoist__load *ld)
 {

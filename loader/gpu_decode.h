@@ -10,11 +10,13 @@
 
 #include "loader/load_ctx.h"
 
-/* Before the budget is fitted: whether this load decodes on the GPU (a packed model with codec
+/* Before the source is opened: whether this load decodes on the GPU (a packed model with codec
  * 2 chunks, one CUDA arena, whole tensors, the backend's decoder present, HOIST_GPU_DECODE not
- * "0"); sets ld->gpu_decode, which gives each slot of the pipeline a read buffer of its own, and
- * widens the windows to 4 MiB where the caller did not choose them. */
+ * "0"); sets ld->gpu_decode, which gives each slot of the pipeline a read buffer of its own. */
 void hoist__gdec_decide(hoist__load *ld);
+/* The window the source is asked for where the caller chose none: 4 MiB for a GPU-decoded load,
+ * else 0 (the source's own choice). */
+uint64_t hoist__gdec_window_hint(const hoist__load *ld);
 /* After the plan: the device staging a GPU-decoded load takes beside the arena. */
 void hoist__gdec_plan(hoist__load *ld);
 /* Before the pipeline (ld->gpu_decode): every slot's device staging and chunk list, taken

@@ -87,7 +87,6 @@ typedef struct hoist__load {
     /* codec 2 chunks decoded on the GPU (loader/gpu_decode.h): its state, and the model bytes
      * the kernels wrote, which no hash has seen unless opts.verify asks for the readback */
     bool gpu_decode;
-    bool window_asked; /* the caller chose opts.chunk_bytes: hoist__gdec_decide keeps it */
     struct hoist__gdec *gdec;
     _Atomic uint64_t gpu_decoded_bytes;
 

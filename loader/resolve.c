@@ -41,7 +41,8 @@ static hoist__source_hints hints_of(const hoist__load *ld)
                                  .gpu = ld->gpu,
                                  .ram_budget = o->ram_budget,
                                  .threads = o->threads,
-                                 .window = o->chunk_bytes,
+                                 .window = o->chunk_bytes ? o->chunk_bytes
+                                                          : hoist__gdec_window_hint(ld),
                                  .mmap_register = o->mmap_register,
                                  .transform = transform_of(ld),
                                  .readahead_bytes = o->readahead_bytes,
@@ -171,10 +172,9 @@ int hoist__load_resolve(hoist__load *ld)
     RETURN_IF_ERR(hoist__tp_resolve(ld, ld->sink ? "hoist_load_sink" : "hoist_load"));
     RETURN_IF_ERR(hoist__arenas_resolve(ld, ld->model));
     ld->host_sink |= ld->sink != NULL;
-    ld->window_asked = ld->opts.chunk_bytes != 0;
+    hoist__gdec_decide(ld); /* before the source (its windows) and the budget (read buffers) */
     RETURN_IF_ERR(open_source(ld));
     RETURN_IF_ERR(hoist__transform_prepare(ld));
-    hoist__gdec_decide(ld); /* before the budget: it sizes the windows and read buffers */
     RETURN_IF_ERR(fit_budget(ld));
     RETURN_IF_ERR(build_plan(ld));
     hoist__gdec_plan(ld);
