@@ -64,8 +64,9 @@ int hoist__gpu_codec_decode(const hoist__gpu_ops *g, int device, hoist__stream *
                             const uint8_t *staged, hoist__gpu_codec_chunk *chunks, uint32_t n,
                             uint32_t groups, uint32_t *err);
 
-/* XXH3-64 of len bytes at p, computed as the kernel's hashing warp computes it (its lanes' shares of each
- * block summed the way the warp sums them): the host twin's hash, which tests hold to libxxhash. */
+/* XXH3-64 of len bytes at p, computed as the kernel's hashing warp computes it (its lanes'
+ * shares of each block summed the way the warp sums them): the host twin's hash, which tests
+ * hold to libxxhash. */
 uint64_t hoist__gpu_codec_xxh3(const uint8_t *p, uint64_t len);
 
 /* The CUDA launcher (gpu/codec.cu; gpu/codec_none.c without CUDA). */

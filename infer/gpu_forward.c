@@ -74,7 +74,7 @@ typedef struct gpu_state {
     size_t es;                /* bytes per element of the weight dtype */
     hoist__graph *graph;
     int graph_state;          /* 0 not tried, 1 ready, -1 failed (launch directly) */
-    int fused;                /* one-token steps run the fused decode kernels (DECODE_FUSED_*) */
+    int fused;                /* one-token steps run the fused decode kernels (FUSED_BY_DEFAULT) */
 } gpu_state;
 
 /* Kernels and products go to the current device: each is queued after making its device so. */

@@ -28,7 +28,6 @@ typedef struct hoist__gdec {
     const hoist__gpu_ops *g;
     int device;
     unsigned nunits;                /* workers x HOIST_SLOTS_PER_WORKER */
-    uint64_t max_chunks;            /* codec 2 chunks in the fullest window */
     uint64_t stage, list_bytes;     /* a unit's device layout: its staging, then its list */
     uint8_t *dev;                   /* every unit, then the error words */
     uint64_t dev_bytes;
@@ -83,12 +82,19 @@ static uint64_t stage_bytes(const hoist__load *ld)
     return hoist__align_up(ld->plan.window_bytes + HOIST_GPU_CODEC_SLACK, DEV_ALIGN);
 }
 
+/* The one device allocation of `units` units: each one's staging and list, then the error
+ * words. */
+static uint64_t device_bytes(uint64_t units, uint64_t stage, uint64_t list)
+{
+    return units * (stage + list) + DEV_ALIGN;
+}
+
 void hoist__gdec_plan(hoist__load *ld)
 {
     ld->plan.device_staging = 0;
     if (!ld->gpu_decode) return;
-    uint64_t units = (uint64_t)ld->opts.threads * HOIST_SLOTS_PER_WORKER;
-    ld->plan.device_staging = units * (stage_bytes(ld) + list_bytes(most_chunks(ld))) + DEV_ALIGN;
+    ld->plan.device_staging = device_bytes((uint64_t)ld->opts.threads * HOIST_SLOTS_PER_WORKER,
+                                           stage_bytes(ld), list_bytes(most_chunks(ld)));
 }
 
 /* The two error words (a chunk that does not decode, one that does not hash) */
@@ -125,10 +131,9 @@ int hoist__gdec_open(hoist__load *ld, unsigned workers)
     gd->g = ld->arenas[0].gpu;
     gd->device = ld->arenas[0].device;
     gd->nunits = workers * HOIST_SLOTS_PER_WORKER;
-    gd->max_chunks = most_chunks(ld);
     gd->stage = stage_bytes(ld);
-    gd->list_bytes = list_bytes(gd->max_chunks);
-    gd->dev_bytes = (uint64_t)gd->nunits * (gd->stage + gd->list_bytes) + DEV_ALIGN;
+    gd->list_bytes = list_bytes(most_chunks(ld));
+    gd->dev_bytes = device_bytes(gd->nunits, gd->stage, gd->list_bytes);
     gd->pinned_bytes = (uint64_t)gd->nunits * gd->list_bytes + DEV_ALIGN;
     RETURN_IF_ERR(hoist__budget_take(&ld->budget, gd->pinned_bytes, "the GPU decoder's lists"));
     gd->taken = gd->pinned_bytes;
